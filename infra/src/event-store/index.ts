@@ -1,0 +1,2 @@
+export { sqlEventStore, eventStoreMigrations } from './sql-store.ts';
+export { eventStoreContract } from './contract.ts';

@@ -1,0 +1,78 @@
+import type { EventEmitter } from 'node:events';
+import type { FeedCursor, FeedEvent, Subscription } from '../ports/event-store.ts';
+
+/**
+ * Catch-up-then-live delivery over a store that can be read in pages and that
+ * emits `append` when something was written. A wake-up that finds nothing new
+ * (a write still hidden behind an older open transaction) is retried with a
+ * short, growing delay, so nothing waits on a fixed sleep and nothing is
+ * missed when a notification is lost.
+ */
+export const subscribeByPolling = (opts: {
+  after: FeedCursor;
+  batchSize: number;
+  handler: (event: FeedEvent) => Promise<void>;
+  read: (after: FeedCursor, limit: number) => Promise<FeedEvent[]>;
+  wake: EventEmitter;
+  maxIdleMs?: number;
+}): Subscription => {
+  const maxIdle = opts.maxIdleMs ?? 1000;
+  let stopped = false;
+  let woken = false;
+  let wakeUp: (() => void) | null = null;
+  const onWake = (): void => {
+    woken = true;
+    wakeUp?.();
+  };
+  opts.wake.on('append', onWake);
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      if (woken || stopped) return resolve();
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        wakeUp = null;
+        resolve();
+      }
+      wakeUp = done;
+    });
+
+  let markCaughtUp!: () => void;
+  const caughtUp = new Promise<void>((r) => (markCaughtUp = r));
+
+  const loop = async (): Promise<void> => {
+    let cursor = opts.after;
+    let idle = 5;
+    try {
+      while (!stopped) {
+        woken = false;
+        const events = await opts.read(cursor, opts.batchSize);
+        for (const event of events) {
+          if (stopped) return;
+          await opts.handler(event);
+          cursor = event.cursor;
+        }
+        if (events.length === opts.batchSize) continue;
+        markCaughtUp();
+        if (events.length > 0) idle = 5;
+        await sleep(idle);
+        idle = woken ? 5 : Math.min(idle * 2, maxIdle);
+      }
+    } finally {
+      opts.wake.off('append', onWake);
+      markCaughtUp();
+    }
+  };
+  const done = loop();
+  done.catch(() => {});
+  return {
+    caughtUp,
+    done,
+    async stop() {
+      stopped = true;
+      wakeUp?.();
+      await done.catch(() => {});
+    },
+  };
+};

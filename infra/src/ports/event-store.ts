@@ -1,0 +1,96 @@
+import type { NewEvent, RecordedEvent } from '@lectern/schemas';
+
+/**
+ * What the writer believes about a stream before appending:
+ * - `'any'`: no check;
+ * - `'no_stream'`: the stream has no events (or was deleted);
+ * - `'stream_exists'`: the stream has at least one event;
+ * - a number: the revision of the stream's last event.
+ */
+export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | number;
+
+/**
+ * An opaque cursor into the global feed. Cursors of one store compare in feed
+ * order with `compareCursors`; `START` is before every event.
+ */
+export type FeedCursor = string;
+export const START: FeedCursor = '';
+
+export type AppendResult = Readonly<{
+  /** Revision of the stream's last event after the append. */
+  nextExpectedRevision: number;
+  /** Global position of the last appended event: the consistency token. */
+  position: number;
+}>;
+
+/** An event of the global feed with the cursor just after it. */
+export type FeedEvent = RecordedEvent & Readonly<{ cursor: FeedCursor }>;
+
+export type ReadStreamOptions = Readonly<{
+  direction?: 'forwards' | 'backwards';
+  /** Inclusive; defaults to the first (forwards) or last (backwards) event. */
+  fromRevision?: number;
+  maxCount?: number;
+}>;
+
+export type StreamMetadata = Readonly<Record<string, unknown>>;
+
+export type Subscription = Readonly<{
+  /** Resolves once the subscription has stopped and its handler is idle. */
+  stop(): Promise<void>;
+  /** Resolves when the subscription has caught up with the feed at least once. */
+  caughtUp: Promise<void>;
+  /** Rejects when the handler fails; the subscription stops then. */
+  done: Promise<void>;
+}>;
+
+/**
+ * The source of truth: append-only streams plus one global, totally ordered
+ * feed that never skips an event (ARCHITECTURE.md §5.2).
+ *
+ * @example
+ *   const r = await store.append('profile-42', [event], { expectedRevision: 'no_stream' });
+ *   const events = await store.readStream('profile-42');
+ *   const sub = store.subscribeToAll(START, async (e) => relay(e));
+ */
+export interface EventStore {
+  /**
+   * Appends atomically. Throws `WrongExpectedRevision` when the expectation
+   * fails. Re-appending events whose ids are already in the stream, in the
+   * same order, returns the original result without writing again.
+   */
+  append(streamId: string, events: readonly NewEvent[], opts: { expectedRevision: ExpectedRevision }): Promise<AppendResult>;
+  /** Events of one stream; an empty array when the stream has none or was deleted. */
+  readStream(streamId: string, opts?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** Up to `limit` events of the global feed after `after`, in feed order. */
+  readAll(after: FeedCursor, limit: number): Promise<FeedEvent[]>;
+  /** Cursor of the newest event in the feed (`START` when empty). */
+  headCursor(): Promise<FeedCursor>;
+  /** Catches up from `after`, then delivers new events as they are committed; one at a time, in feed order. */
+  subscribeToAll(
+    after: FeedCursor,
+    handler: (event: FeedEvent) => Promise<void>,
+    opts?: { batchSize?: number },
+  ): Subscription;
+  getStreamMetadata(streamId: string): Promise<StreamMetadata | null>;
+  setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void>;
+  /** Soft delete: the stream reads as empty; the events stay in the global feed; appending again resumes it. */
+  deleteStream(streamId: string, opts: { expectedRevision: ExpectedRevision }): Promise<void>;
+  /** Orders two cursors of this store: negative, zero or positive. */
+  compareCursors(a: FeedCursor, b: FeedCursor): number;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class WrongExpectedRevision extends Error {
+  readonly streamId: string;
+  readonly expected: ExpectedRevision;
+  readonly actual: number | 'no_stream';
+  constructor(streamId: string, expected: ExpectedRevision, actual: number | 'no_stream') {
+    super(`stream ${streamId}: expected revision ${String(expected)}, actual ${String(actual)}`);
+    this.name = 'WrongExpectedRevision';
+    this.streamId = streamId;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * A partitioned, ordered, replayable message log (Apache Kafka, or tables in
+ * PostgreSQL/PGlite for the embedded profile). Messages with the same key land
+ * in the same partition, in the order produced.
+ */
+
+export type LogHeaders = Readonly<Record<string, string>>;
+
+export type OutgoingMessage = Readonly<{ key: string; value: string; headers?: LogHeaders }>;
+
+export type LogMessage = Readonly<{
+  topic: string;
+  partition: number;
+  /** Decimal string: Kafka offsets are 64-bit. */
+  offset: string;
+  key: string;
+  value: string;
+  headers: LogHeaders;
+  /** Epoch milliseconds at which the log accepted the message. */
+  timestamp: number;
+}>;
+
+export type Batch = Readonly<{ topic: string; partition: number; messages: readonly LogMessage[] }>;
+
+export type ConsumerOptions = Readonly<{
+  groupId: string;
+  topics: readonly string[];
+  /** Where a group with no committed offset starts; default `'earliest'`. */
+  startFrom?: 'earliest' | 'latest';
+  /**
+   * Handles one batch of one partition, in offset order. When it resolves the
+   * batch's offsets are committed; when it rejects nothing is committed and
+   * the same messages are delivered again (after `retryDelayMs`).
+   */
+  handleBatch: (batch: Batch) => Promise<void>;
+  maxBatchSize?: number;
+  retryDelayMs?: number;
+}>;
+
+export type Consumer = Readonly<{
+  /** Resolves once the consumer has joined its group and been assigned partitions. */
+  ready: Promise<void>;
+  /** Stops fetching, lets the batch in hand finish and commit, leaves the group. */
+  stop(): Promise<void>;
+  /** True while the consumer is running (for /readyz). */
+  isRunning(): boolean;
+}>;
+
+/**
+ * @example
+ *   await log.ensureTopics([{ topic: 'lectern.profile.events', partitions: 4 }]);
+ *   await log.produce('lectern.profile.events', [{ key: 'profile-42', value: json, headers }]);
+ *   const c = log.consume({ groupId: 'projection-profiles', topics: ['lectern.profile.events'],
+ *     handleBatch: async (b) => apply(b.messages) });
+ */
+export interface MessageLog {
+  ensureTopics(topics: readonly { topic: string; partitions: number }[]): Promise<void>;
+  /**
+   * Appends messages, in order per key. Retried sends never duplicate a
+   * message within one producer session (Kafka's idempotent producer).
+   */
+  produce(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
+  consume(opts: ConsumerOptions): Consumer;
+  /** Committed offset (next to read) per partition of a group, and the log end per partition. */
+  lag(groupId: string, topic: string): Promise<{ partition: number; committed: string | null; end: string }[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,55 @@
+import knex, { type Knex } from 'knex';
+import type { Sql } from './sql.ts';
+
+/** One schema change with its inverse; both idempotent. */
+export type Migration = Readonly<{
+  name: string;
+  up: (k: Knex) => Promise<unknown>;
+  down: (k: Knex) => Promise<unknown>;
+}>;
+
+/** Migrations written as SQL text: the form most of ours take. */
+export const sqlMigration = (name: string, up: string, down: string): Migration => ({
+  name,
+  up: (k) => k.raw(up),
+  down: (k) => k.raw(down),
+});
+
+const source = (migrations: readonly Migration[]): Knex.MigrationSource<Migration> => ({
+  getMigrations: async () => [...migrations],
+  getMigrationName: (m) => m.name,
+  getMigration: async (m) => ({ up: m.up, down: m.down }),
+});
+
+/**
+ * Brings one module's schema up to date. Each module keeps its own knex
+ * bookkeeping table, so modules migrate independently and in any order.
+ *
+ * @example
+ *   await migrate(sql, 'event_store', eventStoreMigrations);
+ */
+export const migrate = async (sql: Sql, module: string, migrations: readonly Migration[]): Promise<void> => {
+  const k = knex(sql.knexConfig);
+  try {
+    await k.migrate.latest({
+      migrationSource: source(migrations),
+      tableName: `knex_migrations_${module}`,
+      disableMigrationsListValidation: true,
+    });
+  } finally {
+    await k.destroy();
+  }
+};
+
+/** Rolls one module's schema all the way down (tests and `lectern migrate down`). */
+export const migrateDown = async (sql: Sql, module: string, migrations: readonly Migration[]): Promise<void> => {
+  const k = knex(sql.knexConfig);
+  try {
+    await k.migrate.rollback(
+      { migrationSource: source(migrations), tableName: `knex_migrations_${module}`, disableMigrationsListValidation: true },
+      true,
+    );
+  } finally {
+    await k.destroy();
+  }
+};

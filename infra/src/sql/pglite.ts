@@ -1,0 +1,41 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import knexPglite from 'knex-pglite';
+import type { Sql, SqlExecutor } from './sql.ts';
+
+/**
+ * PGlite behind the Sql port. PGlite is a single session that runs one query
+ * or transaction at a time (it queues the rest), which is exactly the
+ * serialization its one-session engine needs.
+ */
+export const pgliteSql = async (dataDir: string | null): Promise<Sql & { readonly db: PGlite }> => {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create(dataDir ?? undefined);
+  const exec = (q: Pick<PGlite, 'query'>): SqlExecutor => ({
+    async query<Row>(text: string, params?: readonly unknown[]) {
+      return (await q.query<Row>(text, params as unknown[])).rows;
+    },
+  });
+  // knex closes its connection when destroyed; the database outlives it.
+  const borrowed = {
+    // Migrations send several statements at once, which only the simple
+    // query protocol (`exec`) accepts; knex's other queries carry bindings.
+    query: async (text: string, params?: unknown[], options?: object) => {
+      if (params && params.length > 0) return db.query(text, params, options);
+      const results = await db.exec(text);
+      return results[results.length - 1] ?? { rows: [], fields: [] };
+    },
+    close: async () => {},
+  };
+  return {
+    kind: 'pglite',
+    knexConfig: { client: knexPglite as never, dialect: 'postgres', connection: { pglite: borrowed } as never },
+    db,
+    ...exec(db),
+    transaction: (fn) => db.transaction((tx) => fn(exec(tx))),
+    async listen(channel, onNotify) {
+      return db.listen(channel, onNotify);
+    },
+    close: () => db.close(),
+  };
+};

@@ -1,0 +1,39 @@
+import type { Knex } from 'knex';
+
+/**
+ * The slice of PostgreSQL every Postgres-backed adapter needs, implemented by
+ * the `pg` driver (a server) and by PGlite (in process). Adapters are written
+ * once against it, so the embedded profile runs the same SQL as production.
+ *
+ * @example
+ *   const rows = await sql.query<{ n: number }>('select $1::int as n', [1]);
+ *   await sql.transaction(async (tx) => { await tx.query('insert …'); });
+ */
+export interface SqlExecutor {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+}
+
+export interface Sql extends SqlExecutor {
+  readonly kind: 'postgres' | 'pglite';
+  /** How knex reaches the same database, for migrations. */
+  readonly knexConfig: Knex.Config;
+  /** Runs `fn` in one transaction on one connection; rolls back when it throws. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Calls `onNotify` for each NOTIFY on `channel`; resolves to an unsubscribe function. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** SQLSTATE of a failed query, when the engine gave one. */
+export const sqlState = (error: unknown): string | undefined =>
+  typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+    ? error.code
+    : undefined;
+
+export const UNIQUE_VIOLATION = '23505';
+
+/** Quotes an identifier for interpolation into SQL (table names of shadow tables and the like). */
+export const ident = (name: string): string => {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`unsafe SQL identifier: ${name}`);
+  return `"${name}"`;
+};

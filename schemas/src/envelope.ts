@@ -1,0 +1,58 @@
+/**
+ * The event envelope shared by every context (ARCHITECTURE.md §4).
+ *
+ * Events are immutable facts; every field is read-only. `position` and
+ * `revision` are assigned by the event store when the event is appended.
+ */
+
+/** Who caused a change: the authenticated user and their roles, or a system actor. */
+export type Actor = Readonly<{ userId: string | null; roles: readonly string[] }>;
+
+export type EventMetadata = Readonly<{
+  /** Shared by every message caused, directly or not, by one request. */
+  correlationId: string;
+  /** Id of the command or event that caused this event. */
+  causationId: string | null;
+  actor: Actor | null;
+  requestId: string | null;
+  /** W3C trace context of the request that produced the event. */
+  traceparent: string | null;
+}>;
+
+/** An event as a command handler produces it, before the store assigns its place. */
+export type NewEvent<Type extends string = string, Data = unknown> = Readonly<{
+  id: string;
+  type: Type;
+  schemaVersion: number;
+  occurredAt: string;
+  data: Data;
+  metadata: EventMetadata;
+}>;
+
+/** An event as read back from the store. */
+export type RecordedEvent<Type extends string = string, Data = unknown> = NewEvent<Type, Data> &
+  Readonly<{
+    streamId: string;
+    /** 0-based index of the event within its stream. */
+    revision: number;
+    /** Global position assigned by the store; increases along every stream. */
+    position: number;
+  }>;
+
+/** The context a stream or event type belongs to: the prefix before the dot. */
+export const contextOf = (eventType: string): string => {
+  const dot = eventType.indexOf('.');
+  if (dot <= 0) throw new Error(`event type '${eventType}' has no context prefix`);
+  return eventType.slice(0, dot);
+};
+
+/** The Kafka topic carrying a context's events. */
+export const topicOf = (context: string): string => `lectern.${context}.events`;
+
+export const emptyMetadata = (correlationId: string): EventMetadata => ({
+  correlationId,
+  causationId: null,
+  actor: null,
+  requestId: null,
+  traceparent: null,
+});

@@ -1,0 +1,95 @@
+import type { EventCatalogue } from '../catalogue.ts';
+import type { RecordedEvent } from '../envelope.ts';
+import { arrayOf, integer, nullable, object, string, type Validator } from '../validation.ts';
+import { profileFieldNames, type ProfileField } from './fields.ts';
+
+/** A value a profile field can hold; `null` means unset. */
+export type FieldValue = string | null;
+export type FieldChange<F extends string = ProfileField> = Readonly<{ field: F; from: FieldValue; to: FieldValue }>;
+
+export type ProfileUpdated = Readonly<{
+  userId: string;
+  changes: readonly FieldChange[];
+  updatedAt: string;
+}>;
+
+export type ExperienceLevelDefined = Readonly<{
+  levelId: string;
+  code: string;
+  label: string;
+  rank: number;
+  definedAt: string;
+}>;
+
+export type ExperienceLevelChanged = Readonly<{
+  levelId: string;
+  code: string;
+  changes: readonly FieldChange<'label' | 'rank'>[];
+  changedAt: string;
+}>;
+
+export type ExperienceLevelRetired = Readonly<{ levelId: string; code: string; retiredAt: string }>;
+
+export type ProfileEvent =
+  | RecordedEvent<'profile.ProfileUpdated', ProfileUpdated>
+  | RecordedEvent<'profile.ExperienceLevelDefined', ExperienceLevelDefined>
+  | RecordedEvent<'profile.ExperienceLevelChanged', ExperienceLevelChanged>
+  | RecordedEvent<'profile.ExperienceLevelRetired', ExperienceLevelRetired>;
+
+const isoTime = string({ pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/ });
+const uuid = string({ pattern: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/ });
+const value = nullable(string({ trim: false, max: 500 }));
+const change = (fields: readonly string[]): Validator<FieldChange<string>> =>
+  object({
+    field: (input, path) =>
+      typeof input === 'string' && fields.includes(input)
+        ? { ok: true, value: input }
+        : { ok: false, issues: [{ path: path ?? '', message: 'is not a known field' }] },
+    from: value,
+    to: value,
+  });
+
+export const profileEvents: EventCatalogue = {
+  'profile.ProfileUpdated': [
+    {
+      version: 1,
+      validate: object({
+        userId: uuid,
+        changes: arrayOf(change(profileFieldNames)),
+        updatedAt: isoTime,
+      }) as Validator<unknown>,
+    },
+  ],
+  'profile.ExperienceLevelDefined': [
+    {
+      version: 1,
+      validate: object({
+        levelId: uuid,
+        code: string({ min: 1, max: 40 }),
+        label: string({ min: 1, max: 80 }),
+        rank: integer({ min: 0, max: 1000 }),
+        definedAt: isoTime,
+      }) as Validator<unknown>,
+    },
+  ],
+  'profile.ExperienceLevelChanged': [
+    {
+      version: 1,
+      validate: object({
+        levelId: uuid,
+        code: string({ min: 1, max: 40 }),
+        changes: arrayOf(change(['label', 'rank'])),
+        changedAt: isoTime,
+      }) as Validator<unknown>,
+    },
+  ],
+  'profile.ExperienceLevelRetired': [
+    {
+      version: 1,
+      validate: object({ levelId: uuid, code: string({ min: 1, max: 40 }), retiredAt: isoTime }) as Validator<unknown>,
+    },
+  ],
+};
+
+export const profileStreamId = (userId: string): string => `profile-${userId}`;
+export const experienceLevelStreamId = (levelId: string): string => `experiencelevel-${levelId}`;
