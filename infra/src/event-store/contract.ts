@@ -156,10 +156,12 @@ export const eventStoreContract = (
     const seen: number[] = [];
     let resolveLive!: () => void;
     const live = new Promise<void>((r) => (resolveLive = r));
-    const sub = s.subscribeToAll(head, async (e) => {
-      if (e.streamId !== id) return;
-      seen.push(e.revision);
-      if (e.revision === 5) resolveLive();
+    const sub = s.subscribeToAll(head, async (batch) => {
+      for (const e of batch) {
+        if (e.streamId !== id) continue;
+        seen.push(e.revision);
+        if (e.revision === 5) resolveLive();
+      }
     });
     await sub.caughtUp;
     t.deepEqual(seen, [0, 1, 2]);
@@ -218,9 +220,13 @@ export const eventStoreContract = (
       const mine = new Set(streams);
       const head = await s.headCursor();
       const delivered: FeedEvent[] = [];
-      const sub = s.subscribeToAll(head, async (e) => {
-        if (mine.has(e.streamId)) delivered.push(e);
-      });
+      const sub = s.subscribeToAll(
+        head,
+        async (batch) => {
+          for (const e of batch) if (mine.has(e.streamId)) delivered.push(e);
+        },
+        { batchSize: 37 },
+      );
       // Each writer appends one event at a time so transactions interleave.
       await Promise.all(
         streams.map(async (id) => {

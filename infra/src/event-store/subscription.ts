@@ -11,7 +11,7 @@ import type { FeedCursor, FeedEvent, Subscription } from '../ports/event-store.t
 export const subscribeByPolling = (opts: {
   after: FeedCursor;
   batchSize: number;
-  handler: (event: FeedEvent) => Promise<void>;
+  handler: (batch: readonly FeedEvent[]) => Promise<void>;
   read: (after: FeedCursor, limit: number) => Promise<FeedEvent[]>;
   wake: EventEmitter;
   maxIdleMs?: number;
@@ -48,10 +48,10 @@ export const subscribeByPolling = (opts: {
       while (!stopped) {
         woken = false;
         const events = await opts.read(cursor, opts.batchSize);
-        for (const event of events) {
-          if (stopped) return;
-          await opts.handler(event);
-          cursor = event.cursor;
+        if (stopped) return;
+        if (events.length > 0) {
+          await opts.handler(events);
+          cursor = events[events.length - 1]!.cursor;
         }
         if (events.length === opts.batchSize) continue;
         markCaughtUp();

@@ -51,7 +51,7 @@ export type Subscription = Readonly<{
  * @example
  *   const r = await store.append('profile-42', [event], { expectedRevision: 'no_stream' });
  *   const events = await store.readStream('profile-42');
- *   const sub = store.subscribeToAll(START, async (e) => relay(e));
+ *   const sub = store.subscribeToAll(START, async (batch) => relay(batch));
  */
 export interface EventStore {
   /**
@@ -66,10 +66,14 @@ export interface EventStore {
   readAll(after: FeedCursor, limit: number): Promise<FeedEvent[]>;
   /** Cursor of the newest event in the feed (`START` when empty). */
   headCursor(): Promise<FeedCursor>;
-  /** Catches up from `after`, then delivers new events as they are committed; one at a time, in feed order. */
+  /**
+   * Catches up from `after`, then delivers new events as they are committed,
+   * in feed order, in batches of at most `batchSize` (default 500); the next
+   * batch waits until the handler's promise resolves.
+   */
   subscribeToAll(
     after: FeedCursor,
-    handler: (event: FeedEvent) => Promise<void>,
+    handler: (batch: readonly FeedEvent[]) => Promise<void>,
     opts?: { batchSize?: number },
   ): Subscription;
   getStreamMetadata(streamId: string): Promise<StreamMetadata | null>;
