@@ -46,8 +46,11 @@ export const contextOf = (eventType: string): string => {
   return eventType.slice(0, dot);
 };
 
-/** The Kafka topic carrying a context's events. */
-export const topicOf = (context: string): string => `lectern.${context}.events`;
+/**
+ * The topic carrying a context's events. The namespace is `lectern` in a
+ * deployment; tests and benchmarks sharing one broker each take their own.
+ */
+export const topicOf = (context: string, namespace = 'lectern'): string => `${namespace}.${context}.events`;
 
 export const emptyMetadata = (correlationId: string): EventMetadata => ({
   correlationId,

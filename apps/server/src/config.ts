@@ -1,0 +1,116 @@
+import type { JSONWebKeySet } from 'jose';
+
+export const ROLES = ['api', 'relay', 'projections'] as const;
+export type ProcessRole = (typeof ROLES)[number];
+
+/** Everything a Lectern process reads from its environment, validated once at start. */
+export type Config = Readonly<{
+  port: number;
+  dataDir: string;
+  /** PostgreSQL for read models, the embedded log and (unless eventStoreUrl) the event store; null = PGlite. */
+  databaseUrl: string | null;
+  /** KurrentDB/EventStoreDB; null = the PostgreSQL/PGlite event store. */
+  eventStoreUrl: string | null;
+  /** Apache Kafka; null = the log in PostgreSQL/PGlite tables. */
+  kafkaBrokers: readonly string[] | null;
+  jwt: Readonly<{ issuer: string; audience: string; jwksUrl: string | null; jwks: JSONWebKeySet | null }> | null;
+  roles: readonly ProcessRole[];
+  /** Prefix of log topics and consumer groups (`lectern`): one per deployment sharing a broker. */
+  namespace: string;
+  logLevel: string;
+  production: boolean;
+}>;
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/**
+ * Reads and checks the environment; every problem is reported at once.
+ *
+ * @example loadConfig({ PORT: '8080', DATABASE_URL: 'postgres://…' })
+ */
+export const loadConfig = (env: Readonly<Record<string, string | undefined>>): Config => {
+  const problems: string[] = [];
+  const url = (name: string, protocols: readonly string[]): string | null => {
+    const value = env[name]?.trim();
+    if (!value) return null;
+    try {
+      const u = new URL(value);
+      if (!protocols.includes(u.protocol)) problems.push(`${name} must be a ${protocols.join(' or ')} URL`);
+      if (u.password && name.endsWith('JWKS_URL')) problems.push(`${name} must not carry a password`);
+    } catch {
+      problems.push(`${name} is not a URL`);
+    }
+    return value;
+  };
+
+  const portText = env.PORT?.trim() || '8000';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) problems.push(`PORT must be a number from 0 to 65535 (got '${portText}')`);
+
+  const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  const eventStoreUrl = url('EVENTSTORE_URL', ['kurrentdb:', 'esdb:', 'esdb+discover:', 'kurrentdb+discover:']);
+  const brokersText = env.KAFKA_BROKERS?.trim();
+  let kafkaBrokers: string[] | null = null;
+  if (brokersText) {
+    kafkaBrokers = brokersText.split(',').map((b) => b.trim());
+    for (const b of kafkaBrokers) if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b)) problems.push(`KAFKA_BROKERS entry '${b}' is not host:port`);
+  }
+
+  let jwt: Config['jwt'] = null;
+  const jwksUrl = url('JWT_JWKS_URL', ['https:', 'http:']);
+  const inline = env.JWT_PUBLIC_JWKS?.trim();
+  let jwks: JSONWebKeySet | null = null;
+  if (inline) {
+    try {
+      const parsed = JSON.parse(inline) as JSONWebKeySet;
+      if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) throw new Error();
+      if (parsed.keys.some((k) => 'd' in k)) problems.push('JWT_PUBLIC_JWKS must hold public keys only (found a private "d")');
+      jwks = parsed;
+    } catch {
+      problems.push('JWT_PUBLIC_JWKS must be a JWKS document: {"keys":[…]}');
+    }
+  }
+  if (jwksUrl || jwks) {
+    const issuer = env.JWT_ISSUER?.trim();
+    const audience = env.JWT_AUDIENCE?.trim();
+    if (!issuer) problems.push('JWT_ISSUER is required with JWT_JWKS_URL or JWT_PUBLIC_JWKS');
+    if (!audience) problems.push('JWT_AUDIENCE is required with JWT_JWKS_URL or JWT_PUBLIC_JWKS');
+    jwt = { issuer: issuer ?? '', audience: audience ?? '', jwksUrl, jwks };
+  }
+
+  const production = env.NODE_ENV === 'production';
+  if (production && !jwt) problems.push('NODE_ENV=production needs JWT_JWKS_URL or JWT_PUBLIC_JWKS (no development keys)');
+
+  const rolesText = env.LECTERN_ROLES?.trim() || ROLES.join(',');
+  const roles = rolesText.split(',').map((r) => r.trim()) as ProcessRole[];
+  for (const r of roles) if (!ROLES.includes(r)) problems.push(`LECTERN_ROLES entry '${r}' is not one of ${ROLES.join(', ')}`);
+
+  const namespace = env.LECTERN_NAMESPACE?.trim() || 'lectern';
+  if (!/^[a-z][a-z0-9_-]{0,40}$/.test(namespace))
+    problems.push('LECTERN_NAMESPACE must be lowercase letters, digits, - or _ (at most 41)');
+
+  const logLevel = env.LOG_LEVEL?.trim() || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel))
+    problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
+
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    port,
+    dataDir: env.LECTERN_DATA_DIR?.trim() || './.lectern',
+    databaseUrl,
+    eventStoreUrl,
+    kafkaBrokers,
+    jwt,
+    roles,
+    namespace,
+    logLevel,
+    production,
+  };
+};

@@ -1,0 +1,173 @@
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { createHttpApp, type ReadinessCheck } from '@lectern/infra/http/app';
+import { tokenVerifier } from '@lectern/infra/http/auth';
+import { devKeys, DEV_AUDIENCE, DEV_ISSUER } from '@lectern/infra/http/dev-keys';
+import type { EventStore } from '@lectern/infra/ports/event-store';
+import type { MessageLog } from '@lectern/infra/ports/message-log';
+import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
+import { kurrentEventStore } from '@lectern/infra/event-store/kurrentdb';
+import { sqlLog } from '@lectern/infra/message-log/sql-log';
+import { kafkaLog } from '@lectern/infra/message-log/kafka';
+import { pgliteSql, postgresSql, type Sql } from '@lectern/infra/sql/index';
+import { createLogger, type Logger } from '@lectern/infra/runtime/logger';
+import { createMetrics, type Metrics } from '@lectern/infra/runtime/metrics';
+import { startRelay, type Relay } from '@lectern/infra/runtime/relay';
+import { projectionRunner, waitForCheckpoint, type ProjectionRunner } from '@lectern/infra/runtime/projection-runner';
+import { systemClock } from '@lectern/infra/runtime/ids';
+import { profileCommandRoutes } from '@lectern/profile-commands';
+import { activeExperienceLevelCodes, profileQueryRoutes } from '@lectern/profile-queries';
+import { profilesProjection } from '@lectern/profile-projection-profiles';
+import { profileHistoryProjection } from '@lectern/profile-projection-history';
+import { experienceLevelsProjection } from '@lectern/profile-projection-experience-levels';
+import type { Config } from './config.ts';
+
+export const projections = [profilesProjection, profileHistoryProjection, experienceLevelsProjection];
+
+export type Lectern = Readonly<{
+  url: string;
+  port: number;
+  sql: Sql;
+  store: EventStore;
+  log: MessageLog;
+  logger: Logger;
+  metrics: Metrics;
+  runners: readonly ProjectionRunner[];
+  relay: Relay | null;
+  stop(): Promise<void>;
+}>;
+
+/**
+ * The composition root: picks an adapter per port from the configuration
+ * (an unset URL means the embedded engine), then starts what this process's
+ * roles ask for.
+ *
+ * 1. Engines: PostgreSQL or PGlite; KurrentDB or the SQL event store; Kafka
+ *    or the SQL log.
+ * 2. Relay (role `relay`): store → log.
+ * 3. Projection runners (role `projections`): log → read models.
+ * 4. HTTP (always: health, readiness, metrics; role `api`: the routes).
+ */
+export const startLectern = async (config: Config, opts: { logger?: Logger } = {}): Promise<Lectern> => {
+  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  const metrics = createMetrics();
+  const closers: (() => Promise<void>)[] = [];
+
+  // 1. Engines.
+  const sql = config.databaseUrl
+    ? postgresSql(config.databaseUrl, { max: 20 })
+    : await pgliteSql(join(config.dataDir, 'pglite'));
+  closers.unshift(() => sql.close());
+  const store = config.eventStoreUrl ? await kurrentEventStore(config.eventStoreUrl) : await sqlEventStore(sql);
+  closers.unshift(() => store.close());
+  const log = config.kafkaBrokers
+    ? kafkaLog({ brokers: [...config.kafkaBrokers], clientId: `lectern-${process.pid}` })
+    : await sqlLog(sql);
+  closers.unshift(() => log.close());
+  logger.info(
+    {
+      eventStore: config.eventStoreUrl ? 'kurrentdb' : sql.kind,
+      log: config.kafkaBrokers ? 'kafka' : sql.kind,
+      readModels: sql.kind,
+      roles: config.roles,
+    },
+    'engines ready',
+  );
+
+  const readiness: ReadinessCheck[] = [
+    { name: 'read-models', check: () => sql.query('select 1').then(() => {}) },
+    { name: 'event-store', check: () => store.ping() },
+    { name: 'message-log', check: () => log.ping() },
+  ];
+
+  // 2. Relay.
+  let relay: Relay | null = null;
+  if (config.roles.includes('relay')) {
+    relay = await startRelay({ store, log, sql, logger, metrics, namespace: config.namespace });
+    const r = relay;
+    closers.unshift(() => r.stop());
+    readiness.push({
+      name: 'relay',
+      check: () => {
+        if (!r.isRunning()) throw new Error('relay is not running');
+      },
+    });
+  }
+
+  // 3. Projections.
+  const runners: ProjectionRunner[] = [];
+  if (config.roles.includes('projections')) {
+    for (const projection of projections) {
+      const runner = await projectionRunner({ projection, sql, log, store, logger, metrics, namespace: config.namespace });
+      runners.push(runner);
+      await runner.start();
+      closers.unshift(() => runner.stop());
+      readiness.push({
+        name: `projection:${projection.name}`,
+        check: () => {
+          if (!runner.isRunning()) throw new Error(`projection ${projection.name} is not consuming`);
+        },
+      });
+    }
+  }
+
+  // 4. HTTP.
+  const jwt = config.jwt ?? { ...(await devKeys(config.dataDir)), issuer: DEV_ISSUER, audience: DEV_AUDIENCE, jwksUrl: null };
+  if (!config.jwt) logger.warn({ dataDir: config.dataDir }, 'no JWT configuration: using development keys');
+  const verify = tokenVerifier({
+    issuer: jwt.issuer,
+    audience: jwt.audience,
+    ...(jwt.jwksUrl ? { jwksUrl: jwt.jwksUrl } : { jwks: jwt.jwks! }),
+  });
+  const { app, finish } = createHttpApp({ logger, metrics, readiness });
+  if (config.roles.includes('api')) {
+    const local = new Map(runners.map((r) => [r.projection.name, r]));
+    app.use(
+      profileCommandRoutes({
+        store,
+        verify,
+        clock: systemClock,
+        activeExperienceLevels: () => activeExperienceLevelCodes(sql),
+      }),
+    );
+    app.use(
+      profileQueryRoutes({
+        sql,
+        verify,
+        waitFor: (name, streamId, position, timeoutMs) =>
+          local.get(name)?.waitFor(streamId, position, timeoutMs) ??
+          waitForCheckpoint(sql, name, streamId, position, timeoutMs),
+      }),
+    );
+  }
+  finish();
+
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.port, (error?: Error) => (error ? reject(error) : resolve(s)));
+  });
+  closers.unshift(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  logger.info({ port }, 'lectern listening');
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    sql,
+    store,
+    log,
+    logger,
+    metrics,
+    runners,
+    relay,
+    async stop() {
+      for (const close of closers) await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
+    },
+  };
+};

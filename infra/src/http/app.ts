@@ -1,0 +1,154 @@
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
+import { Problem, statusOf } from '../runtime/errors.ts';
+import { childTraceparent, idFrom, type RequestContext } from '../runtime/context.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { Metrics } from '../runtime/metrics.ts';
+
+export type ReadinessCheck = Readonly<{ name: string; check: () => Promise<void> | void }>;
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    ctx: RequestContext;
+    log: Logger;
+  }
+}
+
+const problemBody = (status: number, code: string, title: string, instance: string, extra: object = {}) => ({
+  type: `https://lectern.dev/problems/${code}`,
+  title,
+  status,
+  code,
+  instance,
+  ...extra,
+});
+
+/** Sends an RFC 9457 problem document. */
+export const sendProblem = (
+  res: express.Response,
+  status: number,
+  code: string,
+  title: string,
+  instance: string,
+  extra: object = {},
+): void => {
+  res.status(status).type('application/problem+json').send(JSON.stringify(problemBody(status, code, title, instance, extra)));
+};
+
+/**
+ * An express app with what every Lectern process serves and does:
+ *
+ * 1. request and correlation ids, trace context, one JSON log line per request;
+ * 2. request latency metrics by route;
+ * 3. `/healthz` (the process lives), `/readyz` (its engines answer and its
+ *    consumers run), `/metrics` (Prometheus);
+ * 4. JSON bodies up to `bodyLimit`, with malformed or oversized ones answered
+ *    as problems rather than crashes.
+ *
+ * Routes are mounted with `mount`; `finish()` adds the 404 and error
+ * handlers last.
+ */
+export const createHttpApp = (opts: {
+  logger: Logger;
+  metrics: Metrics;
+  readiness: readonly ReadinessCheck[];
+  bodyLimit?: string;
+}): { app: Express; finish(): void } => {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.set('etag', false);
+
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    const requestId = idFrom(req.get('x-request-id'));
+    const correlationId = idFrom(req.get('x-correlation-id') ?? requestId);
+    req.ctx = {
+      requestId,
+      correlationId,
+      causationId: idFrom(req.get('idempotency-key') ?? requestId),
+      traceparent: childTraceparent(req.get('traceparent')),
+      actor: null,
+    };
+    req.log = opts.logger.child({ requestId, correlationId });
+    res.setHeader('X-Request-Id', requestId);
+    res.setHeader('X-Correlation-Id', correlationId);
+    res.setHeader('traceparent', req.ctx.traceparent);
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      opts.metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      if (req.path !== '/healthz' && req.path !== '/readyz' && req.path !== '/metrics')
+        req.log.info(
+          { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+          'request',
+        );
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const results = await Promise.all(
+      opts.readiness.map(async (r) => {
+        try {
+          await Promise.race([
+            r.check(),
+            new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2 s')), 2000)),
+          ]);
+          return { name: r.name, ok: true };
+        } catch (error) {
+          return { name: r.name, ok: false, error: (error as Error).message };
+        }
+      }),
+    );
+    const ready = results.every((r) => r.ok);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: results });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());
+  });
+
+  app.use(express.json({ limit: opts.bodyLimit ?? '256kb', type: ['application/json', 'application/*+json'] }));
+
+  const notFound: RequestHandler = (req, res) =>
+    sendProblem(res, 404, 'route_not_found', `No route for ${req.method} ${req.path}.`, req.path);
+
+  const onError: ErrorRequestHandler = (error: unknown, req: Request, res, _next) => {
+    if (error instanceof Problem) {
+      if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+      return sendProblem(res, statusOf[error.kind], error.code, error.message, req.path, {
+        ...(error.issues ? { errors: error.issues } : {}),
+        ...error.extra,
+      });
+    }
+    // body-parser's errors carry a status and a type; they are the client's fault.
+    const e = error as { type?: string; status?: number };
+    if (e.type === 'entity.too.large')
+      return sendProblem(res, 413, 'payload_too_large', 'The request body is too large.', req.path);
+    if (e.type === 'entity.parse.failed')
+      return sendProblem(res, 400, 'malformed_json', 'The request body is not valid JSON.', req.path);
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
+      return sendProblem(res, e.status, 'bad_request', 'The request could not be read.', req.path);
+    req.log.error({ err: error }, 'unhandled error');
+    return sendProblem(res, 500, 'internal_error', 'Something went wrong on our side.', req.path, {
+      requestId: req.ctx?.requestId,
+    });
+  };
+
+  return {
+    app,
+    finish() {
+      app.use(notFound);
+      app.use(onError);
+    },
+  };
+};
+
+/** Requires a JSON object body (express leaves `req.body` undefined otherwise). */
+export const jsonBody = (req: Request): unknown => {
+  if (!req.is('application/json') && !req.is('application/*+json'))
+    throw new Problem('validation', 'unsupported_media_type', 'Send the body as application/json.');
+  return req.body;
+};

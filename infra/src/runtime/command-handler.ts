@@ -1,0 +1,90 @@
+import type { EventMetadata, NewEvent, RecordedEvent } from '@lectern/schemas';
+import { WrongExpectedRevision, type EventStore, type ExpectedRevision } from '../ports/event-store.ts';
+import { Problem } from './errors.ts';
+import { deterministicUuid } from './ids.ts';
+
+/** What a decider returns: event types and data; the handler adds the envelope. */
+export type Decided = Readonly<{ type: string; schemaVersion?: number; data: unknown }>;
+
+export type Decider<Command, State> = Readonly<{
+  initialState: () => State;
+  evolve: (state: State, event: RecordedEvent) => State;
+  decide: (command: Command, state: State) => readonly Decided[];
+}>;
+
+export type CommandOutcome<State> = Readonly<{
+  events: readonly NewEvent[];
+  state: State;
+  /** Stream revision after the command (the ETag); -1 when the stream is still empty. */
+  revision: number;
+  /** Global position of the stream's last event (written now or before), or null for an empty stream. */
+  position: number | null;
+}>;
+
+/**
+ * Loads an aggregate, decides, and appends with the revision it read.
+ *
+ * 1. Read the stream and fold it into state.
+ * 2. When the caller named a revision (HTTP `If-Match`), a different one is a 412.
+ * 3. Decide; stamp each event with an id derived from the command id, so a
+ *    retried command is the same append and the store deduplicates it.
+ * 4. Append expecting the revision read. On a concurrent write with no
+ *    revision named, start over (a few times, with backoff); with one named,
+ *    the caller's view is stale: 412.
+ */
+export const handleCommand = async <Command, State>(opts: {
+  store: EventStore;
+  streamId: string;
+  decider: Decider<Command, State>;
+  command: Command;
+  commandId: string;
+  occurredAt: string;
+  metadata: EventMetadata;
+  expectedRevision?: number | 'no_stream';
+  maxAttempts?: number;
+}): Promise<CommandOutcome<State>> => {
+  const attempts = opts.maxAttempts ?? 4;
+  for (let attempt = 1; ; attempt++) {
+    const history = await opts.store.readStream(opts.streamId);
+    const state = history.reduce(opts.decider.evolve, opts.decider.initialState());
+    const revision = history.length ? history[history.length - 1]!.revision : -1;
+    if (opts.expectedRevision !== undefined) {
+      const wanted = opts.expectedRevision === 'no_stream' ? -1 : opts.expectedRevision;
+      if (wanted !== revision)
+        throw new Problem('revision_mismatch', 'revision_mismatch', 'The resource changed since you read it.', {
+          extra: { currentRevision: revision },
+        });
+    }
+    const decided = opts.decider.decide(opts.command, state);
+    if (decided.length === 0)
+      return { events: [], state, revision, position: history.length ? history[history.length - 1]!.position : null };
+    const events: NewEvent[] = decided.map((d, i) => ({
+      id: deterministicUuid(`${opts.commandId}/${opts.streamId}/${i}`),
+      type: d.type,
+      schemaVersion: d.schemaVersion ?? 1,
+      occurredAt: opts.occurredAt,
+      data: d.data,
+      metadata: opts.metadata,
+    }));
+    const expected: ExpectedRevision = revision === -1 ? 'no_stream' : revision;
+    try {
+      const result = await opts.store.append(opts.streamId, events, { expectedRevision: expected });
+      const recorded = events.map(
+        (e, i): RecordedEvent => ({ ...e, streamId: opts.streamId, revision: revision + 1 + i, position: result.position }),
+      );
+      return {
+        events,
+        state: recorded.reduce(opts.decider.evolve, state),
+        revision: result.nextExpectedRevision,
+        position: result.position,
+      };
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevision)) throw error;
+      if (opts.expectedRevision !== undefined)
+        throw new Problem('revision_mismatch', 'revision_mismatch', 'The resource changed since you read it.');
+      if (attempt >= attempts)
+        throw new Problem('conflict', 'concurrent_modification', 'The resource is being changed concurrently; retry.');
+      await new Promise((r) => setTimeout(r, 5 * 2 ** attempt + Math.random() * 10));
+    }
+  }
+};

@@ -1,0 +1,69 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The metrics every process exposes (ARCHITECTURE.md §5.9), on one registry
+ * made by the composition root.
+ */
+export const createMetrics = () => {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const ms = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'lectern_http_request_duration_seconds',
+      help: 'HTTP request latency by route and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: ms,
+      registers: [registry],
+    }),
+    appendDuration: new Histogram({
+      name: 'lectern_event_store_append_duration_seconds',
+      help: 'Event store append latency',
+      buckets: ms,
+      registers: [registry],
+    }),
+    relayLagMs: new Gauge({
+      name: 'lectern_relay_lag_milliseconds',
+      help: 'Time from an event occurring to the relay publishing it, for the last batch',
+      registers: [registry],
+    }),
+    relayPublished: new Counter({
+      name: 'lectern_relay_published_events_total',
+      help: 'Events the relay published to the log',
+      registers: [registry],
+    }),
+    projectionLagEvents: new Gauge({
+      name: 'lectern_projection_lag_events',
+      help: 'Messages in the log not yet applied by a projection',
+      labelNames: ['projection'] as const,
+      registers: [registry],
+    }),
+    projectionLagMs: new Gauge({
+      name: 'lectern_projection_lag_milliseconds',
+      help: 'Age of the newest event applied by a projection when it was applied',
+      labelNames: ['projection'] as const,
+      registers: [registry],
+    }),
+    projectionApplied: new Counter({
+      name: 'lectern_projection_applied_events_total',
+      help: 'Events applied by a projection',
+      labelNames: ['projection'] as const,
+      registers: [registry],
+    }),
+    consumerRetries: new Counter({
+      name: 'lectern_consumer_retries_total',
+      help: 'Batches or events a consumer retried after a failure',
+      labelNames: ['consumer'] as const,
+      registers: [registry],
+    }),
+    deadLettered: new Counter({
+      name: 'lectern_dead_lettered_total',
+      help: 'Events sent to a dead-letter topic (the DLQ size grows by these)',
+      labelNames: ['consumer'] as const,
+      registers: [registry],
+    }),
+  };
+};
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,363 @@
+import { EventEmitter } from 'node:events';
+import { contextOf, topicOf, type RecordedEvent } from '@lectern/schemas';
+import { START, type EventStore } from '../ports/event-store.ts';
+import type { Batch, Consumer, LogMessage, MessageLog } from '../ports/message-log.ts';
+import { migrate, sqlMigration } from '../sql/migrate.ts';
+import { ident, type Sql, type SqlExecutor } from '../sql/sql.ts';
+import { fromLogMessage } from './codec.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import type { ProjectionTables, SqlProjection } from './projection.ts';
+
+const LIVE_SCHEMA = 'public';
+const CHECKPOINTS = '__checkpoints';
+
+export const projectionStatusMigrations = [
+  sqlMigration(
+    '001_projection_status',
+    `create table if not exists projection_status (
+       name text primary key,
+       version int not null,
+       applied_events bigint not null default 0,
+       last_position bigint,
+       last_event_at timestamptz,
+       last_applied_at timestamptz,
+       rebuilt_at timestamptz
+     )`,
+    'drop table if exists projection_status',
+  ),
+];
+
+/** The physical tables of a projection in a schema, checkpoints included. */
+export const tablesIn = (p: SqlProjection, schema: string): ProjectionTables =>
+  Object.fromEntries(
+    [...p.tables, CHECKPOINTS].map((t) => [
+      t,
+      `${ident(schema)}.${ident(t === CHECKPOINTS ? `${p.name}_checkpoints` : t)}`,
+    ]),
+  );
+
+const checkpointDdl = (t: ProjectionTables): string => `
+  create table if not exists ${t[CHECKPOINTS]} (
+    stream_id text primary key,
+    revision bigint not null,
+    position bigint not null
+  )`;
+
+const shadowSchema = (p: SqlProjection): string => `rebuild_${p.name}`;
+export const dlqTopic = (p: SqlProjection, namespace = 'lectern'): string => `${namespace}.dlq.projection.${p.name}`;
+const groupOf = (p: SqlProjection, namespace: string): string => `${namespace}.projection.${p.name}`;
+
+/**
+ * Applies events to a projection's tables in one transaction with its
+ * per-stream checkpoints: events a stream has already applied (a redelivery,
+ * a relay's duplicate after a crash) are dropped, so every event counts once.
+ * Returns the events actually applied.
+ */
+const applyBatch = async (
+  tx: SqlExecutor,
+  p: SqlProjection,
+  t: ProjectionTables,
+  events: readonly RecordedEvent[],
+): Promise<RecordedEvent[]> => {
+  const streams = [...new Set(events.map((e) => e.streamId))];
+  const rows = await tx.query<{ stream_id: string; revision: string }>(
+    `select stream_id, revision from ${t[CHECKPOINTS]} where stream_id = any($1::text[])`,
+    [streams],
+  );
+  const seen = new Map(rows.map((r) => [r.stream_id, Number(r.revision)]));
+  const fresh: RecordedEvent[] = [];
+  for (const e of events) {
+    if (e.revision <= (seen.get(e.streamId) ?? -1)) continue;
+    seen.set(e.streamId, e.revision);
+    fresh.push(e);
+  }
+  if (fresh.length === 0) return fresh;
+  await p.apply(tx, fresh, t);
+  const last = new Map<string, RecordedEvent>();
+  for (const e of fresh) last.set(e.streamId, e);
+  await tx.query(
+    `insert into ${t[CHECKPOINTS]} (stream_id, revision, position)
+     select r.stream_id, r.revision, r.position from jsonb_to_recordset($1::jsonb) as r(stream_id text, revision bigint, position bigint)
+     on conflict (stream_id) do update set revision = excluded.revision, position = excluded.position`,
+    [JSON.stringify([...last.values()].map((e) => ({ stream_id: e.streamId, revision: e.revision, position: e.position })))],
+  );
+  return fresh;
+};
+
+export type ProjectionRunner = Readonly<{
+  projection: SqlProjection;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  isRunning(): boolean;
+  /** Rebuilds from position zero into shadow tables and swaps them in; see `rebuild` below. */
+  rebuild(opts?: { pageSize?: number }): Promise<{ events: number; seconds: number }>;
+  /** Resolves true once the model has applied `position` of `streamId`, false after `timeoutMs`. */
+  waitFor(streamId: string, position: number, timeoutMs: number): Promise<boolean>;
+}>;
+
+/**
+ * Runs one PostgreSQL projection from the log.
+ *
+ * 1. Each batch of a partition is applied in one transaction with its
+ *    checkpoints (exactly-once in effect), then the log offset is committed.
+ * 2. A failing batch is retried with backoff; if it keeps failing, its events
+ *    are applied one by one so that only the event that fails goes to the
+ *    dead-letter topic, with the error, and the stream moves on.
+ * 3. Lag is measured in events (log end minus committed offset) and in
+ *    milliseconds (event age when applied).
+ */
+export const projectionRunner = async (opts: {
+  projection: SqlProjection;
+  sql: Sql;
+  log: MessageLog;
+  store: EventStore;
+  logger: Logger;
+  metrics?: Metrics;
+  maxAttempts?: number;
+  retryDelayMs?: number;
+  /** Prefix of topics and consumer groups; default `lectern`. */
+  namespace?: string;
+  /** Partitions of a topic the runner has to create; default 4, as the relay. */
+  partitions?: number;
+}): Promise<ProjectionRunner> => {
+  const p = opts.projection;
+  const namespace = opts.namespace ?? 'lectern';
+  const topics = p.contexts.map((c) => topicOf(c, namespace));
+  const group = groupOf(p, namespace);
+  const sql = opts.sql;
+  const log = opts.logger.child({ projection: p.name });
+  const live = tablesIn(p, LIVE_SCHEMA);
+  const attempts = opts.maxAttempts ?? 5;
+  const baseDelay = opts.retryDelayMs ?? 100;
+  const applied = new EventEmitter();
+  applied.setMaxListeners(0);
+
+  await migrate(sql, 'projection_status', projectionStatusMigrations);
+  await migrate(sql, `projection_${p.name}`, [
+    sqlMigration(
+      `${p.name}_v${p.version}`,
+      `${p.ddl(live)};\n${checkpointDdl(live)}`,
+      Object.values(live)
+        .map((t) => `drop table if exists ${t};`)
+        .join('\n'),
+    ),
+  ]);
+  await sql.query(
+    `insert into projection_status (name, version) values ($1, $2)
+     on conflict (name) do update set version = excluded.version`,
+    [p.name, p.version],
+  );
+
+  const transact = async (t: ProjectionTables, events: readonly RecordedEvent[]): Promise<RecordedEvent[]> => {
+    const fresh = await sql.transaction(async (tx) => {
+      const done = await applyBatch(tx, p, t, events);
+      if (done.length && t === live) {
+        const last = done[done.length - 1]!;
+        await tx.query(
+          `update projection_status set applied_events = applied_events + $2, last_position = $3,
+             last_event_at = $4, last_applied_at = now() where name = $1`,
+          [p.name, done.length, last.position, last.occurredAt],
+        );
+      }
+      return done;
+    });
+    if (fresh.length && t === live) {
+      const last = fresh[fresh.length - 1]!;
+      opts.metrics?.projectionApplied.inc({ projection: p.name }, fresh.length);
+      opts.metrics?.projectionLagMs.set({ projection: p.name }, Math.max(0, Date.now() - Date.parse(last.occurredAt)));
+      applied.emit('applied');
+    }
+    return fresh;
+  };
+
+  const deadLetter = async (message: LogMessage, event: RecordedEvent | null, error: unknown): Promise<void> => {
+    const topic = dlqTopic(p, namespace);
+    await opts.log.ensureTopics([{ topic, partitions: 1 }]);
+    await opts.log.produce(topic, [
+      {
+        key: message.key,
+        value: JSON.stringify({
+          projection: p.name,
+          source: { topic: message.topic, partition: message.partition, offset: message.offset },
+          event: event ?? message.value,
+          error: { message: (error as Error).message ?? String(error), name: (error as Error).name },
+          failedAt: new Date().toISOString(),
+          attempts,
+        }),
+        headers: { ...message.headers, 'dlq-reason': String((error as Error).message ?? error).slice(0, 500) },
+      },
+    ]);
+    opts.metrics?.deadLettered.inc({ consumer: p.name });
+    log.error({ err: error, eventId: event?.id, offset: message.offset }, 'event dead-lettered');
+  };
+
+  const withRetries = async <T>(what: () => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await what();
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        opts.metrics?.consumerRetries.inc({ consumer: p.name });
+        log.warn({ err: error, attempt }, 'projection batch failed; retrying');
+        await new Promise((r) => setTimeout(r, baseDelay * 2 ** (attempt - 1)));
+      }
+    }
+  };
+
+  const handleBatch = async (batch: Batch): Promise<void> => {
+    const decoded: { message: LogMessage; event: RecordedEvent }[] = [];
+    for (const message of batch.messages) {
+      try {
+        decoded.push({ message, event: fromLogMessage(message) });
+      } catch (error) {
+        await deadLetter(message, null, error);
+      }
+    }
+    if (decoded.length === 0) return;
+    try {
+      await withRetries(() => transact(live, decoded.map((d) => d.event)));
+    } catch {
+      // Isolate the poison: every other event of the batch still applies.
+      for (const { message, event } of decoded) {
+        try {
+          await withRetries(() => transact(live, [event]));
+        } catch (error) {
+          await deadLetter(message, event, error);
+          await sql.transaction((tx) =>
+            tx.query(
+              `insert into ${live[CHECKPOINTS]} (stream_id, revision, position) values ($1, $2, $3)
+               on conflict (stream_id) do update set revision = excluded.revision, position = excluded.position`,
+              [event.streamId, event.revision, event.position],
+            ),
+          );
+        }
+      }
+    }
+  };
+
+  let consumer: Consumer | null = null;
+  let lagTimer: NodeJS.Timeout | null = null;
+  const start = async (): Promise<void> => {
+    if (consumer) return;
+    // A projection may start before anything was published to its topics.
+    await opts.log.ensureTopics(topics.map((topic) => ({ topic, partitions: opts.partitions ?? 4 })));
+    consumer = opts.log.consume({ groupId: group, topics, handleBatch, maxBatchSize: 1000 });
+    await consumer.ready;
+    lagTimer = setInterval(() => {
+      Promise.all(topics.map((topic) => opts.log.lag(group, topic)))
+        .then((all) => {
+          const lag = all.flat().reduce((n, x) => n + Number(BigInt(x.end) - BigInt(x.committed ?? '0')), 0);
+          opts.metrics?.projectionLagEvents.set({ projection: p.name }, lag);
+        })
+        .catch(() => {});
+    }, 5000);
+    lagTimer.unref();
+  };
+  const stop = async (): Promise<void> => {
+    if (lagTimer) clearInterval(lagTimer);
+    lagTimer = null;
+    const c = consumer;
+    consumer = null;
+    await c?.stop();
+  };
+
+  return {
+    projection: p,
+    start,
+    stop,
+    isRunning: () => consumer?.isRunning() ?? false,
+
+    /**
+     * 1. Create the tables afresh in a shadow schema.
+     * 2. Replay the store's feed from position zero into them, page by page,
+     *    while the live model keeps answering queries and applying events.
+     * 3. Pause the live consumer and replay the last events.
+     * 4. Swap shadow and live tables in one transaction; queries see the old
+     *    tables or the new ones, never neither.
+     * 5. Resume the consumer: what it delivers again is dropped by the new
+     *    checkpoints.
+     */
+    async rebuild(rebuildOpts = {}) {
+      const started = performance.now();
+      const pageSize = rebuildOpts.pageSize ?? 5000;
+      const schema = shadowSchema(p);
+      const shadow = tablesIn(p, schema);
+      const contexts = new Set(p.contexts);
+      await sql.query(`drop schema if exists ${ident(schema)} cascade`);
+      await sql.query(`create schema ${ident(schema)}`);
+      for (const statement of [p.ddl(shadow), checkpointDdl(shadow)]) await sql.query(statement);
+      let cursor = START;
+      let events = 0;
+      const replay = async (): Promise<void> => {
+        for (;;) {
+          const page = await opts.store.readAll(cursor, pageSize);
+          if (page.length === 0) return;
+          cursor = page[page.length - 1]!.cursor;
+          const mine = page.filter((e) => contexts.has(contextOf(e.type)));
+          if (mine.length) events += (await transact(shadow, mine)).length;
+        }
+      };
+      await replay();
+      const wasRunning = consumer !== null;
+      await stop();
+      try {
+        await replay();
+        const old = `retired_${p.name}`;
+        await sql.transaction(async (tx) => {
+          await tx.query(`drop schema if exists ${ident(old)} cascade`);
+          await tx.query(`create schema ${ident(old)}`);
+          for (const t of Object.values(live)) await tx.query(`alter table if exists ${t} set schema ${ident(old)}`);
+          for (const t of Object.values(shadow)) await tx.query(`alter table ${t} set schema ${ident(LIVE_SCHEMA)}`);
+          await tx.query(`drop schema ${ident(old)} cascade`);
+          await tx.query(`drop schema ${ident(schema)} cascade`);
+          await tx.query(`update projection_status set rebuilt_at = now() where name = $1`, [p.name]);
+        });
+      } finally {
+        if (wasRunning) await start();
+      }
+      applied.emit('applied');
+      const seconds = (performance.now() - started) / 1000;
+      log.info({ events, seconds }, 'projection rebuilt');
+      return { events, seconds };
+    },
+
+    waitFor: (streamId, position, timeoutMs) =>
+      waitForCheckpoint(sql, p.name, streamId, position, timeoutMs, applied),
+  };
+};
+
+/**
+ * Read-your-writes: resolves true once projection `name` has applied the
+ * event at `position` of `streamId` (or a later one), false after
+ * `timeoutMs`. Polls with a short, growing pause, cut short by `wake` when
+ * the projection runs in this process.
+ */
+export const waitForCheckpoint = async (
+  sql: Sql,
+  name: string,
+  streamId: string,
+  position: number,
+  timeoutMs: number,
+  wake?: EventEmitter,
+): Promise<boolean> => {
+  const table = `${ident(LIVE_SCHEMA)}.${ident(`${name}_checkpoints`)}`;
+  const deadline = Date.now() + timeoutMs;
+  let pause = 2;
+  for (;;) {
+    const [row] = await sql.query<{ position: string }>(`select position from ${table} where stream_id = $1`, [streamId]);
+    if (row && Number(row.position) >= position) return true;
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        wake?.off('applied', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(pause, left));
+      wake?.on('applied', done);
+    });
+    pause = Math.min(pause * 2, 50);
+  }
+};

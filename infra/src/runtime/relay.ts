@@ -1,0 +1,112 @@
+import { contextOf, topicOf } from '@lectern/schemas';
+import { START, type EventStore, type FeedCursor, type FeedEvent, type Subscription } from '../ports/event-store.ts';
+import type { MessageLog, OutgoingMessage } from '../ports/message-log.ts';
+import { migrate, sqlMigration } from '../sql/migrate.ts';
+import type { Sql } from '../sql/sql.ts';
+import { toLogMessage } from './codec.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+
+export const relayMigrations = [
+  sqlMigration(
+    '001_relay_checkpoints',
+    `create table if not exists relay_checkpoints (
+       name text primary key,
+       cursor text not null,
+       position bigint not null,
+       updated_at timestamptz not null default now()
+     )`,
+    'drop table if exists relay_checkpoints',
+  ),
+];
+
+export type Relay = Readonly<{ subscription: Subscription; stop(): Promise<void>; isRunning(): boolean }>;
+
+/**
+ * Publishes the store's global feed to the log (ARCHITECTURE.md §5.1).
+ *
+ * 1. Start after the saved checkpoint.
+ * 2. For each batch of the feed, produce to each context's topic, keyed by
+ *    stream id, and wait for the log's acknowledgement.
+ * 3. Only then save the cursor of the batch's last event.
+ *
+ * A crash between 2 and 3 republishes that batch on restart: the copies
+ * carry the same event ids and consumers drop them. Run one relay per store.
+ */
+export const startRelay = async (opts: {
+  store: EventStore;
+  log: MessageLog;
+  sql: Sql;
+  name?: string;
+  partitions?: number;
+  batchSize?: number;
+  /** Prefix of the topics; default `lectern`. */
+  namespace?: string;
+  logger: Logger;
+  metrics?: Metrics;
+}): Promise<Relay> => {
+  const name = opts.name ?? 'default';
+  await migrate(opts.sql, 'relay', relayMigrations);
+  const [saved] = await opts.sql.query<{ cursor: string }>('select cursor from relay_checkpoints where name = $1', [
+    name,
+  ]);
+  const from: FeedCursor = saved?.cursor ?? START;
+  const knownTopics = new Set<string>();
+  let running = true;
+  opts.logger.info({ relay: name, from }, 'relay starting');
+
+  const publish = async (batch: readonly FeedEvent[]): Promise<void> => {
+      const byTopic = new Map<string, OutgoingMessage[]>();
+      for (const event of batch) {
+        const topic = topicOf(contextOf(event.type), opts.namespace);
+        let list = byTopic.get(topic);
+        if (!list) byTopic.set(topic, (list = []));
+        list.push(toLogMessage(event));
+      }
+      const missing = [...byTopic.keys()].filter((t) => !knownTopics.has(t));
+      if (missing.length) {
+        await opts.log.ensureTopics(missing.map((topic) => ({ topic, partitions: opts.partitions ?? 4 })));
+        missing.forEach((t) => knownTopics.add(t));
+      }
+      await Promise.all([...byTopic].map(([topic, messages]) => opts.log.produce(topic, messages)));
+      const last = batch[batch.length - 1]!;
+      await opts.sql.query(
+        `insert into relay_checkpoints (name, cursor, position, updated_at) values ($1, $2, $3, now())
+         on conflict (name) do update set cursor = excluded.cursor, position = excluded.position, updated_at = now()`,
+        [name, last.cursor, last.position],
+      );
+      opts.metrics?.relayPublished.inc(batch.length);
+      opts.metrics?.relayLagMs.set(Math.max(0, Date.now() - Date.parse(last.occurredAt)));
+  };
+
+  // A log that is down stops the relay's progress, never the relay: it
+  // retries the same batch with growing pauses until the log answers.
+  const subscription = opts.store.subscribeToAll(
+    from,
+    async (batch) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await publish(batch);
+        } catch (error) {
+          if (!running) throw error;
+          opts.metrics?.consumerRetries.inc({ consumer: `relay:${name}` });
+          opts.logger.warn({ err: error, relay: name, attempt }, 'relay publish failed; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 5000)));
+        }
+      }
+    },
+    { batchSize: opts.batchSize ?? 1000 },
+  );
+  subscription.done.catch((error: unknown) => {
+    running = false;
+    opts.logger.error({ err: error, relay: name }, 'relay stopped on an error');
+  });
+  return {
+    subscription,
+    isRunning: () => running,
+    async stop() {
+      running = false;
+      await subscription.stop();
+    },
+  };
+};

@@ -1,0 +1,40 @@
+import { profile as schema } from '@lectern/schemas';
+import { documentProjection } from '@lectern/infra/runtime/projection';
+
+/** The read model `experience_levels`: one document per level code. */
+export type ExperienceLevelDocument = Readonly<{
+  levelId: string;
+  code: string;
+  label: string;
+  rank: number;
+  status: 'active' | 'retired';
+  updatedAt: string;
+}>;
+
+export const experienceLevelsProjection = documentProjection<ExperienceLevelDocument>({
+  name: 'experience_levels',
+  version: 1,
+  contexts: ['profile'],
+  table: 'experience_levels',
+  key: (e) => (e.type.startsWith('profile.ExperienceLevel') ? (e.data as { code: string }).code : null),
+  evolve: (doc, e) => {
+    switch (e.type) {
+      case 'profile.ExperienceLevelDefined': {
+        const d = e.data as schema.ExperienceLevelDefined;
+        return { levelId: d.levelId, code: d.code, label: d.label, rank: d.rank, status: 'active', updatedAt: d.definedAt };
+      }
+      case 'profile.ExperienceLevelChanged': {
+        if (!doc) return doc;
+        const d = e.data as schema.ExperienceLevelChanged;
+        let next = { ...doc, updatedAt: d.changedAt };
+        for (const c of d.changes)
+          next = c.field === 'label' ? { ...next, label: c.to ?? next.label } : { ...next, rank: Number(c.to) };
+        return next;
+      }
+      case 'profile.ExperienceLevelRetired':
+        return doc ? { ...doc, status: 'retired', updatedAt: (e.data as schema.ExperienceLevelRetired).retiredAt } : doc;
+      default:
+        return doc;
+    }
+  },
+});

@@ -1,0 +1,1 @@
+export { profileQueryRoutes, activeExperienceLevelCodes, type ProfileQueryDeps } from './routes.ts';
