@@ -173,7 +173,6 @@ export const projectionRunner = async (opts: {
 
   const deadLetter = async (message: LogMessage, event: RecordedEvent | null, error: unknown): Promise<void> => {
     const topic = dlqTopic(p, namespace);
-    await opts.log.ensureTopics([{ topic, partitions: 1 }]);
     await opts.log.produce(topic, [
       {
         key: message.key,
@@ -241,7 +240,10 @@ export const projectionRunner = async (opts: {
   const start = async (): Promise<void> => {
     if (consumer) return;
     // A projection may start before anything was published to its topics.
-    await opts.log.ensureTopics(topics.map((topic) => ({ topic, partitions: opts.partitions ?? 4 })));
+    await opts.log.ensureTopics([
+      ...topics.map((topic) => ({ topic, partitions: opts.partitions ?? 4 })),
+      { topic: dlqTopic(p, namespace), partitions: 1 },
+    ]);
     consumer = opts.log.consume({ groupId: group, topics, handleBatch, maxBatchSize: 1000 });
     await consumer.ready;
     lagTimer = setInterval(() => {
@@ -286,7 +288,7 @@ export const projectionRunner = async (opts: {
       const contexts = new Set(p.contexts);
       await sql.query(`drop schema if exists ${ident(schema)} cascade`);
       await sql.query(`create schema ${ident(schema)}`);
-      for (const statement of [p.ddl(shadow), checkpointDdl(shadow)]) await sql.query(statement);
+      await sql.exec(`${p.ddl(shadow)};\n${checkpointDdl(shadow)}`);
       let cursor = START;
       let events = 0;
       const replay = async (): Promise<void> => {

@@ -1,5 +1,5 @@
 import knex, { type Knex } from 'knex';
-import type { Sql } from './sql.ts';
+import { sqlState, UNIQUE_VIOLATION, type Sql } from './sql.ts';
 
 /** One schema change with its inverse; both idempotent. */
 export type Migration = Readonly<{
@@ -29,15 +29,26 @@ const source = (migrations: readonly Migration[]): Knex.MigrationSource<Migratio
  *   await migrate(sql, 'event_store', eventStoreMigrations);
  */
 export const migrate = async (sql: Sql, module: string, migrations: readonly Migration[]): Promise<void> => {
-  const k = knex(sql.knexConfig);
-  try {
-    await k.migrate.latest({
-      migrationSource: source(migrations),
-      tableName: `knex_migrations_${module}`,
-      disableMigrationsListValidation: true,
-    });
-  } finally {
-    await k.destroy();
+  // knex creates its bookkeeping tables before taking its migration lock, so
+  // two processes starting together can race there; the loser tries again
+  // and finds the work done or the lock held.
+  for (let attempt = 1; ; attempt++) {
+    const k = knex(sql.knexConfig);
+    try {
+      await k.migrate.latest({
+        migrationSource: source(migrations),
+        tableName: `knex_migrations_${module}`,
+        disableMigrationsListValidation: true,
+      });
+      return;
+    } catch (error) {
+      const code = sqlState(error);
+      const raced = code === UNIQUE_VIOLATION || code === '42P07' || /already locked/i.test(String(error));
+      if (!raced || attempt >= 5) throw error;
+      await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 50));
+    } finally {
+      await k.destroy();
+    }
   }
 };
 

@@ -32,6 +32,9 @@ export const pgliteSql = async (dataDir: string | null): Promise<Sql & { readonl
     knexConfig: { client: knexPglite as never, dialect: 'postgres', connection: { pglite: borrowed } as never },
     db,
     ...exec(db),
+    exec: async (script) => {
+      await db.exec(script);
+    },
     transaction: (fn) => db.transaction((tx) => fn(exec(tx))),
     async listen(channel, onNotify) {
       return db.listen(channel, onNotify);

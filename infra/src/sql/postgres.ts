@@ -33,6 +33,10 @@ export const postgresSql = (url: string, opts: { max?: number; applicationName?:
     kind: 'postgres',
     knexConfig: { client: 'pg', connection: url, pool: { min: 0, max: 1 } },
     query: (text, params) => run(pool, text, params),
+    // Without parameters, pg sends the simple query protocol, which takes several statements.
+    exec: async (script) => {
+      await pool.query(script);
+    },
     async transaction(fn) {
       const client = await pool.connect();
       try {

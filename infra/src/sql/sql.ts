@@ -17,6 +17,8 @@ export interface Sql extends SqlExecutor {
   readonly kind: 'postgres' | 'pglite';
   /** How knex reaches the same database, for migrations. */
   readonly knexConfig: Knex.Config;
+  /** Runs a script of several statements (DDL), without parameters. */
+  exec(script: string): Promise<void>;
   /** Runs `fn` in one transaction on one connection; rolls back when it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** Calls `onNotify` for each NOTIFY on `channel`; resolves to an unsubscribe function. */

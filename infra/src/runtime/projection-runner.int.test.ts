@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import test, { type ExecutionContext } from 'ava';
+import { topicOf, type NewEvent, type RecordedEvent } from '@lectern/schemas';
+import { sqlEventStore } from '../event-store/sql-store.ts';
+import { kafkaLog } from '../message-log/kafka.ts';
+import { sqlLog } from '../message-log/sql-log.ts';
+import type { EventStore } from '../ports/event-store.ts';
+import type { MessageLog } from '../ports/message-log.ts';
+import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
+import { freshDatabase, requireEngine } from '../testing/engines.ts';
+import { toLogMessage } from './codec.ts';
+import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import type { SqlProjection } from './projection.ts';
+import { dlqTopic, projectionRunner } from './projection-runner.ts';
+import { startRelay } from './relay.ts';
+
+type Engines = { sql: Sql; store: EventStore; log: MessageLog; cleanup(): Promise<void> };
+
+/** A model that sums `data.n` per stream into table `name`; events with `data.poison` make it throw. */
+const tally = (name: string): SqlProjection => ({
+  name,
+  version: 1,
+  contexts: ['tally'],
+  tables: [name],
+  ddl: (t) => `create table if not exists ${t[name]} (stream_id text primary key, events int not null, total int not null)`,
+  async apply(tx, events, t) {
+    for (const e of events) {
+      const d = e.data as { n: number; poison?: boolean };
+      if (d.poison) throw new Error(`poison event ${e.id}`);
+      await tx.query(
+        `insert into ${t[name]} (stream_id, events, total) values ($1, 1, $2)
+         on conflict (stream_id) do update set events = ${t[name]}.events + 1, total = ${t[name]}.total + $2`,
+        [e.streamId, d.n],
+      );
+    }
+  },
+});
+
+const logger = createLogger({ level: 'silent' });
+const recorded = (streamId: string, revision: number, data: object, position = revision + 1): RecordedEvent => ({
+  id: randomUUID(),
+  type: 'tally.Counted',
+  schemaVersion: 1,
+  occurredAt: new Date().toISOString(),
+  data,
+  metadata: { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null },
+  streamId,
+  revision,
+  position,
+});
+const until = async (t: ExecutionContext, what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) return void t.fail(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
+const suite = (name: string, make: () => Promise<Engines>) => {
+  let engines: Promise<Engines> | null = null;
+  const get = () => (engines ??= make());
+  test.after.always(async () => {
+    if (engines) await (await engines).cleanup();
+  });
+
+  test(`${name}: redelivered and duplicated events count once`, async (t) => {
+    const { sql, store, log } = await get();
+    const ns = `p${randomUUID().slice(0, 8)}`;
+    const p = tally(`tally_${ns}`);
+    const metrics = createMetrics();
+    const runner = await projectionRunner({ projection: p, sql, log, store, logger, metrics, namespace: ns });
+    await runner.start();
+    const topic = topicOf('tally', ns);
+    const a = Array.from({ length: 5 }, (_, i) => recorded('tally-a', i, { n: i + 1 }));
+    // Every event twice, and an old one again after newer ones: what a relay restart and a redelivery look like.
+    await log.produce(topic, [...a, ...a, a[1]!].map(toLogMessage));
+    await until(t, 'five events applied', async () => {
+      const [row] = await sql.query<{ events: number }>(`select events from ${p.name} where stream_id = 'tally-a'`);
+      return row?.events === 5;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const [row] = await sql.query<{ events: number; total: number }>(`select events, total from ${p.name} where stream_id = 'tally-a'`);
+    t.deepEqual({ ...row }, { events: 5, total: 15 });
+    t.true(await runner.waitFor('tally-a', 5, 1000));
+    t.false(await runner.waitFor('tally-a', 6, 100), 'a position not reached is reported, within the bound');
+    t.regex(await metrics.registry.metrics(), new RegExp(`lectern_projection_applied_events_total\\{projection="${p.name}"\\} 5`));
+    await runner.stop();
+  });
+
+  test(`${name}: a failing event is retried, then dead-lettered with its error; the rest apply`, async (t) => {
+    const { sql, store, log } = await get();
+    const ns = `p${randomUUID().slice(0, 8)}`;
+    const p = tally(`poison_${ns}`);
+    const metrics = createMetrics();
+    const runner = await projectionRunner({ projection: p, sql, log, store, logger, metrics, namespace: ns, retryDelayMs: 5, maxAttempts: 3 });
+    await runner.start();
+    const events = [
+      recorded('tally-x', 0, { n: 1 }),
+      recorded('tally-x', 1, { n: 2, poison: true }),
+      recorded('tally-x', 2, { n: 4 }),
+      recorded('tally-y', 0, { n: 8 }),
+    ];
+    await log.produce(topicOf('tally', ns), events.map(toLogMessage));
+    const dead: string[] = [];
+    const dlq = log.consume({
+      groupId: `${ns}.dlq-reader`,
+      topics: [dlqTopic(p, ns)],
+      handleBatch: async (b) => {
+        dead.push(...b.messages.map((m) => m.value));
+      },
+    });
+    await until(t, 'the poison event in the dead-letter topic', async () => dead.length === 1);
+    await until(t, 'the other events applied', async () => {
+      const rows = await sql.query<{ stream_id: string; total: number }>(
+        `select stream_id, total from ${p.name} where stream_id in ('tally-x', 'tally-y') order by stream_id`,
+      );
+      return rows.length === 2 && rows[0]!.total === 5 && rows[1]!.total === 8;
+    });
+    const letter = JSON.parse(dead[0]!);
+    t.is(letter.event.id, events[1]!.id);
+    t.regex(letter.error.message, /poison event/);
+    t.is(letter.projection, p.name);
+    const text = await metrics.registry.metrics();
+    t.regex(text, new RegExp(`lectern_dead_lettered_total\\{consumer="${p.name}"\\} 1`));
+    t.regex(text, new RegExp(`lectern_consumer_retries_total\\{consumer="${p.name}"\\} [1-9]`));
+    await dlq.stop();
+    await runner.stop();
+  });
+
+  test(`${name}: rebuild from zero into shadow tables swaps in while queries keep answering`, async (t) => {
+    const { sql, store, log } = await get();
+    const ns = `p${randomUUID().slice(0, 8)}`;
+    const table = `rebuilt_${ns}`;
+    const projection = tally(table);
+    const relay = await startRelay({ store, log, sql, logger, namespace: ns, name: ns });
+    const runner = await projectionRunner({ projection, sql, log, store, logger, namespace: ns });
+    await runner.start();
+    const streams = Array.from({ length: 20 }, () => `tally-${randomUUID()}`);
+    const append = async (round: number) => {
+      for (const s of streams) {
+        const e: NewEvent = { ...recorded(s, 0, { n: 1 }), id: randomUUID() };
+        await store.append(s, [e], { expectedRevision: round === 0 ? 'no_stream' : round - 1 });
+      }
+    };
+    for (let round = 0; round < 10; round++) await append(round);
+    const total = async () =>
+      Number((await sql.query<{ n: string }>(`select coalesce(sum(events), 0)::text as n from ${table}`))[0]!.n);
+    await until(t, 'live model caught up', async () => (await total()) === 200);
+    // Damage the live table, as a buggy projector would have.
+    await sql.query(`update ${table} set events = events + 100`);
+
+    let querying = true;
+    let failures = 0;
+    let queries = 0;
+    const reader = (async () => {
+      while (querying) {
+        try {
+          await total();
+          queries++;
+        } catch {
+          failures++;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const rebuilding = runner.rebuild({ pageSize: 37 });
+    await append(10); // written during the rebuild
+    const result = await rebuilding;
+    await append(11); // written after the swap, applied by the resumed consumer
+    await until(t, 'rebuilt model caught up', async () => (await total()) === 240);
+    querying = false;
+    await reader;
+    t.is(failures, 0, 'no query failed during the rebuild');
+    t.true(queries > 0);
+    t.true(result.events >= 200);
+    const rows = await sql.query<{ events: number }>(`select events from ${table}`);
+    t.deepEqual(new Set(rows.map((r) => r.events)), new Set([12]));
+    await runner.stop();
+    await relay.stop();
+  });
+};
+
+suite('pglite + sql log', async () => {
+  const sql = await pgliteSql(null);
+  const store = await sqlEventStore(sql);
+  const log = await sqlLog(sql, { heartbeatIntervalMs: 200, sessionTimeoutMs: 2000, pollIntervalMs: 200 });
+  return { sql, store, log, cleanup: async () => (await log.close(), await store.close(), await sql.close()) };
+});
+
+const databaseUrl = requireEngine(test, 'DATABASE_URL', 'projection runtime on PostgreSQL');
+const brokers = requireEngine(test, 'KAFKA_BROKERS', 'projection runtime through Kafka');
+if (databaseUrl && brokers)
+  suite('postgres + kafka', async () => {
+    const db = await freshDatabase(databaseUrl);
+    const sql = postgresSql(db.url);
+    const store = await sqlEventStore(sql);
+    const log = kafkaLog({ brokers, clientId: 'projection-tests', sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 6000 });
+    return { sql, store, log, cleanup: async () => (await log.close(), await store.close(), await sql.close(), await db.drop()) };
+  });
