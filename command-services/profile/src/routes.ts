@@ -37,6 +37,7 @@ export const profileCommandRoutes = (deps: ProfileCommandDeps): Router => {
   const auth = authenticate(deps.verify);
   const common = (req: Request) => ({
     store: deps.store,
+    catalogue: schema.profileEvents,
     commandId: req.ctx.causationId,
     occurredAt: deps.clock.now().toISOString(),
     metadata: eventMetadata(req.ctx),

@@ -116,7 +116,7 @@ test('an event read back rebuilds the envelope it was written from', (t) => {
     ...e,
     streamId: 'course-1',
     revision: 4,
-    position: 9_007_199_254_740_993,
+    position: Number(9_007_199_254_740_993n),
   });
   const feed = toFeedEvent({ ...recordOf(e), position: { commit: 700n, prepare: 650n } });
   t.is(feed.cursor, '700:650');

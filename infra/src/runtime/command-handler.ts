@@ -1,4 +1,4 @@
-import type { EventMetadata, NewEvent, RecordedEvent } from '@lectern/schemas';
+import { decodeEvent, type EventCatalogue, type EventMetadata, type NewEvent, type RecordedEvent } from '@lectern/schemas';
 import { WrongExpectedRevision, type EventStore, type ExpectedRevision } from '../ports/event-store.ts';
 import { Problem } from './errors.ts';
 import { deterministicUuid } from './ids.ts';
@@ -42,6 +42,8 @@ export const handleCommand = async <Command, State>(opts: {
   metadata: EventMetadata;
   expectedRevision?: number | 'no_stream';
   maxAttempts?: number;
+  /** When given, every decided event must validate against it before it is appended. */
+  catalogue?: EventCatalogue;
 }): Promise<CommandOutcome<State>> => {
   const attempts = opts.maxAttempts ?? 4;
   for (let attempt = 1; ; attempt++) {
@@ -58,6 +60,12 @@ export const handleCommand = async <Command, State>(opts: {
     const decided = opts.decider.decide(opts.command, state);
     if (decided.length === 0)
       return { events: [], state, revision, position: history.length ? history[history.length - 1]!.position : null };
+    if (opts.catalogue)
+      for (const d of decided) {
+        const checked = decodeEvent(opts.catalogue, d.type, d.schemaVersion ?? 1, d.data);
+        // A decider that writes an event its own schema refuses is a bug, not bad input.
+        if (!checked.ok) throw new Error(`decided ${d.type} fails its schema: ${JSON.stringify(checked.issues)}`);
+      }
     const events: NewEvent[] = decided.map((d, i) => ({
       id: deterministicUuid(`${opts.commandId}/${opts.streamId}/${i}`),
       type: d.type,

@@ -1,4 +1,4 @@
-import { profile as schema, type RecordedEvent } from '@lectern/schemas';
+import { type profile as schema, type RecordedEvent } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
 import type { Decided } from '@lectern/infra/runtime/command-handler';
 

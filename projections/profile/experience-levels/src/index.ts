@@ -1,4 +1,4 @@
-import { profile as schema } from '@lectern/schemas';
+import { type profile as schema } from '@lectern/schemas';
 import { documentProjection } from '@lectern/infra/runtime/projection';
 
 /** The read model `experience_levels`: one document per level code. */

@@ -1,4 +1,4 @@
-import { profile as schema } from '@lectern/schemas';
+import { type profile as schema } from '@lectern/schemas';
 import type { SqlProjection } from '@lectern/infra/runtime/projection';
 
 /** A row of the read model `profile_history`: one per changed field. */

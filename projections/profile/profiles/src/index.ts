@@ -1,4 +1,4 @@
-import { profile as schema } from '@lectern/schemas';
+import { type profile as schema } from '@lectern/schemas';
 import { documentProjection } from '@lectern/infra/runtime/projection';
 
 /** The read model `profiles`: one document per user, as `GET /api/profile` returns it. */
