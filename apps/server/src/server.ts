@@ -21,6 +21,7 @@ import { profilesProjection } from '@lectern/profile-projection-profiles';
 import { profileHistoryProjection } from '@lectern/profile-projection-history';
 import { experienceLevelsProjection } from '@lectern/profile-projection-experience-levels';
 import type { Config } from './config.ts';
+import { projectionAdminRoutes } from './admin-routes.ts';
 
 export const projections = [profilesProjection, profileHistoryProjection, experienceLevelsProjection];
 
@@ -61,8 +62,13 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
   const store = config.eventStoreUrl ? await kurrentEventStore(config.eventStoreUrl) : await sqlEventStore(sql);
   closers.unshift(() => store.close());
   const log = config.kafkaBrokers
-    ? kafkaLog({ brokers: [...config.kafkaBrokers], clientId: `lectern-${process.pid}` })
-    : await sqlLog(sql);
+    ? kafkaLog({
+        brokers: [...config.kafkaBrokers],
+        clientId: `lectern-${process.pid}`,
+        log: (entry) => logger[entry.level]({ kafka: entry.namespace, ...entry.extra }, entry.message),
+        onError: (error, context) => logger.warn({ err: error, context }, 'message log'),
+      })
+    : await sqlLog(sql, { onError: (error, context) => logger.warn({ err: error, context }, 'message log') });
   closers.unshift(() => log.close());
   logger.info(
     {
@@ -139,6 +145,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           waitForCheckpoint(sql, name, streamId, position, timeoutMs),
       }),
     );
+    app.use(projectionAdminRoutes({ sql, runners, verify }));
   }
   finish();
 
