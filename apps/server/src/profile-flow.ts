@@ -222,5 +222,6 @@ export const profileFlow = (test: TestFn, name: string, config: () => Promise<{ 
     t.regex(metrics, /lectern_http_request_duration_seconds_bucket/);
     t.regex(metrics, /lectern_projection_applied_events_total\{projection="profiles"\} [1-9]/);
     t.regex(metrics, /lectern_relay_published_events_total [1-9]/);
+    t.regex(metrics, /lectern_event_store_append_duration_seconds_count [1-9]/);
   });
 };

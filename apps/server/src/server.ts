@@ -6,6 +6,7 @@ import { devKeys, DEV_AUDIENCE, DEV_ISSUER } from '@lectern/infra/http/dev-keys'
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
+import { instrumentedStore } from '@lectern/infra/event-store/instrumented';
 import { kurrentEventStore } from '@lectern/infra/event-store/kurrentdb';
 import { sqlLog } from '@lectern/infra/message-log/sql-log';
 import { kafkaLog } from '@lectern/infra/message-log/kafka';
@@ -59,7 +60,10 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     ? postgresSql(config.databaseUrl, { max: 20 })
     : await pgliteSql(join(config.dataDir, 'pglite'));
   closers.unshift(() => sql.close());
-  const store = config.eventStoreUrl ? await kurrentEventStore(config.eventStoreUrl) : await sqlEventStore(sql);
+  const store = instrumentedStore(
+    config.eventStoreUrl ? await kurrentEventStore(config.eventStoreUrl) : await sqlEventStore(sql),
+    metrics,
+  );
   closers.unshift(() => store.close());
   const log = config.kafkaBrokers
     ? kafkaLog({

@@ -1,0 +1,24 @@
+import type { EventStore } from '../ports/event-store.ts';
+import type { Metrics } from '../runtime/metrics.ts';
+
+/** Wraps any EventStore so that append latency lands in `lectern_event_store_append_duration_seconds`. */
+export const instrumentedStore = (store: EventStore, metrics: Metrics): EventStore => ({
+  async append(streamId, events, opts) {
+    const end = metrics.appendDuration.startTimer();
+    try {
+      return await store.append(streamId, events, opts);
+    } finally {
+      end();
+    }
+  },
+  readStream: (streamId, opts) => store.readStream(streamId, opts),
+  readAll: (after, limit) => store.readAll(after, limit),
+  headCursor: () => store.headCursor(),
+  subscribeToAll: (after, handler, opts) => store.subscribeToAll(after, handler, opts),
+  getStreamMetadata: (streamId) => store.getStreamMetadata(streamId),
+  setStreamMetadata: (streamId, metadata) => store.setStreamMetadata(streamId, metadata),
+  deleteStream: (streamId, opts) => store.deleteStream(streamId, opts),
+  compareCursors: (a, b) => store.compareCursors(a, b),
+  ping: () => store.ping(),
+  close: () => store.close(),
+});
