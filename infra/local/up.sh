@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Starts the real engines the test suites and benchmarks use (PostgreSQL and
+# Kafka), idempotently, then prints the environment that points Lectern at them:
+#
+#   eval "$(infra/local/up.sh)"
+#
+# The same lines are written to $LECTERN_ENGINES_DIR/engines.env, so another
+# shell can `source` them without running this again.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+started=$SECONDS
+"$LECTERN_LOCAL_DIR/postgres.sh" start
+"$LECTERN_LOCAL_DIR/kafka.sh" start
+
+env_file="$LECTERN_ENGINES_DIR/engines.env"
+mkdir -p "$LECTERN_ENGINES_DIR"
+# Write then rename: a reader never sees half a file.
+{
+  printf 'export DATABASE_URL=%q\n' "$("$LECTERN_LOCAL_DIR/postgres.sh" url)"
+  printf 'export KAFKA_BROKERS=%q\n' "$("$LECTERN_LOCAL_DIR/kafka.sh" brokers)"
+} >"$env_file.tmp"
+mv "$env_file.tmp" "$env_file"
+log "engines up in $((SECONDS - started))s; environment in $env_file"
+cat "$env_file"
