@@ -7,7 +7,11 @@ const kurrent = 'infra/src/event-store/kurrentdb.int.test.ts';
 
 export default {
   extensions: ['ts'],
-  files: ['**/src/**/*.test.ts', '!**/node_modules/**', ...(process.env.EVENTSTORE_URL ? [] : [`!${kurrent}`])],
+  files: [
+    '**/src/**/*.test.ts',
+    '!**/node_modules/**',
+    ...(process.env.EVENTSTORE_URL ? [] : [`!${kurrent}`]),
+  ],
   timeout: '3m',
   concurrency: 2,
   workerThreads: false,

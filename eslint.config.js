@@ -7,7 +7,9 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
@@ -28,10 +30,17 @@ export default tseslint.config(
         { name: 'crypto', message: 'Ids arrive in the command.' },
         { name: 'setTimeout', message: 'Deciders do not wait.' },
       ],
-      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Randomness arrives in the command.' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Math', property: 'random', message: 'Randomness arrives in the command.' },
+      ],
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['node:*', 'crypto', 'fs', 'pg', 'express'], message: 'No I/O in the domain.' }] },
+        {
+          patterns: [
+            { group: ['node:*', 'crypto', 'fs', 'pg', 'express'], message: 'No I/O in the domain.' },
+          ],
+        },
       ],
     },
   },

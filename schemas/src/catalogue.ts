@@ -32,7 +32,8 @@ export const decodeEvent = (
   let version = schemaVersion;
   for (const v of versions) {
     if (v.version < version) continue;
-    if (v.version !== version) return { ok: false, issues: [{ path: '', message: `no version ${version} of ${type}` }] };
+    if (v.version !== version)
+      return { ok: false, issues: [{ path: '', message: `no version ${version} of ${type}` }] };
     const checked = v.validate(current);
     if (!checked.ok) return checked;
     if (!v.upcast) return { ok: true, value: { schemaVersion: version, data: checked.value } };

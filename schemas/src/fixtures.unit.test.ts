@@ -16,7 +16,9 @@ for (const [context, catalogue] of Object.entries(catalogues)) {
   const files = readdirSync(join(root, context)).filter((f) => f.endsWith('.json'));
 
   test(`${context}: every event version has a golden fixture`, (t) => {
-    const expected = Object.entries(catalogue).flatMap(([type, versions]) => versions.map((v) => `${type}.v${v.version}.json`));
+    const expected = Object.entries(catalogue).flatMap(([type, versions]) =>
+      versions.map((v) => `${type}.v${v.version}.json`),
+    );
     t.deepEqual(files.sort(), expected.sort());
   });
 
@@ -41,7 +43,8 @@ test('a fixture with a broken field does not decode, and says where', (t) => {
     updatedAt: 'yesterday',
   });
   t.false(decoded.ok);
-  if (!decoded.ok) t.deepEqual(decoded.issues.map((i) => i.path).sort(), ['/changes/0/field', '/updatedAt', '/userId']);
+  if (!decoded.ok)
+    t.deepEqual(decoded.issues.map((i) => i.path).sort(), ['/changes/0/field', '/updatedAt', '/userId']);
 });
 
 test('an unknown version or type is refused', (t) => {

@@ -17,8 +17,10 @@ export const string =
     if (typeof input !== 'string') return fail(path, 'must be a string');
     const value = opts.trim === false ? input : input.trim();
     const length = [...value].length;
-    if (opts.min !== undefined && length < opts.min) return fail(path, `must be at least ${opts.min} characters`);
-    if (opts.max !== undefined && length > opts.max) return fail(path, `must be at most ${opts.max} characters`);
+    if (opts.min !== undefined && length < opts.min)
+      return fail(path, `must be at least ${opts.min} characters`);
+    if (opts.max !== undefined && length > opts.max)
+      return fail(path, `must be at most ${opts.max} characters`);
     if (opts.pattern && !opts.pattern.test(value)) return fail(path, 'has an invalid format');
     return { ok: true, value };
   };
@@ -48,7 +50,8 @@ export const arrayOf =
   <T>(inner: Validator<T>, opts: { max?: number } = {}): Validator<T[]> =>
   (input, path = '') => {
     if (!Array.isArray(input)) return fail(path, 'must be an array');
-    if (opts.max !== undefined && input.length > opts.max) return fail(path, `must have at most ${opts.max} items`);
+    if (opts.max !== undefined && input.length > opts.max)
+      return fail(path, `must have at most ${opts.max} items`);
     const issues: Issue[] = [];
     const value: T[] = [];
     input.forEach((item, i) => {
@@ -69,7 +72,8 @@ type Out<S extends Shape> = { [K in keyof S]: S[K] extends Validator<infer T> ? 
 export const partialObject =
   <S extends Shape>(shape: S): Validator<Partial<Out<S>>> =>
   (input, path = '') => {
-    if (typeof input !== 'object' || input === null || Array.isArray(input)) return fail(path, 'must be an object');
+    if (typeof input !== 'object' || input === null || Array.isArray(input))
+      return fail(path, 'must be an object');
     const issues: Issue[] = [];
     const value: Record<string, unknown> = {};
     for (const [key, raw] of Object.entries(input)) {

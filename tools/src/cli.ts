@@ -56,7 +56,9 @@ switch (positionals[0]) {
     break;
   case 'rebuild':
     if (!positionals[1]) usage();
-    process.stdout.write(`${JSON.stringify(await api('POST', `/api/admin/projections/${positionals[1]}/rebuild`))}\n`);
+    process.stdout.write(
+      `${JSON.stringify(await api('POST', `/api/admin/projections/${positionals[1]}/rebuild`))}\n`,
+    );
     break;
   case 'projections':
     process.stdout.write(`${JSON.stringify(await api('GET', '/api/admin/projections'), null, 2)}\n`);

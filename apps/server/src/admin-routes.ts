@@ -29,9 +29,16 @@ export const projectionAdminRoutes = (deps: {
   router.post('/api/admin/projections/:name/rebuild', ...guard, async (req, res) => {
     const runner = deps.runners.find((r) => r.projection.name === req.params.name);
     if (!runner)
-      throw new Problem('not_found', 'projection_not_here', `Projection '${req.params.name}' does not run in this process.`);
+      throw new Problem(
+        'not_found',
+        'projection_not_here',
+        `Projection '${req.params.name}' does not run in this process.`,
+      );
     const result = await runner.rebuild();
-    req.log.info({ projection: req.params.name, actor: req.ctx.actor?.userId, ...result }, 'projection rebuilt');
+    req.log.info(
+      { projection: req.params.name, actor: req.ctx.actor?.userId, ...result },
+      'projection rebuilt',
+    );
     res.json({ projection: req.params.name, ...result });
   });
 

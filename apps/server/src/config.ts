@@ -13,7 +13,12 @@ export type Config = Readonly<{
   eventStoreUrl: string | null;
   /** Apache Kafka; null = the log in PostgreSQL/PGlite tables. */
   kafkaBrokers: readonly string[] | null;
-  jwt: Readonly<{ issuer: string; audience: string; jwksUrl: string | null; jwks: JSONWebKeySet | null }> | null;
+  jwt: Readonly<{
+    issuer: string;
+    audience: string;
+    jwksUrl: string | null;
+    jwks: JSONWebKeySet | null;
+  }> | null;
   roles: readonly ProcessRole[];
   /** Prefix of log topics and consumer groups (`lectern`): one per deployment sharing a broker. */
   namespace: string;
@@ -52,15 +57,22 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
 
   const portText = env.PORT?.trim() || '8000';
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) problems.push(`PORT must be a number from 0 to 65535 (got '${portText}')`);
+  if (!/^\d+$/.test(portText) || port > 65535)
+    problems.push(`PORT must be a number from 0 to 65535 (got '${portText}')`);
 
   const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
-  const eventStoreUrl = url('EVENTSTORE_URL', ['kurrentdb:', 'esdb:', 'esdb+discover:', 'kurrentdb+discover:']);
+  const eventStoreUrl = url('EVENTSTORE_URL', [
+    'kurrentdb:',
+    'esdb:',
+    'esdb+discover:',
+    'kurrentdb+discover:',
+  ]);
   const brokersText = env.KAFKA_BROKERS?.trim();
   let kafkaBrokers: string[] | null = null;
   if (brokersText) {
     kafkaBrokers = brokersText.split(',').map((b) => b.trim());
-    for (const b of kafkaBrokers) if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b)) problems.push(`KAFKA_BROKERS entry '${b}' is not host:port`);
+    for (const b of kafkaBrokers)
+      if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b)) problems.push(`KAFKA_BROKERS entry '${b}' is not host:port`);
   }
 
   let jwt: Config['jwt'] = null;
@@ -71,7 +83,8 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     try {
       const parsed = JSON.parse(inline) as JSONWebKeySet;
       if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) throw new Error();
-      if (parsed.keys.some((k) => 'd' in k)) problems.push('JWT_PUBLIC_JWKS must hold public keys only (found a private "d")');
+      if (parsed.keys.some((k) => 'd' in k))
+        problems.push('JWT_PUBLIC_JWKS must hold public keys only (found a private "d")');
       jwks = parsed;
     } catch {
       problems.push('JWT_PUBLIC_JWKS must be a JWKS document: {"keys":[…]}');
@@ -86,11 +99,13 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
   }
 
   const production = env.NODE_ENV === 'production';
-  if (production && !jwt) problems.push('NODE_ENV=production needs JWT_JWKS_URL or JWT_PUBLIC_JWKS (no development keys)');
+  if (production && !jwt)
+    problems.push('NODE_ENV=production needs JWT_JWKS_URL or JWT_PUBLIC_JWKS (no development keys)');
 
   const rolesText = env.LECTERN_ROLES?.trim() || ROLES.join(',');
   const roles = rolesText.split(',').map((r) => r.trim()) as ProcessRole[];
-  for (const r of roles) if (!ROLES.includes(r)) problems.push(`LECTERN_ROLES entry '${r}' is not one of ${ROLES.join(', ')}`);
+  for (const r of roles)
+    if (!ROLES.includes(r)) problems.push(`LECTERN_ROLES entry '${r}' is not one of ${ROLES.join(', ')}`);
 
   const namespace = env.LECTERN_NAMESPACE?.trim() || 'lectern';
   if (!/^[a-z][a-z0-9_-]{0,40}$/.test(namespace))

@@ -12,7 +12,11 @@ type Ctx = { lectern: Lectern; key: JWK };
  * this process on the given configuration. Registered once per profile
  * (embedded; PostgreSQL + Kafka).
  */
-export const profileFlow = (test: TestFn, name: string, config: () => Promise<{ config: Config; cleanup(): Promise<void> }>) => {
+export const profileFlow = (
+  test: TestFn,
+  name: string,
+  config: () => Promise<{ config: Config; cleanup(): Promise<void> }>,
+) => {
   let ready: Promise<Ctx & { cleanup(): Promise<void> }> | null = null;
   const ctx = () =>
     (ready ??= (async () => {
@@ -42,7 +46,11 @@ export const profileFlow = (test: TestFn, name: string, config: () => Promise<{ 
       body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
     });
     const text = await res.text();
-    return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, any>) : null };
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: text ? (JSON.parse(text) as Record<string, any>) : null,
+    };
   };
 
   test.serial(`${name}: a profile update is read back through its consistency token`, async (t) => {
@@ -55,75 +63,128 @@ export const profileFlow = (test: TestFn, name: string, config: () => Promise<{ 
     t.is(put.headers.get('etag'), '"0"');
     const tokenHeader = put.headers.get('x-consistency-token');
     t.regex(tokenHeader ?? '', /^\d+$/);
-    const get = await call('GET', '/api/profile', { token: me, headers: { 'x-consistency-token': tokenHeader! } });
+    const get = await call('GET', '/api/profile', {
+      token: me,
+      headers: { 'x-consistency-token': tokenHeader! },
+    });
     t.is(get.status, 200);
     t.is(get.headers.get('x-consistency'), 'caught-up');
     t.is(get.headers.get('etag'), '"0"');
-    t.like(get.body, { displayName: 'Ada Lovelace', locale: 'fr', visibility: 'members', socialLinks: { github: 'https://github.com/ada' } });
+    t.like(get.body, {
+      displayName: 'Ada Lovelace',
+      locale: 'fr',
+      visibility: 'members',
+      socialLinks: { github: 'https://github.com/ada' },
+    });
   });
 
   test.serial(`${name}: a stale If-Match is 412; the current one succeeds`, async (t) => {
     const me = await token();
     t.is((await call('PUT', '/api/profile', { token: me, body: { bio: 'one' } })).status, 200);
-    t.is((await call('PUT', '/api/profile', { token: me, body: { bio: 'two' }, headers: { 'if-match': '"0"' } })).status, 200);
-    const stale = await call('PUT', '/api/profile', { token: me, body: { bio: 'three' }, headers: { 'if-match': '"0"' } });
+    t.is(
+      (await call('PUT', '/api/profile', { token: me, body: { bio: 'two' }, headers: { 'if-match': '"0"' } }))
+        .status,
+      200,
+    );
+    const stale = await call('PUT', '/api/profile', {
+      token: me,
+      body: { bio: 'three' },
+      headers: { 'if-match': '"0"' },
+    });
     t.is(stale.status, 412);
     t.is(stale.headers.get('content-type'), 'application/problem+json; charset=utf-8');
     t.is(stale.body?.code, 'revision_mismatch');
-    const ok = await call('PUT', '/api/profile', { token: me, body: { bio: 'three' }, headers: { 'if-match': '"1"' } });
+    const ok = await call('PUT', '/api/profile', {
+      token: me,
+      body: { bio: 'three' },
+      headers: { 'if-match': '"1"' },
+    });
     t.is(ok.status, 200);
     t.is(ok.headers.get('etag'), '"2"');
   });
 
-  test.serial(`${name}: history records each changed field with old, new, time and actor, paged by cursor`, async (t) => {
-    const sub = randomUUID();
-    const me = await token(['learner'], sub);
-    let last = '';
-    for (const displayName of ['a', 'b', 'c', 'd', 'e']) {
-      const r = await call('PUT', '/api/profile', { token: me, body: { displayName, timezone: `Europe/Paris` } });
-      last = r.headers.get('x-consistency-token')!;
-    }
-    const seen: Record<string, any>[] = [];
-    let cursor: string | null = null;
-    let pages = 0;
-    do {
-      const q: string = cursor ? `?limit=2&cursor=${cursor}` : '?limit=2';
-      const page = await call('GET', `/api/profile/history${q}`, { token: me, headers: { 'x-consistency-token': last } });
-      t.is(page.status, 200);
-      seen.push(...page.body!.items);
-      cursor = page.body!.nextCursor;
-      pages++;
-    } while (cursor && pages < 10);
-    t.is(pages, 3);
-    t.deepEqual(
-      seen.map((h) => `${h.field}:${h.oldValue}->${h.newValue}`),
-      ['displayName:d->e', 'displayName:c->d', 'displayName:b->c', 'displayName:a->b', 'timezone:null->Europe/Paris', 'displayName:null->a'],
-    );
-    t.true(seen.every((h) => h.actorId === sub && !Number.isNaN(Date.parse(h.changedAt))));
-  });
+  test.serial(
+    `${name}: history records each changed field with old, new, time and actor, paged by cursor`,
+    async (t) => {
+      const sub = randomUUID();
+      const me = await token(['learner'], sub);
+      let last = '';
+      for (const displayName of ['a', 'b', 'c', 'd', 'e']) {
+        const r = await call('PUT', '/api/profile', {
+          token: me,
+          body: { displayName, timezone: `Europe/Paris` },
+        });
+        last = r.headers.get('x-consistency-token')!;
+      }
+      const seen: Record<string, any>[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const q: string = cursor ? `?limit=2&cursor=${cursor}` : '?limit=2';
+        const page = await call('GET', `/api/profile/history${q}`, {
+          token: me,
+          headers: { 'x-consistency-token': last },
+        });
+        t.is(page.status, 200);
+        seen.push(...page.body!.items);
+        cursor = page.body!.nextCursor;
+        pages++;
+      } while (cursor && pages < 10);
+      t.is(pages, 3);
+      t.deepEqual(
+        seen.map((h) => `${h.field}:${h.oldValue}->${h.newValue}`),
+        [
+          'displayName:d->e',
+          'displayName:c->d',
+          'displayName:b->c',
+          'displayName:a->b',
+          'timezone:null->Europe/Paris',
+          'displayName:null->a',
+        ],
+      );
+      t.true(seen.every((h) => h.actorId === sub && !Number.isNaN(Date.parse(h.changedAt))));
+    },
+  );
 
   test.serial(`${name}: bad input gets problem+json with a stable code`, async (t) => {
     const me = await token();
     const invalid = await call('PUT', '/api/profile', {
       token: me,
-      body: { displayName: 'x'.repeat(81), locale: 'xx', favouriteColour: 'blue', socialLinks: { github: 'ftp://x' } },
+      body: {
+        displayName: 'x'.repeat(81),
+        locale: 'xx',
+        favouriteColour: 'blue',
+        socialLinks: { github: 'ftp://x' },
+      },
     });
     t.is(invalid.status, 400);
     t.is(invalid.body?.code, 'validation_failed');
-    t.deepEqual(
-      (invalid.body?.errors as { path: string }[]).map((e) => e.path).sort(),
-      ['/displayName', '/favouriteColour', '/locale', '/socialLinks/github'],
-    );
+    t.deepEqual((invalid.body?.errors as { path: string }[]).map((e) => e.path).sort(), [
+      '/displayName',
+      '/favouriteColour',
+      '/locale',
+      '/socialLinks/github',
+    ]);
     const malformed = await call('PUT', '/api/profile', { token: me, raw: '{"displayName":' });
     t.is(malformed.status, 400);
     t.is(malformed.body?.code, 'malformed_json');
-    const huge = await call('PUT', '/api/profile', { token: me, raw: JSON.stringify({ bio: 'x'.repeat(300_000) }) });
+    const huge = await call('PUT', '/api/profile', {
+      token: me,
+      raw: JSON.stringify({ bio: 'x'.repeat(300_000) }),
+    });
     t.is(huge.status, 413);
     t.is(huge.body?.code, 'payload_too_large');
-    const badMatch = await call('PUT', '/api/profile', { token: me, body: { bio: 'x' }, headers: { 'if-match': 'nonsense' } });
+    const badMatch = await call('PUT', '/api/profile', {
+      token: me,
+      body: { bio: 'x' },
+      headers: { 'if-match': 'nonsense' },
+    });
     t.is(badMatch.status, 400);
     t.is(badMatch.body?.code, 'invalid_if_match');
-    const badToken = await call('GET', '/api/profile', { token: me, headers: { 'x-consistency-token': 'abc' } });
+    const badToken = await call('GET', '/api/profile', {
+      token: me,
+      headers: { 'x-consistency-token': 'abc' },
+    });
     t.is(badToken.status, 400);
     const noRoute = await call('GET', '/api/nothing-here', { token: me });
     t.is(noRoute.status, 404);
@@ -134,7 +195,9 @@ export const profileFlow = (test: TestFn, name: string, config: () => Promise<{ 
     const missing = await call('GET', '/api/profile');
     t.is(missing.status, 401);
     t.is(missing.body?.code, 'token_missing');
-    const expired = await call('GET', '/api/profile', { token: await token(['learner'], randomUUID(), '-10m') });
+    const expired = await call('GET', '/api/profile', {
+      token: await token(['learner'], randomUUID(), '-10m'),
+    });
     t.is(expired.status, 401);
     t.is(expired.body?.code, 'token_expired');
     const good = await token();
@@ -151,17 +214,26 @@ export const profileFlow = (test: TestFn, name: string, config: () => Promise<{ 
     const admin = await token(['admin']);
     const learner = await token(['learner']);
     const code = `lvl-${randomUUID().slice(0, 8)}`;
-    const denied = await call('POST', '/api/admin/experience-levels', { token: learner, body: { code, label: 'L', rank: 1 } });
+    const denied = await call('POST', '/api/admin/experience-levels', {
+      token: learner,
+      body: { code, label: 'L', rank: 1 },
+    });
     t.is(denied.status, 403);
     t.is(denied.body?.code, 'forbidden');
     t.is((await call('GET', '/api/admin/experience-levels', { token: learner })).status, 403);
     const unknown = await call('PUT', '/api/profile', { token: learner, body: { experienceLevel: code } });
     t.is(unknown.status, 400);
     t.is(unknown.body?.code, 'unknown_experience_level');
-    const created = await call('POST', '/api/admin/experience-levels', { token: admin, body: { code, label: 'Level', rank: 3 } });
+    const created = await call('POST', '/api/admin/experience-levels', {
+      token: admin,
+      body: { code, label: 'Level', rank: 3 },
+    });
     t.is(created.status, 201);
     t.is(created.headers.get('location'), `/api/admin/experience-levels/${code}`);
-    const again = await call('POST', '/api/admin/experience-levels', { token: admin, body: { code, label: 'Level', rank: 3 } });
+    const again = await call('POST', '/api/admin/experience-levels', {
+      token: admin,
+      body: { code, label: 'Level', rank: 3 },
+    });
     t.is(again.status, 409);
     t.is(again.body?.code, 'experience_level_exists');
     // The level list is a read model: wait (bounded) until it shows the new level.
@@ -172,7 +244,10 @@ export const profileFlow = (test: TestFn, name: string, config: () => Promise<{ 
       if (!listed) await new Promise((r) => setTimeout(r, 50));
     }
     t.true(listed);
-    t.is((await call('PUT', '/api/profile', { token: learner, body: { experienceLevel: code } })).status, 200);
+    t.is(
+      (await call('PUT', '/api/profile', { token: learner, body: { experienceLevel: code } })).status,
+      200,
+    );
     const renamed = await call('PATCH', `/api/admin/experience-levels/${code}`, {
       token: admin,
       body: { label: 'Renamed' },

@@ -23,7 +23,14 @@ if (databaseUrl && brokers)
     const dir = await tempDir();
     const db = await freshDatabase(databaseUrl);
     return {
-      config: loadConfig({ PORT: '0', LECTERN_DATA_DIR: dir, LOG_LEVEL: 'warn', DATABASE_URL: db.url, KAFKA_BROKERS: brokers, LECTERN_NAMESPACE: `e2e-${db.name}` }),
+      config: loadConfig({
+        PORT: '0',
+        LECTERN_DATA_DIR: dir,
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: db.url,
+        KAFKA_BROKERS: brokers,
+        LECTERN_NAMESPACE: `e2e-${db.name}`,
+      }),
       cleanup: async () => {
         await db.drop();
         await rm(dir, { recursive: true, force: true });

@@ -20,14 +20,21 @@ const startRelayProcess = (env: Record<string, string>): ChildProcess =>
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 
-const relayCrash = (name: string, env: () => Promise<{ databaseUrl: string; brokers: string | null; drop(): Promise<void> }>) =>
+const relayCrash = (
+  name: string,
+  env: () => Promise<{ databaseUrl: string; brokers: string | null; drop(): Promise<void> }>,
+) =>
   test(`${name}: a relay killed mid-stream and restarted delivers every event; copies keep their ids`, async (t) => {
     const { databaseUrl, brokers, drop } = await env();
     const namespace = `crash-${randomUUID().slice(0, 8)}`;
     const sql = postgresSql(databaseUrl);
     const store = await sqlEventStore(sql);
     const log: MessageLog = brokers ? kafkaLog({ brokers, clientId: namespace }) : await sqlLog(sql);
-    const processEnv = { DATABASE_URL: databaseUrl, LECTERN_NAMESPACE: namespace, ...(brokers ? { KAFKA_BROKERS: brokers } : {}) };
+    const processEnv = {
+      DATABASE_URL: databaseUrl,
+      LECTERN_NAMESPACE: namespace,
+      ...(brokers ? { KAFKA_BROKERS: brokers } : {}),
+    };
     let relay = startRelayProcess(processEnv);
     try {
       // 1. Writers append continuously while the relay publishes.
@@ -39,7 +46,13 @@ const relayCrash = (name: string, env: () => Promise<{ databaseUrl: string; brok
         schemaVersion: 1,
         occurredAt: new Date().toISOString(),
         data: { i },
-        metadata: { correlationId: namespace, causationId: null, actor: null, requestId: null, traceparent: null },
+        metadata: {
+          correlationId: namespace,
+          causationId: null,
+          actor: null,
+          requestId: null,
+          traceparent: null,
+        },
       });
       let writing = true;
       const writers = streams.map(async (streamId, w) => {
@@ -54,8 +67,11 @@ const relayCrash = (name: string, env: () => Promise<{ databaseUrl: string; brok
       // 2. Once the relay has published part of the stream, kill it hard.
       const published = async () =>
         Number(
-          (await sql.query<{ position: string }>(`select position from relay_checkpoints where name = 'default'`).catch(() => []))[0]
-            ?.position ?? 0,
+          (
+            await sql
+              .query<{ position: string }>(`select position from relay_checkpoints where name = 'default'`)
+              .catch(() => [])
+          )[0]?.position ?? 0,
         );
       const deadline = Date.now() + 60_000;
       while ((await published()) < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -73,7 +89,9 @@ const relayCrash = (name: string, env: () => Promise<{ databaseUrl: string; brok
       writing = false;
       await Promise.all(writers);
       t.true(appended.length > atKill, 'writers appended while and after the relay was down');
-      const [head] = await sql.query<{ max: string }>('select max(global_position)::text as max from es_events');
+      const [head] = await sql.query<{ max: string }>(
+        'select max(global_position)::text as max from es_events',
+      );
       while ((await published()) < Number(head!.max) && Date.now() < deadline + 60_000)
         await new Promise((r) => setTimeout(r, 50));
       t.is(await published(), Number(head!.max), 'the restarted relay reached the head');
@@ -101,7 +119,9 @@ const relayCrash = (name: string, env: () => Promise<{ databaseUrl: string; brok
       await consumer.stop();
       t.deepEqual(new Set([...seen].filter((id) => want.has(id))).size, want.size, 'every event arrived');
       t.is(seen.size, want.size, 'nothing arrived that was not appended');
-      t.log(`${appended.length} events appended, ${received.length} delivered, ${received.length - seen.size} duplicates`);
+      t.log(
+        `${appended.length} events appended, ${received.length} delivered, ${received.length - seen.size} duplicates`,
+      );
     } finally {
       relay.kill('SIGKILL');
       await log.close();

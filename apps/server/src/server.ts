@@ -14,7 +14,11 @@ import { pgliteSql, postgresSql, type Sql } from '@lectern/infra/sql/index';
 import { createLogger, type Logger } from '@lectern/infra/runtime/logger';
 import { createMetrics, type Metrics } from '@lectern/infra/runtime/metrics';
 import { startRelay, type Relay } from '@lectern/infra/runtime/relay';
-import { projectionRunner, waitForCheckpoint, type ProjectionRunner } from '@lectern/infra/runtime/projection-runner';
+import {
+  projectionRunner,
+  waitForCheckpoint,
+  type ProjectionRunner,
+} from '@lectern/infra/runtime/projection-runner';
 import { systemClock } from '@lectern/infra/runtime/ids';
 import { profileCommandRoutes } from '@lectern/profile-commands';
 import { activeExperienceLevelCodes, profileQueryRoutes } from '@lectern/profile-queries';
@@ -108,7 +112,15 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
   const runners: ProjectionRunner[] = [];
   if (config.roles.includes('projections')) {
     for (const projection of projections) {
-      const runner = await projectionRunner({ projection, sql, log, store, logger, metrics, namespace: config.namespace });
+      const runner = await projectionRunner({
+        projection,
+        sql,
+        log,
+        store,
+        logger,
+        metrics,
+        namespace: config.namespace,
+      });
       runners.push(runner);
       await runner.start();
       closers.unshift(() => runner.stop());
@@ -122,7 +134,12 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
   }
 
   // 4. HTTP.
-  const jwt = config.jwt ?? { ...(await devKeys(config.dataDir)), issuer: DEV_ISSUER, audience: DEV_AUDIENCE, jwksUrl: null };
+  const jwt = config.jwt ?? {
+    ...(await devKeys(config.dataDir)),
+    issuer: DEV_ISSUER,
+    audience: DEV_AUDIENCE,
+    jwksUrl: null,
+  };
   if (!config.jwt) logger.warn({ dataDir: config.dataDir }, 'no JWT configuration: using development keys');
   const verify = tokenVerifier({
     issuer: jwt.issuer,
@@ -178,7 +195,8 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     runners,
     relay,
     async stop() {
-      for (const close of closers) await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
+      for (const close of closers)
+        await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
     },
   };
 };

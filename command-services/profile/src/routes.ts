@@ -20,10 +20,19 @@ export type ProfileCommandDeps = Readonly<{
 }>;
 
 const levelCode = string({ min: 1, max: 40, pattern: /^[a-z0-9-]+$/ });
-const newLevel = object({ code: levelCode, label: string({ min: 1, max: 80 }), rank: integer({ min: 0, max: 1000 }) });
-const levelChanges = partialObject({ label: string({ min: 1, max: 80 }), rank: integer({ min: 0, max: 1000 }) });
+const newLevel = object({
+  code: levelCode,
+  label: string({ min: 1, max: 80 }),
+  rank: integer({ min: 0, max: 1000 }),
+});
+const levelChanges = partialObject({
+  label: string({ min: 1, max: 80 }),
+  rank: integer({ min: 0, max: 1000 }),
+});
 
-const validated = <T>(r: { ok: true; value: T } | { ok: false; issues: { path: string; message: string }[] }): T => {
+const validated = <T>(
+  r: { ok: true; value: T } | { ok: false; issues: { path: string; message: string }[] },
+): T => {
   if (!r.ok) throw validationProblem(r.issues);
   return r.value;
 };
@@ -88,20 +97,30 @@ export const profileCommandRoutes = (deps: ProfileCommandDeps): Router => {
       at,
     });
     setCommandHeaders(res, outcome.revision, outcome.position);
-    res.status(201).location(`/api/admin/experience-levels/${body.code}`).json({ ...body, revision: outcome.revision });
+    res
+      .status(201)
+      .location(`/api/admin/experience-levels/${body.code}`)
+      .json({ ...body, revision: outcome.revision });
   });
 
   router.patch('/api/admin/experience-levels/:code', ...admin, async (req, res) => {
     const code = validated(levelCode(req.params.code, '/code'));
     const body = validated(levelChanges(jsonBody(req)));
-    const outcome = await runLevel(req, code, { type: 'ChangeExperienceLevel', ...body, at: deps.clock.now().toISOString() });
+    const outcome = await runLevel(req, code, {
+      type: 'ChangeExperienceLevel',
+      ...body,
+      at: deps.clock.now().toISOString(),
+    });
     setCommandHeaders(res, outcome.revision, outcome.position);
     res.json({ code, revision: outcome.revision });
   });
 
   router.delete('/api/admin/experience-levels/:code', ...admin, async (req, res) => {
     const code = validated(levelCode(req.params.code, '/code'));
-    const outcome = await runLevel(req, code, { type: 'RetireExperienceLevel', at: deps.clock.now().toISOString() });
+    const outcome = await runLevel(req, code, {
+      type: 'RetireExperienceLevel',
+      at: deps.clock.now().toISOString(),
+    });
     setCommandHeaders(res, outcome.revision, outcome.position);
     res.json({ code, revision: outcome.revision, status: 'retired' });
   });

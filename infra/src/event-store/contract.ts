@@ -33,7 +33,8 @@ export const eventStoreContract = (
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     },
   });
-  const events = (count: number, from = 0): NewEvent[] => Array.from({ length: count }, (_, i) => event(from + i));
+  const events = (count: number, from = 0): NewEvent[] =>
+    Array.from({ length: count }, (_, i) => event(from + i));
 
   /** Reads the whole feed after `after`, keeping only the given streams. */
   const feedOf = async (s: EventStore, streams: Set<string>, after = START): Promise<FeedEvent[]> => {
@@ -55,7 +56,16 @@ export const eventStoreContract = (
     t.is(result.nextExpectedRevision, 2);
     const read = await s.readStream(id);
     t.deepEqual(
-      read.map((e) => [e.id, e.type, e.revision, e.streamId, e.data, e.metadata, e.occurredAt, e.schemaVersion]),
+      read.map((e) => [
+        e.id,
+        e.type,
+        e.revision,
+        e.streamId,
+        e.data,
+        e.metadata,
+        e.occurredAt,
+        e.schemaVersion,
+      ]),
       written.map((e, i) => [e.id, e.type, i, id, e.data, e.metadata, e.occurredAt, e.schemaVersion]),
     );
     t.true(read[0]!.position < read[1]!.position && read[1]!.position < read[2]!.position);
@@ -69,7 +79,9 @@ export const eventStoreContract = (
       instanceOf: WrongExpectedRevision,
     });
     t.is(err?.actual, 'no_stream');
-    await t.throwsAsync(s.append(id, events(1), { expectedRevision: 0 }), { instanceOf: WrongExpectedRevision });
+    await t.throwsAsync(s.append(id, events(1), { expectedRevision: 0 }), {
+      instanceOf: WrongExpectedRevision,
+    });
     await s.append(id, events(2), { expectedRevision: 'no_stream' });
     const conflict = await t.throwsAsync(s.append(id, events(1), { expectedRevision: 'no_stream' }), {
       instanceOf: WrongExpectedRevision,
@@ -168,7 +180,9 @@ export const eventStoreContract = (
     await s.append(id, events(3, 3), { expectedRevision: 2 });
     await Promise.race([
       live,
-      new Promise((_, reject) => setTimeout(() => reject(new Error('live event not delivered in 5 s')), 5000)),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('live event not delivered in 5 s')), 5000),
+      ),
     ]);
     await sub.stop();
     t.deepEqual(seen, [0, 1, 2, 3, 4, 5]);

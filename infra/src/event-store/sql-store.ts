@@ -114,7 +114,8 @@ const toRecorded = (r: EventRow): RecordedEvent => ({
   id: r.event_id,
   type: r.type,
   schemaVersion: r.schema_version,
-  occurredAt: r.occurred_at instanceof Date ? r.occurred_at.toISOString() : new Date(r.occurred_at).toISOString(),
+  occurredAt:
+    r.occurred_at instanceof Date ? r.occurred_at.toISOString() : new Date(r.occurred_at).toISOString(),
   data: r.data,
   metadata: r.metadata,
   streamId: r.stream_id,
@@ -170,8 +171,16 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
 
   const expectedText = (e: ExpectedRevision): string => (typeof e === 'number' ? String(e) : e);
 
-  const findExisting = async (streamId: string, events: readonly NewEvent[]): Promise<AppendResult | null> => {
-    const rows = await sql.query<{ event_id: string; stream_id: string; revision: string; global_position: string }>(
+  const findExisting = async (
+    streamId: string,
+    events: readonly NewEvent[],
+  ): Promise<AppendResult | null> => {
+    const rows = await sql.query<{
+      event_id: string;
+      stream_id: string;
+      revision: string;
+      global_position: string;
+    }>(
       `select event_id::text as event_id, stream_id, revision, global_position from es_events
        where event_id = any($1::uuid[]) order by revision`,
       [events.map((e) => e.id)],
@@ -215,14 +224,19 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
         }
         if (code === 'P0409') {
           const detail = (error as { detail?: string }).detail ?? 'no_stream';
-          throw new WrongExpectedRevision(streamId, expectedRevision, detail === 'no_stream' ? detail : Number(detail));
+          throw new WrongExpectedRevision(
+            streamId,
+            expectedRevision,
+            detail === 'no_stream' ? detail : Number(detail),
+          );
         }
         if (code === UNIQUE_VIOLATION) {
           const [s] = await sql.query<{ revision: string; truncate_before: string }>(
             'select revision, truncate_before from es_streams where stream_id = $1',
             [streamId],
           );
-          const actual = !s || Number(s.revision) < Number(s.truncate_before) ? 'no_stream' : Number(s.revision);
+          const actual =
+            !s || Number(s.revision) < Number(s.truncate_before) ? 'no_stream' : Number(s.revision);
           throw new WrongExpectedRevision(streamId, expectedRevision, actual);
         }
         throw error;
@@ -310,7 +324,10 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
           (expectedRevision === 'no_stream' && !live) ||
           expectedRevision === actual;
         if (!ok) throw new WrongExpectedRevision(streamId, expectedRevision, actual);
-        if (live) await tx.query('update es_streams set truncate_before = revision + 1 where stream_id = $1', [streamId]);
+        if (live)
+          await tx.query('update es_streams set truncate_before = revision + 1 where stream_id = $1', [
+            streamId,
+          ]);
       });
     },
 

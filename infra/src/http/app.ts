@@ -31,7 +31,10 @@ export const sendProblem = (
   instance: string,
   extra: object = {},
 ): void => {
-  res.status(status).type('application/problem+json').send(JSON.stringify(problemBody(status, code, title, instance, extra)));
+  res
+    .status(status)
+    .type('application/problem+json')
+    .send(JSON.stringify(problemBody(status, code, title, instance, extra)));
 };
 
 /**
@@ -76,7 +79,10 @@ export const createHttpApp = (opts: {
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-      opts.metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      opts.metrics.httpDuration.observe(
+        { method: req.method, route, status: String(res.statusCode) },
+        seconds,
+      );
       if (req.path !== '/healthz' && req.path !== '/readyz' && req.path !== '/metrics')
         req.log.info(
           { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
@@ -110,14 +116,17 @@ export const createHttpApp = (opts: {
     res.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());
   });
 
-  app.use(express.json({ limit: opts.bodyLimit ?? '256kb', type: ['application/json', 'application/*+json'] }));
+  app.use(
+    express.json({ limit: opts.bodyLimit ?? '256kb', type: ['application/json', 'application/*+json'] }),
+  );
 
   const notFound: RequestHandler = (req, res) =>
     sendProblem(res, 404, 'route_not_found', `No route for ${req.method} ${req.path}.`, req.path);
 
   const onError: ErrorRequestHandler = (error: unknown, req: Request, res, _next) => {
     if (error instanceof Problem) {
-      if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+      if (error.retryAfterSeconds !== undefined)
+        res.setHeader('Retry-After', String(error.retryAfterSeconds));
       return sendProblem(res, statusOf[error.kind], error.code, error.message, req.path, {
         ...(error.issues ? { errors: error.issues } : {}),
         ...error.extra,

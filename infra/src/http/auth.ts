@@ -73,7 +73,9 @@ export const authenticate =
     const m = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
     if (!m) {
       res.setHeader('WWW-Authenticate', 'Bearer');
-      return next(new Problem('unauthenticated', 'token_missing', 'Send an access token as a Bearer authorization.'));
+      return next(
+        new Problem('unauthenticated', 'token_missing', 'Send an access token as a Bearer authorization.'),
+      );
     }
     try {
       const token = await verify(m[1]!);

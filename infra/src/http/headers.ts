@@ -9,7 +9,12 @@ export const ifMatchRevision = (req: Request): number | undefined => {
   const header = req.get('if-match');
   if (header === undefined || header.trim() === '*') return undefined;
   const m = /^\s*(?:W\/)?"(-?\d{1,15})"\s*$/.exec(header);
-  if (!m) throw new Problem('validation', 'invalid_if_match', 'If-Match must be an ETag this API returned, like "3".');
+  if (!m)
+    throw new Problem(
+      'validation',
+      'invalid_if_match',
+      'If-Match must be an ETag this API returned, like "3".',
+    );
   return Number(m[1]);
 };
 
@@ -24,7 +29,11 @@ export const consistencyToken = (req: Request): number | undefined => {
   const header = req.get('x-consistency-token');
   if (header === undefined) return undefined;
   if (!/^\d{1,15}$/.test(header.trim()))
-    throw new Problem('validation', 'invalid_consistency_token', 'X-Consistency-Token must be a token a command returned.');
+    throw new Problem(
+      'validation',
+      'invalid_consistency_token',
+      'X-Consistency-Token must be a token a command returned.',
+    );
   return Number(header);
 };
 
@@ -32,7 +41,12 @@ export const consistencyToken = (req: Request): number | undefined => {
 export const CONSISTENCY_WAIT_MS = 3000;
 
 /** Waits for a projection to reach a token; the `X-Consistency` header says whether it did. */
-export type WaitFor = (projection: string, streamId: string, position: number, timeoutMs: number) => Promise<boolean>;
+export type WaitFor = (
+  projection: string,
+  streamId: string,
+  position: number,
+  timeoutMs: number,
+) => Promise<boolean>;
 
 export const awaitConsistency = async (
   req: Request,

@@ -59,7 +59,11 @@ export interface EventStore {
    * fails. Re-appending events whose ids are already in the stream, in the
    * same order, returns the original result without writing again.
    */
-  append(streamId: string, events: readonly NewEvent[], opts: { expectedRevision: ExpectedRevision }): Promise<AppendResult>;
+  append(
+    streamId: string,
+    events: readonly NewEvent[],
+    opts: { expectedRevision: ExpectedRevision },
+  ): Promise<AppendResult>;
   /** Events of one stream; an empty array when the stream has none or was deleted. */
   readStream(streamId: string, opts?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** Up to `limit` events of the global feed after `after`, in feed order. */

@@ -62,7 +62,10 @@ export interface MessageLog {
   produce(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   consume(opts: ConsumerOptions): Consumer;
   /** Committed offset (next to read) per partition of a group, and the log end per partition. */
-  lag(groupId: string, topic: string): Promise<{ partition: number; committed: string | null; end: string }[]>;
+  lag(
+    groupId: string,
+    topic: string,
+  ): Promise<{ partition: number; committed: string | null; end: string }[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

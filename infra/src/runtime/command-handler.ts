@@ -1,4 +1,10 @@
-import { decodeEvent, type EventCatalogue, type EventMetadata, type NewEvent, type RecordedEvent } from '@lectern/schemas';
+import {
+  decodeEvent,
+  type EventCatalogue,
+  type EventMetadata,
+  type NewEvent,
+  type RecordedEvent,
+} from '@lectern/schemas';
 import { WrongExpectedRevision, type EventStore, type ExpectedRevision } from '../ports/event-store.ts';
 import { Problem } from './errors.ts';
 import { deterministicUuid } from './ids.ts';
@@ -53,18 +59,29 @@ export const handleCommand = async <Command, State>(opts: {
     if (opts.expectedRevision !== undefined) {
       const wanted = opts.expectedRevision === 'no_stream' ? -1 : opts.expectedRevision;
       if (wanted !== revision)
-        throw new Problem('revision_mismatch', 'revision_mismatch', 'The resource changed since you read it.', {
-          extra: { currentRevision: revision },
-        });
+        throw new Problem(
+          'revision_mismatch',
+          'revision_mismatch',
+          'The resource changed since you read it.',
+          {
+            extra: { currentRevision: revision },
+          },
+        );
     }
     const decided = opts.decider.decide(opts.command, state);
     if (decided.length === 0)
-      return { events: [], state, revision, position: history.length ? history[history.length - 1]!.position : null };
+      return {
+        events: [],
+        state,
+        revision,
+        position: history.length ? history[history.length - 1]!.position : null,
+      };
     if (opts.catalogue)
       for (const d of decided) {
         const checked = decodeEvent(opts.catalogue, d.type, d.schemaVersion ?? 1, d.data);
         // A decider that writes an event its own schema refuses is a bug, not bad input.
-        if (!checked.ok) throw new Error(`decided ${d.type} fails its schema: ${JSON.stringify(checked.issues)}`);
+        if (!checked.ok)
+          throw new Error(`decided ${d.type} fails its schema: ${JSON.stringify(checked.issues)}`);
       }
     const events: NewEvent[] = decided.map((d, i) => ({
       id: deterministicUuid(`${opts.commandId}/${opts.streamId}/${i}`),
@@ -77,9 +94,12 @@ export const handleCommand = async <Command, State>(opts: {
     const expected: ExpectedRevision = revision === -1 ? 'no_stream' : revision;
     try {
       const result = await opts.store.append(opts.streamId, events, { expectedRevision: expected });
-      const recorded = events.map(
-        (e, i): RecordedEvent => ({ ...e, streamId: opts.streamId, revision: revision + 1 + i, position: result.position }),
-      );
+      const recorded = events.map((e, i): RecordedEvent => ({
+        ...e,
+        streamId: opts.streamId,
+        revision: revision + 1 + i,
+        position: result.position,
+      }));
       return {
         events,
         state: recorded.reduce(opts.decider.evolve, state),
@@ -89,9 +109,17 @@ export const handleCommand = async <Command, State>(opts: {
     } catch (error) {
       if (!(error instanceof WrongExpectedRevision)) throw error;
       if (opts.expectedRevision !== undefined)
-        throw new Problem('revision_mismatch', 'revision_mismatch', 'The resource changed since you read it.');
+        throw new Problem(
+          'revision_mismatch',
+          'revision_mismatch',
+          'The resource changed since you read it.',
+        );
       if (attempt >= attempts)
-        throw new Problem('conflict', 'concurrent_modification', 'The resource is being changed concurrently; retry.');
+        throw new Problem(
+          'conflict',
+          'concurrent_modification',
+          'The resource is being changed concurrently; retry.',
+        );
       await new Promise((r) => setTimeout(r, 5 * 2 ** attempt + Math.random() * 10));
     }
   }

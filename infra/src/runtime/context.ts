@@ -26,7 +26,8 @@ export const childTraceparent = (incoming: string | undefined): string => {
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Takes a client-supplied id when it is well-formed, else makes one. */
-export const idFrom = (value: string | undefined): string => (value && SAFE_ID.test(value) ? value : randomUUID());
+export const idFrom = (value: string | undefined): string =>
+  value && SAFE_ID.test(value) ? value : randomUUID();
 
 export const eventMetadata = (ctx: RequestContext): EventMetadata => ({
   correlationId: ctx.correlationId,

@@ -23,7 +23,8 @@ const tally = (name: string): SqlProjection => ({
   version: 1,
   contexts: ['tally'],
   tables: [name],
-  ddl: (t) => `create table if not exists ${t[name]} (stream_id text primary key, events int not null, total int not null)`,
+  ddl: (t) =>
+    `create table if not exists ${t[name]} (stream_id text primary key, events int not null, total int not null)`,
   async apply(tx, events, t) {
     for (const e of events) {
       const d = e.data as { n: number; poison?: boolean };
@@ -38,7 +39,12 @@ const tally = (name: string): SqlProjection => ({
 });
 
 const logger = createLogger({ level: 'silent' });
-const recorded = (streamId: string, revision: number, data: object, position = revision + 1): RecordedEvent => ({
+const recorded = (
+  streamId: string,
+  revision: number,
+  data: object,
+  position = revision + 1,
+): RecordedEvent => ({
   id: randomUUID(),
   type: 'tally.Counted',
   schemaVersion: 1,
@@ -49,7 +55,12 @@ const recorded = (streamId: string, revision: number, data: object, position = r
   revision,
   position,
 });
-const until = async (t: ExecutionContext, what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> => {
+const until = async (
+  t: ExecutionContext,
+  what: string,
+  check: () => Promise<boolean>,
+  ms = 30_000,
+): Promise<void> => {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) return void t.fail(`timed out waiting for: ${what}`);
@@ -76,15 +87,22 @@ const suite = (name: string, make: () => Promise<Engines>) => {
     // Every event twice, and an old one again after newer ones: what a relay restart and a redelivery look like.
     await log.produce(topic, [...a, ...a, a[1]!].map(toLogMessage));
     await until(t, 'five events applied', async () => {
-      const [row] = await sql.query<{ events: number }>(`select events from ${p.name} where stream_id = 'tally-a'`);
+      const [row] = await sql.query<{ events: number }>(
+        `select events from ${p.name} where stream_id = 'tally-a'`,
+      );
       return row?.events === 5;
     });
     await new Promise((r) => setTimeout(r, 300));
-    const [row] = await sql.query<{ events: number; total: number }>(`select events, total from ${p.name} where stream_id = 'tally-a'`);
+    const [row] = await sql.query<{ events: number; total: number }>(
+      `select events, total from ${p.name} where stream_id = 'tally-a'`,
+    );
     t.deepEqual({ ...row }, { events: 5, total: 15 });
     t.true(await runner.waitFor('tally-a', 5, 1000));
     t.false(await runner.waitFor('tally-a', 6, 100), 'a position not reached is reported, within the bound');
-    t.regex(await metrics.registry.metrics(), new RegExp(`lectern_projection_applied_events_total\\{projection="${p.name}"\\} 5`));
+    t.regex(
+      await metrics.registry.metrics(),
+      new RegExp(`lectern_projection_applied_events_total\\{projection="${p.name}"\\} 5`),
+    );
     await runner.stop();
   });
 
@@ -93,7 +111,17 @@ const suite = (name: string, make: () => Promise<Engines>) => {
     const ns = `p${randomUUID().slice(0, 8)}`;
     const p = tally(`poison_${ns}`);
     const metrics = createMetrics();
-    const runner = await projectionRunner({ projection: p, sql, log, store, logger, metrics, namespace: ns, retryDelayMs: 5, maxAttempts: 3 });
+    const runner = await projectionRunner({
+      projection: p,
+      sql,
+      log,
+      store,
+      logger,
+      metrics,
+      namespace: ns,
+      retryDelayMs: 5,
+      maxAttempts: 3,
+    });
     await runner.start();
     const events = [
       recorded('tally-x', 0, { n: 1 }),
@@ -145,7 +173,9 @@ const suite = (name: string, make: () => Promise<Engines>) => {
     };
     for (let round = 0; round < 10; round++) await append(round);
     const total = async () =>
-      Number((await sql.query<{ n: string }>(`select coalesce(sum(events), 0)::text as n from ${table}`))[0]!.n);
+      Number(
+        (await sql.query<{ n: string }>(`select coalesce(sum(events), 0)::text as n from ${table}`))[0]!.n,
+      );
     await until(t, 'live model caught up', async () => (await total()) === 200);
     // Damage the live table, as a buggy projector would have.
     await sql.query(`update ${table} set events = events + 100`);
@@ -185,7 +215,12 @@ suite('pglite + sql log', async () => {
   const sql = await pgliteSql(null);
   const store = await sqlEventStore(sql);
   const log = await sqlLog(sql, { heartbeatIntervalMs: 200, sessionTimeoutMs: 2000, pollIntervalMs: 200 });
-  return { sql, store, log, cleanup: async () => (await log.close(), await store.close(), await sql.close()) };
+  return {
+    sql,
+    store,
+    log,
+    cleanup: async () => (await log.close(), await store.close(), await sql.close()),
+  };
 });
 
 const databaseUrl = requireEngine(test, 'DATABASE_URL', 'projection runtime on PostgreSQL');
@@ -195,6 +230,17 @@ if (databaseUrl && brokers)
     const db = await freshDatabase(databaseUrl);
     const sql = postgresSql(db.url);
     const store = await sqlEventStore(sql);
-    const log = kafkaLog({ brokers, clientId: 'projection-tests', sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 6000 });
-    return { sql, store, log, cleanup: async () => (await log.close(), await store.close(), await sql.close(), await db.drop()) };
+    const log = kafkaLog({
+      brokers,
+      clientId: 'projection-tests',
+      sessionTimeout: 6000,
+      heartbeatInterval: 500,
+      rebalanceTimeout: 6000,
+    });
+    return {
+      sql,
+      store,
+      log,
+      cleanup: async () => (await log.close(), await store.close(), await sql.close(), await db.drop()),
+    };
   });

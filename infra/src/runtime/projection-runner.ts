@@ -45,7 +45,8 @@ const checkpointDdl = (t: ProjectionTables): string => `
   )`;
 
 const shadowSchema = (p: SqlProjection): string => `rebuild_${p.name}`;
-export const dlqTopic = (p: SqlProjection, namespace = 'lectern'): string => `${namespace}.dlq.projection.${p.name}`;
+export const dlqTopic = (p: SqlProjection, namespace = 'lectern'): string =>
+  `${namespace}.dlq.projection.${p.name}`;
 const groupOf = (p: SqlProjection, namespace: string): string => `${namespace}.projection.${p.name}`;
 
 /**
@@ -80,7 +81,15 @@ const applyBatch = async (
     `insert into ${t[CHECKPOINTS]} (stream_id, revision, position)
      select r.stream_id, r.revision, r.position from jsonb_to_recordset($1::jsonb) as r(stream_id text, revision bigint, position bigint)
      on conflict (stream_id) do update set revision = excluded.revision, position = excluded.position`,
-    [JSON.stringify([...last.values()].map((e) => ({ stream_id: e.streamId, revision: e.revision, position: e.position })))],
+    [
+      JSON.stringify(
+        [...last.values()].map((e) => ({
+          stream_id: e.streamId,
+          revision: e.revision,
+          position: e.position,
+        })),
+      ),
+    ],
   );
   return fresh;
 };
@@ -149,7 +158,10 @@ export const projectionRunner = async (opts: {
     [p.name, p.version],
   );
 
-  const transact = async (t: ProjectionTables, events: readonly RecordedEvent[]): Promise<RecordedEvent[]> => {
+  const transact = async (
+    t: ProjectionTables,
+    events: readonly RecordedEvent[],
+  ): Promise<RecordedEvent[]> => {
     const fresh = await sql.transaction(async (tx) => {
       const done = await applyBatch(tx, p, t, events);
       if (done.length && t === live) {
@@ -165,13 +177,20 @@ export const projectionRunner = async (opts: {
     if (fresh.length && t === live) {
       const last = fresh[fresh.length - 1]!;
       opts.metrics?.projectionApplied.inc({ projection: p.name }, fresh.length);
-      opts.metrics?.projectionLagMs.set({ projection: p.name }, Math.max(0, Date.now() - Date.parse(last.occurredAt)));
+      opts.metrics?.projectionLagMs.set(
+        { projection: p.name },
+        Math.max(0, Date.now() - Date.parse(last.occurredAt)),
+      );
       applied.emit('applied');
     }
     return fresh;
   };
 
-  const deadLetter = async (message: LogMessage, event: RecordedEvent | null, error: unknown): Promise<void> => {
+  const deadLetter = async (
+    message: LogMessage,
+    event: RecordedEvent | null,
+    error: unknown,
+  ): Promise<void> => {
     const topic = dlqTopic(p, namespace);
     await opts.log.produce(topic, [
       {
@@ -184,7 +203,10 @@ export const projectionRunner = async (opts: {
           failedAt: new Date().toISOString(),
           attempts,
         }),
-        headers: { ...message.headers, 'dlq-reason': String((error as Error).message ?? error).slice(0, 500) },
+        headers: {
+          ...message.headers,
+          'dlq-reason': String((error as Error).message ?? error).slice(0, 500),
+        },
       },
     ]);
     opts.metrics?.deadLettered.inc({ consumer: p.name });
@@ -215,7 +237,12 @@ export const projectionRunner = async (opts: {
     }
     if (decoded.length === 0) return;
     try {
-      await withRetries(() => transact(live, decoded.map((d) => d.event)));
+      await withRetries(() =>
+        transact(
+          live,
+          decoded.map((d) => d.event),
+        ),
+      );
     } catch {
       // Isolate the poison: every other event of the batch still applies.
       for (const { message, event } of decoded) {
@@ -309,8 +336,10 @@ export const projectionRunner = async (opts: {
         await sql.transaction(async (tx) => {
           await tx.query(`drop schema if exists ${ident(old)} cascade`);
           await tx.query(`create schema ${ident(old)}`);
-          for (const t of Object.values(live)) await tx.query(`alter table if exists ${t} set schema ${ident(old)}`);
-          for (const t of Object.values(shadow)) await tx.query(`alter table ${t} set schema ${ident(LIVE_SCHEMA)}`);
+          for (const t of Object.values(live))
+            await tx.query(`alter table if exists ${t} set schema ${ident(old)}`);
+          for (const t of Object.values(shadow))
+            await tx.query(`alter table ${t} set schema ${ident(LIVE_SCHEMA)}`);
           await tx.query(`drop schema ${ident(old)} cascade`);
           await tx.query(`drop schema ${ident(schema)} cascade`);
           await tx.query(`update projection_status set rebuilt_at = now() where name = $1`, [p.name]);
@@ -347,7 +376,10 @@ export const waitForCheckpoint = async (
   const deadline = Date.now() + timeoutMs;
   let pause = 2;
   for (;;) {
-    const [row] = await sql.query<{ position: string }>(`select position from ${table} where stream_id = $1`, [streamId]);
+    const [row] = await sql.query<{ position: string }>(
+      `select position from ${table} where stream_id = $1`,
+      [streamId],
+    );
     if (row && Number(row.position) >= position) return true;
     const left = deadline - Date.now();
     if (left <= 0) return false;

@@ -55,12 +55,15 @@ export const documentProjection = <Doc>(def: {
     )`,
   async apply(tx, events, t) {
     const table = t[def.table]!;
-    const keyed = events.map((e) => [def.key(e), e] as const).filter((k): k is [string, RecordedEvent] => k[0] !== null);
+    const keyed = events
+      .map((e) => [def.key(e), e] as const)
+      .filter((k): k is [string, RecordedEvent] => k[0] !== null);
     if (keyed.length === 0) return;
     const ids = [...new Set(keyed.map(([k]) => k))];
-    const rows = await tx.query<{ id: string; doc: Doc }>(`select id, doc from ${table} where id = any($1::text[])`, [
-      ids,
-    ]);
+    const rows = await tx.query<{ id: string; doc: Doc }>(
+      `select id, doc from ${table} where id = any($1::text[])`,
+      [ids],
+    );
     const docs = new Map<string, { doc: Doc | null; event: RecordedEvent | null }>(
       rows.map((r) => [r.id, { doc: r.doc, event: null }]),
     );

@@ -1,5 +1,11 @@
 import { contextOf, topicOf } from '@lectern/schemas';
-import { START, type EventStore, type FeedCursor, type FeedEvent, type Subscription } from '../ports/event-store.ts';
+import {
+  START,
+  type EventStore,
+  type FeedCursor,
+  type FeedEvent,
+  type Subscription,
+} from '../ports/event-store.ts';
 import type { MessageLog, OutgoingMessage } from '../ports/message-log.ts';
 import { migrate, sqlMigration } from '../sql/migrate.ts';
 import type { Sql } from '../sql/sql.ts';
@@ -47,36 +53,37 @@ export const startRelay = async (opts: {
 }): Promise<Relay> => {
   const name = opts.name ?? 'default';
   await migrate(opts.sql, 'relay', relayMigrations);
-  const [saved] = await opts.sql.query<{ cursor: string }>('select cursor from relay_checkpoints where name = $1', [
-    name,
-  ]);
+  const [saved] = await opts.sql.query<{ cursor: string }>(
+    'select cursor from relay_checkpoints where name = $1',
+    [name],
+  );
   const from: FeedCursor = saved?.cursor ?? START;
   const knownTopics = new Set<string>();
   let running = true;
   opts.logger.info({ relay: name, from }, 'relay starting');
 
   const publish = async (batch: readonly FeedEvent[]): Promise<void> => {
-      const byTopic = new Map<string, OutgoingMessage[]>();
-      for (const event of batch) {
-        const topic = topicOf(contextOf(event.type), opts.namespace);
-        let list = byTopic.get(topic);
-        if (!list) byTopic.set(topic, (list = []));
-        list.push(toLogMessage(event));
-      }
-      const missing = [...byTopic.keys()].filter((t) => !knownTopics.has(t));
-      if (missing.length) {
-        await opts.log.ensureTopics(missing.map((topic) => ({ topic, partitions: opts.partitions ?? 4 })));
-        missing.forEach((t) => knownTopics.add(t));
-      }
-      await Promise.all([...byTopic].map(([topic, messages]) => opts.log.produce(topic, messages)));
-      const last = batch[batch.length - 1]!;
-      await opts.sql.query(
-        `insert into relay_checkpoints (name, cursor, position, updated_at) values ($1, $2, $3, now())
+    const byTopic = new Map<string, OutgoingMessage[]>();
+    for (const event of batch) {
+      const topic = topicOf(contextOf(event.type), opts.namespace);
+      let list = byTopic.get(topic);
+      if (!list) byTopic.set(topic, (list = []));
+      list.push(toLogMessage(event));
+    }
+    const missing = [...byTopic.keys()].filter((t) => !knownTopics.has(t));
+    if (missing.length) {
+      await opts.log.ensureTopics(missing.map((topic) => ({ topic, partitions: opts.partitions ?? 4 })));
+      missing.forEach((t) => knownTopics.add(t));
+    }
+    await Promise.all([...byTopic].map(([topic, messages]) => opts.log.produce(topic, messages)));
+    const last = batch[batch.length - 1]!;
+    await opts.sql.query(
+      `insert into relay_checkpoints (name, cursor, position, updated_at) values ($1, $2, $3, now())
          on conflict (name) do update set cursor = excluded.cursor, position = excluded.position, updated_at = now()`,
-        [name, last.cursor, last.position],
-      );
-      opts.metrics?.relayPublished.inc(batch.length);
-      opts.metrics?.relayLagMs.set(Math.max(0, Date.now() - Date.parse(last.occurredAt)));
+      [name, last.cursor, last.position],
+    );
+    opts.metrics?.relayPublished.inc(batch.length);
+    opts.metrics?.relayLagMs.set(Math.max(0, Date.now() - Date.parse(last.occurredAt)));
   };
 
   // A log that is down stops the relay's progress, never the relay: it

@@ -53,11 +53,19 @@ export const migrate = async (sql: Sql, module: string, migrations: readonly Mig
 };
 
 /** Rolls one module's schema all the way down (tests and `lectern migrate down`). */
-export const migrateDown = async (sql: Sql, module: string, migrations: readonly Migration[]): Promise<void> => {
+export const migrateDown = async (
+  sql: Sql,
+  module: string,
+  migrations: readonly Migration[],
+): Promise<void> => {
   const k = knex(sql.knexConfig);
   try {
     await k.migrate.rollback(
-      { migrationSource: source(migrations), tableName: `knex_migrations_${module}`, disableMigrationsListValidation: true },
+      {
+        migrationSource: source(migrations),
+        tableName: `knex_migrations_${module}`,
+        disableMigrationsListValidation: true,
+      },
       true,
     );
   } finally {

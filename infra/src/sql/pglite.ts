@@ -29,7 +29,11 @@ export const pgliteSql = async (dataDir: string | null): Promise<Sql & { readonl
   };
   return {
     kind: 'pglite',
-    knexConfig: { client: knexPglite as never, dialect: 'postgres', connection: { pglite: borrowed } as never },
+    knexConfig: {
+      client: knexPglite as never,
+      dialect: 'postgres',
+      connection: { pglite: borrowed } as never,
+    },
     db,
     ...exec(db),
     exec: async (script) => {

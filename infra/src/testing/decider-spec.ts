@@ -11,19 +11,17 @@ import { Problem } from '../runtime/errors.ts';
  */
 export const spec = <C, S>(decider: Decider<C, S>) => ({
   given: (history: readonly Decided[]) => {
-    const recorded = history.map(
-      (d, i): RecordedEvent => ({
-        id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-        type: d.type,
-        schemaVersion: d.schemaVersion ?? 1,
-        occurredAt: '2026-01-01T00:00:00.000Z',
-        data: d.data,
-        metadata: { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null },
-        streamId: 'spec-1',
-        revision: i,
-        position: i + 1,
-      }),
-    );
+    const recorded = history.map((d, i): RecordedEvent => ({
+      id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      type: d.type,
+      schemaVersion: d.schemaVersion ?? 1,
+      occurredAt: '2026-01-01T00:00:00.000Z',
+      data: d.data,
+      metadata: { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null },
+      streamId: 'spec-1',
+      revision: i,
+      position: i + 1,
+    }));
     const state = recorded.reduce(decider.evolve, decider.initialState());
     return {
       state,

@@ -16,7 +16,8 @@ export type ProfileQueryDeps = Readonly<{
 }>;
 
 /** History cursors are opaque to clients: base64url of the last row's (position, seq). */
-const encodeCursor = (position: number, seq: number): string => Buffer.from(`${position}:${seq}`).toString('base64url');
+const encodeCursor = (position: number, seq: number): string =>
+  Buffer.from(`${position}:${seq}`).toString('base64url');
 const decodeCursor = (cursor: string): [number, number] => {
   const m = /^(\d{1,15}):(\d{1,6})$/.exec(Buffer.from(cursor, 'base64url').toString());
   if (!m) throw new Problem('validation', 'invalid_cursor', 'The cursor is not one this API returned.');
@@ -107,4 +108,6 @@ export const profileQueryRoutes = (deps: ProfileQueryDeps): Router => {
 
 /** Active level codes, for the command side's validation of `experienceLevel`. */
 export const activeExperienceLevelCodes = async (sql: SqlExecutor): Promise<string[]> =>
-  (await sql.query<{ id: string }>(`select id from experience_levels where doc->>'status' = 'active'`)).map((r) => r.id);
+  (await sql.query<{ id: string }>(`select id from experience_levels where doc->>'status' = 'active'`)).map(
+    (r) => r.id,
+  );

@@ -5,7 +5,11 @@ import { profileFieldNames, type ProfileField } from './fields.ts';
 
 /** A value a profile field can hold; `null` means unset. */
 export type FieldValue = string | null;
-export type FieldChange<F extends string = ProfileField> = Readonly<{ field: F; from: FieldValue; to: FieldValue }>;
+export type FieldChange<F extends string = ProfileField> = Readonly<{
+  field: F;
+  from: FieldValue;
+  to: FieldValue;
+}>;
 
 export type ProfileUpdated = Readonly<{
   userId: string;
@@ -86,7 +90,11 @@ export const profileEvents: EventCatalogue = {
   'profile.ExperienceLevelRetired': [
     {
       version: 1,
-      validate: object({ levelId: uuid, code: string({ min: 1, max: 40 }), retiredAt: isoTime }) as Validator<unknown>,
+      validate: object({
+        levelId: uuid,
+        code: string({ min: 1, max: 40 }),
+        retiredAt: isoTime,
+      }) as Validator<unknown>,
     },
   ],
 };

@@ -8,19 +8,31 @@ export type ExperienceLevel =
   | Readonly<{ status: 'retired'; levelId: string; code: string; label: string; rank: number }>;
 
 export type ExperienceLevelCommand =
-  | Readonly<{ type: 'DefineExperienceLevel'; levelId: string; code: string; label: string; rank: number; at: string }>
+  | Readonly<{
+      type: 'DefineExperienceLevel';
+      levelId: string;
+      code: string;
+      label: string;
+      rank: number;
+      at: string;
+    }>
   | Readonly<{ type: 'ChangeExperienceLevel'; label?: string; rank?: number; at: string }>
   | Readonly<{ type: 'RetireExperienceLevel'; at: string }>;
 
 export const initialState = (): ExperienceLevel => ({ status: 'none' });
 
-const notFound = (): Problem => new Problem('not_found', 'experience_level_not_found', 'No such experience level.');
+const notFound = (): Problem =>
+  new Problem('not_found', 'experience_level_not_found', 'No such experience level.');
 
 export const decide = (cmd: ExperienceLevelCommand, s: ExperienceLevel): Decided[] => {
   switch (cmd.type) {
     case 'DefineExperienceLevel': {
       if (s.status === 'active')
-        throw new Problem('conflict', 'experience_level_exists', `Experience level '${cmd.code}' already exists.`);
+        throw new Problem(
+          'conflict',
+          'experience_level_exists',
+          `Experience level '${cmd.code}' already exists.`,
+        );
       const data: schema.ExperienceLevelDefined = {
         levelId: cmd.levelId,
         code: cmd.code,
@@ -33,11 +45,17 @@ export const decide = (cmd: ExperienceLevelCommand, s: ExperienceLevel): Decided
     case 'ChangeExperienceLevel': {
       if (s.status !== 'active') throw notFound();
       const changes: schema.ExperienceLevelChanged['changes'][number][] = [];
-      if (cmd.label !== undefined && cmd.label !== s.label) changes.push({ field: 'label', from: s.label, to: cmd.label });
+      if (cmd.label !== undefined && cmd.label !== s.label)
+        changes.push({ field: 'label', from: s.label, to: cmd.label });
       if (cmd.rank !== undefined && cmd.rank !== s.rank)
         changes.push({ field: 'rank', from: String(s.rank), to: String(cmd.rank) });
       if (changes.length === 0) return [];
-      const data: schema.ExperienceLevelChanged = { levelId: s.levelId, code: s.code, changes, changedAt: cmd.at };
+      const data: schema.ExperienceLevelChanged = {
+        levelId: s.levelId,
+        code: s.code,
+        changes,
+        changedAt: cmd.at,
+      };
       return [{ type: 'profile.ExperienceLevelChanged', data }];
     }
     case 'RetireExperienceLevel': {

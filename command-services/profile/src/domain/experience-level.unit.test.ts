@@ -30,13 +30,21 @@ test('a change records old and new values of the fields that change', (t) => {
     .then(t, [
       {
         type: 'profile.ExperienceLevelChanged',
-        data: { levelId, code: 'beginner', changes: [{ field: 'label', from: 'Beginner', to: 'Novice' }], changedAt: at },
+        data: {
+          levelId,
+          code: 'beginner',
+          changes: [{ field: 'label', from: 'Beginner', to: 'Novice' }],
+          changedAt: at,
+        },
       },
     ]);
 });
 
 test('a retired level can be defined again but not changed', (t) => {
-  const retired = { type: 'profile.ExperienceLevelRetired', data: { levelId, code: 'beginner', retiredAt: at } };
+  const retired = {
+    type: 'profile.ExperienceLevelRetired',
+    data: { levelId, code: 'beginner', retiredAt: at },
+  };
   spec(experienceLevelDecider)
     .given([defined, retired])
     .when({ type: 'ChangeExperienceLevel', label: 'X', at })
@@ -48,5 +56,8 @@ test('a retired level can be defined again but not changed', (t) => {
 });
 
 test('retiring a level that does not exist is not found', (t) => {
-  spec(experienceLevelDecider).given([]).when({ type: 'RetireExperienceLevel', at }).thenFails(t, 'experience_level_not_found');
+  spec(experienceLevelDecider)
+    .given([])
+    .when({ type: 'RetireExperienceLevel', at })
+    .thenFails(t, 'experience_level_not_found');
 });

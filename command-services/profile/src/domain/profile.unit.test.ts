@@ -50,17 +50,26 @@ test('only fields whose value changes are recorded, with their old value', (t) =
 });
 
 test('an update that changes nothing decides nothing', (t) => {
-  spec(profileDecider).given([]).when(update({ locale: 'en' })).then(t, []);
+  spec(profileDecider)
+    .given([])
+    .when(update({ locale: 'en' }))
+    .then(t, []);
 });
 
 test('clearing a field records null as the new value', (t) => {
   spec(profileDecider)
     .given([
-      { type: 'profile.ProfileUpdated', data: { userId, changes: [{ field: 'bio', from: null, to: 'x' }], updatedAt: at } },
+      {
+        type: 'profile.ProfileUpdated',
+        data: { userId, changes: [{ field: 'bio', from: null, to: 'x' }], updatedAt: at },
+      },
     ])
     .when(update({ bio: null }))
     .then(t, [
-      { type: 'profile.ProfileUpdated', data: { userId, changes: [{ field: 'bio', from: 'x', to: null }], updatedAt: at } },
+      {
+        type: 'profile.ProfileUpdated',
+        data: { userId, changes: [{ field: 'bio', from: 'x', to: null }], updatedAt: at },
+      },
     ]);
 });
 

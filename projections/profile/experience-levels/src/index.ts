@@ -21,18 +21,28 @@ export const experienceLevelsProjection = documentProjection<ExperienceLevelDocu
     switch (e.type) {
       case 'profile.ExperienceLevelDefined': {
         const d = e.data as schema.ExperienceLevelDefined;
-        return { levelId: d.levelId, code: d.code, label: d.label, rank: d.rank, status: 'active', updatedAt: d.definedAt };
+        return {
+          levelId: d.levelId,
+          code: d.code,
+          label: d.label,
+          rank: d.rank,
+          status: 'active',
+          updatedAt: d.definedAt,
+        };
       }
       case 'profile.ExperienceLevelChanged': {
         if (!doc) return doc;
         const d = e.data as schema.ExperienceLevelChanged;
         let next = { ...doc, updatedAt: d.changedAt };
         for (const c of d.changes)
-          next = c.field === 'label' ? { ...next, label: c.to ?? next.label } : { ...next, rank: Number(c.to) };
+          next =
+            c.field === 'label' ? { ...next, label: c.to ?? next.label } : { ...next, rank: Number(c.to) };
         return next;
       }
       case 'profile.ExperienceLevelRetired':
-        return doc ? { ...doc, status: 'retired', updatedAt: (e.data as schema.ExperienceLevelRetired).retiredAt } : doc;
+        return doc
+          ? { ...doc, status: 'retired', updatedAt: (e.data as schema.ExperienceLevelRetired).retiredAt }
+          : doc;
       default:
         return doc;
     }

@@ -36,7 +36,9 @@ export const profilesProjection = documentProjection<ProfileDocument>({
   key: (e) => (e.type === 'profile.ProfileUpdated' ? (e.data as schema.ProfileUpdated).userId : null),
   evolve: (doc, e) => {
     const d = e.data as schema.ProfileUpdated;
-    const next: Record<string, unknown> = { ...(doc ?? { ...emptyProfile(d.userId), createdAt: d.updatedAt }) };
+    const next: Record<string, unknown> = {
+      ...(doc ?? { ...emptyProfile(d.userId), createdAt: d.updatedAt }),
+    };
     const links: Record<string, string> = { ...(doc?.socialLinks ?? {}) };
     for (const c of d.changes) {
       if (c.field.startsWith('socialLinks.')) {
