@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { topicOf } from '@lectern/schemas';
 import type { TestFn } from 'ava';
 import { devKeys, signAccessToken } from '@lectern/infra/http/dev-keys';
 import type { JWK } from 'jose';
@@ -278,6 +279,30 @@ export const profileFlow = (
     t.is(event?.metadata.causationId, 'idem-abc');
     t.deepEqual(event?.metadata.actor, { userId: sub, roles: ['learner'] });
     t.regex(event?.metadata.traceparent ?? '', new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    // The relay carries the same context into the log's headers.
+    const { lectern } = await ctx();
+    const headers = await new Promise<Record<string, string>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('event not found on the log in 20 s')), 20_000);
+      const consumer = lectern.log.consume({
+        groupId: `trace-check-${randomUUID()}`,
+        topics: [topicOf('profile', lectern.namespace)],
+        handleBatch: async (b) => {
+          const m = b.messages.find((x) => x.headers['event-id'] === event?.id);
+          if (!m) return;
+          clearTimeout(timer);
+          resolve({ ...m.headers, key: m.key });
+          void consumer.stop();
+        },
+      });
+    });
+    t.like(headers, {
+      key: `profile-${sub}`,
+      'event-type': 'profile.ProfileUpdated',
+      'correlation-id': 'corr-123',
+      'causation-id': 'idem-abc',
+      'actor-id': sub,
+      traceparent: event?.metadata.traceparent ?? '',
+    });
     // The same idempotency key again is the same command: no second event.
     const retry = await call('PUT', '/api/profile', {
       token: me,

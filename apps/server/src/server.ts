@@ -40,6 +40,7 @@ export type Lectern = Readonly<{
   metrics: Metrics;
   runners: readonly ProjectionRunner[];
   relay: Relay | null;
+  namespace: string;
   stop(): Promise<void>;
 }>;
 
@@ -194,6 +195,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     metrics,
     runners,
     relay,
+    namespace: config.namespace,
     async stop() {
       for (const close of closers)
         await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
