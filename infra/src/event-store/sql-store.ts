@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { NewEvent, RecordedEvent } from '@lectern/schemas';
 import {
@@ -60,9 +61,11 @@ export const eventStoreMigrations = [
       v_truncate bigint;
       v_count int := jsonb_array_length(p_events);
     begin
-      insert into es_streams as s (stream_id) values (p_stream)
-        on conflict (stream_id) do update set revision = s.revision
-        returning s.revision, s.truncate_before into v_revision, v_truncate;
+      -- Move the stream's revision first (one write, and the row lock that
+      -- serializes appends to this stream); a failed check below rolls it back.
+      insert into es_streams as s (stream_id, revision) values (p_stream, v_count - 1)
+        on conflict (stream_id) do update set revision = s.revision + v_count
+        returning s.revision - v_count, s.truncate_before into v_revision, v_truncate;
       if p_expected = 'no_stream' and v_revision >= v_truncate then
         raise exception using errcode = 'P0409', message = 'wrong expected revision', detail = v_revision::text;
       elsif p_expected = 'stream_exists' and v_revision < v_truncate then
@@ -71,7 +74,6 @@ export const eventStoreMigrations = [
         raise exception using errcode = 'P0409', message = 'wrong expected revision',
           detail = case when v_revision < v_truncate then 'no_stream' else v_revision::text end;
       end if;
-      update es_streams set revision = v_revision + v_count where stream_id = p_stream;
       return query
         with inserted as (
           insert into es_events (stream_id, revision, event_id, type, schema_version, occurred_at, data, metadata)
@@ -142,7 +144,16 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
   await migrate(sql, 'event_store', eventStoreMigrations);
   const local = new EventEmitter();
   local.setMaxListeners(0);
-  const unlisten = await sql.listen(CHANNEL, () => local.emit('append'));
+  // PGlite lives in this process only: the in-process signal reaches every
+  // subscriber, and a NOTIFY would only cost the single session a round trip.
+  const shared = sql.kind === 'postgres';
+  const self = randomUUID();
+  const unlisten = shared
+    ? await sql.listen(CHANNEL, (payload) => {
+        // Our own appends were signalled in process already.
+        if (payload !== self) local.emit('append');
+      })
+    : async () => {};
 
   // Notifying inside the append transaction would take PostgreSQL's global
   // notify lock at every commit and serialize all writers. Instead, after
@@ -152,13 +163,14 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
   let pending = false;
   const notify = (): void => {
     local.emit('append');
+    if (!shared) return;
     if (notifying) {
       pending = true;
       return;
     }
     notifying = true;
     sql
-      .query(`select pg_notify('${CHANNEL}', '')`)
+      .query(`select pg_notify('${CHANNEL}', $1)`, [self])
       .catch(() => {})
       .finally(() => {
         notifying = false;

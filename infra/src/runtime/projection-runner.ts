@@ -318,11 +318,16 @@ export const projectionRunner = async (opts: {
       await sql.exec(`${p.ddl(shadow)};\n${checkpointDdl(shadow)}`);
       let cursor = START;
       let events = 0;
+      // Reading the next page overlaps with applying this one: on PostgreSQL
+      // they run on two connections, and decoding dominates the read.
       const replay = async (): Promise<void> => {
+        let next = opts.store.readAll(cursor, pageSize);
         for (;;) {
-          const page = await opts.store.readAll(cursor, pageSize);
+          const page = await next;
           if (page.length === 0) return;
           cursor = page[page.length - 1]!.cursor;
+          next = opts.store.readAll(cursor, pageSize);
+          next.catch(() => {});
           const mine = page.filter((e) => contexts.has(contextOf(e.type)));
           if (mine.length) events += (await transact(shadow, mine)).length;
         }

@@ -35,29 +35,50 @@ export const profileHistoryProjection: SqlProjection = {
     );
     create index if not exists profile_history_by_user on ${t.profile_history} (user_id, position desc, seq desc)`,
   async apply(tx, events, t) {
-    const rows = events
-      .filter((e) => e.type === 'profile.ProfileUpdated')
-      .flatMap((e) => {
-        const d = e.data as schema.ProfileUpdated;
-        return d.changes.map((c, seq) => ({
-          event_id: e.id,
-          field: c.field,
-          user_id: d.userId,
-          old_value: c.from,
-          new_value: c.to,
-          changed_at: d.updatedAt,
-          actor_id: e.metadata.actor?.userId ?? null,
-          position: e.position,
-          seq,
-        }));
+    // Column arrays through unnest: cheaper to bind and plan than a JSON recordset.
+    const cols = {
+      eventId: [] as string[],
+      field: [] as string[],
+      userId: [] as string[],
+      oldValue: [] as (string | null)[],
+      newValue: [] as (string | null)[],
+      changedAt: [] as string[],
+      actorId: [] as (string | null)[],
+      position: [] as number[],
+      seq: [] as number[],
+    };
+    for (const e of events) {
+      if (e.type !== 'profile.ProfileUpdated') continue;
+      const d = e.data as schema.ProfileUpdated;
+      d.changes.forEach((c, seq) => {
+        cols.eventId.push(e.id);
+        cols.field.push(c.field);
+        cols.userId.push(d.userId);
+        cols.oldValue.push(c.from);
+        cols.newValue.push(c.to);
+        cols.changedAt.push(d.updatedAt);
+        cols.actorId.push(e.metadata.actor?.userId ?? null);
+        cols.position.push(e.position);
+        cols.seq.push(seq);
       });
-    if (rows.length === 0) return;
+    }
+    if (cols.eventId.length === 0) return;
     await tx.query(
       `insert into ${t.profile_history} (event_id, field, user_id, old_value, new_value, changed_at, actor_id, position, seq)
-       select * from jsonb_to_recordset($1::jsonb) as r(event_id uuid, field text, user_id uuid, old_value text,
-         new_value text, changed_at timestamptz, actor_id text, position bigint, seq int)
+       select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
+         $8::bigint[], $9::int[])
        on conflict do nothing`,
-      [JSON.stringify(rows)],
+      [
+        cols.eventId,
+        cols.field,
+        cols.userId,
+        cols.oldValue,
+        cols.newValue,
+        cols.changedAt,
+        cols.actorId,
+        cols.position,
+        cols.seq,
+      ],
     );
   },
 };
