@@ -1,0 +1,121 @@
+import { cpus, loadavg, totalmem } from 'node:os';
+import { appendSection } from './append.ts';
+import { emmettSection } from './emmett.ts';
+import { enginesFromEnv, packageVersion, pgliteVersion, postgresVersion, type Engines } from './engines.ts';
+import { kafkaVersion } from './logs.ts';
+import { latencySection } from './latency.ts';
+import { projectionSection } from './projection.ts';
+import { relaySection } from './relay.ts';
+import { progress, round } from './stats.ts';
+import { targetsOf } from './targets.ts';
+
+/**
+ * `npm run bench [-- <section>]`: measures the event store, the relay, the
+ * projections and read-your-writes latency against the engines the
+ * environment names (DATABASE_URL, KAFKA_BROKERS), and prints one JSON
+ * document on stdout; progress goes to stderr. A section whose engine is
+ * not configured says so instead of failing: the bench is not a test.
+ *
+ * BENCH_QUICK=1 shortens every run (for trying the bench out, not for figures).
+ */
+
+const SECTIONS = ['append', 'emmett', 'relay', 'projection', 'latency'] as const;
+type SectionName = (typeof SECTIONS)[number];
+
+const quick = process.env.BENCH_QUICK === '1';
+const scale = (ms: number): number => (quick ? Math.max(200, Math.round(ms / 5)) : ms);
+
+const plan = {
+  append: {
+    postgres: { warmupMs: scale(1000), measureMs: scale(5000) },
+    pglite: { warmupMs: scale(500), measureMs: scale(3000) },
+    paced: { warmupMs: scale(1000), measureMs: scale(10_000) },
+    repetitions: quick ? 1 : 3,
+  },
+  relayEvents: quick ? 5000 : 50_000,
+  projectionEvents: quick ? 10_000 : 100_000,
+  latency: { warmup: quick ? 10 : 30, iterations: quick ? 50 : 300 },
+};
+
+const versions = async (engines: Engines): Promise<Record<string, string | null>> => {
+  const safe = async (f: () => Promise<string | null>): Promise<string | null> => {
+    try {
+      return await f();
+    } catch (error) {
+      return `unavailable: ${(error as Error).message}`;
+    }
+  };
+  return {
+    node: process.version,
+    postgresql: engines.databaseUrl ? await safe(() => postgresVersion(engines.databaseUrl!)) : null,
+    pglite: await safe(
+      async () =>
+        `${await pgliteVersion()} (@electric-sql/pglite ${await packageVersion('@electric-sql/pglite')})`,
+    ),
+    kafka: engines.kafkaBrokers ? await safe(() => kafkaVersion(engines.kafkaBrokers!)) : null,
+    kafkajs: await packageVersion('kafkajs'),
+    pg: await packageVersion('pg'),
+    emmettPostgresql: await packageVersion('@event-driven-io/emmett-postgresql'),
+  };
+};
+
+const main = async (): Promise<void> => {
+  const arg = process.argv[2];
+  if (arg !== undefined && !(SECTIONS as readonly string[]).includes(arg)) {
+    process.stderr.write(`usage: npm run bench [-- ${SECTIONS.join('|')}]\n`);
+    process.exit(2);
+  }
+  const chosen: readonly SectionName[] = arg ? [arg as SectionName] : SECTIONS;
+  const engines = enginesFromEnv(process.env);
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  // The machine may be shared: its load before and after says how much the figures can be trusted.
+  const loadBefore = loadavg().map((n) => round(n, 2));
+  progress(
+    `sections: ${chosen.join(', ')}; DATABASE_URL ${engines.databaseUrl ? 'set' : 'unset'}; KAFKA_BROKERS ${engines.kafkaBrokers ? 'set' : 'unset'}${quick ? '; QUICK' : ''}`,
+  );
+
+  const results: Partial<Record<SectionName, unknown>> = {};
+  const run = async (name: SectionName, fn: () => Promise<unknown>): Promise<void> => {
+    if (!chosen.includes(name)) return;
+    const t = performance.now();
+    progress(`section ${name}`);
+    try {
+      results[name] = await fn();
+    } catch (error) {
+      const e = error as Error;
+      progress(`section ${name} failed: ${e.stack ?? String(e)}`);
+      results[name] = { error: `${e.name}: ${e.message}` };
+    }
+    progress(`section ${name} took ${round((performance.now() - t) / 1000, 1)} s`);
+  };
+
+  await run('append', () => appendSection(engines, plan.append));
+  await run('emmett', () => emmettSection(engines, plan.append.postgres, plan.append.repetitions));
+  await run('relay', () => relaySection(engines, plan.relayEvents));
+  await run('projection', () => projectionSection(engines, plan.projectionEvents));
+  await run('latency', () => latencySection(engines, plan.latency));
+
+  const document = {
+    bench: 'lectern',
+    startedAt,
+    durationSeconds: round((performance.now() - started) / 1000, 1),
+    quick,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? null,
+      memoryGiB: round(totalmem() / 2 ** 30, 1),
+      platform: process.platform,
+      loadAverage1m5m15mBefore: loadBefore,
+      loadAverage1m5m15mAfter: loadavg().map((n) => round(n, 2)),
+    },
+    versions: await versions(engines),
+    sections: results,
+    targets: targetsOf(results),
+  };
+  process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  // Clients some engine libraries keep (timers, sockets) must not hold the process open.
+  process.exit(0);
+};
+
+await main();

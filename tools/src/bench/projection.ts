@@ -1,0 +1,239 @@
+import { topicOf } from '@lectern/schemas';
+import type { EventStore } from '@lectern/infra/ports/event-store';
+import type { MessageLog } from '@lectern/infra/ports/message-log';
+import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
+import { createMetrics } from '@lectern/infra/runtime/metrics';
+import type { SqlProjection } from '@lectern/infra/runtime/projection';
+import { projectionRunner } from '@lectern/infra/runtime/projection-runner';
+import { pgliteSql, postgresSql, type Sql } from '@lectern/infra/sql/index';
+import { POOL_SIZE } from './append.ts';
+import { benchId, quietLogger, withDatabase, type Engines } from './engines.ts';
+import { counterValue, prefill, relayToHead } from './fixtures.ts';
+import { dropKafkaNamespace, openKafkaLog, openSqlLog } from './logs.ts';
+import { perSecond, progress, round, sleep } from './stats.ts';
+
+const MEASURED = ['profiles', 'profile_history'] as const;
+const EVENTS_PER_USER = 10;
+const TIMEOUT_MS = 240_000;
+
+type Apply = Readonly<{
+  events: number;
+  /** From `start()` resolving (group joined, first fetch made) until every event is applied. */
+  seconds: number;
+  perSecond: number;
+  /** From the `start()` call, group join included. */
+  secondsIncludingJoin: number;
+  joinSeconds: number;
+}>;
+type Rebuild = Readonly<{ events: number; seconds: number; perSecond: number }>;
+type Failure = { error: string };
+
+const failure = (label: string, error: unknown): Failure => {
+  progress(`projection ${label} failed: ${(error as Error).stack ?? String(error)}`);
+  return { error: `${(error as Error).name}: ${(error as Error).message}` };
+};
+
+/** Live path: the runner consumes the log from the beginning; timed until its applied counter reaches `events`. */
+type Setup = Readonly<{ sql: Sql; log: MessageLog; store: EventStore; namespace: string }>;
+
+const applyLive = async (
+  p: SqlProjection,
+  { sql, log, store, namespace }: Setup,
+  events: number,
+): Promise<Apply> => {
+  const metrics = createMetrics();
+  const runner = await projectionRunner({
+    projection: p,
+    sql,
+    log,
+    store,
+    namespace,
+    logger: quietLogger(),
+    metrics,
+  });
+  const t0 = performance.now();
+  await runner.start();
+  const tReady = performance.now();
+  const atReady = await counterValue(metrics.projectionApplied, p.name);
+  try {
+    for (;;) {
+      const applied = await counterValue(metrics.projectionApplied, p.name);
+      if (applied >= events) break;
+      if (performance.now() - t0 > TIMEOUT_MS)
+        throw new Error(`${p.name} applied ${applied} of ${events} within ${TIMEOUT_MS} ms`);
+      await sleep(2);
+    }
+    const tDone = performance.now();
+    const [status] = await sql.query<{ applied_events: string }>(
+      'select applied_events from projection_status where name = $1',
+      [p.name],
+    );
+    if (Number(status?.applied_events) !== events)
+      throw new Error(
+        `projection_status says ${p.name} applied ${status?.applied_events}, expected ${events}`,
+      );
+    return {
+      events,
+      seconds: round((tDone - tReady) / 1000, 3),
+      perSecond: perSecond(events - atReady, tDone - tReady),
+      secondsIncludingJoin: round((tDone - t0) / 1000, 3),
+      joinSeconds: round((tReady - t0) / 1000, 3),
+    };
+  } finally {
+    await runner.stop();
+  }
+};
+
+/** `runner.rebuild()`: replays the store from position zero into shadow tables and swaps them in. */
+const rebuild = async (
+  p: SqlProjection,
+  { sql, log, store, namespace }: Setup,
+  events: number,
+): Promise<Rebuild> => {
+  const runner = await projectionRunner({ projection: p, sql, log, store, namespace, logger: quietLogger() });
+  const r = await runner.rebuild();
+  if (r.events !== events)
+    throw new Error(`rebuild of ${p.name} applied ${r.events} events, expected ${events}`);
+  return { events: r.events, seconds: round(r.seconds, 3), perSecond: perSecond(r.events, r.seconds * 1000) };
+};
+
+/**
+ * One database (PostgreSQL or PGlite) and one log: fill the store, relay it
+ * all to the log (not timed here: the relay section times it), then time each
+ * projection's live apply and, when asked, its rebuild.
+ */
+const onEngine = async (
+  label: string,
+  sql: Sql,
+  openLog: () => Promise<MessageLog>,
+  namespace: string,
+  events: number,
+  withRebuild: boolean,
+  projections: readonly SqlProjection[],
+): Promise<Record<string, unknown>> => {
+  const topic = topicOf('profile', namespace);
+  const store = await sqlEventStore(sql);
+  let log: MessageLog | null = null;
+  try {
+    const filled = await prefill(store, {
+      events,
+      perStream: EVENTS_PER_USER,
+      concurrency: sql.kind === 'postgres' ? 8 : 1,
+    });
+    log = await openLog();
+    await log.ensureTopics([{ topic, partitions: 4 }]);
+    await relayToHead({ store, sql, log, topic, namespace, expected: filled.events, timeoutMs: TIMEOUT_MS });
+    const setup: Setup = { sql, log, store, namespace };
+    const out: Record<string, unknown> = {};
+    for (const p of projections) {
+      const entry: Record<string, unknown> = {};
+      try {
+        entry.apply = await applyLive(p, setup, filled.events);
+        progress(`projection ${p.name} apply ${label}: ${(entry.apply as Apply).perSecond} ev/s`);
+      } catch (error) {
+        entry.apply = failure(`${p.name} apply ${label}`, error);
+      }
+      if (withRebuild) {
+        try {
+          entry.rebuild = await rebuild(p, setup, filled.events);
+          progress(`projection ${p.name} rebuild ${label}: ${(entry.rebuild as Rebuild).perSecond} ev/s`);
+        } catch (error) {
+          entry.rebuild = failure(`${p.name} rebuild ${label}`, error);
+        }
+      }
+      out[p.name] = entry;
+    }
+    return out;
+  } catch (error) {
+    return failure(label, error);
+  } finally {
+    await log?.close().catch(() => {});
+    await store.close();
+  }
+};
+
+/**
+ * `profiles` and `profile_history` over `events` profile events: live apply
+ * (log → projection runner → read model) and rebuild from the store, on
+ * PostgreSQL (with Kafka, under a bench-only namespace, and with the SQL
+ * log) and on PGlite (SQL log).
+ * Each engine/log pair gets its own fresh database, so every run starts
+ * from empty read models.
+ */
+export const projectionSection = async (engines: Engines, events: number) => {
+  // The projections the server runs, loaded only by the section that needs them.
+  const { projections: all } = await import('@lectern/server');
+  const projections = MEASURED.map((name) => {
+    const p = all.find((x) => x.name === name);
+    if (!p) throw new Error(`@lectern/server has no projection ${name}`);
+    return p;
+  });
+  const result: Record<string, unknown> = {};
+  const pg = engines.databaseUrl;
+  const onPostgres = (
+    label: string,
+    openLog: (sql: Sql) => Promise<MessageLog>,
+    namespace: string,
+    withRebuild: boolean,
+  ) =>
+    withDatabase(pg!, async (db) => {
+      const sql = postgresSql(db.url, { max: POOL_SIZE, applicationName: 'lectern-bench' });
+      try {
+        return await onEngine(label, sql, () => openLog(sql), namespace, events, withRebuild, projections);
+      } finally {
+        await sql.close();
+      }
+    });
+
+  if (pg)
+    result.postgresWithSqlLog = await onPostgres(
+      'postgres + sql log',
+      (sql) => openSqlLog(sql),
+      'lectern',
+      true,
+    );
+  else result.postgresWithSqlLog = { skipped: 'DATABASE_URL not set' };
+
+  if (pg && engines.kafkaBrokers) {
+    const brokers = engines.kafkaBrokers;
+    const prefix = benchId();
+    try {
+      result.postgresWithKafka = await onPostgres(
+        'postgres + kafka',
+        () => openKafkaLog(brokers, `lectern-${prefix}`),
+        prefix,
+        false,
+      );
+    } finally {
+      await dropKafkaNamespace(brokers, prefix).catch((e: unknown) =>
+        progress(`could not drop kafka topics ${prefix}.*: ${String(e)}`),
+      );
+    }
+  } else result.postgresWithKafka = { skipped: !pg ? 'DATABASE_URL not set' : 'KAFKA_BROKERS not set' };
+
+  {
+    const sql = await pgliteSql(null);
+    try {
+      result.pgliteWithSqlLog = await onEngine(
+        'pglite + sql log',
+        sql,
+        () => openSqlLog(sql),
+        'lectern',
+        events,
+        true,
+        projections,
+      );
+    } finally {
+      await sql.close();
+    }
+  }
+
+  return {
+    method:
+      `${events} profile.ProfileUpdated events (${EVENTS_PER_USER} per user) appended and relayed to the log first; ` +
+      `apply = a fresh projection runner consuming the topic from the beginning (batches of up to 1000), timed from start() ` +
+      `resolving until its applied counter reaches every event (checked against projection_status); rebuild = runner.rebuild() ` +
+      `(store pages of 5000 into shadow tables, then swap), on the same database after the live apply; one projection at a time`,
+    ...result,
+  };
+};

@@ -1,0 +1,93 @@
+/**
+ * The performance targets, checked against what this run measured. A target
+ * whose figure was not measured (section skipped, failed or not chosen) says
+ * so with `met: null`; nothing here is a measurement of its own.
+ */
+export type TargetCheck = Readonly<{
+  name: string;
+  target: string;
+  actual: number | null;
+  unit: string;
+  met: boolean | null;
+}>;
+
+const at = (root: unknown, path: readonly string[]): unknown =>
+  path.reduce<unknown>(
+    (node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined),
+    root,
+  );
+
+const num = (root: unknown, path: readonly string[]): number | null => {
+  const v = at(root, path);
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+};
+
+const check = (
+  name: string,
+  target: string,
+  unit: string,
+  actual: number | null,
+  ok: (n: number) => boolean,
+): TargetCheck => ({
+  name,
+  target,
+  actual,
+  unit,
+  met: actual === null ? null : ok(actual),
+});
+
+export const targetsOf = (sections: Readonly<Record<string, unknown>>): TargetCheck[] => {
+  const pacedRate = num(sections, ['append', 'pacedPostgres', 'perSecond']);
+  const checks: TargetCheck[] = [
+    check(
+      'append, PostgreSQL, 64 writers, unpaced',
+      '>= 10000',
+      'events/s',
+      num(sections, ['append', 'postgres', 'writers_64', 'perSecond']),
+      (n) => n >= 10_000,
+    ),
+    // The paced run must actually hold the rate for its p99 to count: within 2 % of 5000/s.
+    check(
+      'append, PostgreSQL, paced at 5000/s: achieved rate',
+      '>= 4900 (5000 target, 2 % slack)',
+      'events/s',
+      pacedRate,
+      (n) => n >= 4900,
+    ),
+    check(
+      'append, PostgreSQL, paced at 5000/s: p99 latency',
+      '<= 10',
+      'ms',
+      num(sections, ['append', 'pacedPostgres', 'latencyMs', 'p99']),
+      (n) => n <= 10,
+    ),
+  ];
+  for (const engine of ['postgresWithSqlLog', 'pgliteWithSqlLog'])
+    for (const projection of ['profiles', 'profile_history'])
+      checks.push(
+        check(
+          `rebuild ${projection} (${engine === 'postgresWithSqlLog' ? 'PostgreSQL' : 'PGlite'})`,
+          '>= 100000',
+          'events/s',
+          num(sections, ['projection', engine, projection, 'rebuild', 'perSecond']),
+          (n) => n >= 100_000,
+        ),
+      );
+  checks.push(
+    check(
+      'command → read model p99, embedded',
+      '<= 20',
+      'ms',
+      num(sections, ['latency', 'embedded', 'commandToReadMs', 'p99']),
+      (n) => n <= 20,
+    ),
+    check(
+      'command → read model p99, PostgreSQL + Kafka',
+      '<= 50',
+      'ms',
+      num(sections, ['latency', 'postgresKafka', 'commandToReadMs', 'p99']),
+      (n) => n <= 50,
+    ),
+  );
+  return checks;
+};
