@@ -1,0 +1,2 @@
+export { sqlLog, messageLogMigrations, murmur2, partitionFor, type SqlLogOptions } from './sql-log.ts';
+export { kafkaLog, type KafkaLogOptions, type KafkaLogEntry } from './kafka.ts';

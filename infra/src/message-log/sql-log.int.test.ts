@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import test from 'ava';
+import type { LogMessage, MessageLog } from '../ports/message-log.ts';
+import { migrate, migrateDown } from '../sql/migrate.ts';
+import { pgliteSql } from '../sql/pglite.ts';
+import { postgresSql } from '../sql/postgres.ts';
+import type { Sql } from '../sql/sql.ts';
+import { freshDatabase, requireEngine } from '../testing/engines.ts';
+import { messageLogContract } from './contract.ts';
+import { messageLogMigrations, partitionFor, sqlLog, type SqlLogOptions } from './sql-log.ts';
+
+// Short heartbeats and sessions keep rebalances and lease expiry quick in tests.
+const options: SqlLogOptions = {
+  heartbeatIntervalMs: 250,
+  sessionTimeoutMs: 2500,
+  pollIntervalMs: 500,
+  onError: (error, context) => {
+    // Rejections staged by the contract are expected; anything else is worth seeing.
+    if (!context.startsWith('handleBatch')) process.stderr.write(`sql-log ${context}: ${String(error)}\n`);
+  },
+};
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const unique = () => randomBytes(5).toString('hex');
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const waitUntil = async (what: string, predicate: () => boolean, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+};
+
+/** A view of `sql` that can be cut off, as a crashed or partitioned process would be. */
+const severable = (sql: Sql) => {
+  let dead = false;
+  const gone = () =>
+    Promise.reject(Object.assign(new Error('connection severed by the test'), { code: '08006' }));
+  const cut: Sql = {
+    kind: sql.kind,
+    knexConfig: sql.knexConfig,
+    query: <Row>(text: string, params?: readonly unknown[]) => (dead ? gone() : sql.query<Row>(text, params)),
+    exec: (script) => (dead ? gone() : sql.exec(script)),
+    transaction: (fn) => (dead ? gone() : sql.transaction(fn)),
+    listen: (channel, onNotify) => sql.listen(channel, (payload) => (dead ? undefined : onNotify(payload))),
+    close: async () => {},
+  };
+  return { sql: cut, kill: () => (dead = true) };
+};
+
+type Opened = Readonly<{ sql: Sql; dispose(): Promise<void> }>;
+
+const suite = (label: string, open: () => Promise<Opened>) => {
+  let shared: Promise<Opened & { log: MessageLog }> | undefined;
+  const get = () =>
+    (shared ??= (async () => {
+      const opened = await open();
+      return { ...opened, log: await sqlLog(opened.sql, options) };
+    })());
+  test.after.always(async () => {
+    if (!shared) return;
+    const { log, dispose } = await shared;
+    await log.close();
+    await dispose();
+  });
+
+  // Every test of the contract shares one database, as the services of one process do.
+  messageLogContract(test, label, async () => ({ log: (await get()).log, cleanup: async () => {} }));
+
+  test(`${label}: concurrent producers never let a consumer see a gap or reorder a key`, async (t) => {
+    const { log } = await get();
+    const topic = `sql.${unique()}`;
+    await log.ensureTopics([{ topic, partitions: 2 }]);
+    // Two hot keys on different partitions, written by every producer in alternating
+    // orders, so the per-partition locks are taken in contested, crossing orders.
+    const candidates = range(50).map((i) => `hot-${i}`);
+    const hotA = candidates.find((k) => partitionFor(k, 2) === 0)!;
+    const hotB = candidates.find((k) => partitionFor(k, 2) === 1)!;
+    const seen: LogMessage[] = [];
+    const c = log.consume({
+      groupId: `sql-${unique()}`,
+      topics: [topic],
+      maxBatchSize: 13,
+      handleBatch: async (b) => {
+        seen.push(...b.messages);
+      },
+    });
+    await c.ready;
+    const producers = 8;
+    const calls = 25;
+    await Promise.all(
+      range(producers).map(async (p) => {
+        for (let i = 0; i < calls; i++) {
+          const pair = [
+            { key: hotA, value: `${p}:${i}:a` },
+            { key: hotB, value: `${p}:${i}:b` },
+          ];
+          await log.produce(topic, p % 2 === 0 ? pair : pair.reverse());
+        }
+      }),
+    );
+    const total = producers * calls * 2;
+    await waitUntil(`${total} messages`, () => seen.length >= total);
+    await sleep(300);
+    await c.stop();
+    t.is(seen.length, total);
+    for (const partition of [0, 1]) {
+      const offsets = seen.filter((m) => m.partition === partition).map((m) => m.offset);
+      t.deepEqual(
+        offsets,
+        range(total / 2).map(String),
+        `partition ${partition}: offsets 0..n-1, delivered in order`,
+      );
+    }
+    for (const p of range(producers)) {
+      for (const [key, suffix] of [
+        [hotA, 'a'],
+        [hotB, 'b'],
+      ] as const) {
+        const mine = seen.filter((m) => m.key === key && m.value.startsWith(`${p}:`)).map((m) => m.value);
+        t.deepEqual(
+          mine,
+          range(calls).map((i) => `${p}:${i}:${suffix}`),
+          `producer ${p}'s order on ${key}`,
+        );
+      }
+    }
+  });
+
+  test(`${label}: a member that dies loses its partitions once its leases expire`, async (t) => {
+    const { log, sql } = await get();
+    const topic = `sql.${unique()}`;
+    const groupId = `sql-${unique()}`;
+    await log.ensureTopics([{ topic, partitions: 4 }]);
+    const cut = severable(sql);
+    const doomed = await sqlLog(cut.sql, { ...options, migrate: false, onError: () => {} });
+    const byA: LogMessage[] = [];
+    const byB: LogMessage[] = [];
+    const a = doomed.consume({
+      groupId,
+      topics: [topic],
+      handleBatch: async (b) => void byA.push(...b.messages),
+    });
+    try {
+      await a.ready;
+      const firstAfterByB = new Map<number, number>();
+      const b = log.consume({
+        groupId,
+        topics: [topic],
+        handleBatch: async (x) => {
+          byB.push(...x.messages);
+          if (x.messages.some((m) => m.value.startsWith('after-')) && !firstAfterByB.has(x.partition)) {
+            firstAfterByB.set(x.partition, Date.now());
+          }
+        },
+      });
+      try {
+        await b.ready;
+        const before = range(40).map((i) => ({ key: `k${i % 20}`, value: `before-${i}` }));
+        await log.produce(topic, before);
+        await waitUntil('the first 40', () => byA.length + byB.length >= 40);
+        t.true(byA.length > 0 && byB.length > 0, 'both members had partitions');
+
+        cut.kill();
+        const partitionsOfA = [...new Set(byA.map((m) => m.partition))];
+        // A renewal already under way when the line was cut may still land.
+        await sleep(300);
+        const leases = await sql.query<{ partition: number; expires: number }>(
+          `select partition, (extract(epoch from expires_at) * 1000)::float8 as expires
+           from message_log.leases where group_id = $1 and topic = $2 and partition = any($3::int[])`,
+          [groupId, topic, partitionsOfA],
+        );
+        t.is(leases.length, partitionsOfA.length, 'the dead member still holds its leases');
+        const after = range(40).map((i) => ({ key: `k${i % 20}`, value: `after-${i}` }));
+        await log.produce(topic, after);
+        await waitUntil(
+          'the survivor to take over',
+          () => byB.filter((m) => m.value.startsWith('after-')).length >= 40,
+        );
+        for (const { partition, expires } of leases) {
+          const at = firstAfterByB.get(partition);
+          t.true(
+            at !== undefined && at >= expires - 50,
+            `partition ${partition} read by the survivor ${at! - expires} ms after the lease expired`,
+          );
+        }
+        t.deepEqual(
+          [...new Set([...byA, ...byB].map((m) => m.value))].sort(),
+          [...before, ...after].map((m) => m.value).sort(),
+          'nothing lost',
+        );
+        t.deepEqual(
+          byA.filter((m) => m.value.startsWith('after-')),
+          [],
+          'the dead member handled nothing after it died',
+        );
+      } finally {
+        await b.stop();
+      }
+    } finally {
+      await doomed.close();
+    }
+  });
+
+  test(`${label}: migrations roll all the way down and up again`, async (t) => {
+    const other = await open();
+    try {
+      const tables = async () =>
+        (
+          await other.sql.query<{ name: string }>(
+            `select table_name as name from information_schema.tables where table_schema = 'message_log' order by 1`,
+          )
+        ).map((r) => r.name);
+      await migrate(other.sql, 'message_log', messageLogMigrations);
+      t.deepEqual(await tables(), ['commits', 'leases', 'members', 'messages', 'partitions', 'topics']);
+      await migrateDown(other.sql, 'message_log', messageLogMigrations);
+      t.deepEqual(await tables(), []);
+      t.deepEqual(
+        await other.sql.query(
+          `select schema_name from information_schema.schemata where schema_name = 'message_log'`,
+        ),
+        [],
+      );
+      const log = await sqlLog(other.sql, options);
+      await log.ensureTopics([{ topic: 'again', partitions: 2 }]);
+      await log.produce('again', [{ key: 'k', value: 'v' }]);
+      t.deepEqual((await log.lag('nobody', 'again')).map((l) => l.end).sort(), ['0', '1']);
+      await log.close();
+    } finally {
+      await other.dispose();
+    }
+  });
+};
+
+suite('sql-log on PGlite', async () => {
+  const sql = await pgliteSql(null);
+  return { sql, dispose: () => sql.close() };
+});
+
+const url = requireEngine(test, 'DATABASE_URL', 'sql-log on PostgreSQL');
+if (url) {
+  suite('sql-log on PostgreSQL', async () => {
+    const db = await freshDatabase(url);
+    const sql = postgresSql(db.url);
+    return {
+      sql,
+      dispose: async () => {
+        await sql.close();
+        await db.drop();
+      },
+    };
+  });
+}
