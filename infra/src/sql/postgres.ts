@@ -10,20 +10,39 @@ export const postgresSql = (url: string, opts: { max?: number; applicationName?:
   });
   // An idle client that loses its server must not crash the process; the pool replaces it.
   pool.on('error', () => {});
-  let listener: pg.Client | null = null;
+  let listener: Promise<pg.Client> | null = null;
+  let closed = false;
   const handlers = new Map<string, Set<(payload: string) => void>>();
 
-  const connectListener = async (): Promise<pg.Client> => {
-    if (listener) return listener;
-    const client = new pg.Client({ connectionString: url, application_name: 'lectern-listen' });
-    await client.connect();
-    client.on('notification', (n) => handlers.get(n.channel)?.forEach((h) => h(n.payload ?? '')));
-    client.on('error', () => {
-      // Subscribers fall back to polling until the next listen() reconnects.
-      listener = null;
-    });
-    listener = client;
-    return client;
+  // One connection carries every LISTEN. When it drops, subscribers fall back
+  // to their polls while it reconnects, with growing pauses, and listens to
+  // every channel again.
+  const connectListener = (): Promise<pg.Client> =>
+    (listener ??= (async () => {
+      const client = new pg.Client({ connectionString: url, application_name: 'lectern-listen' });
+      const lost = (): void => {
+        listener = null;
+        client.end().catch(() => {});
+        if (!closed && handlers.size) void reconnect(1);
+      };
+      client.on('error', lost);
+      client.on('end', () => {
+        if (listener) lost();
+      });
+      client.on('notification', (n) => handlers.get(n.channel)?.forEach((h) => h(n.payload ?? '')));
+      try {
+        await client.connect();
+        for (const channel of handlers.keys()) await client.query(`listen ${JSON.stringify(channel)}`);
+      } catch (error) {
+        listener = null;
+        throw error;
+      }
+      return client;
+    })());
+  const reconnect = async (attempt: number): Promise<void> => {
+    await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 5000)));
+    if (closed) return;
+    await connectListener().catch(() => reconnect(attempt + 1));
   };
 
   const run = async <Row>(exec: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]) =>
@@ -53,11 +72,11 @@ export const postgresSql = (url: string, opts: { max?: number; applicationName?:
       }
     },
     async listen(channel, onNotify) {
-      const client = await connectListener();
       let set = handlers.get(channel);
       if (!set) {
         set = new Set();
         handlers.set(channel, set);
+        const client = await connectListener();
         await client.query(`listen ${JSON.stringify(channel)}`);
       }
       set.add(onNotify);
@@ -66,8 +85,10 @@ export const postgresSql = (url: string, opts: { max?: number; applicationName?:
       };
     },
     async close() {
-      await listener?.end().catch(() => {});
+      closed = true;
+      const client = listener;
       listener = null;
+      await client?.then((c) => c.end()).catch(() => {});
       await pool.end();
     },
   };
