@@ -111,7 +111,19 @@ const waitForLeaders = async (admin: Admin, topics: readonly string[], timeoutMs
     if (Date.now() > deadline) throw new Error(`timed out waiting for leaders of ${topics.join(', ')}`);
     await sleep(100);
   }
-  for (const topic of topics) await retrying(() => admin.fetchTopicOffsets(topic), 10);
+  // kafkajs's fetchTopicOffsets can also fail with a TypeError of its own while
+  // its metadata cache lags the new topic, so here any error is worth another
+  // try until the deadline.
+  for (const topic of topics)
+    for (;;) {
+      try {
+        await admin.fetchTopicOffsets(topic);
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(100);
+      }
+    }
 };
 
 const lazily = <T>(open: () => Promise<T>) => {

@@ -564,8 +564,12 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
       });
     };
 
-    /** One round over the partitions we own; true when it handed out at least one batch. */
-    const pollOnce = async (): Promise<boolean> => {
+    /**
+     * One round over the partitions we own: `'more'` when a partition may hold
+     * more than it handed out (a full batch, or a retry waiting), `'drained'`
+     * when it handed out short batches only, `'idle'` when nothing.
+     */
+    const pollOnce = async (): Promise<'more' | 'drained' | 'idle'> => {
       const now = Date.now();
       const due = [...owned.values()].filter((p) => !p.releasing && p.retryAt <= now);
       const fresh = due.filter((p) => !p.failed);
@@ -583,7 +587,9 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
         await run;
         p.inFlight = null;
       }
-      return batches.length > 0;
+      if (batches.length === 0) return 'idle';
+      const full = batches.some(({ messages }) => messages.length >= maxBatchSize);
+      return full || due.some((p) => p.failed) ? 'more' : 'drained';
     };
 
     const nextWait = () => {
@@ -596,14 +602,18 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
     const loop = async () => {
       await listening;
       while (running) {
+        // Cleared before the fetch, so a produce during it or during the
+        // handler still wakes the wait below (the wake-up is sticky).
         wake.clear();
-        let worked = false;
+        let round: 'more' | 'drained' | 'idle' = 'idle';
         try {
-          worked = owned.size > 0 && (await pollOnce());
+          if (owned.size > 0) round = await pollOnce();
         } catch (error) {
           report(error, `fetch of ${groupId}`);
         }
-        if (!worked && running) await wake.wait(nextWait());
+        // After short batches the partitions are drained: fetching again at
+        // once would only read nothing; wait for the next produce instead.
+        if (round !== 'more' && running) await wake.wait(nextWait());
       }
     };
 

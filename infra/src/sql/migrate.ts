@@ -43,8 +43,13 @@ export const migrate = async (sql: Sql, module: string, migrations: readonly Mig
       return;
     } catch (error) {
       const code = sqlState(error);
-      const raced = code === UNIQUE_VIOLATION || code === '42P07' || /already locked/i.test(String(error));
-      if (!raced || attempt >= 5) throw error;
+      // 23505 and 42710: the same row or type created twice; 42P07: the same table.
+      const raced =
+        code === UNIQUE_VIOLATION ||
+        code === '42710' ||
+        code === '42P07' ||
+        /already locked/i.test(String(error));
+      if (!raced || attempt >= 10) throw error;
       await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 50));
     } finally {
       await k.destroy();
