@@ -56,8 +56,11 @@ const withClient = async <T>(url: string, fn: (client: pg.Client) => Promise<T>)
  *   const sql = postgresSql(db.url);
  *   test.after.always(async () => { await sql.close(); await db.drop(); });
  */
-export const freshDatabase = async (url: string): Promise<ThrowawayDatabase> => {
-  const name = `lectern_test_${randomBytes(6).toString('hex')}`;
+export const freshDatabase = async (
+  url: string,
+  name = `lectern_test_${randomBytes(6).toString('hex')}`,
+): Promise<ThrowawayDatabase> => {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a safe database name: ${name}`);
   await withClient(url, (c) => c.query(`create database ${name}`));
   const target = new URL(url);
   target.pathname = `/${name}`;

@@ -1,11 +1,12 @@
+import { freshDatabase, type ThrowawayDatabase } from '@lectern/infra/testing/engines';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { createLogger, type Logger } from '@lectern/infra/runtime/logger';
 import { pgliteSql } from '@lectern/infra/sql/pglite';
+import { postgresSql } from '@lectern/infra/sql/postgres';
 
 /** Engines the bench may use, from the environment; null = not set, the sections that need it are skipped. */
 export type Engines = Readonly<{ databaseUrl: string | null; kafkaBrokers: readonly string[] | null }>;
@@ -25,31 +26,10 @@ export const benchId = (): string => `bench_${randomBytes(5).toString('hex')}`;
  */
 export const quietLogger = (): Logger => createLogger({ level: 'silent' });
 
-const withClient = async <T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> => {
-  const client = new pg.Client({ connectionString: url, application_name: 'lectern-bench' });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-};
-
-export type ThrowawayDatabase = Readonly<{ name: string; url: string; drop(): Promise<void> }>;
+export type { ThrowawayDatabase };
 
 /** `create database bench_<random>` on the server `url` points at; `drop()` removes it, connections or not. */
-export const throwawayDatabase = async (url: string): Promise<ThrowawayDatabase> => {
-  const name = benchId();
-  await withClient(url, (c) => c.query(`create database ${name}`));
-  const target = new URL(url);
-  target.pathname = `/${name}`;
-  return {
-    name,
-    url: target.toString(),
-    drop: () =>
-      withClient(url, (c) => c.query(`drop database if exists ${name} with (force)`)).then(() => {}),
-  };
-};
+export const throwawayDatabase = (url: string): Promise<ThrowawayDatabase> => freshDatabase(url, benchId());
 
 /** Runs `fn` against a fresh database and drops it afterwards, whatever happens. */
 export const withDatabase = async <T>(url: string, fn: (db: ThrowawayDatabase) => Promise<T>): Promise<T> => {
@@ -88,11 +68,15 @@ export const packageVersion = async (name: string): Promise<string | null> => {
   }
 };
 
-export const postgresVersion = (url: string): Promise<string> =>
-  withClient(
-    url,
-    async (c) => (await c.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v,
-  );
+export const postgresVersion = async (url: string): Promise<string> => {
+  const sql = postgresSql(url, { max: 1, applicationName: 'lectern-bench' });
+  try {
+    const [row] = await sql.query<{ v: string }>("select current_setting('server_version') as v");
+    return row!.v;
+  } finally {
+    await sql.close();
+  }
+};
 
 export const pgliteVersion = async (): Promise<string> => {
   const sql = await pgliteSql(null);
