@@ -22,6 +22,7 @@ const tally = (name: string): SqlProjection => ({
   name,
   version: 1,
   contexts: ['tally'],
+  eventTypes: ['tally.Counted'],
   tables: [name],
   ddl: (t) =>
     `create table if not exists ${t[name]} (stream_id text primary key, events int not null, total int not null)`,

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { contextOf, topicOf, type RecordedEvent } from '@lectern/schemas';
+import { topicOf, type RecordedEvent } from '@lectern/schemas';
 import { START, type EventStore } from '../ports/event-store.ts';
 import type { Batch, Consumer, LogMessage, MessageLog } from '../ports/message-log.ts';
 import { migrate, sqlMigration } from '../sql/migrate.ts';
@@ -133,6 +133,7 @@ export const projectionRunner = async (opts: {
   const p = opts.projection;
   const namespace = opts.namespace ?? 'lectern';
   const topics = p.contexts.map((c) => topicOf(c, namespace));
+  const reads = new Set(p.eventTypes);
   const group = groupOf(p, namespace);
   const sql = opts.sql;
   const log = opts.logger.child({ projection: p.name });
@@ -235,17 +236,19 @@ export const projectionRunner = async (opts: {
         await deadLetter(message, null, error);
       }
     }
-    if (decoded.length === 0) return;
+    // What the model does not read is only acknowledged (the offset commit).
+    const relevant = decoded.filter((d) => reads.has(d.event.type));
+    if (relevant.length === 0) return;
     try {
       await withRetries(() =>
         transact(
           live,
-          decoded.map((d) => d.event),
+          relevant.map((d) => d.event),
         ),
       );
     } catch {
       // Isolate the poison: every other event of the batch still applies.
-      for (const { message, event } of decoded) {
+      for (const { message, event } of relevant) {
         try {
           await withRetries(() => transact(live, [event]));
         } catch (error) {
@@ -312,7 +315,6 @@ export const projectionRunner = async (opts: {
       const pageSize = rebuildOpts.pageSize ?? 5000;
       const schema = shadowSchema(p);
       const shadow = tablesIn(p, schema);
-      const contexts = new Set(p.contexts);
       await sql.query(`drop schema if exists ${ident(schema)} cascade`);
       await sql.query(`create schema ${ident(schema)}`);
       await sql.exec(`${p.ddl(shadow)};\n${checkpointDdl(shadow)}`);
@@ -328,7 +330,7 @@ export const projectionRunner = async (opts: {
           cursor = page[page.length - 1]!.cursor;
           next = opts.store.readAll(cursor, pageSize);
           next.catch(() => {});
-          const mine = page.filter((e) => contexts.has(contextOf(e.type)));
+          const mine = page.filter((e) => reads.has(e.type));
           if (mine.length) events += (await transact(shadow, mine)).length;
         }
       };

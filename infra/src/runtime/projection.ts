@@ -12,6 +12,7 @@ export type ProjectionTables = Readonly<Record<string, string>>;
  * @example
  *   const courseCatalog: SqlProjection = {
  *     name: 'course_catalog', version: 1, contexts: ['content'], tables: ['course_catalog'],
+ *     eventTypes: ['content.CoursePublished', 'content.CourseRetitled'],
  *     ddl: (t) => `create table if not exists ${t.course_catalog} (…)`,
  *     apply: async (tx, events, t) => { … },
  *   };
@@ -22,6 +23,12 @@ export type SqlProjection = Readonly<{
   version: number;
   /** Contexts whose event topics this model consumes. */
   contexts: readonly string[];
+  /**
+   * The event types `apply` reads. Others never reach it, and a batch with
+   * none of them costs no transaction; the checkpoints then cover only the
+   * streams the model reads, which are the only ones its queries wait on.
+   */
+  eventTypes: readonly string[];
   tables: readonly string[];
   /** Idempotent DDL for the tables, written against the names in `t`. */
   ddl: (t: ProjectionTables) => string;
@@ -37,6 +44,7 @@ export const documentProjection = <Doc>(def: {
   name: string;
   version: number;
   contexts: readonly string[];
+  eventTypes: readonly string[];
   table: string;
   key: (event: RecordedEvent) => string | null;
   evolve: (doc: Doc | null, event: RecordedEvent) => Doc | null;
@@ -44,6 +52,7 @@ export const documentProjection = <Doc>(def: {
   name: def.name,
   version: def.version,
   contexts: def.contexts,
+  eventTypes: def.eventTypes,
   tables: [def.table],
   ddl: (t) => `
     create table if not exists ${t[def.table]} (

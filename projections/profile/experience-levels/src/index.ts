@@ -15,6 +15,11 @@ export const experienceLevelsProjection = documentProjection<ExperienceLevelDocu
   name: 'experience_levels',
   version: 1,
   contexts: ['profile'],
+  eventTypes: [
+    'profile.ExperienceLevelDefined',
+    'profile.ExperienceLevelChanged',
+    'profile.ExperienceLevelRetired',
+  ],
   table: 'experience_levels',
   key: (e) => (e.type.startsWith('profile.ExperienceLevel') ? (e.data as { code: string }).code : null),
   evolve: (doc, e) => {

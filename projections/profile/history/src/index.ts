@@ -19,6 +19,7 @@ export const profileHistoryProjection: SqlProjection = {
   name: 'profile_history',
   version: 1,
   contexts: ['profile'],
+  eventTypes: ['profile.ProfileUpdated'],
   tables: ['profile_history'],
   ddl: (t) => `
     create table if not exists ${t.profile_history} (

@@ -32,6 +32,7 @@ export const profilesProjection = documentProjection<ProfileDocument>({
   name: 'profiles',
   version: 1,
   contexts: ['profile'],
+  eventTypes: ['profile.ProfileUpdated'],
   table: 'profiles',
   key: (e) => (e.type === 'profile.ProfileUpdated' ? (e.data as schema.ProfileUpdated).userId : null),
   evolve: (doc, e) => {
