@@ -1,9 +1,12 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { devKeys, signAccessToken } from '@lectern/infra/http/dev-keys';
-import { benchId, throwawayDatabase, quietLogger, type Engines, type ThrowawayDatabase } from './engines.ts';
+import { benchId, throwawayDatabase, type Engines, type ThrowawayDatabase } from './engines.ts';
 import { dropKafkaNamespace } from './logs.ts';
 import { progress, summarize, type LatencySummary } from './stats.ts';
 
@@ -28,24 +31,57 @@ const expectOk = async (res: Response, what: string): Promise<void> => {
   if (!res.ok) throw new Error(`${what} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
 };
 
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+
 /**
- * Starts a whole backend with `startLectern(loadConfig(env))` and runs the
- * read-your-writes loop against it over HTTP.
+ * Starts a whole backend as its own process (`node apps/server/src/main.ts`,
+ * as `./dev start` does), so that the client's work does not share the
+ * server's event loop, and runs the read-your-writes loop against it over
+ * HTTP.
  */
 const loop = async (
   env: Record<string, string>,
   dataDir: string,
   plan: { warmup: number; iterations: number },
 ): Promise<LatencyRun> => {
-  // Loaded here, not at the top: the other sections run without the whole server.
-  const { startLectern, loadConfig } = await import('@lectern/server');
   const t0 = performance.now();
-  const lectern = await startLectern(
-    loadConfig({ PORT: '0', LECTERN_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env }),
-    {
-      logger: quietLogger(),
+  const port = await freePort();
+  const server = spawn(process.execPath, [fileURLToPath(import.meta.resolve('@lectern/server/main'))], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      LECTERN_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ...env,
     },
-  );
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  const lectern = {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      server.kill('SIGTERM');
+      await exited;
+    },
+  };
+  for (let ready = false; !ready;) {
+    if (server.exitCode !== null)
+      throw new Error(`the server exited with ${server.exitCode} before it was ready`);
+    if (performance.now() - t0 > 60_000) throw new Error('the server was not ready in 60 s');
+    ready = await fetch(`${lectern.url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (!ready) await new Promise((r) => setTimeout(r, 50));
+  }
   const startupSeconds = (performance.now() - t0) / 1000;
   try {
     // The server has no JWT configuration, so it trusts the development keys of its data directory.
@@ -167,7 +203,7 @@ export const latencySection = async (engines: Engines, plan: { warmup: number; i
 
   return {
     method:
-      `startLectern(loadConfig({PORT: 0, LECTERN_DATA_DIR: <fresh temp dir>, ...})) in this process; per iteration: PUT /api/profile ` +
+      `the server as its own process (node apps/server/src/main.ts, LECTERN_DATA_DIR a fresh temp dir), ready on /readyz; per iteration: PUT /api/profile ` +
       `{displayName: <new value>} then GET /api/profile with X-Consistency-Token from the PUT, timed from PUT sent until the GET body ` +
       `is read; stale = X-Consistency not caught-up or an old value; ${plan.warmup} warm-up iterations not counted; ` +
       `${USERS} learner tokens signed with the data directory's development keys, used round robin; HTTP keep-alive (fetch)`,
