@@ -51,11 +51,3 @@ export const contextOf = (eventType: string): string => {
  * deployment; tests and benchmarks sharing one broker each take their own.
  */
 export const topicOf = (context: string, namespace = 'lectern'): string => `${namespace}.${context}.events`;
-
-export const emptyMetadata = (correlationId: string): EventMetadata => ({
-  correlationId,
-  causationId: null,
-  actor: null,
-  requestId: null,
-  traceparent: null,
-});

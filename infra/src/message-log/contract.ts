@@ -56,6 +56,19 @@ const recorder = (fail: (batch: Batch) => boolean = () => false, delayMs = 0) =>
   };
 };
 
+/** A 4-partition topic and two members of one group on it, both joined. */
+const twoMembers = async (ctx: Ctx) => {
+  const tp = await ctx.topic(4);
+  const g = ctx.group();
+  const ra = recorder();
+  const rb = recorder();
+  const a = ctx.consume({ groupId: g, topics: [tp], handleBatch: ra.handleBatch });
+  await a.ready;
+  const b = ctx.consume({ groupId: g, topics: [tp], handleBatch: rb.handleBatch });
+  await b.ready;
+  return { tp, g, ra, rb, a, b };
+};
+
 const valuesOf = (ms: readonly { value: string }[]) => ms.map((m) => m.value);
 const sorted = (xs: readonly string[]) => [...xs].sort();
 const partitionsOf = (ms: readonly LogMessage[]) =>
@@ -267,14 +280,7 @@ export const messageLogContract = (test: TestFn, name: string, make: () => Promi
   });
 
   it('two members of one group split the partitions and see every message exactly once', async (ctx, t) => {
-    const tp = await ctx.topic(4);
-    const g = ctx.group();
-    const ra = recorder();
-    const rb = recorder();
-    const a = ctx.consume({ groupId: g, topics: [tp], handleBatch: ra.handleBatch });
-    await a.ready;
-    const b = ctx.consume({ groupId: g, topics: [tp], handleBatch: rb.handleBatch });
-    await b.ready;
+    const { tp, ra, rb } = await twoMembers(ctx);
     const sent = messages('split', 200, 40);
     await ctx.log.produce(tp, sent);
     await waitUntil('200 messages between them', () => ra.handled().length + rb.handled().length >= 200);
@@ -342,14 +348,7 @@ export const messageLogContract = (test: TestFn, name: string, make: () => Promi
   });
 
   it('a member that stops hands its partitions to the other; nothing is lost', async (ctx, t) => {
-    const tp = await ctx.topic(4);
-    const g = ctx.group();
-    const ra = recorder();
-    const rb = recorder();
-    const a = ctx.consume({ groupId: g, topics: [tp], handleBatch: ra.handleBatch });
-    await a.ready;
-    const b = ctx.consume({ groupId: g, topics: [tp], handleBatch: rb.handleBatch });
-    await b.ready;
+    const { tp, ra, rb, a } = await twoMembers(ctx);
     const before = messages('before', 100, 20);
     await ctx.log.produce(tp, before);
     await waitUntil('the first 100', () => ra.handled().length + rb.handled().length >= 100);
