@@ -1,4 +1,5 @@
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
+import helmet from 'helmet';
 import { Problem, statusOf } from '../runtime/errors.ts';
 import { childTraceparent, idFrom, type RequestContext } from '../runtime/context.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -12,6 +13,32 @@ declare module 'express-serve-static-core' {
     log: Logger;
   }
 }
+
+/**
+ * Edge headers for a JSON API. Nothing we serve is a page, so the policy
+ * forbids everything a browser could load or run from a response, and any
+ * framing: a response that is somehow rendered (an error echoed into HTML by
+ * a proxy, a sniffed type) can do nothing. HSTS is two years with
+ * subdomains; `preload` is an operator's decision about the domain, not ours.
+ */
+export const securityHeaders = (): RequestHandler =>
+  helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+    },
+    strictTransportSecurity: { maxAge: 63_072_000, includeSubDomains: true, preload: false },
+    referrerPolicy: { policy: 'no-referrer' },
+    crossOriginOpenerPolicy: { policy: 'same-origin' },
+    // Only `no-cors` loads (an <img>, a <script>) are held back by this; CORS
+    // fetches from a front end on another origin are governed by CORS.
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    crossOriginEmbedderPolicy: { policy: 'require-corp' },
+    xFrameOptions: { action: 'deny' },
+    xContentTypeOptions: true,
+    xPermittedCrossDomainPolicies: { permittedPolicies: 'none' },
+    xPoweredBy: true,
+  }) as RequestHandler;
 
 const problemBody = (status: number, code: string, title: string, instance: string, extra: object = {}) => ({
   type: `https://lectern.dev/problems/${code}`,
@@ -40,6 +67,8 @@ export const sendProblem = (
 /**
  * An express app with what every Lectern process serves and does:
  *
+ * 0. security headers (helmet) on every response, errors and 404s included,
+ *    because they are set before anything else can answer;
  * 1. request and correlation ids, trace context, one JSON log line per request;
  * 2. request latency metrics by route;
  * 3. `/healthz` (the process lives), `/readyz` (its engines answer and its
@@ -57,6 +86,7 @@ export const createHttpApp = (opts: {
   bodyLimit?: string;
 }): { app: Express; finish(): void } => {
   const app = express();
+  app.use(securityHeaders());
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.set('etag', false);

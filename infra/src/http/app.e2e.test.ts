@@ -1,0 +1,104 @@
+import type { AddressInfo } from 'node:net';
+import test from 'ava';
+import { Problem } from '../runtime/errors.ts';
+import { createLogger } from '../runtime/logger.ts';
+import { createMetrics } from '../runtime/metrics.ts';
+import { createHttpApp } from './app.ts';
+
+/** The headers every response must carry, whoever answered it. */
+const expected: Readonly<Record<string, string>> = {
+  'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+  'strict-transport-security': 'max-age=63072000; includeSubDomains',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+  'x-frame-options': 'DENY',
+};
+
+const start = async () => {
+  const { app, finish } = createHttpApp({
+    logger: createLogger({ level: 'silent' }),
+    metrics: createMetrics(),
+    readiness: [],
+  });
+  app.post('/echo', (req, res) => {
+    res.json(req.body);
+  });
+  app.get('/invalid', () => {
+    throw new Problem('validation', 'validation_failed', 'Nope.');
+  });
+  app.get('/limited', () => {
+    throw new Problem('rate_limited', 'rate_limited', 'Slow down.', { retryAfterSeconds: 7 });
+  });
+  app.get('/bug', () => {
+    throw new Error('a bug');
+  });
+  finish();
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { base, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+};
+
+let started: ReturnType<typeof start> | undefined;
+const server = () => (started ??= start());
+test.after.always(async () => {
+  if (started) await (await started).close();
+});
+
+const cases: ReadonlyArray<
+  Readonly<{ name: string; status: number; request: (base: string) => Promise<Response> }>
+> = [
+  { name: '/healthz', status: 200, request: (b) => fetch(`${b}/healthz`) },
+  { name: 'a 404', status: 404, request: (b) => fetch(`${b}/no/such/route`) },
+  {
+    name: 'a 400 from malformed JSON',
+    status: 400,
+    request: (b) =>
+      fetch(`${b}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' }),
+  },
+  { name: 'a 400 Problem', status: 400, request: (b) => fetch(`${b}/invalid`) },
+  { name: 'a 429 Problem', status: 429, request: (b) => fetch(`${b}/limited`) },
+  { name: 'a 500', status: 500, request: (b) => fetch(`${b}/bug`) },
+];
+
+for (const c of cases) {
+  test(`security headers on ${c.name}`, async (t) => {
+    const { base } = await server();
+    const res = await c.request(base);
+    await res.arrayBuffer();
+    t.is(res.status, c.status);
+    for (const [name, value] of Object.entries(expected)) t.is(res.headers.get(name), value, name);
+    t.is(res.headers.get('x-powered-by'), null, 'x-powered-by absent');
+    if (c.status >= 400) t.is(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  });
+}
+
+test('HSTS lasts at least a year and covers subdomains', async (t) => {
+  const { base } = await server();
+  const res = await fetch(`${base}/healthz`);
+  const hsts = res.headers.get('strict-transport-security') ?? '';
+  const maxAge = Number(/max-age=(\d+)/.exec(hsts)?.[1]);
+  t.true(maxAge >= 365 * 24 * 3600, hsts);
+  t.regex(hsts, /includeSubDomains/);
+});
+
+test('the CSP allows nothing beyond what a JSON API needs', async (t) => {
+  const { base } = await server();
+  const res = await fetch(`${base}/healthz`);
+  const directives = (res.headers.get('content-security-policy') ?? '')
+    .split(';')
+    .map((d) => d.trim())
+    .filter(Boolean)
+    .sort();
+  t.deepEqual(directives, ["default-src 'none'", "frame-ancestors 'none'"]);
+});
+
+test('a Problem with retryAfterSeconds keeps its Retry-After beside the edge headers', async (t) => {
+  const { base } = await server();
+  const res = await fetch(`${base}/limited`);
+  t.is(res.headers.get('retry-after'), '7');
+  t.is(((await res.json()) as { code: string }).code, 'rate_limited');
+});
