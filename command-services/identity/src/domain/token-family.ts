@@ -1,0 +1,160 @@
+import type { identity as schema, RecordedEvent } from '@lectern/schemas';
+import { Problem } from '@lectern/infra/runtime/errors';
+import type { Decided } from '@lectern/infra/runtime/command-handler';
+
+/**
+ * A refresh-token family: the chain of tokens one login rotates through.
+ * Each use spends the current token and issues the next (`prev` link); a
+ * spent token presented again means it leaked, so the whole family dies.
+ */
+type Family = Readonly<{
+  familyId: string;
+  userId: string;
+  current: Readonly<{ tokenId: string; tokenHash: string; expiresAt: string }>;
+  /** Hashes of spent tokens, for reuse detection. */
+  spent: readonly string[];
+  familyExpiresAt: string;
+  startedAt: string;
+}>;
+
+export type TokenFamily =
+  | Readonly<{ status: 'none' }>
+  | (Readonly<{ status: 'active' }> & Family)
+  | (Readonly<{ status: 'revoked'; reason: schema.TokenFamilyRevoked['reason'] }> & Family);
+
+export type TokenFamilyCommand =
+  | Readonly<{
+      type: 'Start';
+      familyId: string;
+      userId: string;
+      tokenId: string;
+      tokenHash: string;
+      expiresAt: string;
+      familyExpiresAt: string;
+      device: schema.Device | null;
+      at: string;
+    }>
+  | Readonly<{
+      type: 'Rotate';
+      presentedHash: string;
+      tokenId: string;
+      tokenHash: string;
+      expiresAt: string;
+      /** From the user: families started before the last password reset are dead. */
+      credentialsChangedAt: string | null;
+      userActive: boolean;
+      at: string;
+    }>
+  | Readonly<{
+      type: 'Revoke';
+      presentedHash: string | null;
+      reason: schema.TokenFamilyRevoked['reason'];
+      at: string;
+    }>;
+
+export const initialState = (): TokenFamily => ({ status: 'none' });
+
+const invalid = (): Problem =>
+  new Problem(
+    'unauthenticated',
+    'refresh_token_invalid',
+    'The refresh token is invalid, expired or revoked.',
+  );
+
+const revoke = (s: Family, reason: schema.TokenFamilyRevoked['reason'], at: string): Decided => {
+  const revoked: schema.TokenFamilyRevoked = {
+    familyId: s.familyId,
+    userId: s.userId,
+    reason,
+    revokedAt: at,
+  };
+  return { type: 'identity.TokenFamilyRevoked', data: revoked };
+};
+
+export const decide = (cmd: TokenFamilyCommand, s: TokenFamily): Decided[] => {
+  switch (cmd.type) {
+    case 'Start': {
+      if (s.status !== 'none') return [];
+      const started: schema.TokenFamilyStarted = {
+        familyId: cmd.familyId,
+        userId: cmd.userId,
+        tokenId: cmd.tokenId,
+        tokenHash: cmd.tokenHash,
+        expiresAt: cmd.expiresAt < cmd.familyExpiresAt ? cmd.expiresAt : cmd.familyExpiresAt,
+        familyExpiresAt: cmd.familyExpiresAt,
+        device: cmd.device,
+        startedAt: cmd.at,
+      };
+      return [{ type: 'identity.TokenFamilyStarted', data: started }];
+    }
+    case 'Rotate': {
+      if (s.status === 'none') throw invalid();
+      if (s.status === 'revoked') throw invalid();
+      // Reuse of a spent token: whoever holds the family's tokens may be an attacker.
+      if (s.spent.includes(cmd.presentedHash)) return [revoke(s, 'reuse', cmd.at)];
+      if (s.current.tokenHash !== cmd.presentedHash) throw invalid();
+      if (s.current.expiresAt <= cmd.at) throw invalid();
+      if (!cmd.userActive || (cmd.credentialsChangedAt !== null && cmd.credentialsChangedAt >= s.startedAt))
+        return [revoke(s, 'password_reset', cmd.at)];
+      const rotated: schema.RefreshTokenRotated = {
+        familyId: s.familyId,
+        userId: s.userId,
+        previousTokenId: s.current.tokenId,
+        tokenId: cmd.tokenId,
+        tokenHash: cmd.tokenHash,
+        expiresAt: cmd.expiresAt < s.familyExpiresAt ? cmd.expiresAt : s.familyExpiresAt,
+        rotatedAt: cmd.at,
+      };
+      return [{ type: 'identity.RefreshTokenRotated', data: rotated }];
+    }
+    case 'Revoke': {
+      if (s.status !== 'active') return [];
+      // Logout proves possession with a token of the family, current or spent.
+      if (
+        cmd.presentedHash !== null &&
+        s.current.tokenHash !== cmd.presentedHash &&
+        !s.spent.includes(cmd.presentedHash)
+      )
+        throw invalid();
+      return [revoke(s, cmd.reason, cmd.at)];
+    }
+    default: {
+      const unhandled: never = cmd;
+      throw new Error(`unknown command ${String(unhandled)}`);
+    }
+  }
+};
+
+export const evolve = (s: TokenFamily, e: RecordedEvent): TokenFamily => {
+  switch (e.type) {
+    case 'identity.TokenFamilyStarted': {
+      const d = e.data as schema.TokenFamilyStarted;
+      return {
+        status: 'active',
+        familyId: d.familyId,
+        userId: d.userId,
+        current: { tokenId: d.tokenId, tokenHash: d.tokenHash, expiresAt: d.expiresAt },
+        spent: [],
+        familyExpiresAt: d.familyExpiresAt,
+        startedAt: d.startedAt,
+      };
+    }
+    case 'identity.RefreshTokenRotated': {
+      if (s.status === 'none') return s;
+      const d = e.data as schema.RefreshTokenRotated;
+      return {
+        ...s,
+        spent: [...s.spent, s.current.tokenHash],
+        current: { tokenId: d.tokenId, tokenHash: d.tokenHash, expiresAt: d.expiresAt },
+      };
+    }
+    case 'identity.TokenFamilyRevoked': {
+      if (s.status === 'none') return s;
+      return { ...s, status: 'revoked', reason: (e.data as schema.TokenFamilyRevoked).reason };
+    }
+    default:
+      return s;
+  }
+};
+
+export const tokenFamilyDecider = { initialState, decide, evolve };
