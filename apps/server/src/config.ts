@@ -1,5 +1,9 @@
 import type { JSONWebKeySet } from 'jose';
 
+/** Development defaults; production must name its own. */
+export const DEV_ISSUER = 'https://lectern.local/dev';
+export const DEV_AUDIENCE = 'lectern';
+
 export const ROLES = ['api', 'relay', 'projections'] as const;
 export type ProcessRole = (typeof ROLES)[number];
 
@@ -13,12 +17,18 @@ export type Config = Readonly<{
   eventStoreUrl: string | null;
   /** Apache Kafka; null = the log in PostgreSQL/PGlite tables. */
   kafkaBrokers: readonly string[] | null;
-  jwt: Readonly<{
-    issuer: string;
-    audience: string;
-    jwksUrl: string | null;
-    jwks: JSONWebKeySet | null;
-  }> | null;
+  /** What identity signs access tokens as, and what every service demands of them. */
+  tokens: Readonly<{ issuer: string; audience: string }>;
+  /**
+   * Where to get the public keys from when identity runs elsewhere (its
+   * `/.well-known/jwks.json`, or the document itself); null = this process's
+   * identity key ring.
+   */
+  jwt: Readonly<{ jwksUrl: string | null; jwks: JSONWebKeySet | null }> | null;
+  /** The web app: links in identity's e-mails point there. */
+  appUrl: string;
+  /** Verified e-mails that are given the admin role (how the first admin comes to be). */
+  bootstrapAdmins: readonly string[];
   roles: readonly ProcessRole[];
   /** Prefix of log topics and consumer groups (`lectern`): one per deployment sharing a broker. */
   namespace: string;
@@ -90,17 +100,23 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
       problems.push('JWT_PUBLIC_JWKS must be a JWKS document: {"keys":[…]}');
     }
   }
-  if (jwksUrl || jwks) {
-    const issuer = env.JWT_ISSUER?.trim();
-    const audience = env.JWT_AUDIENCE?.trim();
-    if (!issuer) problems.push('JWT_ISSUER is required with JWT_JWKS_URL or JWT_PUBLIC_JWKS');
-    if (!audience) problems.push('JWT_AUDIENCE is required with JWT_JWKS_URL or JWT_PUBLIC_JWKS');
-    jwt = { issuer: issuer ?? '', audience: audience ?? '', jwksUrl, jwks };
-  }
+  if (jwksUrl || jwks) jwt = { jwksUrl, jwks };
 
   const production = env.NODE_ENV === 'production';
-  if (production && !jwt)
-    problems.push('NODE_ENV=production needs JWT_JWKS_URL or JWT_PUBLIC_JWKS (no development keys)');
+  const issuer = env.JWT_ISSUER?.trim() || (production ? '' : DEV_ISSUER);
+  const audience = env.JWT_AUDIENCE?.trim() || (production ? '' : DEV_AUDIENCE);
+  if (!issuer) problems.push('JWT_ISSUER is required with NODE_ENV=production');
+  if (!audience) problems.push('JWT_AUDIENCE is required with NODE_ENV=production');
+  const appUrl = url('LECTERN_APP_URL', ['https:', 'http:']) ?? (production ? '' : 'http://localhost:3000');
+  if (!appUrl) problems.push('LECTERN_APP_URL is required with NODE_ENV=production');
+
+  const bootstrapAdmins = (env.LECTERN_BOOTSTRAP_ADMINS ?? '')
+    .split(',')
+    .map((e) => e.trim().toLowerCase())
+    .filter(Boolean);
+  for (const e of bootstrapAdmins)
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e))
+      problems.push(`LECTERN_BOOTSTRAP_ADMINS entry '${e}' is not an e-mail`);
 
   const rolesText = env.LECTERN_ROLES?.trim() || ROLES.join(',');
   const roles = rolesText.split(',').map((r) => r.trim()) as ProcessRole[];
@@ -122,7 +138,10 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     databaseUrl,
     eventStoreUrl,
     kafkaBrokers,
+    tokens: { issuer, audience },
     jwt,
+    appUrl: appUrl.replace(/\/$/, ''),
+    bootstrapAdmins,
     roles,
     namespace,
     logLevel,

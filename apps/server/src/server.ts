@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { createHttpApp, type ReadinessCheck } from '@lectern/infra/http/app';
 import { tokenVerifier } from '@lectern/infra/http/auth';
-import { devKeys, DEV_AUDIENCE, DEV_ISSUER } from '@lectern/infra/http/dev-keys';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
@@ -19,7 +18,21 @@ import {
   waitForCheckpoint,
   type ProjectionRunner,
 } from '@lectern/infra/runtime/projection-runner';
-import { systemClock } from '@lectern/infra/runtime/ids';
+import { randomIds, systemClock } from '@lectern/infra/runtime/ids';
+import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
+import { sqlKeyRing, type KeyRing } from '@lectern/infra/auth/key-ring';
+import { accessTokenIssuer } from '@lectern/infra/auth/tokens';
+import {
+  devOutbox,
+  devRoutes,
+  discardingOutbox,
+  identityCommandRoutes,
+  jwksRoutes,
+  policy as identityPolicy,
+} from '@lectern/identity-commands';
+import { identityQueryRoutes } from '@lectern/identity-queries';
+import { identityUsersProjection } from '@lectern/identity-projection-users';
+import { identitySessionsProjection } from '@lectern/identity-projection-sessions';
 import { profileCommandRoutes } from '@lectern/profile-commands';
 import { activeExperienceLevelCodes, profileQueryRoutes } from '@lectern/profile-queries';
 import { profilesProjection } from '@lectern/profile-projection-profiles';
@@ -28,7 +41,13 @@ import { experienceLevelsProjection } from '@lectern/profile-projection-experien
 import type { Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
 
-export const projections = [profilesProjection, profileHistoryProjection, experienceLevelsProjection];
+export const projections = [
+  profilesProjection,
+  profileHistoryProjection,
+  experienceLevelsProjection,
+  identityUsersProjection,
+  identitySessionsProjection,
+];
 
 export type Lectern = Readonly<{
   url: string;
@@ -40,6 +59,14 @@ export type Lectern = Readonly<{
   metrics: Metrics;
   runners: readonly ProjectionRunner[];
   relay: Relay | null;
+  /** Identity's signing keys and token issuer (tests and benches mint tokens with them). */
+  keyRing: KeyRing;
+  /** The issuer and audience tokens are signed for and checked against. */
+  tokens: Config['tokens'];
+  signAccessToken: (claims: {
+    sub: string;
+    roles: readonly string[];
+  }) => Promise<{ token: string; expiresAt: string }>;
   namespace: string;
   stop(): Promise<void>;
 }>;
@@ -134,22 +161,53 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     }
   }
 
-  // 4. HTTP.
-  const jwt = config.jwt ?? {
-    ...(await devKeys(config.dataDir)),
-    issuer: DEV_ISSUER,
-    audience: DEV_AUDIENCE,
-    jwksUrl: null,
-  };
-  if (!config.jwt) logger.warn({ dataDir: config.dataDir }, 'no JWT configuration: using development keys');
+  // 4. HTTP. Identity signs with a key ring kept in the shared database, so
+  // every process signs with the same key; services verify through its JWKS
+  // (in process, or at JWT_JWKS_URL when identity runs elsewhere).
+  const keyRing = await sqlKeyRing(sql, {
+    clock: systemClock,
+    // A retired key stays published as long as a token it signed can live, plus the verifiers' skew and cache.
+    overlapMs: identityPolicy.accessTokenTtl + 5 * 60_000,
+  });
+  const issuer = accessTokenIssuer(keyRing, {
+    ...config.tokens,
+    ttlSeconds: identityPolicy.accessTokenTtl / 1000,
+    clock: systemClock,
+  });
+  const signAccessToken = (claims: { sub: string; roles: readonly string[] }) => issuer.sign(claims);
   const verify = tokenVerifier({
-    issuer: jwt.issuer,
-    audience: jwt.audience,
-    ...(jwt.jwksUrl ? { jwksUrl: jwt.jwksUrl } : { jwks: jwt.jwks! }),
+    ...config.tokens,
+    ...(config.jwt?.jwksUrl
+      ? { jwksUrl: config.jwt.jwksUrl }
+      : config.jwt?.jwks
+        ? { jwks: config.jwt.jwks }
+        : { keys: keyRing.getKey }),
   });
   const { app, finish } = createHttpApp({ logger, metrics, readiness });
   if (config.roles.includes('api')) {
     const local = new Map(runners.map((r) => [r.projection.name, r]));
+    const waitFor = (name: string, streamId: string, position: number, timeoutMs: number) =>
+      local.get(name)?.waitFor(streamId, position, timeoutMs) ??
+      waitForCheckpoint(sql, name, streamId, position, timeoutMs);
+    const outbox = config.production ? null : await devOutbox(sql);
+    app.use(jwksRoutes(keyRing));
+    app.use(
+      identityCommandRoutes({
+        store,
+        limiter: await sqlRateLimiter(sql),
+        keyRing,
+        signAccessToken,
+        verify,
+        outbox: outbox ?? discardingOutbox(logger),
+        clock: systemClock,
+        ids: randomIds,
+        appUrl: config.appUrl,
+        bootstrapAdmins: config.bootstrapAdmins,
+      }),
+    );
+    app.use(identityQueryRoutes({ sql, verify, waitFor }));
+    // Development only: the outbox and a token minter. Absent (404) in production.
+    if (outbox) app.use(devRoutes({ outbox, signAccessToken }));
     app.use(
       profileCommandRoutes({
         store,
@@ -158,15 +216,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
         activeExperienceLevels: () => activeExperienceLevelCodes(sql),
       }),
     );
-    app.use(
-      profileQueryRoutes({
-        sql,
-        verify,
-        waitFor: (name, streamId, position, timeoutMs) =>
-          local.get(name)?.waitFor(streamId, position, timeoutMs) ??
-          waitForCheckpoint(sql, name, streamId, position, timeoutMs),
-      }),
-    );
+    app.use(profileQueryRoutes({ sql, verify, waitFor }));
     app.use(projectionAdminRoutes({ sql, runners, verify }));
   }
   finish();
@@ -195,6 +245,9 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     metrics,
     runners,
     relay,
+    keyRing,
+    tokens: config.tokens,
+    signAccessToken,
     namespace: config.namespace,
     async stop() {
       for (const close of closers)
