@@ -17,6 +17,12 @@ export const policy = {
   /** Each refresh token lives 30 days; rotation never carries a family past 60. */
   refreshTokenTtl: 30 * DAY,
   tokenFamilyMaxAge: 60 * DAY,
+  /**
+   * The token a rotation just spent, presented again within this, is a
+   * concurrent duplicate (409) rather than reuse (family revoked). Older spent
+   * tokens, or any but the latest, always count as reuse.
+   */
+  refreshRaceGrace: 5_000,
   phoneCodeTtl: 10 * MINUTE,
   phoneResendInterval: 30_000,
   phoneMaxAttempts: 5,

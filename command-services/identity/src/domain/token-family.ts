@@ -1,6 +1,7 @@
-import type { identity as schema, RecordedEvent } from '@lectern/schemas';
+import { addMs, type identity as schema, type RecordedEvent } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
 import type { Decided } from '@lectern/infra/runtime/command-handler';
+import { policy } from './policy.ts';
 
 /**
  * A refresh-token family: the chain of tokens one login rotates through.
@@ -13,6 +14,8 @@ type Family = Readonly<{
   current: Readonly<{ tokenId: string; tokenHash: string; expiresAt: string }>;
   /** Hashes of spent tokens, for reuse detection. */
   spent: readonly string[];
+  /** The token the latest rotation spent, and when: a duplicate of that request is a race, not a theft. */
+  lastRotation: Readonly<{ spentHash: string; at: string }> | null;
   familyExpiresAt: string;
   startedAt: string;
 }>;
@@ -90,6 +93,17 @@ export const decide = (cmd: TokenFamilyCommand, s: TokenFamily): Decided[] => {
     case 'Rotate': {
       if (s.status === 'none') throw invalid();
       if (s.status === 'revoked') throw invalid();
+      // The token the latest rotation spent, again within seconds: two requests raced (a
+      // double submit). One won; this one loses without killing the family.
+      if (
+        s.lastRotation?.spentHash === cmd.presentedHash &&
+        addMs(s.lastRotation.at, policy.refreshRaceGrace) > cmd.at
+      )
+        throw new Problem(
+          'conflict',
+          'refresh_conflict',
+          'This refresh token was just used by a concurrent request.',
+        );
       // Reuse of a spent token: whoever holds the family's tokens may be an attacker.
       if (s.spent.includes(cmd.presentedHash)) return [revoke(s, 'reuse', cmd.at)];
       if (s.current.tokenHash !== cmd.presentedHash) throw invalid();
@@ -135,6 +149,7 @@ export const evolve = (s: TokenFamily, e: RecordedEvent): TokenFamily => {
         userId: d.userId,
         current: { tokenId: d.tokenId, tokenHash: d.tokenHash, expiresAt: d.expiresAt },
         spent: [],
+        lastRotation: null,
         familyExpiresAt: d.familyExpiresAt,
         startedAt: d.startedAt,
       };
@@ -145,6 +160,7 @@ export const evolve = (s: TokenFamily, e: RecordedEvent): TokenFamily => {
       return {
         ...s,
         spent: [...s.spent, s.current.tokenHash],
+        lastRotation: { spentHash: s.current.tokenHash, at: d.rotatedAt },
         current: { tokenId: d.tokenId, tokenHash: d.tokenHash, expiresAt: d.expiresAt },
       };
     }

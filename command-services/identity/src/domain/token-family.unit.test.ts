@@ -53,15 +53,37 @@ test('refresh rotates the current token, linking to the previous one', (t) => {
 });
 
 test('a spent token presented again revokes the whole family', (t) => {
+  const later = '2026-01-02T00:00:05.000Z';
   spec(tokenFamilyDecider)
     .given([started, rotated])
-    .when(rotate('a', 'c'))
-    .then(t, [revoked('reuse')]);
+    .when(rotate('a', 'c', later))
+    .then(t, [revoked('reuse', later)]);
   // …and then even the newest token is dead.
   spec(tokenFamilyDecider)
     .given([started, rotated, revoked('reuse')])
     .when(rotate('b', 'c'))
     .thenFails(t, 'refresh_token_invalid');
+});
+
+test('the token just spent, presented again within 5 s, is a race (409) and the family lives', (t) => {
+  spec(tokenFamilyDecider)
+    .given([started, rotated])
+    .when(rotate('a', 'c', '2026-01-02T00:00:04.999Z'))
+    .thenFails(t, 'refresh_conflict');
+  // An older spent token is reuse even within the grace period.
+  const rotatedAgain: Decided = {
+    type: 'identity.RefreshTokenRotated',
+    data: {
+      ...(rotated.data as object),
+      previousTokenId: tok(2),
+      tokenId: tok(3),
+      tokenHash: 'c'.repeat(43),
+    },
+  };
+  spec(tokenFamilyDecider)
+    .given([started, rotated, rotatedAgain])
+    .when(rotate('a', 'd', '2026-01-02T00:00:01.000Z'))
+    .then(t, [revoked('reuse', '2026-01-02T00:00:01.000Z')]);
 });
 
 test('unknown, expired and out-of-family tokens are refused', (t) => {

@@ -1,0 +1,5 @@
+export * from './routes.ts';
+export * from './outbox.ts';
+export * from './public-routes.ts';
+export { policy } from './domain/policy.ts';
+export { ipLimits } from './limits.ts';

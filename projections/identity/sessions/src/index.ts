@@ -1,0 +1,81 @@
+import type { identity as schema } from '@lectern/schemas';
+import type { SqlProjection } from '@lectern/infra/runtime/projection';
+
+/** A row of `identity_sessions`: one refresh-token family, i.e. one login on one device. */
+export type IdentitySession = Readonly<{
+  familyId: string;
+  userId: string;
+  device: schema.Device | null;
+  startedAt: string;
+  lastRotatedAt: string | null;
+  rotations: number;
+  expiresAt: string;
+  revokedAt: string | null;
+  revokeReason: string | null;
+}>;
+
+/**
+ * Sessions (token families) per user: what a "where am I logged in" page
+ * shows. Guarded by the family stream's revision, so replays are no-ops.
+ */
+export const identitySessionsProjection: SqlProjection = {
+  name: 'identity_sessions',
+  version: 1,
+  contexts: ['identity'],
+  eventTypes: ['identity.TokenFamilyStarted', 'identity.RefreshTokenRotated', 'identity.TokenFamilyRevoked'],
+  tables: ['identity_sessions'],
+  ddl: (t) => `
+    create table if not exists ${t.identity_sessions} (
+      family_id uuid primary key,
+      user_id uuid not null,
+      device jsonb,
+      started_at timestamptz not null,
+      last_rotated_at timestamptz,
+      rotations int not null default 0,
+      expires_at timestamptz not null,
+      revoked_at timestamptz,
+      revoke_reason text,
+      revision bigint not null
+    );
+    create index if not exists identity_sessions_by_user on ${t.identity_sessions} (user_id, started_at desc)`,
+  async apply(tx, batch, t) {
+    const table = t.identity_sessions!;
+    for (const e of batch) {
+      switch (e.type) {
+        case 'identity.TokenFamilyStarted': {
+          const d = e.data as schema.TokenFamilyStarted;
+          await tx.query(
+            `insert into ${table} (family_id, user_id, device, started_at, expires_at, revision)
+             values ($1, $2, $3, $4, $5, $6) on conflict (family_id) do nothing`,
+            [
+              d.familyId,
+              d.userId,
+              d.device === null ? null : JSON.stringify(d.device),
+              d.startedAt,
+              d.expiresAt,
+              e.revision,
+            ],
+          );
+          break;
+        }
+        case 'identity.RefreshTokenRotated': {
+          const d = e.data as schema.RefreshTokenRotated;
+          await tx.query(
+            `update ${table} set last_rotated_at = $3, rotations = rotations + 1, expires_at = $4, revision = $2
+             where family_id = $1 and revision < $2`,
+            [d.familyId, e.revision, d.rotatedAt, d.expiresAt],
+          );
+          break;
+        }
+        case 'identity.TokenFamilyRevoked': {
+          const d = e.data as schema.TokenFamilyRevoked;
+          await tx.query(
+            `update ${table} set revoked_at = $3, revoke_reason = $4, revision = $2 where family_id = $1 and revision < $2`,
+            [d.familyId, e.revision, d.revokedAt, d.reason],
+          );
+          break;
+        }
+      }
+    }
+  },
+};

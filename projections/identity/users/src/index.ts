@@ -1,0 +1,129 @@
+import type { identity as schema } from '@lectern/schemas';
+import type { SqlProjection } from '@lectern/infra/runtime/projection';
+
+/** A row of `identity_users`: who a user is, findable by e-mail and phone. No secrets. */
+export type IdentityUser = Readonly<{
+  userId: string;
+  email: string;
+  phone: string | null;
+  status: 'pending' | 'active';
+  roles: readonly string[];
+  registeredAt: string;
+  verifiedAt: string | null;
+  lastLoginAt: string | null;
+  lockedUntil: string | null;
+  passwordChangedAt: string | null;
+}>;
+
+const events = [
+  'identity.UserRegistered',
+  'identity.EmailVerified',
+  'identity.EmailChanged',
+  'identity.PhoneChanged',
+  'identity.RolesChanged',
+  'identity.LoggedIn',
+  'identity.AccountLocked',
+  'identity.PasswordReset',
+] as const;
+
+/**
+ * User lookup by id, e-mail and phone (the admin search and `GET
+ * /api/identity/me`). Each event is one idempotent update keyed by user id
+ * and guarded by the stream revision, so a replay changes nothing.
+ */
+export const identityUsersProjection: SqlProjection = {
+  name: 'identity_users',
+  version: 1,
+  contexts: ['identity'],
+  eventTypes: events,
+  tables: ['identity_users'],
+  ddl: (t) => `
+    create table if not exists ${t.identity_users} (
+      user_id uuid primary key,
+      email text not null,
+      phone text,
+      status text not null,
+      roles text[] not null,
+      registered_at timestamptz not null,
+      verified_at timestamptz,
+      last_login_at timestamptz,
+      locked_until timestamptz,
+      password_changed_at timestamptz,
+      revision bigint not null
+    );
+    create index if not exists identity_users_email on ${t.identity_users} (email);
+    create index if not exists identity_users_phone on ${t.identity_users} (phone) where phone is not null`,
+  async apply(tx, batch, t) {
+    const table = t.identity_users!;
+    for (const e of batch) {
+      const set = (assignments: string, params: unknown[]) =>
+        tx.query(`update ${table} set ${assignments}, revision = $2 where user_id = $1 and revision < $2`, [
+          (e.data as { userId: string }).userId,
+          e.revision,
+          ...params,
+        ]);
+      switch (e.type) {
+        case 'identity.UserRegistered': {
+          const d = e.data as schema.UserRegistered;
+          await tx.query(
+            `insert into ${table} (user_id, email, status, roles, registered_at, revision)
+             values ($1, $2, 'pending', $3, $4, $5) on conflict (user_id) do nothing`,
+            [d.userId, d.email, d.roles, d.registeredAt, e.revision],
+          );
+          break;
+        }
+        case 'identity.EmailVerified':
+          await set(`status = 'active', verified_at = $3`, [(e.data as schema.EmailVerified).verifiedAt]);
+          break;
+        case 'identity.EmailChanged':
+          await set('email = $3', [(e.data as schema.EmailChanged).to]);
+          break;
+        case 'identity.PhoneChanged':
+          await set('phone = $3', [(e.data as schema.PhoneChanged).to]);
+          break;
+        case 'identity.RolesChanged':
+          await set('roles = $3', [(e.data as schema.RolesChanged).to]);
+          break;
+        case 'identity.LoggedIn':
+          await set('last_login_at = $3', [(e.data as schema.LoggedIn).loggedInAt]);
+          break;
+        case 'identity.AccountLocked':
+          await set('locked_until = $3', [(e.data as schema.AccountLocked).lockedUntil]);
+          break;
+        case 'identity.PasswordReset':
+          await set('password_changed_at = $3, locked_until = null', [
+            (e.data as schema.PasswordReset).resetAt,
+          ]);
+          break;
+      }
+    }
+  },
+};
+
+type Row = {
+  user_id: string;
+  email: string;
+  phone: string | null;
+  status: 'pending' | 'active';
+  roles: string[];
+  registered_at: Date | string;
+  verified_at: Date | string | null;
+  last_login_at: Date | string | null;
+  locked_until: Date | string | null;
+  password_changed_at: Date | string | null;
+};
+const iso = (v: Date | string | null): string | null => (v === null ? null : new Date(v).toISOString());
+
+export const toIdentityUser = (r: Row): IdentityUser => ({
+  userId: r.user_id,
+  email: r.email,
+  phone: r.phone,
+  status: r.status,
+  roles: r.roles,
+  registeredAt: iso(r.registered_at)!,
+  verifiedAt: iso(r.verified_at),
+  lastLoginAt: iso(r.last_login_at),
+  lockedUntil: iso(r.locked_until),
+  passwordChangedAt: iso(r.password_changed_at),
+});
+export type IdentityUserRow = Row;
