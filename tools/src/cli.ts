@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { devKeys, signAccessToken } from '@lectern/infra/http/dev-keys';
 
 /**
  * The `lectern` command line (`npm run -s lectern -- <command>`).
  *
- *   dev-token [--sub <uuid>] [--roles learner,admin] [--expires 1h]
- *       prints an access token signed with the development key of
- *       LECTERN_DATA_DIR (the one `./dev start` uses when no JWKS is set)
+ *   dev-token [--sub <uuid>] [--roles learner,admin] [--url http://localhost:8000]
+ *       prints an access token from the running development server's
+ *       development-only `POST /api/dev/token` (signed by identity's key ring)
  *   rebuild <projection> [--url http://localhost:8000] [--token <admin token>]
  *       rebuilds a read model from position zero through the running server
  *   projections [--url …] [--token …]
@@ -15,7 +14,7 @@ import { devKeys, signAccessToken } from '@lectern/infra/http/dev-keys';
  */
 const usage = (): never => {
   process.stderr.write(
-    'usage: lectern dev-token [--sub UUID] [--roles a,b] [--expires 1h]\n' +
+    'usage: lectern dev-token [--sub UUID] [--roles a,b] [--url URL]\n' +
       '       lectern rebuild <projection> [--url URL] [--token TOKEN]\n' +
       '       lectern projections [--url URL] [--token TOKEN]\n',
   );
@@ -27,16 +26,24 @@ const { positionals, values } = parseArgs({
   options: {
     sub: { type: 'string' },
     roles: { type: 'string', default: 'learner' },
-    expires: { type: 'string', default: '1h' },
     url: { type: 'string', default: process.env.LECTERN_URL ?? 'http://localhost:8000' },
     token: { type: 'string' },
   },
 });
-const dataDir = process.env.LECTERN_DATA_DIR ?? './.lectern';
-
 const devToken = async (roles: string[], sub: string = randomUUID()): Promise<string> => {
-  const { privateJwk } = await devKeys(dataDir);
-  return signAccessToken(privateJwk, { sub, roles, expiresIn: values.expires });
+  const res = await fetch(`${values.url}/api/dev/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sub, roles }),
+  });
+  const body = (await res.json()) as { token?: string };
+  if (!res.ok || !body.token) {
+    process.stderr.write(
+      `${res.status}: ${JSON.stringify(body)} (dev-token needs a development server at ${values.url})\n`,
+    );
+    process.exit(1);
+  }
+  return body.token;
 };
 
 const api = async (method: string, path: string): Promise<unknown> => {

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { topicOf } from '@lectern/schemas';
 import type { TestFn } from 'ava';
-import { devKeys, signAccessToken } from '@lectern/infra/http/dev-keys';
-import type { JWK } from 'jose';
+import { accessTokenIssuer } from '@lectern/infra/auth/tokens';
 import type { Config } from './config.ts';
 import { startLectern, type Lectern } from './server.ts';
 
-type Ctx = { lectern: Lectern; key: JWK };
+type Ctx = { lectern: Lectern };
 
 /**
  * The profile slice end to end over HTTP, against a whole backend started in
@@ -23,15 +22,23 @@ export const profileFlow = (
     (ready ??= (async () => {
       const c = await config();
       const lectern = await startLectern(c.config);
-      const { privateJwk } = await devKeys(c.config.dataDir);
-      return { lectern, key: privateJwk, cleanup: async () => (await lectern.stop(), await c.cleanup()) };
+      return { lectern, cleanup: async () => (await lectern.stop(), await c.cleanup()) };
     })());
   test.after.always(async () => {
     if (ready) await (await ready).cleanup();
   });
 
-  const token = async (roles: string[] = ['learner'], sub = randomUUID(), expiresIn?: string) =>
-    signAccessToken((await ctx()).key, { sub, roles, ...(expiresIn ? { expiresIn } : {}) });
+  /** Tokens from identity's own key ring; `expired` ones were issued 2 h ago with identity's 1 h lifetime. */
+  const token = async (roles: string[] = ['learner'], sub = randomUUID(), expired = false) => {
+    const { lectern } = await ctx();
+    if (!expired) return (await lectern.signAccessToken({ sub, roles })).token;
+    const past = accessTokenIssuer(lectern.keyRing, {
+      ...lectern.tokens,
+      ttlSeconds: 3600,
+      clock: { now: () => new Date(Date.now() - 2 * 3600_000) },
+    });
+    return (await past.sign({ sub, roles })).token;
+  };
   const call = async (
     method: string,
     path: string,
@@ -197,7 +204,7 @@ export const profileFlow = (
     t.is(missing.status, 401);
     t.is(missing.body?.code, 'token_missing');
     const expired = await call('GET', '/api/profile', {
-      token: await token(['learner'], randomUUID(), '-10m'),
+      token: await token(['learner'], randomUUID(), true),
     });
     t.is(expired.status, 401);
     t.is(expired.body?.code, 'token_expired');

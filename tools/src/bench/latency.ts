@@ -5,7 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { devKeys, signAccessToken } from '@lectern/infra/http/dev-keys';
 import { benchId, throwawayDatabase, type Engines, type ThrowawayDatabase } from './engines.ts';
 import { dropKafkaNamespace } from './logs.ts';
 import { progress, summarize, type LatencySummary } from './stats.ts';
@@ -84,12 +83,16 @@ const loop = async (
   }
   const startupSeconds = (performance.now() - t0) / 1000;
   try {
-    // The server has no JWT configuration, so it trusts the development keys of its data directory.
-    const { privateJwk } = await devKeys(dataDir);
+    // A development server mints tokens for any user at its development-only route.
     const users = await Promise.all(
       Array.from({ length: USERS }, async () => {
         const sub = randomUUID();
-        return { sub, token: await signAccessToken(privateJwk, { sub, roles: ['learner'] }) };
+        const res = await fetch(`${lectern.url}/api/dev/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ sub, roles: ['learner'] }),
+        });
+        return { sub, token: ((await res.json()) as { token: string }).token };
       }),
     );
     const total: number[] = [];
