@@ -2,6 +2,12 @@
  * Small runtime validators that report every problem at once, with a JSON
  * pointer to the offending field. Schemas are plain functions so that they run
  * unchanged in command handlers, projections and tests.
+ *
+ * Each combinator also records the JSON Schema (2020-12, the dialect of
+ * OpenAPI 3.1) of what it accepts, so that the API documents are generated
+ * from the very functions the handlers validate with (`jsonSchemaOf`). The
+ * schema lives beside the function rather than on it: `Validator<T>` stays a
+ * plain function type, and inline validators written by hand still fit.
  */
 
 export type Issue = Readonly<{ path: string; message: string }>;
@@ -9,94 +15,391 @@ export type Result<T> = { ok: true; value: T } | { ok: false; issues: Issue[] };
 
 export type Validator<T> = (input: unknown, path?: string) => Result<T>;
 
+/** A JSON Schema (2020-12 dialect) as plain JSON data. */
+export type JsonSchema = Readonly<Record<string, unknown>>;
+
+const schemas = new WeakMap<object, JsonSchema>();
+
+/** Records the JSON Schema of a validator; returns the same function. */
+export const withSchema = <V extends Validator<unknown>>(validator: V, schema: JsonSchema): V => {
+  schemas.set(validator, schema);
+  return validator;
+};
+
+/**
+ * The JSON Schema a validator was built with; `{}` (anything) for a validator
+ * written by hand that never declared one.
+ *
+ * @example jsonSchemaOf(integer({ min: 1 })) // { type: 'integer', minimum: 1 }
+ */
+export const jsonSchemaOf = (validator: Validator<unknown>): JsonSchema => schemas.get(validator) ?? {};
+
+/** Keeps only the keys whose value is defined, so schemas carry no `undefined` holes. */
+const defined = (schema: Record<string, unknown>): JsonSchema =>
+  Object.fromEntries(Object.entries(schema).filter(([, v]) => v !== undefined));
+
+/**
+ * Annotates a validator for the API documents: a description, an example
+ * (checked against the validator here, so a wrong example fails at load time
+ * rather than in a reader's client), a default, and a title. A titled schema
+ * becomes a named component (`#/components/schemas/<title>`) in the
+ * documents. Returns a new validator with the same behaviour: the annotated
+ * one may be shared, and annotations must not leak into its other uses.
+ *
+ * @example describe(string({ max: 80 }), { description: 'Shown to other learners.', example: 'Ada' })
+ */
+export const describe = <T>(
+  validator: Validator<T>,
+  notes: Readonly<{ description?: string; example?: T; default?: T; title?: string }>,
+): Validator<T> => {
+  for (const [what, value] of [
+    ['example', notes.example],
+    ['default', notes.default],
+  ] as const) {
+    if (value === undefined) continue;
+    const r = validator(value);
+    if (!r.ok)
+      throw new Error(`describe: the ${what} ${JSON.stringify(value)} is not valid: ${r.issues[0]?.message}`);
+  }
+  const { title, description, default: fallback, examples, ...rest } = jsonSchemaOf(validator);
+  return withSchema(
+    (input, path) => validator(input, path),
+    defined({
+      title: notes.title ?? title,
+      ...rest,
+      description: notes.description ?? description,
+      default: notes.default ?? fallback,
+      examples: notes.example === undefined ? examples : [notes.example],
+    }),
+  );
+};
+
+/**
+ * A JavaScript regular expression as a JSON Schema `pattern`. JSON Schema
+ * patterns carry no flags, so `i` is spelled out (`a` → `[aA]`); `m`, `s`
+ * and `v` change what the source means and are refused rather than
+ * described wrongly.
+ */
+export const patternOf = (re: RegExp): string => {
+  const unsupported = re.flags.replace(/[giuyd]/g, '');
+  if (unsupported)
+    throw new Error(
+      `pattern /${re.source}/${re.flags}: flag ${unsupported} cannot be expressed in JSON Schema`,
+    );
+  return re.flags.includes('i') ? caseInsensitive(re.source) : re.source;
+};
+
+/** A letter with one other case, one character long (`ß` upper-cases to two: left alone). */
+const isLetter = (c: string | undefined): c is string =>
+  c !== undefined &&
+  c.length === 1 &&
+  c.toLowerCase() !== c.toUpperCase() &&
+  c.toLowerCase().length === 1 &&
+  c.toUpperCase().length === 1;
+const swapCase = (c: string): string => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase());
+
+/**
+ * Rewrites a regex source so that it matches, without the `i` flag, what it
+ * matched with it. Escapes whose meaning the flag would change (`\x41`,
+ * `\u00e9`, `\p{Lu}`, back-references) are refused rather than guessed at.
+ */
+const caseInsensitive = (source: string): string => {
+  const refuse = (why: string): never => {
+    throw new Error(`pattern ${source} with flag i: ${why} cannot be expressed in JSON Schema`);
+  };
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '\\') {
+      const next = source[i + 1] ?? '';
+      if (/[1-9kpPuxc]/.test(next)) refuse(`the escape \\${next}`);
+      out += c + next;
+      i += 1;
+    } else if (inClass) {
+      const to = source[i + 2];
+      if (c === ']') {
+        inClass = false;
+        out += c;
+      } else if (isLetter(c) && source[i + 1] === '-' && isLetter(to)) {
+        if ((c === c.toLowerCase()) !== (to === to.toLowerCase())) refuse('a range across cases');
+        out += `${c}-${to}${swapCase(c)}-${swapCase(to)}`;
+        i += 2;
+      } else out += isLetter(c) ? c + swapCase(c) : c;
+    } else if (c === '[') {
+      inClass = true;
+      out += c;
+      if (source[i + 1] === '^') {
+        out += '^';
+        i += 1;
+      }
+    } else if (c === '(' && source.startsWith('(?<', i) && source[i + 3] !== '=' && source[i + 3] !== '!') {
+      // A group name is an identifier, not text to match.
+      const end = source.indexOf('>', i) + 1;
+      out += source.slice(i, end);
+      i = end - 1;
+    } else out += isLetter(c) ? `[${c}${swapCase(c)}]` : c;
+  }
+  return out;
+};
+
 const fail = (path: string, message: string): Result<never> => ({ ok: false, issues: [{ path, message }] });
 
-export const string =
-  (opts: { min?: number; max?: number; pattern?: RegExp; trim?: boolean } = {}): Validator<string> =>
-  (input, path = '') => {
-    if (typeof input !== 'string') return fail(path, 'must be a string');
-    const value = opts.trim === false ? input : input.trim();
-    const length = [...value].length;
-    if (opts.min !== undefined && length < opts.min)
-      return fail(path, `must be at least ${opts.min} characters`);
-    if (opts.max !== undefined && length > opts.max)
-      return fail(path, `must be at most ${opts.max} characters`);
-    if (opts.pattern && !opts.pattern.test(value)) return fail(path, 'has an invalid format');
-    return { ok: true, value };
-  };
+/**
+ * A string, trimmed unless `trim: false`; lengths count code points, as
+ * JSON Schema's do. `format` only annotates the documents (`uri`, `email`…):
+ * what is checked is `pattern`.
+ */
+export const string = (
+  opts: { min?: number; max?: number; pattern?: RegExp; trim?: boolean; format?: string } = {},
+): Validator<string> =>
+  withSchema(
+    (input, path = '') => {
+      if (typeof input !== 'string') return fail(path, 'must be a string');
+      const value = opts.trim === false ? input : input.trim();
+      const length = [...value].length;
+      if (opts.min !== undefined && length < opts.min)
+        return fail(path, `must be at least ${opts.min} characters`);
+      if (opts.max !== undefined && length > opts.max)
+        return fail(path, `must be at most ${opts.max} characters`);
+      if (opts.pattern && !opts.pattern.test(value)) return fail(path, 'has an invalid format');
+      return { ok: true, value };
+    },
+    defined({
+      type: 'string',
+      minLength: opts.min,
+      maxLength: opts.max,
+      pattern: opts.pattern && patternOf(opts.pattern),
+      format: opts.format,
+    }),
+  );
 
-export const oneOf =
-  <const T extends readonly string[]>(values: T): Validator<T[number]> =>
-  (input, path = '') =>
-    typeof input === 'string' && (values as readonly string[]).includes(input)
-      ? { ok: true, value: input as T[number] }
-      : fail(path, `must be one of: ${values.join(', ')}`);
+export const oneOf = <const T extends readonly string[]>(values: T): Validator<T[number]> =>
+  withSchema(
+    (input, path = '') =>
+      typeof input === 'string' && (values as readonly string[]).includes(input)
+        ? { ok: true, value: input as T[number] }
+        : fail(path, `must be one of: ${values.join(', ')}`),
+    { type: 'string', enum: [...values] },
+  );
 
-export const integer =
-  (opts: { min?: number; max?: number } = {}): Validator<number> =>
-  (input, path = '') => {
-    if (typeof input !== 'number' || !Number.isInteger(input)) return fail(path, 'must be an integer');
-    if (opts.min !== undefined && input < opts.min) return fail(path, `must be at least ${opts.min}`);
-    if (opts.max !== undefined && input > opts.max) return fail(path, `must be at most ${opts.max}`);
-    return { ok: true, value: input };
-  };
+export const integer = (opts: { min?: number; max?: number } = {}): Validator<number> =>
+  withSchema(
+    (input, path = '') => {
+      if (typeof input !== 'number' || !Number.isInteger(input)) return fail(path, 'must be an integer');
+      if (opts.min !== undefined && input < opts.min) return fail(path, `must be at least ${opts.min}`);
+      if (opts.max !== undefined && input > opts.max) return fail(path, `must be at most ${opts.max}`);
+      return { ok: true, value: input };
+    },
+    defined({ type: 'integer', minimum: opts.min, maximum: opts.max }),
+  );
 
-export const nullable =
-  <T>(inner: Validator<T>): Validator<T | null> =>
-  (input, path = '') =>
-    input === null ? { ok: true, value: null } : inner(input, path);
+/**
+ * An integer written in decimal digits, as query strings and headers carry
+ * numbers (or an integer itself). The documents describe the value
+ * (`type: integer`), which is how OpenAPI describes a query parameter's
+ * serialized number.
+ */
+export const integerString = (opts: { min?: number; max?: number } = {}): Validator<number> => {
+  const inner = integer(opts);
+  return withSchema(
+    (input, path = '') =>
+      typeof input === 'string' && /^\s*-?\d{1,15}\s*$/.test(input)
+        ? inner(Number(input), path)
+        : typeof input === 'number'
+          ? inner(input, path)
+          : fail(path, 'must be an integer'),
+    jsonSchemaOf(inner),
+  );
+};
 
-export const arrayOf =
-  <T>(inner: Validator<T>, opts: { max?: number } = {}): Validator<T[]> =>
-  (input, path = '') => {
-    if (!Array.isArray(input)) return fail(path, 'must be an array');
-    if (opts.max !== undefined && input.length > opts.max)
-      return fail(path, `must have at most ${opts.max} items`);
-    const issues: Issue[] = [];
-    const value: T[] = [];
-    input.forEach((item, i) => {
-      const r = inner(item, `${path}/${i}`);
-      if (r.ok) value.push(r.value);
-      else issues.push(...r.issues);
-    });
-    return issues.length ? { ok: false, issues } : { ok: true, value };
-  };
+/** A finite number (JSON has no NaN or Infinity). */
+export const number = (opts: { min?: number; max?: number } = {}): Validator<number> =>
+  withSchema(
+    (input, path = '') => {
+      if (typeof input !== 'number' || !Number.isFinite(input)) return fail(path, 'must be a number');
+      if (opts.min !== undefined && input < opts.min) return fail(path, `must be at least ${opts.min}`);
+      if (opts.max !== undefined && input > opts.max) return fail(path, `must be at most ${opts.max}`);
+      return { ok: true, value: input };
+    },
+    defined({ type: 'number', minimum: opts.min, maximum: opts.max }),
+  );
+
+/** `true` or `false`; strings like "true" are not booleans. */
+export const boolean = (): Validator<boolean> =>
+  withSchema(
+    (input, path = '') =>
+      typeof input === 'boolean' ? { ok: true, value: input } : fail(path, 'must be true or false'),
+    { type: 'boolean' },
+  );
+
+/** A lower-case UUID, as our ids are written. */
+export const uuid = (): Validator<string> =>
+  string({ pattern: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, format: 'uuid' });
+
+/** An instant in UTC as `Date.prototype.toISOString` writes it (`2026-01-01T00:00:00.000Z`). */
+export const isoTime = (): Validator<string> =>
+  string({ pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/, format: 'date-time' });
+
+/**
+ * Email addresses as a sign-up form should take them, not everything RFC 5322
+ * allows:
+ *
+ * - trimmed, then at most 254 characters (RFC 5321's path limit less the angle
+ *   brackets) and a local part of at most 64;
+ * - the HTML Living Standard's "valid email address" grammar (what browsers
+ *   check for `<input type=email>`: dot-atom-ish local part, LDH domain
+ *   labels of at most 63), tightened to require a dot in the domain, since a
+ *   dotless domain cannot receive mail from the internet; no quoted local
+ *   parts, comments or IP literals, and ASCII only (internationalized
+ *   addresses are refused: clients send IDN domains as punycode);
+ * - lower-cased whole. The local part is case-sensitive in theory and never
+ *   in practice; lower-casing makes `Ada@x.org` and `ada@x.org` one account
+ *   rather than two, which is what uniqueness of email needs.
+ */
+export const email = (): Validator<string> => {
+  const pattern =
+    /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+  return withSchema(
+    (input, path = '') => {
+      if (typeof input !== 'string') return fail(path, 'must be a string');
+      const value = input.trim();
+      if (value.length > 254) return fail(path, 'must be at most 254 characters');
+      if (!pattern.test(value)) return fail(path, 'must be an email address');
+      return { ok: true, value: value.toLowerCase() };
+    },
+    { type: 'string', format: 'email', maxLength: 254, pattern: pattern.source },
+  );
+};
+
+/**
+ * `null` or what `inner` accepts. JSON Schema: the inner `type` widened with
+ * `"null"` (and `null` added to an `enum`); a schema with no single type, or
+ * a titled one (a named component must not turn nullable for everyone),
+ * becomes `anyOf: [inner, {type: null}]`.
+ */
+export const nullable = <T>(inner: Validator<T>): Validator<T | null> => {
+  const s = jsonSchemaOf(inner);
+  let schema: JsonSchema;
+  if (Object.keys(s).length === 0) schema = {};
+  else if (typeof s.type === 'string' && s.title === undefined)
+    schema = {
+      ...s,
+      type: [s.type, 'null'],
+      ...(Array.isArray(s.enum) ? { enum: [...(s.enum as unknown[]), null] } : {}),
+    };
+  else schema = { anyOf: [s, { type: 'null' }] };
+  return withSchema(
+    (input, path = '') => (input === null ? { ok: true, value: null } : inner(input, path)),
+    schema,
+  );
+};
+
+export const arrayOf = <T>(inner: Validator<T>, opts: { max?: number } = {}): Validator<T[]> =>
+  withSchema(
+    (input, path = '') => {
+      if (!Array.isArray(input)) return fail(path, 'must be an array');
+      if (opts.max !== undefined && input.length > opts.max)
+        return fail(path, `must have at most ${opts.max} items`);
+      const issues: Issue[] = [];
+      const value: T[] = [];
+      input.forEach((item, i) => {
+        const r = inner(item, `${path}/${i}`);
+        if (r.ok) value.push(r.value);
+        else issues.push(...r.issues);
+      });
+      return issues.length ? { ok: false, issues } : { ok: true, value };
+    },
+    defined({ type: 'array', items: jsonSchemaOf(inner), maxItems: opts.max }),
+  );
+
+/**
+ * An object with any keys (at most `max`), each value checked by `inner` and
+ * each key by `keys` when given: maps such as labels or metadata.
+ */
+export const record = <T>(
+  inner: Validator<T>,
+  opts: { keys?: Validator<string>; max?: number } = {},
+): Validator<Record<string, T>> =>
+  withSchema(
+    (input, path = '') => {
+      if (typeof input !== 'object' || input === null || Array.isArray(input))
+        return fail(path, 'must be an object');
+      const entries = Object.entries(input);
+      if (opts.max !== undefined && entries.length > opts.max)
+        return fail(path, `must have at most ${opts.max} entries`);
+      const issues: Issue[] = [];
+      const value: Record<string, T> = {};
+      for (const [key, raw] of entries) {
+        const k = opts.keys?.(key, `${path}/${key}`);
+        if (k && !k.ok) {
+          issues.push({ path: `${path}/${key}`, message: 'is not an allowed key' });
+          continue;
+        }
+        const r = inner(raw, `${path}/${key}`);
+        if (r.ok) value[key] = r.value;
+        else issues.push(...r.issues);
+      }
+      return issues.length ? { ok: false, issues } : { ok: true, value };
+    },
+    defined({
+      type: 'object',
+      additionalProperties: jsonSchemaOf(inner),
+      propertyNames: opts.keys && jsonSchemaOf(opts.keys),
+      maxProperties: opts.max,
+    }),
+  );
 
 type Shape = Record<string, Validator<unknown>>;
 type Out<S extends Shape> = { [K in keyof S]: S[K] extends Validator<infer T> ? T : never };
+
+const propertiesOf = (shape: Shape): Record<string, JsonSchema> =>
+  Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, jsonSchemaOf(v)]));
 
 /**
  * An object whose keys are all optional (a partial update); unknown keys are
  * rejected so that a typo is an error rather than a silent no-op.
  */
-export const partialObject =
-  <S extends Shape>(shape: S): Validator<Partial<Out<S>>> =>
-  (input, path = '') => {
-    if (typeof input !== 'object' || input === null || Array.isArray(input))
-      return fail(path, 'must be an object');
-    const issues: Issue[] = [];
-    const value: Record<string, unknown> = {};
-    for (const [key, raw] of Object.entries(input)) {
-      const validator = shape[key];
-      if (!validator) {
-        issues.push({ path: `${path}/${key}`, message: 'is not a known field' });
-        continue;
+export const partialObject = <S extends Shape>(shape: S): Validator<Partial<Out<S>>> =>
+  withSchema(
+    (input, path = '') => {
+      if (typeof input !== 'object' || input === null || Array.isArray(input))
+        return fail(path, 'must be an object');
+      const issues: Issue[] = [];
+      const value: Record<string, unknown> = {};
+      for (const [key, raw] of Object.entries(input)) {
+        const validator = shape[key];
+        if (!validator) {
+          issues.push({ path: `${path}/${key}`, message: 'is not a known field' });
+          continue;
+        }
+        const r = validator(raw, `${path}/${key}`);
+        if (r.ok) value[key] = r.value;
+        else issues.push(...r.issues);
       }
-      const r = validator(raw, `${path}/${key}`);
-      if (r.ok) value[key] = r.value;
-      else issues.push(...r.issues);
-    }
-    return issues.length ? { ok: false, issues } : { ok: true, value: value as Partial<Out<S>> };
-  };
+      return issues.length ? { ok: false, issues } : { ok: true, value: value as Partial<Out<S>> };
+    },
+    { type: 'object', properties: propertiesOf(shape), additionalProperties: false },
+  );
 
 /** An object whose listed keys are all required. */
-export const object =
-  <S extends Shape>(shape: S): Validator<Out<S>> =>
-  (input, path = '') => {
-    const partial = partialObject(shape)(input, path);
-    if (!partial.ok) return partial;
-    const missing = Object.keys(shape).filter((k) => !(k in partial.value));
-    if (missing.length)
-      return { ok: false, issues: missing.map((k) => ({ path: `${path}/${k}`, message: 'is required' })) };
-    return { ok: true, value: partial.value as Out<S> };
-  };
+export const object = <S extends Shape>(shape: S): Validator<Out<S>> => {
+  const partial = partialObject(shape);
+  const keys = Object.keys(shape);
+  return withSchema(
+    (input, path = '') => {
+      const r = partial(input, path);
+      if (!r.ok) return r;
+      const missing = keys.filter((k) => !(k in r.value));
+      if (missing.length)
+        return { ok: false, issues: missing.map((k) => ({ path: `${path}/${k}`, message: 'is required' })) };
+      return { ok: true, value: r.value as Out<S> };
+    },
+    {
+      type: 'object',
+      properties: propertiesOf(shape),
+      ...(keys.length ? { required: keys } : {}),
+      additionalProperties: false,
+    },
+  );
+};

@@ -40,6 +40,7 @@ import { profileHistoryProjection } from '@lectern/profile-projection-history';
 import { experienceLevelsProjection } from '@lectern/profile-projection-experience-levels';
 import type { Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
+import { apiDocument, mountedRoutes, openApiRoute, type MountedRoute } from './openapi.ts';
 
 export const projections = [
   profilesProjection,
@@ -68,6 +69,8 @@ export type Lectern = Readonly<{
     roles: readonly string[];
   }) => Promise<{ token: string; expiresAt: string }>;
   namespace: string;
+  /** The routes the HTTP app mounted (the OpenAPI coverage test holds the document to them). */
+  routes(): readonly MountedRoute[];
   stop(): Promise<void>;
 }>;
 
@@ -185,6 +188,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
   });
   const { app, finish } = createHttpApp({ logger, metrics, readiness });
   if (config.roles.includes('api')) {
+    app.get('/openapi.json', openApiRoute(apiDocument({ production: config.production })));
     const local = new Map(runners.map((r) => [r.projection.name, r]));
     const waitFor = (name: string, streamId: string, position: number, timeoutMs: number) =>
       local.get(name)?.waitFor(streamId, position, timeoutMs) ??
@@ -249,6 +253,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     tokens: config.tokens,
     signAccessToken,
     namespace: config.namespace,
+    routes: () => mountedRoutes(app),
     async stop() {
       for (const close of closers)
         await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));

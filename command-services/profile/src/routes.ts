@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { profile as schema, object, integer, partialObject, string } from '@lectern/schemas';
+import { profile as schema } from '@lectern/schemas';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import { authenticate, assertRole, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
 import { ifMatchRevision, setCommandHeaders } from '@lectern/infra/http/headers';
@@ -18,17 +18,6 @@ export type ProfileCommandDeps = Readonly<{
   activeExperienceLevels: () => Promise<readonly string[]>;
   clock: Clock;
 }>;
-
-const levelCode = string({ min: 1, max: 40, pattern: /^[a-z0-9-]+$/ });
-const newLevel = object({
-  code: levelCode,
-  label: string({ min: 1, max: 80 }),
-  rank: integer({ min: 0, max: 1000 }),
-});
-const levelChanges = partialObject({
-  label: string({ min: 1, max: 80 }),
-  rank: integer({ min: 0, max: 1000 }),
-});
 
 const validated = <T>(
   r: { ok: true; value: T } | { ok: false; issues: { path: string; message: string }[] },
@@ -88,7 +77,7 @@ export const profileCommandRoutes = (deps: ProfileCommandDeps): Router => {
   };
 
   router.post('/api/admin/experience-levels', ...admin, async (req, res) => {
-    const body = validated(newLevel(jsonBody(req)));
+    const body = validated(schema.newExperienceLevel(jsonBody(req)));
     const at = deps.clock.now().toISOString();
     const outcome = await runLevel(req, body.code, {
       type: 'DefineExperienceLevel',
@@ -104,8 +93,8 @@ export const profileCommandRoutes = (deps: ProfileCommandDeps): Router => {
   });
 
   router.patch('/api/admin/experience-levels/:code', ...admin, async (req, res) => {
-    const code = validated(levelCode(req.params.code, '/code'));
-    const body = validated(levelChanges(jsonBody(req)));
+    const code = validated(schema.experienceLevelCode(req.params.code, '/code'));
+    const body = validated(schema.experienceLevelChanges(jsonBody(req)));
     const outcome = await runLevel(req, code, {
       type: 'ChangeExperienceLevel',
       ...body,
@@ -116,7 +105,7 @@ export const profileCommandRoutes = (deps: ProfileCommandDeps): Router => {
   });
 
   router.delete('/api/admin/experience-levels/:code', ...admin, async (req, res) => {
-    const code = validated(levelCode(req.params.code, '/code'));
+    const code = validated(schema.experienceLevelCode(req.params.code, '/code'));
     const outcome = await runLevel(req, code, {
       type: 'RetireExperienceLevel',
       at: deps.clock.now().toISOString(),

@@ -25,13 +25,13 @@ const decodeCursor = (cursor: string): [number, number] => {
 };
 
 const limitOf = (raw: unknown): number => {
-  if (raw === undefined) return 50;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 200)
+  if (raw === undefined) return schema.historyLimitDefault;
+  const r = schema.historyQuery.limit(raw, '/limit');
+  if (!r.ok)
     throw new Problem('validation', 'invalid_limit', 'limit must be an integer from 1 to 200.', {
       issues: [{ path: '/limit', message: 'must be an integer from 1 to 200' }],
     });
-  return n;
+  return r.value;
 };
 
 /** Queries of the profile context over the `profiles`, `profile_history` and `experience_levels` read models. */

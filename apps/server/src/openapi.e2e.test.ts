@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { openApiPath, type ApiOperation } from '@lectern/schemas/openapi';
+import { loadConfig } from './config.ts';
+import { apiContexts, apiDocument } from './openapi.ts';
+import { startLectern, type Lectern } from './server.ts';
+
+/**
+ * The served document against the live app: every API route the app mounts
+ * is documented with its method, every documented operation is mounted, and
+ * real answers match the documented response schemas.
+ */
+let lectern: Lectern;
+let dir: string;
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lectern-openapi-'));
+  lectern = await startLectern(loadConfig({ PORT: '0', LECTERN_DATA_DIR: dir, LOG_LEVEL: 'silent' }));
+});
+test.after.always(async () => {
+  await lectern?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const fetchDocument = async () => {
+  const res = await fetch(`${lectern.url}/openapi.json`);
+  return { res, doc: (await res.json()) as ReturnType<typeof apiDocument> };
+};
+
+test('GET /openapi.json serves the combined document as JSON', async (t) => {
+  const { res, doc } = await fetchDocument();
+  t.is(res.status, 200);
+  t.regex(res.headers.get('content-type') ?? '', /^application\/json\b/);
+  t.is(doc.openapi, '3.1.0');
+  t.deepEqual(doc, JSON.parse(JSON.stringify(apiDocument())) as unknown);
+});
+
+test('every mounted API route is documented, and every documented operation is mounted', async (t) => {
+  const { doc } = await fetchDocument();
+  const mounted = new Set(
+    lectern
+      .routes()
+      .filter((r) => r.path.startsWith('/api/') || r.path.startsWith('/.well-known/'))
+      .map((r) => `${r.method.toUpperCase()} ${openApiPath(r.path).path}`),
+  );
+  const documented = new Set(
+    Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
+    ),
+  );
+  t.true(mounted.size >= 10, 'the walk found the routes');
+  t.deepEqual(
+    {
+      undocumented: [...mounted].filter((r) => !documented.has(r)).sort(),
+      notMounted: [...documented].filter((r) => !mounted.has(r)).sort(),
+    },
+    { undocumented: [], notMounted: [] },
+  );
+});
+
+test.serial('answers match the documented response schemas', async (t) => {
+  const token = async (roles: string[]) =>
+    (await lectern.signAccessToken({ sub: randomUUID(), roles })).token;
+  const [me, admin] = await Promise.all([token(['learner']), token(['admin'])]);
+  const operations = new Map<string, ApiOperation>(
+    apiContexts.flatMap((c) => c.operations).map((op) => [op.operationId, op]),
+  );
+  const checked = new Set<string>();
+
+  /** Calls the operation and checks the status and body against what it documents. */
+  const call = async (
+    operationId: string,
+    opts: { as: string; path?: string; body?: unknown; headers?: Record<string, string> },
+  ) => {
+    const op = operations.get(operationId)!;
+    const res = await fetch(`${lectern.url}${opts.path ?? op.path}`, {
+      method: op.method.toUpperCase(),
+      headers: {
+        authorization: `Bearer ${opts.as}`,
+        ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...opts.headers,
+      },
+      ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
+    });
+    const body = (await res.json()) as unknown;
+    const documented = op.responses[res.status];
+    t.truthy(documented, `${operationId} answered ${res.status}: ${JSON.stringify(body)}`);
+    const r = documented?.body?.(body);
+    t.deepEqual(r && !r.ok ? r.issues : [], [], `${operationId} ${res.status}: ${JSON.stringify(body)}`);
+    checked.add(operationId);
+    return { res, body: body as Record<string, unknown> };
+  };
+  /** Lists are read models without consistency tokens: poll until the write shows. */
+  const eventually = async (check: () => Promise<boolean>) => {
+    for (let i = 0; i < 100 && !(await check()); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+
+  const put = await call('updateProfile', {
+    as: me,
+    body: { displayName: 'Ada', bio: null, socialLinks: { github: 'https://github.com/ada' } },
+  });
+  const consistency = { 'x-consistency-token': put.res.headers.get('x-consistency-token') ?? '' };
+  const profile = await call('getProfile', { as: me, headers: consistency });
+  t.like(profile.body, { displayName: 'Ada', socialLinks: { github: 'https://github.com/ada' } });
+  const history = await call('listProfileHistory', { as: me, headers: consistency });
+  t.true((history.body.items as unknown[]).length > 0);
+
+  const code = `level-${randomUUID().slice(0, 8)}`;
+  await call('defineExperienceLevel', { as: admin, body: { code, label: 'Level', rank: 3 } });
+  await call('changeExperienceLevel', {
+    as: admin,
+    path: `/api/admin/experience-levels/${code}`,
+    body: { rank: 4 },
+  });
+  await eventually(async () => {
+    const list = await call('listExperienceLevels', { as: me });
+    return (list.body.items as { code: string; rank: number }[]).some((l) => l.code === code && l.rank === 4);
+  });
+  await call('retireExperienceLevel', { as: admin, path: `/api/admin/experience-levels/${code}` });
+  await eventually(async () => {
+    const all = await call('adminListExperienceLevels', { as: admin });
+    return (all.body.items as { code: string; status: string }[]).some(
+      (l) => l.code === code && l.status === 'retired',
+    );
+  });
+
+  await call('listProjections', { as: admin });
+  await call('rebuildProjection', { as: admin, path: '/api/admin/projections/experience_levels/rebuild' });
+
+  // Profile's and operations' every operation was called (identity's flows check their own).
+  const ours = apiContexts.filter((c) => c.name === 'profile' || c.name === 'operations');
+  t.deepEqual(
+    ours.flatMap((c) => c.operations.map((op) => op.operationId)).filter((id) => !checked.has(id)),
+    [],
+  );
+});
+
+test('an error answer has the documented problem shape', async (t) => {
+  const { doc } = await fetchDocument();
+  const problem = doc.components.schemas.Problem as { required: string[] };
+  const res = await fetch(`${lectern.url}/api/profile`);
+  t.is(res.status, 401);
+  t.is(res.headers.get('content-type')?.split(';')[0], 'application/problem+json');
+  const body = (await res.json()) as Record<string, unknown>;
+  for (const key of problem.required) t.not(body[key], undefined, key);
+  t.true(
+    Object.keys(doc.paths['/api/profile']?.get?.responses ?? {}).includes('401'),
+    'the 401 it answered is documented',
+  );
+});

@@ -1,0 +1,90 @@
+import type { Express, RequestHandler } from 'express';
+import { profileApi, profileTags } from '@lectern/schemas/profile/api';
+import { operationsApi, operationsTags } from '@lectern/schemas/operations/api';
+import { openApiDocument, type ApiOperation, type OpenApiDocument } from '@lectern/schemas/openapi';
+import server from '../package.json' with { type: 'json' };
+
+/** The operations of one context, and what its tags cover. */
+export type ApiContext = Readonly<{
+  name: string;
+  operations: readonly ApiOperation[];
+  tags: Readonly<Record<string, string>>;
+  /** Routes mounted only outside production (`NODE_ENV=production` leaves them out of the document too). */
+  developmentOnly?: boolean;
+}>;
+
+/**
+ * Every context whose routes the `api` role mounts: the one list that the
+ * served document, `npm run openapi` and the route-coverage test read. A new
+ * context is one line here.
+ */
+export const apiContexts: readonly ApiContext[] = [
+  { name: 'profile', operations: profileApi, tags: profileTags },
+  { name: 'operations', operations: operationsApi, tags: operationsTags },
+];
+
+const info = (title: string) => ({ title, version: server.version });
+
+/** The combined document, as `GET /openapi.json` serves it. */
+export const apiDocument = (
+  opts: Readonly<{ production?: boolean; contexts?: readonly ApiContext[] }> = {},
+): OpenApiDocument => {
+  const contexts = (opts.contexts ?? apiContexts).filter((c) => !(opts.production && c.developmentOnly));
+  return openApiDocument(
+    info('Lectern API'),
+    contexts.flatMap((c) => c.operations),
+    Object.assign({}, ...contexts.map((c) => c.tags)) as Record<string, string>,
+  );
+};
+
+/** One context's own document (`<context>.openapi.json`). */
+export const contextDocument = (context: ApiContext): OpenApiDocument =>
+  openApiDocument(info(`Lectern API: ${context.name}`), context.operations, context.tags);
+
+/**
+ * `GET /openapi.json`. The document is built once, when the route is made:
+ * a mistake in an operation (a duplicate id, a path the builder cannot
+ * describe) stops the process at start rather than on the first request.
+ */
+export const openApiRoute = (document: OpenApiDocument = apiDocument()): RequestHandler => {
+  const body = JSON.stringify(document);
+  return (_req, res) => {
+    res.type('application/json').send(body);
+  };
+};
+
+export type MountedRoute = Readonly<{ method: string; path: string }>;
+
+type Layer = Readonly<{
+  route?: { path: unknown; methods: Record<string, boolean> };
+  handle?: { stack?: readonly Layer[] };
+  slash?: boolean;
+}>;
+
+/**
+ * The routes an express 5 app has mounted, from its router's stack, with
+ * routers mounted at `/` (how ours are) walked into. A router mounted under
+ * a prefix is refused: express 5 keeps no readable copy of the prefix, and a
+ * coverage check that guessed would prove nothing.
+ */
+export const mountedRoutes = (app: Express): MountedRoute[] => {
+  const walk = (stack: readonly Layer[]): MountedRoute[] =>
+    stack.flatMap((layer): MountedRoute[] => {
+      if (layer.route) {
+        const paths = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
+        return paths.flatMap((path) => {
+          if (typeof path !== 'string')
+            throw new Error(`a route has a path that is not a string: ${String(path)}`);
+          return Object.keys(layer.route!.methods)
+            .filter((m) => layer.route!.methods[m])
+            .map((method) => ({ method, path }));
+        });
+      }
+      if (layer.handle?.stack) {
+        if (!layer.slash) throw new Error('a router is mounted under a prefix: its routes cannot be listed');
+        return walk(layer.handle.stack);
+      }
+      return [];
+    });
+  return walk((app.router as unknown as { stack: readonly Layer[] }).stack);
+};
