@@ -1,5 +1,6 @@
 export * from './envelope.ts';
 export * from './validation.ts';
+export * from './openapi.ts';
 export * from './catalogue.ts';
 export * from './time.ts';
 export * as profile from './profile/index.ts';
