@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchId, throwawayDatabase, type Engines, type ThrowawayDatabase } from './engines.ts';
 import { dropKafkaNamespace } from './logs.ts';
 import { progress, summarize, type LatencySummary } from './stats.ts';
+import { startServerProcess } from './server-process.ts';
 
 /** Users the loop rotates through, so no single stream grows past a few dozen events (every PUT reads its stream). */
 const USERS = 10;
@@ -30,58 +28,14 @@ const expectOk = async (res: Response, what: string): Promise<void> => {
   if (!res.ok) throw new Error(`${what} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
 };
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-
-/**
- * Starts a whole backend as its own process (`node apps/server/src/main.ts`,
- * as `./dev start` does), so that the client's work does not share the
- * server's event loop, and runs the read-your-writes loop against it over
- * HTTP.
- */
+/** Runs the read-your-writes loop over HTTP against a backend in its own process. */
 const loop = async (
   env: Record<string, string>,
   dataDir: string,
   plan: { warmup: number; iterations: number },
 ): Promise<LatencyRun> => {
-  const t0 = performance.now();
-  const port = await freePort();
-  const server = spawn(process.execPath, [fileURLToPath(import.meta.resolve('@lectern/server/main'))], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: String(port),
-      LECTERN_DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-  const lectern = {
-    url: `http://127.0.0.1:${port}`,
-    stop: async () => {
-      server.kill('SIGTERM');
-      await exited;
-    },
-  };
-  for (let ready = false; !ready;) {
-    if (server.exitCode !== null)
-      throw new Error(`the server exited with ${server.exitCode} before it was ready`);
-    if (performance.now() - t0 > 60_000) throw new Error('the server was not ready in 60 s');
-    ready = await fetch(`${lectern.url}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (!ready) await new Promise((r) => setTimeout(r, 50));
-  }
-  const startupSeconds = (performance.now() - t0) / 1000;
+  const lectern = await startServerProcess(env, dataDir);
+  const startupSeconds = lectern.startupSeconds;
   try {
     // A development server mints tokens for any user at its development-only route.
     const users = await Promise.all(
@@ -138,7 +92,7 @@ const loop = async (
       getMs: summarize(gets),
       stale,
       caughtUp,
-      startupSeconds: Math.round(startupSeconds * 100) / 100,
+      startupSeconds,
     };
   } finally {
     await lectern.stop();

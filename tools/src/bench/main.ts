@@ -4,6 +4,7 @@ import { emmettSection } from './emmett.ts';
 import { enginesFromEnv, packageVersion, pgliteVersion, postgresVersion, type Engines } from './engines.ts';
 import { kafkaVersion } from './logs.ts';
 import { latencySection } from './latency.ts';
+import { identitySection } from './identity.ts';
 import { projectionSection } from './projection.ts';
 import { relaySection } from './relay.ts';
 import { progress, round } from './stats.ts';
@@ -11,7 +12,7 @@ import { targetsOf } from './targets.ts';
 
 /**
  * `npm run bench [-- <section>]`: measures the event store, the relay, the
- * projections and read-your-writes latency against the engines the
+ * projections, read-your-writes latency, identity's login and refresh against the engines the
  * environment names (DATABASE_URL, KAFKA_BROKERS), and prints one JSON
  * document on stdout; progress goes to stderr. A section whose engine is
  * not configured says so instead of failing: the bench is not a test.
@@ -19,7 +20,7 @@ import { targetsOf } from './targets.ts';
  * BENCH_QUICK=1 shortens every run (for trying the bench out, not for figures).
  */
 
-const SECTIONS = ['append', 'emmett', 'relay', 'projection', 'latency'] as const;
+const SECTIONS = ['append', 'emmett', 'relay', 'projection', 'latency', 'identity'] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -35,6 +36,7 @@ const plan = {
   relayEvents: quick ? 5000 : 50_000,
   projectionEvents: quick ? 10_000 : 100_000,
   latency: { warmup: quick ? 10 : 30, iterations: quick ? 50 : 300 },
+  identity: { users: 16, concurrency: 8, warmupMs: scale(2000), measureMs: scale(10_000) },
 };
 
 const versions = async (engines: Engines): Promise<Record<string, string | null>> => {
@@ -95,6 +97,7 @@ const main = async (): Promise<void> => {
   await run('relay', () => relaySection(engines, plan.relayEvents));
   await run('projection', () => projectionSection(engines, plan.projectionEvents));
   await run('latency', () => latencySection(engines, plan.latency));
+  await run('identity', () => identitySection(engines, plan.identity));
 
   const document = {
     bench: 'lectern',
