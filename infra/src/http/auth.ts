@@ -8,6 +8,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { Problem } from '../runtime/errors.ts';
+import type { Clock } from '../runtime/ids.ts';
 
 export const ROLES = ['admin', 'author', 'learner', 'analyst'] as const;
 export type Role = (typeof ROLES)[number];
@@ -17,37 +18,53 @@ export type TokenVerifierConfig = Readonly<{
   audience: string;
   /** A JWKS endpoint (identity's `/.well-known/jwks.json`) … */
   jwksUrl?: string;
-  /** … or the JWKS document itself. */
+  /** … or the JWKS document itself … */
   jwks?: JSONWebKeySet;
-  /** Seconds of clock difference tolerated on exp and nbf. */
+  /** … or a key lookup by kid, such as identity's own key ring (`ring.getKey`) in process. */
+  keys?: JWTVerifyGetKey;
+  /** Seconds of clock difference tolerated on exp and nbf (default 30). */
   clockToleranceSeconds?: number;
+  /** Where "now" comes from for exp and nbf (default the system clock). */
+  clock?: Clock;
 }>;
+
+/** What we accept: asymmetric signatures only, so no public key can be used as an HMAC secret. */
+export const ACCESS_TOKEN_ALGORITHMS: readonly string[] = ['EdDSA', 'ES256', 'ES384', 'RS256', 'PS256'];
 
 export type VerifiedToken = Readonly<{ userId: string; roles: readonly Role[] }>;
 
 /**
  * Verifies access tokens: asymmetric algorithms only (never `none`, never an
  * HMAC that a public key could forge), issuer, audience, `typ` `at+jwt`,
- * expiry and not-before with a small skew, and a `kid` present in the JWKS.
+ * expiry and, when present, not-before with a small skew, and a `kid` that
+ * the key source knows.
  *
  * @example
  *   const verify = tokenVerifier({ issuer, audience, jwksUrl });
  *   const { userId, roles } = await verify(bearerToken);
  */
 export const tokenVerifier = (config: TokenVerifierConfig): ((token: string) => Promise<VerifiedToken>) => {
-  let keys: JWTVerifyGetKey;
-  if (config.jwksUrl) keys = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000 });
-  else if (config.jwks) keys = createLocalJWKSet(config.jwks);
-  else throw new Error('tokenVerifier needs jwksUrl or jwks');
+  let lookup: JWTVerifyGetKey;
+  if (config.keys) lookup = config.keys;
+  else if (config.jwksUrl) lookup = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000 });
+  else if (config.jwks) lookup = createLocalJWKSet(config.jwks);
+  else throw new Error('tokenVerifier needs keys, jwksUrl or jwks');
+  // jose's JWKS lookups fall back to "the only key that fits" when a token
+  // names no kid; ours always name one, so a token without is not ours.
+  const keys: JWTVerifyGetKey = (header, token) => {
+    if (typeof header.kid !== 'string' || header.kid.length === 0) throw new joseErrors.JWKSNoMatchingKey();
+    return lookup(header, token);
+  };
   return async (token) => {
     try {
       const { payload } = await jwtVerify(token, keys, {
         issuer: config.issuer,
         audience: config.audience,
         typ: 'at+jwt',
-        algorithms: ['EdDSA', 'ES256', 'ES384', 'RS256', 'PS256'],
+        algorithms: [...ACCESS_TOKEN_ALGORITHMS],
         clockTolerance: config.clockToleranceSeconds ?? 30,
         requiredClaims: ['sub', 'exp', 'iat'],
+        ...(config.clock ? { currentDate: config.clock.now() } : {}),
       });
       const roles = Array.isArray(payload.roles)
         ? payload.roles.filter((r): r is Role => (ROLES as readonly string[]).includes(r as string))
