@@ -382,10 +382,24 @@ export const partialObject = <S extends Shape>(shape: S): Validator<Partial<Out<
     { type: 'object', properties: propertiesOf(shape), additionalProperties: false },
   );
 
-/** An object whose listed keys are all required. */
-export const object = <S extends Shape>(shape: S): Validator<Out<S>> => {
+/**
+ * An object whose listed keys are all required, except those named in
+ * `optional` (which may be absent, and are typed so).
+ *
+ * @example object({ email: email(), device: deviceInfo }, { optional: ['device'] })
+ */
+export function object<S extends Shape>(shape: S): Validator<Out<S>>;
+export function object<S extends Shape, O extends keyof S>(
+  shape: S,
+  opts: { optional: readonly O[] },
+): Validator<Omit<Out<S>, O> & Partial<Pick<Out<S>, O>>>;
+export function object<S extends Shape>(
+  shape: S,
+  opts: { optional?: readonly PropertyKey[] } = {},
+): Validator<Out<S>> {
   const partial = partialObject(shape);
-  const keys = Object.keys(shape);
+  const optional = new Set<PropertyKey>(opts.optional ?? []);
+  const keys = Object.keys(shape).filter((k) => !optional.has(k));
   return withSchema(
     (input, path = '') => {
       const r = partial(input, path);
@@ -402,4 +416,4 @@ export const object = <S extends Shape>(shape: S): Validator<Out<S>> => {
       additionalProperties: false,
     },
   );
-};
+}

@@ -277,11 +277,6 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
 
   router.post('/api/identity/login', async (req, res) => {
     const body = validated(schema.loginRequest(jsonBody(req)));
-    if (body.email === undefined || body.password === undefined)
-      throw validationProblem([
-        ...(body.email === undefined ? [{ path: '/email', message: 'is required' }] : []),
-        ...(body.password === undefined ? [{ path: '/password', message: 'is required' }] : []),
-      ]);
     const email = normalEmail(body.email);
     const ipKey = `login-failed:${ip(req)}`;
     const ipState = await deps.limiter.peek(ipKey, ipLimits.failedLogins, deps.clock.now());

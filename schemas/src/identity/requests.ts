@@ -1,28 +1,33 @@
-import { arrayOf, object, oneOf, partialObject, string } from '../validation.ts';
+import { arrayOf, describe, email, object, oneOf, partialObject, string } from '../validation.ts';
 import { roles } from './events.ts';
 
 /**
- * What identity's routes accept. Emails are lower-cased by the route after
- * validation; passwords are taken as typed (never trimmed).
+ * What identity's routes accept. Addresses are lower-cased by `email()`, so
+ * `Ada@x.org` and `ada@x.org` are one account; passwords are taken as typed
+ * (never trimmed).
  */
-export const emailAddress = string({ max: 254, pattern: /^[^\s@]+@[^\s@]+\.[^\s@]+$/ });
+export const emailAddress = email();
 /** E.164: `+` and 7–15 digits. */
 export const phoneNumber = string({ pattern: /^\+[1-9]\d{6,14}$/ });
 /** NIST SP 800-63B: length over composition rules; the upper bound caps hashing cost. */
-export const password = string({ min: 10, max: 128, trim: false });
+export const password = describe(string({ min: 10, max: 128, trim: false }), {
+  description: 'At least 10 and at most 128 characters, taken as typed.',
+});
 const oneTimeToken = string({ min: 20, max: 200, pattern: /^[A-Za-z0-9._-]+$/ });
 
 export const registerRequest = object({ email: emailAddress, password });
 export const verifyEmailRequest = object({ token: oneTimeToken });
 export const resendVerificationRequest = object({ email: emailAddress });
-export const loginRequest = partialObject({
-  email: emailAddress,
-  password: string({ min: 1, max: 128, trim: false }),
-  device: partialObject({
-    name: string({ max: 100 }),
-    platform: string({ max: 50 }),
-  }),
-});
+export const loginRequest = object(
+  {
+    email: emailAddress,
+    password: string({ min: 1, max: 128, trim: false }),
+    device: describe(partialObject({ name: string({ max: 100 }), platform: string({ max: 50 }) }), {
+      description: 'Shown in the session list; the User-Agent is added by the server.',
+    }),
+  },
+  { optional: ['device'] },
+);
 export const refreshRequest = object({ refreshToken: oneTimeToken });
 export const passwordResetRequest = object({ email: emailAddress });
 export const passwordResetConfirmRequest = object({ token: oneTimeToken, newPassword: password });
