@@ -1,5 +1,6 @@
 import type { Express, RequestHandler } from 'express';
 import { profileApi, profileTags } from '@lectern/schemas/profile/api';
+import { identityApi, identityDevApi, identityDevTags, identityTags } from '@lectern/schemas/identity/api';
 import { operationsApi, operationsTags } from '@lectern/schemas/operations/api';
 import { openApiDocument, type ApiOperation, type OpenApiDocument } from '@lectern/schemas/openapi';
 import server from '../package.json' with { type: 'json' };
@@ -19,6 +20,8 @@ export type ApiContext = Readonly<{
  * context is one line here.
  */
 export const apiContexts: readonly ApiContext[] = [
+  { name: 'identity', operations: identityApi, tags: identityTags },
+  { name: 'development', operations: identityDevApi, tags: identityDevTags, developmentOnly: true },
   { name: 'profile', operations: profileApi, tags: profileTags },
   { name: 'operations', operations: operationsApi, tags: operationsTags },
 ];
