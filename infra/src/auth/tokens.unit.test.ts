@@ -1,7 +1,4 @@
 import { createPublicKey } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import {
   base64url,
@@ -11,10 +8,8 @@ import {
   generateKeyPair,
   SignJWT,
   type CryptoKey,
-  type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
-import { devKeys, signAccessToken } from '../http/dev-keys.ts';
 import { tokenVerifier, type VerifiedToken } from '../http/auth.ts';
 import { Problem, statusOf } from '../runtime/errors.ts';
 import type { Clock } from '../runtime/ids.ts';
@@ -322,22 +317,6 @@ test('rotation: old tokens verify through the overlap, new ones carry the new ki
       t.is((await verify(fresh.token)).userId, 'u', `${source}: new key`);
   } finally {
     await sql.close();
-  }
-});
-
-test("the development keys' tokens still verify through a JWKS document", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'lectern-dev-keys-'));
-  try {
-    const { jwks, privateJwk } = await devKeys(dir);
-    t.false(
-      jwks.keys.some((k: JWK) => 'd' in k),
-      'no private member published',
-    );
-    const token = await signAccessToken(privateJwk, { sub: 'dev-user', roles: ['learner'] });
-    const verify = tokenVerifier({ issuer: 'https://lectern.local/dev', audience: 'lectern', jwks });
-    t.deepEqual(await verify(token), { userId: 'dev-user', roles: ['learner'] });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
   }
 });
 

@@ -3,6 +3,8 @@ import { eventStoreMigrations } from '../event-store/sql-store.ts';
 import { messageLogMigrations } from '../message-log/sql-log.ts';
 import { relayMigrations } from '../runtime/relay.ts';
 import { projectionStatusMigrations } from '../runtime/projection-runner.ts';
+import { rateLimitMigrations } from '../rate-limit/sql-limiter.ts';
+import { keyRingMigrations } from '../auth/key-ring.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
 import { migrate, migrateDown, type Migration } from './migrate.ts';
 import { pgliteSql, postgresSql, type Sql } from './index.ts';
@@ -12,6 +14,8 @@ const modules: [string, readonly Migration[], string][] = [
   ['relay', relayMigrations, 'public.relay_checkpoints'],
   ['projection_status', projectionStatusMigrations, 'public.projection_status'],
   ['message_log', messageLogMigrations, 'message_log.messages'],
+  ['rate_limits', rateLimitMigrations, 'public.rate_limits'],
+  ['identity_signing_keys', keyRingMigrations, 'public.identity_signing_keys'],
 ];
 
 const exists = async (sql: Sql, table: string): Promise<boolean> =>
