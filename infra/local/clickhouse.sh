@@ -110,7 +110,9 @@ write_config() {
     <!-- Dates of events are UTC days whatever the machine's zone. -->
     <timezone>UTC</timezone>
     <max_connections>1024</max_connections>
-    <keep_alive_timeout>3</keep_alive_timeout>
+    <!-- Longer than clients' idle-socket timers (2.5 s for @clickhouse/client),
+         so a kept-alive socket is not closed under a request being sent. -->
+    <keep_alive_timeout>10</keep_alive_timeout>
     <max_concurrent_queries>100</max_concurrent_queries>
     <!-- Caches are allocated on demand; these bounds suit a shared dev box. -->
     <uncompressed_cache_size>1073741824</uncompressed_cache_size>

@@ -36,6 +36,29 @@ const wrap = (what: string, error: unknown): AnalyticsError =>
         cause: error,
       });
 
+/**
+ * A request that died on a kept-alive socket the server had just closed (its
+ * keep_alive_timeout, 3 s on 18.16 by default, races the client's idle
+ * timer), before any answer: sent again once.
+ */
+const isStaleSocket = (error: unknown): boolean => {
+  const code = (error as { code?: unknown })?.code;
+  return (
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    /socket hang up/i.test(String((error as Error)?.message ?? ''))
+  );
+};
+
+const once = async <T>(fn: () => Promise<T>): Promise<T> => {
+  try {
+    return await fn();
+  } catch (error) {
+    if (!isStaleSocket(error)) throw error;
+    return fn();
+  }
+};
+
 const versionAtLeast = (version: string, minimum: string): boolean => {
   const a = version.split('.').map(Number);
   const b = minimum.split('.').map(Number);
@@ -80,7 +103,7 @@ export const clickhouseStore = (opts: ClickHouseStoreOptions): AnalyticsStore =>
 
   const exec = async (sql: ChSql): Promise<void> => {
     try {
-      await client.command({ query: sql.text });
+      await once(() => client.command({ query: sql.text }));
     } catch (error) {
       throw wrap('statement', error);
     }
@@ -88,8 +111,10 @@ export const clickhouseStore = (opts: ClickHouseStoreOptions): AnalyticsStore =>
 
   const query = async <T>(sql: ChSql): Promise<T[]> => {
     try {
-      const rs = await client.query({ query: sql.text, format: 'JSONEachRow' });
-      return await rs.json<T>();
+      return await once(async () => {
+        const rs = await client.query({ query: sql.text, format: 'JSONEachRow' });
+        return rs.json<T>();
+      });
     } catch (error) {
       throw wrap('query', error);
     }
@@ -115,11 +140,15 @@ export const clickhouseStore = (opts: ClickHouseStoreOptions): AnalyticsStore =>
       const target = table(name).text;
       for (let i = 0; i < rows.length; i += batchRows) {
         try {
-          await client.insert<AnalyticsRow>({
-            table: target,
-            values: rows.slice(i, i + batchRows) as AnalyticsRow[],
-            format: 'JSONEachRow',
-          });
+          // Sent again after a stale socket even if the first one arrived:
+          // a second copy collapses like any other (see the port).
+          await once(() =>
+            client.insert<AnalyticsRow>({
+              table: target,
+              values: rows.slice(i, i + batchRows) as AnalyticsRow[],
+              format: 'JSONEachRow',
+            }),
+          );
         } catch (error) {
           throw wrap(`insert into ${name}`, error);
         }
@@ -133,7 +162,7 @@ export const clickhouseStore = (opts: ClickHouseStoreOptions): AnalyticsStore =>
         async *[Symbol.asyncIterator]() {
           let rs;
           try {
-            rs = await client.query({ query: sql.text, format: 'JSONEachRow' });
+            rs = await once(() => client.query({ query: sql.text, format: 'JSONEachRow' }));
           } catch (error) {
             throw wrap('query', error);
           }
@@ -156,7 +185,8 @@ export const clickhouseStore = (opts: ClickHouseStoreOptions): AnalyticsStore =>
     exec,
 
     async ping() {
-      const result = await client.ping();
+      let result = await client.ping();
+      if (!result.success && isStaleSocket(result.error)) result = await client.ping();
       if (!result.success) throw wrap('ping', result.error);
     },
 
