@@ -7,9 +7,10 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Try both even if the first fails, so one stuck engine does not keep the
-# other running; report failure at the end.
+# Try each even if one fails, so one stuck engine does not keep the others
+# running; report failure at the end.
 status=0
+"$LECTERN_LOCAL_DIR/clickhouse.sh" stop || status=1
 "$LECTERN_LOCAL_DIR/kafka.sh" stop || status=1
 "$LECTERN_LOCAL_DIR/postgres.sh" stop || status=1
 rm -f "$LECTERN_ENGINES_DIR/engines.env"

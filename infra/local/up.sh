@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts the real engines the test suites and benchmarks use (PostgreSQL and
-# Kafka), idempotently, then prints the environment that points Lectern at them:
+# Starts the real engines the test suites and benchmarks use (PostgreSQL,
+# Kafka and ClickHouse), idempotently, then prints the environment that points
+# Lectern at them:
 #
 #   eval "$(infra/local/up.sh)"
 #
@@ -14,6 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 started=$SECONDS
 "$LECTERN_LOCAL_DIR/postgres.sh" start
 "$LECTERN_LOCAL_DIR/kafka.sh" start
+"$LECTERN_LOCAL_DIR/clickhouse.sh" start
 
 env_file="$LECTERN_ENGINES_DIR/engines.env"
 mkdir -p "$LECTERN_ENGINES_DIR"
@@ -21,6 +23,9 @@ mkdir -p "$LECTERN_ENGINES_DIR"
 {
   printf 'export DATABASE_URL=%q\n' "$("$LECTERN_LOCAL_DIR/postgres.sh" url)"
   printf 'export KAFKA_BROKERS=%q\n' "$("$LECTERN_LOCAL_DIR/kafka.sh" brokers)"
+  printf 'export CLICKHOUSE_URL=%q\n' "$("$LECTERN_LOCAL_DIR/clickhouse.sh" url)"
+  # The path, not the password: the password stays in its 0600 file.
+  printf 'export CLICKHOUSE_ANALYST_PASSWORD_FILE=%q\n' "$("$LECTERN_LOCAL_DIR/clickhouse.sh" analyst-password-file)"
 } >"$env_file.tmp"
 mv "$env_file.tmp" "$env_file"
 log "engines up in $((SECONDS - started))s; environment in $env_file"

@@ -1,0 +1,399 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { topicOf, type RecordedEvent } from '@lectern/schemas';
+import test, { type ExecutionContext } from 'ava';
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaLog } from '../message-log/kafka.ts';
+import { sqlLog } from '../message-log/sql-log.ts';
+import type { AnalyticsRow, AnalyticsStore } from '../ports/analytics-store.ts';
+import type { LogMessage, MessageLog } from '../ports/message-log.ts';
+import { toLogMessage } from '../runtime/codec.ts';
+import { createLogger } from '../runtime/logger.ts';
+import { pgliteSql } from '../sql/pglite.ts';
+import { requireEngine } from '../testing/engines.ts';
+import { chdbStore } from './chdb-store.ts';
+import { clickhouseStore } from './clickhouse-store.ts';
+import { analyticsProjector, type AnalyticsProjectorOptions } from './projector.ts';
+import { ingestTopic, type IngestMessage } from './rows.ts';
+import { utcDay } from './schema.ts';
+import { ch, ident } from './sql.ts';
+
+const logger = createLogger({ level: 'silent' });
+const DAY = 86_400_000;
+const T0 = Date.UTC(2024, 4, 6);
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const waitUntil = async (what: string, predicate: () => Promise<boolean> | boolean, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+};
+
+/** A store that records its inserts and can fail the first ones after writing them, as a crash before the commit would. */
+const recording = (store: AnalyticsStore, failAfterWriting = 0) => {
+  const inserts: number[] = [];
+  let failures = failAfterWriting;
+  const wrapped: AnalyticsStore = {
+    ...store,
+    table: (name) => store.table(name),
+    async insert(table: string, rows: readonly AnalyticsRow[]) {
+      await store.insert(table, rows);
+      inserts.push(rows.length);
+      if (failures > 0) {
+        failures -= 1;
+        throw new Error('lost the acknowledgement (staged by the test)');
+      }
+    },
+  };
+  return { store: wrapped, inserts, rowsSent: () => inserts.reduce((a, b) => a + b, 0) };
+};
+
+const telemetry = (i: number, users = 25): IngestMessage => ({
+  id: randomUUID(),
+  type: i % 4 === 0 ? 'lesson.completed' : 'course.viewed',
+  userId: `user-${i % users}`,
+  source: 'web',
+  occurredAt: T0 + (i % 3) * DAY + i,
+  payload: { i, note: "it's \\ hostile" },
+  receivedAt: T0 + 3 * DAY,
+});
+
+const profileUpdated = (i: number): RecordedEvent => ({
+  id: randomUUID(),
+  type: 'profile.ProfileUpdated',
+  schemaVersion: 1,
+  streamId: `profile-${i}`,
+  revision: 0,
+  position: i + 1,
+  occurredAt: new Date(T0 + i).toISOString(),
+  data: {
+    userId: `user-${i}`,
+    changes: [{ field: 'displayName', from: null, to: `Ada ${i}` }],
+    updatedAt: new Date(T0 + i).toISOString(),
+  },
+  metadata: {
+    correlationId: randomUUID(),
+    causationId: null,
+    actor: { userId: 'admin-1', roles: ['admin'] },
+    requestId: null,
+    traceparent: null,
+  },
+});
+
+/** One test's engines: a log, a store on a fresh database, and a way to remove both. */
+type Opened = Readonly<{ log: MessageLog; store: AnalyticsStore; cleanup(namespace: string): Promise<void> }>;
+type Engines = Readonly<{ open(): Promise<Opened>; dispose(): Promise<void> }>;
+
+const dropDatabase = async (store: AnalyticsStore) => {
+  await store.exec(ch`DROP DATABASE IF EXISTS ${ident(store.database)}`);
+  await store.close();
+};
+const testDatabase = () => `lectern_test_${randomBytes(6).toString('hex')}`;
+
+const suite = (label: string, engines: () => Promise<Engines>) => {
+  let shared: Promise<Engines> | undefined;
+  const get = () => (shared ??= engines());
+  test.after.always(async () => {
+    if (shared) await (await shared).dispose();
+  });
+
+  const it = (
+    title: string,
+    body: (
+      ctx: {
+        log: MessageLog;
+        store: AnalyticsStore;
+        ns: string;
+        project(o: Partial<AnalyticsProjectorOptions>): ReturnType<typeof analyticsProjector>;
+      },
+      t: ExecutionContext,
+    ) => Promise<void>,
+  ) =>
+    test(`${label}: ${title}`, async (t) => {
+      t.timeout(180_000);
+      const { log, store, cleanup } = await (await get()).open();
+      await store.ensureSchema();
+      const ns = `t${randomBytes(4).toString('hex')}`;
+      const running: ReturnType<typeof analyticsProjector>[] = [];
+      try {
+        await body(
+          {
+            log,
+            store,
+            ns,
+            project: (o) => {
+              const p = analyticsProjector({ store, log, logger, namespace: ns, retryDelayMs: 200, ...o });
+              running.push(p);
+              return p;
+            },
+          },
+          t,
+        );
+      } finally {
+        await Promise.allSettled(running.map((p) => p.stop()));
+        await cleanup(ns);
+      }
+    });
+
+  const produceTelemetry = (log: MessageLog, ns: string, messages: readonly IngestMessage[]) =>
+    log.produce(
+      ingestTopic(ns),
+      messages.map((m) => ({ key: m.userId ?? m.id, value: JSON.stringify(m) })),
+    );
+  const count = async (store: AnalyticsStore) =>
+    (await store.query<{ n: number }>(ch`SELECT uniqExact(event_id) AS n FROM ${store.table('events')}`))[0]!
+      .n;
+
+  it('telemetry and domain events land as rows, in inserts of at most maxBatchRows', async ({
+    log,
+    store,
+    ns,
+    project,
+  }, t) => {
+    const rec = recording(store);
+    const p = project({ store: rec.store, maxBatchRows: 100, maxBatchDelayMs: 200 });
+    await p.start();
+    const messages = range(450).map((i) => telemetry(i));
+    const domain = range(30).map(profileUpdated);
+    await produceTelemetry(log, ns, messages);
+    await log.produce(topicOf('profile', ns), domain.map(toLogMessage));
+    await waitUntil('480 events', async () => (await count(store)) >= 480);
+    t.is(await count(store), 480);
+    t.true(
+      rec.inserts.every((n) => n <= 100),
+      `insert sizes ${rec.inserts.join(',')}`,
+    );
+
+    const first = messages[0]!;
+    const rows = await store.query(
+      ch`SELECT event_id, kind, type, user_id, source, occurred_at, event_date, payload, stream_id, schema_version
+         FROM ${store.table('events')} WHERE event_id IN (${[first.id, domain[3]!.id]}) ORDER BY kind`,
+    );
+    t.deepEqual(rows, [
+      {
+        event_id: first.id,
+        kind: 'telemetry',
+        type: first.type,
+        user_id: first.userId,
+        source: 'web',
+        occurred_at: first.occurredAt,
+        event_date: utcDay(first.occurredAt),
+        payload: JSON.stringify(first.payload),
+        stream_id: '',
+        schema_version: 1,
+      },
+      {
+        event_id: domain[3]!.id,
+        kind: 'domain',
+        type: 'profile.ProfileUpdated',
+        user_id: 'user-3',
+        source: 'profile',
+        occurred_at: T0 + 3,
+        event_date: utcDay(T0),
+        payload: JSON.stringify(domain[3]!.data),
+        stream_id: 'profile-3',
+        schema_version: 1,
+      },
+    ]);
+  });
+
+  it('a trickle waits up to maxBatchDelayMs and goes in one insert; stop() inserts what waits and commits it', async ({
+    log,
+    store,
+    ns,
+    project,
+  }, t) => {
+    // 1. A short delay: the five rows arrive together, soon. One user, so one
+    // partition: how fast the members of other partitions fetch is not the point.
+    const quick = recording(store);
+    const a = project({ store: quick.store, name: 'quick', maxBatchRows: 1000, maxBatchDelayMs: 1000 });
+    await a.start();
+    await produceTelemetry(
+      log,
+      ns,
+      range(5).map((i) => ({ ...telemetry(i), userId: 'user-1' })),
+    );
+    // The recorder, not the table: a server shows rows before its answer to the insert arrives.
+    await waitUntil('5 events', () => quick.rowsSent() >= 5);
+    t.deepEqual(quick.inserts, [5]);
+    t.is(await count(store), 5);
+    await a.stop();
+
+    // 2. A long delay: nothing is inserted until the delay or stop(), which inserts at once.
+    const slow = recording(store);
+    const b = project({ store: slow.store, name: 'slow', maxBatchRows: 1000, maxBatchDelayMs: 600_000 });
+    await b.start();
+    await sleep(2500);
+    t.deepEqual(slow.inserts, [], 'held back by the delay');
+    await b.stop();
+    t.deepEqual(slow.inserts, [5], 'inserted on stop');
+
+    // 3. Its offsets were committed after that insert: a restart gets nothing again.
+    const again = recording(store);
+    const c = project({ store: again.store, name: 'slow', maxBatchRows: 1000, maxBatchDelayMs: 100 });
+    await c.start();
+    await sleep(2000);
+    t.deepEqual(again.inserts, [], 'nothing delivered twice after a clean stop');
+  });
+
+  it('redelivery after a lost acknowledgement and a full replay never double count', async ({
+    log,
+    store,
+    ns,
+    project,
+  }, t) => {
+    const n = 300;
+    const messages = range(n).map((i) => telemetry(i, 40));
+    // The first two inserts write their rows, then fail: the log delivers those batches again.
+    const flaky = recording(store, 2);
+    const p = project({ store: flaky.store, maxBatchRows: 64, maxBatchDelayMs: 100 });
+    await p.start();
+    await produceTelemetry(log, ns, messages);
+    await waitUntil(`${n} events`, async () => (await count(store)) >= n && flaky.inserts.length > 2);
+    await waitUntil('everything inserted once more than needed', () => flaky.rowsSent() > n);
+    await p.stop();
+
+    // A replay: another consumer group reads every message again into the same tables.
+    const replay = recording(store);
+    const r = project({ store: replay.store, name: 'replay', maxBatchRows: 1000, maxBatchDelayMs: 100 });
+    await r.start();
+    await waitUntil('the replay', () => replay.rowsSent() >= n);
+    await r.stop();
+    t.true(flaky.rowsSent() + replay.rowsSent() >= 2 * n + 1, 'copies were really written');
+
+    const truth = {
+      events: n,
+      completed: messages.filter((m) => m.type === 'lesson.completed').length,
+      dau: [0, 1, 2].map((d) => ({
+        day: utcDay(T0 + d * DAY),
+        users: new Set(
+          messages.filter((m) => utcDay(m.occurredAt) === utcDay(T0 + d * DAY)).map((m) => m.userId),
+        ).size,
+      })),
+    };
+    const [counts] = await store.query(
+      ch`SELECT uniqExact(event_id) AS events, uniqExactIf(event_id, type = 'lesson.completed') AS completed,
+                (SELECT count() FROM ${store.table('events')} FINAL) AS final
+         FROM ${store.table('events')}`,
+    );
+    t.deepEqual(counts, { events: truth.events, completed: truth.completed, final: truth.events });
+    t.deepEqual(
+      await store.query(
+        ch`SELECT event_date AS day, uniqExact(user_id) AS users FROM ${store.table('user_days')} GROUP BY day ORDER BY day`,
+      ),
+      truth.dau,
+    );
+  });
+
+  it('a message that is not an event is dead-lettered, and the rest of its batch lands', async ({
+    log,
+    store,
+    ns,
+    project,
+  }, t) => {
+    const p = project({ maxBatchRows: 100, maxBatchDelayMs: 100 });
+    await p.start();
+    const good = [telemetry(1), telemetry(2)];
+    await log.produce(ingestTopic(ns), [
+      { key: 'a', value: JSON.stringify(good[0]) },
+      { key: 'a', value: 'not json' },
+      { key: 'a', value: JSON.stringify({ ...good[1], occurredAt: 'yesterday' }) },
+      { key: 'a', value: JSON.stringify(good[1]) },
+    ]);
+    const dead: LogMessage[] = [];
+    const c = log.consume({
+      groupId: `dlq-${ns}`,
+      topics: [`${ns}.dlq.projection.analytics`],
+      handleBatch: async (b) => void dead.push(...b.messages),
+    });
+    try {
+      await c.ready;
+      await waitUntil(
+        'two rows and two dead letters',
+        async () => (await count(store)) >= 2 && dead.length >= 2,
+      );
+      t.is(await count(store), 2);
+      t.deepEqual(
+        dead.map((m) => JSON.parse(m.value).value),
+        ['not json', JSON.stringify({ ...good[1], occurredAt: 'yesterday' })],
+      );
+    } finally {
+      await c.stop();
+    }
+  });
+};
+
+// The embedded profile: the log in PGlite tables, analytics in chDB (one
+// folder per process: every test's store is a database in it).
+suite('embedded (PGlite log, chDB)', async () => {
+  const sql = await pgliteSql(null);
+  const log = await sqlLog(sql, {
+    heartbeatIntervalMs: 250,
+    sessionTimeoutMs: 2500,
+    pollIntervalMs: 250,
+    onError: () => {},
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'lectern-projector-'));
+  const anchor = chdbStore({ path: join(dir, 'chdb') });
+  return {
+    open: async () => {
+      const store = chdbStore({ path: join(dir, 'chdb'), database: testDatabase() });
+      return { log, store, cleanup: () => dropDatabase(store) };
+    },
+    dispose: async () => {
+      await log.close();
+      await sql.close();
+      await anchor.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+// The distributed profile: Apache Kafka and the ClickHouse server. A Kafka
+// client per test: kafkajs keeps refreshing the metadata of every topic a
+// client used, so topics are deleted only after their client closed.
+const brokers = requireEngine(test, 'KAFKA_BROKERS', 'analytics projector on Kafka');
+const clickhouse = requireEngine(test, 'CLICKHOUSE_URL', 'analytics projector on ClickHouse');
+if (brokers && clickhouse) {
+  suite('distributed (Kafka, ClickHouse)', async () => {
+    const admin = new Kafka({
+      clientId: 'lectern-analytics-cleanup',
+      brokers: brokers.split(','),
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    return {
+      open: async () => {
+        const log = kafkaLog({
+          brokers,
+          clientId: 'lectern-analytics-test',
+          sessionTimeout: 6000,
+          heartbeatInterval: 500,
+          rebalanceTimeout: 6000,
+          maxWaitTimeInMs: 200,
+          log: () => {},
+          onError: () => {},
+        });
+        const store = clickhouseStore({ url: clickhouse, database: testDatabase() });
+        return {
+          log,
+          store,
+          cleanup: async (namespace) => {
+            await log.close();
+            await dropDatabase(store);
+            const mine = (name: string) => name.startsWith(`${namespace}.`) || name.endsWith(`-${namespace}`);
+            const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter(mine);
+            await admin.deleteGroups(groups).catch(() => {});
+            const topics = (await admin.listTopics()).filter(mine);
+            await admin.deleteTopics({ topics }).catch(() => {});
+          },
+        };
+      },
+      dispose: () => admin.disconnect(),
+    };
+  });
+}

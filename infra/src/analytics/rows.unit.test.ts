@@ -1,0 +1,95 @@
+import type { RecordedEvent } from '@lectern/schemas';
+import test from 'ava';
+import {
+  decodeIngestMessage,
+  domainRow,
+  ingestTopic,
+  subjectOf,
+  telemetryRow,
+  type IngestMessage,
+} from './rows.ts';
+
+const message: IngestMessage = {
+  id: '0b6f4c1e-9d1a-4c55-9a43-7b1d6f0e2a11',
+  type: 'course.viewed',
+  userId: 'user-1',
+  source: 'web',
+  occurredAt: 1_715_000_000_123,
+  payload: { courseId: 'c-1' },
+  receivedAt: 1_715_000_001_000,
+};
+
+const event = (data: unknown, actor: string | null): RecordedEvent => ({
+  id: 'e-1',
+  type: 'profile.ProfileUpdated',
+  schemaVersion: 2,
+  streamId: 'profile-9',
+  revision: 3,
+  position: 42,
+  occurredAt: '2024-05-06T12:00:00.500Z',
+  data,
+  metadata: {
+    correlationId: 'c',
+    causationId: null,
+    actor: actor === null ? null : { userId: actor, roles: [] },
+    requestId: null,
+    traceparent: null,
+  },
+});
+
+test('the ingest topic sits in the analytics context', (t) => {
+  t.is(ingestTopic(), 'lectern.analytics.ingest');
+  t.is(ingestTopic('t1'), 't1.analytics.ingest');
+});
+
+test('an ingest message becomes a telemetry row', (t) => {
+  t.deepEqual(telemetryRow(decodeIngestMessage(JSON.stringify(message)), 7), {
+    event_id: message.id,
+    kind: 'telemetry',
+    type: 'course.viewed',
+    user_id: 'user-1',
+    source: 'web',
+    occurred_at: 1_715_000_000_123,
+    payload: '{"courseId":"c-1"}',
+    stream_id: '',
+    schema_version: 1,
+    ingested_at: 7,
+  });
+  t.is(telemetryRow({ ...message, userId: null, payload: undefined }, 7).user_id, '');
+  t.is(telemetryRow({ ...message, payload: undefined }, 7).payload, 'null');
+});
+
+test('a value that is not an ingest message is refused, naming the field', (t) => {
+  for (const [value, field] of [
+    ['[]', 'id'],
+    ['null', 'not an object'],
+    [JSON.stringify({ ...message, id: '' }), 'id'],
+    [JSON.stringify({ ...message, type: 3 }), 'type'],
+    [JSON.stringify({ ...message, userId: 3 }), 'userId'],
+    [JSON.stringify({ ...message, source: null }), 'source'],
+    [JSON.stringify({ ...message, occurredAt: '2024-05-06' }), 'occurredAt'],
+    [JSON.stringify({ ...message, occurredAt: 1.5 }), 'occurredAt'],
+    [JSON.stringify({ ...message, receivedAt: null }), 'receivedAt'],
+  ] as const) {
+    t.throws(() => decodeIngestMessage(value), { message: new RegExp(field) }, value);
+  }
+  t.throws(() => decodeIngestMessage('not json'), { instanceOf: SyntaxError });
+});
+
+test('a domain event becomes a row about its subject, sourced from its context', (t) => {
+  t.deepEqual(domainRow(event({ userId: 'user-9', changes: [] }, 'admin-1'), 7), {
+    event_id: 'e-1',
+    kind: 'domain',
+    type: 'profile.ProfileUpdated',
+    user_id: 'user-9',
+    source: 'profile',
+    occurred_at: Date.UTC(2024, 4, 6, 12, 0, 0, 500),
+    payload: '{"userId":"user-9","changes":[]}',
+    stream_id: 'profile-9',
+    schema_version: 2,
+    ingested_at: 7,
+  });
+  t.is(subjectOf(event({ levelId: 'l' }, 'admin-1')), 'admin-1', 'no subject in the data: the actor');
+  t.is(subjectOf(event({ levelId: 'l' }, null)), '', 'neither');
+  t.throws(() => domainRow({ ...event({}, null), occurredAt: 'soon' }, 7), { message: /occurredAt/ });
+});
