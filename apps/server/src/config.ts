@@ -17,6 +17,14 @@ export type Config = Readonly<{
   eventStoreUrl: string | null;
   /** Apache Kafka; null = the log in PostgreSQL/PGlite tables. */
   kafkaBrokers: readonly string[] | null;
+  /** A ClickHouse server (`http(s)://user[:password]@host:port/database`); null = chDB in `<dataDir>/chdb`. */
+  clickhouseUrl: string | null;
+  /**
+   * SHA-256 digests (lower-case hex) of the keys that server-side sources send
+   * as `X-Ingest-Key` to the analytics ingest endpoint. Only digests are
+   * configured, so the environment never holds a usable key.
+   */
+  analyticsIngestKeys: readonly string[];
   /** What identity signs access tokens as, and what every service demands of them. */
   tokens: Readonly<{ issuer: string; audience: string }>;
   /**
@@ -85,6 +93,19 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
       if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b)) problems.push(`KAFKA_BROKERS entry '${b}' is not host:port`);
   }
 
+  const clickhouseUrl = url('CLICKHOUSE_URL', ['http:', 'https:']);
+
+  const analyticsIngestKeys = (env.ANALYTICS_INGEST_KEYS ?? '')
+    .split(',')
+    .map((k) => k.trim().toLowerCase())
+    .filter(Boolean);
+  for (const [i, k] of analyticsIngestKeys.entries())
+    if (!/^[0-9a-f]{64}$/.test(k))
+      problems.push(
+        `ANALYTICS_INGEST_KEYS entry ${i + 1} is not a SHA-256 digest (64 hex digits); configure ` +
+          `the digest of a key, never the key: printf %s "$KEY" | sha256sum`,
+      );
+
   let jwt: Config['jwt'] = null;
   const jwksUrl = url('JWT_JWKS_URL', ['https:', 'http:']);
   const inline = env.JWT_PUBLIC_JWKS?.trim();
@@ -138,6 +159,8 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     databaseUrl,
     eventStoreUrl,
     kafkaBrokers,
+    clickhouseUrl,
+    analyticsIngestKeys,
     tokens: { issuer, audience },
     jwt,
     appUrl: appUrl.replace(/\/$/, ''),

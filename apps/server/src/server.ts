@@ -1,9 +1,14 @@
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import { createHttpApp, type ReadinessCheck } from '@lectern/infra/http/app';
 import { tokenVerifier } from '@lectern/infra/http/auth';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
+import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
+import { ChdbFolderInUse, chdbStore } from '@lectern/infra/analytics/chdb-store';
+import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
+import { analyticsProjector, type AnalyticsProjector } from '@lectern/infra/analytics/projector';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { instrumentedStore } from '@lectern/infra/event-store/instrumented';
 import { kurrentEventStore } from '@lectern/infra/event-store/kurrentdb';
@@ -41,6 +46,7 @@ import { experienceLevelsProjection } from '@lectern/profile-projection-experien
 import type { Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
 import { apiDocument, mountedRoutes, openApiRoute, type MountedRoute } from './openapi.ts';
+import { analyticsBodyLimits, analyticsRoutes } from './analytics.ts';
 
 export const projections = [
   profilesProjection,
@@ -60,6 +66,10 @@ export type Lectern = Readonly<{
   metrics: Metrics;
   runners: readonly ProjectionRunner[];
   relay: Relay | null;
+  /** ClickHouse, or chDB in process: the analytics read models (reports, benches and tests query it). */
+  analytics: AnalyticsStore;
+  /** The analytics projector (log → `events`), when this process has the `projections` role. */
+  analyticsProjector: AnalyticsProjector | null;
   /** Identity's signing keys and token issuer (tests and benches mint tokens with them). */
   keyRing: KeyRing;
   /** The issuer and audience tokens are signed for and checked against. */
@@ -75,14 +85,41 @@ export type Lectern = Readonly<{
 }>;
 
 /**
+ * The analytics store: the ClickHouse server `CLICKHOUSE_URL` names, else
+ * chDB in `<dataDir>/chdb`.
+ *
+ * chDB opens one data folder per process. A second Lectern started in the
+ * same process (tests and benches do that) on another data folder therefore
+ * shares the folder already open, in a database of its own named after its
+ * data folder, so that neither sees the other's rows. A process started by
+ * `main.ts` holds one Lectern and never takes this path.
+ */
+const openAnalyticsStore = (config: Config, logger: Logger): AnalyticsStore => {
+  if (config.clickhouseUrl) return clickhouseStore({ url: config.clickhouseUrl });
+  const path = join(config.dataDir, 'chdb');
+  try {
+    return chdbStore({ path });
+  } catch (error) {
+    if (!(error instanceof ChdbFolderInUse)) throw error;
+    const database = `lectern_${createHash('sha256').update(resolve(path)).digest('hex').slice(0, 16)}`;
+    logger.info(
+      { wanted: path, open: error.openPath, database },
+      'chDB opens one data folder per process: sharing the open one, in a database of its own',
+    );
+    return chdbStore({ path: error.openPath, database });
+  }
+};
+
+/**
  * The composition root: picks an adapter per port from the configuration
  * (an unset URL means the embedded engine), then starts what this process's
  * roles ask for.
  *
  * 1. Engines: PostgreSQL or PGlite; KurrentDB or the SQL event store; Kafka
- *    or the SQL log.
+ *    or the SQL log; ClickHouse or chDB (its schema ensured).
  * 2. Relay (role `relay`): store → log.
- * 3. Projection runners (role `projections`): log → read models.
+ * 3. Projection runners (role `projections`): log → read models, and the
+ *    analytics projector: log → ClickHouse.
  * 4. HTTP (always: health, readiness, metrics; role `api`: the routes).
  */
 export const startLectern = async (config: Config, opts: { logger?: Logger } = {}): Promise<Lectern> => {
@@ -109,11 +146,15 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       })
     : await sqlLog(sql, { onError: (error, context) => logger.warn({ err: error, context }, 'message log') });
   closers.unshift(() => log.close());
+  const analytics = openAnalyticsStore(config, logger);
+  closers.unshift(() => analytics.close());
+  await analytics.ensureSchema();
   logger.info(
     {
       eventStore: config.eventStoreUrl ? 'kurrentdb' : sql.kind,
       log: config.kafkaBrokers ? 'kafka' : sql.kind,
       readModels: sql.kind,
+      analytics: analytics.engine,
       roles: config.roles,
     },
     'engines ready',
@@ -123,6 +164,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     { name: 'read-models', check: () => sql.query('select 1').then(() => {}) },
     { name: 'event-store', check: () => store.ping() },
     { name: 'message-log', check: () => log.ping() },
+    { name: 'analytics', check: () => analytics.ping() },
   ];
 
   // 2. Relay.
@@ -141,6 +183,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
 
   // 3. Projections.
   const runners: ProjectionRunner[] = [];
+  let analyticsProjectorStarted: AnalyticsProjector | null = null;
   if (config.roles.includes('projections')) {
     for (const projection of projections) {
       const runner = await projectionRunner({
@@ -162,6 +205,24 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
         },
       });
     }
+    // Telemetry from the ingest topic and the domain events of these contexts, into `events`.
+    const projector = analyticsProjector({
+      store: analytics,
+      log,
+      logger,
+      metrics,
+      namespace: config.namespace,
+      contexts: ['profile', 'identity'],
+    });
+    await projector.start();
+    analyticsProjectorStarted = projector;
+    closers.unshift(() => projector.stop());
+    readiness.push({
+      name: 'projection:analytics',
+      check: () => {
+        if (!projector.isRunning()) throw new Error('the analytics projector is not consuming');
+      },
+    });
   }
 
   // 4. HTTP. Identity signs with a key ring kept in the shared database, so
@@ -186,7 +247,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
         ? { jwks: config.jwt.jwks }
         : { keys: keyRing.getKey }),
   });
-  const { app, finish } = createHttpApp({ logger, metrics, readiness });
+  const { app, finish } = createHttpApp({ logger, metrics, readiness, bodyLimits: analyticsBodyLimits });
   if (config.roles.includes('api')) {
     app.get('/openapi.json', openApiRoute(apiDocument({ production: config.production })));
     const local = new Map(runners.map((r) => [r.projection.name, r]));
@@ -222,6 +283,16 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     );
     app.use(profileQueryRoutes({ sql, verify, waitFor }));
     app.use(projectionAdminRoutes({ sql, runners, verify }));
+    app.use(
+      await analyticsRoutes({
+        store: analytics,
+        log,
+        namespace: config.namespace,
+        verify,
+        ingestKeys: config.analyticsIngestKeys,
+        clock: systemClock,
+      }),
+    );
   }
   finish();
 
@@ -249,6 +320,8 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     metrics,
     runners,
     relay,
+    analytics,
+    analyticsProjector: analyticsProjectorStarted,
     keyRing,
     tokens: config.tokens,
     signAccessToken,

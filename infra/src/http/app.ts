@@ -73,8 +73,9 @@ export const sendProblem = (
  * 2. request latency metrics by route;
  * 3. `/healthz` (the process lives), `/readyz` (its engines answer and its
  *    consumers run), `/metrics` (Prometheus);
- * 4. JSON bodies up to `bodyLimit`, with malformed or oversized ones answered
- *    as problems rather than crashes.
+ * 4. JSON bodies up to `bodyLimit` (or, for a path in `bodyLimits`, its own
+ *    limit), with malformed or oversized ones answered as problems rather
+ *    than crashes.
  *
  * Routes are mounted with `mount`; `finish()` adds the 404 and error
  * handlers last.
@@ -84,6 +85,12 @@ export const createHttpApp = (opts: {
   metrics: Metrics;
   readiness: readonly ReadinessCheck[];
   bodyLimit?: string;
+  /**
+   * Paths whose bodies may be larger (or must be smaller) than `bodyLimit`:
+   * path → bytes or a size like `'1mb'`. One parser reads every body, so a
+   * route cannot raise the limit on its own once the shared one has refused.
+   */
+  bodyLimits?: Readonly<Record<string, string | number>>;
 }): { app: Express; finish(): void } => {
   const app = express();
   app.use(securityHeaders());
@@ -146,8 +153,18 @@ export const createHttpApp = (opts: {
     res.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());
   });
 
+  const jsonTypes = ['application/json', 'application/*+json'];
+  const json = express.json({ limit: opts.bodyLimit ?? '256kb', type: jsonTypes });
+  // Routing ignores case and a trailing slash, so the lookup does too.
+  const pathKey = (path: string) => path.toLowerCase().replace(/(.)\/+$/, '$1');
+  const perPath = new Map(
+    Object.entries(opts.bodyLimits ?? {}).map(([path, limit]) => [
+      pathKey(path),
+      express.json({ limit, type: jsonTypes }),
+    ]),
+  );
   app.use(
-    express.json({ limit: opts.bodyLimit ?? '256kb', type: ['application/json', 'application/*+json'] }),
+    perPath.size === 0 ? json : (req, res, next) => (perPath.get(pathKey(req.path)) ?? json)(req, res, next),
   );
 
   const notFound: RequestHandler = (req, res) =>

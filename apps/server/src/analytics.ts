@@ -1,0 +1,43 @@
+import { Router } from 'express';
+import { INGEST_LIMITS, INGEST_PATH } from '@lectern/schemas/analytics/limits';
+import { ingestTopic } from '@lectern/infra/analytics/rows';
+import type { VerifiedToken } from '@lectern/infra/http/auth';
+import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
+import type { MessageLog } from '@lectern/infra/ports/message-log';
+import type { Clock } from '@lectern/infra/runtime/ids';
+
+/** What the analytics routes (ingest, reports, exports) are built from. */
+export type AnalyticsRouteDeps = Readonly<{
+  /** ClickHouse or chDB: what reports and exports read. */
+  store: AnalyticsStore;
+  /** Where ingest produces telemetry (`<namespace>.analytics.ingest`). */
+  log: MessageLog;
+  namespace: string;
+  verify: (token: string) => Promise<VerifiedToken>;
+  /** SHA-256 digests (hex) of the keys server-side sources send as `X-Ingest-Key`. */
+  ingestKeys: readonly string[];
+  clock: Clock;
+}>;
+
+/** Partitions of the ingest topic: as many as the analytics projector runs members. */
+export const INGEST_PARTITIONS = 4;
+
+/** The body limits the HTTP app applies to analytics paths (ingest takes batches of up to 1 MiB). */
+export const analyticsBodyLimits: Readonly<Record<string, number>> = {
+  [INGEST_PATH]: INGEST_LIMITS.maxBodyBytes,
+};
+
+/**
+ * The analytics context's routes, composed in one router mounted at `/`:
+ * ingest (telemetry → the log), reports and exports (ClickHouse → HTTP).
+ *
+ * 1. The ingest topic is ensured first, so that the first batch a client
+ *    sends can be produced (the projector ensures it too, but may run in
+ *    another process).
+ * 2. Each router of the context is mounted in turn.
+ */
+export const analyticsRoutes = async (deps: AnalyticsRouteDeps): Promise<Router> => {
+  await deps.log.ensureTopics([{ topic: ingestTopic(deps.namespace), partitions: INGEST_PARTITIONS }]);
+  const router = Router();
+  return router;
+};
