@@ -5,3 +5,4 @@ export * from './catalogue.ts';
 export * from './time.ts';
 export * as profile from './profile/index.ts';
 export * as identity from './identity/index.ts';
+export * as analytics from './analytics/index.ts';

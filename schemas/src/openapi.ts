@@ -11,6 +11,13 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 /** Who may call an operation: anyone, any signed-in user, or holders of one of the roles. */
 export type ApiSecurity = 'none' | 'bearer' | Readonly<{ roles: readonly string[] }>;
 
+/**
+ * A key that a server-side caller sends in a header, accepted by an
+ * operation instead of a bearer token: `name` names the security scheme
+ * (one definition per name across the document).
+ */
+export type ApiKeyScheme = Readonly<{ name: string; header: string; description: string }>;
+
 export type ApiResponse = Readonly<{
   description: string;
   body?: Validator<unknown>;
@@ -45,6 +52,8 @@ export type ApiOperation = Readonly<{
   tags: readonly string[];
   /** `bearer` adds 401; roles add 401 and 403 and name the roles. */
   security: ApiSecurity;
+  /** A key in a header that the operation accepts instead of the bearer token (OpenAPI's either-or). */
+  apiKey?: ApiKeyScheme;
   /** Path parameters, all required. */
   params?: Readonly<Record<string, Validator<unknown>>>;
   /** Query parameters, optional unless wrapped in `requiredParam`. */
@@ -297,6 +306,7 @@ export const openApiDocument = (
   const paths: Record<string, Partial<Record<HttpMethod, OperationObject>>> = {};
   const operationIds = new Set<string>();
   const tags: string[] = [];
+  const apiKeySchemes = new Map<string, { json: string; scheme: JsonSchema }>();
 
   for (const op of operations) {
     const where = `${op.method.toUpperCase()} ${op.path}`;
@@ -309,6 +319,23 @@ export const openApiDocument = (
     if ([...params].sort().join() !== [...declared].sort().join())
       throw new Error(`${where}: path parameters ${params.join(', ')} but params ${declared.join(', ')}`);
     if (!op.tags.length) throw new Error(`${where}: an operation needs a tag`);
+    if (op.apiKey) {
+      const { name, header, description } = op.apiKey;
+      if (op.security === 'none') throw new Error(`${where}: an operation open to anyone takes no key`);
+      if (!COMPONENT_NAME.test(name) || name === 'bearerAuth')
+        throw new Error(`${where}: '${name}' cannot name a security scheme`);
+      const lower = header.toLowerCase();
+      if (
+        RESERVED_HEADERS.includes(lower) ||
+        Object.keys(op.headers ?? {}).some((h) => h.toLowerCase() === lower)
+      )
+        throw new Error(`${where}: the key's header ${header} is described twice`);
+      const scheme: JsonSchema = { type: 'apiKey', in: 'header', name: header, description };
+      const json = JSON.stringify(scheme);
+      const seen = apiKeySchemes.get(name);
+      if (seen && seen.json !== json) throw new Error(`two different security schemes are named '${name}'`);
+      apiKeySchemes.set(name, { json, scheme });
+    }
     for (const tag of op.tags) if (!tags.includes(tag)) tags.push(tag);
 
     const parameter = (
@@ -389,7 +416,8 @@ export const openApiDocument = (
       // OpenAPI 3.1 would let the requirement list role names, but linters (Spectral's
       // oas3-operation-security-defined) read them as undeclared OAuth scopes: the roles go
       // into the description and an `x-roles` extension instead.
-      security: op.security === 'none' ? [] : [{ bearerAuth: [] }],
+      security:
+        op.security === 'none' ? [] : [{ bearerAuth: [] }, ...(op.apiKey ? [{ [op.apiKey.name]: [] }] : [])],
       ...(roles.length ? { 'x-roles': [...roles] } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(op.body
@@ -423,7 +451,10 @@ export const openApiDocument = (
     paths: Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b))),
     components: {
       schemas: components(),
-      securitySchemes: operations.some((op) => op.security !== 'none') ? { bearerAuth: bearerScheme } : {},
+      securitySchemes: {
+        ...(operations.some((op) => op.security !== 'none') ? { bearerAuth: bearerScheme } : {}),
+        ...Object.fromEntries([...apiKeySchemes].map(([name, s]) => [name, s.scheme])),
+      },
     },
   };
 };

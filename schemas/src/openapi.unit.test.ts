@@ -250,6 +250,32 @@ test('a document: an open operation has no security and no 401', (t) => {
   t.false('Problem' in d.components.schemas, 'no unused components');
 });
 
+test('a document: a key in a header is an alternative to the bearer token', (t) => {
+  const apiKey = { name: 'thingKey', header: 'X-Thing-Key', description: 'A key for servers.' };
+  const d = doc([{ ...base, apiKey }]);
+  const op = d.paths['/api/things/{code}']?.get;
+  t.deepEqual(op!.security, [{ bearerAuth: [] }, { thingKey: [] }], 'either one, not both');
+  t.deepEqual(d.components.securitySchemes.thingKey, {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Thing-Key',
+    description: 'A key for servers.',
+  });
+  t.truthy(op!.responses['401']);
+  t.throws(() => doc([{ ...base, security: 'none', apiKey }]), { message: /open to anyone/ });
+  t.throws(() => doc([{ ...base, apiKey, headers: { 'x-thing-key': string() } }]), {
+    message: /described twice/,
+  });
+  t.throws(
+    () =>
+      doc([
+        { ...base, apiKey },
+        { ...base, method: 'put', operationId: 'putThing', apiKey: { ...apiKey, header: 'X-Other' } },
+      ]),
+    { message: /two different security schemes are named 'thingKey'/ },
+  );
+});
+
 test('a document refuses what it cannot describe truthfully', (t) => {
   t.throws(() => doc([base, { ...base, method: 'put' }]), {
     message: /operationId 'getThing' is used twice/,

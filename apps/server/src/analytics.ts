@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { analyticsIngestRoutes } from '@lectern/analytics-commands';
 import { INGEST_LIMITS, INGEST_PATH } from '@lectern/schemas/analytics/limits';
 import { ingestTopic } from '@lectern/infra/analytics/rows';
 import type { VerifiedToken } from '@lectern/infra/http/auth';
@@ -39,5 +40,6 @@ export const analyticsBodyLimits: Readonly<Record<string, number>> = {
 export const analyticsRoutes = async (deps: AnalyticsRouteDeps): Promise<Router> => {
   await deps.log.ensureTopics([{ topic: ingestTopic(deps.namespace), partitions: INGEST_PARTITIONS }]);
   const router = Router();
+  router.use(analyticsIngestRoutes(deps));
   return router;
 };

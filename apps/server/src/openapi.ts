@@ -2,6 +2,7 @@ import type { Express, RequestHandler } from 'express';
 import { profileApi, profileTags } from '@lectern/schemas/profile/api';
 import { identityApi, identityDevApi, identityDevTags, identityTags } from '@lectern/schemas/identity/api';
 import { operationsApi, operationsTags } from '@lectern/schemas/operations/api';
+import { analyticsIngestApi, analyticsTags } from '@lectern/schemas/analytics/api';
 import { openApiDocument, type ApiOperation, type OpenApiDocument } from '@lectern/schemas/openapi';
 import server from '../package.json' with { type: 'json' };
 
@@ -24,6 +25,7 @@ export const apiContexts: readonly ApiContext[] = [
   { name: 'development', operations: identityDevApi, tags: identityDevTags, developmentOnly: true },
   { name: 'profile', operations: profileApi, tags: profileTags },
   { name: 'operations', operations: operationsApi, tags: operationsTags },
+  { name: 'analytics', operations: analyticsIngestApi, tags: analyticsTags },
 ];
 
 const info = (title: string) => ({ title, version: server.version });
