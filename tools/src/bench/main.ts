@@ -1,4 +1,5 @@
 import { cpus, loadavg, totalmem } from 'node:os';
+import { clickhouseVersion } from './analytics-reports.ts';
 import { appendSection } from './append.ts';
 import { emmettSection } from './emmett.ts';
 import { enginesFromEnv, packageVersion, pgliteVersion, postgresVersion, type Engines } from './engines.ts';
@@ -12,15 +13,16 @@ import { targetsOf } from './targets.ts';
 
 /**
  * `npm run bench [-- <section>]`: measures the event store, the relay, the
- * projections, read-your-writes latency, identity's login and refresh against the engines the
- * environment names (DATABASE_URL, KAFKA_BROKERS), and prints one JSON
+ * projections, read-your-writes latency, identity's login and refresh, and
+ * analytics (reports at 10M events, ingest over HTTP) against the engines the
+ * environment names (DATABASE_URL, KAFKA_BROKERS, CLICKHOUSE_URL), and prints one JSON
  * document on stdout; progress goes to stderr. A section whose engine is
  * not configured says so instead of failing: the bench is not a test.
  *
  * BENCH_QUICK=1 shortens every run (for trying the bench out, not for figures).
  */
 
-const SECTIONS = ['append', 'emmett', 'relay', 'projection', 'latency', 'identity'] as const;
+const SECTIONS = ['append', 'emmett', 'relay', 'projection', 'latency', 'identity', 'analytics'] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -37,7 +39,30 @@ const plan = {
   projectionEvents: quick ? 10_000 : 100_000,
   latency: { warmup: quick ? 10 : 30, iterations: quick ? 50 : 300 },
   identity: { users: 16, concurrency: 8, warmupMs: scale(2000), measureMs: scale(10_000) },
+  analytics: {
+    // BENCH_ANALYTICS=reports or =ingest runs one part.
+    parts: (['reports', 'ingest'] as const).filter((p) => (process.env.BENCH_ANALYTICS ?? p) === p),
+    reports: {
+      // BENCH_ANALYTICS_ROWS overrides the size (to try a size between quick and full).
+      rows: Number(process.env.BENCH_ANALYTICS_ROWS) || (quick ? 200_000 : 10_000_000),
+      warmup: quick ? 1 : 2,
+      runs: quick ? 5 : 9,
+      settleTimeoutMs: quick ? 10_000 : 120_000,
+    },
+    ingest: {
+      clients: 8,
+      batchEvents: 1000,
+      warmupMs: scale(5000),
+      measureMs: scale(30_000),
+      drainTimeoutMs: quick ? 60_000 : 300_000,
+      // Enough for 150k/s over the whole run; the generator stops the clients beyond.
+      maxEvents: Math.round((150 * (scale(5000) + scale(30_000))) / 1000) * 1000,
+    },
+  },
 };
+
+// Loaded only when needed: it loads chDB, a native library of half a gigabyte.
+const analytics = () => import('./analytics.ts');
 
 const versions = async (engines: Engines): Promise<Record<string, string | null>> => {
   const safe = async (f: () => Promise<string | null>): Promise<string | null> => {
@@ -58,6 +83,10 @@ const versions = async (engines: Engines): Promise<Record<string, string | null>
     kafkajs: await packageVersion('kafkajs'),
     pg: await packageVersion('pg'),
     emmettPostgresql: await packageVersion('@event-driven-io/emmett-postgresql'),
+    clickhouse: process.env.CLICKHOUSE_URL
+      ? await safe(() => clickhouseVersion(process.env.CLICKHOUSE_URL!))
+      : null,
+    chdb: await packageVersion('chdb'),
   };
 };
 
@@ -74,7 +103,7 @@ const main = async (): Promise<void> => {
   // The machine may be shared: its load before and after says how much the figures can be trusted.
   const loadBefore = loadavg().map((n) => round(n, 2));
   progress(
-    `sections: ${chosen.join(', ')}; DATABASE_URL ${engines.databaseUrl ? 'set' : 'unset'}; KAFKA_BROKERS ${engines.kafkaBrokers ? 'set' : 'unset'}${quick ? '; QUICK' : ''}`,
+    `sections: ${chosen.join(', ')}; DATABASE_URL ${engines.databaseUrl ? 'set' : 'unset'}; KAFKA_BROKERS ${engines.kafkaBrokers ? 'set' : 'unset'}; CLICKHOUSE_URL ${process.env.CLICKHOUSE_URL ? 'set' : 'unset'}${quick ? '; QUICK' : ''}`,
   );
 
   const results: Partial<Record<SectionName, unknown>> = {};
@@ -98,6 +127,9 @@ const main = async (): Promise<void> => {
   await run('projection', () => projectionSection(engines, plan.projectionEvents));
   await run('latency', () => latencySection(engines, plan.latency));
   await run('identity', () => identitySection(engines, plan.identity));
+  await run('analytics', async () =>
+    (await analytics()).analyticsSection(engines, process.env.CLICKHOUSE_URL?.trim() || null, plan.analytics),
+  );
 
   const document = {
     bench: 'lectern',
@@ -114,7 +146,10 @@ const main = async (): Promise<void> => {
     },
     versions: await versions(engines),
     sections: results,
-    targets: targetsOf(results),
+    targets: [
+      ...targetsOf(results),
+      ...(chosen.includes('analytics') ? (await analytics()).analyticsTargets(results.analytics) : []),
+    ],
   };
   process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   // Clients some engine libraries keep (timers, sockets) must not hold the process open.
