@@ -21,6 +21,12 @@ export type ApiKeyScheme = Readonly<{ name: string; header: string; description:
 export type ApiResponse = Readonly<{
   description: string;
   body?: Validator<unknown>;
+  /**
+   * Bodies that are not JSON, such as a file download: media type → the
+   * JSON Schema of the body (`{ type: 'string' }` for text, with
+   * `format: 'binary'` for bytes).
+   */
+  content?: Readonly<Record<string, JsonSchema>>;
   /** Response headers: name → what it carries. */
   headers?: Readonly<Record<string, string>>;
 }>;
@@ -376,7 +382,16 @@ export const openApiDocument = (
               ),
             }
           : {}),
-        ...(r.body ? { content: { 'application/json': { schema: hoist(jsonSchemaOf(r.body)) } } } : {}),
+        ...(r.body || r.content
+          ? {
+              content: {
+                ...(r.body ? { 'application/json': { schema: hoist(jsonSchemaOf(r.body)) } } : {}),
+                ...Object.fromEntries(
+                  Object.entries(r.content ?? {}).map(([type, schema]) => [type, { schema: hoist(schema) }]),
+                ),
+              },
+            }
+          : {}),
       };
     }
 
