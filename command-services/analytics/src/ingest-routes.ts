@@ -153,7 +153,7 @@ export const analyticsIngestRoutes = (deps: IngestRouteDeps): Router => {
         { issues: [tooMany] },
       );
     const receivedAt = deps.clock.now().getTime();
-    const r = schema.ingestRequest({ now: receivedAt })(body);
+    const r = schema.ingestRequestAt(receivedAt)(body);
     if (!r.ok) throw validationProblem(r.issues, 'The batch is not valid; none of its events were taken.');
     const { events } = r.value;
     ownEventsOnly(events, who);

@@ -9,7 +9,14 @@ import {
   type LogEntry,
   type Producer,
 } from 'kafkajs';
-import type { Consumer, ConsumerOptions, LogHeaders, LogMessage, MessageLog } from '../ports/message-log.ts';
+import type {
+  Consumer,
+  ConsumerOptions,
+  LogHeaders,
+  LogMessage,
+  MessageLog,
+  OutgoingMessage,
+} from '../ports/message-log.ts';
 
 /** One line of kafkajs's own logging, handed to the caller instead of stdout. */
 export type KafkaLogEntry = Readonly<{
@@ -136,6 +143,30 @@ const lazily = <T>(open: () => Promise<T>) => {
       })),
     peek: () => opened,
   };
+};
+
+/** Bytes of messages per send: half a broker's default `message.max.bytes`, leaving room for framing. */
+const MAX_SEND_BYTES = 512 * 1024;
+
+/** Consecutive runs of messages of at most `limit` bytes each (a larger message alone). */
+const bySize = (messages: readonly OutgoingMessage[], limit: number): OutgoingMessage[][] => {
+  const chunks: OutgoingMessage[][] = [];
+  let chunk: OutgoingMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    let size = Buffer.byteLength(m.key) + Buffer.byteLength(m.value) + 32;
+    for (const [k, v] of Object.entries(m.headers ?? {}))
+      size += Buffer.byteLength(k) + Buffer.byteLength(v) + 8;
+    if (chunk.length > 0 && bytes + size > limit) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(m);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 };
 
 /**
@@ -354,15 +385,21 @@ export const kafkaLog = (options: KafkaLogOptions): MessageLog => {
     async produce(topic, messages) {
       if (messages.length === 0) return;
       const p = await producer.get();
-      await p.send({
-        topic,
-        acks: -1,
-        messages: messages.map((m) => ({
-          key: m.key,
-          value: m.value,
-          headers: m.headers ? { ...m.headers } : undefined,
-        })),
-      });
+      // kafkajs sends a partition's messages of one `send` as one record
+      // batch, which the broker refuses above `message.max.bytes` (1 MiB by
+      // default): larger calls go out as several sends, one after another,
+      // so per-key order holds.
+      for (const chunk of bySize(messages, MAX_SEND_BYTES)) {
+        await p.send({
+          topic,
+          acks: -1,
+          messages: chunk.map((m) => ({
+            key: m.key,
+            value: m.value,
+            headers: m.headers ? { ...m.headers } : undefined,
+          })),
+        });
+      }
     },
 
     consume,

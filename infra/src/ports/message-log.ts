@@ -58,6 +58,10 @@ export interface MessageLog {
   /**
    * Appends messages, in order per key. Retried sends never duplicate a
    * message within one producer session (Kafka's idempotent producer).
+   * A call may be of any total size (Kafka's adapter sends it in requests
+   * the broker takes); on Kafka it is not atomic, so a failed call may have
+   * appended part of the messages, and the caller's retry must be
+   * idempotent (the same event ids).
    */
   produce(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   consume(opts: ConsumerOptions): Consumer;

@@ -61,7 +61,7 @@ export const analyticsIngestApi: readonly ApiOperation[] = [
         example: 'batch-2026-03-01-0001',
       }),
     },
-    body: ingestRequest(),
+    body: ingestRequest,
     responses: {
       202: { description: 'Every event of the batch was produced to the log.', body: ingestAccepted },
     },

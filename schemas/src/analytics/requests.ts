@@ -183,40 +183,45 @@ export type IngestEvent = Readonly<{
 
 export type IngestRequest = Readonly<{ events: readonly IngestEvent[] }>;
 
-/**
- * The body of `POST /api/analytics/ingest`. Every problem of every item is
- * reported, each under its item (`/events/3/type`). `now` (epoch ms, the
- * server's clock) turns on the time window; without it only the form of
- * `time` is checked.
- *
- * @example ingestRequest({ now: Date.now() })({ events: [{ type: 'course.viewed', time: Date.now(), source: 'web', payload: {} }] })
- */
-export const ingestRequest = (opts: Readonly<{ now?: number }> = {}): Validator<IngestRequest> =>
-  describe(
-    object({
-      events: describe(arrayOf(ingestEvent(opts), { max: INGEST_LIMITS.maxEvents }), {
-        description: `At most ${INGEST_LIMITS.maxEvents} events (413 \`too_many_events\` beyond).`,
-      }),
+const batch = (opts: Readonly<{ now?: number }>): Validator<IngestRequest> =>
+  object({
+    events: describe(arrayOf(ingestEvent(opts), { max: INGEST_LIMITS.maxEvents }), {
+      description: `At most ${INGEST_LIMITS.maxEvents} events (413 \`too_many_events\` beyond).`,
     }),
-    {
-      title: 'IngestRequest',
-      description:
-        'A batch of telemetry events. Any invalid event refuses the whole batch (400), so a client can ' +
-        'retry it unchanged once fixed, without having to work out which events were taken.',
-      example: {
-        events: [
-          {
-            id: '0b7e3c2a-8d1f-4e6a-9c5b-2f4d6a8e0c1b',
-            type: 'lesson.completed',
-            userId: '5f0c7a9e-2b4d-4c6e-8a1f-3d5b7c9e0a2f',
-            time: 1772357400000,
-            source: 'web',
-            payload: { courseId: 'c-42', lessonId: 'l-7', seconds: 312 },
-          },
-        ],
+  });
+
+/**
+ * The body of `POST /api/analytics/ingest` as documented: every problem of
+ * every item is reported, each under its item (`/events/3/type`). Only the
+ * form of `time` is checked; the route runs `ingestRequestAt`, which adds
+ * the window around the server's clock.
+ */
+export const ingestRequest: Validator<IngestRequest> = describe(batch({}), {
+  title: 'IngestRequest',
+  description:
+    'A batch of telemetry events. Any invalid event refuses the whole batch (400), so a client can ' +
+    'retry it unchanged once fixed, without having to work out which events were taken.',
+  example: {
+    events: [
+      {
+        id: '0b7e3c2a-8d1f-4e6a-9c5b-2f4d6a8e0c1b',
+        type: 'lesson.completed',
+        userId: '5f0c7a9e-2b4d-4c6e-8a1f-3d5b7c9e0a2f',
+        time: 1772357400000,
+        source: 'web',
+        payload: { courseId: 'c-42', lessonId: 'l-7', seconds: 312 },
       },
-    },
-  );
+    ],
+  },
+});
+
+/**
+ * `ingestRequest` with the time window: `now` is the server's clock (epoch
+ * ms) when the batch arrived.
+ *
+ * @example ingestRequestAt(Date.now())({ events: [{ type: 'course.viewed', time: Date.now(), source: 'web', payload: {} }] })
+ */
+export const ingestRequestAt = (now: number): Validator<IngestRequest> => batch({ now });
 
 /** The issues of a body whose `events` exceed the count limit, before any item is read. */
 export const tooManyEvents = (body: unknown): Issue | null => {

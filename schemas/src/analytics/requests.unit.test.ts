@@ -1,7 +1,14 @@
 import test from 'ava';
 import { jsonSchemaOf } from '../validation.ts';
 import { INGEST_LIMITS } from './limits.ts';
-import { ingestRequest, ingestTime, parseInstant, tooManyEvents, utf8Length } from './requests.ts';
+import {
+  ingestRequest,
+  ingestRequestAt,
+  ingestTime,
+  parseInstant,
+  tooManyEvents,
+  utf8Length,
+} from './requests.ts';
 
 const NOW = Date.UTC(2026, 2, 1, 12, 0, 0);
 const HOUR = 3600_000;
@@ -13,7 +20,7 @@ const event = (over: Record<string, unknown> = {}) => ({
   payload: { courseId: 'c-1' },
   ...over,
 });
-const check = (body: unknown) => ingestRequest({ now: NOW })(body);
+const check = (body: unknown) => ingestRequestAt(NOW)(body);
 const issuesOf = (body: unknown) => {
   const r = check(body);
   return r.ok ? [] : r.issues;
@@ -171,10 +178,12 @@ test('the count limit is told apart from item problems, before items are read', 
 });
 
 test('the documented schema names the limits', (t) => {
-  const schema = jsonSchemaOf(ingestRequest()) as {
+  const schema = jsonSchemaOf(ingestRequest) as {
     title: string;
     properties: { events: { maxItems: number } };
   };
   t.is(schema.title, 'IngestRequest');
+  t.true(ingestRequest({ events: [{ type: 'x', time: 0, source: 'web', payload: {} }] }).ok, 'no window');
+  t.false(ingestRequestAt(NOW)({ events: [{ type: 'x', time: 0, source: 'web', payload: {} }] }).ok);
   t.is(schema.properties.events.maxItems, INGEST_LIMITS.maxEvents);
 });
