@@ -73,6 +73,8 @@ type ClientRun = {
   errors: Record<string, number>;
   latencies: number[];
   exhausted: boolean;
+  /** The first refusal's status and body, to say why when nothing was accepted. */
+  firstError: string | null;
 };
 
 /**
@@ -96,6 +98,7 @@ const sendLoop = async (
     errors: {},
     latencies: [],
     exhausted: false,
+    firstError: null,
   };
   const url = `${server.url}${INGEST_PATH}`;
   const headers = { 'content-type': 'application/json', [INGEST_KEY_HEADER]: key };
@@ -127,8 +130,10 @@ const sendLoop = async (
             await sleep(Math.min(5000, 1000 * Number(res.headers.get('retry-after') ?? 1)));
             continue;
           }
-          if (Object.values(run.errors).reduce((a, b) => a + b, 0) === 1)
-            progress(`analytics ingest: ${res.status} ${text.slice(0, 300)}`);
+          if (run.firstError === null) {
+            run.firstError = `${res.status} ${text.slice(0, 300)}`;
+            progress(`analytics ingest: ${run.firstError}`);
+          }
           break;
         }
       }
@@ -177,6 +182,8 @@ export type IngestRun = Readonly<{
   counted: string;
   /** Distinct telemetry ids in the store after the server stopped (embedded: chDB opened afterwards). */
   verifiedInStore: number | null;
+  /** Whether that is exactly what was accepted: nothing lost, nothing counted twice. */
+  verified: boolean | null;
   /** CPU seconds this bench process (the clients) used in the window: the machine has 2 cores. */
   clientCpuSeconds: number;
 }>;
@@ -213,18 +220,23 @@ const ingestRun = async (
     const cpu = process.cpuUsage(cpu0);
     const stoppedAt = performance.now();
     await windowStart;
+    if (run.accepted === 0)
+      throw new Error(
+        `no event was accepted in ${run.requests} requests (${JSON.stringify(run.errors)}): ${run.firstError}`,
+      );
     const inStoreAtClientsStop = await stored();
     progress(
       `analytics ingest: ${run.accepted} accepted (${perSecond(run.acceptedInWindow, plan.measureMs)}/s in the window), ${inStoreAtClientsStop} in the store at stop`,
     );
     let held = inStoreAtClientsStop;
     while (held < run.accepted && performance.now() - stoppedAt < plan.drainTimeoutMs) {
-      await sleep(250);
+      await sleep(500);
       held = await stored();
     }
     const reachedAt = held >= run.accepted ? performance.now() : null;
-    await server.stop();
+    const stopping = server;
     server = null;
+    await stopBounded(stopping);
     const verifiedInStore = await afterStop(dataDir).catch((e: unknown) => {
       progress(`analytics ingest: could not count the store after the stop: ${String(e)}`);
       return null;
@@ -250,12 +262,19 @@ const ingestRun = async (
           : perSecond(run.accepted - inStoreAtWindowStart, reachedAt - marks.measureFrom),
       counted,
       verifiedInStore,
+      verified: verifiedInStore === null ? null : verifiedInStore === run.accepted,
       clientCpuSeconds: round((cpu.user + cpu.system) / 1e6, 2),
     };
   } finally {
-    await server?.stop();
+    if (server) await stopBounded(server);
     await rm(dataDir, { recursive: true, force: true });
   }
+};
+
+/** Stops the server (it inserts what its projector holds first), waiting a minute at most: the bench must end. */
+const stopBounded = async (server: ServerProcess): Promise<void> => {
+  const stopped = await Promise.race([server.stop().then(() => true), sleep(60_000).then(() => false)]);
+  if (!stopped) progress('analytics ingest: the server did not stop within 60 s after SIGTERM; left behind');
 };
 
 const telemetryIds = async (store: AnalyticsStore): Promise<number> => {
