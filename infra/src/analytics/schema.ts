@@ -20,12 +20,31 @@ import { ch, ident, type ChSql } from './sql.ts';
  *   materialized view `user_days_mv` at insert time. Distinct by nature, so
  *   copies of events cannot inflate it; DAU/WAU/MAU and retention read it
  *   instead of scanning `events`.
+ * - `user_first_seen`: the first UTC day each user was seen, as a `min` state
+ *   (AggregatingMergeTree, fed by `user_first_seen_mv`). A minimum is the
+ *   same however often an event is counted, so copies are harmless; read it
+ *   with `minMerge(first_day) … GROUP BY user_id`, since one user has one row
+ *   per insert until parts merge. Retention cohorts start from it, so that a
+ *   report over a few weeks need not scan all history for first visits.
+ * - `course_activity`: for every event whose payload names a course
+ *   (`courseId`), the first UTC day each user did each type of event for
+ *   that course, as a `min` state keyed by (type, course, user), fed by
+ *   `course_activity_mv`. Course completion reads its starts and
+ *   completions from here instead of parsing the payloads of `events`; a
+ *   new kind of progress event needs no change to it.
+ *
+ * The rollups are fed on insert only: events that were in `events` before a
+ * rollup existed reach it through `rollupBackfill`, which may run while
+ * events arrive (copies collapse, as above).
  *
  * Changing a table later needs an ALTER written for 18.16 (which has no
  * `ADD COLUMN IF NOT EXISTS`); these statements only create what is missing.
  */
-export const ANALYTICS_TABLES = ['events', 'user_days'] as const;
+export const ANALYTICS_TABLES = ['events', 'user_days', 'user_first_seen', 'course_activity'] as const;
 export type AnalyticsTable = (typeof ANALYTICS_TABLES)[number];
+/** The materialized views that feed the rollups from `events`. */
+export const ANALYTICS_VIEWS = ['user_days_mv', 'user_first_seen_mv', 'course_activity_mv'] as const;
+export type AnalyticsView = (typeof ANALYTICS_VIEWS)[number];
 
 export type EventKind = 'telemetry' | 'domain';
 
@@ -76,7 +95,7 @@ export const utcDay = (epochMs: number): string => new Date(epochMs).toISOString
  * (a materialized view after the tables it reads and writes).
  */
 export const analyticsSchema = (database: string): readonly ChSql[] => {
-  const t = (name: AnalyticsTable | 'user_days_mv') => ident(database, name);
+  const t = (name: AnalyticsTable | AnalyticsView) => ident(database, name);
   return [
     ch`CREATE DATABASE IF NOT EXISTS ${ident(database)}`,
     ch`CREATE TABLE IF NOT EXISTS ${t('events')} (
@@ -104,5 +123,58 @@ export const analyticsSchema = (database: string): readonly ChSql[] => {
       SELECT event_date, user_id FROM ${t('events')}
       WHERE user_id != ''
       GROUP BY event_date, user_id`,
+    ch`CREATE TABLE IF NOT EXISTS ${t('user_first_seen')} (
+      user_id String,
+      first_day AggregateFunction(min, Date)
+    ) ENGINE = AggregatingMergeTree
+    ORDER BY user_id`,
+    ch`CREATE MATERIALIZED VIEW IF NOT EXISTS ${t('user_first_seen_mv')} TO ${t('user_first_seen')} AS
+      SELECT user_id, minState(event_date) AS first_day FROM ${t('events')}
+      WHERE user_id != ''
+      GROUP BY user_id`,
+    ch`CREATE TABLE IF NOT EXISTS ${t('course_activity')} (
+      type String,
+      course_id String,
+      user_id String,
+      first_day AggregateFunction(min, Date)
+    ) ENGINE = AggregatingMergeTree
+    ORDER BY (type, course_id, user_id)`,
+    ch`CREATE MATERIALIZED VIEW IF NOT EXISTS ${t('course_activity_mv')} TO ${t('course_activity')} AS
+      ${courseActivity(t('events'))}`,
+  ];
+};
+
+/** The rows of `course_activity` that events make (its view, and its backfill). */
+const courseActivity = (events: ChSql): ChSql => {
+  const course = ch`visitParamExtractString(payload, 'courseId')`;
+  return ch`SELECT type, ${course} AS course_id, user_id, minState(event_date) AS first_day
+      FROM ${events}
+      WHERE user_id != '' AND ${course} != ''
+      GROUP BY type, course_id, user_id`;
+};
+
+/**
+ * Statements that fill the rollups from what `events` holds, for a database
+ * whose events predate a rollup (the views only see inserts made after they
+ * exist). Safe to run at any time and more than once, also while events
+ * arrive: every rollup holds distinct facts or minima, which copies leave
+ * unchanged. It reads all of `events`, so run it when an upgrade adds a
+ * rollup, not routinely.
+ *
+ * @example for (const statement of rollupBackfill(store.database)) await store.exec(statement);
+ */
+export const rollupBackfill = (database: string): readonly ChSql[] => {
+  const t = (name: AnalyticsTable) => ident(database, name);
+  return [
+    ch`INSERT INTO ${t('user_days')} (event_date, user_id)
+      SELECT event_date, user_id FROM ${t('events')}
+      WHERE user_id != ''
+      GROUP BY event_date, user_id`,
+    ch`INSERT INTO ${t('user_first_seen')} (user_id, first_day)
+      SELECT user_id, minState(event_date) FROM ${t('events')}
+      WHERE user_id != ''
+      GROUP BY user_id`,
+    ch`INSERT INTO ${t('course_activity')} (type, course_id, user_id, first_day)
+      ${courseActivity(t('events'))}`,
   ];
 };
