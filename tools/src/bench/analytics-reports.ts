@@ -3,6 +3,8 @@ import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
 import { utcDay } from '@lectern/infra/analytics/schema';
 import { ch, type ChSql } from '@lectern/infra/analytics/sql';
+import { analyticsReports, type ReportSource } from '@lectern/analytics-queries/reports';
+import type { AnalyticsReportName } from '@lectern/schemas/analytics/reports-api';
 import {
   DAY_MS,
   emptyTotals,
@@ -12,9 +14,9 @@ import {
 } from './analytics-data.ts';
 import { perSecond, progress, round, sleep, summarize, type LatencySummary } from './stats.ts';
 
-export const REPORT_NAMES = ['dau', 'wau', 'retention', 'funnel'] as const;
-export type ReportName = (typeof REPORT_NAMES)[number];
-export type ReportSource = 'raw' | 'rollup';
+/** The reports timed: every report the analytics context serves. */
+export const REPORT_NAMES = ['dau', 'wau', 'mau', 'retention', 'course-completion', 'funnel'] as const;
+export type ReportName = (typeof REPORT_NAMES)[number] & AnalyticsReportName;
 
 /** One query the bench times: a report, read from raw `events` or from a rollup. */
 export type ReportCase = Readonly<{ report: ReportName; source: ReportSource; sql: ChSql }>;
@@ -27,63 +29,37 @@ export const rangeOf = (plan: DataPlan): ReportRange => ({
   to: utcDay(plan.startMs + (plan.days - 1) * DAY_MS),
 });
 
-const SIGNUP_FUNNEL = ['signup.viewed', 'signup.submitted', 'signup.verified'] as const;
+/** The sign-up funnel the generator makes, as the funnel report's steps. */
+export const SIGNUP_FUNNEL = ['signup.viewed', 'signup.submitted', 'signup.verified'] as const;
 
 /**
- * The report queries, written here as the reports compute them: distinct
- * users (`uniqExact`, so copies of events never count twice), over
- * `events` or the `user_days` rollup. Kept to SQL both ClickHouse 18.16 and
- * chDB run.
+ * The report queries, from the reports' own definitions
+ * (`@lectern/analytics-queries`), with the parameters a client would send
+ * in the query string (validated by the reports' own validators): every
+ * report over the whole generated range, retention with its default days,
+ * the funnel over the sign-up steps within a day. A report whose rollup SQL
+ * is its raw SQL has no rollup, and is timed once.
  */
 export const reportCases = (store: AnalyticsStore, range: ReportRange): ReportCase[] => {
-  const events = store.table('events');
-  const userDays = store.table('user_days');
-  const inRange = ch`event_date BETWEEN toDate(${range.from}) AND toDate(${range.to})`;
-  const dau = (from: ChSql, source: ReportSource): ReportCase => ({
-    report: 'dau',
-    source,
-    sql: ch`SELECT event_date AS day, uniqExact(user_id) AS users FROM ${from}
-            WHERE ${inRange} AND user_id != '' GROUP BY day ORDER BY day`,
-  });
-  const wau = (from: ChSql, source: ReportSource): ReportCase => ({
-    report: 'wau',
-    source,
-    sql: ch`SELECT toMonday(event_date) AS week, uniqExact(user_id) AS users FROM ${from}
-            WHERE ${inRange} AND user_id != '' GROUP BY week ORDER BY week`,
-  });
-  // Cohorts by each user's first active day in the range; day N counts the
-  // users active again exactly N days later.
-  const retention = (from: ChSql, source: ReportSource): ReportCase => ({
-    report: 'retention',
-    source,
-    sql: ch`SELECT cohort, count() AS users,
-              countIf(has(days, cohort + 1)) AS day1, countIf(has(days, cohort + 7)) AS day7,
-              countIf(has(days, cohort + 14)) AS day14, countIf(has(days, cohort + 30)) AS day30
-            FROM (
-              SELECT user_id, min(event_date) AS cohort, groupUniqArray(event_date) AS days
-              FROM ${from} WHERE ${inRange} AND user_id != '' GROUP BY user_id
-            ) GROUP BY cohort ORDER BY cohort`,
-  });
-  const funnel: ReportCase = {
-    report: 'funnel',
-    source: 'raw',
-    // windowFunnel on 18.16 takes UInt32 seconds.
-    sql: ch`SELECT level, count() AS users FROM (
-              SELECT user_id, windowFunnel(86400)(toUInt32(intDiv(occurred_at, 1000)),
-                type = ${SIGNUP_FUNNEL[0]}, type = ${SIGNUP_FUNNEL[1]}, type = ${SIGNUP_FUNNEL[2]}) AS level
-              FROM ${events} WHERE ${inRange} AND type IN (${[...SIGNUP_FUNNEL]}) AND user_id != ''
-              GROUP BY user_id
-            ) GROUP BY level ORDER BY level`,
+  const query: Readonly<Record<ReportName, Readonly<Record<string, string | readonly string[]>>>> = {
+    dau: range,
+    wau: range,
+    mau: range,
+    retention: range,
+    'course-completion': range,
+    funnel: { ...range, steps: [...SIGNUP_FUNNEL], window: '86400' },
   };
-  return [
-    dau(events, 'raw'),
-    dau(userDays, 'rollup'),
-    wau(events, 'raw'),
-    wau(userDays, 'rollup'),
-    retention(events, 'raw'),
-    retention(userDays, 'rollup'),
-    funnel,
-  ];
+  return REPORT_NAMES.flatMap((name) => {
+    const report = analyticsReports[name];
+    const params = report.params(query[name]);
+    if (!params.ok) throw new Error(`the bench's parameters of ${name}: ${JSON.stringify(params.issues)}`);
+    const raw = report.sql(store, params.value, { source: 'raw' });
+    const rollup = report.sql(store, params.value, { source: 'rollup' });
+    return [
+      { report: name, source: 'raw' as const, sql: raw },
+      ...(rollup.text === raw.text ? [] : [{ report: name, source: 'rollup' as const, sql: rollup }]),
+    ];
+  });
 };
 
 export type LoadResult = Readonly<{

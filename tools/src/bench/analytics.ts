@@ -133,9 +133,10 @@ const agreement = (results: readonly (EngineReports | Failure)[]) => {
  * `npm run bench -- analytics`:
  * 1. Reports: the generated data (analytics-data.ts) loaded by direct
  *    `store.insert` into chDB (this process, a temporary folder) and into the
- *    ClickHouse server (CLICKHOUSE_URL, a database of its own), then DAU,
- *    WAU, retention and the sign-up funnel timed from raw `events` and from
- *    the `user_days` rollup.
+ *    ClickHouse server (CLICKHOUSE_URL, a database of its own), then every
+ *    report of `@lectern/analytics-queries` (DAU, WAU, MAU, retention,
+ *    course completion, the sign-up funnel) timed from raw `events` and from
+ *    its rollup where it has one.
  * 2. Ingest: HTTP → log → ClickHouse, see analytics-ingest.ts.
  */
 export const analyticsSection = async (
