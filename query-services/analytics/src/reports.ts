@@ -187,11 +187,12 @@ const mau = activeUsers(
  * active (any event) on exactly cohort day + N. Every cohort day and N has a
  * row, zero where there is nobody. Days after the data (N past today) read 0.
  *
- * From the rollups, `user_first_seen` gives the cohorts' users without
- * reading history and `user_days` their active days in the window, added
- * up per user (a `UNION ALL` rather than `IN (subquery)`: chDB turns an IN
- * set on a key column into a slow index lookup). From `events`, each user's
- * first day comes from every event up to the last day needed.
+ * From the rollups, `user_first_seen` gives the cohorts without reading
+ * history, and `user_days` in the window, joined to them by user, the days
+ * each was active (a join rather than `IN (subquery)`: chDB turns an IN set
+ * on a key column into a slow index lookup; and one rather than arrays per
+ * user, which cost more). From `events`, one pass groups every user's events
+ * up to the last day needed.
  */
 const retention: Report<RetentionParams> = {
   name: 'retention',
@@ -211,39 +212,52 @@ const retention: Report<RetentionParams> = {
   sql(store, p, opts = {}) {
     const last = addDays(p.to, Math.max(...p.days));
     const inCohorts = ch`BETWEEN ${date(p.from)} AND ${date(p.to)}`;
-    // One row per cohort user: their first day and the distinct days they were active on.
-    const users =
-      opts.source === 'raw'
-        ? ch`SELECT user_id, min(event_date) AS first,
-                    groupUniqArrayIf(event_date, event_date >= ${date(p.from)}) AS active
-             FROM ${store.table('events')}
-             WHERE user_id != '' AND event_date <= ${date(last)}
-             GROUP BY user_id
-             HAVING first ${inCohorts}`
-        : ch`SELECT user_id, minIf(day, cohort) AS first, groupUniqArrayIf(day, NOT cohort) AS active
-             FROM (
-               SELECT user_id, minMerge(first_day) AS day, 1 AS cohort
-               FROM ${store.table('user_first_seen')}
-               GROUP BY user_id
-               HAVING day ${inCohorts}
-               UNION ALL
-               SELECT user_id, event_date AS day, 0 AS cohort
-               FROM ${store.table('user_days')}
-               WHERE event_date BETWEEN ${date(p.from)} AND ${date(last)}
-             )
-             GROUP BY user_id
-             HAVING max(cohort) = 1`;
+    const zeros = ch`SELECT toDate(arrayJoin([${daysFrom(p.from, p.to)}])) AS cohort_day,
+                            toUInt16(arrayJoin([${p.days}])) AS n, toUInt64(0) AS c, toUInt64(0) AS r`;
+    let counted: ChSql;
+    if (opts.source === 'raw') {
+      // One pass over the events up to the last day needed: each user's first day (all history) and
+      // the distinct days they were active on since `from`.
+      counted = ch`SELECT first AS cohort_day, toUInt16(after) AS n, toUInt64(count()) AS c,
+                          toUInt64(countIf(has(active, first + after))) AS r
+        FROM (
+          SELECT user_id, min(event_date) AS first,
+                 groupUniqArrayIf(event_date, event_date >= ${date(p.from)}) AS active
+          FROM ${store.table('events')}
+          WHERE user_id != '' AND event_date <= ${date(last)}
+          GROUP BY user_id
+          HAVING first ${inCohorts}
+        )
+        ARRAY JOIN [${p.days}] AS after
+        GROUP BY cohort_day, after`;
+    } else {
+      // Cohort sizes from the first-seen rollup; the retained from the user-days in the window,
+      // each given its user's cohort day by an inner join on the (small) cohort side.
+      const cohorts = ch`SELECT user_id, minMerge(first_day) AS first
+        FROM ${store.table('user_first_seen')}
+        GROUP BY user_id
+        HAVING first ${inCohorts}`;
+      counted = ch`SELECT first AS cohort_day, toUInt16(after) AS n, toUInt64(count()) AS c, toUInt64(0) AS r
+        FROM (${cohorts})
+        ARRAY JOIN [${p.days}] AS after
+        GROUP BY cohort_day, after
+        UNION ALL
+        SELECT first AS cohort_day, toUInt16(event_date - first) AS n, toUInt64(0) AS c,
+               toUInt64(uniqExact(user_id)) AS r
+        FROM (
+          SELECT user_id, event_date FROM ${store.table('user_days')}
+          WHERE event_date BETWEEN ${date(addDays(p.from, Math.min(...p.days)))} AND ${date(last)}
+        ) AS active
+        ALL INNER JOIN (${cohorts}) AS cohorts USING user_id
+        WHERE event_date - first IN (${p.days})
+        GROUP BY cohort_day, n`;
+    }
     return ch`SELECT cohort_day, sum(c) AS cohort_users, n AS day, sum(r) AS retained_users,
              if(cohort_users = 0, 0, retained_users / cohort_users) AS rate
       FROM (
-        SELECT toDate(arrayJoin([${daysFrom(p.from, p.to)}])) AS cohort_day, toUInt16(arrayJoin([${p.days}])) AS n,
-               toUInt64(0) AS c, toUInt64(0) AS r
+        ${zeros}
         UNION ALL
-        SELECT first AS cohort_day, toUInt16(after) AS n, toUInt64(count()) AS c,
-               toUInt64(countIf(has(active, first + after))) AS r
-        FROM (${users})
-        ARRAY JOIN [${p.days}] AS after
-        GROUP BY cohort_day, after
+        ${counted}
       )
       GROUP BY cohort_day, n
       ORDER BY cohort_day, n`;
@@ -257,10 +271,10 @@ const retention: Report<RetentionParams> = {
  * before `to`. Restarts do not start a user again; a completion without a
  * start counts for nobody. Only courses with a start in the range have a row.
  *
- * Both sources reduce to one row per course, type and user with the first
- * day: `course_activity` holds exactly that; from `events` it is computed,
- * parsing `payload.courseId` of the course events (types lead the sort key,
- * so only those are read).
+ * Both sources come down to one row per course and user: from
+ * `course_activity`, which holds each type's first day per course and user;
+ * from `events`, parsing `payload.courseId` of the course events (types lead
+ * the sort key, so only those are read).
  */
 const courseCompletion: Report<CourseCompletionParams> = {
   name: 'course-completion',
@@ -275,30 +289,30 @@ const courseCompletion: Report<CourseCompletionParams> = {
     { name: 'completion_rate', type: 'number' },
   ],
   sql(store, p, opts = {}) {
+    const started = ch`type IN (${COURSE_STARTED_TYPES})`;
+    const completed = ch`type IN (${COURSE_COMPLETED_TYPES})`;
     const types = [...COURSE_STARTED_TYPES, ...COURSE_COMPLETED_TYPES];
     const course = ch`visitParamExtractString(payload, 'courseId')`;
-    const firsts =
+    // One row per course and user: the first start, whether there was one, whether a completion came by `to`.
+    const learners =
       opts.source === 'raw'
-        ? ch`SELECT type, ${course} AS course_id, user_id, min(event_date) AS first
+        ? ch`SELECT ${course} AS course_id, user_id,
+                    minIf(event_date, ${started}) AS first_start, countIf(${started}) AS starts,
+                    countIf(${completed} AND event_date <= ${date(p.to)}) > 0 AS done
              FROM ${store.table('events')}
              WHERE type IN (${types}) AND user_id != '' AND ${course} != ''
                ${p.course ? ch`AND ${course} IN (${p.course})` : ch``}
-             GROUP BY type, course_id, user_id`
-        : ch`SELECT type, course_id, user_id, minMerge(first_day) AS first
+             GROUP BY course_id, user_id`
+        : ch`SELECT course_id, user_id,
+                    minMergeIf(first_day, ${started}) AS first_start, countIf(${started}) AS starts,
+                    countIf(${completed}) > 0 AND minMergeIf(first_day, ${completed}) <= ${date(p.to)} AS done
              FROM ${store.table('course_activity')}
              WHERE type IN (${types}) ${p.course ? ch`AND course_id IN (${p.course})` : ch``}
-             GROUP BY type, course_id, user_id`;
-    return ch`SELECT course_id, toUInt64(count()) AS started, toUInt64(countIf(completions > 0)) AS completed,
+             GROUP BY course_id, user_id`;
+    return ch`SELECT course_id, toUInt64(count()) AS started, toUInt64(countIf(done)) AS completed,
              completed / started AS completion_rate
-      FROM (
-        SELECT course_id, user_id,
-               minIf(first, type IN (${COURSE_STARTED_TYPES})) AS first_start,
-               countIf(type IN (${COURSE_STARTED_TYPES})) AS starts,
-               countIf(type IN (${COURSE_COMPLETED_TYPES}) AND first <= ${date(p.to)}) AS completions
-        FROM (${firsts})
-        GROUP BY course_id, user_id
-        HAVING starts > 0 AND first_start BETWEEN ${date(p.from)} AND ${date(p.to)}
-      )
+      FROM (${learners})
+      WHERE starts > 0 AND first_start BETWEEN ${date(p.from)} AND ${date(p.to)}
       GROUP BY course_id
       ORDER BY course_id`;
   },

@@ -1,4 +1,4 @@
-import type { ApiOperation } from '../openapi.ts';
+import { requiredParam, type ApiOperation } from '../openapi.ts';
 import {
   arrayOf,
   describe,
@@ -356,7 +356,12 @@ export const analyticsReportsApi: readonly ApiOperation[] = [
     tags: ['analytics-reports'],
     security: { roles: ['admin', 'analyst'] },
     params: { name: reportName },
-    query: reportQuery,
+    // Every report needs the range; the rest depends on the report, as each description says.
+    query: {
+      ...reportQuery,
+      from: requiredParam(describe(reportQuery.from, {})),
+      to: requiredParam(describe(reportQuery.to, {})),
+    },
     responses: { 200: { description: 'The report.', body: analyticsReportResult } },
     errors: [
       {
