@@ -213,6 +213,24 @@ test('embedded: events accepted before a SIGKILL are in chDB exactly once after 
   }
 });
 
+test('embedded: a second process on the same data folder is refused, with what to do instead', async (t) => {
+  t.timeout(180_000);
+  const dir = await mkdtemp(join(tmpdir(), 'lectern-durability-'));
+  try {
+    const first = await startServer({ LECTERN_DATA_DIR: dir });
+    try {
+      const error = await t.throwsAsync(startServer({ LECTERN_DATA_DIR: dir }));
+      t.regex(error?.message ?? '', /chDB could not open .*another process/);
+      t.regex(error?.message ?? '', /Cannot lock file/, "chDB's own reason is in the output");
+      t.regex(error?.message ?? '', /LECTERN_DATA_DIR|CLICKHOUSE_URL/);
+    } finally {
+      await first.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 const databaseUrl = requireEngine(test, 'DATABASE_URL', 'durability on PostgreSQL');
 const brokers = requireEngine(test, 'KAFKA_BROKERS', 'durability on Kafka');
 const clickhouseUrl = requireEngine(test, 'CLICKHOUSE_URL', 'durability into ClickHouse');

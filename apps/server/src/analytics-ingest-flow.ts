@@ -67,7 +67,7 @@ export const analyticsIngestFlow = (
 
   /** The rows of one source, as a report would count them: distinct ids, and all copies. */
   const rowsOf = async (source: string) => {
-    const { analytics } = (await ctx()).lectern;
+    const analytics = (await ctx()).lectern.analytics!;
     const rows = await analytics.query<Row>(
       ch`SELECT event_id, kind, type, user_id, source, occurred_at, payload, stream_id
          FROM ${analytics.table('events')} WHERE source = ${source} ORDER BY occurred_at, event_id`,
@@ -297,7 +297,7 @@ export const analyticsIngestFlow = (
     await sleep(1500);
     const settled = await rowsOf(source);
     t.is(settled.ids.size, 6, '3 batches of 2 distinct events (mine, theirs, mine again under a new key)');
-    const { analytics } = (await ctx()).lectern;
+    const analytics = (await ctx()).lectern.analytics!;
     const [counted] = await analytics.query<{ ids: number; final: number }>(
       ch`SELECT uniqExact(event_id) AS ids, (SELECT count() FROM ${analytics.table('events')} FINAL
            WHERE source = ${source}) AS final

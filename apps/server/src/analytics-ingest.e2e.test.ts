@@ -50,7 +50,7 @@ if (databaseUrl && brokers && clickhouseUrl)
         ANALYTICS_INGEST_KEYS: INGEST_KEY_DIGESTS,
       }),
       cleanup: async (lectern) => {
-        const database = lectern.analytics.database;
+        const database = lectern.analytics!.database;
         await lectern.stop();
         const admin = clickhouseStore({ url: clickhouseUrl });
         await admin.exec(ch`DROP DATABASE IF EXISTS ${ident(database)}`);

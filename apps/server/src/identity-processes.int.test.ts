@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
@@ -22,8 +25,16 @@ const freePort = (): Promise<number> =>
 const startProcess = async (env: Record<string, string>) => {
   const port = await freePort();
   let output = '';
+  // A data folder of its own: the embedded analytics engine (chDB) serves one process per folder.
+  const dataDir = await mkdtemp(join(tmpdir(), 'lectern-process-'));
   const child: ChildProcess = spawn(process.execPath, [main], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
+    env: {
+      PATH: process.env.PATH ?? '',
+      LOG_LEVEL: 'warn',
+      LECTERN_DATA_DIR: dataDir,
+      ...env,
+      PORT: String(port),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -46,12 +57,14 @@ const startProcess = async (env: Record<string, string>) => {
     url,
     http: jsonClient(() => url),
     output: () => output,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
-      }),
+      });
+      await rm(dataDir, { recursive: true, force: true });
+    },
   };
 };
 

@@ -66,8 +66,12 @@ export type Lectern = Readonly<{
   metrics: Metrics;
   runners: readonly ProjectionRunner[];
   relay: Relay | null;
-  /** ClickHouse, or chDB in process: the analytics read models (reports, benches and tests query it). */
-  analytics: AnalyticsStore;
+  /**
+   * ClickHouse, or chDB in process: the analytics read models (reports,
+   * benches and tests query it). Null in a process whose only role is
+   * `relay`, which has no use for it and must not hold chDB's folder.
+   */
+  analytics: AnalyticsStore | null;
   /** The analytics projector (log → `events`), when this process has the `projections` role. */
   analyticsProjector: AnalyticsProjector | null;
   /** Identity's signing keys and token issuer (tests and benches mint tokens with them). */
@@ -92,7 +96,9 @@ export type Lectern = Readonly<{
  * same process (tests and benches do that) on another data folder therefore
  * shares the folder already open, in a database of its own named after its
  * data folder, so that neither sees the other's rows. A process started by
- * `main.ts` holds one Lectern and never takes this path.
+ * `main.ts` holds one Lectern and never takes this path. Two processes
+ * cannot share a folder at all (chDB locks it): several processes on one
+ * machine need CLICKHOUSE_URL, or a LECTERN_DATA_DIR each.
  */
 const openAnalyticsStore = (config: Config, logger: Logger): AnalyticsStore => {
   if (config.clickhouseUrl) return clickhouseStore({ url: config.clickhouseUrl });
@@ -100,6 +106,14 @@ const openAnalyticsStore = (config: Config, logger: Logger): AnalyticsStore => {
   try {
     return chdbStore({ path });
   } catch (error) {
+    // chDB prints the reason to stderr ("Cannot lock file …/status"); the error only says it failed.
+    if (/Failed to create connection/.test((error as Error).message ?? ''))
+      throw new Error(
+        `chDB could not open ${resolve(path)} (its own lines above say why). Most often another process ` +
+          'holds the folder: chDB serves one process per folder, so give each process its own ' +
+          'LECTERN_DATA_DIR, or point them all at one ClickHouse server (CLICKHOUSE_URL).',
+        { cause: error },
+      );
     if (!(error instanceof ChdbFolderInUse)) throw error;
     const database = `lectern_${createHash('sha256').update(resolve(path)).digest('hex').slice(0, 16)}`;
     logger.info(
@@ -146,15 +160,21 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       })
     : await sqlLog(sql, { onError: (error, context) => logger.warn({ err: error, context }, 'message log') });
   closers.unshift(() => log.close());
-  const analytics = openAnalyticsStore(config, logger);
-  closers.unshift(() => analytics.close());
-  await analytics.ensureSchema();
+  // Reports (api) and the analytics projector (projections) use the store; the relay alone does not.
+  const analytics =
+    config.roles.includes('api') || config.roles.includes('projections')
+      ? openAnalyticsStore(config, logger)
+      : null;
+  if (analytics) {
+    closers.unshift(() => analytics.close());
+    await analytics.ensureSchema();
+  }
   logger.info(
     {
       eventStore: config.eventStoreUrl ? 'kurrentdb' : sql.kind,
       log: config.kafkaBrokers ? 'kafka' : sql.kind,
       readModels: sql.kind,
-      analytics: analytics.engine,
+      analytics: analytics?.engine ?? 'none',
       roles: config.roles,
     },
     'engines ready',
@@ -164,7 +184,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     { name: 'read-models', check: () => sql.query('select 1').then(() => {}) },
     { name: 'event-store', check: () => store.ping() },
     { name: 'message-log', check: () => log.ping() },
-    { name: 'analytics', check: () => analytics.ping() },
+    ...(analytics ? [{ name: 'analytics', check: () => analytics.ping() }] : []),
   ];
 
   // 2. Relay.
@@ -207,7 +227,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     }
     // Telemetry from the ingest topic and the domain events of these contexts, into `events`.
     const projector = analyticsProjector({
-      store: analytics,
+      store: analytics!, // opened for this role
       log,
       logger,
       metrics,
@@ -285,7 +305,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     app.use(projectionAdminRoutes({ sql, runners, verify }));
     app.use(
       await analyticsRoutes({
-        store: analytics,
+        store: analytics!, // opened for this role
         log,
         namespace: config.namespace,
         verify,
