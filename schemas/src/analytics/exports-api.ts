@@ -161,10 +161,10 @@ const download = (what: string) => ({
       '`attachment; filename="<name>-<from>-<to>.<format>"`: the report (or `events`) and the range.',
   },
   content: {
-    [EXPORT_MEDIA_TYPES.csv]: {
+    'text/csv': {
       type: 'string',
       description:
-        'RFC 4180: a header row, then one record per row, CRLF line ends, UTF-8 without a byte-order mark. ' +
+        'UTF-8 (`charset=utf-8`, no byte-order mark), RFC 4180: a header row, then one record per row, CRLF line ends. ' +
         "A text cell starting with `=`, `+`, `-`, `@`, tab or carriage return is written with a leading `'` " +
         'so that a spreadsheet shows it as text instead of running it as a formula.',
     },
