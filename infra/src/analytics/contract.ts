@@ -72,15 +72,7 @@ export const analyticsStoreContract = (test: TestFn, name: string, make: MakeSto
     );
     t.deepEqual(
       tables.map((r) => r.name),
-      [
-        'course_activity',
-        'course_activity_mv',
-        'events',
-        'user_days',
-        'user_days_mv',
-        'user_first_seen',
-        'user_first_seen_mv',
-      ],
+      ['events', 'user_days', 'user_days_mv', 'user_first_seen', 'user_first_seen_mv'],
     );
     await store.ping();
   });

@@ -26,13 +26,6 @@ import { ch, ident, type ChSql } from './sql.ts';
  *   with `minMerge(first_day) … GROUP BY user_id`, since one user has one row
  *   per insert until parts merge. Retention cohorts start from it, so that a
  *   report over a few weeks need not scan all history for first visits.
- * - `course_activity`: for every event whose payload names a course
- *   (`courseId`), the first UTC day each user did each type of event for
- *   that course, as a `min` state keyed by (type, course, user), fed by
- *   `course_activity_mv`. Course completion reads its starts and
- *   completions from here instead of parsing the payloads of `events`; a
- *   new kind of progress event needs no change to it.
- *
  * The rollups are fed on insert only: events that were in `events` before a
  * rollup existed reach it through `rollupBackfill`, which may run while
  * events arrive (copies collapse, as above).
@@ -40,10 +33,10 @@ import { ch, ident, type ChSql } from './sql.ts';
  * Changing a table later needs an ALTER written for 18.16 (which has no
  * `ADD COLUMN IF NOT EXISTS`); these statements only create what is missing.
  */
-export const ANALYTICS_TABLES = ['events', 'user_days', 'user_first_seen', 'course_activity'] as const;
+export const ANALYTICS_TABLES = ['events', 'user_days', 'user_first_seen'] as const;
 export type AnalyticsTable = (typeof ANALYTICS_TABLES)[number];
 /** The materialized views that feed the rollups from `events`. */
-export const ANALYTICS_VIEWS = ['user_days_mv', 'user_first_seen_mv', 'course_activity_mv'] as const;
+export const ANALYTICS_VIEWS = ['user_days_mv', 'user_first_seen_mv'] as const;
 export type AnalyticsView = (typeof ANALYTICS_VIEWS)[number];
 
 export type EventKind = 'telemetry' | 'domain';
@@ -132,25 +125,7 @@ export const analyticsSchema = (database: string): readonly ChSql[] => {
       SELECT user_id, minState(event_date) AS first_day FROM ${t('events')}
       WHERE user_id != ''
       GROUP BY user_id`,
-    ch`CREATE TABLE IF NOT EXISTS ${t('course_activity')} (
-      type String,
-      course_id String,
-      user_id String,
-      first_day AggregateFunction(min, Date)
-    ) ENGINE = AggregatingMergeTree
-    ORDER BY (type, course_id, user_id)`,
-    ch`CREATE MATERIALIZED VIEW IF NOT EXISTS ${t('course_activity_mv')} TO ${t('course_activity')} AS
-      ${courseActivity(t('events'))}`,
   ];
-};
-
-/** The rows of `course_activity` that events make (its view, and its backfill). */
-const courseActivity = (events: ChSql): ChSql => {
-  const course = ch`visitParamExtractString(payload, 'courseId')`;
-  return ch`SELECT type, ${course} AS course_id, user_id, minState(event_date) AS first_day
-      FROM ${events}
-      WHERE user_id != '' AND ${course} != ''
-      GROUP BY type, course_id, user_id`;
 };
 
 /**
@@ -174,7 +149,5 @@ export const rollupBackfill = (database: string): readonly ChSql[] => {
       SELECT user_id, minState(event_date) FROM ${t('events')}
       WHERE user_id != ''
       GROUP BY user_id`,
-    ch`INSERT INTO ${t('course_activity')} (type, course_id, user_id, first_day)
-      ${courseActivity(t('events'))}`,
   ];
 };
