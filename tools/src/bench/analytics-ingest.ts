@@ -176,8 +176,13 @@ export type IngestRun = Readonly<{
   lagEventsAtStop: number;
   /** From the clients' stop until the store held every accepted event (null: not within the drain timeout). */
   drainSeconds: number | null;
-  /** Events that reached the store from the window's start until it held all, per second. */
-  endToEndPerSecond: number | null;
+  /** What the store held at the last count: all that was accepted, unless the drain timed out. */
+  inStoreAtEnd: number;
+  /**
+   * Events that reached the store from the window's start until the last
+   * count (when it held all, or the drain timed out), per second.
+   */
+  endToEndPerSecond: number;
   /** How the store was counted. */
   counted: string;
   /** Distinct telemetry ids in the store after the server stopped (embedded: chDB opened afterwards). */
@@ -233,7 +238,8 @@ const ingestRun = async (
       await sleep(500);
       held = await stored();
     }
-    const reachedAt = held >= run.accepted ? performance.now() : null;
+    const lastCountAt = performance.now();
+    const reachedAt = held >= run.accepted ? lastCountAt : null;
     const stopping = server;
     server = null;
     await stopBounded(stopping);
@@ -256,10 +262,8 @@ const ingestRun = async (
       inStoreAtClientsStop,
       lagEventsAtStop: run.accepted - inStoreAtClientsStop,
       drainSeconds: reachedAt === null ? null : round((reachedAt - stoppedAt) / 1000, 2),
-      endToEndPerSecond:
-        reachedAt === null
-          ? null
-          : perSecond(run.accepted - inStoreAtWindowStart, reachedAt - marks.measureFrom),
+      inStoreAtEnd: held,
+      endToEndPerSecond: perSecond(held - inStoreAtWindowStart, lastCountAt - marks.measureFrom),
       counted,
       verifiedInStore,
       verified: verifiedInStore === null ? null : verifiedInStore === run.accepted,
