@@ -121,7 +121,7 @@ const sendDownload = async (req: Request, res: Response, d: Download): Promise<v
       return;
     }
     if (!res.headersSent) {
-      // Nothing has gone out yet (CSV sends its first 64 KiB at once): still a proper problem.
+      // Nothing has gone out yet (CSV sends nothing before its first 64 KiB): still a proper problem.
       reset();
       throw unavailableProblem(error);
     }
