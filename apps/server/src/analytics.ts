@@ -1,5 +1,7 @@
 import { Router } from 'express';
 import { analyticsIngestRoutes } from '@lectern/analytics-commands';
+import { analyticsReportRoutes } from '@lectern/analytics-queries';
+import { analyticsExportRoutes } from '@lectern/analytics-queries/export-routes';
 import { INGEST_LIMITS, INGEST_PATH } from '@lectern/schemas/analytics/limits';
 import { ingestTopic } from '@lectern/infra/analytics/rows';
 import type { VerifiedToken } from '@lectern/infra/http/auth';
@@ -41,5 +43,7 @@ export const analyticsRoutes = async (deps: AnalyticsRouteDeps): Promise<Router>
   await deps.log.ensureTopics([{ topic: ingestTopic(deps.namespace), partitions: INGEST_PARTITIONS }]);
   const router = Router();
   router.use(analyticsIngestRoutes(deps));
+  router.use(analyticsReportRoutes(deps));
+  router.use(analyticsExportRoutes(deps));
   return router;
 };

@@ -3,6 +3,8 @@ import { profileApi, profileTags } from '@lectern/schemas/profile/api';
 import { identityApi, identityDevApi, identityDevTags, identityTags } from '@lectern/schemas/identity/api';
 import { operationsApi, operationsTags } from '@lectern/schemas/operations/api';
 import { analyticsIngestApi, analyticsTags } from '@lectern/schemas/analytics/api';
+import { analyticsReportsApi, analyticsReportsTags } from '@lectern/schemas/analytics/reports-api';
+import { analyticsExportsApi, analyticsExportsTags } from '@lectern/schemas/analytics/exports-api';
 import { openApiDocument, type ApiOperation, type OpenApiDocument } from '@lectern/schemas/openapi';
 import server from '../package.json' with { type: 'json' };
 
@@ -25,7 +27,11 @@ export const apiContexts: readonly ApiContext[] = [
   { name: 'development', operations: identityDevApi, tags: identityDevTags, developmentOnly: true },
   { name: 'profile', operations: profileApi, tags: profileTags },
   { name: 'operations', operations: operationsApi, tags: operationsTags },
-  { name: 'analytics', operations: analyticsIngestApi, tags: analyticsTags },
+  {
+    name: 'analytics',
+    operations: [...analyticsIngestApi, ...analyticsReportsApi, ...analyticsExportsApi],
+    tags: { ...analyticsTags, ...analyticsReportsTags, ...analyticsExportsTags },
+  },
 ];
 
 const info = (title: string) => ({ title, version: server.version });
