@@ -84,6 +84,11 @@ export const analyticsIngestFlow = (
     }
   };
 
+  const problem = (t: ExecutionContext, r: { status: number; headers: Headers }, status: number) => {
+    t.is(r.status, status);
+    t.is(r.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  };
+
   const it = (title: string, body: (t: ExecutionContext) => Promise<void>) =>
     test(`${name}: ${title}`, async (t) => {
       t.timeout(180_000);
@@ -314,6 +319,117 @@ export const analyticsIngestFlow = (
          FROM ${analytics.table('events')} WHERE source = ${source}`,
     );
     t.deepEqual(counted, { ids: 6, final: 6 }, 'copies collapse by id');
+  });
+
+  it('ingest → reports → exports over HTTP: counted once, readable by analysts only', async (t) => {
+    const source = newSource();
+    const admin = await token(['admin']);
+    const analyst = await token(['analyst']);
+    const learner = await token();
+    const [u1, u2, u3] = [randomUUID(), randomUUID(), randomUUID()];
+    const dayMs = 86_400_000;
+    const d1 = Math.floor(Date.now() / dayMs) * dayMs - 3 * dayMs;
+    const d2 = d1 + dayMs;
+    const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    const batch = [
+      {
+        id: randomUUID(),
+        type: 'course.viewed',
+        userId: u1,
+        time: d1 + 3_600_000,
+        payload: { courseId: 'c-9' },
+      },
+      {
+        id: randomUUID(),
+        type: 'course.viewed',
+        userId: u2,
+        time: d1 + 7_200_000,
+        payload: { courseId: 'c-9' },
+      },
+      {
+        id: randomUUID(),
+        type: 'course.started',
+        userId: u1,
+        time: d1 + 7_300_000,
+        payload: { courseId: 'c-9' },
+      },
+      {
+        id: randomUUID(),
+        type: 'course.completed',
+        userId: u1,
+        time: d2 + 3_600_000,
+        payload: { courseId: 'c-9' },
+      },
+      {
+        id: randomUUID(),
+        type: 'course.viewed',
+        userId: u3,
+        time: d2 + 7_200_000,
+        payload: { courseId: 'c-9' },
+      },
+    ].map((e) => ({ ...e, source }));
+    t.is((await ingest(batch, { token: admin.token })).status, 202);
+    // The same batch again (a client retry): nothing may count twice.
+    t.is((await ingest(batch, { token: admin.token })).status, 202);
+    await waitForRows(source, 5);
+
+    const query = `from=${day(d1)}&to=${day(d2)}&source=${source}`;
+    problem(t, await http('GET', `/api/analytics/reports/dau?${query}`, { token: learner.token }), 403);
+    problem(t, await http('GET', `/api/analytics/reports/dau?${query}`), 401);
+    problem(t, await http('GET', `/api/analytics/reports/nope?${query}`, { token: analyst.token }), 404);
+    problem(
+      t,
+      await http('GET', `/api/analytics/reports/dau?from=${day(d2)}&to=${day(d1)}`, { token: analyst.token }),
+      400,
+    );
+    const dau = await http('GET', `/api/analytics/reports/dau?${query}`, { token: analyst.token });
+    t.is(dau.status, 200, JSON.stringify(dau.body));
+    t.deepEqual(
+      (dau.body?.rows as Record<string, unknown>[]).map((r) => [r.day, r.users]),
+      [
+        [day(d1), 2],
+        [day(d2), 2],
+      ],
+    );
+    const funnel = await http(
+      'GET',
+      `/api/analytics/reports/funnel?${query}&steps=course.viewed,course.started,course.completed&window=172800`,
+      { token: admin.token },
+    );
+    t.is(funnel.status, 200, JSON.stringify(funnel.body));
+    t.deepEqual(
+      (funnel.body?.rows as Record<string, unknown>[]).map((r) => r.users),
+      [3, 1, 1],
+    );
+
+    const { lectern } = await ctx();
+    const csv = await fetch(`${lectern.url}/api/analytics/reports/dau/export?${query}&format=csv`, {
+      headers: { authorization: `Bearer ${analyst.token}` },
+    });
+    t.is(csv.status, 200);
+    t.regex(csv.headers.get('content-type') ?? '', /^text\/csv/);
+    t.regex(csv.headers.get('content-disposition') ?? '', /attachment; filename="dau-.*\.csv"/);
+    const lines = (await csv.text()).trim().split(/\r?\n/);
+    t.is(lines.length, 3, lines.join(' | '));
+    t.true(lines[1]!.startsWith(`${day(d1)},2`), lines[1]);
+    const xlsx = await fetch(
+      `${lectern.url}/api/analytics/events/export?from=${day(d1)}&to=${day(d2)}&source=${source}&format=xlsx`,
+      { headers: { authorization: `Bearer ${analyst.token}` } },
+    );
+    t.is(xlsx.status, 200);
+    t.is(
+      xlsx.headers.get('content-type'),
+      'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    );
+    const bytes = Buffer.from(await xlsx.arrayBuffer());
+    t.is(bytes.subarray(0, 2).toString(), 'PK', 'a zip (xlsx) file');
+    const rawCsv = await fetch(
+      `${lectern.url}/api/analytics/events/export?from=${day(d1)}&to=${day(d2)}&source=${source}`,
+      {
+        headers: { authorization: `Bearer ${analyst.token}` },
+      },
+    );
+    t.is((await rawCsv.text()).trim().split(/\r?\n/).length, 1 + 5, 'the header and each event once');
   });
 
   it('the route is in readiness and the projector consumes', async (t) => {
