@@ -52,9 +52,11 @@ type Waiter = Readonly<{ resolve: () => void; reject: (error: unknown) => void }
  * topics.
  *
  * 1. Rows are buffered and inserted in batches: at once when `maxBatchRows`
- *    are waiting, otherwise `maxBatchDelayMs` after the first of them (a
- *    trickle of events makes one insert per interval, not one per event;
- *    ClickHouse wants few, large inserts).
+ *    are waiting or when every member of this process waits on the buffer
+ *    (none can bring more until an insert frees it), otherwise
+ *    `maxBatchDelayMs` after the first of them (a trickle of events makes one
+ *    insert per interval, not one per event; ClickHouse wants few, large
+ *    inserts).
  * 2. A log batch's handler resolves only once its rows are inserted, so the
  *    consumer group's committed offsets, the projector's checkpoint, never
  *    run ahead of ClickHouse. A crash in between redelivers the batch.
@@ -85,6 +87,8 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
   let timer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> = Promise.resolve();
   let stopping = false;
+  /** Members this process runs: when every one of them waits on the buffer, nothing more can come. */
+  let members = Number.POSITIVE_INFINITY;
 
   const insert = async (rows: readonly EventRow[], done: readonly Waiter[]): Promise<void> => {
     const byId = new Map<string, EventRow>();
@@ -127,7 +131,9 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
       if (rows.length === 0) return resolve();
       buffer.push(...rows);
       waiters.push({ resolve, reject });
-      if (buffer.length >= maxRows || stopping) void flush();
+      // Each member holds one batch until its rows are in: once all of them
+      // wait, waiting longer only idles the pipeline.
+      if (buffer.length >= maxRows || stopping || waiters.length >= members) void flush();
       else timer ??= setTimeout(() => void flush(), maxDelay);
     });
 
@@ -181,7 +187,8 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
         ...topics.map((topic) => ({ topic, partitions })),
         { topic: dlq, partitions: 1 },
       ]);
-      consumers = Array.from({ length: Math.max(1, opts.members ?? partitions) }, () =>
+      members = Math.max(1, opts.members ?? partitions);
+      consumers = Array.from({ length: members }, () =>
         opts.log.consume({
           groupId: group,
           topics,
