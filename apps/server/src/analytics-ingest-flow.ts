@@ -3,9 +3,8 @@ import type { ExecutionContext, TestFn } from 'ava';
 import { ingestKeyDigest } from '@lectern/analytics-commands';
 import { ingestAccepted } from '@lectern/schemas/analytics/api';
 import { ch } from '@lectern/infra/analytics/sql';
-import type { Config } from './config.ts';
 import { jsonClient } from './http-client.ts';
-import { startLectern, type Lectern } from './server.ts';
+import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /** The ingest key the flow's server is configured with (by its digest), and one it is not. */
 export const INGEST_KEY = `ik_${randomBytes(24).toString('base64url')}`;
@@ -30,21 +29,9 @@ type Row = {
  * per profile. Every test sends with a `source` of its own and reads back
  * only that source, so tests share one server.
  */
-export const analyticsIngestFlow = (
-  test: TestFn,
-  name: string,
-  config: () => Promise<{ config: Config; cleanup(lectern: Lectern): Promise<void> }>,
-) => {
-  let ready: Promise<{ lectern: Lectern; cleanup(): Promise<void> }> | null = null;
-  const ctx = () =>
-    (ready ??= (async () => {
-      const c = await config();
-      const lectern = await startLectern(c.config);
-      return { lectern, cleanup: () => c.cleanup(lectern) };
-    })());
-  test.after.always(async () => {
-    if (ready) await (await ready).cleanup();
-  });
+export const analyticsIngestFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
+  const lectern = sharedLectern(test, setup);
+  const ctx = async () => ({ lectern: await lectern() });
   const http = jsonClient(async () => (await ctx()).lectern.url);
   const token = async (roles: string[] = ['learner'], sub: string = randomUUID()) =>
     ({ sub, token: (await (await ctx()).lectern.signAccessToken({ sub, roles })).token }) as const;

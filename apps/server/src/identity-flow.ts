@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import type { Config } from './config.ts';
-import { startLectern, type Lectern } from './server.ts';
+import { sharedLectern, type ProfileSetup } from './testing.ts';
 import { jsonClient, type Reply } from './http-client.ts';
 
 /**
@@ -11,21 +10,9 @@ import { jsonClient, type Reply } from './http-client.ts';
  * its own addresses and its own client IP (X-Forwarded-For, trusted from
  * loopback) so that the per-IP limits of one test do not leak into another.
  */
-export const identityFlow = (
-  test: TestFn,
-  name: string,
-  config: () => Promise<{ config: Config; cleanup(): Promise<void> }>,
-) => {
-  let ready: Promise<{ lectern: Lectern; cleanup(): Promise<void> }> | null = null;
-  const ctx = () =>
-    (ready ??= (async () => {
-      const c = await config();
-      const lectern = await startLectern(c.config);
-      return { lectern, cleanup: async () => (await lectern.stop(), await c.cleanup()) };
-    })());
-  test.after.always(async () => {
-    if (ready) await (await ready).cleanup();
-  });
+export const identityFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
+  const lectern = sharedLectern(test, setup);
+  const ctx = async () => ({ lectern: await lectern() });
   const http = jsonClient(async () => (await ctx()).lectern.url);
   let ipCounter = 0;
   const newIp = () => `198.51.100.${++ipCounter}`;

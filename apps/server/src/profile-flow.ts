@@ -2,32 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { topicOf } from '@lectern/schemas';
 import type { TestFn } from 'ava';
 import { accessTokenIssuer } from '@lectern/infra/auth/tokens';
-import type { Config } from './config.ts';
-import { startLectern, type Lectern } from './server.ts';
-
-type Ctx = { lectern: Lectern };
+import { jsonClient } from './http-client.ts';
+import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /**
  * The profile slice end to end over HTTP, against a whole backend started in
  * this process on the given configuration. Registered once per profile
  * (embedded; PostgreSQL + Kafka).
  */
-export const profileFlow = (
-  test: TestFn,
-  name: string,
-  config: () => Promise<{ config: Config; cleanup(): Promise<void> }>,
-) => {
-  let ready: Promise<Ctx & { cleanup(): Promise<void> }> | null = null;
-  const ctx = () =>
-    (ready ??= (async () => {
-      const c = await config();
-      const lectern = await startLectern(c.config);
-      return { lectern, cleanup: async () => (await lectern.stop(), await c.cleanup()) };
-    })());
-  test.after.always(async () => {
-    if (ready) await (await ready).cleanup();
-  });
-
+export const profileFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
+  const lectern = sharedLectern(test, setup);
+  const ctx = async () => ({ lectern: await lectern() });
+  const call = jsonClient(async () => (await lectern()).url);
   /** Tokens from identity's own key ring; `expired` ones were issued 2 h ago with identity's 1 h lifetime. */
   const token = async (roles: string[] = ['learner'], sub = randomUUID(), expired = false) => {
     const { lectern } = await ctx();
@@ -39,28 +25,6 @@ export const profileFlow = (
     });
     return (await past.sign({ sub, roles })).token;
   };
-  const call = async (
-    method: string,
-    path: string,
-    opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
-  ) => {
-    const { lectern } = await ctx();
-    const headers: Record<string, string> = { ...opts.headers };
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    if (opts.body !== undefined || opts.raw !== undefined) headers['content-type'] ??= 'application/json';
-    const res = await fetch(`${lectern.url}${path}`, {
-      method,
-      headers,
-      body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
-    });
-    const text = await res.text();
-    return {
-      status: res.status,
-      headers: res.headers,
-      body: text ? (JSON.parse(text) as Record<string, any>) : null,
-    };
-  };
-
   test.serial(`${name}: a profile update is read back through its consistency token`, async (t) => {
     const me = await token();
     const put = await call('PUT', '/api/profile', {

@@ -146,8 +146,13 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
       },
       { step: 'family' },
     );
+    await sendTokenPair(res, user, refreshToken, family.state as TokenFamily);
+  };
+
+  /** Answers a fresh access token beside the refresh token just issued (never cached). */
+  const sendTokenPair = async (res: Response, user: User, refreshToken: string, family: TokenFamily) => {
+    if (user.status === 'none') throw new Error('tokens for no user');
     const access = await deps.signAccessToken({ sub: user.userId, roles: rolesOf(user) });
-    const started = family.state as TokenFamily;
     res.setHeader('Cache-Control', 'no-store');
     res.json({
       userId: user.userId,
@@ -156,9 +161,28 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
       expiresIn: Math.round(policy.accessTokenTtl / 1000),
       accessTokenExpiresAt: access.expiresAt,
       refreshToken,
-      refreshTokenExpiresAt: started.status === 'none' ? null : started.current.expiresAt,
+      refreshTokenExpiresAt: family.status === 'none' ? null : family.current.expiresAt,
     });
   };
+
+  const sendVerification = (email: string, token: string) =>
+    deps.outbox.send({
+      channel: 'email',
+      to: email,
+      template: 'verify-email',
+      subject: 'Confirm your e-mail address',
+      text: `Open ${deps.appUrl}/verify-email#token=${token} within 24 hours to activate your account.`,
+    });
+
+  /** Holds an address for a user until `ttl` from `at` (renewed when it is theirs already). */
+  const claimEmail = (req: Request, email: string, userId: string, ttl: number, at: string) =>
+    run(
+      req,
+      schema.emailClaimStreamId(emailClaimId(email)),
+      emailClaimDecider,
+      { type: 'Claim', email, userId, pendingUntil: addMs(at, ttl), at },
+      { step: 'claim' },
+    );
 
   const deviceOf = (req: Request, given?: { name?: string; platform?: string }): schema.Device | null => {
     const userAgent = req.get('user-agent')?.slice(0, 300);
@@ -175,13 +199,7 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
     const userId = deterministicUuid(`user/${req.ctx.causationId}`);
     const at = now();
     // 1. The address: exactly one registration can hold it.
-    await run(
-      req,
-      schema.emailClaimStreamId(emailClaimId(email)),
-      emailClaimDecider,
-      { type: 'Claim', email, userId, pendingUntil: addMs(at, policy.emailVerificationTtl), at },
-      { step: 'claim' },
-    );
+    await claimEmail(req, email, userId, policy.emailVerificationTtl, at);
     // 2. The user, inactive, with a verification token only its hash of which is kept.
     const token = `${userId}.${randomToken()}`;
     const outcome = await run(req, schema.userStreamId(userId), userDecider, {
@@ -193,14 +211,7 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
       at,
     });
     // 3. The e-mail (a retried request re-sends nothing: it appended nothing).
-    if (outcome.events.length)
-      await deps.outbox.send({
-        channel: 'email',
-        to: email,
-        template: 'verify-email',
-        subject: 'Confirm your e-mail address',
-        text: `Open ${deps.appUrl}/verify-email#token=${token} within 24 hours to activate your account.`,
-      });
+    if (outcome.events.length) await sendVerification(email, token);
     setCommandHeaders(res, outcome.revision, outcome.position);
     res.status(201).json({ userId, email, status: 'pending' });
   });
@@ -213,32 +224,13 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
     if (claim.status === 'pending') {
       const token = `${claim.userId}.${randomToken()}`;
       const at = now();
-      await run(
-        req,
-        schema.emailClaimStreamId(emailClaimId(email)),
-        emailClaimDecider,
-        {
-          type: 'Claim',
-          email,
-          userId: claim.userId,
-          pendingUntil: addMs(at, policy.emailVerificationTtl),
-          at,
-        },
-        { step: 'claim' },
-      );
+      await claimEmail(req, email, claim.userId, policy.emailVerificationTtl, at);
       const outcome = await run(req, schema.userStreamId(claim.userId), userDecider, {
         type: 'ResendVerification',
         tokenHash: tokenHash(token),
         at,
       });
-      if (outcome.events.length)
-        await deps.outbox.send({
-          channel: 'email',
-          to: email,
-          template: 'verify-email',
-          subject: 'Confirm your e-mail address',
-          text: `Open ${deps.appUrl}/verify-email#token=${token} within 24 hours to activate your account.`,
-        });
+      if (outcome.events.length) await sendVerification(email, token);
     }
     // The same answer whether or not the address is known: no enumeration.
     res.status(202).json({ status: 'accepted' });
@@ -386,18 +378,7 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
           : 'The refresh token is invalid, expired or revoked.',
       );
     }
-    const rotated = outcome.state as TokenFamily;
-    const access = await deps.signAccessToken({ sub: family.userId, roles: rolesOf(user) });
-    res.setHeader('Cache-Control', 'no-store');
-    res.json({
-      userId: family.userId,
-      tokenType: 'Bearer',
-      accessToken: access.token,
-      expiresIn: Math.round(policy.accessTokenTtl / 1000),
-      accessTokenExpiresAt: access.expiresAt,
-      refreshToken,
-      refreshTokenExpiresAt: rotated.status === 'none' ? null : rotated.current.expiresAt,
-    });
+    await sendTokenPair(res, user, refreshToken, outcome.state as TokenFamily);
   });
 
   router.post('/api/identity/logout', async (req, res) => {
@@ -483,13 +464,7 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
     if (matched === null)
       throw new Problem('unauthenticated', 'invalid_credentials', 'The password is wrong.');
     const at = now();
-    await run(
-      req,
-      schema.emailClaimStreamId(emailClaimId(newEmail)),
-      emailClaimDecider,
-      { type: 'Claim', email: newEmail, userId, pendingUntil: addMs(at, policy.emailChangeTtl), at },
-      { step: 'claim' },
-    );
+    await claimEmail(req, newEmail, userId, policy.emailChangeTtl, at);
     const token = `${userId}.${randomToken()}`;
     const outcome = await run(req, schema.userStreamId(userId), userDecider, {
       type: 'RequestEmailChange',

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestFn } from 'ava';
+import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
+import { ch, ident } from '@lectern/infra/analytics/sql';
+import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
+import { loadConfig, type Config } from './config.ts';
+import { startLectern, type Lectern } from './server.ts';
+
+/** How a flow's backend is configured, and what to remove after it has stopped. */
+export type ProfileSetup = () => Promise<{ config: Config; cleanup(lectern: Lectern): Promise<void> }>;
+
+/**
+ * One whole backend for a test file's flow, started in this process on first
+ * use and stopped (then cleaned up) after the file's tests.
+ *
+ * @example const lectern = sharedLectern(test, setup); const { url } = await lectern();
+ */
+export const sharedLectern = (test: TestFn, setup: ProfileSetup): (() => Promise<Lectern>) => {
+  let ready: Promise<{ lectern: Lectern; cleanup(): Promise<void> }> | null = null;
+  test.after.always(async () => {
+    if (ready) await (await ready).cleanup();
+  });
+  return async () =>
+    (
+      await (ready ??= (async () => {
+        const c = await setup();
+        const lectern = await startLectern(c.config);
+        return {
+          lectern,
+          cleanup: async () => {
+            await lectern.stop();
+            await c.cleanup(lectern);
+          },
+        };
+      })())
+    ).lectern;
+};
+
+/**
+ * Registers a flow on the embedded profile (PGlite, the SQL log, chDB) and on
+ * the engines (PostgreSQL + Kafka, and ClickHouse with `clickhouse`), each in
+ * a data folder, database, namespace and ClickHouse database of its own. In
+ * CI a missing engine fails (requireEngine); locally it skips.
+ */
+export const onEveryProfile = (
+  test: TestFn,
+  flow: (test: TestFn, name: string, setup: ProfileSetup) => void,
+  opts: Readonly<{ clickhouse?: boolean; env?: Readonly<Record<string, string>> }> = {},
+): void => {
+  const tempDir = () => mkdtemp(join(tmpdir(), 'lectern-e2e-'));
+  const env = opts.env ?? {};
+  flow(test, 'embedded', async () => {
+    const dir = await tempDir();
+    return {
+      config: loadConfig({ PORT: '0', LECTERN_DATA_DIR: dir, LOG_LEVEL: 'warn', ...env }),
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  });
+
+  const databaseUrl = requireEngine(test, 'DATABASE_URL', 'PostgreSQL');
+  const brokers = requireEngine(test, 'KAFKA_BROKERS', 'Kafka');
+  const clickhouseUrl = opts.clickhouse ? requireEngine(test, 'CLICKHOUSE_URL', 'ClickHouse') : null;
+  if (!databaseUrl || !brokers || (opts.clickhouse && !clickhouseUrl)) return;
+  flow(test, opts.clickhouse ? 'postgres+kafka+clickhouse' : 'postgres+kafka', async () => {
+    const dir = await tempDir();
+    const db = await freshDatabase(databaseUrl);
+    // A ClickHouse database of the run's own: the URL's path names it.
+    const analytics = clickhouseUrl ? new URL(clickhouseUrl) : null;
+    if (analytics) analytics.pathname = `/lectern_test_${randomBytes(6).toString('hex')}`;
+    return {
+      config: loadConfig({
+        PORT: '0',
+        LECTERN_DATA_DIR: dir,
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: db.url,
+        KAFKA_BROKERS: brokers,
+        LECTERN_NAMESPACE: `e2e-${db.name}`,
+        ...(analytics ? { CLICKHOUSE_URL: analytics.toString() } : {}),
+        ...env,
+      }),
+      cleanup: async (lectern) => {
+        if (clickhouseUrl && lectern.analytics) {
+          const admin = clickhouseStore({ url: clickhouseUrl });
+          await admin.exec(ch`DROP DATABASE IF EXISTS ${ident(lectern.analytics.database)}`);
+          await admin.close();
+        }
+        await db.drop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  });
+};
