@@ -67,6 +67,38 @@ export const subjectOf = (e: RecordedEvent): string => {
   return e.metadata?.actor?.userId ?? '';
 };
 
+/** Keys whose values never reach analytics: secrets (hashes, salts, tokens) and contact data. */
+const WITHHELD_KEY = /hash|salt|token|secret|password|email|phone|code/i;
+/** Events whose `from`/`to` are addresses or numbers. */
+const CONTACT_CHANGES = new Set(['identity.EmailChanged', 'identity.PhoneChanged']);
+
+const withhold = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(withhold);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => !WITHHELD_KEY.test(key))
+      .map(([key, v]) => [key, withhold(v)]),
+  );
+};
+
+/**
+ * The part of a domain event's data that analytics keeps. Analysts read
+ * ClickHouse directly, so what must not be read there never enters it:
+ * any key naming a hash, salt, token, secret, password, code, e-mail or
+ * phone is dropped at every depth, and so are the old and new values of an
+ * e-mail or phone change. The rest (ids, reasons, roles, devices, profile
+ * changes) stays, for funnels and cohorts over domain facts.
+ */
+export const analyticsPayload = (e: RecordedEvent): unknown => {
+  const data = withhold(e.data ?? null);
+  if (CONTACT_CHANGES.has(e.type) && data && typeof data === 'object') {
+    const { from: _from, to: _to, ...rest } = data as Record<string, unknown>;
+    return rest;
+  }
+  return data;
+};
+
 /** A domain event of another context as a row of `events`. */
 export const domainRow = (e: RecordedEvent, ingestedAt: number): EventRow => {
   const occurredAt = Date.parse(e.occurredAt);
@@ -78,7 +110,7 @@ export const domainRow = (e: RecordedEvent, ingestedAt: number): EventRow => {
     user_id: subjectOf(e),
     source: contextOf(e.type),
     occurred_at: occurredAt,
-    payload: JSON.stringify(e.data ?? null),
+    payload: JSON.stringify(analyticsPayload(e)),
     stream_id: e.streamId,
     schema_version: e.schemaVersion,
     ingested_at: ingestedAt,

@@ -93,3 +93,39 @@ test('a domain event becomes a row about its subject, sourced from its context',
   t.is(subjectOf(event({ levelId: 'l' }, null)), '', 'neither');
   t.throws(() => domainRow({ ...event({}, null), occurredAt: 'soon' }, 7), { message: /occurredAt/ });
 });
+
+test('secrets and contact data of domain events never reach analytics', (t) => {
+  const of = (type: string, data: unknown) =>
+    JSON.parse(domainRow({ ...event(data, null), type }, 0).payload) as Record<string, unknown>;
+  const registered = of('identity.UserRegistered', {
+    userId: 'u-1',
+    email: 'ada@example.org',
+    passwordHash: 'scrypt$N=32768,r=8,p=1$salt$hash',
+    roles: ['learner'],
+    registeredAt: '2026-01-01T00:00:00.000Z',
+  });
+  t.deepEqual(registered, { userId: 'u-1', roles: ['learner'], registeredAt: '2026-01-01T00:00:00.000Z' });
+  const code = of('identity.PhoneCodeSent', {
+    phone: '+4915112345678',
+    userId: 'u-1',
+    codeId: 'c-1',
+    codeHash: 'scrypt$…',
+    codeSalt: 'salt',
+    expiresAt: '2026-01-01T00:10:00.000Z',
+  });
+  t.deepEqual(code, { userId: 'u-1', expiresAt: '2026-01-01T00:10:00.000Z' });
+  t.deepEqual(
+    of('identity.EmailChanged', { userId: 'u-1', from: 'a@x.org', to: 'b@x.org', changedAt: 'x' }),
+    {
+      userId: 'u-1',
+      changedAt: 'x',
+    },
+  );
+  // Nested keys too; other events keep their from/to (a profile change's values).
+  t.deepEqual(
+    of('profile.ProfileUpdated', { changes: [{ field: 'bio', from: null, to: 'hi', token: 'x' }] }),
+    {
+      changes: [{ field: 'bio', from: null, to: 'hi' }],
+    },
+  );
+});
