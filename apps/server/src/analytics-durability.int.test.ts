@@ -209,7 +209,7 @@ test('embedded: events accepted before a SIGKILL are in chDB exactly once after 
       await store.close();
     }
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 });
 
@@ -227,7 +227,7 @@ test('embedded: a second process on the same data folder is refused, with what t
       await first.stop();
     }
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 });
 
@@ -286,6 +286,6 @@ if (databaseUrl && brokers && clickhouseUrl)
       await store.exec(ch`DROP DATABASE IF EXISTS ${ident(database)}`).catch(() => {});
       await store.close();
       await db.drop();
-      await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     }
   });

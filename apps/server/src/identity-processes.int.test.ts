@@ -63,7 +63,7 @@ const startProcess = async (env: Record<string, string>) => {
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       });
-      await rm(dataDir, { recursive: true, force: true });
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 };

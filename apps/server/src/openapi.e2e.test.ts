@@ -22,7 +22,7 @@ test.before(async () => {
 });
 test.after.always(async () => {
   await lectern?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
 
 const fetchDocument = async () => {

@@ -56,7 +56,7 @@ export const onEveryProfile = (
     const dir = await tempDir();
     return {
       config: loadConfig({ PORT: '0', LECTERN_DATA_DIR: dir, LOG_LEVEL: 'warn', ...env }),
-      cleanup: () => rm(dir, { recursive: true, force: true }),
+      cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }),
     };
   });
 
@@ -88,7 +88,7 @@ export const onEveryProfile = (
           await admin.close();
         }
         await db.drop();
-        await rm(dir, { recursive: true, force: true });
+        await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
       },
     };
   });

@@ -38,6 +38,6 @@ test('chdb: one data folder per process, with an error that names both', async (
     );
     await b.close();
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 });

@@ -17,7 +17,7 @@ const spoolDir = join(dir, 'spool');
 const anchor = chdbStore({ path, spoolDir });
 test.after.always(async () => {
   await anchor.close();
-  await rm(dir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
 
 const open = (opts: { batchRows?: number } = {}): AnalyticsStore =>

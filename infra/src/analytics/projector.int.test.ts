@@ -348,7 +348,7 @@ suite('embedded (PGlite log, chDB)', async () => {
       await log.close();
       await sql.close();
       await anchor.close();
-      await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 });

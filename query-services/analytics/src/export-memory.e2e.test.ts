@@ -286,7 +286,7 @@ const suite = (name: string, open: () => Promise<Opened>) => {
         await checkXlsx(t, file, type);
         t.log(`read back in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       } finally {
-        await rm(dir, { recursive: true, force: true });
+        await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
       }
     },
   );
@@ -302,7 +302,7 @@ suite('chdb', async () => {
     store,
     cleanup: async () => {
       await store.close();
-      await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 });

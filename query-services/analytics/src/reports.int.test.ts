@@ -206,7 +206,7 @@ test.after.always(async () => {
     await store.close();
   }
   await anchor.close();
-  await rm(dir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
 
 /** One loaded database per engine, shared by the read-only tests below. */
