@@ -220,7 +220,10 @@ export const analyticsStoreContract = (test: TestFn, name: string, make: MakeSto
     t.is(count, n);
     t.is(sum, (n * (n - 1)) / 2);
     t.log(`heap growth peak ${(peak / 2 ** 20).toFixed(1)} MiB over ${n} rows`);
-    t.true(peak < 100 * 2 ** 20, `heap grew by ${(peak / 2 ** 20).toFixed(1)} MiB`);
+    // Holding the rows takes over 500 MiB (a buffered stream measured 507–814 MiB);
+    // a streaming one stays far below, but how far depends on when the collector
+    // runs (28–90 MiB seen with other suites beside it), so the bar leaves room.
+    t.true(peak < 200 * 2 ** 20, `heap grew by ${(peak / 2 ** 20).toFixed(1)} MiB`);
   });
 
   it('leaving a stream early releases it; the store keeps working', async (store, t) => {
