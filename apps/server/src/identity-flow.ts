@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
+import { identityUser, sessionList, tokenPair } from '@lectern/schemas/identity/api';
 import { jsonClient, type Reply } from './http-client.ts';
 
 /**
@@ -81,6 +82,7 @@ export const identityFlow = (test: TestFn, name: string, setup: ProfileSetup) =>
       t.is(verified.status, 200);
       t.is(verified.headers.get('cache-control'), 'no-store');
       t.is(verified.body?.tokenType, 'Bearer');
+      t.true(tokenPair(verified.body).ok, 'the token pair is as documented');
       t.is(verified.body?.expiresIn, 3600);
       const refreshDays = (Date.parse(verified.body?.refreshTokenExpiresAt) - Date.now()) / 86_400_000;
       t.true(refreshDays > 29.9 && refreshDays <= 30, `refresh token lives ${refreshDays} days`);
@@ -115,6 +117,7 @@ export const identityFlow = (test: TestFn, name: string, setup: ProfileSetup) =>
         Object.assign(me, await http('GET', '/api/identity/me', { token: verified.body?.accessToken }));
       }
       t.like(me.body, { userId: reg.body?.userId, email, status: 'active', roles: ['learner'] });
+      t.true(identityUser(me.body).ok, 'the user is as documented');
     },
   );
 
@@ -203,6 +206,7 @@ export const identityFlow = (test: TestFn, name: string, setup: ProfileSetup) =>
         if ((sessions.body?.items as { familyId: string }[]).some((s) => s.familyId === familyId)) break;
         await new Promise((r) => setTimeout(r, 50));
       }
+      t.true(sessionList(sessions!.body).ok, 'the session list is as documented');
       const session = (sessions!.body?.items as Record<string, any>[]).find((s) => s.familyId === familyId);
       t.like(session, {
         device: { name: 'Test phone', platform: 'android', userAgent: 'lectern-e2e/1' },
