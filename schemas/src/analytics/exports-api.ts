@@ -1,8 +1,8 @@
 import type { ApiError, ApiOperation } from '../openapi.ts';
-import { describe, oneOf, withSchema, type Issue, type Result, type Validator } from '../validation.ts';
+import { describe, oneOf, withSchema, type Result, type Validator } from '../validation.ts';
 import {
   analyticsReportNames,
-  daysBetween,
+  rangeParams,
   reportDay,
   reportList,
   reportQuery,
@@ -82,36 +82,10 @@ export type EventsExportParams = Readonly<{
  *
  * @example eventsExportParams({ format: 'xlsx', from: '2026-03-01', to: '2026-03-07', source: 'web,ios' })
  */
-export const eventsExportParams: Validator<EventsExportParams> = withSchema(
-  (input, path = '') => {
-    if (typeof input !== 'object' || input === null || Array.isArray(input))
-      return fail(path, 'must be an object');
-    const issues: Issue[] = [];
-    const value: Record<string, unknown> = { format: 'csv' };
-    for (const [key, raw] of Object.entries(input)) {
-      const validator = (eventsExportQuery as Readonly<Record<string, Validator<unknown>>>)[key];
-      if (!validator || !Object.hasOwn(eventsExportQuery, key)) {
-        issues.push({ path: `${path}/${key}`, message: 'is not a parameter of this export' });
-        continue;
-      }
-      const r = validator(raw, `${path}/${key}`);
-      if (r.ok) value[key] = r.value;
-      else issues.push(...r.issues);
-    }
-    for (const key of ['from', 'to'])
-      if (!(key in input)) issues.push({ path: `${path}/${key}`, message: 'is required' });
-    if (!issues.length) {
-      const { from, to } = value as { from: string; to: string };
-      if (from > to) issues.push({ path: `${path}/to`, message: 'must not be before from' });
-      else if (daysBetween(from, to) > REPORT_LIMITS.maxRangeDays)
-        issues.push({
-          path: `${path}/to`,
-          message: `must be at most ${REPORT_LIMITS.maxRangeDays} days after from, counting both`,
-        });
-    }
-    return issues.length ? { ok: false, issues } : { ok: true, value: value as EventsExportParams };
-  },
-  { type: 'object' },
+export const eventsExportParams: Validator<EventsExportParams> = rangeParams<EventsExportParams>(
+  eventsExportQuery,
+  Object.keys(eventsExportQuery),
+  { what: 'export', defaults: { format: 'csv' } },
 );
 
 /**

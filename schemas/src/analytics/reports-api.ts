@@ -239,18 +239,19 @@ export const daysBetween = (from: string, to: string): number =>
   Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000) + 1;
 
 /**
- * The validator of one report's parameters: the fields it takes (others are
- * 400 `is not a parameter of this report`), which of them are required
- * besides `from` and `to`, defaults for the rest, and the range rule (`from`
- * ≤ `to`, at most `maxRangeDays` days). Every problem is reported at once,
- * with a pointer. `P` is the type the caller reads the result as; the fields
- * given must produce it.
+ * A validator of query parameters over a day range: each key must be one of
+ * `fields` in `table` (others are 400 `is not a parameter of this <what>`),
+ * `from`, `to` and `required` must be there, `defaults` fill the rest, and the
+ * range must be in order and at most `maxRangeDays` days. Every problem is
+ * reported at once, with a pointer. `P` is the type the caller reads the
+ * result as; the fields given must produce it. Reports and exports share it.
  *
- * @example reportParams<FunnelParams>(['from', 'to', 'steps', 'window'], { required: ['steps'], defaults: { window: 86400 } })
+ * @example rangeParams<EventsExportParams>(eventsExportQuery, Object.keys(eventsExportQuery), { what: 'export' })
  */
-export const reportParams = <P extends Readonly<{ from: string; to: string }>>(
-  fields: readonly ReportQueryName[],
-  opts: Readonly<{ required?: readonly ReportQueryName[]; defaults?: Partial<P> }> = {},
+export const rangeParams = <P extends Readonly<{ from: string; to: string }>>(
+  table: Readonly<Record<string, Validator<unknown>>>,
+  fields: readonly string[],
+  opts: Readonly<{ what: string; required?: readonly string[]; defaults?: Partial<P> }>,
 ): Validator<P> =>
   withSchema(
     (input, path = '') => {
@@ -259,11 +260,12 @@ export const reportParams = <P extends Readonly<{ from: string; to: string }>>(
       const issues: Issue[] = [];
       const value: Record<string, unknown> = { ...opts.defaults };
       for (const [key, raw] of Object.entries(input)) {
-        if (!(fields as readonly string[]).includes(key)) {
-          issues.push({ path: `${path}/${key}`, message: 'is not a parameter of this report' });
+        const validator = Object.hasOwn(table, key) && fields.includes(key) ? table[key] : undefined;
+        if (!validator) {
+          issues.push({ path: `${path}/${key}`, message: `is not a parameter of this ${opts.what}` });
           continue;
         }
-        const r = (reportQuery[key as ReportQueryName] as Validator<unknown>)(raw, `${path}/${key}`);
+        const r = validator(raw, `${path}/${key}`);
         if (r.ok) value[key] = r.value;
         else issues.push(...r.issues);
       }
@@ -282,6 +284,17 @@ export const reportParams = <P extends Readonly<{ from: string; to: string }>>(
     },
     { type: 'object' },
   );
+
+/**
+ * The validator of one report's parameters: the fields it takes, which of
+ * them are required besides `from` and `to`, and defaults for the rest.
+ *
+ * @example reportParams<FunnelParams>(['from', 'to', 'steps', 'window'], { required: ['steps'], defaults: { window: 86400 } })
+ */
+export const reportParams = <P extends Readonly<{ from: string; to: string }>>(
+  fields: readonly ReportQueryName[],
+  opts: Readonly<{ required?: readonly ReportQueryName[]; defaults?: Partial<P> }> = {},
+): Validator<P> => rangeParams<P>(reportQuery, fields, { ...opts, what: 'report' });
 
 /* What the route answers. */
 
