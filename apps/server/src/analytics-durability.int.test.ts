@@ -1,10 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { ingestKeyDigest } from '@lectern/analytics-commands';
 import { chdbStore } from '@lectern/infra/analytics/chdb-store';
@@ -12,6 +9,7 @@ import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
 import { ch, ident } from '@lectern/infra/analytics/sql';
 import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
+import { startServerProcess, type ServerProcess } from './process.ts';
 
 /*
  * Durability of ingest: a 202 means the batch is on the log, so a server
@@ -21,70 +19,14 @@ import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
  * log; every accepted event must then be in ClickHouse exactly once.
  */
 
-const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const KEY = `ik_${randomBytes(24).toString('base64url')}`;
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      s.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+type Server = ServerProcess;
 
-type Server = Readonly<{
-  url: string;
-  child: ChildProcess;
-  output(): string;
-  exited: Promise<void>;
-  /** SIGTERM, and the exit it leads to. */
-  stop(): Promise<void>;
-}>;
-
-/** A server process with only the engines named in `env`; resolves once it is ready. */
-const startServer = async (env: Record<string, string>): Promise<Server> => {
-  const port = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, [main], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      LOG_LEVEL: 'warn',
-      ANALYTICS_INGEST_KEYS: ingestKeyDigest(KEY),
-      ...env,
-      PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const started = Date.now();
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`server exited ${child.exitCode ?? child.signalCode}: ${output}`);
-    if (Date.now() - started > 120_000) throw new Error(`server not ready in 120 s: ${output}`);
-    const ready = await fetch(`${url}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    await sleep(100);
-  }
-  return {
-    url,
-    child,
-    output: () => output,
-    exited,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-};
+/** A server process with only the engines named in `env` (and the ingest key); resolves once it is ready. */
+const startServer = (env: Record<string, string>): Promise<Server> =>
+  startServerProcess({ ANALYTICS_INGEST_KEYS: ingestKeyDigest(KEY), ...env });
 
 /**
  * Sends batches from `senders` loops at once until `enough` events were

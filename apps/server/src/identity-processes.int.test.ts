@@ -1,68 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
 import { jsonClient } from './http-client.ts';
+import { startServerProcess } from './process.ts';
 
-const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      s.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-
-/** A real server process (`main.ts`) on its own port; its stdout (the JSON log) is kept. */
+/** A real server process (`main.ts`) in a data folder of its own (chDB serves one process per folder). */
 const startProcess = async (env: Record<string, string>) => {
-  const port = await freePort();
-  let output = '';
-  // A data folder of its own: the embedded analytics engine (chDB) serves one process per folder.
   const dataDir = await mkdtemp(join(tmpdir(), 'lectern-process-'));
-  const child: ChildProcess = spawn(process.execPath, [main], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      LOG_LEVEL: 'warn',
-      LECTERN_DATA_DIR: dataDir,
-      ...env,
-      PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const started = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${output}`);
-    if (Date.now() - started > 60_000) throw new Error(`server not ready in 60 s: ${output}`);
-    if (
-      await fetch(`${url}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const server = await startServerProcess({ LECTERN_DATA_DIR: dataDir, ...env });
   return {
-    url,
-    http: jsonClient(() => url),
-    output: () => output,
+    url: server.url,
+    http: jsonClient(() => server.url),
+    output: server.output,
     stop: async () => {
-      await new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      });
+      await server.stop();
       await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };

@@ -10,7 +10,7 @@ import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import { DAY_MS, dataPlan, generateEvents } from './analytics-data.ts';
 import { benchId, throwawayDatabase, type Engines, type ThrowawayDatabase } from './engines.ts';
 import { dropKafkaNamespace } from './logs.ts';
-import { startServerProcess, type ServerProcess } from './server-process.ts';
+import { startServerProcess, type ServerProcess } from '@lectern/server/process';
 import { perSecond, progress, round, sleep, summarize, type LatencySummary } from './stats.ts';
 
 export type IngestPlan = Readonly<{
@@ -209,7 +209,7 @@ const ingestRun = async (
   const digest = createHash('sha256').update(key).digest('hex');
   let server: ServerProcess | null = null;
   try {
-    server = await startServerProcess({ ...env, ANALYTICS_INGEST_KEYS: digest }, dataDir);
+    server = await startServerProcess({ ...env, ANALYTICS_INGEST_KEYS: digest, LECTERN_DATA_DIR: dataDir });
     const startupSeconds = server.startupSeconds;
     const stored = count(server);
     const bodies = ingestBodies(plan, Date.now());

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { hashPassword, PASSWORD_HASH_COST } from '@lectern/infra/auth/passwords';
 import { benchId, throwawayDatabase, type Engines, type ThrowawayDatabase } from './engines.ts';
 import { dropKafkaNamespace } from './logs.ts';
-import { startServerProcess } from './server-process.ts';
+import { startServerProcess } from '@lectern/server/process';
 import { median, perSecond, progress, round, summarize, type LatencySummary } from './stats.ts';
 
 type Plan = Readonly<{ users: number; concurrency: number; warmupMs: number; measureMs: number }>;
@@ -60,7 +60,7 @@ const closedLoop = async (
 
 const run = async (env: Record<string, string>, plan: Plan) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'lectern-bench-identity-'));
-  const server = await startServerProcess(env, dataDir);
+  const server = await startServerProcess({ ...env, LECTERN_DATA_DIR: dataDir });
   try {
     const password = 'bench passphrase 0123456789';
     // 1. Users, registered and verified through the development outbox.

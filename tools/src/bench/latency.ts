@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { benchId, throwawayDatabase, type Engines, type ThrowawayDatabase } from './engines.ts';
 import { dropKafkaNamespace } from './logs.ts';
 import { progress, summarize, type LatencySummary } from './stats.ts';
-import { startServerProcess } from './server-process.ts';
+import { startServerProcess } from '@lectern/server/process';
 
 /** Users the loop rotates through, so no single stream grows past a few dozen events (every PUT reads its stream). */
 const USERS = 10;
@@ -34,7 +34,7 @@ const loop = async (
   dataDir: string,
   plan: { warmup: number; iterations: number },
 ): Promise<LatencyRun> => {
-  const lectern = await startServerProcess(env, dataDir);
+  const lectern = await startServerProcess({ ...env, LECTERN_DATA_DIR: dataDir });
   const startupSeconds = lectern.startupSeconds;
   try {
     // A development server mints tokens for any user at its development-only route.
