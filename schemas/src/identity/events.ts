@@ -9,6 +9,8 @@ import {
   partialObject,
   string,
   type Validator,
+  isoTime as isoTimeOf,
+  uuid as uuidOf,
 } from '../validation.ts';
 
 /**
@@ -159,8 +161,8 @@ export type IdentityEvent =
   | RecordedEvent<'identity.PhoneVerified', PhoneVerified>
   | RecordedEvent<'identity.PhoneReleased', PhoneReleased>;
 
-const isoTime = string({ pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/ });
-const uuid = string({ pattern: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/ });
+const isoTime = isoTimeOf();
+const uuid = uuidOf();
 /** Normalised: trimmed and lower-cased before it reaches an event. */
 const email = string({ max: 254, pattern: /^[^\s@A-Z]+@[^\s@A-Z]+\.[^\s@A-Z]+$/ });
 /** E.164. */

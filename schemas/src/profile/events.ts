@@ -1,6 +1,15 @@
 import type { EventCatalogue } from '../catalogue.ts';
 import type { RecordedEvent } from '../envelope.ts';
-import { arrayOf, integer, nullable, object, string, type Validator } from '../validation.ts';
+import {
+  arrayOf,
+  integer,
+  nullable,
+  object,
+  string,
+  type Validator,
+  isoTime as isoTimeOf,
+  uuid as uuidOf,
+} from '../validation.ts';
 import { profileFieldNames, type ProfileField } from './fields.ts';
 
 /** A value a profile field can hold; `null` means unset. */
@@ -40,8 +49,8 @@ export type ProfileEvent =
   | RecordedEvent<'profile.ExperienceLevelChanged', ExperienceLevelChanged>
   | RecordedEvent<'profile.ExperienceLevelRetired', ExperienceLevelRetired>;
 
-const isoTime = string({ pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/ });
-const uuid = string({ pattern: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/ });
+const isoTime = isoTimeOf();
+const uuid = uuidOf();
 const value = nullable(string({ trim: false, max: 500 }));
 const change = (fields: readonly string[]): Validator<FieldChange<string>> =>
   object({
