@@ -3,6 +3,7 @@ import type { ExecutionContext, TestFn } from 'ava';
 import { ingestKeyDigest } from '@lectern/analytics-commands';
 import { ingestAccepted } from '@lectern/schemas/analytics/api';
 import { ch } from '@lectern/infra/analytics/sql';
+import type { EventRow } from '@lectern/infra/analytics/schema';
 import { jsonClient } from './http-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
@@ -12,16 +13,10 @@ export const INGEST_KEY_DIGESTS = `${ingestKeyDigest(`ik_${randomUUID()}`)},${in
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-type Row = {
-  event_id: string;
-  kind: string;
-  type: string;
-  user_id: string;
-  source: string;
-  occurred_at: number;
-  payload: string;
-  stream_id: string;
-};
+type Row = Pick<
+  EventRow,
+  'event_id' | 'kind' | 'type' | 'user_id' | 'source' | 'occurred_at' | 'payload' | 'stream_id'
+>;
 
 /**
  * Ingest end to end over HTTP: batches in, rows out of the analytics store

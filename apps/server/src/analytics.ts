@@ -1,26 +1,17 @@
 import { Router } from 'express';
-import { analyticsIngestRoutes } from '@lectern/analytics-commands';
+import { analyticsIngestRoutes, type IngestRouteDeps } from '@lectern/analytics-commands';
 import { analyticsReportRoutes } from '@lectern/analytics-queries';
 import { analyticsExportRoutes } from '@lectern/analytics-queries/export-routes';
 import { INGEST_LIMITS, INGEST_PATH } from '@lectern/schemas/analytics/limits';
 import { ingestTopic } from '@lectern/infra/analytics/rows';
-import type { VerifiedToken } from '@lectern/infra/http/auth';
 import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
-import type { MessageLog } from '@lectern/infra/ports/message-log';
-import type { Clock } from '@lectern/infra/runtime/ids';
 
-/** What the analytics routes (ingest, reports, exports) are built from. */
-export type AnalyticsRouteDeps = Readonly<{
-  /** ClickHouse or chDB: what reports and exports read. */
-  store: AnalyticsStore;
-  /** Where ingest produces telemetry (`<namespace>.analytics.ingest`). */
-  log: MessageLog;
-  namespace: string;
-  verify: (token: string) => Promise<VerifiedToken>;
-  /** SHA-256 digests (hex) of the keys server-side sources send as `X-Ingest-Key`. */
-  ingestKeys: readonly string[];
-  clock: Clock;
-}>;
+/** What the analytics routes are built from: ingest's needs, and the store reports and exports read. */
+export type AnalyticsRouteDeps = IngestRouteDeps &
+  Readonly<{
+    /** ClickHouse or chDB. */
+    store: AnalyticsStore;
+  }>;
 
 /** Partitions of the ingest topic: as many as the analytics projector runs members. */
 export const INGEST_PARTITIONS = 4;
