@@ -182,18 +182,8 @@ EOF
   fi
 }
 
-# The pid in the pid file, if that process is alive and is a ClickHouse
-# server (a stale pid may have been reused by an unrelated process).
-managed_pid() {
-  local pid
-  [[ -f $PIDFILE ]] || return 1
-  pid=$(<"$PIDFILE")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  if [[ -r /proc/$pid/cmdline ]]; then
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'clickhouse-server' || return 1
-  fi
-  echo "$pid"
-}
+# The pid of our ClickHouse server, if it runs (see live_pid_from).
+managed_pid() { live_pid_from "$PIDFILE" 'clickhouse-server'; }
 
 # The HTTP port in the config our server was started with.
 managed_port() {

@@ -135,18 +135,8 @@ format_storage() {
     }
 }
 
-# The pid in the pid file, if that process is alive and is a Kafka broker (a
-# stale pid may have been reused by an unrelated process, which we must not kill).
-managed_pid() {
-  local pid
-  [[ -f $PIDFILE ]] || return 1
-  pid=$(<"$PIDFILE")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  if [[ -r /proc/$pid/cmdline ]]; then
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'kafka\.Kafka' || return 1
-  fi
-  echo "$pid"
-}
+# The pid of our Kafka broker, if it runs (see live_pid_from).
+managed_pid() { live_pid_from "$PIDFILE" 'kafka\.Kafka'; }
 
 # The port in the config our broker was started with (it differs from $PORT
 # if that was started with another LECTERN_KAFKA_PORT).

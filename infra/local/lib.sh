@@ -98,3 +98,17 @@ with_lock() {
 node24_bin() {
   "$LECTERN_LOCAL_DIR/node.sh"
 }
+
+# The pid in a pid file, if that process is alive and its command line matches
+# a pattern: a stale pid may have been reused by an unrelated process, which
+# must never be taken for (or killed as) our engine.
+live_pid_from() {
+  local file=$1 pattern=$2 pid
+  [[ -f $file ]] || return 1
+  pid=$(<"$file")
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  if [[ -r /proc/$pid/cmdline ]]; then
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$pattern" || return 1
+  fi
+  echo "$pid"
+}
