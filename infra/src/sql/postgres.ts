@@ -1,5 +1,22 @@
 import pg from 'pg';
-import type { Sql, SqlExecutor } from './sql.ts';
+import { sqlState, type Sql, type SqlExecutor } from './sql.ts';
+
+/**
+ * Whether a failed query left its connection unusable. The server answers an
+ * SQL error (a unique violation, a RAISE, a revision conflict) with an error
+ * message and then waits for the next query on the same session, so such a
+ * connection goes back to the pool. Only an error without SQLSTATE (socket
+ * closed, timeout in the driver), a FATAL/PANIC one, or a connection-class
+ * SQLSTATE (08: connection exception, 57P: the server shutting down) means
+ * the session is gone.
+ */
+export const connectionFailed = (error: unknown): boolean => {
+  // Node's socket errors carry codes too (EPIPE); only the server's own answer counts.
+  if (!(error instanceof pg.DatabaseError)) return true;
+  if (error.severity === 'FATAL' || error.severity === 'PANIC') return true;
+  const code = sqlState(error) ?? '';
+  return code.startsWith('08') || code.startsWith('57P');
+};
 
 /** A `pg` pool behind the Sql port; LISTEN uses one dedicated connection. */
 export const postgresSql = (url: string, opts: { max?: number; applicationName?: string } = {}): Sql => {
@@ -45,19 +62,36 @@ export const postgresSql = (url: string, opts: { max?: number; applicationName?:
     await connectListener().catch(() => reconnect(attempt + 1));
   };
 
-  const run = async <Row>(exec: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]) =>
-    (await exec.query(text, params as unknown[])).rows as Row[];
+  const run = async <Row>(client: pg.PoolClient, text: string, params?: readonly unknown[]) =>
+    (await client.query(text, params as unknown[])).rows as Row[];
+
+  // Not `pool.query`: pg-pool destroys the connection after any failed query,
+  // so every revision conflict or unique violation would cost a new backend
+  // (a fork and a login on the server) for the next query.
+  const withClient = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (error) {
+      if (connectionFailed(error)) broken = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  };
 
   return {
     kind: 'postgres',
     knexConfig: { client: 'pg', connection: url, pool: { min: 0, max: 1 } },
-    query: (text, params) => run(pool, text, params),
+    query: (text, params) => withClient((client) => run(client, text, params)),
     // Without parameters, pg sends the simple query protocol, which takes several statements.
     exec: async (script) => {
-      await pool.query(script);
+      await withClient((client) => client.query(script));
     },
     async transaction(fn) {
       const client = await pool.connect();
+      let broken: Error | undefined;
       try {
         await client.query('begin');
         const tx: SqlExecutor = { query: (text, params) => run(client, text, params) };
@@ -65,10 +99,13 @@ export const postgresSql = (url: string, opts: { max?: number; applicationName?:
         await client.query('commit');
         return result;
       } catch (error) {
-        await client.query('rollback').catch(() => {});
+        // A session whose rollback fails is in no state to serve anyone else.
+        await client.query('rollback').catch((rollbackError: unknown) => {
+          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+        });
         throw error;
       } finally {
-        client.release();
+        client.release(broken);
       }
     },
     async listen(channel, onNotify) {
