@@ -146,6 +146,77 @@ const caseInsensitive = (source: string): string => {
 const fail = (path: string, message: string): Result<never> => ({ ok: false, issues: [{ path, message }] });
 
 /**
+ * Keys refused in every object a client sends (ARCHITECTURE rule 11):
+ * assigned to a plain object, `__proto__` replaces its prototype, and a
+ * lookup of `constructor` or `prototype` in a plain object finds inherited
+ * functions rather than nothing. `JSON.parse` (and so express.json) keeps
+ * `{"__proto__": …}` as an own key, so it does reach the validators.
+ */
+export const PROTOTYPE_KEYS: readonly string[] = ['__proto__', 'constructor', 'prototype'];
+
+/**
+ * What is wrong with a piece of text that would be stored, or null: lone
+ * surrogates cannot be encoded as UTF-8 (PostgreSQL's jsonb and ClickHouse
+ * refuse them, so the write would fail after it was accepted), and U+0000
+ * cannot be stored in a PostgreSQL text or jsonb value at all.
+ *
+ * @example textProblem('web\ud800') // 'must be valid Unicode (it has a lone surrogate)'
+ */
+export const textProblem = (text: string): string | null => {
+  if (!text.isWellFormed()) return 'must be valid Unicode (it has a lone surrogate)';
+  if (text.includes('\u0000')) return 'must not contain U+0000';
+  return null;
+};
+
+/** What is wrong with an object key a client sent, or null: a prototype key, or bad text. */
+export const keyProblem = (key: string): string | null =>
+  PROTOTYPE_KEYS.includes(key) ? 'is not an allowed key' : textProblem(key);
+
+/** `path` extended by one key, escaped as a JSON pointer (RFC 6901: `~` → `~0`, `/` → `~1`). */
+export const pointer = (path: string, key: string | number): string =>
+  `${path}/${String(key).replaceAll('~', '~0').replaceAll('/', '~1')}`;
+
+/**
+ * The one text rule, over any JSON value: every string and every object key
+ * valid Unicode without U+0000, and no prototype key at any depth. Every
+ * validator that takes text applies it (`string`, the object and record
+ * keys, `json` for free-form data); the HTTP edge applies it to whole
+ * bodies, so a route whose body no validator reads is covered too.
+ *
+ * @example textIssues({ bio: 'a\u0000b' }) // [{ path: '/bio', message: 'must not contain U+0000' }]
+ */
+export const textIssues = (value: unknown, path = ''): Issue[] => {
+  const issues: Issue[] = [];
+  // An explicit stack: a deeply nested body must not overflow the call stack.
+  const stack: [unknown, string][] = [[value, path]];
+  while (stack.length) {
+    const [v, at] = stack.pop()!;
+    if (typeof v === 'string') {
+      const problem = textProblem(v);
+      if (problem) issues.push({ path: at, message: problem });
+    } else if (Array.isArray(v)) v.forEach((item, i) => stack.push([item, pointer(at, i)]));
+    else if (typeof v === 'object' && v !== null)
+      for (const [key, item] of Object.entries(v)) {
+        const where = pointer(at, key);
+        const problem = keyProblem(key);
+        if (problem) issues.push({ path: where, message: problem });
+        else stack.push([item, where]);
+      }
+  }
+  return issues.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+};
+
+/**
+ * Free-form JSON (an event's payload, a report's parameters as read): any
+ * value, under the text rule.
+ */
+export const json = (): Validator<unknown> =>
+  withSchema((input, path = '') => {
+    const issues = textIssues(input, path);
+    return issues.length ? { ok: false, issues } : { ok: true, value: input };
+  }, {});
+
+/**
  * A string, trimmed unless `trim: false`; lengths count code points, as
  * JSON Schema's do. `format` only annotates the documents (`uri`, `email`…):
  * what is checked is `pattern`.
@@ -156,6 +227,8 @@ export const string = (
   withSchema(
     (input, path = '') => {
       if (typeof input !== 'string') return fail(path, 'must be a string');
+      const bad = textProblem(input);
+      if (bad) return fail(path, bad);
       const value = opts.trim === false ? input : input.trim();
       const length = [...value].length;
       if (opts.min !== undefined && length < opts.min)
@@ -263,6 +336,8 @@ export const email = (): Validator<string> => {
   return withSchema(
     (input, path = '') => {
       if (typeof input !== 'string') return fail(path, 'must be a string');
+      const bad = textProblem(input);
+      if (bad) return fail(path, bad);
       const value = input.trim();
       if (value.length > 254) return fail(path, 'must be at most 254 characters');
       if (!pattern.test(value)) return fail(path, 'must be an email address');
@@ -331,12 +406,14 @@ export const record = <T>(
       const issues: Issue[] = [];
       const value: Record<string, T> = {};
       for (const [key, raw] of entries) {
-        const k = opts.keys?.(key, `${path}/${key}`);
-        if (k && !k.ok) {
-          issues.push({ path: `${path}/${key}`, message: 'is not an allowed key' });
+        const where = pointer(path, key);
+        const bad = keyProblem(key);
+        const k = bad ? null : opts.keys?.(key, where);
+        if (bad || (k && !k.ok)) {
+          issues.push({ path: where, message: bad ?? 'is not an allowed key' });
           continue;
         }
-        const r = inner(raw, `${path}/${key}`);
+        const r = inner(raw, where);
         if (r.ok) value[key] = r.value;
         else issues.push(...r.issues);
       }
@@ -368,12 +445,14 @@ export const partialObject = <S extends Shape>(shape: S): Validator<Partial<Out<
       const issues: Issue[] = [];
       const value: Record<string, unknown> = {};
       for (const [key, raw] of Object.entries(input)) {
-        const validator = shape[key];
+        const where = pointer(path, key);
+        // Own keys only: `shape.constructor` is Object, which is not a validator.
+        const validator = Object.hasOwn(shape, key) && !PROTOTYPE_KEYS.includes(key) ? shape[key] : undefined;
         if (!validator) {
-          issues.push({ path: `${path}/${key}`, message: 'is not a known field' });
+          issues.push({ path: where, message: keyProblem(key) ?? 'is not a known field' });
           continue;
         }
-        const r = validator(raw, `${path}/${key}`);
+        const r = validator(raw, where);
         if (r.ok) value[key] = r.value;
         else issues.push(...r.issues);
       }

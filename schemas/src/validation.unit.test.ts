@@ -6,10 +6,13 @@ import {
   integer,
   integerString,
   isoTime,
+  json,
   number,
   object,
+  partialObject,
   record,
   string,
+  textIssues,
   uuid,
   type Result,
 } from './validation.ts';
@@ -108,4 +111,58 @@ test('describe keeps the behaviour of what it annotates', (t) => {
 test('describe refuses an example or a default that does not validate', (t) => {
   t.throws(() => describe(integer({ max: 3 }), { example: 4 }), { message: /example 4 is not valid/ });
   t.throws(() => describe(string({ min: 2 }), { default: 'x' }), { message: /default "x" is not valid/ });
+});
+
+/* The text rule (ARCHITECTURE rule 11): one rule, every validator. */
+
+const prototypeBodies = [
+  '{"__proto__": {"displayName": "x"}}',
+  '{"constructor": "x"}',
+  '{"prototype": {"a": 1}}',
+] as const;
+
+test('objects refuse prototype keys with a pointer, never throw', (t) => {
+  const partial = partialObject({ name: string() });
+  const whole = object({ name: string() }, { optional: ['name'] });
+  const map = record(string());
+  for (const text of prototypeBodies) {
+    // As express.json parses it: `__proto__` is an own key.
+    const body = JSON.parse(text) as unknown;
+    const key = Object.keys(body as object)[0]!;
+    for (const v of [partial, whole, map])
+      t.deepEqual(issues(v(body)), [{ path: `/${key}`, message: 'is not an allowed key' }], text);
+    t.deepEqual(issues(json()({ deep: [body] })), [
+      { path: `/deep/0/${key}`, message: 'is not an allowed key' },
+    ]);
+  }
+});
+
+test('strings and keys must be valid Unicode without U+0000', (t) => {
+  t.deepEqual(issues(string()('a\u0000b', '/bio')), [{ path: '/bio', message: 'must not contain U+0000' }]);
+  for (const bad of ['web\ud800', '\udc00x', 'x\ud83d'])
+    t.deepEqual(issues(string({ trim: false })(bad, '/s')), [
+      { path: '/s', message: 'must be valid Unicode (it has a lone surrogate)' },
+    ]);
+  t.is(ok(string()('emoji 😀 ok')), 'emoji 😀 ok');
+  t.deepEqual(issues(email()('ada\u0000@example.org', '/email')), [
+    { path: '/email', message: 'must not contain U+0000' },
+  ]);
+  t.deepEqual(issues(record(string())({ 'k\u0000': 'v' })), [
+    { path: '/k\u0000', message: 'must not contain U+0000' },
+  ]);
+  t.deepEqual(
+    issues(partialObject({ device: partialObject({ name: string() }) })({ device: { name: '\ud800' } })),
+    [{ path: '/device/name', message: 'must be valid Unicode (it has a lone surrogate)' }],
+  );
+});
+
+test('textIssues walks any JSON and escapes pointers', (t) => {
+  t.deepEqual(textIssues({ a: ['ok', { 'x/y~': 'a\u0000' }], b: 1, c: null }), [
+    { path: '/a/1/x~1y~0', message: 'must not contain U+0000' },
+  ]);
+  t.deepEqual(textIssues({ fine: { nested: ['😀', 2, true] } }), []);
+  // Deep nesting is walked without recursion.
+  let deep: unknown = 'a\u0000';
+  for (let i = 0; i < 100_000; i++) deep = [deep];
+  t.is(textIssues(deep).length, 1);
 });

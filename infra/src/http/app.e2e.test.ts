@@ -1,9 +1,10 @@
+import { request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { Problem } from '../runtime/errors.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { createMetrics } from '../runtime/metrics.ts';
-import { createHttpApp } from './app.ts';
+import { createHttpApp, jsonBody } from './app.ts';
 
 /** The headers every response must carry, whoever answered it. */
 const expected: Readonly<Record<string, string>> = {
@@ -25,6 +26,9 @@ const start = async () => {
   });
   app.post('/echo', (req, res) => {
     res.json(req.body);
+  });
+  app.post('/echo-read', (req, res) => {
+    res.json(jsonBody(req));
   });
   app.get('/invalid', () => {
     throw new Problem('validation', 'validation_failed', 'Nope.');
@@ -101,4 +105,55 @@ test('a Problem with retryAfterSeconds keeps its Retry-After beside the edge hea
   const res = await fetch(`${base}/limited`);
   t.is(res.headers.get('retry-after'), '7');
   t.is(((await res.json()) as { code: string }).code, 'rate_limited');
+});
+
+/** A request by node:http, which sends methods that fetch refuses to (TRACE). */
+const raw = (url: string, method: string) =>
+  new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    request(url, { method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+
+test('a method a path does not take is 405 with Allow, an unknown path 404', async (t) => {
+  const { base } = await server();
+  for (const method of ['TRACE', 'PUT', 'DELETE', 'PATCH']) {
+    const res = await raw(`${base}/echo`, method);
+    t.is(res.status, 405, method);
+    t.is(res.headers.allow, 'POST', method);
+    t.like(JSON.parse(res.body), { status: 405, code: 'method_not_allowed' });
+  }
+  const get = await fetch(`${base}/invalid`, { method: 'POST' });
+  t.is(get.status, 405);
+  t.is(get.headers.get('allow'), 'GET, HEAD');
+  await get.arrayBuffer();
+  t.is((await raw(`${base}/nowhere`, 'TRACE')).status, 404);
+});
+
+test('a JSON body with bad text or a prototype key is 400 with pointers wherever it is read', async (t) => {
+  const { base } = await server();
+  for (const [text, pointer] of [
+    ['{"__proto__": {"admin": true}}', '/__proto__'],
+    ['{"a": [{"constructor": 1}]}', '/a/0/constructor'],
+    ['{"a": "x\\u0000"}', '/a'],
+    ['{"a": {"b": "\\ud800"}}', '/a/b'],
+  ] as const) {
+    const res = await fetch(`${base}/echo-read`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: text,
+    });
+    t.is(res.status, 400, text);
+    const body = (await res.json()) as { errors?: { path: string }[] };
+    t.deepEqual(
+      body.errors?.map((e) => e.path),
+      [pointer],
+      text,
+    );
+  }
 });

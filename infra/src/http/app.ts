@@ -1,6 +1,8 @@
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
-import { Problem, statusOf } from '../runtime/errors.ts';
+import { textIssues } from '@lectern/schemas/validation';
+import { methodNotAllowed } from './methods.ts';
+import { Problem, statusOf, validationProblem } from '../runtime/errors.ts';
 import { childTraceparent, idFrom, type RequestContext } from '../runtime/context.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -196,6 +198,7 @@ export const createHttpApp = (opts: {
   return {
     app,
     finish() {
+      app.use(methodNotAllowed(app, sendProblem));
       app.use(notFound);
       app.use(onError);
     },
@@ -206,5 +209,8 @@ export const createHttpApp = (opts: {
 export const jsonBody = (req: Request): unknown => {
   if (!req.is('application/json') && !req.is('application/*+json'))
     throw new Problem('validation', 'unsupported_media_type', 'Send the body as application/json.');
+  // The text rule (ARCHITECTURE rule 11) on the whole body, so a route that reads fields by hand is covered too.
+  const issues = textIssues(req.body);
+  if (issues.length) throw validationProblem(issues);
   return req.body;
 };

@@ -1,5 +1,5 @@
 import type { ApiError, ApiOperation } from '../openapi.ts';
-import { describe, oneOf, withSchema, type Result, type Validator } from '../validation.ts';
+import { describe, oneOf, textProblem, withSchema, type Result, type Validator } from '../validation.ts';
 import {
   analyticsReportNames,
   rangeParams,
@@ -29,7 +29,10 @@ const fail = (path: string, message: string): Result<never> => ({ ok: false, iss
 
 /** One value from a query string: express gives a string, or an array when the name is repeated. */
 const single = (input: unknown, path: string): Result<string> => {
-  if (typeof input === 'string') return { ok: true, value: input.trim() };
+  if (typeof input === 'string') {
+    const bad = textProblem(input);
+    return bad ? fail(path, bad) : { ok: true, value: input.trim() };
+  }
   if (Array.isArray(input)) return fail(path, 'must be given once');
   return fail(path, 'must be a string');
 };

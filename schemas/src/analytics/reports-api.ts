@@ -6,6 +6,7 @@ import {
   oneOf,
   record,
   string,
+  textProblem,
   withSchema,
   type Issue,
   type Result,
@@ -57,7 +58,10 @@ const fail = (path: string, message: string): Result<never> => ({ ok: false, iss
 
 /** One value from a query string: express gives a string, or an array when the name is repeated. */
 const single = (input: unknown, path: string): Result<string> => {
-  if (typeof input === 'string') return { ok: true, value: input };
+  if (typeof input === 'string') {
+    const bad = textProblem(input);
+    return bad ? fail(path, bad) : { ok: true, value: input };
+  }
   if (Array.isArray(input)) return fail(path, 'must be given once');
   return fail(path, 'must be a string');
 };
@@ -112,7 +116,9 @@ export const reportList = (
       const values = (parts as string[]).flatMap((p) => p.split(',')).map((v) => v.trim());
       const issues: Issue[] = [];
       values.forEach((v, i) => {
-        if (v === '') issues.push({ path: `${path}/${i}`, message: 'must not be empty' });
+        const bad = textProblem(v);
+        if (bad) issues.push({ path: `${path}/${i}`, message: bad });
+        else if (v === '') issues.push({ path: `${path}/${i}`, message: 'must not be empty' });
         else if ([...v].length > REPORT_LIMITS.maxValueLength)
           issues.push({
             path: `${path}/${i}`,

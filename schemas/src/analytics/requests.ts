@@ -3,6 +3,7 @@ import {
   describe,
   object,
   string,
+  textIssues,
   uuid,
   withSchema,
   type Issue,
@@ -120,6 +121,9 @@ export const ingestPayload: Validator<Readonly<Record<string, unknown>>> = withS
   (input, path = '') => {
     if (typeof input !== 'object' || input === null || Array.isArray(input))
       return fail(path, 'must be a JSON object');
+    // Free-form, but still text the analytics store must be able to hold.
+    const text = textIssues(input, path);
+    if (text.length) return { ok: false, issues: text };
     const bytes = utf8Length(JSON.stringify(input));
     if (bytes > INGEST_LIMITS.maxPayloadBytes)
       return fail(path, `must be at most ${INGEST_LIMITS.maxPayloadBytes} bytes as JSON (is ${bytes})`);
