@@ -7,9 +7,10 @@ import test, { type ExecutionContext } from 'ava';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaLog } from '../message-log/kafka.ts';
 import { sqlLog } from '../message-log/sql-log.ts';
-import type { AnalyticsRow, AnalyticsStore } from '../ports/analytics-store.ts';
-import type { LogMessage, MessageLog } from '../ports/message-log.ts';
+import { AnalyticsError, type AnalyticsRow, type AnalyticsStore } from '../ports/analytics-store.ts';
+import type { MessageLog } from '../ports/message-log.ts';
 import { toLogMessage } from '../runtime/codec.ts';
+import type { DeadLetter } from '../runtime/dead-letters.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { pgliteSql } from '../sql/pglite.ts';
 import { requireEngine } from '../testing/engines.ts';
@@ -21,6 +22,17 @@ import { utcDay } from './schema.ts';
 import { ch, ident } from './sql.ts';
 
 const logger = createLogger({ level: 'silent' });
+
+/** Reads the analytics projector's dead-letter topic as it fills. */
+const readDeadLetters = (log: MessageLog, ns: string) => {
+  const letters: DeadLetter[] = [];
+  const consumer = log.consume({
+    groupId: `dlq-${ns}`,
+    topics: [`${ns}.dlq.projection.analytics`],
+    handleBatch: async (b) => void letters.push(...b.messages.map((m) => JSON.parse(m.value) as DeadLetter)),
+  });
+  return { letters, consumer };
+};
 const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 4, 6);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -304,25 +316,103 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
       { key: 'a', value: JSON.stringify({ ...good[1], occurredAt: 'yesterday' }) },
       { key: 'a', value: JSON.stringify(good[1]) },
     ]);
-    const dead: LogMessage[] = [];
-    const c = log.consume({
-      groupId: `dlq-${ns}`,
-      topics: [`${ns}.dlq.projection.analytics`],
-      handleBatch: async (b) => void dead.push(...b.messages),
-    });
+    const dead = readDeadLetters(log, ns);
     try {
-      await c.ready;
+      await dead.consumer.ready;
       await waitUntil(
         'two rows and two dead letters',
-        async () => (await count(store)) >= 2 && dead.length >= 2,
+        async () => (await count(store)) >= 2 && dead.letters.length >= 2,
       );
       t.is(await count(store), 2);
       t.deepEqual(
-        dead.map((m) => JSON.parse(m.value).value),
+        dead.letters.map((d) => d.value),
         ['not json', JSON.stringify({ ...good[1], occurredAt: 'yesterday' })],
       );
     } finally {
-      await c.stop();
+      await dead.consumer.stop();
+    }
+  });
+  it('a row the engine refuses is dead-lettered with its error, and every other row lands', async ({
+    log,
+    store,
+    ns,
+    project,
+  }, t) => {
+    const rec = recording(store);
+    const p = project({ store: rec.store, maxBatchRows: 1000, maxBatchDelayMs: 100 });
+    await p.start();
+    // A lone surrogate: valid for JSON.parse, refused by ClickHouse and chDB (code 25).
+    const poison = { ...telemetry(7), source: 'web\ud800' };
+    const good = range(40).map((i) => telemetry(i));
+    await produceTelemetry(log, ns, [...good.slice(0, 20), poison, ...good.slice(20)]);
+    const dead = readDeadLetters(log, ns);
+    try {
+      await dead.consumer.ready;
+      await waitUntil(
+        '40 rows and one dead letter',
+        async () => (await count(store)) >= 40 && dead.letters.length >= 1,
+      );
+      t.is(await count(store), 40);
+      const [letter] = dead.letters;
+      t.is(JSON.parse(letter!.value).id, poison.id, 'the original message, as it was sent');
+      t.is(letter!.error.code, '25');
+      t.regex(letter!.error.message, /surrogate/);
+      t.is(letter!.source.topic, ingestTopic(ns));
+      // Found by splitting, not one insert per row: about 2·log2(41) tries.
+      t.true(rec.inserts.length < 20, `${rec.inserts.length} inserts`);
+      // Later events are not held back: the projector moved on.
+      await produceTelemetry(log, ns, [telemetry(99)]);
+      await waitUntil('the next event', async () => (await count(store)) >= 41);
+      t.is(dead.letters.length, 1);
+    } finally {
+      await dead.consumer.stop();
+    }
+  });
+
+  it('an engine that fails is retried, never dead-lettered, and a stall shows until it recovers', async ({
+    log,
+    store,
+    ns,
+    project,
+  }, t) => {
+    let down = true;
+    let clock = Date.UTC(2026, 0, 1);
+    const failing: AnalyticsStore = {
+      ...store,
+      table: (name) => store.table(name),
+      async insert(table, rows) {
+        if (down)
+          throw new AnalyticsError('ClickHouse insert failed: connect ECONNREFUSED (staged by the test)');
+        await store.insert(table, rows);
+      },
+    };
+    const p = project({
+      store: failing,
+      maxBatchDelayMs: 50,
+      retryBaseDelayMs: 1,
+      stallAfterMs: 60_000,
+      progressIntervalMs: 50,
+      now: () => clock,
+    });
+    await p.start();
+    await produceTelemetry(
+      log,
+      ns,
+      range(10).map((i) => telemetry(i)),
+    );
+    const dead = readDeadLetters(log, ns);
+    try {
+      await dead.consumer.ready;
+      await waitUntil('lag seen', () => (p.progress().lag ?? 0) > 0);
+      t.false(p.progress().stalled, 'not before the stall limit');
+      clock += 60_000;
+      await waitUntil('a stall', () => p.progress().stalled);
+      down = false;
+      await waitUntil('ten rows', async () => (await count(store)) >= 10);
+      await waitUntil('the stall over', () => !p.progress().stalled);
+      t.is(dead.letters.length, 0, 'an engine failure dead-letters nothing');
+    } finally {
+      await dead.consumer.stop();
     }
   });
 };

@@ -2,8 +2,11 @@ import { topicOf } from '@lectern/schemas';
 import type { AnalyticsStore } from '../ports/analytics-store.ts';
 import type { Batch, Consumer, LogMessage, MessageLog } from '../ports/message-log.ts';
 import { fromLogMessage } from '../runtime/codec.ts';
+import { applyIsolating, deadLetterSender } from '../runtime/dead-letters.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
+import { progressWatch, type ConsumerProgress } from '../runtime/progress.ts';
+import { isDataRefusal } from './refusal.ts';
 import { decodeIngestMessage, domainRow, ingestTopic, telemetryRow } from './rows.ts';
 import type { EventRow } from './schema.ts';
 
@@ -24,6 +27,14 @@ export type AnalyticsProjectorOptions = Readonly<{
   maxBatchDelayMs?: number;
   /** Pause before the log delivers a batch again after its insert failed; the log's default otherwise. */
   retryDelayMs?: number;
+  /** Tries of an insert the engine fails for its own reasons, before the log delivers it again; default 3. */
+  maxAttempts?: number;
+  /** First pause between those tries, doubled each time; default 100 ms. */
+  retryBaseDelayMs?: number;
+  /** With lag and no progress for this long, the projector counts as stalled (/readyz, metric); default 60 s. */
+  stallAfterMs?: number;
+  /** How often lag and progress are sampled; default 5 s. */
+  progressIntervalMs?: number;
   /** Partitions of a topic the projector has to create; default 4, as the relay. */
   partitions?: number;
   /**
@@ -42,7 +53,12 @@ export type AnalyticsProjector = Readonly<{
   /** Inserts what it holds, then stops consuming (the log commits what was inserted). */
   stop(): Promise<void>;
   isRunning(): boolean;
+  /** Lag and, when it has lag but has not advanced for `stallAfterMs`, for how long (see progress.ts). */
+  progress(): ConsumerProgress;
 }>;
+
+/** A row with the message it came from, so that a row the engine refuses can be dead-lettered as sent. */
+type Entry = Readonly<{ row: EventRow; message: LogMessage }>;
 
 type Waiter = Readonly<{ resolve: () => void; reject: (error: unknown) => void }>;
 
@@ -64,7 +80,11 @@ type Waiter = Readonly<{ resolve: () => void; reject: (error: unknown) => void }
  *    in `events` (see schema.ts); reports count distinct ids, so they never
  *    count a copy. Within one insert, copies are dropped before sending.
  * 4. A message that is not an event goes to `<ns>.dlq.projection.<name>`
- *    with the error, and the rest of its batch goes on.
+ *    with the error, and the rest of its batch goes on. So does a row the
+ *    engine refuses for its content (a lone surrogate, say): the insert is
+ *    split until the row is found (dead-letters.ts), the rest is inserted.
+ *    A failure of the engine itself is retried, then left to the log to
+ *    deliver again; nothing is dead-lettered for it.
  *
  * @example
  *   const projector = analyticsProjector({ store, log, logger, contexts: ['profile', 'identity'] });
@@ -76,13 +96,21 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
   const telemetry = ingestTopic(namespace);
   const topics = [telemetry, ...(opts.contexts ?? ['profile']).map((c) => topicOf(c, namespace))];
   const group = `${namespace}.projection.${name}`;
-  const dlq = `${namespace}.dlq.projection.${name}`;
+  const now = opts.now ?? Date.now;
+  const dlq = deadLetterSender({
+    log: opts.log,
+    namespace,
+    consumer: `projection.${name}`,
+    label: name,
+    logger: opts.logger.child({ projection: name }),
+    metrics: opts.metrics,
+    now,
+  });
   const maxRows = opts.maxBatchRows ?? 10_000;
   const maxDelay = opts.maxBatchDelayMs ?? 1000;
-  const now = opts.now ?? Date.now;
   const log = opts.logger.child({ projection: name });
 
-  let buffer: EventRow[] = [];
+  let buffer: Entry[] = [];
   let waiters: Waiter[] = [];
   let timer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> = Promise.resolve();
@@ -90,14 +118,32 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
   /** Members this process runs: when every one of them waits on the buffer, nothing more can come. */
   let members = Number.POSITIVE_INFINITY;
 
-  const insert = async (rows: readonly EventRow[], done: readonly Waiter[]): Promise<void> => {
-    const byId = new Map<string, EventRow>();
-    for (const r of rows) byId.set(r.event_id, r);
+  const insert = async (entries: readonly Entry[], done: readonly Waiter[]): Promise<void> => {
+    const byId = new Map<string, Entry>();
+    for (const e of entries) byId.set(e.row.event_id, e);
     const unique = [...byId.values()];
+    let dead = 0;
     try {
       // Members adding at once can overfill the buffer; no insert exceeds maxRows.
       for (let i = 0; i < unique.length; i += maxRows) {
-        await opts.store.insert('events', unique.slice(i, i + maxRows));
+        const set = await applyIsolating(unique.slice(i, i + maxRows), {
+          apply: (part) =>
+            opts.store.insert(
+              'events',
+              part.map((e) => e.row),
+            ),
+          // The engine refuses such a row however often it is sent: find it at once.
+          isFinal: isDataRefusal,
+          isPoison: isDataRefusal,
+          deadLetter: (e, error, attempts) => dlq.send(e.message, error, attempts),
+          attempts: opts.maxAttempts ?? 3,
+          baseDelayMs: opts.retryBaseDelayMs ?? 100,
+          onRetry: (error, attempt) => {
+            opts.metrics?.consumerRetries.inc({ consumer: name });
+            log.warn({ err: error, attempt, rows: byId.size }, 'analytics insert failed; retrying');
+          },
+        });
+        dead += set.length;
       }
     } catch (error) {
       opts.metrics?.consumerRetries.inc({ consumer: name });
@@ -105,8 +151,8 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
       for (const w of done) w.reject(error);
       return;
     }
-    opts.metrics?.projectionApplied.inc({ projection: name }, byId.size);
-    const newest = rows.reduce((m, r) => Math.max(m, r.occurred_at), 0);
+    opts.metrics?.projectionApplied.inc({ projection: name }, byId.size - dead);
+    const newest = entries.reduce((m, e) => Math.max(m, e.row.occurred_at), 0);
     opts.metrics?.projectionLagMs.set({ projection: name }, Math.max(0, now() - newest));
     for (const w of done) w.resolve();
   };
@@ -116,20 +162,20 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
     if (timer) clearTimeout(timer);
     timer = null;
     if (buffer.length > 0) {
-      const rows = buffer;
+      const entries = buffer;
       const done = waiters;
       buffer = [];
       waiters = [];
-      flushing = flushing.then(() => insert(rows, done));
+      flushing = flushing.then(() => insert(entries, done));
     }
     return flushing;
   };
 
   /** Resolves once `rows` are in ClickHouse; rejects if their insert failed. */
-  const add = (rows: readonly EventRow[]): Promise<void> =>
+  const add = (entries: readonly Entry[]): Promise<void> =>
     new Promise<void>((resolve, reject) => {
-      if (rows.length === 0) return resolve();
-      buffer.push(...rows);
+      if (entries.length === 0) return resolve();
+      buffer.push(...entries);
       waiters.push({ resolve, reject });
       // Each member holds one batch until its rows are in: once all of them
       // wait, waiting longer only idles the pipeline.
@@ -137,46 +183,35 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
       else timer ??= setTimeout(() => void flush(), maxDelay);
     });
 
-  const deadLetter = async (message: LogMessage, error: unknown): Promise<void> => {
-    await opts.log.produce(dlq, [
-      {
-        key: message.key,
-        value: JSON.stringify({
-          projection: name,
-          source: { topic: message.topic, partition: message.partition, offset: message.offset },
-          value: message.value,
-          error: { message: (error as Error).message ?? String(error), name: (error as Error).name },
-          failedAt: new Date(now()).toISOString(),
-        }),
-        headers: {
-          ...message.headers,
-          'dlq-reason': String((error as Error).message ?? error).slice(0, 500),
-        },
-      },
-    ]);
-    opts.metrics?.deadLettered.inc({ consumer: name });
-    log.error({ err: error, topic: message.topic, offset: message.offset }, 'message dead-lettered');
-  };
-
   const handleBatch = async (batch: Batch): Promise<void> => {
     const at = now();
-    const rows: EventRow[] = [];
+    const entries: Entry[] = [];
     for (const message of batch.messages) {
       try {
-        rows.push(
+        const row =
           message.topic === telemetry
             ? telemetryRow(decodeIngestMessage(message.value), at)
-            : domainRow(fromLogMessage(message), at),
-        );
+            : domainRow(fromLogMessage(message), at);
+        entries.push({ row, message });
       } catch (error) {
-        await deadLetter(message, error);
+        // Not an event: no retry can make it one.
+        await dlq.send(message, error, 1);
       }
     }
-    await add(rows);
+    await add(entries);
   };
 
   let consumers: Consumer[] = [];
-  let lagTimer: NodeJS.Timeout | null = null;
+  const watch = progressWatch({
+    name,
+    group,
+    topics,
+    log: opts.log,
+    metrics: opts.metrics,
+    now,
+    ...(opts.stallAfterMs === undefined ? {} : { stallAfterMs: opts.stallAfterMs }),
+    ...(opts.progressIntervalMs === undefined ? {} : { intervalMs: opts.progressIntervalMs }),
+  });
 
   return {
     async start() {
@@ -185,7 +220,7 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
       const partitions = opts.partitions ?? 4;
       await opts.log.ensureTopics([
         ...topics.map((topic) => ({ topic, partitions })),
-        { topic: dlq, partitions: 1 },
+        { topic: dlq.topic, partitions: 1 },
       ]);
       members = Math.max(1, opts.members ?? partitions);
       consumers = Array.from({ length: members }, () =>
@@ -198,22 +233,11 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
         }),
       );
       await Promise.all(consumers.map((c) => c.ready));
-      lagTimer = setInterval(() => {
-        Promise.all(topics.map((topic) => opts.log.lag(group, topic)))
-          .then((all) => {
-            const lag = all
-              .flat()
-              .reduce((n, x) => n + Number(BigInt(x.end) - BigInt(x.committed ?? '0')), 0);
-            opts.metrics?.projectionLagEvents.set({ projection: name }, lag);
-          })
-          .catch(() => {});
-      }, 5000);
-      lagTimer.unref();
+      watch.start();
     },
 
     async stop() {
-      if (lagTimer) clearInterval(lagTimer);
-      lagTimer = null;
+      watch.stop();
       // 1. Insert what waits, so the batch in hand can finish and commit;
       // 2. then stop: a batch still arriving is inserted at once (stopping).
       stopping = true;
@@ -225,5 +249,6 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
     },
 
     isRunning: () => consumers.length > 0 && consumers.every((c) => c.isRunning()),
+    progress: watch.progress,
   };
 };

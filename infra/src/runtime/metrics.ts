@@ -57,6 +57,12 @@ export const createMetrics = () => {
       labelNames: ['consumer'] as const,
       registers: [registry],
     }),
+    consumerStalledSeconds: new Gauge({
+      name: 'lectern_consumer_stalled_seconds',
+      help: 'How long a consumer has had lag without committing anything, once past its stall limit (else 0)',
+      labelNames: ['consumer'] as const,
+      registers: [registry],
+    }),
     deadLettered: new Counter({
       name: 'lectern_dead_lettered_total',
       help: 'Events sent to a dead-letter topic (the DLQ size grows by these)',
