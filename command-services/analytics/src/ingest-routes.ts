@@ -37,10 +37,10 @@ declare module 'express-serve-static-core' {
  * The events of a batch as the messages produced for them.
  *
  * An event's id is the client's `id`, else derived from the caller, the
- * request's causation id (its `Idempotency-Key`, else its request id) and
- * the event's index: a retried batch gets the same ids, and ClickHouse
- * counts its copies once. The caller is part of the name so that two callers
- * who happen to pick the same key do not collapse each other's events.
+ * request's command id (server-made, or the one a claimed `Idempotency-Key`
+ * gave, so a batch retried after its answer was lost gets the same ids and
+ * ClickHouse counts its copies once) and the event's index. The caller is
+ * part of the name as well, so that no two callers' events collapse.
  *
  * The key is the user (one user's events stay in order on one partition),
  * else the event id (spread evenly).
@@ -49,7 +49,7 @@ export const ingestMessages = (
   events: readonly schema.IngestEvent[],
   opts: Readonly<{
     caller: IngestCaller;
-    ctx: Pick<RequestContext, 'causationId' | 'correlationId' | 'requestId' | 'traceparent'>;
+    ctx: Pick<RequestContext, 'commandId' | 'correlationId' | 'requestId' | 'traceparent'>;
     receivedAt: number;
   }>,
 ): OutgoingMessage[] => {
@@ -61,7 +61,7 @@ export const ingestMessages = (
   };
   return events.map((e, index) => {
     const message: IngestMessage = {
-      id: e.id ?? deterministicUuid(`analytics-ingest/${caller.scope}/${ctx.causationId}/${index}`),
+      id: e.id ?? deterministicUuid(`analytics-ingest/${caller.scope}/${ctx.commandId}/${index}`),
       type: e.type,
       userId: e.userId ?? (caller.kind === 'user' ? caller.userId : null),
       source: e.source,

@@ -5,7 +5,7 @@ import { ingestMessages, type IngestCaller } from './ingest-routes.ts';
 
 const T = Date.UTC(2026, 2, 1, 9, 30);
 const ctx = {
-  causationId: 'batch-0001',
+  commandId: 'batch-0001',
   correlationId: 'corr-1',
   requestId: 'req-1',
   traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
@@ -60,8 +60,8 @@ test('without an id the event id is derived: the same batch again gets the same 
     /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
   );
 
-  const ids = (caller: IngestCaller, causationId: string) =>
-    ingestMessages([events[0]!, events[0]!], { caller, ctx: { ...ctx, causationId }, receivedAt: T }).map(
+  const ids = (caller: IngestCaller, commandId: string) =>
+    ingestMessages([events[0]!, events[0]!], { caller, ctx: { ...ctx, commandId }, receivedAt: T }).map(
       (m) => m.headers!['event-id'],
     );
   const base = ids(user, 'batch-0001');

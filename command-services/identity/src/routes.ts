@@ -84,7 +84,7 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
       decider,
       command,
       // Several streams per request: each gets its own derived command id so a retried request dedupes per stream.
-      commandId: `${req.ctx.causationId}/${opts.step ?? 'main'}`,
+      commandId: `${req.ctx.commandId}/${opts.step ?? 'main'}`,
       occurredAt: now(),
       metadata: eventMetadata(req.ctx),
       ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}),
@@ -196,7 +196,7 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
     const body = validated(schema.registerRequest(jsonBody(req)));
     const email = normalEmail(body.email);
     await limit(`register:${ip(req)}`, ipLimits.registrations, 'registrations');
-    const userId = deterministicUuid(`user/${req.ctx.causationId}`);
+    const userId = deterministicUuid(`user/${req.ctx.commandId}`);
     const at = now();
     // 1. The address: exactly one registration can hold it.
     await claimEmail(req, email, userId, policy.emailVerificationTtl, at);

@@ -36,7 +36,7 @@ export const profileCommandRoutes = (deps: ProfileCommandDeps): Router => {
   const common = (req: Request) => ({
     store: deps.store,
     catalogue: schema.profileEvents,
-    commandId: req.ctx.causationId,
+    commandId: req.ctx.commandId,
     occurredAt: deps.clock.now().toISOString(),
     metadata: eventMetadata(req.ctx),
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import { textIssues } from '@lectern/schemas/validation';
@@ -108,6 +109,7 @@ export const createHttpApp = (opts: {
       requestId,
       correlationId,
       causationId: idFrom(req.get('idempotency-key') ?? requestId),
+      commandId: randomUUID(),
       traceparent: childTraceparent(req.get('traceparent')),
       actor: null,
     };

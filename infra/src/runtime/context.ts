@@ -5,8 +5,14 @@ import type { Actor, EventMetadata } from '@lectern/schemas';
 export type RequestContext = Readonly<{
   requestId: string;
   correlationId: string;
-  /** Id of whatever caused this work: the request's idempotency key or id. */
+  /** Id of whatever caused this work: the request's idempotency key or id (metadata only). */
   causationId: string;
+  /**
+   * What the ids of the events this request appends derive from: made by the
+   * server, or given by a claimed `Idempotency-Key` (infra/src/http/idempotency.ts).
+   * Never a header a client chooses freely (ARCHITECTURE rule 9).
+   */
+  commandId: string;
   traceparent: string;
   actor: Actor | null;
 }>;
