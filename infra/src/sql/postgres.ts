@@ -86,8 +86,18 @@ export const postgresSql = (url: string, opts: { max?: number; applicationName?:
     knexConfig: { client: 'pg', connection: url, pool: { min: 0, max: 1 } },
     query: (text, params) => withClient((client) => run(client, text, params)),
     // Without parameters, pg sends the simple query protocol, which takes several statements.
+    // A failed script may have left its own `begin` open: that session is not reused.
     exec: async (script) => {
-      await withClient((client) => client.query(script));
+      const client = await pool.connect();
+      let failed: Error | undefined;
+      try {
+        await client.query(script);
+      } catch (error) {
+        failed = error instanceof Error ? error : new Error(String(error));
+        throw error;
+      } finally {
+        client.release(failed);
+      }
     },
     async transaction(fn) {
       const client = await pool.connect();
