@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import type { NewEvent } from '@lectern/schemas';
+import { WrongExpectedRevision } from '../ports/event-store.ts';
 import { pgliteSql, postgresSql } from '../sql/index.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
 import { eventStoreContract } from './contract.ts';
@@ -17,6 +20,22 @@ eventStoreContract(test, 'pglite', async () => {
 });
 
 const url = requireEngine(test, 'DATABASE_URL');
+
+const events = (count: number): NewEvent[] =>
+  Array.from({ length: count }, (_, n) => ({
+    id: randomUUID(),
+    type: 'test.Happened',
+    schemaVersion: 1,
+    occurredAt: new Date().toISOString(),
+    data: { n },
+    metadata: {
+      correlationId: randomUUID(),
+      causationId: null,
+      actor: null,
+      requestId: null,
+      traceparent: null,
+    },
+  }));
 if (url)
   eventStoreContract(test, 'postgres', async () => {
     const db = await freshDatabase(url);
@@ -30,4 +49,43 @@ if (url)
         await db.drop();
       },
     };
+  });
+
+if (url)
+  test('postgres: revision conflicts keep their connection and write no stream row', async (t) => {
+    const db = await freshDatabase(url);
+    // One pooled connection, so a backend the pool throws away shows as a new pid.
+    const sql = postgresSql(db.url, { max: 1 });
+    const store = await sqlEventStore(sql);
+    try {
+      const [first, later] = events(2);
+      const id = `conflicts-${randomUUID()}`;
+      await store.append(id, [first!], { expectedRevision: 'no_stream' });
+      const pid = async () => (await sql.query<{ pid: number }>('select pg_backend_pid() as pid'))[0]!.pid;
+      // Writes to es_streams, counted even when rolled back; the backend's
+      // counters reach the view once it flushes them, forced here.
+      const streamWrites = async () => {
+        await sql.query('select pg_stat_force_next_flush()');
+        const [row] = await sql.query<{ n: string }>(
+          `select n_tup_ins + n_tup_upd as n from pg_stat_user_tables where relname = 'es_streams'`,
+        );
+        return Number(row!.n);
+      };
+      const before = { pid: await pid(), writes: await streamWrites() };
+      for (let i = 0; i < 25; i++) {
+        await t.throwsAsync(store.append(id, [later!], { expectedRevision: 'no_stream' }), {
+          instanceOf: WrongExpectedRevision,
+        });
+        await t.throwsAsync(store.append(id, [later!], { expectedRevision: 5 }), {
+          instanceOf: WrongExpectedRevision,
+        });
+      }
+      t.is(await pid(), before.pid, 'the same backend served every conflict');
+      t.is(await streamWrites(), before.writes, 'no conflict wrote the stream row');
+      t.is((await store.append(id, [later!], { expectedRevision: 0 })).nextExpectedRevision, 1);
+    } finally {
+      await store.close();
+      await sql.close();
+      await db.drop();
+    }
   });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { NewEvent, RecordedEvent } from '@lectern/schemas';
 import {
+  EventIdConflict,
   START,
   WrongExpectedRevision,
   type AppendResult,
@@ -12,87 +13,14 @@ import {
   type ReadStreamOptions,
   type StreamMetadata,
 } from '../ports/event-store.ts';
-import { migrate, sqlMigration } from '../sql/migrate.ts';
+import { migrate } from '../sql/migrate.ts';
 import { sqlState, UNIQUE_VIOLATION, type Sql } from '../sql/sql.ts';
+import { eventStoreMigrations, lockStream } from './sql-schema.ts';
 import { subscribeByPolling } from './subscription.ts';
 
+export { eventStoreMigrations };
+
 const CHANNEL = 'lectern_events';
-
-/**
- * `es_events.transaction_id` orders the global feed: PostgreSQL commits
- * concurrent transactions out of sequence order, so a reader that trusted
- * `global_position` alone would pass over an event whose transaction commits
- * after a later position became visible (ARCHITECTURE.md §5.2). Readers only
- * return rows of transactions older than the oldest one still running
- * (`pg_snapshot_xmin`), all of which have committed or aborted.
- */
-export const eventStoreMigrations = [
-  sqlMigration(
-    '001_event_store',
-    `
-    create table if not exists es_streams (
-      stream_id text primary key,
-      revision bigint not null default -1,
-      truncate_before bigint not null default 0,
-      metadata jsonb
-    );
-    create table if not exists es_events (
-      global_position bigserial primary key,
-      transaction_id xid8 not null default pg_current_xact_id(),
-      stream_id text not null,
-      revision bigint not null,
-      event_id uuid not null,
-      type text not null,
-      schema_version int not null,
-      occurred_at timestamptz not null,
-      data jsonb not null,
-      metadata jsonb not null,
-      constraint es_events_stream_revision unique (stream_id, revision),
-      constraint es_events_event_id unique (event_id)
-    );
-    create index if not exists es_events_feed on es_events (transaction_id, global_position);
-
-    -- One round trip per append: lock the stream row, check the expected
-    -- revision, insert the events, move the stream's revision.
-    create or replace function es_append(p_stream text, p_expected text, p_events jsonb)
-    returns table (next_revision bigint, last_position bigint) language plpgsql as $$
-    declare
-      v_revision bigint;
-      v_truncate bigint;
-      v_count int := jsonb_array_length(p_events);
-    begin
-      -- Move the stream's revision first (one write, and the row lock that
-      -- serializes appends to this stream); a failed check below rolls it back.
-      insert into es_streams as s (stream_id, revision) values (p_stream, v_count - 1)
-        on conflict (stream_id) do update set revision = s.revision + v_count
-        returning s.revision - v_count, s.truncate_before into v_revision, v_truncate;
-      if p_expected = 'no_stream' and v_revision >= v_truncate then
-        raise exception using errcode = 'P0409', message = 'wrong expected revision', detail = v_revision::text;
-      elsif p_expected = 'stream_exists' and v_revision < v_truncate then
-        raise exception using errcode = 'P0409', message = 'wrong expected revision', detail = 'no_stream';
-      elsif p_expected ~ '^[0-9]+$' and (v_revision < v_truncate or v_revision <> p_expected::bigint) then
-        raise exception using errcode = 'P0409', message = 'wrong expected revision',
-          detail = case when v_revision < v_truncate then 'no_stream' else v_revision::text end;
-      end if;
-      return query
-        with inserted as (
-          insert into es_events (stream_id, revision, event_id, type, schema_version, occurred_at, data, metadata)
-          select p_stream, v_revision + e.ord, (e.value->>'id')::uuid, e.value->>'type',
-                 (e.value->>'schemaVersion')::int, (e.value->>'occurredAt')::timestamptz,
-                 e.value->'data', e.value->'metadata'
-          from jsonb_array_elements(p_events) with ordinality as e(value, ord)
-          returning global_position
-        )
-        select v_revision + v_count, max(global_position) from inserted;
-    end $$;
-    `,
-    `
-    drop function if exists es_append(text, text, jsonb);
-    drop table if exists es_events;
-    drop table if exists es_streams;
-    `,
-  ),
-];
 
 type EventRow = {
   global_position: string | number;
@@ -183,25 +111,42 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
 
   const expectedText = (e: ExpectedRevision): string => (typeof e === 'number' ? String(e) : e);
 
+  /**
+   * A rejected append may be the retry of one that committed while its answer
+   * was lost: when its event ids are stored, they must be this append's events
+   * (same stream, type, schema version and data, compared as jsonb; metadata
+   * and `occurredAt` are stamped anew by a retry), one whole batch in order.
+   * Then it answers as the first one did; otherwise the ids were reused for
+   * something else (EventIdConflict). Null when none of the ids is stored.
+   */
   const findExisting = async (
     streamId: string,
     events: readonly NewEvent[],
+    payload: string,
   ): Promise<AppendResult | null> => {
     const rows = await sql.query<{
       event_id: string;
-      stream_id: string;
       revision: string;
       global_position: string;
+      same: boolean;
     }>(
-      `select event_id::text as event_id, stream_id, revision, global_position from es_events
-       where event_id = any($1::uuid[]) order by revision`,
-      [events.map((e) => e.id)],
+      `select e.event_id::text as event_id, e.revision, e.global_position,
+              (e.stream_id = $2 and e.type = x.value->>'type'
+               and e.schema_version = (x.value->>'schemaVersion')::int
+               and e.data = x.value->'data') as same
+       from jsonb_array_elements($1::jsonb) with ordinality as x(value, ord)
+       join es_events e on e.event_id = (x.value->>'id')::uuid
+       order by x.ord`,
+      [payload, streamId],
     );
     if (rows.length === 0) return null;
-    const sameStream = rows.every((r) => r.stream_id === streamId);
-    const sameOrder = rows.length === events.length && rows.every((r, i) => r.event_id === events[i]!.id);
-    if (!sameStream || !sameOrder)
-      throw new Error(`events ${events.map((e) => e.id).join(', ')} were already appended differently`);
+    const differs = rows.find((r) => !r.same);
+    if (differs) throw new EventIdConflict(differs.event_id, streamId);
+    const first = Number(rows[0]!.revision);
+    const whole = rows.length === events.length && rows.every((r, i) => r.event_id === events[i]!.id);
+    const inOrder = rows.every((r, i) => Number(r.revision) === first + i);
+    if (!whole || !inOrder)
+      throw new EventIdConflict(rows[0]!.event_id, streamId, 'was appended in another batch');
     const last = rows[rows.length - 1]!;
     return { nextExpectedRevision: Number(last.revision), position: Number(last.global_position) };
   };
@@ -231,7 +176,7 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
         // check or hits the event-id constraint: answer as the first did.
         const code = sqlState(error);
         if (code === 'P0409' || code === UNIQUE_VIOLATION) {
-          const again = await findExisting(streamId, events);
+          const again = await findExisting(streamId, events, payload);
           if (again) return again;
         }
         if (code === 'P0409') {
@@ -324,6 +269,9 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
 
     async deleteStream(streamId, { expectedRevision }) {
       await sql.transaction(async (tx) => {
+        // The appends' lock: an append that checked its expectation must not
+        // land after the truncation it did not see.
+        await tx.query(`select ${lockStream('$1')}`, [streamId]);
         const [s] = await tx.query<{ revision: string; truncate_before: string }>(
           'select revision, truncate_before from es_streams where stream_id = $1 for update',
           [streamId],
