@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import type { NewEvent } from '@lectern/schemas';
 import { START, WrongExpectedRevision, type EventStore, type FeedEvent } from '../ports/event-store.ts';
+import { eventIdCases } from './contract-event-ids.ts';
 
 /**
  * The one suite every EventStore adapter passes. Each test works on streams
@@ -11,6 +12,7 @@ export const eventStoreContract = (
   test: TestFn,
   name: string,
   make: () => Promise<{ store: EventStore; cleanup(): Promise<void> }>,
+  opts: { idsUniqueAcrossStreams?: boolean } = {},
 ): void => {
   let made: Promise<{ store: EventStore; cleanup(): Promise<void> }> | null = null;
   const store = async (): Promise<EventStore> => (await (made ??= make())).store;
@@ -125,6 +127,15 @@ export const eventStoreContract = (
     t.is((await s.readStream(id)).length, 3);
     const feed = await feedOf(s, new Set([id]), START, 3);
     t.is(feed.length, 3);
+  });
+
+  eventIdCases({
+    test,
+    name,
+    store,
+    stream,
+    events,
+    idsUniqueAcrossStreams: opts.idsUniqueAcrossStreams ?? true,
   });
 
   test(`${name}: concurrent appends at one expected revision: exactly one wins`, async (t) => {

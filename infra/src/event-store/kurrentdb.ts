@@ -22,8 +22,10 @@ import {
   type Position,
   type StreamState,
 } from '@kurrent/kurrentdb-client';
+import { isDeepStrictEqual } from 'node:util';
 import type { Actor, EventMetadata, NewEvent, RecordedEvent } from '@lectern/schemas';
 import {
+  EventIdConflict,
   START,
   WrongExpectedRevision,
   type AppendResult,
@@ -220,6 +222,43 @@ export const withCustomStreamMetadata = (raw: unknown, custom: StreamMetadata): 
   return { ...Object.fromEntries(system), ...custom };
 };
 
+/** A JSON value as it is after the wire: undefined members dropped, `undefined` data as null. */
+const asJson = (v: unknown): unknown => JSON.parse(JSON.stringify(v ?? null)) as unknown;
+
+/**
+ * Whether a stored event is `event` appended to `streamId`: same stream,
+ * type, schema version and data (key order aside). Metadata and `occurredAt`
+ * do not count: a retry of the same command stamps them anew.
+ */
+export const sameContent = (stored: RecordedEvent, streamId: string, event: NewEvent): boolean =>
+  stored.id === event.id &&
+  stored.streamId === streamId &&
+  stored.type === event.type &&
+  stored.schemaVersion === event.schemaVersion &&
+  isDeepStrictEqual(asJson(stored.data), asJson(event.data));
+
+/**
+ * KurrentDB answers an append whose event ids it recognizes as a success
+ * without writing and without comparing content. What the stream holds where
+ * the append landed (or, after a refusal, right after the expected revision)
+ * decides: `none` when none of the ids is there, `same` when it is exactly
+ * this batch, an `EventIdConflict` when the ids hold other content or belong
+ * to another batch.
+ */
+export const matchStored = (
+  streamId: string,
+  events: readonly NewEvent[],
+  stored: readonly RecordedEvent[],
+): 'none' | 'same' | EventIdConflict => {
+  const ids = new Set(events.map((e) => e.id));
+  const overlap = stored.find((s) => ids.has(s.id));
+  if (!overlap) return 'none';
+  const whole = stored.length === events.length && stored.every((s, i) => s.id === events[i]!.id);
+  if (!whole) return new EventIdConflict(overlap.id, streamId, 'was appended in another batch');
+  const differs = stored.find((s, i) => !sameContent(s, streamId, events[i]!));
+  return differs ? new EventIdConflict(differs.id, streamId) : 'same';
+};
+
 // ---------------------------------------------------------------------------
 // The adapter.
 // ---------------------------------------------------------------------------
@@ -296,7 +335,8 @@ export const kurrentEventStore = async (connectionString: string): Promise<Event
   /**
    * When an append is rejected, the events may be there already from an
    * earlier attempt whose answer was lost: then they sit right after the
-   * revision the writer expected, and the append answers as the first one did.
+   * revision the writer expected, and the append answers as the first one
+   * did, provided they are this append's events (`matchStored`).
    */
   const findExisting = async (
     streamId: string,
@@ -308,11 +348,11 @@ export const kurrentEventStore = async (connectionString: string): Promise<Event
       ...(typeof expected === 'number' ? { fromRevision: expected + 1 } : {}),
       maxCount: events.length,
     });
-    const first = found[0];
-    if (!first || found.length !== events.length) return null;
-    if (typeof expected === 'number' && first.revision !== expected + 1) return null;
-    if (!found.every((e, i) => e.id === events[i]!.id)) return null;
+    const match = matchStored(streamId, events, found);
+    if (match instanceof EventIdConflict) throw match;
+    if (match === 'none') return null;
     const last = found[found.length - 1]!;
+    if (typeof expected === 'number' && found[0]!.revision !== expected + 1) return null;
     return { nextExpectedRevision: last.revision, position: last.position };
   };
 
@@ -357,14 +397,23 @@ export const kurrentEventStore = async (connectionString: string): Promise<Event
         if (again) return again;
         throw new WrongExpectedRevision(streamId, expectedRevision, await currentRevision(streamId));
       }
+      // The success may be the server recognizing the ids without comparing
+      // content: read back where the append landed and compare (one read per
+      // append, the price of refusing a reused event id).
       const nextExpectedRevision = Number(result.nextExpectedRevision);
-      const commit = result.position?.commit;
-      if (commit !== undefined && commit >= 0n) return { nextExpectedRevision, position: Number(commit) };
-      // An idempotent re-append may come back without a position (older servers): read it.
-      const [last] = await readStream(streamId, { fromRevision: nextExpectedRevision, maxCount: 1 });
-      if (!last)
+      const stored = await readStream(streamId, {
+        fromRevision: nextExpectedRevision - events.length + 1,
+        maxCount: events.length,
+      });
+      const match = matchStored(streamId, events, stored);
+      if (match instanceof EventIdConflict) throw match;
+      const last = stored[stored.length - 1];
+      if (match === 'none' || !last)
         throw new Error(`stream ${streamId}: revision ${nextExpectedRevision} not readable after append`);
-      return { nextExpectedRevision, position: last.position };
+      const commit = result.position?.commit;
+      // An idempotent re-append may come back without a position (older servers).
+      const position = commit !== undefined && commit >= 0n ? Number(commit) : last.position;
+      return { nextExpectedRevision, position };
     },
 
     async readStream(streamId, opts = {}) {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ANY, NO_STREAM, STREAM_EXISTS } from '@kurrent/kurrentdb-client';
-import type { NewEvent } from '@lectern/schemas';
-import { START } from '../ports/event-store.ts';
+import type { NewEvent, RecordedEvent } from '@lectern/schemas';
+import { EventIdConflict, START } from '../ports/event-store.ts';
 import {
   actualRevision,
   compareCursors,
@@ -9,8 +9,10 @@ import {
   formatCursor,
   isUserEvent,
   kurrentEventStore,
+  matchStored,
   normalizeConnectionString,
   parseCursor,
+  sameContent,
   toEventData,
   toFeedEvent,
   toRecordedEvent,
@@ -208,4 +210,54 @@ test('the module loads the native client and builds a store without reaching a s
   const store = await kurrentEventStore('esdb://127.0.0.1:1?tls=false');
   t.true(store.compareCursors('1:1', '2:0') < 0);
   await store.close();
+});
+
+test('an idempotent-looking append is this batch only when the stored events have its ids, in order, with its content', (t) => {
+  const a = envelope();
+  const b = envelope({ id: '7d0c8b1e-2f3a-4b5c-8d6e-9f0a1b2c3d4e', data: { courseId: 'course-1', n: 2 } });
+  const stored = (es: NewEvent[], streamId = 'course-1') =>
+    es.map((e, i) => toRecordedEvent(recordOf(e, { streamId, revision: BigInt(i) })));
+  t.is(matchStored('course-1', [a, b], stored([a, b])), 'same');
+  t.is(matchStored('course-1', [a], stored([b])), 'none', 'none of the ids is there: a real conflict');
+
+  // A retry stamps new metadata and time, and may order keys differently: still the same event.
+  const retry: NewEvent = {
+    ...a,
+    occurredAt: '2026-01-01T10:00:05.000Z',
+    data: { tags: ['a', 'b'], title: 'Café ✓', courseId: 'course-1' },
+    metadata: { ...a.metadata, correlationId: 'corr-2', requestId: 'req-2' },
+  };
+  t.is(matchStored('course-1', [retry], stored([a])), 'same');
+
+  const conflicts: [string, NewEvent[], RecordedEvent[], string][] = [
+    ['other data', [{ ...a, data: { courseId: 'course-2' } }], stored([a]), a.id],
+    ['a member more', [{ ...a, data: { ...(a.data as object), extra: 1 } }], stored([a]), a.id],
+    ['other type', [{ ...a, type: 'content.CourseArchived' }], stored([a]), a.id],
+    ['other schema version', [{ ...a, schemaVersion: 3 }], stored([a]), a.id],
+    ['another stream', [a], stored([a], 'course-9'), a.id],
+    ['another batch', [a, envelope({ id: '0b5e3c2d-1a2b-4c3d-8e4f-5a6b7c8d9e0f' })], stored([a, b]), a.id],
+    ['a part of a batch', [a, b], stored([a]), a.id],
+    ['the second event differs', [a, { ...b, data: null }], stored([a, b]), b.id],
+  ];
+  for (const [what, events, found, id] of conflicts) {
+    const match = matchStored('course-1', events, found);
+    t.true(match instanceof EventIdConflict, what);
+    t.is((match as EventIdConflict).eventId, id, what);
+  }
+});
+
+test('content equality ignores metadata and time, and compares data as JSON', (t) => {
+  const e = envelope({ data: { a: 1, skipped: undefined } });
+  const read = toRecordedEvent(recordOf(e));
+  t.true(sameContent(read, 'course-1', e));
+  t.true(sameContent(read, 'course-1', { ...e, data: { a: 1 } }));
+  t.false(sameContent(read, 'course-1', { ...e, data: { a: '1' } }));
+  t.false(sameContent(read, 'course-2', e));
+  t.true(
+    sameContent(
+      toRecordedEvent(recordOf(envelope({ data: undefined }))),
+      'course-1',
+      envelope({ data: null }),
+    ),
+  );
 });

@@ -57,7 +57,10 @@ export interface EventStore {
   /**
    * Appends atomically. Throws `WrongExpectedRevision` when the expectation
    * fails. Re-appending events whose ids are already in the stream, in the
-   * same order, returns the original result without writing again.
+   * same order and with the same content (type, schema version, data; not
+   * metadata or `occurredAt`, which a retry stamps anew), returns the original
+   * result without writing again. An event id the store holds with other
+   * content, in another stream, or in another batch throws `EventIdConflict`.
    */
   append(
     streamId: string,
@@ -100,5 +103,26 @@ export class WrongExpectedRevision extends Error {
     this.streamId = streamId;
     this.expected = expected;
     this.actual = actual;
+  }
+}
+
+/**
+ * An append carried an event id the store already holds for something else:
+ * another stream, type, schema version or data, or the same event as part of
+ * another batch. Event ids derive from command ids, so this is a command id
+ * reused for a different request; the append writes nothing.
+ *
+ * @example
+ *   try { await store.append(id, events, { expectedRevision }); }
+ *   catch (e) { if (e instanceof EventIdConflict) answer422(e.eventId); else throw e; }
+ */
+export class EventIdConflict extends Error {
+  readonly eventId: string;
+  readonly streamId: string;
+  constructor(eventId: string, streamId: string, reason = 'is stored with other content') {
+    super(`append to stream ${streamId}: event ${eventId} ${reason}`);
+    this.name = 'EventIdConflict';
+    this.eventId = eventId;
+    this.streamId = streamId;
   }
 }
