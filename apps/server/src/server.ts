@@ -25,6 +25,8 @@ import {
 } from '@lectern/infra/runtime/projection-runner';
 import { randomIds, systemClock } from '@lectern/infra/runtime/ids';
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
+import { sqlIdempotencyStore } from '@lectern/infra/idempotency/sql-idempotency';
+import { idempotency } from '@lectern/infra/http/idempotency';
 import { sqlKeyRing, type KeyRing } from '@lectern/infra/auth/key-ring';
 import { accessTokenIssuer } from '@lectern/infra/auth/tokens';
 import {
@@ -275,6 +277,15 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       local.get(name)?.waitFor(streamId, position, timeoutMs) ??
       waitForCheckpoint(sql, name, streamId, position, timeoutMs);
     const outbox = config.production ? null : await devOutbox(sql);
+    // Before every route: a claimed Idempotency-Key gives the command id (rule 9).
+    app.use(
+      idempotency({
+        store: await sqlIdempotencyStore(sql),
+        verify,
+        clock: systemClock,
+        onError: (error, context) => logger.error({ err: error }, context),
+      }),
+    );
     app.use(jwksRoutes(keyRing));
     app.use(
       identityCommandRoutes({
