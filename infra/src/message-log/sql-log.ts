@@ -8,8 +8,12 @@ import type {
   MessageLog,
   OutgoingMessage,
 } from '../ports/message-log.ts';
+import type { Clock } from '../runtime/ids.ts';
 import { migrate, sqlMigration, type Migration } from '../sql/migrate.ts';
 import type { Sql } from '../sql/sql.ts';
+import { groupMember, LeaseFencedError } from './sql-log-leases.ts';
+
+export { LeaseFencedError } from './sql-log-leases.ts';
 
 /**
  * The embedded message log: topics, partitions, messages and consumer groups
@@ -28,10 +32,10 @@ import type { Sql } from '../sql/sql.ts';
  * - Consumer groups: members heartbeat a row in `members`; every member
  *   computes the same round-robin assignment over the live members, releases
  *   what is no longer its own (after the batch in hand has committed) and
- *   takes the rest through `leases` rows, which expire when not renewed. A
- *   commit is fenced: it is written only while the committing member holds
- *   the partition's lease, so a member that lost a partition cannot move the
- *   group's offset.
+ *   takes the rest through `leases` rows, which expire when not renewed.
+ *   Every grant of a lease increments its epoch, and a commit is written only
+ *   under the epoch its batch was fetched under (sql-log-leases.ts), so a
+ *   member whose lease lapsed cannot move the group's offset, forward or back.
  * - `pg_notify` on produce and on membership changes wakes consumers; a
  *   modest poll covers a lost listener connection.
  */
@@ -106,6 +110,19 @@ export const messageLogMigrations: readonly Migration[] = [
     drop table if exists message_log.commits;
     `,
   ),
+  sqlMigration(
+    '0003_message_log_lease_epochs',
+    // A released lease keeps its row with no holder, so its epoch never starts over.
+    `
+    alter table message_log.leases add column if not exists epoch bigint not null default 0;
+    alter table message_log.leases alter column member_id drop not null;
+    `,
+    `
+    delete from message_log.leases where member_id is null;
+    alter table message_log.leases alter column member_id set not null;
+    alter table message_log.leases drop column if exists epoch;
+    `,
+  ),
 ];
 
 const CHANNEL = 'lectern_message_log';
@@ -160,6 +177,12 @@ export type SqlLogOptions = Readonly<{
   sessionTimeoutMs?: number;
   /** Fallback poll for new messages when no NOTIFY arrives; default 1000 ms. */
   pollIntervalMs?: number;
+  /**
+   * Where lease and membership time comes from; default the database's
+   * clock, which every process of a deployment shares. Tests inject one so
+   * that a lease lapses when they say, not when the machine is slow.
+   */
+  clock?: Clock;
   /** Run this module's migrations on start (default true). */
   migrate?: boolean;
   /** Where failures go that the log survives (database errors, rejected batches); default stderr. */
@@ -169,6 +192,8 @@ export type SqlLogOptions = Readonly<{
 type Owned = {
   readonly topic: string;
   readonly partition: number;
+  /** The grant of the partition's lease this member reads under; its commits carry it. */
+  readonly epoch: string;
   /** Next offset to hand to the handler. */
   position: bigint;
   /** A batch the handler rejected, delivered again as it was once `retryAt` has passed. */
@@ -295,6 +320,7 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
     const maxBatchSize = positiveInt(opts.maxBatchSize ?? 100, 'maxBatchSize');
     const retryDelayMs = opts.retryDelayMs ?? 1000;
     const memberId = randomUUID();
+    const member = groupMember(sql, { groupId, memberId, sessionTimeoutMs, clock: options.clock });
     const owned = new Map<string, Owned>();
     const wake = wakeup();
     let running = true;
@@ -343,10 +369,7 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
     const releaseAfterBatch = async (p: Owned) => {
       await p.inFlight;
       try {
-        await sql.query(
-          'delete from message_log.leases where group_id = $1 and topic = $2 and partition = $3 and member_id = $4',
-          [groupId, p.topic, p.partition, memberId],
-        );
+        await member.release(p);
       } catch (error) {
         // The lease then expires on its own; the next owner waits for that.
         report(error, `releasing ${p.topic}/${p.partition} of ${groupId}`);
@@ -357,24 +380,7 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
 
     const tick = async () => {
       // 1. Say we are alive; forget members that stopped saying so.
-      await sql.query(
-        `insert into message_log.members (group_id, member_id, topics, expires_at)
-         values ($1, $2, $3::jsonb, now() + $4 * interval '1 millisecond')
-         on conflict (group_id, member_id) do update set topics = excluded.topics, expires_at = excluded.expires_at`,
-        [groupId, memberId, JSON.stringify(topics), sessionTimeoutMs],
-      );
-      await sql.query('delete from message_log.members where group_id = $1 and expires_at < now()', [
-        groupId,
-      ]);
-      const members = await sql.query<{ member_id: string; topics: string[] }>(
-        'select member_id, topics from message_log.members where group_id = $1',
-        [groupId],
-      );
-      const allTopics = [...new Set(members.flatMap((m) => m.topics))];
-      const partitions = await sql.query<{ topic: string; partition: number }>(
-        'select topic, partition from message_log.partitions where topic = any($1::text[])',
-        [allTopics],
-      );
+      const { members, partitions } = await member.heartbeat(topics);
       const desired = assignment(members, partitions);
 
       // 2. Give up what is no longer ours, once the batch in hand has committed.
@@ -387,56 +393,28 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
         }
       }
 
-      // 3. Renew the rest; whatever is not renewed was taken over after our lease expired.
-      const held = await sql.query<{ topic: string; partition: number }>(
-        `update message_log.leases set expires_at = now() + $3 * interval '1 millisecond'
-         where group_id = $1 and member_id = $2 returning topic, partition`,
-        [groupId, memberId, sessionTimeoutMs],
-      );
-      const heldKeys = new Set(held.map((h) => tpKey(h.topic, h.partition)));
-      for (const p of [...owned.values()]) if (!heldKeys.has(tpKey(p.topic, p.partition))) lose(p);
+      // 3. Renew the rest; whatever is not renewed, or is held under another
+      //    epoch now, was granted again after our lease lapsed.
+      const held = new Map((await member.renew()).map((l) => [tpKey(l.topic, l.partition), l.epoch]));
+      for (const p of [...owned.values()]) if (held.get(tpKey(p.topic, p.partition)) !== p.epoch) lose(p);
 
-      // 4. Take what is ours and free (or whose holder's lease has expired).
+      // 4. Take what is ours and free (or whose holder's lease has lapsed).
       const wanted = [...desired].filter((k) => !owned.has(k)).map((k) => JSON.parse(k) as [string, number]);
-      if (wanted.length > 0) {
-        const taken = await sql.query<{ topic: string; partition: number }>(
-          `insert into message_log.leases (group_id, topic, partition, member_id, expires_at)
-           select $1, r.t, r.p, $2, now() + $3 * interval '1 millisecond'
-           from jsonb_to_recordset($4::jsonb) as r(t text, p int)
-           on conflict (group_id, topic, partition) do update
-             set member_id = excluded.member_id, expires_at = excluded.expires_at
-             where message_log.leases.member_id = excluded.member_id or message_log.leases.expires_at < now()
-           returning topic, partition`,
-          [groupId, memberId, sessionTimeoutMs, JSON.stringify(wanted.map(([t, p]) => ({ t, p })))],
-        );
-        // Read where to start only now, in a statement after the one that took
-        // the lease: a fenced commit of the previous holder either finished
-        // before we took it (and is seen here) or is refused.
-        const got =
-          taken.length === 0
-            ? []
-            : await sql.query<{ topic: string; partition: number; committed: string | null; end: string }>(
-                `select r.t as topic, r.p as partition, c.committed_offset::text as committed,
-                        lp.next_offset::text as "end"
-                 from jsonb_to_recordset($2::jsonb) as r(t text, p int)
-                 join message_log.partitions lp on lp.topic = r.t and lp.partition = r.p
-                 left join message_log.commits c on c.group_id = $1 and c.topic = r.t and c.partition = r.p`,
-                [groupId, JSON.stringify(taken.map((x) => ({ t: x.topic, p: x.partition })))],
-              );
-        for (const g of got) {
-          const position = BigInt(g.committed ?? (startFrom === 'latest' ? g.end : '0'));
-          owned.set(tpKey(g.topic, g.partition), {
-            topic: g.topic,
-            partition: g.partition,
-            position,
-            failed: null,
-            retryAt: 0,
-            releasing: false,
-            inFlight: null,
-          });
-        }
-        if (got.length > 0) wake.notify();
+      const got = await member.grant(wanted);
+      for (const g of got) {
+        const position = BigInt(g.committed ?? (startFrom === 'latest' ? g.end : '0'));
+        owned.set(tpKey(g.topic, g.partition), {
+          topic: g.topic,
+          partition: g.partition,
+          epoch: g.epoch,
+          position,
+          failed: null,
+          retryAt: 0,
+          releasing: false,
+          inFlight: null,
+        });
       }
+      if (got.length > 0) wake.notify();
 
       // 5. Tell the others a member arrived, so they hand over without waiting a heartbeat.
       if (!joined) {
@@ -473,22 +451,6 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
 
     // --- fetching and handling -----------------------------------------------------------
 
-    /** Writes the group's offset only while this member holds the partition's lease. */
-    const commit = async (p: Owned, next: bigint): Promise<boolean> => {
-      const rows = await sql.query(
-        `insert into message_log.commits (group_id, topic, partition, committed_offset, committed_at)
-         select l.group_id, l.topic, l.partition, $5::bigint, now()
-         from message_log.leases l
-         where l.group_id = $1 and l.topic = $2 and l.partition = $3 and l.member_id = $4
-         for share of l
-         on conflict (group_id, topic, partition) do update
-           set committed_offset = excluded.committed_offset, committed_at = excluded.committed_at
-         returning 1 as ok`,
-        [groupId, p.topic, p.partition, memberId, next.toString()],
-      );
-      return rows.length === 1;
-    };
-
     const handle = async (p: Owned, messages: readonly LogMessage[]): Promise<void> => {
       const batch: Batch = { topic: p.topic, partition: p.partition, messages };
       try {
@@ -504,13 +466,16 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
       }
       const next = BigInt(messages[messages.length - 1]!.offset) + 1n;
       try {
-        if (await commit(p, next)) {
-          p.failed = null;
-          p.position = next;
-        } else {
-          lose(p);
-        }
+        await member.commit(p, next);
+        p.failed = null;
+        p.position = next;
       } catch (error) {
+        if (error instanceof LeaseFencedError) {
+          // The lease's current holder delivers this batch again; we read no further here.
+          lose(p);
+          report(error, `commit of ${groupId} on ${p.topic}/${p.partition}`);
+          return;
+        }
         // Handled but maybe not committed: deliver again rather than risk a loss.
         p.failed = messages;
         p.retryAt = Date.now() + retryDelayMs;
@@ -646,14 +611,7 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
           await Promise.all(releases);
           subscribers.delete(subscriber);
           try {
-            await sql.query('delete from message_log.leases where group_id = $1 and member_id = $2', [
-              groupId,
-              memberId,
-            ]);
-            await sql.query('delete from message_log.members where group_id = $1 and member_id = $2', [
-              groupId,
-              memberId,
-            ]);
+            await member.leave();
             await notify(notifyGroup(groupId));
           } catch (error) {
             report(error, `leaving ${groupId} (its leases expire after ${sessionTimeoutMs} ms)`);
