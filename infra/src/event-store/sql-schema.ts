@@ -53,7 +53,8 @@ export const lockStream = (streamParam: string): string =>
  * One round trip per append. The expectation is checked under the stream's
  * lock before anything is written, so a conflict, the common outcome on a hot
  * stream, rolls back having written nothing (no tuple, no WAL). The failed
- * check raises P0409 with the actual revision (or `no_stream`) as detail. A
+ * check raises P0409 with the actual revision (or `no_stream`) as detail and,
+ * as hint, whether any of the event ids is stored (`ids stored`). A
  * new stream's row may appear between the read and the insert only through
  * `setStreamMetadata` (no events, revision -1), which the insert overwrites.
  */
@@ -79,7 +80,12 @@ const appendCheckingFirst = `
       if (p_expected = 'no_stream' and v_actual <> 'no_stream')
          or (p_expected = 'stream_exists' and v_actual = 'no_stream')
          or (p_expected ~ '^[0-9]+$' and (v_actual = 'no_stream' or v_revision <> p_expected::bigint)) then
-        raise exception using errcode = 'P0409', message = 'wrong expected revision', detail = v_actual;
+        -- Whether this may be a retry of an append that committed: only then
+        -- does the caller need another round trip to compare the stored events.
+        raise exception using errcode = 'P0409', message = 'wrong expected revision', detail = v_actual,
+          hint = case when exists (
+            select 1 from jsonb_array_elements(p_events) x join es_events e on e.event_id = (x.value->>'id')::uuid
+          ) then 'ids stored' else 'ids new' end;
       end if;
       if v_exists then
         update es_streams set revision = v_revision + v_count where stream_id = p_stream;

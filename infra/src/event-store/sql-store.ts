@@ -175,7 +175,10 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
         // A retried append whose first attempt committed fails its revision
         // check or hits the event-id constraint: answer as the first did.
         const code = sqlState(error);
-        if (code === 'P0409' || code === UNIQUE_VIOLATION) {
+        // A plain conflict (es_append found none of the ids) needs no lookup:
+        // on a hot stream that is most attempts.
+        const idsStored = code === UNIQUE_VIOLATION || (error as { hint?: string }).hint !== 'ids new';
+        if ((code === 'P0409' || code === UNIQUE_VIOLATION) && idsStored) {
           const again = await findExisting(streamId, events, payload);
           if (again) return again;
         }
