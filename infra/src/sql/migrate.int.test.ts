@@ -6,7 +6,7 @@ import { projectionStatusMigrations } from '../runtime/projection-runner.ts';
 import { rateLimitMigrations } from '../rate-limit/sql-limiter.ts';
 import { keyRingMigrations } from '../auth/key-ring.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
-import { migrate, migrateDown, type Migration } from './migrate.ts';
+import { migrate, migrateDown, MigrationLockTimeout, sqlMigration, type Migration } from './migrate.ts';
 import { pgliteSql, postgresSql, type Sql } from './index.ts';
 
 const modules: [string, readonly Migration[], string][] = [
@@ -17,6 +17,19 @@ const modules: [string, readonly Migration[], string][] = [
   ['rate_limits', rateLimitMigrations, 'public.rate_limits'],
   ['identity_signing_keys', keyRingMigrations, 'public.identity_signing_keys'],
 ];
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const waitUntil = async (what: string, predicate: () => Promise<boolean>, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+};
+const tableCount = async (sql: Sql, table: string) =>
+  (
+    await sql.query<{ n: number }>('select count(*)::int as n from pg_tables where tablename = $1', [table])
+  )[0]!.n;
 
 const exists = async (sql: Sql, table: string): Promise<boolean> =>
   (await sql.query<{ t: string | null }>('select to_regclass($1)::text as t', [table]))[0]?.t != null;
@@ -45,9 +58,99 @@ upDownUp('pglite', async () => {
 });
 
 const url = requireEngine(test, 'DATABASE_URL', 'migrations on PostgreSQL');
-if (url)
+if (url) {
   upDownUp('postgres', async () => {
     const db = await freshDatabase(url);
     const sql = postgresSql(db.url);
     return { sql, done: async () => (await sql.close(), await db.drop()) };
   });
+
+  /** Two pools stand for two processes; `watch` is a third connection that looks on. */
+  const twoProcesses = async () => {
+    const db = await freshDatabase(url);
+    const [a, b, watch] = [postgresSql(db.url), postgresSql(db.url), postgresSql(db.url)];
+    const waiting = async (what: 'advisory' | 'relation') =>
+      (
+        await watch.query<{ n: number }>(
+          `select count(*)::int as n from pg_locks l join pg_database d on d.oid = l.database
+           where d.datname = current_database() and not l.granted and l.locktype = $1`,
+          [what],
+        )
+      )[0]!.n;
+    const done = async () => {
+      await Promise.all([a.close(), b.close(), watch.close()]);
+      await db.drop();
+    };
+    return { a, b, watch, waiting, done };
+  };
+
+  test('postgres: two processes that start migrating one module together both succeed, leaving one knex lock row', async (t) => {
+    const { a, b, watch, waiting, done } = await twoProcesses();
+    const probe = [
+      sqlMigration('0001_race_probe', 'create table race_probe (x int)', 'drop table race_probe'),
+    ];
+    try {
+      // Stop both at the moment of knex's race: its tables exist, its lock row
+      // does not yet, and both are about to look for it.
+      await watch.exec(`
+        create table knex_migrations_race_probe (id serial primary key, name varchar(255), batch integer, migration_time timestamptz);
+        create table knex_migrations_race_probe_lock (index serial primary key, is_locked integer);`);
+      let both!: Promise<PromiseSettledResult<void>[]>;
+      await watch.transaction(async (tx) => {
+        await tx.query('lock table knex_migrations_race_probe_lock in access exclusive mode');
+        both = Promise.allSettled([migrate(a, 'race_probe', probe), migrate(b, 'race_probe', probe)]);
+        await waitUntil(
+          'both to wait',
+          async () => (await waiting('advisory')) + (await waiting('relation')) >= 2,
+        );
+      });
+      const results = await both;
+      t.deepEqual(
+        results.map((r) => (r.status === 'fulfilled' ? 'ok' : String(r.reason))),
+        ['ok', 'ok'],
+      );
+      t.deepEqual(await watch.query('select is_locked from knex_migrations_race_probe_lock'), [
+        { is_locked: 0 },
+      ]);
+      t.deepEqual(await watch.query('select name from knex_migrations_race_probe'), [
+        { name: '0001_race_probe' },
+      ]);
+      await t.notThrowsAsync(migrate(b, 'race_probe', probe), 'and the module migrates again later');
+    } finally {
+      await done();
+    }
+  });
+
+  test('postgres: a process waits while another migrates the module, up to lockWaitMs', async (t) => {
+    const { a, b, waiting, done } = await twoProcesses();
+    let finish = () => {};
+    const gate = new Promise<void>((resolve) => (finish = resolve));
+    const slow: Migration[] = [
+      {
+        name: '0001_slow_probe',
+        up: async (k) => (await gate, k.raw('create table slow_probe (x int)')),
+        down: (k) => k.raw('drop table slow_probe'),
+      },
+    ];
+    try {
+      const first = migrate(a, 'slow_probe', slow);
+      await waitUntil(
+        'the first to be migrating',
+        async () => (await tableCount(b, 'knex_migrations_slow_probe')) > 0,
+      );
+      const impatient = await t.throwsAsync(migrate(b, 'slow_probe', slow, { lockWaitMs: 200 }), {
+        instanceOf: MigrationLockTimeout,
+      });
+      t.is(impatient?.code, 'migration_lock_timeout');
+      const second = migrate(b, 'slow_probe', slow);
+      await waitUntil('the second to wait its turn', async () => (await waiting('advisory')) >= 1);
+      finish();
+      await first;
+      await second;
+      t.is(await tableCount(b, 'slow_probe'), 1);
+    } finally {
+      finish();
+      await done();
+    }
+  });
+}

@@ -1,5 +1,5 @@
 import knex, { type Knex } from 'knex';
-import { sqlState, UNIQUE_VIOLATION, type Sql } from './sql.ts';
+import { sqlState, type Sql, type SqlExecutor } from './sql.ts';
 
 /** One schema change with its inverse; both idempotent. */
 export type Migration = Readonly<{
@@ -21,59 +21,137 @@ const source = (migrations: readonly Migration[]): Knex.MigrationSource<Migratio
   getMigration: async (m) => ({ up: m.up, down: m.down }),
 });
 
+/** How long `migrate` waits, by default, for another process migrating the same module. */
+export const DEFAULT_MIGRATION_LOCK_WAIT_MS = 120_000;
+
+export type MigrateOptions = Readonly<{
+  /**
+   * How long to wait for another process that is migrating the same module
+   * (default 2 minutes): on a loaded machine a migration may take long, and
+   * waiting costs nothing while the other process works.
+   */
+  lockWaitMs?: number;
+}>;
+
+/** Thrown when another process held a module's migration lock for longer than `lockWaitMs`. */
+export class MigrationLockTimeout extends Error {
+  readonly code = 'migration_lock_timeout';
+  constructor(module: string, waitedMs: number, options?: { cause: unknown }) {
+    super(
+      `gave up after ${waitedMs} ms waiting for another process migrating ${module} ` +
+        '(is one stuck? see pg_stat_activity for a session waiting on or holding an advisory lock)',
+      options,
+    );
+    this.name = 'MigrationLockTimeout';
+  }
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+
+// One migration at a time per handle: PGlite serves knex and the handle on
+// one connection, and one process's modules need not race each other.
+const queues = new WeakMap<Sql, Promise<unknown>>();
+const oneAtATime = <T>(sql: Sql, fn: () => Promise<T>): Promise<T> => {
+  const run = (queues.get(sql) ?? Promise.resolve()).then(fn, fn);
+  queues.set(
+    sql,
+    run.catch(() => {}),
+  );
+  return run;
+};
+
+/**
+ * Runs `fn` (a knex migration of `module`) while holding the module's lock
+ * against every other process on the same database.
+ *
+ * knex's own lock cannot serve alone: before taking it, knex creates its
+ * bookkeeping tables and inserts the lock row with a check-then-insert, so
+ * two processes starting together can both insert one. With two lock rows
+ * knex's `update … where is_locked = 0` changes two rows, which it reads as
+ * "already locked", and every later migration of that module fails. A
+ * transaction-scoped advisory lock makes the processes take turns instead;
+ * it is released when the holder commits, rolls back or dies.
+ */
+const withModuleLock = <T>(sql: Sql, module: string, lockWaitMs: number, fn: () => Promise<T>): Promise<T> =>
+  oneAtATime(sql, async () => {
+    // Quoted as knex quotes it (the module name is ours, not a user's).
+    const lockTable = `"${`knex_migrations_${module}_lock`.replaceAll('"', '""')}"`;
+    const heal = async (q: SqlExecutor) => {
+      // A database migrated before this lock existed may hold the second row
+      // of such a race; under the lock, keeping the first is safe.
+      const [row] = await q.query<{ t: string | null }>('select to_regclass($1)::text as t', [lockTable]);
+      if (row?.t)
+        await q.query(`delete from ${lockTable} where index > (select min(index) from ${lockTable})`);
+    };
+    // PGlite is one process's database: the queue above is lock enough.
+    if (sql.kind === 'pglite') {
+      await heal(sql);
+      return fn();
+    }
+    return sql
+      .transaction(async (tx) => {
+        await tx.query("select set_config('lock_timeout', $1, true)", [`${lockWaitMs}ms`]);
+        await tx.query("select pg_advisory_xact_lock(hashtextextended('lectern.migrate.' || $1, 0))", [
+          module,
+        ]);
+        await heal(tx);
+        return fn();
+      })
+      .catch((error: unknown) => {
+        if (sqlState(error) === LOCK_NOT_AVAILABLE)
+          throw new MigrationLockTimeout(module, lockWaitMs, { cause: error });
+        throw error;
+      });
+  });
+
+const tableName = (module: string) => `knex_migrations_${module}`;
+
 /**
  * Brings one module's schema up to date. Each module keeps its own knex
- * bookkeeping table, so modules migrate independently and in any order.
+ * bookkeeping table, so modules migrate independently and in any order;
+ * processes migrating the same module take turns (see `withModuleLock`).
  *
  * @example
  *   await migrate(sql, 'event_store', eventStoreMigrations);
  */
-export const migrate = async (sql: Sql, module: string, migrations: readonly Migration[]): Promise<void> => {
-  // knex creates its bookkeeping tables before taking its migration lock, so
-  // two processes starting together can race there; the loser tries again
-  // and finds the work done or the lock held.
-  for (let attempt = 1; ; attempt++) {
+export const migrate = (
+  sql: Sql,
+  module: string,
+  migrations: readonly Migration[],
+  options: MigrateOptions = {},
+): Promise<void> =>
+  withModuleLock(sql, module, options.lockWaitMs ?? DEFAULT_MIGRATION_LOCK_WAIT_MS, async () => {
     const k = knex(sql.knexConfig);
     try {
       await k.migrate.latest({
         migrationSource: source(migrations),
-        tableName: `knex_migrations_${module}`,
+        tableName: tableName(module),
         disableMigrationsListValidation: true,
       });
-      return;
-    } catch (error) {
-      const code = sqlState(error);
-      // 23505 and 42710: the same row or type created twice; 42P07: the same table.
-      const raced =
-        code === UNIQUE_VIOLATION ||
-        code === '42710' ||
-        code === '42P07' ||
-        /already locked/i.test(String(error));
-      if (!raced || attempt >= 10) throw error;
-      await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 50));
     } finally {
       await k.destroy();
     }
-  }
-};
+  });
 
 /** Rolls one module's schema all the way down (tests and `lectern migrate down`). */
-export const migrateDown = async (
+export const migrateDown = (
   sql: Sql,
   module: string,
   migrations: readonly Migration[],
-): Promise<void> => {
-  const k = knex(sql.knexConfig);
-  try {
-    await k.migrate.rollback(
-      {
-        migrationSource: source(migrations),
-        tableName: `knex_migrations_${module}`,
-        disableMigrationsListValidation: true,
-      },
-      true,
-    );
-  } finally {
-    await k.destroy();
-  }
-};
+  options: MigrateOptions = {},
+): Promise<void> =>
+  withModuleLock(sql, module, options.lockWaitMs ?? DEFAULT_MIGRATION_LOCK_WAIT_MS, async () => {
+    const k = knex(sql.knexConfig);
+    try {
+      await k.migrate.rollback(
+        {
+          migrationSource: source(migrations),
+          tableName: tableName(module),
+          disableMigrationsListValidation: true,
+        },
+        true,
+      );
+    } finally {
+      await k.destroy();
+    }
+  });
