@@ -9,6 +9,7 @@ import type { MessageLog } from '../ports/message-log.ts';
 import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
 import { toLogMessage } from './codec.ts';
+import type { DeadLetter } from './dead-letters.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import type { SqlProjection } from './projection.ts';
@@ -146,15 +147,72 @@ const suite = (name: string, make: () => Promise<Engines>) => {
       );
       return rows.length === 2 && rows[0]!.total === 5 && rows[1]!.total === 8;
     });
-    const letter = JSON.parse(dead[0]!);
-    t.is(letter.event.id, events[1]!.id);
+    const letter = JSON.parse(dead[0]!) as DeadLetter;
+    t.is(JSON.parse(letter.value).id, events[1]!.id, 'the original message, as it was');
     t.regex(letter.error.message, /poison event/);
-    t.is(letter.projection, p.name);
+    t.is(letter.consumer, `projection.${p.name}`);
+    t.true(await runner.waitFor('tally-x', events[2]!.position, 1000), 'the stream moved on');
     const text = await metrics.registry.metrics();
     t.regex(text, new RegExp(`lectern_dead_lettered_total\\{consumer="${p.name}"\\} 1`));
     t.regex(text, new RegExp(`lectern_consumer_retries_total\\{consumer="${p.name}"\\} [1-9]`));
     await dlq.stop();
     await runner.stop();
+  });
+
+  test(`${name}: a database that refuses every event dead-letters nothing; the stall shows until it is back`, async (t) => {
+    const { sql, store, log } = await get();
+    const ns = `p${randomUUID().slice(0, 8)}`;
+    const p = tally(`down_${ns}`);
+    const metrics = createMetrics();
+    let clock = Date.UTC(2026, 0, 1);
+    const runner = await projectionRunner({
+      projection: p,
+      sql,
+      log,
+      store,
+      logger,
+      metrics,
+      namespace: ns,
+      retryDelayMs: 1,
+      maxAttempts: 2,
+      stallAfterMs: 60_000,
+      progressIntervalMs: 50,
+      now: () => clock,
+    });
+    await runner.start();
+    const dead: string[] = [];
+    const dlq = log.consume({
+      groupId: `${ns}.dlq-reader`,
+      topics: [dlqTopic(p, ns)],
+      handleBatch: async (b) => void dead.push(...b.messages.map((m) => m.value)),
+    });
+    try {
+      await dlq.ready;
+      // Every event now fails (42P01, undefined table): the database's fault, not the events'.
+      await sql.query(`alter table ${p.name} rename to ${p.name}_away`);
+      await log.produce(
+        topicOf('tally', ns),
+        [recorded('tally-d', 0, { n: 1 }), recorded('tally-d', 1, { n: 2 })].map(toLogMessage),
+      );
+      await until(t, 'lag seen', async () => (runner.progress().lag ?? 0) > 0);
+      t.false(runner.progress().stalled, 'not before the stall limit');
+      clock += 60_000;
+      await until(t, 'a stall', async () => runner.progress().stalled);
+      const stalled = new RegExp(`lectern_consumer_stalled_seconds\\{consumer="${p.name}"\\} [1-9]`);
+      await until(t, 'the stall in the metric', async () => stalled.test(await metrics.registry.metrics()));
+      await sql.query(`alter table ${p.name}_away rename to ${p.name}`);
+      await until(t, 'both events applied', async () => {
+        const [row] = await sql.query<{ total: number }>(
+          `select total from ${p.name} where stream_id = 'tally-d'`,
+        );
+        return row?.total === 3;
+      });
+      await until(t, 'the stall over', async () => !runner.progress().stalled);
+      t.deepEqual(dead, [], 'nothing dead-lettered');
+    } finally {
+      await dlq.stop();
+      await runner.stop();
+    }
   });
 
   test(`${name}: rebuild from zero into shadow tables swaps in while queries keep answering`, async (t) => {

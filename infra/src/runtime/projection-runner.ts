@@ -5,8 +5,10 @@ import type { Batch, Consumer, LogMessage, MessageLog } from '../ports/message-l
 import { migrate, sqlMigration } from '../sql/migrate.ts';
 import { ident, type Sql, type SqlExecutor } from '../sql/sql.ts';
 import { fromLogMessage } from './codec.ts';
+import { applyIsolating, deadLetterSender, dlqTopicOf } from './dead-letters.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { progressWatch, type ConsumerProgress } from './progress.ts';
 import type { ProjectionTables, SqlProjection } from './projection.ts';
 
 const LIVE_SCHEMA = 'public';
@@ -46,7 +48,7 @@ const checkpointDdl = (t: ProjectionTables): string => `
 
 const shadowSchema = (p: SqlProjection): string => `rebuild_${p.name}`;
 export const dlqTopic = (p: SqlProjection, namespace = 'lectern'): string =>
-  `${namespace}.dlq.projection.${p.name}`;
+  dlqTopicOf(namespace, `projection.${p.name}`);
 const groupOf = (p: SqlProjection, namespace: string): string => `${namespace}.projection.${p.name}`;
 
 /**
@@ -99,6 +101,8 @@ export type ProjectionRunner = Readonly<{
   start(): Promise<void>;
   stop(): Promise<void>;
   isRunning(): boolean;
+  /** Lag and, when it has lag but has not advanced for `stallAfterMs`, for how long (see progress.ts). */
+  progress(): ConsumerProgress;
   /** Rebuilds from position zero into shadow tables and swaps them in; see `rebuild` below. */
   rebuild(opts?: { pageSize?: number }): Promise<{ events: number; seconds: number }>;
   /** Resolves true once the model has applied `position` of `streamId`, false after `timeoutMs`. */
@@ -110,11 +114,16 @@ export type ProjectionRunner = Readonly<{
  *
  * 1. Each batch of a partition is applied in one transaction with its
  *    checkpoints (exactly-once in effect), then the log offset is committed.
- * 2. A failing batch is retried with backoff; if it keeps failing, its events
- *    are applied one by one so that only the event that fails goes to the
- *    dead-letter topic, with the error, and the stream moves on.
+ * 2. A failing batch is retried with backoff; if it keeps failing, it is
+ *    split until the events that fail alone are found (dead-letters.ts).
+ *    Such an event goes to the dead-letter topic with its error, and the
+ *    stream moves on, when the database refused its data (SQLSTATE class 22
+ *    or 23) or the projection's own code threw on it while the database
+ *    answers; a database that is down or refusing everything (a missing
+ *    table, say) dead-letters nothing and is retried until it is back.
  * 3. Lag is measured in events (log end minus committed offset) and in
- *    milliseconds (event age when applied).
+ *    milliseconds (event age when applied); lag without progress for
+ *    `stallAfterMs` is a stall (progress.ts).
  */
 export const projectionRunner = async (opts: {
   projection: SqlProjection;
@@ -129,6 +138,12 @@ export const projectionRunner = async (opts: {
   namespace?: string;
   /** Partitions of a topic the runner has to create; default 4, as the relay. */
   partitions?: number;
+  /** With lag and no progress for this long, the runner counts as stalled (/readyz, metric); default 60 s. */
+  stallAfterMs?: number;
+  /** How often lag and progress are sampled; default 5 s. */
+  progressIntervalMs?: number;
+  /** Epoch milliseconds now, for the stall limit; default `Date.now`. */
+  now?: () => number;
 }): Promise<ProjectionRunner> => {
   const p = opts.projection;
   const namespace = opts.namespace ?? 'lectern';
@@ -187,44 +202,24 @@ export const projectionRunner = async (opts: {
     return fresh;
   };
 
-  const deadLetter = async (
-    message: LogMessage,
-    event: RecordedEvent | null,
-    error: unknown,
-  ): Promise<void> => {
-    const topic = dlqTopic(p, namespace);
-    await opts.log.produce(topic, [
-      {
-        key: message.key,
-        value: JSON.stringify({
-          projection: p.name,
-          source: { topic: message.topic, partition: message.partition, offset: message.offset },
-          event: event ?? message.value,
-          error: { message: (error as Error).message ?? String(error), name: (error as Error).name },
-          failedAt: new Date().toISOString(),
-          attempts,
-        }),
-        headers: {
-          ...message.headers,
-          'dlq-reason': String((error as Error).message ?? error).slice(0, 500),
-        },
-      },
-    ]);
-    opts.metrics?.deadLettered.inc({ consumer: p.name });
-    log.error({ err: error, eventId: event?.id, offset: message.offset }, 'event dead-lettered');
-  };
+  const dlq = deadLetterSender({
+    log: opts.log,
+    namespace,
+    consumer: `projection.${p.name}`,
+    label: p.name,
+    logger: log,
+    metrics: opts.metrics,
+  });
 
-  const withRetries = async <T>(what: () => Promise<T>): Promise<T> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await what();
-      } catch (error) {
-        if (attempt >= attempts) throw error;
-        opts.metrics?.consumerRetries.inc({ consumer: p.name });
-        log.warn({ err: error, attempt }, 'projection batch failed; retrying');
-        await new Promise((r) => setTimeout(r, baseDelay * 2 ** (attempt - 1)));
-      }
-    }
+  /** Whether an event that fails alone is to blame, rather than the database (see 2. above). */
+  const isPoison = async (error: unknown): Promise<boolean> => {
+    const code = (error as { code?: unknown })?.code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return /^2[23]/.test(code);
+    // Not the database's answer: the projection's code threw, or the connection failed.
+    return sql.query('select 1').then(
+      () => true,
+      () => false,
+    );
   };
 
   const handleBatch = async (batch: Batch): Promise<void> => {
@@ -233,62 +228,69 @@ export const projectionRunner = async (opts: {
       try {
         decoded.push({ message, event: fromLogMessage(message) });
       } catch (error) {
-        await deadLetter(message, null, error);
+        // Not an event: no retry can make it one.
+        await dlq.send(message, error, 1);
       }
     }
     // What the model does not read is only acknowledged (the offset commit).
     const relevant = decoded.filter((d) => reads.has(d.event.type));
-    if (relevant.length === 0) return;
-    try {
-      await withRetries(() =>
+    const dead = await applyIsolating(relevant, {
+      apply: (part) =>
         transact(
           live,
-          relevant.map((d) => d.event),
+          part.map((d) => d.event),
+        ).then(() => {}),
+      isPoison,
+      deadLetter: (d, error, tries) => dlq.send(d.message, error, tries),
+      attempts,
+      baseDelayMs: baseDelay,
+      onRetry: (error, attempt) => {
+        opts.metrics?.consumerRetries.inc({ consumer: p.name });
+        log.warn({ err: error, attempt }, 'projection batch failed; retrying');
+      },
+    });
+    if (dead.length === 0) return;
+    // The stream moves past a dead-lettered event, so that read-your-writes
+    // waiting for its position is answered; never behind what applied.
+    await sql.query(
+      `insert into ${live[CHECKPOINTS]} (stream_id, revision, position)
+       select r.stream_id, r.revision, r.position
+         from jsonb_to_recordset($1::jsonb) as r(stream_id text, revision bigint, position bigint)
+       on conflict (stream_id) do update
+         set revision = greatest(${live[CHECKPOINTS]}.revision, excluded.revision),
+             position = greatest(${live[CHECKPOINTS]}.position, excluded.position)`,
+      [
+        JSON.stringify(
+          dead.map(({ event: e }) => ({ stream_id: e.streamId, revision: e.revision, position: e.position })),
         ),
-      );
-    } catch {
-      // Isolate the poison: every other event of the batch still applies.
-      for (const { message, event } of relevant) {
-        try {
-          await withRetries(() => transact(live, [event]));
-        } catch (error) {
-          await deadLetter(message, event, error);
-          await sql.transaction((tx) =>
-            tx.query(
-              `insert into ${live[CHECKPOINTS]} (stream_id, revision, position) values ($1, $2, $3)
-               on conflict (stream_id) do update set revision = excluded.revision, position = excluded.position`,
-              [event.streamId, event.revision, event.position],
-            ),
-          );
-        }
-      }
-    }
+      ],
+    );
   };
 
   let consumer: Consumer | null = null;
-  let lagTimer: NodeJS.Timeout | null = null;
+  const watch = progressWatch({
+    name: p.name,
+    group,
+    topics,
+    log: opts.log,
+    metrics: opts.metrics,
+    ...(opts.stallAfterMs === undefined ? {} : { stallAfterMs: opts.stallAfterMs }),
+    ...(opts.progressIntervalMs === undefined ? {} : { intervalMs: opts.progressIntervalMs }),
+    ...(opts.now === undefined ? {} : { now: opts.now }),
+  });
   const start = async (): Promise<void> => {
     if (consumer) return;
     // A projection may start before anything was published to its topics.
     await opts.log.ensureTopics([
       ...topics.map((topic) => ({ topic, partitions: opts.partitions ?? 4 })),
-      { topic: dlqTopic(p, namespace), partitions: 1 },
+      { topic: dlq.topic, partitions: 1 },
     ]);
     consumer = opts.log.consume({ groupId: group, topics, handleBatch, maxBatchSize: 1000 });
     await consumer.ready;
-    lagTimer = setInterval(() => {
-      Promise.all(topics.map((topic) => opts.log.lag(group, topic)))
-        .then((all) => {
-          const lag = all.flat().reduce((n, x) => n + Number(BigInt(x.end) - BigInt(x.committed ?? '0')), 0);
-          opts.metrics?.projectionLagEvents.set({ projection: p.name }, lag);
-        })
-        .catch(() => {});
-    }, 5000);
-    lagTimer.unref();
+    watch.start();
   };
   const stop = async (): Promise<void> => {
-    if (lagTimer) clearInterval(lagTimer);
-    lagTimer = null;
+    watch.stop();
     const c = consumer;
     consumer = null;
     await c?.stop();
@@ -299,6 +301,7 @@ export const projectionRunner = async (opts: {
     start,
     stop,
     isRunning: () => consumer?.isRunning() ?? false,
+    progress: watch.progress,
 
     /**
      * 1. Create the tables afresh in a shadow schema.
