@@ -42,6 +42,13 @@ export type Config = Readonly<{
   namespace: string;
   logLevel: string;
   production: boolean;
+  /**
+   * How long a consumer (a projection, the analytics projector) may have lag
+   * without advancing before `/readyz` says degraded and
+   * `lectern_consumer_stalled_seconds` shows it (`LECTERN_CONSUMER_STALL_MS`,
+   * default 60 000).
+   */
+  consumerStallMs: number;
 }>;
 
 export class ConfigError extends Error {
@@ -152,6 +159,13 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel))
     problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
 
+  const stallText = env.LECTERN_CONSUMER_STALL_MS?.trim();
+  const consumerStallMs = stallText ? Number(stallText) : 60_000;
+  if (stallText && (!/^\d+$/.test(stallText) || consumerStallMs < 1000))
+    problems.push(
+      `LECTERN_CONSUMER_STALL_MS must be a whole number of milliseconds, at least 1000 (got '${stallText}')`,
+    );
+
   if (problems.length) throw new ConfigError(problems);
   return {
     port,
@@ -169,5 +183,6 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     namespace,
     logLevel,
     production,
+    consumerStallMs,
   };
 };

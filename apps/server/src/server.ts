@@ -24,6 +24,7 @@ import {
   type ProjectionRunner,
 } from '@lectern/infra/runtime/projection-runner';
 import { randomIds, systemClock } from '@lectern/infra/runtime/ids';
+import { consumerReadiness } from '@lectern/infra/runtime/progress';
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import { sqlIdempotencyStore } from '@lectern/infra/idempotency/sql-idempotency';
 import { idempotency } from '@lectern/infra/http/idempotency';
@@ -216,16 +217,12 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
         logger,
         metrics,
         namespace: config.namespace,
+        stallAfterMs: config.consumerStallMs,
       });
       runners.push(runner);
       await runner.start();
       closers.unshift(() => runner.stop());
-      readiness.push({
-        name: `projection:${projection.name}`,
-        check: () => {
-          if (!runner.isRunning()) throw new Error(`projection ${projection.name} is not consuming`);
-        },
-      });
+      readiness.push(consumerReadiness(`projection:${projection.name}`, runner));
     }
     // Telemetry from the ingest topic and the domain events of these contexts, into `events`.
     const projector = analyticsProjector({
@@ -233,18 +230,14 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       log,
       logger,
       metrics,
+      stallAfterMs: config.consumerStallMs,
       namespace: config.namespace,
       contexts: ['profile', 'identity'],
     });
     await projector.start();
     analyticsProjectorStarted = projector;
     closers.unshift(() => projector.stop());
-    readiness.push({
-      name: 'projection:analytics',
-      check: () => {
-        if (!projector.isRunning()) throw new Error('the analytics projector is not consuming');
-      },
-    });
+    readiness.push(consumerReadiness('projection:analytics', projector));
   }
 
   // 4. HTTP. Identity signs with a key ring kept in the shared database, so

@@ -8,7 +8,19 @@ import { childTraceparent, idFrom, type RequestContext } from '../runtime/contex
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 
-export type ReadinessCheck = Readonly<{ name: string; check: () => Promise<void> | void }>;
+/**
+ * A check throws when the process cannot serve (503), or returns
+ * `{ degraded }` when it serves but something needs an operator: a consumer
+ * stalled on a message or an engine (200, `status: 'degraded'`, the check
+ * naming it). A stalled consumer does not make the process unfit to serve,
+ * and taking it out of rotation or restarting it would not move the
+ * consumer on; so it is said, not refused.
+ */
+export type ReadinessCheck = Readonly<{
+  name: string;
+  check: () => Promise<void | Degraded> | void | Degraded;
+}>;
+export type Degraded = Readonly<{ degraded: string }>;
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -140,18 +152,23 @@ export const createHttpApp = (opts: {
     const results = await Promise.all(
       opts.readiness.map(async (r) => {
         try {
-          await Promise.race([
+          const result = await Promise.race([
             r.check(),
-            new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2 s')), 2000)),
+            new Promise<never>((_, reject) =>
+              setTimeout(() => reject(new Error('timed out after 2 s')), 2000),
+            ),
           ]);
-          return { name: r.name, ok: true };
+          return result ? { name: r.name, ok: true, degraded: result.degraded } : { name: r.name, ok: true };
         } catch (error) {
           return { name: r.name, ok: false, error: (error as Error).message };
         }
       }),
     );
     const ready = results.every((r) => r.ok);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: results });
+    const degraded = results.some((r) => 'degraded' in r);
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? (degraded ? 'degraded' : 'ready') : 'not_ready', checks: results });
   });
   app.get('/metrics', async (_req, res) => {
     res.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());

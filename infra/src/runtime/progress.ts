@@ -100,3 +100,24 @@ export const progressWatch = (opts: {
     },
   };
 };
+
+/**
+ * The `/readyz` check of a consumer: not ready while it is not consuming,
+ * degraded (naming it, its lag and for how long) while it is stalled.
+ *
+ * @example readiness.push(consumerReadiness('projection:profiles', runner));
+ */
+export const consumerReadiness = (
+  name: string,
+  consumer: Readonly<{ isRunning(): boolean; progress(): ConsumerProgress }>,
+): Readonly<{ name: string; check: () => { degraded: string } | undefined }> => ({
+  name,
+  check: () => {
+    if (!consumer.isRunning()) throw new Error(`${name} is not consuming`);
+    const p = consumer.progress();
+    if (!p.stalled) return undefined;
+    return {
+      degraded: `${name} has ${p.lag} messages waiting and has not advanced for ${Math.round(p.stalledForMs / 1000)} s`,
+    };
+  },
+});
