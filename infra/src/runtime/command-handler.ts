@@ -5,7 +5,12 @@ import {
   type NewEvent,
   type RecordedEvent,
 } from '@lectern/schemas';
-import { WrongExpectedRevision, type EventStore, type ExpectedRevision } from '../ports/event-store.ts';
+import {
+  EventIdConflict,
+  WrongExpectedRevision,
+  type EventStore,
+  type ExpectedRevision,
+} from '../ports/event-store.ts';
 import { Problem } from './errors.ts';
 import { deterministicUuid } from './ids.ts';
 
@@ -107,6 +112,15 @@ export const handleCommand = async <Command, State>(opts: {
         position: result.position,
       };
     } catch (error) {
+      // Ids derive from a server-made command id, so this is a request taken
+      // over after a crash that decided otherwise the second time: it must not
+      // be taken for the first one's success, nor overwrite it.
+      if (error instanceof EventIdConflict)
+        throw new Problem(
+          'conflict',
+          'event_id_conflict',
+          'This request was already partly applied with another outcome; send it again with a new Idempotency-Key.',
+        );
       if (!(error instanceof WrongExpectedRevision)) throw error;
       if (opts.expectedRevision !== undefined)
         throw new Problem(
