@@ -1,45 +1,135 @@
 import { Router } from 'express';
 import { authenticate, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
 import { Problem } from '@lectern/infra/runtime/errors';
-import type { ProjectionRunner } from '@lectern/infra/runtime/projection-runner';
-import type { SqlExecutor } from '@lectern/infra/sql/sql';
+import { projectionRunner, type ProjectionRunner } from '@lectern/infra/runtime/projection-runner';
+import type { SqlProjection } from '@lectern/infra/runtime/projection';
+import type { EventStore } from '@lectern/infra/ports/event-store';
+import type { MessageLog } from '@lectern/infra/ports/message-log';
+import type { Logger } from '@lectern/infra/runtime/logger';
+import type { Sql } from '@lectern/infra/sql/sql';
+import { topicOf } from '@lectern/schemas';
+import { ingestTopic } from '@lectern/infra/analytics/rows';
+
+type StatusRow = {
+  name: string;
+  version: number;
+  applied_events: string;
+  last_position: string | null;
+  last_event_at: string | null;
+  last_applied_at: string | null;
+  rebuilt_at: string | null;
+};
 
 /**
- * Operating the read models of this process: their status, and a rebuild
- * from position zero (shadow tables, atomic swap). A rebuild pauses this
- * process's consumer of that model; run it where the model has one replica.
+ * Operating the read models: their status, and a rebuild from position zero
+ * (shadow tables, atomic swap).
+ *
+ * A rebuild needs the store and the read-model database only, not the
+ * model's consumer: the swap locks the live tables and replays the last
+ * events under that lock, so a consumer anywhere (this process, a
+ * projections process, several replicas) waits for the swap and then goes
+ * on in the new tables. Every process that has the `api` or the
+ * `projections` role serves these routes, so `lectern rebuild` works
+ * whichever of them it reaches.
  */
 export const projectionAdminRoutes = (deps: {
-  sql: SqlExecutor;
+  sql: Sql;
+  log: MessageLog;
+  store: EventStore;
+  logger: Logger;
+  namespace: string;
+  /** Every read model of the deployment, running here or not. */
+  projections: readonly SqlProjection[];
+  /** The ones this process consumes. */
   runners: readonly ProjectionRunner[];
+  /** The analytics projector's contexts (its topics besides telemetry), and whether it runs here. */
+  analytics: Readonly<{ contexts: readonly string[]; runningHere: () => boolean }>;
   verify: (token: string) => Promise<VerifiedToken>;
 }): Router => {
   const router = Router();
   const guard = [authenticate(deps.verify), requireRole('admin')];
 
+  // Messages a group has not committed, over its topics; null when the log cannot say.
+  const lagOf = async (group: string, topics: readonly string[]): Promise<number | null> => {
+    try {
+      const all = await Promise.all(topics.map((topic) => deps.log.lag(group, topic)));
+      return all.flat().reduce((n, p) => n + Number(BigInt(p.end) - BigInt(p.committed ?? '0')), 0);
+    } catch {
+      return null;
+    }
+  };
+  const group = (name: string) => `${deps.namespace}.projection.${name}`;
+
+  // One case (camelCase, as every other answer of the API), and every
+  // projector, the analytics one included.
   router.get('/api/admin/projections', ...guard, async (_req, res) => {
-    const rows = await deps.sql.query<Record<string, unknown>>(
+    const rows = await deps.sql.query<StatusRow>(
       `select name, version, applied_events::text as applied_events, last_position::text as last_position,
               last_event_at, last_applied_at, rebuilt_at from projection_status order by name`,
     );
     const running = new Set(deps.runners.filter((r) => r.isRunning()).map((r) => r.projection.name));
-    res.json({ items: rows.map((r) => ({ ...r, runningHere: running.has(r.name as string) })) });
+    const iso = (t: string | Date | null) => (t === null ? null : new Date(t).toISOString());
+    const sqlItems = await Promise.all(
+      rows.map(async (r) => {
+        const p = deps.projections.find((x) => x.name === r.name);
+        return {
+          name: r.name,
+          kind: 'sql' as const,
+          version: r.version,
+          appliedEvents: r.applied_events,
+          lastPosition: r.last_position,
+          lastEventAt: iso(r.last_event_at),
+          lastAppliedAt: iso(r.last_applied_at),
+          rebuiltAt: iso(r.rebuilt_at),
+          lag: p
+            ? await lagOf(
+                group(r.name),
+                p.contexts.map((c) => topicOf(c, deps.namespace)),
+              )
+            : null,
+          runningHere: running.has(r.name),
+        };
+      }),
+    );
+    const analytics = {
+      name: 'analytics',
+      kind: 'analytics' as const,
+      version: null,
+      appliedEvents: null,
+      lastPosition: null,
+      lastEventAt: null,
+      lastAppliedAt: null,
+      rebuiltAt: null,
+      lag: await lagOf(group('analytics'), [
+        ingestTopic(deps.namespace),
+        ...deps.analytics.contexts.map((c) => topicOf(c, deps.namespace)),
+      ]),
+      runningHere: deps.analytics.runningHere(),
+    };
+    res.json({ items: [...sqlItems, analytics] });
   });
 
   router.post('/api/admin/projections/:name/rebuild', ...guard, async (req, res) => {
-    const runner = deps.runners.find((r) => r.projection.name === req.params.name);
-    if (!runner)
-      throw new Problem(
-        'not_found',
-        'projection_not_here',
-        `Projection '${req.params.name}' does not run in this process.`,
-      );
+    const name = req.params.name;
+    const projection = deps.projections.find((p) => p.name === name);
+    if (!projection)
+      throw new Problem('not_found', 'projection_not_found', `There is no projection '${name}'.`, {
+        extra: { known: deps.projections.map((p) => p.name) },
+      });
+    // A runner that is never started consumes nothing: here it only rebuilds.
+    const runner =
+      deps.runners.find((r) => r.projection.name === name) ??
+      (await projectionRunner({
+        projection,
+        sql: deps.sql,
+        log: deps.log,
+        store: deps.store,
+        logger: deps.logger,
+        namespace: deps.namespace,
+      }));
     const result = await runner.rebuild();
-    req.log.info(
-      { projection: req.params.name, actor: req.ctx.actor?.userId, ...result },
-      'projection rebuilt',
-    );
-    res.json({ projection: req.params.name, ...result });
+    req.log.info({ projection: name, actor: req.ctx.actor?.userId, ...result }, 'projection rebuilt');
+    res.json({ projection: name, ...result });
   });
 
   return router;

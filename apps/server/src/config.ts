@@ -49,6 +49,20 @@ export type Config = Readonly<{
    * default 60 000).
    */
   consumerStallMs: number;
+  /**
+   * On SIGTERM, how long requests in flight may take to finish before their
+   * connections are cut (`LECTERN_SHUTDOWN_GRACE_MS`, default 10 000). Keep
+   * it under the platform's own grace (Kubernetes: 30 s) with room for the
+   * consumers to commit and the engines to close.
+   */
+  shutdownGraceMs: number;
+  /**
+   * How long Kafka waits for a member that stopped heartbeating before
+   * giving its partitions to others (`LECTERN_KAFKA_SESSION_TIMEOUT_MS`,
+   * default 10 000): after a kill -9, the group's consumption freezes for
+   * about this long. Heartbeats go every tenth of it.
+   */
+  kafkaSessionTimeoutMs: number;
 }>;
 
 export class ConfigError extends Error {
@@ -159,6 +173,18 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel))
     problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
 
+  const milliseconds = (name: string, fallback: number, min: number, max: number): number => {
+    const text = env[name]?.trim();
+    if (!text) return fallback;
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > max)
+      problems.push(`${name} must be a whole number of milliseconds from ${min} to ${max} (got '${text}')`);
+    return value;
+  };
+  const shutdownGraceMs = milliseconds('LECTERN_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000);
+  // Kafka brokers refuse sessions outside group.min/max.session.timeout.ms (6 s to 30 min by default).
+  const kafkaSessionTimeoutMs = milliseconds('LECTERN_KAFKA_SESSION_TIMEOUT_MS', 10_000, 6000, 1_800_000);
+
   const stallText = env.LECTERN_CONSUMER_STALL_MS?.trim();
   const consumerStallMs = stallText ? Number(stallText) : 60_000;
   if (stallText && (!/^\d+$/.test(stallText) || consumerStallMs < 1000))
@@ -184,5 +210,7 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     logLevel,
     production,
     consumerStallMs,
+    shutdownGraceMs,
+    kafkaSessionTimeoutMs,
   };
 };

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import type { Server } from 'node:http';
-import { createHttpApp, type ReadinessCheck } from '@lectern/infra/http/app';
+import { createHttpApp, sendProblem, type ReadinessCheck } from '@lectern/infra/http/app';
 import { tokenVerifier } from '@lectern/infra/http/auth';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
@@ -48,6 +47,8 @@ import { profileHistoryProjection } from '@lectern/profile-projection-history';
 import { experienceLevelsProjection } from '@lectern/profile-projection-experience-levels';
 import type { Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
+import { claimDatabase } from './deployment.ts';
+import { listen, untilAborted } from './http-lifecycle.ts';
 import { apiDocument, mountedRoutes, openApiRoute, type MountedRoute } from './openapi.ts';
 import { analyticsBodyLimits, analyticsRoutes } from './analytics.ts';
 
@@ -127,233 +128,312 @@ const openAnalyticsStore = (config: Config, logger: Logger): AnalyticsStore => {
   }
 };
 
+/** The contexts whose domain events the analytics projector takes, besides telemetry. */
+const analyticsContexts = ['profile', 'identity'];
+
+/** The consumer group a projection joins; only named in `/readyz` while it joins. */
+const groupName = (namespace: string, projection: string) => `${namespace}.projection.${projection}`;
+
 /**
  * The composition root: picks an adapter per port from the configuration
  * (an unset URL means the embedded engine), then starts what this process's
  * roles ask for.
  *
+ * 0. HTTP first: `/healthz` answers from the first moment and `/readyz`
+ *    says what the process is still waiting for; every other route answers
+ *    503 `starting` until step 4 has mounted it. A busy port stops the start
+ *    here, before any engine opens.
  * 1. Engines: PostgreSQL or PGlite; KurrentDB or the SQL event store; Kafka
- *    or the SQL log; ClickHouse or chDB (its schema ensured).
+ *    or the SQL log; ClickHouse or chDB (its schema ensured). The database
+ *    is claimed for this deployment's namespace.
  * 2. Relay (role `relay`): store → log.
  * 3. Projection runners (role `projections`): log → read models, and the
- *    analytics projector: log → ClickHouse.
- * 4. HTTP (always: health, readiness, metrics; role `api`: the routes).
+ *    analytics projector: log → ClickHouse. They join their consumer groups
+ *    together, so one wait for a dead member's session covers them all.
+ * 4. Routes (role `api`: commands and queries; roles `api` and
+ *    `projections`: the read-model admin routes).
+ *
+ * `stop()` drains HTTP (see `listen`), then stops consumers and the relay,
+ * then closes the engines.
  */
 export const startLectern = async (config: Config, opts: { logger?: Logger } = {}): Promise<Lectern> => {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const metrics = createMetrics();
   const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers)
+      await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
+  };
 
-  // 1. Engines.
-  const sql = config.databaseUrl
-    ? postgresSql(config.databaseUrl, { max: 20 })
-    : await pgliteSql(join(config.dataDir, 'pglite'));
-  closers.unshift(() => sql.close());
-  const store = instrumentedStore(
-    config.eventStoreUrl ? await kurrentEventStore(config.eventStoreUrl) : await sqlEventStore(sql),
-    metrics,
-  );
-  closers.unshift(() => store.close());
-  const log = config.kafkaBrokers
-    ? kafkaLog({
-        brokers: [...config.kafkaBrokers],
-        clientId: `lectern-${process.pid}`,
-        log: (entry) => logger[entry.level]({ kafka: entry.namespace, ...entry.extra }, entry.message),
-        onError: (error, context) => logger.warn({ err: error, context }, 'message log'),
-      })
-    : await sqlLog(sql, { onError: (error, context) => logger.warn({ err: error, context }, 'message log') });
-  closers.unshift(() => log.close());
-  // Reports (api) and the analytics projector (projections) use the store; the relay alone does not.
-  const analytics =
-    config.roles.includes('api') || config.roles.includes('projections')
-      ? openAnalyticsStore(config, logger)
-      : null;
-  if (analytics) {
-    closers.unshift(() => analytics.close());
-    await analytics.ensureSchema();
-  }
-  logger.info(
-    {
-      eventStore: config.eventStoreUrl ? 'kurrentdb' : sql.kind,
-      log: config.kafkaBrokers ? 'kafka' : sql.kind,
-      readModels: sql.kind,
-      analytics: analytics?.engine ?? 'none',
-      roles: config.roles,
-    },
-    'engines ready',
-  );
-
+  // 0. HTTP.
+  let phase: string | null = 'opening engines';
   const readiness: ReadinessCheck[] = [
-    { name: 'read-models', check: () => sql.query('select 1').then(() => {}) },
-    { name: 'event-store', check: () => store.ping() },
-    { name: 'message-log', check: () => log.ping() },
-    ...(analytics ? [{ name: 'analytics', check: () => analytics.ping() }] : []),
-  ];
-
-  // 2. Relay.
-  let relay: Relay | null = null;
-  if (config.roles.includes('relay')) {
-    relay = await startRelay({ store, log, sql, logger, metrics, namespace: config.namespace });
-    const r = relay;
-    closers.unshift(() => r.stop());
-    readiness.push({
-      name: 'relay',
+    {
+      name: 'startup',
       check: () => {
-        if (!r.isRunning()) throw new Error('relay is not running');
+        if (phase) throw new Error(phase);
       },
-    });
-  }
+    },
+  ];
+  const { app, finish } = createHttpApp({ logger, metrics, readiness, bodyLimits: analyticsBodyLimits });
+  let serving = false;
+  app.use((req, res, next) => {
+    if (serving) return next();
+    res.setHeader('Retry-After', '1');
+    sendProblem(res, 503, 'starting', `Lectern is starting (${phase ?? 'almost there'}).`, req.path);
+  });
+  const http = await listen(app, config.port);
+  logger.info({ port: http.port }, 'lectern listening (health and readiness only until started)');
 
-  // 3. Projections.
-  const runners: ProjectionRunner[] = [];
-  let analyticsProjectorStarted: AnalyticsProjector | null = null;
-  if (config.roles.includes('projections')) {
-    for (const projection of projections) {
-      const runner = await projectionRunner({
-        projection,
-        sql,
+  try {
+    // 1. Engines.
+    const sql = config.databaseUrl
+      ? postgresSql(config.databaseUrl, { max: 20 })
+      : await pgliteSql(join(config.dataDir, 'pglite'));
+    closers.unshift(() => sql.close());
+    await claimDatabase(sql, config.namespace);
+    const store = instrumentedStore(
+      config.eventStoreUrl ? await kurrentEventStore(config.eventStoreUrl) : await sqlEventStore(sql),
+      metrics,
+    );
+    closers.unshift(() => store.close());
+    const log = config.kafkaBrokers
+      ? kafkaLog({
+          brokers: [...config.kafkaBrokers],
+          clientId: `lectern-${process.pid}`,
+          sessionTimeout: config.kafkaSessionTimeoutMs,
+          // Kafka wants it well under a third of the session; a tenth keeps a slow beat harmless.
+          heartbeatInterval: Math.max(100, Math.floor(config.kafkaSessionTimeoutMs / 10)),
+          log: (entry) => logger[entry.level]({ kafka: entry.namespace, ...entry.extra }, entry.message),
+          onError: (error, context) => logger.warn({ err: error, context }, 'message log'),
+        })
+      : await sqlLog(sql, {
+          onError: (error, context) => logger.warn({ err: error, context }, 'message log'),
+        });
+    closers.unshift(() => log.close());
+    // Reports (api) and the analytics projector (projections) use the store; the relay alone does not.
+    const analytics =
+      config.roles.includes('api') || config.roles.includes('projections')
+        ? openAnalyticsStore(config, logger)
+        : null;
+    if (analytics) {
+      closers.unshift(() => analytics.close());
+      await analytics.ensureSchema();
+    }
+    logger.info(
+      {
+        eventStore: config.eventStoreUrl ? 'kurrentdb' : sql.kind,
+        log: config.kafkaBrokers ? 'kafka' : sql.kind,
+        readModels: sql.kind,
+        analytics: analytics?.engine ?? 'none',
+        roles: config.roles,
+      },
+      'engines ready',
+    );
+
+    readiness.push(
+      { name: 'read-models', check: () => sql.query('select 1').then(() => {}) },
+      { name: 'event-store', check: () => store.ping() },
+      { name: 'message-log', check: () => log.ping() },
+      ...(analytics ? [{ name: 'analytics', check: () => analytics.ping() }] : []),
+    );
+
+    // 2. Relay.
+    let relay: Relay | null = null;
+    if (config.roles.includes('relay')) {
+      phase = 'starting the relay';
+      relay = await startRelay({ store, log, sql, logger, metrics, namespace: config.namespace });
+      const r = relay;
+      closers.unshift(() => r.stop());
+      readiness.push({
+        name: 'relay',
+        check: () => {
+          if (!r.isRunning()) throw new Error('relay is not running');
+        },
+      });
+    }
+
+    // 3. Projections.
+    const runners: ProjectionRunner[] = [];
+    let analyticsProjectorStarted: AnalyticsProjector | null = null;
+    if (config.roles.includes('projections')) {
+      phase = 'migrating read models';
+      for (const projection of projections) {
+        const runner = await projectionRunner({
+          projection,
+          sql,
+          log,
+          store,
+          logger,
+          metrics,
+          namespace: config.namespace,
+          stallAfterMs: config.consumerStallMs,
+        });
+        runners.push(runner);
+        closers.unshift(() => runner.stop());
+        readiness.push(consumerReadiness(`projection:${projection.name}`, runner));
+      }
+      // Telemetry from the ingest topic and the domain events of these contexts, into `events`.
+      const projector = analyticsProjector({
+        store: analytics!, // opened for this role
         log,
-        store,
         logger,
         metrics,
-        namespace: config.namespace,
         stallAfterMs: config.consumerStallMs,
+        namespace: config.namespace,
+        contexts: analyticsContexts,
       });
-      runners.push(runner);
-      await runner.start();
-      closers.unshift(() => runner.stop());
-      readiness.push(consumerReadiness(`projection:${projection.name}`, runner));
+      closers.unshift(() => projector.stop());
+      readiness.push(consumerReadiness('projection:analytics', projector));
+      const joining = new Set([...runners.map((r) => r.projection.name), 'analytics']);
+      const joined = (name: string) => {
+        joining.delete(name);
+        phase = joining.size
+          ? `joining consumer groups ${[...joining].map((n) => groupName(config.namespace, n)).join(', ')}`
+          : null;
+      };
+      joined('');
+      await Promise.all([
+        ...runners.map((r) => r.start().then(() => joined(r.projection.name))),
+        projector.start().then(() => joined('analytics')),
+      ]);
+      analyticsProjectorStarted = projector;
     }
-    // Telemetry from the ingest topic and the domain events of these contexts, into `events`.
-    const projector = analyticsProjector({
-      store: analytics!, // opened for this role
+
+    // 4. Routes. Identity signs with a key ring kept in the shared database, so
+    // every process signs with the same key; services verify through its JWKS
+    // (in process, or at JWT_JWKS_URL when identity runs elsewhere).
+    phase = 'mounting routes';
+    const keyRing = await sqlKeyRing(sql, {
+      clock: systemClock,
+      // A retired key stays published as long as a token it signed can live, plus the verifiers' skew and cache.
+      overlapMs: identityPolicy.accessTokenTtl + 5 * 60_000,
+    });
+    const issuer = accessTokenIssuer(keyRing, {
+      ...config.tokens,
+      ttlSeconds: identityPolicy.accessTokenTtl / 1000,
+      clock: systemClock,
+    });
+    const signAccessToken = (claims: { sub: string; roles: readonly string[] }) => issuer.sign(claims);
+    const verify = tokenVerifier({
+      ...config.tokens,
+      ...(config.jwt?.jwksUrl
+        ? { jwksUrl: config.jwt.jwksUrl }
+        : config.jwt?.jwks
+          ? { jwks: config.jwt.jwks }
+          : { keys: keyRing.getKey }),
+    });
+    if (config.roles.includes('api')) {
+      app.get('/openapi.json', openApiRoute(apiDocument({ production: config.production })));
+      const local = new Map(runners.map((r) => [r.projection.name, r]));
+      // A query waiting for its read model answers `stale` at once when the
+      // process starts to stop, rather than holding the shutdown up.
+      const waitFor = (name: string, streamId: string, position: number, timeoutMs: number) =>
+        untilAborted(
+          local.get(name)?.waitFor(streamId, position, timeoutMs) ??
+            waitForCheckpoint(sql, name, streamId, position, timeoutMs),
+          http.stopping,
+          false,
+        );
+      const outbox = config.production ? null : await devOutbox(sql);
+      // Before every route: a claimed Idempotency-Key gives the command id (rule 9).
+      app.use(
+        idempotency({
+          store: await sqlIdempotencyStore(sql),
+          verify,
+          clock: systemClock,
+          onError: (error, context) => logger.error({ err: error }, context),
+        }),
+      );
+      app.use(jwksRoutes(keyRing));
+      app.use(
+        identityCommandRoutes({
+          store,
+          limiter: await sqlRateLimiter(sql),
+          keyRing,
+          signAccessToken,
+          verify,
+          outbox: outbox ?? discardingOutbox(logger),
+          clock: systemClock,
+          ids: randomIds,
+          appUrl: config.appUrl,
+          bootstrapAdmins: config.bootstrapAdmins,
+        }),
+      );
+      app.use(identityQueryRoutes({ sql, verify, waitFor }));
+      // Development only: the outbox and a token minter. Absent (404) in production.
+      if (outbox) app.use(devRoutes({ outbox, signAccessToken }));
+      app.use(
+        profileCommandRoutes({
+          store,
+          verify,
+          clock: systemClock,
+          activeExperienceLevels: () => activeExperienceLevelCodes(sql),
+        }),
+      );
+      app.use(profileQueryRoutes({ sql, verify, waitFor }));
+      app.use(
+        await analyticsRoutes({
+          store: analytics!, // opened for this role
+          log,
+          namespace: config.namespace,
+          verify,
+          ingestKeys: config.analyticsIngestKeys,
+          clock: systemClock,
+        }),
+      );
+    }
+    if (config.roles.includes('api') || config.roles.includes('projections'))
+      app.use(
+        projectionAdminRoutes({
+          sql,
+          log,
+          store,
+          logger,
+          namespace: config.namespace,
+          projections,
+          runners,
+          analytics: {
+            contexts: analyticsContexts,
+            runningHere: () => analyticsProjectorStarted?.isRunning() ?? false,
+          },
+          verify,
+        }),
+      );
+    finish();
+    serving = true;
+    phase = null;
+    logger.info({ port: http.port, roles: config.roles }, 'lectern started');
+
+    return {
+      url: `http://127.0.0.1:${http.port}`,
+      port: http.port,
+      sql,
+      store,
       log,
       logger,
       metrics,
-      stallAfterMs: config.consumerStallMs,
+      runners,
+      relay,
+      analytics,
+      analyticsProjector: analyticsProjectorStarted,
+      keyRing,
+      tokens: config.tokens,
+      signAccessToken,
       namespace: config.namespace,
-      contexts: ['profile', 'identity'],
-    });
-    await projector.start();
-    analyticsProjectorStarted = projector;
-    closers.unshift(() => projector.stop());
-    readiness.push(consumerReadiness('projection:analytics', projector));
+      routes: () => mountedRoutes(app),
+      async stop() {
+        phase = 'shutting down';
+        const { cut } = await http.drain(config.shutdownGraceMs);
+        if (cut)
+          logger.warn({ cut, graceMs: config.shutdownGraceMs }, 'requests cut at the shutdown deadline');
+        await closeAll();
+      },
+    };
+  } catch (error) {
+    // A start that fails half-way leaves nothing open behind it.
+    await http.drain(0);
+    await closeAll();
+    throw error;
   }
-
-  // 4. HTTP. Identity signs with a key ring kept in the shared database, so
-  // every process signs with the same key; services verify through its JWKS
-  // (in process, or at JWT_JWKS_URL when identity runs elsewhere).
-  const keyRing = await sqlKeyRing(sql, {
-    clock: systemClock,
-    // A retired key stays published as long as a token it signed can live, plus the verifiers' skew and cache.
-    overlapMs: identityPolicy.accessTokenTtl + 5 * 60_000,
-  });
-  const issuer = accessTokenIssuer(keyRing, {
-    ...config.tokens,
-    ttlSeconds: identityPolicy.accessTokenTtl / 1000,
-    clock: systemClock,
-  });
-  const signAccessToken = (claims: { sub: string; roles: readonly string[] }) => issuer.sign(claims);
-  const verify = tokenVerifier({
-    ...config.tokens,
-    ...(config.jwt?.jwksUrl
-      ? { jwksUrl: config.jwt.jwksUrl }
-      : config.jwt?.jwks
-        ? { jwks: config.jwt.jwks }
-        : { keys: keyRing.getKey }),
-  });
-  const { app, finish } = createHttpApp({ logger, metrics, readiness, bodyLimits: analyticsBodyLimits });
-  if (config.roles.includes('api')) {
-    app.get('/openapi.json', openApiRoute(apiDocument({ production: config.production })));
-    const local = new Map(runners.map((r) => [r.projection.name, r]));
-    const waitFor = (name: string, streamId: string, position: number, timeoutMs: number) =>
-      local.get(name)?.waitFor(streamId, position, timeoutMs) ??
-      waitForCheckpoint(sql, name, streamId, position, timeoutMs);
-    const outbox = config.production ? null : await devOutbox(sql);
-    // Before every route: a claimed Idempotency-Key gives the command id (rule 9).
-    app.use(
-      idempotency({
-        store: await sqlIdempotencyStore(sql),
-        verify,
-        clock: systemClock,
-        onError: (error, context) => logger.error({ err: error }, context),
-      }),
-    );
-    app.use(jwksRoutes(keyRing));
-    app.use(
-      identityCommandRoutes({
-        store,
-        limiter: await sqlRateLimiter(sql),
-        keyRing,
-        signAccessToken,
-        verify,
-        outbox: outbox ?? discardingOutbox(logger),
-        clock: systemClock,
-        ids: randomIds,
-        appUrl: config.appUrl,
-        bootstrapAdmins: config.bootstrapAdmins,
-      }),
-    );
-    app.use(identityQueryRoutes({ sql, verify, waitFor }));
-    // Development only: the outbox and a token minter. Absent (404) in production.
-    if (outbox) app.use(devRoutes({ outbox, signAccessToken }));
-    app.use(
-      profileCommandRoutes({
-        store,
-        verify,
-        clock: systemClock,
-        activeExperienceLevels: () => activeExperienceLevelCodes(sql),
-      }),
-    );
-    app.use(profileQueryRoutes({ sql, verify, waitFor }));
-    app.use(projectionAdminRoutes({ sql, runners, verify }));
-    app.use(
-      await analyticsRoutes({
-        store: analytics!, // opened for this role
-        log,
-        namespace: config.namespace,
-        verify,
-        ingestKeys: config.analyticsIngestKeys,
-        clock: systemClock,
-      }),
-    );
-  }
-  finish();
-
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.port, (error?: Error) => (error ? reject(error) : resolve(s)));
-  });
-  closers.unshift(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  );
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  logger.info({ port }, 'lectern listening');
-
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    sql,
-    store,
-    log,
-    logger,
-    metrics,
-    runners,
-    relay,
-    analytics,
-    analyticsProjector: analyticsProjectorStarted,
-    keyRing,
-    tokens: config.tokens,
-    signAccessToken,
-    namespace: config.namespace,
-    routes: () => mountedRoutes(app),
-    async stop() {
-      for (const close of closers)
-        await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
-    },
-  };
 };

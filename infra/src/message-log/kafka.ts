@@ -36,9 +36,16 @@ export type KafkaLogOptions = Readonly<{
   log?: (entry: KafkaLogEntry) => void;
   /** Default `'warn'`. */
   logLevel?: KafkaLogEntry['level'];
-  /** Consumer group session timeout; default 30 000 ms (Kafka's default range is 6 000–300 000). */
+  /**
+   * Consumer group session timeout; default 10 000 ms (brokers accept 6 000
+   * to 1 800 000 by default). A member that dies without leaving (kill -9,
+   * a lost machine) holds its partitions this long: its group, and a
+   * restarted process joining it, wait that out. Static membership
+   * (`group.instance.id`), which would let a restart take its place at once,
+   * is not offered by kafkajs's consumer, so a short session is the lever.
+   */
   sessionTimeout?: number;
-  /** Default 3000 ms; keep it well under a third of `sessionTimeout`. */
+  /** Default 1000 ms; keep it well under a third of `sessionTimeout`. */
   heartbeatInterval?: number;
   /** How long the group waits for members to rejoin on a rebalance; default 60 000 ms. */
   rebalanceTimeout?: number;
@@ -244,8 +251,8 @@ export const kafkaLog = (options: KafkaLogOptions): MessageLog => {
       throw new Error('maxBatchSize must be a positive integer');
     const consumer = kafka.consumer({
       groupId,
-      sessionTimeout: options.sessionTimeout ?? 30_000,
-      heartbeatInterval: options.heartbeatInterval ?? 3000,
+      sessionTimeout: options.sessionTimeout ?? 10_000,
+      heartbeatInterval: options.heartbeatInterval ?? 1000,
       rebalanceTimeout: options.rebalanceTimeout ?? 60_000,
       maxWaitTimeInMs: options.maxWaitTimeInMs ?? 1000,
       allowAutoTopicCreation: false,

@@ -5,6 +5,7 @@ import type { Batch, Consumer, LogMessage, MessageLog } from '../ports/message-l
 import { migrate, sqlMigration } from '../sql/migrate.ts';
 import { ident, type Sql, type SqlExecutor } from '../sql/sql.ts';
 import { fromLogMessage } from './codec.ts';
+import { REDRIVE_FOR } from './dead-letter-admin.ts';
 import { applyIsolating, deadLetterSender, dlqTopicOf } from './dead-letters.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -55,6 +56,9 @@ const groupOf = (p: SqlProjection, namespace: string): string => `${namespace}.p
  * Applies events to a projection's tables in one transaction with its
  * per-stream checkpoints: events a stream has already applied (a redelivery,
  * a relay's duplicate after a crash) are dropped, so every event counts once.
+ * Events in `redriven` (ids of dead letters redriven for this projection)
+ * are applied although their stream is past them: that is the point of a
+ * redrive. A checkpoint never moves back.
  * Returns the events actually applied.
  */
 const applyBatch = async (
@@ -62,6 +66,7 @@ const applyBatch = async (
   p: SqlProjection,
   t: ProjectionTables,
   events: readonly RecordedEvent[],
+  redriven: ReadonlySet<string> = new Set(),
 ): Promise<RecordedEvent[]> => {
   const streams = [...new Set(events.map((e) => e.streamId))];
   const rows = await tx.query<{ stream_id: string; revision: string }>(
@@ -71,8 +76,9 @@ const applyBatch = async (
   const seen = new Map(rows.map((r) => [r.stream_id, Number(r.revision)]));
   const fresh: RecordedEvent[] = [];
   for (const e of events) {
-    if (e.revision <= (seen.get(e.streamId) ?? -1)) continue;
-    seen.set(e.streamId, e.revision);
+    const at = seen.get(e.streamId) ?? -1;
+    if (e.revision <= at && !redriven.has(e.id)) continue;
+    seen.set(e.streamId, Math.max(at, e.revision));
     fresh.push(e);
   }
   if (fresh.length === 0) return fresh;
@@ -82,7 +88,9 @@ const applyBatch = async (
   await tx.query(
     `insert into ${t[CHECKPOINTS]} (stream_id, revision, position)
      select r.stream_id, r.revision, r.position from jsonb_to_recordset($1::jsonb) as r(stream_id text, revision bigint, position bigint)
-     on conflict (stream_id) do update set revision = excluded.revision, position = excluded.position`,
+     on conflict (stream_id) do update
+       set revision = greatest(${t[CHECKPOINTS]}.revision, excluded.revision),
+           position = greatest(${t[CHECKPOINTS]}.position, excluded.position)`,
     [
       JSON.stringify(
         [...last.values()].map((e) => ({
@@ -177,9 +185,10 @@ export const projectionRunner = async (opts: {
   const transact = async (
     t: ProjectionTables,
     events: readonly RecordedEvent[],
+    redriven?: ReadonlySet<string>,
   ): Promise<RecordedEvent[]> => {
     const fresh = await sql.transaction(async (tx) => {
-      const done = await applyBatch(tx, p, t, events);
+      const done = await applyBatch(tx, p, t, events, redriven);
       if (done.length && t === live) {
         const last = done[done.length - 1]!;
         await tx.query(
@@ -202,10 +211,11 @@ export const projectionRunner = async (opts: {
     return fresh;
   };
 
+  const consumerName = `projection.${p.name}`;
   const dlq = deadLetterSender({
     log: opts.log,
     namespace,
-    consumer: `projection.${p.name}`,
+    consumer: consumerName,
     label: p.name,
     logger: log,
     metrics: opts.metrics,
@@ -234,11 +244,15 @@ export const projectionRunner = async (opts: {
     }
     // What the model does not read is only acknowledged (the offset commit).
     const relevant = decoded.filter((d) => reads.has(d.event.type));
+    const redriven = new Set(
+      relevant.filter((d) => d.message.headers[REDRIVE_FOR] === consumerName).map((d) => d.event.id),
+    );
     const dead = await applyIsolating(relevant, {
       apply: (part) =>
         transact(
           live,
           part.map((d) => d.event),
+          redriven,
         ).then(() => {}),
       isPoison,
       deadLetter: (d, error, tries) => dlq.send(d.message, error, tries),
@@ -307,9 +321,14 @@ export const projectionRunner = async (opts: {
      * 1. Create the tables afresh in a shadow schema.
      * 2. Replay the store's feed from position zero into them, page by page,
      *    while the live model keeps answering queries and applying events.
-     * 3. Pause the live consumer and replay the last events.
+     * 3. Pause this process's consumer and replay the last events.
      * 4. Swap shadow and live tables in one transaction; queries see the old
-     *    tables or the new ones, never neither.
+     *    tables or the new ones, never neither. The transaction first locks
+     *    the live tables, checkpoints first (a consumer's transaction reads
+     *    them first), so a consumer in another process waits instead of
+     *    applying to tables about to be retired; if one applied an event the
+     *    shadow has not (between 3 and the lock), the swap is given up and
+     *    tried again after another replay.
      * 5. Resume the consumer: what it delivers again is dropped by the new
      *    checkpoints.
      */
@@ -338,22 +357,37 @@ export const projectionRunner = async (opts: {
         }
       };
       await replay();
+      const old = `retired_${p.name}`;
+      const swap = async (tx: SqlExecutor): Promise<boolean> => {
+        const { [CHECKPOINTS]: checkpoints, ...models } = live;
+        for (const t of [checkpoints!, ...Object.values(models)])
+          await tx.query(`lock table ${t} in access exclusive mode`);
+        const [behind] = await tx.query<{ n: string }>(
+          `select count(*)::text as n from ${checkpoints} l
+           left join ${shadow[CHECKPOINTS]} s on s.stream_id = l.stream_id
+           where s.revision is null or s.revision < l.revision`,
+        );
+        if (Number(behind?.n ?? 0) > 0) return false;
+        await tx.query(`drop schema if exists ${ident(old)} cascade`);
+        await tx.query(`create schema ${ident(old)}`);
+        for (const t of Object.values(live))
+          await tx.query(`alter table if exists ${t} set schema ${ident(old)}`);
+        for (const t of Object.values(shadow))
+          await tx.query(`alter table ${t} set schema ${ident(LIVE_SCHEMA)}`);
+        await tx.query(`drop schema ${ident(old)} cascade`);
+        await tx.query(`drop schema ${ident(schema)} cascade`);
+        await tx.query(`update projection_status set rebuilt_at = now() where name = $1`, [p.name]);
+        return true;
+      };
       const wasRunning = consumer !== null;
       await stop();
       try {
-        await replay();
-        const old = `retired_${p.name}`;
-        await sql.transaction(async (tx) => {
-          await tx.query(`drop schema if exists ${ident(old)} cascade`);
-          await tx.query(`create schema ${ident(old)}`);
-          for (const t of Object.values(live))
-            await tx.query(`alter table if exists ${t} set schema ${ident(old)}`);
-          for (const t of Object.values(shadow))
-            await tx.query(`alter table ${t} set schema ${ident(LIVE_SCHEMA)}`);
-          await tx.query(`drop schema ${ident(old)} cascade`);
-          await tx.query(`drop schema ${ident(schema)} cascade`);
-          await tx.query(`update projection_status set rebuilt_at = now() where name = $1`, [p.name]);
-        });
+        for (let attempt = 1; ; attempt++) {
+          await replay();
+          if (await sql.transaction(swap)) break;
+          if (attempt >= 20)
+            throw new Error(`rebuild of ${p.name}: consumers elsewhere kept moving the live model ahead`);
+        }
       } finally {
         if (wasRunning) await start();
       }

@@ -8,6 +8,7 @@ import {
   nullable,
   number,
   object,
+  oneOf,
   string,
 } from '../validation.ts';
 
@@ -20,23 +21,33 @@ const projectionName = describe(string({ min: 1, max: 63, pattern: /^[a-z][a-z0-
   description: 'The name of a read model (its projection), such as `profiles`.',
   example: 'profiles',
 });
-const bigint = (description: string) => describe(string({ pattern: /^\d+$/ }), { description });
-
 export const projectionStatusList = describe(
   object({
     items: arrayOf(
       object({
         name: projectionName,
-        version: integer({ min: 1 }),
-        applied_events: bigint(
-          'Events applied since the model was created or rebuilt (a decimal string: a bigint).',
-        ),
-        last_position: describe(nullable(string({ pattern: /^\d+$/ })), {
+        kind: describe(oneOf(['sql', 'analytics']), {
+          description:
+            '`sql`: a PostgreSQL read model (rebuildable); `analytics`: the ClickHouse projector, which has ' +
+            'no checkpoint of its own (its consumer group and lag say where it is).',
+        }),
+        version: describe(nullable(integer({ min: 1 })), {
+          description: 'The model version; `null` for analytics.',
+        }),
+        appliedEvents: describe(nullable(string({ pattern: /^\d+$/ })), {
+          description:
+            'Events applied since the model was created or rebuilt (a decimal string: a bigint); `null` for analytics.',
+        }),
+        lastPosition: describe(nullable(string({ pattern: /^\d+$/ })), {
           description: 'Global position of the last event applied (a decimal string), `null` before any.',
         }),
-        last_event_at: nullable(isoTime()),
-        last_applied_at: nullable(isoTime()),
-        rebuilt_at: nullable(isoTime()),
+        lastEventAt: nullable(isoTime()),
+        lastAppliedAt: nullable(isoTime()),
+        rebuiltAt: nullable(isoTime()),
+        lag: describe(nullable(integer({ min: 0 })), {
+          description:
+            'Messages in its topics its consumer group has not committed yet, `null` when the log could not say.',
+        }),
         runningHere: describe(boolean(), {
           description: 'Whether the process that answered consumes for it.',
         }),
@@ -77,14 +88,14 @@ export const operationsApi: readonly ApiOperation[] = [
     summary: 'Rebuild a read model from zero',
     description:
       'Replays the event store into shadow tables and swaps them in atomically; the live model keeps serving ' +
-      "meanwhile. Runs in the process that answers, which must run the projection (this process's consumer of " +
-      'it pauses for the swap): with several replicas of the projection, scale it to one first.',
+      'meanwhile. Any process with the `api` or `projections` role can run it, whether or not it consumes for ' +
+      'the model: the swap locks the live tables, so consumers anywhere wait for it and go on in the new tables.',
     tags: ['operations'],
     security: { roles: ['admin'] },
     params: { name: projectionName },
     responses: { 200: { description: 'The model was rebuilt.', body: rebuildResult } },
     errors: [
-      { status: 404, description: 'The projection does not run in this process (`projection_not_here`).' },
+      { status: 404, description: 'There is no SQL read model of that name (`projection_not_found`).' },
     ],
   },
 ];

@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
+import { jsonClient } from './http-client.ts';
+import { startServerProcess } from './process.ts';
+
+/**
+ * Operations in a split topology (issue 8 line 6): `lectern rebuild` works
+ * whichever process it reaches, while a projections process elsewhere keeps
+ * consuming; and one database serves one deployment (namespace).
+ */
+
+const cli = fileURLToPath(new URL('../../../tools/src/cli.ts', import.meta.url));
+const runCli = (args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+
+/** A server process in a data folder of its own (chDB serves one process per folder). */
+const startProcess = async (env: Record<string, string>) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'lectern-split-'));
+  const server = await startServerProcess({ LECTERN_DATA_DIR: dataDir, ...env });
+  return {
+    url: server.url,
+    http: jsonClient(() => server.url),
+    stop: async () => {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    },
+  };
+};
+
+test('one database serves one deployment: another namespace is refused at start, in one sentence', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'lectern-namespace-'));
+  try {
+    const first = await startServerProcess({ LECTERN_DATA_DIR: dataDir, LECTERN_NAMESPACE: 'blue' });
+    await first.stop();
+    const error = await t.throwsAsync(
+      startServerProcess({ LECTERN_DATA_DIR: dataDir, LECTERN_NAMESPACE: 'green' }),
+    );
+    t.regex(String(error?.message), /server exited 2/);
+    t.regex(String(error?.message), /This database belongs to the deployment 'blue'/);
+    t.notRegex(String(error?.message), /\n\s+at /);
+    // The owner still starts.
+    const again = await startServerProcess({ LECTERN_DATA_DIR: dataDir, LECTERN_NAMESPACE: 'blue' });
+    await again.stop();
+  } finally {
+    await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
+});
+
+const databaseUrl = requireEngine(test, 'DATABASE_URL', 'PostgreSQL (split topology)');
+const brokers = requireEngine(test, 'KAFKA_BROKERS', 'Kafka (split topology)');
+
+if (databaseUrl && brokers) {
+  test('api and projections apart: lectern rebuild through either, while writes go on, loses nothing', async (t) => {
+    const db = await freshDatabase(databaseUrl);
+    const shared = { DATABASE_URL: db.url, KAFKA_BROKERS: brokers, LECTERN_NAMESPACE: `split-${db.name}` };
+    const api = await startProcess({ ...shared, LECTERN_ROLES: 'api' });
+    const worker = await startProcess({ ...shared, LECTERN_ROLES: 'relay,projections' });
+    try {
+      const token = async (roles: string[]) =>
+        (await api.http('POST', '/api/dev/token', { body: { sub: randomUUID(), roles } })).body!
+          .token as string;
+      const admin = await token(['admin']);
+      const users = await Promise.all(Array.from({ length: 12 }, () => token(['learner'])));
+      const put = async (user: string, displayName: string) => {
+        const res = await api.http('PUT', '/api/profile', { token: user, body: { displayName } });
+        t.is(res.status, 200);
+        return res.headers.get('x-consistency-token')!;
+      };
+      for (const [i, u] of users.entries()) await put(u, `before ${i}`);
+
+      // Writes keep coming while the model is rebuilt through the api process (which
+      // consumes nothing) and then through the projections process.
+      const last = new Map<string, { name: string; position: string }>();
+      let writing = true;
+      const writer = (async () => {
+        for (let round = 0; writing || round < 2; round++)
+          for (const [i, u] of users.entries()) {
+            const name = `round ${round} ${i}`;
+            last.set(u, { name, position: await put(u, name) });
+          }
+      })();
+      const viaApi = await runCli(['rebuild', 'profiles', '--url', api.url, '--token', admin]);
+      t.is(viaApi.code, 0, viaApi.stderr);
+      t.like(JSON.parse(viaApi.stdout), { projection: 'profiles' });
+      t.true((JSON.parse(viaApi.stdout) as { events: number }).events >= users.length);
+      const viaWorker = await runCli(['rebuild', 'profiles', '--url', worker.url, '--token', admin]);
+      t.is(viaWorker.code, 0, viaWorker.stderr);
+      writing = false;
+      await writer;
+
+      // Every acknowledged write is in the rebuilt model, which the projections process still feeds.
+      for (const u of users) {
+        const { name, position } = last.get(u)!;
+        const res = await api.http('GET', '/api/profile', {
+          token: u,
+          headers: { 'x-consistency-token': position },
+        });
+        t.is(res.headers.get('x-consistency'), 'caught-up');
+        t.is(res.body?.displayName, name);
+      }
+      const status = await api.http('GET', '/api/admin/projections', { token: admin });
+      const profiles = (status.body!.items as { name: string; rebuiltAt: string | null }[]).find(
+        (i) => i.name === 'profiles',
+      );
+      t.truthy(profiles?.rebuiltAt);
+    } finally {
+      await api.stop();
+      await worker.stop();
+      await db.drop();
+    }
+  });
+}
