@@ -2,74 +2,130 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
 /**
- * The `lectern` command line (`npm run -s lectern -- <command>`).
- *
- *   dev-token [--sub <uuid>] [--roles learner,admin] [--url http://localhost:8000]
- *       prints an access token from the running development server's
- *       development-only `POST /api/dev/token` (signed by identity's key ring)
- *   rebuild <projection> [--url http://localhost:8000] [--token <admin token>]
- *       rebuilds a read model from position zero through the running server
- *   projections [--url …] [--token …]
- *       lists read models with their checkpoints
+ * The `lectern` command line (`./dev lectern <command>`, or
+ * `npm run -s lectern -- <command>`). It talks to a running server: the one
+ * at `--url`, else `LECTERN_URL`, else `http://localhost:$PORT` (8000 when
+ * PORT is unset, as the server's own default). Failures are one line on
+ * stderr and a non-zero status, never a stack: 1 when the server refused,
+ * 2 for a usage error, 3 when no server answered.
  */
-const usage = (): never => {
-  process.stderr.write(
-    'usage: lectern dev-token [--sub UUID] [--roles a,b] [--url URL]\n' +
-      '       lectern rebuild <projection> [--url URL] [--token TOKEN]\n' +
-      '       lectern projections [--url URL] [--token TOKEN]\n',
-  );
-  process.exit(2);
+const HELP = `usage: lectern <command> [options]
+
+commands:
+  dev-token [--sub UUID] [--roles learner,admin]
+      prints an access token from a development server (POST /api/dev/token)
+  projections
+      lists the read models (the analytics projector too) with checkpoints and lag
+  rebuild <projection>
+      rebuilds a SQL read model from position zero (shadow tables, atomic swap)
+
+options:
+  --url URL      the server (default $LECTERN_URL, else http://localhost:$PORT, PORT 8000)
+  --token TOKEN  an admin access token (default $LECTERN_TOKEN, else one from dev-token)
+  -h, --help     this text
+`;
+
+/** A failure to tell in one line, with the status to exit with. */
+class CliError extends Error {
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const args = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        sub: { type: 'string' },
+        roles: { type: 'string', default: 'learner' },
+        url: { type: 'string' },
+        token: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`lectern: ${(error as Error).message}\n\n${HELP}`);
+    process.exit(2);
+  }
+})();
+const { positionals, values } = args;
+const baseUrl = (
+  values.url ??
+  process.env.LECTERN_URL ??
+  `http://localhost:${process.env.PORT?.trim() || '8000'}`
+).replace(/\/+$/, '');
+
+/** fetch, with "no server there" said plainly rather than as `TypeError: fetch failed`. */
+const call = async (path: string, init: RequestInit): Promise<{ status: number; body: unknown }> => {
+  let res: Response;
+  try {
+    res = await fetch(`${baseUrl}${path}`, init);
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new CliError(
+      `no Lectern server answered at ${baseUrl} (${cause?.code ?? cause?.message ?? (error as Error).message}); ` +
+        'start one with ./dev start, or point --url, LECTERN_URL or PORT at yours',
+      3,
+    );
+  }
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    // Not JSON (a proxy's page): shown as text.
+  }
+  return { status: res.status, body };
 };
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: {
-    sub: { type: 'string' },
-    roles: { type: 'string', default: 'learner' },
-    url: { type: 'string', default: process.env.LECTERN_URL ?? 'http://localhost:8000' },
-    token: { type: 'string' },
-  },
-});
 const devToken = async (roles: string[], sub: string = randomUUID()): Promise<string> => {
-  const res = await fetch(`${values.url}/api/dev/token`, {
+  const { status, body } = await call('/api/dev/token', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ sub, roles }),
   });
-  const body = (await res.json()) as { token?: string };
-  if (!res.ok || !body.token) {
-    process.stderr.write(
-      `${res.status}: ${JSON.stringify(body)} (dev-token needs a development server at ${values.url})\n`,
+  const token = (body as { token?: unknown } | null)?.token;
+  if (status !== 200 || typeof token !== 'string')
+    throw new CliError(
+      `${status}: ${JSON.stringify(body)} (dev-token needs a development server at ${baseUrl}: ` +
+        'a process with the api role and NODE_ENV unset; elsewhere pass --token or LECTERN_TOKEN)',
+      1,
     );
-    process.exit(1);
-  }
-  return body.token;
+  return token;
 };
 
 const api = async (method: string, path: string): Promise<unknown> => {
   const token = values.token ?? process.env.LECTERN_TOKEN ?? (await devToken(['admin']));
-  const res = await fetch(`${values.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
-  const body = (await res.json()) as unknown;
-  if (!res.ok) {
-    process.stderr.write(`${res.status}: ${JSON.stringify(body)}\n`);
-    process.exit(1);
-  }
+  const { status, body } = await call(path, { method, headers: { authorization: `Bearer ${token}` } });
+  if (status < 200 || status > 299) throw new CliError(`${status}: ${JSON.stringify(body)}`, 1);
   return body;
 };
 
-switch (positionals[0]) {
-  case 'dev-token':
-    process.stdout.write(`${await devToken(values.roles.split(','), values.sub)}\n`);
-    break;
-  case 'rebuild':
-    if (!positionals[1]) usage();
-    process.stdout.write(
-      `${JSON.stringify(await api('POST', `/api/admin/projections/${positionals[1]}/rebuild`))}\n`,
-    );
-    break;
-  case 'projections':
-    process.stdout.write(`${JSON.stringify(await api('GET', '/api/admin/projections'), null, 2)}\n`);
-    break;
-  default:
-    usage();
+const commands: Record<string, () => Promise<string>> = {
+  'dev-token': async () => devToken(values.roles.split(','), values.sub),
+  projections: async () => JSON.stringify(await api('GET', '/api/admin/projections'), null, 2),
+  rebuild: async () => {
+    const name = positionals[1];
+    if (!name) throw new CliError(`rebuild needs the projection's name\n\n${HELP}`, 2);
+    return JSON.stringify(await api('POST', `/api/admin/projections/${encodeURIComponent(name)}/rebuild`));
+  },
+};
+
+const command = positionals[0];
+if (values.help || command === 'help') {
+  process.stdout.write(HELP);
+} else if (!command || !Object.hasOwn(commands, command)) {
+  process.stderr.write(`${command ? `lectern: unknown command '${command}'\n\n` : ''}${HELP}`);
+  process.exitCode = 2;
+} else {
+  try {
+    process.stdout.write(`${await commands[command]!()}\n`);
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    process.stderr.write(`lectern: ${error.message}\n`);
+    process.exitCode = error.status;
+  }
 }

@@ -1,0 +1,131 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { startServerProcess } from '@lectern/server/process';
+
+/** The `lectern` CLI as a newcomer meets it: spawned with node, as `./dev lectern` runs it. */
+const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
+const runner = fileURLToPath(new URL('../run.mjs', import.meta.url));
+
+type Run = Readonly<{ code: number | null; stdout: string; stderr: string }>;
+export const runCli = (args: readonly string[], env: Record<string, string> = {}): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    // Only PATH from outside: LECTERN_URL, PORT or LECTERN_TOKEN of the test's shell must not leak in.
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+
+/** A port nothing listens on (bound and released). */
+const unusedPort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+
+const noStack = /\n\s+at /;
+
+test('--help prints the usage and exits 0; an unknown option is a usage error, not a stack', async (t) => {
+  const help = await runCli(['--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /usage: lectern <command>/);
+  t.regex(help.stdout, /rebuild <projection>/);
+  const bad = await runCli(['projections', '--nope']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /Unknown option '--nope'/);
+  t.notRegex(bad.stderr, noStack);
+});
+
+test('without a server: one line naming the address PORT gives, exit 3', async (t) => {
+  const port = await unusedPort();
+  for (const command of ['dev-token', 'projections']) {
+    const run = await runCli([command], { PORT: String(port) });
+    t.is(run.code, 3, run.stderr);
+    t.is(run.stderr.trim().split('\n').length, 1, run.stderr);
+    t.regex(run.stderr, new RegExp(`no Lectern server answered at http://localhost:${port}`));
+    t.notRegex(run.stderr, noStack);
+  }
+});
+
+const runNode = async (node: string, args: readonly string[]): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(node, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+
+test('tools/run.mjs (npm start, npm run lectern) runs the entry with its own arguments', async (t) => {
+  const run = await runNode(process.execPath, [runner, cli, '--help']);
+  t.is(run.code, 0, run.stderr);
+  t.regex(run.stdout, /usage: lectern/);
+});
+
+// The machine's own node, when it is older (Debian's is 20 on our machines): what `npm start` meets there.
+const systemNode = '/usr/bin/node';
+const probe = spawnSync(systemNode, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' });
+const systemMajor = probe.status === 0 ? Number(probe.stdout.trim()) : null;
+(systemMajor !== null && systemMajor < 24 ? test : test.skip)(
+  `tools/run.mjs on an older node (${systemNode}) says what to do instead of ERR_UNKNOWN_FILE_EXTENSION`,
+  async (t) => {
+    const run = await runNode(systemNode, [runner, cli, '--help']);
+    t.is(run.code, 1);
+    t.regex(run.stderr, /Lectern needs Node\.js 24 or newer/);
+    t.regex(run.stderr, /\.\/dev start/);
+    t.notRegex(run.stderr, /ERR_UNKNOWN_FILE_EXTENSION/);
+  },
+);
+
+test('on PORT: dev-token, and projections in one case with the analytics projector', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lectern-cli-'));
+  const server = await startServerProcess({ LECTERN_DATA_DIR: dir });
+  try {
+    const port = new URL(server.url).port;
+    const token = await runCli(['dev-token', '--roles', 'admin'], { PORT: port });
+    t.is(token.code, 0, token.stderr);
+    t.regex(token.stdout.trim(), /^[\w-]+\.[\w-]+\.[\w-]+$/);
+
+    const listed = await runCli(['projections'], { PORT: port });
+    t.is(listed.code, 0, listed.stderr);
+    const items = (JSON.parse(listed.stdout) as { items: Record<string, unknown>[] }).items;
+    t.deepEqual(
+      items.map((i) => i.name),
+      [
+        'experience_levels',
+        'identity_sessions',
+        'identity_users',
+        'profile_history',
+        'profiles',
+        'analytics',
+      ],
+    );
+    for (const item of items)
+      for (const key of Object.keys(item)) t.regex(key, /^[a-z][a-zA-Z]*$/, `${key} is camelCase`);
+    t.is(items.find((i) => i.name === 'analytics')?.runningHere, true);
+
+    const unknown = await runCli(['rebuild', 'nope'], { PORT: port });
+    t.is(unknown.code, 1);
+    t.regex(unknown.stderr, /projection_not_found/);
+  } finally {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
+});
