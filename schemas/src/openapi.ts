@@ -64,6 +64,13 @@ export type ApiOperation = Readonly<{
   params?: Readonly<Record<string, Validator<unknown>>>;
   /** Query parameters, optional unless wrapped in `requiredParam`. */
   query?: Readonly<Record<string, Validator<unknown>>>;
+  /**
+   * Query parameters that only make sense together (one of several is
+   * required, say): described as one object under `name`, sent exploded
+   * (`?email=…&phone=…`), which is how OpenAPI says what individual
+   * parameters cannot. Always required.
+   */
+  queryObject?: Readonly<{ name: string; schema: Validator<unknown> }>;
   /** Request headers (If-Match, Idempotency-Key, X-Consistency-Token…), optional unless `requiredParam`. */
   headers?: Readonly<Record<string, Validator<unknown>>>;
   /** A JSON body; adds 400 (malformed or invalid) and 413 (too large). */
@@ -78,6 +85,8 @@ type ParameterObject = Readonly<{
   in: 'path' | 'query' | 'header';
   required: boolean;
   description?: string;
+  style?: 'form';
+  explode?: true;
   schema: JsonSchema;
 }>;
 
@@ -128,28 +137,52 @@ export const requiredParam = <V extends Validator<unknown>>(validator: V): V => 
   return validator;
 };
 
-/** Request headers of commands (optimistic concurrency and retries). */
+/** Request headers of commands that change a versioned resource (optimistic concurrency). */
 export const commandHeaders = {
-  'If-Match': describe(string({ pattern: /^(?:W\/)?"-?\d{1,15}"$|^\*$/ }), {
+  'If-Match': describe(string({ pattern: /^(?:(?:W\/)?"-?[0-9]{1,15}"|\*)$/ }), {
     description:
-      'The ETag of the revision the change was made against; 412 `revision_mismatch` when it is no longer ' +
-      'the current one. Without it (or with `*`) the command applies to whatever revision is current.',
+      'The `ETag` of the revision the change was made against: a revision number in double quotes (`"3"`), ' +
+      'as the `ETag` of a read or a command answered it (a weak `W/"3"` is read the same), or `*`. 412 ' +
+      '`revision_mismatch` when it is no longer the current revision; 400 `invalid_if_match` when it is not ' +
+      'of this form. Without it (or with `*`) the command applies to whatever revision is current.',
     example: '"3"',
-  }),
-  'Idempotency-Key': describe(string({ pattern: /^[A-Za-z0-9._:-]{1,128}$/ }), {
-    description:
-      'Makes a retried request the same command: the same key yields the same event ids, so the retry writes ' +
-      'nothing twice. A key of another shape is ignored.',
-    example: '6f1c2a0e-5a7b-4c19-9d1e-3b8f0c2d4e5a',
   }),
 } as const;
 
+/** How long an answer is kept for replay under its `Idempotency-Key`. */
+export const IDEMPOTENCY_KEY_HOURS = 24;
+
+/**
+ * `Idempotency-Key`, which every write operation (POST, PUT, PATCH, DELETE)
+ * takes: the document adds it, and its answers, to each of them from here,
+ * so that no operation describes it differently (ARCHITECTURE rule 9).
+ */
+export const idempotencyKeyHeader = describe(string({ pattern: /^[A-Za-z0-9._:-]{1,128}$/, trim: false }), {
+  description:
+    "Makes a retried request the same request. The key is scoped to the caller (the access token's " +
+    'subject; on a route open to anyone, the route and the client address) and bound to a fingerprint of ' +
+    'the request: its method, path and query, canonical JSON body and `If-Match`. The first answer is kept ' +
+    `${IDEMPOTENCY_KEY_HOURS} h (across processes and restarts): the same key with the same request answers ` +
+    'it again, without deciding again, with the same status, body, `ETag` and `X-Consistency-Token` and ' +
+    '`Idempotent-Replayed: true`. The same key with another request is 422 `idempotency_key_reused`; while ' +
+    'the first request is still running, 409 `idempotency_key_in_flight`. A 5xx or 429 answer is not kept, so ' +
+    'a retry runs again. 1 to 128 letters, digits, `.`, `_`, `:` or `-` (400 `invalid_idempotency_key` ' +
+    'otherwise); a UUID per logical request is a good key.',
+  example: '6f1c2a0e-5a7b-4c19-9d1e-3b8f0c2d4e5a',
+});
+
+/** The response header that marks an answer replayed under an `Idempotency-Key`. */
+export const IDEMPOTENT_REPLAYED = 'Idempotent-Replayed';
+
+const WRITE_METHODS: readonly HttpMethod[] = ['post', 'put', 'patch', 'delete'];
+
 /** Request headers of queries over read models. */
 export const queryHeaders = {
-  'X-Consistency-Token': describe(string({ pattern: /^\d{1,15}$/ }), {
+  'X-Consistency-Token': describe(string({ pattern: /^[0-9]{1,15}$/ }), {
     description:
       'The `X-Consistency-Token` a command answered: the query waits (up to 3 s) until its read model has ' +
-      'caught up with that write, and says in `X-Consistency` whether it did.',
+      'caught up with that write, and says in `X-Consistency` whether it did. Decimal digits only (400 ' +
+      '`invalid_consistency_token` otherwise).',
     example: '1042',
   }),
 } as const;
@@ -169,7 +202,7 @@ export const queryResponseHeaders = {
 } as const;
 
 const genericErrors: Readonly<Record<number, string>> = {
-  400: 'The request is not valid. `validation_failed` lists every problem in `errors[]` with a JSON pointer; `malformed_json` and `unsupported_media_type` concern the body as a whole.',
+  400: 'The request is not valid. `validation_failed` lists every problem in `errors[]` with a JSON pointer (text must be valid Unicode without U+0000, and no object may have a `__proto__`, `constructor` or `prototype` key); `malformed_json` and `unsupported_media_type` concern the body as a whole; `invalid_if_match`, `invalid_consistency_token` and `invalid_idempotency_key` name a malformed header.',
   401: 'No valid access token: `token_missing`, `token_invalid`, `token_expired` or `token_unknown_key`.',
   403: 'The access token lacks a role this operation needs (`forbidden`).',
   404: 'Not found.',
@@ -179,6 +212,18 @@ const genericErrors: Readonly<Record<number, string>> = {
   423: 'Locked for a while; `Retry-After` says how long.',
   429: 'Too many requests; `Retry-After` says when to try again.',
   503: 'A dependency is unavailable; try again later.',
+};
+
+const replayedHeader =
+  '`true` when this is the stored answer of an earlier request with the same `Idempotency-Key` (its status, ' +
+  'body, `ETag` and `X-Consistency-Token`); absent on a first answer.';
+
+/** What every write may answer because of its `Idempotency-Key`, besides its own errors. */
+const idempotencyErrors: Readonly<Record<number, string>> = {
+  409:
+    '`idempotency_key_in_flight`: a request with this `Idempotency-Key` is still running; retry after ' +
+    '`Retry-After` to get its answer.',
+  422: '`idempotency_key_reused`: this `Idempotency-Key` was used for another request; use a new key.',
 };
 
 const retryAfter = {
@@ -361,23 +406,48 @@ export const openApiDocument = (
         schema,
       };
     };
+    const write = WRITE_METHODS.includes(op.method);
+    if (Object.keys(op.headers ?? {}).some((h) => h.toLowerCase() === 'idempotency-key'))
+      throw new Error(
+        `${where}: Idempotency-Key is described by the document for every write, not per operation`,
+      );
+    if (op.queryObject && Object.hasOwn(op.query ?? {}, op.queryObject.name))
+      throw new Error(`${where}: query parameter ${op.queryObject.name} is described twice`);
     const parameters = [
       ...Object.entries(op.params ?? {}).map(([n, v]) => parameter(n, 'path', v)),
       ...Object.entries(op.query ?? {}).map(([n, v]) => parameter(n, 'query', v)),
+      ...(op.queryObject
+        ? [
+            {
+              ...parameter(op.queryObject.name, 'query', op.queryObject.schema),
+              required: true,
+              style: 'form' as const,
+              explode: true as const,
+            },
+          ]
+        : []),
       ...Object.entries(op.headers ?? {}).map(([n, v]) => parameter(n, 'header', v)),
+      ...(write ? [parameter('Idempotency-Key', 'header', idempotencyKeyHeader)] : []),
     ];
 
     const responses: Record<string, ResponseObject> = {};
     for (const [status, r] of Object.entries(op.responses)) {
       if (Number(status) >= 400) throw new Error(`${where}: ${status} is an error: list it in errors`);
+      const headers = {
+        ...r.headers,
+        ...(write ? { [IDEMPOTENT_REPLAYED]: replayedHeader } : {}),
+      };
       responses[status] = {
         description: r.description,
-        ...(r.headers
+        ...(Object.keys(headers).length
           ? {
               headers: Object.fromEntries(
-                Object.entries(r.headers).map(([name, description]) => [
+                Object.entries(headers).map(([name, description]) => [
                   name,
-                  { description, schema: { type: 'string' } },
+                  {
+                    description,
+                    schema: name === IDEMPOTENT_REPLAYED ? { const: 'true' } : { type: 'string' },
+                  },
                 ]),
               ),
             }
@@ -404,14 +474,24 @@ export const openApiDocument = (
       if (!errors.has(status) || typeof e !== 'number') errors.set(status, description);
     };
     if (op.body) [400, 413].forEach(addError);
+    // Any input can be malformed, and every write takes an Idempotency-Key.
+    if (write || op.queryObject || [op.params, op.query, op.headers].some((p) => Object.keys(p ?? {}).length))
+      addError(400);
     if (op.security !== 'none') addError(401);
     if (typeof op.security === 'object') addError(403);
     (op.errors ?? []).forEach(addError);
+    if (write)
+      for (const [status, note] of Object.entries(idempotencyErrors)) {
+        const own = errors.get(Number(status));
+        errors.set(Number(status), own ? `${own} Or ${note}` : note);
+      }
     for (const [status, description] of [...errors].sort(([a], [b]) => a - b)) {
       if (responses[status]) throw new Error(`${where}: ${status} is both a response and an error`);
       responses[status] = {
         description,
-        ...(status === 429 || status === 423 ? { headers: { 'Retry-After': retryAfter } } : {}),
+        ...(status === 429 || status === 423 || (status === 409 && write)
+          ? { headers: { 'Retry-After': retryAfter } }
+          : {}),
         content: { 'application/problem+json': { schema: hoist(problemSchema) } },
       };
     }

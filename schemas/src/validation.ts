@@ -168,6 +168,9 @@ export const textProblem = (text: string): string | null => {
   return null;
 };
 
+/** U+0000 refused, as a JSON Schema pattern (lone surrogates cannot be written in UTF-8 JSON at all). */
+export const NO_NUL = '^[^\\u0000]*$';
+
 /** What is wrong with an object key a client sent, or null: a prototype key, or bad text. */
 export const keyProblem = (key: string): string | null =>
   PROTOTYPE_KEYS.includes(key) ? 'is not an allowed key' : textProblem(key);
@@ -242,7 +245,8 @@ export const string = (
       type: 'string',
       minLength: opts.min,
       maxLength: opts.max,
-      pattern: opts.pattern && patternOf(opts.pattern),
+      // The text rule, where no pattern of the field's own says more (ours never match U+0000).
+      pattern: opts.pattern ? patternOf(opts.pattern) : NO_NUL,
       format: opts.format,
     }),
   );
@@ -343,7 +347,14 @@ export const email = (): Validator<string> => {
       if (!pattern.test(value)) return fail(path, 'must be an email address');
       return { ok: true, value: value.toLowerCase() };
     },
-    { type: 'string', format: 'email', maxLength: 254, pattern: pattern.source },
+    // No `format: email`: validators of that format disagree with each other and with this grammar
+    // (a leading dot in the local part, say); the pattern is what is checked.
+    {
+      type: 'string',
+      maxLength: 254,
+      pattern: pattern.source,
+      description: 'An e-mail address (the HTML form grammar, with a dot in the domain); lower-cased.',
+    },
   );
 };
 

@@ -52,10 +52,18 @@ test('every mounted API route is documented, and every documented operation is m
     ),
   );
   t.true(mounted.size >= 10, 'the walk found the routes');
+  // A route with a parameter may be documented once per value when each value takes other
+  // parameters (`/api/analytics/reports/{name}` as `/dau`, `/funnel`…): a template covers them.
+  const template = (route: string) =>
+    new RegExp(`^${route.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{\w+\}/g, '[^/]+')}$`);
+  const covers = (routes: Set<string>, route: string) =>
+    routes.has(route) || [...routes].some((r) => template(r).test(route));
   t.deepEqual(
     {
-      undocumented: [...mounted].filter((r) => !documented.has(r)).sort(),
-      notMounted: [...documented].filter((r) => !mounted.has(r)).sort(),
+      undocumented: [...mounted]
+        .filter((r) => !documented.has(r) && ![...documented].some((d) => template(r).test(d)))
+        .sort(),
+      notMounted: [...documented].filter((r) => !covers(mounted, r)).sort(),
     },
     { undocumented: [], notMounted: [] },
   );

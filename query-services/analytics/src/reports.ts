@@ -4,6 +4,7 @@ import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
 import type { Validator } from '@lectern/schemas';
 import {
   analyticsReportNames,
+  reportParameters,
   reportParams,
   REPORT_LIMITS,
   type AnalyticsReportName,
@@ -127,7 +128,7 @@ const activeUsers = (
 ): Report<ActiveUsersParams> => ({
   name,
   description,
-  params: reportParams<ActiveUsersParams>(['from', 'to', 'source', 'type', 'kind']),
+  params: reportParams<ActiveUsersParams>(reportParameters[name].fields),
   columns: [
     { name: column, type: 'date' },
     { name: 'users', type: 'integer' },
@@ -199,7 +200,7 @@ const retention: Report<RetentionParams> = {
   description:
     'Day-N retention cohorts: users by the UTC day they were first seen, and how many of them were active ' +
     'again exactly N days later, for each N of `days`.',
-  params: reportParams<RetentionParams>(['from', 'to', 'days'], {
+  params: reportParams<RetentionParams>(reportParameters.retention.fields, {
     defaults: { days: REPORT_LIMITS.defaultRetentionDays },
   }),
   columns: [
@@ -282,7 +283,7 @@ const courseCompletion: Report<CourseCompletionParams> = {
   description:
     'Per course: users whose first start of it fell in the range, and how many of them completed it by the ' +
     'end of the range.',
-  params: reportParams<CourseCompletionParams>(['from', 'to', 'course']),
+  params: reportParams<CourseCompletionParams>(reportParameters['course-completion'].fields),
   columns: [
     { name: 'course_id', type: 'string' },
     { name: 'started', type: 'integer' },
@@ -332,8 +333,8 @@ const funnel: Report<FunnelParams> = {
     'Ordered steps within a window: for each step, the users who did every step up to it in order, each ' +
     'within `window` seconds of their first step. Times are compared in whole seconds; within one second, ' +
     'steps count in funnel order.',
-  params: reportParams<FunnelParams>(['from', 'to', 'steps', 'window', 'source'], {
-    required: ['steps'],
+  params: reportParams<FunnelParams>(reportParameters.funnel.fields, {
+    required: reportParameters.funnel.required ?? [],
     defaults: { window: REPORT_LIMITS.defaultWindowSeconds },
   }),
   columns: [

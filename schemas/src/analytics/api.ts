@@ -1,5 +1,5 @@
 import type { ApiOperation } from '../openapi.ts';
-import { describe, integer, object, string } from '../validation.ts';
+import { describe, integer, object } from '../validation.ts';
 import { INGEST_LIMITS, INGEST_PATH } from './limits.ts';
 import { ingestRequest } from './requests.ts';
 
@@ -38,8 +38,8 @@ export const analyticsIngestApi: readonly ApiOperation[] = [
       'Validates every event and produces the batch to the message log, from which the analytics ' +
       'projector writes it into ClickHouse; the event store is not involved. The answer comes once the ' +
       'log has acknowledged the batch, so an accepted event survives the process dying right after. ' +
-      'A batch with any invalid event is refused whole. A retry with the same `Idempotency-Key` (or ' +
-      'the same event `id`s) is counted once.\n\n' +
+      'A batch with any invalid event is refused whole. A retry with the same `Idempotency-Key` is ' +
+      'answered the first answer again, and events sent again with the same `id` are counted once.\n\n' +
       `Limits: ${INGEST_LIMITS.maxEvents} events and ${mib} MiB of JSON per request, ` +
       `${INGEST_LIMITS.maxPayloadBytes / 1024} KiB per payload.\n\n` +
       "Authenticate with a user's bearer token, or, for server-side sources, with an ingest key in " +
@@ -52,14 +52,6 @@ export const analyticsIngestApi: readonly ApiOperation[] = [
       description:
         'An ingest key for server-side sources, instead of a bearer token. The server is configured with ' +
         'the SHA-256 digests of its keys (`ANALYTICS_INGEST_KEYS`), never the keys.',
-    },
-    headers: {
-      'Idempotency-Key': describe(string({ pattern: /^[A-Za-z0-9._:-]{1,128}$/ }), {
-        description:
-          'Makes a retried batch the same batch: events without an `id` get ids derived from the key ' +
-          "and their index, so a retry's copies are counted once. A key of another shape is ignored.",
-        example: 'batch-2026-03-01-0001',
-      }),
     },
     body: ingestRequest,
     responses: {

@@ -1,11 +1,12 @@
-import type { ApiError, ApiOperation } from '../openapi.ts';
+import { requiredParam, type ApiError, type ApiOperation } from '../openapi.ts';
 import { describe, oneOf, textProblem, withSchema, type Result, type Validator } from '../validation.ts';
 import {
   analyticsReportNames,
+  pascalName,
   rangeParams,
   reportDay,
   reportList,
-  reportQuery,
+  reportQueryOf,
   REPORT_LIMITS,
 } from './reports-api.ts';
 
@@ -170,29 +171,21 @@ const errors = (what: string): readonly ApiError[] => [
 ];
 
 export const analyticsExportsApi: readonly ApiOperation[] = [
-  {
+  ...analyticsReportNames.map((name): ApiOperation => ({
     method: 'get',
-    path: '/api/analytics/reports/:name/export',
-    operationId: 'exportAnalyticsReport',
-    summary: 'Download a report as CSV or XLSX',
+    path: `/api/analytics/reports/${name}/export`,
+    operationId: `exportAnalyticsReport${pascalName(name)}`,
+    summary: `Download the ${name} report as CSV or XLSX`,
     description:
-      'Runs one report, with the same parameters and the same rows as `GET /api/analytics/reports/{name}`, ' +
-      "and streams its rows as a file: one column per report column, in the report's order.",
+      `Runs the ${name} report, with the same parameters and the same rows as ` +
+      `\`GET /api/analytics/reports/${name}\`, and streams its rows as a file: one column per report ` +
+      "column, in the report's order.",
     tags: ['analytics-exports'],
     security: { roles: ['admin', 'analyst'] },
-    params: {
-      name: describe(oneOf(analyticsReportNames), {
-        description: 'The report, as for `GET /api/analytics/reports/{name}`.',
-        example: 'dau',
-      }),
-    },
-    query: { format: exportFormat, ...reportQuery },
+    query: { format: exportFormat, ...reportQueryOf(name) },
     responses: { 200: download('The report as a file.') },
-    errors: [
-      ...errors('a report parameter is missing, malformed or not taken by this report'),
-      { status: 404, description: 'No report has this name (`unknown_report`).' },
-    ],
-  },
+    errors: errors('a report parameter is missing, malformed or not taken by this report'),
+  })),
   {
     method: 'get',
     path: '/api/analytics/events/export',
@@ -204,7 +197,11 @@ export const analyticsExportsApi: readonly ApiOperation[] = [
       '`type`, `user_id`, `source`, `occurred_at` (ISO 8601, UTC) and `payload` (JSON text).',
     tags: ['analytics-exports'],
     security: { roles: ['admin', 'analyst'] },
-    query: eventsExportQuery,
+    query: {
+      ...eventsExportQuery,
+      from: requiredParam(describe(eventsExportQuery.from, {})),
+      to: requiredParam(describe(eventsExportQuery.to, {})),
+    },
     responses: { 200: download('The events as a file.') },
     errors: errors(
       `\`from\` or \`to\` is missing or malformed, the range is reversed or longer than ${REPORT_LIMITS.maxRangeDays} days, or a parameter is not one of this export`,

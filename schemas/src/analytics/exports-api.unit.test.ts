@@ -1,5 +1,6 @@
 import test from 'ava';
 import { openApiDocument } from '../openapi.ts';
+import { analyticsReportNames } from './reports-api.ts';
 import {
   analyticsExportsApi,
   analyticsExportsTags,
@@ -79,9 +80,9 @@ test('file names keep letters, digits, dots, dashes and underscores only', (t) =
   t.true(exportFileName(['x'.repeat(500)], 'csv').length <= 124);
 });
 
-test('the document describes both downloads: their media types, roles and errors', (t) => {
+test('the document describes both downloads: their media types, roles, errors and own parameters', (t) => {
   const doc = openApiDocument({ title: 't', version: '1' }, analyticsExportsApi, analyticsExportsTags);
-  const report = doc.paths['/api/analytics/reports/{name}/export']?.get;
+  const report = doc.paths['/api/analytics/reports/funnel/export']?.get;
   const events = doc.paths['/api/analytics/events/export']?.get;
   for (const op of [report, events]) {
     t.truthy(op);
@@ -93,8 +94,28 @@ test('the document describes both downloads: their media types, roles and errors
     t.deepEqual(op!['x-roles'], ['admin', 'analyst']);
     t.true(op!.parameters!.some((p) => p.name === 'format' && p.in === 'query'));
   }
-  t.deepEqual(Object.keys(report!.responses).sort(), ['200', '400', '401', '403', '404', '503']);
+  t.deepEqual(Object.keys(report!.responses).sort(), ['200', '400', '401', '403', '503']);
   t.deepEqual(Object.keys(events!.responses).sort(), ['200', '400', '401', '403', '503']);
+  const params = (op: typeof report) => op!.parameters!.map((p) => [p.name, p.required]);
+  // Each report lists only what it takes; what it requires is marked.
+  t.deepEqual(params(report), [
+    ['format', false],
+    ['from', true],
+    ['to', true],
+    ['steps', true],
+    ['window', false],
+    ['source', false],
+  ]);
+  t.deepEqual(params(events), [
+    ['format', false],
+    ['from', true],
+    ['to', true],
+    ['type', false],
+    ['source', false],
+    ['kind', false],
+  ]);
+  for (const name of analyticsReportNames)
+    t.truthy(doc.paths[`/api/analytics/reports/${name}/export`]?.get, name);
   t.deepEqual(
     doc.tags.map((x) => x.name),
     ['analytics-exports'],

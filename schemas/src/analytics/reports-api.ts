@@ -240,6 +240,42 @@ export const reportQuery = {
 
 export type ReportQueryName = keyof typeof reportQuery;
 
+/**
+ * The parameters each report takes, and which of them it requires besides
+ * `from` and `to`: the reports validate with these lists, and the document
+ * describes each report's operation from them, so a report never lists a
+ * parameter it refuses.
+ */
+export const reportParameters: Readonly<
+  Record<
+    AnalyticsReportName,
+    Readonly<{ fields: readonly ReportQueryName[]; required?: readonly ReportQueryName[] }>
+  >
+> = {
+  dau: { fields: ['from', 'to', 'source', 'type', 'kind'] },
+  wau: { fields: ['from', 'to', 'source', 'type', 'kind'] },
+  mau: { fields: ['from', 'to', 'source', 'type', 'kind'] },
+  retention: { fields: ['from', 'to', 'days'] },
+  'course-completion': { fields: ['from', 'to', 'course'] },
+  funnel: { fields: ['from', 'to', 'steps', 'window', 'source'], required: ['steps'] },
+};
+
+/** A report's query parameters as the document lists them: its own only, the required ones marked. */
+export const reportQueryOf = (name: AnalyticsReportName): Record<string, Validator<unknown>> => {
+  const { fields, required = [] } = reportParameters[name];
+  return Object.fromEntries(
+    fields.map((f) => {
+      const v: Validator<unknown> = reportQuery[f];
+      // A copy, so that marking it required does not mark the shared validator.
+      return [f, f === 'from' || f === 'to' || required.includes(f) ? requiredParam(describe(v, {})) : v];
+    }),
+  );
+};
+
+/** `course-completion` → `CourseCompletion`, for operation ids. */
+export const pascalName = (name: string): string =>
+  name.replace(/(^|-)([a-z])/g, (_, _dash: string, c: string) => c.toUpperCase());
+
 /** The days from `from` to `to`, both included. */
 export const daysBetween = (from: string, to: string): number =>
   Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000) + 1;
@@ -353,34 +389,29 @@ export const analyticsReportsTags: Readonly<Record<string, string>> = {
     'funnels. Admins and analysts only.',
 };
 
-const reportName = describe(oneOf(analyticsReportNames), {
-  description:
-    '`dau`, `wau`, `mau`: distinct active users per UTC day, week (from Monday) or month. `retention`: users ' +
-    'by the day they were first seen, and how many were active again N days later. `course-completion`: per ' +
-    'course, learners who started it in the range and how many of them completed it. `funnel`: users who did ' +
-    'the steps in order within the window. docs/analytics.md defines each exactly.',
-  example: 'dau',
-});
+/** What each report counts (docs/analytics.md defines each exactly). */
+export const reportSummaries: Readonly<Record<AnalyticsReportName, string>> = {
+  dau: 'Distinct active users per UTC day.',
+  wau: 'Distinct active users per week (from Monday).',
+  mau: 'Distinct active users per calendar month.',
+  retention: 'Users by the day they were first seen, and how many were active again N days later.',
+  'course-completion': 'Per course, learners who started it in the range and how many of them completed it.',
+  funnel: 'Users who did the steps in order within the window.',
+};
 
-export const analyticsReportsApi: readonly ApiOperation[] = [
-  {
+/** One operation per report: each lists only the parameters that report takes. */
+export const analyticsReportsApi: readonly ApiOperation[] = analyticsReportNames.map(
+  (name): ApiOperation => ({
     method: 'get',
-    path: '/api/analytics/reports/:name',
-    operationId: 'getAnalyticsReport',
-    summary: 'Run an analytics report',
+    path: `/api/analytics/reports/${name}`,
+    operationId: `getAnalyticsReport${pascalName(name)}`,
+    summary: `Run the ${name} report`,
     description:
-      'Runs one report over a range of UTC days and answers its rows. Events sent more than once count once. ' +
-      'Each report takes `from` and `to` and the parameters whose description names it; any other ' +
-      'parameter is 400.',
+      `${reportSummaries[name]} Runs over a range of UTC days and answers the rows; events sent more than ` +
+      'once count once. A parameter not listed here is 400. docs/analytics.md defines the report exactly.',
     tags: ['analytics-reports'],
     security: { roles: ['admin', 'analyst'] },
-    params: { name: reportName },
-    // Every report needs the range; the rest depends on the report, as each description says.
-    query: {
-      ...reportQuery,
-      from: requiredParam(describe(reportQuery.from, {})),
-      to: requiredParam(describe(reportQuery.to, {})),
-    },
+    query: reportQueryOf(name),
     responses: { 200: { description: 'The report.', body: analyticsReportResult } },
     errors: [
       {
@@ -389,11 +420,10 @@ export const analyticsReportsApi: readonly ApiOperation[] = [
           '`validation_failed`: a parameter is missing, malformed, not taken by this report, or the range is ' +
           `reversed or longer than ${REPORT_LIMITS.maxRangeDays} days; \`errors[]\` points at each.`,
       },
-      { status: 404, description: 'No report has this name (`unknown_report`).' },
       {
         status: 503,
         description: 'The analytics database did not answer (`analytics_unavailable`); try again later.',
       },
     ],
-  },
-];
+  }),
+);

@@ -73,6 +73,15 @@ export const parseInstant = (text: string): number | null => {
   return local - sign * (offsetHours * 60 + offsetMinutes) * 60_000;
 };
 
+/**
+ * An example time that the server takes when the example is pasted: the
+ * minute this process loaded the schemas, since a fixed date falls out of
+ * the window after `maxAgeMs`. The document is built once per process, so
+ * it stays one value for the life of the served document.
+ */
+const loadedAt = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString().replace('.000Z', 'Z');
+const exampleTime = (): string => loadedAt;
+
 const hours = (ms: number) => `${ms / 3600_000} hours`;
 const days = (ms: number) => `${ms / 86_400_000} days`;
 
@@ -108,7 +117,7 @@ export const ingestTime = (opts: Readonly<{ now?: number }> = {}): Validator<num
       description:
         `When the event happened: an ISO-8601 instant with an offset, or epoch milliseconds. At most ` +
         `${hours(INGEST_LIMITS.maxFutureMs)} ahead of the server's clock and ${days(INGEST_LIMITS.maxAgeMs)} behind it.`,
-      examples: ['2026-03-01T09:30:00Z', 1772357400000],
+      examples: [exampleTime(), Date.parse(exampleTime())],
       oneOf: [
         { type: 'string', format: 'date-time', pattern: ISO_INSTANT.source },
         { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
@@ -210,8 +219,7 @@ export const ingestRequest: Validator<IngestRequest> = describe(batch({}), {
       {
         id: '0b7e3c2a-8d1f-4e6a-9c5b-2f4d6a8e0c1b',
         type: 'lesson.completed',
-        userId: '5f0c7a9e-2b4d-4c6e-8a1f-3d5b7c9e0a2f',
-        time: 1772357400000,
+        time: Date.parse(exampleTime()),
         source: 'web',
         payload: { courseId: 'c-42', lessonId: 'l-7', seconds: 312 },
       },

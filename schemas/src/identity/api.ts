@@ -1,4 +1,10 @@
-import { commandResponseHeaders, queryHeaders, queryResponseHeaders, type ApiOperation } from '../openapi.ts';
+import {
+  commandResponseHeaders,
+  queryHeaders,
+  queryResponseHeaders,
+  requiredParam,
+  type ApiOperation,
+} from '../openapi.ts';
 import {
   arrayOf,
   boolean,
@@ -11,11 +17,15 @@ import {
   partialObject,
   string,
   uuid,
+  withSchema,
+  jsonSchemaOf,
+  type Validator,
 } from '../validation.ts';
 import { roles } from './events.ts';
 import {
   changeEmailRequest,
   confirmEmailChangeRequest,
+  devTokenRequest,
   emailAddress,
   loginRequest,
   passwordResetConfirmRequest,
@@ -124,6 +134,32 @@ export const identityTags: Readonly<Record<string, string>> = {
 };
 
 /** Every route identity mounts, development-only ones excepted (see `identityDevApi`). */
+/**
+ * `GET /api/admin/users`'s query: an exact e-mail address, an exact phone
+ * number, or both (the address wins); one of them is required, which only an
+ * object parameter can say.
+ */
+const userFilter: Validator<unknown> = withSchema((input) => ({ ok: true, value: input }), {
+  type: 'object',
+  description:
+    'Who to find: `email` (an exact address, lower-cased), `phone` (an exact E.164 number), or both.',
+  properties: { email: jsonSchemaOf(emailAddress), phone: jsonSchemaOf(phoneNumber) },
+  anyOf: [{ required: ['email'] }, { required: ['phone'] }],
+});
+
+/** `to` of `GET /api/dev/outbox`: whose messages, by address or number. */
+const outboxAddress: Validator<string> = withSchema(
+  (input, path = '') => {
+    const e = emailAddress(input, path);
+    return e.ok ? e : phoneNumber(input, path);
+  },
+  {
+    description: 'An e-mail address or an E.164 phone number.',
+    anyOf: [jsonSchemaOf(emailAddress), jsonSchemaOf(phoneNumber)],
+    examples: ['ada@example.org'],
+  },
+);
+
 export const identityApi: readonly ApiOperation[] = [
   {
     method: 'post',
@@ -351,10 +387,7 @@ export const identityApi: readonly ApiOperation[] = [
     summary: 'Find users by e-mail or phone',
     tags: ['identity-admin'],
     security: admin,
-    query: {
-      email: describe(emailAddress, { description: 'Exact address (lower-cased).' }),
-      phone: describe(phoneNumber, { description: 'Exact E.164 number.' }),
-    },
+    queryObject: { name: 'filter', schema: userFilter },
     responses: { 200: json('Matching users.', object({ items: arrayOf(identityUser) })) },
   },
   {
@@ -408,7 +441,7 @@ export const identityDevApi: readonly ApiOperation[] = [
     description: 'E-mails and texts with their links and codes, newest first.',
     tags: ['development'],
     security: 'none',
-    query: { to: describe(string(), { description: 'An e-mail address or an E.164 phone number.' }) },
+    query: { to: requiredParam(outboxAddress) },
     responses: {
       200: json(
         'The messages.',
@@ -435,7 +468,7 @@ export const identityDevApi: readonly ApiOperation[] = [
     description: 'For trying the API locally (`./dev lectern dev-token`); absent in production.',
     tags: ['development'],
     security: 'none',
-    body: object({ sub: uuid(), roles: arrayOf(role) }, { optional: ['roles'] }),
+    body: devTokenRequest,
     responses: { 200: json('The token.', object({ token: string(), expiresAt: isoTime() })) },
   },
 ];

@@ -1,4 +1,4 @@
-import { arrayOf, describe, email, object, oneOf, partialObject, string } from '../validation.ts';
+import { arrayOf, describe, email, object, oneOf, partialObject, string, uuid } from '../validation.ts';
 import { roles } from './events.ts';
 
 /**
@@ -38,4 +38,7 @@ export const changeEmailRequest = object({
 export const confirmEmailChangeRequest = object({ token: oneTimeToken });
 export const phoneCodeRequest = object({ phone: phoneNumber });
 export const phoneVerifyRequest = object({ phone: phoneNumber, code: string({ pattern: /^\d{6}$/ }) });
-export const setRolesRequest = object({ roles: arrayOf(oneOf(roles), { max: roles.length }) });
+const roleList = arrayOf(oneOf(roles), { max: roles.length });
+export const setRolesRequest = object({ roles: roleList });
+/** `POST /api/dev/token` (development only): a user id, and roles (`learner` when left out). */
+export const devTokenRequest = object({ sub: uuid(), roles: roleList }, { optional: ['roles'] });

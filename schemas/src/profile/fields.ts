@@ -6,7 +6,8 @@ export const learningGoals = ['career', 'hobby', 'academic', 'certification'] as
 export const visibilities = ['public', 'members', 'private'] as const;
 export const socialProviders = ['github', 'linkedin', 'x', 'youtube', 'website'] as const;
 
-const url = string({ max: 300, pattern: /^https:\/\/[^\s/$.?#].[^\s]*$/i, format: 'uri' });
+// No white space and no U+0000 (`\0`) anywhere: the pattern is the whole rule for a link.
+const url = string({ max: 300, pattern: /^https:\/\/[^\s\0/$.?#][^\s\0]*$/i, format: 'uri' });
 
 /** The code of an experience level: lower-case letters, digits and dashes. */
 export const experienceLevelCode = describe(string({ min: 1, max: 40, pattern: /^[a-z0-9-]+$/ }), {
