@@ -52,7 +52,8 @@ export const lockStream = (streamParam: string): string =>
 /**
  * One round trip per append. The expectation is checked under the stream's
  * lock before anything is written, so a conflict, the common outcome on a hot
- * stream, rolls back having written nothing (no tuple, no WAL). The failed
+ * stream, rolls back having written nothing (no tuple, no WAL); an expectation
+ * the committed revision already contradicts fails before taking the lock. The failed
  * check raises P0409 with the actual revision (or `no_stream`) as detail and,
  * as hint, whether any of the event ids is stored (`ids stored`). A
  * new stream's row may appear between the read and the insert only through
@@ -68,25 +69,32 @@ const appendCheckingFirst = `
       v_actual text;
       v_count int := jsonb_array_length(p_events);
     begin
-      perform ${lockStream('p_stream')};
-      select s.revision, s.truncate_before into v_revision, v_truncate
-        from es_streams s where s.stream_id = p_stream;
-      v_exists := found;
-      if not v_exists then
-        v_revision := -1;
-        v_truncate := 0;
-      end if;
-      v_actual := case when v_revision < v_truncate then 'no_stream' else v_revision::text end;
-      if (p_expected = 'no_stream' and v_actual <> 'no_stream')
-         or (p_expected = 'stream_exists' and v_actual = 'no_stream')
-         or (p_expected ~ '^[0-9]+$' and (v_actual = 'no_stream' or v_revision <> p_expected::bigint)) then
-        -- Whether this may be a retry of an append that committed: only then
-        -- does the caller need another round trip to compare the stored events.
-        raise exception using errcode = 'P0409', message = 'wrong expected revision', detail = v_actual,
-          hint = case when exists (
-            select 1 from jsonb_array_elements(p_events) x join es_events e on e.event_id = (x.value->>'id')::uuid
-          ) then 'ids stored' else 'ids new' end;
-      end if;
+      -- Twice: first without the lock, so an expectation that is already
+      -- stale fails at once instead of queueing behind the stream's writer;
+      -- then under the lock, which decides.
+      for v_pass in 1..2 loop
+        if v_pass = 2 then
+          perform ${lockStream('p_stream')};
+        end if;
+        select s.revision, s.truncate_before into v_revision, v_truncate
+          from es_streams s where s.stream_id = p_stream;
+        v_exists := found;
+        if not v_exists then
+          v_revision := -1;
+          v_truncate := 0;
+        end if;
+        v_actual := case when v_revision < v_truncate then 'no_stream' else v_revision::text end;
+        if (p_expected = 'no_stream' and v_actual <> 'no_stream')
+           or (p_expected = 'stream_exists' and v_actual = 'no_stream')
+           or (p_expected ~ '^[0-9]+$' and (v_actual = 'no_stream' or v_revision <> p_expected::bigint)) then
+          -- Whether this may be a retry of an append that committed: only then
+          -- does the caller need another round trip to compare the stored events.
+          raise exception using errcode = 'P0409', message = 'wrong expected revision', detail = v_actual,
+            hint = case when exists (
+              select 1 from jsonb_array_elements(p_events) x join es_events e on e.event_id = (x.value->>'id')::uuid
+            ) then 'ids stored' else 'ids new' end;
+        end if;
+      end loop;
       if v_exists then
         update es_streams set revision = v_revision + v_count where stream_id = p_stream;
       else
