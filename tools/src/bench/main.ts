@@ -2,6 +2,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { clickhouseVersion } from './analytics-reports.ts';
 import { appendSection } from './append.ts';
 import { emmettSection } from './emmett.ts';
+import { hotStreamsSection } from './hot-streams.ts';
 import { enginesFromEnv, packageVersion, pgliteVersion, postgresVersion, type Engines } from './engines.ts';
 import { kafkaVersion } from './logs.ts';
 import { latencySection } from './latency.ts';
@@ -12,7 +13,8 @@ import { progress, round } from './stats.ts';
 import { targetsOf } from './targets.ts';
 
 /**
- * `npm run bench [-- <section>]`: measures the event store, the relay, the
+ * `npm run bench [-- <section>]`: measures the event store (also beside
+ * Emmett, and on hot streams that many writers race for), the relay, the
  * projections, read-your-writes latency, identity's login and refresh, and
  * analytics (reports at 10M events, ingest over HTTP) against the engines the
  * environment names (DATABASE_URL, KAFKA_BROKERS, CLICKHOUSE_URL), and prints one JSON
@@ -22,7 +24,16 @@ import { targetsOf } from './targets.ts';
  * BENCH_QUICK=1 shortens every run (for trying the bench out, not for figures).
  */
 
-const SECTIONS = ['append', 'emmett', 'relay', 'projection', 'latency', 'identity', 'analytics'] as const;
+const SECTIONS = [
+  'append',
+  'emmett',
+  'hot',
+  'relay',
+  'projection',
+  'latency',
+  'identity',
+  'analytics',
+] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -123,6 +134,7 @@ const main = async (): Promise<void> => {
 
   await run('append', () => appendSection(engines, plan.append));
   await run('emmett', () => emmettSection(engines, plan.append.postgres, plan.append.repetitions));
+  await run('hot', () => hotStreamsSection(engines, plan.append.postgres, plan.append.repetitions));
   await run('relay', () => relaySection(engines, plan.relayEvents));
   await run('projection', () => projectionSection(engines, plan.projectionEvents));
   await run('latency', () => latencySection(engines, plan.latency));

@@ -62,6 +62,23 @@ export const targetsOf = (sections: Readonly<Record<string, unknown>>): TargetCh
       (n) => n <= 10,
     ),
   ];
+  const emmettHot = num(sections, ['hot', 'comparison', 'theirsPerSecond']);
+  checks.push(
+    check(
+      'hot streams, PostgreSQL, 64 writers on 8 streams: appends/s against Emmett',
+      `>= Emmett's (${emmettHot ?? 'not measured'})`,
+      'events/s',
+      num(sections, ['hot', 'comparison', 'oursPerSecond']),
+      (n) => emmettHot !== null && n >= emmettHot,
+    ),
+    check(
+      'hot streams, PostgreSQL: append call p99',
+      '< 20',
+      'ms',
+      num(sections, ['hot', 'comparison', 'oursAppendCallP99Ms']),
+      (n) => n < 20,
+    ),
+  );
   for (const engine of ['postgresWithSqlLog', 'pgliteWithSqlLog'])
     for (const projection of ['profiles', 'profile_history'])
       checks.push(
