@@ -19,7 +19,7 @@ const manualClock = () => {
   return { clock, now: () => ms, advance: (by: number) => void (ms += by) };
 };
 const optionsOn = (clock: Clock): SqlLogOptions => ({
-  heartbeatIntervalMs: 250,
+  heartbeatIntervalMs: 1000,
   sessionTimeoutMs,
   pollIntervalMs: 500,
   clock,
@@ -30,7 +30,7 @@ const optionsOn = (clock: Clock): SqlLogOptions => ({
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const unique = () => randomBytes(5).toString('hex');
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const waitUntil = async (what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 60_000) => {
+const waitUntil = async (what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 120_000) => {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -16,7 +16,7 @@ import { messageLogMigrations, partitionFor, sqlLog, type SqlLogOptions } from '
 // (sql-log-leases.int.test.ts).
 const standingStill: Clock = { now: () => new Date('2026-01-01T00:00:00Z') };
 const options: SqlLogOptions = {
-  heartbeatIntervalMs: 250,
+  heartbeatIntervalMs: 1000,
   sessionTimeoutMs: 2500,
   pollIntervalMs: 500,
   clock: standingStill,
@@ -29,7 +29,7 @@ const options: SqlLogOptions = {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const unique = () => randomBytes(5).toString('hex');
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const waitUntil = async (what: string, predicate: () => boolean, timeoutMs = 30_000) => {
+const waitUntil = async (what: string, predicate: () => boolean, timeoutMs = 120_000) => {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
