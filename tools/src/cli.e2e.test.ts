@@ -62,6 +62,13 @@ test('without a server: one line naming the address PORT gives, exit 3', async (
   }
 });
 
+test('./dev lectern --help: the usage is the first line on stdout (no npm banner, no stack)', async (t) => {
+  const dev = fileURLToPath(new URL('../../dev', import.meta.url));
+  const run = await runNode('bash', [dev, 'lectern', '--help']);
+  t.is(run.code, 0, run.stderr);
+  t.true(run.stdout.startsWith('usage: lectern <command>'), run.stdout);
+});
+
 const runNode = async (node: string, args: readonly string[]): Promise<Run> =>
   new Promise((resolve, reject) => {
     const child = spawn(node, args, { stdio: ['ignore', 'pipe', 'pipe'] });

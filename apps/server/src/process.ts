@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 export type ServerProcess = Readonly<{
   url: string;
   child: ChildProcess;
-  /** From spawn to the first `/readyz` 200. */
+  /** From spawn to the first `/readyz` 200 (or `/healthz` 200, with `until: 'alive'`). */
   startupSeconds: number;
   /** What the process wrote to stdout and stderr (the JSON log), its last 256 KiB. */
   output(): string;
@@ -44,7 +44,11 @@ const freePort = (): Promise<number> =>
  */
 export const startServerProcess = async (
   env: Readonly<Record<string, string>>,
-  opts: Readonly<{ readyTimeoutMs?: number }> = {},
+  opts: Readonly<{
+    readyTimeoutMs?: number;
+    /** `'ready'` (default): resolve at the first `/readyz` 200; `'alive'`: at the first `/healthz` 200. */
+    until?: 'ready' | 'alive';
+  }> = {},
 ): Promise<ServerProcess> => {
   const started = performance.now();
   const port = await freePort();
@@ -74,7 +78,7 @@ export const startServerProcess = async (
       await stop();
       throw new Error(`server not ready in ${timeout / 1000} s: ${output.slice(-KEEP)}`);
     }
-    const ready = await fetch(`${url}/readyz`).then(
+    const ready = await fetch(`${url}/${opts.until === 'alive' ? 'healthz' : 'readyz'}`).then(
       (r) => r.ok,
       () => false,
     );
