@@ -133,7 +133,7 @@ export const migrate = (
     }
   });
 
-/** Rolls one module's schema all the way down (tests and `lectern migrate down`). */
+/** Rolls one module's schema all the way down (tests; the CLI has no such command). */
 export const migrateDown = (
   sql: Sql,
   module: string,
