@@ -1,4 +1,5 @@
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { Router } from 'express';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { Problem } from '../runtime/errors.ts';
@@ -30,6 +31,12 @@ const start = async () => {
   app.post('/echo-read', (req, res) => {
     res.json(jsonBody(req));
   });
+  // One path served by two routers, as a command router and a query router serve /api/profile.
+  const writes = Router();
+  writes.put('/two', (_req, res) => void res.json({}));
+  const reads = Router();
+  reads.get('/two', (_req, res) => void res.json({}));
+  app.use(writes, reads);
   app.get('/invalid', () => {
     throw new Problem('validation', 'validation_failed', 'Nope.');
   });
@@ -133,6 +140,14 @@ test('a method a path does not take is 405 with Allow, an unknown path 404', asy
   t.is(get.headers.get('allow'), 'GET, HEAD');
   await get.arrayBuffer();
   t.is((await raw(`${base}/nowhere`, 'TRACE')).status, 404);
+  // OPTIONS names every method of the path, wherever its routes were mounted.
+  const options = await raw(`${base}/echo`, 'OPTIONS');
+  t.is(options.status, 204);
+  t.is(options.headers.allow, 'POST, OPTIONS');
+  t.is((await raw(`${base}/two`, 'OPTIONS')).headers.allow, 'GET, HEAD, PUT, OPTIONS');
+  const trace = await raw(`${base}/two`, 'DELETE');
+  t.is(trace.status, 405);
+  t.is(trace.headers.allow, 'GET, HEAD, PUT');
 });
 
 test('a JSON body with bad text or a prototype key is 400 with pointers wherever it is read', async (t) => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import { textIssues } from '@lectern/schemas/validation';
-import { methodNotAllowed } from './methods.ts';
+import { answerOptions, methodNotAllowed } from './methods.ts';
 import { Problem, statusOf, validationProblem } from '../runtime/errors.ts';
 import { childTraceparent, idFrom, type RequestContext } from '../runtime/context.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -187,6 +187,7 @@ export const createHttpApp = (opts: {
   app.use(
     perPath.size === 0 ? json : (req, res, next) => (perPath.get(pathKey(req.path)) ?? json)(req, res, next),
   );
+  app.use(answerOptions(app));
 
   const notFound: RequestHandler = (req, res) =>
     sendProblem(res, 404, 'route_not_found', `No route for ${req.method} ${req.path}.`, req.path);

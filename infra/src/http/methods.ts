@@ -58,3 +58,21 @@ export const methodNotAllowed =
     res.setHeader('Allow', allow.join(', '));
     send(res, 405, 'method_not_allowed', `${req.path} takes ${allow.join(', ')}.`, req.path);
   };
+
+/**
+ * `OPTIONS`: 204 with `Allow` naming every method of the path. Mounted before
+ * the routes: express answers OPTIONS itself from the first router that
+ * matches the path, which names only that router's methods when one path is
+ * served by two (a command router's PUT, a query router's GET).
+ *
+ * @example app.use(answerOptions(app))
+ */
+export const answerOptions =
+  (app: Express): RequestHandler =>
+  (req, res, next) => {
+    if (req.method !== 'OPTIONS') return next();
+    const allow = allowedMethods(app, req.path);
+    if (!allow?.length) return next();
+    res.setHeader('Allow', [...allow, 'OPTIONS'].join(', '));
+    res.status(204).end();
+  };

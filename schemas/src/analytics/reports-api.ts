@@ -92,11 +92,15 @@ export const reportDay = (what: string): Validator<string> =>
     {
       type: 'string',
       format: 'date',
-      pattern: DAY.source,
+      // The calendar the reports accept, 2000-01-01 to 2099-12-31, as far as a pattern can say it.
+      pattern: '^20[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$',
       description: what,
       examples: ['2026-03-01'],
     },
   );
+
+/** One value of a comma-separated list, as a pattern: not blank, no U+0000. */
+const LIST_VALUE = '[^,\\u0000]*[^\\s,\\u0000][^,\\u0000]*';
 
 /**
  * A list of strings from a query string: comma-separated (`a,b`), the name
@@ -135,7 +139,11 @@ export const reportList = (
     },
     {
       type: 'string',
-      description: `${what} Comma-separated (or the parameter repeated); ${min === max ? min : `${min} to ${max}`} values.`,
+      // Each value non-blank and free of U+0000, and how many; that they are distinct is said in words.
+      pattern: `^${LIST_VALUE}(?:,${LIST_VALUE}){${min - 1},${max - 1}}$`,
+      description:
+        `${what} Comma-separated (or the parameter repeated); ${min === max ? min : `${min} to ${max}`} ` +
+        `distinct values of at most ${REPORT_LIMITS.maxValueLength} characters.`,
       ...(opts.example ? { examples: [opts.example] } : {}),
     },
   );
@@ -168,6 +176,9 @@ const reportChoice = <const T extends readonly string[]>(what: string, values: T
   );
 };
 
+/** 1 to 365 as a pattern. */
+const RETENTION_DAY = '(?:[1-9]|[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-5])';
+
 /** Whole days after a cohort's first day (`days=1,7,14,30`). */
 const retentionDays: Validator<number[]> = (() => {
   const list = reportList('', { max: REPORT_LIMITS.maxRetentionDays });
@@ -191,6 +202,7 @@ const retentionDays: Validator<number[]> = (() => {
     },
     {
       type: 'string',
+      pattern: `^\\s*${RETENTION_DAY}\\s*(?:,\\s*${RETENTION_DAY}\\s*)*$`,
       description:
         `retention: the days after a cohort's first day to report, comma-separated, at most ` +
         `${REPORT_LIMITS.maxRetentionDays}, each 1 to ${REPORT_LIMITS.maxRetentionDay}; default ` +

@@ -134,6 +134,14 @@ export const identityTags: Readonly<Record<string, string>> = {
 };
 
 /** Every route identity mounts, development-only ones excepted (see `identityDevApi`). */
+/** A one-time token that is malformed, unknown, spent or expired: a business answer, not a schema matter. */
+const tokenRefused = (code: string) => ({
+  status: 400,
+  description:
+    `\`${code}\`: the token is malformed, unknown, already used or expired (request a new one); ` +
+    '`validation_failed` for a malformed body.',
+});
+
 /**
  * `GET /api/admin/users`'s query: an exact e-mail address, an exact phone
  * number, or both (the address wins); one of them is required, which only an
@@ -201,7 +209,10 @@ export const identityApi: readonly ApiOperation[] = [
     security: 'none',
     body: verifyEmailRequest,
     responses: { 200: json('Active and logged in.', tokenPair) },
-    errors: [{ status: 409, description: '`email_taken`: the unverified claim expired and was taken.' }],
+    errors: [
+      tokenRefused('verification_token_invalid'),
+      { status: 409, description: '`email_taken`: the unverified claim expired and was taken.' },
+    ],
   },
   {
     method: 'post',
@@ -274,6 +285,7 @@ export const identityApi: readonly ApiOperation[] = [
     security: 'none',
     body: passwordResetConfirmRequest,
     responses: { 204: { description: 'Changed; every session is logged out.' } },
+    errors: [tokenRefused('reset_token_invalid')],
   },
   {
     method: 'post',
@@ -311,7 +323,7 @@ export const identityApi: readonly ApiOperation[] = [
         headers: commandResponseHeaders,
       },
     },
-    errors: [{ status: 409, description: '`email_taken`.' }],
+    errors: [tokenRefused('email_change_token_invalid'), { status: 409, description: '`email_taken`.' }],
   },
   {
     method: 'post',
@@ -353,7 +365,15 @@ export const identityApi: readonly ApiOperation[] = [
         headers: commandResponseHeaders,
       },
     },
-    errors: [{ status: 423, description: '`phone_locked`; the 5th wrong code locks it for 1 h.' }],
+    errors: [
+      {
+        status: 400,
+        description:
+          '`phone_code_wrong` (with `attemptsLeft`): the code is not the one sent, or no code waits for this ' +
+          'number; `validation_failed` for a malformed body.',
+      },
+      { status: 423, description: '`phone_locked`; the 5th wrong code locks it for 1 h.' },
+    ],
   },
   {
     method: 'get',

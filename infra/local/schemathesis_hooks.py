@@ -1,0 +1,141 @@
+"""Schemathesis hooks for infra/local/schemathesis.sh (issue 8, line 4).
+
+JSON Schema cannot say everything the server checks. Where a rule spans
+fields or depends on the server's clock, the document says it in words and
+these hooks make schema-valid requests (and only those) obey it too, so that
+a refusal of what is left is a real disagreement:
+
+- the analytics range: `from` not after `to`, at most 366 days, both counted;
+  list values distinct (reports and exports);
+- the ingest window: an event's `time` within 30 days behind and 24 hours
+  ahead of the server's clock;
+- one header value that schemathesis' coverage phase cannot build (an
+  `If-Match` needs double quotes, and that phase sends letters and digits only
+  in headers, falling back to a value the pattern refuses).
+
+And one check: a schema-valid request may be refused with 400 only for a
+business reason that its operation documents (a spent token, a wrong code, a
+cursor the API never issued), never with `validation_failed`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+
+import schemathesis
+
+# operationId -> the 400 codes that answer a well-formed request for a business reason.
+BUSINESS_400 = {
+    "verifyEmail": {"verification_token_invalid"},
+    "confirmPasswordReset": {"reset_token_invalid"},
+    "confirmEmailChange": {"email_change_token_invalid"},
+    "verifyPhone": {"phone_code_wrong"},
+    "listProfileHistory": {"invalid_cursor"},
+    # An experience level the admins have not defined (or retired): the set changes at run time.
+    "updateProfile": {"unknown_experience_level"},
+}
+
+ANALYTICS_RANGE = re.compile(r"^/api/analytics/(?:reports/[a-z-]+(?:/export)?|events/export)$")
+LISTS = ("source", "type", "course", "steps", "days")
+MAX_RANGE_DAYS = 366
+MAX_VALUE_LENGTH = 200
+# JavaScript's String.prototype.trim removes these too; Python's str.strip does not know U+FEFF.
+JS_SPACE = " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+def _positive(case) -> bool:
+    meta = case.meta
+    return meta is not None and meta.generation.mode.is_positive
+
+
+def _operation_id(case) -> str | None:
+    return case.operation.definition.raw.get("operationId")
+
+
+def _distinct(text: str, fill: str) -> str:
+    values, seen = [], set()
+    for value in text.split(","):
+        value = value.strip(JS_SPACE)[:MAX_VALUE_LENGTH].strip(JS_SPACE) or fill
+        if value not in seen:
+            seen.add(value)
+            values.append(value)
+    return ",".join(values)
+
+
+def _analytics_range(case) -> None:
+    query = case.query
+    if not isinstance(query, dict):
+        return
+    try:
+        start = dt.date.fromisoformat(query["from"])
+        end = dt.date.fromisoformat(query["to"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if start > end:
+        start, end = end, start
+    end = min(end, start + dt.timedelta(days=MAX_RANGE_DAYS - 1))
+    query["from"], query["to"] = start.isoformat(), end.isoformat()
+    for name in LISTS:
+        if isinstance(query.get(name), str):
+            query[name] = _distinct(query[name], "x")
+    # The funnel needs two distinct steps; deduplication may have left one.
+    if isinstance(query.get("steps"), str) and "," not in query["steps"]:
+        query["steps"] += ",next.step"
+
+
+def _ingest_window(case) -> None:
+    body = case.body
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        return
+    now = int(time.time() * 1000)
+    for event in body["events"]:
+        if isinstance(event, dict) and "time" in event:
+            event["time"] = now
+        # The payload limit counts UTF-8 bytes of compact JSON, which a schema cannot.
+        if isinstance(event, dict) and isinstance(event.get("payload"), dict):
+            compact = json.dumps(event["payload"], separators=(",", ":"), ensure_ascii=False)
+            if len(compact.encode("utf-8", "surrogatepass")) > 16 * 1024:
+                event["payload"] = {}
+
+
+IF_MATCH = re.compile(r'^(?:(?:W/)?"-?[0-9]{1,15}"|\*)$')
+
+
+def _if_match(case) -> None:
+    headers = case.headers or {}
+    for name in list(headers):
+        if name.lower() == "if-match" and not IF_MATCH.match(str(headers[name])):
+            headers[name] = "*"
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    if not _positive(case):
+        return
+    _if_match(case)
+    if ANALYTICS_RANGE.match(case.operation.path):
+        _analytics_range(case)
+    if case.operation.path == "/api/analytics/ingest":
+        _ingest_window(case)
+
+
+@schemathesis.check
+def refused_only_for_documented_business_reasons(ctx, response, case):
+    """A schema-valid request answered 400 must carry a business code its operation documents."""
+    if not _positive(case) or response.status_code != 400:
+        return None
+    try:
+        code = response.json().get("code")
+    except Exception:
+        code = None
+    operation = _operation_id(case)
+    documented = case.operation.definition.raw.get("responses", {}).get("400", {}).get("description", "")
+    if code in BUSINESS_400.get(operation, set()) and f"`{code}`" in documented:
+        return None
+    raise AssertionError(
+        f"{operation}: a schema-valid request was refused with 400 `{code}`, "
+        f"which is not a business answer this operation documents: {response.text[:300]}"
+    )
