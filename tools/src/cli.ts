@@ -18,6 +18,14 @@ commands:
       lists the read models (the analytics projector too) with checkpoints and lag
   rebuild <projection>
       rebuilds a SQL read model from position zero (shadow tables, atomic swap)
+  dlq list
+      lists the dead-letter topics: letters set aside, redriven, waiting
+  dlq show <topic> [--limit N]
+      shows a topic's letters, oldest first: the original message and its error
+  dlq redrive <topic>
+      publishes the waiting letters again for the consumer that set them aside
+      (fix the cause first). <topic> is the topic, or its consumer (analytics,
+      projection.profiles)
 
 options:
   --url URL      the server (default $LECTERN_URL, else http://localhost:$PORT, PORT 8000)
@@ -43,6 +51,7 @@ const args = (() => {
         roles: { type: 'string', default: 'learner' },
         url: { type: 'string' },
         token: { type: 'string' },
+        limit: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -104,6 +113,37 @@ const api = async (method: string, path: string): Promise<unknown> => {
   return body;
 };
 
+/** A dead-letter topic named in full, or by its consumer (`analytics`, `projection.profiles`). */
+const dlqTopic = async (name: string | undefined, action: string): Promise<string> => {
+  if (!name) throw new CliError(`dlq ${action} needs a topic (see lectern dlq list)\n\n${HELP}`, 2);
+  const { items } = (await api('GET', '/api/admin/dead-letters')) as { items: { topic: string }[] };
+  const topics = items.map((i) => i.topic);
+  const found =
+    topics.find((t) => t === name) ??
+    topics.find((t) => t.endsWith(`.dlq.${name}`) || t.endsWith(`.dlq.projection.${name}`));
+  if (!found) throw new CliError(`no dead-letter topic '${name}'; there are: ${topics.join(', ')}`, 1);
+  return found;
+};
+
+const dlq = async (): Promise<string> => {
+  const [, action, name] = positionals;
+  if (action === 'list') return JSON.stringify(await api('GET', '/api/admin/dead-letters'), null, 2);
+  if (action === 'show') {
+    const topic = await dlqTopic(name, action);
+    const limit = values.limit === undefined ? '' : `?limit=${encodeURIComponent(values.limit)}`;
+    return JSON.stringify(
+      await api('GET', `/api/admin/dead-letters/${encodeURIComponent(topic)}${limit}`),
+      null,
+      2,
+    );
+  }
+  if (action === 'redrive') {
+    const topic = await dlqTopic(name, action);
+    return JSON.stringify(await api('POST', `/api/admin/dead-letters/${encodeURIComponent(topic)}/redrive`));
+  }
+  throw new CliError(`dlq takes list, show <topic> or redrive <topic>\n\n${HELP}`, 2);
+};
+
 const commands: Record<string, () => Promise<string>> = {
   'dev-token': async () => devToken(values.roles.split(','), values.sub),
   projections: async () => JSON.stringify(await api('GET', '/api/admin/projections'), null, 2),
@@ -112,6 +152,7 @@ const commands: Record<string, () => Promise<string>> = {
     if (!name) throw new CliError(`rebuild needs the projection's name\n\n${HELP}`, 2);
     return JSON.stringify(await api('POST', `/api/admin/projections/${encodeURIComponent(name)}/rebuild`));
   },
+  dlq,
 };
 
 const command = positionals[0];

@@ -137,6 +137,10 @@ test.serial('answers match the documented response schemas', async (t) => {
 
   await call('listProjections', { as: admin });
   await call('rebuildProjection', { as: admin, path: '/api/admin/projections/experience_levels/rebuild' });
+  const dlqs = await call('listDeadLetterTopics', { as: admin });
+  const dlq = (dlqs.body.items as { topic: string }[])[0]!.topic;
+  await call('showDeadLetters', { as: admin, path: `/api/admin/dead-letters/${dlq}` });
+  await call('redriveDeadLetters', { as: admin, path: `/api/admin/dead-letters/${dlq}/redrive` });
 
   // Profile's and operations' every operation was called (identity's flows check their own).
   const ours = apiContexts.filter((c) => c.name === 'profile' || c.name === 'operations');

@@ -2,6 +2,7 @@ import type { Express, RequestHandler } from 'express';
 import { profileApi, profileTags } from '@lectern/schemas/profile/api';
 import { identityApi, identityDevApi, identityDevTags, identityTags } from '@lectern/schemas/identity/api';
 import { operationsApi, operationsTags } from '@lectern/schemas/operations/api';
+import { deadLettersApi } from '@lectern/schemas/operations/dead-letters-api';
 import { analyticsIngestApi, analyticsTags } from '@lectern/schemas/analytics/api';
 import { analyticsReportsApi, analyticsReportsTags } from '@lectern/schemas/analytics/reports-api';
 import { analyticsExportsApi, analyticsExportsTags } from '@lectern/schemas/analytics/exports-api';
@@ -26,7 +27,7 @@ export const apiContexts: readonly ApiContext[] = [
   { name: 'identity', operations: identityApi, tags: identityTags },
   { name: 'development', operations: identityDevApi, tags: identityDevTags, developmentOnly: true },
   { name: 'profile', operations: profileApi, tags: profileTags },
-  { name: 'operations', operations: operationsApi, tags: operationsTags },
+  { name: 'operations', operations: [...operationsApi, ...deadLettersApi], tags: operationsTags },
   {
     name: 'analytics',
     operations: [...analyticsIngestApi, ...analyticsReportsApi, ...analyticsExportsApi],

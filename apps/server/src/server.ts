@@ -23,6 +23,7 @@ import {
   type ProjectionRunner,
 } from '@lectern/infra/runtime/projection-runner';
 import { randomIds, systemClock } from '@lectern/infra/runtime/ids';
+import { dlqTopicOf } from '@lectern/infra/runtime/dead-letters';
 import { consumerReadiness } from '@lectern/infra/runtime/progress';
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import { sqlIdempotencyStore } from '@lectern/infra/idempotency/sql-idempotency';
@@ -47,6 +48,7 @@ import { profileHistoryProjection } from '@lectern/profile-projection-history';
 import { experienceLevelsProjection } from '@lectern/profile-projection-experience-levels';
 import type { Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
+import { deadLetterRoutes } from './dead-letter-routes.ts';
 import { claimDatabase } from './deployment.ts';
 import { listen, untilAborted } from './http-lifecycle.ts';
 import { apiDocument, mountedRoutes, openApiRoute, type MountedRoute } from './openapi.ts';
@@ -398,6 +400,17 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
             runningHere: () => analyticsProjectorStarted?.isRunning() ?? false,
           },
           verify,
+        }),
+      );
+    if (config.roles.includes('api') || config.roles.includes('projections'))
+      app.use(
+        deadLetterRoutes({
+          log,
+          verify,
+          // One dead-letter topic per consumer of the deployment, wherever it runs.
+          topics: [...projections.map((p) => `projection.${p.name}`), 'projection.analytics'].map((c) =>
+            dlqTopicOf(config.namespace, c),
+          ),
         }),
       );
     finish();
