@@ -409,7 +409,13 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
     const email = normalEmail(body.email);
     await limit(`email:${ip(req)}`, ipLimits.emailRequests, 'e-mail requests');
     const claim = await loadClaim(email);
-    if (claim.status === 'held') {
+    // The answer must not tell whether the address is known, by its content
+    // or by its time: it goes before the work only a known address has (an
+    // append and a mail: 7.5 vs 11.8 ms when it went after), which then
+    // runs on. A failure there is logged; the user asks again.
+    res.status(202).json({ status: 'accepted' });
+    if (claim.status !== 'held') return;
+    try {
       const token = `${claim.userId}.${randomToken()}`;
       const outcome = await run(req, schema.userStreamId(claim.userId), userDecider, {
         type: 'RequestPasswordReset',
@@ -424,8 +430,9 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
           subject: 'Reset your password',
           text: `Open ${deps.appUrl}/reset-password#token=${token} within 15 minutes to choose a new password.`,
         });
+    } catch (error) {
+      req.log.error({ err: error }, 'password reset request failed after its answer');
     }
-    res.status(202).json({ status: 'accepted' });
   });
 
   router.post('/api/identity/password-reset/confirm', async (req, res) => {
