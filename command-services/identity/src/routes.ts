@@ -416,6 +416,12 @@ export const identityCommandRoutes = (deps: IdentityCommandDeps): Router => {
     res.status(202).json({ status: 'accepted' });
     if (claim.status !== 'held') return;
     try {
+      // None of it before the answer has left (or the client has gone).
+      if (!res.writableFinished)
+        await new Promise<void>((resolve) => {
+          res.once('finish', () => resolve());
+          res.once('close', () => resolve());
+        });
       const token = `${claim.userId}.${randomToken()}`;
       const outcome = await run(req, schema.userStreamId(claim.userId), userDecider, {
         type: 'RequestPasswordReset',
