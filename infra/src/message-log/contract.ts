@@ -23,7 +23,7 @@ type Ctx = Readonly<{
   consume(opts: ConsumerOptions): Consumer;
 }>;
 
-const WAIT_MS = 120_000;
+const WAIT_MS = 180_000;
 /** After the expected messages arrived, how long to keep watching for extras. */
 const SETTLE_MS = 500;
 
@@ -88,7 +88,7 @@ const messages = (prefix: string, count: number, keys: number): OutgoingMessage[
 export const messageLogContract = (test: TestFn, name: string, make: () => Promise<LogUnderTest>): void => {
   const it = (title: string, body: (ctx: Ctx, t: ExecutionContext) => Promise<void>) =>
     test(`${name}: ${title}`, async (t) => {
-      t.timeout(180_000);
+      t.timeout(300_000);
       const { log, cleanup } = await make();
       const consumers: Consumer[] = [];
       const ctx: Ctx = {
