@@ -29,10 +29,10 @@ import schemathesis
 
 # operationId -> the 400 codes that answer a well-formed request for a business reason.
 BUSINESS_400 = {
-    "verifyEmail": {"verification_token_invalid"},
-    "confirmPasswordReset": {"reset_token_invalid"},
-    "confirmEmailChange": {"email_change_token_invalid"},
-    "verifyPhone": {"phone_code_wrong"},
+    "verifyEmail": {"verification_token_invalid", "verification_token_expired"},
+    "confirmPasswordReset": {"reset_token_invalid", "reset_token_expired"},
+    "confirmEmailChange": {"email_change_token_invalid", "email_change_token_expired"},
+    "verifyPhone": {"phone_code_wrong", "phone_code_invalid", "phone_code_expired"},
     "listProfileHistory": {"invalid_cursor"},
     # An experience level the admins have not defined (or retired): the set changes at run time.
     "updateProfile": {"unknown_experience_level"},

@@ -25,6 +25,8 @@ const start = async () => {
     metrics: createMetrics(),
     readiness: [],
   });
+  // Like the Idempotency-Key claim: middleware that runs before every route and may answer itself.
+  app.use((req, res, next) => (req.get('x-claim') ? void res.status(422).end() : next()));
   app.post('/echo', (req, res) => {
     res.json(req.body);
   });
@@ -115,9 +117,9 @@ test('a Problem with retryAfterSeconds keeps its Retry-After beside the edge hea
 });
 
 /** A request by node:http, which sends methods that fetch refuses to (TRACE). */
-const raw = (url: string, method: string) =>
+const raw = (url: string, method: string, headers: Record<string, string> = {}) =>
   new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    request(url, { method }, (res) => {
+    request(url, { method, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
@@ -130,7 +132,7 @@ const raw = (url: string, method: string) =>
 test('a method a path does not take is 405 with Allow, an unknown path 404', async (t) => {
   const { base } = await server();
   for (const method of ['TRACE', 'PUT', 'DELETE', 'PATCH']) {
-    const res = await raw(`${base}/echo`, method);
+    const res = await raw(`${base}/echo`, method, { 'x-claim': 'k' });
     t.is(res.status, 405, method);
     t.is(res.headers.allow, 'POST', method);
     t.like(JSON.parse(res.body), { status: 405, code: 'method_not_allowed' });

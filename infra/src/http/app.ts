@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import { textIssues } from '@lectern/schemas/validation';
-import { answerOptions, methodNotAllowed } from './methods.ts';
+import { pathMethods } from './methods.ts';
 import { Problem, statusOf, validationProblem } from '../runtime/errors.ts';
 import { childTraceparent, idFrom, type RequestContext } from '../runtime/context.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -174,6 +174,9 @@ export const createHttpApp = (opts: {
     res.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());
   });
 
+  // Before bodies are read and before anything mounted later: a method the path does not take is 405.
+  app.use(pathMethods(app, sendProblem));
+
   const jsonTypes = ['application/json', 'application/*+json'];
   const json = express.json({ limit: opts.bodyLimit ?? '256kb', type: jsonTypes });
   // Routing ignores case and a trailing slash, so the lookup does too.
@@ -187,7 +190,6 @@ export const createHttpApp = (opts: {
   app.use(
     perPath.size === 0 ? json : (req, res, next) => (perPath.get(pathKey(req.path)) ?? json)(req, res, next),
   );
-  app.use(answerOptions(app));
 
   const notFound: RequestHandler = (req, res) =>
     sendProblem(res, 404, 'route_not_found', `No route for ${req.method} ${req.path}.`, req.path);
@@ -218,7 +220,6 @@ export const createHttpApp = (opts: {
   return {
     app,
     finish() {
-      app.use(methodNotAllowed(app, sendProblem));
       app.use(notFound);
       app.use(onError);
     },

@@ -43,36 +43,33 @@ export const allowedMethods = (app: Express, path: string): string[] | null => {
 type SendProblem = (res: Response, status: number, code: string, title: string, instance: string) => void;
 
 /**
- * RFC 9110 §15.5.6: a method a resource does not take is 405 with `Allow`
- * naming the ones it does, not 404 (the resource exists). Mounted after every
- * route and before the 404 handler, so it runs only for requests no route
- * answered.
+ * The methods of a path, answered before any route or middleware that
+ * follows runs:
  *
- * @example app.use(methodNotAllowed(app, sendProblem))
+ * - RFC 9110 §15.5.6: a method the path does not take is 405 with `Allow`
+ *   naming the ones it does, not 404 (the resource exists). Early, so that
+ *   nothing meant for a real request (an `Idempotency-Key` claim, a body
+ *   check) answers first.
+ * - `OPTIONS` is 204 with `Allow` naming every method of the path: express
+ *   answers OPTIONS itself from the first router that matches the path,
+ *   which names only that router's methods when one path is served by two
+ *   (a command router's PUT, a query router's GET).
+ *
+ * Routes are read at request time, so routes mounted after this still count.
+ *
+ * @example app.use(pathMethods(app, sendProblem))
  */
-export const methodNotAllowed =
+export const pathMethods =
   (app: Express, send: SendProblem): RequestHandler =>
   (req, res, next) => {
     const allow = allowedMethods(app, req.path);
-    if (!allow?.length || allow.includes(req.method)) return next();
+    if (!allow?.length) return next();
+    if (req.method === 'OPTIONS') {
+      res.setHeader('Allow', [...allow, 'OPTIONS'].join(', '));
+      res.status(204).end();
+      return;
+    }
+    if (allow.includes(req.method)) return next();
     res.setHeader('Allow', allow.join(', '));
     send(res, 405, 'method_not_allowed', `${req.path} takes ${allow.join(', ')}.`, req.path);
-  };
-
-/**
- * `OPTIONS`: 204 with `Allow` naming every method of the path. Mounted before
- * the routes: express answers OPTIONS itself from the first router that
- * matches the path, which names only that router's methods when one path is
- * served by two (a command router's PUT, a query router's GET).
- *
- * @example app.use(answerOptions(app))
- */
-export const answerOptions =
-  (app: Express): RequestHandler =>
-  (req, res, next) => {
-    if (req.method !== 'OPTIONS') return next();
-    const allow = allowedMethods(app, req.path);
-    if (!allow?.length) return next();
-    res.setHeader('Allow', [...allow, 'OPTIONS'].join(', '));
-    res.status(204).end();
   };

@@ -135,11 +135,11 @@ export const identityTags: Readonly<Record<string, string>> = {
 
 /** Every route identity mounts, development-only ones excepted (see `identityDevApi`). */
 /** A one-time token that is malformed, unknown, spent or expired: a business answer, not a schema matter. */
-const tokenRefused = (code: string) => ({
+const tokenRefused = (what: string) => ({
   status: 400,
   description:
-    `\`${code}\`: the token is malformed, unknown, already used or expired (request a new one); ` +
-    '`validation_failed` for a malformed body.',
+    `\`${what}_token_invalid\`: the token is malformed, unknown or already used; \`${what}_token_expired\`: ` +
+    'it has expired (request a new one); `validation_failed` for a malformed body.',
 });
 
 /**
@@ -210,7 +210,7 @@ export const identityApi: readonly ApiOperation[] = [
     body: verifyEmailRequest,
     responses: { 200: json('Active and logged in.', tokenPair) },
     errors: [
-      tokenRefused('verification_token_invalid'),
+      tokenRefused('verification'),
       { status: 409, description: '`email_taken`: the unverified claim expired and was taken.' },
     ],
   },
@@ -285,7 +285,7 @@ export const identityApi: readonly ApiOperation[] = [
     security: 'none',
     body: passwordResetConfirmRequest,
     responses: { 204: { description: 'Changed; every session is logged out.' } },
-    errors: [tokenRefused('reset_token_invalid')],
+    errors: [tokenRefused('reset')],
   },
   {
     method: 'post',
@@ -323,7 +323,7 @@ export const identityApi: readonly ApiOperation[] = [
         headers: commandResponseHeaders,
       },
     },
-    errors: [tokenRefused('email_change_token_invalid'), { status: 409, description: '`email_taken`.' }],
+    errors: [tokenRefused('email_change'), { status: 409, description: '`email_taken`.' }],
   },
   {
     method: 'post',
@@ -369,8 +369,9 @@ export const identityApi: readonly ApiOperation[] = [
       {
         status: 400,
         description:
-          '`phone_code_wrong` (with `attemptsLeft`): the code is not the one sent, or no code waits for this ' +
-          'number; `validation_failed` for a malformed body.',
+          '`phone_code_wrong` (with `attemptsLeft`): the code is not the one sent; `phone_code_invalid`: no ' +
+          'code was sent to this number for you; `phone_code_expired`: ask for a new one; `validation_failed` ' +
+          'for a malformed body.',
       },
       { status: 423, description: '`phone_locked`; the 5th wrong code locks it for 1 h.' },
     ],
