@@ -113,6 +113,13 @@ const caseInsensitive = (source: string): string => {
     const c = source[i]!;
     if (c === '\\') {
       const next = source[i + 1] ?? '';
+      // A code unit by number (`\u0000`, `\x1f`) keeps its meaning unless it names a letter.
+      const unit = /^(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})/.exec(source.slice(i + 1))?.[0];
+      if (unit && !isLetter(String.fromCharCode(parseInt(unit.slice(1), 16)))) {
+        out += c + unit;
+        i += unit.length;
+        continue;
+      }
       if (/[1-9kpPuxc]/.test(next)) refuse(`the escape \\${next}`);
       out += c + next;
       i += 1;
