@@ -1,19 +1,10 @@
-import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
 import { createHttpApp, sendProblem, type ReadinessCheck } from '@lectern/infra/http/app';
 import { tokenVerifier } from '@lectern/infra/http/auth';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
 import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
-import { ChdbFolderInUse, chdbStore } from '@lectern/infra/analytics/chdb-store';
-import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
 import { analyticsProjector, type AnalyticsProjector } from '@lectern/infra/analytics/projector';
-import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
-import { instrumentedStore } from '@lectern/infra/event-store/instrumented';
-import { kurrentEventStore } from '@lectern/infra/event-store/kurrentdb';
-import { sqlLog } from '@lectern/infra/message-log/sql-log';
-import { kafkaLog } from '@lectern/infra/message-log/kafka';
-import { pgliteSql, postgresSql, type Sql } from '@lectern/infra/sql/index';
+import type { Sql } from '@lectern/infra/sql/index';
 import { createLogger, type Logger } from '@lectern/infra/runtime/logger';
 import { createMetrics, type Metrics } from '@lectern/infra/runtime/metrics';
 import { startRelay, type Relay } from '@lectern/infra/runtime/relay';
@@ -49,8 +40,8 @@ import { experienceLevelsProjection } from '@lectern/profile-projection-experien
 import type { Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
 import { deadLetterRoutes } from './dead-letter-routes.ts';
-import { claimDatabase } from './deployment.ts';
 import { listen, untilAborted } from './http-lifecycle.ts';
+import { openEngines } from './engines.ts';
 import { apiDocument, mountedRoutes, openApiRoute, type MountedRoute } from './openapi.ts';
 import { analyticsBodyLimits, analyticsRoutes } from './analytics.ts';
 
@@ -93,42 +84,6 @@ export type Lectern = Readonly<{
   routes(): readonly MountedRoute[];
   stop(): Promise<void>;
 }>;
-
-/**
- * The analytics store: the ClickHouse server `CLICKHOUSE_URL` names, else
- * chDB in `<dataDir>/chdb`.
- *
- * chDB opens one data folder per process. A second Lectern started in the
- * same process (tests and benches do that) on another data folder therefore
- * shares the folder already open, in a database of its own named after its
- * data folder, so that neither sees the other's rows. A process started by
- * `main.ts` holds one Lectern and never takes this path. Two processes
- * cannot share a folder at all (chDB locks it): several processes on one
- * machine need CLICKHOUSE_URL, or a LECTERN_DATA_DIR each.
- */
-const openAnalyticsStore = (config: Config, logger: Logger): AnalyticsStore => {
-  if (config.clickhouseUrl) return clickhouseStore({ url: config.clickhouseUrl });
-  const path = join(config.dataDir, 'chdb');
-  try {
-    return chdbStore({ path });
-  } catch (error) {
-    // chDB prints the reason to stderr ("Cannot lock file …/status"); the error only says it failed.
-    if (/Failed to create connection/.test((error as Error).message ?? ''))
-      throw new Error(
-        `chDB could not open ${resolve(path)} (its own lines above say why). Most often another process ` +
-          'holds the folder: chDB serves one process per folder, so give each process its own ' +
-          'LECTERN_DATA_DIR, or point them all at one ClickHouse server (CLICKHOUSE_URL).',
-        { cause: error },
-      );
-    if (!(error instanceof ChdbFolderInUse)) throw error;
-    const database = `lectern_${createHash('sha256').update(resolve(path)).digest('hex').slice(0, 16)}`;
-    logger.info(
-      { wanted: path, open: error.openPath, database },
-      'chDB opens one data folder per process: sharing the open one, in a database of its own',
-    );
-    return chdbStore({ path: error.openPath, database });
-  }
-};
 
 /** The contexts whose domain events the analytics projector takes, besides telemetry. */
 const analyticsContexts = ['profile', 'identity'];
@@ -189,49 +144,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
 
   try {
     // 1. Engines.
-    const sql = config.databaseUrl
-      ? postgresSql(config.databaseUrl, { max: 20 })
-      : await pgliteSql(join(config.dataDir, 'pglite'));
-    closers.unshift(() => sql.close());
-    await claimDatabase(sql, config.namespace);
-    const store = instrumentedStore(
-      config.eventStoreUrl ? await kurrentEventStore(config.eventStoreUrl) : await sqlEventStore(sql),
-      metrics,
-    );
-    closers.unshift(() => store.close());
-    const log = config.kafkaBrokers
-      ? kafkaLog({
-          brokers: [...config.kafkaBrokers],
-          clientId: `lectern-${process.pid}`,
-          sessionTimeout: config.kafkaSessionTimeoutMs,
-          // Kafka wants it well under a third of the session; a tenth keeps a slow beat harmless.
-          heartbeatInterval: Math.max(100, Math.floor(config.kafkaSessionTimeoutMs / 10)),
-          log: (entry) => logger[entry.level]({ kafka: entry.namespace, ...entry.extra }, entry.message),
-          onError: (error, context) => logger.warn({ err: error, context }, 'message log'),
-        })
-      : await sqlLog(sql, {
-          onError: (error, context) => logger.warn({ err: error, context }, 'message log'),
-        });
-    closers.unshift(() => log.close());
-    // Reports (api) and the analytics projector (projections) use the store; the relay alone does not.
-    const analytics =
-      config.roles.includes('api') || config.roles.includes('projections')
-        ? openAnalyticsStore(config, logger)
-        : null;
-    if (analytics) {
-      closers.unshift(() => analytics.close());
-      await analytics.ensureSchema();
-    }
-    logger.info(
-      {
-        eventStore: config.eventStoreUrl ? 'kurrentdb' : sql.kind,
-        log: config.kafkaBrokers ? 'kafka' : sql.kind,
-        readModels: sql.kind,
-        analytics: analytics?.engine ?? 'none',
-        roles: config.roles,
-      },
-      'engines ready',
-    );
+    const { sql, store, log, analytics } = await openEngines(config, { logger, metrics, closers });
 
     readiness.push(
       { name: 'read-models', check: () => sql.query('select 1').then(() => {}) },
