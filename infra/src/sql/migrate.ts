@@ -106,6 +106,11 @@ const withModuleLock = <T>(sql: Sql, module: string, lockWaitMs: number, fn: () 
 
 const tableName = (module: string) => `knex_migrations_${module}`;
 
+// knex gives up on opening its connection after 60 s by default; a server
+// that is busy enough to take longer is no reason for a process not to start.
+const knexFor = (sql: Sql) =>
+  knex({ ...sql.knexConfig, acquireConnectionTimeout: DEFAULT_MIGRATION_LOCK_WAIT_MS });
+
 /**
  * Brings one module's schema up to date. Each module keeps its own knex
  * bookkeeping table, so modules migrate independently and in any order;
@@ -121,7 +126,7 @@ export const migrate = (
   options: MigrateOptions = {},
 ): Promise<void> =>
   withModuleLock(sql, module, options.lockWaitMs ?? DEFAULT_MIGRATION_LOCK_WAIT_MS, async () => {
-    const k = knex(sql.knexConfig);
+    const k = knexFor(sql);
     try {
       await k.migrate.latest({
         migrationSource: source(migrations),
@@ -141,7 +146,7 @@ export const migrateDown = (
   options: MigrateOptions = {},
 ): Promise<void> =>
   withModuleLock(sql, module, options.lockWaitMs ?? DEFAULT_MIGRATION_LOCK_WAIT_MS, async () => {
-    const k = knex(sql.knexConfig);
+    const k = knexFor(sql);
     try {
       await k.migrate.rollback(
         {
