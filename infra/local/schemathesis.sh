@@ -43,6 +43,8 @@ stop() {
   rm -rf "$data"
 }
 trap stop EXIT
+# Stopped by a timeout: exit through the EXIT trap, so the server never outlives the script.
+trap 'exit 143' TERM INT
 base=http://127.0.0.1:$port
 
 # Ready, not only alive: routes answer 503 until the engines and consumers are up.
