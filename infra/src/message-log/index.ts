@@ -1,2 +1,9 @@
-export { sqlLog, messageLogMigrations, murmur2, partitionFor, type SqlLogOptions } from './sql-log.ts';
+export {
+  sqlLog,
+  messageLogMigrations,
+  murmur2,
+  partitionFor,
+  LeaseFencedError,
+  type SqlLogOptions,
+} from './sql-log.ts';
 export { kafkaLog, type KafkaLogOptions, type KafkaLogEntry } from './kafka.ts';
