@@ -1,6 +1,7 @@
 import test from 'ava';
 import { openApiDocument } from '../openapi.ts';
-import { analyticsReportNames } from './reports-api.ts';
+import { jsonSchemaOf } from '../validation.ts';
+import { analyticsReportNames, reportQuery } from './reports-api.ts';
 import {
   analyticsExportsApi,
   analyticsExportsTags,
@@ -120,4 +121,28 @@ test('the document describes both downloads: their media types, roles, errors an
     doc.tags.map((x) => x.name),
     ['analytics-exports'],
   );
+});
+
+test('the documented patterns of the report lists take what the validators take (distinctness aside)', (t) => {
+  const samples: Record<'days' | 'steps' | 'source', string[]> = {
+    days: [
+      '1',
+      '1,7,14,30',
+      ' 1 , 7 ',
+      '1,2,3,4,5,6,7,8,9,10',
+      '1,2,3,4,5,6,7,8,9,10,11',
+      '0',
+      '366',
+      '365',
+      'a',
+      '1,,2',
+      '',
+    ],
+    steps: ['a', 'a,b', 'a,b,c,d,e,f,g,h,i,j', 'a,b,c,d,e,f,g,h,i,j,k', 'a,,b', ' ,a', 'a\u0000,b'],
+    source: ['web', 'web,ios', '', ',', ' web ', 'x\u0000'],
+  };
+  for (const [name, values] of Object.entries(samples) as [keyof typeof samples, string[]][]) {
+    const pattern = new RegExp(jsonSchemaOf(reportQuery[name]).pattern as string);
+    for (const v of values) t.is(pattern.test(v), reportQuery[name](v).ok, `${name}=${JSON.stringify(v)}`);
+  }
 });

@@ -202,7 +202,7 @@ const retentionDays: Validator<number[]> = (() => {
     },
     {
       type: 'string',
-      pattern: `^\\s*${RETENTION_DAY}\\s*(?:,\\s*${RETENTION_DAY}\\s*)*$`,
+      pattern: `^\\s*${RETENTION_DAY}\\s*(?:,\\s*${RETENTION_DAY}\\s*){0,${REPORT_LIMITS.maxRetentionDays - 1}}$`,
       description:
         `retention: the days after a cohort's first day to report, comma-separated, at most ` +
         `${REPORT_LIMITS.maxRetentionDays}, each 1 to ${REPORT_LIMITS.maxRetentionDay}; default ` +
