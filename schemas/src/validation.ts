@@ -216,15 +216,37 @@ export const textIssues = (value: unknown, path = ''): Issue[] => {
   return issues.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 };
 
+/** An object key under the text rule, as JSON Schema. */
+export const textKeySchema: JsonSchema = { pattern: NO_NUL, not: { enum: [...PROTOTYPE_KEYS] } };
+
 /**
- * Free-form JSON (an event's payload, a report's parameters as read): any
- * value, under the text rule.
+ * Any JSON value under the text rule, as JSON Schema: a named component
+ * (`JsonValue`) that refers to itself for nested arrays and objects, so the
+ * API documents can say "free-form" without saying "anything".
  */
+export const jsonValueSchema: JsonSchema = {
+  title: 'JsonValue',
+  description:
+    'Any JSON value whose text is valid: strings and keys without U+0000, and no `__proto__`, ' +
+    '`constructor` or `prototype` key.',
+  anyOf: [
+    { type: ['number', 'boolean', 'null'] },
+    { type: 'string', pattern: NO_NUL },
+    { type: 'array', items: { $ref: '#/components/schemas/JsonValue' } },
+    {
+      type: 'object',
+      propertyNames: textKeySchema,
+      additionalProperties: { $ref: '#/components/schemas/JsonValue' },
+    },
+  ],
+};
+
+/** Free-form JSON (an event's payload): any value, under the text rule. */
 export const json = (): Validator<unknown> =>
   withSchema((input, path = '') => {
     const issues = textIssues(input, path);
     return issues.length ? { ok: false, issues } : { ok: true, value: input };
-  }, {});
+  }, jsonValueSchema);
 
 /**
  * A string, trimmed unless `trim: false`; lengths count code points, as

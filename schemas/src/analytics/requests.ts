@@ -4,6 +4,8 @@ import {
   object,
   string,
   textIssues,
+  textKeySchema,
+  jsonValueSchema,
   uuid,
   withSchema,
   type Issue,
@@ -140,7 +142,11 @@ export const ingestPayload: Validator<Readonly<Record<string, unknown>>> = withS
   },
   {
     type: 'object',
-    description: `Any JSON object, at most ${INGEST_LIMITS.maxPayloadBytes / 1024} KiB as compact JSON.`,
+    description:
+      `Any JSON object, at most ${INGEST_LIMITS.maxPayloadBytes / 1024} KiB as compact JSON; its text must be ` +
+      'valid (no U+0000 in a string or a key, no `__proto__`, `constructor` or `prototype` key).',
+    propertyNames: textKeySchema,
+    additionalProperties: jsonValueSchema,
   },
 );
 
