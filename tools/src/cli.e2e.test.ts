@@ -6,26 +6,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { startServerProcess } from '@lectern/server/process';
+import { runCli, type CliRun as Run } from './testing/run-cli.ts';
 
 /** The `lectern` CLI as a newcomer meets it: spawned with node, as `./dev lectern` runs it. */
 const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
 const runner = fileURLToPath(new URL('../run.mjs', import.meta.url));
-
-type Run = Readonly<{ code: number | null; stdout: string; stderr: string }>;
-export const runCli = (args: readonly string[], env: Record<string, string> = {}): Promise<Run> =>
-  new Promise((resolve, reject) => {
-    // Only PATH from outside: LECTERN_URL, PORT or LECTERN_TOKEN of the test's shell must not leak in.
-    const child = spawn(process.execPath, [cli, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
 
 /** A port nothing listens on (bound and released). */
 const unusedPort = (): Promise<number> =>

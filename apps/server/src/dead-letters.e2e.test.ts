@@ -1,34 +1,15 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import test, { type TestFn } from 'ava';
 import { ingestTopic, type IngestMessage } from '@lectern/infra/analytics/rows';
 import { ch } from '@lectern/infra/analytics/sql';
 import { onEveryProfile, sharedLectern, type ProfileSetup } from './testing.ts';
+import { waitUntil as waitFor } from '@lectern/infra/testing/wait';
+import { runCli } from '../../../tools/src/testing/run-cli.ts';
 
 /** The `lectern` CLI, spawned as `./dev lectern` runs it, against one server with an admin token. */
-const cli = fileURLToPath(new URL('../../../tools/src/cli.ts', import.meta.url));
-const lectern = (args: readonly string[], env: Record<string, string>) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
 
-const waitUntil = async (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+const waitUntil = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
+  waitFor(what, check, timeoutMs, 100);
 
 const telemetry = (source: string): IngestMessage => ({
   id: randomUUID(),
@@ -77,7 +58,7 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
     const ready = (await (await fetch(`${l.url}/readyz`)).json()) as { status: string };
     t.is(ready.status, 'ready', 'the pipeline moved on: nothing stalled');
 
-    const list = await lectern(['dlq', 'list'], env);
+    const list = await runCli(['dlq', 'list'], env);
     t.is(list.code, 0, list.stderr);
     const listed = (JSON.parse(list.stdout) as { items: Summary[] }).items;
     t.deepEqual(
@@ -89,7 +70,7 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
       'every consumer has one',
     );
 
-    const show = await lectern(['dlq', 'show', 'analytics'], env);
+    const show = await runCli(['dlq', 'show', 'analytics'], env);
     t.is(show.code, 0, show.stderr);
     const [item] = (
       JSON.parse(show.stdout) as { items: { letter: { value: string; error: { code: string } } }[] }
@@ -97,14 +78,14 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
     t.is((JSON.parse(item!.letter.value) as IngestMessage).id, poison.id);
     t.is(item!.letter.error.code, '25', "the engine's own error");
 
-    const redrive = await lectern(['dlq', 'redrive', topic], env);
+    const redrive = await runCli(['dlq', 'redrive', topic], env);
     t.is(redrive.code, 0, redrive.stderr);
     t.like(JSON.parse(redrive.stdout), { topic, redriven: 1 });
     // Still refused (nothing fixed it): set aside again, and the pipeline still moves.
     await waitUntil('the letter set aside again', async () => (await summary()).total === 2);
     t.deepEqual(await summary(), { topic, total: 2, redriven: 1, waiting: 1 });
 
-    const unknown = await lectern(['dlq', 'show', 'nope'], env);
+    const unknown = await runCli(['dlq', 'show', 'nope'], env);
     t.is(unknown.code, 1);
     t.regex(unknown.stderr, /no dead-letter topic 'nope'/);
   });

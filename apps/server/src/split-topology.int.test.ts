@@ -1,34 +1,18 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
 import { jsonClient } from './http-client.ts';
 import { startServerProcess } from './process.ts';
+import { runCli } from '../../../tools/src/testing/run-cli.ts';
 
 /**
  * Operations in a split topology (issue 8 line 6): `lectern rebuild` works
  * whichever process it reaches, while a projections process elsewhere keeps
  * consuming; and one database serves one deployment (namespace).
  */
-
-const cli = fileURLToPath(new URL('../../../tools/src/cli.ts', import.meta.url));
-const runCli = (args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      env: { PATH: process.env.PATH ?? '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
 
 /** A server process in a data folder of its own (chDB serves one process per folder). */
 const startProcess = async (env: Record<string, string>) => {

@@ -20,6 +20,7 @@ import { analyticsProjector, type AnalyticsProjectorOptions } from './projector.
 import { ingestTopic, type IngestMessage } from './rows.ts';
 import { utcDay } from './schema.ts';
 import { ch, ident } from './sql.ts';
+import { waitUntil as waitFor } from '../testing/wait.ts';
 
 const logger = createLogger({ level: 'silent' });
 
@@ -37,13 +38,8 @@ const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 4, 6);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const waitUntil = async (what: string, predicate: () => Promise<boolean> | boolean, timeoutMs = 60_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-};
+const waitUntil = (what: string, predicate: () => Promise<boolean> | boolean, timeoutMs = 60_000) =>
+  waitFor(what, predicate, timeoutMs, 50);
 
 /** A store that records its inserts and can fail the first ones after writing them, as a crash before the commit would. */
 const recording = (store: AnalyticsStore, failAfterWriting = 0) => {

@@ -9,6 +9,7 @@ import type {
   OutgoingMessage,
 } from '../ports/message-log.ts';
 import { partitionFor } from './sql-log.ts';
+import { waitUntil as waitFor } from '../testing/wait.ts';
 
 /** What a contract run needs from an adapter: a log, and a way to tidy up after one test. */
 export type LogUnderTest = Readonly<{ log: MessageLog; cleanup(): Promise<void> }>;
@@ -30,13 +31,8 @@ const SETTLE_MS = 500;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const unique = () => randomBytes(5).toString('hex');
 
-const waitUntil = async (what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-};
+const waitUntil = (what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS) =>
+  waitFor(what, predicate, timeoutMs);
 
 type Delivery = Readonly<{ batch: Batch; at: number; ok: boolean }>;
 

@@ -7,6 +7,7 @@ import type { Sql } from '../sql/sql.ts';
 import type { Opened } from './sql-log.suite.ts';
 import { messageLogMigrations, partitionFor, sqlLog, type SqlLogOptions } from './sql-log.ts';
 import { LeaseFencedError } from './sql-log-leases.ts';
+import { waitUntil as waitFor } from '../testing/wait.ts';
 
 // Lapses of members and leases, each test on its own clock: time moves only
 // when the test moves it, so how slow the machine is decides nothing.
@@ -25,16 +26,10 @@ const optionsOn = (clock: Clock): SqlLogOptions => ({
   onError: (error, context) => process.stderr.write(`sql-log ${context}: ${String(error)}\n`),
 });
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const unique = () => randomBytes(5).toString('hex');
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const waitUntil = async (what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 180_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-};
+const waitUntil = (what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 180_000) =>
+  waitFor(what, predicate, timeoutMs);
 
 /**
  * A view of `sql` whose queries can be cut off (as a crashed process's) or

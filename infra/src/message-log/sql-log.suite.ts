@@ -6,6 +6,7 @@ import { migrate, migrateDown } from '../sql/migrate.ts';
 import type { Sql } from '../sql/sql.ts';
 import { messageLogContract } from './contract.ts';
 import { messageLogMigrations, partitionFor, sqlLog, type SqlLogOptions } from './sql-log.ts';
+import { waitUntil as waitFor } from '../testing/wait.ts';
 
 // Lease time stands still here: no member or lease lapses because the machine
 // is slow, so these tests see what the design guarantees to live members.
@@ -26,13 +27,8 @@ const options: SqlLogOptions = {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const unique = () => randomBytes(5).toString('hex');
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const waitUntil = async (what: string, predicate: () => boolean, timeoutMs = 180_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-};
+const waitUntil = (what: string, predicate: () => boolean, timeoutMs = 180_000) =>
+  waitFor(what, predicate, timeoutMs);
 
 export type Opened = Readonly<{ sql: Sql; dispose(): Promise<void> }>;
 

@@ -8,6 +8,7 @@ import { keyRingMigrations } from '../auth/key-ring.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
 import { migrate, migrateDown, MigrationLockTimeout, sqlMigration, type Migration } from './migrate.ts';
 import { pgliteSql, postgresSql, type Sql } from './index.ts';
+import { waitUntil } from '../testing/wait.ts';
 
 const modules: [string, readonly Migration[], string][] = [
   ['event_store', eventStoreMigrations, 'public.es_events'],
@@ -18,14 +19,6 @@ const modules: [string, readonly Migration[], string][] = [
   ['identity_signing_keys', keyRingMigrations, 'public.identity_signing_keys'],
 ];
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const waitUntil = async (what: string, predicate: () => Promise<boolean>, timeoutMs = 60_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-};
 const tableCount = async (sql: Sql, table: string) =>
   (
     await sql.query<{ n: number }>('select count(*)::int as n from pg_tables where tablename = $1', [table])
