@@ -165,7 +165,7 @@ export const idempotencyKeyHeader = describe(string({ pattern: /^[A-Za-z0-9._:-]
     `${IDEMPOTENCY_KEY_HOURS} h (across processes and restarts): the same key with the same request answers ` +
     'it again, without deciding again, with the same status, body, `ETag` and `X-Consistency-Token` and ' +
     '`Idempotent-Replayed: true`. The same key with another request is 422 `idempotency_key_reused`; while ' +
-    'the first request is still running, 409 `idempotency_key_in_flight`. A 5xx or 429 answer is not kept, so ' +
+    'the first request is still running, 409 `idempotency_key_in_flight`. A 5xx, 429 or 401 answer is not kept, so ' +
     'a retry runs again. 1 to 128 letters, digits, `.`, `_`, `:` or `-` (400 `invalid_idempotency_key` ' +
     'otherwise); a UUID per logical request is a good key.',
   example: '6f1c2a0e-5a7b-4c19-9d1e-3b8f0c2d4e5a',

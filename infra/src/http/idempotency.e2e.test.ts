@@ -46,6 +46,12 @@ const startApp = async (store: IdempotencyStore) => {
     if (runs === 2) throw new Problem('rate_limited', 'rate_limited', 'Slow down.', { retryAfterSeconds: 1 });
     res.json({ run: runs });
   });
+  app.post('/login', (req, res) => {
+    runs++;
+    if ((req.body as { password?: string }).password !== 'right')
+      throw new Problem('unauthenticated', 'invalid_credentials', 'No.');
+    res.json({ run: runs });
+  });
   app.delete('/things/:id', (_req, res) => {
     runs++;
     res.status(204).end();
@@ -232,4 +238,27 @@ test('answers are replayed by another process and after a restart, and are not r
   t.is(two.runs(), 0, 'the second process decided nothing');
   const [row] = await db.query<{ body: string }>(`select body from idempotency_keys where key = 'k-restart'`);
   t.false(row!.body.includes('token-1'), 'a token in an answer is not stored in the clear');
+});
+
+test('a 401 identifies no caller, so it is not kept: the same or another request under the key runs', async (t) => {
+  const api = await fresh();
+  t.teardown(api.close);
+  const ip = { 'x-forwarded-for': '203.0.113.9' };
+  t.is(
+    (await send(api.url, '/login', { key: 'k-401', body: { password: 'wrong' }, headers: ip })).status,
+    401,
+  );
+  t.is(
+    (await send(api.url, '/login', { key: 'k-401', body: { password: 'wrong' }, headers: ip })).status,
+    401,
+  );
+  const right = await send(api.url, '/login', { key: 'k-401', body: { password: 'right' }, headers: ip });
+  t.is(right.status, 200);
+  t.is(api.runs(), 3, 'each attempt ran (and, in identity, was counted)');
+  t.is(
+    (await send(api.url, '/login', { key: 'k-401', body: { password: 'right' }, headers: ip })).headers.get(
+      'idempotent-replayed',
+    ),
+    'true',
+  );
 });

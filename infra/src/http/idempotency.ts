@@ -101,11 +101,12 @@ const problem = (res: Response, status: number, code: string, title: string): vo
  * 3. Claimed: the request runs with the command id the claim gave (its
  *    events' ids derive from it), and its answer is stored before it is sent,
  *    so a retry that races the answer is replayed, never run again. Answers a
- *    retry may change (5xx, 429) free the key instead.
+ *    retry may change (5xx, 429) or that identified no caller (401) free the
+ *    key instead.
  * 4. The same request finished before: its answer is replayed (status, body,
  *    ETag, consistency token), marked `Idempotent-Replayed: true`, without
- *    deciding again: a guarded attempt (a password, a code) was counted when
- *    it first ran, and a replay makes no new attempt.
+ *    deciding again: a guarded attempt (a phone code, a refresh token) was
+ *    counted when it first ran, and a replay makes no new attempt.
  * 5. Another request under the key: 422 `idempotency_key_reused`; the same
  *    request still running: 409 `idempotency_key_in_flight`.
  */
@@ -165,7 +166,11 @@ export const idempotency = (opts: {
     res.end = ((...args: unknown[]) => {
       const chunk = typeof args[0] === 'function' ? undefined : args[0];
       const status = res.statusCode;
-      const keep = !streamed && status < 500 && status !== 429;
+      // Not kept: 5xx and 429 (a retry may succeed), and 401 (the caller was
+      // not identified, so the answer belongs to no one's key; a retry with
+      // credentials must run, and one without is simply refused again, or
+      // at login counted again: never fewer counts).
+      const keep = !streamed && status < 500 && status !== 429 && status !== 401;
       const stored = keep
         ? opts.store.complete({ ...release, answer: answerOf(res, chunk, secret) })
         : opts.store.release(release);
