@@ -38,7 +38,7 @@ const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 4, 6);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const waitUntil = (what: string, predicate: () => Promise<boolean> | boolean, timeoutMs = 60_000) =>
+const waitUntil = (what: string, predicate: () => Promise<boolean> | boolean, timeoutMs = 180_000) =>
   waitFor(what, predicate, timeoutMs, 50);
 
 /** A store that records its inserts and can fail the first ones after writing them, as a crash before the commit would. */
