@@ -21,7 +21,7 @@ const waitArg = process.argv.find((arg) => arg.startsWith('--wait='));
 const metadataWaitMs = waitArg ? Number(waitArg.slice('--wait='.length)) * 1000 : 60_000;
 const MESSAGES = 20;
 const PARTITIONS = 2;
-const OVERALL_TIMEOUT_MS = 120_000;
+const OVERALL_TIMEOUT_MS = 180_000;
 
 const started = Date.now();
 const say = (msg: string): void => {
@@ -163,7 +163,21 @@ async function main(): Promise<void> {
   );
 }
 
-main().then(
+// A broker stopped uncleanly reloads every partition's log at start and, while
+// it does, answers "does not host this topic-partition" for new topics too:
+// the whole check is tried again (a new topic each time) while time remains.
+const checkUntilDeadline = async (attempt = 1): Promise<void> => {
+  try {
+    await main();
+  } catch (error) {
+    if (metadataOnly || Date.now() - started > OVERALL_TIMEOUT_MS - 45_000) throw error;
+    say(`check ${attempt} failed (${String(error)}); the broker may still be loading its logs: again`);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    return checkUntilDeadline(attempt + 1);
+  }
+};
+
+checkUntilDeadline().then(
   () => process.exit(0),
   (error: unknown) => {
     say(`FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
