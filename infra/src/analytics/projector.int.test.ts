@@ -37,9 +37,29 @@ const readDeadLetters = (log: MessageLog, ns: string) => {
 const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 4, 6);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const waitUntil = (what: string, predicate: () => Promise<boolean> | boolean, timeoutMs = 180_000) =>
   waitFor(what, predicate, timeoutMs, 50);
+
+/** The log, counting the messages it hands to the handlers of consumers made through it. */
+const watched = (log: MessageLog) => {
+  let delivered = 0;
+  const wrapped: MessageLog = {
+    ...log,
+    consume: (o) =>
+      log.consume({
+        ...o,
+        handleBatch: (batch, control) => {
+          delivered += batch.messages.length;
+          return o.handleBatch(batch, control);
+        },
+      }),
+  };
+  return { log: wrapped, delivered: () => delivered };
+};
+
+/** Whether a group has committed every partition of a topic up to its end (an empty one needs no commit). */
+const committedToEnd = async (log: MessageLog, group: string, topic: string) =>
+  (await log.lag(group, topic)).every((p) => (p.committed ?? '0') === p.end);
 
 /** A store that records its inserts and can fail the first ones after writing them, as a crash before the commit would. */
 const recording = (store: AnalyticsStore, failAfterWriting = 0) => {
@@ -209,13 +229,13 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
     ]);
   });
 
-  it('a trickle waits up to maxBatchDelayMs and goes in one insert; stop() inserts what waits and commits it', async ({
+  it('a trickle waits up to maxBatchDelayMs and goes in one insert', async ({
     log,
     store,
     ns,
     project,
   }, t) => {
-    // 1. A short delay: the five rows arrive together, soon. One user, so one
+    // The five rows arrive together, soon. One user, so one
     // partition: how fast the members of other partitions fetch is not the point.
     const quick = recording(store);
     const a = project({ store: quick.store, name: 'quick', maxBatchRows: 1000, maxBatchDelayMs: 1000 });
@@ -229,23 +249,78 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
     await waitUntil('5 events', () => quick.rowsSent() >= 5);
     t.deepEqual(quick.inserts, [5]);
     t.is(await count(store), 5);
-    await a.stop();
+  });
 
-    // 2. A long delay: nothing is inserted until the delay or stop(), which inserts at once.
+  it('a long delay holds rows until stop(), which inserts and commits them; a restart gets only what came since', async ({
+    log,
+    store,
+    ns,
+    project,
+  }, t) => {
+    // Started on empty topics, so that its members have all joined before
+    // anything arrives: a rebalance would insert what waits at once.
     const slow = recording(store);
-    const b = project({ store: slow.store, name: 'slow', maxBatchRows: 1000, maxBatchDelayMs: 600_000 });
+    const seen = watched(log);
+    const b = project({
+      log: seen.log,
+      store: slow.store,
+      name: 'slow',
+      maxBatchRows: 1000,
+      maxBatchDelayMs: 600_000,
+    });
     await b.start();
-    await sleep(2500);
+    await produceTelemetry(
+      log,
+      ns,
+      range(5).map((i) => ({ ...telemetry(i), userId: 'user-1' })),
+    );
+    await waitUntil('the 5 events in hand', () => seen.delivered() >= 5);
     t.deepEqual(slow.inserts, [], 'held back by the delay');
     await b.stop();
     t.deepEqual(slow.inserts, [5], 'inserted on stop');
 
-    // 3. Its offsets were committed after that insert: a restart gets nothing again.
+    // Its offsets were committed after that insert: a restart gets only what came since.
+    t.true(await committedToEnd(log, `${ns}.projection.slow`, ingestTopic(ns)), 'committed on stop');
     const again = recording(store);
     const c = project({ store: again.store, name: 'slow', maxBatchRows: 1000, maxBatchDelayMs: 100 });
     await c.start();
-    await sleep(2000);
-    t.deepEqual(again.inserts, [], 'nothing delivered twice after a clean stop');
+    await produceTelemetry(log, ns, [{ ...telemetry(5), userId: 'user-1' }]);
+    await waitUntil('the event sent after the restart', () => again.rowsSent() >= 1);
+    t.deepEqual(again.inserts, [1], 'nothing delivered twice after a clean stop');
+  });
+
+  it('a member joining makes the one holding rows insert and commit them at once; none is delivered twice', async ({
+    log,
+    store,
+    ns,
+    project,
+  }, t) => {
+    const first = recording(store);
+    const seen = watched(log);
+    const delay = { maxBatchRows: 1000, maxBatchDelayMs: 600_000 };
+    const a = project({ ...delay, log: seen.log, store: first.store });
+    await a.start();
+    await produceTelemetry(
+      log,
+      ns,
+      range(5).map((i) => ({ ...telemetry(i), userId: 'user-1' })),
+    );
+    await waitUntil('the 5 events in hand', () => seen.delivered() >= 5);
+    t.deepEqual(first.inserts, [], 'held back by the delay');
+
+    // Another process joins the group: the partitions are dealt again. The
+    // rows in hand go in and are committed now, not after the delay, and the
+    // group does not wait for them (nor drop the member holding them).
+    const second = recording(store);
+    const seenToo = watched(log);
+    const b = project({ ...delay, log: seenToo.log, store: second.store });
+    await b.start();
+    await a.stop();
+    await b.stop();
+    t.is(seen.delivered() + seenToo.delivered(), 5, 'every event delivered once');
+    t.is(first.rowsSent() + second.rowsSent(), 5, 'every row sent once');
+    t.is(await count(store), 5);
+    t.true(await committedToEnd(log, `${ns}.projection.analytics`, ingestTopic(ns)));
   });
 
   it('redelivery after a lost acknowledgement and a full replay never double count', async ({

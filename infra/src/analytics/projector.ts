@@ -1,6 +1,6 @@
 import { topicOf } from '@lectern/schemas';
 import type { AnalyticsStore } from '../ports/analytics-store.ts';
-import type { Batch, Consumer, LogMessage, MessageLog } from '../ports/message-log.ts';
+import type { Batch, BatchControl, Consumer, LogMessage, MessageLog } from '../ports/message-log.ts';
 import { fromLogMessage } from '../runtime/codec.ts';
 import { applyIsolating, deadLetterSender } from '../runtime/dead-letters.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -171,19 +171,26 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
     return flushing;
   };
 
-  /** Resolves once `rows` are in ClickHouse; rejects if their insert failed. */
-  const add = (entries: readonly Entry[]): Promise<void> =>
+  /**
+   * Resolves once `rows` are in ClickHouse; rejects if their insert failed.
+   * When the log wants the batch back (`signal`: a rebalance, a stop), what
+   * waits is inserted at once: the delay never holds up a group.
+   */
+  const add = (entries: readonly Entry[], signal: AbortSignal): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       if (entries.length === 0) return resolve();
       buffer.push(...entries);
       waiters.push({ resolve, reject });
       // Each member holds one batch until its rows are in: once all of them
       // wait, waiting longer only idles the pipeline.
-      if (buffer.length >= maxRows || stopping || waiters.length >= members) void flush();
-      else timer ??= setTimeout(() => void flush(), maxDelay);
+      if (buffer.length >= maxRows || stopping || signal.aborted || waiters.length >= members) void flush();
+      else {
+        timer ??= setTimeout(() => void flush(), maxDelay);
+        signal.addEventListener('abort', () => void flush(), { once: true });
+      }
     });
 
-  const handleBatch = async (batch: Batch): Promise<void> => {
+  const handleBatch = async (batch: Batch, { signal }: BatchControl): Promise<void> => {
     const at = now();
     const entries: Entry[] = [];
     for (const message of batch.messages) {
@@ -198,7 +205,7 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
         await dlq.send(message, error, 1);
       }
     }
-    await add(entries);
+    await add(entries, signal);
   };
 
   let consumers: Consumer[] = [];

@@ -34,6 +34,13 @@ const unique = () => randomBytes(5).toString('hex');
 const waitUntil = (what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS) =>
   waitFor(what, predicate, timeoutMs);
 
+/** Resolves when the signal aborts. */
+const aborted = (signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+
 type Delivery = Readonly<{ batch: Batch; at: number; ok: boolean }>;
 
 /** A `handleBatch` that records every delivery; `fail` picks the deliveries that reject. */
@@ -299,6 +306,30 @@ export const messageLogContract = (test: TestFn, name: string, make: () => Promi
     t.deepEqual(sorted(valuesOf(rec2.handled())), sorted(valuesOf(second)), 'only what was not committed');
   });
 
+  it('stop() tells the handler of a batch it holds to finish, then commits the batch', async (ctx, t) => {
+    const tp = await ctx.topic(1);
+    const g = ctx.group();
+    await ctx.log.produce(tp, messages('held', 3, 1));
+    const rec = recorder();
+    let signal: AbortSignal | null = null;
+    const c = ctx.consume({
+      groupId: g,
+      topics: [tp],
+      // Holds its batch until told otherwise, as a buffer waiting for company does.
+      handleBatch: async (batch, control) => {
+        await rec.handleBatch(batch);
+        signal = control.signal;
+        await aborted(control.signal);
+      },
+    });
+    await waitUntil('the batch in hand', () => signal !== null);
+    t.false(signal!.aborted, 'nothing asks for it while the consumer runs');
+    await c.stop();
+    t.true(signal!.aborted);
+    t.deepEqual(valuesOf(rec.handled()), valuesOf(messages('held', 3, 1)));
+    t.deepEqual(await ctx.log.lag(g, tp), [{ partition: 0, committed: '3', end: '3' }]);
+  });
+
   it('two members of one group split the partitions and see every message exactly once', async (ctx, t) => {
     const { tp, ra, rb } = await twoMembers(ctx);
     const sent = messages('split', 200, 40);
@@ -319,7 +350,7 @@ export const messageLogContract = (test: TestFn, name: string, make: () => Promi
     t.deepEqual(sorted([...pa, ...pb].map(String)), sorted(range(4).map(String)));
   });
 
-  it('a member that joins while a batch is in hand gets that partition only after the batch committed', async (ctx, t) => {
+  it('a member that joins while a batch is in hand gets that partition only after the batch committed; the handler is told to finish', async (ctx, t) => {
     // Which partitions move to the newcomer depends on member ids (a coin
     // flip for the one in hand), so repeat, each time with a new group, until
     // it was among them: ten straight misses happen once in a thousand runs.
@@ -333,22 +364,26 @@ export const messageLogContract = (test: TestFn, name: string, make: () => Promi
       const gate = new Promise<void>((resolve) => (release = resolve));
       const ra = recorder();
       let inHand: number | null = null;
+      let hurried: AbortSignal | null = null;
       const a = ctx.consume({
         groupId: g,
         topics: [tp],
         maxBatchSize: 5,
-        handleBatch: async (batch) => {
+        handleBatch: async (batch, { signal }) => {
           await ra.handleBatch(batch);
-          inHand ??= batch.partition;
-          await gate;
+          if (inHand !== null) return;
+          inHand = batch.partition;
+          hurried = signal;
+          // Held until the log asks for it, or until the test lets go.
+          await Promise.race([gate, aborted(signal)]);
         },
       });
       await waitUntil('the first batch to be in hand', () => inHand !== null);
       const rb = recorder();
       const b = ctx.consume({ groupId: g, topics: [tp], handleBatch: rb.handleBatch });
-      await sleep(1000);
-      release();
       await b.ready;
+      const askedToFinish = hurried!.aborted;
+      release();
       await waitUntil('all 80 between them', () => ra.handled().length + rb.handled().length >= 80);
       await sleep(SETTLE_MS);
       const all = [...ra.handled(), ...rb.handled()];
@@ -359,6 +394,8 @@ export const messageLogContract = (test: TestFn, name: string, make: () => Promi
       );
       t.true(partitionsOf(rb.handled()).length > 0, `attempt ${attempt}: the newcomer got partitions`);
       moved = partitionsOf(rb.handled()).includes(inHand!);
+      if (moved)
+        t.true(askedToFinish, `attempt ${attempt}: the handler was told to finish before the handover`);
       t.log(
         `attempt ${attempt}: partition ${inHand} in hand; the newcomer read ${JSON.stringify(partitionsOf(rb.handled()))}`,
       );

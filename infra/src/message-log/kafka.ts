@@ -249,15 +249,18 @@ export const kafkaLog = (options: KafkaLogOptions): MessageLog => {
     const retryDelayMs = opts.retryDelayMs ?? 1000;
     if (!Number.isInteger(maxBatchSize) || maxBatchSize <= 0)
       throw new Error('maxBatchSize must be a positive integer');
+    const heartbeatInterval = options.heartbeatInterval ?? 1000;
     const consumer = kafka.consumer({
       groupId,
       sessionTimeout: options.sessionTimeout ?? 10_000,
-      heartbeatInterval: options.heartbeatInterval ?? 1000,
+      heartbeatInterval,
       rebalanceTimeout: options.rebalanceTimeout ?? 60_000,
       maxWaitTimeInMs: options.maxWaitTimeInMs ?? 1000,
       allowAutoTopicCreation: false,
     });
     const retryTimers = new Set<NodeJS.Timeout>();
+    /** The batches in hand, to hurry when the consumer stops. */
+    const inHand = new Set<AbortController>();
     let running = true;
 
     let resolveReady!: () => void;
@@ -303,8 +306,18 @@ export const kafkaLog = (options: KafkaLogOptions): MessageLog => {
         const messages = all.slice(i, i + maxBatchSize);
         const first = messages[0]!;
         const last = messages[messages.length - 1]!;
+        const control = new AbortController();
+        inHand.add(control);
+        if (!running) control.abort(new Error(`consumer of ${groupId} stopping`));
+        // Heartbeats go on while the handler holds the batch: the member keeps
+        // its session, and hears of a rebalance, which hurries the handler so
+        // the group is not held up (nor this member dropped from it) by a batch
+        // waiting for company.
+        const beat = setInterval(() => {
+          heartbeat().catch((error: unknown) => control.abort(error));
+        }, heartbeatInterval);
         try {
-          await handleBatch({ topic, partition, messages });
+          await handleBatch({ topic, partition, messages }, { signal: control.signal });
         } catch (error) {
           report(
             error,
@@ -320,6 +333,9 @@ export const kafkaLog = (options: KafkaLogOptions): MessageLog => {
           }, retryDelayMs);
           retryTimers.add(timer);
           return;
+        } finally {
+          clearInterval(beat);
+          inHand.delete(control);
         }
         if (isStale()) return;
         // Committed with this member's generation: if a rebalance took the
@@ -356,6 +372,7 @@ export const kafkaLog = (options: KafkaLogOptions): MessageLog => {
           running = false;
           for (const timer of retryTimers) clearTimeout(timer);
           retryTimers.clear();
+          for (const control of inHand) control.abort(new Error(`consumer of ${groupId} stopping`));
           await started.catch(() => {});
           // Waits for the batch in hand (which commits), leaves the group, closes the sockets.
           await consumer.disconnect();

@@ -202,6 +202,8 @@ type Owned = {
   /** Set when the partition is being given up: no new batch starts on it. */
   releasing: boolean;
   inFlight: Promise<void> | null;
+  /** Tells the handler of the batch in hand to finish it (BatchControl.signal). */
+  inHand: AbortController | null;
 };
 
 type Subscriber = Readonly<{
@@ -336,8 +338,12 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
     // Callers that never await `ready` must not see an unhandled rejection.
     ready.catch(() => {});
 
+    /** The batch in hand on `p` should finish now: the partition is leaving, or the consumer is. */
+    const hurry = (p: Owned, why: string) => p.inHand?.abort(new Error(`${groupId}: ${why}`));
+
     const lose = (p: Owned) => {
       p.releasing = true;
+      hurry(p, `lost ${p.topic}/${p.partition}`);
       if (owned.get(tpKey(p.topic, p.partition)) === p) owned.delete(tpKey(p.topic, p.partition));
     };
 
@@ -388,6 +394,7 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
       for (const p of owned.values()) {
         if (!p.releasing && !desired.has(tpKey(p.topic, p.partition))) {
           p.releasing = true;
+          hurry(p, `handing ${p.topic}/${p.partition} over`);
           const release = releaseAfterBatch(p).finally(() => releases.delete(release));
           releases.add(release);
         }
@@ -412,6 +419,7 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
           retryAt: 0,
           releasing: false,
           inFlight: null,
+          inHand: null,
         });
       }
       if (got.length > 0) wake.notify();
@@ -453,8 +461,11 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
 
     const handle = async (p: Owned, messages: readonly LogMessage[]): Promise<void> => {
       const batch: Batch = { topic: p.topic, partition: p.partition, messages };
+      const control = new AbortController();
+      p.inHand = control;
+      if (p.releasing || !running) hurry(p, 'stopping');
       try {
-        await handleBatch(batch);
+        await handleBatch(batch, { signal: control.signal });
       } catch (error) {
         p.failed = messages;
         p.retryAt = Date.now() + retryDelayMs;
@@ -463,6 +474,8 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
           `handleBatch of ${groupId} on ${p.topic}/${p.partition} (retrying in ${retryDelayMs} ms)`,
         );
         return;
+      } finally {
+        p.inHand = null;
       }
       const next = BigInt(messages[messages.length - 1]!.offset) + 1n;
       try {
@@ -602,6 +615,7 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
           // 1. Stop fetching; the batch in hand finishes and commits.
           running = false;
           rejectReady(new Error(`consumer of ${groupId} stopped before it was ready`));
+          for (const p of owned.values()) hurry(p, 'stopping');
           wake.notify();
           await loopDone;
           // 2. Stop heartbeating, then leave: hand every partition back at once.

@@ -22,6 +22,20 @@ export type LogMessage = Readonly<{
 
 export type Batch = Readonly<{ topic: string; partition: number; messages: readonly LogMessage[] }>;
 
+/** What the log tells the handler of a batch while it runs. */
+export type BatchControl = Readonly<{
+  /**
+   * Aborted when the log needs this batch finished soon: its partition is to
+   * move to another member (a rebalance), or the consumer is stopping. A
+   * handler that holds a batch back to gather more (a buffer waiting out a
+   * delay) finishes it at once; the partition, and every member waiting for
+   * it, waits for the handler. When the handler then resolves the batch is
+   * committed, unless the partition was already taken from this member, in
+   * which case its next owner delivers it again.
+   */
+  signal: AbortSignal;
+}>;
+
 export type ConsumerOptions = Readonly<{
   groupId: string;
   topics: readonly string[];
@@ -32,7 +46,7 @@ export type ConsumerOptions = Readonly<{
    * batch's offsets are committed; when it rejects nothing is committed and
    * the same messages are delivered again (after `retryDelayMs`).
    */
-  handleBatch: (batch: Batch) => Promise<void>;
+  handleBatch: (batch: Batch, control: BatchControl) => Promise<void>;
   maxBatchSize?: number;
   retryDelayMs?: number;
 }>;
