@@ -61,7 +61,7 @@ const until = async (
   t: ExecutionContext,
   what: string,
   check: () => Promise<boolean>,
-  ms = 30_000,
+  ms = 180_000,
 ): Promise<void> => {
   const deadline = Date.now() + ms;
   while (!(await check())) {
