@@ -8,7 +8,6 @@ import type { MessageLog } from '@lectern/infra/ports/message-log';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Sql } from '@lectern/infra/sql/sql';
 import { topicOf } from '@lectern/schemas';
-import { ingestTopic } from '@lectern/infra/analytics/rows';
 
 type StatusRow = {
   name: string;
@@ -42,8 +41,14 @@ export const projectionAdminRoutes = (deps: {
   projections: readonly SqlProjection[];
   /** The ones this process consumes. */
   runners: readonly ProjectionRunner[];
-  /** The analytics projector's contexts (its topics besides telemetry), and whether it runs here. */
-  analytics: Readonly<{ contexts: readonly string[]; runningHere: () => boolean }>;
+  /** The other consumers of the deployment (the ClickHouse projector), and whether each runs here. */
+  consumers: readonly Readonly<{
+    name: string;
+    kind: string;
+    group: string;
+    topics: readonly string[];
+    runningHere: () => boolean;
+  }>[];
   verify: (token: string) => Promise<VerifiedToken>;
 }): Router => {
   const router = Router();
@@ -61,7 +66,7 @@ export const projectionAdminRoutes = (deps: {
   const group = (name: string) => `${deps.namespace}.projection.${name}`;
 
   // One case (camelCase, as every other answer of the API), and every
-  // projector, the analytics one included.
+  // projector, those outside PostgreSQL included.
   router.get('/api/admin/projections', ...guard, async (_req, res) => {
     const rows = await deps.sql.query<StatusRow>(
       `select name, version, applied_events::text as applied_events, last_position::text as last_position,
@@ -91,22 +96,21 @@ export const projectionAdminRoutes = (deps: {
         };
       }),
     );
-    const analytics = {
-      name: 'analytics',
-      kind: 'analytics' as const,
-      version: null,
-      appliedEvents: null,
-      lastPosition: null,
-      lastEventAt: null,
-      lastAppliedAt: null,
-      rebuiltAt: null,
-      lag: await lagOf(group('analytics'), [
-        ingestTopic(deps.namespace),
-        ...deps.analytics.contexts.map((c) => topicOf(c, deps.namespace)),
-      ]),
-      runningHere: deps.analytics.runningHere(),
-    };
-    res.json({ items: [...sqlItems, analytics] });
+    const others = await Promise.all(
+      deps.consumers.map(async (c) => ({
+        name: c.name,
+        kind: c.kind,
+        version: null,
+        appliedEvents: null,
+        lastPosition: null,
+        lastEventAt: null,
+        lastAppliedAt: null,
+        rebuiltAt: null,
+        lag: await lagOf(c.group, c.topics),
+        runningHere: c.runningHere(),
+      })),
+    );
+    res.json({ items: [...sqlItems, ...others] });
   });
 
   router.post('/api/admin/projections/:name/rebuild', ...guard, async (req, res) => {

@@ -1,38 +1,24 @@
 import type { Express, RequestHandler } from 'express';
-import { profileApi, profileTags } from '@lectern/schemas/profile/api';
-import { identityApi, identityDevApi, identityDevTags, identityTags } from '@lectern/schemas/identity/api';
 import { operationsApi, operationsTags } from '@lectern/schemas/operations/api';
 import { deadLettersApi } from '@lectern/schemas/operations/dead-letters-api';
-import { analyticsIngestApi, analyticsTags } from '@lectern/schemas/analytics/api';
-import { analyticsReportsApi, analyticsReportsTags } from '@lectern/schemas/analytics/reports-api';
-import { analyticsExportsApi, analyticsExportsTags } from '@lectern/schemas/analytics/exports-api';
-import { openApiDocument, type ApiOperation, type OpenApiDocument } from '@lectern/schemas/openapi';
+import { openApiDocument, type OpenApiDocument } from '@lectern/schemas/openapi';
+import type { ApiSection } from '@lectern/infra/runtime/context-module';
 import server from '../package.json' with { type: 'json' };
+import { loadConfig } from './config.ts';
+import { contextModules } from './modules.ts';
 
-/** The operations of one context, and what its tags cover. */
-export type ApiContext = Readonly<{
-  name: string;
-  operations: readonly ApiOperation[];
-  tags: Readonly<Record<string, string>>;
-  /** Routes mounted only outside production (`NODE_ENV=production` leaves them out of the document too). */
-  developmentOnly?: boolean;
-}>;
+export type ApiContext = ApiSection;
 
 /**
- * Every context whose routes the `api` role mounts: the one list that the
- * served document, `npm run openapi` and the route-coverage test read. A new
- * context is one line here.
+ * Every section of the API the `api` role mounts: each context module's,
+ * and the platform's own (operating read models and dead letters). The one
+ * list that the served document, `npm run openapi` and the route-coverage
+ * test read. The sections do not depend on configuration, so the modules
+ * are made with the development defaults here.
  */
 export const apiContexts: readonly ApiContext[] = [
-  { name: 'identity', operations: identityApi, tags: identityTags },
-  { name: 'development', operations: identityDevApi, tags: identityDevTags, developmentOnly: true },
-  { name: 'profile', operations: profileApi, tags: profileTags },
+  ...contextModules(loadConfig({})).flatMap((m) => m.api ?? []),
   { name: 'operations', operations: [...operationsApi, ...deadLettersApi], tags: operationsTags },
-  {
-    name: 'analytics',
-    operations: [...analyticsIngestApi, ...analyticsReportsApi, ...analyticsExportsApi],
-    tags: { ...analyticsTags, ...analyticsReportsTags, ...analyticsExportsTags },
-  },
 ];
 
 const info = (title: string) => ({ title, version: server.version });

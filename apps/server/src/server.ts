@@ -3,7 +3,6 @@ import { tokenVerifier } from '@lectern/infra/http/auth';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
 import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
-import { analyticsProjector, type AnalyticsProjector } from '@lectern/infra/analytics/projector';
 import type { Sql } from '@lectern/infra/sql/index';
 import { createLogger, type Logger } from '@lectern/infra/runtime/logger';
 import { createMetrics, type Metrics } from '@lectern/infra/runtime/metrics';
@@ -16,42 +15,21 @@ import {
 import { randomIds, systemClock } from '@lectern/infra/runtime/ids';
 import { dlqTopicOf } from '@lectern/infra/runtime/dead-letters';
 import { consumerReadiness } from '@lectern/infra/runtime/progress';
-import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import { sqlIdempotencyStore } from '@lectern/infra/idempotency/sql-idempotency';
 import { idempotency } from '@lectern/infra/http/idempotency';
 import { sqlKeyRing, type KeyRing } from '@lectern/infra/auth/key-ring';
 import { accessTokenIssuer } from '@lectern/infra/auth/tokens';
-import {
-  devOutbox,
-  devRoutes,
-  discardingOutbox,
-  identityCommandRoutes,
-  jwksRoutes,
-  policy as identityPolicy,
-} from '@lectern/identity-commands';
-import { identityQueryRoutes } from '@lectern/identity-queries';
-import { identityUsersProjection } from '@lectern/identity-projection-users';
-import { identitySessionsProjection } from '@lectern/identity-projection-sessions';
-import { profileCommandRoutes } from '@lectern/profile-commands';
-import { activeExperienceLevelCodes, profileQueryRoutes } from '@lectern/profile-queries';
-import { profilesProjection } from '@lectern/profile-projection-profiles';
-import { profileHistoryProjection } from '@lectern/profile-projection-history';
-import { experienceLevelsProjection } from '@lectern/profile-projection-experience-levels';
-import type { Config } from './config.ts';
+import type { Platform, RunningConsumer } from '@lectern/infra/runtime/context-module';
+import { loadConfig, type Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
 import { deadLetterRoutes } from './dead-letter-routes.ts';
 import { listen, untilAborted } from './http-lifecycle.ts';
 import { openEngines } from './engines.ts';
 import { apiDocument, mountedRoutes, openApiRoute, type MountedRoute } from './openapi.ts';
-import { analyticsBodyLimits, analyticsRoutes } from './analytics.ts';
+import { contextModules } from './modules.ts';
 
-export const projections = [
-  profilesProjection,
-  profileHistoryProjection,
-  experienceLevelsProjection,
-  identityUsersProjection,
-  identitySessionsProjection,
-];
+/** Every SQL read model of the deployment (benches and tools rebuild them by name). */
+export const projections = contextModules(loadConfig({})).flatMap((m) => m.projections ?? []);
 
 export type Lectern = Readonly<{
   url: string;
@@ -69,8 +47,8 @@ export type Lectern = Readonly<{
    * `relay`, which has no use for it and must not hold chDB's folder.
    */
   analytics: AnalyticsStore | null;
-  /** The analytics projector (log → `events`), when this process has the `projections` role. */
-  analyticsProjector: AnalyticsProjector | null;
+  /** The modules' other consumers (the analytics projector: log → `events`) in the `projections` role. */
+  consumers: readonly RunningConsumer[];
   /** Identity's signing keys and token issuer (tests and benches mint tokens with them). */
   keyRing: KeyRing;
   /** The issuer and audience tokens are signed for and checked against. */
@@ -84,9 +62,6 @@ export type Lectern = Readonly<{
   routes(): readonly MountedRoute[];
   stop(): Promise<void>;
 }>;
-
-/** The contexts whose domain events the analytics projector takes, besides telemetry. */
-const analyticsContexts = ['profile', 'identity'];
 
 /** The consumer group a projection joins; only named in `/readyz` while it joins. */
 const groupName = (namespace: string, projection: string) => `${namespace}.projection.${projection}`;
@@ -104,11 +79,15 @@ const groupName = (namespace: string, projection: string) => `${namespace}.proje
  *    or the SQL log; ClickHouse or chDB (its schema ensured). The database
  *    is claimed for this deployment's namespace.
  * 2. Relay (role `relay`): store → log.
- * 3. Projection runners (role `projections`): log → read models, and the
- *    analytics projector: log → ClickHouse. They join their consumer groups
- *    together, so one wait for a dead member's session covers them all.
- * 4. Routes (role `api`: commands and queries; roles `api` and
- *    `projections`: the read-model admin routes).
+ * 3. The platform every context module is built from (modules.ts): engines,
+ *    token signing and checks, clock, ids, telemetry.
+ * 4. Consumers (role `projections`): each module's read models (log →
+ *    PostgreSQL) and other consumers (log → ClickHouse). They join their
+ *    consumer groups together, so one wait for a dead member's session
+ *    covers them all.
+ * 5. Routes (role `api`: each module's commands and queries, in the list's
+ *    order; roles `api` and `projections`: the admin routes over read models
+ *    and dead letters).
  *
  * `stop()` drains HTTP (see `listen`), then stops consumers and the relay,
  * then closes the engines.
@@ -116,6 +95,9 @@ const groupName = (namespace: string, projection: string) => `${namespace}.proje
 export const startLectern = async (config: Config, opts: { logger?: Logger } = {}): Promise<Lectern> => {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const metrics = createMetrics();
+  const modules = contextModules(config);
+  const projections = modules.flatMap((m) => m.projections ?? []);
+  const consumerSpecs = modules.flatMap((m) => m.consumers ?? []);
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const close of closers)
@@ -132,7 +114,8 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       },
     },
   ];
-  const { app, finish } = createHttpApp({ logger, metrics, readiness, bodyLimits: analyticsBodyLimits });
+  const bodyLimits = Object.assign({}, ...modules.map((m) => m.bodyLimits ?? {})) as Record<string, number>;
+  const { app, finish } = createHttpApp({ logger, metrics, readiness, bodyLimits });
   let serving = false;
   app.use((req, res, next) => {
     if (serving) return next();
@@ -168,9 +151,59 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       });
     }
 
-    // 3. Projections.
+    // 3. The platform. Identity's key ring is kept in the shared database, so
+    // every process signs with the same key; services verify through its
+    // JWKS (in process, or at JWT_JWKS_URL when identity runs elsewhere).
+    phase = 'opening the key ring';
+    const tokenTtlMs = modules.find((m) => m.accessTokens)?.accessTokens?.ttlMs ?? 60 * 60_000;
+    const keyRing = await sqlKeyRing(sql, {
+      clock: systemClock,
+      // A retired key stays published as long as a token it signed can live, plus the verifiers' skew and cache.
+      overlapMs: tokenTtlMs + 5 * 60_000,
+    });
+    const issuer = accessTokenIssuer(keyRing, {
+      ...config.tokens,
+      ttlSeconds: tokenTtlMs / 1000,
+      clock: systemClock,
+    });
+    const signAccessToken = (claims: { sub: string; roles: readonly string[] }) => issuer.sign(claims);
+    const verify = tokenVerifier({
+      ...config.tokens,
+      ...(config.jwt?.jwksUrl
+        ? { jwksUrl: config.jwt.jwksUrl }
+        : config.jwt?.jwks
+          ? { jwks: config.jwt.jwks }
+          : { keys: keyRing.getKey }),
+    });
     const runners: ProjectionRunner[] = [];
-    let analyticsProjectorStarted: AnalyticsProjector | null = null;
+    const local = new Map<string, ProjectionRunner>();
+    const platform: Platform = {
+      namespace: config.namespace,
+      production: config.production,
+      sql,
+      store,
+      log,
+      analytics,
+      auth: { verify, keyRing, signAccessToken },
+      clock: systemClock,
+      ids: randomIds,
+      logger,
+      metrics,
+      // A query waiting for its read model answers `stale` at once when the
+      // process starts to stop, rather than holding the shutdown up.
+      waitFor: (name, streamId, position, timeoutMs) =>
+        untilAborted(
+          local.get(name)?.waitFor(streamId, position, timeoutMs) ??
+            waitForCheckpoint(sql, name, streamId, position, timeoutMs),
+          http.stopping,
+          false,
+        ),
+      consumerStallMs: config.consumerStallMs,
+    };
+
+    // 4. Consumers.
+    const consumers: RunningConsumer[] = [];
+    const consumersHere = new Map<string, RunningConsumer>();
     if (config.roles.includes('projections')) {
       phase = 'migrating read models';
       for (const projection of projections) {
@@ -185,22 +218,21 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           stallAfterMs: config.consumerStallMs,
         });
         runners.push(runner);
+        local.set(projection.name, runner);
         closers.unshift(() => runner.stop());
         readiness.push(consumerReadiness(`projection:${projection.name}`, runner));
       }
-      // Telemetry from the ingest topic and the domain events of these contexts, into `events`.
-      const projector = analyticsProjector({
-        store: analytics!, // opened for this role
-        log,
-        logger,
-        metrics,
-        stallAfterMs: config.consumerStallMs,
-        namespace: config.namespace,
-        contexts: analyticsContexts,
-      });
-      closers.unshift(() => projector.stop());
-      readiness.push(consumerReadiness('projection:analytics', projector));
-      const joining = new Set([...runners.map((r) => r.projection.name), 'analytics']);
+      for (const spec of consumerSpecs) {
+        const consumer = spec.create(platform);
+        consumers.push(consumer);
+        consumersHere.set(spec.name, consumer);
+        closers.unshift(() => consumer.stop());
+        readiness.push(consumerReadiness(`projection:${spec.name}`, consumer));
+      }
+      const joining = new Set([
+        ...runners.map((r) => r.projection.name),
+        ...consumerSpecs.map((c) => c.name),
+      ]);
       const joined = (name: string) => {
         joining.delete(name);
         phase = joining.size
@@ -210,47 +242,14 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       joined('');
       await Promise.all([
         ...runners.map((r) => r.start().then(() => joined(r.projection.name))),
-        projector.start().then(() => joined('analytics')),
+        ...consumerSpecs.map((spec, i) => consumers[i]!.start().then(() => joined(spec.name))),
       ]);
-      analyticsProjectorStarted = projector;
     }
 
-    // 4. Routes. Identity signs with a key ring kept in the shared database, so
-    // every process signs with the same key; services verify through its JWKS
-    // (in process, or at JWT_JWKS_URL when identity runs elsewhere).
+    // 5. Routes.
     phase = 'mounting routes';
-    const keyRing = await sqlKeyRing(sql, {
-      clock: systemClock,
-      // A retired key stays published as long as a token it signed can live, plus the verifiers' skew and cache.
-      overlapMs: identityPolicy.accessTokenTtl + 5 * 60_000,
-    });
-    const issuer = accessTokenIssuer(keyRing, {
-      ...config.tokens,
-      ttlSeconds: identityPolicy.accessTokenTtl / 1000,
-      clock: systemClock,
-    });
-    const signAccessToken = (claims: { sub: string; roles: readonly string[] }) => issuer.sign(claims);
-    const verify = tokenVerifier({
-      ...config.tokens,
-      ...(config.jwt?.jwksUrl
-        ? { jwksUrl: config.jwt.jwksUrl }
-        : config.jwt?.jwks
-          ? { jwks: config.jwt.jwks }
-          : { keys: keyRing.getKey }),
-    });
     if (config.roles.includes('api')) {
       app.get('/openapi.json', openApiRoute(apiDocument({ production: config.production })));
-      const local = new Map(runners.map((r) => [r.projection.name, r]));
-      // A query waiting for its read model answers `stale` at once when the
-      // process starts to stop, rather than holding the shutdown up.
-      const waitFor = (name: string, streamId: string, position: number, timeoutMs: number) =>
-        untilAborted(
-          local.get(name)?.waitFor(streamId, position, timeoutMs) ??
-            waitForCheckpoint(sql, name, streamId, position, timeoutMs),
-          http.stopping,
-          false,
-        );
-      const outbox = config.production ? null : await devOutbox(sql);
       // Before every route: a claimed Idempotency-Key gives the command id (rule 9).
       app.use(
         idempotency({
@@ -260,43 +259,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           onError: (error, context) => logger.error({ err: error }, context),
         }),
       );
-      app.use(jwksRoutes(keyRing));
-      app.use(
-        identityCommandRoutes({
-          store,
-          limiter: await sqlRateLimiter(sql),
-          keyRing,
-          signAccessToken,
-          verify,
-          outbox: outbox ?? discardingOutbox(logger),
-          clock: systemClock,
-          ids: randomIds,
-          appUrl: config.appUrl,
-          bootstrapAdmins: config.bootstrapAdmins,
-        }),
-      );
-      app.use(identityQueryRoutes({ sql, verify, waitFor }));
-      // Development only: the outbox and a token minter. Absent (404) in production.
-      if (outbox) app.use(devRoutes({ outbox, signAccessToken }));
-      app.use(
-        profileCommandRoutes({
-          store,
-          verify,
-          clock: systemClock,
-          activeExperienceLevels: () => activeExperienceLevelCodes(sql),
-        }),
-      );
-      app.use(profileQueryRoutes({ sql, verify, waitFor }));
-      app.use(
-        await analyticsRoutes({
-          store: analytics!, // opened for this role
-          log,
-          namespace: config.namespace,
-          verify,
-          ingestKeys: config.analyticsIngestKeys,
-          clock: systemClock,
-        }),
-      );
+      for (const module of modules) if (module.routes) app.use(...(await module.routes(platform)));
     }
     if (config.roles.includes('api') || config.roles.includes('projections'))
       app.use(
@@ -308,10 +271,13 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           namespace: config.namespace,
           projections,
           runners,
-          analytics: {
-            contexts: analyticsContexts,
-            runningHere: () => analyticsProjectorStarted?.isRunning() ?? false,
-          },
+          consumers: consumerSpecs.map((c) => ({
+            name: c.name,
+            kind: c.kind,
+            group: c.group(config.namespace),
+            topics: c.topics(config.namespace),
+            runningHere: () => consumersHere.get(c.name)?.isRunning() ?? false,
+          })),
           verify,
         }),
       );
@@ -321,9 +287,10 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           log,
           verify,
           // One dead-letter topic per consumer of the deployment, wherever it runs.
-          topics: [...projections.map((p) => `projection.${p.name}`), 'projection.analytics'].map((c) =>
-            dlqTopicOf(config.namespace, c),
-          ),
+          topics: [
+            ...projections.map((p) => `projection.${p.name}`),
+            ...consumerSpecs.map((c) => c.deadLetters),
+          ].map((c) => dlqTopicOf(config.namespace, c)),
         }),
       );
     finish();
@@ -342,7 +309,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       runners,
       relay,
       analytics,
-      analyticsProjector: analyticsProjectorStarted,
+      consumers,
       keyRing,
       tokens: config.tokens,
       signAccessToken,

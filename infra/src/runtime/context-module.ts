@@ -1,0 +1,123 @@
+import type { RequestHandler } from 'express';
+import type { ApiOperation } from '@lectern/schemas/openapi';
+import type { KeyRing } from '../auth/key-ring.ts';
+import type { VerifiedToken } from '../http/auth.ts';
+import type { AnalyticsStore } from '../ports/analytics-store.ts';
+import type { EventStore } from '../ports/event-store.ts';
+import type { MessageLog } from '../ports/message-log.ts';
+import type { Sql } from '../sql/sql.ts';
+import type { Clock, Ids } from './ids.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import type { ConsumerProgress } from './progress.ts';
+import type { SqlProjection } from './projection.ts';
+
+/**
+ * What one process shares with every context it runs: the engines, the
+ * token checks, time, ids and telemetry. The composition root builds it
+ * once; a context takes what it needs from it and owns nothing global.
+ */
+export type Platform = Readonly<{
+  /** Prefix of topics and consumer groups: one per deployment sharing a broker. */
+  namespace: string;
+  /** `NODE_ENV=production`: development-only routes stay unmounted. */
+  production: boolean;
+  /** The read-model database (PostgreSQL or PGlite). */
+  sql: Sql;
+  store: EventStore;
+  log: MessageLog;
+  /** ClickHouse or chDB; null in a process whose roles have no use for it (relay only). */
+  analytics: AnalyticsStore | null;
+  auth: Readonly<{
+    /** Checks an access token: signature, issuer, audience, lifetime. */
+    verify: (token: string) => Promise<VerifiedToken>;
+    /** The signing keys kept in the shared database (identity publishes their public half). */
+    keyRing: KeyRing;
+    signAccessToken: (claims: {
+      sub: string;
+      roles: readonly string[];
+    }) => Promise<{ token: string; expiresAt: string }>;
+  }>;
+  clock: Clock;
+  ids: Ids;
+  logger: Logger;
+  metrics: Metrics;
+  /**
+   * Read your writes (ARCHITECTURE rule 6): resolves true once the read
+   * model `projection` has applied `streamId` up to `position`, false when
+   * `timeoutMs` passed first or the process began to stop.
+   */
+  waitFor: (projection: string, streamId: string, position: number, timeoutMs: number) => Promise<boolean>;
+  /** Lag without progress for this long makes a consumer count as stalled (`/readyz`, metric). */
+  consumerStallMs: number;
+}>;
+
+/** A consumer a module runs besides its SQL projections: a ClickHouse projector, later its workers. */
+export type RunningConsumer = Readonly<{
+  start(): Promise<void>;
+  /** Finishes what it holds, commits it, leaves its group. */
+  stop(): Promise<void>;
+  isRunning(): boolean;
+  progress(): ConsumerProgress;
+}>;
+
+export type ModuleConsumer = Readonly<{
+  /** Unique in the deployment; names the consumer in `/readyz`, the metrics and the admin routes. */
+  name: string;
+  /** What it feeds, as the admin routes show it (`analytics` for ClickHouse). */
+  kind: string;
+  /** Its consumer group. */
+  group: (namespace: string) => string;
+  /** The topics it reads. */
+  topics: (namespace: string) => readonly string[];
+  /** The consumer its dead letters are filed under (`<ns>.dlq.<deadLetters>`). */
+  deadLetters: string;
+  create: (platform: Platform) => RunningConsumer;
+}>;
+
+/** A section of the OpenAPI document: a context's operations and what its tags cover. */
+export type ApiSection = Readonly<{
+  name: string;
+  operations: readonly ApiOperation[];
+  tags: Readonly<Record<string, string>>;
+  /** Routes mounted only outside production (`NODE_ENV=production` leaves them out of the document too). */
+  developmentOnly?: boolean;
+}>;
+
+/**
+ * Everything a context brings to a process, as one value; the composition
+ * root composes a list of them and names no context itself. Adding a
+ * context is its packages plus one line in that list.
+ *
+ * What a module needs from the environment arrives as the arguments of the
+ * function that makes it (`analyticsModule({ ingestKeys })`), read and
+ * checked with the rest of the configuration at start.
+ *
+ * @example
+ *   export const profileModule = (): ContextModule => ({
+ *     name: 'profile',
+ *     projections: [profilesProjection, profileHistoryProjection],
+ *     routes: async (p) => [profileCommandRoutes({ store: p.store, verify: p.auth.verify, clock: p.clock }),
+ *                           profileQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor })],
+ *     api: [{ name: 'profile', operations: profileApi, tags: profileTags }],
+ *   });
+ */
+export type ContextModule = Readonly<{
+  name: string;
+  /** PostgreSQL read models, run in the `projections` role (and rebuilt through the admin routes). */
+  projections?: readonly SqlProjection[];
+  /** Other consumers, run in the `projections` role. */
+  consumers?: readonly ModuleConsumer[];
+  /** Command and query routes, mounted at `/` in the `api` role, in this order. */
+  routes?: (platform: Platform) => Promise<readonly RequestHandler[]>;
+  /** Its part of `/openapi.json`. */
+  api?: readonly ApiSection[];
+  /** Request body limits, in bytes, for paths that take more than the default. */
+  bodyLimits?: Readonly<Record<string, number>>;
+  /**
+   * Set by the one module that issues access tokens: how long they live.
+   * The platform's signer uses it, and its key ring keeps a retired key
+   * published that long (plus skew and cache) so no live token loses its key.
+   */
+  accessTokens?: Readonly<{ ttlMs: number }>;
+}>;

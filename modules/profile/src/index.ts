@@ -1,0 +1,23 @@
+import { profileCommandRoutes } from '@lectern/profile-commands';
+import { activeExperienceLevelCodes, profileQueryRoutes } from '@lectern/profile-queries';
+import { experienceLevelsProjection } from '@lectern/profile-projection-experience-levels';
+import { profileHistoryProjection } from '@lectern/profile-projection-history';
+import { profilesProjection } from '@lectern/profile-projection-profiles';
+import { profileApi, profileTags } from '@lectern/schemas/profile/api';
+import type { ContextModule } from '@lectern/infra/runtime/context-module';
+
+/** Profile: a user's public profile, its history, and the experience levels admins curate. */
+export const profileModule = (): ContextModule => ({
+  name: 'profile',
+  projections: [profilesProjection, profileHistoryProjection, experienceLevelsProjection],
+  routes: async (p) => [
+    profileCommandRoutes({
+      store: p.store,
+      verify: p.auth.verify,
+      clock: p.clock,
+      activeExperienceLevels: () => activeExperienceLevelCodes(p.sql),
+    }),
+    profileQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
+  ],
+  api: [{ name: 'profile', operations: profileApi, tags: profileTags }],
+});
