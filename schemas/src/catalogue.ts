@@ -1,3 +1,4 @@
+import type { DomainEvent, RecordedEvent, RecordedEventOf } from './envelope.ts';
 import type { Result, Validator } from './validation.ts';
 
 /**
@@ -12,6 +13,29 @@ export type EventVersion = Readonly<{
 }>;
 
 export type EventCatalogue = Readonly<Record<string, readonly EventVersion[]>>;
+
+/**
+ * What a context's catalogue must list: every type of its event union, and
+ * nothing else (check it with `satisfies`).
+ */
+export type CatalogueOf<E extends DomainEvent> = Readonly<Record<E['type'], readonly EventVersion[]>>;
+
+/**
+ * A guard that narrows a recorded event to a context's union, by its type,
+ * so a reader switches on `type` and reads `data` without casts.
+ *
+ * It checks the type only: the data is what the catalogue validated when the
+ * event was appended. Every type has one version so far; when one gains an
+ * upcaster, its readers must decode (`decodeEvent`) before they narrow.
+ *
+ * @example
+ *   export const isProfileEvent = eventGuard<ProfileDomainEvent>(profileEvents);
+ *   if (isProfileEvent(e) && e.type === 'profile.ProfileUpdated') e.data.changes;
+ */
+export const eventGuard =
+  <E extends DomainEvent>(catalogue: CatalogueOf<E>) =>
+  (event: RecordedEvent): event is RecordedEventOf<E> =>
+    Object.hasOwn(catalogue, event.type);
 
 /**
  * Decodes stored event data of any known version into the newest version.

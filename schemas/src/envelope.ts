@@ -39,6 +39,28 @@ export type RecordedEvent<Type extends string = string, Data = unknown> = NewEve
     position: number;
   }>;
 
+/**
+ * An event as a decider states it: its type and data (and a schema version
+ * when it is not the newest). The command handler adds the rest of the
+ * envelope. A context's events are a union of these keyed by `type`, so
+ * checking `type` narrows `data`.
+ *
+ * @example
+ *   type NoteEvent = DomainEvent<'note.Written', { text: string }> | DomainEvent<'note.Erased', { at: string }>;
+ *   const text = (e: NoteEvent) => (e.type === 'note.Written' ? e.data.text : '');
+ */
+export type DomainEvent<Type extends string = string, Data = unknown> = Readonly<{
+  type: Type;
+  schemaVersion?: number;
+  data: Data;
+}>;
+
+/** Each event of a union as the command handler stamps it, still narrowed by `type`. */
+export type NewEventOf<E extends DomainEvent> = NewEvent & E;
+
+/** Each event of a union as read back from the store, still narrowed by `type`. */
+export type RecordedEventOf<E extends DomainEvent> = RecordedEvent & E;
+
 /** The context a stream or event type belongs to: the prefix before the dot. */
 export const contextOf = (eventType: string): string => {
   const dot = eventType.indexOf('.');

@@ -1,5 +1,5 @@
-import type { EventCatalogue } from '../catalogue.ts';
-import type { RecordedEvent } from '../envelope.ts';
+import { eventGuard, type CatalogueOf } from '../catalogue.ts';
+import type { DomainEvent, RecordedEventOf } from '../envelope.ts';
 import {
   arrayOf,
   integer,
@@ -136,30 +136,47 @@ export type PhoneLocked = Readonly<{ phone: string; lockedUntil: string; lockedA
 export type PhoneVerified = Readonly<{ phone: string; userId: string; codeId: string; verifiedAt: string }>;
 export type PhoneReleased = Readonly<{ phone: string; userId: string; releasedAt: string }>;
 
-export type IdentityEvent =
-  | RecordedEvent<'identity.UserRegistered', UserRegistered>
-  | RecordedEvent<'identity.EmailVerificationRequested', EmailVerificationRequested>
-  | RecordedEvent<'identity.EmailVerified', EmailVerified>
-  | RecordedEvent<'identity.EmailChanged', EmailChanged>
-  | RecordedEvent<'identity.LoggedIn', LoggedIn>
-  | RecordedEvent<'identity.LoginFailed', LoginFailed>
-  | RecordedEvent<'identity.AccountLocked', AccountLocked>
-  | RecordedEvent<'identity.LoggedOut', LoggedOut>
-  | RecordedEvent<'identity.PasswordResetRequested', PasswordResetRequested>
-  | RecordedEvent<'identity.PasswordReset', PasswordReset>
-  | RecordedEvent<'identity.PhoneChanged', PhoneChanged>
-  | RecordedEvent<'identity.RolesChanged', RolesChanged>
-  | RecordedEvent<'identity.EmailClaimed', EmailClaimed>
-  | RecordedEvent<'identity.EmailClaimConfirmed', EmailClaimConfirmed>
-  | RecordedEvent<'identity.EmailReleased', EmailReleased>
-  | RecordedEvent<'identity.TokenFamilyStarted', TokenFamilyStarted>
-  | RecordedEvent<'identity.RefreshTokenRotated', RefreshTokenRotated>
-  | RecordedEvent<'identity.TokenFamilyRevoked', TokenFamilyRevoked>
-  | RecordedEvent<'identity.PhoneCodeSent', PhoneCodeSent>
-  | RecordedEvent<'identity.PhoneCodeFailed', PhoneCodeFailed>
-  | RecordedEvent<'identity.PhoneLocked', PhoneLocked>
-  | RecordedEvent<'identity.PhoneVerified', PhoneVerified>
-  | RecordedEvent<'identity.PhoneReleased', PhoneReleased>;
+/** The events of a `user-<userId>` stream, as its decider states them. */
+export type UserStreamEvent =
+  | DomainEvent<'identity.UserRegistered', UserRegistered>
+  | DomainEvent<'identity.EmailVerificationRequested', EmailVerificationRequested>
+  | DomainEvent<'identity.EmailVerified', EmailVerified>
+  | DomainEvent<'identity.EmailChanged', EmailChanged>
+  | DomainEvent<'identity.LoggedIn', LoggedIn>
+  | DomainEvent<'identity.LoginFailed', LoginFailed>
+  | DomainEvent<'identity.AccountLocked', AccountLocked>
+  | DomainEvent<'identity.LoggedOut', LoggedOut>
+  | DomainEvent<'identity.PasswordResetRequested', PasswordResetRequested>
+  | DomainEvent<'identity.PasswordReset', PasswordReset>
+  | DomainEvent<'identity.PhoneChanged', PhoneChanged>
+  | DomainEvent<'identity.RolesChanged', RolesChanged>;
+
+/** The events of an `emailclaim-<id>` stream. */
+export type EmailClaimStreamEvent =
+  | DomainEvent<'identity.EmailClaimed', EmailClaimed>
+  | DomainEvent<'identity.EmailClaimConfirmed', EmailClaimConfirmed>
+  | DomainEvent<'identity.EmailReleased', EmailReleased>;
+
+/** The events of a `tokenfamily-<familyId>` stream. */
+export type TokenFamilyStreamEvent =
+  | DomainEvent<'identity.TokenFamilyStarted', TokenFamilyStarted>
+  | DomainEvent<'identity.RefreshTokenRotated', RefreshTokenRotated>
+  | DomainEvent<'identity.TokenFamilyRevoked', TokenFamilyRevoked>;
+
+/** The events of a `phone-<id>` stream. */
+export type PhoneStreamEvent =
+  | DomainEvent<'identity.PhoneCodeSent', PhoneCodeSent>
+  | DomainEvent<'identity.PhoneCodeFailed', PhoneCodeFailed>
+  | DomainEvent<'identity.PhoneLocked', PhoneLocked>
+  | DomainEvent<'identity.PhoneVerified', PhoneVerified>
+  | DomainEvent<'identity.PhoneReleased', PhoneReleased>;
+
+/** Every identity event as decided, narrowed by `type`. */
+export type IdentityDomainEvent =
+  UserStreamEvent | EmailClaimStreamEvent | TokenFamilyStreamEvent | PhoneStreamEvent;
+
+/** Every identity event as read back from the store or the log, narrowed by `type`. */
+export type IdentityEvent = RecordedEventOf<IdentityDomainEvent>;
 
 const isoTime = isoTimeOf();
 const uuid = uuidOf();
@@ -183,7 +200,7 @@ const v1 = (shape: Record<string, Validator<unknown>>) => [
   { version: 1, validate: object(shape) as Validator<unknown> },
 ];
 
-export const identityEvents: EventCatalogue = {
+export const identityEvents: CatalogueOf<IdentityDomainEvent> = {
   'identity.UserRegistered': v1({
     userId: uuid,
     email,
@@ -272,6 +289,9 @@ export const identityEvents: EventCatalogue = {
   'identity.PhoneVerified': v1({ phone, userId: uuid, codeId: uuid, verifiedAt: isoTime }),
   'identity.PhoneReleased': v1({ phone, userId: uuid, releasedAt: isoTime }),
 };
+
+/** Narrows a recorded event to identity's union (see `eventGuard`). */
+export const isIdentityEvent = eventGuard<IdentityDomainEvent>(identityEvents);
 
 /** Stream names. Email and phone streams are keyed by a hash-derived id so the address is not in the name. */
 export const userStreamId = (userId: string): string => `user-${userId}`;

@@ -1,5 +1,5 @@
-import type { EventCatalogue } from '../catalogue.ts';
-import type { RecordedEvent } from '../envelope.ts';
+import { eventGuard, type CatalogueOf } from '../catalogue.ts';
+import type { DomainEvent, RecordedEventOf } from '../envelope.ts';
 import {
   arrayOf,
   integer,
@@ -43,11 +43,20 @@ export type ExperienceLevelChanged = Readonly<{
 
 export type ExperienceLevelRetired = Readonly<{ levelId: string; code: string; retiredAt: string }>;
 
-export type ProfileEvent =
-  | RecordedEvent<'profile.ProfileUpdated', ProfileUpdated>
-  | RecordedEvent<'profile.ExperienceLevelDefined', ExperienceLevelDefined>
-  | RecordedEvent<'profile.ExperienceLevelChanged', ExperienceLevelChanged>
-  | RecordedEvent<'profile.ExperienceLevelRetired', ExperienceLevelRetired>;
+/** The events of a `profile-<userId>` stream, as its decider states them. */
+export type ProfileStreamEvent = DomainEvent<'profile.ProfileUpdated', ProfileUpdated>;
+
+/** The events of an `experiencelevel-<levelId>` stream. */
+export type ExperienceLevelStreamEvent =
+  | DomainEvent<'profile.ExperienceLevelDefined', ExperienceLevelDefined>
+  | DomainEvent<'profile.ExperienceLevelChanged', ExperienceLevelChanged>
+  | DomainEvent<'profile.ExperienceLevelRetired', ExperienceLevelRetired>;
+
+/** Every profile event as decided, narrowed by `type`. */
+export type ProfileDomainEvent = ProfileStreamEvent | ExperienceLevelStreamEvent;
+
+/** Every profile event as read back from the store or the log, narrowed by `type`. */
+export type ProfileEvent = RecordedEventOf<ProfileDomainEvent>;
 
 const isoTime = isoTimeOf();
 const uuid = uuidOf();
@@ -62,7 +71,7 @@ const change = (fields: readonly string[]): Validator<FieldChange<string>> =>
     to: value,
   });
 
-export const profileEvents: EventCatalogue = {
+export const profileEvents: CatalogueOf<ProfileDomainEvent> = {
   'profile.ProfileUpdated': [
     {
       version: 1,
@@ -107,6 +116,9 @@ export const profileEvents: EventCatalogue = {
     },
   ],
 };
+
+/** Narrows a recorded event to profile's union (see `eventGuard`). */
+export const isProfileEvent = eventGuard<ProfileDomainEvent>(profileEvents);
 
 export const profileStreamId = (userId: string): string => `profile-${userId}`;
 export const experienceLevelStreamId = (levelId: string): string => `experiencelevel-${levelId}`;
