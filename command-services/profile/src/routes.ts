@@ -59,7 +59,7 @@ export const profileCommandRoutes = (deps: ProfileCommandDeps): Router => {
       ...(expectedRevision === undefined ? {} : { expectedRevision }),
     });
     setCommandHeaders(res, outcome.revision, outcome.position);
-    const changed = outcome.events.flatMap((e) => (e.data as schema.ProfileUpdated).changes);
+    const changed = outcome.events.flatMap((e) => e.data.changes);
     res.json({ userId, revision: outcome.revision, changes: changed });
   });
 

@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import type { RecordedEvent } from '@lectern/schemas';
+import type { DomainEvent } from '@lectern/schemas';
 import { sqlEventStore } from '../event-store/sql-store.ts';
 import { pgliteSql } from '../sql/pglite.ts';
-import { handleCommand, type Decider } from './command-handler.ts';
+import { handleCommand } from './command-handler.ts';
+import type { Decider } from './decider.ts';
 import { Problem } from './errors.ts';
 
 type Note = Readonly<{ type: 'Write'; text: string }>;
+type NoteWritten = DomainEvent<'test.NoteWritten', Readonly<{ text: string }>>;
 /** Always writes what it is told: a second run of a command id decides whatever its command says. */
-const notes: Decider<Note, number> = {
+const notes: Decider<number, Note, NoteWritten> = {
   initialState: () => 0,
-  evolve: (n: number, _e: RecordedEvent) => n + 1,
+  evolve: (n) => n + 1,
   decide: (cmd) => [{ type: 'test.NoteWritten', data: { text: cmd.text } }],
 };
 const metadata = { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null };

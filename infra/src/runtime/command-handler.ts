@@ -1,9 +1,9 @@
 import {
   decodeEvent,
+  type DomainEvent,
   type EventCatalogue,
   type EventMetadata,
-  type NewEvent,
-  type RecordedEvent,
+  type NewEventOf,
 } from '@lectern/schemas';
 import {
   EventIdConflict,
@@ -11,20 +11,20 @@ import {
   type EventStore,
   type ExpectedRevision,
 } from '../ports/event-store.ts';
+import { fold, type Decider as TypedDecider } from './decider.ts';
 import { Problem } from './errors.ts';
 import { deterministicUuid } from './ids.ts';
 
-/** What a decider returns: event types and data; the handler adds the envelope. */
-export type Decided = Readonly<{ type: string; schemaVersion?: number; data: unknown }>;
+/**
+ * @deprecated The form with the command first and untyped events, kept while
+ * the identity routes still name it; new code names
+ * `Decider<State, Command, Event>` from `./decider.ts`.
+ */
+export type Decider<Command, State> = TypedDecider<State, Command, any>;
 
-export type Decider<Command, State> = Readonly<{
-  initialState: () => State;
-  evolve: (state: State, event: RecordedEvent) => State;
-  decide: (command: Command, state: State) => readonly Decided[];
-}>;
-
-export type CommandOutcome<State> = Readonly<{
-  events: readonly NewEvent[];
+export type CommandOutcome<State, Event extends DomainEvent = DomainEvent> = Readonly<{
+  /** What the command appended, narrowed by `type` like the decider's events. */
+  events: readonly NewEventOf<Event>[];
   state: State;
   /** Stream revision after the command (the ETag); -1 when the stream is still empty. */
   revision: number;
@@ -43,10 +43,10 @@ export type CommandOutcome<State> = Readonly<{
  *    revision named, start over (a few times, with backoff); with one named,
  *    the caller's view is stale: 412.
  */
-export const handleCommand = async <Command, State>(opts: {
+export const handleCommand = async <State, Command, Event extends DomainEvent>(opts: {
   store: EventStore;
   streamId: string;
-  decider: Decider<Command, State>;
+  decider: TypedDecider<State, Command, Event>;
   command: Command;
   commandId: string;
   occurredAt: string;
@@ -55,11 +55,11 @@ export const handleCommand = async <Command, State>(opts: {
   maxAttempts?: number;
   /** When given, every decided event must validate against it before it is appended. */
   catalogue?: EventCatalogue;
-}): Promise<CommandOutcome<State>> => {
+}): Promise<CommandOutcome<State, Event>> => {
   const attempts = opts.maxAttempts ?? 4;
   for (let attempt = 1; ; attempt++) {
     const history = await opts.store.readStream(opts.streamId);
-    const state = history.reduce(opts.decider.evolve, opts.decider.initialState());
+    const state = fold(opts.decider, history);
     const revision = history.length ? history[history.length - 1]!.revision : -1;
     if (opts.expectedRevision !== undefined) {
       const wanted = opts.expectedRevision === 'no_stream' ? -1 : opts.expectedRevision;
@@ -88,26 +88,19 @@ export const handleCommand = async <Command, State>(opts: {
         if (!checked.ok)
           throw new Error(`decided ${d.type} fails its schema: ${JSON.stringify(checked.issues)}`);
       }
-    const events: NewEvent[] = decided.map((d, i) => ({
+    const events = decided.map((d, i): NewEventOf<Event> => ({
+      ...d,
       id: deterministicUuid(`${opts.commandId}/${opts.streamId}/${i}`),
-      type: d.type,
       schemaVersion: d.schemaVersion ?? 1,
       occurredAt: opts.occurredAt,
-      data: d.data,
       metadata: opts.metadata,
     }));
     const expected: ExpectedRevision = revision === -1 ? 'no_stream' : revision;
     try {
       const result = await opts.store.append(opts.streamId, events, { expectedRevision: expected });
-      const recorded = events.map((e, i): RecordedEvent => ({
-        ...e,
-        streamId: opts.streamId,
-        revision: revision + 1 + i,
-        position: result.position,
-      }));
       return {
         events,
-        state: recorded.reduce(opts.decider.evolve, state),
+        state: events.reduce(opts.decider.evolve, state),
         revision: result.nextExpectedRevision,
         position: result.position,
       };

@@ -1,32 +1,23 @@
 import type { ExecutionContext } from 'ava';
-import type { RecordedEvent } from '@lectern/schemas';
-import type { Decided, Decider } from '../runtime/command-handler.ts';
+import type { DomainEvent } from '@lectern/schemas';
+import type { Decider } from '../runtime/decider.ts';
 import { Problem } from '../runtime/errors.ts';
 
 /**
- * Given–when–then for pure deciders (STYLE.md §12): no I/O, no store.
+ * Given–when–then for pure deciders (STYLE.md §15): no I/O, no store. The
+ * given and expected events are the decider's own union, so a fixture with
+ * the wrong data for its type does not compile.
  *
  * @example
  *   spec(profileDecider).given([updated]).when(cmd).then(t, [{ type: 'profile.ProfileUpdated', data }]);
  */
-export const spec = <C, S>(decider: Decider<C, S>) => ({
-  given: (history: readonly Decided[]) => {
-    const recorded = history.map((d, i): RecordedEvent => ({
-      id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-      type: d.type,
-      schemaVersion: d.schemaVersion ?? 1,
-      occurredAt: '2026-01-01T00:00:00.000Z',
-      data: d.data,
-      metadata: { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null },
-      streamId: 'spec-1',
-      revision: i,
-      position: i + 1,
-    }));
-    const state = recorded.reduce(decider.evolve, decider.initialState());
+export const spec = <State, Command, Event extends DomainEvent>(decider: Decider<State, Command, Event>) => ({
+  given: (history: readonly Event[]) => {
+    const state = history.reduce(decider.evolve, decider.initialState());
     return {
       state,
-      when: (command: C) => ({
-        then: (t: ExecutionContext, expected: readonly Decided[]) =>
+      when: (command: Command) => ({
+        then: (t: ExecutionContext, expected: readonly Event[]) =>
           t.deepEqual(decider.decide(command, state), expected),
         thenFails: (t: ExecutionContext, code: string) => {
           const error = t.throws(() => decider.decide(command, state), { instanceOf: Problem });

@@ -1,6 +1,6 @@
-import type { identity as schema, RecordedEvent } from '@lectern/schemas';
+import type { identity as schema } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
-import type { Decided } from '@lectern/infra/runtime/command-handler';
+import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 
 /**
  * One stream per email address: appending to it with the revision read is
@@ -22,7 +22,7 @@ export const initialState = (): EmailClaim => ({ status: 'free' });
 
 const taken = (): Problem => new Problem('conflict', 'email_taken', 'That email is already registered.');
 
-export const decide = (cmd: EmailClaimCommand, s: EmailClaim): Decided[] => {
+export const decide = (cmd: EmailClaimCommand, s: EmailClaim): schema.EmailClaimStreamEvent[] => {
   switch (cmd.type) {
     case 'Claim': {
       if (s.status !== 'free' && s.userId === cmd.userId) return [];
@@ -53,19 +53,26 @@ export const decide = (cmd: EmailClaimCommand, s: EmailClaim): Decided[] => {
   }
 };
 
-export const evolve = (s: EmailClaim, e: RecordedEvent): EmailClaim => {
+export const evolve = (s: EmailClaim, e: schema.EmailClaimStreamEvent): EmailClaim => {
   switch (e.type) {
-    case 'identity.EmailClaimed': {
-      const d = e.data as schema.EmailClaimed;
-      return { status: 'pending', email: d.email, userId: d.userId, pendingUntil: d.pendingUntil };
-    }
+    case 'identity.EmailClaimed':
+      return {
+        status: 'pending',
+        email: e.data.email,
+        userId: e.data.userId,
+        pendingUntil: e.data.pendingUntil,
+      };
     case 'identity.EmailClaimConfirmed':
       return s.status === 'pending' ? { status: 'held', email: s.email, userId: s.userId } : s;
     case 'identity.EmailReleased':
       return { status: 'free' };
     default:
-      return s;
+      return unknownEvent(e, s);
   }
 };
 
-export const emailClaimDecider = { initialState, decide, evolve };
+export const emailClaimDecider: Decider<EmailClaim, EmailClaimCommand, schema.EmailClaimStreamEvent> = {
+  initialState,
+  decide,
+  evolve,
+};

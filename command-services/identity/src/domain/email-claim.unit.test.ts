@@ -1,13 +1,13 @@
 import test from 'ava';
 import { spec } from '@lectern/infra/testing/decider-spec';
-import type { Decided } from '@lectern/infra/runtime/command-handler';
+import type { identity as schema } from '@lectern/schemas';
 import { emailClaimDecider } from './email-claim.ts';
 
 const a = '2b1f3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
 const b = '9b1f3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
 const email = 'ada@example.org';
 const t0 = '2026-01-01T00:00:00.000Z';
-const claimed: Decided = {
+const claimed: schema.EmailClaimStreamEvent = {
   type: 'identity.EmailClaimed',
   data: { email, userId: a, pendingUntil: '2026-01-02T00:00:00.000Z', claimedAt: t0 },
 };

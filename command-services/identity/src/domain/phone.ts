@@ -1,6 +1,6 @@
-import { addMs, secondsUntil, type identity as schema, type RecordedEvent } from '@lectern/schemas';
+import { addMs, secondsUntil, type identity as schema } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
-import type { Decided } from '@lectern/infra/runtime/command-handler';
+import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 import { policy } from './policy.ts';
 
 /**
@@ -18,13 +18,24 @@ type Code = Readonly<{
   attempts: number;
 }>;
 
-export type Phone = Readonly<{
-  phone: string | null;
+/** A number some code was sent to: its current code, the last send and any lock. */
+type Known = Readonly<{
+  phone: string;
   code: Code | null;
-  lastSentAt: string | null;
+  lastSentAt: string;
   lockedUntil: string | null;
-  owner: string | null;
 }>;
+
+/**
+ * No code sent yet; a number codes were sent to that no one has verified
+ * (or its owner released); a number that belongs to the user who verified it.
+ * Every state answers `code`, so a caller can check a submitted code against
+ * whatever state it loaded.
+ */
+export type Phone =
+  | Readonly<{ status: 'none'; code: null }>
+  | (Readonly<{ status: 'unowned' }> & Known)
+  | (Readonly<{ status: 'owned'; owner: string }> & Known);
 
 export type PhoneCommand =
   | Readonly<{
@@ -45,28 +56,22 @@ export type PhoneCommand =
     }>
   | Readonly<{ type: 'Release'; userId: string; at: string }>;
 
-export const initialState = (): Phone => ({
-  phone: null,
-  code: null,
-  lastSentAt: null,
-  lockedUntil: null,
-  owner: null,
-});
+export const initialState = (): Phone => ({ status: 'none', code: null });
 
 const checkLock = (s: Phone, at: string): void => {
-  if (s.lockedUntil && s.lockedUntil > at)
+  if (s.status !== 'none' && s.lockedUntil && s.lockedUntil > at)
     throw new Problem('locked', 'phone_locked', 'Too many wrong codes: this phone is locked for an hour.', {
       retryAfterSeconds: secondsUntil(at, s.lockedUntil),
     });
 };
 
-export const decide = (cmd: PhoneCommand, s: Phone): Decided[] => {
+export const decide = (cmd: PhoneCommand, s: Phone): schema.PhoneStreamEvent[] => {
   switch (cmd.type) {
     case 'SendCode': {
       checkLock(s, cmd.at);
-      if (s.owner && s.owner !== cmd.userId)
+      if (s.status === 'owned' && s.owner !== cmd.userId)
         throw new Problem('conflict', 'phone_taken', 'That phone number belongs to another account.');
-      if (s.lastSentAt) {
+      if (s.status !== 'none') {
         const next = addMs(s.lastSentAt, policy.phoneResendInterval);
         if (next > cmd.at)
           throw new Problem(
@@ -92,7 +97,7 @@ export const decide = (cmd: PhoneCommand, s: Phone): Decided[] => {
     case 'VerifyCode': {
       checkLock(s, cmd.at);
       const code = s.code;
-      if (!code || code.userId !== cmd.userId)
+      if (s.status === 'none' || !code || code.userId !== cmd.userId)
         throw new Problem(
           'validation',
           'phone_code_invalid',
@@ -102,7 +107,7 @@ export const decide = (cmd: PhoneCommand, s: Phone): Decided[] => {
         throw new Problem('validation', 'phone_code_expired', 'The code has expired; ask for a new one.');
       if (cmd.matchedCodeId === code.codeId) {
         const verified: schema.PhoneVerified = {
-          phone: s.phone!,
+          phone: s.phone,
           userId: cmd.userId,
           codeId: code.codeId,
           verifiedAt: cmd.at,
@@ -111,15 +116,15 @@ export const decide = (cmd: PhoneCommand, s: Phone): Decided[] => {
       }
       const attempts = code.attempts + 1;
       const failed: schema.PhoneCodeFailed = {
-        phone: s.phone!,
+        phone: s.phone,
         codeId: code.codeId,
         attempts,
         failedAt: cmd.at,
       };
-      const events: Decided[] = [{ type: 'identity.PhoneCodeFailed', data: failed }];
+      const events: schema.PhoneStreamEvent[] = [{ type: 'identity.PhoneCodeFailed', data: failed }];
       if (attempts >= policy.phoneMaxAttempts) {
         const locked: schema.PhoneLocked = {
-          phone: s.phone!,
+          phone: s.phone,
           lockedUntil: addMs(cmd.at, policy.phoneLock),
           lockedAt: cmd.at,
         };
@@ -128,8 +133,8 @@ export const decide = (cmd: PhoneCommand, s: Phone): Decided[] => {
       return events;
     }
     case 'Release': {
-      if (s.owner !== cmd.userId) return [];
-      const released: schema.PhoneReleased = { phone: s.phone!, userId: cmd.userId, releasedAt: cmd.at };
+      if (s.status !== 'owned' || s.owner !== cmd.userId) return [];
+      const released: schema.PhoneReleased = { phone: s.phone, userId: cmd.userId, releasedAt: cmd.at };
       return [{ type: 'identity.PhoneReleased', data: released }];
     }
     default: {
@@ -139,14 +144,14 @@ export const decide = (cmd: PhoneCommand, s: Phone): Decided[] => {
   }
 };
 
-export const evolve = (s: Phone, e: RecordedEvent): Phone => {
+export const evolve = (s: Phone, e: schema.PhoneStreamEvent): Phone => {
   switch (e.type) {
     case 'identity.PhoneCodeSent': {
-      const d = e.data as schema.PhoneCodeSent;
-      return {
-        ...s,
+      const d = e.data;
+      const known: Known = {
         phone: d.phone,
         lastSentAt: d.sentAt,
+        lockedUntil: s.status === 'none' ? null : s.lockedUntil,
         code: {
           codeId: d.codeId,
           userId: d.userId,
@@ -156,23 +161,31 @@ export const evolve = (s: Phone, e: RecordedEvent): Phone => {
           attempts: 0,
         },
       };
+      return s.status === 'owned' ? { ...s, ...known } : { status: 'unowned', ...known };
     }
-    case 'identity.PhoneCodeFailed': {
-      const d = e.data as schema.PhoneCodeFailed;
-      return s.code?.codeId === d.codeId ? { ...s, code: { ...s.code, attempts: d.attempts } } : s;
-    }
+    case 'identity.PhoneCodeFailed':
+      if (s.status === 'none' || s.code?.codeId !== e.data.codeId) return s;
+      return { ...s, code: { ...s.code, attempts: e.data.attempts } };
     case 'identity.PhoneLocked':
       // The code that was guessed at is dead; after the lock a new one must be sent.
-      return { ...s, code: null, lockedUntil: (e.data as schema.PhoneLocked).lockedUntil };
+      return s.status === 'none' ? s : { ...s, code: null, lockedUntil: e.data.lockedUntil };
     case 'identity.PhoneVerified': {
-      const d = e.data as schema.PhoneVerified;
-      return { ...s, code: null, owner: d.userId };
+      if (s.status === 'none') return s;
+      const { phone, lastSentAt, lockedUntil } = s;
+      return { status: 'owned', owner: e.data.userId, phone, code: null, lastSentAt, lockedUntil };
     }
-    case 'identity.PhoneReleased':
-      return { ...s, owner: null };
+    case 'identity.PhoneReleased': {
+      if (s.status !== 'owned') return s;
+      const { phone, code, lastSentAt, lockedUntil } = s;
+      return { status: 'unowned', phone, code, lastSentAt, lockedUntil };
+    }
     default:
-      return s;
+      return unknownEvent(e, s);
   }
 };
 
-export const phoneDecider = { initialState, decide, evolve };
+export const phoneDecider: Decider<Phone, PhoneCommand, schema.PhoneStreamEvent> = {
+  initialState,
+  decide,
+  evolve,
+};

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spec } from '@lectern/infra/testing/decider-spec';
-import type { Decided } from '@lectern/infra/runtime/command-handler';
+import type { identity as schema } from '@lectern/schemas';
 import { phoneDecider } from './phone.ts';
 
 const userId = '2b1f3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
@@ -18,7 +18,7 @@ const send = (at: string, by = userId) =>
     codeSalt: 'salt-salt',
     at,
   }) as const;
-const sent: Decided = {
+const sent: schema.PhoneStreamEvent = {
   type: 'identity.PhoneCodeSent',
   data: {
     phone,
@@ -30,7 +30,7 @@ const sent: Decided = {
     sentAt: t0,
   },
 };
-const wrong = (attempts: number): Decided => ({
+const wrong = (attempts: number): schema.PhoneStreamEvent => ({
   type: 'identity.PhoneCodeFailed',
   data: { phone, codeId, attempts, failedAt: t0 },
 });

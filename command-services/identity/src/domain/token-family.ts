@@ -1,6 +1,6 @@
-import { addMs, type identity as schema, type RecordedEvent } from '@lectern/schemas';
+import { addMs, type identity as schema } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
-import type { Decided } from '@lectern/infra/runtime/command-handler';
+import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 import { policy } from './policy.ts';
 
 /**
@@ -64,17 +64,16 @@ const invalid = (): Problem =>
     'The refresh token is invalid, expired or revoked.',
   );
 
-const revoke = (s: Family, reason: schema.TokenFamilyRevoked['reason'], at: string): Decided => {
-  const revoked: schema.TokenFamilyRevoked = {
-    familyId: s.familyId,
-    userId: s.userId,
-    reason,
-    revokedAt: at,
-  };
-  return { type: 'identity.TokenFamilyRevoked', data: revoked };
-};
+const revoke = (
+  s: Family,
+  reason: schema.TokenFamilyRevoked['reason'],
+  at: string,
+): schema.TokenFamilyStreamEvent => ({
+  type: 'identity.TokenFamilyRevoked',
+  data: { familyId: s.familyId, userId: s.userId, reason, revokedAt: at },
+});
 
-export const decide = (cmd: TokenFamilyCommand, s: TokenFamily): Decided[] => {
+export const decide = (cmd: TokenFamilyCommand, s: TokenFamily): schema.TokenFamilyStreamEvent[] => {
   switch (cmd.type) {
     case 'Start': {
       if (s.status !== 'none') return [];
@@ -139,10 +138,10 @@ export const decide = (cmd: TokenFamilyCommand, s: TokenFamily): Decided[] => {
   }
 };
 
-export const evolve = (s: TokenFamily, e: RecordedEvent): TokenFamily => {
+export const evolve = (s: TokenFamily, e: schema.TokenFamilyStreamEvent): TokenFamily => {
   switch (e.type) {
     case 'identity.TokenFamilyStarted': {
-      const d = e.data as schema.TokenFamilyStarted;
+      const d = e.data;
       return {
         status: 'active',
         familyId: d.familyId,
@@ -156,7 +155,7 @@ export const evolve = (s: TokenFamily, e: RecordedEvent): TokenFamily => {
     }
     case 'identity.RefreshTokenRotated': {
       if (s.status === 'none') return s;
-      const d = e.data as schema.RefreshTokenRotated;
+      const d = e.data;
       return {
         ...s,
         spent: [...s.spent, s.current.tokenHash],
@@ -166,11 +165,15 @@ export const evolve = (s: TokenFamily, e: RecordedEvent): TokenFamily => {
     }
     case 'identity.TokenFamilyRevoked': {
       if (s.status === 'none') return s;
-      return { ...s, status: 'revoked', reason: (e.data as schema.TokenFamilyRevoked).reason };
+      return { ...s, status: 'revoked', reason: e.data.reason };
     }
     default:
-      return s;
+      return unknownEvent(e, s);
   }
 };
 
-export const tokenFamilyDecider = { initialState, decide, evolve };
+export const tokenFamilyDecider: Decider<TokenFamily, TokenFamilyCommand, schema.TokenFamilyStreamEvent> = {
+  initialState,
+  decide,
+  evolve,
+};

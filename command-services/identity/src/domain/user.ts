@@ -1,6 +1,6 @@
-import { addMs, secondsUntil, type identity as schema, type RecordedEvent } from '@lectern/schemas';
+import { addMs, secondsUntil, type identity as schema } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
-import type { Decided } from '@lectern/infra/runtime/command-handler';
+import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 import { policy } from './policy.ts';
 
 type Pending = Readonly<{ tokenHash: string; expiresAt: string }>;
@@ -88,7 +88,7 @@ const checkToken = (pending: Pending | null, tokenHash: string, at: string, what
 const liveFamilies = (s: Account, at: string) =>
   s.families.filter((f) => addMs(f.startedAt, policy.tokenFamilyMaxAge) > at);
 
-export const decide = (cmd: UserCommand, s: User): Decided[] => {
+export const decide = (cmd: UserCommand, s: User): schema.UserStreamEvent[] => {
   switch (cmd.type) {
     case 'Register': {
       if (s.status !== 'none')
@@ -162,7 +162,7 @@ export const decide = (cmd: UserCommand, s: User): Decided[] => {
           failures,
           failedAt: cmd.at,
         };
-        const events: Decided[] = [{ type: 'identity.LoginFailed', data: failed }];
+        const events: schema.UserStreamEvent[] = [{ type: 'identity.LoginFailed', data: failed }];
         if (failures >= policy.loginMaxFailures) {
           const locked: schema.AccountLocked = {
             userId: s.userId,
@@ -266,9 +266,9 @@ export const decide = (cmd: UserCommand, s: User): Decided[] => {
   }
 };
 
-export const evolve = (s: User, e: RecordedEvent): User => {
+export const evolve = (s: User, e: schema.UserStreamEvent): User => {
   if (e.type === 'identity.UserRegistered') {
-    const d = e.data as schema.UserRegistered;
+    const d = e.data;
     return {
       status: 'pending',
       verification: { tokenHash: '', expiresAt: d.registeredAt },
@@ -288,7 +288,7 @@ export const evolve = (s: User, e: RecordedEvent): User => {
   if (s.status === 'none') return s;
   switch (e.type) {
     case 'identity.EmailVerificationRequested': {
-      const d = e.data as schema.EmailVerificationRequested;
+      const d = e.data;
       const pending = { tokenHash: d.tokenHash, expiresAt: d.expiresAt };
       if (d.purpose === 'change') return { ...s, emailChange: { ...pending, email: d.email } };
       return s.status === 'pending' ? { ...s, verification: pending } : s;
@@ -299,9 +299,9 @@ export const evolve = (s: User, e: RecordedEvent): User => {
       return { ...account, status: 'active' };
     }
     case 'identity.EmailChanged':
-      return { ...s, email: (e.data as schema.EmailChanged).to, emailChange: null };
+      return { ...s, email: e.data.to, emailChange: null };
     case 'identity.LoggedIn': {
-      const d = e.data as schema.LoggedIn;
+      const d = e.data;
       return {
         ...s,
         failures: null,
@@ -309,7 +309,7 @@ export const evolve = (s: User, e: RecordedEvent): User => {
       };
     }
     case 'identity.LoginFailed': {
-      const d = e.data as schema.LoginFailed;
+      const d = e.data;
       return {
         ...s,
         failures: {
@@ -319,17 +319,17 @@ export const evolve = (s: User, e: RecordedEvent): User => {
       };
     }
     case 'identity.AccountLocked':
-      return { ...s, failures: null, lockedUntil: (e.data as schema.AccountLocked).lockedUntil };
+      return { ...s, failures: null, lockedUntil: e.data.lockedUntil };
     case 'identity.LoggedOut': {
-      const d = e.data as schema.LoggedOut;
+      const d = e.data;
       return { ...s, families: s.families.filter((f) => f.familyId !== d.familyId) };
     }
     case 'identity.PasswordResetRequested': {
-      const d = e.data as schema.PasswordResetRequested;
+      const d = e.data;
       return { ...s, passwordReset: { tokenHash: d.tokenHash, expiresAt: d.expiresAt } };
     }
     case 'identity.PasswordReset': {
-      const d = e.data as schema.PasswordReset;
+      const d = e.data;
       return {
         ...s,
         passwordHash: d.passwordHash,
@@ -341,12 +341,16 @@ export const evolve = (s: User, e: RecordedEvent): User => {
       };
     }
     case 'identity.PhoneChanged':
-      return { ...s, phone: (e.data as schema.PhoneChanged).to };
+      return { ...s, phone: e.data.to };
     case 'identity.RolesChanged':
-      return { ...s, roles: (e.data as schema.RolesChanged).to };
+      return { ...s, roles: e.data.to };
     default:
-      return s;
+      return unknownEvent(e, s);
   }
 };
 
-export const userDecider = { initialState, decide, evolve };
+export const userDecider: Decider<User, UserCommand, schema.UserStreamEvent> = {
+  initialState,
+  decide,
+  evolve,
+};

@@ -1,17 +1,17 @@
 import test from 'ava';
 import { spec } from '@lectern/infra/testing/decider-spec';
-import type { Decided } from '@lectern/infra/runtime/command-handler';
+import type { identity as schema } from '@lectern/schemas';
 import { userDecider } from './user.ts';
 
 const userId = '2b1f3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
 const familyId = '3c2f3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
 const t0 = '2026-01-01T00:00:00.000Z';
 const hash = 'scrypt$N=32768,r=8,p=1$c2FsdA$aGFzaA';
-const registered: Decided = {
+const registered: schema.UserStreamEvent = {
   type: 'identity.UserRegistered',
   data: { userId, email: 'ada@example.org', passwordHash: hash, roles: ['learner'], registeredAt: t0 },
 };
-const verification: Decided = {
+const verification: schema.UserStreamEvent = {
   type: 'identity.EmailVerificationRequested',
   data: {
     userId,
@@ -22,15 +22,15 @@ const verification: Decided = {
     requestedAt: t0,
   },
 };
-const verified: Decided = {
+const verified: schema.UserStreamEvent = {
   type: 'identity.EmailVerified',
   data: { userId, email: 'ada@example.org', verifiedAt: t0 },
 };
-const loggedIn: Decided = {
+const loggedIn: schema.UserStreamEvent = {
   type: 'identity.LoggedIn',
   data: { userId, familyId, method: 'email_verification', device: null, loggedInAt: t0 },
 };
-const failed = (failures: number, at: string): Decided => ({
+const failed = (failures: number, at: string): schema.UserStreamEvent => ({
   type: 'identity.LoginFailed',
   data: { userId, reason: 'wrong_password', failures, failedAt: at },
 });
@@ -126,11 +126,11 @@ test('login: a password checked against a hash a reset replaced is a conflict, n
 });
 
 test('password reset: the token is valid 15 minutes, spent once, and names every live family', (t) => {
-  const requested: Decided = {
+  const requested: schema.UserStreamEvent = {
     type: 'identity.PasswordResetRequested',
     data: { userId, tokenHash: 'r'.repeat(43), expiresAt: '2026-01-01T00:15:00.000Z', requestedAt: t0 },
   };
-  const second: Decided = {
+  const second: schema.UserStreamEvent = {
     type: 'identity.LoggedIn',
     data: {
       userId,

@@ -1,6 +1,6 @@
-import { type profile as schema, type RecordedEvent } from '@lectern/schemas';
+import { type profile as schema } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
-import type { Decided } from '@lectern/infra/runtime/command-handler';
+import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 
 export type ExperienceLevel =
   | Readonly<{ status: 'none' }>
@@ -24,7 +24,10 @@ export const initialState = (): ExperienceLevel => ({ status: 'none' });
 const notFound = (): Problem =>
   new Problem('not_found', 'experience_level_not_found', 'No such experience level.');
 
-export const decide = (cmd: ExperienceLevelCommand, s: ExperienceLevel): Decided[] => {
+export const decide = (
+  cmd: ExperienceLevelCommand,
+  s: ExperienceLevel,
+): schema.ExperienceLevelStreamEvent[] => {
   switch (cmd.type) {
     case 'DefineExperienceLevel': {
       if (s.status === 'active')
@@ -70,15 +73,15 @@ export const decide = (cmd: ExperienceLevelCommand, s: ExperienceLevel): Decided
   }
 };
 
-export const evolve = (s: ExperienceLevel, e: RecordedEvent): ExperienceLevel => {
+export const evolve = (s: ExperienceLevel, e: schema.ExperienceLevelStreamEvent): ExperienceLevel => {
   switch (e.type) {
     case 'profile.ExperienceLevelDefined': {
-      const d = e.data as schema.ExperienceLevelDefined;
+      const d = e.data;
       return { status: 'active', levelId: d.levelId, code: d.code, label: d.label, rank: d.rank };
     }
     case 'profile.ExperienceLevelChanged': {
       if (s.status === 'none') return s;
-      const d = e.data as schema.ExperienceLevelChanged;
+      const d = e.data;
       let next = s;
       for (const c of d.changes)
         next = c.field === 'label' ? { ...next, label: c.to ?? next.label } : { ...next, rank: Number(c.to) };
@@ -87,8 +90,12 @@ export const evolve = (s: ExperienceLevel, e: RecordedEvent): ExperienceLevel =>
     case 'profile.ExperienceLevelRetired':
       return s.status === 'active' ? { ...s, status: 'retired' } : s;
     default:
-      return s;
+      return unknownEvent(e, s);
   }
 };
 
-export const experienceLevelDecider = { initialState, decide, evolve };
+export const experienceLevelDecider: Decider<
+  ExperienceLevel,
+  ExperienceLevelCommand,
+  schema.ExperienceLevelStreamEvent
+> = { initialState, decide, evolve };

@@ -1,10 +1,11 @@
 import test from 'ava';
 import { spec } from '@lectern/infra/testing/decider-spec';
+import type { profile as schema } from '@lectern/schemas';
 import { experienceLevelDecider } from './experience-level.ts';
 
 const levelId = '1b4e28ba-2fa1-5d2e-8f4b-2a1c3d4e5f60';
 const at = '2026-03-01T10:00:00.000Z';
-const defined = {
+const defined: schema.ExperienceLevelStreamEvent = {
   type: 'profile.ExperienceLevelDefined',
   data: { levelId, code: 'beginner', label: 'Beginner', rank: 1, definedAt: at },
 };
@@ -41,7 +42,7 @@ test('a change records old and new values of the fields that change', (t) => {
 });
 
 test('a retired level can be defined again but not changed', (t) => {
-  const retired = {
+  const retired: schema.ExperienceLevelStreamEvent = {
     type: 'profile.ExperienceLevelRetired',
     data: { levelId, code: 'beginner', retiredAt: at },
   };

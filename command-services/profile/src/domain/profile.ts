@@ -1,6 +1,6 @@
-import { profile as schema, type RecordedEvent } from '@lectern/schemas';
+import { profile as schema } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
-import type { Decided } from '@lectern/infra/runtime/command-handler';
+import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 
 type Field = schema.ProfileField;
 export type Fields = Readonly<Record<Field, string | null>>;
@@ -38,7 +38,7 @@ const flatten = (changes: Readonly<Record<string, unknown>>): Partial<Record<Fie
   return out;
 };
 
-const update = (cmd: UpdateProfile, s: Profile): Decided[] => {
+const update = (cmd: UpdateProfile, s: Profile): schema.ProfileStreamEvent[] => {
   const wanted = flatten(cmd.changes);
   const level = wanted.experienceLevel;
   if (level != null && !cmd.knownExperienceLevels.includes(level))
@@ -53,7 +53,7 @@ const update = (cmd: UpdateProfile, s: Profile): Decided[] => {
   return [{ type: 'profile.ProfileUpdated', data }];
 };
 
-export const decide = (cmd: ProfileCommand, s: Profile): Decided[] => {
+export const decide = (cmd: ProfileCommand, s: Profile): schema.ProfileStreamEvent[] => {
   switch (cmd.type) {
     case 'UpdateProfile':
       return update(cmd, s);
@@ -64,14 +64,24 @@ export const decide = (cmd: ProfileCommand, s: Profile): Decided[] => {
   }
 };
 
-export const evolve = (s: Profile, e: RecordedEvent): Profile => {
-  if (e.type !== 'profile.ProfileUpdated') return s;
-  const d = e.data as schema.ProfileUpdated;
-  const fields = { ...s.fields };
-  for (const c of d.changes) fields[c.field] = c.to;
-  return s.status === 'none'
-    ? { status: 'active', userId: d.userId, fields, createdAt: d.updatedAt, updatedAt: d.updatedAt }
-    : { ...s, fields, updatedAt: d.updatedAt };
+export const evolve = (s: Profile, e: schema.ProfileStreamEvent): Profile => {
+  switch (e.type) {
+    case 'profile.ProfileUpdated': {
+      const d = e.data;
+      const fields = { ...s.fields };
+      for (const c of d.changes) fields[c.field] = c.to;
+      return s.status === 'none'
+        ? { status: 'active', userId: d.userId, fields, createdAt: d.updatedAt, updatedAt: d.updatedAt }
+        : { ...s, fields, updatedAt: d.updatedAt };
+    }
+    default:
+      // A one-type union: its `type` is what narrows to never.
+      return unknownEvent(e.type, s);
+  }
 };
 
-export const profileDecider = { initialState, decide, evolve };
+export const profileDecider: Decider<Profile, ProfileCommand, schema.ProfileStreamEvent> = {
+  initialState,
+  decide,
+  evolve,
+};
