@@ -1,4 +1,4 @@
-import type { identity as schema } from '@lectern/schemas';
+import { identity as schema } from '@lectern/schemas';
 import type { SqlProjection } from '@lectern/infra/runtime/projection';
 
 /** A row of `identity_sessions`: one refresh-token family, i.e. one login on one device. */
@@ -41,9 +41,10 @@ export const identitySessionsProjection: SqlProjection = {
   async apply(tx, batch, t) {
     const table = t.identity_sessions!;
     for (const e of batch) {
+      if (!schema.isIdentityEvent(e)) continue;
       switch (e.type) {
         case 'identity.TokenFamilyStarted': {
-          const d = e.data as schema.TokenFamilyStarted;
+          const d = e.data;
           await tx.query(
             `insert into ${table} (family_id, user_id, device, started_at, expires_at, revision)
              values ($1, $2, $3, $4, $5, $6) on conflict (family_id) do nothing`,
@@ -59,7 +60,7 @@ export const identitySessionsProjection: SqlProjection = {
           break;
         }
         case 'identity.RefreshTokenRotated': {
-          const d = e.data as schema.RefreshTokenRotated;
+          const d = e.data;
           await tx.query(
             `update ${table} set last_rotated_at = $3, rotations = rotations + 1, expires_at = $4, revision = $2
              where family_id = $1 and revision < $2`,
@@ -68,7 +69,7 @@ export const identitySessionsProjection: SqlProjection = {
           break;
         }
         case 'identity.TokenFamilyRevoked': {
-          const d = e.data as schema.TokenFamilyRevoked;
+          const d = e.data;
           await tx.query(
             `update ${table} set revoked_at = $3, revoke_reason = $4, revision = $2 where family_id = $1 and revision < $2`,
             [d.familyId, e.revision, d.revokedAt, d.reason],

@@ -1,4 +1,4 @@
-import type { identity as schema } from '@lectern/schemas';
+import { identity as schema } from '@lectern/schemas';
 import type { SqlProjection } from '@lectern/infra/runtime/projection';
 
 /** A row of `identity_users`: who a user is, findable by e-mail and phone. No secrets. */
@@ -56,15 +56,16 @@ export const identityUsersProjection: SqlProjection = {
   async apply(tx, batch, t) {
     const table = t.identity_users!;
     for (const e of batch) {
-      const set = (assignments: string, params: unknown[]) =>
+      if (!schema.isIdentityEvent(e)) continue;
+      const set = (userId: string, assignments: string, params: unknown[]) =>
         tx.query(`update ${table} set ${assignments}, revision = $2 where user_id = $1 and revision < $2`, [
-          (e.data as { userId: string }).userId,
+          userId,
           e.revision,
           ...params,
         ]);
       switch (e.type) {
         case 'identity.UserRegistered': {
-          const d = e.data as schema.UserRegistered;
+          const d = e.data;
           await tx.query(
             `insert into ${table} (user_id, email, status, roles, registered_at, revision)
              values ($1, $2, 'pending', $3, $4, $5) on conflict (user_id) do nothing`,
@@ -73,27 +74,25 @@ export const identityUsersProjection: SqlProjection = {
           break;
         }
         case 'identity.EmailVerified':
-          await set(`status = 'active', verified_at = $3`, [(e.data as schema.EmailVerified).verifiedAt]);
+          await set(e.data.userId, `status = 'active', verified_at = $3`, [e.data.verifiedAt]);
           break;
         case 'identity.EmailChanged':
-          await set('email = $3', [(e.data as schema.EmailChanged).to]);
+          await set(e.data.userId, 'email = $3', [e.data.to]);
           break;
         case 'identity.PhoneChanged':
-          await set('phone = $3', [(e.data as schema.PhoneChanged).to]);
+          await set(e.data.userId, 'phone = $3', [e.data.to]);
           break;
         case 'identity.RolesChanged':
-          await set('roles = $3', [(e.data as schema.RolesChanged).to]);
+          await set(e.data.userId, 'roles = $3', [e.data.to]);
           break;
         case 'identity.LoggedIn':
-          await set('last_login_at = $3', [(e.data as schema.LoggedIn).loggedInAt]);
+          await set(e.data.userId, 'last_login_at = $3', [e.data.loggedInAt]);
           break;
         case 'identity.AccountLocked':
-          await set('locked_until = $3', [(e.data as schema.AccountLocked).lockedUntil]);
+          await set(e.data.userId, 'locked_until = $3', [e.data.lockedUntil]);
           break;
         case 'identity.PasswordReset':
-          await set('password_changed_at = $3, locked_until = null', [
-            (e.data as schema.PasswordReset).resetAt,
-          ]);
+          await set(e.data.userId, 'password_changed_at = $3, locked_until = null', [e.data.resetAt]);
           break;
       }
     }

@@ -1,4 +1,4 @@
-import { type profile as schema } from '@lectern/schemas';
+import { profile as schema } from '@lectern/schemas';
 import { documentProjection } from '@lectern/infra/runtime/projection';
 
 /** The read model `experience_levels`: one document per level code. */
@@ -21,11 +21,12 @@ export const experienceLevelsProjection = documentProjection<ExperienceLevelDocu
     'profile.ExperienceLevelRetired',
   ],
   table: 'experience_levels',
-  key: (e) => (e.type.startsWith('profile.ExperienceLevel') ? (e.data as { code: string }).code : null),
+  key: (e) => (schema.isProfileEvent(e) && e.type !== 'profile.ProfileUpdated' ? e.data.code : null),
   evolve: (doc, e) => {
+    if (!schema.isProfileEvent(e)) return doc;
     switch (e.type) {
       case 'profile.ExperienceLevelDefined': {
-        const d = e.data as schema.ExperienceLevelDefined;
+        const d = e.data;
         return {
           levelId: d.levelId,
           code: d.code,
@@ -37,7 +38,7 @@ export const experienceLevelsProjection = documentProjection<ExperienceLevelDocu
       }
       case 'profile.ExperienceLevelChanged': {
         if (!doc) return doc;
-        const d = e.data as schema.ExperienceLevelChanged;
+        const d = e.data;
         let next = { ...doc, updatedAt: d.changedAt };
         for (const c of d.changes)
           next =
@@ -45,9 +46,7 @@ export const experienceLevelsProjection = documentProjection<ExperienceLevelDocu
         return next;
       }
       case 'profile.ExperienceLevelRetired':
-        return doc
-          ? { ...doc, status: 'retired', updatedAt: (e.data as schema.ExperienceLevelRetired).retiredAt }
-          : doc;
+        return doc ? { ...doc, status: 'retired', updatedAt: e.data.retiredAt } : doc;
       default:
         return doc;
     }

@@ -1,4 +1,4 @@
-import { type profile as schema } from '@lectern/schemas';
+import { profile as schema } from '@lectern/schemas';
 import type { SqlProjection } from '@lectern/infra/runtime/projection';
 
 /** A row of the read model `profile_history`: one per changed field. */
@@ -49,8 +49,8 @@ export const profileHistoryProjection: SqlProjection = {
       seq: [] as number[],
     };
     for (const e of events) {
-      if (e.type !== 'profile.ProfileUpdated') continue;
-      const d = e.data as schema.ProfileUpdated;
+      if (!schema.isProfileEvent(e) || e.type !== 'profile.ProfileUpdated') continue;
+      const d = e.data;
       d.changes.forEach((c, seq) => {
         cols.eventId.push(e.id);
         cols.field.push(c.field);

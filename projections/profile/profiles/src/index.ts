@@ -1,4 +1,4 @@
-import { type profile as schema } from '@lectern/schemas';
+import { profile as schema } from '@lectern/schemas';
 import { documentProjection } from '@lectern/infra/runtime/projection';
 
 /** The read model `profiles`: one document per user, as `GET /api/profile` returns it. */
@@ -34,9 +34,10 @@ export const profilesProjection = documentProjection<ProfileDocument>({
   contexts: ['profile'],
   eventTypes: ['profile.ProfileUpdated'],
   table: 'profiles',
-  key: (e) => (e.type === 'profile.ProfileUpdated' ? (e.data as schema.ProfileUpdated).userId : null),
+  key: (e) => (schema.isProfileEvent(e) && e.type === 'profile.ProfileUpdated' ? e.data.userId : null),
   evolve: (doc, e) => {
-    const d = e.data as schema.ProfileUpdated;
+    if (!schema.isProfileEvent(e) || e.type !== 'profile.ProfileUpdated') return doc;
+    const d = e.data;
     const next: Record<string, unknown> = {
       ...(doc ?? { ...emptyProfile(d.userId), createdAt: d.updatedAt }),
     };
