@@ -1,7 +1,7 @@
 import { STREAM_DOES_NOT_EXIST, type Event } from '@event-driven-io/emmett';
 import { getPostgreSQLEventStore, type PostgresEventStore } from '@event-driven-io/emmett-postgresql';
 import pg from 'pg';
-import type { EventMetadata, NewEvent, profile as schema } from '@lectern/schemas';
+import type { EventMetadata, profile as schema } from '@lectern/schemas';
 import {
   appendOnPostgres,
   POOL_SIZE,
@@ -11,7 +11,7 @@ import {
   type Timing,
 } from './append.ts';
 import { packageVersion, withDatabase, type Engines } from './engines.ts';
-import { benchUser, profileUpdated, type BenchUser } from './events.ts';
+import { benchUser, profileUpdated, type BenchEvent, type BenchUser } from './events.ts';
 import { combine, runLoad, type LoadResult, type Operation, type RawRun } from './load.ts';
 import { progress, ratio } from './stats.ts';
 
@@ -22,9 +22,9 @@ type ProfileUpdatedEvent = Event<
 >;
 
 /** Emmett's form of the same event: same data and metadata, our event id carried in the metadata. */
-const asEmmett = (e: NewEvent): ProfileUpdatedEvent => ({
+const asEmmett = (e: BenchEvent): ProfileUpdatedEvent => ({
   type: 'profile.ProfileUpdated',
-  data: e.data as schema.ProfileUpdated,
+  data: e.data,
   metadata: { ...e.metadata, eventId: e.id },
 });
 

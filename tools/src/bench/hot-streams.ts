@@ -1,13 +1,13 @@
 import { isExpectedVersionConflictError, STREAM_DOES_NOT_EXIST, type Event } from '@event-driven-io/emmett';
 import { getPostgreSQLEventStore, type PostgresEventStore } from '@event-driven-io/emmett-postgresql';
 import pg from 'pg';
-import type { EventMetadata, NewEvent, profile as schema } from '@lectern/schemas';
+import type { EventMetadata, profile as schema } from '@lectern/schemas';
 import { WrongExpectedRevision, type EventStore } from '@lectern/infra/ports/event-store';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { postgresSql } from '@lectern/infra/sql/postgres';
 import { POOL_SIZE, reportRun, type Timing } from './append.ts';
 import { packageVersion, withDatabase, type Engines } from './engines.ts';
-import { benchUser, profileUpdated, type BenchUser } from './events.ts';
+import { benchUser, profileUpdated, type BenchEvent, type BenchUser } from './events.ts';
 import { combine, runLoad, type Operation, type RawRun } from './load.ts';
 import { median, progress, ratio, round, sleep, summarize } from './stats.ts';
 
@@ -68,9 +68,9 @@ type ProfileUpdatedEvent = Event<
   schema.ProfileUpdated,
   EventMetadata & { eventId: string }
 >;
-const asEmmett = (e: NewEvent): ProfileUpdatedEvent => ({
+const asEmmett = (e: BenchEvent): ProfileUpdatedEvent => ({
   type: 'profile.ProfileUpdated',
-  data: e.data as schema.ProfileUpdated,
+  data: e.data,
   metadata: { ...e.metadata, eventId: e.id },
 });
 
