@@ -1,6 +1,42 @@
 // @ts-check
+import { readdirSync } from 'node:fs';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+// The tiers of ARCHITECTURE.md §2, enforced (a violation fails `npm run lint`).
+// Contexts are the folders of the tiers that hold them, so a new context is
+// covered by being added.
+const folders = (dir) =>
+  readdirSync(new URL(dir, import.meta.url), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
+const contexts = [
+  ...new Set(['command-services/', 'projections/', 'query-services/', 'modules/'].flatMap(folders)),
+].sort();
+const tier = {
+  commands: { group: ['@lectern/*-commands', '@lectern/*-commands/**'], message: 'a command service' },
+  projections: { group: ['@lectern/*-projection-*', '@lectern/*-projection-*/**'], message: 'a projection' },
+  queries: { group: ['@lectern/*-queries', '@lectern/*-queries/**'], message: 'a query service' },
+  workers: { group: ['@lectern/*-worker', '@lectern/*-worker/**'], message: 'a worker' },
+  modules: { group: ['@lectern/*-module', '@lectern/*-module/**'], message: 'a context module' },
+  roots: {
+    group: ['@lectern/server', '@lectern/server/**', '@lectern/tools', '@lectern/tools/**'],
+    message: 'a composition root',
+  },
+};
+/** The import patterns refusing the given tiers to `name`. */
+const refused = (name, tiers) =>
+  tiers.map((t) => ({
+    group: tier[t].group,
+    message: `${name} does not import ${tier[t].message} (ARCHITECTURE.md §2).`,
+  }));
+/** `no-restricted-imports` refusing the given tiers to the files of `files`. */
+const refuse = (name, files, tiers, extra = []) => ({
+  name: `tiers/${name}`,
+  files,
+  rules: { 'no-restricted-imports': ['error', { patterns: [...refused(name, tiers), ...extra] }] },
+});
+const commandTiersRefused = ['projections', 'queries', 'workers', 'modules', 'roots'];
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '.lectern/**', '**/*.d.ts'] },
@@ -18,6 +54,52 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  refuse(
+    'schemas',
+    ['schemas/**/*.ts'],
+    [],
+    [
+      {
+        group: ['@lectern/*', '@lectern/*/**'],
+        message: 'schemas imports nothing of ours (ARCHITECTURE.md §2).',
+      },
+    ],
+  ),
+  refuse('infra', ['infra/**/*.ts'], Object.keys(tier), [
+    {
+      group: contexts.map((c) => `@lectern/schemas/${c}/**`),
+      message: 'infra names no context: what a context brings arrives through its ContextModule.',
+    },
+    {
+      group: ['@lectern/schemas'],
+      importNames: contexts,
+      message: 'infra names no context: what a context brings arrives through its ContextModule.',
+    },
+  ]),
+  refuse(
+    'a command service',
+    ['command-services/**/*.ts'],
+    ['projections', 'queries', 'workers', 'modules', 'roots'],
+  ),
+  refuse('a projection', ['projections/**/*.ts'], ['commands', 'queries', 'workers', 'modules', 'roots']),
+  refuse('a query service', ['query-services/**/*.ts'], ['commands', 'workers', 'modules', 'roots']),
+  refuse('a worker', ['workers/**/*.ts'], ['commands', 'projections', 'queries', 'modules', 'roots']),
+  // A context module composes its own context's tiers, and no other context's.
+  ...contexts.map((c) =>
+    refuse(
+      `the ${c} module`,
+      [`modules/${c}/**/*.ts`],
+      ['roots'],
+      [
+        {
+          group: contexts
+            .filter((o) => o !== c)
+            .flatMap((o) => [`@lectern/${o}-*`, `@lectern/${o}-*/**`, `@lectern/schemas/${o}/**`]),
+          message: `the ${c} module composes the ${c} context only.`,
+        },
+      ],
+    ),
+  ),
   {
     // Deciders are pure (STYLE.md §4): time, ids, randomness and configuration arrive in the command.
     files: ['command-services/*/src/domain/**/*.ts'],
@@ -39,6 +121,8 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['node:*', 'crypto', 'fs', 'pg', 'express'], message: 'No I/O in the domain.' },
+            // This rule replaces the command tier's for domain files: keep its patterns.
+            ...refused('a command service', commandTiersRefused),
           ],
         },
       ],
