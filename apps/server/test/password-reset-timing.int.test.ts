@@ -6,7 +6,7 @@ import test from 'ava';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
 import { postgresSql } from '@lectern/infra/sql/index';
 import { jsonClient } from './http-client.ts';
-import { startServerProcess } from './process.ts';
+import { startServerProcess } from '../src/process.ts';
 
 /**
  * A password-reset request must not tell by its time whether the address is

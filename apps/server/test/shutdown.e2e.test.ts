@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import test from 'ava';
-import { startServerProcess, type ServerProcess } from './process.ts';
+import { startServerProcess, type ServerProcess } from '../src/process.ts';
 
 /**
  * SIGTERM on a real process (ARCHITECTURE.md §5.12, issue 8 line 5): what

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
-import { startServerProcess } from './process.ts';
+import { startServerProcess } from '../src/process.ts';
 
 /**
  * Recovery after kill -9 on Kafka (issue 8 line 5). The broker keeps a dead

@@ -6,8 +6,8 @@ import type { TestFn } from 'ava';
 import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
 import { ch, ident } from '@lectern/infra/analytics/sql';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
-import { loadConfig, type Config } from './config.ts';
-import { startLectern, type Lectern } from './server.ts';
+import { loadConfig, type Config } from '../src/config.ts';
+import { startLectern, type Lectern } from '../src/server.ts';
 
 /** How a flow's backend is configured, and what to remove after it has stopped. */
 export type ProfileSetup = () => Promise<{ config: Config; cleanup(lectern: Lectern): Promise<void> }>;

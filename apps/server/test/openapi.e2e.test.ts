@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { openApiPath, type ApiOperation } from '@lectern/schemas/openapi';
-import { loadConfig } from './config.ts';
-import { apiContexts, apiDocument } from './openapi.ts';
-import { startLectern, type Lectern } from './server.ts';
+import { loadConfig } from '../src/config.ts';
+import { apiContexts, apiDocument } from '../src/openapi.ts';
+import { startLectern, type Lectern } from '../src/server.ts';
 
 /**
  * The served document against the live app: every API route the app mounts

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 
-const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 test('a busy port: one sentence and status 2, before any engine opens', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'lectern-port-'));

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
 
 test('shutdown grace and Kafka session: 10 s by default, whole milliseconds in range otherwise', (t) => {
   const defaults = loadConfig({});

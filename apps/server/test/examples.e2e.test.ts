@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import type { OpenApiDocument } from '@lectern/schemas/openapi';
 import type { JsonSchema } from '@lectern/schemas/validation';
-import { loadConfig } from './config.ts';
-import { startLectern, type Lectern } from './server.ts';
+import { loadConfig } from '../src/config.ts';
+import { startLectern, type Lectern } from '../src/server.ts';
 
 /**
  * Every request-body example the served document shows is accepted when

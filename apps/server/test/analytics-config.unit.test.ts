@@ -1,6 +1,6 @@
 import test from 'ava';
 import { ingestKeyDigest } from '@lectern/analytics-commands';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
 
 const problems = (env: Record<string, string>): readonly string[] => {
   try {

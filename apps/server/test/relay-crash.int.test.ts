@@ -10,7 +10,7 @@ import type { MessageLog } from '@lectern/infra/ports/message-log';
 import { postgresSql } from '@lectern/infra/sql/index';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
 
-const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 /** Starts a real relay process (the server entry point with only the relay role). */
 const startRelayProcess = (env: Record<string, string>): ChildProcess =>

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import type { OpenApiDocument } from '@lectern/schemas/openapi';
 import type { JsonSchema } from '@lectern/schemas/validation';
-import { loadConfig } from './config.ts';
-import { startLectern, type Lectern } from './server.ts';
+import { loadConfig } from '../src/config.ts';
+import { startLectern, type Lectern } from '../src/server.ts';
 
 /**
  * ARCHITECTURE rule 11 over HTTP: prototype keys, U+0000 and lone

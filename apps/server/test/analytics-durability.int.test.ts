@@ -9,7 +9,7 @@ import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
 import { ch, ident } from '@lectern/infra/analytics/sql';
 import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
-import { startServerProcess, type ServerProcess } from './process.ts';
+import { startServerProcess, type ServerProcess } from '../src/process.ts';
 
 /*
  * Durability of ingest: a 202 means the batch is on the log, so a server

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
 import { jsonClient } from './http-client.ts';
-import { startServerProcess } from './process.ts';
+import { startServerProcess } from '../src/process.ts';
 import { runCli } from '../../../tools/src/testing/run-cli.ts';
 
 /**
