@@ -4,7 +4,7 @@ import { ingestKeyDigest } from '@lectern/analytics-commands';
 import { ingestAccepted } from '@lectern/schemas/analytics/api';
 import { ch } from '@lectern/infra/analytics/sql';
 import type { EventRow } from '@lectern/infra/analytics/schema';
-import { jsonClient } from './http-client.ts';
+import { jsonClient, problem } from './http-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /** The ingest key the flow's server is configured with (by its digest), and one it is not. */
@@ -64,11 +64,6 @@ export const analyticsIngestFlow = (test: TestFn, name: string, setup: ProfileSe
       if (found.ids.size >= count || Date.now() > deadline) return found;
       await sleep(200);
     }
-  };
-
-  const problem = (t: ExecutionContext, r: { status: number; headers: Headers }, status: number) => {
-    t.is(r.status, status);
-    t.is(r.headers.get('content-type'), 'application/problem+json; charset=utf-8');
   };
 
   const it = (title: string, body: (t: ExecutionContext) => Promise<void>) =>

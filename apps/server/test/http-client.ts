@@ -23,3 +23,20 @@ export const jsonClient =
       body: text ? (JSON.parse(text) as Record<string, any>) : null,
     };
   };
+
+/**
+ * Asserts an error answer (ARCHITECTURE rule 8): its status, problem+json, and
+ * its stable `code` when one is given.
+ *
+ * @example problem(t, await http('POST', '/api/identity/login', { body }), 401, 'invalid_credentials');
+ */
+export const problem = (
+  t: { is(actual: unknown, expected: unknown, message?: string): void },
+  r: Reply,
+  status: number,
+  code?: string,
+): void => {
+  t.is(r.status, status, JSON.stringify(r.body));
+  t.is(r.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  if (code !== undefined) t.is(r.body?.code, code);
+};

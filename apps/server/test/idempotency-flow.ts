@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { decodeJwt } from 'jose';
-import { jsonClient, type Reply } from './http-client.ts';
+import { jsonClient, problem } from './http-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /** Listed in LECTERN_BOOTSTRAP_ADMINS by the test file: verifying it makes an admin. */
@@ -46,15 +46,6 @@ export const idempotencyFlow = (test: TestFn, name: string, setup: ProfileSetup)
     });
     if (verified.status !== 200) throw new Error(`verify: ${verified.status}`);
     return { email, userId: reg.body!.userId as string, tokens: verified.body! };
-  };
-  const problem = (
-    t: { is(a: unknown, b: unknown, m?: string): void },
-    r: Reply,
-    status: number,
-    code: string,
-  ) => {
-    t.is(r.status, status, JSON.stringify(r.body));
-    t.is(r.body?.code, code);
   };
 
   test.serial(

@@ -3,7 +3,7 @@ import type { TestFn } from 'ava';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 import { identityUser, sessionList, tokenPair } from '@lectern/schemas/identity/api';
-import { jsonClient, type Reply } from './http-client.ts';
+import { jsonClient, problem, type Reply } from './http-client.ts';
 
 /**
  * Identity end to end over HTTP against a whole backend in this process,
@@ -44,16 +44,6 @@ export const identityFlow = (test: TestFn, name: string, setup: ProfileSetup) =>
     if (verified.status !== 200)
       throw new Error(`verify: ${verified.status} ${JSON.stringify(verified.body)}`);
     return { email, ip, userId: reg.body!.userId as string, tokens: verified.body! };
-  };
-  const problem = (
-    t: { is(a: unknown, b: unknown, m?: string): void },
-    r: Reply,
-    status: number,
-    code: string,
-  ) => {
-    t.is(r.status, status, JSON.stringify(r.body));
-    t.is(r.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-    t.is(r.body?.code, code);
   };
 
   test.serial(
