@@ -11,7 +11,12 @@ a refusal of what is left is a real disagreement:
   ahead of the server's clock;
 - one header value that schemathesis' coverage phase cannot build (an
   `If-Match` needs double quotes, and that phase sends letters and digits only
-  in headers, falling back to a value the pattern refuses).
+  in headers, falling back to a value the pattern refuses);
+- a fresh `Idempotency-Key` per request: generated keys are short and repeat
+  ("0", "a"), and a key seen before with another body is rightly refused
+  (422 `idempotency_key_reused`), so without this most generated writes
+  tested the key's reuse rule rather than the operation. The e2e suites test
+  replays and reuse.
 
 And one check: a schema-valid request may be refused with 400 only for a
 business reason that its operation documents (a spent token, a wrong code, a
@@ -24,6 +29,7 @@ import datetime as dt
 import json
 import re
 import time
+import uuid
 
 import schemathesis
 
@@ -111,11 +117,19 @@ def _if_match(case) -> None:
             headers[name] = "*"
 
 
+def _fresh_idempotency_key(case) -> None:
+    headers = case.headers or {}
+    for name in list(headers):
+        if name.lower() == "idempotency-key":
+            headers[name] = uuid.uuid4().hex
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     if not _positive(case):
         return
     _if_match(case)
+    _fresh_idempotency_key(case)
     if ANALYTICS_RANGE.match(case.operation.path):
         _analytics_range(case)
     if case.operation.path == "/api/analytics/ingest":
