@@ -68,8 +68,7 @@ export const passwordResetRoutes = (deps: IdentityCommandDeps, kit: IdentityKit)
     });
     // Every refresh token of the user dies: the families the reset names are revoked one by one
     // (and a refresh checks the reset time as well, so none can slip through meanwhile).
-    const reset = outcome.events.find((e) => e.type === 'identity.PasswordReset')?.data as
-      schema.PasswordReset | undefined;
+    const reset = outcome.events.find((e) => e.type === 'identity.PasswordReset')?.data;
     for (const familyId of reset?.revokedFamilyIds ?? [])
       await run(
         req,

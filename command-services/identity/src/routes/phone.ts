@@ -5,7 +5,7 @@ import { setCommandHeaders } from '@lectern/infra/http/headers';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { codeHash, randomDigits, randomToken, verifyCode } from '@lectern/infra/auth/secrets';
 import { userDecider } from '../domain/user.ts';
-import { phoneDecider, type Phone } from '../domain/phone.ts';
+import { phoneDecider } from '../domain/phone.ts';
 import { policy } from '../domain/policy.ts';
 import { ipLimits } from '../limits.ts';
 import { ip, phoneId, validated, type IdentityCommandDeps, type IdentityKit } from './shared.ts';
@@ -30,7 +30,7 @@ export const phoneRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): Router
       codeSalt: salt,
       at: now(),
     });
-    const sent = outcome.events[0]?.data as schema.PhoneCodeSent | undefined;
+    const sent = outcome.events.find((e) => e.type === 'identity.PhoneCodeSent')?.data;
     if (sent)
       await deps.outbox.send({
         channel: 'sms',
@@ -46,7 +46,7 @@ export const phoneRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): Router
     const body = validated(schema.phoneVerifyRequest(jsonBody(req)));
     const userId = req.ctx.actor!.userId!;
     const streamId = schema.phoneStreamId(phoneId(body.phone));
-    const phone = await load<Phone>(streamId, phoneDecider);
+    const phone = await load(streamId, phoneDecider);
     const current = phone.code;
     const matched =
       current &&
@@ -60,17 +60,15 @@ export const phoneRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): Router
       matchedCodeId: matched,
       at: now(),
     });
-    const types = outcome.events.map((e) => e.type);
-    if (types.includes('identity.PhoneLocked'))
+    if (outcome.events.some((e) => e.type === 'identity.PhoneLocked'))
       throw new Problem('locked', 'phone_locked', 'Too many wrong codes: this phone is locked for an hour.', {
         retryAfterSeconds: Math.round(policy.phoneLock / 1000),
       });
-    if (types.includes('identity.PhoneCodeFailed')) {
-      const failed = outcome.events[0]!.data as schema.PhoneCodeFailed;
+    const failed = outcome.events.find((e) => e.type === 'identity.PhoneCodeFailed');
+    if (failed)
       throw new Problem('validation', 'phone_code_wrong', 'The code is wrong.', {
-        extra: { attemptsLeft: policy.phoneMaxAttempts - failed.attempts },
+        extra: { attemptsLeft: policy.phoneMaxAttempts - failed.data.attempts },
       });
-    }
     // Verified: the user's phone changes and the old number is released.
     const user = await loadUser(userId);
     const changed = await run(

@@ -5,7 +5,7 @@ import { Problem } from '@lectern/infra/runtime/errors';
 import { hashPassword, verifyPassword } from '@lectern/infra/auth/passwords';
 import { randomToken, tokenHash } from '@lectern/infra/auth/secrets';
 import { userDecider } from '../domain/user.ts';
-import { tokenFamilyDecider, type TokenFamily } from '../domain/token-family.ts';
+import { tokenFamilyDecider } from '../domain/token-family.ts';
 import { policy } from '../domain/policy.ts';
 import { ipLimits } from '../limits.ts';
 import {
@@ -86,7 +86,7 @@ export const sessionRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): Rout
     const body = validated(schema.refreshRequest(jsonBody(req)));
     const [familyId] = splitToken(body.refreshToken, 3, 'refresh_token_invalid');
     const streamId = schema.tokenFamilyStreamId(familyId!);
-    const family = await load<TokenFamily>(streamId, tokenFamilyDecider);
+    const family = await load(streamId, tokenFamilyDecider);
     if (family.status === 'none')
       throw new Problem(
         'unauthenticated',
@@ -127,7 +127,7 @@ export const sessionRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): Rout
     }
     const revoked = outcome.events.find((e) => e.type === 'identity.TokenFamilyRevoked');
     if (revoked) {
-      const reason = (revoked.data as schema.TokenFamilyRevoked).reason;
+      const reason = revoked.data.reason;
       throw new Problem(
         'unauthenticated',
         reason === 'reuse' ? 'refresh_token_reused' : 'refresh_token_invalid',
@@ -136,7 +136,7 @@ export const sessionRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): Rout
           : 'The refresh token is invalid, expired or revoked.',
       );
     }
-    await sendTokenPair(res, user, refreshToken, outcome.state as TokenFamily);
+    await sendTokenPair(res, user, refreshToken, outcome.state);
   });
 
   router.post('/api/identity/logout', async (req, res) => {
@@ -148,7 +148,7 @@ export const sessionRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): Rout
       reason: 'logout',
       at: now(),
     });
-    const family = outcome.state as TokenFamily;
+    const family = outcome.state;
     if (family.status !== 'none')
       await run(
         req,

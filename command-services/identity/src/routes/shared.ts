@@ -1,16 +1,17 @@
 import type { Request, Response } from 'express';
-import { addMs, identity as schema, type Result } from '@lectern/schemas';
+import { addMs, identity as schema, type DomainEvent, type Result } from '@lectern/schemas';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { RateLimiter, RateLimit } from '@lectern/infra/ports/rate-limiter';
 import { authenticate, type VerifiedToken } from '@lectern/infra/http/auth';
-import { handleCommand, type Decider } from '@lectern/infra/runtime/command-handler';
+import { handleCommand } from '@lectern/infra/runtime/command-handler';
+import { fold, type Decider } from '@lectern/infra/runtime/decider';
 import { eventMetadata } from '@lectern/infra/runtime/context';
 import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
 import { deterministicUuid, type Clock, type Ids } from '@lectern/infra/runtime/ids';
 import type { KeyRing } from '@lectern/infra/auth/key-ring';
 import { randomToken, tokenHash } from '@lectern/infra/auth/secrets';
 import { userDecider, type User } from '../domain/user.ts';
-import { emailClaimDecider, type EmailClaim } from '../domain/email-claim.ts';
+import { emailClaimDecider } from '../domain/email-claim.ts';
 import { tokenFamilyDecider, type TokenFamily } from '../domain/token-family.ts';
 import { policy } from '../domain/policy.ts';
 import type { Outbox } from '../outbox.ts';
@@ -70,10 +71,10 @@ export const identityKit = (deps: IdentityCommandDeps) => {
   const auth = authenticate(deps.verify);
   const now = () => deps.clock.now().toISOString();
 
-  const run = <C, S>(
+  const run = <S, C, E extends DomainEvent>(
     req: Request,
     streamId: string,
-    decider: Decider<C, S>,
+    decider: Decider<S, C, E>,
     command: C,
     opts: { maxAttempts?: number; step?: string } = {},
   ) =>
@@ -90,11 +91,13 @@ export const identityKit = (deps: IdentityCommandDeps) => {
       ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}),
     });
 
-  const load = async <S>(streamId: string, decider: Decider<never, S>): Promise<S> =>
-    (await deps.store.readStream(streamId)).reduce(decider.evolve, decider.initialState());
-  const loadUser = (userId: string) => load<User>(schema.userStreamId(userId), userDecider);
+  const load = async <S, E extends DomainEvent>(
+    streamId: string,
+    decider: Decider<S, never, E>,
+  ): Promise<S> => fold(decider, await deps.store.readStream(streamId));
+  const loadUser = (userId: string) => load(schema.userStreamId(userId), userDecider);
   const loadClaim = (email: string) =>
-    load<EmailClaim>(schema.emailClaimStreamId(emailClaimId(email)), emailClaimDecider);
+    load(schema.emailClaimStreamId(emailClaimId(email)), emailClaimDecider);
 
   const limit = async (key: string, rule: RateLimit, what: string): Promise<void> => {
     const decision = await deps.limiter.hit(key, rule, deps.clock.now());
@@ -145,7 +148,7 @@ export const identityKit = (deps: IdentityCommandDeps) => {
       },
       { step: 'family' },
     );
-    await sendTokenPair(res, user, refreshToken, family.state as TokenFamily);
+    await sendTokenPair(res, user, refreshToken, family.state);
   };
 
   /** Answers a fresh access token beside the refresh token just issued (never cached). */
