@@ -11,16 +11,9 @@ import {
   type EventStore,
   type ExpectedRevision,
 } from '../ports/event-store.ts';
-import { fold, type Decider as TypedDecider } from './decider.ts';
+import { fold, type Decider } from './decider.ts';
 import { Problem } from './errors.ts';
 import { deterministicUuid } from './ids.ts';
-
-/**
- * @deprecated The form with the command first and untyped events, kept while
- * the identity routes still name it; new code names
- * `Decider<State, Command, Event>` from `./decider.ts`.
- */
-export type Decider<Command, State> = TypedDecider<State, Command, any>;
 
 export type CommandOutcome<State, Event extends DomainEvent = DomainEvent> = Readonly<{
   /** What the command appended, narrowed by `type` like the decider's events. */
@@ -46,7 +39,7 @@ export type CommandOutcome<State, Event extends DomainEvent = DomainEvent> = Rea
 export const handleCommand = async <State, Command, Event extends DomainEvent>(opts: {
   store: EventStore;
   streamId: string;
-  decider: TypedDecider<State, Command, Event>;
+  decider: Decider<State, Command, Event>;
   command: Command;
   commandId: string;
   occurredAt: string;
