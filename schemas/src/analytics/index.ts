@@ -1,3 +1,4 @@
 export * from './limits.ts';
 export * from './requests.ts';
 export * from './api.ts';
+export * from './ingest.ts';
