@@ -1,0 +1,435 @@
+import {
+  commandHeaders,
+  commandResponseHeaders,
+  queryHeaders,
+  queryResponseHeaders,
+  type ApiError,
+  type ApiOperation,
+} from '../openapi.ts';
+import { arrayOf, describe, integer, isoTime, nullable, object, oneOf, string, uuid } from '../validation.ts';
+import { courseStatuses, idOf, materialKinds, mediaAssetStatuses } from './fields.ts';
+import {
+  catalogueQuery,
+  courseChanges,
+  materialChanges,
+  materialOrder,
+  newComment,
+  newCourse,
+  newMaterial,
+  newMediaAsset,
+  newSection,
+  sectionChanges,
+  sectionOrder,
+} from './requests.ts';
+
+/*
+ * What content's routes answer. The e2e flow checks real answers against
+ * these, so the document cannot drift from what the routes send.
+ */
+
+const revision = describe(integer({ min: -1 }), { description: 'The stream revision after the command.' });
+const status = oneOf(courseStatuses);
+const commandStatus = describe(oneOf([...courseStatuses, 'removed']), {
+  description: 'The status of the course after the command (`removed` after a removal).',
+});
+
+export const courseCommandResult = describe(
+  object(
+    {
+      courseId: uuid(),
+      revision,
+      status: commandStatus,
+      sectionId: uuid(),
+      materialId: uuid(),
+      commentId: uuid(),
+    },
+    { optional: ['sectionId', 'materialId', 'commentId'] },
+  ),
+  {
+    title: 'CourseCommandResult',
+    description:
+      'The course after the command: its revision (also the `ETag`) and status, and the id of what was added.',
+  },
+);
+
+export const mediaAssetResult = describe(
+  object({ assetId: uuid(), courseId: uuid(), status: oneOf(mediaAssetStatuses), revision }),
+  { title: 'MediaAssetResult', description: 'A media asset of a course, and its status.' },
+);
+
+const courseSummaryShape = {
+  courseId: uuid(),
+  authorId: string(),
+  status,
+  title: string(),
+  summary: string(),
+  tags: arrayOf(string()),
+  sectionCount: integer({ min: 0 }),
+  materialCount: integer({ min: 0 }),
+  createdAt: isoTime(),
+  updatedAt: isoTime(),
+  publishedAt: describe(nullable(isoTime()), { description: 'When the course was last published.' }),
+} as const;
+
+export const catalogueItem = describe(object(courseSummaryShape), {
+  title: 'CourseSummary',
+  description: 'A course as the catalogue lists it.',
+});
+
+export const cataloguePage = describe(
+  object({
+    items: arrayOf(catalogueItem),
+    nextCursor: describe(nullable(string()), {
+      description: 'Send as `cursor` (with the same filters) for the next page; `null` at the end.',
+    }),
+  }),
+  {
+    title: 'CataloguePage',
+    description: 'Courses newest first, or best match first when searching.',
+  },
+);
+
+const material = object({
+  materialId: uuid(),
+  title: string(),
+  kind: oneOf(materialKinds),
+  assetId: nullable(uuid()),
+  body: nullable(string({ trim: false })),
+});
+const section = object({ sectionId: uuid(), title: string(), materials: arrayOf(material) });
+const comment = object({ commentId: uuid(), authorId: string(), body: string(), commentedAt: isoTime() });
+
+export const courseDetail = describe(
+  object(
+    {
+      ...courseSummaryShape,
+      revision,
+      sections: arrayOf(section),
+      comments: describe(arrayOf(comment), {
+        description: "Reviewers' comments, oldest first; only for the course's author and admins.",
+      }),
+    },
+    { optional: ['comments'] },
+  ),
+  { title: 'CourseDetail', description: 'A course with its sections and materials in order.' },
+);
+
+const courseParams = { courseId: idOf('course') } as const;
+const sectionParams = { ...courseParams, sectionId: idOf('section') } as const;
+const materialParams = { ...sectionParams, materialId: idOf('material') } as const;
+const authors = { roles: ['author', 'admin'] } as const;
+const admin = { roles: ['admin'] } as const;
+
+const notFound: ApiError = {
+  status: 404,
+  description:
+    'No such course, section or material (`course_not_found`, `section_not_found`, `material_not_found`).',
+};
+const forbidden: ApiError = {
+  status: 403,
+  description:
+    "The caller lacks a role, or is neither the course's author nor an admin (`forbidden`, `not_course_author`).",
+};
+const conflict = (what: string): ApiError => ({
+  status: 409,
+  description: `${what}; or others kept changing the course: retry (\`concurrent_modification\`).`,
+});
+const notEditable = 'The course is not a draft (`course_not_editable`, with `currentStatus`)';
+
+type Write = Pick<ApiOperation, 'method' | 'path' | 'operationId' | 'summary' | 'description'> &
+  Partial<Pick<ApiOperation, 'params' | 'body' | 'security'>> & {
+    created?: boolean;
+    errors: readonly ApiError[];
+  };
+
+/** A command on a course: the headers, answers and errors they share. */
+const command = (w: Write): ApiOperation => ({
+  method: w.method,
+  path: w.path,
+  operationId: w.operationId,
+  summary: w.summary,
+  ...(w.description ? { description: w.description } : {}),
+  tags: ['courses'],
+  security: w.security ?? authors,
+  params: w.params ?? courseParams,
+  headers: commandHeaders,
+  ...(w.body ? { body: w.body } : {}),
+  responses: {
+    [w.created ? 201 : 200]: {
+      description: w.created ? 'Created.' : 'Done.',
+      body: courseCommandResult,
+      headers: w.created ? { ...commandResponseHeaders, Location: 'The course.' } : commandResponseHeaders,
+    },
+  },
+  errors: [forbidden, ...w.errors, 412],
+});
+
+const transition = (
+  path: string,
+  operationId: string,
+  summary: string,
+  description: string,
+  extra: readonly ApiError[] = [],
+): ApiOperation =>
+  command({
+    method: 'post',
+    path: `/api/courses/:courseId/${path}`,
+    operationId,
+    summary,
+    description,
+    errors: [
+      notFound,
+      conflict(
+        'The course is not in a status this step leaves from (`invalid_transition`, with `currentStatus`)' +
+          extra.map((e) => (typeof e === 'number' ? '' : `; ${e.description}`)).join(''),
+      ),
+    ],
+  });
+
+/** Tags of content's operations, with what they cover. */
+export const contentTags: Readonly<Record<string, string>> = {
+  courses: 'Courses, their sections and materials, their review and publication workflow.',
+  catalogue: 'The catalogue of courses: listing, filters and full-text search.',
+};
+
+/** Every route content mounts (command-services/content and query-services/content). */
+export const contentApi: readonly ApiOperation[] = [
+  command({
+    method: 'post',
+    path: '/api/courses',
+    operationId: 'createCourse',
+    summary: 'Create a course',
+    description: 'Creates a draft course whose author is the caller.',
+    params: {},
+    body: newCourse,
+    created: true,
+    errors: [],
+  }),
+  command({
+    method: 'patch',
+    path: '/api/courses/:courseId',
+    operationId: 'changeCourse',
+    summary: 'Change the title, summary or tags of a course',
+    body: courseChanges,
+    errors: [notFound, conflict(notEditable)],
+  }),
+  command({
+    method: 'delete',
+    path: '/api/courses/:courseId',
+    operationId: 'removeCourse',
+    summary: 'Remove a course',
+    description: 'Removes a course that is not published (archive a published course first).',
+    errors: [notFound, conflict('The course is published (`course_published`, with `currentStatus`)')],
+  }),
+  command({
+    method: 'post',
+    path: '/api/courses/:courseId/sections',
+    operationId: 'addSection',
+    summary: 'Add a section at the end of a course',
+    body: newSection,
+    created: true,
+    errors: [notFound, conflict(`${notEditable}, or it has too many sections (\`too_many_sections\`)`)],
+  }),
+  command({
+    method: 'patch',
+    path: '/api/courses/:courseId/sections/:sectionId',
+    operationId: 'renameSection',
+    summary: 'Rename a section',
+    params: sectionParams,
+    body: sectionChanges,
+    errors: [notFound, conflict(notEditable)],
+  }),
+  command({
+    method: 'delete',
+    path: '/api/courses/:courseId/sections/:sectionId',
+    operationId: 'removeSection',
+    summary: 'Remove a section and its materials',
+    params: sectionParams,
+    errors: [notFound, conflict(notEditable)],
+  }),
+  command({
+    method: 'put',
+    path: '/api/courses/:courseId/section-order',
+    operationId: 'reorderSections',
+    summary: 'Order the sections of a course',
+    body: sectionOrder,
+    errors: [
+      notFound,
+      conflict(`${notEditable}, or the ids are not every section once (\`order_mismatch\`)`),
+    ],
+  }),
+  command({
+    method: 'post',
+    path: '/api/courses/:courseId/sections/:sectionId/materials',
+    operationId: 'addMaterial',
+    summary: 'Add a material at the end of a section',
+    params: sectionParams,
+    body: newMaterial,
+    created: true,
+    errors: [
+      {
+        status: 400,
+        description:
+          'The material is not valid (`validation_failed`), or its media asset is not one of this course ' +
+          '(`unknown_media_asset`) or not of a kind the material can show (`material_kind_mismatch`).',
+      },
+      notFound,
+      conflict(`${notEditable}, or the section has too many materials (\`too_many_materials\`)`),
+    ],
+  }),
+  command({
+    method: 'patch',
+    path: '/api/courses/:courseId/sections/:sectionId/materials/:materialId',
+    operationId: 'changeMaterial',
+    summary: 'Change a material',
+    params: materialParams,
+    body: materialChanges,
+    errors: [
+      {
+        status: 400,
+        description:
+          'The change is not valid (`validation_failed`), names a field of another kind of material ' +
+          '(`material_kind_mismatch`), or an asset that is not one of this course (`unknown_media_asset`).',
+      },
+      notFound,
+      conflict(notEditable),
+    ],
+  }),
+  command({
+    method: 'delete',
+    path: '/api/courses/:courseId/sections/:sectionId/materials/:materialId',
+    operationId: 'removeMaterial',
+    summary: 'Remove a material',
+    params: materialParams,
+    errors: [notFound, conflict(notEditable)],
+  }),
+  command({
+    method: 'put',
+    path: '/api/courses/:courseId/sections/:sectionId/material-order',
+    operationId: 'reorderMaterials',
+    summary: 'Order the materials of a section',
+    params: sectionParams,
+    body: materialOrder,
+    errors: [
+      notFound,
+      conflict(`${notEditable}, or the ids are not every material of the section once (\`order_mismatch\`)`),
+    ],
+  }),
+  transition('submit', 'submitCourseForReview', 'Submit a course for review', 'draft → review.'),
+  transition(
+    'publish',
+    'publishCourse',
+    'Publish a course',
+    'review → published. Every media asset its materials use must be ready.',
+    [
+      {
+        status: 409,
+        description:
+          'a media asset is not ready (`media_not_ready`, with `assets` naming each and its status)',
+      },
+    ],
+  ),
+  transition(
+    'return-to-draft',
+    'returnCourseToDraft',
+    'Return a course to draft',
+    'review, published or archived → draft: to revise it (a published course leaves the catalogue until it is ' +
+      'published again).',
+  ),
+  transition('archive', 'archiveCourse', 'Archive a course', 'draft, review or published → archived.'),
+  command({
+    method: 'post',
+    path: '/api/courses/:courseId/comments',
+    operationId: 'addReviewComment',
+    summary: 'Comment on a course in review',
+    description: "A reviewer's comment; the course's author and admins read it with the course.",
+    security: admin,
+    body: newComment,
+    created: true,
+    errors: [
+      notFound,
+      conflict('The course is not in review (`course_not_in_review`, with `currentStatus`)'),
+    ],
+  }),
+  {
+    method: 'post',
+    path: '/api/courses/:courseId/media-assets',
+    operationId: 'registerMediaAsset',
+    summary: 'Register a media asset of a course',
+    description:
+      'Registers an asset, `pending` until its upload has been processed; materials of the course can name it ' +
+      'at once, and the course cannot be published until it is `ready`.',
+    tags: ['courses'],
+    security: authors,
+    params: courseParams,
+    headers: commandHeaders,
+    body: newMediaAsset,
+    responses: {
+      201: {
+        description: 'Registered.',
+        body: mediaAssetResult,
+        headers: { ...commandResponseHeaders, Location: 'The course of the asset.' },
+      },
+    },
+    errors: [forbidden, notFound, 412],
+  },
+  {
+    method: 'get',
+    path: '/api/courses',
+    operationId: 'listCourses',
+    summary: 'List and search courses',
+    description:
+      'Anyone may call it; a bearer token widens what is listed. Learners and anonymous callers see published ' +
+      'courses; authors also their own; admins every course. With `q`, best match first; otherwise newest ' +
+      "first. Send a command's `X-Consistency-Token` with `after` (the course it wrote) to read your own write.",
+    tags: ['catalogue'],
+    security: 'none',
+    query: {
+      ...catalogueQuery,
+      after: describe(uuid(), {
+        description: 'With `X-Consistency-Token`: the course whose write the list must include.',
+      }),
+    },
+    headers: queryHeaders,
+    responses: {
+      200: { description: 'A page of courses.', body: cataloguePage, headers: queryResponseHeaders },
+    },
+    errors: [
+      {
+        status: 400,
+        description:
+          'A filter is not valid (`validation_failed`), or `invalid_limit`, `invalid_cursor`, or a consistency ' +
+          'token no command returned.',
+      },
+      { status: 401, description: 'A bearer token was sent and is not valid.' },
+    ],
+  },
+  {
+    method: 'get',
+    path: '/api/courses/:courseId',
+    operationId: 'getCourse',
+    summary: 'Read a course',
+    description:
+      'A course with its sections and materials in order; `ETag` is its revision, for `If-Match`. Published ' +
+      'courses are visible to anyone; others to their author and admins only (404 to everyone else).',
+    tags: ['catalogue'],
+    security: 'none',
+    params: courseParams,
+    headers: queryHeaders,
+    responses: {
+      200: {
+        description: 'The course.',
+        body: courseDetail,
+        headers: { ETag: 'The revision of the course, for `If-Match`.', ...queryResponseHeaders },
+      },
+    },
+    errors: [
+      {
+        status: 400,
+        description: 'The id is not a UUID, or the consistency token is not one a command returned.',
+      },
+      { status: 401, description: 'A bearer token was sent and is not valid.' },
+      { status: 404, description: 'No course with this id is visible to the caller (`course_not_found`).' },
+    ],
+  },
+];

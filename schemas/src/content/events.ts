@@ -1,0 +1,252 @@
+import { eventGuard, type CatalogueOf } from '../catalogue.ts';
+import type { DomainEvent, RecordedEventOf } from '../envelope.ts';
+import {
+  arrayOf,
+  isoTime as isoTimeOf,
+  nullable,
+  object,
+  oneOf,
+  string,
+  uuid as uuidOf,
+  type Validator,
+} from '../validation.ts';
+import {
+  MAX_MATERIALS_PER_SECTION,
+  MAX_SECTIONS,
+  commentBody,
+  courseSummary,
+  courseTitle,
+  materialBody,
+  materialKinds,
+  materialTitle,
+  mediaKinds,
+  mediaTitle,
+  sectionTitle,
+  tags,
+  type MaterialKind,
+  type MediaKind,
+} from './fields.ts';
+
+export type CourseCreated = Readonly<{
+  courseId: string;
+  authorId: string;
+  title: string;
+  summary: string;
+  tags: readonly string[];
+  createdAt: string;
+}>;
+/** Only the fields that changed are present, with their new values. */
+export type CourseDetailsChanged = Readonly<{
+  courseId: string;
+  title?: string;
+  summary?: string;
+  tags?: readonly string[];
+  changedAt: string;
+}>;
+export type CourseRemoved = Readonly<{ courseId: string; removedAt: string }>;
+export type SectionAdded = Readonly<{ courseId: string; sectionId: string; title: string; addedAt: string }>;
+export type SectionRenamed = Readonly<{
+  courseId: string;
+  sectionId: string;
+  title: string;
+  renamedAt: string;
+}>;
+export type SectionsReordered = Readonly<{
+  courseId: string;
+  sectionIds: readonly string[];
+  reorderedAt: string;
+}>;
+/** A removed section takes its materials with it. */
+export type SectionRemoved = Readonly<{ courseId: string; sectionId: string; removedAt: string }>;
+export type MaterialAdded = Readonly<{
+  courseId: string;
+  sectionId: string;
+  materialId: string;
+  title: string;
+  kind: MaterialKind;
+  /** The media asset of a `video`, `audio` or `document` material; null for `text`. */
+  assetId: string | null;
+  /** The text of a `text` material; null otherwise. */
+  body: string | null;
+  addedAt: string;
+}>;
+export type MaterialChanged = Readonly<{
+  courseId: string;
+  sectionId: string;
+  materialId: string;
+  title?: string;
+  assetId?: string;
+  body?: string;
+  changedAt: string;
+}>;
+export type MaterialsReordered = Readonly<{
+  courseId: string;
+  sectionId: string;
+  materialIds: readonly string[];
+  reorderedAt: string;
+}>;
+export type MaterialRemoved = Readonly<{
+  courseId: string;
+  sectionId: string;
+  materialId: string;
+  removedAt: string;
+}>;
+export type CourseSubmittedForReview = Readonly<{ courseId: string; submittedAt: string }>;
+export type CoursePublished = Readonly<{
+  courseId: string;
+  authorId: string;
+  title: string;
+  publishedAt: string;
+}>;
+export type CourseReturnedToDraft = Readonly<{
+  courseId: string;
+  from: 'review' | 'published' | 'archived';
+  returnedAt: string;
+}>;
+export type CourseArchived = Readonly<{
+  courseId: string;
+  from: 'draft' | 'review' | 'published';
+  archivedAt: string;
+}>;
+export type ReviewCommentAdded = Readonly<{
+  courseId: string;
+  commentId: string;
+  authorId: string;
+  body: string;
+  commentedAt: string;
+}>;
+export type MediaAssetRegistered = Readonly<{
+  assetId: string;
+  courseId: string;
+  kind: MediaKind;
+  title: string;
+  registeredAt: string;
+}>;
+export type MediaAssetReady = Readonly<{ assetId: string; courseId: string; readyAt: string }>;
+export type MediaAssetFailed = Readonly<{
+  assetId: string;
+  courseId: string;
+  reason: string;
+  failedAt: string;
+}>;
+
+/** The events of a `course-<courseId>` stream: the course, its sections and materials, its workflow and review. */
+export type CourseStreamEvent =
+  | DomainEvent<'content.CourseCreated', CourseCreated>
+  | DomainEvent<'content.CourseDetailsChanged', CourseDetailsChanged>
+  | DomainEvent<'content.CourseRemoved', CourseRemoved>
+  | DomainEvent<'content.SectionAdded', SectionAdded>
+  | DomainEvent<'content.SectionRenamed', SectionRenamed>
+  | DomainEvent<'content.SectionsReordered', SectionsReordered>
+  | DomainEvent<'content.SectionRemoved', SectionRemoved>
+  | DomainEvent<'content.MaterialAdded', MaterialAdded>
+  | DomainEvent<'content.MaterialChanged', MaterialChanged>
+  | DomainEvent<'content.MaterialsReordered', MaterialsReordered>
+  | DomainEvent<'content.MaterialRemoved', MaterialRemoved>
+  | DomainEvent<'content.CourseSubmittedForReview', CourseSubmittedForReview>
+  | DomainEvent<'content.CoursePublished', CoursePublished>
+  | DomainEvent<'content.CourseReturnedToDraft', CourseReturnedToDraft>
+  | DomainEvent<'content.CourseArchived', CourseArchived>
+  | DomainEvent<'content.ReviewCommentAdded', ReviewCommentAdded>;
+
+/** The events of a `mediaasset-<assetId>` stream. */
+export type MediaAssetStreamEvent =
+  | DomainEvent<'content.MediaAssetRegistered', MediaAssetRegistered>
+  | DomainEvent<'content.MediaAssetReady', MediaAssetReady>
+  | DomainEvent<'content.MediaAssetFailed', MediaAssetFailed>;
+
+/** Every content event as decided, narrowed by `type`. */
+export type ContentDomainEvent = CourseStreamEvent | MediaAssetStreamEvent;
+
+/** Every content event as read back from the store or the log, narrowed by `type`. */
+export type ContentEvent = RecordedEventOf<ContentDomainEvent>;
+
+const isoTime = isoTimeOf();
+const uuid = uuidOf();
+/** User ids are token subjects. */
+const userId = string({ min: 1, max: 128 });
+const v1 = (validate: Validator<unknown>) => [{ version: 1, validate }] as const;
+const section = { courseId: uuid, sectionId: uuid } as const;
+const material = { ...section, materialId: uuid } as const;
+
+export const contentEvents: CatalogueOf<ContentDomainEvent> = {
+  'content.CourseCreated': v1(
+    object({
+      courseId: uuid,
+      authorId: userId,
+      title: courseTitle,
+      summary: courseSummary,
+      tags,
+      createdAt: isoTime,
+    }),
+  ),
+  'content.CourseDetailsChanged': v1(
+    object(
+      { courseId: uuid, title: courseTitle, summary: courseSummary, tags, changedAt: isoTime },
+      { optional: ['title', 'summary', 'tags'] },
+    ),
+  ),
+  'content.CourseRemoved': v1(object({ courseId: uuid, removedAt: isoTime })),
+  'content.SectionAdded': v1(object({ ...section, title: sectionTitle, addedAt: isoTime })),
+  'content.SectionRenamed': v1(object({ ...section, title: sectionTitle, renamedAt: isoTime })),
+  'content.SectionsReordered': v1(
+    object({ courseId: uuid, sectionIds: arrayOf(uuid, { max: MAX_SECTIONS }), reorderedAt: isoTime }),
+  ),
+  'content.SectionRemoved': v1(object({ ...section, removedAt: isoTime })),
+  'content.MaterialAdded': v1(
+    object({
+      ...material,
+      title: materialTitle,
+      kind: oneOf(materialKinds),
+      assetId: nullable(uuid),
+      body: nullable(materialBody),
+      addedAt: isoTime,
+    }),
+  ),
+  'content.MaterialChanged': v1(
+    object(
+      { ...material, title: materialTitle, assetId: uuid, body: materialBody, changedAt: isoTime },
+      { optional: ['title', 'assetId', 'body'] },
+    ),
+  ),
+  'content.MaterialsReordered': v1(
+    object({
+      ...section,
+      materialIds: arrayOf(uuid, { max: MAX_MATERIALS_PER_SECTION }),
+      reorderedAt: isoTime,
+    }),
+  ),
+  'content.MaterialRemoved': v1(object({ ...material, removedAt: isoTime })),
+  'content.CourseSubmittedForReview': v1(object({ courseId: uuid, submittedAt: isoTime })),
+  'content.CoursePublished': v1(
+    object({ courseId: uuid, authorId: userId, title: courseTitle, publishedAt: isoTime }),
+  ),
+  'content.CourseReturnedToDraft': v1(
+    object({ courseId: uuid, from: oneOf(['review', 'published', 'archived']), returnedAt: isoTime }),
+  ),
+  'content.CourseArchived': v1(
+    object({ courseId: uuid, from: oneOf(['draft', 'review', 'published']), archivedAt: isoTime }),
+  ),
+  'content.ReviewCommentAdded': v1(
+    object({ courseId: uuid, commentId: uuid, authorId: userId, body: commentBody, commentedAt: isoTime }),
+  ),
+  'content.MediaAssetRegistered': v1(
+    object({
+      assetId: uuid,
+      courseId: uuid,
+      kind: oneOf(mediaKinds),
+      title: mediaTitle,
+      registeredAt: isoTime,
+    }),
+  ),
+  'content.MediaAssetReady': v1(object({ assetId: uuid, courseId: uuid, readyAt: isoTime })),
+  'content.MediaAssetFailed': v1(
+    object({ assetId: uuid, courseId: uuid, reason: string({ min: 1, max: 2000 }), failedAt: isoTime }),
+  ),
+};
+
+/** Narrows a recorded event to content's union (see `eventGuard`). */
+export const isContentEvent = eventGuard<ContentDomainEvent>(contentEvents);
+
+export const courseStreamId = (courseId: string): string => `course-${courseId}`;
+export const mediaAssetStreamId = (assetId: string): string => `mediaasset-${assetId}`;

@@ -1,0 +1,186 @@
+import {
+  arrayOf,
+  describe,
+  integerString,
+  jsonSchemaOf,
+  object,
+  oneOf,
+  partialObject,
+  string,
+  uuid,
+  withSchema,
+  type Validator,
+} from '../validation.ts';
+import {
+  MAX_MATERIALS_PER_SECTION,
+  MAX_SECTIONS,
+  MAX_TAGS,
+  commentBody,
+  courseStatuses,
+  courseSummary,
+  courseTitle,
+  materialBody,
+  materialKind,
+  materialTitle,
+  mediaKinds,
+  mediaTitle,
+  sectionTitle,
+  tags,
+  type MaterialKind,
+} from './fields.ts';
+
+/** What content's routes accept. The routes validate with these, and the API document is generated from them. */
+
+/** `POST /api/courses`. */
+export const newCourse = describe(
+  object({ title: courseTitle, summary: courseSummary, tags }, { optional: ['summary', 'tags'] }),
+  {
+    title: 'NewCourse',
+    example: {
+      title: 'Event sourcing from first principles',
+      summary: 'Streams and deciders.',
+      tags: ['architecture'],
+    },
+  },
+);
+
+/** `PATCH /api/courses/:courseId`: any subset. */
+export const courseChanges = describe(partialObject({ title: courseTitle, summary: courseSummary, tags }), {
+  title: 'CourseChanges',
+  description:
+    'Any subset of title, summary and tags; fields already at the sent value are not changed again.',
+  example: { summary: 'Streams, deciders and projections.' },
+});
+
+/** `POST /api/courses/:courseId/sections`. */
+export const newSection = describe(object({ title: sectionTitle }), {
+  title: 'NewSection',
+  example: { title: 'Streams and revisions' },
+});
+
+/** `PATCH /api/courses/:courseId/sections/:sectionId`. */
+export const sectionChanges = describe(object({ title: sectionTitle }), {
+  title: 'SectionChanges',
+  example: { title: 'Streams' },
+});
+
+/** `PUT /api/courses/:courseId/section-order`. */
+export const sectionOrder = describe(object({ sectionIds: arrayOf(uuid(), { max: MAX_SECTIONS }) }), {
+  title: 'SectionOrder',
+  description: 'Every section of the course, each once, in the new order (409 `order_mismatch` otherwise).',
+});
+
+type NewMaterial = { title: string; kind: MaterialKind; assetId?: string; body?: string };
+const newMaterialShape = object(
+  { title: materialTitle, kind: materialKind, assetId: uuid(), body: materialBody },
+  { optional: ['assetId', 'body'] },
+);
+
+/**
+ * `POST …/sections/:sectionId/materials`: a `text` material has a `body` and
+ * no asset; any other kind names a media asset of the course and has no body.
+ */
+export const newMaterial: Validator<NewMaterial> = describe(
+  withSchema((input, path = '') => {
+    const r = newMaterialShape(input, path);
+    if (!r.ok) return r;
+    const m = r.value;
+    const issues =
+      m.kind === 'text'
+        ? [
+            ...(m.body === undefined
+              ? [{ path: `${path}/body`, message: 'is required for a text material' }]
+              : []),
+            ...(m.assetId === undefined
+              ? []
+              : [{ path: `${path}/assetId`, message: 'is only for media materials' }]),
+          ]
+        : [
+            ...(m.assetId === undefined
+              ? [{ path: `${path}/assetId`, message: `is required for a ${m.kind} material` }]
+              : []),
+            ...(m.body === undefined
+              ? []
+              : [{ path: `${path}/body`, message: 'is only for text materials' }]),
+          ];
+    return issues.length ? { ok: false, issues } : r;
+  }, jsonSchemaOf(newMaterialShape)),
+  {
+    title: 'NewMaterial',
+    description:
+      'A `text` material carries `body` (and no `assetId`); `video`, `audio` and `document` carry the `assetId` of a ' +
+      'media asset of the same course (and no `body`).',
+    example: { title: 'Why optimistic concurrency', kind: 'text', body: 'Every append states its revision.' },
+  },
+);
+
+/** `PATCH …/materials/:materialId`: title, body (text materials) or asset (media materials). */
+export const materialChanges = describe(
+  partialObject({ title: materialTitle, assetId: uuid(), body: materialBody }),
+  {
+    title: 'MaterialChanges',
+    description:
+      '`body` only for a text material, `assetId` only for a media material (400 `material_kind_mismatch`).',
+    example: { title: 'Optimistic concurrency' },
+  },
+);
+
+/** `PUT …/sections/:sectionId/material-order`. */
+export const materialOrder = describe(
+  object({ materialIds: arrayOf(uuid(), { max: MAX_MATERIALS_PER_SECTION }) }),
+  {
+    title: 'MaterialOrder',
+    description:
+      'Every material of the section, each once, in the new order (409 `order_mismatch` otherwise).',
+  },
+);
+
+/** `POST /api/courses/:courseId/comments`. */
+export const newComment = describe(object({ body: commentBody }), {
+  title: 'NewReviewComment',
+  example: { body: 'Section 2 needs an example of a conflict.' },
+});
+
+/** `POST /api/courses/:courseId/media-assets`. */
+export const newMediaAsset = describe(object({ kind: oneOf(mediaKinds), title: mediaTitle }), {
+  title: 'NewMediaAsset',
+  example: { kind: 'video' as const, title: 'Lecture 1 recording' },
+});
+
+/** Page size of `GET /api/courses` when the query names none. */
+export const catalogueLimitDefault = 20;
+
+const tagList = describe(
+  string({
+    min: 1,
+    max: MAX_TAGS * 41,
+    pattern: /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:,[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/,
+  }),
+  {
+    description: 'Comma-separated tags: courses carrying every one of them.',
+    example: 'architecture,databases',
+  },
+);
+
+/** Query of `GET /api/courses`. */
+export const catalogueQuery = {
+  q: describe(string({ min: 1, max: 200 }), {
+    description:
+      'Full-text search over titles, summaries, tags and the titles of sections and materials; every word must ' +
+      'match (a word matches as a prefix). Results are ranked, best first.',
+    example: 'event sourcing',
+  }),
+  status: describe(oneOf(courseStatuses), {
+    description: 'Only courses in this status (learners and anonymous callers see published courses only).',
+  }),
+  tags: tagList,
+  author: describe(string({ min: 1, max: 128 }), { description: 'Only courses of this author (a user id).' }),
+  limit: describe(integerString({ min: 1, max: 100 }), {
+    description: 'How many courses per page (400 `invalid_limit` outside 1–100).',
+    default: catalogueLimitDefault,
+  }),
+  cursor: describe(string({ min: 1, max: 200, trim: false }), {
+    description:
+      'The `nextCursor` of the previous page, with the same filters; opaque (400 `invalid_cursor`).',
+  }),
+} as const;
