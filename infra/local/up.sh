@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the real engines the test suites and benchmarks use (PostgreSQL,
-# Kafka and ClickHouse), idempotently, then prints the environment that points
-# Lectern at them:
+# Kafka, ClickHouse and MinIO), idempotently, then prints the environment that
+# points Lectern at them:
 #
 #   eval "$(infra/local/up.sh)"
 #
@@ -13,9 +13,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 started=$SECONDS
+# MinIO in the background: on a fresh machine it is built from source first
+# (minutes), and the other engines can start meanwhile.
+"$LECTERN_LOCAL_DIR/minio.sh" start &
+minio_start=$!
 "$LECTERN_LOCAL_DIR/postgres.sh" start
 "$LECTERN_LOCAL_DIR/kafka.sh" start
 "$LECTERN_LOCAL_DIR/clickhouse.sh" start
+wait "$minio_start" || die "MinIO did not start (see the lines of [minio] above)"
 
 env_file="$LECTERN_ENGINES_DIR/engines.env"
 mkdir -p "$LECTERN_ENGINES_DIR"
@@ -26,6 +31,10 @@ mkdir -p "$LECTERN_ENGINES_DIR"
   printf 'export CLICKHOUSE_URL=%q\n' "$("$LECTERN_LOCAL_DIR/clickhouse.sh" url)"
   # The path, not the password: the password stays in its 0600 file.
   printf 'export CLICKHOUSE_ANALYST_PASSWORD_FILE=%q\n' "$("$LECTERN_LOCAL_DIR/clickhouse.sh" analyst-password-file)"
+  printf 'export S3_ENDPOINT=%q\n' "$("$LECTERN_LOCAL_DIR/minio.sh" url)"
+  printf 'export S3_ACCESS_KEY=%q\n' "$("$LECTERN_LOCAL_DIR/minio.sh" access-key)"
+  # Likewise the secret key's file, not the key.
+  printf 'export S3_SECRET_KEY_FILE=%q\n' "$("$LECTERN_LOCAL_DIR/minio.sh" secret-key-file)"
 } >"$env_file.tmp"
 mv "$env_file.tmp" "$env_file"
 log "engines up in $((SECONDS - started))s; environment in $env_file"
