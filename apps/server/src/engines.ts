@@ -5,6 +5,7 @@ import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
 import { ChdbFolderInUse, chdbStore } from '@lectern/infra/analytics/chdb-store';
 import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
+import type { ChSql } from '@lectern/infra/analytics/sql';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { instrumentedStore } from '@lectern/infra/event-store/instrumented';
 import { kurrentEventStore } from '@lectern/infra/event-store/kurrentdb';
@@ -56,13 +57,25 @@ const openAnalyticsStore = (config: Config, logger: Logger): AnalyticsStore => {
  * Step 1 of the composition root: one adapter per port, chosen from the
  * configuration (an unset URL means the embedded engine): PostgreSQL or
  * PGlite, claimed for this deployment's namespace; KurrentDB or the SQL
- * event store; Kafka or the SQL log; ClickHouse or chDB (its schema
- * ensured) for the roles that use it. Each is put on `closers` as soon as it
- * is open, so a start that fails half-way closes what it opened.
+ * event store; Kafka or the SQL log; ClickHouse or chDB for the roles that
+ * use it, with the `analyticsSchemas` the modules bring ensured in it. Each
+ * is put on `closers` as soon as it is open, so a start that fails half-way
+ * closes what it opened.
  */
 export const openEngines = async (
   config: Config,
-  { logger, metrics, closers }: { logger: Logger; metrics: Metrics; closers: (() => Promise<void>)[] },
+  {
+    logger,
+    metrics,
+    closers,
+    analyticsSchemas,
+  }: {
+    logger: Logger;
+    metrics: Metrics;
+    closers: (() => Promise<void>)[];
+    /** Every module's analytics tables, as DDL for the store's database (`ContextModule.analyticsSchema`). */
+    analyticsSchemas: readonly ((database: string) => readonly ChSql[])[];
+  },
 ): Promise<{ sql: Sql; store: EventStore; log: MessageLog; analytics: AnalyticsStore | null }> => {
   const sql = config.databaseUrl
     ? postgresSql(config.databaseUrl, { max: 20 })
@@ -95,7 +108,8 @@ export const openEngines = async (
       : null;
   if (analytics) {
     closers.unshift(() => analytics.close());
-    await analytics.ensureSchema();
+    // One call, so the server's version is checked even when no module keeps tables there.
+    await analytics.ensureSchema(analyticsSchemas.flatMap((schema) => schema(analytics.database)));
   }
   logger.info(
     {

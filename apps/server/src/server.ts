@@ -76,8 +76,8 @@ const groupName = (namespace: string, projection: string) => `${namespace}.proje
  *    503 `starting` until step 4 has mounted it. A busy port stops the start
  *    here, before any engine opens.
  * 1. Engines: PostgreSQL or PGlite; KurrentDB or the SQL event store; Kafka
- *    or the SQL log; ClickHouse or chDB (its schema ensured). The database
- *    is claimed for this deployment's namespace.
+ *    or the SQL log; ClickHouse or chDB (every module's analytics schema
+ *    ensured). The database is claimed for this deployment's namespace.
  * 2. Relay (role `relay`): store → log.
  * 3. The platform every context module is built from (modules.ts): engines,
  *    token signing and checks, clock, ids, telemetry.
@@ -127,7 +127,12 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
 
   try {
     // 1. Engines.
-    const { sql, store, log, analytics } = await openEngines(config, { logger, metrics, closers });
+    const { sql, store, log, analytics } = await openEngines(config, {
+      logger,
+      metrics,
+      closers,
+      analyticsSchemas: modules.flatMap((m) => (m.analyticsSchema ? [m.analyticsSchema] : [])),
+    });
 
     readiness.push(
       { name: 'read-models', check: () => sql.query('select 1').then(() => {}) },

@@ -3,7 +3,7 @@ import type { ExecutionContext, TestFn } from 'ava';
 import { ingestKeyDigest } from '@lectern/analytics-commands';
 import { ingestAccepted } from '@lectern/schemas/analytics/api';
 import { ch } from '@lectern/infra/analytics/sql';
-import type { EventRow } from '@lectern/infra/analytics/schema';
+import type { EventRow } from '@lectern/analytics-projection-events/schema';
 import { jsonClient, problem } from './http-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 

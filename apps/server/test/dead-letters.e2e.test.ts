@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test, { type TestFn } from 'ava';
-import { ingestTopic, type IngestMessage } from '@lectern/infra/analytics/rows';
+import { ingestTopic, type IngestMessage } from '@lectern/schemas/analytics/ingest';
 import { ch } from '@lectern/infra/analytics/sql';
 import { onEveryProfile, sharedLectern, type ProfileSetup } from './testing.ts';
 import { waitUntil as waitFor } from '@lectern/infra/testing/wait';

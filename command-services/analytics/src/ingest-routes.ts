@@ -1,6 +1,6 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { analytics as schema } from '@lectern/schemas';
-import { ingestTopic, type IngestMessage } from '@lectern/infra/analytics/rows';
+import { ingestTopic, type IngestMessage } from '@lectern/schemas/analytics/ingest';
 import { jsonBody } from '@lectern/infra/http/app';
 import { authenticate, type VerifiedToken } from '@lectern/infra/http/auth';
 import type { MessageLog, OutgoingMessage } from '@lectern/infra/ports/message-log';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { analytics } from '@lectern/schemas';
-import { decodeIngestMessage } from '@lectern/infra/analytics/rows';
+import { decodeIngestMessage } from '@lectern/schemas/analytics/ingest';
 import { ingestMessages, type IngestCaller } from './ingest-routes.ts';
 
 const T = Date.UTC(2026, 2, 1, 9, 30);

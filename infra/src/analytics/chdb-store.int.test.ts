@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import type { AnalyticsStore } from '../ports/analytics-store.ts';
 import { chdbStore } from './chdb-store.ts';
-import { analyticsStoreContract } from './contract.ts';
+import { analyticsStoreContract, contractSchema, PROBE_TABLE, probeRow } from './contract.ts';
 import { ch, ident } from './sql.ts';
 
 // chDB opens one data folder per process: every test of this file uses the
@@ -58,25 +58,12 @@ test('chdb: spooled results are removed, whether a stream ends, is left early or
 
 test('chdb: a table written by one store is there after the folder is reopened', async (t) => {
   const a = open();
-  await a.ensureSchema();
-  await a.insert('events', [
-    {
-      event_id: 'p1',
-      kind: 'telemetry',
-      type: 't',
-      user_id: 'u',
-      source: '',
-      occurred_at: 0,
-      payload: '{}',
-      stream_id: '',
-      schema_version: 1,
-      ingested_at: 0,
-    },
-  ]);
+  await a.ensureSchema(contractSchema(a.database));
+  await a.insert(PROBE_TABLE, [probeRow({ id: 'p1', at: 0 })]);
   await a.close();
   const b = chdbStore({ path, spoolDir, database: a.database });
   try {
-    t.deepEqual(await b.query(ch`SELECT event_id FROM ${b.table('events')}`), [{ event_id: 'p1' }]);
+    t.deepEqual(await b.query(ch`SELECT id FROM ${b.table(PROBE_TABLE)}`), [{ id: 'p1' }]);
   } finally {
     await b.exec(ch`DROP DATABASE IF EXISTS ${ident(b.database)}`);
     await b.close();

@@ -5,8 +5,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Session } from 'chdb';
 import { AnalyticsError, type AnalyticsStore } from '../ports/analytics-store.ts';
-import { analyticsSchema } from './schema.ts';
-import { ident, isIdentifier, quoteString, raw, type ChSql } from './sql.ts';
+import { ch, ident, isIdentifier, quoteString, raw, type ChSql } from './sql.ts';
 
 export type ChdbStoreOptions = Readonly<{
   /** The data folder. chDB opens one per process (see `chdbStore`). */
@@ -94,7 +93,7 @@ const bare = (sql: string): string => sql.replace(/[\s;]+$/, '');
  *
  * @example
  *   const store = chdbStore({ path: join(dataDir, 'chdb') });
- *   await store.ensureSchema();
+ *   await store.ensureSchema(schema(store.database));
  */
 export const chdbStore = (opts: ChdbStoreOptions): AnalyticsStore => {
   const path = resolve(opts.path);
@@ -152,8 +151,9 @@ export const chdbStore = (opts: ChdbStoreOptions): AnalyticsStore => {
     database,
     table,
 
-    async ensureSchema() {
-      for (const statement of analyticsSchema(database)) await exec(statement);
+    async ensureSchema(statements) {
+      await exec(ch`CREATE DATABASE IF NOT EXISTS ${ident(database)}`);
+      for (const statement of statements) await exec(statement);
     },
 
     async insert(name, rows) {

@@ -1,6 +1,5 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { AnalyticsError, type AnalyticsRow, type AnalyticsStore } from '../ports/analytics-store.ts';
-import { analyticsSchema } from './schema.ts';
 import { ch, ident, isIdentifier, type ChSql } from './sql.ts';
 
 /** The oldest server the analytics SQL is written for (Debian bookworm's package). */
@@ -78,7 +77,7 @@ const versionAtLeast = (version: string, minimum: string): boolean => {
  *
  * @example
  *   const store = clickhouseStore({ url: process.env.CLICKHOUSE_URL! });
- *   await store.ensureSchema();
+ *   await store.ensureSchema(schema(store.database));
  */
 export const clickhouseStore = (opts: ClickHouseStoreOptions): AnalyticsStore => {
   const url = new URL(opts.url);
@@ -125,7 +124,8 @@ export const clickhouseStore = (opts: ClickHouseStoreOptions): AnalyticsStore =>
     database,
     table,
 
-    async ensureSchema() {
+    async ensureSchema(statements) {
+      // 1. The server first: DDL written for 18.16 may mean something else, or nothing, on an older one.
       const [row] = await query<{ v: string }>(ch`SELECT version() AS v`);
       const version = row?.v ?? '0';
       if (!versionAtLeast(version, MINIMUM_SERVER_VERSION)) {
@@ -133,7 +133,9 @@ export const clickhouseStore = (opts: ClickHouseStoreOptions): AnalyticsStore =>
           `ClickHouse ${version} is older than ${MINIMUM_SERVER_VERSION}, the oldest server Lectern's analytics SQL supports`,
         );
       }
-      for (const statement of analyticsSchema(database)) await exec(statement);
+      // 2. The database, then what the callers' statements create in it.
+      await exec(ch`CREATE DATABASE IF NOT EXISTS ${ident(database)}`);
+      for (const statement of statements) await exec(statement);
     },
 
     async insert(name, rows) {

@@ -1,7 +1,6 @@
 import type { ExecutionContext, TestFn } from 'ava';
 import { AnalyticsError, type AnalyticsStore } from '../ports/analytics-store.ts';
-import { eventRow, utcDay, type EventRow } from './schema.ts';
-import { ch, type ChSql } from './sql.ts';
+import { ch, ident, type ChSql } from './sql.ts';
 
 /** What a contract run needs from an adapter: a store on a database of its own, and a way to tidy up. */
 export type StoreUnderTest = Readonly<{ store: AnalyticsStore; cleanup(): Promise<void> }>;
@@ -11,10 +10,65 @@ const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 2, 30); // 2024-03-30, a Saturday
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/**
+ * The contract's own table, owned by no context: what tables ask of an
+ * engine in one place. An enum, 64-bit epoch milliseconds and a
+ * MATERIALIZED UTC day (18.16 fills omitted JSONEachRow fields with zeros,
+ * not DEFAULTs), and a ReplacingMergeTree whose sorting key ends in the row
+ * id, with the newest `version` winning a merge: how a table collapses
+ * copies a log delivered more than once.
+ */
+export const PROBE_TABLE = 'contract_probe';
+
+/** The DDL of the contract's table in `database`, for `ensureSchema`. */
+export const contractSchema = (database: string): readonly ChSql[] => [
+  ch`CREATE TABLE IF NOT EXISTS ${ident(database, PROBE_TABLE)} (
+    id String,
+    kind Enum8('plain' = 1, 'special' = 2),
+    label String,
+    owner String,
+    at Int64,
+    day Date MATERIALIZED toDate(toDateTime(intDiv(at, 1000), 'UTC')),
+    body String,
+    small UInt16,
+    version UInt64
+  ) ENGINE = ReplacingMergeTree(version)
+  PARTITION BY toYYYYMM(day)
+  ORDER BY (kind, label, day, owner, id)`,
+];
+
+/** A row of the contract's table as inserted (`day` is computed by the table). */
+export type ProbeRow = Readonly<{
+  id: string;
+  kind: 'plain' | 'special';
+  label: string;
+  owner: string;
+  /** Epoch milliseconds. */
+  at: number;
+  body: string;
+  small: number;
+  version: number;
+}>;
+
+/** Fills the columns a test leaves out, so every insert names every column. */
+export const probeRow = (p: Pick<ProbeRow, 'id' | 'at'> & Partial<ProbeRow>): ProbeRow => ({
+  id: p.id,
+  kind: p.kind ?? 'plain',
+  label: p.label ?? '',
+  owner: p.owner ?? '',
+  at: p.at,
+  body: p.body ?? '{}',
+  small: p.small ?? 1,
+  version: p.version ?? 0,
+});
+
+/** The UTC day of an epoch-milliseconds time, as the contract's table computes it. */
+const utcDay = (epochMs: number): string => new Date(epochMs).toISOString().slice(0, 10);
+
 /** Strings that break naive quoting, escaping or parsing somewhere. */
 export const HOSTILE_STRINGS: readonly string[] = [
   "O'Brien",
-  "'; DROP TABLE events; --",
+  "'; DROP TABLE contract_probe; --",
   "' OR 1=1 --",
   "\\'; SELECT 1; --",
   'back\\slash\\',
@@ -56,148 +110,124 @@ export const analyticsStoreContract = (test: TestFn, name: string, make: MakeSto
       t.timeout(180_000);
       const { store, cleanup } = await make(opts);
       try {
-        await store.ensureSchema();
+        await store.ensureSchema(contractSchema(store.database));
         await body(store, t);
       } finally {
         await cleanup();
       }
     });
 
-  const events = (store: AnalyticsStore): ChSql => store.table('events');
+  const probe = (store: AnalyticsStore): ChSql => store.table(PROBE_TABLE);
 
-  it('ensureSchema is idempotent and creates the tables and the rollup view', async (store, t) => {
-    await store.ensureSchema();
+  it('ensureSchema is idempotent and creates its database and the tables it is given', async (store, t) => {
+    await store.ensureSchema(contractSchema(store.database));
+    await store.ensureSchema([]);
     const tables = await store.query<{ name: string }>(
       ch`SELECT name FROM system.tables WHERE database = ${store.database} ORDER BY name`,
     );
     t.deepEqual(
       tables.map((r) => r.name),
-      ['events', 'user_days', 'user_days_mv', 'user_first_seen', 'user_first_seen_mv'],
+      [PROBE_TABLE],
     );
     await store.ping();
   });
 
-  it('inserted events read back exactly, dated by their UTC day', async (store, t) => {
-    const rows: EventRow[] = [
-      eventRow({
-        event_id: 'e1',
-        type: 'course.viewed',
-        user_id: 'u1',
-        source: 'web',
-        occurred_at: Date.UTC(2024, 2, 31, 23, 59, 59, 999),
-        payload: JSON.stringify({ courseId: 'c1', seconds: 12.5 }),
-        ingested_at: 1_711_929_600_000,
+  it('inserted rows read back exactly, dated by their UTC day', async (store, t) => {
+    const rows: ProbeRow[] = [
+      probeRow({
+        id: 'e1',
+        label: 'course.viewed',
+        owner: 'u1',
+        at: Date.UTC(2024, 2, 31, 23, 59, 59, 999),
+        body: JSON.stringify({ courseId: 'c1', seconds: 12.5 }),
+        version: 1_711_929_600_000,
       }),
-      eventRow({
-        event_id: 'e2',
-        kind: 'domain',
-        type: 'profile.ProfileUpdated',
-        user_id: 'u1',
-        source: 'profile',
-        occurred_at: Date.UTC(2024, 3, 1),
-        payload: JSON.stringify({ displayName: 'Ada' }),
-        stream_id: 'profile-1',
-        schema_version: 2,
-        ingested_at: 1_711_929_600_001,
+      probeRow({
+        id: 'e2',
+        kind: 'special',
+        label: 'a.Label',
+        owner: 'u1',
+        at: Date.UTC(2024, 3, 1),
+        body: JSON.stringify({ displayName: 'Ada' }),
+        small: 65_535,
+        version: 1_711_929_600_001,
       }),
     ];
-    await store.insert('events', rows);
-    const back = await store.query<EventRow & { event_date: string }>(
-      ch`SELECT event_id, kind, type, user_id, source, occurred_at, event_date, payload, stream_id,
-                schema_version, ingested_at
-         FROM ${events(store)} ORDER BY event_id`,
+    await store.insert(PROBE_TABLE, rows);
+    const back = await store.query<ProbeRow & { day: string }>(
+      ch`SELECT id, kind, label, owner, at, day, body, small, version FROM ${probe(store)} ORDER BY id`,
     );
     t.deepEqual(back, [
-      { ...rows[0]!, event_date: '2024-03-31' },
-      { ...rows[1]!, event_date: '2024-04-01' },
+      { ...rows[0]!, day: '2024-03-31' },
+      { ...rows[1]!, day: '2024-04-01' },
     ]);
-    t.is(utcDay(rows[0]!.occurred_at), '2024-03-31', 'utcDay agrees with the table');
   });
 
   it(
     'inserts larger than one batch arrive whole',
     async (store, t) => {
       const rows = range(4321).map((i) =>
-        eventRow({ event_id: `b${i}`, type: 'batch.test', user_id: `u${i % 7}`, occurred_at: T0 + i }),
+        probeRow({ id: `b${i}`, label: 'batch.test', owner: `u${i % 7}`, at: T0 + i }),
       );
-      await store.insert('events', rows);
+      await store.insert(PROBE_TABLE, rows);
       const [r] = await store.query<{ n: number; ids: number; first: number; last: number }>(
-        ch`SELECT count() AS n, uniqExact(event_id) AS ids, min(occurred_at) AS first, max(occurred_at) AS last
-           FROM ${events(store)}`,
+        ch`SELECT count() AS n, uniqExact(id) AS ids, min(at) AS first, max(at) AS last FROM ${probe(store)}`,
       );
       t.deepEqual(r, { n: 4321, ids: 4321, first: T0, last: T0 + 4320 });
     },
     { batchRows: 1000 },
   );
 
-  it('a re-inserted event counts once in reports, before and after merges', async (store, t) => {
-    // 300 events of 40 users over 3 days; then a redelivery of the first 200
-    // and a replay of the last 150 (later ingestion time).
+  it('a re-inserted row counts once with uniqExact and FINAL, and merges into the newest copy', async (store, t) => {
+    // 300 rows of 40 owners over 3 days; then a redelivery of the first 200
+    // and a replay of the last 150 (a later version).
     const all = range(300).map((i) =>
-      eventRow({
-        event_id: `d${i}`,
-        type: i % 3 === 0 ? 'lesson.completed' : 'course.viewed',
-        user_id: `u${(i * 7) % 40}`,
-        source: 'web',
-        occurred_at: T0 + (i % 3) * DAY + i * 1000,
-        ingested_at: 1_000,
+      probeRow({
+        id: `d${i}`,
+        label: i % 3 === 0 ? 'lesson.completed' : 'course.viewed',
+        owner: `u${(i * 7) % 40}`,
+        at: T0 + (i % 3) * DAY + i * 1000,
+        version: 1_000,
       }),
     );
-    await store.insert('events', all);
-    await store.insert('events', all.slice(0, 200));
+    await store.insert(PROBE_TABLE, all);
+    await store.insert(PROBE_TABLE, all.slice(0, 200));
     await store.insert(
-      'events',
-      all.slice(150).map((e) => ({ ...e, ingested_at: 2_000 })),
+      PROBE_TABLE,
+      all.slice(150).map((e) => ({ ...e, version: 2_000 })),
     );
 
     const truth = {
-      events: 300,
-      completed: all.filter((e) => e.type === 'lesson.completed').length,
-      dau: [0, 1, 2].map((d) => ({
+      rows: 300,
+      completed: all.filter((e) => e.label === 'lesson.completed').length,
+      owners: [0, 1, 2].map((d) => ({
         day: utcDay(T0 + d * DAY),
-        users: new Set(
-          all.filter((e) => utcDay(e.occurred_at) === utcDay(T0 + d * DAY)).map((e) => e.user_id),
-        ).size,
+        owners: new Set(all.filter((e) => utcDay(e.at) === utcDay(T0 + d * DAY)).map((e) => e.owner)).size,
       })),
     };
 
     const reports = async () => {
-      const [counts] = await store.query<{ events: number; completed: number; final: number }>(
-        ch`SELECT uniqExact(event_id) AS events,
-                  uniqExactIf(event_id, type = 'lesson.completed') AS completed,
-                  (SELECT count() FROM ${events(store)} FINAL) AS final
-           FROM ${events(store)}`,
+      const [counts] = await store.query<{ rows: number; completed: number; final: number }>(
+        ch`SELECT uniqExact(id) AS rows,
+                  uniqExactIf(id, label = 'lesson.completed') AS completed,
+                  (SELECT count() FROM ${probe(store)} FINAL) AS final
+           FROM ${probe(store)}`,
       );
-      const dauRaw = await store.query<{ day: string; users: number }>(
-        ch`SELECT event_date AS day, uniqExact(user_id) AS users FROM ${events(store)}
-           GROUP BY day ORDER BY day`,
+      const owners = await store.query<{ day: string; owners: number }>(
+        ch`SELECT day, uniqExact(owner) AS owners FROM ${probe(store)} GROUP BY day ORDER BY day`,
       );
-      const dauRollup = await store.query<{ day: string; users: number }>(
-        ch`SELECT event_date AS day, uniqExact(user_id) AS users FROM ${store.table('user_days')}
-           GROUP BY day ORDER BY day`,
-      );
-      return { counts, dauRaw, dauRollup };
+      return { counts, owners };
     };
 
     const before = await reports();
-    t.deepEqual(before.counts, { events: truth.events, completed: truth.completed, final: truth.events });
-    t.deepEqual(before.dauRaw, truth.dau, 'DAU from raw events');
-    t.deepEqual(before.dauRollup, truth.dau, 'DAU from the user_days rollup');
+    t.deepEqual(before.counts, { rows: truth.rows, completed: truth.completed, final: truth.rows });
+    t.deepEqual(before.owners, truth.owners, 'distinct owners per day');
 
-    await store.exec(ch`OPTIMIZE TABLE ${events(store)} FINAL`);
-    await store.exec(ch`OPTIMIZE TABLE ${store.table('user_days')} FINAL`);
+    await store.exec(ch`OPTIMIZE TABLE ${probe(store)} FINAL`);
     const [merged] = await store.query<{ rows: number; newest: number }>(
-      ch`SELECT count() AS rows, countIf(ingested_at = 2000) AS newest FROM ${events(store)}`,
+      ch`SELECT count() AS rows, countIf(version = 2000) AS newest FROM ${probe(store)}`,
     );
     t.deepEqual(merged, { rows: 300, newest: 150 }, 'copies collapsed into the newest');
-    const [days] = await store.query<{ rows: number }>(
-      ch`SELECT count() AS rows FROM ${store.table('user_days')}`,
-    );
-    t.is(
-      days!.rows,
-      truth.dau.reduce((n, d) => n + d.users, 0),
-      'one rollup row per user and day',
-    );
     t.deepEqual(await reports(), before, 'the same reports after merging');
   });
 
@@ -283,35 +313,28 @@ export const analyticsStoreContract = (test: TestFn, name: string, make: MakeSto
     }
     // As data, inserted as JSON and found again by a quoted value.
     const rows = HOSTILE_STRINGS.map((h, i) =>
-      eventRow({
-        event_id: `h${i}`,
-        type: h,
-        user_id: h,
-        source: h,
-        occurred_at: T0 + i,
-        payload: JSON.stringify({ value: h }),
-      }),
+      probeRow({ id: `h${i}`, label: h, owner: h, at: T0 + i, body: JSON.stringify({ value: h }) }),
     );
-    await store.insert('events', rows);
+    await store.insert(PROBE_TABLE, rows);
     for (const [i, h] of HOSTILE_STRINGS.entries()) {
-      const found = await store.query<{ event_id: string; type: string; payload: string }>(
-        ch`SELECT event_id, type, payload FROM ${events(store)} WHERE user_id = ${h} AND source = ${h}`,
+      const found = await store.query<{ id: string; label: string; body: string }>(
+        ch`SELECT id, label, body FROM ${probe(store)} WHERE owner = ${h} AND label = ${h}`,
       );
       t.deepEqual(
         found,
-        [{ event_id: `h${i}`, type: h, payload: JSON.stringify({ value: h }) }],
+        [{ id: `h${i}`, label: h, body: JSON.stringify({ value: h }) }],
         `found by ${JSON.stringify(h)}`,
       );
     }
     const [inList] = await store.query<{ n: number }>(
-      ch`SELECT count() AS n FROM ${events(store)} WHERE user_id IN (${HOSTILE_STRINGS})`,
+      ch`SELECT count() AS n FROM ${probe(store)} WHERE owner IN (${HOSTILE_STRINGS})`,
     );
     t.is(inList!.n, HOSTILE_STRINGS.length);
     const [none] = await store.query<{ n: number }>(
-      ch`SELECT count() AS n FROM ${events(store)} WHERE user_id = ${"nobody' OR '1'='1"}`,
+      ch`SELECT count() AS n FROM ${probe(store)} WHERE owner = ${"nobody' OR '1'='1"}`,
     );
     t.is(none!.n, 0, 'an injection attempt matches nothing');
-    const [all] = await store.query<{ n: number }>(ch`SELECT count() AS n FROM ${events(store)}`);
+    const [all] = await store.query<{ n: number }>(ch`SELECT count() AS n FROM ${probe(store)}`);
     t.is(all!.n, HOSTILE_STRINGS.length, 'the table is intact');
   });
 
@@ -322,7 +345,7 @@ export const analyticsStoreContract = (test: TestFn, name: string, make: MakeSto
     t.is(unknownTable?.clickhouseCode, 60);
     const syntax = await t.throwsAsync(store.query(ch`SELEC 1`), { instanceOf: AnalyticsError });
     t.is(syntax?.clickhouseCode, 62);
-    const badRow = await t.throwsAsync(store.insert('events', [{ no_such_column: 1 }]), {
+    const badRow = await t.throwsAsync(store.insert(PROBE_TABLE, [{ no_such_column: 1 }]), {
       instanceOf: AnalyticsError,
     });
     t.truthy(badRow?.clickhouseCode, `an unknown column is refused: ${badRow?.message}`);
@@ -334,7 +357,7 @@ export const analyticsStoreContract = (test: TestFn, name: string, make: MakeSto
     );
     t.is(badStream?.clickhouseCode, 60);
     await store.ping();
-    t.deepEqual(await store.query(ch`SELECT count() AS n FROM ${events(store)}`), [{ n: 0 }]);
+    t.deepEqual(await store.query(ch`SELECT count() AS n FROM ${probe(store)}`), [{ n: 0 }]);
   });
 };
 

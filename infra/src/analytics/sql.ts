@@ -93,8 +93,8 @@ const render = (value: ChValue): string => {
  * spliced in as they are, arrays become comma-separated lists.
  *
  * @example
- *   const q = ch`SELECT count() AS n FROM ${store.table('events')}
- *                WHERE user_id = ${userId} AND type IN (${types})`;
+ *   const q = ch`SELECT count() AS n FROM ${store.table('visits')}
+ *                WHERE user_id = ${userId} AND page IN (${pages})`;
  */
 export const ch = (strings: TemplateStringsArray, ...values: readonly ChValue[]): ChSql => {
   let text = strings[0] ?? '';
@@ -114,7 +114,7 @@ export const isIdentifier = (name: string): boolean => IDENTIFIER.test(name);
  * rather than escaped: the names we generate never need more, and chDB's
  * insert path accepts nothing else.
  *
- * @example ident('lectern', 'events') // `lectern`.`events`
+ * @example ident('lectern', 'visits') // `lectern`.`visits`
  */
 export const ident = (...parts: readonly string[]): ChSql => {
   if (parts.length === 0) throw new RangeError('ident needs at least one name');

@@ -10,6 +10,8 @@ export type AnalyticsRow = Readonly<Record<string, unknown>>;
  *
  * Tables live in the store's own database and are named through `table()`,
  * so the same query runs against any database (tests use one per run).
+ * The store knows no table of its own: whoever owns tables (a projection
+ * package, through its context module) hands their DDL to `ensureSchema`.
  * Values go into SQL only through the `ch` tag of `analytics/sql.ts`.
  *
  * Duplicates: the log delivers at least once, so a row may be inserted more
@@ -21,12 +23,15 @@ export type AnalyticsRow = Readonly<Record<string, unknown>>;
  * with `toString` in SQL where more is needed), dates as `'YYYY-MM-DD'`.
  *
  * @example
- *   await store.ensureSchema();
- *   await store.insert('events', rows);
- *   const [dau] = await store.query<{ users: number }>(
- *     ch`SELECT uniqExact(user_id) AS users FROM ${store.table('events')} WHERE event_date = ${day}`,
+ *   await store.ensureSchema([
+ *     ch`CREATE TABLE IF NOT EXISTS ${store.table('visits')} (visit_id String, user_id String, day Date)
+ *        ENGINE = ReplacingMergeTree ORDER BY (day, user_id, visit_id)`,
+ *   ]);
+ *   await store.insert('visits', rows);
+ *   const [visitors] = await store.query<{ users: number }>(
+ *     ch`SELECT uniqExact(user_id) AS users FROM ${store.table('visits')} WHERE day = ${day}`,
  *   );
- *   for await (const row of store.stream(ch`SELECT * FROM ${store.table('events')}`)) write(row);
+ *   for await (const row of store.stream(ch`SELECT * FROM ${store.table('visits')}`)) write(row);
  */
 export interface AnalyticsStore {
   readonly engine: 'clickhouse' | 'chdb';
@@ -34,8 +39,14 @@ export interface AnalyticsStore {
   readonly database: string;
   /** `name` qualified with the store's database, for use in `ch` queries. */
   table(name: string): ChSql;
-  /** Creates the database, tables and materialized views if missing. Idempotent. */
-  ensureSchema(): Promise<void>;
+  /**
+   * Creates the store's database if missing, then runs `statements` in
+   * order: the DDL of the tables and views its callers own, written to
+   * create only what is missing (`IF NOT EXISTS`), so it is idempotent.
+   * Refuses an engine older than the SQL is written for (ClickHouse 18.16).
+   * The composition root calls it once at start with every module's schema.
+   */
+  ensureSchema(statements: readonly ChSql[]): Promise<void>;
   /**
    * Inserts rows (JSONEachRow) into one of the store's tables, in batches.
    * Every row names every column the caller means to set; unknown columns

@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { ApiOperation } from '@lectern/schemas/openapi';
+import type { ChSql } from '../analytics/sql.ts';
 import type { KeyRing } from '../auth/key-ring.ts';
 import type { VerifiedToken } from '../http/auth.ts';
 import type { AnalyticsStore } from '../ports/analytics-store.ts';
@@ -108,6 +109,12 @@ export type ContextModule = Readonly<{
   projections?: readonly SqlProjection[];
   /** Other consumers, run in the `projections` role. */
   consumers?: readonly ModuleConsumer[];
+  /**
+   * The tables and views it keeps in the analytics store (ClickHouse or
+   * chDB), as DDL for `database`: the composition root hands every module's
+   * to `AnalyticsStore.ensureSchema` once the store is open.
+   */
+  analyticsSchema?: (database: string) => readonly ChSql[];
   /** Command and query routes, mounted at `/` in the `api` role, in this order. */
   routes?: (platform: Platform) => Promise<readonly RequestHandler[]>;
   /** Its part of `/openapi.json`. */

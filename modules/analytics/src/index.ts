@@ -2,13 +2,13 @@ import { Router } from 'express';
 import { analyticsIngestRoutes } from '@lectern/analytics-commands';
 import { analyticsReportRoutes } from '@lectern/analytics-queries';
 import { analyticsExportRoutes } from '@lectern/analytics-queries/export-routes';
+import { analyticsProjector, analyticsSchema } from '@lectern/analytics-projection-events';
 import { topicOf } from '@lectern/schemas';
 import { analyticsIngestApi, analyticsTags } from '@lectern/schemas/analytics/api';
 import { analyticsExportsApi, analyticsExportsTags } from '@lectern/schemas/analytics/exports-api';
+import { ingestTopic } from '@lectern/schemas/analytics/ingest';
 import { INGEST_LIMITS, INGEST_PATH } from '@lectern/schemas/analytics/limits';
 import { analyticsReportsApi, analyticsReportsTags } from '@lectern/schemas/analytics/reports-api';
-import { analyticsProjector } from '@lectern/infra/analytics/projector';
-import { ingestTopic } from '@lectern/infra/analytics/rows';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
 
 export type AnalyticsSettings = Readonly<{
@@ -37,6 +37,7 @@ const storeOf = (p: Platform) => {
  */
 export const analyticsModule = (settings: AnalyticsSettings): ContextModule => ({
   name: 'analytics',
+  analyticsSchema,
   consumers: [
     {
       name: 'analytics',

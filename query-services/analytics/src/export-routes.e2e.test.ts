@@ -6,7 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import exceljs from 'exceljs';
 import { chdbStore } from '@lectern/infra/analytics/chdb-store';
 import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
-import { eventRow, type EventRow } from '@lectern/infra/analytics/schema';
+import { analyticsSchema, eventRow, type EventRow } from '@lectern/analytics-projection-events/schema';
 import { ch, ident } from '@lectern/infra/analytics/sql';
 import { AnalyticsError, type AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import { requireEngine } from '@lectern/infra/testing/engines';
@@ -176,7 +176,7 @@ const openChdb = async (): Promise<Opened> => {
 
 const seeded = async (open: () => Promise<Opened>) => {
   const opened = await open();
-  await opened.store.ensureSchema();
+  await opened.store.ensureSchema(analyticsSchema(opened.store.database));
   await opened.store.insert('events', fixture.events);
   await opened.store.insert('events', fixture.copies);
   return { ...opened, server: await startExportServer(opened.store) };
@@ -362,7 +362,7 @@ const observed = (store: AnalyticsStore, opts: { failAfter?: number } = {}) => {
 /** A store with 20 000 events on 2024-04-01 (a few MiB as CSV), for the failure tests. */
 const bulk = async () => {
   const opened = await openChdb();
-  await opened.store.ensureSchema();
+  await opened.store.ensureSchema(analyticsSchema(opened.store.database));
   await opened.store.exec(ch`INSERT INTO ${opened.store.table('events')}
     (event_id, kind, type, user_id, source, occurred_at, payload, stream_id, schema_version, ingested_at)
     SELECT concat('bulk-', toString(number)), 'telemetry', 'page.viewed', concat('user-', toString(number % 97)), 'web',

@@ -1,4 +1,4 @@
-import { eventRow, utcDay, type EventRow } from '@lectern/infra/analytics/schema';
+import { eventRow, utcDay, type EventRow } from '@lectern/analytics-projection-events/schema';
 import {
   addDays,
   COURSE_COMPLETED_TYPES,

@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { chdbStore } from '@lectern/infra/analytics/chdb-store';
 import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
-import { ANALYTICS_TABLES, rollupBackfill, type EventRow } from '@lectern/infra/analytics/schema';
+import {
+  analyticsSchema,
+  ANALYTICS_TABLES,
+  rollupBackfill,
+  type EventRow,
+} from '@lectern/analytics-projection-events/schema';
 import { ch, ident } from '@lectern/infra/analytics/sql';
 import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import { requireEngine } from '@lectern/infra/testing/engines';
@@ -172,7 +177,7 @@ const run = async (store: AnalyticsStore, c: Case, source: ReportSource) =>
 
 /** Loads the fixture as the projector would: the events, then the copies, in separate inserts. */
 const load = async (store: AnalyticsStore) => {
-  await store.ensureSchema();
+  await store.ensureSchema(analyticsSchema(store.database));
   for (const rows of fixture.inserts) await store.insert('events', rows);
 };
 

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { analyticsSchema } from '@lectern/analytics-projection-events/schema';
 import { chdbStore } from '@lectern/infra/analytics/chdb-store';
 import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
 import type { KeyRing } from '@lectern/infra/auth/key-ring';
@@ -26,7 +27,7 @@ import { analyticsReportRoutes } from './routes.ts';
 const fixture = generateFixture({ users: 30 });
 const dir = await mkdtemp(join(tmpdir(), 'lectern-report-routes-'));
 const store = chdbStore({ path: join(dir, 'chdb'), database: 'reports_http' });
-await store.ensureSchema();
+await store.ensureSchema(analyticsSchema(store.database));
 for (const rows of fixture.inserts) await store.insert('events', rows);
 
 const issuer = 'https://lectern.test/reports';

@@ -1,4 +1,4 @@
-import { eventRow, type EventRow } from '@lectern/infra/analytics/schema';
+import { eventRow, type EventRow } from '@lectern/analytics-projection-events/schema';
 
 /**
  * The analytics bench's data: a deterministic, realistic stream of telemetry

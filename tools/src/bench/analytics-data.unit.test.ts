@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import test from 'ava';
-import type { EventRow } from '@lectern/infra/analytics/schema';
+import type { EventRow } from '@lectern/analytics-projection-events/schema';
 import { DAY_MS, dataPlan, emptyTotals, generateEvents, prng, type DataPlan } from './analytics-data.ts';
 
 const all = (plan: DataPlan) => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
-import { utcDay } from '@lectern/infra/analytics/schema';
+import { utcDay } from '@lectern/analytics-projection-events/schema';
 import { ch, type ChSql } from '@lectern/infra/analytics/sql';
 import { analyticsReports, type ReportSource } from '@lectern/analytics-queries/reports';
 import type { AnalyticsReportName } from '@lectern/schemas/analytics/reports-api';

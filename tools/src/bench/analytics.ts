@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { analyticsSchema } from '@lectern/analytics-projection-events/schema';
 import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import { chdbStore } from '@lectern/infra/analytics/chdb-store';
 import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
@@ -61,7 +62,7 @@ const reportsOn = async (
   plan: AnalyticsPlan['reports'],
 ): Promise<EngineReports> => {
   const label = store.engine;
-  await store.ensureSchema();
+  await store.ensureSchema(analyticsSchema(store.database));
   const [v] = await store.query<{ v: string }>(ch`SELECT version() AS v`);
   progress(`analytics ${label}: loading ${data.targetRows} rows (${data.users} users, ${data.days} days)`);
   const { totals: _totals, ...loaded } = await load(store, data, {

@@ -1,46 +1,6 @@
 import { contextOf, type RecordedEvent } from '@lectern/schemas';
+import type { IngestMessage } from '@lectern/schemas/analytics/ingest';
 import type { EventRow } from './schema.ts';
-
-/** The topic the ingest endpoint produces client telemetry to. */
-export const ingestTopic = (namespace = 'lectern'): string => `${namespace}.analytics.ingest`;
-
-/**
- * One telemetry event on `<ns>.analytics.ingest`, as the ingest endpoint
- * produces it (JSON in the message value) after validating it. Keyed by
- * user id (or the event id when there is no user), so one user's events
- * keep their order.
- */
-export type IngestMessage = Readonly<{
-  /** Unique per event, stable across the client's retries: copies collapse by it. */
-  id: string;
-  type: string;
-  userId: string | null;
-  source: string;
-  /** Epoch milliseconds, the client's time of the event. */
-  occurredAt: number;
-  /** The event's own data, any JSON. */
-  payload: unknown;
-  /** Epoch milliseconds at which the endpoint accepted it. */
-  receivedAt: number;
-}>;
-
-const fail = (why: string): never => {
-  throw new Error(`not an analytics ingest message: ${why}`);
-};
-
-/** Parses and checks a message value; throws (the message is dead-lettered) when it is not one. */
-export const decodeIngestMessage = (value: string): IngestMessage => {
-  const m = JSON.parse(value) as Partial<IngestMessage> | null;
-  if (typeof m !== 'object' || m === null) return fail('not an object');
-  if (typeof m.id !== 'string' || m.id === '') fail('id');
-  if (typeof m.type !== 'string' || m.type === '') fail('type');
-  if (m.userId !== null && typeof m.userId !== 'string') fail('userId');
-  if (typeof m.source !== 'string') fail('source');
-  if (typeof m.occurredAt !== 'number' || !Number.isSafeInteger(m.occurredAt) || m.occurredAt < 0)
-    fail('occurredAt');
-  if (typeof m.receivedAt !== 'number' || !Number.isFinite(m.receivedAt)) fail('receivedAt');
-  return m as IngestMessage;
-};
 
 /** A telemetry event as a row of `events`. */
 export const telemetryRow = (m: IngestMessage, ingestedAt: number): EventRow => ({

@@ -5,22 +5,22 @@ import { join } from 'node:path';
 import { topicOf, type RecordedEvent } from '@lectern/schemas';
 import test, { type ExecutionContext } from 'ava';
 import { Kafka, logLevel } from 'kafkajs';
-import { kafkaLog } from '../message-log/kafka.ts';
-import { sqlLog } from '../message-log/sql-log.ts';
-import { AnalyticsError, type AnalyticsRow, type AnalyticsStore } from '../ports/analytics-store.ts';
-import type { MessageLog } from '../ports/message-log.ts';
-import { toLogMessage } from '../runtime/codec.ts';
-import type { DeadLetter } from '../runtime/dead-letters.ts';
-import { createLogger } from '../runtime/logger.ts';
-import { pgliteSql } from '../sql/pglite.ts';
-import { requireEngine } from '../testing/engines.ts';
-import { chdbStore } from './chdb-store.ts';
-import { clickhouseStore } from './clickhouse-store.ts';
+import { ingestTopic, type IngestMessage } from '@lectern/schemas/analytics/ingest';
+import { chdbStore } from '@lectern/infra/analytics/chdb-store';
+import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
+import { ch, ident } from '@lectern/infra/analytics/sql';
+import { kafkaLog } from '@lectern/infra/message-log/kafka';
+import { sqlLog } from '@lectern/infra/message-log/sql-log';
+import { AnalyticsError, type AnalyticsRow, type AnalyticsStore } from '@lectern/infra/ports/analytics-store';
+import type { MessageLog } from '@lectern/infra/ports/message-log';
+import { toLogMessage } from '@lectern/infra/runtime/codec';
+import type { DeadLetter } from '@lectern/infra/runtime/dead-letters';
+import { createLogger } from '@lectern/infra/runtime/logger';
+import { pgliteSql } from '@lectern/infra/sql/pglite';
+import { requireEngine } from '@lectern/infra/testing/engines';
+import { waitUntil as waitFor } from '@lectern/infra/testing/wait';
 import { analyticsProjector, type AnalyticsProjectorOptions } from './projector.ts';
-import { ingestTopic, type IngestMessage } from './rows.ts';
-import { utcDay } from './schema.ts';
-import { ch, ident } from './sql.ts';
-import { waitUntil as waitFor } from '../testing/wait.ts';
+import { analyticsSchema, utcDay } from './schema.ts';
 
 const logger = createLogger({ level: 'silent' });
 
@@ -144,7 +144,7 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
     test(`${label}: ${title}`, async (t) => {
       t.timeout(180_000);
       const { log, store, cleanup } = await (await get()).open();
-      await store.ensureSchema();
+      await store.ensureSchema(analyticsSchema(store.database));
       const ns = `t${randomBytes(4).toString('hex')}`;
       const running: ReturnType<typeof analyticsProjector>[] = [];
       try {

@@ -1,13 +1,14 @@
 import { topicOf } from '@lectern/schemas';
-import type { AnalyticsStore } from '../ports/analytics-store.ts';
-import type { Batch, BatchControl, Consumer, LogMessage, MessageLog } from '../ports/message-log.ts';
-import { fromLogMessage } from '../runtime/codec.ts';
-import { applyIsolating, deadLetterSender } from '../runtime/dead-letters.ts';
-import type { Logger } from '../runtime/logger.ts';
-import type { Metrics } from '../runtime/metrics.ts';
-import { progressWatch, type ConsumerProgress } from '../runtime/progress.ts';
-import { isDataRefusal } from './refusal.ts';
-import { decodeIngestMessage, domainRow, ingestTopic, telemetryRow } from './rows.ts';
+import { decodeIngestMessage, ingestTopic } from '@lectern/schemas/analytics/ingest';
+import { isDataRefusal } from '@lectern/infra/analytics/refusal';
+import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
+import type { Batch, BatchControl, Consumer, LogMessage, MessageLog } from '@lectern/infra/ports/message-log';
+import { fromLogMessage } from '@lectern/infra/runtime/codec';
+import { applyIsolating, deadLetterSender } from '@lectern/infra/runtime/dead-letters';
+import type { Logger } from '@lectern/infra/runtime/logger';
+import type { Metrics } from '@lectern/infra/runtime/metrics';
+import { progressWatch, type ConsumerProgress } from '@lectern/infra/runtime/progress';
+import { domainRow, telemetryRow } from './rows.ts';
 import type { EventRow } from './schema.ts';
 
 export type AnalyticsProjectorOptions = Readonly<{
@@ -82,7 +83,7 @@ type Waiter = Readonly<{ resolve: () => void; reject: (error: unknown) => void }
  * 4. A message that is not an event goes to `<ns>.dlq.projection.<name>`
  *    with the error, and the rest of its batch goes on. So does a row the
  *    engine refuses for its content (a lone surrogate, say): the insert is
- *    split until the row is found (dead-letters.ts), the rest is inserted.
+ *    split until the row is found (infra's runtime/dead-letters.ts), the rest is inserted.
  *    A failure of the engine itself is retried, then left to the log to
  *    deliver again; nothing is dead-lettered for it.
  *

@@ -1,4 +1,4 @@
-import { ch, ident, type ChSql } from './sql.ts';
+import { ch, ident, type ChSql } from '@lectern/infra/analytics/sql';
 
 /**
  * The analytics tables, in one place, as SQL that ClickHouse 18.16 and chDB
@@ -84,13 +84,16 @@ export const eventRow = (
 export const utcDay = (epochMs: number): string => new Date(epochMs).toISOString().slice(0, 10);
 
 /**
- * The statements that create `database` and its tables, in dependency order
- * (a materialized view after the tables it reads and writes).
+ * The statements that create the analytics tables and views in `database`,
+ * in dependency order (a materialized view after the tables it reads and
+ * writes). The store creates the database itself; the analytics module
+ * hands these to `ensureSchema` at start.
+ *
+ * @example await store.ensureSchema(analyticsSchema(store.database));
  */
 export const analyticsSchema = (database: string): readonly ChSql[] => {
   const t = (name: AnalyticsTable | AnalyticsView) => ident(database, name);
   return [
-    ch`CREATE DATABASE IF NOT EXISTS ${ident(database)}`,
     ch`CREATE TABLE IF NOT EXISTS ${t('events')} (
       event_id String,
       kind Enum8('telemetry' = 1, 'domain' = 2),

@@ -1,0 +1,8 @@
+/**
+ * The analytics read models in ClickHouse (chDB when embedded): the
+ * `events` table with its rollups, how log messages become its rows, and
+ * the projector that feeds it from the log.
+ */
+export * from './schema.ts';
+export * from './rows.ts';
+export * from './projector.ts';
