@@ -33,6 +33,26 @@ export type Config = Readonly<{
    * identity key ring.
    */
   jwt: Readonly<{ jwksUrl: string | null; jwks: JSONWebKeySet | null }> | null;
+  /**
+   * MinIO or another S3-compatible server (`S3_ENDPOINT`, `S3_ACCESS_KEY`,
+   * `S3_SECRET_KEY_FILE`: the path of a file holding the secret, never the
+   * secret; `S3_BUCKET`, default `lectern`; `S3_PUBLIC_ENDPOINT` where
+   * clients reach it if not at the endpoint; `S3_REGION`); null = a folder
+   * under `dataDir` with URLs this process signs and serves.
+   */
+  s3: Readonly<{
+    endpoint: string;
+    publicEndpoint: string | null;
+    accessKey: string;
+    secretKeyFile: string;
+    bucket: string;
+    region: string | null;
+  }> | null;
+  /**
+   * Where clients reach this process (`LECTERN_PUBLIC_URL`): the embedded
+   * blob store's URLs point there. Default `http://localhost:<port>`.
+   */
+  publicUrl: string | null;
   /** The web app: links in identity's e-mails point there. */
   appUrl: string;
   /** Verified e-mails that are given the admin role (how the first admin comes to be). */
@@ -115,6 +135,40 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
   }
 
   const clickhouseUrl = url('CLICKHOUSE_URL', ['http:', 'https:']);
+
+  let s3: Config['s3'] = null;
+  const s3Endpoint = url('S3_ENDPOINT', ['http:', 'https:']);
+  if (s3Endpoint) {
+    const accessKey = env.S3_ACCESS_KEY?.trim() ?? '';
+    const secretKeyFile = env.S3_SECRET_KEY_FILE?.trim() ?? '';
+    if (!accessKey) problems.push('S3_ACCESS_KEY is required with S3_ENDPOINT');
+    if (!secretKeyFile)
+      problems.push(
+        'S3_SECRET_KEY_FILE (the path of a file holding the secret) is required with S3_ENDPOINT',
+      );
+    if (env.S3_SECRET_KEY)
+      problems.push('S3_SECRET_KEY is not read: put the secret in a file and name it in S3_SECRET_KEY_FILE');
+    try {
+      const u = new URL(s3Endpoint);
+      if (u.username || u.password) problems.push('S3_ENDPOINT must not carry credentials');
+      if (u.pathname !== '/' || u.search)
+        problems.push('S3_ENDPOINT is a scheme, host and port, without a path');
+    } catch {
+      // reported by url()
+    }
+    const bucket = env.S3_BUCKET?.trim() || 'lectern';
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+      problems.push('S3_BUCKET must be 3 to 63 lowercase letters, digits, dots or hyphens');
+    s3 = {
+      endpoint: s3Endpoint.replace(/\/$/, ''),
+      publicEndpoint: url('S3_PUBLIC_ENDPOINT', ['http:', 'https:'])?.replace(/\/$/, '') ?? null,
+      accessKey,
+      secretKeyFile,
+      bucket,
+      region: env.S3_REGION?.trim() || null,
+    };
+  }
+  const publicUrl = url('LECTERN_PUBLIC_URL', ['http:', 'https:'])?.replace(/\/$/, '') ?? null;
 
   const analyticsIngestKeys = (env.ANALYTICS_INGEST_KEYS ?? '')
     .split(',')
@@ -201,6 +255,8 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     kafkaBrokers,
     clickhouseUrl,
     analyticsIngestKeys,
+    s3,
+    publicUrl,
     tokens: { issuer, audience },
     jwt,
     appUrl: appUrl.replace(/\/$/, ''),

@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { RequestHandler } from 'express';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
+import { ensureSigningKey, openFolderStore } from '@lectern/infra/blobs/folder-store';
+import { openMinioStore } from '@lectern/infra/blobs/minio-store';
 import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
@@ -69,14 +74,23 @@ export const openEngines = async (
     metrics,
     closers,
     analyticsSchemas,
+    publicUrl,
   }: {
     logger: Logger;
     metrics: Metrics;
     closers: (() => Promise<void>)[];
+    /** Where clients reach this process: the folder blob store's URLs point there. */
+    publicUrl: string;
     /** Every module's analytics tables, as DDL for the store's database (`ContextModule.analyticsSchema`). */
     analyticsSchemas: readonly ((database: string) => readonly ChSql[])[];
   },
-): Promise<{ sql: Sql; store: EventStore; log: MessageLog; analytics: AnalyticsStore | null }> => {
+): Promise<{
+  sql: Sql;
+  store: EventStore;
+  log: MessageLog;
+  analytics: AnalyticsStore | null;
+  blobs: OpenedBlobs;
+}> => {
   const sql = config.databaseUrl
     ? postgresSql(config.databaseUrl, { max: 20 })
     : await pgliteSql(join(config.dataDir, 'pglite'));
@@ -111,15 +125,49 @@ export const openEngines = async (
     // One call, so the server's version is checked even when no module keeps tables there.
     await analytics.ensureSchema(analyticsSchemas.flatMap((schema) => schema(analytics.database)));
   }
+  const blobs = await openBlobs(config, publicUrl);
+  closers.unshift(() => blobs.store.close());
   logger.info(
     {
       eventStore: config.eventStoreUrl ? 'kurrentdb' : sql.kind,
       log: config.kafkaBrokers ? 'kafka' : sql.kind,
       readModels: sql.kind,
       analytics: analytics?.engine ?? 'none',
+      blobs: config.s3 ? 's3' : 'folder',
       roles: config.roles,
     },
     'engines ready',
   );
-  return { sql, store, log, analytics };
+  return { sql, store, log, analytics, blobs };
+};
+
+/** The blob store, and for the folder store the router that serves its URLs (mounted at `/blobs`). */
+export type OpenedBlobs = Readonly<{ store: BlobStore; router: RequestHandler | null }>;
+
+/**
+ * MinIO (or another S3-compatible server) at `S3_ENDPOINT`, its secret read
+ * from the file `S3_SECRET_KEY_FILE` names; else a folder under `dataDir`
+ * whose URLs this process signs with a key kept beside it and serves at
+ * `<publicUrl>/blobs`.
+ */
+const openBlobs = async (config: Config, publicUrl: string): Promise<OpenedBlobs> => {
+  if (config.s3) {
+    const secretKey = (await readFile(config.s3.secretKeyFile, 'utf8')).trim();
+    const store = await openMinioStore({
+      endpoint: config.s3.endpoint,
+      ...(config.s3.publicEndpoint ? { publicEndpoint: config.s3.publicEndpoint } : {}),
+      ...(config.s3.region ? { region: config.s3.region } : {}),
+      accessKey: config.s3.accessKey,
+      secretKey,
+      bucket: config.s3.bucket,
+    });
+    return { store, router: null };
+  }
+  const root = join(config.dataDir, 'blobs');
+  const { store, router } = await openFolderStore({
+    root,
+    signingKey: await ensureSigningKey(join(config.dataDir, 'blobs-signing.key')),
+    baseUrl: `${publicUrl}/blobs`,
+  });
+  return { store, router };
 };

@@ -2,6 +2,7 @@ import { createHttpApp, sendProblem, type ReadinessCheck } from '@lectern/infra/
 import { tokenVerifier } from '@lectern/infra/http/auth';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import type { AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import type { Sql } from '@lectern/infra/sql/index';
 import { createLogger, type Logger } from '@lectern/infra/runtime/logger';
@@ -49,6 +50,8 @@ export type Lectern = Readonly<{
   analytics: AnalyticsStore | null;
   /** The modules' other consumers (the analytics projector: log → `events`) in the `projections` role. */
   consumers: readonly RunningConsumer[];
+  /** MinIO/S3 or the blob folder (tests and benches check what uploads stored). */
+  blobs: BlobStore;
   /** Identity's signing keys and token issuer (tests and benches mint tokens with them). */
   keyRing: KeyRing;
   /** The issuer and audience tokens are signed for and checked against. */
@@ -62,6 +65,10 @@ export type Lectern = Readonly<{
   routes(): readonly MountedRoute[];
   stop(): Promise<void>;
 }>;
+
+/** An upload not completed within a day is abandoned; the sweep looks every hour. */
+const BLOB_UPLOAD_TTL_MS = 24 * 60 * 60_000;
+const BLOB_SWEEP_INTERVAL_MS = 60 * 60_000;
 
 /** The consumer group a projection joins; only named in `/readyz` while it joins. */
 const groupName = (namespace: string, projection: string) => `${namespace}.projection.${projection}`;
@@ -115,7 +122,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     },
   ];
   const bodyLimits = Object.assign({}, ...modules.map((m) => m.bodyLimits ?? {})) as Record<string, number>;
-  const { app, finish } = createHttpApp({ logger, metrics, readiness, bodyLimits });
+  const { app, finish, mountBeforeBodies } = createHttpApp({ logger, metrics, readiness, bodyLimits });
   let serving = false;
   app.use((req, res, next) => {
     if (serving) return next();
@@ -127,11 +134,12 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
 
   try {
     // 1. Engines.
-    const { sql, store, log, analytics } = await openEngines(config, {
+    const { sql, store, log, analytics, blobs } = await openEngines(config, {
       logger,
       metrics,
       closers,
       analyticsSchemas: modules.flatMap((m) => (m.analyticsSchema ? [m.analyticsSchema] : [])),
+      publicUrl: config.publicUrl ?? `http://localhost:${http.port}`,
     });
 
     readiness.push(
@@ -139,6 +147,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       { name: 'event-store', check: () => store.ping() },
       { name: 'message-log', check: () => log.ping() },
       ...(analytics ? [{ name: 'analytics', check: () => analytics.ping() }] : []),
+      { name: 'blobs', check: () => blobs.store.ping() },
     );
 
     // 2. Relay.
@@ -189,6 +198,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       store,
       log,
       analytics,
+      blobs: blobs.store,
       auth: { verify, keyRing, signAccessToken },
       clock: systemClock,
       ids: randomIds,
@@ -265,6 +275,19 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
         }),
       );
       for (const module of modules) if (module.routes) app.use(...(await module.routes(platform)));
+      // The folder store's signed URLs (embedded profile); S3 serves its own.
+      if (blobs.router) mountBeforeBodies('/blobs', blobs.router);
+      // Uploads begun and never completed are aborted after a day; any api process may sweep.
+      const sweep = setInterval(() => {
+        blobs.store
+          .abortStaleUploads(BLOB_UPLOAD_TTL_MS)
+          .then(
+            (aborted) => aborted.length && logger.info({ aborted: aborted.length }, 'stale uploads aborted'),
+          )
+          .catch((error: unknown) => logger.warn({ err: error }, 'sweeping stale uploads failed'));
+      }, BLOB_SWEEP_INTERVAL_MS);
+      sweep.unref();
+      closers.unshift(async () => clearInterval(sweep));
     }
     if (config.roles.includes('api') || config.roles.includes('projections'))
       app.use(
@@ -314,6 +337,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       runners,
       relay,
       analytics,
+      blobs: blobs.store,
       consumers,
       keyRing,
       tokens: config.tokens,

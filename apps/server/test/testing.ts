@@ -40,15 +40,17 @@ export const sharedLectern = (test: TestFn, setup: ProfileSetup): (() => Promise
 };
 
 /**
- * Registers a flow on the embedded profile (PGlite, the SQL log, chDB) and on
- * the engines (PostgreSQL + Kafka, and ClickHouse with `clickhouse`), each in
- * a data folder, database, namespace and ClickHouse database of its own. In
- * CI a missing engine fails (requireEngine); locally it skips.
+ * Registers a flow on the embedded profile (PGlite, the SQL log, chDB, a
+ * blob folder) and on the engines (PostgreSQL + Kafka, ClickHouse with
+ * `clickhouse`, MinIO with `blobs`), each in a data folder, database,
+ * namespace and ClickHouse database of its own (MinIO: one bucket for the
+ * e2e runs, keys of their own). In CI a missing engine fails
+ * (requireEngine); locally it skips.
  */
 export const onEveryProfile = (
   test: TestFn,
   flow: (test: TestFn, name: string, setup: ProfileSetup) => void,
-  opts: Readonly<{ clickhouse?: boolean; env?: Readonly<Record<string, string>> }> = {},
+  opts: Readonly<{ clickhouse?: boolean; blobs?: boolean; env?: Readonly<Record<string, string>> }> = {},
 ): void => {
   const tempDir = () => mkdtemp(join(tmpdir(), 'lectern-e2e-'));
   const env = opts.env ?? {};
@@ -63,8 +65,23 @@ export const onEveryProfile = (
   const databaseUrl = requireEngine(test, 'DATABASE_URL', 'PostgreSQL');
   const brokers = requireEngine(test, 'KAFKA_BROKERS', 'Kafka');
   const clickhouseUrl = opts.clickhouse ? requireEngine(test, 'CLICKHOUSE_URL', 'ClickHouse') : null;
-  if (!databaseUrl || !brokers || (opts.clickhouse && !clickhouseUrl)) return;
-  flow(test, opts.clickhouse ? 'postgres+kafka+clickhouse' : 'postgres+kafka', async () => {
+  const s3Endpoint = opts.blobs ? requireEngine(test, 'S3_ENDPOINT', 'MinIO') : null;
+  if (!databaseUrl || !brokers || (opts.clickhouse && !clickhouseUrl) || (opts.blobs && !s3Endpoint)) return;
+  const s3 = s3Endpoint
+    ? {
+        S3_ENDPOINT: s3Endpoint,
+        S3_ACCESS_KEY: process.env.S3_ACCESS_KEY ?? '',
+        S3_SECRET_KEY_FILE: process.env.S3_SECRET_KEY_FILE ?? '',
+        S3_BUCKET: 'lectern-e2e',
+      }
+    : {};
+  const name = [
+    'postgres',
+    'kafka',
+    ...(opts.clickhouse ? ['clickhouse'] : []),
+    ...(opts.blobs ? ['minio'] : []),
+  ];
+  flow(test, name.join('+'), async () => {
     const dir = await tempDir();
     const db = await freshDatabase(databaseUrl);
     // A ClickHouse database of the run's own: the URL's path names it.
@@ -79,6 +96,7 @@ export const onEveryProfile = (
         KAFKA_BROKERS: brokers,
         LECTERN_NAMESPACE: `e2e-${db.name}`,
         ...(analytics ? { CLICKHOUSE_URL: analytics.toString() } : {}),
+        ...s3,
         ...env,
       }),
       cleanup: async (lectern) => {

@@ -106,7 +106,16 @@ export const createHttpApp = (opts: {
    * route cannot raise the limit on its own once the shared one has refused.
    */
   bodyLimits?: Readonly<Record<string, string | number>>;
-}): { app: Express; finish(): void } => {
+}): {
+  app: Express;
+  finish(): void;
+  /**
+   * Mounts a handler that reads its own request bodies (an upload of raw
+   * bytes), ahead of the JSON parser and of anything mounted on `app` so
+   * far; it may be set after the app is serving.
+   */
+  mountBeforeBodies(path: string, handler: RequestHandler): void;
+} => {
   const app = express();
   app.use(securityHeaders());
   app.disable('x-powered-by');
@@ -177,6 +186,12 @@ export const createHttpApp = (opts: {
   // Before bodies are read and before anything mounted later: a method the path does not take is 405.
   app.use(pathMethods(app, sendProblem));
 
+  // Handlers that stream their own bodies, mounted once the engines behind them are open.
+  // Behind a plain function: they serve storage URLs, not API operations, so
+  // the route listing (and the OpenAPI coverage it checks) does not walk them.
+  const raw = express.Router();
+  app.use((req, res, next) => raw(req, res, next));
+
   const jsonTypes = ['application/json', 'application/*+json'];
   const json = express.json({ limit: opts.bodyLimit ?? '256kb', type: jsonTypes });
   // Routing ignores case and a trailing slash, so the lookup does too.
@@ -190,6 +205,8 @@ export const createHttpApp = (opts: {
   app.use(
     perPath.size === 0 ? json : (req, res, next) => (perPath.get(pathKey(req.path)) ?? json)(req, res, next),
   );
+
+  const mountBeforeBodies = (path: string, handler: RequestHandler) => void raw.use(path, handler);
 
   const notFound: RequestHandler = (req, res) =>
     sendProblem(res, 404, 'route_not_found', `No route for ${req.method} ${req.path}.`, req.path);
@@ -223,6 +240,7 @@ export const createHttpApp = (opts: {
       app.use(notFound);
       app.use(onError);
     },
+    mountBeforeBodies,
   };
 };
 

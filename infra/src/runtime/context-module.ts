@@ -4,6 +4,7 @@ import type { ChSql } from '../analytics/sql.ts';
 import type { KeyRing } from '../auth/key-ring.ts';
 import type { VerifiedToken } from '../http/auth.ts';
 import type { AnalyticsStore } from '../ports/analytics-store.ts';
+import type { BlobStore } from '../ports/blob-store.ts';
 import type { EventStore } from '../ports/event-store.ts';
 import type { MessageLog } from '../ports/message-log.ts';
 import type { Sql } from '../sql/sql.ts';
@@ -29,6 +30,8 @@ export type Platform = Readonly<{
   log: MessageLog;
   /** ClickHouse or chDB; null in a process whose roles have no use for it (relay only). */
   analytics: AnalyticsStore | null;
+  /** MinIO/S3, or a folder with URLs this process signs: uploads and downloads never pass through a route. */
+  blobs: BlobStore;
   auth: Readonly<{
     /** Checks an access token: signature, issuer, audience, lifetime. */
     verify: (token: string) => Promise<VerifiedToken>;
