@@ -1,4 +1,5 @@
 import { analyticsModule } from '@lectern/analytics-module';
+import { contentModule } from '@lectern/content-module';
 import { identityModule } from '@lectern/identity-module';
 import { profileModule } from '@lectern/profile-module';
 import type { ContextModule } from '@lectern/infra/runtime/context-module';
@@ -12,5 +13,6 @@ import type { Config } from './config.ts';
 export const contextModules = (config: Config): readonly ContextModule[] => [
   identityModule({ appUrl: config.appUrl, bootstrapAdmins: config.bootstrapAdmins }),
   profileModule(),
+  contentModule(),
   analyticsModule({ ingestKeys: config.analyticsIngestKeys, contexts: ['profile', 'identity'] }),
 ];

@@ -1,0 +1,5 @@
+import test from 'ava';
+import { contentFlow } from './content-flow.ts';
+import { onEveryProfile } from './testing.ts';
+
+onEveryProfile(test, contentFlow);

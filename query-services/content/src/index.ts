@@ -1,0 +1,1 @@
+export { contentQueryRoutes, type ContentQueryDeps } from './routes.ts';
