@@ -1,5 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { unaccent } from '@electric-sql/pglite/contrib/unaccent';
 import knexPglite from 'knex-pglite';
 import type { Sql, SqlExecutor } from './sql.ts';
 
@@ -10,7 +12,10 @@ import type { Sql, SqlExecutor } from './sql.ts';
  */
 export const pgliteSql = async (dataDir: string | null): Promise<Sql & { readonly db: PGlite }> => {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir ?? undefined);
+  // The contrib modules PostgreSQL installations carry and read models use
+  // (search folds accents and matches misspellings), so the embedded profile
+  // searches as PostgreSQL does. Each loads only when a migration creates it.
+  const db = await PGlite.create(dataDir ?? undefined, { extensions: { pg_trgm, unaccent } });
   const exec = (q: Pick<PGlite, 'query'>): SqlExecutor => ({
     async query<Row>(text: string, params?: readonly unknown[]) {
       return (await q.query<Row>(text, params as unknown[])).rows;
