@@ -117,7 +117,6 @@ const assertExactlyOnce = async (
 };
 
 test('embedded: events accepted before a SIGKILL are in chDB exactly once after a restart', async (t) => {
-  t.timeout(300_000);
   const dir = await mkdtemp(join(tmpdir(), 'lectern-durability-'));
   const source = `kill-${randomBytes(4).toString('hex')}`;
   const env = { LECTERN_DATA_DIR: dir };
@@ -156,7 +155,6 @@ test('embedded: events accepted before a SIGKILL are in chDB exactly once after 
 });
 
 test('embedded: a second process on the same data folder is refused, with what to do instead', async (t) => {
-  t.timeout(180_000);
   const dir = await mkdtemp(join(tmpdir(), 'lectern-durability-'));
   try {
     const first = await startServer({ LECTERN_DATA_DIR: dir });
@@ -178,7 +176,6 @@ const brokers = requireEngine(test, 'KAFKA_BROKERS', 'durability on Kafka');
 const clickhouseUrl = requireEngine(test, 'CLICKHOUSE_URL', 'durability into ClickHouse');
 if (databaseUrl && brokers && clickhouseUrl)
   test('postgres+kafka+clickhouse: events accepted before a SIGKILL reach ClickHouse exactly once through another process', async (t) => {
-    t.timeout(300_000);
     const db = await freshDatabase(databaseUrl);
     const dir = await mkdtemp(join(tmpdir(), 'lectern-durability-'));
     const database = `lectern_test_${randomBytes(6).toString('hex')}`;

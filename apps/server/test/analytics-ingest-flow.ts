@@ -57,7 +57,7 @@ export const analyticsIngestFlow = (test: TestFn, name: string, setup: ProfileSe
     );
     return { rows, ids: new Set(rows.map((r) => r.event_id)) };
   };
-  const waitForRows = async (source: string, count: number, timeoutMs = 60_000) => {
+  const waitForRows = async (source: string, count: number, timeoutMs = 300_000) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = await rowsOf(source);
@@ -68,7 +68,6 @@ export const analyticsIngestFlow = (test: TestFn, name: string, setup: ProfileSe
 
   const it = (title: string, body: (t: ExecutionContext) => Promise<void>) =>
     test(`${name}: ${title}`, async (t) => {
-      t.timeout(180_000);
       await body(t);
     });
 

@@ -253,7 +253,7 @@ export const profileFlow = (test: TestFn, name: string, setup: ProfileSetup) => 
     // The relay carries the same context into the log's headers.
     const { lectern } = await ctx();
     const headers = await new Promise<Record<string, string>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('event not found on the log in 20 s')), 20_000);
+      const timer = setTimeout(() => reject(new Error('event not found on the log in 180 s')), 180_000);
       const consumer = lectern.log.consume({
         groupId: `trace-check-${randomUUID()}`,
         topics: [topicOf('profile', lectern.namespace)],

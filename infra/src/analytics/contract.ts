@@ -107,7 +107,6 @@ export const analyticsStoreContract = (test: TestFn, name: string, make: MakeSto
     opts: { batchRows?: number } = {},
   ) =>
     test(`${name}: ${title}`, async (t) => {
-      t.timeout(180_000);
       const { store, cleanup } = await make(opts);
       try {
         await store.ensureSchema(contractSchema(store.database));

@@ -105,7 +105,6 @@ export const blobStoreContract = (
     body: (ctx: BlobUnderTest & { clock: TestClock; key(): string }, t: ExecutionContext) => Promise<void>,
   ) =>
     test(`${name}: ${title}`, async (t) => {
-      t.timeout(180_000);
       const clock = testClock();
       const under = await make(clock);
       const prefix = `contract/${randomBytes(5).toString('hex')}`;

@@ -91,7 +91,6 @@ const messages = (prefix: string, count: number, keys: number): OutgoingMessage[
 export const messageLogContract = (test: TestFn, name: string, make: () => Promise<LogUnderTest>): void => {
   const it = (title: string, body: (ctx: Ctx, t: ExecutionContext) => Promise<void>) =>
     test(`${name}: ${title}`, async (t) => {
-      t.timeout(300_000);
       const { log, cleanup } = await make();
       const consumers: Consumer[] = [];
       const ctx: Ctx = {

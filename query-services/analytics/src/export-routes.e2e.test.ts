@@ -197,7 +197,6 @@ const engine = (name: string, open: () => Promise<Opened>) => {
     body: (t: ExecutionContext, s: Awaited<ReturnType<typeof seeded>>) => Promise<void>,
   ) =>
     test(`${name}: ${title}`, async (t) => {
-      t.timeout(120_000);
       await body(t, await setup());
     });
 

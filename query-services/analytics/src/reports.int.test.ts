@@ -248,7 +248,6 @@ test('the fixture holds copies, and every report has something to count', (t) =>
 for (const engine of engines) {
   for (const c of cases) {
     test(`${engine.name}: ${c.report}: ${c.title}, from events and from the rollups`, async (t) => {
-      t.timeout(120_000);
       const store = await loadedStore(engine);
       const expected = c.expected(fixture.events, paramsOf(c));
       const raw = await run(store, c, 'raw');
@@ -270,7 +269,6 @@ for (const engine of engines) {
   }
 
   test(`${engine.name}: every report answers the same after the copies are merged away`, async (t) => {
-    t.timeout(180_000);
     const store = open(engine);
     await load(store);
     const [before] = await store.query<{ rows: number; ids: number }>(
@@ -292,7 +290,6 @@ for (const engine of engines) {
   });
 
   test(`${engine.name}: rollups filled by the backfill answer as the views do, however often it runs`, async (t) => {
-    t.timeout(180_000);
     const store = open(engine);
     await load(store);
     const rollups = ANALYTICS_TABLES.filter((n) => n !== 'events');
@@ -318,7 +315,6 @@ for (const engine of engines) {
 
 if (url)
   test('chdb and clickhouse give identical rows for every report, raw and from rollups', async (t) => {
-    t.timeout(180_000);
     const [chdb, server] = await Promise.all(engines.map(loadedStore));
     for (const c of cases)
       for (const source of ['raw', 'rollup'] as const)

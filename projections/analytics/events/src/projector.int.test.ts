@@ -142,7 +142,6 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
     ) => Promise<void>,
   ) =>
     test(`${label}: ${title}`, async (t) => {
-      t.timeout(180_000);
       const { log, store, cleanup } = await (await get()).open();
       await store.ensureSchema(analyticsSchema(store.database));
       const ns = `t${randomBytes(4).toString('hex')}`;

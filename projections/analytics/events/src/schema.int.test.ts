@@ -24,7 +24,6 @@ const testDatabase = () => `lectern_test_${randomBytes(6).toString('hex')}`;
 const schemaSpec = (name: string, open: () => AnalyticsStore) => {
   const it = (title: string, body: (store: AnalyticsStore, t: ExecutionContext) => Promise<void>) =>
     test(`${name}: ${title}`, async (t) => {
-      t.timeout(180_000);
       const store = open();
       try {
         await store.ensureSchema(analyticsSchema(store.database));
