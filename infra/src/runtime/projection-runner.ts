@@ -10,9 +10,8 @@ import { applyIsolating, deadLetterSender, dlqTopicOf } from './dead-letters.ts'
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { progressWatch, type ConsumerProgress } from './progress.ts';
-import type { ProjectionTables, SqlProjection } from './projection.ts';
+import { LIVE_SCHEMA, type ProjectionTables, type SqlProjection } from './projection.ts';
 
-const LIVE_SCHEMA = 'public';
 const CHECKPOINTS = '__checkpoints';
 
 export const projectionStatusMigrations = [
@@ -47,6 +46,13 @@ const checkpointDdl = (t: ProjectionTables): string => `
     position bigint not null
   )`;
 
+/** The live tables of a projection, the ones its readers read, checkpoints included. */
+export const liveTables = (p: SqlProjection): ProjectionTables => tablesIn(p, LIVE_SCHEMA);
+
+/** The DDL of a projection's tables in `t` (from `tablesIn`), its checkpoints included. */
+export const projectionDdl = (p: SqlProjection, t: ProjectionTables): string =>
+  `${p.ddl(t)};\n${checkpointDdl(t)}`;
+
 const shadowSchema = (p: SqlProjection): string => `rebuild_${p.name}`;
 export const dlqTopic = (p: SqlProjection, namespace = 'lectern'): string =>
   dlqTopicOf(namespace, `projection.${p.name}`);
@@ -60,8 +66,12 @@ const groupOf = (p: SqlProjection, namespace: string): string => `${namespace}.p
  * are applied although their stream is past them: that is the point of a
  * redrive. A checkpoint never moves back.
  * Returns the events actually applied.
+ *
+ * The caller passes only events of the projection's `eventTypes`. Exported
+ * for the projection spec (`infra/src/testing/projection-spec.ts`), which
+ * applies its events through this path and no other.
  */
-const applyBatch = async (
+export const applyBatch = async (
   tx: SqlExecutor,
   p: SqlProjection,
   t: ProjectionTables,
@@ -160,7 +170,7 @@ export const projectionRunner = async (opts: {
   const group = groupOf(p, namespace);
   const sql = opts.sql;
   const log = opts.logger.child({ projection: p.name });
-  const live = tablesIn(p, LIVE_SCHEMA);
+  const live = liveTables(p);
   const attempts = opts.maxAttempts ?? 5;
   const baseDelay = opts.retryDelayMs ?? 100;
   const applied = new EventEmitter();
@@ -170,7 +180,7 @@ export const projectionRunner = async (opts: {
   await migrate(sql, `projection_${p.name}`, [
     sqlMigration(
       `${p.name}_v${p.version}`,
-      `${p.ddl(live)};\n${checkpointDdl(live)}`,
+      projectionDdl(p, live),
       Object.values(live)
         .map((t) => `drop table if exists ${t};`)
         .join('\n'),
@@ -339,7 +349,7 @@ export const projectionRunner = async (opts: {
       const shadow = tablesIn(p, schema);
       await sql.query(`drop schema if exists ${ident(schema)} cascade`);
       await sql.query(`create schema ${ident(schema)}`);
-      await sql.exec(`${p.ddl(shadow)};\n${checkpointDdl(shadow)}`);
+      await sql.exec(projectionDdl(p, shadow));
       let cursor = START;
       let events = 0;
       // Reading the next page overlaps with applying this one: on PostgreSQL

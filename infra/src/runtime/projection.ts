@@ -1,5 +1,20 @@
 import type { RecordedEvent } from '@lectern/schemas';
-import type { SqlExecutor } from '../sql/sql.ts';
+import { ident, type SqlExecutor } from '../sql/sql.ts';
+
+/** The schema holding every projection's live tables; a rebuild swaps its shadow tables in there. */
+export const LIVE_SCHEMA = 'public';
+
+/**
+ * The live table `name` of a projection, schema-qualified, as its readers
+ * name it: a projection package's readers are the only SQL that reads its
+ * tables (STYLE.md §8).
+ *
+ * @example
+ *   const users = liveTable('identity_users');
+ *   export const userById = (sql: SqlExecutor, id: string) =>
+ *     sql.query(`select … from ${users} where user_id = $1`, [id]);
+ */
+export const liveTable = (name: string): string => `${ident(LIVE_SCHEMA)}.${ident(name)}`;
 
 /** Logical table name → the schema-qualified table a run writes to (live or shadow). */
 export type ProjectionTables = Readonly<Record<string, string>>;

@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import type { ExecutionContext } from 'ava';
+import type { Actor, DomainEvent, RecordedEvent, RecordedEventOf } from '@lectern/schemas';
+import type { SqlProjection } from '../runtime/projection.ts';
+import { applyBatch, liveTables, projectionDdl } from '../runtime/projection-runner.ts';
+import { pgliteSql } from '../sql/pglite.ts';
+import type { Sql, SqlExecutor } from '../sql/sql.ts';
+
+/** One delivery to the projection, as the runner applies it. */
+type Batch = Readonly<{ events: readonly RecordedEvent[]; redrive: boolean }>;
+
+/** What a spec reads back: one of the projection's readers, or `spec.rows(table)`. */
+export type Read<T> = (sql: SqlExecutor) => Promise<T>;
+
+/**
+ * Stamps the envelope onto events as the event store does: revisions count
+ * from 0 per stream, positions rise across streams, ids are fresh. Keep the
+ * events it returns to deliver them again (a redelivery is the same event).
+ *
+ * @example
+ *   const feed = eventFeed();
+ *   const [registered, verified] = feed.append(userStreamId(id), [registeredEvent, verifiedEvent]);
+ */
+export const eventFeed = (opts: { startsAt?: string } = {}) => {
+  const start = Date.parse(opts.startsAt ?? '2026-01-01T00:00:00.000Z');
+  const revisions = new Map<string, number>();
+  let position = 0;
+  return {
+    /** Appends `events` to `streamId`; `actor` goes into their metadata, `occurredAt` is one second per position. */
+    append<E extends DomainEvent>(
+      streamId: string,
+      events: readonly E[],
+      meta: { actor?: Actor | null } = {},
+    ): RecordedEventOf<E>[] {
+      return events.map((e) => {
+        const revision = (revisions.get(streamId) ?? -1) + 1;
+        revisions.set(streamId, revision);
+        position += 1;
+        return {
+          ...e,
+          id: randomUUID(),
+          schemaVersion: e.schemaVersion ?? 1,
+          occurredAt: new Date(start + position * 1000).toISOString(),
+          metadata: {
+            correlationId: randomUUID(),
+            causationId: null,
+            actor: meta.actor ?? null,
+            requestId: null,
+            traceparent: null,
+          },
+          streamId,
+          revision,
+          position,
+        };
+      });
+    },
+  };
+};
+
+export type ProjectionScenario = Readonly<{
+  /** Another batch, delivered after the ones before it; deliver an event again to show redelivery changes nothing. */
+  when(events: readonly RecordedEvent[]): ProjectionScenario;
+  /**
+   * Another batch, delivered as redriven dead letters are: applied although
+   * their streams' checkpoints are past them, so the projection's own
+   * guards are all that keeps an event from counting twice.
+   */
+  redrive(events: readonly RecordedEvent[]): ProjectionScenario;
+  /**
+   * Applies the batches to empty tables and asserts that `read` returns
+   * `expected`; then does it again with every event in a batch of its own,
+   * since the log may cut batches anywhere.
+   */
+  then<T>(t: ExecutionContext, read: Read<T>, expected: T): Promise<void>;
+}>;
+
+export type ProjectionSpec = Readonly<{
+  /** The events the read model has already seen, as one batch. */
+  given(events: readonly RecordedEvent[]): ProjectionScenario;
+  /** Every row of one of the projection's tables (its name in `tables`), in a stable order. */
+  rows<Row = Record<string, unknown>>(table: string): Read<Row[]>;
+  /** Closes the database; call it in `test.after.always`. */
+  close(): Promise<void>;
+}>;
+
+/**
+ * Given events, then rows or reader results (STYLE.md §15), for one
+ * PostgreSQL projection, on an in-memory PGlite created for the spec.
+ *
+ * Events reach the projection as they do in the runner: only the types it
+ * reads, batch by batch, each batch in one transaction through the runner's
+ * own `applyBatch`, so per-stream checkpoints drop what a stream has already
+ * applied. Each `then` starts from empty tables; scenarios sharing a spec
+ * take turns, so ava may run them concurrently.
+ *
+ * @example
+ *   const spec = projectionSpec(identityUsersProjection);
+ *   test.after.always(() => spec.close());
+ *   test('verifying activates', (t) =>
+ *     spec.given([registered]).when([verified]).then(t, (sql) => userById(sql, id), { …, status: 'active' }));
+ */
+export const projectionSpec = (projection: SqlProjection): ProjectionSpec => {
+  const tables = liveTables(projection);
+  const reads = new Set(projection.eventTypes);
+  let database: Promise<Sql> | null = null;
+  const open = (): Promise<Sql> =>
+    (database ??= pgliteSql(null).then(async (sql) => {
+      await sql.exec(projectionDdl(projection, tables));
+      return sql;
+    }));
+
+  // One database per spec: scenarios queue for it.
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => {});
+    return run;
+  };
+
+  const replay = async (sql: Sql, batches: readonly Batch[]): Promise<void> => {
+    await sql.query(`truncate ${Object.values(tables).join(', ')}`);
+    for (const batch of batches) {
+      const mine = batch.events.filter((e) => reads.has(e.type));
+      const redriven = new Set(batch.redrive ? mine.map((e) => e.id) : []);
+      if (mine.length) await sql.transaction((tx) => applyBatch(tx, projection, tables, mine, redriven));
+    }
+  };
+
+  const scenario = (batches: readonly Batch[]): ProjectionScenario => ({
+    when: (events) => scenario([...batches, { events, redrive: false }]),
+    redrive: (events) => scenario([...batches, { events, redrive: true }]),
+    // Not a promise: awaiting a scenario without `then(t, …)` is a mistake, said plainly.
+    then: <T>(t: ExecutionContext, read: Read<T>, expected: T) => {
+      if (typeof t === 'function') {
+        const reject = read as unknown as (e: Error) => void;
+        reject(new Error('a projection scenario is not awaited: finish it with then(t, read, expected)'));
+        return Promise.resolve();
+      }
+      return exclusive(async () => {
+        const sql = await open();
+        await replay(sql, batches);
+        t.deepEqual(await read(sql), expected, 'in the batches given');
+        await replay(
+          sql,
+          batches.flatMap((b) => b.events.map((e) => ({ events: [e], redrive: b.redrive }))),
+        );
+        t.deepEqual(await read(sql), expected, 'one event per batch');
+      });
+    },
+  });
+
+  return {
+    given: (events) => scenario([{ events, redrive: false }]),
+    rows: <Row>(table: string): Read<Row[]> => {
+      if (!projection.tables.includes(table))
+        throw new Error(`${projection.name} has no table ${table} (it has ${projection.tables.join(', ')})`);
+      return (sql) => sql.query<Row>(`select * from ${tables[table]} as r order by r::text`);
+    },
+    close: async () => {
+      if (database) await (await database).close();
+    },
+  };
+};
