@@ -1,5 +1,8 @@
 import { identity as schema } from '@lectern/schemas';
-import type { SqlProjection } from '@lectern/infra/runtime/projection';
+import { liveTable, type SqlProjection } from '@lectern/infra/runtime/projection';
+import type { SqlExecutor } from '@lectern/infra/sql/sql';
+
+const TABLE = 'identity_sessions';
 
 /** A row of `identity_sessions`: one refresh-token family, i.e. one login on one device. */
 export type IdentitySession = Readonly<{
@@ -23,9 +26,9 @@ export const identitySessionsProjection: SqlProjection = {
   version: 1,
   contexts: ['identity'],
   eventTypes: ['identity.TokenFamilyStarted', 'identity.RefreshTokenRotated', 'identity.TokenFamilyRevoked'],
-  tables: ['identity_sessions'],
+  tables: [TABLE],
   ddl: (t) => `
-    create table if not exists ${t.identity_sessions} (
+    create table if not exists ${t[TABLE]} (
       family_id uuid primary key,
       user_id uuid not null,
       device jsonb,
@@ -37,9 +40,9 @@ export const identitySessionsProjection: SqlProjection = {
       revoke_reason text,
       revision bigint not null
     );
-    create index if not exists identity_sessions_by_user on ${t.identity_sessions} (user_id, started_at desc)`,
+    create index if not exists identity_sessions_by_user on ${t[TABLE]} (user_id, started_at desc)`,
   async apply(tx, batch, t) {
-    const table = t.identity_sessions!;
+    const table = t[TABLE]!;
     for (const e of batch) {
       if (!schema.isIdentityEvent(e)) continue;
       switch (e.type) {
@@ -79,4 +82,44 @@ export const identitySessionsProjection: SqlProjection = {
       }
     }
   },
+};
+
+// Readers: the only SQL that reads `identity_sessions`.
+
+const sessions = liveTable(TABLE);
+const iso = (v: Date | string | null): string | null => (v === null ? null : new Date(v).toISOString());
+
+/** A user's sessions, revoked ones included, newest first: at most `limit` (100). */
+export const sessionsOfUser = async (
+  sql: SqlExecutor,
+  userId: string,
+  limit = 100,
+): Promise<IdentitySession[]> => {
+  const rows = await sql.query<{
+    family_id: string;
+    user_id: string;
+    device: IdentitySession['device'];
+    started_at: Date | string;
+    last_rotated_at: Date | string | null;
+    rotations: number;
+    expires_at: Date | string;
+    revoked_at: Date | string | null;
+    revoke_reason: string | null;
+  }>(
+    `select family_id::text as family_id, user_id::text as user_id, device, started_at, last_rotated_at, rotations,
+            expires_at, revoked_at, revoke_reason
+     from ${sessions} where user_id = $1 order by started_at desc, family_id limit $2`,
+    [userId, limit],
+  );
+  return rows.map((r) => ({
+    familyId: r.family_id,
+    userId: r.user_id,
+    device: r.device,
+    startedAt: iso(r.started_at)!,
+    lastRotatedAt: iso(r.last_rotated_at),
+    rotations: r.rotations,
+    expiresAt: iso(r.expires_at)!,
+    revokedAt: iso(r.revoked_at),
+    revokeReason: r.revoke_reason,
+  }));
 };

@@ -1,5 +1,8 @@
 import { identity as schema } from '@lectern/schemas';
-import type { SqlProjection } from '@lectern/infra/runtime/projection';
+import { liveTable, type SqlProjection } from '@lectern/infra/runtime/projection';
+import type { SqlExecutor } from '@lectern/infra/sql/sql';
+
+const TABLE = 'identity_users';
 
 /** A row of `identity_users`: who a user is, findable by e-mail and phone. No secrets. */
 export type IdentityUser = Readonly<{
@@ -36,9 +39,9 @@ export const identityUsersProjection: SqlProjection = {
   version: 1,
   contexts: ['identity'],
   eventTypes: events,
-  tables: ['identity_users'],
+  tables: [TABLE],
   ddl: (t) => `
-    create table if not exists ${t.identity_users} (
+    create table if not exists ${t[TABLE]} (
       user_id uuid primary key,
       email text not null,
       phone text,
@@ -51,10 +54,10 @@ export const identityUsersProjection: SqlProjection = {
       password_changed_at timestamptz,
       revision bigint not null
     );
-    create index if not exists identity_users_email on ${t.identity_users} (email);
-    create index if not exists identity_users_phone on ${t.identity_users} (phone) where phone is not null`,
+    create index if not exists identity_users_email on ${t[TABLE]} (email);
+    create index if not exists identity_users_phone on ${t[TABLE]} (phone) where phone is not null`,
   async apply(tx, batch, t) {
-    const table = t.identity_users!;
+    const table = t[TABLE]!;
     for (const e of batch) {
       if (!schema.isIdentityEvent(e)) continue;
       const set = (userId: string, assignments: string, params: unknown[]) =>
@@ -99,6 +102,12 @@ export const identityUsersProjection: SqlProjection = {
   },
 };
 
+// Readers: the only SQL that reads `identity_users`.
+
+const users = liveTable(TABLE);
+const COLUMNS =
+  'user_id::text as user_id, email, phone, status, roles, registered_at, verified_at, last_login_at, locked_until, password_changed_at';
+
 type Row = {
   user_id: string;
   email: string;
@@ -113,7 +122,7 @@ type Row = {
 };
 const iso = (v: Date | string | null): string | null => (v === null ? null : new Date(v).toISOString());
 
-export const toIdentityUser = (r: Row): IdentityUser => ({
+const toIdentityUser = (r: Row): IdentityUser => ({
   userId: r.user_id,
   email: r.email,
   phone: r.phone,
@@ -125,4 +134,25 @@ export const toIdentityUser = (r: Row): IdentityUser => ({
   lockedUntil: iso(r.locked_until),
   passwordChangedAt: iso(r.password_changed_at),
 });
-export type IdentityUserRow = Row;
+
+/** The user with this id, or null: never registered, or not projected yet. */
+export const userById = async (sql: SqlExecutor, userId: string): Promise<IdentityUser | null> => {
+  const [row] = await sql.query<Row>(`select ${COLUMNS} from ${users} where user_id = $1`, [userId]);
+  return row ? toIdentityUser(row) : null;
+};
+
+const usersWhere = async (sql: SqlExecutor, column: 'email' | 'phone', value: string) =>
+  (
+    await sql.query<Row>(
+      `select ${COLUMNS} from ${users} where ${column} = $1 order by registered_at, user_id`,
+      [value],
+    )
+  ).map(toIdentityUser);
+
+/** The users whose e-mail is `email`, as stored (normalised: lower case), oldest first. */
+export const usersByEmail = (sql: SqlExecutor, email: string): Promise<IdentityUser[]> =>
+  usersWhere(sql, 'email', email);
+
+/** The users whose phone is `phone`, as stored (E.164), oldest first. */
+export const usersByPhone = (sql: SqlExecutor, phone: string): Promise<IdentityUser[]> =>
+  usersWhere(sql, 'phone', phone);
