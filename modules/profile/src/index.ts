@@ -1,6 +1,9 @@
 import { profileCommandRoutes } from '@lectern/profile-commands';
-import { activeExperienceLevelCodes, profileQueryRoutes } from '@lectern/profile-queries';
-import { experienceLevelsProjection } from '@lectern/profile-projection-experience-levels';
+import { profileQueryRoutes } from '@lectern/profile-queries';
+import {
+  activeExperienceLevelCodes,
+  experienceLevelsProjection,
+} from '@lectern/profile-projection-experience-levels';
 import { profileHistoryProjection } from '@lectern/profile-projection-history';
 import { profilesProjection } from '@lectern/profile-projection-profiles';
 import { profileApi, profileTags } from '@lectern/schemas/profile/api';

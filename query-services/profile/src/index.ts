@@ -1,1 +1,1 @@
-export { profileQueryRoutes, activeExperienceLevelCodes, type ProfileQueryDeps } from './routes.ts';
+export { profileQueryRoutes, type ProfileQueryDeps } from './routes.ts';

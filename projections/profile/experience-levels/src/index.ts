@@ -1,5 +1,8 @@
 import { profile as schema } from '@lectern/schemas';
-import { documentProjection } from '@lectern/infra/runtime/projection';
+import { documentProjection, liveTable } from '@lectern/infra/runtime/projection';
+import type { SqlExecutor } from '@lectern/infra/sql/sql';
+
+const TABLE = 'experience_levels';
 
 /** The read model `experience_levels`: one document per level code. */
 export type ExperienceLevelDocument = Readonly<{
@@ -20,7 +23,7 @@ export const experienceLevelsProjection = documentProjection<ExperienceLevelDocu
     'profile.ExperienceLevelChanged',
     'profile.ExperienceLevelRetired',
   ],
-  table: 'experience_levels',
+  table: TABLE,
   key: (e) => (schema.isProfileEvent(e) && e.type !== 'profile.ProfileUpdated' ? e.data.code : null),
   evolve: (doc, e) => {
     if (!schema.isProfileEvent(e)) return doc;
@@ -52,3 +55,25 @@ export const experienceLevelsProjection = documentProjection<ExperienceLevelDocu
     }
   },
 });
+
+// Readers: the only SQL that reads `experience_levels`.
+
+const levels = liveTable(TABLE);
+
+/** The levels by rank, then code: the active ones, or all with `includeRetired`. */
+export const experienceLevels = async (
+  sql: SqlExecutor,
+  opts: { includeRetired: boolean },
+): Promise<ExperienceLevelDocument[]> =>
+  (
+    await sql.query<{ doc: ExperienceLevelDocument }>(
+      `select doc from ${levels} ${opts.includeRetired ? '' : `where doc->>'status' = 'active'`}
+       order by (doc->>'rank')::int, id`,
+    )
+  ).map((r) => r.doc);
+
+/** The codes of the active levels, in code order: what a profile's `experienceLevel` may be set to. */
+export const activeExperienceLevelCodes = async (sql: SqlExecutor): Promise<string[]> =>
+  (
+    await sql.query<{ id: string }>(`select id from ${levels} where doc->>'status' = 'active' order by id`)
+  ).map((r) => r.id);

@@ -1,5 +1,8 @@
 import { profile as schema } from '@lectern/schemas';
-import type { SqlProjection } from '@lectern/infra/runtime/projection';
+import { liveTable, type SqlProjection } from '@lectern/infra/runtime/projection';
+import type { SqlExecutor } from '@lectern/infra/sql/sql';
+
+const TABLE = 'profile_history';
 
 /** A row of the read model `profile_history`: one per changed field. */
 export type ProfileHistoryEntry = Readonly<{
@@ -20,9 +23,9 @@ export const profileHistoryProjection: SqlProjection = {
   version: 1,
   contexts: ['profile'],
   eventTypes: ['profile.ProfileUpdated'],
-  tables: ['profile_history'],
+  tables: [TABLE],
   ddl: (t) => `
-    create table if not exists ${t.profile_history} (
+    create table if not exists ${t[TABLE]} (
       event_id uuid not null,
       field text not null,
       user_id uuid not null,
@@ -34,7 +37,7 @@ export const profileHistoryProjection: SqlProjection = {
       seq int not null,
       primary key (event_id, field)
     );
-    create index if not exists profile_history_by_user on ${t.profile_history} (user_id, position desc, seq desc)`,
+    create index if not exists profile_history_by_user on ${t[TABLE]} (user_id, position desc, seq desc)`,
   async apply(tx, events, t) {
     // Column arrays through unnest: cheaper to bind and plan than a JSON recordset.
     const cols = {
@@ -65,7 +68,7 @@ export const profileHistoryProjection: SqlProjection = {
     }
     if (cols.eventId.length === 0) return;
     await tx.query(
-      `insert into ${t.profile_history} (event_id, field, user_id, old_value, new_value, changed_at, actor_id, position, seq)
+      `insert into ${t[TABLE]} (event_id, field, user_id, old_value, new_value, changed_at, actor_id, position, seq)
        select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
          $8::bigint[], $9::int[])
        on conflict do nothing`,
@@ -82,4 +85,54 @@ export const profileHistoryProjection: SqlProjection = {
       ],
     );
   },
+};
+
+// Readers: the only SQL that reads `profile_history`.
+
+const history = liveTable(TABLE);
+
+/** Where a page of history ends: the last entry's place (event position, index of the change in the event). */
+export type HistoryCursor = Readonly<{ position: number; seq: number }>;
+export type HistoryPage = Readonly<{
+  items: ProfileHistoryEntry[];
+  /** Where the next page starts; null on the last page. */
+  next: HistoryCursor | null;
+}>;
+
+/** A user's changes, newest first: `limit` entries after `after` (from a previous page), or from the newest. */
+export const historyPage = async (
+  sql: SqlExecutor,
+  userId: string,
+  page: { limit: number; after: HistoryCursor | null },
+): Promise<HistoryPage> => {
+  const { limit, after } = page;
+  // One row more than the page says whether another page follows.
+  const rows = await sql.query<{
+    event_id: string;
+    field: string;
+    old_value: string | null;
+    new_value: string | null;
+    changed_at: Date | string;
+    actor_id: string | null;
+    position: string | number;
+    seq: number;
+  }>(
+    `select event_id::text as event_id, field, old_value, new_value, changed_at, actor_id, position, seq
+     from ${history} where user_id = $1 ${after ? 'and (position, seq) < ($3, $4)' : ''}
+     order by position desc, seq desc limit $2`,
+    after ? [userId, limit + 1, after.position, after.seq] : [userId, limit + 1],
+  );
+  const shown = rows.slice(0, limit);
+  const last = shown[shown.length - 1];
+  return {
+    items: shown.map((r) => ({
+      field: r.field,
+      oldValue: r.old_value,
+      newValue: r.new_value,
+      changedAt: new Date(r.changed_at).toISOString(),
+      actorId: r.actor_id,
+      eventId: r.event_id,
+    })),
+    next: rows.length > limit && last ? { position: Number(last.position), seq: last.seq } : null,
+  };
 };

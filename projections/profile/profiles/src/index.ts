@@ -1,5 +1,8 @@
 import { profile as schema } from '@lectern/schemas';
-import { documentProjection } from '@lectern/infra/runtime/projection';
+import { documentProjection, liveTable } from '@lectern/infra/runtime/projection';
+import type { SqlExecutor } from '@lectern/infra/sql/sql';
+
+const TABLE = 'profiles';
 
 /** The read model `profiles`: one document per user, as `GET /api/profile` returns it. */
 export type ProfileDocument = Readonly<{
@@ -33,7 +36,7 @@ export const profilesProjection = documentProjection<ProfileDocument>({
   version: 1,
   contexts: ['profile'],
   eventTypes: ['profile.ProfileUpdated'],
-  table: 'profiles',
+  table: TABLE,
   key: (e) => (schema.isProfileEvent(e) && e.type === 'profile.ProfileUpdated' ? e.data.userId : null),
   evolve: (doc, e) => {
     if (!schema.isProfileEvent(e) || e.type !== 'profile.ProfileUpdated') return doc;
@@ -52,3 +55,19 @@ export const profilesProjection = documentProjection<ProfileDocument>({
     return { ...(next as ProfileDocument), socialLinks: links, updatedAt: d.updatedAt };
   },
 });
+
+// Readers: the only SQL that reads `profiles`.
+
+const profiles = liveTable(TABLE);
+
+/** A user's profile and the revision of their stream it shows; null before their first change. */
+export const profileOf = async (
+  sql: SqlExecutor,
+  userId: string,
+): Promise<{ profile: ProfileDocument; revision: number } | null> => {
+  const [row] = await sql.query<{ doc: ProfileDocument; revision: string | number }>(
+    `select doc, revision from ${profiles} where id = $1`,
+    [userId],
+  );
+  return row ? { profile: row.doc, revision: Number(row.revision) } : null;
+};
