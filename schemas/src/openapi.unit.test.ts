@@ -394,6 +394,8 @@ test("profile's and operations' documents build, with every route of theirs", (t
     'patch /api/admin/experience-levels/{code}',
     'post /api/admin/experience-levels',
     'post /api/admin/projections/{name}/rebuild',
+    'post /api/profile/avatar',
+    'post /api/profile/avatar/presign',
     'put /api/profile',
   ]);
   t.deepEqual(

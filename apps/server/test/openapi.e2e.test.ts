@@ -116,6 +116,21 @@ test.serial('answers match the documented response schemas', async (t) => {
   const history = await call('listProfileHistory', { as: me, headers: consistency });
   t.true((history.body.items as unknown[]).length > 0);
 
+  const png = Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    Buffer.alloc(100),
+  ]);
+  const presigned = await call('presignAvatarUpload', {
+    as: me,
+    body: { contentType: 'image/png', size: png.length },
+  });
+  const { avatarId, upload } = presigned.body as {
+    avatarId: string;
+    upload: { method: string; url: string; headers: Record<string, string> };
+  };
+  t.is((await fetch(upload.url, { method: upload.method, headers: upload.headers, body: png })).status, 200);
+  await call('finalizeAvatar', { as: me, body: { avatarId } });
+
   const code = `level-${randomUUID().slice(0, 8)}`;
   await call('defineExperienceLevel', { as: admin, body: { code, label: 'Level', rank: 3 } });
   await call('changeExperienceLevel', {

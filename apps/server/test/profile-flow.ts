@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { topicOf } from '@lectern/schemas';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { profile as schema, topicOf } from '@lectern/schemas';
 import type { TestFn } from 'ava';
 import { accessTokenIssuer } from '@lectern/infra/auth/tokens';
 import { jsonClient } from './http-client.ts';
@@ -283,6 +283,84 @@ export const profileFlow = (test: TestFn, name: string, setup: ProfileSetup) => 
     t.is(retry.status, 200);
     t.is((await (await ctx()).lectern.store.readStream(`profile-${sub}`)).length, 1);
   });
+
+  const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  type Upload = { method: string; url: string; headers: Record<string, string> };
+  const presignAvatar = (me: string, contentType: string, size: number) =>
+    call('POST', '/api/profile/avatar/presign', { token: me, body: { contentType, size } });
+  /** Sends the bytes straight to the storage, as a browser would: never through the API. */
+  const upload = (u: Upload, body: Buffer) => fetch(u.url, { method: u.method, headers: u.headers, body });
+
+  test.serial(
+    `${name}: an avatar is uploaded straight to storage, checked at finalize, and shown by a short-lived URL`,
+    async (t) => {
+      const me = await token();
+      const image = Buffer.concat([PNG, randomBytes(4000)]);
+      const presign = await presignAvatar(me, 'image/png', image.length);
+      t.is(presign.status, 200, JSON.stringify(presign.body));
+      t.true(schema.avatarUpload(presign.body).ok, 'the answer is as documented');
+      const { avatarId, upload: u } = presign.body as { avatarId: string; upload: Upload };
+      t.is((await upload(u, image)).status, 200);
+
+      const done = await call('POST', '/api/profile/avatar', { token: me, body: { avatarId } });
+      t.is(done.status, 200, JSON.stringify(done.body));
+      t.true(schema.avatarResult(done.body).ok, 'the answer is as documented');
+      t.like(done.body, { avatar: { avatarId, contentType: 'image/png', size: image.length } });
+      const again = await call('POST', '/api/profile/avatar', { token: me, body: { avatarId } });
+      t.is(again.status, 200, 'finalizing again changes nothing');
+      t.is(again.body?.revision, done.body?.revision);
+
+      const get = await call('GET', '/api/profile', {
+        token: me,
+        headers: { 'x-consistency-token': done.headers.get('x-consistency-token')! },
+      });
+      t.is(get.status, 200);
+      t.true(schema.profileDocument(get.body).ok, 'the answer is as documented');
+      const url = (get.body as { avatarUrl: string }).avatarUrl;
+      t.regex(url, /^https?:\/\//);
+      const shown = await fetch(url);
+      t.is(shown.status, 200);
+      t.deepEqual(Buffer.from(await shown.arrayBuffer()), image);
+      const fresh = await call('GET', '/api/profile', { token: await token() });
+      t.is((fresh.body as { avatarUrl: unknown }).avatarUrl, null, 'no avatar, no URL');
+    },
+  );
+
+  test.serial(
+    `${name}: avatars: another type, too large, nothing uploaded, or not an image are 4xx`,
+    async (t) => {
+      const me = await token();
+      const gif = await presignAvatar(me, 'image/gif', 100);
+      t.is(gif.status, 400);
+      t.is(gif.body?.code, 'validation_failed');
+      const big = await presignAvatar(me, 'image/png', 5 * 1024 * 1024 + 1);
+      t.is(big.status, 413);
+      t.is(big.body?.code, 'avatar_too_large');
+
+      const unsent = await presignAvatar(me, 'image/png', 100);
+      const { avatarId: unsentId } = unsent.body as { avatarId: string };
+      const none = await call('POST', '/api/profile/avatar', { token: me, body: { avatarId: unsentId } });
+      t.is(none.status, 409);
+      t.is(none.body?.code, 'avatar_not_uploaded');
+
+      // Declared a PNG and sent as one, but the bytes are a GIF: the storage cannot tell, finalize does.
+      const fake = Buffer.concat([Buffer.from('GIF89a'), randomBytes(200)]);
+      const lie = await presignAvatar(me, 'image/png', fake.length);
+      const { avatarId, upload: u } = lie.body as { avatarId: string; upload: Upload };
+      t.is((await upload(u, fake)).status, 200);
+      const refused = await call('POST', '/api/profile/avatar', { token: me, body: { avatarId } });
+      t.is(refused.status, 400);
+      t.is(refused.body?.code, 'avatar_not_an_image');
+      const { lectern: l } = await ctx();
+      const me2 = (await l.signAccessToken({ sub: randomUUID(), roles: ['learner'] })).token;
+      // The refused object is gone, and an id is only ever looked for under its caller.
+      const other = await call('POST', '/api/profile/avatar', { token: me2, body: { avatarId } });
+      t.is(other.status, 409);
+      t.is(other.body?.code, 'avatar_not_uploaded');
+      const retry = await call('POST', '/api/profile/avatar', { token: me, body: { avatarId } });
+      t.is(retry.status, 409, 'the refused upload was deleted');
+    },
+  );
 
   test.serial(`${name}: health, readiness and metrics`, async (t) => {
     t.is((await call('GET', '/healthz')).status, 200);

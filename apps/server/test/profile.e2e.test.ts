@@ -2,4 +2,4 @@ import test from 'ava';
 import { profileFlow } from './profile-flow.ts';
 import { onEveryProfile } from './testing.ts';
 
-onEveryProfile(test, profileFlow);
+onEveryProfile(test, profileFlow, { blobs: true });

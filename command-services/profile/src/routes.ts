@@ -1,14 +1,15 @@
 import { Router, type Request } from 'express';
 import { profile as schema } from '@lectern/schemas';
 import type { EventStore } from '@lectern/infra/ports/event-store';
+import { BlobError, type BlobStore } from '@lectern/infra/ports/blob-store';
 import { authenticate, assertRole, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
 import { ifMatchRevision, setCommandHeaders } from '@lectern/infra/http/headers';
 import { jsonBody } from '@lectern/infra/http/app';
 import { handleCommand } from '@lectern/infra/runtime/command-handler';
 import { eventMetadata } from '@lectern/infra/runtime/context';
-import { validationProblem } from '@lectern/infra/runtime/errors';
+import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
 import { deterministicUuid, type Clock } from '@lectern/infra/runtime/ids';
-import { profileDecider } from './domain/profile.ts';
+import { profileDecider, sniffImage, type StoredImage } from './domain/profile.ts';
 import { experienceLevelDecider, type ExperienceLevelCommand } from './domain/experience-level.ts';
 
 export type ProfileCommandDeps = Readonly<{
@@ -16,8 +17,16 @@ export type ProfileCommandDeps = Readonly<{
   verify: (token: string) => Promise<VerifiedToken>;
   /** Codes of the active experience levels (a read-model lookup). */
   activeExperienceLevels: () => Promise<readonly string[]>;
+  /** Where avatars are uploaded to, straight from the client. */
+  blobs: BlobStore;
   clock: Clock;
 }>;
+
+/** How long an avatar upload URL is good for. */
+const AVATAR_UPLOAD_SECONDS = 15 * 60;
+
+/** Where a user's avatar upload lives: under their id, so a caller can only ever name their own. */
+export const avatarKey = (userId: string, avatarId: string): string => `avatars/${userId}/${avatarId}`;
 
 const validated = <T>(
   r: { ok: true; value: T } | { ok: false; issues: { path: string; message: string }[] },
@@ -59,8 +68,77 @@ export const profileCommandRoutes = (deps: ProfileCommandDeps): Router => {
       ...(expectedRevision === undefined ? {} : { expectedRevision }),
     });
     setCommandHeaders(res, outcome.revision, outcome.position);
-    const changed = outcome.events.flatMap((e) => e.data.changes);
+    const changed = outcome.events.flatMap((e) =>
+      e.type === 'profile.ProfileUpdated' ? e.data.changes : [],
+    );
     res.json({ userId, revision: outcome.revision, changes: changed });
+  });
+
+  // 1. The client says what it will upload; the answer is a URL the storage
+  //    holds to that type and exact size. The id comes from the command id,
+  //    so a retry under the same Idempotency-Key gets the same one.
+  router.post('/api/profile/avatar/presign', auth, async (req, res) => {
+    const body = validated(schema.avatarUploadRequest(jsonBody(req)));
+    if (body.size > schema.AVATAR_MAX_BYTES)
+      throw new Problem(
+        'too_large',
+        'avatar_too_large',
+        `An avatar is at most ${schema.AVATAR_MAX_BYTES} bytes.`,
+        {
+          extra: { size: body.size, maxBytes: schema.AVATAR_MAX_BYTES },
+        },
+      );
+    const userId = req.ctx.actor!.userId!;
+    const avatarId = deterministicUuid(`avatar/${req.ctx.commandId}`);
+    const upload = await deps.blobs.presignUpload({
+      key: avatarKey(userId, avatarId),
+      contentType: body.contentType,
+      size: body.size,
+      maxSize: schema.AVATAR_MAX_BYTES,
+      expiresInSeconds: AVATAR_UPLOAD_SECONDS,
+    });
+    res.json({ avatarId, upload: { ...upload, expiresAt: upload.expiresAt.toISOString() } });
+  });
+
+  // 2. Finalize: what the storage holds is checked (size, magic bytes against
+  //    the uploaded type) before it is recorded; an object that fails is deleted.
+  router.post('/api/profile/avatar', auth, async (req, res) => {
+    const { avatarId } = validated(schema.avatarFinalize(jsonBody(req)));
+    const userId = req.ctx.actor!.userId!;
+    const key = avatarKey(userId, avatarId);
+    const expectedRevision = ifMatchRevision(req);
+    const stored = await storedImage(deps.blobs, key);
+    let outcome;
+    try {
+      outcome = await handleCommand({
+        ...common(req),
+        streamId: schema.profileStreamId(userId),
+        decider: profileDecider,
+        command: {
+          type: 'ChangeAvatar',
+          userId,
+          avatarId,
+          key,
+          stored,
+          maxBytes: schema.AVATAR_MAX_BYTES,
+          at: deps.clock.now().toISOString(),
+        },
+        ...(expectedRevision === undefined ? {} : { expectedRevision }),
+      });
+    } catch (error) {
+      if (
+        error instanceof Problem &&
+        (error.code === 'avatar_too_large' || error.code === 'avatar_not_an_image')
+      )
+        await deps.blobs.delete(key);
+      throw error;
+    }
+    setCommandHeaders(res, outcome.revision, outcome.position);
+    res.json({
+      userId,
+      revision: outcome.revision,
+      avatar: { avatarId, contentType: stored!.contentType, size: stored!.size },
+    });
   });
 
   const admin = [auth, requireRole('admin')];
@@ -115,4 +193,19 @@ export const profileCommandRoutes = (deps: ProfileCommandDeps): Router => {
   });
 
   return router;
+};
+
+/** What the storage holds under `key`, with its first bytes sniffed; null when nothing is there. */
+const storedImage = async (blobs: BlobStore, key: string): Promise<StoredImage | null> => {
+  try {
+    const stat = await blobs.stat(key);
+    return {
+      size: stat.size,
+      contentType: stat.contentType,
+      sniffed: sniffImage(await blobs.readHead(key, 8)),
+    };
+  } catch (error) {
+    if (error instanceof BlobError && error.code === 'blob_not_found') return null;
+    throw error;
+  }
 };

@@ -17,10 +17,11 @@ export const profileModule = (): ContextModule => ({
     profileCommandRoutes({
       store: p.store,
       verify: p.auth.verify,
+      blobs: p.blobs,
       clock: p.clock,
       activeExperienceLevels: () => activeExperienceLevelCodes(p.sql),
     }),
-    profileQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
+    profileQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor, blobs: p.blobs }),
   ],
   api: [{ name: 'profile', operations: profileApi, tags: profileTags }],
 });

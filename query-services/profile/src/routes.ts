@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { profile as schema } from '@lectern/schemas';
 import { authenticate, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import { awaitConsistency, type WaitFor } from '@lectern/infra/http/headers';
 import { Problem } from '@lectern/infra/runtime/errors';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
@@ -17,7 +18,12 @@ export type ProfileQueryDeps = Readonly<{
   sql: SqlExecutor;
   verify: (token: string) => Promise<VerifiedToken>;
   waitFor: WaitFor;
+  /** Signs the short-lived URL of an avatar. */
+  blobs: BlobStore;
 }>;
+
+/** How long the avatar URL in a profile answer is good for. */
+const AVATAR_URL_SECONDS = 5 * 60;
 
 /** History cursors are opaque to clients: base64url of the last row's (position, seq). */
 const encodeCursor = (position: number, seq: number): string =>
@@ -49,7 +55,13 @@ export const profileQueryRoutes = (deps: ProfileQueryDeps): Router => {
     const found = await profileOf(deps.sql, userId);
     // A user who never saved a profile has the defaults, at no revision yet.
     res.setHeader('ETag', `"${found ? found.revision : -1}"`);
-    res.json(found ? found.profile : { ...emptyProfile(userId), createdAt: null, updatedAt: null });
+    const { avatar = null, ...profile } = found
+      ? found.profile
+      : { ...emptyProfile(userId), createdAt: null, updatedAt: null };
+    const avatarUrl = avatar
+      ? (await deps.blobs.presignDownload(avatar.key, { expiresInSeconds: AVATAR_URL_SECONDS })).url
+      : null;
+    res.json({ ...profile, avatarUrl });
   });
 
   router.get('/api/profile/history', auth, async (req, res) => {

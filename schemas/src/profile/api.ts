@@ -26,7 +26,14 @@ import {
   socialProviders,
   visibilities,
 } from './fields.ts';
-import { experienceLevelChanges, historyQuery, newExperienceLevel } from './requests.ts';
+import {
+  avatarFinalize,
+  avatarUploadRequest,
+  experienceLevelChanges,
+  historyQuery,
+  newExperienceLevel,
+} from './requests.ts';
+import { avatarTypes } from './events.ts';
 
 /*
  * What profile's routes answer. No handler validates its own answers; the
@@ -54,8 +61,37 @@ export const profileDocument = describe(
       description: 'When the profile was first saved; `null` before.',
     }),
     updatedAt: nullable(isoTime()),
+    avatarUrl: describe(nullable(string()), {
+      description:
+        'A short-lived URL of the avatar image (it expires within minutes: read the profile again for a fresh ' +
+        'one); `null` without an avatar.',
+    }),
   }),
   { title: 'Profile', description: 'A profile; before its first change, the defaults.' },
+);
+
+const presignedRequest = object({
+  method: oneOf(['PUT']),
+  url: describe(string(), { description: 'Where to send the file; it carries its own signature.' }),
+  headers: describe(object({ 'content-type': string() }), {
+    description:
+      'Send these as given, with a body of exactly the stated size: the storage refuses another type or length.',
+  }),
+  expiresAt: isoTime(),
+});
+
+export const avatarUpload = describe(object({ avatarId: uuid(), upload: presignedRequest }), {
+  title: 'AvatarUpload',
+  description: 'Send the file to `upload.url` as given, then finalize with `avatarId`.',
+});
+
+export const avatarResult = describe(
+  object({
+    userId: uuid(),
+    revision,
+    avatar: object({ avatarId: uuid(), contentType: oneOf(avatarTypes), size: integer({ min: 1 }) }),
+  }),
+  { title: 'AvatarResult' },
 );
 
 const fieldChange = object({
@@ -159,6 +195,51 @@ export const profileApi: readonly ApiOperation[] = [
           'body or `If-Match` cannot be read (`malformed_json`, `unsupported_media_type`, `invalid_if_match`).',
       },
       { status: 409, description: 'Others kept changing the profile; retry (`concurrent_modification`).' },
+      412,
+    ],
+  },
+  {
+    method: 'post',
+    path: '/api/profile/avatar/presign',
+    operationId: 'presignAvatarUpload',
+    summary: 'Get a URL to upload your avatar to',
+    description:
+      'Answers a signed PUT for a JPEG or PNG of the stated size (at most 5 MiB), valid for 15 minutes. The ' +
+      'bytes go straight to the storage, which refuses another type or length; then call `finalizeAvatar`.',
+    tags: ['profile'],
+    security: 'bearer',
+    headers: commandHeaders,
+    body: avatarUploadRequest,
+    responses: { 200: { description: 'Where and how to upload.', body: avatarUpload } },
+    errors: [
+      { status: 400, description: 'Not a JPEG or PNG, or not a size (`validation_failed`).' },
+      { status: 413, description: 'More than 5 MiB (`avatar_too_large`).' },
+    ],
+  },
+  {
+    method: 'post',
+    path: '/api/profile/avatar',
+    operationId: 'finalizeAvatar',
+    summary: 'Make an uploaded image your avatar',
+    description:
+      'Checks the uploaded object (its size, and that its first bytes are a JPEG or a PNG of the type it was ' +
+      'uploaded as) and records it as your avatar. The profile then answers a short-lived `avatarUrl`.',
+    tags: ['profile'],
+    security: 'bearer',
+    headers: commandHeaders,
+    body: avatarFinalize,
+    responses: {
+      200: { description: 'The avatar was changed.', body: avatarResult, headers: commandResponseHeaders },
+    },
+    errors: [
+      {
+        status: 400,
+        description:
+          'The bytes are not a JPEG or PNG of the uploaded type (`avatar_not_an_image`; the object is deleted), ' +
+          'or the body cannot be read.',
+      },
+      { status: 409, description: 'Nothing was uploaded for this id (`avatar_not_uploaded`).' },
+      { status: 413, description: 'The object is larger than 5 MiB (`avatar_too_large`; it is deleted).' },
       412,
     ],
   },

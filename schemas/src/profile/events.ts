@@ -5,6 +5,7 @@ import {
   integer,
   nullable,
   object,
+  oneOf,
   string,
   type Validator,
   isoTime as isoTimeOf,
@@ -26,6 +27,21 @@ export type ProfileUpdated = Readonly<{
   updatedAt: string;
 }>;
 
+/** The image types an avatar may be: what browsers show everywhere, and what finalize can sniff. */
+export const avatarTypes = ['image/jpeg', 'image/png'] as const;
+export type AvatarType = (typeof avatarTypes)[number];
+
+/** A new avatar, checked in storage (size, magic bytes) before this was recorded. */
+export type AvatarChanged = Readonly<{
+  userId: string;
+  avatarId: string;
+  /** Where the image is in the blob store. */
+  key: string;
+  contentType: AvatarType;
+  size: number;
+  changedAt: string;
+}>;
+
 export type ExperienceLevelDefined = Readonly<{
   levelId: string;
   code: string;
@@ -44,7 +60,8 @@ export type ExperienceLevelChanged = Readonly<{
 export type ExperienceLevelRetired = Readonly<{ levelId: string; code: string; retiredAt: string }>;
 
 /** The events of a `profile-<userId>` stream, as its decider states them. */
-export type ProfileStreamEvent = DomainEvent<'profile.ProfileUpdated', ProfileUpdated>;
+export type ProfileStreamEvent =
+  DomainEvent<'profile.ProfileUpdated', ProfileUpdated> | DomainEvent<'profile.AvatarChanged', AvatarChanged>;
 
 /** The events of an `experiencelevel-<levelId>` stream. */
 export type ExperienceLevelStreamEvent =
@@ -79,6 +96,19 @@ export const profileEvents: CatalogueOf<ProfileDomainEvent> = {
         userId: uuid,
         changes: arrayOf(change(profileFieldNames)),
         updatedAt: isoTime,
+      }) as Validator<unknown>,
+    },
+  ],
+  'profile.AvatarChanged': [
+    {
+      version: 1,
+      validate: object({
+        userId: uuid,
+        avatarId: uuid,
+        key: string({ min: 1, max: 1024, trim: false }),
+        contentType: oneOf(avatarTypes),
+        size: integer({ min: 1, max: 5 * 1024 * 1024 }),
+        changedAt: isoTime,
       }) as Validator<unknown>,
     },
   ],

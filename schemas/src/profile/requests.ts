@@ -1,4 +1,14 @@
-import { describe, integer, integerString, object, partialObject, string } from '../validation.ts';
+import {
+  describe,
+  integer,
+  integerString,
+  object,
+  oneOf,
+  partialObject,
+  string,
+  uuid,
+} from '../validation.ts';
+import { avatarTypes } from './events.ts';
 import { experienceLevelCode } from './fields.ts';
 
 /**
@@ -40,3 +50,34 @@ export const historyQuery = {
     description: 'The `nextCursor` of the previous page; opaque (400 `invalid_cursor` if it is not one).',
   }),
 } as const;
+
+/** The largest avatar, in bytes: 5 MiB. */
+export const AVATAR_MAX_BYTES = 5 * 1024 * 1024;
+
+/**
+ * `POST /api/profile/avatar/presign`: what the client is about to upload.
+ * The size is checked against the limit by the route (413), not here, so an
+ * oversize image gets its own answer.
+ */
+export const avatarUploadRequest = describe(
+  object({
+    contentType: describe(oneOf(avatarTypes), { description: 'The image type; the upload must send it.' }),
+    size: describe(integer({ min: 1, max: 2 ** 40 }), {
+      description: `The exact size of the file in bytes; at most ${AVATAR_MAX_BYTES} (5 MiB), else 413.`,
+      example: 48213,
+    }),
+  }),
+  { title: 'AvatarUploadRequest', example: { contentType: 'image/png', size: 48213 } },
+);
+
+/** `POST /api/profile/avatar`: the upload to make the avatar, by the id presign gave. */
+export const avatarFinalize = describe(
+  object({
+    avatarId: describe(uuid(), {
+      description: 'The `avatarId` the presign answer gave.',
+      example: '0b8f4b5e-7d7f-4c1e-9a51-6a3c7e2d9f10',
+    }),
+  }),
+  // No whole-body example: an id means something only after its upload.
+  { title: 'AvatarFinalize' },
+);

@@ -5,10 +5,18 @@ import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 type Field = schema.ProfileField;
 export type Fields = Readonly<Record<Field, string | null>>;
 
-/** A profile exists from its first update; before that every field has its default. */
+/** A profile exists from its first change; before that every field has its default. */
 export type Profile =
-  | Readonly<{ status: 'none'; fields: Fields }>
-  | Readonly<{ status: 'active'; userId: string; fields: Fields; createdAt: string; updatedAt: string }>;
+  | Readonly<{ status: 'none'; fields: Fields; avatarId: null }>
+  | Readonly<{
+      status: 'active';
+      userId: string;
+      fields: Fields;
+      /** The upload the avatar is, if any. */
+      avatarId: string | null;
+      createdAt: string;
+      updatedAt: string;
+    }>;
 
 export const defaultFields: Fields = Object.fromEntries(
   schema.profileFieldNames.map((f) => [f, f === 'locale' ? 'en' : f === 'visibility' ? 'members' : null]),
@@ -22,9 +30,66 @@ export type UpdateProfile = Readonly<{
   knownExperienceLevels: readonly string[];
   at: string;
 }>;
-export type ProfileCommand = UpdateProfile;
+/** What the storage holds for an avatar upload, as the handler found it. */
+export type StoredImage = Readonly<{
+  size: number;
+  /** The type it was uploaded as (the storage held the upload to it). */
+  contentType: string;
+  /** What its first bytes are, by their magic number; null when neither a JPEG nor a PNG. */
+  sniffed: schema.AvatarType | null;
+}>;
 
-export const initialState = (): Profile => ({ status: 'none', fields: defaultFields });
+export type ChangeAvatar = Readonly<{
+  type: 'ChangeAvatar';
+  userId: string;
+  avatarId: string;
+  key: string;
+  /** Null when nothing was uploaded under `key`. */
+  stored: StoredImage | null;
+  maxBytes: number;
+  at: string;
+}>;
+
+export type ProfileCommand = UpdateProfile | ChangeAvatar;
+
+export const initialState = (): Profile => ({ status: 'none', fields: defaultFields, avatarId: null });
+
+const JPEG = [0xff, 0xd8, 0xff];
+const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+/** The image type the first bytes show (8 are enough), whatever the upload said it was. */
+export const sniffImage = (head: Uint8Array): schema.AvatarType | null => {
+  const starts = (magic: readonly number[]) => magic.every((b, i) => head[i] === b);
+  return starts(PNG) ? 'image/png' : starts(JPEG) ? 'image/jpeg' : null;
+};
+
+const changeAvatar = (cmd: ChangeAvatar, s: Profile): schema.ProfileStreamEvent[] => {
+  const stored = cmd.stored;
+  if (!stored)
+    throw new Problem('conflict', 'avatar_not_uploaded', 'Nothing was uploaded for this avatar id.', {
+      extra: { avatarId: cmd.avatarId },
+    });
+  if (stored.size > cmd.maxBytes)
+    throw new Problem('too_large', 'avatar_too_large', `An avatar is at most ${cmd.maxBytes} bytes.`, {
+      extra: { size: stored.size, maxBytes: cmd.maxBytes },
+    });
+  if (stored.sniffed === null || stored.sniffed !== stored.contentType)
+    throw new Problem(
+      'validation',
+      'avatar_not_an_image',
+      `The upload is not the ${stored.contentType} it was sent as: an avatar is a JPEG or a PNG.`,
+      { extra: { declared: stored.contentType, found: stored.sniffed } },
+    );
+  if (s.avatarId === cmd.avatarId) return [];
+  const data: schema.AvatarChanged = {
+    userId: cmd.userId,
+    avatarId: cmd.avatarId,
+    key: cmd.key,
+    contentType: stored.sniffed,
+    size: stored.size,
+    changedAt: cmd.at,
+  };
+  return [{ type: 'profile.AvatarChanged', data }];
+};
 
 /** `{ socialLinks: { github: … } }` → `{ 'socialLinks.github': … }`, the unit of history. */
 const flatten = (changes: Readonly<Record<string, unknown>>): Partial<Record<Field, string | null>> => {
@@ -57,9 +122,11 @@ export const decide = (cmd: ProfileCommand, s: Profile): schema.ProfileStreamEve
   switch (cmd.type) {
     case 'UpdateProfile':
       return update(cmd, s);
+    case 'ChangeAvatar':
+      return changeAvatar(cmd, s);
     default: {
-      const unhandled: never = cmd.type;
-      throw new Error(`unknown command ${String(unhandled)}`);
+      const unhandled: never = cmd;
+      throw new Error(`unknown command ${JSON.stringify(unhandled)}`);
     }
   }
 };
@@ -71,12 +138,31 @@ export const evolve = (s: Profile, e: schema.ProfileStreamEvent): Profile => {
       const fields = { ...s.fields };
       for (const c of d.changes) fields[c.field] = c.to;
       return s.status === 'none'
-        ? { status: 'active', userId: d.userId, fields, createdAt: d.updatedAt, updatedAt: d.updatedAt }
+        ? {
+            status: 'active',
+            userId: d.userId,
+            fields,
+            avatarId: null,
+            createdAt: d.updatedAt,
+            updatedAt: d.updatedAt,
+          }
         : { ...s, fields, updatedAt: d.updatedAt };
     }
+    case 'profile.AvatarChanged': {
+      const d = e.data;
+      return s.status === 'none'
+        ? {
+            status: 'active',
+            userId: d.userId,
+            fields: s.fields,
+            avatarId: d.avatarId,
+            createdAt: d.changedAt,
+            updatedAt: d.changedAt,
+          }
+        : { ...s, avatarId: d.avatarId, updatedAt: d.changedAt };
+    }
     default:
-      // A one-type union: its `type` is what narrows to never.
-      return unknownEvent(e.type, s);
+      return unknownEvent(e, s);
   }
 };
 

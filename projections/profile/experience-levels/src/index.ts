@@ -24,7 +24,10 @@ export const experienceLevelsProjection = documentProjection<ExperienceLevelDocu
     'profile.ExperienceLevelRetired',
   ],
   table: TABLE,
-  key: (e) => (schema.isProfileEvent(e) && e.type !== 'profile.ProfileUpdated' ? e.data.code : null),
+  key: (e) =>
+    schema.isProfileEvent(e) && e.type !== 'profile.ProfileUpdated' && e.type !== 'profile.AvatarChanged'
+      ? e.data.code
+      : null,
   evolve: (doc, e) => {
     if (!schema.isProfileEvent(e)) return doc;
     switch (e.type) {

@@ -12,17 +12,14 @@ const bob = '5d4c3b2a-1e2f-4c6d-8e9a-0b1c2d3e4f5a';
 const admin = '9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a';
 const at = (minute: number) => `2026-02-01T10:${String(minute).padStart(2, '0')}:00.000Z`;
 
-const updated = (
-  userId: string,
-  minute: number,
-  ...changes: schema.FieldChange[]
-): schema.ProfileStreamEvent => ({
+type ProfileUpdatedEvent = Extract<schema.ProfileStreamEvent, { type: 'profile.ProfileUpdated' }>;
+const updated = (userId: string, minute: number, ...changes: schema.FieldChange[]): ProfileUpdatedEvent => ({
   type: 'profile.ProfileUpdated',
   data: { userId, changes, updatedAt: at(minute) },
 });
 
 /** The entries an event's changes make, in the order they were made. */
-const entries = (e: RecordedEvent & schema.ProfileStreamEvent): ProfileHistoryEntry[] =>
+const entries = (e: RecordedEvent & ProfileUpdatedEvent): ProfileHistoryEntry[] =>
   e.data.changes.map((c) => ({
     field: c.field,
     oldValue: c.from,
@@ -31,8 +28,7 @@ const entries = (e: RecordedEvent & schema.ProfileStreamEvent): ProfileHistoryEn
     actorId: e.metadata.actor?.userId ?? null,
     eventId: e.id,
   }));
-const newestFirst = (...events: (RecordedEvent & schema.ProfileStreamEvent)[]) =>
-  events.flatMap(entries).reverse();
+const newestFirst = (...events: (RecordedEvent & ProfileUpdatedEvent)[]) => events.flatMap(entries).reverse();
 
 const adaHistory = () => {
   const feed = eventFeed();

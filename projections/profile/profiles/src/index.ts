@@ -15,6 +15,8 @@ export type ProfileDocument = Readonly<{
   visibility: string;
   experienceLevel: string | null;
   socialLinks: Readonly<Record<string, string>>;
+  /** The current avatar: where it is stored, for the query to sign a short-lived URL. */
+  avatar: Readonly<{ avatarId: string; key: string; contentType: string; size: number }> | null;
   createdAt: string;
   updatedAt: string;
 }>;
@@ -29,17 +31,29 @@ export const emptyProfile = (userId: string): Omit<ProfileDocument, 'createdAt' 
   visibility: 'members',
   experienceLevel: null,
   socialLinks: {},
+  avatar: null,
 });
 
 export const profilesProjection = documentProjection<ProfileDocument>({
   name: 'profiles',
-  version: 1,
+  // 2: documents carry the avatar.
+  version: 2,
   contexts: ['profile'],
-  eventTypes: ['profile.ProfileUpdated'],
+  eventTypes: ['profile.ProfileUpdated', 'profile.AvatarChanged'],
   table: TABLE,
-  key: (e) => (schema.isProfileEvent(e) && e.type === 'profile.ProfileUpdated' ? e.data.userId : null),
+  key: (e) =>
+    schema.isProfileEvent(e) && (e.type === 'profile.ProfileUpdated' || e.type === 'profile.AvatarChanged')
+      ? e.data.userId
+      : null,
   evolve: (doc, e) => {
-    if (!schema.isProfileEvent(e) || e.type !== 'profile.ProfileUpdated') return doc;
+    if (!schema.isProfileEvent(e)) return doc;
+    if (e.type === 'profile.AvatarChanged') {
+      const d = e.data;
+      const base = doc ?? { ...emptyProfile(d.userId), createdAt: d.changedAt };
+      const avatar = { avatarId: d.avatarId, key: d.key, contentType: d.contentType, size: d.size };
+      return { ...base, avatar, updatedAt: d.changedAt };
+    }
+    if (e.type !== 'profile.ProfileUpdated') return doc;
     const d = e.data;
     const next: Record<string, unknown> = {
       ...(doc ?? { ...emptyProfile(d.userId), createdAt: d.updatedAt }),

@@ -128,3 +128,48 @@ test("each user's updates build their own profile; other events are not read", a
     .given(history)
     .then(t, async (sql) => (await spec.rows<{ id: string }>('profiles')(sql)).map((r) => r.id), [ada, bob]);
 });
+
+test('an avatar change sets the avatar, on a new profile or an existing one; a later one replaces it', async (t) => {
+  const feed = eventFeed();
+  const stream = schema.profileStreamId(ada);
+  const avatar = (minute: number, avatarId: string): schema.ProfileStreamEvent => ({
+    type: 'profile.AvatarChanged',
+    data: {
+      userId: ada,
+      avatarId,
+      key: `avatars/${ada}/${avatarId}`,
+      contentType: 'image/png',
+      size: 1000 + minute,
+      changedAt: at(minute),
+    },
+  });
+  const first = '11111111-1111-4111-8111-111111111111';
+  const second = '22222222-2222-4222-8222-222222222222';
+  const [alone] = feed.append(stream, [avatar(1, first)]);
+  await spec.given([alone!]).then(t, (sql) => profileOf(sql, ada), {
+    profile: {
+      ...emptyProfile(ada),
+      avatar: { avatarId: first, key: `avatars/${ada}/${first}`, contentType: 'image/png', size: 1001 },
+      createdAt: at(1),
+      updatedAt: at(1),
+    },
+    revision: 0,
+  });
+  const later = feed.append(stream, [
+    updated(2, { field: 'displayName', from: null, to: 'Ada' }),
+    avatar(3, second),
+  ]);
+  await spec
+    .given([alone!])
+    .when(later)
+    .then(t, (sql) => profileOf(sql, ada), {
+      profile: {
+        ...emptyProfile(ada),
+        displayName: 'Ada',
+        avatar: { avatarId: second, key: `avatars/${ada}/${second}`, contentType: 'image/png', size: 1003 },
+        createdAt: at(1),
+        updatedAt: at(3),
+      },
+      revision: 2,
+    });
+});
