@@ -101,6 +101,7 @@ test('on PORT: dev-token, and projections in one case with the analytics project
     t.deepEqual(
       items.map((i) => i.name),
       [
+        'course_catalog',
         'experience_levels',
         'identity_sessions',
         'identity_users',
