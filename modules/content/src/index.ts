@@ -9,7 +9,7 @@ export const contentModule = (): ContextModule => ({
   name: 'content',
   projections: [courseCatalogueProjection],
   routes: async (p) => [
-    contentCommandRoutes({ store: p.store, verify: p.auth.verify, clock: p.clock }),
+    contentCommandRoutes({ store: p.store, verify: p.auth.verify, blobs: p.blobs, clock: p.clock }),
     contentQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
   ],
   api: [{ name: 'content', operations: contentApi, tags: contentTags }],

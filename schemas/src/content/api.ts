@@ -7,7 +7,7 @@ import {
   type ApiOperation,
 } from '../openapi.ts';
 import { arrayOf, describe, integer, isoTime, nullable, object, oneOf, string, uuid } from '../validation.ts';
-import { courseStatuses, idOf, materialKinds, mediaAssetStatuses } from './fields.ts';
+import { courseStatuses, idOf, materialKinds, mediaAssetStatuses, uploadContentTypes } from './fields.ts';
 import {
   catalogueQuery,
   courseChanges,
@@ -20,6 +20,7 @@ import {
   newSection,
   sectionChanges,
   sectionOrder,
+  uploadRequest,
 } from './requests.ts';
 
 /*
@@ -55,6 +56,66 @@ export const courseCommandResult = describe(
 export const mediaAssetResult = describe(
   object({ assetId: uuid(), courseId: uuid(), status: oneOf(mediaAssetStatuses), revision }),
   { title: 'MediaAssetResult', description: 'A media asset of a course, and its status.' },
+);
+
+const partUrl = object({
+  partNumber: integer({ min: 1 }),
+  size: describe(integer({ min: 1 }), { description: 'The exact size this part must have.' }),
+  method: oneOf(['PUT']),
+  url: describe(string(), { description: 'Where to send the part; it carries its own signature.' }),
+  headers: describe(object({ 'content-type': string() }), {
+    description:
+      'Send these as given, with a body of exactly `size` bytes: the storage refuses anything else.',
+  }),
+  expiresAt: isoTime(),
+});
+const uploadPlan = {
+  uploadId: describe(nullable(string()), {
+    description: "The storage's multipart upload id; `null` for a single PUT.",
+  }),
+  contentType: oneOf(uploadContentTypes),
+  size: integer({ min: 1 }),
+  partSize: describe(integer({ min: 1 }), { description: 'Every part but the last has this size.' }),
+  partCount: describe(integer({ min: 1 }), { description: 'A single PUT is part 1 of 1.' }),
+} as const;
+
+export const uploadStarted = describe(
+  object({
+    assetId: uuid(),
+    courseId: uuid(),
+    status: oneOf(mediaAssetStatuses),
+    revision,
+    upload: object({
+      ...uploadPlan,
+      parts: describe(arrayOf(partUrl), { description: 'A URL for every part, in order.' }),
+    }),
+  }),
+  {
+    title: 'UploadStarted',
+    description: 'Send every part to its URL, straight to the storage, then finalize the upload.',
+  },
+);
+
+export const uploadProgress = describe(
+  object({
+    assetId: uuid(),
+    courseId: uuid(),
+    status: oneOf(mediaAssetStatuses),
+    upload: describe(
+      nullable(
+        object({
+          ...uploadPlan,
+          present: describe(arrayOf(object({ partNumber: integer({ min: 1 }), size: integer({ min: 0 }) })), {
+            description: 'The parts the storage holds.',
+          }),
+          missing: describe(arrayOf(integer({ min: 1 })), { description: 'The part numbers still to send.' }),
+          parts: describe(arrayOf(partUrl), { description: 'Fresh URLs for the missing parts.' }),
+        }),
+      ),
+      { description: 'The upload under way; `null` when none is (nothing started, or the file is in).' },
+    ),
+  }),
+  { title: 'UploadProgress', description: 'What to send to finish an upload.' },
 );
 
 const courseSummaryShape = {
@@ -117,6 +178,7 @@ export const courseDetail = describe(
 const courseParams = { courseId: idOf('course') } as const;
 const sectionParams = { ...courseParams, sectionId: idOf('section') } as const;
 const materialParams = { ...sectionParams, materialId: idOf('material') } as const;
+const assetParams = { ...courseParams, assetId: idOf('media asset') } as const;
 const authors = { roles: ['author', 'admin'] } as const;
 const admin = { roles: ['admin'] } as const;
 
@@ -134,6 +196,10 @@ const conflict = (what: string): ApiError => ({
   status: 409,
   description: `${what}; or others kept changing the course: retry (\`concurrent_modification\`).`,
 });
+const assetNotFound: ApiError = {
+  status: 404,
+  description: 'No such course, or no such media asset of it (`course_not_found`, `media_asset_not_found`).',
+};
 const notEditable = 'The course is not a draft (`course_not_editable`, with `currentStatus`)';
 
 type Write = Pick<ApiOperation, 'method' | 'path' | 'operationId' | 'summary' | 'description'> &
@@ -372,6 +438,88 @@ export const contentApi: readonly ApiOperation[] = [
       },
     },
     errors: [forbidden, notFound, 412],
+  },
+  {
+    method: 'post',
+    path: '/api/courses/:courseId/media-assets/:assetId/upload/presign',
+    operationId: 'startMediaUpload',
+    summary: "Start uploading a media asset's file",
+    description:
+      'Answers signed PUTs that send the file straight to the storage, which refuses another type or length. ' +
+      'Above 64 MiB (or with `multipart: true`) the file goes in parts of 8 MiB, resumable. Limits: video ' +
+      '(`video/mp4`, `video/webm`, `video/quicktime`) 2 GiB; document: `application/pdf` 100 MiB, ' +
+      '`image/jpeg`, `image/png`, `image/webp` 20 MiB; audio takes no upload yet. Draft courses only. Starting ' +
+      'again replaces an upload not yet finalized.',
+    tags: ['courses'],
+    security: authors,
+    params: assetParams,
+    headers: commandHeaders,
+    body: uploadRequest,
+    responses: {
+      200: { description: 'Where and how to upload.', body: uploadStarted, headers: commandResponseHeaders },
+    },
+    errors: [
+      {
+        status: 400,
+        description:
+          "A type the asset's kind does not take (`media_type_not_allowed`, with `allowed`), or the body is not " +
+          'valid (`validation_failed`).',
+      },
+      forbidden,
+      assetNotFound,
+      conflict(`${notEditable}, or the asset has its file already (\`media_already_uploaded\`)`),
+      { status: 413, description: 'Larger than the limit of its type (`media_too_large`, with `maxBytes`).' },
+      412,
+    ],
+  },
+  {
+    method: 'get',
+    path: '/api/courses/:courseId/media-assets/:assetId/upload',
+    operationId: 'getMediaUpload',
+    summary: 'See what an upload still needs',
+    description:
+      'To resume: the parts the storage holds, the ones missing, and fresh URLs for those. Send them, then finalize.',
+    tags: ['courses'],
+    security: authors,
+    params: assetParams,
+    responses: { 200: { description: 'The upload and what it lacks.', body: uploadProgress } },
+    errors: [forbidden, assetNotFound],
+  },
+  {
+    method: 'post',
+    path: '/api/courses/:courseId/media-assets/:assetId/upload',
+    operationId: 'finishMediaUpload',
+    summary: "Finalize a media asset's upload",
+    description:
+      'Completes a multipart upload, then checks the file: its size, and that its first bytes are the type it ' +
+      'was declared as. An image or PDF is `ready` at once; a video is `processing` until it is transcoded. ' +
+      'Finalizing again changes nothing.',
+    tags: ['courses'],
+    security: authors,
+    params: assetParams,
+    headers: commandHeaders,
+    responses: {
+      200: { description: 'The file is in.', body: mediaAssetResult, headers: commandResponseHeaders },
+    },
+    errors: [
+      {
+        status: 400,
+        description:
+          'The bytes are not the declared type (`media_type_mismatch`, with `declared` and `found`; the file is ' +
+          'deleted).',
+      },
+      forbidden,
+      assetNotFound,
+      conflict(
+        `${notEditable}, nothing was uploaded (\`media_not_uploaded\`), or parts are missing ` +
+          '(`upload_incomplete`, with `missing`)',
+      ),
+      {
+        status: 413,
+        description: 'Larger than the limit of its type (`media_too_large`; the file is deleted).',
+      },
+      412,
+    ],
   },
   {
     method: 'get',

@@ -2,6 +2,7 @@ import { eventGuard, type CatalogueOf } from '../catalogue.ts';
 import type { DomainEvent, RecordedEventOf } from '../envelope.ts';
 import {
   arrayOf,
+  integer,
   isoTime as isoTimeOf,
   nullable,
   object,
@@ -25,6 +26,10 @@ import {
   tags,
   type MaterialKind,
   type MediaKind,
+  MAX_UPLOAD_BYTES,
+  uploadContentTypes,
+  uploadFileName,
+  type UploadContentType,
 } from './fields.ts';
 
 export type CourseCreated = Readonly<{
@@ -122,6 +127,37 @@ export type MediaAssetRegistered = Readonly<{
   title: string;
   registeredAt: string;
 }>;
+/** A file is on its way to the storage, straight from the client, under `key`. */
+export type MediaAssetUploadStarted = Readonly<{
+  assetId: string;
+  courseId: string;
+  /** Ours (`content/<courseId>/<assetId>`), never the file name. */
+  key: string;
+  contentType: UploadContentType;
+  size: number;
+  /** The storage's multipart upload id; null for a single PUT. */
+  uploadId: string | null;
+  /** What the client called the file, for display only. */
+  fileName: string | null;
+  startedAt: string;
+}>;
+/** The file is in the storage, checked: its size, and its first bytes are the type it was declared as. */
+export type MediaAssetUploaded = Readonly<{
+  assetId: string;
+  courseId: string;
+  key: string;
+  contentType: UploadContentType;
+  size: number;
+  uploadedAt: string;
+}>;
+/** A video waits for the media worker to transcode it (it answers ready or failed). */
+export type MediaAssetTranscodeRequested = Readonly<{
+  assetId: string;
+  courseId: string;
+  key: string;
+  contentType: UploadContentType;
+  requestedAt: string;
+}>;
 export type MediaAssetReady = Readonly<{ assetId: string; courseId: string; readyAt: string }>;
 export type MediaAssetFailed = Readonly<{
   assetId: string;
@@ -152,6 +188,9 @@ export type CourseStreamEvent =
 /** The events of a `mediaasset-<assetId>` stream. */
 export type MediaAssetStreamEvent =
   | DomainEvent<'content.MediaAssetRegistered', MediaAssetRegistered>
+  | DomainEvent<'content.MediaAssetUploadStarted', MediaAssetUploadStarted>
+  | DomainEvent<'content.MediaAssetUploaded', MediaAssetUploaded>
+  | DomainEvent<'content.MediaAssetTranscodeRequested', MediaAssetTranscodeRequested>
   | DomainEvent<'content.MediaAssetReady', MediaAssetReady>
   | DomainEvent<'content.MediaAssetFailed', MediaAssetFailed>;
 
@@ -165,6 +204,7 @@ const isoTime = isoTimeOf();
 const uuid = uuidOf();
 /** User ids are token subjects. */
 const userId = string({ min: 1, max: 128 });
+const blobKey = string({ min: 1, max: 512 });
 const v1 = (validate: Validator<unknown>) => [{ version: 1, validate }] as const;
 const section = { courseId: uuid, sectionId: uuid } as const;
 const material = { ...section, materialId: uuid } as const;
@@ -237,6 +277,37 @@ export const contentEvents: CatalogueOf<ContentDomainEvent> = {
       kind: oneOf(mediaKinds),
       title: mediaTitle,
       registeredAt: isoTime,
+    }),
+  ),
+  'content.MediaAssetUploadStarted': v1(
+    object({
+      assetId: uuid,
+      courseId: uuid,
+      key: blobKey,
+      contentType: oneOf(uploadContentTypes),
+      size: integer({ min: 1, max: MAX_UPLOAD_BYTES }),
+      uploadId: nullable(string({ min: 1, max: 256 })),
+      fileName: nullable(uploadFileName),
+      startedAt: isoTime,
+    }),
+  ),
+  'content.MediaAssetUploaded': v1(
+    object({
+      assetId: uuid,
+      courseId: uuid,
+      key: blobKey,
+      contentType: oneOf(uploadContentTypes),
+      size: integer({ min: 1, max: MAX_UPLOAD_BYTES }),
+      uploadedAt: isoTime,
+    }),
+  ),
+  'content.MediaAssetTranscodeRequested': v1(
+    object({
+      assetId: uuid,
+      courseId: uuid,
+      key: blobKey,
+      contentType: oneOf(uploadContentTypes),
+      requestedAt: isoTime,
     }),
   ),
   'content.MediaAssetReady': v1(object({ assetId: uuid, courseId: uuid, readyAt: isoTime })),

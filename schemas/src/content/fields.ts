@@ -22,7 +22,12 @@ export type MediaKind = (typeof mediaKinds)[number];
 export const materialKinds = ['text', ...mediaKinds] as const;
 export type MaterialKind = (typeof materialKinds)[number];
 
-export const mediaAssetStatuses = ['pending', 'ready', 'failed'] as const;
+/**
+ * `pending` until its file is uploaded and checked; an image or PDF is then
+ * `ready` at once, a video `processing` until the media worker has
+ * transcoded it; `failed` with a reason.
+ */
+export const mediaAssetStatuses = ['pending', 'processing', 'ready', 'failed'] as const;
 export type MediaAssetStatus = (typeof mediaAssetStatuses)[number];
 
 export const MAX_TAGS = 10;
@@ -78,3 +83,51 @@ export const mediaTitle = describe(string({ min: 1, max: 120 }), {
 });
 export const idOf = (what: string): Validator<string> =>
   describe(uuid(), { description: `The id of the ${what}.` });
+
+const MiB = 1024 * 1024;
+
+/**
+ * What an asset of each kind may be uploaded as, and how large. A document is
+ * a PDF or an image (a handout, a diagram, a slide); audio takes no upload yet
+ * (no type is accepted until its sniffing and transcoding are built).
+ */
+export const uploadTypes = {
+  video: { 'video/mp4': 2048 * MiB, 'video/webm': 2048 * MiB, 'video/quicktime': 2048 * MiB },
+  document: {
+    'application/pdf': 100 * MiB,
+    'image/jpeg': 20 * MiB,
+    'image/png': 20 * MiB,
+    'image/webp': 20 * MiB,
+  },
+  audio: {},
+} as const satisfies Readonly<Record<MediaKind, Readonly<Record<string, number>>>>;
+
+export const uploadContentTypes = [
+  'video/mp4',
+  'video/webm',
+  'video/quicktime',
+  'application/pdf',
+  'image/jpeg',
+  'image/png',
+  'image/webp',
+] as const;
+export type UploadContentType = (typeof uploadContentTypes)[number];
+
+export const isUploadContentType = (t: string): t is UploadContentType =>
+  (uploadContentTypes as readonly string[]).includes(t);
+
+/** The most an asset of `kind` may be as `contentType`; null when the kind does not take that type. */
+export const uploadLimit = (kind: MediaKind, contentType: string): number | null =>
+  (uploadTypes[kind] as Readonly<Record<string, number>>)[contentType] ?? null;
+
+/** Above this, an upload is always multipart (at or below it, multipart when the client asks). */
+export const SINGLE_UPLOAD_MAX_BYTES = 64 * MiB;
+/** Every part but the last, in a multipart upload: 8 MiB (a 2 GiB video is 256 parts). */
+export const UPLOAD_PART_BYTES = 8 * MiB;
+/** The largest upload of any kind (a video): 2 GiB. */
+export const MAX_UPLOAD_BYTES = 2048 * MiB;
+
+export const uploadFileName = describe(string({ min: 1, max: 255 }), {
+  description: 'What the file is called on the client, for display only; never part of the storage key.',
+  example: 'lecture-1.mp4',
+});

@@ -1,6 +1,8 @@
 import {
   arrayOf,
+  boolean,
   describe,
+  integer,
   integerString,
   jsonSchemaOf,
   object,
@@ -15,6 +17,8 @@ import {
   MAX_MATERIALS_PER_SECTION,
   MAX_SECTIONS,
   MAX_TAGS,
+  SINGLE_UPLOAD_MAX_BYTES,
+  uploadFileName,
   commentBody,
   courseStatuses,
   courseSummary,
@@ -144,6 +148,36 @@ export const newComment = describe(object({ body: commentBody }), {
 export const newMediaAsset = describe(object({ kind: oneOf(mediaKinds), title: mediaTitle }), {
   title: 'NewMediaAsset',
 });
+
+/**
+ * `POST …/media-assets/:assetId/upload/presign`: what the client is about to
+ * upload. Whether the type suits the asset's kind, and the size its limit,
+ * is the route's to say (400 `media_type_not_allowed`, 413
+ * `media_too_large`), so each gets its own answer.
+ */
+export const uploadRequest = describe(
+  object(
+    {
+      contentType: describe(string({ min: 1, max: 200 }), {
+        description:
+          'The type of the file; the upload must send it. Video: `video/mp4`, `video/webm`, `video/quicktime`; ' +
+          'document: `application/pdf`, `image/jpeg`, `image/png`, `image/webp`.',
+        example: 'video/mp4',
+      }),
+      size: describe(integer({ min: 1, max: 2 ** 40 }), {
+        description: 'The exact size of the file in bytes.',
+        example: 52428800,
+      }),
+      fileName: uploadFileName,
+      multipart: describe(boolean(), {
+        description: `Upload in parts (resumable). Always so above ${SINGLE_UPLOAD_MAX_BYTES} bytes (64 MiB).`,
+        default: false,
+      }),
+    },
+    { optional: ['fileName', 'multipart'] },
+  ),
+  { title: 'UploadRequest' },
+);
 
 /** Page size of `GET /api/courses` when the query names none. */
 export const catalogueLimitDefault = 20;

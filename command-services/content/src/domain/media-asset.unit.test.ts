@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spec } from '@lectern/infra/testing/decider-spec';
 import type * as schema from '@lectern/schemas/content/index';
-import { mediaAssetDecider } from './media-asset.ts';
+import { mediaAssetDecider, sniffMedia } from './media-asset.ts';
 
 const assetId = '3b4c5d6e-7f80-4192-8b3c-4d5e6f708192';
 const courseId = '7d0a6f1e-3c2b-4a59-8e1f-0b2c3d4e5f60';
@@ -54,4 +54,119 @@ test('an asset becomes ready once, and a failure never undoes ready', (t) => {
     .given([])
     .when({ type: 'MarkMediaAssetReady', at })
     .thenFails(t, 'media_asset_not_found');
+});
+
+const key = `content/${courseId}/${assetId}`;
+const author = {
+  course: { authorId: 'ada', status: 'draft' },
+  actor: { userId: 'ada', roles: ['author'] },
+  at,
+} as const;
+const start = (contentType: string, size: number) =>
+  ({ type: 'StartUpload', key, contentType, size, uploadId: 'u1', fileName: null, ...author }) as const;
+const started = (contentType: schema.UploadContentType, size: number): schema.MediaAssetStreamEvent => ({
+  type: 'content.MediaAssetUploadStarted',
+  data: { assetId, courseId, key, contentType, size, uploadId: 'u1', fileName: null, startedAt: at },
+});
+const finish = (stored: { size: number; sniffed: schema.UploadContentType | null } | null) =>
+  ({ type: 'FinishUpload', stored, ...author }) as const;
+const document: schema.MediaAssetStreamEvent = {
+  type: 'content.MediaAssetRegistered',
+  data: { assetId, courseId, kind: 'document', title: 'Slides', registeredAt: at },
+};
+
+test('an upload starts for a type and size the kind takes, by its author, on a draft', (t) => {
+  const mib = 1024 * 1024;
+  spec(mediaAssetDecider)
+    .given([registered])
+    .when(start('video/mp4', 50 * mib))
+    .then(t, [started('video/mp4', 50 * mib)]);
+  spec(mediaAssetDecider)
+    .given([registered])
+    .when(start('application/pdf', 10))
+    .thenFails(t, 'media_type_not_allowed');
+  spec(mediaAssetDecider)
+    .given([document])
+    .when(start('video/mp4', 10))
+    .thenFails(t, 'media_type_not_allowed');
+  spec(mediaAssetDecider)
+    .given([registered])
+    .when(start('video/webm', 2048 * mib + 1))
+    .thenFails(t, 'media_too_large');
+  spec(mediaAssetDecider)
+    .given([document])
+    .when(start('image/png', 20 * mib + 1))
+    .thenFails(t, 'media_too_large');
+  spec(mediaAssetDecider)
+    .given([document])
+    .when(start('application/pdf', 100 * mib))
+    .then(t, [started('application/pdf', 100 * mib)]);
+  spec(mediaAssetDecider)
+    .given([registered])
+    .when({ ...start('video/mp4', 10), actor: { userId: 'bob', roles: ['author'] } })
+    .thenFails(t, 'not_course_author');
+  spec(mediaAssetDecider)
+    .given([registered])
+    .when({ ...start('video/mp4', 10), course: { authorId: 'ada', status: 'review' } })
+    .thenFails(t, 'course_not_editable');
+  spec(mediaAssetDecider)
+    .given([registered, ready])
+    .when(start('video/mp4', 10))
+    .thenFails(t, 'media_already_uploaded');
+});
+
+test('finalize: a video waits for transcoding, a document is ready; nothing, a lie or too much is refused', (t) => {
+  const uploaded = (contentType: schema.UploadContentType, size: number): schema.MediaAssetStreamEvent => ({
+    type: 'content.MediaAssetUploaded',
+    data: { assetId, courseId, key, contentType, size, uploadedAt: at },
+  });
+  spec(mediaAssetDecider)
+    .given([registered, started('video/mp4', 100)])
+    .when(finish({ size: 100, sniffed: 'video/mp4' }))
+    .then(t, [
+      uploaded('video/mp4', 100),
+      {
+        type: 'content.MediaAssetTranscodeRequested',
+        data: { assetId, courseId, key, contentType: 'video/mp4', requestedAt: at },
+      },
+    ]);
+  spec(mediaAssetDecider)
+    .given([document, started('image/png', 100)])
+    .when(finish({ size: 100, sniffed: 'image/png' }))
+    .then(t, [uploaded('image/png', 100), ready]);
+  spec(mediaAssetDecider)
+    .given([document, started('image/png', 100), uploaded('image/png', 100), ready])
+    .when(finish(null))
+    .then(t, []);
+  spec(mediaAssetDecider).given([registered]).when(finish(null)).thenFails(t, 'media_not_uploaded');
+  spec(mediaAssetDecider)
+    .given([registered, started('video/mp4', 100)])
+    .when(finish(null))
+    .thenFails(t, 'media_not_uploaded');
+  spec(mediaAssetDecider)
+    .given([registered, started('video/mp4', 100)])
+    .when(finish({ size: 100, sniffed: 'video/webm' }))
+    .thenFails(t, 'media_type_mismatch');
+  spec(mediaAssetDecider)
+    .given([document, started('image/png', 100)])
+    .when(finish({ size: 21 * 1024 * 1024, sniffed: 'image/png' }))
+    .thenFails(t, 'media_too_large');
+});
+
+test('sniffing: the magic numbers of every accepted type, and nothing else', (t) => {
+  const b = (...parts: (string | number[])[]) =>
+    new Uint8Array(
+      Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p)))),
+    );
+  t.is(sniffMedia(b([0, 0, 0, 0x18], 'ftypisom', [0, 0, 0, 0])), 'video/mp4');
+  t.is(sniffMedia(b([0, 0, 0, 0x14], 'ftypqt  ', [0, 0, 0, 0])), 'video/quicktime');
+  t.is(sniffMedia(b([0x1a, 0x45, 0xdf, 0xa3, 0x9f])), 'video/webm');
+  t.is(sniffMedia(b('%PDF-1.7\n')), 'application/pdf');
+  t.is(sniffMedia(b([0xff, 0xd8, 0xff, 0xe0])), 'image/jpeg');
+  t.is(sniffMedia(b([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'image/png');
+  t.is(sniffMedia(b('RIFF', [1, 2, 3, 4], 'WEBPVP8 ')), 'image/webp');
+  t.is(sniffMedia(b('RIFF', [1, 2, 3, 4], 'WAVEfmt ')), null);
+  t.is(sniffMedia(b('GIF89a')), null);
+  t.is(sniffMedia(b('%PD')), null);
+  t.is(sniffMedia(new Uint8Array()), null);
 });

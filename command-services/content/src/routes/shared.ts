@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import * as schema from '@lectern/schemas/content/index';
 import { uuid, type Result } from '@lectern/schemas/validation';
 import type { EventStore } from '@lectern/infra/ports/event-store';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import type { VerifiedToken } from '@lectern/infra/http/auth';
 import { ifMatchRevision, setCommandHeaders } from '@lectern/infra/http/headers';
 import { handleCommand, type CommandOutcome } from '@lectern/infra/runtime/command-handler';
@@ -15,6 +16,8 @@ import { mediaAssetDecider, type MediaAsset, type MediaAssetCommand } from '../d
 export type ContentCommandDeps = Readonly<{
   store: EventStore;
   verify: (token: string) => Promise<VerifiedToken>;
+  /** Where media files are uploaded to, straight from the client. */
+  blobs: BlobStore;
   clock: Clock;
 }>;
 
@@ -77,7 +80,7 @@ export const runMediaAsset = (
 export const readCourse = async (store: EventStore, courseId: string): Promise<Course> =>
   fold(courseDecider, await store.readStream(schema.courseStreamId(courseId)));
 
-const readAsset = async (store: EventStore, assetId: string): Promise<MediaAsset> =>
+export const readAsset = async (store: EventStore, assetId: string): Promise<MediaAsset> =>
   fold(mediaAssetDecider, await store.readStream(schema.mediaAssetStreamId(assetId)));
 
 /** What the store holds about an asset a material names, for the course decider. */
