@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { ExecutionContext, TestFn } from 'ava';
 import * as schema from '@lectern/schemas/content/index';
 import type { Validator } from '@lectern/schemas/validation';
@@ -329,6 +329,226 @@ export const contentFlow = (test: TestFn, name: string, setup: ProfileSetup) => 
         await call('GET', `/api/courses/${courseId}`, { token: admin, headers: consistent(removed) }),
         404,
         'course_not_found',
+      );
+    },
+  );
+
+  type Part = {
+    partNumber: number;
+    size: number;
+    method: string;
+    url: string;
+    headers: Record<string, string>;
+  };
+  /** Sends a part straight to the storage, as a browser would: never through the API. */
+  const sendPart = (p: Part, file: Buffer, partSize: number) =>
+    fetch(p.url, {
+      method: p.method,
+      headers: p.headers,
+      body: file.subarray((p.partNumber - 1) * partSize, (p.partNumber - 1) * partSize + p.size),
+    });
+  const uploadPath = (courseId: string, assetId: string) =>
+    `/api/courses/${courseId}/media-assets/${assetId}/upload`;
+  const newAsset = async (t: ExecutionContext, as: string, courseId: string, kind: string) => {
+    const r = await call('POST', `/api/courses/${courseId}/media-assets`, {
+      token: as,
+      body: { kind, title: kind },
+    });
+    t.is(r.status, 201, JSON.stringify(r.body));
+    return r.body!.assetId as string;
+  };
+  const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const MP4 = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypisom', 'latin1')]);
+
+  test.serial(
+    `${name}: a 50 MB video goes up in parts with a resume and waits for transcoding; an image is ready at once`,
+    async (t) => {
+      const ada = await token(['author']);
+      const { courseId } = await newCourse(t, ada, { title: 'Uploads' });
+      const sectionId = (
+        await call('POST', `/api/courses/${courseId}/sections`, { token: ada, body: { title: 'One' } })
+      ).body!.sectionId as string;
+      const videoId = await newAsset(t, ada, courseId, 'video');
+      const imageId = await newAsset(t, ada, courseId, 'document');
+      for (const [assetId, kind] of [
+        [videoId, 'video'],
+        [imageId, 'document'],
+      ] as const) {
+        const m = await call('POST', `/api/courses/${courseId}/sections/${sectionId}/materials`, {
+          token: ada,
+          body: { title: kind, kind, assetId },
+        });
+        t.is(m.status, 201, JSON.stringify(m.body));
+      }
+
+      // 1. The video: 50 MB in parts, half of them sent, then resumed from what the storage says it has.
+      const video = Buffer.concat([MP4, randomBytes(50_000_000 - MP4.length)]);
+      const began = performance.now();
+      const presign = await call('POST', `${uploadPath(courseId, videoId)}/presign`, {
+        token: ada,
+        body: { contentType: 'video/mp4', size: video.length, fileName: 'lecture.mp4', multipart: true },
+      });
+      t.is(presign.status, 200, JSON.stringify(presign.body));
+      documented(t, presign, schema.uploadStarted);
+      const plan = presign.body!.upload as {
+        uploadId: string;
+        partSize: number;
+        partCount: number;
+        parts: Part[];
+      };
+      t.truthy(plan.uploadId);
+      t.is(plan.partCount, Math.ceil(video.length / plan.partSize));
+      t.is(plan.parts.length, plan.partCount);
+      const firstHalf = plan.parts.slice(0, Math.floor(plan.partCount / 2));
+      for (const p of firstHalf) t.is((await sendPart(p, video, plan.partSize)).status, 200);
+      problem(t, await call('POST', uploadPath(courseId, videoId), { token: ada }), 409, 'upload_incomplete');
+      const progress = await call('GET', uploadPath(courseId, videoId), { token: ada });
+      t.is(progress.status, 200, JSON.stringify(progress.body));
+      documented(t, progress, schema.uploadProgress);
+      const left = progress.body!.upload as {
+        present: { partNumber: number }[];
+        missing: number[];
+        parts: Part[];
+      };
+      t.deepEqual(
+        left.present.map((p) => p.partNumber),
+        firstHalf.map((p) => p.partNumber),
+      );
+      t.deepEqual(
+        left.missing,
+        plan.parts.slice(firstHalf.length).map((p) => p.partNumber),
+      );
+      for (const p of left.parts) t.is((await sendPart(p, video, plan.partSize)).status, 200);
+      const done = await call('POST', uploadPath(courseId, videoId), { token: ada });
+      t.is(done.status, 200, JSON.stringify(done.body));
+      documented(t, done, schema.mediaAssetResult);
+      t.like(done.body, { assetId: videoId, status: 'processing' });
+      t.log(
+        `${name}: 50 MB video, multipart with a resume, presign to finalize: ${Math.round(performance.now() - began)} ms`,
+      );
+      const again = await call('POST', uploadPath(courseId, videoId), { token: ada });
+      t.like(
+        again.body,
+        { status: 'processing', revision: done.body!.revision },
+        'finalizing again changes nothing',
+      );
+      const l = await lectern();
+      const types = (await l.store.readStream(schema.mediaAssetStreamId(videoId))).map((e) => e.type);
+      t.deepEqual(types.slice(-3), [
+        'content.MediaAssetUploadStarted',
+        'content.MediaAssetUploaded',
+        'content.MediaAssetTranscodeRequested',
+      ]);
+
+      // 2. The image: one PUT, ready at finalize.
+      const image = Buffer.concat([PNG, randomBytes(5000)]);
+      const single = await call('POST', `${uploadPath(courseId, imageId)}/presign`, {
+        token: ada,
+        body: { contentType: 'image/png', size: image.length },
+      });
+      t.is(single.status, 200, JSON.stringify(single.body));
+      const put = (single.body!.upload as { parts: Part[]; uploadId: null }).parts;
+      t.is(put.length, 1);
+      t.is((await sendPart(put[0]!, image, image.length)).status, 200);
+      const imageDone = await call('POST', uploadPath(courseId, imageId), { token: ada });
+      t.like(imageDone.body, { assetId: imageId, status: 'ready' });
+
+      // 3. Publishing waits for the video's transcoding, and says so; without it, the course goes out.
+      t.is((await call('POST', `/api/courses/${courseId}/submit`, { token: ada })).status, 200);
+      const blocked = await call('POST', `/api/courses/${courseId}/publish`, { token: ada });
+      problem(t, blocked, 409, 'media_not_ready');
+      t.deepEqual(blocked.body!.assets, [{ assetId: videoId, status: 'processing' }]);
+      const back = await call('POST', `/api/courses/${courseId}/return-to-draft`, { token: ada });
+      t.is(back.status, 200);
+      const course = await call('GET', `/api/courses/${courseId}`, { token: ada, headers: consistent(back) });
+      const videoMaterial = (
+        course.body!.sections[0].materials as { materialId: string; assetId: string }[]
+      ).find((m) => m.assetId === videoId)!;
+      const removed = await call(
+        'DELETE',
+        `/api/courses/${courseId}/sections/${sectionId}/materials/${videoMaterial.materialId}`,
+        { token: ada },
+      );
+      t.is(removed.status, 200, JSON.stringify(removed.body));
+      t.is((await call('POST', `/api/courses/${courseId}/submit`, { token: ada })).status, 200);
+      const published = await call('POST', `/api/courses/${courseId}/publish`, { token: ada });
+      t.is(published.status, 200, JSON.stringify(published.body));
+      t.like(published.body, { status: 'published' });
+      problem(
+        t,
+        await call('POST', `${uploadPath(courseId, imageId)}/presign`, {
+          token: ada,
+          body: { contentType: 'image/png', size: 100 },
+        }),
+        409,
+        'course_not_editable',
+      );
+    },
+  );
+
+  test.serial(
+    `${name}: uploads: a wrong type, too large, nothing sent, bytes that lie, and a learner are refused`,
+    async (t) => {
+      const ada = await token(['author']);
+      const { courseId } = await newCourse(t, ada, { title: 'Refusals' });
+      const videoId = await newAsset(t, ada, courseId, 'video');
+      const docId = await newAsset(t, ada, courseId, 'document');
+      const presign = (assetId: string, body: Record<string, unknown>, as = ada) =>
+        call('POST', `${uploadPath(courseId, assetId)}/presign`, { token: as, body });
+
+      const wrong = await presign(videoId, { contentType: 'application/pdf', size: 100 });
+      problem(t, wrong, 400, 'media_type_not_allowed');
+      t.deepEqual(wrong.body!.allowed, ['video/mp4', 'video/webm', 'video/quicktime']);
+      problem(
+        t,
+        await presign(docId, { contentType: 'image/gif', size: 100 }),
+        400,
+        'media_type_not_allowed',
+      );
+      problem(
+        t,
+        await presign(docId, { contentType: 'image/png', size: 20 * 1024 * 1024 + 1 }),
+        413,
+        'media_too_large',
+      );
+      problem(
+        t,
+        await presign(videoId, { contentType: 'video/mp4', size: 2 ** 31 + 1 }),
+        413,
+        'media_too_large',
+      );
+      problem(
+        t,
+        await presign(videoId, { contentType: 'video/mp4', size: 100 }, await token(['learner'])),
+        403,
+        'forbidden',
+      );
+      problem(
+        t,
+        await presign(videoId, { contentType: 'video/mp4', size: 100 }, await token(['author'])),
+        403,
+        'not_course_author',
+      );
+      problem(t, await call('POST', uploadPath(courseId, docId), { token: ada }), 409, 'media_not_uploaded');
+      const unsent = await presign(docId, { contentType: 'application/pdf', size: 100 });
+      t.is(unsent.status, 200);
+      problem(t, await call('POST', uploadPath(courseId, docId), { token: ada }), 409, 'media_not_uploaded');
+
+      // Declared (and sent as) a PDF, but the bytes are a PNG: the storage cannot tell; finalize can.
+      const fake = Buffer.concat([PNG, randomBytes(200)]);
+      const lie = await presign(docId, { contentType: 'application/pdf', size: fake.length });
+      const [part] = (lie.body!.upload as { parts: Part[] }).parts;
+      t.is((await sendPart(part!, fake, fake.length)).status, 200);
+      const refused = await call('POST', uploadPath(courseId, docId), { token: ada });
+      problem(t, refused, 400, 'media_type_mismatch');
+      t.like(refused.body, { declared: 'application/pdf', found: 'image/png' });
+      problem(t, await call('POST', uploadPath(courseId, docId), { token: ada }), 409, 'media_not_uploaded'); // the refused file was deleted
+      const other = randomUUID();
+      problem(
+        t,
+        await call('POST', uploadPath(courseId, other), { token: ada }),
+        404,
+        'media_asset_not_found',
       );
     },
   );

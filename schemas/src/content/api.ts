@@ -6,7 +6,18 @@ import {
   type ApiError,
   type ApiOperation,
 } from '../openapi.ts';
-import { arrayOf, describe, integer, isoTime, nullable, object, oneOf, string, uuid } from '../validation.ts';
+import {
+  arrayOf,
+  describe,
+  integer,
+  isoTime,
+  nullable,
+  object,
+  oneOf,
+  record,
+  string,
+  uuid,
+} from '../validation.ts';
 import { courseStatuses, idOf, materialKinds, mediaAssetStatuses, uploadContentTypes } from './fields.ts';
 import {
   catalogueQuery,
@@ -63,9 +74,10 @@ const partUrl = object({
   size: describe(integer({ min: 1 }), { description: 'The exact size this part must have.' }),
   method: oneOf(['PUT']),
   url: describe(string(), { description: 'Where to send the part; it carries its own signature.' }),
-  headers: describe(object({ 'content-type': string() }), {
+  headers: describe(record(string()), {
     description:
-      'Send these as given, with a body of exactly `size` bytes: the storage refuses anything else.',
+      'Send these as given (a single PUT names its `content-type`), with a body of exactly `size` bytes: the ' +
+      'storage refuses anything else.',
   }),
   expiresAt: isoTime(),
 });
