@@ -205,10 +205,10 @@ export const profileApi: readonly ApiOperation[] = [
     summary: 'Get a URL to upload your avatar to',
     description:
       'Answers a signed PUT for a JPEG or PNG of the stated size (at most 5 MiB), valid for 15 minutes. The ' +
-      'bytes go straight to the storage, which refuses another type or length; then call `finalizeAvatar`.',
+      'bytes go straight to the storage, which refuses another type or length; then call `finalizeAvatar`. ' +
+      'It changes no profile, so it takes no `If-Match`.',
     tags: ['profile'],
     security: 'bearer',
-    headers: commandHeaders,
     body: avatarUploadRequest,
     responses: { 200: { description: 'Where and how to upload.', body: avatarUpload } },
     errors: [
