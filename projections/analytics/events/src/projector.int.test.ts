@@ -137,6 +137,8 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
         store: AnalyticsStore;
         ns: string;
         project(o: Partial<AnalyticsProjectorOptions>): ReturnType<typeof analyticsProjector>;
+        /** Kafka: a rebalance takes every partition from every member (the table log moves only some). */
+        kafka: boolean;
       },
       t: ExecutionContext,
     ) => Promise<void>,
@@ -152,6 +154,7 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
             log,
             store,
             ns,
+            kafka: label.startsWith('distributed'),
             project: (o) => {
               const p = analyticsProjector({ store, log, logger, namespace: ns, retryDelayMs: 200, ...o });
               running.push(p);
@@ -304,6 +307,7 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
     store,
     ns,
     project,
+    kafka,
   }, t) => {
     const first = recording(store);
     const seen = watched(log);
@@ -325,8 +329,11 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
     const seenToo = watched(log);
     const b = project({ ...delay, log: seenToo.log, store: second.store });
     await b.start();
-    // The newcomer's join waited for the held rows, not for the 10-minute delay.
-    await waitUntil('the held rows inserted', () => first.rowsSent() >= 5);
+    // On Kafka every rebalance takes the partition in hand, so the held rows
+    // go in now rather than after the 10-minute delay (on the code before
+    // 7ea69fe they waited for it). The table log moves only the partitions
+    // the newcomer gets, which may not include the one in hand.
+    if (kafka) await waitUntil('the held rows inserted', () => first.rowsSent() >= 5);
     await a.stop();
     await b.stop();
     // Quiet, each event is delivered once (on the old code: 10 of 5 on Kafka,
