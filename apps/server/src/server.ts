@@ -1,5 +1,4 @@
 import { createHttpApp, sendProblem, type ReadinessCheck } from '@lectern/infra/http/app';
-import { tokenVerifier } from '@lectern/infra/http/auth';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
 import type { BlobStore } from '@lectern/infra/ports/blob-store';
@@ -18,14 +17,14 @@ import { dlqTopicOf } from '@lectern/infra/runtime/dead-letters';
 import { consumerReadiness } from '@lectern/infra/runtime/progress';
 import { sqlIdempotencyStore } from '@lectern/infra/idempotency/sql-idempotency';
 import { idempotency } from '@lectern/infra/http/idempotency';
-import { sqlKeyRing, type KeyRing } from '@lectern/infra/auth/key-ring';
-import { accessTokenIssuer } from '@lectern/infra/auth/tokens';
+import type { KeyRing } from '@lectern/infra/auth/key-ring';
 import type { Platform, RunningConsumer } from '@lectern/infra/runtime/context-module';
 import { loadConfig, type Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
 import { deadLetterRoutes } from './dead-letter-routes.ts';
 import { listen, untilAborted } from './http-lifecycle.ts';
 import { openEngines } from './engines.ts';
+import { openTokens } from './tokens.ts';
 import { apiDocument, mountedRoutes, openApiRoute, type MountedRoute } from './openapi.ts';
 import { contextModules } from './modules.ts';
 
@@ -169,26 +168,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     // every process signs with the same key; services verify through its
     // JWKS (in process, or at JWT_JWKS_URL when identity runs elsewhere).
     phase = 'opening the key ring';
-    const tokenTtlMs = modules.find((m) => m.accessTokens)?.accessTokens?.ttlMs ?? 60 * 60_000;
-    const keyRing = await sqlKeyRing(sql, {
-      clock: systemClock,
-      // A retired key stays published as long as a token it signed can live, plus the verifiers' skew and cache.
-      overlapMs: tokenTtlMs + 5 * 60_000,
-    });
-    const issuer = accessTokenIssuer(keyRing, {
-      ...config.tokens,
-      ttlSeconds: tokenTtlMs / 1000,
-      clock: systemClock,
-    });
-    const signAccessToken = (claims: { sub: string; roles: readonly string[] }) => issuer.sign(claims);
-    const verify = tokenVerifier({
-      ...config.tokens,
-      ...(config.jwt?.jwksUrl
-        ? { jwksUrl: config.jwt.jwksUrl }
-        : config.jwt?.jwks
-          ? { jwks: config.jwt.jwks }
-          : { keys: keyRing.getKey }),
-    });
+    const { keyRing, verify, signAccessToken } = await openTokens(sql, config, modules);
     const runners: ProjectionRunner[] = [];
     const local = new Map<string, ProjectionRunner>();
     const platform: Platform = {
