@@ -1,4 +1,5 @@
 import * as schema from '@lectern/schemas/content/index';
+import { sniffFileType } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 
@@ -85,26 +86,10 @@ const assetOf = (s: Asset): Asset => ({
 const notFound = (): Problem => new Problem('not_found', 'media_asset_not_found', 'No such media asset.');
 
 /** How many first bytes {@link sniffMedia} needs. */
-export const SNIFF_BYTES = 16;
-const ascii = (head: Uint8Array, at: number, text: string): boolean =>
-  [...text].every((c, i) => head[at + i] === c.charCodeAt(0));
-const bytes = (head: Uint8Array, at: number, magic: readonly number[]): boolean =>
-  magic.every((b, i) => head[at + i] === b);
+export { SNIFF_BYTES } from '@lectern/schemas';
 
-/**
- * What a file is by its first bytes, whatever it was declared as; null when
- * none of the accepted types. An ISO media file (`ftyp` box at offset 4) is
- * QuickTime when its major brand is `qt  `, else MP4.
- */
-export const sniffMedia = (head: Uint8Array): schema.UploadContentType | null => {
-  if (ascii(head, 4, 'ftyp')) return ascii(head, 8, 'qt  ') ? 'video/quicktime' : 'video/mp4';
-  if (bytes(head, 0, [0x1a, 0x45, 0xdf, 0xa3])) return 'video/webm';
-  if (ascii(head, 0, '%PDF-')) return 'application/pdf';
-  if (bytes(head, 0, [0xff, 0xd8, 0xff])) return 'image/jpeg';
-  if (bytes(head, 0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'image/png';
-  if (ascii(head, 0, 'RIFF') && ascii(head, 8, 'WEBP')) return 'image/webp';
-  return null;
-};
+/** What a file is by its first bytes (schemas' `sniffFileType`), as an upload type. */
+export const sniffMedia = (head: Uint8Array): schema.UploadContentType | null => sniffFileType(head);
 
 /** Only the course's author or an admin, and only while the course is a draft (as every edit). */
 export const checkEditor = (course: CourseLookup | null, actor: Actor): void => {

@@ -1,4 +1,4 @@
-import { profile as schema } from '@lectern/schemas';
+import { profile as schema, sniffFileType } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 
@@ -54,12 +54,10 @@ export type ProfileCommand = UpdateProfile | ChangeAvatar;
 
 export const initialState = (): Profile => ({ status: 'none', fields: defaultFields, avatarId: null });
 
-const JPEG = [0xff, 0xd8, 0xff];
-const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-/** The image type the first bytes show (8 are enough), whatever the upload said it was. */
+/** The image type the first bytes show, whatever the upload said it was; null when not a JPEG or PNG. */
 export const sniffImage = (head: Uint8Array): schema.AvatarType | null => {
-  const starts = (magic: readonly number[]) => magic.every((b, i) => head[i] === b);
-  return starts(PNG) ? 'image/png' : starts(JPEG) ? 'image/jpeg' : null;
+  const type = sniffFileType(head);
+  return type === 'image/jpeg' || type === 'image/png' ? type : null;
 };
 
 const changeAvatar = (cmd: ChangeAvatar, s: Profile): schema.ProfileStreamEvent[] => {
