@@ -1,4 +1,5 @@
 import type { JSONWebKeySet } from 'jose';
+import { CONSISTENCY_WAIT_MS } from '@lectern/infra/http/headers';
 
 /** Development defaults; production must name its own. */
 export const DEV_ISSUER = 'https://lectern.local/dev';
@@ -83,6 +84,12 @@ export type Config = Readonly<{
    * about this long. Heartbeats go every tenth of it.
    */
   kafkaSessionTimeoutMs: number;
+  /**
+   * How long a query sent with `X-Consistency-Token` waits for its read
+   * model before answering `X-Consistency: stale`
+   * (`LECTERN_CONSISTENCY_WAIT_MS`, default 3000).
+   */
+  consistencyWaitMs: number;
 }>;
 
 export class ConfigError extends Error {
@@ -238,6 +245,7 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
   const shutdownGraceMs = milliseconds('LECTERN_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000);
   // Kafka brokers refuse sessions outside group.min/max.session.timeout.ms (6 s to 30 min by default).
   const kafkaSessionTimeoutMs = milliseconds('LECTERN_KAFKA_SESSION_TIMEOUT_MS', 10_000, 6000, 1_800_000);
+  const consistencyWaitMs = milliseconds('LECTERN_CONSISTENCY_WAIT_MS', CONSISTENCY_WAIT_MS, 0, 600_000);
 
   const stallText = env.LECTERN_CONSUMER_STALL_MS?.trim();
   const consumerStallMs = stallText ? Number(stallText) : 60_000;
@@ -268,5 +276,6 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     consumerStallMs,
     shutdownGraceMs,
     kafkaSessionTimeoutMs,
+    consistencyWaitMs,
   };
 };

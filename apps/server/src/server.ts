@@ -184,15 +184,18 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       ids: randomIds,
       logger,
       metrics,
-      // A query waiting for its read model answers `stale` at once when the
-      // process starts to stop, rather than holding the shutdown up.
-      waitFor: (name, streamId, position, timeoutMs) =>
-        untilAborted(
+      // A query waiting for its read model answers `stale` after
+      // LECTERN_CONSISTENCY_WAIT_MS, and at once when the process starts to
+      // stop, rather than holding the shutdown up.
+      waitFor: (name, streamId, position) => {
+        const timeoutMs = config.consistencyWaitMs;
+        return untilAborted(
           local.get(name)?.waitFor(streamId, position, timeoutMs) ??
             waitForCheckpoint(sql, name, streamId, position, timeoutMs),
           http.stopping,
           false,
-        ),
+        );
+      },
       consumerStallMs: config.consumerStallMs,
     };
 

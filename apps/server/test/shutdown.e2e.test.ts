@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import test from 'ava';
+import { PATIENT_READS } from './patient-reads.ts';
 import { startServerProcess, type ServerProcess } from '../src/process.ts';
 
 /**
@@ -138,7 +139,7 @@ test('SIGTERM: accepted writes are answered in full and stored, a waiting query 
       agent.destroy();
 
       // Every 2xx write is in the store: after a restart the model reaches each token and shows it.
-      server = await startServerProcess({ LECTERN_DATA_DIR: dir });
+      server = await startServerProcess({ LECTERN_DATA_DIR: dir, ...PATIENT_READS });
       for (const [i, u] of users.entries()) {
         const res = await fetch(`${server.url}/api/profile`, {
           headers: {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
 import { jsonClient } from './http-client.ts';
+import { PATIENT_READS } from './patient-reads.ts';
 import { startServerProcess } from '../src/process.ts';
 import { runCli } from '../../../tools/src/testing/run-cli.ts';
 
@@ -17,7 +18,7 @@ import { runCli } from '../../../tools/src/testing/run-cli.ts';
 /** A server process in a data folder of its own (chDB serves one process per folder). */
 const startProcess = async (env: Record<string, string>) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'lectern-split-'));
-  const server = await startServerProcess({ LECTERN_DATA_DIR: dataDir, ...env });
+  const server = await startServerProcess({ LECTERN_DATA_DIR: dataDir, ...PATIENT_READS, ...env });
   return {
     url: server.url,
     http: jsonClient(() => server.url),

@@ -7,6 +7,7 @@ import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
 import { ch, ident } from '@lectern/infra/analytics/sql';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
 import { loadConfig, type Config } from '../src/config.ts';
+import { PATIENT_READS } from './patient-reads.ts';
 import { startLectern, type Lectern } from '../src/server.ts';
 
 /** How a flow's backend is configured, and what to remove after it has stopped. */
@@ -57,7 +58,7 @@ export const onEveryProfile = (
   flow(test, 'embedded', async () => {
     const dir = await tempDir();
     return {
-      config: loadConfig({ PORT: '0', LECTERN_DATA_DIR: dir, LOG_LEVEL: 'warn', ...env }),
+      config: loadConfig({ PORT: '0', LECTERN_DATA_DIR: dir, LOG_LEVEL: 'warn', ...PATIENT_READS, ...env }),
       cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }),
     };
   });
@@ -92,6 +93,7 @@ export const onEveryProfile = (
         PORT: '0',
         LECTERN_DATA_DIR: dir,
         LOG_LEVEL: 'warn',
+        ...PATIENT_READS,
         DATABASE_URL: db.url,
         KAFKA_BROKERS: brokers,
         LECTERN_NAMESPACE: `e2e-${db.name}`,

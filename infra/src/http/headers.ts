@@ -37,16 +37,14 @@ export const consistencyToken = (req: Request): number | undefined => {
   return Number(header);
 };
 
-/** How long a query waits for its read model to reach a token. */
+/** How long a query waits for its read model to reach a token, unless the deployment says otherwise. */
 export const CONSISTENCY_WAIT_MS = 3000;
 
-/** Waits for a projection to reach a token; the `X-Consistency` header says whether it did. */
-export type WaitFor = (
-  projection: string,
-  streamId: string,
-  position: number,
-  timeoutMs: number,
-) => Promise<boolean>;
+/**
+ * Waits, as long as the deployment allows, for a projection to reach a
+ * token; the `X-Consistency` header says whether it did.
+ */
+export type WaitFor = (projection: string, streamId: string, position: number) => Promise<boolean>;
 
 export const awaitConsistency = async (
   req: Request,
@@ -57,6 +55,6 @@ export const awaitConsistency = async (
 ): Promise<void> => {
   const token = consistencyToken(req);
   if (token === undefined) return;
-  const reached = await waitFor(projection, streamId, token, CONSISTENCY_WAIT_MS);
+  const reached = await waitFor(projection, streamId, token);
   res.setHeader('X-Consistency', reached ? 'caught-up' : 'stale');
 };

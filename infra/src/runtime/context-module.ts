@@ -49,9 +49,9 @@ export type Platform = Readonly<{
   /**
    * Read your writes (ARCHITECTURE rule 6): resolves true once the read
    * model `projection` has applied `streamId` up to `position`, false when
-   * `timeoutMs` passed first or the process began to stop.
+   * the deployment's consistency wait passed first or the process began to stop.
    */
-  waitFor: (projection: string, streamId: string, position: number, timeoutMs: number) => Promise<boolean>;
+  waitFor: (projection: string, streamId: string, position: number) => Promise<boolean>;
   /** Lag without progress for this long makes a consumer count as stalled (`/readyz`, metric). */
   consumerStallMs: number;
 }>;
