@@ -222,6 +222,33 @@ const suite = (name: string, open: () => Promise<{ sql: Sql; close(): Promise<vo
     },
   );
 
+  test.serial(`${name}: a search ranks only the newest matches, as many as it is bounded to`, async (t) => {
+    const apply = given(db.sql);
+    // The oldest courses say it most often, so rank highest when every match is ranked.
+    await apply(
+      ...Array.from({ length: 6 }, (_, i) =>
+        created(randomUUID(), 'bounded', `Bounded quokka ${i}`, { summary: 'quokka '.repeat(6 - i) }),
+      ),
+    );
+    const search = async (candidates?: number) =>
+      (
+        await listCourses(
+          db.sql,
+          admin,
+          { q: 'quokka', author: 'bounded', limit: 10 },
+          candidates ? { candidates } : {},
+        )
+      ).items.map((i) => i.title);
+    t.deepEqual(
+      await search(),
+      [0, 1, 2, 3, 4, 5].map((i) => `Bounded quokka ${i}`),
+    );
+    t.deepEqual(
+      await search(3),
+      [3, 4, 5].map((i) => `Bounded quokka ${i}`),
+    );
+  });
+
   test.serial(`${name}: cursors page through lists and searches without gaps or repeats`, async (t) => {
     const apply = given(db.sql);
     const ids = Array.from({ length: 7 }, () => randomUUID());

@@ -101,9 +101,22 @@ const COLUMNS = `course_id::text as course_id, author_id, status, title, summary
   created_at, updated_at, published_at`;
 
 /**
+ * How many courses a search ranks at most: the newest this many holding
+ * every word, plus as many titles that look alike. A word nearly every
+ * course holds would otherwise have every course fetched and ranked for one
+ * page; past this many matches a search ranks the newest, and the way to
+ * the older ones is a more precise query or a filter.
+ */
+export const SEARCH_CANDIDATES = 1000;
+/** Fewer courses than this matching every word: titles that only look alike are searched too. */
+const LOOK_ALIKE_BELOW = 20;
+
+/**
  * A page of the catalogue: newest first, or best match first with `q`.
  * Every word of `q` must match a word of the course as a prefix; where
- * pg_trgm exists a title close to the query (a misspelling) matches too.
+ * pg_trgm exists and the words found fewer than 20 courses, a title close
+ * to the query (a misspelling) matches too. A search ranks the newest
+ * `SEARCH_CANDIDATES` matches at most (`opts.candidates` in tests).
  * What a viewer may see is part of the query: published courses, plus their
  * own for a signed-in user, everything for an admin.
  */
@@ -111,6 +124,7 @@ export const listCourses = async (
   sql: SqlExecutor,
   viewer: Viewer,
   f: CatalogueFilter,
+  opts: Readonly<{ candidates?: number }> = {},
 ): Promise<{ items: CatalogueItem[]; nextCursor: string | null }> => {
   const p = params();
   const where: string[] = [];
@@ -131,22 +145,39 @@ export const listCourses = async (
     if (words.length === 0) return { items: [], nextCursor: null };
     if (f.after && f.after.kind !== 'search') throw new InvalidCursor();
     const fuzzy = await hasTrigram(sql);
-    const tsq = `to_tsquery('simple', array_to_string(array(select quote_literal(content_fold(w)) || ':*'
-      from unnest(${p.add(words)}::text[]) w), ' & '))`;
-    const folded = `content_fold(${p.add(words.join(' '))})`;
-    const match = fuzzy ? `(c.search @@ q.tsq or q.folded <% c.title_folded)` : `c.search @@ q.tsq`;
+    // The query is folded first and sent back as a value: the planner then sees it and its
+    // statistics, and walks the newest courses for a word most courses hold instead of all of them.
+    const [folding] = await sql.query<{ tsq: string; folded: string }>(
+      `select to_tsquery('simple', array_to_string(array(select quote_literal(content_fold(w)) || ':*'
+         from unnest($1::text[]) w), ' & '))::text as tsq, content_fold($2) as folded`,
+      [words, words.join(' ')],
+    );
+    if (!folding?.tsq) return { items: [], nextCursor: null };
+    const tsq = `${p.add(folding.tsq)}::tsquery`;
+    const folded = `${p.add(folding.folded)}::text`;
+    const visible = where.length ? ` and ${where.join(' and ')}` : '';
+    const bound = p.add(opts.candidates ?? SEARCH_CANDIDATES);
     // A full-text match (at least 2) always ranks above a title that only looks alike (at most 0.5);
     // ts_rank_cd with normalization 32 stays below 1.
     const rank = fuzzy
-      ? `(c.search @@ q.tsq)::int * 2 + ts_rank_cd(c.search, q.tsq, 32) + word_similarity(q.folded, c.title_folded) / 2`
-      : `ts_rank_cd(c.search, q.tsq, 32)`;
-    const after = f.after
-      ? `where (x.rank, x.course_id) < (${p.add(f.after.rank)}::real, ${p.add(f.after.courseId)}::uuid)`
+      ? `(c.search @@ ${tsq})::int * 2 + ts_rank_cd(c.search, ${tsq}, 32) + word_similarity(${folded}, c.title_folded) / 2`
+      : `ts_rank_cd(c.search, ${tsq}, 32)`;
+    const ranked = `${COLUMNS.replace('course_id::text', 'c.course_id::text')}, (${rank})::real as rank`;
+    // Titles that only look alike are looked for when the words themselves found few courses (a
+    // typo, most likely); every course holding the words is among those few already.
+    const alike = fuzzy
+      ? `union all (select ${ranked} from ${CATALOGUE} c
+          where (select count(*) from hits) < ${LOOK_ALIKE_BELOW} and ${folded} <% c.title_folded
+            and not c.search @@ ${tsq}${visible} limit ${bound})`
       : '';
-    text = `with q as (select ${tsq} as tsq, ${folded} as folded)
-      select ${COLUMNS.replaceAll('course_id::text as course_id', 'x.course_id::text as course_id')}, x.rank::text as rank
-      from (select c.*, (${rank})::real as rank from ${CATALOGUE} c, q where ${[match, ...where].join(' and ')}) x
-      ${after} order by x.rank desc, x.course_id desc limit ${limit}`;
+    const after = f.after
+      ? `where (x.rank, x.course_id::uuid) < (${p.add(f.after.rank)}::real, ${p.add(f.after.courseId)}::uuid)`
+      : '';
+    text = `with hits as materialized (select ${ranked} from ${CATALOGUE} c where c.search @@ ${tsq}${visible}
+        order by c.created_at desc, c.course_id desc limit ${bound})
+      select ${COLUMNS.replace('course_id::text as course_id', 'course_id')}, rank::text as rank
+      from (select * from hits ${alike}) x
+      ${after} order by x.rank desc, x.course_id::uuid desc limit ${limit}`;
   } else {
     if (f.after && f.after.kind !== 'list') throw new InvalidCursor();
     if (f.after)
