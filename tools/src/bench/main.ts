@@ -1,6 +1,7 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import { clickhouseVersion } from './analytics-reports.ts';
 import { appendSection } from './append.ts';
+import { contentSection } from './content.ts';
 import { emmettSection } from './emmett.ts';
 import { hotStreamsSection } from './hot-streams.ts';
 import { enginesFromEnv, packageVersion, pgliteVersion, postgresVersion, type Engines } from './engines.ts';
@@ -15,8 +16,8 @@ import { targetsOf } from './targets.ts';
 /**
  * `npm run bench [-- <section>]`: measures the event store (also beside
  * Emmett, and on hot streams that many writers race for), the relay, the
- * projections, read-your-writes latency, identity's login and refresh, and
- * analytics (reports at 10M events, ingest over HTTP) against the engines the
+ * projections, read-your-writes latency, identity's login and refresh, the
+ * content catalogue and uploads, and analytics (reports at 10M events, ingest over HTTP) against the engines the
  * environment names (DATABASE_URL, KAFKA_BROKERS, CLICKHOUSE_URL), and prints one JSON
  * document on stdout; progress goes to stderr. A section whose engine is
  * not configured says so instead of failing: the bench is not a test.
@@ -33,6 +34,7 @@ const SECTIONS = [
   'latency',
   'identity',
   'analytics',
+  'content',
 ] as const;
 type SectionName = (typeof SECTIONS)[number];
 
@@ -50,6 +52,14 @@ const plan = {
   projectionEvents: quick ? 10_000 : 100_000,
   latency: { warmup: quick ? 10 : 30, iterations: quick ? 50 : 300 },
   identity: { users: 16, concurrency: 8, warmupMs: scale(2000), measureMs: scale(10_000) },
+  content: {
+    // BENCH_CONTENT_COURSES overrides the size (10 materials per course).
+    postgresCourses: Number(process.env.BENCH_CONTENT_COURSES) || (quick ? 10_000 : 100_000),
+    pgliteCourses: quick ? 2000 : 10_000,
+    runs: quick ? 20 : 100,
+    warmup: quick ? 3 : 10,
+    uploadBytes: 50_000_000,
+  },
   analytics: {
     // BENCH_ANALYTICS=reports or =ingest runs one part.
     parts: (['reports', 'ingest'] as const).filter((p) => (process.env.BENCH_ANALYTICS ?? p) === p),
@@ -139,6 +149,7 @@ const main = async (): Promise<void> => {
   await run('projection', () => projectionSection(engines, plan.projectionEvents));
   await run('latency', () => latencySection(engines, plan.latency));
   await run('identity', () => identitySection(engines, plan.identity));
+  await run('content', () => contentSection(engines, plan.content));
   await run('analytics', async () =>
     (await analytics()).analyticsSection(engines, process.env.CLICKHOUSE_URL?.trim() || null, plan.analytics),
   );

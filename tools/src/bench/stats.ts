@@ -3,6 +3,7 @@ export type LatencySummary = Readonly<{
   samples: number;
   p50: number;
   p90: number;
+  p95: number;
   p99: number;
   max: number;
   mean: number;
@@ -28,6 +29,7 @@ export const summarize = (samplesMs: readonly number[]): LatencySummary => {
     samples: list.length,
     p50: round(rank(list, 0.5)),
     p90: round(rank(list, 0.9)),
+    p95: round(rank(list, 0.95)),
     p99: round(rank(list, 0.99)),
     max: round(list[list.length - 1] ?? Number.NaN),
     mean: round(list.length ? sum / list.length : Number.NaN),

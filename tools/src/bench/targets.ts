@@ -105,6 +105,20 @@ export const targetsOf = (sections: Readonly<Record<string, unknown>>): TargetCh
       num(sections, ['latency', 'postgresKafka', 'commandToReadMs', 'p99']),
       (n) => n <= 50,
     ),
+    check(
+      'catalogue search p95, PostgreSQL, 100k courses',
+      '<= 20',
+      'ms',
+      num(sections, ['content', 'cataloguePostgres', 'queries', 'search', 'p95']),
+      (n) => n <= 20,
+    ),
+    check(
+      'catalogue filtered list p95, PostgreSQL, 100k courses',
+      '<= 10',
+      'ms',
+      num(sections, ['content', 'cataloguePostgres', 'queries', 'list', 'p95']),
+      (n) => n <= 10,
+    ),
   );
   return checks;
 };
