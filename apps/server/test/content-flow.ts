@@ -182,6 +182,7 @@ export const contentFlow = (test: TestFn, name: string, setup: ProfileSetup) => 
         token: ada,
         headers: consistent(removed),
       });
+      t.is(detail.headers.get('x-consistency'), 'caught-up');
       documented(t, detail, schema.courseDetail);
       t.deepEqual(
         detail.body!.sections.map((s: { title: string; materials: { title: string }[] }) => [
