@@ -65,7 +65,7 @@ const PAGE = 20;
  * typed without its accents. Lists: newest first, by a frequent tag, by a
  * rare tag, by author, an admin's drafts, and the second page of a list.
  */
-export const queriesOf = (catalogue: Catalogue, courses: number, seed: number): (() => Query)[] => {
+const queriesOf = (catalogue: Catalogue, courses: number, seed: number): (() => Query)[] => {
   const rand = random(seed);
   const v = catalogue.vocabulary;
   const pick = (from: number, to: number) => v[from + Math.floor(rand() * (Math.min(to, v.length) - from))]!;

@@ -107,7 +107,7 @@ const COLUMNS = `course_id::text as course_id, author_id, status, title, summary
  * page; past this many matches a search ranks the newest, and the way to
  * the older ones is a more precise query or a filter.
  */
-export const SEARCH_CANDIDATES = 1000;
+export const SEARCH_CANDIDATES = 300;
 /** Fewer courses than this matching every word: titles that only look alike are searched too. */
 const LOOK_ALIKE_BELOW = 20;
 
@@ -162,21 +162,22 @@ export const listCourses = async (
     const rank = fuzzy
       ? `(c.search @@ ${tsq})::int * 2 + ts_rank_cd(c.search, ${tsq}, 32) + word_similarity(${folded}, c.title_folded) / 2`
       : `ts_rank_cd(c.search, ${tsq}, 32)`;
-    const ranked = `${COLUMNS.replace('course_id::text', 'c.course_id::text')}, (${rank})::real as rank`;
+    // Ranking costs about 10 µs a course: it runs on the candidates only, after the bound.
+    const picked = `${COLUMNS.replace('course_id::text', 'c.course_id::text')}, c.search, c.title_folded`;
     // Titles that only look alike are looked for when the words themselves found few courses (a
     // typo, most likely); every course holding the words is among those few already.
     const alike = fuzzy
-      ? `union all (select ${ranked} from ${CATALOGUE} c
+      ? `union all (select ${picked} from ${CATALOGUE} c
           where (select count(*) from hits) < ${LOOK_ALIKE_BELOW} and ${folded} <% c.title_folded
             and not c.search @@ ${tsq}${visible} limit ${bound})`
       : '';
     const after = f.after
       ? `where (x.rank, x.course_id::uuid) < (${p.add(f.after.rank)}::real, ${p.add(f.after.courseId)}::uuid)`
       : '';
-    text = `with hits as materialized (select ${ranked} from ${CATALOGUE} c where c.search @@ ${tsq}${visible}
+    text = `with hits as materialized (select ${picked} from ${CATALOGUE} c where c.search @@ ${tsq}${visible}
         order by c.created_at desc, c.course_id desc limit ${bound})
       select ${COLUMNS.replace('course_id::text as course_id', 'course_id')}, rank::text as rank
-      from (select * from hits ${alike}) x
+      from (select c.*, (${rank})::real as rank from (select * from hits ${alike}) c) x
       ${after} order by x.rank desc, x.course_id::uuid desc limit ${limit}`;
   } else {
     if (f.after && f.after.kind !== 'list') throw new InvalidCursor();
