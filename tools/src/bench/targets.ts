@@ -37,6 +37,9 @@ const check = (
 });
 
 export const targetsOf = (sections: Readonly<Record<string, unknown>>): TargetCheck[] => {
+  /** A latency in milliseconds that must stay at or under `limit`. */
+  const atMost = (name: string, limit: number, path: readonly string[]): TargetCheck =>
+    check(name, `<= ${limit}`, 'ms', num(sections, path), (n) => n <= limit);
   const pacedRate = num(sections, ['append', 'pacedPostgres', 'perSecond']);
   const checks: TargetCheck[] = [
     check(
@@ -91,34 +94,27 @@ export const targetsOf = (sections: Readonly<Record<string, unknown>>): TargetCh
         ),
       );
   checks.push(
-    check(
-      'command → read model p99, embedded',
-      '<= 20',
-      'ms',
-      num(sections, ['latency', 'embedded', 'commandToReadMs', 'p99']),
-      (n) => n <= 20,
-    ),
-    check(
-      'command → read model p99, PostgreSQL + Kafka',
-      '<= 50',
-      'ms',
-      num(sections, ['latency', 'postgresKafka', 'commandToReadMs', 'p99']),
-      (n) => n <= 50,
-    ),
-    check(
-      'catalogue search p95, PostgreSQL, 100k courses',
-      '<= 20',
-      'ms',
-      num(sections, ['content', 'cataloguePostgres', 'queries', 'search', 'p95']),
-      (n) => n <= 20,
-    ),
-    check(
-      'catalogue filtered list p95, PostgreSQL, 100k courses',
-      '<= 10',
-      'ms',
-      num(sections, ['content', 'cataloguePostgres', 'queries', 'list', 'p95']),
-      (n) => n <= 10,
-    ),
+    atMost('command → read model p99, embedded', 20, ['latency', 'embedded', 'commandToReadMs', 'p99']),
+    atMost('command → read model p99, PostgreSQL + Kafka', 50, [
+      'latency',
+      'postgresKafka',
+      'commandToReadMs',
+      'p99',
+    ]),
+    atMost('catalogue search p95, PostgreSQL, 100k courses', 20, [
+      'content',
+      'cataloguePostgres',
+      'queries',
+      'search',
+      'p95',
+    ]),
+    atMost('catalogue filtered list p95, PostgreSQL, 100k courses', 10, [
+      'content',
+      'cataloguePostgres',
+      'queries',
+      'list',
+      'p95',
+    ]),
   );
   return checks;
 };
