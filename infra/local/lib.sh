@@ -112,3 +112,89 @@ live_pid_from() {
   fi
   echo "$pid"
 }
+
+# go_build_once NAME MODULE VERSION GO_MIN_MINOR BIN_HOME BINARY
+# Builds MODULE@VERSION with `go install` into BIN_HOME/BINARY, once per
+# machine and version: engines that ship no binary these machines can fetch
+# come from the Go module proxy instead. A scratch GOBIN renamed into place
+# means an interrupted build never leaves a binary later runs would trust.
+# CGO off: a static binary, and no C compiler needed on a fresh machine.
+# Niced: it takes minutes of both cores, and tests may be running.
+go_build_once() {
+  local name=$1 module=$2 version=$3 min_minor=$4 bin_home=$5 binary=$6
+  [[ -x $bin_home/$binary ]] && return 0
+  command -v go >/dev/null ||
+    die "Go 1.$min_minor or later is needed to build $name; install it (https://go.dev/dl) and put it on PATH"
+  local go_version minor
+  go_version=$(go env GOVERSION)
+  minor=$(sed -n 's/^go1\.\([0-9]*\).*/\1/p' <<<"$go_version")
+  ((${minor:-0} >= min_minor)) || die "$name needs Go 1.$min_minor or later; found $go_version"
+  mkdir -p "$bin_home"
+  local partial="$bin_home/bin.partial" started=$SECONDS
+  rm -rf "$partial"
+  log "building $name $version with $go_version (once per machine; log: $bin_home/build.log)"
+  if ! (cd "$bin_home" && GOBIN="$partial" CGO_ENABLED=0 nice -n 10 \
+    go install -trimpath "$module@$version" </dev/null >"$bin_home/build.log" 2>&1); then
+    show_log_tail "$bin_home/build.log"
+    die "could not build $name (full log: $bin_home/build.log)"
+  fi
+  mv "$partial/$binary" "$bin_home/$binary"
+  rm -rf "$partial"
+  log "built $name in $((SECONDS - started))s: $bin_home/$binary ($(du -h "$bin_home/$binary" | cut -f1))"
+}
+
+# http_status HOST PORT PATH: the status code of GET PATH, or nothing when
+# nothing answers. bash's /dev/tcp, so nothing but bash is needed; HTTP/1.0
+# closes after one answer.
+http_status() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 5 bash -c '
+    exec 3<>"/dev/tcp/$0/$1" || exit 1
+    printf "GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n" "$2" "$0" "$1" >&3
+    head -n 1 <&3' "$1" "$2" "$3" 2>/dev/null | awk '{print $2}'
+}
+
+# wait_until_ok HOST PORT PATH PID LOGFILE: polls GET PATH until it answers
+# 200 (120 s at most); gives up at once when PID dies, showing LOGFILE's end.
+wait_until_ok() {
+  local host=$1 port=$2 path=$3 pid=$4 logfile=$5 deadline=$((SECONDS + 120))
+  until [[ $(http_status "$host" "$port" "$path") == 200 ]]; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "process $pid exited before $host:$port$path answered"
+      show_log_tail "$logfile"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      log "timed out after 120s waiting for $host:$port$path"
+      show_log_tail "$logfile"
+      return 1
+    fi
+    sleep 0.3
+  done
+}
+
+# stop_managed NAME PIDFILE PATTERN HOST PORT: TERM (then KILL after 60 s)
+# the engine whose pid file names a live process matching PATTERN; an engine
+# answering on the port that we did not start is left alone.
+stop_managed() {
+  local name=$1 pidfile=$2 pattern=$3 host=$4 port=$5 pid
+  if pid=$(live_pid_from "$pidfile" "$pattern"); then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid"
+    local deadline=$((SECONDS + 60))
+    while kill -0 "$pid" 2>/dev/null; do
+      if ((SECONDS >= deadline)); then
+        log "still running after 60s; killing"
+        kill -KILL "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.3
+    done
+    rm -f "$pidfile"
+  elif port_open "$host" "$port"; then
+    log "$host:$port is served by a $name not started here; leaving it alone"
+  else
+    rm -f "$pidfile"
+    log "not running"
+  fi
+}

@@ -39,34 +39,8 @@ BIN="$BIN_HOME/minio"
 ACCESS_KEY=lectern
 SECRET_FILE="$LECTERN_ENGINES_DIR/minio-root.password"
 
-ensure_go() {
-  command -v go >/dev/null ||
-    die "Go 1.$GO_MIN_MINOR or later is needed to build MinIO; install it (https://go.dev/dl) and put it on PATH"
-  local version minor
-  version=$(go env GOVERSION)
-  minor=$(sed -n 's/^go1\.\([0-9]*\).*/\1/p' <<<"$version")
-  ((${minor:-0} >= GO_MIN_MINOR)) || die "MinIO needs Go 1.$GO_MIN_MINOR or later; found $version"
-}
-
-# Builds the binary into the cache, once. A scratch GOBIN renamed into place
-# means an interrupted build never leaves a binary later runs would trust.
-# CGO off: a static binary, and no C compiler needed on a fresh machine.
-# Niced: it takes minutes of both cores, and tests may be running.
 ensure_binary() {
-  [[ -x $BIN ]] && return 0
-  ensure_go
-  mkdir -p "$BIN_HOME"
-  local partial="$BIN_HOME/bin.partial" started=$SECONDS
-  rm -rf "$partial"
-  log "building MinIO $MINIO_VERSION with $(go env GOVERSION) (once per machine; minutes on 2 cores; log: $BIN_HOME/build.log)"
-  if ! (cd "$BIN_HOME" && GOBIN="$partial" CGO_ENABLED=0 nice -n 10 \
-    go install -trimpath "$MINIO_MODULE@$MINIO_VERSION" </dev/null >"$BIN_HOME/build.log" 2>&1); then
-    show_log_tail "$BIN_HOME/build.log"
-    die "could not build MinIO (full log: $BIN_HOME/build.log)"
-  fi
-  mv "$partial/minio" "$BIN"
-  rm -rf "$partial"
-  log "built MinIO in $((SECONDS - started))s: $BIN ($(du -h "$BIN" | cut -f1))"
+  go_build_once MinIO "$MINIO_MODULE" "$MINIO_VERSION" "$GO_MIN_MINOR" "$BIN_HOME" minio
 }
 
 # The root password: generated once, then reused, so that a restart (or a
@@ -84,35 +58,8 @@ ensure_secret() {
   chmod 600 "$SECRET_FILE"
 }
 
-# The status code of GET $1 on our port, or nothing when nothing answers.
-# bash's /dev/tcp, so nothing but bash is needed; HTTP/1.0 closes after one answer.
-http_status() {
-  # shellcheck disable=SC2016 # expanded by the inner bash
-  timeout 5 bash -c '
-    exec 3<>"/dev/tcp/$0/$1" || exit 1
-    printf "GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n" "$2" "$0" "$1" >&3
-    head -n 1 <&3' "$HOST" "$PORT" "$1" 2>/dev/null | awk '{print $2}'
-}
-
 # MinIO's own probe: 200 once the server can serve reads and writes.
-ready() { [[ $(http_status /minio/health/ready) == 200 ]]; }
-
-wait_until_ready() {
-  local pid=$1 deadline=$((SECONDS + 120))
-  until ready; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      log "process $pid exited before MinIO was ready"
-      show_log_tail "$LOG"
-      return 1
-    fi
-    if ((SECONDS >= deadline)); then
-      log "timed out after 120s waiting for $HOST:$PORT/minio/health/ready"
-      show_log_tail "$LOG"
-      return 1
-    fi
-    sleep 0.3
-  done
-}
+ready() { [[ $(http_status "$HOST" "$PORT" /minio/health/ready) == 200 ]]; }
 
 # The pid of our MinIO, if it runs (see live_pid_from).
 managed_pid() { live_pid_from "$PIDFILE" 'minio server'; }
@@ -153,32 +100,11 @@ cmd_start() {
     </dev/null >>"$LOG" 2>&1 9>&-) &
   local pid=$!
   echo "$pid" >"$PIDFILE"
-  wait_until_ready "$pid" || die "MinIO did not start"
+  wait_until_ok "$HOST" "$PORT" /minio/health/ready "$pid" "$LOG" || die "MinIO did not start"
   log "MinIO ready: $(cmd_url) (pid $pid)"
 }
 
-cmd_stop() {
-  local pid
-  if pid=$(managed_pid); then
-    log "stopping MinIO (pid $pid)"
-    kill -TERM "$pid"
-    local deadline=$((SECONDS + 60))
-    while kill -0 "$pid" 2>/dev/null; do
-      if ((SECONDS >= deadline)); then
-        log "still running after 60s; killing"
-        kill -KILL "$pid" 2>/dev/null || true
-        break
-      fi
-      sleep 0.3
-    done
-    rm -f "$PIDFILE"
-  elif port_open "$HOST" "$PORT"; then
-    log "$HOST:$PORT is served by a MinIO not started from $M_DIR; leaving it alone"
-  else
-    rm -f "$PIDFILE"
-    log "not running"
-  fi
-}
+cmd_stop() { stop_managed MinIO "$PIDFILE" 'minio server' "$HOST" "$PORT"; }
 
 cmd_status() {
   local pid

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the real engines the test suites and benchmarks use (PostgreSQL,
-# Kafka, ClickHouse and MinIO), idempotently, then prints the environment that
+# Kafka, ClickHouse, MinIO and mailpit), idempotently, then prints the environment that
 # points Lectern at them:
 #
 #   eval "$(infra/local/up.sh)"
@@ -13,14 +13,17 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 started=$SECONDS
-# MinIO in the background: on a fresh machine it is built from source first
-# (minutes), and the other engines can start meanwhile.
+# MinIO and mailpit in the background: on a fresh machine they are built
+# from source first (minutes), and the other engines can start meanwhile.
 "$LECTERN_LOCAL_DIR/minio.sh" start &
 minio_start=$!
+"$LECTERN_LOCAL_DIR/mailpit.sh" start &
+mailpit_start=$!
 "$LECTERN_LOCAL_DIR/postgres.sh" start
 "$LECTERN_LOCAL_DIR/kafka.sh" start
 "$LECTERN_LOCAL_DIR/clickhouse.sh" start
 wait "$minio_start" || die "MinIO did not start (see the lines of [minio] above)"
+wait "$mailpit_start" || die "mailpit did not start (see the lines of [mailpit] above)"
 
 env_file="$LECTERN_ENGINES_DIR/engines.env"
 mkdir -p "$LECTERN_ENGINES_DIR"
@@ -35,6 +38,8 @@ mkdir -p "$LECTERN_ENGINES_DIR"
   printf 'export S3_ACCESS_KEY=%q\n' "$("$LECTERN_LOCAL_DIR/minio.sh" access-key)"
   # Likewise the secret key's file, not the key.
   printf 'export S3_SECRET_KEY_FILE=%q\n' "$("$LECTERN_LOCAL_DIR/minio.sh" secret-key-file)"
+  printf 'export SMTP_URL=%q\n' "$("$LECTERN_LOCAL_DIR/mailpit.sh" smtp-url)"
+  printf 'export MAILPIT_URL=%q\n' "$("$LECTERN_LOCAL_DIR/mailpit.sh" api-url)"
 } >"$env_file.tmp"
 mv "$env_file.tmp" "$env_file"
 log "engines up in $((SECONDS - started))s; environment in $env_file"
