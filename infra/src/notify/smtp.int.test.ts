@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import test from 'ava';
+import { EmailSendError, type EmailMessage } from '../ports/email-sender.ts';
+import { requireEngine } from '../testing/engines.ts';
+import { smtpFailure, smtpSender } from './smtp-sender.ts';
+
+/**
+ * The SMTP sender against a real SMTP server, mailpit (infra/local/mailpit.sh),
+ * read back through mailpit's HTTP API.
+ */
+const smtpUrl = requireEngine(test, 'SMTP_URL', 'mailpit (SMTP)');
+const mailpitUrl = requireEngine(test, 'MAILPIT_URL', 'mailpit (API)');
+
+type Summary = { ID: string; MessageID: string; Subject: string; To: { Address: string }[] };
+
+/** The message mailpit holds with this Message-ID (brackets off), waiting for it a bounded while. */
+const arrived = async (messageId: string): Promise<Summary> => {
+  const bare = messageId.replace(/^<|>$/g, '');
+  for (let i = 0; i < 200; i++) {
+    const res = await fetch(
+      `${mailpitUrl}/api/v1/search?query=${encodeURIComponent(`message-id:"${bare}"`)}`,
+    );
+    const found = ((await res.json()) as { messages: Summary[] }).messages;
+    if (found.length) return found[0]!;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${messageId} never reached mailpit`);
+};
+
+const message = (over: Partial<EmailMessage> = {}): EmailMessage => {
+  const id = randomUUID();
+  return {
+    messageId: `<${id}@lectern.test>`,
+    from: 'Lectern <no-reply@lectern.test>',
+    to: `learner-${id.slice(0, 8)}@example.org`,
+    subject: `Welcome ${id.slice(0, 8)}`,
+    text: 'Hello, learner.',
+    html: '<p>Hello, <b>learner</b>.</p>',
+    headers: { 'List-Unsubscribe': `<https://lectern.test/u/${id}>` },
+    ...over,
+  };
+};
+
+if (smtpUrl && mailpitUrl) {
+  test('a message reaches the server with its parts and headers, and the server names it', async (t) => {
+    const smtp = await smtpSender({ url: smtpUrl, name: 'mailpit' });
+    try {
+      const m = message();
+      const sent = await smtp.send(m);
+      t.truthy(sent.providerMessageId);
+      const summary = await arrived(m.messageId);
+      t.is(summary.Subject, m.subject);
+      t.deepEqual(
+        summary.To.map((a) => a.Address),
+        [m.to],
+      );
+      const full = (await (await fetch(`${mailpitUrl}/api/v1/message/${summary.ID}`)).json()) as {
+        Text: string;
+        HTML: string;
+      };
+      t.is(full.Text.trim(), m.text);
+      t.true(full.HTML.includes('<b>learner</b>'));
+      const headers = (await (
+        await fetch(`${mailpitUrl}/api/v1/message/${summary.ID}/headers`)
+      ).json()) as Record<string, string[]>;
+      t.deepEqual(headers['List-Unsubscribe'], [m.headers['List-Unsubscribe']]);
+    } finally {
+      await smtp.close();
+    }
+  });
+
+  test('a message the server refuses (over its size limit) fails permanently', async (t) => {
+    const smtp = await smtpSender({ url: smtpUrl, name: 'mailpit' });
+    try {
+      // mailpit takes at most 50 MB (its default --max-message-size) and answers 5xx beyond.
+      const error = await t.throwsAsync(
+        smtp.send(message({ text: 'x'.repeat(52 * 1024 * 1024), html: null })),
+        {
+          instanceOf: EmailSendError,
+        },
+      );
+      t.is(error?.failure, 'permanent', error?.message);
+      t.regex(error?.code ?? '', /^5\d\d$/);
+      t.is(error?.provider, 'mailpit');
+    } finally {
+      await smtp.close();
+    }
+  });
+}
+
+test('a server that cannot be reached is a transient failure', async (t) => {
+  // A port that was free a moment ago: nothing listens there.
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port: p } = probe.address() as AddressInfo;
+      probe.close(() => resolve(p));
+    });
+  });
+  const smtp = await smtpSender({ url: `smtp://127.0.0.1:${port}`, name: 'nowhere', timeoutMs: 2000 });
+  try {
+    const error = await t.throwsAsync(smtp.send(message()), { instanceOf: EmailSendError });
+    t.is(error?.failure, 'transient');
+    t.is(error?.provider, 'nowhere');
+  } finally {
+    await smtp.close();
+  }
+});
+
+test('SMTP replies classify themselves: 4xx transient, 5xx permanent; no reply is transient', (t) => {
+  t.deepEqual(smtpFailure({ responseCode: 451, code: 'EENVELOPE' }), { failure: 'transient', code: '451' });
+  t.deepEqual(smtpFailure({ responseCode: 550, code: 'EENVELOPE' }), { failure: 'permanent', code: '550' });
+  t.deepEqual(smtpFailure({ code: 'ECONNECTION' }), { failure: 'transient', code: 'ECONNECTION' });
+  t.deepEqual(smtpFailure({ code: 'ETIMEDOUT' }), { failure: 'transient', code: 'ETIMEDOUT' });
+  t.deepEqual(smtpFailure({ code: 'EENVELOPE' }), { failure: 'permanent', code: 'EENVELOPE' });
+  t.deepEqual(smtpFailure(new Error('boom')), { failure: 'transient', code: null });
+});
+
+test('credentials never ride in the URL', async (t) => {
+  await t.throwsAsync(smtpSender({ url: 'smtp://user:secret@127.0.0.1:25' }), {
+    message: /must not carry credentials/,
+  });
+  await t.throwsAsync(smtpSender({ url: 'http://127.0.0.1:25' }), { message: /smtp:\/\/ or smtps:\/\// });
+});
