@@ -63,6 +63,18 @@ export const createMetrics = () => {
       labelNames: ['consumer'] as const,
       registers: [registry],
     }),
+    reactorAttempts: new Counter({
+      name: 'lectern_reactor_attempts_total',
+      help: 'Tries of a reaction on an event (first tries and retries)',
+      labelNames: ['reactor'] as const,
+      registers: [registry],
+    }),
+    reactorOldestPendingSeconds: new Gauge({
+      name: 'lectern_reactor_oldest_pending_seconds',
+      help: 'Age of the oldest event a reaction has claimed and not finished (0 when none)',
+      labelNames: ['reactor'] as const,
+      registers: [registry],
+    }),
     deadLettered: new Counter({
       name: 'lectern_dead_lettered_total',
       help: 'Events sent to a dead-letter topic (the DLQ size grows by these)',

@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import { topicOf, type RecordedEvent } from '@lectern/schemas';
+import { sqlLog } from '../message-log/sql-log.ts';
+import type { MessageLog } from '../ports/message-log.ts';
+import { pgliteSql } from '../sql/pglite.ts';
+import type { Sql } from '../sql/sql.ts';
+import { toLogMessage } from './codec.ts';
+import { REDRIVE_FOR } from './dead-letter-admin.ts';
+import { dlqTopicOf } from './dead-letters.ts';
+import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import {
+  migrateReactorWork,
+  PermanentFailure,
+  startReactor,
+  workOf,
+  type Reaction,
+  type ReactionResult,
+} from './reactor.ts';
+
+/**
+ * The worker tier's rule on PGlite and the SQL log (in this process): each
+ * event acted on once, however often delivered; transient failures retried
+ * with backoff, permanent ones and exhausted ones dead-lettered; a dead
+ * worker's claim taken over after its lease; a redriven event tried afresh.
+ * Time is injected: no test waits out a backoff or a lease.
+ */
+
+const logger = createLogger({ level: 'silent' });
+
+const event = (type = 'demo.Happened'): RecordedEvent => ({
+  id: randomUUID(),
+  type,
+  schemaVersion: 1,
+  streamId: `demo-${randomUUID()}`,
+  revision: 0,
+  position: 1,
+  occurredAt: new Date(Date.UTC(2026, 11, 2)).toISOString(),
+  data: { n: 1 },
+  metadata: {
+    correlationId: randomUUID(),
+    causationId: null,
+    actor: null,
+    requestId: null,
+    traceparent: null,
+  },
+});
+
+/** Waits (bounded) until `check` holds; polls, never sleeps a fixed time for the answer. */
+const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+type Fixture = {
+  sql: Sql;
+  log: MessageLog;
+  namespace: string;
+  calls: Map<string, number>;
+  pauses: number[];
+  clock: { t: number };
+  metrics: ReturnType<typeof createMetrics>;
+  /** A reaction that runs `behave(event, attempt)` and counts its calls. */
+  run(
+    behave: (e: RecordedEvent, attempt: number) => ReactionResult,
+    opts?: { attempts?: number; owner?: string },
+  ): Promise<{ stop(): Promise<void> }>;
+  publish(...events: RecordedEvent[]): Promise<void>;
+  dlqCount(): Promise<number>;
+};
+
+const fixture = async (): Promise<Fixture> => {
+  const sql = await pgliteSql(null);
+  const log = await sqlLog(sql);
+  const namespace = `t${randomUUID().slice(0, 8)}`;
+  const calls = new Map<string, number>();
+  const pauses: number[] = [];
+  const clock = { t: Date.UTC(2026, 11, 2, 12) };
+  const metrics = createMetrics();
+  return {
+    sql,
+    log,
+    namespace,
+    calls,
+    pauses,
+    clock,
+    metrics,
+    async run(behave, opts = {}) {
+      const reaction: Reaction = {
+        name: 'demo',
+        contexts: ['demo'],
+        eventTypes: ['demo.Happened'],
+        async handle(e, attempt) {
+          calls.set(e.id, (calls.get(e.id) ?? 0) + 1);
+          return behave(e, attempt.number);
+        },
+      };
+      const reactor = await startReactor({
+        reaction,
+        sql,
+        log,
+        logger,
+        metrics,
+        namespace,
+        attempts: opts.attempts ?? 4,
+        baseDelayMs: 100,
+        leaseMs: 60_000,
+        ...(opts.owner ? { owner: opts.owner } : {}),
+        now: () => clock.t,
+        sleep: async (ms) => void pauses.push(ms),
+        random: () => 0.5,
+      });
+      await reactor.start();
+      return reactor;
+    },
+    async publish(...events) {
+      await log.ensureTopics([{ topic: topicOf('demo', namespace), partitions: 4 }]);
+      await log.produce(topicOf('demo', namespace), events.map(toLogMessage));
+    },
+    async dlqCount() {
+      const lag = await log.lag(`${namespace}.nobody`, dlqTopicOf(namespace, 'worker.demo'));
+      return lag.reduce((n, p) => n + Number(p.end), 0);
+    },
+  };
+};
+
+test('an event delivered twice is acted on once, and its row says what was done', async (t) => {
+  const f = await fixture();
+  const r = await f.run((e) => ({ outcome: 'sent', ref: `ref-${e.id.slice(0, 4)}` }));
+  try {
+    const e = event();
+    const other = event('demo.Ignored');
+    await f.publish(e, other, e);
+    await until('both copies consumed', async () =>
+      (await f.log.lag(`${f.namespace}.worker.demo`, topicOf('demo', f.namespace))).every(
+        (p) => (p.committed ?? '0') === p.end,
+      ),
+    );
+    t.is(f.calls.get(e.id), 1);
+    t.false(f.calls.has(other.id), 'types it does not act on are only acknowledged');
+    t.like(await workOf(f.sql, 'demo', e.id), {
+      state: 'done',
+      attempts: 1,
+      outcome: 'sent',
+      ref: `ref-${e.id.slice(0, 4)}`,
+    });
+    t.is(await workOf(f.sql, 'demo', other.id), null);
+  } finally {
+    await r.stop();
+    await f.sql.close();
+  }
+});
+
+test('a transient failure is retried with growing, jittered pauses, then succeeds once', async (t) => {
+  const f = await fixture();
+  const r = await f.run((_e, attempt) => {
+    if (attempt < 3) throw new Error(`provider answered 503 (attempt ${attempt})`);
+    return { outcome: 'sent' };
+  });
+  try {
+    const e = event();
+    await f.publish(e);
+    await until('the event is done', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done');
+    t.is(f.calls.get(e.id), 3);
+    // 100 ms then 200 ms, each with half as much again of jitter (random = 0.5).
+    t.deepEqual(f.pauses, [150, 300]);
+    t.like(await workOf(f.sql, 'demo', e.id), { attempts: 3, lastError: null });
+    t.is(await f.dlqCount(), 0);
+    const attempts = await f.metrics.reactorAttempts.get();
+    t.is(attempts.values.find((v) => v.labels.reactor === 'demo')?.value, 3);
+  } finally {
+    await r.stop();
+    await f.sql.close();
+  }
+});
+
+test('a permanent failure is dead-lettered at once; an exhausted transient one after the last try', async (t) => {
+  const f = await fixture();
+  const [refused, flaky] = [event(), event()];
+  const r = await f.run(
+    (e) => {
+      if (e.id === refused.id) throw new PermanentFailure('provider answered 400: no such recipient');
+      throw new Error('provider answered 503');
+    },
+    { attempts: 3 },
+  );
+  try {
+    await f.publish(refused, flaky);
+    await until('both are dead', async () => (await workOf(f.sql, 'demo', flaky.id))?.state === 'dead');
+    t.like(await workOf(f.sql, 'demo', refused.id), {
+      state: 'dead',
+      attempts: 1,
+      lastError: 'provider answered 400: no such recipient',
+    });
+    t.like(await workOf(f.sql, 'demo', flaky.id), { state: 'dead', attempts: 3 });
+    t.is(f.calls.get(refused.id), 1);
+    t.is(f.calls.get(flaky.id), 3);
+    t.is(await f.dlqCount(), 2);
+  } finally {
+    await r.stop();
+    await f.sql.close();
+  }
+});
+
+test("a dead worker's claim is taken over once its lease has run out, not before", async (t) => {
+  const f = await fixture();
+  const e = event();
+  // A worker claimed it and died: its lease runs for another minute.
+  await migrateReactorWork(f.sql);
+  await f.sql.query(
+    `insert into reactor_work (reactor, event_id, event_type, state, owner, lease_until, first_seen, updated_at, attempts)
+     values ('demo', $1::uuid, 'demo.Happened', 'claimed', 'ghost', $2::timestamptz, $3::timestamptz, $3::timestamptz, 1)`,
+    [e.id, new Date(f.clock.t + 60_000).toISOString(), new Date(f.clock.t).toISOString()],
+  );
+  const r = await f.run(() => ({ outcome: 'sent' }), { owner: 'heir' });
+  try {
+    await f.publish(e);
+    // Delivered (and given back) while the lease holds: nothing is done.
+    await until('a delivery met the live claim', async () => {
+      const retries = await f.metrics.consumerRetries.get();
+      return (retries.values.find((v) => v.labels.consumer === 'demo')?.value ?? 0) >= 1;
+    });
+    t.false(f.calls.has(e.id));
+    t.like(await workOf(f.sql, 'demo', e.id), { state: 'claimed' });
+    f.clock.t += 60_001;
+    await until('the heir did it', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done');
+    t.is(f.calls.get(e.id), 1);
+    t.like(await workOf(f.sql, 'demo', e.id), { attempts: 2 });
+  } finally {
+    await r.stop();
+    await f.sql.close();
+  }
+});
+
+test('a redriven dead event is tried afresh; a plain redelivery of it is not', async (t) => {
+  const f = await fixture();
+  let healthy = false;
+  const r = await f.run(() => {
+    if (!healthy) throw new PermanentFailure('template missing');
+    return { outcome: 'sent' };
+  });
+  try {
+    const e = event();
+    await f.publish(e);
+    await until('dead', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'dead');
+    healthy = true;
+    await f.publish(e);
+    const plain = toLogMessage(e);
+    await f.log.produce(topicOf('demo', f.namespace), [
+      { ...plain, headers: { ...plain.headers, [REDRIVE_FOR]: 'worker.demo' } },
+    ]);
+    await until('done after the redrive', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done');
+    t.is(f.calls.get(e.id), 2, 'once dead, once redriven; the plain redelivery did nothing');
+    t.like(await workOf(f.sql, 'demo', e.id), { attempts: 1, outcome: 'sent' });
+  } finally {
+    await r.stop();
+    await f.sql.close();
+  }
+});
