@@ -77,7 +77,7 @@ export const smtpSender = async (opts: SmtpOptions): Promise<EmailSender> => {
           ...(m.html === null ? {} : { html: m.html }),
           headers: { ...m.headers },
         });
-        return { providerMessageId: queuedAs(String(info.response ?? info.messageId)) };
+        return { provider: name, providerMessageId: queuedAs(String(info.response ?? info.messageId)) };
       } catch (error) {
         const { failure, code } = smtpFailure(error);
         throw new EmailSendError(name, failure, code, `${name}: ${(error as Error).message}`);

@@ -3,6 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import test from 'ava';
 import { EmailSendError, type EmailMessage } from '../ports/email-sender.ts';
 import { requireEngine } from '../testing/engines.ts';
+import { failoverSender } from './failover.ts';
 import { smtpFailure, smtpSender } from './smtp-sender.ts';
 
 /**
@@ -48,6 +49,7 @@ if (smtpUrl && mailpitUrl) {
     try {
       const m = message();
       const sent = await smtp.send(m);
+      t.is(sent.provider, 'mailpit');
       t.truthy(sent.providerMessageId);
       const summary = await arrived(m.messageId);
       t.is(summary.Subject, m.subject);
@@ -89,20 +91,65 @@ if (smtpUrl && mailpitUrl) {
   });
 }
 
-test('a server that cannot be reached is a transient failure', async (t) => {
-  // A port that was free a moment ago: nothing listens there.
-  const port = await new Promise<number>((resolve) => {
+/** A port that was free a moment ago: nothing listens there. */
+const closedPort = () =>
+  new Promise<number>((resolve) => {
     const probe = createServer();
     probe.listen(0, '127.0.0.1', () => {
       const { port: p } = probe.address() as AddressInfo;
       probe.close(() => resolve(p));
     });
   });
+
+if (smtpUrl && mailpitUrl) {
+  test('failover: an unreachable primary hands over to the secondary; a refusal does not', async (t) => {
+    const down = await smtpSender({
+      url: `smtp://127.0.0.1:${await closedPort()}`,
+      name: 'primary',
+      timeoutMs: 2000,
+    });
+    const mailpit = await smtpSender({ url: smtpUrl, name: 'mailpit' });
+    const moves: string[] = [];
+    const both = failoverSender([down, mailpit], (from, to, e) => moves.push(`${from}>${to}:${e.failure}`));
+    try {
+      t.is(both.name, 'primary>mailpit');
+      const m = message();
+      const sent = await both.send(m);
+      t.is(sent.provider, 'mailpit');
+      t.deepEqual(moves, ['primary>mailpit:transient']);
+      t.is((await arrived(m.messageId)).Subject, m.subject);
+
+      // mailpit first now: it refuses an oversize message for good, so the next is never asked.
+      let asked = 0;
+      const counted = { ...down, name: 'counted', send: async (x: EmailMessage) => (asked++, down.send(x)) };
+      const refusing = failoverSender([mailpit, counted]);
+      const error = await t.throwsAsync(
+        refusing.send(message({ text: 'x'.repeat(52 * 1024 * 1024), html: null })),
+        { instanceOf: EmailSendError },
+      );
+      t.is(error?.failure, 'permanent');
+      t.is(error?.provider, 'mailpit');
+      t.is(asked, 0);
+    } finally {
+      await both.close();
+    }
+  });
+}
+
+test('a server that cannot be reached is a transient failure, and so is every provider of a failover', async (t) => {
+  const port = await closedPort();
   const smtp = await smtpSender({ url: `smtp://127.0.0.1:${port}`, name: 'nowhere', timeoutMs: 2000 });
   try {
     const error = await t.throwsAsync(smtp.send(message()), { instanceOf: EmailSendError });
     t.is(error?.failure, 'transient');
     t.is(error?.provider, 'nowhere');
+    const elsewhere = await smtpSender({ url: `smtp://127.0.0.1:${await closedPort()}`, name: 'elsewhere' });
+    const last = await t.throwsAsync(failoverSender([smtp, elsewhere]).send(message()), {
+      instanceOf: EmailSendError,
+    });
+    t.is(last?.failure, 'transient');
+    t.is(last?.provider, 'elsewhere', 'the last provider tried');
+    await elsewhere.close();
   } finally {
     await smtp.close();
   }

@@ -34,7 +34,8 @@ export type EmailMessage = Readonly<{
 export type EmailSender = Readonly<{
   /** The provider's name, for logs, metrics and the delivery log. */
   name: string;
-  send(message: EmailMessage): Promise<Readonly<{ providerMessageId: string }>>;
+  /** Resolves with who accepted it (`provider`, this sender's name or, for a failover, the one that did) and its id there. */
+  send(message: EmailMessage): Promise<Readonly<{ provider: string; providerMessageId: string }>>;
   close(): Promise<void>;
 }>;
 
