@@ -1,7 +1,7 @@
-import { EmailSendError, type EmailSender } from '../ports/email-sender.ts';
+import { SendError, type ChannelSender } from '../ports/channel-sender.ts';
 
 /**
- * One e-mail sender over several providers in order: the first that
+ * One sender over several providers of a channel, in order: the first that
  * accepts the message wins. A transient failure of one moves on to the
  * next; a permanent one stops at once (the message itself was refused, and
  * another provider would refuse it too). When all fail transiently, the
@@ -12,24 +12,24 @@ import { EmailSendError, type EmailSender } from '../ports/email-sender.ts';
  *
  * @example const mail = failoverSender([await smtpSender({ url: a }), await smtpSender({ url: b, name: 'backup' })]);
  */
-export const failoverSender = (
-  senders: readonly EmailSender[],
-  onFailover?: (from: string, to: string, error: EmailSendError) => void,
-): EmailSender & { readonly providers: readonly string[] } => {
+export const failoverSender = <Message>(
+  senders: readonly ChannelSender<Message>[],
+  onFailover?: (from: string, to: string, error: SendError) => void,
+): ChannelSender<Message> & { readonly providers: readonly string[] } => {
   if (senders.length === 0) throw new Error('failoverSender needs at least one sender');
   return {
     name: senders.map((s) => s.name).join('>'),
     providers: senders.map((s) => s.name),
     async send(message) {
-      let last: EmailSendError | null = null;
+      let last: SendError | null = null;
       for (const [i, sender] of senders.entries()) {
         try {
           return await sender.send(message);
         } catch (error) {
           const e =
-            error instanceof EmailSendError
+            error instanceof SendError
               ? error
-              : new EmailSendError(sender.name, 'transient', null, `${sender.name}: ${String(error)}`);
+              : new SendError(sender.name, 'transient', null, `${sender.name}: ${String(error)}`);
           if (e.failure === 'permanent') throw e;
           last = e;
           const next = senders[i + 1];

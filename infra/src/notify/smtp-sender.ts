@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import nodemailer from 'nodemailer';
-import { EmailSendError, type EmailFailure, type EmailSender } from '../ports/email-sender.ts';
+import { SendError, type SendFailure, type EmailSender } from '../ports/channel-sender.ts';
 
 export type SmtpOptions = Readonly<{
   /** `smtp://host:port` (STARTTLS when the server offers it) or `smtps://host:port` (TLS from the start); no credentials. */
@@ -24,7 +24,7 @@ export type SmtpOptions = Readonly<{
  * timeout, DNS): transient. A message nodemailer refuses to build (a bad
  * address, no recipient) is permanent: sending it again changes nothing.
  */
-export const smtpFailure = (error: unknown): { failure: EmailFailure; code: string | null } => {
+export const smtpFailure = (error: unknown): { failure: SendFailure; code: string | null } => {
   const e = error as { responseCode?: unknown; code?: unknown };
   if (typeof e.responseCode === 'number') {
     return { failure: e.responseCode >= 500 ? 'permanent' : 'transient', code: String(e.responseCode) };
@@ -80,7 +80,7 @@ export const smtpSender = async (opts: SmtpOptions): Promise<EmailSender> => {
         return { provider: name, providerMessageId: queuedAs(String(info.response ?? info.messageId)) };
       } catch (error) {
         const { failure, code } = smtpFailure(error);
-        throw new EmailSendError(name, failure, code, `${name}: ${(error as Error).message}`);
+        throw new SendError(name, failure, code, `${name}: ${(error as Error).message}`);
       }
     },
     async close() {

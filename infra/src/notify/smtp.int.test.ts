@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import test from 'ava';
-import { EmailSendError, type EmailMessage } from '../ports/email-sender.ts';
+import { SendError, type EmailMessage } from '../ports/channel-sender.ts';
 import { requireEngine } from '../testing/engines.ts';
 import { failoverSender } from './failover.ts';
 import { smtpFailure, smtpSender } from './smtp-sender.ts';
@@ -79,7 +79,7 @@ if (smtpUrl && mailpitUrl) {
       const error = await t.throwsAsync(
         smtp.send(message({ text: 'x'.repeat(52 * 1024 * 1024), html: null })),
         {
-          instanceOf: EmailSendError,
+          instanceOf: SendError,
         },
       );
       t.is(error?.failure, 'permanent', error?.message);
@@ -125,7 +125,7 @@ if (smtpUrl && mailpitUrl) {
       const refusing = failoverSender([mailpit, counted]);
       const error = await t.throwsAsync(
         refusing.send(message({ text: 'x'.repeat(52 * 1024 * 1024), html: null })),
-        { instanceOf: EmailSendError },
+        { instanceOf: SendError },
       );
       t.is(error?.failure, 'permanent');
       t.is(error?.provider, 'mailpit');
@@ -140,12 +140,12 @@ test('a server that cannot be reached is a transient failure, and so is every pr
   const port = await closedPort();
   const smtp = await smtpSender({ url: `smtp://127.0.0.1:${port}`, name: 'nowhere', timeoutMs: 2000 });
   try {
-    const error = await t.throwsAsync(smtp.send(message()), { instanceOf: EmailSendError });
+    const error = await t.throwsAsync(smtp.send(message()), { instanceOf: SendError });
     t.is(error?.failure, 'transient');
     t.is(error?.provider, 'nowhere');
     const elsewhere = await smtpSender({ url: `smtp://127.0.0.1:${await closedPort()}`, name: 'elsewhere' });
     const last = await t.throwsAsync(failoverSender([smtp, elsewhere]).send(message()), {
-      instanceOf: EmailSendError,
+      instanceOf: SendError,
     });
     t.is(last?.failure, 'transient');
     t.is(last?.provider, 'elsewhere', 'the last provider tried');

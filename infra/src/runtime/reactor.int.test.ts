@@ -5,6 +5,7 @@ import { sqlLog } from '../message-log/sql-log.ts';
 import type { MessageLog } from '../ports/message-log.ts';
 import { pgliteSql } from '../sql/pglite.ts';
 import type { Sql } from '../sql/sql.ts';
+import { waitUntil } from '../testing/wait.ts';
 import { toLogMessage } from './codec.ts';
 import { REDRIVE_FOR } from './dead-letter-admin.ts';
 import { dlqTopicOf } from './dead-letters.ts';
@@ -46,15 +47,6 @@ const event = (type = 'demo.Happened'): RecordedEvent => ({
     traceparent: null,
   },
 });
-
-/** Waits (bounded) until `check` holds; polls, never sleeps a fixed time for the answer. */
-const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
-  const deadline = Date.now() + 30_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 type Fixture = {
   sql: Sql;
@@ -135,7 +127,7 @@ test('an event delivered twice is acted on once, and its row says what was done'
     const e = event();
     const other = event('demo.Ignored');
     await f.publish(e, other, e);
-    await until('both copies consumed', async () =>
+    await waitUntil('both copies consumed', async () =>
       (await f.log.lag(`${f.namespace}.worker.demo`, topicOf('demo', f.namespace))).every(
         (p) => (p.committed ?? '0') === p.end,
       ),
@@ -164,7 +156,7 @@ test('a transient failure is retried with growing, jittered pauses, then succeed
   try {
     const e = event();
     await f.publish(e);
-    await until('the event is done', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done');
+    await waitUntil('the event is done', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done');
     t.is(f.calls.get(e.id), 3);
     // 100 ms then 200 ms, each with half as much again of jitter (random = 0.5).
     t.deepEqual(f.pauses, [150, 300]);
@@ -190,7 +182,7 @@ test('a permanent failure is dead-lettered at once; an exhausted transient one a
   );
   try {
     await f.publish(refused, flaky);
-    await until('both are dead', async () => (await workOf(f.sql, 'demo', flaky.id))?.state === 'dead');
+    await waitUntil('both are dead', async () => (await workOf(f.sql, 'demo', flaky.id))?.state === 'dead');
     t.like(await workOf(f.sql, 'demo', refused.id), {
       state: 'dead',
       attempts: 1,
@@ -220,14 +212,14 @@ test("a dead worker's claim is taken over once its lease has run out, not before
   try {
     await f.publish(e);
     // Delivered (and given back) while the lease holds: nothing is done.
-    await until('a delivery met the live claim', async () => {
+    await waitUntil('a delivery met the live claim', async () => {
       const retries = await f.metrics.consumerRetries.get();
       return (retries.values.find((v) => v.labels.consumer === 'demo')?.value ?? 0) >= 1;
     });
     t.false(f.calls.has(e.id));
     t.like(await workOf(f.sql, 'demo', e.id), { state: 'claimed' });
     f.clock.t += 60_001;
-    await until('the heir did it', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done');
+    await waitUntil('the heir did it', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done');
     t.is(f.calls.get(e.id), 1);
     t.like(await workOf(f.sql, 'demo', e.id), { attempts: 2 });
   } finally {
@@ -246,14 +238,17 @@ test('a redriven dead event is tried afresh; a plain redelivery of it is not', a
   try {
     const e = event();
     await f.publish(e);
-    await until('dead', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'dead');
+    await waitUntil('dead', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'dead');
     healthy = true;
     await f.publish(e);
     const plain = toLogMessage(e);
     await f.log.produce(topicOf('demo', f.namespace), [
       { ...plain, headers: { ...plain.headers, [REDRIVE_FOR]: 'worker.demo' } },
     ]);
-    await until('done after the redrive', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done');
+    await waitUntil(
+      'done after the redrive',
+      async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done',
+    );
     t.is(f.calls.get(e.id), 2, 'once dead, once redriven; the plain redelivery did nothing');
     t.like(await workOf(f.sql, 'demo', e.id), { attempts: 1, outcome: 'sent' });
   } finally {
