@@ -243,6 +243,12 @@ const upload = async (env: Record<string, string>, bytes: number) => {
     const file = Buffer.concat([MP4, randomBytes(bytes - MP4.length)]);
     const path = `/api/courses/${courseId}/media-assets/${assetId}/upload`;
 
+    // What the server spends doing nothing in particular (consumers polling, timers), for scale.
+    const idleFrom = await cpuMsOf(server.child.pid!);
+    const idleStarted = performance.now();
+    await new Promise((r) => setTimeout(r, 2000));
+    const idlePerSecond =
+      ((await cpuMsOf(server.child.pid!)) - idleFrom) / ((performance.now() - idleStarted) / 1000);
     const cpuBefore = await cpuMsOf(server.child.pid!);
     const began = performance.now();
     const { upload: plan } = await call('POST', `${path}/presign`, token, {
@@ -283,6 +289,8 @@ const upload = async (env: Record<string, string>, bytes: number) => {
         put: round(cpuSent - cpuPresigned, 0),
         finalize: round(cpuFinished - cpuSent, 0),
         total: round(cpuFinished - cpuBefore, 0),
+        /** The same server's CPU time per second of an idle moment just before: the floor under each figure. */
+        idlePerSecond: round(idlePerSecond, 0),
       },
     };
   } finally {
@@ -365,7 +373,7 @@ export const contentSection = async (engines: Engines, plan: ContentPlan) => {
       `${plan.runs} timed runs of each query kind (after ${plan.warmup}), kinds interleaved, through listCourses (the reader ` +
       `GET /api/courses calls; HTTP not included), pages of ${PAGE}, anonymous viewer except the admin's drafts. ` +
       `upload: the server as its own process; presign (multipart) → PUT each part from the bench straight to the URL ` +
-      `given → finalize; serverCpuMs = the server process's user + system CPU time (/proc) over each step`,
+      `given → finalize; serverCpuMs = the server process's user + system CPU time (/proc) over each step, and per second of 2 s idle just before (its floor)`,
     ...result,
   };
 };
