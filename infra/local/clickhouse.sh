@@ -246,28 +246,7 @@ cmd_start() {
   log "ClickHouse ready: $(cmd_url) (pid $pid)"
 }
 
-cmd_stop() {
-  local pid
-  if pid=$(managed_pid); then
-    log "stopping ClickHouse (pid $pid)"
-    kill -TERM "$pid"
-    local deadline=$((SECONDS + 60))
-    while kill -0 "$pid" 2>/dev/null; do
-      if ((SECONDS >= deadline)); then
-        log "still running after 60s; killing"
-        kill -KILL "$pid" 2>/dev/null || true
-        break
-      fi
-      sleep 0.3
-    done
-    rm -f "$PIDFILE"
-  elif port_open "$HOST" "$HTTP_PORT"; then
-    log "$HOST:$HTTP_PORT is served by a ClickHouse not started from $CH_DIR; leaving it alone"
-  else
-    rm -f "$PIDFILE"
-    log "not running"
-  fi
-}
+cmd_stop() { stop_managed ClickHouse "$PIDFILE" 'clickhouse-server' "$HOST" "$HTTP_PORT" "$CH_DIR"; }
 
 cmd_status() {
   local pid

@@ -194,30 +194,7 @@ cmd_start() {
   log "Kafka ready: $HOST:$PORT (pid $pid)"
 }
 
-cmd_stop() {
-  local pid
-  if pid=$(managed_pid); then
-    log "stopping Kafka (pid $pid)"
-    kill -TERM "$pid"
-    # A clean shutdown closes the log segments and avoids index recovery on
-    # the next start; give it a while before forcing.
-    local deadline=$((SECONDS + 60))
-    while kill -0 "$pid" 2>/dev/null; do
-      if ((SECONDS >= deadline)); then
-        log "still running after 60s; killing"
-        kill -KILL "$pid" 2>/dev/null || true
-        break
-      fi
-      sleep 0.3
-    done
-    rm -f "$PIDFILE"
-  elif port_open "$HOST" "$PORT"; then
-    log "$HOST:$PORT is served by a Kafka not started from $K_DIR; leaving it alone"
-  else
-    rm -f "$PIDFILE"
-    log "not running"
-  fi
-}
+cmd_stop() { stop_managed Kafka "$PIDFILE" 'kafka\.Kafka' "$HOST" "$PORT" "$K_DIR"; }
 
 cmd_status() {
   local pid

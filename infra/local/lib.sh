@@ -173,11 +173,13 @@ wait_until_ok() {
   done
 }
 
-# stop_managed NAME PIDFILE PATTERN HOST PORT: TERM (then KILL after 60 s)
-# the engine whose pid file names a live process matching PATTERN; an engine
-# answering on the port that we did not start is left alone.
+# stop_managed NAME PIDFILE PATTERN HOST PORT DIR: TERM (then KILL after
+# 60 s) the engine whose pid file names a live process matching PATTERN. A
+# clean shutdown lets an engine close its files (Kafka's log segments, no
+# index recovery on the next start), so it gets a while before the KILL. An
+# engine answering on the port that was not started from DIR is left alone.
 stop_managed() {
-  local name=$1 pidfile=$2 pattern=$3 host=$4 port=$5 pid
+  local name=$1 pidfile=$2 pattern=$3 host=$4 port=$5 dir=$6 pid
   if pid=$(live_pid_from "$pidfile" "$pattern"); then
     log "stopping $name (pid $pid)"
     kill -TERM "$pid"
@@ -192,7 +194,7 @@ stop_managed() {
     done
     rm -f "$pidfile"
   elif port_open "$host" "$port"; then
-    log "$host:$port is served by a $name not started here; leaving it alone"
+    log "$host:$port is served by a $name not started from $dir; leaving it alone"
   else
     rm -f "$pidfile"
     log "not running"

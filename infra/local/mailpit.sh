@@ -71,7 +71,7 @@ cmd_start() {
   log "mailpit ready: $(cmd_smtp_url), API $(cmd_api_url) (pid $pid)"
 }
 
-cmd_stop() { stop_managed mailpit "$PIDFILE" 'mailpit' "$HOST" "$HTTP_PORT"; }
+cmd_stop() { stop_managed mailpit "$PIDFILE" 'mailpit' "$HOST" "$HTTP_PORT" "$M_DIR"; }
 
 cmd_status() {
   local pid

@@ -104,7 +104,7 @@ cmd_start() {
   log "MinIO ready: $(cmd_url) (pid $pid)"
 }
 
-cmd_stop() { stop_managed MinIO "$PIDFILE" 'minio server' "$HOST" "$PORT"; }
+cmd_stop() { stop_managed MinIO "$PIDFILE" 'minio server' "$HOST" "$PORT" "$M_DIR"; }
 
 cmd_status() {
   local pid
