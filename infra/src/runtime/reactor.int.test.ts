@@ -5,6 +5,7 @@ import { sqlLog } from '../message-log/sql-log.ts';
 import type { MessageLog } from '../ports/message-log.ts';
 import { pgliteSql } from '../sql/pglite.ts';
 import type { Sql } from '../sql/sql.ts';
+import { eventFeed } from '../testing/projection-spec.ts';
 import { waitUntil } from '../testing/wait.ts';
 import { toLogMessage } from './codec.ts';
 import { REDRIVE_FOR } from './dead-letter-admin.ts';
@@ -30,23 +31,10 @@ import {
 
 const logger = createLogger({ level: 'silent' });
 
-const event = (type = 'demo.Happened'): RecordedEvent => ({
-  id: randomUUID(),
-  type,
-  schemaVersion: 1,
-  streamId: `demo-${randomUUID()}`,
-  revision: 0,
-  position: 1,
-  occurredAt: new Date(Date.UTC(2026, 11, 2)).toISOString(),
-  data: { n: 1 },
-  metadata: {
-    correlationId: randomUUID(),
-    causationId: null,
-    actor: null,
-    requestId: null,
-    traceparent: null,
-  },
-});
+const feed = eventFeed({ startsAt: '2026-12-02T00:00:00.000Z' });
+/** A fresh event of its own stream, stamped as the store would. */
+const event = (type = 'demo.Happened'): RecordedEvent =>
+  feed.append(`demo-${randomUUID()}`, [{ type, data: { n: 1 } }])[0]!;
 
 type Fixture = {
   sql: Sql;
