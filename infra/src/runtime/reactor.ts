@@ -7,7 +7,8 @@ import { REDRIVE_FOR } from './dead-letter-admin.ts';
 import { deadLetterSender } from './dead-letters.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import { progressWatch, type ConsumerProgress } from './progress.ts';
+import type { RunningConsumer } from './context-module.ts';
+import { progressWatch } from './progress.ts';
 
 /**
  * The worker tier (ARCHITECTURE rule 10 for side effects): a reaction
@@ -85,13 +86,8 @@ export type ReactorOptions = Readonly<{
   stallAfterMs?: number;
 }>;
 
-export type RunningReactor = Readonly<{
-  reaction: Reaction;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  isRunning(): boolean;
-  progress(): ConsumerProgress;
-}>;
+/** A reactor is one of the consumers a module runs (`RunningConsumer`), with its reaction. */
+export type RunningReactor = RunningConsumer & Readonly<{ reaction: Reaction }>;
 
 export type WorkRow = Readonly<{
   reactor: string;
