@@ -1,11 +1,12 @@
 import type { JSONWebKeySet } from 'jose';
 import { CONSISTENCY_WAIT_MS } from '@lectern/infra/http/headers';
+import { parseMessageKeys } from '@lectern/infra/auth/message-secrets';
 
 /** Development defaults; production must name its own. */
 export const DEV_ISSUER = 'https://lectern.local/dev';
 export const DEV_AUDIENCE = 'lectern';
 
-export const ROLES = ['api', 'relay', 'projections'] as const;
+export const ROLES = ['api', 'relay', 'projections', 'workers'] as const;
 export type ProcessRole = (typeof ROLES)[number];
 
 /** Everything a Lectern process reads from its environment, validated once at start. */
@@ -54,8 +55,19 @@ export type Config = Readonly<{
    * blob store's URLs point there. Default `http://localhost:<port>`.
    */
   publicUrl: string | null;
-  /** The web app: links in identity's e-mails point there. */
+  /** The web app: links in the e-mails point there. */
   appUrl: string;
+  /**
+   * The keys identity derives its messages' secrets (link tokens, phone
+   * codes) with and the notifications worker derives them again
+   * (`LECTERN_MESSAGE_KEYS`: base64url keys of ≥ 32 bytes, the current
+   * first; see docs/architecture.md, "Secrets in messages"). Required in
+   * production; null in development, where a key kept in the development
+   * database serves.
+   */
+  messageKeys: readonly Buffer[] | null;
+  /** Where notifications go out; a channel without providers uses the development mailbox (never in production). */
+  notify: NotifyConfig;
   /** Verified e-mails that are given the admin role (how the first admin comes to be). */
   bootstrapAdmins: readonly string[];
   roles: readonly ProcessRole[];
@@ -90,6 +102,32 @@ export type Config = Readonly<{
    * (`LECTERN_CONSISTENCY_WAIT_MS`, default 3000).
    */
   consistencyWaitMs: number;
+  /**
+   * How long a worker's claim on an event holds others off
+   * (`LECTERN_WORKER_LEASE_MS`, default 60 000): after a kill -9, the work
+   * it held waits this long before another worker takes it over. Keep it
+   * well above the slowest side effect (a provider's timeout).
+   */
+  workerLeaseMs: number;
+}>;
+
+/** A provider of a channel: its URL and the file holding its credential (never the credential). */
+export type ProviderConfig = Readonly<{
+  name: string;
+  url: string;
+  user: string | null;
+  secretFile: string | null;
+}>;
+
+export type NotifyConfig = Readonly<{
+  /** `LECTERN_MAIL_FROM`: who the e-mails are from (default `Lectern <no-reply@lectern.localhost>`). */
+  from: string;
+  /** `SMTP_URL` then `SMTP_FALLBACK_URL` (each with `_USER` and `_PASSWORD_FILE`): the first that takes a message sends it. */
+  email: readonly ProviderConfig[];
+  /** `SMS_PROVIDER_URL` then `SMS_FALLBACK_URL` (each with `_TOKEN_FILE`). */
+  sms: readonly ProviderConfig[];
+  /** `PUSH_PROVIDER_URL` then `PUSH_FALLBACK_URL` (each with `_TOKEN_FILE`). */
+  push: readonly ProviderConfig[];
 }>;
 
 export class ConfigError extends Error {
@@ -213,6 +251,62 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
   const appUrl = url('LECTERN_APP_URL', ['https:', 'http:']) ?? (production ? '' : 'http://localhost:3000');
   if (!appUrl) problems.push('LECTERN_APP_URL is required with NODE_ENV=production');
 
+  let messageKeys: readonly Buffer[] | null = null;
+  if (env.LECTERN_MESSAGE_KEYS?.trim()) {
+    try {
+      messageKeys = parseMessageKeys(env.LECTERN_MESSAGE_KEYS);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+
+  // Providers: a primary and a fallback per channel, each a URL without
+  // credentials and, where it needs one, the file that holds its secret.
+  const provider = (
+    prefix: string,
+    name: string,
+    protocols: readonly string[],
+    secret: 'PASSWORD_FILE' | 'TOKEN_FILE',
+  ): ProviderConfig[] => {
+    const at = url(`${prefix}_URL`, protocols);
+    if (!at) return [];
+    try {
+      const u = new URL(at);
+      if (u.username || u.password) problems.push(`${prefix}_URL must not carry credentials`);
+    } catch {
+      // reported by url()
+    }
+    if (env[`${prefix}_${secret.replace('_FILE', '')}`])
+      problems.push(
+        `${prefix}_${secret.replace('_FILE', '')} is not read: name a file in ${prefix}_${secret}`,
+      );
+    return [
+      {
+        name,
+        url: at,
+        user: env[`${prefix}_USER`]?.trim() || null,
+        secretFile: env[`${prefix}_${secret}`]?.trim() || null,
+      },
+    ];
+  };
+  const notify: NotifyConfig = {
+    from: env.LECTERN_MAIL_FROM?.trim() || 'Lectern <no-reply@lectern.localhost>',
+    email: [
+      ...provider('SMTP', 'smtp', ['smtp:', 'smtps:'], 'PASSWORD_FILE'),
+      ...provider('SMTP_FALLBACK', 'smtp-fallback', ['smtp:', 'smtps:'], 'PASSWORD_FILE'),
+    ],
+    sms: [
+      ...provider('SMS_PROVIDER', 'sms', ['https:', 'http:'], 'TOKEN_FILE'),
+      ...provider('SMS_FALLBACK', 'sms-fallback', ['https:', 'http:'], 'TOKEN_FILE'),
+    ],
+    push: [
+      ...provider('PUSH_PROVIDER', 'push', ['https:', 'http:'], 'TOKEN_FILE'),
+      ...provider('PUSH_FALLBACK', 'push-fallback', ['https:', 'http:'], 'TOKEN_FILE'),
+    ],
+  };
+  if (!/^[^<>\n]*<[^\s@<>]+@[^\s@<>]+>$|^[^\s@<>]+@[^\s@<>]+$/.test(notify.from))
+    problems.push('LECTERN_MAIL_FROM must be an address or `Name <address>`');
+
   const bootstrapAdmins = (env.LECTERN_BOOTSTRAP_ADMINS ?? '')
     .split(',')
     .map((e) => e.trim().toLowerCase())
@@ -225,6 +319,15 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
   const roles = rolesText.split(',').map((r) => r.trim()) as ProcessRole[];
   for (const r of roles)
     if (!ROLES.includes(r)) problems.push(`LECTERN_ROLES entry '${r}' is not one of ${ROLES.join(', ')}`);
+
+  // In production every message must be deliverable: no development mailbox, no guessable key.
+  if (production && !messageKeys && (roles.includes('api') || roles.includes('workers')))
+    problems.push('LECTERN_MESSAGE_KEYS is required with NODE_ENV=production (roles api and workers)');
+  if (production && roles.includes('workers') && notify.email.length === 0)
+    problems.push('SMTP_URL is required with NODE_ENV=production in the workers role');
+  // The one-click unsubscribe links in messages point at the API from outside.
+  if (production && roles.includes('workers') && !publicUrl)
+    problems.push('LECTERN_PUBLIC_URL is required with NODE_ENV=production in the workers role');
 
   const namespace = env.LECTERN_NAMESPACE?.trim() || 'lectern';
   if (!/^[a-z][a-z0-9_-]{0,40}$/.test(namespace))
@@ -246,6 +349,7 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
   // Kafka brokers refuse sessions outside group.min/max.session.timeout.ms (6 s to 30 min by default).
   const kafkaSessionTimeoutMs = milliseconds('LECTERN_KAFKA_SESSION_TIMEOUT_MS', 10_000, 6000, 1_800_000);
   const consistencyWaitMs = milliseconds('LECTERN_CONSISTENCY_WAIT_MS', CONSISTENCY_WAIT_MS, 0, 600_000);
+  const workerLeaseMs = milliseconds('LECTERN_WORKER_LEASE_MS', 60_000, 1000, 3_600_000);
 
   const stallText = env.LECTERN_CONSUMER_STALL_MS?.trim();
   const consumerStallMs = stallText ? Number(stallText) : 60_000;
@@ -268,6 +372,8 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     tokens: { issuer, audience },
     jwt,
     appUrl: appUrl.replace(/\/$/, ''),
+    messageKeys,
+    notify,
     bootstrapAdmins,
     roles,
     namespace,
@@ -277,5 +383,6 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     shutdownGraceMs,
     kafkaSessionTimeoutMs,
     consistencyWaitMs,
+    workerLeaseMs,
   };
 };

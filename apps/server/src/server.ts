@@ -18,6 +18,7 @@ import { consumerReadiness } from '@lectern/infra/runtime/progress';
 import { sqlIdempotencyStore } from '@lectern/infra/idempotency/sql-idempotency';
 import { idempotency } from '@lectern/infra/http/idempotency';
 import type { KeyRing } from '@lectern/infra/auth/key-ring';
+import { developmentMessageKeys, messageKeys, noMessageKeys } from '@lectern/infra/auth/message-secrets';
 import type { Platform, RunningConsumer } from '@lectern/infra/runtime/context-module';
 import { loadConfig, type Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
@@ -104,6 +105,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
   const modules = contextModules(config);
   const projections = modules.flatMap((m) => m.projections ?? []);
   const consumerSpecs = modules.flatMap((m) => m.consumers ?? []);
+  const workerSpecs = modules.flatMap((m) => m.workers ?? []);
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const close of closers)
@@ -171,6 +173,9 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     const { keyRing, verify, signAccessToken } = await openTokens(sql, config, modules);
     const runners: ProjectionRunner[] = [];
     const local = new Map<string, ProjectionRunner>();
+    // Production names its keys (the configuration insists where they are
+    // used); development keeps one in its database.
+    const keys = config.messageKeys ?? (config.production ? null : await developmentMessageKeys(sql));
     const platform: Platform = {
       namespace: config.namespace,
       production: config.production,
@@ -180,6 +185,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       analytics,
       blobs: blobs.store,
       auth: { verify, keyRing, signAccessToken },
+      messageKeys: keys ? messageKeys(keys) : noMessageKeys,
       clock: systemClock,
       ids: randomIds,
       logger,
@@ -197,6 +203,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
         );
       },
       consumerStallMs: config.consumerStallMs,
+      workerLeaseMs: config.workerLeaseMs,
     };
 
     // 4. Consumers.
@@ -244,7 +251,22 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       ]);
     }
 
-    // 5. Routes.
+    // 5. Workers: each reaction in a consumer group of its own.
+    if (config.roles.includes('workers')) {
+      phase = 'starting workers';
+      const started: RunningConsumer[] = [];
+      for (const spec of workerSpecs) {
+        const worker = spec.create(platform);
+        started.push(worker);
+        consumers.push(worker);
+        consumersHere.set(spec.name, worker);
+        closers.unshift(() => worker.stop());
+        readiness.push(consumerReadiness(spec.name, worker));
+      }
+      await Promise.all(started.map((w) => w.start()));
+    }
+
+    // 6. Routes.
     phase = 'mounting routes';
     if (config.roles.includes('api')) {
       app.get('/openapi.json', openApiRoute(apiDocument({ production: config.production })));
@@ -282,7 +304,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           namespace: config.namespace,
           projections,
           runners,
-          consumers: consumerSpecs.map((c) => ({
+          consumers: [...consumerSpecs, ...workerSpecs].map((c) => ({
             name: c.name,
             kind: c.kind,
             group: c.group(config.namespace),
@@ -301,6 +323,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           topics: [
             ...projections.map((p) => `projection.${p.name}`),
             ...consumerSpecs.map((c) => c.deadLetters),
+            ...workerSpecs.map((c) => c.deadLetters),
           ].map((c) => dlqTopicOf(config.namespace, c)),
         }),
       );

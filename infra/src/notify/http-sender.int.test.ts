@@ -11,7 +11,12 @@ import { httpFailure, httpPushSender, httpSmsSender } from './http-sender.ts';
  * The HTTP contract of SMS and push providers, against the provider double
  * running as a process of its own and told what to answer.
  */
-const sms = (n: number): SmsMessage => ({ messageId: `n-${n}-sms`, to: '+4915112345678', text: `Code ${n}` });
+const sms = (n: number): SmsMessage => ({
+  messageId: `n-${n}-sms`,
+  tag: 'phone-code',
+  to: '+4915112345678',
+  text: `Code ${n}`,
+});
 
 test('a message is posted with its idempotency key and token, and the provider id comes back', async (t) => {
   const sim = await startProviderSim();
@@ -30,6 +35,7 @@ test('a message is posted with its idempotency key and token, and the provider i
     const push = await httpPushSender({ name: 'push-a', url: sim.url });
     await push.send({
       messageId: 'n-2-push',
+      tag: 'announcement',
       token: 'device-1',
       title: 'Hi',
       body: 'New course',

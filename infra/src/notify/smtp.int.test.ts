@@ -3,6 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import test from 'ava';
 import { SendError, type EmailMessage } from '../ports/channel-sender.ts';
 import { requireEngine } from '../testing/engines.ts';
+import { mailpit } from '../testing/mailpit.ts';
 import { failoverSender } from './failover.ts';
 import { smtpFailure, smtpSender } from './smtp-sender.ts';
 
@@ -13,26 +14,17 @@ import { smtpFailure, smtpSender } from './smtp-sender.ts';
 const smtpUrl = requireEngine(test, 'SMTP_URL', 'mailpit (SMTP)');
 const mailpitUrl = requireEngine(test, 'MAILPIT_URL', 'mailpit (API)');
 
-type Summary = { ID: string; MessageID: string; Subject: string; To: { Address: string }[] };
+const box = mailpitUrl ? mailpit(mailpitUrl) : null;
 
 /** The message mailpit holds with this Message-ID (brackets off), waiting for it a bounded while. */
-const arrived = async (messageId: string): Promise<Summary> => {
-  const bare = messageId.replace(/^<|>$/g, '');
-  for (let i = 0; i < 200; i++) {
-    const res = await fetch(
-      `${mailpitUrl}/api/v1/search?query=${encodeURIComponent(`message-id:"${bare}"`)}`,
-    );
-    const found = ((await res.json()) as { messages: Summary[] }).messages;
-    if (found.length) return found[0]!;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${messageId} never reached mailpit`);
-};
+const arrived = async (messageId: string) =>
+  (await box!.waitFor(`message-id:"${messageId.replace(/^<|>$/g, '')}"`))[0]!;
 
 const message = (over: Partial<EmailMessage> = {}): EmailMessage => {
   const id = randomUUID();
   return {
     messageId: `<${id}@lectern.test>`,
+    tag: 'welcome',
     from: 'Lectern <no-reply@lectern.test>',
     to: `learner-${id.slice(0, 8)}@example.org`,
     subject: `Welcome ${id.slice(0, 8)}`,
@@ -57,15 +49,10 @@ if (smtpUrl && mailpitUrl) {
         summary.To.map((a) => a.Address),
         [m.to],
       );
-      const full = (await (await fetch(`${mailpitUrl}/api/v1/message/${summary.ID}`)).json()) as {
-        Text: string;
-        HTML: string;
-      };
+      const full = await box!.message(summary.ID);
       t.is(full.Text.trim(), m.text);
       t.true(full.HTML.includes('<b>learner</b>'));
-      const headers = (await (
-        await fetch(`${mailpitUrl}/api/v1/message/${summary.ID}/headers`)
-      ).json()) as Record<string, string[]>;
+      const headers = await box!.headers(summary.ID);
       t.deepEqual(headers['List-Unsubscribe'], [m.headers['List-Unsubscribe']]);
     } finally {
       await smtp.close();

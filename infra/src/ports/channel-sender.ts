@@ -29,33 +29,39 @@ export type ChannelSender<Message> = Readonly<{
   close(): Promise<void>;
 }>;
 
-export type EmailMessage = Readonly<{
-  /** An RFC 5322 Message-ID with its angle brackets: `<local@domain>`. */
-  messageId: string;
-  from: string;
-  to: string;
-  subject: string;
-  text: string;
-  html: string | null;
-  /** Extra headers, e.g. `List-Unsubscribe`; never a secret. */
-  headers: Readonly<Record<string, string>>;
-}>;
+/** Our template's id, which providers that tag or categorise messages are given. */
+type Tagged = Readonly<{ tag: string }>;
 
-export type SmsMessage = Readonly<{
-  messageId: string;
-  /** E.164: `+` and up to 15 digits. */
-  to: string;
-  text: string;
-}>;
+export type EmailMessage = Tagged &
+  Readonly<{
+    /** An RFC 5322 Message-ID with its angle brackets: `<local@domain>`. */
+    messageId: string;
+    from: string;
+    to: string;
+    subject: string;
+    text: string;
+    html: string | null;
+    /** Extra headers, e.g. `List-Unsubscribe`; never a secret. */
+    headers: Readonly<Record<string, string>>;
+  }>;
 
-export type PushMessage = Readonly<{
-  messageId: string;
-  /** The device's token at the push service. */
-  token: string;
-  title: string;
-  body: string;
-  data: Readonly<Record<string, string>>;
-}>;
+export type SmsMessage = Tagged &
+  Readonly<{
+    messageId: string;
+    /** E.164: `+` and up to 15 digits. */
+    to: string;
+    text: string;
+  }>;
+
+export type PushMessage = Tagged &
+  Readonly<{
+    messageId: string;
+    /** The device's token at the push service. */
+    token: string;
+    title: string;
+    body: string;
+    data: Readonly<Record<string, string>>;
+  }>;
 
 export type EmailSender = ChannelSender<EmailMessage>;
 export type SmsSender = ChannelSender<SmsMessage>;

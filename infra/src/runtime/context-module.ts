@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import type { ApiOperation } from '@lectern/schemas/openapi';
 import type { ChSql } from '../analytics/sql.ts';
 import type { KeyRing } from '../auth/key-ring.ts';
+import type { MessageKeys } from '../auth/message-secrets.ts';
 import type { VerifiedToken } from '../http/auth.ts';
 import type { AnalyticsStore } from '../ports/analytics-store.ts';
 import type { BlobStore } from '../ports/blob-store.ts';
@@ -42,6 +43,12 @@ export type Platform = Readonly<{
       roles: readonly string[];
     }) => Promise<{ token: string; expiresAt: string }>;
   }>;
+  /**
+   * The keys the secrets of messages (link tokens, phone codes) are derived
+   * with: by the service that decides, and again by the worker that sends,
+   * so no secret is ever in an event.
+   */
+  messageKeys: MessageKeys;
   clock: Clock;
   ids: Ids;
   logger: Logger;
@@ -54,9 +61,11 @@ export type Platform = Readonly<{
   waitFor: (projection: string, streamId: string, position: number) => Promise<boolean>;
   /** Lag without progress for this long makes a consumer count as stalled (`/readyz`, metric). */
   consumerStallMs: number;
+  /** How long a worker's claim on an event holds other workers off (taken over after a crash). */
+  workerLeaseMs: number;
 }>;
 
-/** A consumer a module runs besides its SQL projections: a ClickHouse projector, later its workers. */
+/** A consumer a module runs besides its SQL projections: a ClickHouse projector, a worker's reactor. */
 export type RunningConsumer = Readonly<{
   start(): Promise<void>;
   /** Finishes what it holds, commits it, leaves its group. */
@@ -112,6 +121,12 @@ export type ContextModule = Readonly<{
   projections?: readonly SqlProjection[];
   /** Other consumers, run in the `projections` role. */
   consumers?: readonly ModuleConsumer[];
+  /**
+   * Its reactions with side effects (`workers/<reaction>`: sending a
+   * message, transcoding a video), run in the `workers` role, each in a
+   * consumer group of its own (see `reactorWorker`).
+   */
+  workers?: readonly ModuleConsumer[];
   /**
    * The tables and views it keeps in the analytics store (ClickHouse or
    * chDB), as DDL for `database`: the composition root hands every module's

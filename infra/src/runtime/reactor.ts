@@ -7,7 +7,7 @@ import { REDRIVE_FOR } from './dead-letter-admin.ts';
 import { deadLetterSender } from './dead-letters.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import type { RunningConsumer } from './context-module.ts';
+import type { ModuleConsumer, Platform, RunningConsumer } from './context-module.ts';
 import { progressWatch } from './progress.ts';
 
 /**
@@ -61,7 +61,8 @@ export type Reaction = Readonly<{
   /** Acts on one event. Throws to fail: {@link PermanentFailure} to give up at once. */
   handle(
     event: RecordedEvent,
-    attempt: Readonly<{ number: number; signal: AbortSignal }>,
+    /** `final`: a failure of this try dead-letters the event (the reaction can record that it gave up). */
+    attempt: Readonly<{ number: number; final: boolean; signal: AbortSignal }>,
   ): Promise<ReactionResult>;
 }>;
 
@@ -240,7 +241,7 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
       opts.metrics?.reactorAttempts.inc({ reactor: r.name });
       await record(e, { attempts: n, lease_until: iso(now() + leaseMs) });
       try {
-        const result = await r.handle(e, { number: n, signal });
+        const result = await r.handle(e, { number: n, final: n >= attempts, signal });
         await record(e, {
           state: 'done',
           outcome: result.outcome,
@@ -335,3 +336,62 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
     progress: watch.progress,
   };
 };
+
+/**
+ * A reaction as one of a module's workers (`ContextModule.workers`): its
+ * consumer group is `<ns>.worker.<name>`, its dead letters
+ * `<ns>.dlq.worker.<name>`. The reaction is made when the worker starts,
+ * so what it needs that takes I/O (a provider's connection pool, a
+ * migration) is made in the `workers` role only.
+ *
+ * @example
+ *   workers: [reactorWorker({ name: 'notifications', contexts: ['identity'],
+ *     reaction: async (p) => ({ reaction: notificationsReaction({ sql: p.sql, … }) }) })]
+ */
+export const reactorWorker = (def: {
+  name: string;
+  contexts: readonly string[];
+  /** Makes the reaction, and what releases what it holds (a provider's connection pool) when the worker stops. */
+  reaction: (platform: Platform) => Promise<Readonly<{ reaction: Reaction; close?: () => Promise<void> }>>;
+  options?: Pick<ReactorOptions, 'attempts' | 'baseDelayMs' | 'leaseMs'>;
+}): ModuleConsumer => ({
+  name: `worker.${def.name}`,
+  kind: 'worker',
+  group: (ns) => `${ns}.worker.${def.name}`,
+  topics: (ns) => def.contexts.map((c) => topicOf(c, ns)),
+  deadLetters: `worker.${def.name}`,
+  create: (p) => {
+    let running: RunningReactor | null = null;
+    let close: (() => Promise<void>) | undefined;
+    return {
+      async start() {
+        if (running) return;
+        const made = await def.reaction(p);
+        const reaction = made.reaction;
+        close = made.close;
+        if (reaction.name !== def.name || reaction.contexts.join() !== def.contexts.join())
+          throw new Error(`worker ${def.name}: its reaction is named or subscribed differently`);
+        running = await startReactor({
+          leaseMs: p.workerLeaseMs,
+          ...def.options,
+          reaction,
+          sql: p.sql,
+          log: p.log,
+          logger: p.logger,
+          metrics: p.metrics,
+          namespace: p.namespace,
+          stallAfterMs: p.consumerStallMs,
+        });
+        await running.start();
+      },
+      async stop() {
+        await running?.stop();
+        running = null;
+        await close?.();
+        close = undefined;
+      },
+      isRunning: () => running?.isRunning() ?? false,
+      progress: () => running?.progress() ?? { lag: null, stalledForMs: 0, stalled: false },
+    };
+  },
+});
