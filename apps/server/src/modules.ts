@@ -1,6 +1,7 @@
 import { analyticsModule } from '@lectern/analytics-module';
 import { contentModule } from '@lectern/content-module';
 import { identityModule } from '@lectern/identity-module';
+import { notificationsModule } from '@lectern/notifications-module';
 import { profileModule } from '@lectern/profile-module';
 import type { ContextModule } from '@lectern/infra/runtime/context-module';
 import type { Config } from './config.ts';
@@ -11,8 +12,18 @@ import type { Config } from './config.ts';
  * document and the admin routes all read it.
  */
 export const contextModules = (config: Config): readonly ContextModule[] => [
-  identityModule({ appUrl: config.appUrl, bootstrapAdmins: config.bootstrapAdmins }),
+  identityModule({ bootstrapAdmins: config.bootstrapAdmins }),
   profileModule(),
   contentModule(),
-  analyticsModule({ ingestKeys: config.analyticsIngestKeys, contexts: ['profile', 'identity'] }),
+  notificationsModule({
+    appUrl: config.appUrl,
+    // Unset, the development default of `./dev start` (what the embedded blob store signs for too).
+    apiUrl: config.publicUrl ?? `http://localhost:${config.port}`,
+    from: config.notify.from,
+    providers: config.notify,
+  }),
+  analyticsModule({
+    ingestKeys: config.analyticsIngestKeys,
+    contexts: ['profile', 'identity', 'notifications'],
+  }),
 ];

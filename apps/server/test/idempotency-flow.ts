@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { decodeJwt } from 'jose';
 import { jsonClient, problem } from './http-client.ts';
+import { devMailbox } from './dev-mailbox.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /** Listed in LECTERN_BOOTSTRAP_ADMINS by the test file: verifying it makes an admin. */
@@ -25,15 +26,7 @@ export const idempotencyFlow = (test: TestFn, name: string, setup: ProfileSetup)
     'x-forwarded-for': ip,
   });
 
-  const outbox = async (to: string) => {
-    const r = await http('GET', `/api/dev/outbox?to=${encodeURIComponent(to)}`);
-    const items = (r.body?.items ?? []) as { text: string }[];
-    return {
-      count: items.length,
-      token: items[0] ? /#token=([A-Za-z0-9._-]+)/.exec(items[0].text)?.[1] : undefined,
-      code: items[0] ? /\b(\d{6})\b/.exec(items[0].text)?.[1] : undefined,
-    };
-  };
+  const mailbox = devMailbox(http);
   const registerAndVerify = async (email = newEmail()) => {
     const ip = newIp();
     const reg = await http('POST', '/api/identity/register', {
@@ -42,7 +35,7 @@ export const idempotencyFlow = (test: TestFn, name: string, setup: ProfileSetup)
     });
     if (reg.status !== 201) throw new Error(`register: ${reg.status}`);
     const verified = await http('POST', '/api/identity/verify-email', {
-      body: { token: (await outbox(email)).token },
+      body: { token: (await mailbox.waitFor(email, 'verify-email')).token },
     });
     if (verified.status !== 200) throw new Error(`verify: ${verified.status}`);
     return { email, userId: reg.body!.userId as string, tokens: verified.body! };
@@ -62,7 +55,9 @@ export const idempotencyFlow = (test: TestFn, name: string, setup: ProfileSetup)
       t.is(again.status, 201);
       t.is(again.headers.get('idempotent-replayed'), 'true');
       t.is(again.body?.userId, boss.body?.userId);
-      t.is((await outbox(bootstrapAdmin)).count, 1);
+      // One verification mail and one welcome: the replay decided nothing, so nothing more is sent.
+      t.is((await mailbox.waitFor(bootstrapAdmin, 'verify-email')).count, 1);
+      t.is((await mailbox.waitFor(bootstrapAdmin, 'welcome')).count, 1);
       // Another address under the same key is refused, not steered onto the boss's user.
       const attacker = newEmail();
       problem(t, await register(attacker, keyed(K, ip)), 422, 'idempotency_key_reused');
@@ -79,7 +74,8 @@ export const idempotencyFlow = (test: TestFn, name: string, setup: ProfileSetup)
         ).status,
         202,
       );
-      const { token } = await outbox(attacker);
+      // The registration's mail, then the resent one.
+      const { token } = await mailbox.waitFor(attacker, 'verify-email', 2);
       t.true(token?.startsWith(`${plain.body?.userId}.`), 'the resent token is for the attacker’s own user');
       const verified = await http('POST', '/api/identity/verify-email', { body: { token } });
       t.is(verified.status, 200);
@@ -141,7 +137,7 @@ export const idempotencyFlow = (test: TestFn, name: string, setup: ProfileSetup)
       const verify = (token: string, code: string, headers: Record<string, string>) =>
         http('POST', '/api/identity/phone/verify', { token, body: { phone, code }, headers });
       t.is((await send(a.tokens.accessToken, K1)).status, 202);
-      const { code } = await outbox(phone);
+      const { code } = await mailbox.waitFor(phone, 'phone-code');
       t.is((await verify(a.tokens.accessToken, code!, keyed(K2, ip))).status, 200);
       // B under A's very keys: another caller, so another command, and the number is A's.
       problem(t, await send(b.tokens.accessToken, K1), 409, 'phone_taken');
@@ -162,7 +158,7 @@ export const idempotencyFlow = (test: TestFn, name: string, setup: ProfileSetup)
         ).status,
         202,
       );
-      const right = (await outbox(other)).code!;
+      const right = (await mailbox.waitFor(other, 'phone-code')).code!;
       const wrong = right === '000000' ? '000001' : '000000';
       const same = { 'x-request-id': K1 };
       const guess = () =>

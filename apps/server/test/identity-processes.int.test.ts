@@ -1,10 +1,12 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
+import { mailpit } from '@lectern/infra/testing/mailpit';
 import { jsonClient } from './http-client.ts';
+import { devMailbox } from './dev-mailbox.ts';
 import { startServerProcess } from '../src/process.ts';
 
 /** A real server process (`main.ts`) in a data folder of its own (chDB serves one process per folder). */
@@ -23,8 +25,10 @@ const startProcess = async (env: Record<string, string>) => {
 };
 
 const databaseUrl = requireEngine(test, 'DATABASE_URL', 'PostgreSQL');
+const smtpUrl = requireEngine(test, 'SMTP_URL', 'mailpit (SMTP)');
+const mailpitUrl = requireEngine(test, 'MAILPIT_URL', 'mailpit (API)');
 
-if (databaseUrl) {
+if (databaseUrl && smtpUrl && mailpitUrl) {
   test('two identity processes on one PostgreSQL share limits, lockouts and keys', async (t) => {
     const db = await freshDatabase(databaseUrl);
     const a = await startProcess({ DATABASE_URL: db.url, LECTERN_NAMESPACE: `two-${db.name}` });
@@ -43,9 +47,8 @@ if (databaseUrl) {
         (await a.http('POST', '/api/identity/register', { body: { email, password }, headers: ip })).status,
         201,
       );
-      // The outbox is shared too: B reads what A wrote, and B verifies the user A registered.
-      const mail = await b.http('GET', `/api/dev/outbox?to=${encodeURIComponent(email)}`);
-      const token = /#token=([A-Za-z0-9._-]+)/.exec(mail.body?.items?.[0]?.text ?? '')?.[1];
+      // The mailbox is shared too: B reads what A's worker sent, and B verifies the user A registered.
+      const { token } = await devMailbox(b.http).waitFor(email, 'verify-email');
       const verified = await b.http('POST', '/api/identity/verify-email', { body: { token } });
       t.is(verified.status, 200);
       const access = verified.body?.accessToken as string;
@@ -107,8 +110,7 @@ if (databaseUrl) {
         ).status,
         202,
       );
-      const sms = await a.http('GET', `/api/dev/outbox?to=${encodeURIComponent(codePhone)}`);
-      const code = /\b(\d{6})\b/.exec(sms.body?.items?.[0]?.text ?? '')?.[1];
+      const { code } = await devMailbox(a.http).waitFor(codePhone, 'phone-code');
       const wrong = code === '000000' ? '000001' : '000000';
       const verifyCode = (p: typeof a, c: string) =>
         p.http('POST', '/api/identity/phone/verify', { token: access, body: { phone: codePhone, code: c } });
@@ -173,7 +175,7 @@ if (databaseUrl) {
     }
   });
 
-  test('production: no development routes, and no secret in the log', async (t) => {
+  test('production: messages go out by SMTP; no development routes, and no secret in the log', async (t) => {
     const db = await freshDatabase(databaseUrl);
     const p = await startProcess({
       DATABASE_URL: db.url,
@@ -182,6 +184,9 @@ if (databaseUrl) {
       JWT_ISSUER: 'https://id.lectern.test',
       JWT_AUDIENCE: 'lectern-test',
       LECTERN_APP_URL: 'https://app.lectern.test',
+      LECTERN_MESSAGE_KEYS: randomBytes(32).toString('base64url'),
+      SMTP_URL: smtpUrl!,
+      LECTERN_PUBLIC_URL: 'https://api.lectern.test',
       LOG_LEVEL: 'debug',
     });
     try {
@@ -193,18 +198,40 @@ if (databaseUrl) {
           .status,
         401,
       );
-      t.is((await p.http('POST', '/api/identity/password-reset', { body: { email } })).status, 202);
       t.is((await p.http('GET', `/api/dev/outbox?to=${encodeURIComponent(email)}`)).status, 404);
       t.is(
         (await p.http('POST', '/api/dev/token', { body: { sub: randomUUID(), roles: ['admin'] } })).status,
         404,
       );
-      await new Promise((r) => setTimeout(r, 300));
+      // Identity drops nothing: the worker sends its messages over SMTP, with links that work.
+      const box = mailpit(mailpitUrl!);
+      const linkIn = async (query: string, path: string) => {
+        const [m] = await box.waitFor(`to:"${email}" ${query}`);
+        const text = (await box.message(m!.ID)).Text;
+        return new RegExp(`https://app\\.lectern\\.test/${path}#token=([A-Za-z0-9._-]+)`).exec(text)?.[1];
+      };
+      const verifyToken = await linkIn('subject:"Confirm"', 'verify-email');
+      t.truthy(verifyToken, 'the verification link');
+      t.is(
+        (await p.http('POST', '/api/identity/verify-email', { body: { token: verifyToken } })).status,
+        200,
+      );
+      t.is((await p.http('POST', '/api/identity/password-reset', { body: { email } })).status, 202);
+      const resetToken = await linkIn('subject:"password"', 'reset-password');
+      t.truthy(resetToken, 'the reset link');
+      const reset = await p.http('POST', '/api/identity/password-reset/confirm', {
+        body: { token: resetToken, newPassword: 'another production passphrase' },
+      });
+      t.is(reset.status, 204, JSON.stringify(reset.body));
+      t.is((await box.search(`to:"${email}"`)).length, 3, 'welcome, verification and reset: one each');
       const log = p.output();
-      t.true(log.includes('no message delivery configured'), 'the dropped message is logged');
       t.false(log.includes(password), 'password in the log');
       t.false(log.includes('wrong password!!'), 'attempted password in the log');
       t.false(/#token=|token=[A-Za-z0-9]/.test(log), 'a token in the log');
+      t.false(
+        log.includes(verifyToken!.split('.')[1]!) || log.includes(resetToken!.split('.')[1]!),
+        'a secret in the log',
+      );
       t.false(log.includes(email), 'the full address in the log');
     } finally {
       await p.stop();

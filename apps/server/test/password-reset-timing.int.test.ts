@@ -39,6 +39,12 @@ if (databaseUrl) {
         headers,
       });
       t.is(registered.status, 201);
+      // The worker sends the verification after the answer: wait for it, bounded.
+      for (
+        const deadline = Date.now() + 60_000;
+        (await mails('verify-email')).length === 0 && Date.now() < deadline;
+      )
+        await new Promise((r) => setTimeout(r, 25));
       const token = /#token=([A-Za-z0-9._-]+)/.exec((await mails('verify-email'))[0]?.text ?? '')?.[1];
       t.is((await http('POST', '/api/identity/verify-email', { body: { token }, headers })).status, 200);
 

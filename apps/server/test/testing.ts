@@ -51,7 +51,13 @@ export const sharedLectern = (test: TestFn, setup: ProfileSetup): (() => Promise
 export const onEveryProfile = (
   test: TestFn,
   flow: (test: TestFn, name: string, setup: ProfileSetup) => void,
-  opts: Readonly<{ clickhouse?: boolean; blobs?: boolean; env?: Readonly<Record<string, string>> }> = {},
+  opts: Readonly<{
+    clickhouse?: boolean;
+    blobs?: boolean;
+    /** E-mail over SMTP into mailpit on the engines profile (the embedded one keeps its development mailbox). */
+    mail?: boolean;
+    env?: Readonly<Record<string, string>>;
+  }> = {},
 ): void => {
   const tempDir = () => mkdtemp(join(tmpdir(), 'lectern-e2e-'));
   const env = opts.env ?? {};
@@ -67,7 +73,15 @@ export const onEveryProfile = (
   const brokers = requireEngine(test, 'KAFKA_BROKERS', 'Kafka');
   const clickhouseUrl = opts.clickhouse ? requireEngine(test, 'CLICKHOUSE_URL', 'ClickHouse') : null;
   const s3Endpoint = opts.blobs ? requireEngine(test, 'S3_ENDPOINT', 'MinIO') : null;
-  if (!databaseUrl || !brokers || (opts.clickhouse && !clickhouseUrl) || (opts.blobs && !s3Endpoint)) return;
+  const smtpUrl = opts.mail ? requireEngine(test, 'SMTP_URL', 'mailpit') : null;
+  if (
+    !databaseUrl ||
+    !brokers ||
+    (opts.clickhouse && !clickhouseUrl) ||
+    (opts.blobs && !s3Endpoint) ||
+    (opts.mail && !smtpUrl)
+  )
+    return;
   const s3 = s3Endpoint
     ? {
         S3_ENDPOINT: s3Endpoint,
@@ -81,6 +95,7 @@ export const onEveryProfile = (
     'kafka',
     ...(opts.clickhouse ? ['clickhouse'] : []),
     ...(opts.blobs ? ['minio'] : []),
+    ...(opts.mail ? ['mailpit'] : []),
   ];
   flow(test, name.join('+'), async () => {
     const dir = await tempDir();
@@ -99,6 +114,7 @@ export const onEveryProfile = (
         LECTERN_NAMESPACE: `e2e-${db.name}`,
         ...(analytics ? { CLICKHOUSE_URL: analytics.toString() } : {}),
         ...s3,
+        ...(smtpUrl ? { SMTP_URL: smtpUrl } : {}),
         ...env,
       }),
       cleanup: async (lectern) => {

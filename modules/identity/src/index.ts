@@ -1,11 +1,4 @@
-import {
-  devOutbox,
-  devRoutes,
-  discardingOutbox,
-  identityCommandRoutes,
-  jwksRoutes,
-  policy,
-} from '@lectern/identity-commands';
+import { devRoutes, identityCommandRoutes, jwksRoutes, policy } from '@lectern/identity-commands';
 import { identityQueryRoutes } from '@lectern/identity-queries';
 import { identitySessionsProjection } from '@lectern/identity-projection-sessions';
 import { identityUsersProjection } from '@lectern/identity-projection-users';
@@ -14,8 +7,6 @@ import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import type { ContextModule } from '@lectern/infra/runtime/context-module';
 
 export type IdentitySettings = Readonly<{
-  /** The web app: links in identity's e-mails point there. */
-  appUrl: string;
   /** Verified e-mails that are given the admin role (how the first admin comes to be). */
   bootstrapAdmins: readonly string[];
 }>;
@@ -23,15 +14,15 @@ export type IdentitySettings = Readonly<{
 /**
  * Identity: accounts, sign-in, tokens and roles. It issues the access
  * tokens every other context checks, and publishes their keys (JWKS).
- * Outside production it also mounts the development outbox and a token
- * minter.
+ * Its messages (verification links, reset links, phone codes) are the
+ * notifications context's to send, from its events. Outside production it
+ * also mounts a token minter.
  */
 export const identityModule = (settings: IdentitySettings): ContextModule => ({
   name: 'identity',
   projections: [identityUsersProjection, identitySessionsProjection],
   accessTokens: { ttlMs: policy.accessTokenTtl },
   routes: async (p) => {
-    const outbox = p.production ? null : await devOutbox(p.sql);
     return [
       jwksRoutes(p.auth.keyRing),
       identityCommandRoutes({
@@ -40,15 +31,14 @@ export const identityModule = (settings: IdentitySettings): ContextModule => ({
         keyRing: p.auth.keyRing,
         signAccessToken: p.auth.signAccessToken,
         verify: p.auth.verify,
-        outbox: outbox ?? discardingOutbox(p.logger),
+        messageKeys: p.messageKeys,
         clock: p.clock,
         ids: p.ids,
-        appUrl: settings.appUrl,
         bootstrapAdmins: settings.bootstrapAdmins,
       }),
       identityQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
-      // Development only: the outbox and a token minter. Absent (404) in production.
-      ...(outbox ? [devRoutes({ outbox, signAccessToken: p.auth.signAccessToken })] : []),
+      // Development only: a token minter. Absent (404) in production.
+      ...(p.production ? [] : [devRoutes({ signAccessToken: p.auth.signAccessToken })]),
     ];
   },
   api: [

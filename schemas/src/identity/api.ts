@@ -1,10 +1,4 @@
-import {
-  commandResponseHeaders,
-  queryHeaders,
-  queryResponseHeaders,
-  requiredParam,
-  type ApiOperation,
-} from '../openapi.ts';
+import { commandResponseHeaders, queryHeaders, queryResponseHeaders, type ApiOperation } from '../openapi.ts';
 import {
   arrayOf,
   boolean,
@@ -117,7 +111,6 @@ const jwks = describe(
   { title: 'JsonWebKeySet', description: 'Public keys only (RFC 7517).' },
 );
 
-const tokenBody = (what: string) => describe(string(), { description: what });
 const bearer = 'bearer' as const;
 const admin = { roles: ['admin'] } as const;
 const json = (description: string, body: ApiOperation['body']) => ({
@@ -154,19 +147,6 @@ const userFilter: Validator<unknown> = withSchema((input) => ({ ok: true, value:
   properties: { email: jsonSchemaOf(emailAddress), phone: jsonSchemaOf(phoneNumber) },
   anyOf: [{ required: ['email'] }, { required: ['phone'] }],
 });
-
-/** `to` of `GET /api/dev/outbox`: whose messages, by address or number. */
-const outboxAddress: Validator<string> = withSchema(
-  (input, path = '') => {
-    const e = emailAddress(input, path);
-    return e.ok ? e : phoneNumber(input, path);
-  },
-  {
-    description: 'An e-mail address or an E.164 phone number.',
-    anyOf: [jsonSchemaOf(emailAddress), jsonSchemaOf(phoneNumber)],
-    examples: ['ada@example.org'],
-  },
-);
 
 export const identityApi: readonly ApiOperation[] = [
   {
@@ -454,33 +434,6 @@ export const identityApi: readonly ApiOperation[] = [
 
 /** Development-only routes (absent with `NODE_ENV=production`, and from its document). */
 export const identityDevApi: readonly ApiOperation[] = [
-  {
-    method: 'get',
-    path: '/api/dev/outbox',
-    operationId: 'devOutbox',
-    summary: 'Messages identity would have sent (development only)',
-    description: 'E-mails and texts with their links and codes, newest first.',
-    tags: ['development'],
-    security: 'none',
-    query: { to: requiredParam(outboxAddress) },
-    responses: {
-      200: json(
-        'The messages.',
-        object({
-          items: arrayOf(
-            object({
-              channel: oneOf(['email', 'sms']),
-              to: string(),
-              template: string(),
-              subject: string(),
-              text: tokenBody('The message, with its link or code.'),
-              sentAt: isoTime(),
-            }),
-          ),
-        }),
-      ),
-    },
-  },
   {
     method: 'post',
     path: '/api/dev/token',

@@ -25,11 +25,15 @@ export const projectionStatusList = describe(
   object({
     items: arrayOf(
       object({
-        name: projectionName,
-        kind: describe(oneOf(['sql', 'analytics']), {
+        name: describe(string({ min: 1, max: 63, pattern: /^[a-z][a-z0-9_.]*$/ }), {
+          description:
+            'A read model (`profiles`), or another consumer (`analytics`, `worker.notifications`).',
+        }),
+        kind: describe(oneOf(['sql', 'analytics', 'worker']), {
           description:
             '`sql`: a PostgreSQL read model (rebuildable); `analytics`: the ClickHouse projector, which has ' +
-            'no checkpoint of its own (its consumer group and lag say where it is).',
+            'no checkpoint of its own (its consumer group and lag say where it is); `worker`: a reaction ' +
+            'with side effects (never rebuilt: it acts once per event).',
         }),
         version: describe(nullable(integer({ min: 1 })), {
           description: 'The model version; `null` for analytics.',

@@ -63,17 +63,26 @@ const run = async (env: Record<string, string>, plan: Plan) => {
   const server = await startServerProcess({ ...env, LECTERN_DATA_DIR: dataDir });
   try {
     const password = 'bench passphrase 0123456789';
-    // 1. Users, registered and verified through the development outbox.
+    // 1. Users, registered and verified through the development mailbox (the worker fills it after the answer).
+    const verificationToken = async (email: string): Promise<string> => {
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+        const box = await fetch(`${server.url}/api/dev/outbox?to=${encodeURIComponent(email)}`).then(
+          (r) => r.json() as Promise<{ items: { template: string; text: string }[] }>,
+        );
+        const mail = box.items.find((m) => m.template === 'verify-email');
+        const token = mail && /#token=([A-Za-z0-9._-]+)/.exec(mail.text)?.[1];
+        if (token) return token;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no verification mail for ${email}`);
+    };
     const users = await Promise.all(
       Array.from({ length: plan.users }, async (_, i) => {
         const email = `bench-${i}-${randomUUID().slice(0, 8)}@example.org`;
         const ip = { 'x-forwarded-for': `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}` };
         const reg = await post(`${server.url}/api/identity/register`, { email, password }, ip);
         if (reg.status !== 201) throw new Error(`register ${reg.status}: ${JSON.stringify(reg.body)}`);
-        const outbox = await fetch(`${server.url}/api/dev/outbox?to=${encodeURIComponent(email)}`).then(
-          (r) => r.json() as Promise<{ items: { text: string }[] }>,
-        );
-        const token = /#token=([A-Za-z0-9._-]+)/.exec(outbox.items[0]?.text ?? '')?.[1];
+        const token = await verificationToken(email);
         const verified = await post(`${server.url}/api/identity/verify-email`, { token });
         if (verified.status !== 200) throw new Error(`verify ${verified.status}`);
         return { email, refreshToken: verified.body!.refreshToken as string };

@@ -4,7 +4,8 @@ import { jsonBody } from '@lectern/infra/http/app';
 import { setCommandHeaders } from '@lectern/infra/http/headers';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { verifyPassword } from '@lectern/infra/auth/passwords';
-import { randomToken, tokenHash } from '@lectern/infra/auth/secrets';
+import { linkToken } from '@lectern/infra/auth/message-secrets';
+import { tokenHash } from '@lectern/infra/auth/secrets';
 import { userDecider, type UserCommand } from '../domain/user.ts';
 import { emailClaimDecider } from '../domain/email-claim.ts';
 import { policy } from '../domain/policy.ts';
@@ -33,22 +34,14 @@ export const emailChangeRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): 
       throw new Problem('unauthenticated', 'invalid_credentials', 'The password is wrong.');
     const at = now();
     await claimEmail(req, newEmail, userId, policy.emailChangeTtl, at);
-    const token = `${userId}.${randomToken()}`;
-    const outcome = await run(req, schema.userStreamId(userId), userDecider, {
+    const token = linkToken(userId, deps.messageKeys.derive('confirm-email-change', [userId, newEmail, at]));
+    await run(req, schema.userStreamId(userId), userDecider, {
       type: 'RequestEmailChange',
       newEmail,
       matchedHash: matched,
       tokenHash: tokenHash(token),
       at,
     });
-    if (outcome.events.length)
-      await deps.outbox.send({
-        channel: 'email',
-        to: newEmail,
-        template: 'confirm-email-change',
-        subject: 'Confirm your new e-mail address',
-        text: `Open ${deps.appUrl}/confirm-email#token=${token} within 24 hours to make this your account's address.`,
-      });
     res.status(202).json({ status: 'verification_sent', email: newEmail });
   });
 

@@ -2,7 +2,8 @@ import { Router } from 'express';
 import { identity as schema } from '@lectern/schemas';
 import { jsonBody } from '@lectern/infra/http/app';
 import { hashPassword } from '@lectern/infra/auth/passwords';
-import { randomToken, tokenHash } from '@lectern/infra/auth/secrets';
+import { linkToken } from '@lectern/infra/auth/message-secrets';
+import { tokenHash } from '@lectern/infra/auth/secrets';
 import { userDecider } from '../domain/user.ts';
 import { tokenFamilyDecider } from '../domain/token-family.ts';
 import { ipLimits } from '../limits.ts';
@@ -38,20 +39,13 @@ export const passwordResetRoutes = (deps: IdentityCommandDeps, kit: IdentityKit)
           res.once('finish', () => resolve());
           res.once('close', () => resolve());
         });
-      const token = `${claim.userId}.${randomToken()}`;
-      const outcome = await run(req, schema.userStreamId(claim.userId), userDecider, {
+      const at = now();
+      const token = linkToken(claim.userId, deps.messageKeys.derive('reset-password', [claim.userId, at]));
+      await run(req, schema.userStreamId(claim.userId), userDecider, {
         type: 'RequestPasswordReset',
         tokenHash: tokenHash(token),
-        at: now(),
+        at,
       });
-      if (outcome.events.length)
-        await deps.outbox.send({
-          channel: 'email',
-          to: email,
-          template: 'reset-password',
-          subject: 'Reset your password',
-          text: `Open ${deps.appUrl}/reset-password#token=${token} within 15 minutes to choose a new password.`,
-        });
     } catch (error) {
       req.log.error({ err: error }, 'password reset request failed after its answer');
     }

@@ -3,7 +3,8 @@ import { identity as schema } from '@lectern/schemas';
 import { jsonBody } from '@lectern/infra/http/app';
 import { setCommandHeaders } from '@lectern/infra/http/headers';
 import { Problem } from '@lectern/infra/runtime/errors';
-import { codeHash, randomDigits, randomToken, verifyCode } from '@lectern/infra/auth/secrets';
+import { derivedDigits } from '@lectern/infra/auth/message-secrets';
+import { codeHash, randomToken, verifyCode } from '@lectern/infra/auth/secrets';
 import { userDecider } from '../domain/user.ts';
 import { phoneDecider } from '../domain/phone.ts';
 import { policy } from '../domain/policy.ts';
@@ -19,26 +20,19 @@ export const phoneRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): Router
     const body = validated(schema.phoneCodeRequest(jsonBody(req)));
     await limit(`phone-code:${ip(req)}`, ipLimits.phoneCodes, 'phone codes');
     const userId = req.ctx.actor!.userId!;
-    const code = randomDigits(6);
+    const codeId = deps.ids.uuid();
+    const code = derivedDigits(deps.messageKeys.derive('phone-code', [body.phone, codeId]));
     const salt = randomToken(16);
     const outcome = await run(req, schema.phoneStreamId(phoneId(body.phone)), phoneDecider, {
       type: 'SendCode',
       phone: body.phone,
       userId,
-      codeId: deps.ids.uuid(),
+      codeId,
       codeHash: await codeHash(code, salt),
       codeSalt: salt,
       at: now(),
     });
     const sent = outcome.events.find((e) => e.type === 'identity.PhoneCodeSent')?.data;
-    if (sent)
-      await deps.outbox.send({
-        channel: 'sms',
-        to: body.phone,
-        template: 'phone-code',
-        subject: 'Lectern code',
-        text: `Your Lectern code is ${code}. It expires in 10 minutes.`,
-      });
     res.status(202).json({ status: 'code_sent', phone: body.phone, expiresAt: sent?.expiresAt ?? null });
   });
 

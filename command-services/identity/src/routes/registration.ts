@@ -4,7 +4,8 @@ import { jsonBody } from '@lectern/infra/http/app';
 import { setCommandHeaders } from '@lectern/infra/http/headers';
 import { deterministicUuid } from '@lectern/infra/runtime/ids';
 import { hashPassword } from '@lectern/infra/auth/passwords';
-import { randomToken, tokenHash } from '@lectern/infra/auth/secrets';
+import { linkToken } from '@lectern/infra/auth/message-secrets';
+import { tokenHash } from '@lectern/infra/auth/secrets';
 import { userDecider, type UserCommand } from '../domain/user.ts';
 import { emailClaimDecider } from '../domain/email-claim.ts';
 import { policy } from '../domain/policy.ts';
@@ -25,14 +26,10 @@ export const registrationRoutes = (deps: IdentityCommandDeps, kit: IdentityKit):
   const router = Router();
   const { now, run, loadUser, loadClaim, limit, issueSession, claimEmail } = kit;
 
-  const sendVerification = (email: string, token: string) =>
-    deps.outbox.send({
-      channel: 'email',
-      to: email,
-      template: 'verify-email',
-      subject: 'Confirm your e-mail address',
-      text: `Open ${deps.appUrl}/verify-email#token=${token} within 24 hours to activate your account.`,
-    });
+  // The token is derived from facts of the event with the message key; the
+  // notifications worker derives it again to build the link (infra/auth/message-secrets).
+  const verificationToken = (userId: string, email: string, at: string) =>
+    linkToken(userId, deps.messageKeys.derive('verify-email', [userId, email, at]));
 
   router.post('/api/identity/register', async (req, res) => {
     const body = validated(schema.registerRequest(jsonBody(req)));
@@ -42,8 +39,9 @@ export const registrationRoutes = (deps: IdentityCommandDeps, kit: IdentityKit):
     const at = now();
     // 1. The address: exactly one registration can hold it.
     await claimEmail(req, email, userId, policy.emailVerificationTtl, at);
-    // 2. The user, inactive, with a verification token only its hash of which is kept.
-    const token = `${userId}.${randomToken()}`;
+    // 2. The user, inactive, with a verification token only its hash of which is kept;
+    //    its e-mail is the notifications worker's, from the event.
+    const token = verificationToken(userId, email, at);
     const outcome = await run(req, schema.userStreamId(userId), userDecider, {
       type: 'Register',
       userId,
@@ -52,8 +50,6 @@ export const registrationRoutes = (deps: IdentityCommandDeps, kit: IdentityKit):
       tokenHash: tokenHash(token),
       at,
     });
-    // 3. The e-mail (a retried request re-sends nothing: it appended nothing).
-    if (outcome.events.length) await sendVerification(email, token);
     setCommandHeaders(res, outcome.revision, outcome.position);
     res.status(201).json({ userId, email, status: 'pending' });
   });
@@ -64,15 +60,14 @@ export const registrationRoutes = (deps: IdentityCommandDeps, kit: IdentityKit):
     await limit(`email:${ip(req)}`, ipLimits.emailRequests, 'e-mail requests');
     const claim = await loadClaim(email);
     if (claim.status === 'pending') {
-      const token = `${claim.userId}.${randomToken()}`;
       const at = now();
+      const token = verificationToken(claim.userId, email, at);
       await claimEmail(req, email, claim.userId, policy.emailVerificationTtl, at);
-      const outcome = await run(req, schema.userStreamId(claim.userId), userDecider, {
+      await run(req, schema.userStreamId(claim.userId), userDecider, {
         type: 'ResendVerification',
         tokenHash: tokenHash(token),
         at,
       });
-      if (outcome.events.length) await sendVerification(email, token);
     }
     // The same answer whether or not the address is known: no enumeration.
     res.status(202).json({ status: 'accepted' });

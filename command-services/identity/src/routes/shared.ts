@@ -14,7 +14,7 @@ import { userDecider, type User } from '../domain/user.ts';
 import { emailClaimDecider } from '../domain/email-claim.ts';
 import { tokenFamilyDecider, type TokenFamily } from '../domain/token-family.ts';
 import { policy } from '../domain/policy.ts';
-import type { Outbox } from '../outbox.ts';
+import type { MessageKeys } from '@lectern/infra/auth/message-secrets';
 
 export type IdentityCommandDeps = Readonly<{
   store: EventStore;
@@ -26,11 +26,10 @@ export type IdentityCommandDeps = Readonly<{
     roles: readonly string[];
   }) => Promise<{ token: string; expiresAt: string }>;
   verify: (token: string) => Promise<VerifiedToken>;
-  outbox: Outbox;
+  /** Derives the secrets of identity's messages, which the notifications worker sends (never an event's content). */
+  messageKeys: MessageKeys;
   clock: Clock;
   ids: Ids;
-  /** Where the web app lives: links in e-mails point there, with the token in the fragment (never sent to a server). */
-  appUrl: string;
   /** Verified e-mails that get the `admin` role on top of their own (how the first admin exists). */
   bootstrapAdmins: readonly string[];
 }>;

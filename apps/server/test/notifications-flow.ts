@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import type { TestFn } from 'ava';
+import { mailpit } from '@lectern/infra/testing/mailpit';
+import { devMailbox } from './dev-mailbox.ts';
+import { jsonClient, problem } from './http-client.ts';
+import { sharedLectern, type ProfileSetup } from './testing.ts';
+
+/**
+ * Notifications end to end over HTTP: identity's events reach the
+ * notifications worker through the log (the SQL log embedded, Kafka on the
+ * engines) and its messages reach the profile's e-mail provider: the
+ * development mailbox embedded, mailpit over SMTP on the engines.
+ */
+export const notificationsFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
+  const lectern = sharedLectern(test, setup);
+  const http = jsonClient(async () => (await lectern()).url);
+  const overSmtp = name.includes('mailpit');
+  const box = overSmtp ? mailpit(process.env.MAILPIT_URL!) : null;
+  const dev = devMailbox(http);
+
+  /** The templates of the messages to `email` once there are `count`, as the provider received them. */
+  const templatesTo = async (email: string, count: number): Promise<string[]> => {
+    if (!box) {
+      for (const deadline = Date.now() + 60_000; ;) {
+        const r = await http('GET', `/api/dev/outbox?to=${encodeURIComponent(email)}`);
+        const items = (r.body?.items ?? []) as { template: string }[];
+        if (items.length >= count || Date.now() > deadline) return items.map((m) => m.template).sort();
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    }
+    const found = await box.waitFor(`to:"${email}"`, count);
+    return (
+      await Promise.all(found.map(async (m) => (await box.headers(m.ID))['X-Lectern-Template']?.[0] ?? '?'))
+    ).sort();
+  };
+
+  test.serial(
+    `${name}: registering puts exactly one welcome and one verification e-mail in the mailbox`,
+    async (t) => {
+      const email = `welcome-${randomUUID().slice(0, 8)}@example.org`;
+      const r = await http('POST', '/api/identity/register', {
+        body: { email, password: 'correct horse battery staple' },
+        headers: { 'x-forwarded-for': '203.0.113.7' },
+      });
+      t.is(r.status, 201);
+      t.deepEqual(await templatesTo(email, 2), ['verify-email', 'welcome']);
+      // The verification link works: what the worker derived is what identity hashed.
+      if (box) {
+        const [m] = await box.waitFor(`to:"${email}" subject:"Confirm"`);
+        const token = /#token=([A-Za-z0-9._-]+)/.exec((await box.message(m!.ID)).Text)?.[1];
+        t.is((await http('POST', '/api/identity/verify-email', { body: { token } })).status, 200);
+      } else {
+        const { token } = await dev.waitFor(email, 'verify-email');
+        t.is((await http('POST', '/api/identity/verify-email', { body: { token } })).status, 200);
+      }
+    },
+  );
+
+  /** A bearer token for any user and roles, from the development route. */
+  const tokenFor = async (sub: string, roles: string[]) => {
+    const r = await http('POST', '/api/dev/token', { body: { sub, roles } });
+    if (r.status !== 200) throw new Error(`POST /api/dev/token: ${r.status}`);
+    return r.body!.token as string;
+  };
+
+  /** The user's decisions in the delivery log once `done` holds for them (bounded). */
+  const decisions = async (admin: string, userId: string, done: (items: any[]) => boolean) => {
+    for (const deadline = Date.now() + 60_000; ;) {
+      const r = await http('GET', `/api/admin/notifications?user=${userId}`, { token: admin });
+      if (r.status !== 200)
+        throw new Error(`GET /api/admin/notifications: ${r.status} ${JSON.stringify(r.body)}`);
+      const items = r.body!.items as any[];
+      if (done(items) || Date.now() > deadline) return items;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  test.serial(
+    `${name}: an admin previews and sends; the user unsubscribes in one click; the log says why`,
+    async (t) => {
+      const admin = await tokenFor(randomUUID(), ['admin']);
+      const email = `send-${randomUUID().slice(0, 8)}@example.org`;
+      const reg = await http('POST', '/api/identity/register', {
+        body: { email, password: 'correct horse battery staple' },
+        headers: { 'x-forwarded-for': '203.0.113.8' },
+      });
+      const userId = reg.body!.userId as string;
+      await templatesTo(email, 2);
+      const variables = {
+        title: 'Spring courses',
+        message: 'Twelve start in March.',
+        url: 'https://app.example/spring',
+      };
+
+      // 1. Preview renders each channel and sends nothing; what cannot be rendered is refused with pointers.
+      const preview = await http('POST', '/api/notify/preview', {
+        token: admin,
+        body: { template: 'announcement', variables },
+      });
+      t.is(preview.status, 200, JSON.stringify(preview.body));
+      t.is(preview.body?.email?.subject, 'Spring courses');
+      t.is(preview.body?.push?.title, 'Spring courses');
+      const missing = await http('POST', '/api/notify/send', {
+        token: admin,
+        body: { template: 'announcement', recipient: { userId }, variables: { title: 'x' } },
+      });
+      problem(t, missing, 400, 'template_variable_missing');
+      t.deepEqual((missing.body?.errors as { path: string }[]).map((e) => e.path).sort(), [
+        '/variables/message',
+        '/variables/url',
+      ]);
+      const learner = await tokenFor(userId, ['learner']);
+      problem(t, await http('POST', '/api/notify/send', { token: learner, body: {} }), 403, 'forbidden');
+
+      // 2. Sent, once under one Idempotency-Key.
+      const send = () =>
+        http('POST', '/api/notify/send', {
+          token: admin,
+          body: { template: 'announcement', recipient: { userId }, variables, channels: ['email'] },
+          headers: { 'idempotency-key': `announce-${userId}` },
+        });
+      const first = await send();
+      t.is(first.status, 202, JSON.stringify(first.body));
+      t.is((await send()).body?.requestId, first.body?.requestId);
+      t.deepEqual(await templatesTo(email, 3), ['announcement', 'verify-email', 'welcome']);
+
+      // 3. Its unsubscribe link (the footer's; the header's on SMTP) turns e-mail off in one click.
+      let link: string;
+      if (box) {
+        const [m] = await box.waitFor(`to:"${email}" subject:"Spring courses"`);
+        const headers = await box.headers(m!.ID);
+        t.deepEqual(headers['List-Unsubscribe-Post'], ['List-Unsubscribe=One-Click']);
+        link = /<([^>]+)>/.exec(headers['List-Unsubscribe']?.[0] ?? '')![1]!;
+        link = link.slice(link.indexOf('/api/'));
+      } else {
+        const [m] = await dev.now(email, 'announcement');
+        const token = /unsubscribe#token=([^\s]+)/.exec(m!.text)![1]!;
+        link = `/api/subscriptions/unsubscribe?token=${encodeURIComponent(token)}`;
+      }
+      const off = await http('POST', link, {
+        raw: 'List-Unsubscribe=One-Click',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      t.is(off.status, 200, JSON.stringify(off.body));
+      const me = await http('GET', '/api/subscriptions', {
+        token: learner,
+        headers: { 'x-consistency-token': off.headers.get('x-consistency-token')! },
+      });
+      t.is(me.body?.channels?.email, false);
+
+      // 4. The next announcement is not sent, and the delivery log says why; security mail still goes.
+      const again = await http('POST', '/api/notify/send', {
+        token: admin,
+        body: { template: 'announcement', recipient: { userId }, variables },
+      });
+      t.is(again.status, 202);
+      // Both of the template's channels were asked for: e-mail is off, and there is no push device.
+      const suppressedOn = (items: any[], channel: string) =>
+        items.find(
+          (d) => d.decision === 'suppressed' && d.template === 'announcement' && d.channel === channel,
+        );
+      const log = await decisions(
+        admin,
+        userId,
+        (items) => suppressedOn(items, 'email') && suppressedOn(items, 'push'),
+      );
+      t.like(suppressedOn(log, 'email'), { reason: 'the user turned email off' });
+      t.like(suppressedOn(log, 'push'), { reason: 'no push device' });
+      t.true(log.some((d) => d.decision === 'sent' && d.template === 'announcement'));
+      t.true(log.some((d) => d.decision === 'sent' && d.template === 'verify-email'));
+      t.false(
+        log.some((d) => d.address.includes(email)),
+        'addresses are masked',
+      );
+      // Security messages go whatever the user chose: verify, then ask for a reset.
+      const verifyToken = box
+        ? /#token=([A-Za-z0-9._-]+)/.exec(
+            (await box.message((await box.waitFor(`to:"${email}" subject:"Confirm"`))[0]!.ID)).Text,
+          )?.[1]
+        : (await dev.waitFor(email, 'verify-email')).token;
+      t.is((await http('POST', '/api/identity/verify-email', { body: { token: verifyToken } })).status, 200);
+      t.is(
+        (
+          await http('POST', '/api/identity/password-reset', {
+            body: { email },
+            headers: { 'x-forwarded-for': '203.0.113.8' },
+          })
+        ).status,
+        202,
+      );
+      const after = await templatesTo(email, 4);
+      t.deepEqual(after, ['announcement', 'reset-password', 'verify-email', 'welcome']);
+    },
+  );
+};

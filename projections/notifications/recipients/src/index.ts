@@ -1,0 +1,86 @@
+import { identity, profile, type RecordedEvent } from '@lectern/schemas';
+import { documentProjection, liveTable, type SqlProjection } from '@lectern/infra/runtime/projection';
+import type { SqlExecutor } from '@lectern/infra/sql/sql';
+
+const TABLE = 'notification_recipients';
+
+/** Where a user's messages go and in which language: the notifications context's own view of identity and profile. */
+export type NotificationRecipient = Readonly<{
+  userId: string;
+  email: string;
+  phone: string | null;
+  /** The interface language the user chose in their profile; null until they do. */
+  locale: string | null;
+}>;
+
+const keyOf = (e: RecordedEvent): string | null => {
+  if (identity.isIdentityEvent(e))
+    switch (e.type) {
+      case 'identity.UserRegistered':
+      case 'identity.EmailChanged':
+      case 'identity.PhoneChanged':
+        return e.data.userId;
+      default:
+        return null;
+    }
+  if (profile.isProfileEvent(e) && e.type === 'profile.ProfileUpdated') return e.data.userId;
+  return null;
+};
+
+const evolve = (doc: NotificationRecipient | null, e: RecordedEvent): NotificationRecipient | null => {
+  if (identity.isIdentityEvent(e))
+    switch (e.type) {
+      case 'identity.UserRegistered':
+        return { userId: e.data.userId, email: e.data.email, phone: null, locale: doc?.locale ?? null };
+      case 'identity.EmailChanged':
+        return doc && { ...doc, email: e.data.to };
+      case 'identity.PhoneChanged':
+        return doc && { ...doc, phone: e.data.to };
+      default:
+        return doc;
+    }
+  if (profile.isProfileEvent(e) && e.type === 'profile.ProfileUpdated') {
+    const locale = e.data.changes.find((c) => c.field === 'locale');
+    if (!locale) return doc;
+    // A profile may be projected before its user (two streams, two partitions): keep the locale until the user comes.
+    return doc
+      ? { ...doc, locale: locale.to }
+      : { userId: e.data.userId, email: '', phone: null, locale: locale.to };
+  }
+  return doc;
+};
+
+/**
+ * `notification_recipients`: one document per user with the address, the
+ * phone and the language the notifications worker writes to. It is the
+ * worker's only way to reach a user it knows by id (a password reset names
+ * the user, not the address).
+ */
+export const notificationRecipientsProjection: SqlProjection = documentProjection<NotificationRecipient>({
+  name: 'notification_recipients',
+  version: 1,
+  contexts: ['identity', 'profile'],
+  eventTypes: [
+    'identity.UserRegistered',
+    'identity.EmailChanged',
+    'identity.PhoneChanged',
+    'profile.ProfileUpdated',
+  ],
+  table: TABLE,
+  key: keyOf,
+  evolve,
+});
+
+const recipients = liveTable(TABLE);
+
+/** The recipient with this user id, or null: unknown, or its registration not projected yet. */
+export const recipientById = async (
+  sql: SqlExecutor,
+  userId: string,
+): Promise<NotificationRecipient | null> => {
+  const [row] = await sql.query<{ doc: NotificationRecipient }>(
+    `select doc from ${recipients} where id = $1`,
+    [userId],
+  );
+  return row && row.doc.email !== '' ? row.doc : null;
+};

@@ -1,0 +1,3 @@
+export * from './dev-routes.ts';
+export * from './admin-routes.ts';
+export * from './subscription-routes.ts';

@@ -1,0 +1,200 @@
+import { migrate, sqlMigration, type Sql, type SqlExecutor } from '@lectern/infra/sql/index';
+
+/**
+ * `notification_deliveries`: the notifications worker's own record, one row
+ * per notification, keyed by its id, which is derived from (causing event,
+ * recipient, channel). The primary key is what makes "never twice" hold
+ * forever (not for a day): a replay, a redelivery, a rebuild or a second
+ * worker finds the row `sent` or `suppressed` and sends nothing.
+ *
+ * Every decision is in it, with the attempts it took and the provider that
+ * took the message: support answers "why did user X not get message Y" from
+ * here (`GET /api/admin/notifications?user=`).
+ */
+export type DeliveryStatus = 'pending' | 'sent' | 'suppressed' | 'failed' | 'dead';
+
+export type Delivery = Readonly<{
+  notificationId: string;
+  eventId: string;
+  eventType: string;
+  correlationId: string | null;
+  template: string;
+  templateVersion: number;
+  channel: 'email' | 'sms' | 'push';
+  userId: string | null;
+  /** The address, masked (`a…@example.org`, `+49…78`): enough to tell two apart, not to write to. */
+  address: string;
+  status: DeliveryStatus;
+  reason: string | null;
+  provider: string | null;
+  providerRef: string | null;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+}>;
+
+const migrations = [
+  sqlMigration(
+    '001_notification_deliveries',
+    `create table if not exists notification_deliveries (
+       notification_id uuid primary key,
+       event_id uuid not null,
+       event_type text not null,
+       correlation_id text,
+       template text not null,
+       template_version int not null,
+       channel text not null check (channel in ('email', 'sms', 'push')),
+       user_id uuid,
+       address text not null,
+       status text not null check (status in ('pending', 'sent', 'suppressed', 'failed', 'dead')),
+       reason text,
+       provider text,
+       provider_ref text,
+       attempts int not null default 0,
+       created_at timestamptz not null,
+       updated_at timestamptz not null
+     );
+     create index if not exists notification_deliveries_user on notification_deliveries (user_id, created_at desc);
+     create index if not exists notification_deliveries_event on notification_deliveries (event_id);`,
+    'drop table if exists notification_deliveries;',
+  ),
+];
+
+export const migrateDeliveries = (sql: Sql): Promise<void> =>
+  migrate(sql, 'notification_deliveries', migrations);
+
+export type NewDelivery = Omit<
+  Delivery,
+  'status' | 'reason' | 'provider' | 'providerRef' | 'attempts' | 'createdAt' | 'updatedAt'
+>;
+
+/**
+ * Records a notification as pending unless it exists; answers its status
+ * now. `sent` and `suppressed` are final: the caller sends nothing more.
+ */
+export const openDelivery = async (sql: SqlExecutor, d: NewDelivery, at: string): Promise<DeliveryStatus> => {
+  await sql.query(
+    `insert into notification_deliveries (notification_id, event_id, event_type, correlation_id, template,
+       template_version, channel, user_id, address, status, created_at, updated_at)
+     values ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8::uuid, $9, 'pending', $10::timestamptz, $10::timestamptz)
+     on conflict (notification_id) do nothing`,
+    [
+      d.notificationId,
+      d.eventId,
+      d.eventType,
+      d.correlationId,
+      d.template,
+      d.templateVersion,
+      d.channel,
+      d.userId,
+      d.address,
+      at,
+    ],
+  );
+  const [row] = await sql.query<{ status: DeliveryStatus }>(
+    'select status from notification_deliveries where notification_id = $1::uuid',
+    [d.notificationId],
+  );
+  return row!.status;
+};
+
+/** Records a decision about a notification (never un-sends one: a `sent` row stays sent); answers the row as it is now. */
+export const decide = async (
+  sql: SqlExecutor,
+  notificationId: string,
+  decision: Readonly<{
+    status: Exclude<DeliveryStatus, 'pending'>;
+    reason: string | null;
+    provider: string | null;
+    providerRef: string | null;
+    attempts: number;
+  }>,
+  at: string,
+): Promise<Delivery> => {
+  await sql.query(
+    `update notification_deliveries
+        set status = $2, reason = $3, provider = coalesce($4, provider), provider_ref = coalesce($5, provider_ref),
+            attempts = greatest(attempts, $6), updated_at = $7::timestamptz
+      where notification_id = $1::uuid and status not in ('sent', 'suppressed')`,
+    [
+      notificationId,
+      decision.status,
+      decision.reason?.slice(0, 2000) ?? null,
+      decision.provider,
+      decision.providerRef,
+      decision.attempts,
+      at,
+    ],
+  );
+  return (await deliveryById(sql, notificationId))!;
+};
+
+type Row = {
+  notification_id: string;
+  event_id: string;
+  event_type: string;
+  correlation_id: string | null;
+  template: string;
+  template_version: number;
+  channel: Delivery['channel'];
+  user_id: string | null;
+  address: string;
+  status: DeliveryStatus;
+  reason: string | null;
+  provider: string | null;
+  provider_ref: string | null;
+  attempts: number;
+  created_at: Date | string;
+  updated_at: Date | string;
+};
+const COLUMNS = `notification_id::text, event_id::text, event_type, correlation_id, template, template_version,
+  channel, user_id::text, address, status, reason, provider, provider_ref, attempts, created_at, updated_at`;
+const toDelivery = (r: Row): Delivery => ({
+  notificationId: r.notification_id,
+  eventId: r.event_id,
+  eventType: r.event_type,
+  correlationId: r.correlation_id,
+  template: r.template,
+  templateVersion: r.template_version,
+  channel: r.channel,
+  userId: r.user_id,
+  address: r.address,
+  status: r.status,
+  reason: r.reason,
+  provider: r.provider,
+  providerRef: r.provider_ref,
+  attempts: r.attempts,
+  createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString(),
+});
+
+/** A user's notifications, newest first. */
+export const deliveriesOfUser = async (
+  sql: SqlExecutor,
+  userId: string,
+  limit = 50,
+): Promise<readonly Delivery[]> =>
+  (
+    await sql.query<Row>(
+      `select ${COLUMNS} from notification_deliveries where user_id = $1::uuid order by created_at desc, notification_id limit $2`,
+      [userId, limit],
+    )
+  ).map(toDelivery);
+
+/** The notifications one event caused. */
+export const deliveriesOfEvent = async (sql: SqlExecutor, eventId: string): Promise<readonly Delivery[]> =>
+  (
+    await sql.query<Row>(
+      `select ${COLUMNS} from notification_deliveries where event_id = $1::uuid order by notification_id`,
+      [eventId],
+    )
+  ).map(toDelivery);
+
+/** One notification's row, or null. */
+export const deliveryById = async (sql: SqlExecutor, notificationId: string): Promise<Delivery | null> => {
+  const [row] = await sql.query<Row>(
+    `select ${COLUMNS} from notification_deliveries where notification_id = $1::uuid`,
+    [notificationId],
+  );
+  return row ? toDelivery(row) : null;
+};

@@ -1,0 +1,5 @@
+export * from './deliveries.ts';
+export * from './identity-messages.ts';
+export * from './reaction.ts';
+export * from './decisions.ts';
+export * from './requested-messages.ts';

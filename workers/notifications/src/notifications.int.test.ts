@@ -1,0 +1,395 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import test from 'ava';
+import { topicOf, type DomainEvent, type RecordedEvent } from '@lectern/schemas';
+import { notificationStreamId } from '@lectern/schemas/notifications/events';
+import { templateRenderer } from '@lectern/schemas/notifications/render';
+import { derivedDigits, linkToken, messageKeys, type MessageKeys } from '@lectern/infra/auth/message-secrets';
+import { codeHash, randomToken, tokenHash } from '@lectern/infra/auth/secrets';
+import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
+import { sqlLog } from '@lectern/infra/message-log/sql-log';
+import { devMailbox, type DevMailbox } from '@lectern/infra/notify/dev-mailbox';
+import { failoverSender } from '@lectern/infra/notify/failover';
+import { httpSmsSender } from '@lectern/infra/notify/http-sender';
+import { smtpSender } from '@lectern/infra/notify/smtp-sender';
+import type { EventStore } from '@lectern/infra/ports/event-store';
+import type { MessageLog } from '@lectern/infra/ports/message-log';
+import { toLogMessage } from '@lectern/infra/runtime/codec';
+import { dlqTopicOf } from '@lectern/infra/runtime/dead-letters';
+import { createLogger } from '@lectern/infra/runtime/logger';
+import { startReactor, workOf, type RunningReactor } from '@lectern/infra/runtime/reactor';
+import { pgliteSql } from '@lectern/infra/sql/pglite';
+import type { Sql } from '@lectern/infra/sql/sql';
+import { requireEngine } from '@lectern/infra/testing/engines';
+import { mailpit } from '@lectern/infra/testing/mailpit';
+import { startProviderSim, type ProviderSim } from '@lectern/infra/testing/provider-sim';
+import { eventFeed } from '@lectern/infra/testing/projection-spec';
+import { waitUntil } from '@lectern/infra/testing/wait';
+import { deliveriesOfEvent } from './deliveries.ts';
+import { migrateDeliveries } from './deliveries.ts';
+import { notificationsReaction, type Senders } from './reaction.ts';
+
+/**
+ * The notifications worker on PGlite and the SQL log, with real providers:
+ * e-mail through SMTP into mailpit, SMS through the HTTP provider double,
+ * which is told what to answer. Each test plays identity: it derives the
+ * secret with the message keys, puts only its hash into the event, and
+ * checks that what arrives works against that hash.
+ */
+
+const smtpUrl = requireEngine(test, 'SMTP_URL', 'mailpit (SMTP)');
+const mailpitUrl = requireEngine(test, 'MAILPIT_URL', 'mailpit (API)');
+
+const logger = createLogger({ level: 'silent' });
+const APP = 'https://app.lectern.test';
+const feed = eventFeed({ startsAt: '2026-12-02T10:00:00.000Z' });
+const T0 = Date.parse('2026-12-02T10:00:00.000Z');
+
+type Fixture = Readonly<{
+  sql: Sql;
+  store: EventStore;
+  log: MessageLog;
+  namespace: string;
+  keys: MessageKeys;
+  mailbox: DevMailbox;
+  sms: readonly ProviderSim[];
+  clock: { t: number };
+  pauses: number[];
+  start(senders?: Partial<Senders>, keys?: MessageKeys): Promise<RunningReactor>;
+  publish(...events: RecordedEvent[]): Promise<void>;
+  consumed(): Promise<void>;
+  dlqCount(): Promise<number>;
+  close(): Promise<void>;
+}>;
+
+const fixture = async (opts: { sms?: number } = {}): Promise<Fixture> => {
+  const sql = await pgliteSql(null);
+  const log = await sqlLog(sql);
+  const store = await sqlEventStore(sql);
+  const namespace = `n${randomUUID().slice(0, 8)}`;
+  const keys = messageKeys([randomBytes(32)]);
+  const mailbox = await devMailbox(sql);
+  const sms = await Promise.all(Array.from({ length: opts.sms ?? 0 }, () => startProviderSim()));
+  const clock = { t: T0 + 60_000 };
+  const pauses: number[] = [];
+  const running: RunningReactor[] = [];
+  await migrateDeliveries(sql);
+  return {
+    sql,
+    store,
+    log,
+    namespace,
+    keys,
+    mailbox,
+    sms,
+    clock,
+    pauses,
+    async start(senders = {}, workerKeys = keys) {
+      const smsSenders = await Promise.all(
+        sms.map((s, i) => httpSmsSender({ name: `sms-${i}`, url: s.url })),
+      );
+      const reactor = await startReactor({
+        reaction: notificationsReaction({
+          sql,
+          store,
+          senders: {
+            email: mailbox.email,
+            sms: smsSenders.length ? failoverSender(smsSenders) : mailbox.sms,
+            push: mailbox.push,
+            ...senders,
+          },
+          keys: workerKeys,
+          renderer: templateRenderer(),
+          appUrl: APP,
+          apiUrl: 'https://api.lectern.test',
+          from: 'Lectern <no-reply@lectern.test>',
+          recipientOf: async () => null,
+          preferencesOf: async () => ({ channels: { email: true, sms: true, push: true }, devices: [] }),
+          clock: { now: () => new Date(clock.t) },
+        }),
+        sql,
+        log,
+        logger,
+        namespace,
+        attempts: 4,
+        baseDelayMs: 100,
+        now: () => clock.t,
+        sleep: async (ms) => void pauses.push(ms),
+        random: () => 0.5,
+      });
+      await reactor.start();
+      running.push(reactor);
+      return reactor;
+    },
+    async publish(...events) {
+      await log.ensureTopics([{ topic: topicOf('identity', namespace), partitions: 4 }]);
+      await log.produce(topicOf('identity', namespace), events.map(toLogMessage));
+    },
+    async consumed() {
+      await waitUntil('the worker consumed everything', async () =>
+        (await log.lag(`${namespace}.worker.notifications`, topicOf('identity', namespace))).every(
+          (p) => (p.committed ?? '0') === p.end,
+        ),
+      );
+    },
+    async dlqCount() {
+      const lag = await log.lag(`${namespace}.nobody`, dlqTopicOf(namespace, 'worker.notifications'));
+      return lag.reduce((n, p) => n + Number(p.end), 0);
+    },
+    async close() {
+      for (const r of running) await r.stop();
+      for (const s of sms) await s.stop();
+      await sql.close();
+    },
+  };
+};
+
+/** Identity's registration: the user and the verification request, whose token only the keys can make again. */
+const registration = (keys: MessageKeys, email = `n-${randomUUID().slice(0, 8)}@example.org`) => {
+  const userId = randomUUID();
+  const requestedAt = new Date(T0).toISOString();
+  const token = linkToken(userId, keys.derive('verify-email', [userId, email, requestedAt]));
+  const [registered, requested] = feed.append(`user-${userId}`, [
+    {
+      type: 'identity.UserRegistered',
+      data: { userId, email, passwordHash: 'scrypt$…', roles: ['learner'], registeredAt: requestedAt },
+    },
+    {
+      type: 'identity.EmailVerificationRequested',
+      data: {
+        userId,
+        email,
+        purpose: 'register',
+        tokenHash: tokenHash(token),
+        expiresAt: new Date(T0 + 86_400_000).toISOString(),
+        requestedAt,
+      },
+    },
+  ] as DomainEvent[]);
+  return { userId, email, token, registered: registered!, requested: requested! };
+};
+
+/** Identity's phone code: its hash and salt in the event, the code derived from the number and the code id. */
+const phoneCode = async (
+  keys: MessageKeys,
+  phone = `+4915${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`,
+) => {
+  const codeId = randomUUID();
+  const userId = randomUUID();
+  const code = derivedDigits(keys.derive('phone-code', [phone, codeId]));
+  const salt = randomToken(16);
+  const [sent] = feed.append(`phone-${randomUUID()}`, [
+    {
+      type: 'identity.PhoneCodeSent',
+      data: {
+        phone,
+        userId,
+        codeId,
+        codeHash: await codeHash(code, salt),
+        codeSalt: salt,
+        expiresAt: new Date(T0 + 600_000).toISOString(),
+        sentAt: new Date(T0).toISOString(),
+      },
+    },
+  ] as DomainEvent[]);
+  return { phone, code, event: sent! };
+};
+
+test('a registration delivered twice sends one welcome and one working verification link', async (t) => {
+  const f = await fixture();
+  try {
+    await f.start();
+    const r = registration(f.keys);
+    await f.publish(r.registered, r.requested, r.registered, r.requested);
+    await f.consumed();
+    const mail = await f.mailbox.list(r.email);
+    t.deepEqual(mail.map((m) => m.template).sort(), ['verify-email', 'welcome']);
+    const verify = mail.find((m) => m.template === 'verify-email')!;
+    t.true(verify.text.includes(`${APP}/verify-email#token=${r.token}`), verify.text);
+    t.truthy(verify.html?.includes('verify-email#token='));
+    t.like((await deliveriesOfEvent(f.sql, r.requested.id))[0], {
+      status: 'sent',
+      template: 'verify-email',
+      channel: 'email',
+      provider: 'dev-mailbox',
+      attempts: 1,
+      userId: r.userId,
+    });
+    t.false(
+      (await deliveriesOfEvent(f.sql, r.requested.id))[0]!.address.includes(r.email),
+      'the delivery log keeps a masked address',
+    );
+  } finally {
+    await f.close();
+  }
+});
+
+test('a replay after the work rows are gone still sends nothing: the notification ids hold forever', async (t) => {
+  const f = await fixture();
+  try {
+    await f.start();
+    const r = registration(f.keys);
+    await f.publish(r.registered, r.requested);
+    await f.consumed();
+    t.is((await f.mailbox.list(r.email)).length, 2);
+    // As if reactor_work had been wiped, or another reaction replayed the topic.
+    await f.sql.query('delete from reactor_work');
+    await f.publish(r.registered, r.requested);
+    await f.consumed();
+    t.is((await f.mailbox.list(r.email)).length, 2);
+    t.like(await workOf(f.sql, 'notifications', r.registered.id), { state: 'done', outcome: 'skipped' });
+  } finally {
+    await f.close();
+  }
+});
+
+test('an SMS provider answering 500 twice and then 200 sends the code once, after retries', async (t) => {
+  const f = await fixture({ sms: 1 });
+  try {
+    await f.sms[0]!.script([500, 500, 200]);
+    await f.start();
+    const p = await phoneCode(f.keys);
+    await f.publish(p.event);
+    await f.consumed();
+    const requests = await f.sms[0]!.requests();
+    t.deepEqual(
+      requests.map((r) => r.status),
+      [500, 500, 200],
+    );
+    t.is(new Set(requests.map((r) => r.headers['idempotency-key'])).size, 1, 'one message id for every try');
+    t.true(String((requests[2]!.body as { text: string }).text).includes(p.code));
+    t.deepEqual(f.pauses, [150, 300], 'backoff doubled, with jitter');
+    const [row] = await deliveriesOfEvent(f.sql, p.event.id);
+    t.like(row, { status: 'sent', attempts: 3, provider: 'sms-0' });
+    t.is(await f.dlqCount(), 0);
+    // Every decision is an event of the notification's stream: two failed tries, then sent.
+    const decisions = await f.store.readStream(notificationStreamId(row!.notificationId));
+    t.deepEqual(
+      decisions.map((e) => [e.type, (e.data as { attempts: number }).attempts]),
+      [
+        ['notifications.NotificationFailed', 1],
+        ['notifications.NotificationFailed', 2],
+        ['notifications.NotificationSent', 3],
+      ],
+    );
+    t.is(decisions[0]!.metadata.causationId, p.event.id);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a 400 from the provider dead-letters at once, with the reason recorded', async (t) => {
+  const f = await fixture({ sms: 1 });
+  try {
+    await f.sms[0]!.script([400]);
+    await f.start();
+    const p = await phoneCode(f.keys);
+    await f.publish(p.event);
+    await f.consumed();
+    t.is((await f.sms[0]!.requests()).length, 1);
+    t.is(await f.dlqCount(), 1);
+    const [row] = await deliveriesOfEvent(f.sql, p.event.id);
+    t.like(row, { status: 'dead', attempts: 1, provider: 'sms-0' });
+    t.regex(row!.reason ?? '', /400/);
+    t.like(await workOf(f.sql, 'notifications', p.event.id), { state: 'dead' });
+  } finally {
+    await f.close();
+  }
+});
+
+test('a failing primary fails over to the secondary in the same attempt', async (t) => {
+  const f = await fixture({ sms: 2 });
+  try {
+    await f.sms[0]!.script([503]);
+    await f.start();
+    const p = await phoneCode(f.keys);
+    await f.publish(p.event);
+    await f.consumed();
+    t.deepEqual(
+      (await f.sms[0]!.requests()).map((r) => r.status),
+      [503],
+    );
+    t.deepEqual(
+      (await f.sms[1]!.requests()).map((r) => r.status),
+      [200],
+    );
+    t.like((await deliveriesOfEvent(f.sql, p.event.id))[0], {
+      status: 'sent',
+      attempts: 1,
+      provider: 'sms-1',
+    });
+  } finally {
+    await f.close();
+  }
+});
+
+test('a secret made with a key the worker does not hold is never sent; an expired link is suppressed', async (t) => {
+  const f = await fixture();
+  try {
+    const stranger = messageKeys([randomBytes(32)]);
+    await f.start();
+    const foreign = registration(stranger);
+    await f.publish(foreign.requested);
+    await f.consumed();
+    t.is((await f.mailbox.list(foreign.email)).length, 0);
+    t.is(await f.dlqCount(), 1);
+    const [refused] = await deliveriesOfEvent(f.sql, foreign.requested.id);
+    t.like(refused, { status: 'dead' });
+    t.regex(refused?.reason ?? '', /key this worker does not hold/);
+    t.like((await f.store.readStream(notificationStreamId(refused!.notificationId)))[0]?.data, {
+      deadLettered: true,
+    });
+
+    const late = registration(f.keys);
+    f.clock.t = T0 + 2 * 86_400_000;
+    await f.publish(late.requested);
+    await f.consumed();
+    t.is((await f.mailbox.list(late.email)).length, 0);
+    t.like((await deliveriesOfEvent(f.sql, late.requested.id))[0], {
+      status: 'suppressed',
+      reason: 'expired',
+    });
+  } finally {
+    await f.close();
+  }
+});
+
+test('after a key rotation, a link asked for before it is still sent', async (t) => {
+  const f = await fixture();
+  try {
+    const old = randomBytes(32);
+    const r = registration(messageKeys([old]));
+    await f.start({}, messageKeys([randomBytes(32), old]));
+    await f.publish(r.requested);
+    await f.consumed();
+    t.true((await f.mailbox.list(r.email))[0]?.text.includes(r.token));
+  } finally {
+    await f.close();
+  }
+});
+
+if (smtpUrl && mailpitUrl)
+  test('over SMTP: one welcome and one verification e-mail reach mailpit, with our Message-ID', async (t) => {
+    const f = await fixture();
+    const smtp = await smtpSender({ url: smtpUrl, name: 'mailpit' });
+    try {
+      await f.start({ email: smtp });
+      const r = registration(f.keys);
+      await f.publish(r.registered, r.requested, r.registered);
+      await f.consumed();
+      const box = mailpit(mailpitUrl);
+      const arrived = await box.waitFor(`to:"${r.email}"`, 2);
+      t.is(arrived.length, 2);
+      const verify = await box.message(
+        arrived.find(
+          (m) => m.MessageID.endsWith('@lectern.test') && !m.Subject.toLowerCase().includes('welcome'),
+        )!.ID,
+      );
+      t.true(verify.Text.includes(r.token));
+      const [row] = await deliveriesOfEvent(f.sql, r.requested.id);
+      t.like(row, { status: 'sent', provider: 'mailpit' });
+      t.true(arrived.some((m) => m.MessageID === `${row!.notificationId}@lectern.test`));
+    } finally {
+      await f.close();
+      await smtp.close();
+    }
+  });
