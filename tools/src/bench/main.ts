@@ -8,6 +8,7 @@ import { enginesFromEnv, packageVersion, pgliteVersion, postgresVersion, type En
 import { kafkaVersion } from './logs.ts';
 import { latencySection } from './latency.ts';
 import { identitySection } from './identity.ts';
+import { notificationsSection } from './notifications.ts';
 import { projectionSection } from './projection.ts';
 import { relaySection } from './relay.ts';
 import { progress, round } from './stats.ts';
@@ -35,6 +36,7 @@ const SECTIONS = [
   'identity',
   'analytics',
   'content',
+  'notifications',
 ] as const;
 type SectionName = (typeof SECTIONS)[number];
 
@@ -52,6 +54,7 @@ const plan = {
   projectionEvents: quick ? 10_000 : 100_000,
   latency: { warmup: quick ? 10 : 30, iterations: quick ? 50 : 300 },
   identity: { users: 16, concurrency: 8, warmupMs: scale(2000), measureMs: scale(10_000) },
+  notifications: { warmup: quick ? 3 : 10, registrations: quick ? 30 : 200 },
   content: {
     // BENCH_CONTENT_COURSES overrides the size (10 materials per course).
     postgresCourses: Number(process.env.BENCH_CONTENT_COURSES) || (quick ? 10_000 : 100_000),
@@ -150,6 +153,7 @@ const main = async (): Promise<void> => {
   await run('latency', () => latencySection(engines, plan.latency));
   await run('identity', () => identitySection(engines, plan.identity));
   await run('content', () => contentSection(engines, plan.content));
+  await run('notifications', () => notificationsSection(engines, plan.notifications));
   await run('analytics', async () =>
     (await analytics()).analyticsSection(engines, process.env.CLICKHOUSE_URL?.trim() || null, plan.analytics),
   );

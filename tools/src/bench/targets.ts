@@ -115,6 +115,18 @@ export const targetsOf = (sections: Readonly<Record<string, unknown>>): TargetCh
       'list',
       'p95',
     ]),
+    atMost('registration → welcome e-mail accepted p99, embedded', 1000, [
+      'notifications',
+      'embedded',
+      'latencyMs',
+      'p99',
+    ]),
+    atMost('registration → welcome e-mail accepted by SMTP p99, PostgreSQL + Kafka', 2000, [
+      'notifications',
+      'postgresKafkaSmtp',
+      'latencyMs',
+      'p99',
+    ]),
   );
   return checks;
 };
