@@ -128,6 +128,8 @@ export type NotifyConfig = Readonly<{
   sms: readonly ProviderConfig[];
   /** `PUSH_PROVIDER_URL` then `PUSH_FALLBACK_URL` (each with `_TOKEN_FILE`). */
   push: readonly ProviderConfig[];
+  /** `SMTP_MAX_PER_SECOND` (100), `SMS_MAX_PER_SECOND` (10), `PUSH_MAX_PER_SECOND` (500): each process's pace per channel. */
+  perSecond: Readonly<{ email: number; sms: number; push: number }>;
 }>;
 
 export class ConfigError extends Error {
@@ -289,7 +291,20 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
       },
     ];
   };
+  const rate = (name: string, fallback: number): number => {
+    const text = env[name]?.trim();
+    if (!text) return fallback;
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < 1 || value > 1_000_000)
+      problems.push(`${name} must be a whole number of messages a second from 1 to 1000000 (got '${text}')`);
+    return value;
+  };
   const notify: NotifyConfig = {
+    perSecond: {
+      email: rate('SMTP_MAX_PER_SECOND', 100),
+      sms: rate('SMS_MAX_PER_SECOND', 10),
+      push: rate('PUSH_MAX_PER_SECOND', 500),
+    },
     from: env.LECTERN_MAIL_FROM?.trim() || 'Lectern <no-reply@lectern.localhost>',
     email: [
       ...provider('SMTP', 'smtp', ['smtp:', 'smtps:'], 'PASSWORD_FILE'),

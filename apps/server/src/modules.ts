@@ -21,6 +21,7 @@ export const contextModules = (config: Config): readonly ContextModule[] => [
     apiUrl: config.publicUrl ?? `http://localhost:${config.port}`,
     from: config.notify.from,
     providers: config.notify,
+    perSecond: config.notify.perSecond,
   }),
   analyticsModule({
     ingestKeys: config.analyticsIngestKeys,

@@ -13,7 +13,13 @@ const key = () => randomBytes(32).toString('base64url');
 test('development: no keys (the database keeps one) and no providers (the development mailbox)', (t) => {
   const c = loadConfig({});
   t.is(c.messageKeys, null);
-  t.deepEqual(c.notify, { from: 'Lectern <no-reply@lectern.localhost>', email: [], sms: [], push: [] });
+  t.deepEqual(c.notify, {
+    from: 'Lectern <no-reply@lectern.localhost>',
+    email: [],
+    sms: [],
+    push: [],
+    perSecond: { email: 100, sms: 10, push: 500 },
+  });
   t.true(c.roles.includes('workers'), 'every role by default, workers included');
 });
 

@@ -61,8 +61,17 @@ export type Reaction = Readonly<{
   /** Acts on one event. Throws to fail: {@link PermanentFailure} to give up at once. */
   handle(
     event: RecordedEvent,
-    /** `final`: a failure of this try dead-letters the event (the reaction can record that it gave up). */
-    attempt: Readonly<{ number: number; final: boolean; signal: AbortSignal }>,
+    /**
+     * `final`: a failure of this try dead-letters the event (the reaction can record that it gave up).
+     * `keepAlive`: extends the claim's lease; a long reaction (a fan-out) calls it as it goes, so no
+     * other worker takes the event over while this one still works on it.
+     */
+    attempt: Readonly<{
+      number: number;
+      final: boolean;
+      signal: AbortSignal;
+      keepAlive: () => Promise<void>;
+    }>,
   ): Promise<ReactionResult>;
 }>;
 
@@ -241,7 +250,8 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
       opts.metrics?.reactorAttempts.inc({ reactor: r.name });
       await record(e, { attempts: n, lease_until: iso(now() + leaseMs) });
       try {
-        const result = await r.handle(e, { number: n, final: n >= attempts, signal });
+        const keepAlive = () => record(e, { lease_until: iso(now() + leaseMs) });
+        const result = await r.handle(e, { number: n, final: n >= attempts, signal, keepAlive });
         await record(e, {
           state: 'done',
           outcome: result.outcome,

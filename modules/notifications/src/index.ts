@@ -4,13 +4,17 @@ import {
 } from '@lectern/notifications-projection-recipients';
 import { notificationLogProjection } from '@lectern/notifications-projection-deliveries';
 import { sendRoutes, subscriptionCommandRoutes } from '@lectern/notifications-commands';
-import { preferencesOf, subscriptionsProjection } from '@lectern/notifications-projection-subscriptions';
+import {
+  followersOfAny,
+  preferencesOf,
+  subscriptionsProjection,
+} from '@lectern/notifications-projection-subscriptions';
 import {
   devMailboxRoutes,
   notificationAdminRoutes,
   subscriptionQueryRoutes,
 } from '@lectern/notifications-queries';
-import { migrateDeliveries, notificationsReaction, type Senders } from '@lectern/notifications-worker';
+import { migrateDeliveries, notificationsReaction, pacer, type Senders } from '@lectern/notifications-worker';
 import {
   notificationsApi,
   notificationsDevApi,
@@ -44,6 +48,8 @@ export type NotificationsSettings = Readonly<{
   from: string;
   /** Per channel, the primary then the fallback; none = the development mailbox (refused in production). */
   providers: Readonly<{ email: readonly Provider[]; sms: readonly Provider[]; push: readonly Provider[] }>;
+  /** Per channel, the most messages a second this process hands its provider (their quotas). */
+  perSecond: Readonly<{ email: number; sms: number; push: number }>;
 }>;
 
 /**
@@ -112,7 +118,7 @@ export const notificationsModule = (settings: NotificationsSettings): ContextMod
   workers: [
     reactorWorker({
       name: 'notifications',
-      contexts: ['identity', 'notifications'],
+      contexts: ['identity', 'notifications', 'content'],
       reaction: async (p) => {
         await migrateDeliveries(p.sql);
         const senders = await sendersOf(p, settings);
@@ -128,6 +134,12 @@ export const notificationsModule = (settings: NotificationsSettings): ContextMod
             from: settings.from,
             recipientOf: (userId) => recipientById(p.sql, userId),
             preferencesOf: (userId) => preferencesOf(p.sql, userId),
+            followersOf: (topics, page) => followersOfAny(p.sql, topics, page),
+            pace: {
+              email: pacer(settings.perSecond.email),
+              sms: pacer(settings.perSecond.sms),
+              push: pacer(settings.perSecond.push),
+            },
             clock: p.clock,
           }),
           close: async () => {

@@ -18,7 +18,7 @@ import { targetsOf } from './targets.ts';
  * `npm run bench [-- <section>]`: measures the event store (also beside
  * Emmett, and on hot streams that many writers race for), the relay, the
  * projections, read-your-writes latency, identity's login and refresh, the
- * content catalogue and uploads, and analytics (reports at 10M events, ingest over HTTP) against the engines the
+ * content catalogue and uploads, notifications (welcome latency, a fan-out), and analytics (reports at 10M events, ingest over HTTP) against the engines the
  * environment names (DATABASE_URL, KAFKA_BROKERS, CLICKHOUSE_URL), and prints one JSON
  * document on stdout; progress goes to stderr. A section whose engine is
  * not configured says so instead of failing: the bench is not a test.
@@ -54,7 +54,12 @@ const plan = {
   projectionEvents: quick ? 10_000 : 100_000,
   latency: { warmup: quick ? 10 : 30, iterations: quick ? 50 : 300 },
   identity: { users: 16, concurrency: 8, warmupMs: scale(2000), measureMs: scale(10_000) },
-  notifications: { warmup: quick ? 3 : 10, registrations: quick ? 30 : 200 },
+  notifications: {
+    warmup: quick ? 3 : 10,
+    registrations: quick ? 30 : 200,
+    // BENCH_FANOUT_FOLLOWERS overrides the size.
+    fanout: { followers: Number(process.env.BENCH_FANOUT_FOLLOWERS) || (quick ? 5000 : 100_000) },
+  },
   content: {
     // BENCH_CONTENT_COURSES overrides the size (10 materials per course).
     postgresCourses: Number(process.env.BENCH_CONTENT_COURSES) || (quick ? 10_000 : 100_000),

@@ -2,7 +2,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { subscriptionsStreamId } from '@lectern/schemas/notifications/subscriptions';
+import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
+import { postgresSql } from '@lectern/infra/sql/index';
 import { mailpit } from '@lectern/infra/testing/mailpit';
+import { startProviderSim } from '@lectern/infra/testing/provider-sim';
 import { startServerProcess } from '@lectern/server/process';
 import { benchId, throwawayDatabase, type Engines, type ThrowawayDatabase } from './engines.ts';
 import { dropKafkaNamespace } from './logs.ts';
@@ -73,8 +77,9 @@ const devMailboxAcceptedAt =
  * p50 and p99, embedded (PGlite, the SQL log, the development mailbox) and
  * through PostgreSQL + Kafka into mailpit over SMTP when those are named.
  */
-export const notificationsSection = async (engines: Engines, plan: Plan) => {
+export const notificationsSection = async (engines: Engines, plan: Plan & { fanout: FanoutPlan }) => {
   const result: Record<string, unknown> = { registrations: plan.registrations };
+  result.fanout = await notificationsFanoutSection(engines, plan.fanout);
   try {
     result.embedded = await run({}, plan, devMailboxAcceptedAt);
   } catch (error) {
@@ -114,4 +119,175 @@ export const notificationsSection = async (engines: Engines, plan: Plan) => {
     await db?.drop().catch(() => {});
   }
   return result;
+};
+
+type FanoutPlan = Readonly<{ followers: number }>;
+
+const metadata = {
+  correlationId: 'bench-fanout',
+  causationId: null,
+  actor: null,
+  requestId: null,
+  traceparent: null,
+} as const;
+
+/**
+ * One `content.CoursePublished` fanned out to `followers` users who follow
+ * its author, each with one push device, into a fast provider (the HTTP
+ * provider double, answering 200 at once). Followers are seeded as events
+ * straight into the store (a follow and a device each), then the relay and
+ * the projections catch up; the figure is from the append of the
+ * publication to the last push the provider took, as the worker's rows
+ * say. The followers have no e-mail address (no registration was seeded),
+ * so each also gets an e-mail decision: suppressed, `no address`.
+ */
+const fanout = async (engines: Engines, plan: FanoutPlan) => {
+  if (!engines.databaseUrl) return { skipped: 'DATABASE_URL is needed' };
+  const namespace = benchId();
+  const db = await throwawayDatabase(engines.databaseUrl);
+  const sim = await startProviderSim();
+  const dataDir = await mkdtemp(join(tmpdir(), 'lectern-bench-fanout-'));
+  const sql = postgresSql(db.url, { max: 16, applicationName: 'lectern-bench' });
+  let server: Awaited<ReturnType<typeof startServerProcess>> | null = null;
+  try {
+    server = await startServerProcess({
+      DATABASE_URL: db.url,
+      ...(engines.kafkaBrokers ? { KAFKA_BROKERS: engines.kafkaBrokers.join(',') } : {}),
+      LECTERN_NAMESPACE: namespace,
+      LECTERN_DATA_DIR: dataDir,
+      PUSH_PROVIDER_URL: sim.url,
+      PUSH_MAX_PER_SECOND: '1000000',
+      ...(process.env.BENCH_PROFILE_DIR
+        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}` }
+        : {}),
+    });
+    const store = await sqlEventStore(sql);
+    const authorId = randomUUID();
+    const at = new Date().toISOString();
+    // 1. Followers, 32 appends at a time.
+    const seedStart = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < plan.followers) {
+          const i = next++;
+          const userId = randomUUID();
+          await store.append(
+            subscriptionsStreamId(userId),
+            [
+              {
+                id: randomUUID(),
+                type: 'notifications.TopicSubscribed',
+                schemaVersion: 1,
+                occurredAt: at,
+                data: { userId, topic: { kind: 'author', id: authorId }, subscribedAt: at },
+                metadata,
+              },
+              {
+                id: randomUUID(),
+                type: 'notifications.PushDeviceRegistered',
+                schemaVersion: 1,
+                occurredAt: at,
+                data: {
+                  userId,
+                  deviceId: randomUUID(),
+                  token: `bench-device-${i}`,
+                  platform: 'android',
+                  registeredAt: at,
+                },
+                metadata,
+              },
+            ],
+            { expectedRevision: 'no_stream' },
+          );
+        }
+      }),
+    );
+    const followed = async () =>
+      Number(
+        (
+          await sql.query<{ n: string }>(
+            'select count(*)::text as n from notification_topic_subscribers where topic_id = $1::uuid',
+            [authorId],
+          )
+        )[0]?.n ?? 0,
+      );
+    for (const deadline = Date.now() + 600_000; (await followed()) < plan.followers;) {
+      if (Date.now() > deadline) throw new Error('the subscriptions projection did not catch up');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const seedSeconds = (performance.now() - seedStart) / 1000;
+    progress(`fan-out: ${plan.followers} followers seeded and projected in ${seedSeconds.toFixed(1)} s`);
+    // 2. The publication, then every push out.
+    const published = randomUUID();
+    const start = performance.now();
+    await store.append(
+      `course-${randomUUID()}`,
+      [
+        {
+          id: published,
+          type: 'content.CoursePublished',
+          schemaVersion: 1,
+          occurredAt: new Date().toISOString(),
+          data: {
+            courseId: randomUUID(),
+            authorId,
+            title: 'Bench course',
+            publishedAt: new Date().toISOString(),
+          },
+          metadata,
+        },
+      ],
+      { expectedRevision: 'no_stream' },
+    );
+    const sent = async () =>
+      Number(
+        (
+          await sql.query<{ n: string }>(
+            `select count(*)::text as n from notification_deliveries
+              where event_id = $1::uuid and channel = 'push' and status = 'sent'`,
+            [published],
+          )
+        )[0]?.n ?? 0,
+      );
+    let firstAt: number | null = null;
+    for (const deadline = Date.now() + 1_800_000; ;) {
+      const n = await sent();
+      if (n > 0 && firstAt === null) firstAt = performance.now();
+      if (n >= plan.followers) break;
+      if (Date.now() > deadline) throw new Error(`only ${n} of ${plan.followers} pushes sent in 30 min`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const seconds = (performance.now() - start) / 1000;
+    const received = (await sim.requests()).length;
+    progress(
+      `fan-out: ${plan.followers} pushes in ${seconds.toFixed(1)} s (${Math.round(plan.followers / seconds)}/s)`,
+    );
+    return {
+      followers: plan.followers,
+      transport: engines.kafkaBrokers ? 'postgres+kafka' : 'postgres (SQL log)',
+      provider: 'the HTTP provider double (a process of its own, answering 200 at once)',
+      seedSeconds: Math.round(seedSeconds * 10) / 10,
+      allSentSeconds: Math.round(seconds * 10) / 10,
+      firstSentSeconds: firstAt === null ? null : Math.round(((firstAt - start) / 1000) * 100) / 100,
+      perSecond: Math.round(plan.followers / seconds),
+      providerRequests: received,
+    };
+  } finally {
+    await server?.stop();
+    await sim.stop();
+    await sql.close();
+    if (engines.kafkaBrokers) await dropKafkaNamespace(engines.kafkaBrokers, namespace).catch(() => {});
+    await db.drop().catch(() => {});
+    await rm(dataDir, { recursive: true, force: true });
+  }
+};
+
+/** The fan-out part of the notifications section (see `fanout`). */
+export const notificationsFanoutSection = async (engines: Engines, plan: FanoutPlan) => {
+  try {
+    return await fanout(engines, plan);
+  } catch (error) {
+    return { error: String(error) };
+  }
 };

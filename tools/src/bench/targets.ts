@@ -121,6 +121,13 @@ export const targetsOf = (sections: Readonly<Record<string, unknown>>): TargetCh
       'latencyMs',
       'p99',
     ]),
+    check(
+      `one CoursePublished fanned out to ${num(sections, ['notifications', 'fanout', 'followers']) ?? '?'} followers: all sent (aim for 100k)`,
+      '<= 30',
+      's',
+      num(sections, ['notifications', 'fanout', 'allSentSeconds']),
+      (n) => n <= 30,
+    ),
     atMost('registration → welcome e-mail accepted by SMTP p99, PostgreSQL + Kafka', 2000, [
       'notifications',
       'postgresKafkaSmtp',

@@ -33,6 +33,8 @@ export type Recipient = Readonly<{
   email: string;
   phone: string | null;
   locale: string | null;
+  /** The name they show others; a fan-out names the author by it. */
+  displayName?: string | null;
 }>;
 
 export type IdentityMessageDeps = Readonly<{

@@ -11,6 +11,7 @@ import { devMailbox, type DevMailbox } from '@lectern/infra/notify/dev-mailbox';
 import { failoverSender } from '@lectern/infra/notify/failover';
 import { httpSmsSender } from '@lectern/infra/notify/http-sender';
 import { smtpSender } from '@lectern/infra/notify/smtp-sender';
+import { SendError, type EmailSender } from '@lectern/infra/ports/channel-sender';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
 import { toLogMessage } from '@lectern/infra/runtime/codec';
@@ -54,7 +55,11 @@ type Fixture = Readonly<{
   sms: readonly ProviderSim[];
   clock: { t: number };
   pauses: number[];
-  start(senders?: Partial<Senders>, keys?: MessageKeys): Promise<RunningReactor>;
+  start(
+    senders?: Partial<Senders>,
+    keys?: MessageKeys,
+    deps?: Partial<Parameters<typeof notificationsReaction>[0]>,
+  ): Promise<RunningReactor>;
   publish(...events: RecordedEvent[]): Promise<void>;
   consumed(): Promise<void>;
   dlqCount(): Promise<number>;
@@ -83,7 +88,7 @@ const fixture = async (opts: { sms?: number } = {}): Promise<Fixture> => {
     sms,
     clock,
     pauses,
-    async start(senders = {}, workerKeys = keys) {
+    async start(senders = {}, workerKeys = keys, extra = {}) {
       const smsSenders = await Promise.all(
         sms.map((s, i) => httpSmsSender({ name: `sms-${i}`, url: s.url })),
       );
@@ -104,7 +109,9 @@ const fixture = async (opts: { sms?: number } = {}): Promise<Fixture> => {
           from: 'Lectern <no-reply@lectern.test>',
           recipientOf: async () => null,
           preferencesOf: async () => ({ channels: { email: true, sms: true, push: true }, devices: [] }),
+          followersOf: async () => [],
           clock: { now: () => new Date(clock.t) },
+          ...extra,
         }),
         sql,
         log,
@@ -121,15 +128,19 @@ const fixture = async (opts: { sms?: number } = {}): Promise<Fixture> => {
       return reactor;
     },
     async publish(...events) {
-      await log.ensureTopics([{ topic: topicOf('identity', namespace), partitions: 4 }]);
-      await log.produce(topicOf('identity', namespace), events.map(toLogMessage));
+      for (const e of events) {
+        const topic = topicOf(e.type.slice(0, e.type.indexOf('.')), namespace);
+        await log.ensureTopics([{ topic, partitions: 4 }]);
+        await log.produce(topic, [toLogMessage(e)]);
+      }
     },
     async consumed() {
-      await waitUntil('the worker consumed everything', async () =>
-        (await log.lag(`${namespace}.worker.notifications`, topicOf('identity', namespace))).every(
-          (p) => (p.committed ?? '0') === p.end,
-        ),
-      );
+      for (const context of ['identity', 'content'])
+        await waitUntil(`the worker consumed ${context}`, async () =>
+          (await log.lag(`${namespace}.worker.notifications`, topicOf(context, namespace))).every(
+            (p) => (p.committed ?? '0') === p.end,
+          ),
+        );
     },
     async dlqCount() {
       const lag = await log.lag(`${namespace}.nobody`, dlqTopicOf(namespace, 'worker.notifications'));
@@ -393,3 +404,81 @@ if (smtpUrl && mailpitUrl)
       await smtp.close();
     }
   });
+
+test('a course published to 1,201 followers: pages, preferences, devices, one bad address, and a replay that sends nothing', async (t) => {
+  const f = await fixture();
+  try {
+    // 1. Followers: every tenth turned e-mail off, every hundredth has a phone for push, one address is refused.
+    const followers: string[] = Array.from({ length: 1201 }, () => randomUUID() as string).sort();
+    const devices = new Map(followers.map((u) => [u, randomUUID() as string]));
+    const authorId = randomUUID();
+    const bad = followers[7]!;
+    const emailOf = (u: string) => `f-${u.slice(0, 8)}@example.org`;
+    const refusing: EmailSender = {
+      name: 'picky',
+      send: async (m) => {
+        if (m.to === emailOf(bad)) throw new SendError('picky', 'permanent', '550', 'no such mailbox');
+        return f.mailbox.email.send(m);
+      },
+      close: async () => {},
+    };
+    const pages: (string | null)[] = [];
+    await f.start({ email: refusing }, undefined, {
+      recipientOf: async (userId) =>
+        userId === authorId
+          ? { userId, email: 'author@example.org', phone: null, locale: null, displayName: 'Ada Lovelace' }
+          : { userId, email: emailOf(userId), phone: null, locale: null },
+      preferencesOf: async (userId) => {
+        const i = followers.indexOf(userId);
+        return {
+          channels: { email: i % 10 !== 3, sms: true, push: true },
+          devices: i % 100 === 0 ? [{ deviceId: devices.get(userId)!, token: `device-${i}` }] : [],
+        };
+      },
+      followersOf: async (topics, page) => {
+        t.deepEqual(
+          topics.map((x) => x.kind),
+          ['course', 'author'],
+        );
+        pages.push(page.afterUserId);
+        const from = page.afterUserId === null ? 0 : followers.indexOf(page.afterUserId) + 1;
+        return followers.slice(from, from + page.limit);
+      },
+    });
+    const [published] = feed.append(`course-${randomUUID()}`, [
+      {
+        type: 'content.CoursePublished',
+        data: {
+          courseId: randomUUID(),
+          authorId,
+          title: 'Event sourcing',
+          publishedAt: new Date(T0).toISOString(),
+        },
+      },
+    ] as DomainEvent[]);
+    await f.publish(published!);
+    await f.consumed();
+    // 2. Three pages; every follower's decision is a row; one bad address does not stop the others.
+    t.deepEqual(pages.length, 3);
+    const rows = await deliveriesOfEvent(f.sql, published!.id);
+    const count = (status: string, channel = 'email') =>
+      rows.filter((r) => r.status === status && r.channel === channel).length;
+    t.is(count('sent'), 1201 - 120 - 1);
+    t.is(count('suppressed'), 120);
+    t.is(count('dead'), 1);
+    t.is(count('sent', 'push'), 13);
+    t.is(await f.dlqCount(), 0, 'the event itself is not dead-lettered');
+    const mail = (await f.mailbox.list(emailOf(followers[1]!)))[0]!;
+    t.is(mail.subject, 'New on Lectern: Event sourcing');
+    t.true(mail.text.includes('Ada Lovelace'));
+    t.like(await workOf(f.sql, 'notifications', published!.id), { state: 'done' });
+    // 3. Delivered again: nothing more is sent.
+    const before = (await f.sql.query<{ n: string }>('select count(*)::text as n from dev_outbox'))[0]!.n;
+    await f.sql.query('delete from reactor_work');
+    await f.publish(published!);
+    await f.consumed();
+    t.is((await f.sql.query<{ n: string }>('select count(*)::text as n from dev_outbox'))[0]!.n, before);
+  } finally {
+    await f.close();
+  }
+});

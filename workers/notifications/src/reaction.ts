@@ -23,6 +23,8 @@ import {
   type Recipient,
 } from './identity-messages.ts';
 import { requestedMessages, type Preferences } from './requested-messages.ts';
+import { coursePublishedMessages, type Topic } from './fanout.ts';
+import { inPool } from './pace.ts';
 
 export type Senders = Readonly<{ email: EmailSender; sms: SmsSender; push: PushSender }>;
 
@@ -42,6 +44,15 @@ export type NotificationsWorkerDeps = Readonly<{
   recipientOf: (userId: string) => Promise<Recipient | null>;
   /** A user's channels and push devices (the subscriptions read model). */
   preferencesOf: (userId: string) => Promise<Preferences>;
+  /** A page of the users following any of the topics (the subscriptions read model). */
+  followersOf: (
+    topics: readonly Topic[],
+    page: { afterUserId: string | null; limit: number },
+  ) => Promise<string[]>;
+  /** Each channel's provider pace (see `pacer`); none = as fast as the provider answers. */
+  pace?: Readonly<Partial<Record<'email' | 'sms' | 'push', { take(): Promise<void> }>>>;
+  /** Messages of one fan-out page in flight at once (default 32). */
+  concurrency?: number;
   clock: Clock;
 }>;
 
@@ -173,6 +184,7 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     // 4. The provider.
     const messageId = `<${id}@${domain}>`;
     const common = { messageId, tag: template.id };
+    await deps.pace?.[m.channel]?.take();
     try {
       let accepted: { provider: string; providerMessageId: string };
       if (m.channel === 'email') {
@@ -226,11 +238,40 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     }
   };
 
+  /**
+   * A fan-out, page by page: each page's messages go out `concurrency` at a
+   * time, each recorded on its own. One recipient's permanent failure is
+   * theirs (recorded dead), not the event's; transient ones make the event
+   * tried again once every page is through, and what was sent is skipped then.
+   */
+  const fanOut = async (
+    event: RecordedEvent,
+    attempt: Parameters<Reaction['handle']>[1],
+  ): Promise<ReactionResult> => {
+    const counts = new Map<string, number>();
+    const transient: unknown[] = [];
+    for await (const page of coursePublishedMessages(event, deps)) {
+      await attempt.keepAlive();
+      const errors = await inPool(page, deps.concurrency ?? 32, async (m) => {
+        const outcome = await deliver(event, m, attempt);
+        counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+      });
+      for (const error of errors) {
+        if (error instanceof PermanentFailure) counts.set('dead', (counts.get('dead') ?? 0) + 1);
+        else transient.push(error);
+      }
+    }
+    if (transient.length) throw transient[0];
+    const summary = [...counts].map(([k, n]) => `${k} ${n}`).join(', ');
+    return { outcome: summary ? `fanned out: ${summary}` : 'nobody follows', ref: null };
+  };
+
   return {
     name: 'notifications',
-    contexts: ['identity', 'notifications'],
-    eventTypes: [...identityMessageEvents, 'notifications.NotificationRequested'],
+    contexts: ['identity', 'notifications', 'content'],
+    eventTypes: [...identityMessageEvents, 'notifications.NotificationRequested', 'content.CoursePublished'],
     async handle(event, attempt): Promise<ReactionResult> {
+      if (event.type === 'content.CoursePublished') return fanOut(event, attempt);
       const planned =
         event.type === 'notifications.NotificationRequested'
           ? await requestedMessages(event, deps)

@@ -11,6 +11,8 @@ export type NotificationRecipient = Readonly<{
   phone: string | null;
   /** The interface language the user chose in their profile; null until they do. */
   locale: string | null;
+  /** The name the user shows others (their profile's); null until they set one. */
+  displayName: string | null;
 }>;
 
 const keyOf = (e: RecordedEvent): string | null => {
@@ -31,7 +33,13 @@ const evolve = (doc: NotificationRecipient | null, e: RecordedEvent): Notificati
   if (identity.isIdentityEvent(e))
     switch (e.type) {
       case 'identity.UserRegistered':
-        return { userId: e.data.userId, email: e.data.email, phone: null, locale: doc?.locale ?? null };
+        return {
+          userId: e.data.userId,
+          email: e.data.email,
+          phone: null,
+          locale: doc?.locale ?? null,
+          displayName: doc?.displayName ?? null,
+        };
       case 'identity.EmailChanged':
         return doc && { ...doc, email: e.data.to };
       case 'identity.PhoneChanged':
@@ -40,12 +48,17 @@ const evolve = (doc: NotificationRecipient | null, e: RecordedEvent): Notificati
         return doc;
     }
   if (profile.isProfileEvent(e) && e.type === 'profile.ProfileUpdated') {
-    const locale = e.data.changes.find((c) => c.field === 'locale');
-    if (!locale) return doc;
-    // A profile may be projected before its user (two streams, two partitions): keep the locale until the user comes.
-    return doc
-      ? { ...doc, locale: locale.to }
-      : { userId: e.data.userId, email: '', phone: null, locale: locale.to };
+    const changed = (field: string) => e.data.changes.find((c) => c.field === field);
+    const locale = changed('locale');
+    const name = changed('displayName');
+    if (!locale && !name) return doc;
+    // A profile may be projected before its user (two streams, two partitions): keep what it says until the user comes.
+    const base = doc ?? { userId: e.data.userId, email: '', phone: null, locale: null, displayName: null };
+    return {
+      ...base,
+      ...(locale ? { locale: locale.to } : {}),
+      ...(name ? { displayName: name.to } : {}),
+    };
   }
   return doc;
 };
@@ -58,7 +71,8 @@ const evolve = (doc: NotificationRecipient | null, e: RecordedEvent): Notificati
  */
 export const notificationRecipientsProjection: SqlProjection = documentProjection<NotificationRecipient>({
   name: 'notification_recipients',
-  version: 1,
+  // 2: the display name (a fan-out names the author).
+  version: 2,
   contexts: ['identity', 'profile'],
   eventTypes: [
     'identity.UserRegistered',

@@ -247,3 +247,26 @@ export const subscribersOf = async (
         );
   return rows.map((r) => r.user_id);
 };
+
+/**
+ * One page of the users who follow any of `topics` (a course and its
+ * author: a user following both counts once), in user-id order after
+ * `afterUserId`. A fan-out pages with the last id until a page is short.
+ */
+export const followersOfAny = async (
+  sql: SqlExecutor,
+  topics: readonly schema.Topic[],
+  page: Readonly<{ afterUserId: string | null; limit: number }>,
+): Promise<string[]> => {
+  if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > SUBSCRIBERS_PAGE_MAX)
+    throw new RangeError(`followersOfAny: limit must be an integer from 1 to ${SUBSCRIBERS_PAGE_MAX}`);
+  if (topics.length === 0) return [];
+  const rows = await sql.query<{ user_id: string }>(
+    `select distinct user_id::text as user_id from ${subscribers}
+      where (topic_kind, topic_id) in (select * from unnest($1::text[], $2::uuid[]))
+        and ($3::uuid is null or user_id > $3::uuid)
+      order by user_id limit $4`,
+    [topics.map((t) => t.kind), topics.map((t) => t.id), page.afterUserId, page.limit],
+  );
+  return rows.map((r) => r.user_id);
+};

@@ -1,0 +1,71 @@
+import type { RecordedEvent } from '@lectern/schemas';
+import { isContentEvent } from '@lectern/schemas/content/events';
+import type { PlannedMessage, Recipient } from './identity-messages.ts';
+import type { Preferences } from './requested-messages.ts';
+
+export type Topic = Readonly<{ kind: 'course' | 'author'; id: string }>;
+
+export type FanoutDeps = Readonly<{
+  appUrl: string;
+  recipientOf: (userId: string) => Promise<Recipient | null>;
+  preferencesOf: (userId: string) => Promise<Preferences>;
+  /** One page of the users following any of the topics, in user-id order after `afterUserId`. */
+  followersOf: (
+    topics: readonly Topic[],
+    page: { afterUserId: string | null; limit: number },
+  ) => Promise<string[]>;
+}>;
+
+/** Followers are read this many at a time; each page's messages are sent before the next is read. */
+export const FANOUT_PAGE = 500;
+
+/**
+ * `content.CoursePublished` to everyone who follows the course or its
+ * author, a page of followers at a time in user-id order, each user once:
+ * an e-mail, and a push to each of their devices, each a notification of
+ * its own (suppressed, with the reason, where the user turned the channel
+ * off or has no address).
+ */
+export async function* coursePublishedMessages(
+  event: RecordedEvent,
+  deps: FanoutDeps,
+): AsyncGenerator<readonly PlannedMessage[]> {
+  if (!isContentEvent(event) || event.type !== 'content.CoursePublished') return;
+  const d = event.data;
+  const author = await deps.recipientOf(d.authorId);
+  const variables = {
+    courseTitle: d.title,
+    courseUrl: `${deps.appUrl}/courses/${d.courseId}`,
+    authorName: author?.displayName?.trim() || 'A Lectern author',
+  };
+  const topics: Topic[] = [
+    { kind: 'course', id: d.courseId },
+    { kind: 'author', id: d.authorId },
+  ];
+  for (let after: string | null = null; ;) {
+    const page = await deps.followersOf(topics, { afterUserId: after, limit: FANOUT_PAGE });
+    if (page.length === 0) return;
+    const planned: PlannedMessage[] = [];
+    await Promise.all(
+      page.map(async (userId) => {
+        const [recipient, preferences] = await Promise.all([
+          deps.recipientOf(userId),
+          deps.preferencesOf(userId),
+        ]);
+        const base = {
+          template: 'course-published',
+          userId,
+          variables,
+          expiresAt: null,
+          preferences: preferences.channels,
+        };
+        planned.push({ ...base, channel: 'email', address: recipient?.email ?? '' });
+        for (const device of preferences.devices)
+          planned.push({ ...base, channel: 'push', address: device.token, deviceId: device.deviceId });
+      }),
+    );
+    yield planned;
+    if (page.length < FANOUT_PAGE) return;
+    after = page[page.length - 1]!;
+  }
+}
