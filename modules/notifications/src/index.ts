@@ -1,10 +1,12 @@
 import {
   notificationRecipientsProjection,
   recipientById,
+  recipientsByIds,
 } from '@lectern/notifications-projection-recipients';
 import { notificationLogProjection } from '@lectern/notifications-projection-deliveries';
 import { sendRoutes, subscriptionCommandRoutes } from '@lectern/notifications-commands';
 import {
+  channelsOfUsers,
   followersOfAny,
   preferencesOf,
   subscriptionsProjection,
@@ -135,6 +137,8 @@ export const notificationsModule = (settings: NotificationsSettings): ContextMod
             recipientOf: (userId) => recipientById(p.sql, userId),
             preferencesOf: (userId) => preferencesOf(p.sql, userId),
             followersOf: (topics, page) => followersOfAny(p.sql, topics, page),
+            recipientsOf: (userIds) => recipientsByIds(p.sql, userIds),
+            preferencesOfUsers: (userIds) => channelsOfUsers(p.sql, userIds),
             pace: {
               email: pacer(settings.perSecond.email),
               sms: pacer(settings.perSecond.sms),

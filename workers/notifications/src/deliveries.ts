@@ -198,3 +198,89 @@ export const deliveryById = async (sql: SqlExecutor, notificationId: string): Pr
   );
   return row ? toDelivery(row) : null;
 };
+
+/**
+ * `openDelivery` for a page of notifications at once: each made pending
+ * unless it exists; answers every row as it is now, by id.
+ */
+export const openDeliveries = async (
+  sql: SqlExecutor,
+  rows: readonly NewDelivery[],
+  at: string,
+): Promise<ReadonlyMap<string, Delivery>> => {
+  if (rows.length === 0) return new Map();
+  await sql.query(
+    `insert into notification_deliveries (notification_id, event_id, event_type, correlation_id, template,
+       template_version, channel, user_id, address, status, created_at, updated_at)
+     select r.notification_id, r.event_id, r.event_type, r.correlation_id, r.template, r.template_version,
+            r.channel, r.user_id, r.address, 'pending', $2::timestamptz, $2::timestamptz
+       from jsonb_to_recordset($1::jsonb) as r(notification_id uuid, event_id uuid, event_type text,
+            correlation_id text, template text, template_version int, channel text, user_id uuid, address text)
+     on conflict (notification_id) do nothing`,
+    [
+      JSON.stringify(
+        rows.map((d) => ({
+          notification_id: d.notificationId,
+          event_id: d.eventId,
+          event_type: d.eventType,
+          correlation_id: d.correlationId,
+          template: d.template,
+          template_version: d.templateVersion,
+          channel: d.channel,
+          user_id: d.userId,
+          address: d.address,
+        })),
+      ),
+      at,
+    ],
+  );
+  const found = await sql.query<Row>(
+    `select ${COLUMNS} from notification_deliveries where notification_id = any($1::uuid[])`,
+    [rows.map((d) => d.notificationId)],
+  );
+  return new Map(found.map((r) => [r.notification_id, toDelivery(r)]));
+};
+
+export type Decision = Readonly<{
+  notificationId: string;
+  status: Exclude<DeliveryStatus, 'pending'>;
+  reason: string | null;
+  provider: string | null;
+  providerRef: string | null;
+  attempts: number;
+}>;
+
+/** `decide` for many notifications in one statement; answers the rows it changed. */
+export const decideMany = async (
+  sql: SqlExecutor,
+  decisions: readonly Decision[],
+  at: string,
+): Promise<readonly Delivery[]> => {
+  if (decisions.length === 0) return [];
+  const rows = await sql.query<Row>(
+    `update notification_deliveries d
+        set status = r.status, reason = r.reason, provider = coalesce(r.provider, d.provider),
+            provider_ref = coalesce(r.provider_ref, d.provider_ref), attempts = greatest(d.attempts, r.attempts),
+            updated_at = $2::timestamptz
+       from jsonb_to_recordset($1::jsonb) as r(notification_id uuid, status text, reason text, provider text,
+            provider_ref text, attempts int)
+      where d.notification_id = r.notification_id and d.status not in ('sent', 'suppressed')
+      returning d.notification_id::text, d.event_id::text, d.event_type, d.correlation_id, d.template,
+        d.template_version, d.channel, d.user_id::text, d.address, d.status, d.reason, d.provider, d.provider_ref,
+        d.attempts, d.created_at, d.updated_at`,
+    [
+      JSON.stringify(
+        decisions.map((x) => ({
+          notification_id: x.notificationId,
+          status: x.status,
+          reason: x.reason?.slice(0, 2000) ?? null,
+          provider: x.provider,
+          provider_ref: x.providerRef,
+          attempts: x.attempts,
+        })),
+      ),
+      at,
+    ],
+  );
+  return rows.map(toDelivery);
+};

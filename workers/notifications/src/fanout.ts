@@ -8,7 +8,10 @@ export type Topic = Readonly<{ kind: 'course' | 'author'; id: string }>;
 export type FanoutDeps = Readonly<{
   appUrl: string;
   recipientOf: (userId: string) => Promise<Recipient | null>;
-  preferencesOf: (userId: string) => Promise<Preferences>;
+  /** A page's recipients at once (those known). */
+  recipientsOf: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Recipient>>;
+  /** A page's channels and devices at once. */
+  preferencesOfUsers: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Preferences>>;
   /** One page of the users following any of the topics, in user-id order after `afterUserId`. */
   followersOf: (
     topics: readonly Topic[],
@@ -45,25 +48,29 @@ export async function* coursePublishedMessages(
   for (let after: string | null = null; ;) {
     const page = await deps.followersOf(topics, { afterUserId: after, limit: FANOUT_PAGE });
     if (page.length === 0) return;
+    const [recipients, preferences] = await Promise.all([
+      deps.recipientsOf(page),
+      deps.preferencesOfUsers(page),
+    ]);
     const planned: PlannedMessage[] = [];
-    await Promise.all(
-      page.map(async (userId) => {
-        const [recipient, preferences] = await Promise.all([
-          deps.recipientOf(userId),
-          deps.preferencesOf(userId),
-        ]);
-        const base = {
-          template: 'course-published',
-          userId,
-          variables,
-          expiresAt: null,
-          preferences: preferences.channels,
-        };
-        planned.push({ ...base, channel: 'email', address: recipient?.email ?? '' });
-        for (const device of preferences.devices)
-          planned.push({ ...base, channel: 'push', address: device.token, deviceId: device.deviceId });
-      }),
-    );
+    for (const userId of page) {
+      const recipient = recipients.get(userId);
+      const chosen = preferences.get(userId) ?? {
+        channels: { email: true, sms: true, push: true },
+        devices: [],
+      };
+      const base = {
+        template: 'course-published',
+        userId,
+        variables,
+        expiresAt: null,
+        locale: recipient?.locale ?? 'en',
+        preferences: chosen.channels,
+      };
+      planned.push({ ...base, channel: 'email', address: recipient?.email ?? '' });
+      for (const device of chosen.devices)
+        planned.push({ ...base, channel: 'push', address: device.token, deviceId: device.deviceId });
+    }
     yield planned;
     if (page.length < FANOUT_PAGE) return;
     after = page[page.length - 1]!;

@@ -24,6 +24,7 @@ import { requireEngine } from '@lectern/infra/testing/engines';
 import { mailpit } from '@lectern/infra/testing/mailpit';
 import { startProviderSim, type ProviderSim } from '@lectern/infra/testing/provider-sim';
 import { eventFeed } from '@lectern/infra/testing/projection-spec';
+import { deterministicUuid } from '@lectern/infra/runtime/ids';
 import { waitUntil } from '@lectern/infra/testing/wait';
 import { deliveriesOfEvent } from './deliveries.ts';
 import { migrateDeliveries } from './deliveries.ts';
@@ -110,6 +111,8 @@ const fixture = async (opts: { sms?: number } = {}): Promise<Fixture> => {
           recipientOf: async () => null,
           preferencesOf: async () => ({ channels: { email: true, sms: true, push: true }, devices: [] }),
           followersOf: async () => [],
+          recipientsOf: async () => new Map(),
+          preferencesOfUsers: async () => new Map(),
           clock: { now: () => new Date(clock.t) },
           ...extra,
         }),
@@ -423,18 +426,26 @@ test('a course published to 1,201 followers: pages, preferences, devices, one ba
       close: async () => {},
     };
     const pages: (string | null)[] = [];
+    const recipientOf = async (userId: string) =>
+      userId === authorId
+        ? { userId, email: 'author@example.org', phone: null, locale: null, displayName: 'Ada Lovelace' }
+        : { userId, email: emailOf(userId), phone: null, locale: null };
+    const preferencesOf = async (userId: string) => {
+      const i = followers.indexOf(userId);
+      return {
+        channels: { email: i % 10 !== 3, sms: true, push: true },
+        devices: i % 100 === 0 ? [{ deviceId: devices.get(userId)!, token: `device-${i}` }] : [],
+      };
+    };
+    const many =
+      <T>(one: (id: string) => Promise<T>) =>
+      async (ids: readonly string[]) =>
+        new Map(await Promise.all(ids.map(async (id) => [id, await one(id)] as const)));
     await f.start({ email: refusing }, undefined, {
-      recipientOf: async (userId) =>
-        userId === authorId
-          ? { userId, email: 'author@example.org', phone: null, locale: null, displayName: 'Ada Lovelace' }
-          : { userId, email: emailOf(userId), phone: null, locale: null },
-      preferencesOf: async (userId) => {
-        const i = followers.indexOf(userId);
-        return {
-          channels: { email: i % 10 !== 3, sms: true, push: true },
-          devices: i % 100 === 0 ? [{ deviceId: devices.get(userId)!, token: `device-${i}` }] : [],
-        };
-      },
+      recipientOf,
+      preferencesOf,
+      recipientsOf: many(recipientOf),
+      preferencesOfUsers: many(preferencesOf),
       followersOf: async (topics, page) => {
         t.deepEqual(
           topics.map((x) => x.kind),
@@ -472,12 +483,23 @@ test('a course published to 1,201 followers: pages, preferences, devices, one ba
     t.is(mail.subject, 'New on Lectern: Event sourcing');
     t.true(mail.text.includes('Ada Lovelace'));
     t.like(await workOf(f.sql, 'notifications', published!.id), { state: 'done' });
+    // Every decision is in the log once: the fan-out's own stream.
+    const logged = await f.store.readStream(
+      `notificationfanout-${deterministicUuid(`fanout/${published!.id}`)}`,
+    );
+    t.is(logged.length, rows.length);
+    t.is(new Set(logged.map((e) => e.id)).size, rows.length);
     // 3. Delivered again: nothing more is sent.
     const before = (await f.sql.query<{ n: string }>('select count(*)::text as n from dev_outbox'))[0]!.n;
     await f.sql.query('delete from reactor_work');
     await f.publish(published!);
     await f.consumed();
     t.is((await f.sql.query<{ n: string }>('select count(*)::text as n from dev_outbox'))[0]!.n, before);
+    t.is(
+      (await f.store.readStream(`notificationfanout-${deterministicUuid(`fanout/${published!.id}`)}`)).length,
+      rows.length,
+      'a replay appends no decision twice',
+    );
   } finally {
     await f.close();
   }

@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '@lectern/schemas';
 import { unsubscribeUrl } from '@lectern/schemas/notifications/subscriptions';
-import { canBeSwitchedOff, templateById } from '@lectern/schemas/notifications/templates';
+import { canBeSwitchedOff, templateById, type Template } from '@lectern/schemas/notifications/templates';
 import { unsubscribeToken } from '@lectern/infra/notify/unsubscribe';
 import type { templateRenderer } from '@lectern/schemas/notifications/render';
 import type { MessageKeys } from '@lectern/infra/auth/message-secrets';
@@ -14,8 +14,17 @@ import { deterministicUuid, type Clock } from '@lectern/infra/runtime/ids';
 import { PermanentFailure, type Reaction, type ReactionResult } from '@lectern/infra/runtime/reactor';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { Sql } from '@lectern/infra/sql/index';
-import { decide, deliveryById, openDelivery, type DeliveryStatus } from './deliveries.ts';
-import { recordDecision } from './decisions.ts';
+import {
+  decide,
+  decideMany,
+  deliveryById,
+  openDeliveries,
+  openDelivery,
+  type Decision,
+  type Delivery,
+  type NewDelivery,
+} from './deliveries.ts';
+import { decisionEvent, recordDecision } from './decisions.ts';
 import {
   identityMessageEvents,
   identityMessages,
@@ -44,6 +53,9 @@ export type NotificationsWorkerDeps = Readonly<{
   recipientOf: (userId: string) => Promise<Recipient | null>;
   /** A user's channels and push devices (the subscriptions read model). */
   preferencesOf: (userId: string) => Promise<Preferences>;
+  /** A page's recipients and channels at once (a fan-out). */
+  recipientsOf: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Recipient>>;
+  preferencesOfUsers: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Preferences>>;
   /** A page of the users following any of the topics (the subscriptions read model). */
   followersOf: (
     topics: readonly Topic[],
@@ -51,7 +63,7 @@ export type NotificationsWorkerDeps = Readonly<{
   ) => Promise<string[]>;
   /** Each channel's provider pace (see `pacer`); none = as fast as the provider answers. */
   pace?: Readonly<Partial<Record<'email' | 'sms' | 'push', { take(): Promise<void> }>>>;
-  /** Messages of one fan-out page in flight at once (default 32). */
+  /** Messages of one fan-out page in flight at once (default 64). */
   concurrency?: number;
   clock: Clock;
 }>;
@@ -94,101 +106,82 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
   const domain = fromDomain(deps.from);
   const now = () => deps.clock.now().toISOString();
 
-  const deliver = async (
-    event: RecordedEvent,
+  type Attempt = Readonly<{ number: number; final: boolean }>;
+  /** A try's outcome: the decision to record, and the failure to raise once it is recorded. */
+  type Tried = Readonly<{ decision: Omit<Decision, 'notificationId'>; failure: unknown }>;
+
+  const rowOf = (event: RecordedEvent, m: PlannedMessage, template: Template, id: string): NewDelivery => ({
+    notificationId: id,
+    eventId: event.id,
+    eventType: event.type,
+    correlationId: event.metadata.correlationId ?? null,
+    template: template.id,
+    templateVersion: template.version,
+    channel: m.channel,
+    userId: m.userId,
+    address: maskAddress(m.address),
+  });
+
+  /** Why a message is not worth sending or not wanted (security messages go whatever the user chose); null to send. */
+  const suppression = (m: PlannedMessage, template: Template): string | null =>
+    m.expiresAt !== null && Date.parse(m.expiresAt) <= deps.clock.now().getTime()
+      ? 'expired'
+      : m.address === ''
+        ? `no ${m.channel === 'email' ? 'address' : m.channel === 'sms' ? 'phone number' : 'push device'}`
+        : canBeSwitchedOff(template) && m.preferences && !m.preferences[m.channel]
+          ? `the user turned ${m.channel} off`
+          : null;
+
+  /**
+   * Renders a message and hands it to its channel's provider: what happened,
+   * as a decision, never thrown. The recipient's language, and the system's
+   * variables: a message a user may refuse says how (RFC 8058: a signed
+   * one-click link for the header, a page of the web app for the footer).
+   */
+  const attemptSend = async (
     m: PlannedMessage,
-    attempt: Readonly<{ number: number; final: boolean }>,
-  ): Promise<string> => {
-    const id = notificationId(event.id, m);
-    const template = templateById(m.template);
-    if (!template) throw new PermanentFailure(`no template ${m.template}`);
-    // 1. Once, forever.
-    const status = await openDelivery(
-      deps.sql,
-      {
-        notificationId: id,
-        eventId: event.id,
-        eventType: event.type,
-        correlationId: event.metadata.correlationId ?? null,
-        template: template.id,
-        templateVersion: template.version,
-        channel: m.channel,
-        userId: m.userId,
-        address: maskAddress(m.address),
-      },
-      now(),
-    );
-    if (status === 'sent' || status === 'suppressed') {
-      // Its decision may not have reached the log if a worker died right after the row: again, harmlessly.
-      await recordDecision(deps.store, (await deliveryById(deps.sql, id))!, event);
-      return 'skipped';
-    }
-    const settle = async (
-      status: Exclude<DeliveryStatus, 'pending'>,
-      reason: string | null,
+    template: Template,
+    id: string,
+    attempt: Attempt,
+  ): Promise<Tried> => {
+    const gaveUp = (
+      reason: string,
+      failure: unknown,
       provider: string | null = null,
-      providerRef: string | null = null,
-    ) => {
-      const row = await decide(
-        deps.sql,
-        id,
-        { status, reason, provider, providerRef, attempts: attempt.number },
-        now(),
-      );
-      await recordDecision(deps.store, row, event);
-    };
-    const gaveUp = (status: 'failed' | 'dead', reason: string, provider: string | null = null) =>
-      settle(status, reason, provider);
-    if (m.refusal) {
-      await gaveUp('dead', m.refusal);
-      throw new PermanentFailure(m.refusal);
-    }
-    // 2. Worth sending, and wanted? Security messages go whatever the user chose.
-    const suppressed =
-      m.expiresAt !== null && Date.parse(m.expiresAt) <= deps.clock.now().getTime()
-        ? 'expired'
-        : m.address === ''
-          ? `no ${m.channel === 'email' ? 'address' : m.channel === 'sms' ? 'phone number' : 'push device'}`
-          : canBeSwitchedOff(template) && m.preferences && !m.preferences[m.channel]
-            ? `the user turned ${m.channel} off`
-            : null;
-    if (suppressed) {
-      await settle('suppressed', suppressed);
-      return 'suppressed';
-    }
-    // 3. The recipient's language, the system's variables: a message a user may refuse says how
-    //    (RFC 8058: a signed one-click link for the header, a page of the web app for the footer).
-    const recipient = m.userId ? await deps.recipientOf(m.userId) : null;
-    const unsubscribe =
-      m.userId && canBeSwitchedOff(template) ? unsubscribeToken(deps.keys, m.userId, 'all-email') : null;
-    const system: Record<string, string> = {
-      appUrl: deps.appUrl,
-      unsubscribeUrl: unsubscribe
-        ? `${deps.appUrl}/unsubscribe#token=${unsubscribe}`
-        : `${deps.appUrl}/settings/notifications`,
-    };
-    const variables = Object.fromEntries(
-      Object.entries({ ...system, ...m.variables }).filter(([k]) => Object.hasOwn(template.variables, k)),
-    );
-    const rendered = await deps.renderer.render(template.id, {
-      locale: m.locale ?? recipient?.locale ?? 'en',
-      variables,
-      channels: [m.channel],
+      final = true,
+    ): Tried => ({
+      decision: {
+        status: final ? 'dead' : 'failed',
+        reason,
+        provider,
+        providerRef: null,
+        attempts: attempt.number,
+      },
+      failure,
     });
-    if (!rendered.ok) {
-      const reason = `template ${template.id} cannot be rendered: ${rendered.problems.map((p) => `${p.pointer} ${p.code}`).join(', ')}`;
-      await gaveUp('dead', reason);
-      throw new PermanentFailure(reason);
-    }
-    const r = rendered.value;
-    // 4. The provider.
-    const messageId = `<${id}@${domain}>`;
-    const common = { messageId, tag: template.id };
-    await deps.pace?.[m.channel]?.take();
     try {
+      const locale = m.locale ?? (m.userId ? (await deps.recipientOf(m.userId))?.locale : null) ?? 'en';
+      const unsubscribe =
+        m.userId && canBeSwitchedOff(template) ? unsubscribeToken(deps.keys, m.userId, 'all-email') : null;
+      const system: Record<string, string> = {
+        appUrl: deps.appUrl,
+        unsubscribeUrl: unsubscribe
+          ? `${deps.appUrl}/unsubscribe#token=${unsubscribe}`
+          : `${deps.appUrl}/settings/notifications`,
+      };
+      const variables = Object.fromEntries(
+        Object.entries({ ...system, ...m.variables }).filter(([k]) => Object.hasOwn(template.variables, k)),
+      );
+      const rendered = await deps.renderer.render(template.id, { locale, variables, channels: [m.channel] });
+      if (!rendered.ok) {
+        const reason = `template ${template.id} cannot be rendered: ${rendered.problems.map((p) => `${p.pointer} ${p.code}`).join(', ')}`;
+        return gaveUp(reason, new PermanentFailure(reason));
+      }
+      const r = rendered.value;
+      const common = { messageId: `<${id}@${domain}>`, tag: template.id };
+      await deps.pace?.[m.channel]?.take();
       let accepted: { provider: string; providerMessageId: string };
-      if (m.channel === 'email') {
-        if (!r.email) throw new PermanentFailure(`template ${template.id} has no e-mail`);
+      if (m.channel === 'email' && r.email)
         accepted = await deps.senders.email.send({
           ...common,
           from: deps.from,
@@ -207,11 +200,9 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
               : {}),
           },
         });
-      } else if (m.channel === 'sms') {
-        if (!r.sms) throw new PermanentFailure(`template ${template.id} has no SMS`);
+      else if (m.channel === 'sms' && r.sms)
         accepted = await deps.senders.sms.send({ ...common, to: m.address, text: r.sms.text });
-      } else {
-        if (!r.push) throw new PermanentFailure(`template ${template.id} has no push`);
+      else if (m.channel === 'push' && r.push)
         accepted = await deps.senders.push.send({
           ...common,
           token: m.address,
@@ -219,50 +210,146 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
           body: r.push.body,
           data: r.push.data,
         });
+      else {
+        const reason = `template ${template.id} has no ${m.channel}`;
+        return gaveUp(reason, new PermanentFailure(reason));
       }
-      await settle('sent', null, accepted.provider, accepted.providerMessageId);
-      return 'sent';
+      return {
+        decision: {
+          status: 'sent',
+          reason: null,
+          provider: accepted.provider,
+          providerRef: accepted.providerMessageId,
+          attempts: attempt.number,
+        },
+        failure: null,
+      };
     } catch (error) {
-      if (error instanceof PermanentFailure) {
-        await gaveUp('dead', error.message);
-        throw error;
-      }
       const provider = error instanceof SendError ? error.provider : null;
       const reason = (error as Error)?.message ?? String(error);
-      if (error instanceof SendError && error.failure === 'permanent') {
-        await gaveUp('dead', reason, provider);
-        throw new PermanentFailure(reason, { cause: error });
-      }
-      await gaveUp(attempt.final ? 'dead' : 'failed', reason, provider);
-      throw error;
+      if (error instanceof PermanentFailure) return gaveUp(reason, error, provider);
+      if (error instanceof SendError && error.failure === 'permanent')
+        return gaveUp(reason, new PermanentFailure(reason, { cause: error }), provider);
+      return gaveUp(reason, error, provider, attempt.final);
     }
   };
 
+  /** One message, its row and its decision event each written on its own (identity's, a request's). */
+  const deliver = async (event: RecordedEvent, m: PlannedMessage, attempt: Attempt): Promise<string> => {
+    const id = notificationId(event.id, m);
+    const template = templateById(m.template);
+    if (!template) throw new PermanentFailure(`no template ${m.template}`);
+    // 1. Once, forever.
+    const status = await openDelivery(deps.sql, rowOf(event, m, template, id), now());
+    if (status === 'sent' || status === 'suppressed') {
+      // Its decision may not have reached the log if a worker died right after the row: again, harmlessly.
+      await recordDecision(deps.store, (await deliveryById(deps.sql, id))!, event);
+      return 'skipped';
+    }
+    const settle = async (decision: Omit<Decision, 'notificationId'>) =>
+      recordDecision(deps.store, await decide(deps.sql, id, decision, now()), event);
+    // 2. Sendable, worth sending, wanted?
+    if (m.refusal) {
+      await settle({
+        status: 'dead',
+        reason: m.refusal,
+        provider: null,
+        providerRef: null,
+        attempts: attempt.number,
+      });
+      throw new PermanentFailure(m.refusal);
+    }
+    const suppressed = suppression(m, template);
+    if (suppressed) {
+      await settle({
+        status: 'suppressed',
+        reason: suppressed,
+        provider: null,
+        providerRef: null,
+        attempts: attempt.number,
+      });
+      return 'suppressed';
+    }
+    // 3. Rendered and handed over; what happened is recorded before any failure is raised.
+    const tried = await attemptSend(m, template, id, attempt);
+    await settle(tried.decision);
+    if (tried.failure) throw tried.failure;
+    return 'sent';
+  };
+
   /**
-   * A fan-out, page by page: each page's messages go out `concurrency` at a
-   * time, each recorded on its own. One recipient's permanent failure is
-   * theirs (recorded dead), not the event's; transient ones make the event
-   * tried again once every page is through, and what was sent is skipped then.
+   * A fan-out, a page at a time, each page in a few statements rather than a
+   * few per message: its rows opened at once, its messages sent
+   * `concurrency` at a time, its decisions recorded at once, and appended to
+   * the fan-out's own stream (`notificationfanout-<id of the cause>`) in one
+   * append. That stream is read first, so a retried fan-out appends only the
+   * decisions the log lacks. One recipient's permanent failure is theirs
+   * (recorded dead), not the event's; transient ones make the event tried
+   * again once every page is through, and what was sent is skipped then.
    */
   const fanOut = async (
     event: RecordedEvent,
     attempt: Parameters<Reaction['handle']>[1],
   ): Promise<ReactionResult> => {
+    const stream = `notificationfanout-${deterministicUuid(`fanout/${event.id}`)}`;
+    const earlier = await deps.store.readStream(stream);
+    const logged = new Set(earlier.map((e) => e.id));
+    let revision: number | 'no_stream' = earlier.length ? earlier[earlier.length - 1]!.revision : 'no_stream';
+    const template = templateById('course-published')!;
     const counts = new Map<string, number>();
-    const transient: unknown[] = [];
+    const count = (k: string, n = 1) => counts.set(k, (counts.get(k) ?? 0) + n);
+    let transient: unknown = null;
     for await (const page of coursePublishedMessages(event, deps)) {
       await attempt.keepAlive();
-      const errors = await inPool(page, deps.concurrency ?? 32, async (m) => {
-        const outcome = await deliver(event, m, attempt);
-        counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
+      const ids = page.map((m) => notificationId(event.id, m));
+      // 1. The page's rows, made pending where new.
+      const rows = await openDeliveries(
+        deps.sql,
+        page.map((m, i) => rowOf(event, m, template, ids[i]!)),
+        now(),
+      );
+      // 2. What is left to decide: not sent, not suppressed; suppressed where not wanted; the rest sent.
+      const decisions: Decision[] = [];
+      const final: Delivery[] = [];
+      const toSend: [PlannedMessage, string][] = [];
+      page.forEach((m, i) => {
+        const row = rows.get(ids[i]!)!;
+        if (row.status === 'sent' || row.status === 'suppressed') return void final.push(row);
+        const suppressed = suppression(m, template);
+        if (suppressed)
+          decisions.push({
+            notificationId: row.notificationId,
+            status: 'suppressed',
+            reason: suppressed,
+            provider: null,
+            providerRef: null,
+            attempts: attempt.number,
+          });
+        else toSend.push([m, row.notificationId]);
       });
-      for (const error of errors) {
-        if (error instanceof PermanentFailure) counts.set('dead', (counts.get('dead') ?? 0) + 1);
-        else transient.push(error);
+      count('skipped', final.length);
+      await inPool(toSend, deps.concurrency ?? 64, async ([m, id]) => {
+        const tried = await attemptSend(m, template, id, attempt);
+        decisions.push({ notificationId: id, ...tried.decision });
+        if (tried.failure && !(tried.failure instanceof PermanentFailure)) transient ??= tried.failure;
+      });
+      for (const d of decisions) count(d.status);
+      // 3. Recorded: the rows at once, then every decision the log lacks in one append.
+      const decided = await decideMany(deps.sql, decisions, now());
+      const events = [...final, ...decided]
+        .map((row) => decisionEvent(row, event))
+        .filter((e): e is NonNullable<typeof e> => e !== null && !logged.has(e.id));
+      if (events.length) {
+        const appended = await deps.store.append(stream, events, { expectedRevision: revision });
+        revision = appended.nextExpectedRevision;
+        for (const e of events) logged.add(e.id);
       }
     }
-    if (transient.length) throw transient[0];
-    const summary = [...counts].map(([k, n]) => `${k} ${n}`).join(', ');
+    if (transient) throw transient;
+    const summary = [...counts]
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
     return { outcome: summary ? `fanned out: ${summary}` : 'nobody follows', ref: null };
   };
 

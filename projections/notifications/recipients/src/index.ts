@@ -98,3 +98,16 @@ export const recipientById = async (
   );
   return row && row.doc.email !== '' ? row.doc : null;
 };
+
+/** The recipients of these user ids that are known (a fan-out reads a page of them at once). */
+export const recipientsByIds = async (
+  sql: SqlExecutor,
+  userIds: readonly string[],
+): Promise<ReadonlyMap<string, NotificationRecipient>> => {
+  if (userIds.length === 0) return new Map();
+  const rows = await sql.query<{ doc: NotificationRecipient }>(
+    `select doc from ${recipients} where id = any($1::text[])`,
+    [userIds],
+  );
+  return new Map(rows.filter((r) => r.doc.email !== '').map((r) => [r.doc.userId, r.doc]));
+};

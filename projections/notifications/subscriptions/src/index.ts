@@ -270,3 +270,30 @@ export const followersOfAny = async (
   );
   return rows.map((r) => r.user_id);
 };
+
+/** The channels and devices of these users (the defaults for those who never chose), for a fan-out's page. */
+export const channelsOfUsers = async (
+  sql: SqlExecutor,
+  userIds: readonly string[],
+): Promise<ReadonlyMap<string, Readonly<{ channels: schema.Channels; devices: readonly PushDevice[] }>>> => {
+  const found = new Map<string, { channels: schema.Channels; devices: readonly PushDevice[] }>(
+    userIds.map((id) => [id, { channels: defaults.channels, devices: [] }]),
+  );
+  if (userIds.length === 0) return found;
+  const rows = await sql.query<{
+    user_id: string;
+    email: boolean;
+    sms: boolean;
+    push: boolean;
+    devices: PushDevice[] | null;
+  }>(
+    `select user_id::text as user_id, email, sms, push, devices from ${preferences} where user_id = any($1::uuid[])`,
+    [userIds],
+  );
+  for (const r of rows)
+    found.set(r.user_id, {
+      channels: { email: r.email, sms: r.sms, push: r.push },
+      devices: r.devices ?? [],
+    });
+  return found;
+};
