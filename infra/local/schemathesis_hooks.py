@@ -35,6 +35,16 @@ import uuid
 
 import schemathesis
 
+RENDER_400 = (
+    "template_unknown",
+    "template_variable_missing",
+    "template_variable_unknown",
+    "template_variable_invalid",
+    "template_variables_invalid",
+    "sms_too_long",
+    "push_too_long",
+)
+
 # operationId -> the 400 codes that answer a well-formed request for a business reason.
 BUSINESS_400 = {
     "verifyEmail": {"verification_token_invalid", "verification_token_expired"},
@@ -45,6 +55,12 @@ BUSINESS_400 = {
     "listCourses": {"invalid_cursor"},
     # An experience level the admins have not defined (or retired): the set changes at run time.
     "updateProfile": {"unknown_experience_level"},
+    "notificationLog": {"invalid_cursor"},
+    # A spent, forged or foreign one-click link.
+    "unsubscribeByLink": {"unsubscribe_token_invalid"},
+    # The template (a versioned registry, not an enum) decides its variables, channels and lengths.
+    "previewNotification": set(RENDER_400),
+    "sendNotification": set(RENDER_400) | {"channel_not_in_template"},
 }
 
 ANALYTICS_RANGE = re.compile(r"^/api/analytics/(?:reports/[a-z-]+(?:/export)?|events/export)$")

@@ -466,12 +466,20 @@ export const openApiDocument = (
     }
 
     const errors = new Map<number, string>();
+    const explicit = new Set<number>();
     const addError = (e: ApiError) => {
       const [status, description] = typeof e === 'number' ? [e, genericErrors[e]] : [e.status, e.description];
       if (status < 400 || status > 599) throw new Error(`${where}: ${status} is not an error status`);
       if (!description) throw new Error(`${where}: describe what ${status} means here`);
-      // An explicit description wins over the generic one added for security or a body.
-      if (!errors.has(status) || typeof e !== 'number') errors.set(status, description);
+      if (typeof e === 'number') {
+        if (!errors.has(status)) errors.set(status, description);
+        return;
+      }
+      // An explicit description wins over the generic one added for security or a body;
+      // several explicit ones of a status are all kept.
+      const own = explicit.has(status) ? errors.get(status) : undefined;
+      errors.set(status, own ? `${own} Or ${description}` : description);
+      explicit.add(status);
     };
     if (op.body) [400, 413].forEach(addError);
     // Any input can be malformed, and every write takes an Idempotency-Key.

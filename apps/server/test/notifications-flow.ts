@@ -172,6 +172,23 @@ export const notificationsFlow = (test: TestFn, name: string, setup: ProfileSetu
         log.some((d) => d.address.includes(email)),
         'addresses are masked',
       );
+      // The log pages with `next`; a cursor it did not issue is refused, never a 500.
+      const first2 = await http('GET', `/api/admin/notifications?user=${userId}&limit=2`, { token: admin });
+      const rest = await http(
+        'GET',
+        `/api/admin/notifications?user=${userId}&before=${encodeURIComponent(first2.body!.next)}`,
+        { token: admin },
+      );
+      t.deepEqual(
+        [...first2.body!.items, ...rest.body!.items].map((d: any) => d.decisionId),
+        log.map((d) => d.decisionId),
+      );
+      problem(
+        t,
+        await http('GET', `/api/admin/notifications?user=${userId}&before=`, { token: admin }),
+        400,
+        'invalid_cursor',
+      );
       // Security messages go whatever the user chose: verify, then ask for a reset.
       const verifyToken = box
         ? /#token=([A-Za-z0-9._-]+)/.exec(

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { notificationLogQuery } from '@lectern/schemas/notifications/api';
 import { decisionsOfUser } from '@lectern/notifications-projection-deliveries';
 import { assertRole, authenticate, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
-import { validationProblem } from '@lectern/infra/runtime/errors';
+import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
 
 export type NotificationAdminDeps = Readonly<{
@@ -10,8 +10,26 @@ export type NotificationAdminDeps = Readonly<{
   verify: (token: string) => Promise<VerifiedToken>;
 }>;
 
-const cursorOf = (d: { at: string; decisionId: string }) =>
-  Buffer.from(JSON.stringify([d.at, d.decisionId])).toString('base64url');
+type Cursor = { at: string; decisionId: string };
+
+/** Cursors are opaque to clients: base64url of the last decision's (at, decisionId). */
+const cursorOf = (d: Cursor) => Buffer.from(JSON.stringify([d.at, d.decisionId])).toString('base64url');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const decodeCursor = (raw: string): Cursor => {
+  try {
+    const [at, decisionId] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown[];
+    if (
+      typeof at === 'string' &&
+      !Number.isNaN(Date.parse(at)) &&
+      typeof decisionId === 'string' &&
+      UUID.test(decisionId)
+    )
+      return { at, decisionId };
+  } catch {
+    // refused below
+  }
+  throw new Problem('validation', 'invalid_cursor', 'The cursor is not one this API returned.');
+};
 
 /**
  * `GET /api/admin/notifications?user=<id>`: every decision about a user's
@@ -36,7 +54,7 @@ export const notificationAdminRoutes = (deps: NotificationAdminDeps): Router => 
       if (issues.length || !user.ok) throw validationProblem(issues);
       const page = {
         limit: limit?.ok ? limit.value : 50,
-        before: before?.ok ? before.value : null,
+        before: before?.ok ? decodeCursor(before.value) : null,
       };
       const items = await decisionsOfUser(deps.sql, user.value, page);
       const limitUsed = page.limit;

@@ -74,32 +74,13 @@ export const notificationsDevTags: Readonly<Record<string, string>> = {
   development: 'Development-only helpers; they do not exist in production.',
 };
 
-const before: Validator<{ at: string; decisionId: string }> = withSchema(
-  (input, path = '') => {
-    try {
-      const [at, decisionId] = JSON.parse(
-        Buffer.from(String(input), 'base64url').toString('utf8'),
-      ) as unknown[];
-      if (
-        typeof at === 'string' &&
-        !Number.isNaN(Date.parse(at)) &&
-        typeof decisionId === 'string' &&
-        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(decisionId)
-      )
-        return { ok: true, value: { at, decisionId } };
-    } catch {
-      // reported below
-    }
-    return { ok: false, issues: [{ path, message: 'must be the `next` of an earlier page' }] };
-  },
-  { type: 'string', description: 'The `next` of the page before.' },
-);
-
 /** The query of `GET /api/admin/notifications`. */
 export const notificationLogQuery = {
   user: requiredParam(describe(uuid(), { description: 'The user whose notifications to show.' })),
   limit: describe(integerString({ min: 1, max: 200 }), { description: 'Decisions per page.', default: 50 }),
-  before,
+  before: describe(string(), {
+    description: 'The `next` of the page before; opaque (400 `invalid_cursor` if it is not one).',
+  }),
 } as const;
 
 const decision = object({
@@ -200,6 +181,13 @@ export const notificationsApi: readonly ApiOperation[] = [
         object({ items: arrayOf(decision), next: nullable(string()) }),
       ),
     },
+    errors: [
+      {
+        status: 400,
+        description:
+          '`validation_failed` for a malformed `user` or `limit`; `invalid_cursor`: `before` is not a `next` this API returned.',
+      },
+    ],
   },
 ];
 
