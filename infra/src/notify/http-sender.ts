@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { clip } from '../runtime/text.ts';
 import { SendError, type ChannelSender, type PushMessage, type SmsMessage } from '../ports/channel-sender.ts';
 
 /**
@@ -73,7 +74,7 @@ const httpProviderSender = async <Message extends { messageId: string }>(
           opts.name,
           httpFailure(res.status),
           String(res.status),
-          `${opts.name} answered ${res.status}: ${text.slice(0, 300)}`,
+          `${opts.name} answered ${res.status}: ${clip(text, 300)}`,
           retryAfterMs(res.headers.get('retry-after')),
         );
       }

@@ -1,6 +1,7 @@
 import type { LogHeaders, LogMessage, MessageLog } from '../ports/message-log.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { clip } from './text.ts';
 
 /**
  * The one rule every consumer of the log follows (ARCHITECTURE.md rule 10):
@@ -92,7 +93,7 @@ export const deadLetterSender = (opts: {
         {
           key: message.key,
           value: JSON.stringify(letter),
-          headers: { 'dlq-reason': letter.error.message.slice(0, 500), 'dlq-source': message.topic },
+          headers: { 'dlq-reason': clip(letter.error.message, 500), 'dlq-source': message.topic },
         },
       ]);
       opts.metrics?.deadLettered.inc({ consumer: opts.label ?? opts.consumer });

@@ -9,6 +9,7 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import type { ModuleConsumer, Platform, RunningConsumer } from './context-module.ts';
 import { progressWatch } from './progress.ts';
+import { clip } from './text.ts';
 
 /**
  * The worker tier (ARCHITECTURE rule 10 for side effects): a reaction
@@ -265,10 +266,10 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
         const reason = (error as Error)?.message ?? String(error);
         if (permanent || n >= attempts) {
           await dlq.send(message, error, n);
-          await record(e, { state: 'dead', last_error: reason.slice(0, 2000) });
+          await record(e, { state: 'dead', last_error: clip(reason, 2000) });
           return;
         }
-        await record(e, { last_error: reason.slice(0, 2000) });
+        await record(e, { last_error: clip(reason, 2000) });
         opts.metrics?.consumerRetries.inc({ consumer: r.name });
         log.warn({ ...context, err: error, attempt: n }, 'reaction failed; retrying');
         const pause = baseDelay * 2 ** (n - before - 1);

@@ -39,7 +39,8 @@ export const subscriptionQueryRoutes = (deps: SubscriptionQueryDeps): Router => 
       devices: found.devices.map((d) => ({
         deviceId: d.deviceId,
         platform: d.platform,
-        tokenEnd: d.token.slice(-TOKEN_END),
+        // By code point: a cut through a surrogate pair would not be Unicode (nor JSON a client can read).
+        tokenEnd: Array.from(d.token).slice(-TOKEN_END).join(''),
       })),
       topics: found.topics,
     });

@@ -1,4 +1,5 @@
 import { migrate, sqlMigration, type Sql, type SqlExecutor } from '@lectern/infra/sql/index';
+import { clip } from '@lectern/infra/runtime/text';
 
 /**
  * `notification_deliveries`: the notifications worker's own record, one row
@@ -119,7 +120,7 @@ export const decide = async (
     [
       notificationId,
       decision.status,
-      decision.reason?.slice(0, 2000) ?? null,
+      decision.reason == null ? null : clip(decision.reason, 2000),
       decision.provider,
       decision.providerRef,
       decision.attempts,
@@ -273,7 +274,7 @@ export const decideMany = async (
         decisions.map((x) => ({
           notification_id: x.notificationId,
           status: x.status,
-          reason: x.reason?.slice(0, 2000) ?? null,
+          reason: x.reason == null ? null : clip(x.reason, 2000),
           provider: x.provider,
           provider_ref: x.providerRef,
           attempts: x.attempts,

@@ -78,12 +78,12 @@ export const notificationId = (
   );
 
 /** An address as the delivery log keeps it: enough to tell two apart, not to write to. */
-export const maskAddress = (address: string): string =>
-  address.includes('@')
-    ? address.replace(/^(.).*(@.*)$/, '$1…$2')
-    : address.length > 8
-      ? `${address.slice(0, 3)}…${address.slice(-2)}`
-      : '…';
+export const maskAddress = (address: string): string => {
+  // By code point: a cut through a surrogate pair would leave text that is not Unicode.
+  if (address.includes('@')) return address.replace(/^(.).*(@.*)$/su, '$1…$2');
+  const points = Array.from(address);
+  return points.length > 8 ? `${points.slice(0, 3).join('')}…${points.slice(-2).join('')}` : '…';
+};
 
 const fromDomain = (from: string): string => /@([^>\s]+)>?\s*$/.exec(from)?.[1] ?? 'lectern.invalid';
 
