@@ -105,9 +105,13 @@ test('on PORT: dev-token, and projections in one case with the analytics project
         'experience_levels',
         'identity_sessions',
         'identity_users',
+        'notification_log',
+        'notification_recipients',
+        'notification_subscriptions',
         'profile_history',
         'profiles',
         'analytics',
+        'worker.notifications',
       ],
     );
     for (const item of items)
