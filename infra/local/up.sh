@@ -13,6 +13,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 started=$SECONDS
+"$LECTERN_LOCAL_DIR/ffmpeg.sh" ensure >&2 # first: the engines' apt-get would contend for dpkg's lock
 # MinIO and mailpit in the background: on a fresh machine they are built
 # from source first (minutes), and the other engines can start meanwhile.
 "$LECTERN_LOCAL_DIR/minio.sh" start &
