@@ -111,6 +111,7 @@ test('on PORT: dev-token, and projections in one case with the analytics project
         'profile_history',
         'profiles',
         'analytics',
+        'worker.transcoding',
         'worker.notifications',
       ],
     );

@@ -4,9 +4,11 @@ import { mediaAssetRoutes } from './routes/media-assets.ts';
 import type { ContentCommandDeps } from './routes/shared.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { structureRoutes } from './routes/structure.ts';
+import { transcodeRoutes } from './routes/transcodes.ts';
 import { workflowRoutes } from './routes/workflow.ts';
 
 export type { ContentCommandDeps } from './routes/shared.ts';
+export { transcodeLedger } from './transcode-ledger.ts';
 export { courseDecider, type Course, type CourseCommand } from './domain/course.ts';
 export {
   mediaAssetDecider,
@@ -23,4 +25,5 @@ export const contentCommandRoutes = (deps: ContentCommandDeps): Router =>
     workflowRoutes(deps),
     mediaAssetRoutes(deps),
     uploadRoutes(deps),
+    transcodeRoutes(deps),
   );

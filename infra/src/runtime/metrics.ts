@@ -75,6 +75,19 @@ export const createMetrics = () => {
       labelNames: ['reactor'] as const,
       registers: [registry],
     }),
+    transcodeDuration: new Histogram({
+      name: 'lectern_transcode_duration_seconds',
+      help: 'Wall time of a transcode job, from the first byte decoded to the ladder recorded',
+      labelNames: ['outcome'] as const,
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+      registers: [registry],
+    }),
+    transcodeSpeedFactor: new Histogram({
+      name: 'lectern_transcode_speed_factor',
+      help: "Seconds of video encoded per second of wall time (ffmpeg's speed), per job",
+      buckets: [0.1, 0.25, 0.5, 1, 2, 4, 8, 16],
+      registers: [registry],
+    }),
     deadLettered: new Counter({
       name: 'lectern_dead_lettered_total',
       help: 'Events sent to a dead-letter topic (the DLQ size grows by these)',

@@ -1,13 +1,38 @@
-import { contentCommandRoutes } from '@lectern/content-commands';
+import { contentCommandRoutes, transcodeLedger } from '@lectern/content-commands';
+import { transcodingReaction } from '@lectern/transcoding-worker';
 import { contentQueryRoutes } from '@lectern/content-queries';
 import { courseCatalogueProjection } from '@lectern/content-projection-catalogue';
 import { contentApi, contentTags } from '@lectern/schemas/content/api';
 import type { ContextModule } from '@lectern/infra/runtime/context-module';
+import { reactorWorker } from '@lectern/infra/runtime/reactor';
 
-/** Content: courses with their sections and materials, their review workflow, media assets, and the catalogue. */
+/**
+ * Content: courses with their sections and materials, their review
+ * workflow, media assets, and the catalogue; and the `transcoding` worker,
+ * which makes an uploaded video an HLS ladder.
+ */
 export const contentModule = (): ContextModule => ({
   name: 'content',
   projections: [courseCatalogueProjection],
+  workers: [
+    reactorWorker({
+      name: 'transcoding',
+      contexts: ['content'],
+      // A first try and three retries (issue 11), a second apart and doubling.
+      options: { attempts: 4, baseDelayMs: 1000 },
+      reaction: async (p) => ({
+        reaction: transcodingReaction({
+          blobs: p.blobs,
+          ledger: transcodeLedger({ store: p.store, clock: p.clock }),
+          logger: p.logger.child({ worker: 'transcoding' }),
+          observe: (m) => {
+            p.metrics.transcodeDuration.observe({ outcome: m.outcome }, m.seconds);
+            if (m.speedFactor > 0) p.metrics.transcodeSpeedFactor.observe(m.speedFactor);
+          },
+        }),
+      }),
+    }),
+  ],
   routes: async (p) => [
     contentCommandRoutes({ store: p.store, verify: p.auth.verify, blobs: p.blobs, clock: p.clock }),
     contentQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),

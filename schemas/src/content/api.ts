@@ -12,13 +12,21 @@ import {
   integer,
   isoTime,
   nullable,
+  number,
   object,
   oneOf,
   record,
   string,
   uuid,
 } from '../validation.ts';
-import { courseStatuses, idOf, materialKinds, mediaAssetStatuses, uploadContentTypes } from './fields.ts';
+import {
+  courseStatuses,
+  idOf,
+  materialKinds,
+  mediaAssetStatuses,
+  mediaKinds,
+  uploadContentTypes,
+} from './fields.ts';
 import {
   catalogueQuery,
   courseChanges,
@@ -67,6 +75,55 @@ export const courseCommandResult = describe(
 export const mediaAssetResult = describe(
   object({ assetId: uuid(), courseId: uuid(), status: oneOf(mediaAssetStatuses), revision }),
   { title: 'MediaAssetResult', description: 'A media asset of a course, and its status.' },
+);
+
+/** A media asset as its author sees it: status, the transcode under way, and the ladder it plays from. */
+export const mediaAssetView = describe(
+  object({
+    assetId: uuid(),
+    courseId: uuid(),
+    kind: oneOf(mediaKinds),
+    title: string(),
+    status: oneOf(mediaAssetStatuses),
+    reason: describe(nullable(string()), { description: 'Why it failed, when `failed`.' }),
+    transcode: describe(
+      nullable(
+        object({
+          jobId: uuid(),
+          percent: number({ min: 0, max: 100 }),
+          etaSeconds: nullable(number({ min: 0 })),
+          at: isoTime(),
+        }),
+      ),
+      { description: "The latest job's last progress report, while one is under way; null otherwise." },
+    ),
+    ladder: describe(
+      nullable(
+        object({
+          jobId: uuid(),
+          durationSeconds: number({ min: 0 }),
+          renditions: arrayOf(
+            object({
+              name: string(),
+              width: integer({ min: 1 }),
+              height: integer({ min: 1 }),
+              bandwidth: integer({ min: 1 }),
+            }),
+          ),
+          masterUrl: describe(string(), {
+            description: "A short-lived presigned GET of the HLS master playlist (ladder's own signature).",
+          }),
+          masterUrlExpiresAt: isoTime(),
+        }),
+      ),
+      {
+        description:
+          'The HLS ladder a video plays from (verified before it was switched in); null until one is.',
+      },
+    ),
+    revision,
+  }),
+  { title: 'MediaAssetView' },
 );
 
 const partUrl = object({
@@ -481,6 +538,43 @@ export const contentApi: readonly ApiOperation[] = [
       assetNotFound,
       conflict(`${notEditable}, or the asset has its file already (\`media_already_uploaded\`)`),
       { status: 413, description: 'Larger than the limit of its type (`media_too_large`, with `maxBytes`).' },
+      412,
+    ],
+  },
+  {
+    method: 'get',
+    path: '/api/courses/:courseId/media-assets/:assetId',
+    operationId: 'getMediaAsset',
+    summary: 'See a media asset',
+    description:
+      "Its status; for a video, the transcode under way (percent done, seconds left) and the ladder it plays from, with a short-lived presigned GET of the master playlist. Read from the asset's own events.",
+    tags: ['courses'],
+    security: authors,
+    params: assetParams,
+    responses: { 200: { description: 'The asset.', body: mediaAssetView } },
+    errors: [forbidden, assetNotFound],
+  },
+  {
+    method: 'post',
+    path: '/api/courses/:courseId/media-assets/:assetId/transcode',
+    operationId: 'requestTranscode',
+    summary: 'Transcode a video again',
+    description:
+      'Admins: requeues a failed transcode, or makes a new ladder for a ready video. A ready video goes on playing from its ladder until the new one is verified and switched in; if the new job fails, it keeps the old one.',
+    tags: ['courses'],
+    security: admin,
+    params: assetParams,
+    headers: commandHeaders,
+    responses: {
+      202: { description: 'The job is queued.', body: mediaAssetResult, headers: commandResponseHeaders },
+    },
+    errors: [
+      { status: 403, description: 'Only admins (`forbidden`).' },
+      assetNotFound,
+      {
+        status: 409,
+        description: 'Not an uploaded video (`media_not_transcodable`, with `status` and `kind`).',
+      },
       412,
     ],
   },

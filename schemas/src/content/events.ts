@@ -2,6 +2,8 @@ import { eventGuard, type CatalogueOf } from '../catalogue.ts';
 import type { DomainEvent, RecordedEventOf } from '../envelope.ts';
 import {
   arrayOf,
+  boolean,
+  number,
   integer,
   isoTime as isoTimeOf,
   nullable,
@@ -159,6 +161,53 @@ export type MediaAssetTranscodeRequested = Readonly<{
   requestedAt: string;
 }>;
 export type MediaAssetReady = Readonly<{ assetId: string; courseId: string; readyAt: string }>;
+/** One rendition of an HLS ladder: its media playlist, relative to the job's prefix. */
+export type Rendition = Readonly<{
+  name: string;
+  width: number;
+  height: number;
+  /** Peak bits per second, as the master playlist's BANDWIDTH says. */
+  bandwidth: number;
+  playlist: string;
+}>;
+/** How far a transcode job is, from ffmpeg's own progress report (now and then, not every frame). */
+export type MediaAssetTranscodeProgressed = Readonly<{
+  assetId: string;
+  courseId: string;
+  jobId: string;
+  percent: number;
+  /** Seconds left at the speed so far; null until ffmpeg has said how fast it goes. */
+  etaSeconds: number | null;
+  at: string;
+}>;
+/**
+ * A ladder was stored under the job's own prefix and read back with ffprobe:
+ * the asset plays from it from now on. A ladder of an earlier job is left
+ * where it was, so nothing playing it breaks mid-stream.
+ */
+export type MediaAssetTranscoded = Readonly<{
+  assetId: string;
+  courseId: string;
+  jobId: string;
+  /** The job's prefix in the storage: every file of the ladder is under it. */
+  prefix: string;
+  /** The master playlist's key. */
+  master: string;
+  renditions: readonly Rendition[];
+  durationSeconds: number;
+  transcodedAt: string;
+}>;
+/** A transcode job gave up: at once for a source that is not a video, after its retries otherwise. */
+export type MediaAssetTranscodeFailed = Readonly<{
+  assetId: string;
+  courseId: string;
+  jobId: string;
+  reason: string;
+  attempts: number;
+  /** True when trying again cannot help (the source is not a readable video). */
+  permanent: boolean;
+  failedAt: string;
+}>;
 export type MediaAssetFailed = Readonly<{
   assetId: string;
   courseId: string;
@@ -192,7 +241,10 @@ export type MediaAssetStreamEvent =
   | DomainEvent<'content.MediaAssetUploaded', MediaAssetUploaded>
   | DomainEvent<'content.MediaAssetTranscodeRequested', MediaAssetTranscodeRequested>
   | DomainEvent<'content.MediaAssetReady', MediaAssetReady>
-  | DomainEvent<'content.MediaAssetFailed', MediaAssetFailed>;
+  | DomainEvent<'content.MediaAssetFailed', MediaAssetFailed>
+  | DomainEvent<'content.MediaAssetTranscodeProgressed', MediaAssetTranscodeProgressed>
+  | DomainEvent<'content.MediaAssetTranscoded', MediaAssetTranscoded>
+  | DomainEvent<'content.MediaAssetTranscodeFailed', MediaAssetTranscodeFailed>;
 
 /** Every content event as decided, narrowed by `type`. */
 export type ContentDomainEvent = CourseStreamEvent | MediaAssetStreamEvent;
@@ -313,6 +365,48 @@ export const contentEvents: CatalogueOf<ContentDomainEvent> = {
   'content.MediaAssetReady': v1(object({ assetId: uuid, courseId: uuid, readyAt: isoTime })),
   'content.MediaAssetFailed': v1(
     object({ assetId: uuid, courseId: uuid, reason: string({ min: 1, max: 2000 }), failedAt: isoTime }),
+  ),
+  'content.MediaAssetTranscodeProgressed': v1(
+    object({
+      assetId: uuid,
+      courseId: uuid,
+      jobId: uuid,
+      percent: number({ min: 0, max: 100 }),
+      etaSeconds: nullable(number({ min: 0 })),
+      at: isoTime,
+    }),
+  ),
+  'content.MediaAssetTranscoded': v1(
+    object({
+      assetId: uuid,
+      courseId: uuid,
+      jobId: uuid,
+      prefix: blobKey,
+      master: blobKey,
+      renditions: arrayOf(
+        object({
+          name: string({ min: 1, max: 20, pattern: /^[0-9]{3,4}p$/ }),
+          width: integer({ min: 2, max: 8192 }),
+          height: integer({ min: 2, max: 8192 }),
+          bandwidth: integer({ min: 1 }),
+          playlist: string({ min: 1, max: 200, pattern: /^[A-Za-z0-9][A-Za-z0-9._/-]*$/ }),
+        }),
+        { max: 8 },
+      ),
+      durationSeconds: number({ min: 0 }),
+      transcodedAt: isoTime,
+    }),
+  ),
+  'content.MediaAssetTranscodeFailed': v1(
+    object({
+      assetId: uuid,
+      courseId: uuid,
+      jobId: uuid,
+      reason: string({ min: 1, max: 2000 }),
+      attempts: integer({ min: 1 }),
+      permanent: boolean(),
+      failedAt: isoTime,
+    }),
   ),
 };
 

@@ -2,6 +2,7 @@ import * as schema from '@lectern/schemas/content/index';
 import { sniffFileType } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
+import { clip } from '@lectern/infra/runtime/text';
 
 type Actor = Readonly<{ userId: string; roles: readonly string[] }>;
 type Asset = Readonly<{ assetId: string; courseId: string; kind: schema.MediaKind; title: string }>;
@@ -14,20 +15,39 @@ export type PendingUpload = Readonly<{
 }>;
 /** The checked file in the storage. */
 export type StoredFile = Readonly<{ key: string; contentType: schema.UploadContentType; size: number }>;
+/** The HLS ladder a video plays from: the latest job's, verified before it was recorded. */
+export type Ladder = Readonly<{
+  jobId: string;
+  prefix: string;
+  master: string;
+  renditions: readonly schema.Rendition[];
+  durationSeconds: number;
+}>;
 
 /**
  * A media asset of a course: registered `pending`; an upload is started
  * (still `pending`, with `upload`) and finalized: an image or PDF is then
- * `ready`, a video `processing` until the media worker transcodes it
- * (`MarkReady`, `MarkFailed`); `failed` with the reason, and then it may be
- * uploaded again.
+ * `ready`, a video `processing` until the transcoding worker records its
+ * ladder (`RecordTranscode`: `ready`) or gives up (`RecordTranscodeFailure`:
+ * `failed` with the reason, keeping the file, so an admin can requeue it, or
+ * it may be uploaded again). A ready video can be transcoded again; until
+ * the new ladder is recorded, and if that job fails, it plays from the old.
  */
 export type MediaAsset =
   | Readonly<{ status: 'none' }>
   | (Readonly<{ status: 'pending'; upload: PendingUpload | null }> & Asset)
-  | (Readonly<{ status: 'processing'; file: StoredFile }> & Asset)
-  | (Readonly<{ status: 'ready'; file: StoredFile | null }> & Asset)
-  | (Readonly<{ status: 'failed'; reason: string; upload: PendingUpload | null }> & Asset);
+  | (Readonly<{ status: 'processing'; file: StoredFile; ladder: Ladder | null }> & Asset)
+  | (Readonly<{ status: 'ready'; file: StoredFile | null; ladder: Ladder | null }> & Asset)
+  | (Readonly<{
+      status: 'failed';
+      reason: string;
+      upload: PendingUpload | null;
+      file: StoredFile | null;
+      ladder: Ladder | null;
+      /** The transcode job that failed it; null when the upload itself failed. */
+      failedJobId: string | null;
+    }> &
+      Asset);
 
 /** What a route found about the course an asset is registered for (a lookup in the event store). */
 export type CourseLookup = Readonly<{ authorId: string; status?: schema.CourseStatus }>;
@@ -72,7 +92,26 @@ export type MediaAssetCommand =
       at: string;
     }>
   | Readonly<{ type: 'MarkMediaAssetReady'; at: string }>
-  | Readonly<{ type: 'MarkMediaAssetFailed'; reason: string; at: string }>;
+  | Readonly<{ type: 'MarkMediaAssetFailed'; reason: string; at: string }>
+  /** The transcoding worker: a verified ladder is stored under the job's prefix. */
+  | (Readonly<{ type: 'RecordTranscode'; at: string }> & Ladder)
+  | Readonly<{
+      type: 'RecordTranscodeFailure';
+      jobId: string;
+      reason: string;
+      attempts: number;
+      permanent: boolean;
+      at: string;
+    }>
+  | Readonly<{
+      type: 'RecordTranscodeProgress';
+      jobId: string;
+      percent: number;
+      etaSeconds: number | null;
+      at: string;
+    }>
+  /** An admin: transcode the stored video again (a failed job requeued, or a new ladder for a ready one). */
+  | Readonly<{ type: 'RequestTranscode'; actor: Actor; at: string }>;
 
 export const initialState = (): MediaAsset => ({ status: 'none' });
 
@@ -246,11 +285,107 @@ export const decide = (cmd: MediaAssetCommand, s: MediaAsset): schema.MediaAsset
       const data = { assetId: s.assetId, courseId: s.courseId, reason: cmd.reason, failedAt: cmd.at };
       return [{ type: 'content.MediaAssetFailed', data }];
     }
+    case 'RecordTranscode':
+      return recordTranscode(cmd, s);
+    case 'RecordTranscodeFailure':
+      return recordTranscodeFailure(cmd, s);
+    case 'RecordTranscodeProgress': {
+      if (s.status === 'none') throw notFound();
+      // Progress of a job already recorded, or of a source no longer there, is old news.
+      if (s.status !== 'processing' && s.status !== 'ready') return [];
+      if (s.ladder?.jobId === cmd.jobId) return [];
+      const { jobId, percent, etaSeconds, at } = cmd;
+      return [
+        {
+          type: 'content.MediaAssetTranscodeProgressed',
+          data: { assetId: s.assetId, courseId: s.courseId, jobId, percent, etaSeconds, at },
+        },
+      ];
+    }
+    case 'RequestTranscode': {
+      if (s.status === 'none') throw notFound();
+      if (!cmd.actor.roles.includes('admin'))
+        throw new Problem('forbidden', 'forbidden', 'Only an admin may transcode an asset again.');
+      const file = s.status === 'processing' || s.status === 'ready' || s.status === 'failed' ? s.file : null;
+      if (s.kind !== 'video' || !file)
+        throw new Problem('conflict', 'media_not_transcodable', 'Only an uploaded video can be transcoded.', {
+          extra: { status: s.status, kind: s.kind },
+        });
+      return [
+        {
+          type: 'content.MediaAssetTranscodeRequested',
+          data: {
+            assetId: s.assetId,
+            courseId: s.courseId,
+            key: file.key,
+            contentType: file.contentType,
+            requestedAt: cmd.at,
+          },
+        },
+      ];
+    }
     default: {
       const unhandled: never = cmd;
       throw new Error(`unknown command ${String(unhandled)}`);
     }
   }
+};
+
+const recordTranscode = (
+  cmd: Extract<MediaAssetCommand, { type: 'RecordTranscode' }>,
+  s: MediaAsset,
+): schema.MediaAssetStreamEvent[] => {
+  if (s.status === 'none') throw notFound();
+  if (s.status !== 'processing' && s.status !== 'ready' && s.status !== 'failed')
+    throw new Problem('conflict', 'media_not_uploaded', 'Nothing was uploaded for this asset.');
+  // The worker's retry after a crash between the append and its own record: done already.
+  if (s.ladder?.jobId === cmd.jobId) return [];
+  const { jobId, prefix, master, renditions, durationSeconds, at } = cmd;
+  const transcoded: schema.MediaAssetStreamEvent = {
+    type: 'content.MediaAssetTranscoded',
+    data: {
+      assetId: s.assetId,
+      courseId: s.courseId,
+      jobId,
+      prefix,
+      master,
+      renditions,
+      durationSeconds,
+      transcodedAt: at,
+    },
+  };
+  return s.status === 'ready'
+    ? [transcoded]
+    : [
+        transcoded,
+        { type: 'content.MediaAssetReady', data: { assetId: s.assetId, courseId: s.courseId, readyAt: at } },
+      ];
+};
+
+const recordTranscodeFailure = (
+  cmd: Extract<MediaAssetCommand, { type: 'RecordTranscodeFailure' }>,
+  s: MediaAsset,
+): schema.MediaAssetStreamEvent[] => {
+  if (s.status === 'none') throw notFound();
+  // Recorded already (the worker's retry after a crash between the append and its own record).
+  if ('ladder' in s && s.ladder?.jobId === cmd.jobId) return [];
+  if (s.status === 'failed' && s.failedJobId === cmd.jobId) return [];
+  const { jobId, attempts, permanent, at } = cmd;
+  const reason = clip(cmd.reason, 2000) || 'unknown';
+  const failed: schema.MediaAssetStreamEvent = {
+    type: 'content.MediaAssetTranscodeFailed',
+    data: { assetId: s.assetId, courseId: s.courseId, jobId, reason, attempts, permanent, failedAt: at },
+  };
+  // A ready asset keeps playing from its ladder: a failed re-transcode takes nothing away.
+  if (s.status !== 'processing') return [failed];
+  // Failed first, then which job failed it (the state keeps that, so a retried record adds nothing).
+  return [
+    {
+      type: 'content.MediaAssetFailed',
+      data: { assetId: s.assetId, courseId: s.courseId, reason, failedAt: at },
+    },
+    failed,
+  ];
 };
 
 export const evolve = (s: MediaAsset, e: schema.MediaAssetStreamEvent): MediaAsset => {
@@ -274,18 +409,43 @@ export const evolve = (s: MediaAsset, e: schema.MediaAssetStreamEvent): MediaAss
     case 'content.MediaAssetUploaded': {
       if (s.status === 'none') return s;
       const { key, contentType, size } = e.data;
-      return { ...assetOf(s), status: 'processing', file: { key, contentType, size } };
+      return { ...assetOf(s), status: 'processing', file: { key, contentType, size }, ladder: null };
     }
     case 'content.MediaAssetTranscodeRequested':
-      return s;
+      // A failed job requeued: processing again, from the file it has.
+      return s.status === 'failed' && s.file
+        ? { ...assetOf(s), status: 'processing', file: s.file, ladder: s.ladder }
+        : s;
     case 'content.MediaAssetReady':
       return s.status === 'none'
         ? s
-        : { ...assetOf(s), status: 'ready', file: s.status === 'processing' ? s.file : null };
+        : {
+            ...assetOf(s),
+            status: 'ready',
+            file: 'file' in s ? s.file : null,
+            ladder: 'ladder' in s ? s.ladder : null,
+          };
     case 'content.MediaAssetFailed':
       return s.status === 'none'
         ? s
-        : { ...assetOf(s), status: 'failed', reason: e.data.reason, upload: null };
+        : {
+            ...assetOf(s),
+            status: 'failed',
+            reason: e.data.reason,
+            upload: null,
+            file: s.status === 'processing' ? s.file : null,
+            ladder: 'ladder' in s ? s.ladder : null,
+            failedJobId: null,
+          };
+    case 'content.MediaAssetTranscoded': {
+      if (s.status !== 'processing' && s.status !== 'ready' && s.status !== 'failed') return s;
+      const { jobId, prefix, master, renditions, durationSeconds } = e.data;
+      return { ...s, ladder: { jobId, prefix, master, renditions, durationSeconds } };
+    }
+    case 'content.MediaAssetTranscodeFailed':
+      return s.status === 'failed' ? { ...s, failedJobId: e.data.jobId } : s;
+    case 'content.MediaAssetTranscodeProgressed':
+      return s;
     default:
       return unknownEvent(e, s);
   }

@@ -170,3 +170,135 @@ test('sniffing: the magic numbers of every accepted type, and nothing else', (t)
   t.is(sniffMedia(b('%PD')), null);
   t.is(sniffMedia(new Uint8Array()), null);
 });
+
+const uploadedVideo: schema.MediaAssetStreamEvent = {
+  type: 'content.MediaAssetUploaded',
+  data: { assetId, courseId, key, contentType: 'video/mp4', size: 100, uploadedAt: at },
+};
+const requested: schema.MediaAssetStreamEvent = {
+  type: 'content.MediaAssetTranscodeRequested',
+  data: { assetId, courseId, key, contentType: 'video/mp4', requestedAt: at },
+};
+const processing = [registered, started('video/mp4', 100), uploadedVideo, requested];
+const jobA = '0a0a0a0a-0000-4000-8000-00000000000a';
+const jobB = '0b0b0b0b-0000-4000-8000-00000000000b';
+const ladder = (jobId: string) => ({
+  jobId,
+  prefix: `media/${courseId}/${assetId}/hls/${jobId}`,
+  master: `media/${courseId}/${assetId}/hls/${jobId}/master.m3u8`,
+  renditions: [{ name: '720p', width: 1280, height: 720, bandwidth: 3_000_000, playlist: '720p/index.m3u8' }],
+  durationSeconds: 6,
+});
+const transcoded = (jobId: string): schema.MediaAssetStreamEvent => ({
+  type: 'content.MediaAssetTranscoded',
+  data: { assetId, courseId, ...ladder(jobId), transcodedAt: at },
+});
+const failure = (jobId: string, permanent = false) =>
+  ({
+    type: 'RecordTranscodeFailure',
+    jobId,
+    reason: 'ffmpeg was killed',
+    attempts: 4,
+    permanent,
+    at,
+  }) as const;
+const transcodeFailed = (jobId: string, permanent = false): schema.MediaAssetStreamEvent => ({
+  type: 'content.MediaAssetTranscodeFailed',
+  data: { assetId, courseId, jobId, reason: 'ffmpeg was killed', attempts: 4, permanent, failedAt: at },
+});
+const admin = { userId: 'root', roles: ['admin'] };
+
+test('a verified ladder makes a processing video ready, once per job', (t) => {
+  spec(mediaAssetDecider)
+    .given(processing)
+    .when({ type: 'RecordTranscode', ...ladder(jobA), at })
+    .then(t, [transcoded(jobA), ready]);
+  spec(mediaAssetDecider)
+    .given([...processing, transcoded(jobA), ready])
+    .when({ type: 'RecordTranscode', ...ladder(jobA), at })
+    .then(t, []);
+  t.like(spec(mediaAssetDecider).given([...processing, transcoded(jobA), ready]).state, {
+    status: 'ready',
+    file: { key },
+    ladder: ladder(jobA),
+  });
+});
+
+test('a failed job fails a processing video, keeps its file for a requeue, and is recorded once', (t) => {
+  spec(mediaAssetDecider)
+    .given(processing)
+    .when(failure(jobA))
+    .then(t, [
+      {
+        type: 'content.MediaAssetFailed',
+        data: { assetId, courseId, reason: 'ffmpeg was killed', failedAt: at },
+      },
+      transcodeFailed(jobA),
+    ]);
+  const failed = [
+    ...processing,
+    {
+      type: 'content.MediaAssetFailed',
+      data: { assetId, courseId, reason: 'ffmpeg was killed', failedAt: at },
+    } as schema.MediaAssetStreamEvent,
+    transcodeFailed(jobA),
+  ];
+  spec(mediaAssetDecider).given(failed).when(failure(jobA)).then(t, []);
+  // An admin requeues it: processing again, from the stored file.
+  spec(mediaAssetDecider)
+    .given(failed)
+    .when({ type: 'RequestTranscode', actor: admin, at })
+    .then(t, [requested]);
+  spec(mediaAssetDecider)
+    .given([...failed, requested])
+    .when({ type: 'RecordTranscode', ...ladder(jobB), at })
+    .then(t, [transcoded(jobB), ready]);
+});
+
+test('a ready video transcoded again keeps playing its ladder if the new job fails', (t) => {
+  const readyA = [...processing, transcoded(jobA), ready];
+  spec(mediaAssetDecider)
+    .given(readyA)
+    .when({ type: 'RequestTranscode', actor: admin, at })
+    .then(t, [requested]);
+  spec(mediaAssetDecider)
+    .given([...readyA, requested])
+    .when(failure(jobB))
+    .then(t, [transcodeFailed(jobB)]);
+  t.like(spec(mediaAssetDecider).given([...readyA, requested, transcodeFailed(jobB)]).state, {
+    status: 'ready',
+    ladder: { jobId: jobA },
+  });
+  spec(mediaAssetDecider)
+    .given([...readyA, requested])
+    .when({ type: 'RecordTranscode', ...ladder(jobB), at })
+    .then(t, [transcoded(jobB)]);
+});
+
+test('only admins requeue, and only an uploaded video', (t) => {
+  spec(mediaAssetDecider)
+    .given(processing)
+    .when({ type: 'RequestTranscode', actor: { userId: 'ada', roles: ['author'] }, at })
+    .thenFails(t, 'forbidden');
+  spec(mediaAssetDecider)
+    .given([registered])
+    .when({ type: 'RequestTranscode', actor: admin, at })
+    .thenFails(t, 'media_not_transcodable');
+});
+
+test('progress is recorded while a job runs, not after its ladder is in', (t) => {
+  const progress = { type: 'RecordTranscodeProgress', jobId: jobA, percent: 40, etaSeconds: 3, at } as const;
+  spec(mediaAssetDecider)
+    .given(processing)
+    .when(progress)
+    .then(t, [
+      {
+        type: 'content.MediaAssetTranscodeProgressed',
+        data: { assetId, courseId, jobId: jobA, percent: 40, etaSeconds: 3, at },
+      },
+    ]);
+  spec(mediaAssetDecider)
+    .given([...processing, transcoded(jobA), ready])
+    .when(progress)
+    .then(t, []);
+});

@@ -1,0 +1,170 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import type { TestFn } from 'ava';
+import * as schema from '@lectern/schemas/content/index';
+import { workOf } from '@lectern/infra/runtime/reactor';
+import { makeClip } from '@lectern/transcoding-worker/media/testing';
+import { readLadder } from '@lectern/transcoding-worker/media/verify';
+import { jsonClient } from './http-client.ts';
+import { mediaAssets } from './media-assets.ts';
+import { sharedLectern, type ProfileSetup } from './testing.ts';
+
+const run = promisify(execFile);
+
+/**
+ * Transcoding end to end (issue 11): a video made with ffmpeg's test
+ * source goes up through the content flow, and the transcoding worker
+ * (ffprobe, one ffmpeg for the whole ladder, the storage, ffprobe again)
+ * makes it an HLS ladder the asset switches to only once verified.
+ */
+export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
+  const lectern = sharedLectern(test, setup);
+  const call = jsonClient(async () => (await lectern()).url);
+  const assets = mediaAssets(call);
+  const token = async (roles: string[]) =>
+    (await (await lectern()).signAccessToken({ sub: randomUUID(), roles })).token;
+  const newCourse = async (as: string) => {
+    const r = await call('POST', '/api/courses', { token: as, body: { title: 'Video course' } });
+    if (r.status !== 201) throw new Error(`POST /api/courses: ${r.status}`);
+    return r.body!.courseId as string;
+  };
+  const clip = async (opts: { seconds: number; width: number; height: number }) => {
+    const dir = await mkdtemp(join(tmpdir(), 'lectern-clip-'));
+    try {
+      const path = join(dir, 'clip.mp4');
+      await makeClip(path, { ...opts, audio: true, rate: 15 });
+      return await readFile(path);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  const eventsOf = async (assetId: string) =>
+    (await (await lectern()).store.readStream(schema.mediaAssetStreamId(assetId))).map((e) => ({
+      id: e.id,
+      type: e.type,
+      data: e.data as Record<string, any>,
+    }));
+
+  /** Every file of a stored ladder, fetched with presigned GETs as a player would, into a folder. */
+  const fetchLadder = async (ladder: schema.MediaAssetTranscoded, into: string) => {
+    const blobs = (await lectern()).blobs;
+    const get = async (key: string) => {
+      const url = await blobs.presignDownload(key);
+      const res = await fetch(url.url, { headers: url.headers });
+      if (!res.ok) throw new Error(`GET ${key}: ${res.status}`);
+      return Buffer.from(await res.arrayBuffer());
+    };
+    const save = async (relative: string, bytes: Buffer) => {
+      await mkdir(dirname(join(into, relative)), { recursive: true });
+      await writeFile(join(into, relative), bytes);
+    };
+    const master = await get(ladder.master);
+    await save('master.m3u8', master);
+    for (const r of ladder.renditions) {
+      const playlist = await get(`${ladder.prefix}/${r.playlist}`);
+      await save(r.playlist, playlist);
+      const folder = dirname(r.playlist);
+      for (const line of playlist.toString('utf8').split('\n'))
+        if (line && !line.startsWith('#'))
+          await save(join(folder, line), await get(`${ladder.prefix}/${folder}/${line}`));
+    }
+    return join(into, 'master.m3u8');
+  };
+
+  test.serial(`${name}: an uploaded 1080p video becomes a verified 720p + 1080p HLS ladder`, async (t) => {
+    const ada = await token(['author']);
+    const courseId = await newCourse(ada);
+    const source = await clip({ seconds: 6, width: 1920, height: 1080 });
+    const { assetId, status } = await assets.uploadVideo(ada, courseId, source);
+    t.is(status, 'processing');
+
+    const ready = await assets.when(ada, courseId, assetId, (a) => a.status !== 'processing');
+    t.like(ready, { status: 'ready', reason: null, transcode: null });
+    t.deepEqual(
+      ready.ladder.renditions.map((r: { name: string; width: number; height: number }) => [
+        r.name,
+        r.width,
+        r.height,
+      ]),
+      [
+        ['720p', 1280, 720],
+        ['1080p', 1920, 1080],
+      ],
+    );
+    // The master playlist through the presigned GET the answer carries.
+    const master = await fetch(ready.ladder.masterUrl);
+    t.is(master.status, 200);
+    const text = await master.text();
+    for (const resolution of ['1280x720', '1920x1080'])
+      t.regex(
+        text,
+        new RegExp(`#EXT-X-STREAM-INF:.*BANDWIDTH=\\d+.*RESOLUTION=${resolution}.*CODECS="avc1[^"]*"`),
+      );
+
+    // Each rendition read back from the storage with ffprobe: its resolution and its duration.
+    const events = await eventsOf(assetId);
+    const transcoded = events.find((e) => e.type === 'content.MediaAssetTranscoded')!
+      .data as schema.MediaAssetTranscoded;
+    const dir = await mkdtemp(join(tmpdir(), 'lectern-ladder-'));
+    try {
+      const read = await readLadder(await fetchLadder(transcoded, dir));
+      t.deepEqual(
+        read.map((v) => [v.width, v.height]).sort((a, b) => a[1]! - b[1]!),
+        [
+          [1280, 720],
+          [1920, 1080],
+        ],
+      );
+      for (const v of read)
+        t.true(Math.abs(v.durationSeconds - 6) < 0.5, `${v.height}p lasts ${v.durationSeconds} s`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    // Progress was reported on the way, and the job took one try.
+    const progress = events.filter((e) => e.type === 'content.MediaAssetTranscodeProgressed');
+    t.true(progress.length >= 1);
+    t.true(
+      progress.every(
+        (e) => e.data.jobId === transcoded.jobId && e.data.percent >= 0 && e.data.percent <= 100,
+      ),
+    );
+    const request = events.find((e) => e.type === 'content.MediaAssetTranscodeRequested')!;
+    t.like(await workOf((await lectern()).sql, 'transcoding', request.id), { state: 'done', attempts: 1 });
+  });
+
+  test.serial(`${name}: ffmpeg killed mid-job is tried again, and the ladder still appears`, async (t) => {
+    const ada = await token(['author']);
+    const courseId = await newCourse(ada);
+    // Long enough that the job is still encoding when its first progress is seen.
+    const source = await clip({ seconds: 30, width: 1280, height: 720 });
+    const { assetId } = await assets.uploadVideo(ada, courseId, source);
+    await assets.when(ada, courseId, assetId, (a) => a.transcode !== null || a.status !== 'processing');
+    // The worker runs in this process: its ffmpeg is a child of ours.
+    const { stdout } = await run('pgrep', ['-P', String(process.pid), 'ffmpeg']).catch(() => ({
+      stdout: '',
+    }));
+    const pids = stdout.split('\n').filter(Boolean);
+    t.is(pids.length, 1, 'one ffmpeg is encoding');
+    process.kill(Number(pids[0]), 'SIGKILL');
+
+    const ready = await assets.when(ada, courseId, assetId, (a) => a.status !== 'processing');
+    t.like(ready, { status: 'ready', reason: null });
+    t.deepEqual(
+      ready.ladder.renditions.map((r: { name: string }) => r.name),
+      ['720p'],
+      'a 720p source gets no 1080p rung',
+    );
+    const events = await eventsOf(assetId);
+    t.false(
+      events.some((e) => e.type === 'content.MediaAssetTranscodeFailed'),
+      'a retried job is not a failure',
+    );
+    const request = events.find((e) => e.type === 'content.MediaAssetTranscodeRequested')!;
+    const work = await workOf((await lectern()).sql, 'transcoding', request.id);
+    t.like(work, { state: 'done', attempts: 2 });
+  });
+};

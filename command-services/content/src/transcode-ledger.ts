@@ -1,0 +1,87 @@
+import * as schema from '@lectern/schemas/content/index';
+import type { RecordedEvent } from '@lectern/schemas';
+import type { EventStore } from '@lectern/infra/ports/event-store';
+import { handleCommand } from '@lectern/infra/runtime/command-handler';
+import type { Clock } from '@lectern/infra/runtime/ids';
+import { mediaAssetDecider, type MediaAssetCommand } from './domain/media-asset.ts';
+import { readAsset } from './routes/shared.ts';
+
+/**
+ * The media asset's side of the transcoding worker: its progress, ladder and
+ * failure recorded as commands on the asset's stream, caused by the
+ * transcode request. Command ids derive from the job, so a record repeated
+ * after a crash decides nothing new.
+ *
+ * @example
+ *   const ledger = transcodeLedger({ store, clock });
+ *   await ledger.transcoded(request, assetId, { jobId, prefix, master, renditions, durationSeconds });
+ */
+export const transcodeLedger = (deps: { store: EventStore; clock: Clock }) => {
+  const run = (cause: RecordedEvent, assetId: string, commandId: string, command: MediaAssetCommand) =>
+    handleCommand({
+      store: deps.store,
+      streamId: schema.mediaAssetStreamId(assetId),
+      decider: mediaAssetDecider,
+      catalogue: schema.contentEvents,
+      command,
+      commandId,
+      occurredAt: deps.clock.now().toISOString(),
+      metadata: {
+        correlationId: cause.metadata.correlationId,
+        causationId: cause.id,
+        actor: null,
+        requestId: null,
+        traceparent: cause.metadata.traceparent,
+      },
+    });
+  const at = () => deps.clock.now().toISOString();
+  return {
+    async asset(assetId: string) {
+      const s = await readAsset(deps.store, assetId);
+      return {
+        status: s.status,
+        ladderJobId: 'ladder' in s ? (s.ladder?.jobId ?? null) : null,
+        failedJobId: s.status === 'failed' ? s.failedJobId : null,
+      };
+    },
+    async progress(
+      cause: RecordedEvent,
+      assetId: string,
+      p: { jobId: string; percent: number; etaSeconds: number | null },
+    ) {
+      await run(cause, assetId, `transcode/${p.jobId}/progress/${p.percent}`, {
+        type: 'RecordTranscodeProgress',
+        ...p,
+        at: at(),
+      });
+    },
+    async transcoded(
+      cause: RecordedEvent,
+      assetId: string,
+      ladder: {
+        jobId: string;
+        prefix: string;
+        master: string;
+        renditions: readonly schema.Rendition[];
+        durationSeconds: number;
+      },
+    ) {
+      await run(cause, assetId, `transcode/${ladder.jobId}/done`, {
+        type: 'RecordTranscode',
+        ...ladder,
+        at: at(),
+      });
+    },
+    async failed(
+      cause: RecordedEvent,
+      assetId: string,
+      f: { jobId: string; reason: string; attempts: number; permanent: boolean },
+    ) {
+      await run(cause, assetId, `transcode/${f.jobId}/failed`, {
+        type: 'RecordTranscodeFailure',
+        ...f,
+        at: at(),
+      });
+    },
+  };
+};

@@ -1,0 +1,40 @@
+import type { RecordedEvent } from '@lectern/schemas';
+import type { Rendition } from '@lectern/schemas/content/index';
+
+/** What the worker needs to know of an asset before it starts a job. */
+export type AssetForJob = Readonly<{
+  status: 'none' | 'pending' | 'processing' | 'ready' | 'failed';
+  /** The job whose ladder the asset plays from now, if any. */
+  ladderJobId: string | null;
+  /** The job that failed it, when it is failed by a transcode. */
+  failedJobId: string | null;
+}>;
+
+export type LadderRecord = Readonly<{
+  jobId: string;
+  prefix: string;
+  master: string;
+  renditions: readonly Rendition[];
+  durationSeconds: number;
+}>;
+
+/**
+ * How the transcoding worker records what it did: as events of the media
+ * asset, through the content context's own decider (ARCHITECTURE rule 5).
+ * The worker imports no command service; the content module hands it this.
+ * Each record is idempotent by the job: a retry after a crash records nothing twice.
+ */
+export type AssetLedger = Readonly<{
+  asset(assetId: string): Promise<AssetForJob>;
+  progress(
+    cause: RecordedEvent,
+    assetId: string,
+    p: Readonly<{ jobId: string; percent: number; etaSeconds: number | null }>,
+  ): Promise<void>;
+  transcoded(cause: RecordedEvent, assetId: string, ladder: LadderRecord): Promise<void>;
+  failed(
+    cause: RecordedEvent,
+    assetId: string,
+    f: Readonly<{ jobId: string; reason: string; attempts: number; permanent: boolean }>,
+  ): Promise<void>;
+}>;

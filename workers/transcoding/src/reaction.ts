@@ -1,0 +1,239 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { RecordedEvent } from '@lectern/schemas';
+import type { MediaAssetTranscodeRequested, Rendition } from '@lectern/schemas/content/index';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
+import { deterministicUuid } from '@lectern/infra/runtime/ids';
+import { clip } from '@lectern/infra/runtime/text';
+import type { Logger } from '@lectern/infra/runtime/logger';
+import { PermanentFailure, type Reaction } from '@lectern/infra/runtime/reactor';
+import type { AssetLedger } from './ledger.ts';
+import { encodeHls } from './media/encode.ts';
+import { MediaError } from './media/errors.ts';
+import { planLadder } from './media/ladder.ts';
+import { probe } from './media/probe.ts';
+import { readLadder } from './media/verify.ts';
+
+export type TranscodingDeps = Readonly<{
+  blobs: BlobStore;
+  ledger: AssetLedger;
+  logger: Logger;
+  /** Where jobs work; each job has a folder of its own, removed when it ends. Default the OS temp dir. */
+  workDir?: string;
+  /** Timings of a job that went through, for metrics. */
+  observe?: (m: Readonly<{ seconds: number; speedFactor: number; outcome: string }>) => void;
+  /** A progress event at most every this many percent, and at least every `progressEveryMs`; defaults 10 and 5 s. */
+  progressStep?: number;
+  progressEveryMs?: number;
+  now?: () => number;
+}>;
+
+/** The largest ladder file the worker stores with one PUT (a 6 s 1080p segment is a few MB). */
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+const contentTypeOf = (file: string): string =>
+  file.endsWith('.m3u8')
+    ? 'application/vnd.apple.mpegurl'
+    : file.endsWith('.ts')
+      ? 'video/mp2t'
+      : 'application/octet-stream';
+
+/** A job's id: one per transcode request, so a redelivered request is the same job. */
+export const jobIdOf = (requestEventId: string): string => deterministicUuid(`transcode/${requestEventId}`);
+
+/** Where a job's ladder goes: under the asset, in a folder of the job's own (never over an earlier ladder). */
+export const ladderPrefix = (courseId: string, assetId: string, jobId: string): string =>
+  `media/${courseId}/${assetId}/hls/${jobId}`;
+
+const filesUnder = async (root: string): Promise<string[]> => {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(root, join(e.parentPath, e.name)))
+    .sort();
+};
+
+/**
+ * The transcoding worker (issue 11): a `content.MediaAssetTranscodeRequested`
+ * becomes an HLS ladder in object storage, switched in only once verified.
+ *
+ * 1. The source is downloaded (a presigned GET) into the job's folder and
+ *    probed: a file ffprobe cannot read, or without a video stream, fails
+ *    the asset at once (permanent: no retries).
+ * 2. One ffmpeg encodes every rung of the ladder (720p and 1080p, never
+ *    above the source); its progress becomes events on the asset, and keeps
+ *    the job's claim alive, so a live job is never taken over and a dead
+ *    worker's is after its lease.
+ * 3. Every file goes under the job's own prefix; then each is downloaded
+ *    again and ffprobe reads the stored ladder. Only then is the ladder
+ *    recorded on the asset (`ready`). A failure at any step leaves the
+ *    asset's earlier ladder as it was, and the job's own files are removed.
+ * 4. Transient failures (storage, ffmpeg killed) are tried again by the
+ *    reactor with backoff; the last try records the failure on the asset.
+ */
+export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
+  const now = deps.now ?? Date.now;
+  const step = deps.progressStep ?? 10;
+  const every = deps.progressEveryMs ?? 5000;
+
+  const download = async (key: string, path: string, signal: AbortSignal): Promise<void> => {
+    const get = await deps.blobs.presignDownload(key, { expiresInSeconds: 600 });
+    const res = await fetch(get.url, { headers: get.headers, signal });
+    if (res.status === 404) throw new PermanentFailure(`the stored file ${key} is gone`);
+    if (!res.ok || !res.body) throw new Error(`reading ${key} from the storage: ${res.status}`);
+    await mkdir(dirname(path), { recursive: true });
+    await pipeline(Readable.fromWeb(res.body), createWriteStream(path), { signal });
+  };
+
+  const upload = async (key: string, path: string, signal: AbortSignal): Promise<void> => {
+    // Whole, with its length: S3 refuses a chunked PUT, and a segment is a few megabytes.
+    const body = await readFile(path);
+    const put = await deps.blobs.presignUpload({
+      key,
+      contentType: contentTypeOf(path),
+      size: body.length,
+      maxSize: MAX_FILE_BYTES,
+      expiresInSeconds: 600,
+    });
+    const res = await fetch(put.url, { method: 'PUT', headers: put.headers, body, signal });
+    if (!res.ok) throw new Error(`storing ${key}: ${res.status} ${clip(await res.text(), 200)}`);
+  };
+
+  const removeStored = async (prefix: string, files: readonly string[]) => {
+    for (const f of files) await deps.blobs.delete(`${prefix}/${f}`).catch(() => {});
+  };
+
+  return {
+    name: 'transcoding',
+    contexts: ['content'],
+    eventTypes: ['content.MediaAssetTranscodeRequested'],
+    async handle(event: RecordedEvent, attempt) {
+      const request = event.data as MediaAssetTranscodeRequested;
+      const jobId = jobIdOf(event.id);
+      const log = deps.logger.child({
+        assetId: request.assetId,
+        jobId,
+        causeEventId: event.id,
+        correlationId: event.metadata.correlationId,
+        attempt: attempt.number,
+      });
+      const asset = await deps.ledger.asset(request.assetId);
+      if (asset.status === 'none') return { outcome: 'skipped', ref: null };
+      if (asset.ladderJobId === jobId || asset.failedJobId === jobId)
+        return { outcome: 'recorded', ref: jobId };
+
+      const fail = async (reason: string, permanent: boolean) => {
+        await deps.ledger.failed(event, request.assetId, {
+          jobId,
+          reason,
+          attempts: attempt.number,
+          permanent,
+        });
+        deps.observe?.({ seconds: 0, speedFactor: 0, outcome: 'failed' });
+        log.warn({ reason, permanent }, 'transcode failed');
+      };
+
+      const work = await mkdtemp(join(deps.workDir ?? tmpdir(), 'lectern-transcode-'));
+      const prefix = ladderPrefix(request.courseId, request.assetId, jobId);
+      let stored: string[] = [];
+      try {
+        const source = join(work, 'source');
+        await download(request.key, source, attempt.signal);
+        const info = await probe(source);
+        const video = info.video!;
+        const rungs = planLadder({ width: video.width, height: video.height });
+
+        let lastPercent = -step;
+        let lastAt = 0;
+        let reporting: Promise<void> = Promise.resolve();
+        const out = join(work, 'out');
+        const started = now();
+        const result = await encodeHls({
+          input: source,
+          outDir: out,
+          rungs,
+          durationSeconds: info.durationSeconds,
+          hasAudio: info.audio !== null,
+          signal: attempt.signal,
+          onProgress: (p) => {
+            const percent = Math.min(100, Math.floor(p.percent));
+            if (percent < lastPercent + step && now() - lastAt < every) return;
+            lastPercent = percent;
+            lastAt = now();
+            const etaSeconds = p.etaSeconds === null ? null : Math.round(p.etaSeconds);
+            // One report at a time, in order; a report that fails is logged, never fatal to the job.
+            reporting = reporting
+              .then(async () => {
+                await attempt.keepAlive();
+                await deps.ledger.progress(event, request.assetId, { jobId, percent, etaSeconds });
+              })
+              .catch((error: unknown) => log.warn({ err: error }, 'progress not recorded'));
+          },
+        });
+        await reporting;
+
+        const files = await filesUnder(out);
+        for (const f of files) {
+          await upload(`${prefix}/${f}`, join(out, f), attempt.signal);
+          stored.push(f);
+        }
+        await attempt.keepAlive();
+
+        // Read back what the storage holds, not what was written: that is what players get.
+        const check = join(work, 'stored');
+        for (const f of files) await download(`${prefix}/${f}`, join(check, f), attempt.signal);
+        const found = await readLadder(join(check, result.master));
+        const renditions: Rendition[] = result.renditions.map((r) => {
+          const seen = found.find((v) => v.width === r.width && v.height === r.height);
+          if (!seen) throw new Error(`the stored ladder has no ${r.width}x${r.height} rendition`);
+          if (Math.abs(seen.durationSeconds - info.durationSeconds) > 1)
+            throw new Error(
+              `the stored ${r.name} lasts ${seen.durationSeconds.toFixed(2)} s, the source ${info.durationSeconds.toFixed(2)} s`,
+            );
+          return {
+            name: r.name,
+            width: r.width,
+            height: r.height,
+            bandwidth: r.bandwidth,
+            playlist: r.playlist,
+          };
+        });
+
+        await deps.ledger.transcoded(event, request.assetId, {
+          jobId,
+          prefix,
+          master: `${prefix}/${result.master}`,
+          renditions,
+          durationSeconds: info.durationSeconds,
+        });
+        const seconds = (now() - started) / 1000;
+        deps.observe?.({ seconds, speedFactor: result.speedFactor, outcome: 'transcoded' });
+        log.info(
+          { seconds, speedFactor: result.speedFactor, renditions: renditions.map((r) => r.name) },
+          'transcoded',
+        );
+        stored = [];
+        return { outcome: 'transcoded', ref: jobId };
+      } catch (error) {
+        if (error instanceof MediaError && error.permanent) {
+          await fail(error.message, true);
+          return { outcome: 'failed', ref: jobId };
+        }
+        if (error instanceof PermanentFailure) {
+          await fail(error.message, true);
+          throw error;
+        }
+        if (attempt.final) await fail((error as Error)?.message ?? String(error), false);
+        throw error;
+      } finally {
+        // A job that did not switch its ladder in leaves nothing behind; an earlier ladder is never touched.
+        await removeStored(prefix, stored);
+        await rm(work, { recursive: true, force: true });
+      }
+    },
+  };
+};
