@@ -2,6 +2,7 @@ import * as schema from '@lectern/schemas/content/index';
 import type { RecordedEvent } from '@lectern/schemas';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import { handleCommand } from '@lectern/infra/runtime/command-handler';
+import { causedBy } from '@lectern/infra/runtime/context';
 import type { Clock } from '@lectern/infra/runtime/ids';
 import { mediaAssetDecider, type MediaAssetCommand } from './domain/media-asset.ts';
 import { readAsset } from './routes/shared.ts';
@@ -26,13 +27,7 @@ export const transcodeLedger = (deps: { store: EventStore; clock: Clock }) => {
       command,
       commandId,
       occurredAt: deps.clock.now().toISOString(),
-      metadata: {
-        correlationId: cause.metadata.correlationId,
-        causationId: cause.id,
-        actor: null,
-        requestId: null,
-        traceparent: cause.metadata.traceparent,
-      },
+      metadata: causedBy(cause),
     });
   const at = () => deps.clock.now().toISOString();
   return {

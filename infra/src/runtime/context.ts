@@ -42,3 +42,18 @@ export const eventMetadata = (ctx: RequestContext): EventMetadata => ({
   requestId: ctx.requestId,
   traceparent: ctx.traceparent,
 });
+
+/**
+ * The metadata of an event a worker records because of another: the same
+ * correlation and trace, the cause as its causation, no actor or request
+ * (a worker acts on its own behalf).
+ */
+export const causedBy = (
+  cause: Readonly<{ id: string; metadata: Pick<EventMetadata, 'correlationId' | 'traceparent'> }>,
+): EventMetadata => ({
+  correlationId: cause.metadata.correlationId,
+  causationId: cause.id,
+  actor: null,
+  requestId: null,
+  traceparent: cause.metadata.traceparent,
+});

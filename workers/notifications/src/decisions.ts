@@ -1,6 +1,7 @@
 import type { NewEvent, RecordedEvent } from '@lectern/schemas';
 import { notificationStreamId, type DeliveryDomainEvent } from '@lectern/schemas/notifications/events';
 import type { EventStore } from '@lectern/infra/ports/event-store';
+import { causedBy } from '@lectern/infra/runtime/context';
 import { deterministicUuid } from '@lectern/infra/runtime/ids';
 import type { Delivery } from './deliveries.ts';
 
@@ -67,13 +68,7 @@ export const decisionEvent = (d: Delivery, cause: RecordedEvent): NewEvent | nul
     schemaVersion: 1,
     occurredAt: d.updatedAt,
     data: event.data,
-    metadata: {
-      correlationId: cause.metadata.correlationId,
-      causationId: cause.id,
-      actor: null,
-      requestId: null,
-      traceparent: cause.metadata.traceparent,
-    },
+    metadata: causedBy(cause),
   };
 };
 
