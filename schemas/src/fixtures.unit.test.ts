@@ -4,13 +4,18 @@ import test from 'ava';
 import { decodeEvent, latestVersion, type EventCatalogue } from './catalogue.ts';
 import { profileEvents } from './profile/events.ts';
 import { identityEvents } from './identity/events.ts';
+import { pdfReportEvents } from './analytics/pdf-reports.ts';
 
 /**
  * Golden fixtures (STYLE.md §14): every stored version of every event type
  * has a JSON file that must keep decoding, and upcasting, to the newest
  * version. A change that breaks an old event breaks this test.
  */
-const catalogues: Record<string, EventCatalogue> = { profile: profileEvents, identity: identityEvents };
+const catalogues: Record<string, EventCatalogue> = {
+  profile: profileEvents,
+  identity: identityEvents,
+  analytics: pdfReportEvents,
+};
 const root = new URL('../fixtures/', import.meta.url).pathname;
 
 for (const [context, catalogue] of Object.entries(catalogues)) {

@@ -108,11 +108,13 @@ test('on PORT: dev-token, and projections in one case with the analytics project
         'notification_log',
         'notification_recipients',
         'notification_subscriptions',
+        'pdf_report_schedules',
         'profile_history',
         'profiles',
         'analytics',
         'worker.transcoding',
         'worker.notifications',
+        'worker.reports',
       ],
     );
     for (const item of items)

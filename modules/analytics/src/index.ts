@@ -1,6 +1,13 @@
 import { Router } from 'express';
-import { analyticsIngestRoutes } from '@lectern/analytics-commands';
-import { analyticsReportRoutes } from '@lectern/analytics-queries';
+import { analyticsIngestRoutes, pdfReportLedger, pdfReportRoutes } from '@lectern/analytics-commands';
+import {
+  analyticsReportRoutes,
+  dataWatermark,
+  pdfScheduleQueryRoutes,
+  runReport,
+} from '@lectern/analytics-queries';
+import { activePdfSchedules, pdfSchedulesProjection } from '@lectern/analytics-projection-pdf-schedules';
+import { pdfScheduler, reportsReaction } from '@lectern/reports-worker';
 import { analyticsExportRoutes } from '@lectern/analytics-queries/export-routes';
 import { analyticsProjector, analyticsSchema } from '@lectern/analytics-projection-events';
 import { topicOf } from '@lectern/schemas';
@@ -9,7 +16,9 @@ import { analyticsExportsApi, analyticsExportsTags } from '@lectern/schemas/anal
 import { ingestTopic } from '@lectern/schemas/analytics/ingest';
 import { INGEST_LIMITS, INGEST_PATH } from '@lectern/schemas/analytics/limits';
 import { analyticsReportsApi, analyticsReportsTags } from '@lectern/schemas/analytics/reports-api';
+import { pdfReportsApi, pdfReportsTags } from '@lectern/schemas/analytics/pdf-reports-api';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
+import { reactorWorker } from '@lectern/infra/runtime/reactor';
 
 export type AnalyticsSettings = Readonly<{
   /** SHA-256 digests of the keys server-side sources send as `X-Ingest-Key`. */
@@ -38,6 +47,38 @@ const storeOf = (p: Platform) => {
 export const analyticsModule = (settings: AnalyticsSettings): ContextModule => ({
   name: 'analytics',
   analyticsSchema,
+  projections: [pdfSchedulesProjection],
+  workers: [
+    // PDF dashboards: the reports worker, and the scheduler that asks for each schedule's slots beside it.
+    reactorWorker({
+      name: 'reports',
+      contexts: ['analytics'],
+      options: { attempts: 4, baseDelayMs: 1000 },
+      reaction: async (p) => {
+        const store = storeOf(p);
+        const jobs = pdfReportLedger({ store: p.store, clock: p.clock });
+        const scheduler = pdfScheduler({
+          schedules: () => activePdfSchedules(p.sql),
+          jobs,
+          logger: p.logger,
+        });
+        scheduler.start();
+        return {
+          reaction: reportsReaction({
+            blobs: p.blobs,
+            jobs,
+            runner: {
+              run: (name, params) => runReport(store, name, params),
+              watermark: () => dataWatermark(store),
+            },
+            logger: p.logger.child({ worker: 'reports' }),
+            clock: p.clock,
+          }),
+          close: () => scheduler.stop(),
+        };
+      },
+    }),
+  ],
   consumers: [
     {
       name: 'analytics',
@@ -70,6 +111,9 @@ export const analyticsModule = (settings: AnalyticsSettings): ContextModule => (
     };
     const router = Router();
     router.use(analyticsIngestRoutes(deps));
+    // The schedule list before the job route, which would take `schedules` for a job id.
+    router.use(pdfScheduleQueryRoutes({ sql: p.sql, verify: p.auth.verify }));
+    router.use(pdfReportRoutes({ store: p.store, blobs: p.blobs, verify: p.auth.verify, clock: p.clock }));
     router.use(analyticsReportRoutes(deps));
     router.use(analyticsExportRoutes(deps));
     return [router];
@@ -77,8 +121,8 @@ export const analyticsModule = (settings: AnalyticsSettings): ContextModule => (
   api: [
     {
       name: 'analytics',
-      operations: [...analyticsIngestApi, ...analyticsReportsApi, ...analyticsExportsApi],
-      tags: { ...analyticsTags, ...analyticsReportsTags, ...analyticsExportsTags },
+      operations: [...analyticsIngestApi, ...analyticsReportsApi, ...analyticsExportsApi, ...pdfReportsApi],
+      tags: { ...analyticsTags, ...analyticsReportsTags, ...analyticsExportsTags, ...pdfReportsTags },
     },
   ],
   // Ingest takes batches of up to 1 MiB.

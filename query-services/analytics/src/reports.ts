@@ -430,3 +430,20 @@ export const runReport = async (
     throw unavailableProblem(error);
   }
 };
+
+/**
+ * The data's watermark: when the newest event the analytics store holds was
+ * received (ISO time), or null when it holds none. A PDF records it, so its
+ * numbers can be told apart from a later run's.
+ */
+export const dataWatermark = async (store: AnalyticsStore): Promise<string | null> => {
+  try {
+    const [row] = await store.query<{ w: string | number }>(
+      ch`SELECT max(ingested_at) AS w FROM ${store.table('events')}`,
+    );
+    const w = Number(row?.w ?? 0);
+    return w > 0 ? new Date(w).toISOString() : null;
+  } catch (error) {
+    throw unavailableProblem(error);
+  }
+};

@@ -1,0 +1,3 @@
+export * from './ports.ts';
+export * from './reaction.ts';
+export * from './scheduler.ts';

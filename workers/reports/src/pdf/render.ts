@@ -1,0 +1,278 @@
+import PDFDocument from 'pdfkit';
+import type { ReportColumn, ReportDocument, ReportSection } from './document.ts';
+
+type Doc = InstanceType<typeof PDFDocument>;
+
+const MARGIN = 50;
+const PAGE = { width: 595.28, height: 841.89 }; // A4, points
+const INNER = PAGE.width - 2 * MARGIN;
+const BOTTOM = PAGE.height - MARGIN;
+const ROW = 14;
+/** The height of one note of what the page cap left out (two lines). */
+const NOTE = 22;
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
+
+// What Helvetica's WinAnsi encoding has besides Latin-1: the rest would print as nothing, or worse.
+const WIN_ANSI_EXTRA = new Set('€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ');
+
+/**
+ * Text as the standard fonts can print it: a character WinAnsi lacks (an
+ * emoji, CJK, a lone surrogate) becomes `?`, control characters a space.
+ * Course names and event types come from users.
+ *
+ * @example safeText('Kurs 🎓 über 日本') // 'Kurs ? über ??'
+ */
+export const safeText = (text: string): string =>
+  Array.from(text, (c) => {
+    const p = c.codePointAt(0)!;
+    if (p < 0x20 || (p >= 0x7f && p < 0xa0)) return ' ';
+    if (p <= 0xff || WIN_ANSI_EXTRA.has(c)) return c;
+    return '?';
+  }).join('');
+
+/** A cell as the table shows it: numbers grouped, fractions to three places. */
+const cellText = (value: string | number | undefined, column: ReportColumn): string => {
+  if (value === undefined || value === null) return '';
+  if (column.type === 'number' && typeof value === 'number') return value.toFixed(3);
+  if (column.type === 'integer') return Number(value).toLocaleString('en-US');
+  return safeText(String(value));
+};
+
+/** The text cut with an ellipsis to fit `width` at the current font: a cell never runs into the next. */
+const fit = (doc: Doc, text: string, width: number): string => {
+  if (doc.widthOfString(text) <= width) return text;
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (doc.widthOfString(`${text.slice(0, mid)}…`) <= width) lo = mid;
+    else hi = mid - 1;
+  }
+  return `${text.slice(0, lo)}…`;
+};
+
+/** A round step for an axis from 0 to `max` in about four steps (1, 2 or 5 times a power of ten). */
+const niceStep = (max: number): number => {
+  const raw = Math.max(max, 1) / 4;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw)!;
+};
+
+/** A chart of the section's rows, drawn as vector paths in the box (x, y, w, h). */
+const drawChart = (doc: Doc, s: ReportSection, x: number, y: number, w: number, h: number) => {
+  const chart = s.chart!;
+  const values = s.rows.map((r) => chart.series.map((k) => Number(r[k] ?? 0)));
+  const max = Math.max(1, ...values.flat().filter(Number.isFinite));
+  const step = niceStep(max);
+  const top = Math.ceil(max / step) * step;
+  const left = x + 40;
+  const plotW = w - 40;
+  const plotH = h - 24;
+  const yOf = (v: number) => y + plotH - (v / top) * plotH;
+  doc.lineWidth(0.5).strokeColor('#999999');
+  doc.font('Helvetica').fontSize(7).fillColor('#333333');
+  for (let v = 0; v <= top + 1e-9; v += step) {
+    doc
+      .moveTo(left, yOf(v))
+      .lineTo(left + plotW, yOf(v))
+      .stroke();
+    doc.text(v.toLocaleString('en-US'), x, yOf(v) - 3, { width: 36, align: 'right', lineBreak: false });
+  }
+  const n = s.rows.length;
+  const labelEvery = Math.max(1, Math.ceil(n / 6));
+  const slot = plotW / Math.max(n, 1);
+  s.rows.forEach((r, i) => {
+    if (i % labelEvery) return;
+    const cx = chart.kind === 'bar' ? left + slot * (i + 0.5) : left + (n > 1 ? (plotW * i) / (n - 1) : 0);
+    doc.text(
+      fit(doc, safeText(String(r[chart.x] ?? '')), slot * labelEvery - 2),
+      cx - (slot * labelEvery) / 2,
+      y + plotH + 4,
+      {
+        width: slot * labelEvery,
+        align: 'center',
+        lineBreak: false,
+      },
+    );
+  });
+  chart.series.forEach((_, k) => {
+    const colour = PALETTE[k % PALETTE.length]!;
+    if (chart.kind === 'line') {
+      doc.lineWidth(1.2).strokeColor(colour);
+      values.forEach((v, i) => {
+        const px = left + (n > 1 ? (plotW * i) / (n - 1) : plotW / 2);
+        if (i === 0) doc.moveTo(px, yOf(v[k]!));
+        else doc.lineTo(px, yOf(v[k]!));
+      });
+      if (n > 0) doc.stroke();
+    } else {
+      const bar = (slot * 0.8) / chart.series.length;
+      doc.fillColor(colour);
+      values.forEach((v, i) => {
+        const bx = left + slot * i + slot * 0.1 + bar * k;
+        doc.rect(bx, yOf(v[k]!), Math.max(bar - 0.5, 0.5), y + plotH - yOf(v[k]!)).fill();
+      });
+    }
+  });
+  if (chart.series.length > 1)
+    chart.series.forEach((name, k) => {
+      const lx = left + k * 100;
+      doc
+        .fillColor(PALETTE[k % PALETTE.length]!)
+        .rect(lx, y - 12, 8, 8)
+        .fill();
+      doc.fillColor('#333333').text(safeText(name), lx + 11, y - 12, { lineBreak: false });
+    });
+  doc.fillColor('black').strokeColor('black');
+};
+
+/**
+ * Renders a report document with pdfkit's standard fonts: a title page, then
+ * per section a heading, a vector chart and a table (its header repeated on
+ * each page), "Page n of N" on every page, and the query, parameters and
+ * watermark in the info dictionary. Never more than `maxPages`: what the cap
+ * leaves out is counted and its CSV export named. Deterministic: the same
+ * document gives the same bytes (its dates are the document's own).
+ *
+ * @example const pdf = await renderPdf(doc); // a Buffer starting with %PDF-
+ */
+export const renderPdf = (report: ReportDocument, opts: { compress?: boolean } = {}): Promise<Buffer> => {
+  const created = new Date(report.generatedAt);
+  const doc = new PDFDocument({
+    size: 'A4',
+    margin: MARGIN,
+    bufferPages: true,
+    compress: opts.compress ?? true,
+    info: {
+      Title: safeText(report.title),
+      Author: 'Lectern',
+      Subject: `Analytics ${report.range.from} to ${report.range.to}`,
+      Keywords: report.sections.map((s) => s.report).join(', '),
+      CreationDate: created,
+      ModDate: created,
+    },
+  });
+  const info = doc.info as unknown as Record<string, unknown>;
+  info.LecternQuery = report.query;
+  info.LecternParameters = JSON.stringify(
+    Object.fromEntries(report.sections.map((s) => [s.report, s.params])),
+  );
+  info.LecternWatermark = report.watermark;
+  const chunks: Buffer[] = [];
+  doc.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise<Buffer>((resolve, reject) => {
+    doc.on('end', () => resolve(Buffer.concat(chunks)));
+    doc.on('error', reject);
+  });
+
+  const pages = () => doc.bufferedPageRange().count;
+  const canAddPage = () => pages() < report.maxPages;
+  // On the last page the table stops short, leaving room to say what the cap left out.
+  const reserve = NOTE * report.sections.length + 6;
+  const floor = () => (canAddPage() ? BOTTOM : BOTTOM - reserve);
+  /** What the cap left out: a line saying so, and the export's path on a line of its own. */
+  const notes: [string, string][] = [];
+
+  // The title page.
+  doc.font('Helvetica-Bold').fontSize(24).text(safeText(report.title), { width: INNER });
+  if (report.subtitle) doc.moveDown(0.3).font('Helvetica').fontSize(13).text(safeText(report.subtitle));
+  doc.moveDown(1).font('Helvetica').fontSize(11);
+  doc.text(`Range: ${report.range.from} to ${report.range.to} (UTC days)`);
+  for (const [name, values] of Object.entries(report.filters))
+    doc.text(safeText(`${name}: ${values.join(', ')}`), { width: INNER });
+  doc.text(`Generated: ${report.generatedAt}`);
+  doc.text(`Data as of: ${report.watermark}`);
+  doc.moveDown(1).font('Helvetica-Bold').text('Contents');
+  doc.font('Helvetica');
+  report.sections.forEach((s, i) => doc.text(safeText(`${i + 1}. ${s.title}`)));
+
+  for (const [index, s] of report.sections.entries()) {
+    if (!canAddPage()) {
+      for (const rest of report.sections.slice(index))
+        notes.push([`Not shown (page cap): ${rest.title}; all its rows:`, rest.csvPath]);
+      break;
+    }
+    doc.addPage();
+    doc.font('Helvetica-Bold').fontSize(16).text(safeText(s.title), { width: INNER });
+    doc.font('Helvetica').fontSize(9).fillColor('#333333').text(safeText(s.description), { width: INNER });
+    doc.fillColor('black').moveDown(0.5);
+    if (s.chart && s.rows.length) {
+      const y = doc.y + 14;
+      drawChart(doc, s, MARGIN, y, INNER, 200);
+      doc.y = y + 210;
+      doc.x = MARGIN;
+    }
+    // The table.
+    const width = INNER / Math.max(s.columns.length, 1);
+    const header = () => {
+      doc.font('Helvetica-Bold').fontSize(8);
+      s.columns.forEach((c, i) =>
+        doc.text(fit(doc, safeText(c.name), width - 4), MARGIN + i * width, doc.y, {
+          width: width - 4,
+          align: c.type === 'integer' || c.type === 'number' ? 'right' : 'left',
+          lineBreak: false,
+        }),
+      );
+      doc
+        .moveTo(MARGIN, doc.y + ROW - 3)
+        .lineTo(MARGIN + INNER, doc.y + ROW - 3)
+        .lineWidth(0.5)
+        .stroke();
+      doc.y += ROW;
+      doc.font('Helvetica').fontSize(8);
+    };
+    header();
+    for (const [i, row] of s.rows.entries()) {
+      if (doc.y + ROW > floor()) {
+        if (!canAddPage()) {
+          const left = s.rows.length - i;
+          notes.push([`${s.title}: ${left} more rows are not shown (page cap); all of them:`, s.csvPath]);
+          break;
+        }
+        doc.addPage();
+        header();
+      }
+      const y = doc.y;
+      s.columns.forEach((c, k) => {
+        doc.text(fit(doc, cellText(row[c.name], c), width - 4), MARGIN + k * width, y, {
+          width: width - 4,
+          align: c.type === 'integer' || c.type === 'number' ? 'right' : 'left',
+          lineBreak: false,
+        });
+      });
+      doc.y = y + ROW;
+    }
+    if (s.rows.length === 0) doc.font('Helvetica-Oblique').text('No rows in this range.').font('Helvetica');
+  }
+
+  // What the cap left out, at the foot of the last page (kept free for it).
+  if (notes.length) {
+    doc.switchToPage(pages() - 1);
+    doc.fillColor('#aa0000').font('Helvetica-Bold').fontSize(8);
+    doc.y = BOTTOM - NOTE * notes.length;
+    for (const [what, path] of notes) {
+      const y = doc.y;
+      doc.text(fit(doc, safeText(what), INNER), MARGIN, y, { lineBreak: false });
+      doc.text(fit(doc, safeText(path), INNER), MARGIN, y + NOTE / 2, { lineBreak: false });
+      doc.y = y + NOTE;
+    }
+    doc.fillColor('black').font('Helvetica');
+  }
+
+  // Page numbers, in the bottom margin (which must not make pdfkit start a page).
+  const total = pages();
+  for (let i = 0; i < total; i++) {
+    doc.switchToPage(i);
+    const bottom = doc.page.margins.bottom;
+    doc.page.margins.bottom = 0;
+    doc.font('Helvetica').fontSize(8).fillColor('#666666');
+    doc.text(`Page ${i + 1} of ${total}`, MARGIN, PAGE.height - MARGIN / 2 - 4, {
+      width: INNER,
+      align: 'center',
+      lineBreak: false,
+    });
+    doc.page.margins.bottom = bottom;
+  }
+  doc.end();
+  return done;
+};
