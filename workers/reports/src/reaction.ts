@@ -1,5 +1,6 @@
 import type { RecordedEvent } from '@lectern/schemas';
 import type { PdfReportPart, PdfReportRequested } from '@lectern/schemas/analytics/pdf-reports';
+import { reportSummaries } from '@lectern/schemas/analytics/reports-api';
 import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import { Problem, statusOf } from '@lectern/infra/runtime/errors';
 import type { Logger } from '@lectern/infra/runtime/logger';
@@ -33,15 +34,6 @@ const presentation: Readonly<
     chart: { kind: 'bar', x: 'course_id', series: ['started', 'completed'] },
   },
   funnel: { title: 'Funnel', chart: { kind: 'bar', x: 'type', series: ['users'] } },
-};
-
-const descriptions: Readonly<Record<PdfReportPart['name'], string>> = {
-  dau: 'Distinct active users per UTC day.',
-  wau: 'Distinct active users per week (from Monday).',
-  mau: 'Distinct active users per calendar month.',
-  retention: 'Users by the day they were first seen, and how many were active again N days later.',
-  'course-completion': 'Per course, learners who started it in the range and how many of them completed it.',
-  funnel: 'Users who did the steps in order within the window.',
 };
 
 /** The CSV export that holds every row of a report, for rows past the page cap. */
@@ -92,7 +84,7 @@ export const reportsReaction = (deps: ReportsDeps): Reaction => ({
         sections.push({
           report: part.name,
           title: presentation[part.name].title,
-          description: descriptions[part.name],
+          description: reportSummaries[part.name],
           params: result.params as Record<string, unknown>,
           columns: result.columns.map((c) => ({ ...c })),
           rows: result.rows,
