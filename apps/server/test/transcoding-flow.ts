@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestFn } from 'ava';
 import * as schema from '@lectern/schemas/content/index';
@@ -49,30 +49,31 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
       data: e.data as Record<string, any>,
     }));
 
-  /** Every file of a stored ladder, fetched with presigned GETs as a player would, into a folder. */
+  /**
+   * Every file of a stored ladder, fetched with presigned GETs as a player
+   * would, into a folder mirroring the asset's hls folder (a kept rendition
+   * lives under an earlier job's prefix); the local master playlist's path.
+   */
   const fetchLadder = async (ladder: schema.MediaAssetTranscoded, into: string) => {
     const blobs = (await lectern()).blobs;
-    const get = async (key: string) => {
+    const root = posix.dirname(ladder.prefix);
+    const fetchTo = async (key: string): Promise<string> => {
       const url = await blobs.presignDownload(key);
       const res = await fetch(url.url, { headers: url.headers });
       if (!res.ok) throw new Error(`GET ${key}: ${res.status}`);
-      return Buffer.from(await res.arrayBuffer());
+      const bytes = Buffer.from(await res.arrayBuffer());
+      const path = join(into, posix.relative(root, key));
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, bytes);
+      return bytes.toString('utf8');
     };
-    const save = async (relative: string, bytes: Buffer) => {
-      await mkdir(dirname(join(into, relative)), { recursive: true });
-      await writeFile(join(into, relative), bytes);
-    };
-    const master = await get(ladder.master);
-    await save('master.m3u8', master);
+    await fetchTo(ladder.master);
     for (const r of ladder.renditions) {
-      const playlist = await get(`${ladder.prefix}/${r.playlist}`);
-      await save(r.playlist, playlist);
-      const folder = dirname(r.playlist);
-      for (const line of playlist.toString('utf8').split('\n'))
-        if (line && !line.startsWith('#'))
-          await save(join(folder, line), await get(`${ladder.prefix}/${folder}/${line}`));
+      const key = posix.normalize(`${ladder.prefix}/${r.playlist}`);
+      for (const line of (await fetchTo(key)).split('\n'))
+        if (line && !line.startsWith('#')) await fetchTo(posix.join(posix.dirname(key), line));
     }
-    return join(into, 'master.m3u8');
+    return join(into, posix.relative(root, ladder.master));
   };
 
   test.serial(`${name}: an uploaded 1080p video becomes a verified 720p + 1080p HLS ladder`, async (t) => {
@@ -134,6 +135,41 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
     );
     const request = events.find((e) => e.type === 'content.MediaAssetTranscodeRequested')!;
     t.like(await workOf((await lectern()).sql, 'transcoding', request.id), { state: 'done', attempts: 1 });
+
+    // An admin makes the 720p rendition again: a new job, its master naming the new 720p and the kept 1080p.
+    const admin = await token(['admin']);
+    const path = `/api/courses/${courseId}/media-assets/${assetId}/transcode`;
+    const refused = await call('POST', path, { token: admin, body: { rendition: '480p' } });
+    t.is(refused.status, 409);
+    t.is(refused.body?.code, 'rendition_not_in_ladder');
+    const again = await call('POST', path, { token: admin, body: { rendition: '720p' } });
+    t.is(again.status, 202, JSON.stringify(again.body));
+    const remade = await assets.when(
+      ada,
+      courseId,
+      assetId,
+      (a) => a.ladder?.jobId !== transcoded.jobId || a.status !== 'ready',
+    );
+    t.like(remade, { status: 'ready' });
+    const second = (await eventsOf(assetId)).filter((e) => e.type === 'content.MediaAssetTranscoded').at(-1)!
+      .data as schema.MediaAssetTranscoded;
+    t.deepEqual(
+      second.renditions.map((r) => [r.name, r.playlist]),
+      [
+        ['720p', '720p/index.m3u8'],
+        ['1080p', `../${transcoded.jobId}/1080p/index.m3u8`],
+      ],
+    );
+    const dir2 = await mkdtemp(join(tmpdir(), 'lectern-ladder-'));
+    try {
+      const read = await readLadder(await fetchLadder(second, dir2));
+      t.deepEqual(
+        read.map((v) => v.height).sort((a, b) => a - b),
+        [720, 1080],
+      );
+    } finally {
+      await rm(dir2, { recursive: true, force: true });
+    }
   });
 
   test.serial(`${name}: ffmpeg killed mid-job is tried again, and the ladder still appears`, async (t) => {

@@ -37,6 +37,7 @@ export const transcodeLedger = (deps: { store: EventStore; clock: Clock }) => {
         status: s.status,
         ladderJobId: 'ladder' in s ? (s.ladder?.jobId ?? null) : null,
         failedJobId: s.status === 'failed' ? s.failedJobId : null,
+        ladder: 'ladder' in s ? s.ladder : null,
       };
     },
     async progress(

@@ -39,6 +39,7 @@ import {
   newSection,
   sectionChanges,
   sectionOrder,
+  transcodeRequest,
   uploadRequest,
 } from './requests.ts';
 
@@ -560,11 +561,12 @@ export const contentApi: readonly ApiOperation[] = [
     operationId: 'requestTranscode',
     summary: 'Transcode a video again',
     description:
-      'Admins: requeues a failed transcode, or makes a new ladder for a ready video. A ready video goes on playing from its ladder until the new one is verified and switched in; if the new job fails, it keeps the old one.',
+      'Admins: requeues a failed transcode, or makes a new ladder for a ready video (`{}`), or only one rendition of it (`{"rendition": "720p"}`: the others are kept where they are). A ready video goes on playing from its ladder until the new one is verified and switched in; if the new job fails, it keeps the old one.',
     tags: ['courses'],
     security: admin,
     params: assetParams,
     headers: commandHeaders,
+    body: transcodeRequest,
     responses: {
       202: { description: 'The job is queued.', body: mediaAssetResult, headers: commandResponseHeaders },
     },
@@ -573,7 +575,8 @@ export const contentApi: readonly ApiOperation[] = [
       assetNotFound,
       {
         status: 409,
-        description: 'Not an uploaded video (`media_not_transcodable`, with `status` and `kind`).',
+        description:
+          'Not an uploaded video (`media_not_transcodable`, with `status` and `kind`), or `rendition` is not one of its ladder (`rendition_not_in_ladder`, with `renditions`).',
       },
       412,
     ],

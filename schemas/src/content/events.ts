@@ -159,6 +159,8 @@ export type MediaAssetTranscodeRequested = Readonly<{
   key: string;
   contentType: UploadContentType;
   requestedAt: string;
+  /** Only these renditions made again (the others kept from the ladder); absent: the whole ladder. */
+  renditions?: readonly string[];
 }>;
 export type MediaAssetReady = Readonly<{ assetId: string; courseId: string; readyAt: string }>;
 /** One rendition of an HLS ladder: its media playlist, relative to the job's prefix. */
@@ -257,6 +259,8 @@ const uuid = uuidOf();
 /** User ids are token subjects. */
 const userId = string({ min: 1, max: 128 });
 const blobKey = string({ min: 1, max: 512 });
+/** A rung of a ladder by its height: `720p`, `1080p`. */
+export const renditionName = string({ min: 1, max: 20, pattern: /^[0-9]{3,4}p$/ });
 const v1 = (validate: Validator<unknown>) => [{ version: 1, validate }] as const;
 const section = { courseId: uuid, sectionId: uuid } as const;
 const material = { ...section, materialId: uuid } as const;
@@ -354,13 +358,17 @@ export const contentEvents: CatalogueOf<ContentDomainEvent> = {
     }),
   ),
   'content.MediaAssetTranscodeRequested': v1(
-    object({
-      assetId: uuid,
-      courseId: uuid,
-      key: blobKey,
-      contentType: oneOf(uploadContentTypes),
-      requestedAt: isoTime,
-    }),
+    object(
+      {
+        assetId: uuid,
+        courseId: uuid,
+        key: blobKey,
+        contentType: oneOf(uploadContentTypes),
+        requestedAt: isoTime,
+        renditions: arrayOf(renditionName, { max: 8 }),
+      },
+      { optional: ['renditions'] },
+    ),
   ),
   'content.MediaAssetReady': v1(object({ assetId: uuid, courseId: uuid, readyAt: isoTime })),
   'content.MediaAssetFailed': v1(
@@ -385,11 +393,16 @@ export const contentEvents: CatalogueOf<ContentDomainEvent> = {
       master: blobKey,
       renditions: arrayOf(
         object({
-          name: string({ min: 1, max: 20, pattern: /^[0-9]{3,4}p$/ }),
+          name: renditionName,
           width: integer({ min: 2, max: 8192 }),
           height: integer({ min: 2, max: 8192 }),
           bandwidth: integer({ min: 1 }),
-          playlist: string({ min: 1, max: 200, pattern: /^[A-Za-z0-9][A-Za-z0-9._/-]*$/ }),
+          // Under the job's prefix, or a kept rendition's under an earlier job's (`../<jobId>/1080p/…`).
+          playlist: string({
+            min: 1,
+            max: 200,
+            pattern: /^(?:\.\.\/[0-9a-f-]{36}\/)?[A-Za-z0-9][A-Za-z0-9_-]*(?:\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/,
+          }),
         }),
         { max: 8 },
       ),

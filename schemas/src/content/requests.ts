@@ -32,6 +32,7 @@ import {
   tags,
   type MaterialKind,
 } from './fields.ts';
+import { renditionName } from './events.ts';
 
 /**
  * What content's routes accept. The routes validate with these, and the API
@@ -218,3 +219,18 @@ export const catalogueQuery = {
       'The `nextCursor` of the previous page, with the same filters; opaque (400 `invalid_cursor`).',
   }),
 } as const;
+
+/** `POST …/media-assets/:assetId/transcode` (optional body): one rendition of the ladder to make again. */
+export const transcodeRequest = describe(
+  object(
+    {
+      rendition: describe(renditionName, {
+        description:
+          'Only this rendition (`720p`, `1080p`) made again, the others kept; absent: the whole ladder.',
+        example: '720p',
+      }),
+    },
+    { optional: ['rendition'] },
+  ),
+  { title: 'TranscodeRequest' },
+);

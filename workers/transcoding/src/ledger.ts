@@ -8,6 +8,8 @@ export type AssetForJob = Readonly<{
   ladderJobId: string | null;
   /** The job that failed it, when it is failed by a transcode. */
   failedJobId: string | null;
+  /** The ladder it plays from now: a job that makes one rendition again keeps the others from it. */
+  ladder: LadderRecord | null;
 }>;
 
 export type LadderRecord = Readonly<{

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, posix, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RecordedEvent } from '@lectern/schemas';
@@ -48,6 +48,45 @@ export const jobIdOf = (requestEventId: string): string => deterministicUuid(`tr
 /** Where a job's ladder goes: under the asset, in a folder of the job's own (never over an earlier ladder). */
 export const ladderPrefix = (courseId: string, assetId: string, jobId: string): string =>
   `media/${courseId}/${assetId}/hls/${jobId}`;
+
+/** The segment URIs of a media playlist. */
+const segmentsOf = (playlist: string): string[] =>
+  playlist
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+
+/**
+ * The master playlist of a job that made some renditions again: its own
+ * variants, and the kept ones' entries from the previous master (their
+ * BANDWIDTH, RESOLUTION and CODECS as they were), pointed at where they
+ * are, ordered by bandwidth.
+ */
+export const mergeMaster = (
+  made: string,
+  previous: string,
+  ladder: Readonly<{ from: readonly Rendition[]; kept: readonly Rendition[] }>,
+): string => {
+  const entries = (text: string) => {
+    const lines = text.split(/\r?\n/).map((l) => l.trim());
+    return lines.flatMap((line, i) => {
+      if (!line.startsWith('#EXT-X-STREAM-INF:')) return [];
+      const uri = lines.slice(i + 1).find((l) => l !== '' && !l.startsWith('#'));
+      const bandwidth = Number(/BANDWIDTH=(\d+)/.exec(line)?.[1] ?? 0);
+      return uri ? [{ info: line, uri, bandwidth }] : [];
+    });
+  };
+  const header = made
+    .split(/\r?\n/)
+    .filter((l, i, all) => i < all.findIndex((x) => x.startsWith('#EXT-X-STREAM-INF:')));
+  const keptEntries = ladder.kept.map((k) => {
+    const was = ladder.from.find((r) => r.name === k.name)!;
+    const entry = entries(previous).find((e) => e.uri === was.playlist);
+    if (!entry) throw new Error(`the previous master playlist has no ${was.playlist}`);
+    return { ...entry, uri: k.playlist };
+  });
+  return `${[...header, ...[...entries(made), ...keptEntries].sort((a, b) => a.bandwidth - b.bandwidth).flatMap((e) => [e.info, e.uri])].join('\n')}\n`;
+};
 
 const filesUnder = async (root: string): Promise<string[]> => {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
@@ -145,7 +184,20 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
         await download(request.key, source, attempt.signal);
         const info = await probe(source);
         const video = info.video!;
-        const rungs = planLadder({ width: video.width, height: video.height });
+        let rungs = planLadder({ width: video.width, height: video.height });
+        // One rendition made again: only its rung is encoded; the others are kept where they are.
+        const from = asset.ladder;
+        let kept: Rendition[] = [];
+        if (request.renditions) {
+          const only = request.renditions;
+          if (!from) throw new PermanentFailure('there is no ladder to make a rendition of again');
+          rungs = rungs.filter((r) => only.includes(r.name));
+          if (rungs.length === 0) throw new PermanentFailure(`the source has no ${only.join(', ')} rung`);
+          const back = posix.relative(prefix, from.prefix);
+          kept = from.renditions
+            .filter((r) => !only.includes(r.name))
+            .map((r) => ({ ...r, playlist: posix.normalize(posix.join(back, r.playlist)) }));
+        }
 
         let lastPercent = -step;
         let lastAt = 0;
@@ -176,6 +228,16 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
         });
         await reporting;
 
+        if (kept.length) {
+          const previous = join(work, 'previous.m3u8');
+          await download(from!.master, previous, attempt.signal);
+          const master = join(out, result.master);
+          const merged = mergeMaster(await readFile(master, 'utf8'), await readFile(previous, 'utf8'), {
+            from: from!.renditions,
+            kept,
+          });
+          await writeFile(master, merged);
+        }
         const files = await filesUnder(out);
         for (const f of files) {
           await upload(`${prefix}/${f}`, join(out, f), attempt.signal);
@@ -184,10 +246,24 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
         await attempt.keepAlive();
 
         // Read back what the storage holds, not what was written: that is what players get.
+        // The storage mirrored under `check`, from the asset's hls folder down, so a kept
+        // rendition's playlist (`../<job>/…`) resolves there as it does in the bucket.
+        const root = posix.dirname(prefix);
         const check = join(work, 'stored');
-        for (const f of files) await download(`${prefix}/${f}`, join(check, f), attempt.signal);
-        const found = await readLadder(join(check, result.master));
-        const renditions: Rendition[] = result.renditions.map((r) => {
+        const local = (key: string) => join(check, posix.relative(root, key));
+        for (const f of files) await download(`${prefix}/${f}`, local(`${prefix}/${f}`), attempt.signal);
+        for (const r of kept) {
+          const key = posix.normalize(`${prefix}/${r.playlist}`);
+          await download(key, local(key), attempt.signal);
+          for (const segment of segmentsOf(await readFile(local(key), 'utf8')))
+            await download(
+              posix.join(posix.dirname(key), segment),
+              local(posix.join(posix.dirname(key), segment)),
+              attempt.signal,
+            );
+        }
+        const found = await readLadder(local(`${prefix}/${result.master}`));
+        const renditions: Rendition[] = [...result.renditions, ...kept].map((r) => {
           const seen = found.find((v) => v.width === r.width && v.height === r.height);
           if (!seen) throw new Error(`the stored ladder has no ${r.width}x${r.height} rendition`);
           if (Math.abs(seen.durationSeconds - info.durationSeconds) > 1)

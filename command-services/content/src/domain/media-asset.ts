@@ -111,7 +111,13 @@ export type MediaAssetCommand =
       at: string;
     }>
   /** An admin: transcode the stored video again (a failed job requeued, or a new ladder for a ready one). */
-  | Readonly<{ type: 'RequestTranscode'; actor: Actor; at: string }>;
+  | Readonly<{
+      type: 'RequestTranscode';
+      actor: Actor;
+      at: string;
+      /** Only these renditions of the ladder made again; null: the whole ladder. */
+      renditions: readonly string[] | null;
+    }>;
 
 export const initialState = (): MediaAsset => ({ status: 'none' });
 
@@ -311,6 +317,16 @@ export const decide = (cmd: MediaAssetCommand, s: MediaAsset): schema.MediaAsset
         throw new Problem('conflict', 'media_not_transcodable', 'Only an uploaded video can be transcoded.', {
           extra: { status: s.status, kind: s.kind },
         });
+      const ladder = 'ladder' in s ? s.ladder : null;
+      const names = ladder?.renditions.map((r) => r.name) ?? [];
+      const missing = (cmd.renditions ?? []).filter((r) => !names.includes(r));
+      if (cmd.renditions && (missing.length || cmd.renditions.length === 0))
+        throw new Problem(
+          'conflict',
+          'rendition_not_in_ladder',
+          'Only a rendition of the ladder the video plays from can be made again.',
+          { extra: { renditions: names, missing } },
+        );
       return [
         {
           type: 'content.MediaAssetTranscodeRequested',
@@ -320,6 +336,7 @@ export const decide = (cmd: MediaAssetCommand, s: MediaAsset): schema.MediaAsset
             key: file.key,
             contentType: file.contentType,
             requestedAt: cmd.at,
+            ...(cmd.renditions ? { renditions: [...new Set(cmd.renditions)] } : {}),
           },
         },
       ];

@@ -247,7 +247,7 @@ test('a failed job fails a processing video, keeps its file for a requeue, and i
   // An admin requeues it: processing again, from the stored file.
   spec(mediaAssetDecider)
     .given(failed)
-    .when({ type: 'RequestTranscode', actor: admin, at })
+    .when({ type: 'RequestTranscode', actor: admin, at, renditions: null })
     .then(t, [requested]);
   spec(mediaAssetDecider)
     .given([...failed, requested])
@@ -259,7 +259,7 @@ test('a ready video transcoded again keeps playing its ladder if the new job fai
   const readyA = [...processing, transcoded(jobA), ready];
   spec(mediaAssetDecider)
     .given(readyA)
-    .when({ type: 'RequestTranscode', actor: admin, at })
+    .when({ type: 'RequestTranscode', actor: admin, at, renditions: null })
     .then(t, [requested]);
   spec(mediaAssetDecider)
     .given([...readyA, requested])
@@ -278,11 +278,11 @@ test('a ready video transcoded again keeps playing its ladder if the new job fai
 test('only admins requeue, and only an uploaded video', (t) => {
   spec(mediaAssetDecider)
     .given(processing)
-    .when({ type: 'RequestTranscode', actor: { userId: 'ada', roles: ['author'] }, at })
+    .when({ type: 'RequestTranscode', actor: { userId: 'ada', roles: ['author'] }, at, renditions: null })
     .thenFails(t, 'forbidden');
   spec(mediaAssetDecider)
     .given([registered])
-    .when({ type: 'RequestTranscode', actor: admin, at })
+    .when({ type: 'RequestTranscode', actor: admin, at, renditions: null })
     .thenFails(t, 'media_not_transcodable');
 });
 
@@ -301,4 +301,22 @@ test('progress is recorded while a job runs, not after its ladder is in', (t) =>
     .given([...processing, transcoded(jobA), ready])
     .when(progress)
     .then(t, []);
+});
+
+test('one rendition of the ladder is made again; one it does not have is refused', (t) => {
+  const readyA = [...processing, transcoded(jobA), ready];
+  spec(mediaAssetDecider)
+    .given(readyA)
+    .when({ type: 'RequestTranscode', actor: admin, at, renditions: ['720p'] })
+    .then(t, [
+      { ...requested, data: { ...requested.data, renditions: ['720p'] } } as schema.MediaAssetStreamEvent,
+    ]);
+  spec(mediaAssetDecider)
+    .given(readyA)
+    .when({ type: 'RequestTranscode', actor: admin, at, renditions: ['1080p'] })
+    .thenFails(t, 'rendition_not_in_ladder');
+  spec(mediaAssetDecider)
+    .given(processing)
+    .when({ type: 'RequestTranscode', actor: admin, at, renditions: ['720p'] })
+    .thenFails(t, 'rendition_not_in_ladder');
 });

@@ -5,7 +5,8 @@ import { setCommandHeaders } from '@lectern/infra/http/headers';
 import { fold } from '@lectern/infra/runtime/decider';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { mediaAssetDecider } from '../domain/media-asset.ts';
-import { actorOf, idParam, readCourse, runMediaAsset, type ContentCommandDeps } from './shared.ts';
+import { jsonBody } from '@lectern/infra/http/app';
+import { actorOf, idParam, readCourse, runMediaAsset, validated, type ContentCommandDeps } from './shared.ts';
 
 /** How long the master playlist's URL in an answer is good for. */
 const MASTER_URL_SECONDS = 10 * 60;
@@ -93,10 +94,12 @@ export const transcodeRoutes = (deps: ContentCommandDeps): Router => {
   router.post(`${base}/transcode`, authenticate(deps.verify), requireRole('admin'), async (req, res) => {
     assertRole(req.ctx.actor?.roles, 'admin');
     const { courseId, assetId } = await load(req);
+    const body = validated(schema.transcodeRequest(jsonBody(req)));
     const outcome = await runMediaAsset(deps, req, assetId, {
       type: 'RequestTranscode',
       actor: actorOf(req),
       at: deps.clock.now().toISOString(),
+      renditions: body.rendition ? [body.rendition] : null,
     });
     setCommandHeaders(res, outcome.revision, outcome.position);
     res.status(202).json({ assetId, courseId, status: outcome.state.status, revision: outcome.revision });
