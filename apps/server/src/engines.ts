@@ -115,11 +115,11 @@ export const openEngines = async (
         onError: (error, context) => logger.warn({ err: error, context }, 'message log'),
       });
   closers.unshift(() => log.close());
-  // Reports (api) and the analytics projector (projections) use the store; the relay alone does not.
-  const analytics =
-    config.roles.includes('api') || config.roles.includes('projections')
-      ? openAnalyticsStore(config, logger)
-      : null;
+  // Reports (api), the analytics projector (projections) and the PDF reports worker (workers) use the
+  // store; the relay alone does not.
+  const analytics = (['api', 'projections', 'workers'] as const).some((r) => config.roles.includes(r))
+    ? openAnalyticsStore(config, logger)
+    : null;
   if (analytics) {
     closers.unshift(() => analytics.close());
     // One call, so the server's version is checked even when no module keeps tables there.
