@@ -12,6 +12,9 @@ a refusal of what is left is a real disagreement:
 - one header value that schemathesis' coverage phase cannot build (an
   `If-Match` needs double quotes, and that phase sends letters and digits only
   in headers, falling back to a value the pattern refuses);
+- a PDF report's definition (a body) follows the reports' rules as their
+  query strings do: its range in order and at most 366 days, list values
+  distinct, each report named once, two funnel steps;
 - a material's kind decides its fields: a `text` material has a `body` and
   no `assetId`, any other kind the reverse (addMaterial says so in words);
 - a fresh `Idempotency-Key` per request: generated keys are short and repeat
@@ -155,6 +158,40 @@ def _fresh_idempotency_key(case) -> None:
             headers[name] = uuid.uuid4().hex
 
 
+def _pdf_definition(case) -> None:
+    """A PDF report's body: its range in order and at most 366 days, list values distinct, two funnel steps."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    try:
+        start = dt.date.fromisoformat(body["from"])
+        end = dt.date.fromisoformat(body["to"])
+        if start > end:
+            start, end = end, start
+        end = min(end, start + dt.timedelta(days=MAX_RANGE_DAYS - 1))
+        body["from"], body["to"] = start.isoformat(), end.isoformat()
+    except (KeyError, TypeError, ValueError):
+        pass
+    reports = body.get("reports")
+    if not isinstance(reports, list):
+        return
+    seen = set()
+    kept = []
+    for part in reports:
+        if not isinstance(part, dict) or part.get("name") in seen:
+            continue
+        seen.add(part.get("name"))
+        params = part.get("params")
+        if isinstance(params, dict):
+            for name in LISTS:
+                if isinstance(params.get(name), str):
+                    params[name] = _distinct(params[name], "x")
+            if isinstance(params.get("steps"), str) and "," not in params["steps"]:
+                params["steps"] += ",next.step"
+        kept.append(part)
+    body["reports"] = kept
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     if not _positive(case):
@@ -167,6 +204,8 @@ def before_call(ctx, case, **kwargs):
         _ingest_window(case)
     if _operation_id(case) == "addMaterial":
         _material_fields(case)
+    if _operation_id(case) in ("requestPdfReport", "schedulePdfReport"):
+        _pdf_definition(case)
 
 
 @schemathesis.check

@@ -3,7 +3,7 @@ import * as schema from '@lectern/schemas/analytics/pdf-reports';
 import { uuid } from '@lectern/schemas/validation';
 import { jsonBody } from '@lectern/infra/http/app';
 import { assertRole, authenticate, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
-import { setCommandHeaders } from '@lectern/infra/http/headers';
+import { ifMatchRevision, setCommandHeaders } from '@lectern/infra/http/headers';
 import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import { handleCommand } from '@lectern/infra/runtime/command-handler';
@@ -39,13 +39,18 @@ const idParam = (req: Request, name: string): string => validated(uuid()(req.par
 export const pdfReportRoutes = (deps: PdfReportDeps): Router => {
   const router = Router();
   const guard = [authenticate(deps.verify), requireRole(...ROLES)];
-  const common = (req: Request) => ({
-    store: deps.store,
-    catalogue: schema.pdfReportEvents,
-    commandId: req.ctx.commandId,
-    occurredAt: deps.clock.now().toISOString(),
-    metadata: eventMetadata(req.ctx),
-  });
+  const common = (req: Request) => {
+    // A revision the client read (If-Match), as every command takes; a malformed one is 400.
+    const expectedRevision = ifMatchRevision(req);
+    return {
+      store: deps.store,
+      catalogue: schema.pdfReportEvents,
+      commandId: req.ctx.commandId,
+      occurredAt: deps.clock.now().toISOString(),
+      metadata: eventMetadata(req.ctx),
+      ...(expectedRevision === undefined ? {} : { expectedRevision }),
+    };
+  };
 
   router.post('/api/analytics/reports/pdf', ...guard, async (req, res) => {
     assertRole(req.ctx.actor?.roles, ...ROLES);

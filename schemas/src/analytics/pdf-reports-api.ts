@@ -74,7 +74,7 @@ export const pdfReportsApi: readonly ApiOperation[] = [
         headers: commandResponseHeaders,
       },
     },
-    errors: [badDefinition],
+    errors: [badDefinition, 412],
   },
   {
     method: 'get',
@@ -107,7 +107,7 @@ export const pdfReportsApi: readonly ApiOperation[] = [
         headers: commandResponseHeaders,
       },
     },
-    errors: [badDefinition],
+    errors: [badDefinition, 412],
   },
   {
     method: 'get',
@@ -137,7 +137,7 @@ export const pdfReportsApi: readonly ApiOperation[] = [
         headers: commandResponseHeaders,
       },
     },
-    errors: [{ status: 404, description: 'No such schedule (`pdf_schedule_not_found`).' }],
+    errors: [{ status: 404, description: 'No such schedule (`pdf_schedule_not_found`).' }, 412],
   },
 ];
 

@@ -6,6 +6,7 @@ import {
   describe,
   integer,
   isoTime as isoTimeOf,
+  jsonSchemaOf,
   nullable,
   object,
   oneOf,
@@ -22,6 +23,7 @@ import {
   reportDay,
   reportParameters,
   reportParams,
+  reportQuery,
   type AnalyticsReportName,
 } from './reports-api.ts';
 
@@ -126,10 +128,19 @@ const maxPages = describe(integer({ min: 1, max: PDF_LIMITS.maxPages }), {
   description: `The page cap; default ${PDF_LIMITS.defaultPages}. Rows past it are named, with the CSV export that has them all.`,
 });
 
+/** A parameter as its URL would carry it: text, or a number (`window: 3600`) written as the URL writes it. */
+const paramValue: Validator<string> = withSchema(
+  (input, path = '') =>
+    typeof input === 'number' && Number.isFinite(input)
+      ? { ok: true, value: String(input) }
+      : string({ max: 4000 })(input, path),
+  { anyOf: [{ type: 'string', maxLength: 4000 }, { type: 'number' }] },
+);
+
 const partsShape = arrayOf(
   object({
     name: oneOf(analyticsReportNames),
-    params: describe(record(string({ max: 4000 }), { max: 10 }), {
+    params: describe(record(paramValue, { max: 10 }), {
       description:
         "The report's own query parameters besides `from` and `to`, as its URL takes them (`steps: 'a,b,c'` for the funnel).",
     }),
@@ -144,14 +155,26 @@ const commonProperties = {
     type: 'array',
     minItems: 1,
     maxItems: PDF_LIMITS.maxReports,
+    // Each report with the parameters its own URL takes (its own, no others; the required ones required).
     items: {
-      type: 'object',
-      required: ['name', 'params'],
-      additionalProperties: false,
-      properties: {
-        name: { enum: [...analyticsReportNames] },
-        params: { type: 'object', additionalProperties: { type: 'string', maxLength: 4000 } },
-      },
+      oneOf: analyticsReportNames.map((name) => {
+        const { fields, required = [] } = reportParameters[name];
+        const own = fields.filter((f) => f !== 'from' && f !== 'to');
+        return {
+          type: 'object',
+          required: ['name', 'params'],
+          additionalProperties: false,
+          properties: {
+            name: { const: name },
+            params: {
+              type: 'object',
+              additionalProperties: false,
+              required: [...required],
+              properties: Object.fromEntries(own.map((f) => [f, jsonSchemaOf(reportQuery[f])])),
+            },
+          },
+        };
+      }),
     },
   },
   maxPages: { type: 'integer', minimum: 1, maximum: PDF_LIMITS.maxPages },
@@ -180,14 +203,17 @@ const checkParts = (
   return issues.length ? { ok: false, issues } : { ok: true, value: parts };
 };
 
+const firstDay = reportDay('The first UTC day of every report.');
+const lastDay = reportDay('The last UTC day, included.');
+
 /** `POST /api/analytics/reports/pdf`. */
 export const pdfReportRequest: Validator<PdfReportDefinition> = withSchema(
   (input, path = '') => {
     const shape = object(
       {
         title,
-        from: reportDay('The first UTC day of every report.'),
-        to: reportDay('The last UTC day, included.'),
+        from: firstDay,
+        to: lastDay,
         reports: partsShape,
         maxPages,
       },
@@ -219,8 +245,8 @@ export const pdfReportRequest: Validator<PdfReportDefinition> = withSchema(
     required: ['title', 'from', 'to', 'reports'],
     additionalProperties: false,
     properties: {
-      from: { type: 'string', format: 'date' },
-      to: { type: 'string', format: 'date' },
+      from: jsonSchemaOf(firstDay),
+      to: jsonSchemaOf(lastDay),
       ...commonProperties,
     },
     description:
@@ -303,16 +329,23 @@ export const pdfScheduleRequest: Validator<
       lastDays: { type: 'integer', minimum: 1, maximum: REPORT_LIMITS.maxRangeDays },
       ...commonProperties,
       cadence: {
-        type: 'object',
-        required: ['every', 'hour'],
-        additionalProperties: false,
-        properties: {
-          every: { enum: ['day', 'week', 'month'] },
-          weekday: { type: ['integer', 'null'], minimum: 1, maximum: 7 },
-          dayOfMonth: { type: ['integer', 'null'], minimum: 1, maximum: 28 },
-          hour: { type: 'integer', minimum: 0, maximum: 23 },
-          minute: { type: 'integer', minimum: 0, maximum: 59 },
-        },
+        // The weekday for a weekly cadence only, the day of the month for a monthly one only.
+        oneOf: (['day', 'week', 'month'] as const).map((every) => ({
+          type: 'object',
+          required: [
+            'every',
+            'hour',
+            ...(every === 'week' ? ['weekday'] : every === 'month' ? ['dayOfMonth'] : []),
+          ],
+          additionalProperties: false,
+          properties: {
+            every: { const: every },
+            weekday: every === 'week' ? { type: 'integer', minimum: 1, maximum: 7 } : { type: 'null' },
+            dayOfMonth: every === 'month' ? { type: 'integer', minimum: 1, maximum: 28 } : { type: 'null' },
+            hour: { type: 'integer', minimum: 0, maximum: 23 },
+            minute: { type: 'integer', minimum: 0, maximum: 59 },
+          },
+        })),
       },
     },
     description:

@@ -74,3 +74,14 @@ test('a schedule names its weekday or day of month only when its cadence needs o
     pdfScheduleRequest({ ...base, cadence: { every: 'month', dayOfMonth: 28, hour: 0, minute: 15 } }).ok,
   );
 });
+
+test('a number parameter is taken as its URL would write it', (t) => {
+  const r = pdfReportRequest({
+    title: 'Funnel',
+    from: '2026-11-01',
+    to: '2026-11-30',
+    reports: [{ name: 'funnel', params: { steps: 'a,b', window: 3600 } }],
+  });
+  t.true(r.ok);
+  if (r.ok) t.deepEqual(r.value.reports[0]!.params, { steps: 'a,b', window: '3600' });
+});

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { setTimeout } from 'node:timers/promises';
 import type { ReportDocument, ReportSection } from './document.ts';
 import { renderPdf, safeText } from './render.ts';
 import { renderInThread } from './thread.ts';
@@ -43,51 +44,103 @@ const base: ReportDocument = {
   filters: {},
   generatedAt: '2026-12-01T06:00:00.000Z',
   watermark: '2026-11-30T23:59:00.000Z',
-  query: '{"title":"Learning in the autumn"}',
+  // Pretty-printed and not ASCII: pdfkit escapes the newlines and parentheses and writes UTF-16.
+  query: JSON.stringify({ title: 'Learning in the autumn', course: 'Kurs über 日本 (🎓)' }, null, 2),
   sections: [dau(90), funnel],
   maxPages: 50,
 };
 
 /** Pages, as pdfkit writes them: one `/Type /Page` object each, outside any compressed stream. */
 const pagesOf = (pdf: Buffer) => pdf.toString('latin1').match(/\/Type \/Page\b(?!s)/g)?.length ?? 0;
-/** A string of the info dictionary: `/Key n 0 R`, then object n holds `(text)`. */
+
+const unescapes: Record<string, string> = { n: '\n', r: '\r', t: '\t', b: '\b', f: '\f' };
+/**
+ * A string of the info dictionary (`/Key n 0 R`, object n holds `(literal)`),
+ * decoded as a PDF reader does: backslash escapes, then UTF-16BE when it
+ * starts with the byte-order mark (pdfkit's choice for any non-ASCII text).
+ */
 const infoOf = (pdf: Buffer, key: string): string | undefined => {
   const text = pdf.toString('latin1');
   const ref = new RegExp(`/${key} (\\d+) 0 R`).exec(text)?.[1];
-  const obj = ref && new RegExp(`\\n${ref} 0 obj\\n\\(((?:\\\\.|[^\\\\)])*)\\)`).exec(text)?.[1];
-  return obj?.replace(/\\(.)/g, '$1');
+  const literal = ref && new RegExp(`\\n${ref} 0 obj\\n\\(((?:\\\\.|[^\\\\)])*)\\)`, 's').exec(text)?.[1];
+  if (literal === undefined) return undefined;
+  const bytes = Buffer.from(
+    literal.replace(/\\(.)/gs, (_, c: string) => unescapes[c] ?? c),
+    'latin1',
+  );
+  if (bytes[0] !== 0xfe || bytes[1] !== 0xff) return bytes.toString('latin1');
+  return Buffer.from(bytes.subarray(2)).swap16().toString('utf16le');
 };
-/** The text shown, from an uncompressed PDF: each TJ array's hex strings, kerning dropped. */
+/** The text runs of an uncompressed PDF, where each was placed: a `Tm`, then a TJ array of hex strings. */
+const runsOf = (pdf: Buffer) =>
+  [
+    ...pdf
+      .toString('latin1')
+      .matchAll(/1 0 0 1 ([\d.-]+) ([\d.-]+) Tm\n(?:\/F\d+ [\d.]+ Tf\n)?\[([^\]]*)\] TJ/g),
+  ].map((m) => ({
+    x: Number(m[1]),
+    y: Number(m[2]),
+    text: [...m[3]!.matchAll(/<([0-9a-f]*)>/g)]
+      .map((h) => Buffer.from(h[1]!, 'hex').toString('latin1'))
+      .join(''),
+  }));
+/** The text shown, one run a line (a table cell is a run of its own). */
 const textOf = (pdf: Buffer): string =>
-  [...pdf.toString('latin1').matchAll(/\[((?:<[0-9a-f]*>\s*-?[\d.]*\s*)+)\] TJ/g)]
-    .map((m) =>
-      [...m[1]!.matchAll(/<([0-9a-f]*)>/g)].map((h) => Buffer.from(h[1]!, 'hex').toString('latin1')).join(''),
-    )
+  runsOf(pdf)
+    .map((r) => r.text)
     .join('\n');
+
+/** The worker threads this process has running now (Node's diagnostic report lists them). */
+const threadsRunning = () => (process.report.getReport() as { workers: unknown[] }).workers.length;
+/** Waits for a condition, checking every few ms; the bound is for a hang, not a speed. */
+const until = async (condition: () => boolean, what: string) => {
+  for (const deadline = Date.now() + 60_000; !condition(); await setTimeout(5))
+    if (Date.now() > deadline) throw new Error(`still waiting for ${what}`);
+};
 
 test('a 90-day DAU and a funnel: a title page, charts and tables, numbered pages, the query in the metadata', async (t) => {
   const pdf = await renderPdf(base);
   t.is(pdf.subarray(0, 5).toString('latin1'), '%PDF-');
-  t.true(pdf.subarray(-8).toString('latin1').includes('%%EOF'));
-  // The title page, DAU's chart and 90 rows over three pages, the funnel.
+  t.is(pdf.subarray(-6).toString('latin1').trimEnd(), '%%EOF');
+  // The title page; DAU's chart and 90 rows over three pages (28 under the chart, 51 a page); the funnel.
   t.is(pagesOf(pdf), 5);
   t.is(infoOf(pdf, 'LecternQuery'), base.query);
   t.is(infoOf(pdf, 'LecternWatermark'), base.watermark);
   t.deepEqual(JSON.parse(infoOf(pdf, 'LecternParameters')!), { dau: dau(90).params, funnel: funnel.params });
   t.is(infoOf(pdf, 'Author'), 'Lectern');
-  const text = textOf(await renderPdf(base, { compress: false }));
+  t.is(infoOf(pdf, 'Keywords'), 'dau, funnel');
+
+  const plain = await renderPdf(base, { compress: false });
+  t.is(pagesOf(plain), 5);
+  const text = textOf(plain);
   for (const expected of [
     'Learning in the autumn',
-    'Page 1 of 5',
-    'Page 5 of 5',
     'Daily active users',
     'course.completed',
+    'Data as of: 2026-11-30T23:59:00.000Z',
   ])
     t.true(text.includes(expected), expected);
+  for (let n = 1; n <= 5; n++) t.true(text.includes(`Page ${n} of 5`), `Page ${n} of 5`);
+  // A table's header cells share one line, as its rows' cells do, the number column to the right.
+  const runs = runsOf(plain);
+  const [dayHeader, usersHeader] = [
+    runs.find((r) => r.text === 'day')!,
+    runs.find((r) => r.text === 'users')!,
+  ];
+  t.is(dayHeader.y, usersHeader.y);
+  t.true(usersHeader.x > dayHeader.x);
+  // (The chart's axis labels come before; the table's first row follows its header.)
+  const firstRow = runs.indexOf(usersHeader) + 1;
+  t.deepEqual(
+    runs.slice(firstRow, firstRow + 2).map((r) => r.text),
+    [day(0), '100'],
+  );
+  t.is(runs[firstRow + 1]!.y, runs[firstRow]!.y);
 });
 
 test('the same document renders to the same bytes', async (t) => {
   t.deepEqual(await renderPdf(base), await renderPdf(base));
+  t.deepEqual(await renderPdf(base, { compress: false }), await renderPdf(base, { compress: false }));
 });
 
 test('the page cap: 5,000 rows in 5 pages, and the rows left out point to the CSV export', async (t) => {
@@ -100,21 +153,32 @@ test('the page cap: 5,000 rows in 5 pages, and the rows left out point to the CS
   const left = /Daily active users: (\d+) more rows are not shown/.exec(text)?.[1];
   t.truthy(left, 'the DAU table says what it left out');
   // Shown rows + left out = every row: 4 pages of table after the title page.
-  // A table cell is a text run of its own (a line of textOf).
   const lines = new Set(text.split('\n'));
   const shown = big.rows.filter((r) => lines.has(String(r.day))).length;
+  t.true(shown > 150, `${shown} rows shown on 4 pages`);
   t.is(shown + Number(left), 5000);
-  t.true(text.includes(big.csvPath));
+  t.true(text.includes(`all of them:\n${big.csvPath}`));
   t.true(text.includes(`Not shown (page cap): Funnel; all its rows:\n${funnel.csvPath}`));
+  t.true(text.includes('Page 5 of 5'));
+  t.is(pagesOf(await renderPdf({ ...capped, maxPages: 1 })), 1);
 });
 
 test('text the standard fonts cannot print becomes ?, never a crash', async (t) => {
-  t.is(safeText('Kurs 🎓 über 日本 – “ok”'), 'Kurs ? über ?? – “ok”');
-  const pdf = await renderPdf({ ...base, title: 'Émoji 🎓 and 漢字', sections: [funnel] });
+  t.is(safeText('Kurs 🎓 über 日本 – “ok” €5'), 'Kurs ? über ?? – “ok” €5');
+  t.is(safeText('tab\there\u0085'), 'tab here ');
+  const title = 'Émoji 🎓 and 漢字';
+  const unicode = { ...funnel, rows: [{ step: 1, type: 'kurs.日本.viewed', users: 3 }] };
+  const pdf = await renderPdf({ ...base, title, sections: [unicode] }, { compress: false });
   t.is(pdf.subarray(0, 5).toString('latin1'), '%PDF-');
+  const text = textOf(pdf);
+  t.true(text.includes('Émoji ? and ??'));
+  t.true(text.includes('kurs.??.viewed'));
+  // The metadata is not limited to WinAnsi: it keeps the title as given.
+  t.is(infoOf(pdf, 'Title'), title);
 });
 
-test('in a thread: the same bytes, and the event loop turns meanwhile', async (t) => {
+// Serial: no other test's thread may run while these count threads.
+test.serial('in a thread: the same bytes, and the event loop turns meanwhile', async (t) => {
   const doc: ReportDocument = { ...base, sections: [dau(3000), funnel], maxPages: 80 };
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);
@@ -127,13 +191,23 @@ test('in a thread: the same bytes, and the event loop turns meanwhile', async (t
   }
 });
 
-test('an aborted render rejects', async (t) => {
+test.serial('an aborted or timed-out render rejects, and leaves no thread running', async (t) => {
+  const before = threadsRunning();
   const controller = new AbortController();
+  // Some 550 pages: seconds of work, so the abort comes in the middle of it.
   const rendering = renderInThread(
-    { ...base, sections: [dau(5000)], maxPages: 200 },
+    { ...base, sections: [dau(30_000)], maxPages: 1000 },
     { signal: controller.signal },
   );
+  await until(() => threadsRunning() === before + 1, 'the render thread to start');
   controller.abort();
   await t.throwsAsync(rendering, { message: /aborted/ });
-  await t.throwsAsync(renderInThread(base, { signal: controller.signal }), { message: /aborted/ });
+  t.is(threadsRunning(), before);
+
+  await t.throwsAsync(renderInThread(base, { timeoutMs: 1 }), { message: /longer than 1 ms/ });
+  t.is(threadsRunning(), before);
+  await t.throwsAsync(renderInThread(base, { signal: controller.signal }), {
+    message: /aborted before it began/,
+  });
+  t.is(threadsRunning(), before);
 });
