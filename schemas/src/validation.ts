@@ -178,6 +178,15 @@ export const textProblem = (text: string): string | null => {
 /** U+0000 refused, as a JSON Schema pattern (lone surrogates cannot be written in UTF-8 JSON at all). */
 export const NO_NUL = '^[^\\u0000]*$';
 
+/**
+ * The text rule and "something besides white space", as a pattern: what a
+ * trimmed field of at least one character takes. The white space is
+ * spelled out as String.prototype.trim removes it, since `\\s` means less
+ * in some generators' regex dialects (Python's leaves out U+FEFF).
+ */
+export const NOT_BLANK =
+  '^[^\\u0000]*[^\\u0000 \\t\\n\\v\\f\\r\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$';
+
 /** What is wrong with an object key a client sent, or null: a prototype key, or bad text. */
 export const keyProblem = (key: string): string | null =>
   PROTOTYPE_KEYS.includes(key) ? 'is not an allowed key' : textProblem(key);
@@ -274,8 +283,13 @@ export const string = (
       type: 'string',
       minLength: opts.min,
       maxLength: opts.max,
-      // The text rule, where no pattern of the field's own says more (ours never match U+0000).
-      pattern: opts.pattern ? patternOf(opts.pattern) : NO_NUL,
+      // The text rule, where no pattern of the field's own says more (ours never match U+0000); a
+      // trimmed field that must hold something may not be white space alone either.
+      pattern: opts.pattern
+        ? patternOf(opts.pattern)
+        : opts.trim !== false && (opts.min ?? 0) >= 1
+          ? NOT_BLANK
+          : NO_NUL,
       format: opts.format,
     }),
   );

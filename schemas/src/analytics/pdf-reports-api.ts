@@ -1,5 +1,16 @@
 import { commandHeaders, commandResponseHeaders, type ApiOperation } from '../openapi.ts';
-import { arrayOf, describe, integer, isoTime, nullable, object, oneOf, string, uuid } from '../validation.ts';
+import {
+  arrayOf,
+  describe,
+  integer,
+  isoTime,
+  nullable,
+  object,
+  oneOf,
+  record,
+  string,
+  uuid,
+} from '../validation.ts';
 import { pdfReportRequest, pdfScheduleRequest, PDF_LIMITS } from './pdf-reports.ts';
 import { analyticsReportNames } from './reports-api.ts';
 
@@ -34,7 +45,7 @@ const scheduleDoc = object({
   scheduleId: uuid(),
   title: string(),
   lastDays: integer({ min: 1 }),
-  reports: arrayOf(object({ name: oneOf(analyticsReportNames), params: describe(object({}), {}) })),
+  reports: arrayOf(object({ name: oneOf(analyticsReportNames), params: record(string()) })),
   maxPages: integer({ min: 1 }),
   cadence: object({
     every: oneOf(['day', 'week', 'month'] as const),

@@ -150,7 +150,7 @@ const partsShape = arrayOf(
 
 /** The JSON Schema of what a request and a schedule share. */
 const commonProperties = {
-  title: { type: 'string', minLength: 1, maxLength: PDF_LIMITS.titleLength },
+  title: jsonSchemaOf(title),
   reports: {
     type: 'array',
     minItems: 1,

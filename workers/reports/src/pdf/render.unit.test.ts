@@ -194,9 +194,9 @@ test.serial('in a thread: the same bytes, and the event loop turns meanwhile', a
 test.serial('an aborted or timed-out render rejects, and leaves no thread running', async (t) => {
   const before = threadsRunning();
   const controller = new AbortController();
-  // Some 550 pages: seconds of work, so the abort comes in the middle of it.
+  // Some 1,800 pages: about six seconds of work here, so the abort comes in the middle of it.
   const rendering = renderInThread(
-    { ...base, sections: [dau(30_000)], maxPages: 1000 },
+    { ...base, sections: [dau(100_000)], maxPages: 5000 },
     { signal: controller.signal },
   );
   await until(() => threadsRunning() === before + 1, 'the render thread to start');
