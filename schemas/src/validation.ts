@@ -271,10 +271,10 @@ export const string = (
       const bad = textProblem(input);
       if (bad) return fail(path, bad);
       const value = opts.trim === false ? input : input.trim();
-      const length = [...value].length;
-      if (opts.min !== undefined && length < opts.min)
+      if (opts.min !== undefined && [...value].length < opts.min)
         return fail(path, `must be at least ${opts.min} characters`);
-      if (opts.max !== undefined && length > opts.max)
+      // The limit counts what was sent, white space included, as the document's maxLength does.
+      if (opts.max !== undefined && [...input].length > opts.max)
         return fail(path, `must be at most ${opts.max} characters`);
       if (opts.pattern && !opts.pattern.test(value)) return fail(path, 'has an invalid format');
       return { ok: true, value };

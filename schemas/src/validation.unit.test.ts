@@ -166,3 +166,9 @@ test('textIssues walks any JSON and escapes pointers', (t) => {
   for (let i = 0; i < 100_000; i++) deep = [deep];
   t.is(textIssues(deep).length, 1);
 });
+
+test('a text limit counts what was sent, as the document does; the minimum counts what is left after the trim', (t) => {
+  t.false(string({ max: 3 })(' abc').ok, 'four characters sent');
+  t.deepEqual(string({ max: 3 })('abc'), { ok: true, value: 'abc' });
+  t.false(string({ min: 1 })(' \n ').ok, 'nothing left');
+});
