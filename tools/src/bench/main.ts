@@ -7,6 +7,7 @@ import { hotStreamsSection } from './hot-streams.ts';
 import { enginesFromEnv, packageVersion, pgliteVersion, postgresVersion, type Engines } from './engines.ts';
 import { kafkaVersion } from './logs.ts';
 import { latencySection } from './latency.ts';
+import { mediaSection } from './media.ts';
 import { identitySection } from './identity.ts';
 import { notificationsSection } from './notifications.ts';
 import { projectionSection } from './projection.ts';
@@ -37,6 +38,7 @@ const SECTIONS = [
   'analytics',
   'content',
   'notifications',
+  'media',
 ] as const;
 type SectionName = (typeof SECTIONS)[number];
 
@@ -60,6 +62,7 @@ const plan = {
     // BENCH_FANOUT_FOLLOWERS overrides the size.
     fanout: { followers: Number(process.env.BENCH_FANOUT_FOLLOWERS) || (quick ? 5000 : 100_000) },
   },
+  media: { clipSeconds: quick ? 6 : 30, encodes: quick ? 1 : 3, pdfRuns: quick ? 5 : 20, pdfWarmup: 2 },
   content: {
     // BENCH_CONTENT_COURSES overrides the size (10 materials per course).
     postgresCourses: Number(process.env.BENCH_CONTENT_COURSES) || (quick ? 10_000 : 100_000),
@@ -159,6 +162,7 @@ const main = async (): Promise<void> => {
   await run('identity', () => identitySection(engines, plan.identity));
   await run('content', () => contentSection(engines, plan.content));
   await run('notifications', () => notificationsSection(engines, plan.notifications));
+  await run('media', () => mediaSection(plan.media));
   await run('analytics', async () =>
     (await analytics()).analyticsSection(engines, process.env.CLICKHOUSE_URL?.trim() || null, plan.analytics),
   );

@@ -134,6 +134,13 @@ export const targetsOf = (sections: Readonly<Record<string, unknown>>): TargetCh
       'latencyMs',
       'p99',
     ]),
+    check(
+      `transcoding a ${num(sections, ['media', 'transcoding', 'clip', 'seconds']) ?? '?'} s 1080p clip into 720p + 1080p: wall time ÷ duration, median (aim for 30 s)`,
+      '<= 1.5',
+      'ratio',
+      num(sections, ['media', 'transcoding', 'medianWallTimeOverDuration']),
+      (n) => n <= 1.5,
+    ),
   );
   return checks;
 };
