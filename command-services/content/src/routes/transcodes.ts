@@ -93,8 +93,9 @@ export const transcodeRoutes = (deps: ContentCommandDeps): Router => {
 
   router.post(`${base}/transcode`, authenticate(deps.verify), requireRole('admin'), async (req, res) => {
     assertRole(req.ctx.actor?.roles, 'admin');
-    const { courseId, assetId } = await load(req);
+    // The body first: bad input is 400 whatever it names (the text rule).
     const body = validated(schema.transcodeRequest(jsonBody(req)));
+    const { courseId, assetId } = await load(req);
     const outcome = await runMediaAsset(deps, req, assetId, {
       type: 'RequestTranscode',
       actor: actorOf(req),
