@@ -43,11 +43,13 @@ export const transcodeLedger = (deps: { store: EventStore; clock: Clock }) => {
     async progress(
       cause: RecordedEvent,
       assetId: string,
-      p: { jobId: string; percent: number; etaSeconds: number | null },
+      p: { jobId: string; report: string; percent: number; etaSeconds: number | null },
     ) {
-      await run(cause, assetId, `transcode/${p.jobId}/progress/${p.percent}`, {
+      await run(cause, assetId, `transcode/${p.jobId}/progress/${p.report}`, {
         type: 'RecordTranscodeProgress',
-        ...p,
+        jobId: p.jobId,
+        percent: p.percent,
+        etaSeconds: p.etaSeconds,
         at: at(),
       });
     },

@@ -28,10 +28,15 @@ export type LadderRecord = Readonly<{
  */
 export type AssetLedger = Readonly<{
   asset(assetId: string): Promise<AssetForJob>;
+  /**
+   * `report` names the report within the job (its try and its place in
+   * that try's order): a try again, or the same percent a second time, is a
+   * new report, not a replay of one with other figures.
+   */
   progress(
     cause: RecordedEvent,
     assetId: string,
-    p: Readonly<{ jobId: string; percent: number; etaSeconds: number | null }>,
+    p: Readonly<{ jobId: string; report: string; percent: number; etaSeconds: number | null }>,
   ): Promise<void>;
   transcoded(cause: RecordedEvent, assetId: string, ladder: LadderRecord): Promise<void>;
   failed(

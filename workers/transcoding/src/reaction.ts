@@ -201,6 +201,7 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
 
         let lastPercent = -step;
         let lastAt = 0;
+        let reports = 0;
         let reporting: Promise<void> = Promise.resolve();
         const out = join(work, 'out');
         const started = now();
@@ -217,11 +218,12 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
             lastPercent = percent;
             lastAt = now();
             const etaSeconds = p.etaSeconds === null ? null : Math.round(p.etaSeconds);
+            const report = `${attempt.number}.${++reports}`;
             // One report at a time, in order; a report that fails is logged, never fatal to the job.
             reporting = reporting
               .then(async () => {
                 await attempt.keepAlive();
-                await deps.ledger.progress(event, request.assetId, { jobId, percent, etaSeconds });
+                await deps.ledger.progress(event, request.assetId, { jobId, report, percent, etaSeconds });
               })
               .catch((error: unknown) => log.warn({ err: error }, 'progress not recorded'));
           },
