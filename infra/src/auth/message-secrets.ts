@@ -23,7 +23,7 @@ import { fromBase64url } from './scrypt.ts';
 
 /** Which secret a derivation is for; part of the HMAC input, so one can never stand in for another. */
 export type SecretPurpose =
-  'verify-email' | 'confirm-email-change' | 'reset-password' | 'phone-code' | 'unsubscribe';
+  'verify-email' | 'confirm-email-change' | 'reset-password' | 'phone-code' | 'unsubscribe' | 'playback';
 
 export type MessageKeys = Readonly<{
   /** Derives with the current key. */
