@@ -163,6 +163,23 @@ export const blobStoreContract = (
     t.is((await ctx.store.stat(key)).etag, md5(again).toString('hex'));
   });
 
+  it('read gives the whole object up to a limit, and refuses one larger than the caller takes', async (ctx, t) => {
+    const key = ctx.key();
+    const bytes = pngLike(100 * 1024);
+    const put = await ctx.store.presignUpload({
+      key,
+      contentType: 'image/png',
+      size: bytes.length,
+      maxSize: bytes.length,
+    });
+    t.is((await send(put, bytes)).res.status, 200);
+    t.deepEqual(Buffer.from(await ctx.store.read(key, bytes.length)), bytes, 'past what readHead may read');
+    await rejects(t, ctx.store.read(key, bytes.length - 1), 'blob_too_large', 'one byte over');
+    await rejects(t, ctx.store.read(ctx.key(), 10), 'blob_not_found', 'nothing stored');
+    await rejects(t, ctx.store.read(key, -1), 'invalid_blob_request', 'a negative limit');
+    await rejects(t, ctx.store.read('../x', 10), 'invalid_blob_key', 'a key out of the store');
+  });
+
   it('an empty file is an upload like any other', async (ctx, t) => {
     const key = ctx.key();
     const put = await ctx.store.presignUpload({ key, contentType: 'text/plain', size: 0, maxSize: 10 });
@@ -171,6 +188,7 @@ export const blobStoreContract = (
     t.is(stat.size, 0);
     t.is(stat.contentType, 'text/plain');
     t.is((await ctx.store.readHead(key, 16)).length, 0);
+    t.is((await ctx.store.read(key, 0)).length, 0);
   });
 
   it('more or fewer bytes than signed are refused by the storage; the signed size is accepted', async (ctx, t) => {

@@ -8,6 +8,7 @@ import {
   checkBlobKey,
   checkExpiry,
   checkHeadBytes,
+  checkReadBytes,
   checkUploadId,
   checkUploadRequest,
   missingParts,
@@ -17,6 +18,7 @@ import {
   type BlobStore,
   type MultipartUpload,
   type PresignedRequest,
+  tooLargeToRead,
 } from '../ports/blob-store.ts';
 import { systemClock, type Clock } from '../runtime/ids.ts';
 import { folderFiles } from './folder-files.ts';
@@ -190,6 +192,22 @@ export const openFolderStore = async (
       if (!object) throw notFound(key);
       try {
         return await files.readHead(object.path, bytes);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ENOENT') throw notFound(key);
+        throw e;
+      }
+    },
+
+    async read(key, maxBytes) {
+      checkBlobKey(key);
+      checkReadBytes(maxBytes);
+      const object = await files.openObject(key);
+      if (!object) throw notFound(key);
+      if (object.stat.size > maxBytes) throw tooLargeToRead(key, maxBytes);
+      try {
+        // Objects are written whole then renamed into place: the file is the size its meta says.
+        const bytes = await files.readHead(object.path, Math.max(object.stat.size, 1));
+        return bytes.subarray(0, object.stat.size);
       } catch (e) {
         if ((e as { code?: string }).code === 'ENOENT') throw notFound(key);
         throw e;

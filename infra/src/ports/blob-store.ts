@@ -42,6 +42,8 @@ export const blobLimits = {
   /** SigV4's longest expiry (7 days). */
   maxExpiresInSeconds: 7 * 24 * 3600,
   maxHeadBytes: 64 * 1024,
+  /** The most `read` returns: it is for small files the server itself reads (a playlist), not for media. */
+  maxReadBytes: 16 * 1024 * 1024,
   defaultPartSize: 8 * 1024 * 1024,
   defaultUploadExpiresInSeconds: 15 * 60,
   defaultDownloadExpiresInSeconds: 5 * 60,
@@ -158,6 +160,12 @@ export interface BlobStore {
   stat(key: string): Promise<BlobStat>;
   /** The first `bytes` bytes (fewer if the object is shorter), for sniffing magic numbers. */
   readHead(key: string, bytes: number): Promise<Uint8Array>;
+  /**
+   * The whole object, for a small file the server reads itself (a
+   * playlist); `blob_too_large` when it holds more than `maxBytes`, however
+   * it changes while being read.
+   */
+  read(key: string, maxBytes: number): Promise<Uint8Array>;
   /** Removes the object. Idempotent: a missing object is not an error. */
   delete(key: string): Promise<void>;
   /** Resolves when the storage answers (for /readyz). */
@@ -240,6 +248,13 @@ export const checkExpiry = (seconds: number | undefined, fallback: number): numb
 
 export const checkHeadBytes = (bytes: number): number =>
   checkInteger('bytes', bytes, 1, blobLimits.maxHeadBytes);
+
+export const checkReadBytes = (maxBytes: number): number =>
+  checkInteger('maxBytes', maxBytes, 0, blobLimits.maxReadBytes);
+
+/** What `read` throws for an object larger than the caller takes. */
+export const tooLargeToRead = (key: string, maxBytes: number): BlobError =>
+  new BlobError('blob_too_large', `${key} holds more than ${maxBytes} bytes.`, { maxBytes });
 
 /** Checks a size against the caller's limit and the storage's own. */
 const checkSize = (size: number, maxSize: number, ceiling: number): void => {
