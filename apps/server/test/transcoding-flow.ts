@@ -9,6 +9,7 @@ import * as schema from '@lectern/schemas/content/index';
 import { workOf } from '@lectern/infra/runtime/reactor';
 import { makeClip } from '@lectern/transcoding-worker/media/testing';
 import { readLadder } from '@lectern/transcoding-worker/media/verify';
+import { playHls } from './hls-player.ts';
 import { jsonClient } from './http-client.ts';
 import { mediaAssets } from './media-assets.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
@@ -40,6 +41,15 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
       return await readFile(path);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  };
+  /** The reactor's row of the job once it is settled: the asset's events are recorded before the row is marked. */
+  const settledWork = async (requestId: string) => {
+    for (const deadline = Date.now() + 60_000; ;) {
+      const work = await workOf((await lectern()).sql, 'transcoding', requestId);
+      if (work && work.state !== 'claimed') return work;
+      if (Date.now() > deadline) throw new Error(`the job is still ${JSON.stringify(work)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
   const eventsOf = async (assetId: string) =>
@@ -125,6 +135,63 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+    // Played over HTTP from the playback URL alone, as a player would: every segment decoded.
+    const server = (await lectern()).url;
+    const playback = await call('GET', `/api/courses/${courseId}/media-assets/${assetId}/playback`, {
+      token: ada,
+    });
+    t.is(playback.status, 200, JSON.stringify(playback.body));
+    t.like(playback.body, { assetId, courseId, jobId: transcoded.jobId });
+    const firstUrl = `${server}${playback.body!.url}`;
+    const played = await playHls(firstUrl);
+    t.deepEqual(
+      played.map((v) => [v.uri, v.width, v.height]),
+      [
+        ['720p/index.m3u8', 1280, 720],
+        ['1080p/index.m3u8', 1920, 1080],
+      ],
+    );
+    for (const v of played) {
+      t.true(Math.abs(v.durationSeconds - 6) < 0.5, `${v.uri} plays ${v.durationSeconds} s`);
+      t.true(v.segments >= 2, `${v.uri}: ${v.segments} segments`);
+    }
+    // A segment is a redirect to the storage; the playback URL holds no storage credential.
+    const segment = await fetch(firstUrl.replace('master.m3u8', '720p/seg_00000.ts'), { redirect: 'manual' });
+    t.is(segment.status, 302);
+    t.truthy(segment.headers.get('location'));
+    t.false(firstUrl.includes('X-Amz') || firstUrl.includes('signature='), firstUrl);
+    // A stranger gets no URL for a draft course's video, and a forged or unknown name plays nothing.
+    const stranger = await call('GET', `/api/courses/${courseId}/media-assets/${assetId}/playback`);
+    t.like(stranger, { status: 404, body: { code: 'course_not_found' } });
+    // Once the course is out with the video in a lesson, anyone gets a URL, and it plays.
+    const sectionId = (
+      await call('POST', `/api/courses/${courseId}/sections`, { token: ada, body: { title: 'Week 1' } })
+    ).body!.sectionId as string;
+    const lesson = await call('POST', `/api/courses/${courseId}/sections/${sectionId}/materials`, {
+      token: ada,
+      body: { title: 'The lecture', kind: 'video', assetId },
+    });
+    t.is(lesson.status, 201, JSON.stringify(lesson.body));
+    t.is((await call('POST', `/api/courses/${courseId}/submit`, { token: ada })).status, 200);
+    t.is((await call('POST', `/api/courses/${courseId}/publish`, { token: ada })).status, 200);
+    const anyone = await call('GET', `/api/courses/${courseId}/media-assets/${assetId}/playback`);
+    t.is(anyone.status, 200, JSON.stringify(anyone.body));
+    t.is((await fetch(`${server}${anyone.body!.url}`)).status, 200);
+    const forged = firstUrl.replace(
+      /\.([A-Za-z0-9_-])([A-Za-z0-9_-]{42})\/master\.m3u8$/,
+      (_, c: string, rest: string) => `.${c === 'A' ? 'B' : 'A'}${rest}/master.m3u8`,
+    );
+    t.not(forged, firstUrl);
+    for (const [url, code] of [
+      [forged, 'playback_not_found'],
+      [firstUrl.replace('master.m3u8', '480p/index.m3u8'), 'rendition_not_found'],
+      [firstUrl.replace('master.m3u8', '720p/seg_99999.ts'), 'segment_not_found'],
+    ] as const) {
+      const r = await fetch(url, { redirect: 'manual' });
+      t.is(r.status, 404, url);
+      t.is(((await r.json()) as { code: string }).code, code);
+    }
+
     // Progress was reported on the way, and the job took one try.
     const progress = events.filter((e) => e.type === 'content.MediaAssetTranscodeProgressed');
     t.true(progress.length >= 1);
@@ -134,7 +201,7 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
       ),
     );
     const request = events.find((e) => e.type === 'content.MediaAssetTranscodeRequested')!;
-    t.like(await workOf((await lectern()).sql, 'transcoding', request.id), { state: 'done', attempts: 1 });
+    t.like(await settledWork(request.id), { state: 'done', attempts: 1 });
 
     // An admin makes the 720p rendition again: a new job, its master naming the new 720p and the kept 1080p.
     const admin = await token(['admin']);
@@ -170,6 +237,23 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
     } finally {
       await rm(dir2, { recursive: true, force: true });
     }
+    // The new ladder plays (its 1080p from the first job's folder), and the first URL still plays its own.
+    const replay = await call('GET', `/api/courses/${courseId}/media-assets/${assetId}/playback`, {
+      token: ada,
+    });
+    t.is(replay.body?.jobId, second.jobId);
+    t.deepEqual(
+      (await playHls(`${server}${replay.body!.url}`)).map((v) => [v.uri, v.height]),
+      [
+        ['720p/index.m3u8', 720],
+        ['1080p/index.m3u8', 1080],
+      ],
+    );
+    t.deepEqual(
+      (await playHls(firstUrl)).map((v) => v.height),
+      [720, 1080],
+      'a player mid-stream is not cut off by a new ladder',
+    );
   });
 
   test.serial(`${name}: ffmpeg killed mid-job is tried again, and the ladder still appears`, async (t) => {
@@ -200,7 +284,6 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
       'a retried job is not a failure',
     );
     const request = events.find((e) => e.type === 'content.MediaAssetTranscodeRequested')!;
-    const work = await workOf((await lectern()).sql, 'transcoding', request.id);
-    t.like(work, { state: 'done', attempts: 2 });
+    t.like(await settledWork(request.id), { state: 'done', attempts: 2 });
   });
 };

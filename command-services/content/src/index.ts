@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { courseRoutes } from './routes/courses.ts';
 import { mediaAssetRoutes } from './routes/media-assets.ts';
+import { playbackRoutes } from './routes/playback.ts';
 import type { ContentCommandDeps } from './routes/shared.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { structureRoutes } from './routes/structure.ts';
@@ -26,4 +27,5 @@ export const contentCommandRoutes = (deps: ContentCommandDeps): Router =>
     mediaAssetRoutes(deps),
     uploadRoutes(deps),
     transcodeRoutes(deps),
+    playbackRoutes(deps),
   );

@@ -104,6 +104,16 @@ export const authenticate =
     }
   };
 
+/**
+ * For what anyone may read and a signed-in caller may read more of (a
+ * published course, and one's own drafts): no Authorization header passes
+ * as nobody; one that is sent must be valid.
+ */
+export const optionalAuth = (verify: (token: string) => Promise<VerifiedToken>): RequestHandler => {
+  const auth = authenticate(verify);
+  return (req, res, next) => (req.get('authorization') === undefined ? next() : auth(req, res, next));
+};
+
 /** Checks a role at the edge; services check again on their own (defence in depth). */
 export const requireRole =
   (...roles: Role[]): RequestHandler =>

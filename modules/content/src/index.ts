@@ -34,7 +34,13 @@ export const contentModule = (): ContextModule => ({
     }),
   ],
   routes: async (p) => [
-    contentCommandRoutes({ store: p.store, verify: p.auth.verify, blobs: p.blobs, clock: p.clock }),
+    contentCommandRoutes({
+      store: p.store,
+      verify: p.auth.verify,
+      blobs: p.blobs,
+      clock: p.clock,
+      messageKeys: p.messageKeys,
+    }),
     contentQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
   ],
   api: [{ name: 'content', operations: contentApi, tags: contentTags }],

@@ -1,7 +1,7 @@
-import { Router, type RequestHandler } from 'express';
+import { Router } from 'express';
 import * as schema from '@lectern/schemas/content/index';
 import { uuid, type Result } from '@lectern/schemas/validation';
-import { authenticate, type VerifiedToken } from '@lectern/infra/http/auth';
+import { optionalAuth, type VerifiedToken } from '@lectern/infra/http/auth';
 import { awaitConsistency, type WaitFor } from '@lectern/infra/http/headers';
 import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
@@ -36,14 +36,7 @@ const param = <T>(
 const invalidCursor = () =>
   new Problem('validation', 'invalid_cursor', 'The cursor is not one this API returned for these filters.');
 
-/**
- * The catalogue is open to anyone: without a token the caller is anonymous;
- * a token, when sent, must verify (a bad one is 401, not silently anonymous).
- */
-const optionalAuth = (verify: ContentQueryDeps['verify']): RequestHandler => {
-  const auth = authenticate(verify);
-  return (req, res, next) => (req.get('authorization') === undefined ? next() : auth(req, res, next));
-};
+/* The catalogue is open to anyone (`optionalAuth`): a bad token, when sent, is 401, not silently anonymous. */
 
 const viewerOf = (actor: { userId: string | null; roles: readonly string[] } | null | undefined): Viewer => ({
   userId: actor?.userId ?? null,

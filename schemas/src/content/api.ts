@@ -79,6 +79,13 @@ export const mediaAssetResult = describe(
 );
 
 /** A media asset as its author sees it: status, the transcode under way, and the ladder it plays from. */
+const rendition = object({
+  name: string(),
+  width: integer({ min: 1 }),
+  height: integer({ min: 1 }),
+  bandwidth: integer({ min: 1 }),
+});
+
 export const mediaAssetView = describe(
   object({
     assetId: uuid(),
@@ -103,16 +110,12 @@ export const mediaAssetView = describe(
         object({
           jobId: uuid(),
           durationSeconds: number({ min: 0 }),
-          renditions: arrayOf(
-            object({
-              name: string(),
-              width: integer({ min: 1 }),
-              height: integer({ min: 1 }),
-              bandwidth: integer({ min: 1 }),
-            }),
-          ),
+          renditions: arrayOf(rendition),
           masterUrl: describe(string(), {
-            description: "A short-lived presigned GET of the HLS master playlist (ladder's own signature).",
+            description:
+              'A short-lived presigned GET of the stored master playlist, to inspect it. Its variants name ' +
+              'their files relatively, which the storage does not serve unsigned: to play, use ' +
+              '`GET …/playback`.',
           }),
           masterUrlExpiresAt: isoTime(),
         }),
@@ -125,6 +128,25 @@ export const mediaAssetView = describe(
     revision,
   }),
   { title: 'MediaAssetView' },
+);
+
+export const playbackView = describe(
+  object({
+    assetId: uuid(),
+    courseId: uuid(),
+    jobId: describe(uuid(), {
+      description: 'The ladder the URL plays (it keeps playing it if a new one is switched in).',
+    }),
+    url: describe(string(), {
+      description:
+        "The HLS master playlist to give a player, a path on this API's origin. It carries its own signature: " +
+        'a player needs no Authorization header.',
+    }),
+    expiresAt: describe(isoTime(), { description: 'When the URL stops working; ask again for a new one.' }),
+    durationSeconds: number({ min: 0 }),
+    renditions: arrayOf(rendition),
+  }),
+  { title: 'Playback' },
 );
 
 const partUrl = object({
@@ -249,6 +271,32 @@ const courseParams = { courseId: idOf('course') } as const;
 const sectionParams = { ...courseParams, sectionId: idOf('section') } as const;
 const materialParams = { ...sectionParams, materialId: idOf('material') } as const;
 const assetParams = { ...courseParams, assetId: idOf('media asset') } as const;
+const playbackParams = {
+  token: describe(string({ min: 1, max: 300 }), {
+    description:
+      'From `GET …/media-assets/:assetId/playback`: names the asset and the ladder, until it expires.',
+  }),
+} as const;
+const renditionParams = {
+  ...playbackParams,
+  rendition: describe(string({ min: 1, max: 20 }), { description: 'A rendition of the ladder (`720p`).' }),
+} as const;
+const hlsPlaylist = (what: string) => ({
+  description: `${what} \`Cache-Control: private\`, for as long as the URL lasts.`,
+  content: { 'application/vnd.apple.mpegurl': { type: 'string' } },
+});
+const playbackErrors: readonly ApiError[] = [
+  { status: 403, description: 'The URL has expired (`playback_expired`): ask for a new one.' },
+  {
+    status: 404,
+    description:
+      'The token is not one this API made (`playback_not_found`), or the ladder has no such rendition ' +
+      '(`rendition_not_found`) or segment (`segment_not_found`).',
+  },
+];
+const playbackOperation = (
+  o: Pick<ApiOperation, 'path' | 'operationId' | 'summary' | 'description' | 'params' | 'responses'>,
+): ApiOperation => ({ method: 'get', tags: ['playback'], security: 'none', errors: playbackErrors, ...o });
 const authors = { roles: ['author', 'admin'] } as const;
 const admin = { roles: ['admin'] } as const;
 
@@ -326,6 +374,9 @@ const transition = (
 export const contentTags: Readonly<Record<string, string>> = {
   courses: 'Courses, their sections and materials, their review and publication workflow.',
   catalogue: 'The catalogue of courses: listing, filters and full-text search.',
+  playback:
+    "Playing a video's HLS ladder: the playlists through the API, the segments straight from the storage " +
+    'through short-lived redirects, all under one signed URL that a player can use as it is.',
 };
 
 /** Every route content mounts (command-services/content and query-services/content). */
@@ -555,6 +606,66 @@ export const contentApi: readonly ApiOperation[] = [
     responses: { 200: { description: 'The asset.', body: mediaAssetView } },
     errors: [forbidden, assetNotFound],
   },
+  {
+    method: 'get',
+    path: '/api/courses/:courseId/media-assets/:assetId/playback',
+    operationId: 'getPlayback',
+    summary: 'Get a URL to play a video',
+    description:
+      "A signed URL of the video's HLS master playlist, good for hours, for whoever may see the course in the " +
+      'catalogue: anyone once it is published (for the videos its materials use), its author and admins before. ' +
+      'Sign in or not: a bearer token, when sent, must be valid.',
+    tags: ['playback'],
+    security: 'none',
+    params: assetParams,
+    responses: { 200: { description: 'Where to play it from.', body: playbackView } },
+    errors: [
+      { status: 400, description: 'An id is not a UUID (`validation_failed`).' },
+      { status: 401, description: 'A bearer token was sent and is not valid.' },
+      {
+        status: 404,
+        description:
+          'No such course the caller may see (`course_not_found`), or no such video of it (`media_asset_not_found`).',
+      },
+      {
+        status: 409,
+        description:
+          'Nothing to play yet: not a transcoded video (`media_not_playable`, with `status` and `kind`).',
+      },
+    ],
+  },
+  playbackOperation({
+    path: '/api/playback/:token/master.m3u8',
+    operationId: 'getPlaybackMaster',
+    summary: 'The master playlist of a playback',
+    description:
+      "The ladder's master playlist: its variants, with BANDWIDTH, RESOLUTION and CODECS, at `<rendition>/index.m3u8`.",
+    params: playbackParams,
+    responses: { 200: hlsPlaylist('The master playlist.') },
+  }),
+  playbackOperation({
+    path: '/api/playback/:token/:rendition/index.m3u8',
+    operationId: 'getPlaybackRendition',
+    summary: "A rendition's playlist",
+    description: 'The media playlist of one rendition (VOD): its segments by name, relative to it.',
+    params: renditionParams,
+    responses: { 200: hlsPlaylist("The rendition's playlist.") },
+  }),
+  playbackOperation({
+    path: '/api/playback/:token/:rendition/:segment',
+    operationId: 'getPlaybackSegment',
+    summary: 'A segment',
+    description: 'A redirect to a presigned GET of the segment in the storage, good for two minutes.',
+    params: {
+      ...renditionParams,
+      segment: describe(string({ min: 1, max: 120 }), {
+        description: 'As the playlist names it (`seg_00000.ts`).',
+      }),
+    },
+    responses: {
+      302: { description: 'The segment is at `Location`.', headers: { Location: 'The presigned GET.' } },
+    },
+  }),
   {
     method: 'post',
     path: '/api/courses/:courseId/media-assets/:assetId/transcode',

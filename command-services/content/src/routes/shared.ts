@@ -3,6 +3,7 @@ import * as schema from '@lectern/schemas/content/index';
 import { uuid, type Result } from '@lectern/schemas/validation';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { BlobStore } from '@lectern/infra/ports/blob-store';
+import type { MessageKeys } from '@lectern/infra/auth/message-secrets';
 import type { VerifiedToken } from '@lectern/infra/http/auth';
 import { ifMatchRevision, setCommandHeaders } from '@lectern/infra/http/headers';
 import { handleCommand, type CommandOutcome } from '@lectern/infra/runtime/command-handler';
@@ -19,6 +20,8 @@ export type ContentCommandDeps = Readonly<{
   /** Where media files are uploaded to, straight from the client. */
   blobs: BlobStore;
   clock: Clock;
+  /** Signs playback URLs (`../playback.ts`). */
+  messageKeys: MessageKeys;
 }>;
 
 export const validated = <T>(r: Result<T>): T => {
