@@ -99,8 +99,24 @@ test('a failing primary provider fails over to the secondary; a refusal does not
   }
 });
 
-test('HTTP statuses classify: 408, 429 and 5xx transient; other 4xx permanent', (t) => {
-  t.deepEqual([400, 401, 404, 408, 409, 422, 429, 500, 502, 503].map(httpFailure), [
+test('many messages at once through a few pooled connections: each delivered once, with its own key', async (t) => {
+  const sim = await startProviderSim();
+  try {
+    const sender = await httpSmsSender({ name: 'sms-a', url: sim.url, connections: 4 });
+    const sent = await Promise.all(Array.from({ length: 200 }, (_, i) => sender.send(sms(i))));
+    t.is(new Set(sent.map((s) => s.providerMessageId)).size, 200);
+    const keys = (await sim.requests()).map((r) => r.headers['idempotency-key']);
+    t.is(keys.length, 200);
+    t.is(new Set(keys).size, 200);
+    await sender.close();
+  } finally {
+    await sim.stop();
+  }
+});
+
+test('HTTP statuses classify: 408, 429 and 5xx transient; other 4xx (and a redirect) permanent', (t) => {
+  t.deepEqual([307, 400, 401, 404, 408, 409, 422, 429, 500, 502, 503].map(httpFailure), [
+    'permanent',
     'permanent',
     'permanent',
     'permanent',

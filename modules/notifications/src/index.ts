@@ -16,7 +16,13 @@ import {
   notificationAdminRoutes,
   subscriptionQueryRoutes,
 } from '@lectern/notifications-queries';
-import { migrateDeliveries, notificationsReaction, pacer, type Senders } from '@lectern/notifications-worker';
+import {
+  migrateDeliveries,
+  notificationsReaction,
+  pacer,
+  SEND_CONCURRENCY,
+  type Senders,
+} from '@lectern/notifications-worker';
 import {
   notificationsApi,
   notificationsDevApi,
@@ -94,13 +100,25 @@ const sendersOf = async (p: Platform, settings: NotificationsSettings): Promise<
     ),
     sms: await channel(
       settings.providers.sms,
-      (pr) => httpSmsSender({ name: pr.name, url: pr.url, tokenFile: pr.secretFile }),
+      (pr) =>
+        httpSmsSender({
+          name: pr.name,
+          url: pr.url,
+          tokenFile: pr.secretFile,
+          connections: SEND_CONCURRENCY,
+        }),
       mailbox?.sms,
       'SMS',
     ),
     push: await channel(
       settings.providers.push,
-      (pr) => httpPushSender({ name: pr.name, url: pr.url, tokenFile: pr.secretFile }),
+      (pr) =>
+        httpPushSender({
+          name: pr.name,
+          url: pr.url,
+          tokenFile: pr.secretFile,
+          connections: SEND_CONCURRENCY,
+        }),
       mailbox?.push,
       'push',
     ),

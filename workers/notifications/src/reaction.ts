@@ -63,10 +63,13 @@ export type NotificationsWorkerDeps = Readonly<{
   ) => Promise<string[]>;
   /** Each channel's provider pace (see `pacer`); none = as fast as the provider answers. */
   pace?: Readonly<Partial<Record<'email' | 'sms' | 'push', { take(): Promise<void> }>>>;
-  /** Messages of one fan-out page in flight at once (default 64). */
+  /** Messages of a fan-out in flight at once (default `SEND_CONCURRENCY`). */
   concurrency?: number;
   clock: Clock;
 }>;
+
+/** Messages of a fan-out in flight at once, by default: what a provider's connection pool is sized for. */
+export const SEND_CONCURRENCY = 64;
 
 /** The id of one notification: the causing event, the recipient (user, else address; and device) and the channel. */
 export const notificationId = (
@@ -328,7 +331,7 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
         else toSend.push([m, row.notificationId]);
       });
       count('skipped', final.length);
-      await inPool(toSend, deps.concurrency ?? 64, async ([m, id]) => {
+      await inPool(toSend, deps.concurrency ?? SEND_CONCURRENCY, async ([m, id]) => {
         const tried = await attemptSend(m, template, id, attempt);
         decisions.push({ notificationId: id, ...tried.decision });
         if (tried.failure && !(tried.failure instanceof PermanentFailure)) transient ??= tried.failure;
