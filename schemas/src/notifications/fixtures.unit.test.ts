@@ -62,3 +62,21 @@ test('a broken subscription event does not decode, and says where', (t) => {
       ['/topic/kind'],
     );
 });
+
+test('a page of decisions with an unknown status or a missing field does not decode, and says where', (t) => {
+  const page = JSON.parse(readFileSync(join(root, 'notifications.NotificationsDecided.v1.json'), 'utf8')) as {
+    data: { decisions: Record<string, unknown>[] };
+  };
+  const [sent, suppressed, failed] = page.data.decisions;
+  const { reason: _reason, ...noReason } = suppressed!;
+  const decoded = decodeEvent(notificationEvents, 'notifications.NotificationsDecided', 1, {
+    ...page.data,
+    decisions: [{ ...sent, status: 'bounced' }, noReason, { ...failed, deadLettered: 'yes' }],
+  });
+  t.false(decoded.ok);
+  if (!decoded.ok)
+    t.deepEqual(
+      decoded.issues.map((i) => i.path),
+      ['/decisions/0/status', '/decisions/1/reason', '/decisions/2/deadLettered'],
+    );
+});

@@ -1,9 +1,66 @@
 import type { NewEvent, RecordedEvent } from '@lectern/schemas';
-import { notificationStreamId, type DeliveryDomainEvent } from '@lectern/schemas/notifications/events';
+import {
+  MAX_DECISIONS_PER_EVENT,
+  notificationStreamId,
+  type Decided,
+  type DecisionsDomainEvent,
+  type DeliveryDomainEvent,
+} from '@lectern/schemas/notifications/events';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import { causedBy } from '@lectern/infra/runtime/context';
 import { deterministicUuid } from '@lectern/infra/runtime/ids';
 import type { Delivery } from './deliveries.ts';
+
+/** The id of the event of a row's decision: one per (notification, status, attempts), so a decision met again is the same event. */
+export const decisionIdOf = (d: Delivery): string =>
+  deterministicUuid(`notification/${d.notificationId}/${d.status}/${d.attempts}`);
+
+/** The decision a row holds, as its single-decision event's type and data; null while it is pending. */
+const decisionOf = (d: Delivery): DeliveryDomainEvent | null => {
+  const subject = {
+    notificationId: d.notificationId,
+    causeEventId: d.eventId,
+    causeEventType: d.eventType,
+    template: d.template,
+    templateVersion: d.templateVersion,
+    channel: d.channel,
+    userId: d.userId,
+    address: d.address,
+  };
+  switch (d.status) {
+    case 'pending':
+      return null;
+    case 'sent':
+      return {
+        type: 'notifications.NotificationSent',
+        data: {
+          ...subject,
+          provider: d.provider ?? 'unknown',
+          providerRef: d.providerRef ?? 'unknown',
+          attempts: Math.max(1, d.attempts),
+          sentAt: d.updatedAt,
+        },
+      };
+    case 'suppressed':
+      return {
+        type: 'notifications.NotificationSuppressed',
+        data: { ...subject, reason: d.reason ?? 'suppressed', suppressedAt: d.updatedAt },
+      };
+    case 'failed':
+    case 'dead':
+      return {
+        type: 'notifications.NotificationFailed',
+        data: {
+          ...subject,
+          provider: d.provider,
+          reason: d.reason ?? 'failed',
+          attempts: Math.max(1, d.attempts),
+          deadLettered: d.status === 'dead',
+          failedAt: d.updatedAt,
+        },
+      };
+  }
+};
 
 /**
  * The event that tells a decision the worker recorded in its table, made
@@ -15,55 +72,10 @@ import type { Delivery } from './deliveries.ts';
  * decision. (A failed try's event can be lost that way; the final one not.)
  */
 export const decisionEvent = (d: Delivery, cause: RecordedEvent): NewEvent | null => {
-  const subject = {
-    notificationId: d.notificationId,
-    causeEventId: d.eventId,
-    causeEventType: d.eventType,
-    template: d.template,
-    templateVersion: d.templateVersion,
-    channel: d.channel,
-    userId: d.userId,
-    address: d.address,
-  };
-  let event: DeliveryDomainEvent;
-  switch (d.status) {
-    case 'pending':
-      return null;
-    case 'sent':
-      event = {
-        type: 'notifications.NotificationSent',
-        data: {
-          ...subject,
-          provider: d.provider ?? 'unknown',
-          providerRef: d.providerRef ?? 'unknown',
-          attempts: Math.max(1, d.attempts),
-          sentAt: d.updatedAt,
-        },
-      };
-      break;
-    case 'suppressed':
-      event = {
-        type: 'notifications.NotificationSuppressed',
-        data: { ...subject, reason: d.reason ?? 'suppressed', suppressedAt: d.updatedAt },
-      };
-      break;
-    case 'failed':
-    case 'dead':
-      event = {
-        type: 'notifications.NotificationFailed',
-        data: {
-          ...subject,
-          provider: d.provider,
-          reason: d.reason ?? 'failed',
-          attempts: Math.max(1, d.attempts),
-          deadLettered: d.status === 'dead',
-          failedAt: d.updatedAt,
-        },
-      };
-      break;
-  }
+  const event = decisionOf(d);
+  if (!event) return null;
   return {
-    id: deterministicUuid(`notification/${d.notificationId}/${d.status}/${d.attempts}`),
+    id: decisionIdOf(d),
     type: event.type,
     schemaVersion: 1,
     occurredAt: d.updatedAt,
@@ -76,4 +88,89 @@ export const decisionEvent = (d: Delivery, cause: RecordedEvent): NewEvent | nul
 export const recordDecision = async (store: EventStore, d: Delivery, cause: RecordedEvent): Promise<void> => {
   const event = decisionEvent(d, cause);
   if (event) await store.append(notificationStreamId(d.notificationId), [event], { expectedRevision: 'any' });
+};
+
+/** A row's decision as one of many in a `NotificationsDecided`: what `decisionEvent` holds, less what they share. */
+const decidedOf = (d: Delivery): Decided | null => {
+  const event = decisionOf(d);
+  if (!event) return null;
+  const common = {
+    decisionId: decisionIdOf(d),
+    notificationId: d.notificationId,
+    channel: d.channel,
+    userId: d.userId,
+    address: d.address,
+  };
+  switch (event.type) {
+    case 'notifications.NotificationSent': {
+      const { provider, providerRef, attempts, sentAt } = event.data;
+      return { status: 'sent', ...common, provider, providerRef, attempts, at: sentAt };
+    }
+    case 'notifications.NotificationSuppressed':
+      return { status: 'suppressed', ...common, reason: event.data.reason, at: event.data.suppressedAt };
+    case 'notifications.NotificationFailed': {
+      const { provider, reason, attempts, deadLettered, failedAt } = event.data;
+      return { status: 'failed', ...common, provider, reason, attempts, deadLettered, at: failedAt };
+    }
+  }
+};
+
+/** Bytes of decisions per event at most, well under what the log takes in one message (Kafka: 1 MiB). */
+const MAX_EVENT_BYTES = 256 * 1024;
+
+/**
+ * The decisions of many rows (a page of a fan-out) as few events as hold
+ * them: `notifications.NotificationsDecided`, one per cause and template,
+ * up to `MAX_DECISIONS_PER_EVENT` decisions or 256 KiB each. Each decision
+ * carries the id its single event (`decisionEvent`) would have, so the
+ * delivery log and analytics, which keep a row per decision id, are the
+ * same whichever way a decision was recorded. An event's id derives from
+ * the decisions it holds. Pending rows are left out.
+ */
+export const decisionsEvents = (rows: readonly Delivery[], cause: RecordedEvent): NewEvent[] => {
+  const groups = new Map<string, { first: Delivery; decided: Decided[] }>();
+  for (const row of rows) {
+    const decided = decidedOf(row);
+    if (!decided) continue;
+    const key = `${row.eventId}/${row.eventType}/${row.template}/${row.templateVersion}`;
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { first: row, decided: [] }));
+    group.decided.push(decided);
+  }
+  const events: NewEvent[] = [];
+  for (const { first, decided } of groups.values()) {
+    let part: Decided[] = [];
+    let bytes = 0;
+    const cut = () => {
+      const event: DecisionsDomainEvent = {
+        type: 'notifications.NotificationsDecided',
+        data: {
+          causeEventId: first.eventId,
+          causeEventType: first.eventType,
+          template: first.template,
+          templateVersion: first.templateVersion,
+          decisions: part,
+        },
+      };
+      events.push({
+        id: deterministicUuid(`notifications-decided/${part.map((d) => d.decisionId).join(',')}`),
+        type: event.type,
+        schemaVersion: 1,
+        occurredAt: part.reduce((latest, d) => (d.at > latest ? d.at : latest), part[0]!.at),
+        data: event.data,
+        metadata: causedBy(cause),
+      });
+      part = [];
+      bytes = 0;
+    };
+    for (const d of decided) {
+      const size = Buffer.byteLength(JSON.stringify(d));
+      if (part.length > 0 && (part.length >= MAX_DECISIONS_PER_EVENT || bytes + size > MAX_EVENT_BYTES))
+        cut();
+      part.push(d);
+      bytes += size;
+    }
+    if (part.length > 0) cut();
+  }
+  return events;
 };

@@ -1,4 +1,5 @@
 import type { RecordedEvent } from '@lectern/schemas';
+import { decisionEventsOf, isDeliveryEvent } from '@lectern/schemas/notifications/events';
 import { unsubscribeUrl } from '@lectern/schemas/notifications/subscriptions';
 import { canBeSwitchedOff, templateById, type Template } from '@lectern/schemas/notifications/templates';
 import { unsubscribeToken } from '@lectern/infra/notify/unsubscribe';
@@ -24,7 +25,7 @@ import {
   type Delivery,
   type NewDelivery,
 } from './deliveries.ts';
-import { decisionEvent, recordDecision } from './decisions.ts';
+import { decisionIdOf, decisionsEvents, recordDecision } from './decisions.ts';
 import {
   identityMessageEvents,
   identityMessages,
@@ -285,7 +286,8 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
    * few per message: its rows opened at once, its messages sent
    * `concurrency` at a time, its decisions recorded at once, and appended to
    * the fan-out's own stream (`notificationfanout-<id of the cause>`) in one
-   * append. That stream is read first, so a retried fan-out appends only the
+   * append, as a few `NotificationsDecided` events of up to 500 decisions
+   * each. That stream is read first, so a retried fan-out appends only the
    * decisions the log lacks. One recipient's permanent failure is theirs
    * (recorded dead), not the event's; transient ones make the event tried
    * again once every page is through, and what was sent is skipped then.
@@ -296,7 +298,10 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
   ): Promise<ReactionResult> => {
     const stream = `notificationfanout-${deterministicUuid(`fanout/${event.id}`)}`;
     const earlier = await deps.store.readStream(stream);
-    const logged = new Set(earlier.map((e) => e.id));
+    // By decision: the stream may hold single decisions (before NotificationsDecided) and pages of them.
+    const logged = new Set(
+      earlier.flatMap((e) => (isDeliveryEvent(e) ? decisionEventsOf(e).map((d) => d.id) : [])),
+    );
     let revision: number | 'no_stream' = earlier.length ? earlier[earlier.length - 1]!.revision : 'no_stream';
     const template = templateById('course-published')!;
     const counts = new Map<string, number>();
@@ -339,13 +344,12 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
       for (const d of decisions) count(d.status);
       // 3. Recorded: the rows at once, then every decision the log lacks in one append.
       const decided = await decideMany(deps.sql, decisions, now());
-      const events = [...final, ...decided]
-        .map((row) => decisionEvent(row, event))
-        .filter((e): e is NonNullable<typeof e> => e !== null && !logged.has(e.id));
+      const unlogged = [...final, ...decided].filter((row) => !logged.has(decisionIdOf(row)));
+      const events = decisionsEvents(unlogged, event);
       if (events.length) {
         const appended = await deps.store.append(stream, events, { expectedRevision: revision });
         revision = appended.nextExpectedRevision;
-        for (const e of events) logged.add(e.id);
+        for (const row of unlogged) logged.add(decisionIdOf(row));
       }
     }
     if (transient) throw transient;

@@ -8,7 +8,7 @@ import { applyIsolating, deadLetterSender } from '@lectern/infra/runtime/dead-le
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Metrics } from '@lectern/infra/runtime/metrics';
 import { progressWatch, type ConsumerProgress } from '@lectern/infra/runtime/progress';
-import { domainRow, telemetryRow } from './rows.ts';
+import { domainRows, telemetryRow } from './rows.ts';
 import type { EventRow } from './schema.ts';
 
 export type AnalyticsProjectorOptions = Readonly<{
@@ -196,11 +196,11 @@ export const analyticsProjector = (opts: AnalyticsProjectorOptions): AnalyticsPr
     const entries: Entry[] = [];
     for (const message of batch.messages) {
       try {
-        const row =
+        const rows =
           message.topic === telemetry
-            ? telemetryRow(decodeIngestMessage(message.value), at)
-            : domainRow(fromLogMessage(message), at);
-        entries.push({ row, message });
+            ? [telemetryRow(decodeIngestMessage(message.value), at)]
+            : domainRows(fromLogMessage(message), at);
+        for (const row of rows) entries.push({ row, message });
       } catch (error) {
         // Not an event: no retry can make it one.
         await dlq.send(message, error, 1);

@@ -1,5 +1,6 @@
 import { contextOf, type RecordedEvent } from '@lectern/schemas';
 import type { IngestMessage } from '@lectern/schemas/analytics/ingest';
+import { decisionEventsOf, isDeliveryEvent } from '@lectern/schemas/notifications/events';
 import type { EventRow } from './schema.ts';
 
 /** A telemetry event as a row of `events`. */
@@ -76,3 +77,16 @@ export const domainRow = (e: RecordedEvent, ingestedAt: number): EventRow => {
     ingested_at: ingestedAt,
   };
 };
+
+/**
+ * A domain event as rows of `events`: one, except for an event that records
+ * many facts at once, which is a row per fact. So far that is the
+ * notifications worker's `NotificationsDecided` (a page of a fan-out's
+ * decisions): a row per decision, as the single-decision event it stands
+ * for (its id, type and data), so analytics counts decisions the same
+ * whichever way they were recorded.
+ */
+export const domainRows = (e: RecordedEvent, ingestedAt: number): EventRow[] =>
+  e.type === 'notifications.NotificationsDecided' && isDeliveryEvent(e)
+    ? decisionEventsOf(e).map((d) => domainRow(d, ingestedAt))
+    : [domainRow(e, ingestedAt)];

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import type { RecordedEvent } from '@lectern/schemas';
 import test from 'ava';
 import { decodeIngestMessage, type IngestMessage } from '@lectern/schemas/analytics/ingest';
-import { domainRow, subjectOf, telemetryRow } from './rows.ts';
+import type { NotificationsDecided } from '@lectern/schemas/notifications/events';
+import { domainRow, domainRows, subjectOf, telemetryRow } from './rows.ts';
 
 const message: IngestMessage = {
   id: '0b6f4c1e-9d1a-4c55-9a43-7b1d6f0e2a11',
@@ -100,4 +102,43 @@ test('secrets and contact data of domain events never reach analytics', (t) => {
       changes: [{ field: 'bio', from: null, to: 'hi' }],
     },
   );
+});
+
+test('a page of notification decisions is a row per decision, as its single event would be', (t) => {
+  const fixture = JSON.parse(
+    readFileSync(
+      new URL(
+        '../../../../schemas/fixtures/notifications/notifications.NotificationsDecided.v1.json',
+        import.meta.url,
+      ),
+      'utf8',
+    ),
+  ) as { type: string; schemaVersion: number; data: NotificationsDecided };
+  const page = { ...event(fixture.data, null), type: fixture.type, streamId: 'notificationfanout-1' };
+  const rows = domainRows(page, 7);
+  t.deepEqual(
+    rows.map((r) => [r.event_id, r.type, r.user_id, r.stream_id]),
+    fixture.data.decisions.map((d) => [
+      d.decisionId,
+      {
+        sent: 'notifications.NotificationSent',
+        suppressed: 'notifications.NotificationSuppressed',
+        failed: 'notifications.NotificationFailed',
+      }[d.status],
+      d.userId,
+      'notificationfanout-1',
+    ]),
+  );
+  t.like(JSON.parse(rows[0]!.payload), {
+    notificationId: fixture.data.decisions[0]!.notificationId,
+    causeEventId: fixture.data.causeEventId,
+    template: 'course-published',
+    provider: 'push-primary',
+    sentAt: fixture.data.decisions[0]!.at,
+  });
+  t.is(rows[2]!.occurred_at, Date.parse(fixture.data.decisions[2]!.at));
+  // Any other event is one row, as before.
+  t.deepEqual(domainRows(event({ userId: 'user-9', changes: [] }, null), 7), [
+    domainRow(event({ userId: 'user-9', changes: [] }, null), 7),
+  ]);
 });

@@ -1,4 +1,4 @@
-import { isDeliveryEvent } from '@lectern/schemas/notifications/events';
+import { decisionEventsOf, isDeliveryEvent } from '@lectern/schemas/notifications/events';
 import { liveTable, type SqlProjection } from '@lectern/infra/runtime/projection';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
 
@@ -28,7 +28,9 @@ export type NotificationDecision = Readonly<{
 /**
  * `notification_log`: every decision of the notifications worker (sent,
  * suppressed and why, failed with the provider and the try, dead-lettered),
- * one row per decision event, keyed by its id so a redelivery adds nothing.
+ * one row per decision, keyed by its event's id so a redelivery adds
+ * nothing. A `NotificationsDecided` (a fan-out's page) is a row per decision
+ * it holds, each keyed by the id of the single event it stands for.
  */
 export const notificationLogProjection: SqlProjection = {
   name: 'notification_log',
@@ -38,6 +40,7 @@ export const notificationLogProjection: SqlProjection = {
     'notifications.NotificationSent',
     'notifications.NotificationSuppressed',
     'notifications.NotificationFailed',
+    'notifications.NotificationsDecided',
   ],
   tables: [TABLE],
   ddl: (t) => `
@@ -62,53 +65,56 @@ export const notificationLogProjection: SqlProjection = {
     create index if not exists notification_log_user on ${t[TABLE]} (user_id, at desc, decision_id);
     create index if not exists notification_log_notification on ${t[TABLE]} (notification_id)`,
   async apply(tx, batch, t) {
-    const rows = batch.filter(isDeliveryEvent).map((e) => {
-      const d = e.data;
-      const common = {
-        decision_id: e.id,
-        notification_id: d.notificationId,
-        template: d.template,
-        template_version: d.templateVersion,
-        channel: d.channel,
-        user_id: d.userId,
-        address: d.address,
-        cause_event_id: d.causeEventId,
-        cause_event_type: d.causeEventType,
-        position: e.position,
-      };
-      switch (e.type) {
-        case 'notifications.NotificationSent':
-          return {
-            ...common,
-            decision: 'sent',
-            provider: e.data.provider,
-            provider_ref: e.data.providerRef,
-            attempts: e.data.attempts,
-            reason: null,
-            at: e.data.sentAt,
-          };
-        case 'notifications.NotificationSuppressed':
-          return {
-            ...common,
-            decision: 'suppressed',
-            provider: null,
-            provider_ref: null,
-            attempts: null,
-            reason: e.data.reason,
-            at: e.data.suppressedAt,
-          };
-        case 'notifications.NotificationFailed':
-          return {
-            ...common,
-            decision: e.data.deadLettered ? 'dead_lettered' : 'failed',
-            provider: e.data.provider,
-            provider_ref: null,
-            attempts: e.data.attempts,
-            reason: e.data.reason,
-            at: e.data.failedAt,
-          };
-      }
-    });
+    const rows = batch
+      .filter(isDeliveryEvent)
+      .flatMap(decisionEventsOf)
+      .map((e) => {
+        const d = e.data;
+        const common = {
+          decision_id: e.id,
+          notification_id: d.notificationId,
+          template: d.template,
+          template_version: d.templateVersion,
+          channel: d.channel,
+          user_id: d.userId,
+          address: d.address,
+          cause_event_id: d.causeEventId,
+          cause_event_type: d.causeEventType,
+          position: e.position,
+        };
+        switch (e.type) {
+          case 'notifications.NotificationSent':
+            return {
+              ...common,
+              decision: 'sent',
+              provider: e.data.provider,
+              provider_ref: e.data.providerRef,
+              attempts: e.data.attempts,
+              reason: null,
+              at: e.data.sentAt,
+            };
+          case 'notifications.NotificationSuppressed':
+            return {
+              ...common,
+              decision: 'suppressed',
+              provider: null,
+              provider_ref: null,
+              attempts: null,
+              reason: e.data.reason,
+              at: e.data.suppressedAt,
+            };
+          case 'notifications.NotificationFailed':
+            return {
+              ...common,
+              decision: e.data.deadLettered ? 'dead_lettered' : 'failed',
+              provider: e.data.provider,
+              provider_ref: null,
+              attempts: e.data.attempts,
+              reason: e.data.reason,
+              at: e.data.failedAt,
+            };
+        }
+      });
     if (rows.length === 0) return;
     await tx.query(
       `insert into ${t[TABLE]} (decision_id, notification_id, decision, template, template_version, channel, user_id,
