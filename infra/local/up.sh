@@ -14,6 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 started=$SECONDS
 "$LECTERN_LOCAL_DIR/ffmpeg.sh" ensure >&2 # first: the engines' apt-get would contend for dpkg's lock
+"$LECTERN_LOCAL_DIR/poppler.sh" ensure >&2 # likewise before the engines: it may apt-get too
 # MinIO and mailpit in the background: on a fresh machine they are built
 # from source first (minutes), and the other engines can start meanwhile.
 "$LECTERN_LOCAL_DIR/minio.sh" start &
