@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { abortError, MediaError, tailBuffer, toolMissing } from './errors.ts';
+import { guardChild } from './guard.ts';
 import type { Rung } from './ladder.ts';
 import { parseMaster } from './verify.ts';
 
@@ -197,7 +198,8 @@ export const progressReader = (
 /**
  * Runs ffmpeg to its end in `cwd`, feeding stdout line by line to `onLine`.
  * Settles only once the process is gone (the 'close' event), so a caller
- * that sees the rejection of an abort can rely on no ffmpeg being left.
+ * that sees the rejection of an abort can rely on no ffmpeg being left; and
+ * ffmpeg is killed if this process dies first (`guardChild`).
  */
 const runFfmpeg = (
   bin: string,
@@ -209,6 +211,8 @@ const runFfmpeg = (
     const { signal } = io;
     if (signal?.aborted) return fail(abortError('ffmpeg', signal));
     const child = spawn(bin, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Dies with this process: a worker killed mid-job leaves no encode running for nobody.
+    guardChild(child);
     const stderr = tailBuffer();
     let partial = '';
     let spawnError: NodeJS.ErrnoException | undefined;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { abortError, MediaError, tailBuffer, toolMissing } from './errors.ts';
+import { guardChild } from './guard.ts';
 
 export type VideoStream = Readonly<{
   /** Display size: a phone's rotated recording is reported upright, as ffmpeg will decode it. */
@@ -139,6 +140,7 @@ export const ffprobeJson = (args: readonly string[], opts: ToolOptions = {}): Pr
     const child = spawn(bin, ['-v', 'error', '-print_format', 'json', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    guardChild(child);
     const stdout: Buffer[] = [];
     const stderr = tailBuffer();
     child.stdout.on('data', (c: Buffer) => stdout.push(c));
