@@ -106,6 +106,8 @@ export type WorkRow = Readonly<{
   eventType: string;
   state: 'claimed' | 'done' | 'dead';
   attempts: number;
+  /** The worker holding the claim, or the last to hold it: a takeover after a crash shows as a new owner. */
+  owner: string | null;
   outcome: string | null;
   ref: string | null;
   lastError: string | null;
@@ -144,11 +146,12 @@ export const workOf = async (sql: Sql, reactor: string, eventId: string): Promis
     event_type: string;
     state: WorkRow['state'];
     attempts: number;
+    owner: string | null;
     outcome: string | null;
     ref: string | null;
     last_error: string | null;
   }>(
-    `select event_type, state, attempts, outcome, ref, last_error from reactor_work
+    `select event_type, state, attempts, owner, outcome, ref, last_error from reactor_work
       where reactor = $1 and event_id = $2::uuid`,
     [reactor, eventId],
   );
@@ -159,6 +162,7 @@ export const workOf = async (sql: Sql, reactor: string, eventId: string): Promis
         eventType: r.event_type,
         state: r.state,
         attempts: r.attempts,
+        owner: r.owner,
         outcome: r.outcome,
         ref: r.ref,
         lastError: r.last_error,
