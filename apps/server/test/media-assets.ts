@@ -1,3 +1,7 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import type { MediaAssetTranscoded } from '@lectern/schemas/content/index';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import type { jsonClient } from './http-client.ts';
 
 type Call = ReturnType<typeof jsonClient>;
@@ -58,3 +62,36 @@ export const mediaAssets = (call: Call) => ({
     return { assetId, status: done.body!.status as string };
   },
 });
+
+/**
+ * Every file of a stored ladder, fetched with presigned GETs as a player
+ * would, into a folder mirroring the asset's hls folder (a kept rendition
+ * lives under an earlier job's prefix); the local master playlist's path,
+ * for `readLadder` to read back with ffprobe.
+ *
+ * @example const variants = await readLadder(await fetchLadder(blobs, transcoded, dir));
+ */
+export const fetchLadder = async (
+  blobs: BlobStore,
+  ladder: MediaAssetTranscoded,
+  into: string,
+): Promise<string> => {
+  const root = posix.dirname(ladder.prefix);
+  const fetchTo = async (key: string): Promise<string> => {
+    const url = await blobs.presignDownload(key);
+    const res = await fetch(url.url, { headers: url.headers });
+    if (!res.ok) throw new Error(`GET ${key}: ${res.status}`);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const path = join(into, posix.relative(root, key));
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, bytes);
+    return bytes.toString('utf8');
+  };
+  await fetchTo(ladder.master);
+  for (const r of ladder.renditions) {
+    const key = posix.normalize(`${ladder.prefix}/${r.playlist}`);
+    for (const line of (await fetchTo(key)).split('\n'))
+      if (line && !line.startsWith('#')) await fetchTo(posix.join(posix.dirname(key), line));
+  }
+  return join(into, posix.relative(root, ladder.master));
+};

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, posix } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestFn } from 'ava';
 import * as schema from '@lectern/schemas/content/index';
@@ -11,7 +11,7 @@ import { makeClip } from '@lectern/transcoding-worker/media/testing';
 import { readLadder } from '@lectern/transcoding-worker/media/verify';
 import { playHls } from './hls-player.ts';
 import { jsonClient } from './http-client.ts';
-import { mediaAssets } from './media-assets.ts';
+import { fetchLadder, mediaAssets } from './media-assets.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 const run = promisify(execFile);
@@ -59,33 +59,6 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
       data: e.data as Record<string, any>,
     }));
 
-  /**
-   * Every file of a stored ladder, fetched with presigned GETs as a player
-   * would, into a folder mirroring the asset's hls folder (a kept rendition
-   * lives under an earlier job's prefix); the local master playlist's path.
-   */
-  const fetchLadder = async (ladder: schema.MediaAssetTranscoded, into: string) => {
-    const blobs = (await lectern()).blobs;
-    const root = posix.dirname(ladder.prefix);
-    const fetchTo = async (key: string): Promise<string> => {
-      const url = await blobs.presignDownload(key);
-      const res = await fetch(url.url, { headers: url.headers });
-      if (!res.ok) throw new Error(`GET ${key}: ${res.status}`);
-      const bytes = Buffer.from(await res.arrayBuffer());
-      const path = join(into, posix.relative(root, key));
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, bytes);
-      return bytes.toString('utf8');
-    };
-    await fetchTo(ladder.master);
-    for (const r of ladder.renditions) {
-      const key = posix.normalize(`${ladder.prefix}/${r.playlist}`);
-      for (const line of (await fetchTo(key)).split('\n'))
-        if (line && !line.startsWith('#')) await fetchTo(posix.join(posix.dirname(key), line));
-    }
-    return join(into, posix.relative(root, ladder.master));
-  };
-
   test.serial(`${name}: an uploaded 1080p video becomes a verified 720p + 1080p HLS ladder`, async (t) => {
     const ada = await token(['author']);
     const courseId = await newCourse(ada);
@@ -122,7 +95,7 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
       .data as schema.MediaAssetTranscoded;
     const dir = await mkdtemp(join(tmpdir(), 'lectern-ladder-'));
     try {
-      const read = await readLadder(await fetchLadder(transcoded, dir));
+      const read = await readLadder(await fetchLadder((await lectern()).blobs, transcoded, dir));
       t.deepEqual(
         read.map((v) => [v.width, v.height]).sort((a, b) => a[1]! - b[1]!),
         [
@@ -229,7 +202,7 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
     );
     const dir2 = await mkdtemp(join(tmpdir(), 'lectern-ladder-'));
     try {
-      const read = await readLadder(await fetchLadder(second, dir2));
+      const read = await readLadder(await fetchLadder((await lectern()).blobs, second, dir2));
       t.deepEqual(
         read.map((v) => v.height).sort((a, b) => a - b),
         [720, 1080],
