@@ -1,14 +1,29 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { pdfReportLedger } from '@lectern/analytics-commands';
 import { activePdfSchedules } from '@lectern/analytics-projection-pdf-schedules';
 import { pdfReportStreamId, type PdfReportScheduled } from '@lectern/schemas/analytics/pdf-reports';
 import { pdfScheduler } from '@lectern/reports-worker';
 import { jsonClient, problem } from './http-client.ts';
+import { firstPageAsPng, inkOf, pdfText } from './pdf-reading.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /** How long a test waits for the reports worker: it renders after the answer. */
 const PATIENCE_MS = 3 * 60_000;
+
+const DAY_MS = 86_400_000;
+/** The UTC day `n` days after the one `t` falls in. */
+const dayOf = (t: number, n = 0): string => new Date(t + n * DAY_MS).toISOString().slice(0, 10);
+/** Text to match literally inside a RegExp. */
+const literal = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** A count as the PDF's tables print integers (grouped; ClickHouse may answer them as strings). */
+const printed = (n: string | number): string => BigInt(n).toLocaleString('en-US');
+type DauRow = { day: string; users: string | number };
+type FunnelRow = { step: string | number; type: string; users: string | number };
+/** Rows as plain values, whether the engine answered counts as numbers or as strings. */
+const dauValues = (rows: readonly DauRow[]) => rows.map((r) => [r.day, Number(r.users)]);
+const funnelValues = (rows: readonly FunnelRow[]) =>
+  rows.map((r) => [Number(r.step), r.type, Number(r.users)]);
 
 /**
  * PDF dashboards end to end (issue 11, part 2): asked for over HTTP,
@@ -77,6 +92,129 @@ export const pdfReportsFlow = (test: TestFn, name: string, setup: ProfileSetup) 
       ['analytics.PdfReportRequested', 'analytics.PdfReportRendered'],
     );
   });
+
+  test.serial(
+    `${name}: the PDF's first page is drawn, and its tables say what the JSON reports say`,
+    async (t) => {
+      // 1. Seed a past week (ingest takes at most 30 days back, so it is fixed
+      //    relative to today) under sources of this test's own: users per day all
+      //    different, and a funnel whose steps narrow (8, 5, 3), none of them 0.
+      const admin = await token(['admin']);
+      const analyst = await token(['analyst']);
+      const tag = randomBytes(4).toString('hex');
+      const [dauSource, funnelSource] = [`pdf-dau-${tag}`, `pdf-funnel-${tag}`];
+      const now = Date.now();
+      const from = dayOf(now, -9);
+      const to = dayOf(now, -3);
+      const perDay = [4, 9, 2, 12, 6, 1, 7];
+      const users = Array.from({ length: 12 }, () => randomUUID());
+      const noon = (day: string) => Date.parse(`${day}T12:00:00Z`);
+      const active = perDay.flatMap((count, d) =>
+        users.slice(0, count).map((userId, i) => ({
+          type: 'lesson.completed',
+          userId,
+          time: noon(dayOf(Date.parse(from), d)) + i * 1000,
+          source: dauSource,
+          payload: {},
+        })),
+      );
+      const steps = ['course.viewed', 'course.started', 'course.completed'];
+      const reached = [8, 5, 3];
+      const funnelDay = noon(dayOf(Date.parse(from), 2));
+      const funnelEvents = users.slice(0, reached[0]).flatMap((userId, u) =>
+        steps
+          .filter((_, k) => u < reached[k]!)
+          .map((type, k) => ({
+            type,
+            userId,
+            time: funnelDay + u * 1000 + k * 60_000,
+            source: funnelSource,
+            payload: { courseId: 'c-pdf' },
+          })),
+      );
+      const sent = await call('POST', '/api/analytics/ingest', {
+        token: admin,
+        body: { events: [...active, ...funnelEvents] },
+      });
+      t.is(sent.status, 202, JSON.stringify(sent.body));
+
+      // 2. The JSON reports of exactly that range and those parameters, once the projector has them all.
+      const dauParams = { source: dauSource };
+      const funnelParams = { steps: steps.join(','), source: funnelSource };
+      const rowsOf = async (name: string, params: Record<string, string>) => {
+        const query = new URLSearchParams({ ...params, from, to }).toString();
+        const r = await call('GET', `/api/analytics/reports/${name}?${query}`, { token: analyst });
+        if (r.status !== 200) throw new Error(`GET ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+        return r.body!.rows;
+      };
+      const expectedDau = perDay.map((n, d) => [dayOf(Date.parse(from), d), n]);
+      const expectedFunnel = steps.map((type, k) => [k + 1, type, reached[k]]);
+      let dau: DauRow[] = [];
+      let funnel: FunnelRow[] = [];
+      const seen = () =>
+        JSON.stringify([dauValues(dau), funnelValues(funnel)]) ===
+        JSON.stringify([expectedDau, expectedFunnel]);
+      for (const deadline = Date.now() + PATIENCE_MS; !seen() && Date.now() < deadline;) {
+        [dau, funnel] = await Promise.all([rowsOf('dau', dauParams), rowsOf('funnel', funnelParams)]);
+        if (!seen()) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      t.deepEqual(dauValues(dau), expectedDau, 'the JSON reports count what was sent');
+      t.deepEqual(funnelValues(funnel), expectedFunnel);
+
+      // 3. The PDF of the same reports, range and parameters, through its presigned GET.
+      const asked = await call('POST', '/api/analytics/reports/pdf', {
+        token: analyst,
+        body: {
+          title: 'Numbers to read back',
+          from,
+          to,
+          reports: [
+            { name: 'dau', params: dauParams },
+            { name: 'funnel', params: funnelParams },
+          ],
+        },
+      });
+      t.is(asked.status, 202, JSON.stringify(asked.body));
+      const job = await jobWhen(analyst, asked.body!.jobId as string);
+      t.is(job.status, 'ready', JSON.stringify(job));
+      const fetched = await fetch(job.url);
+      t.is(fetched.status, 200);
+      const pdf = Buffer.from(await fetched.arrayBuffer());
+
+      // 4. The first page as poppler draws it (50 dpi: A4 is 414 × 585) is not blank: some ink, some of
+      //    it dark (text), most of the page paper, in more than one colour.
+      const page = await firstPageAsPng(pdf, 50);
+      t.true(
+        Math.abs(page.width - (595.28 / 72) * 50) <= 1 && Math.abs(page.height - (841.89 / 72) * 50) <= 1,
+      );
+      const ink = inkOf(page);
+      t.log(
+        `page 1 at 50 dpi: ${(ink.inked * 100).toFixed(2)}% inked, ${(ink.dark * 100).toFixed(2)}% dark, ${ink.colours} colours`,
+      );
+      t.true(ink.inked >= 0.01 && ink.inked <= 0.5, `inked ${ink.inked}`);
+      t.true(ink.dark >= 0.005, `dark ${ink.dark}`);
+      t.true(ink.colours >= 3, `${ink.colours} colours`);
+
+      // 5. Every number of the JSON reports is in the PDF's text, on the line of its row: the day
+      //    and its users; the step, its type and its users. And no other such row is there.
+      const text = await pdfText(pdf);
+      const lines = text.split(/\r?\n|\f/);
+      t.true(text.includes(`Range: ${from} to ${to}`), 'the title page names the range');
+      const rowsLike = (pattern: RegExp) => lines.filter((l) => pattern.test(l));
+      for (const r of dau) {
+        const row = new RegExp(`^\\s*${literal(r.day)}\\s+${literal(printed(r.users))}\\s*$`);
+        t.is(rowsLike(row).length, 1, `the row of ${r.day} (${r.users} users)`);
+      }
+      for (const r of funnel) {
+        const row = new RegExp(
+          `^\\s*${literal(String(r.step))}\\s+${literal(r.type)}\\s+${literal(printed(r.users))}\\s*$`,
+        );
+        t.is(rowsLike(row).length, 1, `the row of step ${r.step} ${r.type} (${r.users} users)`);
+      }
+      t.is(rowsLike(/^\s*\d{4}-\d{2}-\d{2}\s+[\d,]+\s*$/).length, dau.length, 'one row a day, no more');
+      t.is(rowsLike(/^\s*\d+\s+course\.\S+\s+[\d,]+\s*$/).length, funnel.length, 'one row a step, no more');
+    },
+  );
 
   test.serial(`${name}: a bad definition is refused with a pointer; learners are refused`, async (t) => {
     const analyst = await token(['analyst']);
