@@ -126,7 +126,11 @@ const drawChart = (doc: Doc, s: ReportSection, x: number, y: number, w: number, 
       .lineTo(xOf(i), y + plotH + 3)
       .stroke();
     const label = fit(doc, safeText(String(s.rows[i]![chart.x] ?? '')), labelW - 2);
-    doc.text(label, xOf(i) - labelW / 2, y + plotH + 5, { width: labelW, align: 'center', lineBreak: false });
+    // Centred under its tick, but kept inside the plot's width: the first and last would run into the margins.
+    const centred = xOf(i) - labelW / 2;
+    const x = Math.min(Math.max(centred, left), left + plotW - labelW);
+    const align = x > centred ? 'left' : x < centred ? 'right' : 'center';
+    doc.text(label, x, y + plotH + 5, { width: labelW, align, lineBreak: false });
   }
 
   chart.series.forEach((_, k) => {
