@@ -60,6 +60,10 @@ export const openPlaybackToken = (
   return { assetId: parts[0]!, jobId: parts[1]!, expiresAt };
 };
 
+/** A ladder's renditions as answers show them: where each is stored is not a client's business. */
+export const renditionsView = (renditions: readonly schema.Rendition[]) =>
+  renditions.map(({ name, width, height, bandwidth }) => ({ name, width, height, bandwidth }));
+
 /** The name a player asks a rendition's playlist by, under the token's path. */
 export const renditionPath = (name: string): string => `${name}/index.m3u8`;
 

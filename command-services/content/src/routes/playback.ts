@@ -10,6 +10,7 @@ import {
   playbackToken,
   playerMaster,
   renditionKey,
+  renditionsView,
   segmentsOf,
   type PlaybackClaim,
 } from '../playback.ts';
@@ -90,12 +91,7 @@ export const playbackRoutes = (deps: ContentCommandDeps): Router => {
         url: `/api/playback/${token}/master.m3u8`,
         expiresAt: new Date(Math.floor(expiresAt.getTime() / 1000) * 1000).toISOString(),
         durationSeconds: ladder.durationSeconds,
-        renditions: ladder.renditions.map(({ name, width, height, bandwidth }) => ({
-          name,
-          width,
-          height,
-          bandwidth,
-        })),
+        renditions: renditionsView(ladder.renditions),
       });
     },
   );

@@ -5,6 +5,7 @@ import { setCommandHeaders } from '@lectern/infra/http/headers';
 import { fold } from '@lectern/infra/runtime/decider';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { mediaAssetDecider } from '../domain/media-asset.ts';
+import { renditionsView } from '../playback.ts';
 import { jsonBody } from '@lectern/infra/http/app';
 import { actorOf, idParam, readCourse, runMediaAsset, validated, type ContentCommandDeps } from './shared.ts';
 
@@ -77,12 +78,7 @@ export const transcodeRoutes = (deps: ContentCommandDeps): Router => {
           ? {
               jobId: ladder.jobId,
               durationSeconds: ladder.durationSeconds,
-              renditions: ladder.renditions.map(({ name, width, height, bandwidth }) => ({
-                name,
-                width,
-                height,
-                bandwidth,
-              })),
+              renditions: renditionsView(ladder.renditions),
               masterUrl: master.url,
               masterUrlExpiresAt: master.expiresAt.toISOString(),
             }
