@@ -252,6 +252,12 @@ export const subscribersOf = async (
  * One page of the users who follow any of `topics` (a course and its
  * author: a user following both counts once), in user-id order after
  * `afterUserId`. A fan-out pages with the last id until a page is short.
+ *
+ * Each topic gives at most `limit` of its own followers, from one range of
+ * the primary key, and the page is the first `limit` of their union: a page
+ * costs the same however far into 100k followers it is (merging whole
+ * topics and sorting them cost a scan of every follower after the cursor,
+ * each page).
  */
 export const followersOfAny = async (
   sql: SqlExecutor,
@@ -262,10 +268,14 @@ export const followersOfAny = async (
     throw new RangeError(`followersOfAny: limit must be an integer from 1 to ${SUBSCRIBERS_PAGE_MAX}`);
   if (topics.length === 0) return [];
   const rows = await sql.query<{ user_id: string }>(
-    `select distinct user_id::text as user_id from ${subscribers}
-      where (topic_kind, topic_id) in (select * from unnest($1::text[], $2::uuid[]))
-        and ($3::uuid is null or user_id > $3::uuid)
-      order by user_id limit $4`,
+    `select f.user_id::text as user_id from (
+       select distinct s.user_id from unnest($1::text[], $2::uuid[]) as t(kind, id)
+       cross join lateral (
+         select user_id from ${subscribers}
+          where topic_kind = t.kind and topic_id = t.id and ($3::uuid is null or user_id > $3::uuid)
+          order by user_id limit $4
+       ) s
+     ) f order by f.user_id limit $4`,
     [topics.map((t) => t.kind), topics.map((t) => t.id), page.afterUserId, page.limit],
   );
   return rows.map((r) => r.user_id);

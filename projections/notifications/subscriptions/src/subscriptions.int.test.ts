@@ -1,7 +1,7 @@
 import test from 'ava';
 import { eventFeed, projectionSpec } from '@lectern/infra/testing/projection-spec';
 import * as schema from '@lectern/schemas/notifications/subscriptions';
-import { preferencesOf, subscribersOf, subscriptionsProjection, topicsOf } from './index.ts';
+import { followersOfAny, preferencesOf, subscribersOf, subscriptionsProjection, topicsOf } from './index.ts';
 
 const spec = projectionSpec(subscriptionsProjection);
 test.after.always(() => spec.close());
@@ -151,6 +151,44 @@ test("a topic's followers page in user-id order, after a given id", async (t) =>
       (sql) => subscribersOf(sql, { kind: 'course', id: author.id }, { afterUserId: null, limit: 3 }),
       [],
     );
+});
+
+test("a course's and its author's followers page as one list: each user once, in user-id order", async (t) => {
+  const feed = eventFeed();
+  const users = Array.from({ length: 9 }, (_, i) => `${String(i + 1).repeat(8)}-0000-4000-8000-000000000000`);
+  // 1, 4, 7 follow the course; 2, 5, 8 the author; 3, 6, 9 both; and one unfollows.
+  const history = users.flatMap((u, i) =>
+    feed.append(
+      schema.subscriptionsStreamId(u),
+      i % 3 === 0
+        ? [followed(u, course)]
+        : i % 3 === 1
+          ? [followed(u, author)]
+          : [followed(u, course), followed(u, author)],
+    ),
+  );
+  const gone = feed.append(schema.subscriptionsStreamId(users[4]!), [unfollowed(users[4]!, author)]);
+  const pages = (limit: number) => async (sql: Parameters<typeof followersOfAny>[0]) => {
+    const seen: string[][] = [];
+    for (let after: string | null = null, n = 0; n < 20; n++) {
+      const page = await followersOfAny(sql, [course, author], { afterUserId: after, limit });
+      if (page.length === 0) break;
+      seen.push(page);
+      after = page[page.length - 1]!;
+    }
+    return seen;
+  };
+  const expected = users.filter((_, i) => i !== 4);
+  await spec
+    .given([...history, ...gone])
+    .then(t, pages(3), [expected.slice(0, 3), expected.slice(3, 6), expected.slice(6)]);
+  await spec.given([...history, ...gone]).then(t, pages(100), [expected]);
+  await spec
+    .given(history)
+    .then(t, (sql) => followersOfAny(sql, [author], { afterUserId: users[4]!, limit: 2 }), [
+      users[5]!,
+      users[7]!,
+    ]);
 });
 
 test('the link turns e-mail off like the user would', async (t) => {
