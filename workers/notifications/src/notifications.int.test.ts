@@ -510,3 +510,73 @@ test('a course published to 1,201 followers: pages, preferences, devices, one ba
     await f.close();
   }
 });
+
+test('a fan-out whose record fails half-way is tried again: everyone gets their message, each decision is logged once', async (t) => {
+  const f = await fixture();
+  try {
+    const followers: string[] = Array.from({ length: 1600 }, () => randomUUID() as string).sort();
+    const authorId = randomUUID();
+    const emailOf = (u: string) => `g-${u.slice(0, 13)}@example.org`;
+    const recipientOf = async (userId: string) => ({
+      userId,
+      email: emailOf(userId),
+      phone: null,
+      locale: null,
+    });
+    const many =
+      <T>(one: (id: string) => Promise<T>) =>
+      async (ids: readonly string[]) =>
+        new Map(await Promise.all(ids.map(async (id) => [id, await one(id)] as const)));
+    // The second page's record fails once: the database went away.
+    let appends = 0;
+    const store: EventStore = {
+      ...f.store,
+      append: async (stream, events, opts) => {
+        if (stream.startsWith('notificationfanout-') && ++appends === 2)
+          throw new Error('the database went away');
+        return f.store.append(stream, events, opts);
+      },
+    };
+    await f.start({}, undefined, {
+      store,
+      recipientOf,
+      recipientsOf: many(recipientOf),
+      followersOf: async (_topics, page) => {
+        const from = page.afterUserId === null ? 0 : followers.indexOf(page.afterUserId) + 1;
+        return followers.slice(from, from + page.limit);
+      },
+    });
+    const [published] = feed.append(`course-${randomUUID()}`, [
+      {
+        type: 'content.CoursePublished',
+        data: { courseId: randomUUID(), authorId, title: 'Retries', publishedAt: new Date(T0).toISOString() },
+      },
+    ] as DomainEvent[]);
+    await f.publish(published!);
+    await f.consumed();
+    t.like(await workOf(f.sql, 'notifications', published!.id), { state: 'done', attempts: 2 });
+    const rows = await deliveriesOfEvent(f.sql, published!.id);
+    t.is(rows.length, 1600);
+    t.true(rows.every((r) => r.status === 'sent'));
+    // Sent at least once each; a message sent but not recorded when the try failed went again, as itself.
+    const outbox = await f.sql.query<{ recipient: string; ids: string[] }>(
+      `select recipient, array_agg(distinct message_id) as ids from dev_outbox
+        where recipient like 'g-%' group by recipient`,
+    );
+    t.is(outbox.length, 1600);
+    t.true(outbox.every((o) => o.ids.length === 1));
+    const [copies] = await f.sql.query<{ n: string }>(
+      "select count(*)::text as n from dev_outbox where recipient like 'g-%'",
+    );
+    t.log(`messages sent again after the failed record: ${Number(copies!.n) - 1600}`);
+    const decisions = (
+      await f.store.readStream(`notificationfanout-${deterministicUuid(`fanout/${published!.id}`)}`)
+    )
+      .filter(isDeliveryEvent)
+      .flatMap(decisionEventsOf);
+    t.is(decisions.length, 1600);
+    t.is(new Set(decisions.map((d) => d.data.notificationId)).size, 1600);
+  } finally {
+    await f.close();
+  }
+});

@@ -28,26 +28,3 @@ export const pacer = (
     },
   };
 };
-
-/** Runs `work` over `items` with at most `limit` at once; every item is tried, errors are collected. */
-export const inPool = async <T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<unknown[]> => {
-  const errors: unknown[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const item = items[next++]!;
-        try {
-          await work(item);
-        } catch (error) {
-          errors.push(error);
-        }
-      }
-    }),
-  );
-  return errors;
-};

@@ -34,7 +34,7 @@ import {
 } from './identity-messages.ts';
 import { requestedMessages, type Preferences } from './requested-messages.ts';
 import { coursePublishedMessages, type Topic } from './fanout.ts';
-import { inPool } from './pace.ts';
+import { pipelinePages } from './pipeline.ts';
 
 export type Senders = Readonly<{ email: EmailSender; sms: SmsSender; push: PushSender }>;
 
@@ -291,6 +291,16 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
    * decisions the log lacks. One recipient's permanent failure is theirs
    * (recorded dead), not the event's; transient ones make the event tried
    * again once every page is through, and what was sent is skipped then.
+   *
+   * Pages overlap (`pipelinePages`): while one page's messages are with
+   * the provider, the next page is read and its rows opened, and the page
+   * before is recorded; the messages of all pages share `concurrency`
+   * slots. Records stay in page order (each append states the revision the
+   * last one left), and a page is sent only once its rows are open, so what
+   * a crash leaves is what it left before: rows pending for messages the
+   * provider may have taken (sent again on takeover, with the same key).
+   * On a failure nothing more is sent, what is under way settles, and the
+   * failure is the event's.
    */
   const fanOut = async (
     event: RecordedEvent,
@@ -307,16 +317,21 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     const counts = new Map<string, number>();
     const count = (k: string, n = 1) => counts.set(k, (counts.get(k) ?? 0) + n);
     let transient: unknown = null;
-    for await (const page of coursePublishedMessages(event, deps)) {
+
+    type Page = Readonly<{ decisions: Decision[]; final: Delivery[]; toSend: [PlannedMessage, string][] }>;
+    const pages = coursePublishedMessages(event, deps);
+    /** The next page read, its rows made pending where new, and sorted: done, to decide, to send. */
+    const prepare = async (): Promise<Page | null> => {
+      const next = await pages.next();
+      if (next.done) return null;
+      const page = next.value;
       await attempt.keepAlive();
       const ids = page.map((m) => notificationId(event.id, m));
-      // 1. The page's rows, made pending where new.
       const rows = await openDeliveries(
         deps.sql,
         page.map((m, i) => rowOf(event, m, template, ids[i]!)),
         now(),
       );
-      // 2. What is left to decide: not sent, not suppressed; suppressed where not wanted; the rest sent.
       const decisions: Decision[] = [];
       const final: Delivery[] = [];
       const toSend: [PlannedMessage, string][] = [];
@@ -336,21 +351,34 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
         else toSend.push([m, row.notificationId]);
       });
       count('skipped', final.length);
-      await inPool(toSend, deps.concurrency ?? SEND_CONCURRENCY, async ([m, id]) => {
-        const tried = await attemptSend(m, template, id, attempt);
-        decisions.push({ notificationId: id, ...tried.decision });
-        if (tried.failure && !(tried.failure instanceof PermanentFailure)) transient ??= tried.failure;
-      });
+      return { decisions, final, toSend };
+    };
+    /** A sent page recorded: its rows at once, then every decision the log lacks in one append. */
+    const record = async ({ decisions, final }: Page): Promise<void> => {
       for (const d of decisions) count(d.status);
-      // 3. Recorded: the rows at once, then every decision the log lacks in one append.
       const decided = await decideMany(deps.sql, decisions, now());
       const unlogged = [...final, ...decided].filter((row) => !logged.has(decisionIdOf(row)));
       const events = decisionsEvents(unlogged, event);
-      if (events.length) {
-        const appended = await deps.store.append(stream, events, { expectedRevision: revision });
-        revision = appended.nextExpectedRevision;
-        for (const row of unlogged) logged.add(decisionIdOf(row));
-      }
+      if (events.length === 0) return;
+      const appended = await deps.store.append(stream, events, { expectedRevision: revision });
+      revision = appended.nextExpectedRevision;
+      for (const row of unlogged) logged.add(decisionIdOf(row));
+    };
+
+    try {
+      await pipelinePages({
+        next: prepare,
+        items: (page) => page.toSend,
+        send: async ([m, id], page) => {
+          const tried = await attemptSend(m, template, id, attempt);
+          page.decisions.push({ notificationId: id, ...tried.decision });
+          if (tried.failure && !(tried.failure instanceof PermanentFailure)) transient ??= tried.failure;
+        },
+        record,
+        concurrency: deps.concurrency ?? SEND_CONCURRENCY,
+      });
+    } finally {
+      await pages.return(undefined);
     }
     if (transient) throw transient;
     const summary = [...counts]
