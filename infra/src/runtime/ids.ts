@@ -17,8 +17,13 @@ const LECTERN_NAMESPACE = '0e6b9d8c-3f1a-5c7e-9a41-6f2d1b0c8e57';
  *
  * @example deterministicUuid(`${commandId}/0`)
  */
+const LECTERN_NAMESPACE_BYTES = Buffer.from(LECTERN_NAMESPACE.replaceAll('-', ''), 'hex');
+
 export const deterministicUuid = (name: string, namespace = LECTERN_NAMESPACE): string => {
-  const ns = Buffer.from(namespace.replaceAll('-', ''), 'hex');
+  const ns =
+    namespace === LECTERN_NAMESPACE
+      ? LECTERN_NAMESPACE_BYTES
+      : Buffer.from(namespace.replaceAll('-', ''), 'hex');
   const hash = createHash('sha1').update(ns).update(name).digest();
   hash[6] = (hash[6]! & 0x0f) | 0x50;
   hash[8] = (hash[8]! & 0x3f) | 0x80;

@@ -1,4 +1,4 @@
-import type { NewEvent, RecordedEvent } from '@lectern/schemas';
+import type { NewEvent, NewEventOf, RecordedEvent } from '@lectern/schemas';
 import {
   MAX_DECISIONS_PER_EVENT,
   notificationStreamId,
@@ -12,7 +12,7 @@ import { deterministicUuid } from '@lectern/infra/runtime/ids';
 import type { Delivery } from './deliveries.ts';
 
 /** The id of the event of a row's decision: one per (notification, status, attempts), so a decision met again is the same event. */
-export const decisionIdOf = (d: Delivery): string =>
+const decisionIdOf = (d: Delivery): string =>
   deterministicUuid(`notification/${d.notificationId}/${d.status}/${d.attempts}`);
 
 /** The decision a row holds, as its single-decision event's type and data; null while it is pending. */
@@ -119,25 +119,45 @@ const decidedOf = (d: Delivery): Decided | null => {
 const MAX_EVENT_BYTES = 256 * 1024;
 
 /**
+ * No less than the bytes of a decision as JSON: its fixed part (keys, ids,
+ * time) is under 400, and a character of its free texts takes 6 at most
+ * (`\uXXXX`). Cheaper than serialising each decision to measure it.
+ */
+const sizeOf = (d: Decided): number => {
+  const texts =
+    d.status === 'sent'
+      ? d.provider.length + d.providerRef.length
+      : d.status === 'suppressed'
+        ? d.reason.length
+        : (d.provider?.length ?? 0) + d.reason.length;
+  return 400 + 6 * (d.address.length + texts);
+};
+
+/**
  * The decisions of many rows (a page of a fan-out) as few events as hold
  * them: `notifications.NotificationsDecided`, one per cause and template,
  * up to `MAX_DECISIONS_PER_EVENT` decisions or 256 KiB each. Each decision
  * carries the id its single event (`decisionEvent`) would have, so the
  * delivery log and analytics, which keep a row per decision id, are the
  * same whichever way a decision was recorded. An event's id derives from
- * the decisions it holds. Pending rows are left out.
+ * the decisions it holds. Pending rows are left out, and so are decisions
+ * whose id is in `except` (those the log has already).
  */
-export const decisionsEvents = (rows: readonly Delivery[], cause: RecordedEvent): NewEvent[] => {
+export const decisionsEvents = (
+  rows: readonly Delivery[],
+  cause: RecordedEvent,
+  except: ReadonlySet<string> = new Set(),
+): NewEventOf<DecisionsDomainEvent>[] => {
   const groups = new Map<string, { first: Delivery; decided: Decided[] }>();
   for (const row of rows) {
     const decided = decidedOf(row);
-    if (!decided) continue;
+    if (!decided || except.has(decided.decisionId)) continue;
     const key = `${row.eventId}/${row.eventType}/${row.template}/${row.templateVersion}`;
     let group = groups.get(key);
     if (!group) groups.set(key, (group = { first: row, decided: [] }));
     group.decided.push(decided);
   }
-  const events: NewEvent[] = [];
+  const events: NewEventOf<DecisionsDomainEvent>[] = [];
   for (const { first, decided } of groups.values()) {
     let part: Decided[] = [];
     let bytes = 0;
@@ -153,18 +173,17 @@ export const decisionsEvents = (rows: readonly Delivery[], cause: RecordedEvent)
         },
       };
       events.push({
+        ...event,
         id: deterministicUuid(`notifications-decided/${part.map((d) => d.decisionId).join(',')}`),
-        type: event.type,
         schemaVersion: 1,
         occurredAt: part.reduce((latest, d) => (d.at > latest ? d.at : latest), part[0]!.at),
-        data: event.data,
         metadata: causedBy(cause),
       });
       part = [];
       bytes = 0;
     };
     for (const d of decided) {
-      const size = Buffer.byteLength(JSON.stringify(d));
+      const size = sizeOf(d);
       if (part.length > 0 && (part.length >= MAX_DECISIONS_PER_EVENT || bytes + size > MAX_EVENT_BYTES))
         cut();
       part.push(d);

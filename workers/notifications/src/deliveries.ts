@@ -200,24 +200,35 @@ export const deliveryById = async (sql: SqlExecutor, notificationId: string): Pr
   return row ? toDelivery(row) : null;
 };
 
+/** A notification to open: pending, or suppressed at once (why, and on which try) when it is not to be sent. */
+export type Opening = NewDelivery &
+  Readonly<{ suppressed: Readonly<{ reason: string; attempts: number }> | null }>;
+
+/** A row as `openDeliveries` found or made it; `made` when this call made it. */
+export type Opened = Readonly<{ row: Delivery; made: boolean }>;
+
 /**
- * `openDelivery` for a page of notifications at once: each made pending
- * unless it exists; answers every row as it is now, by id.
+ * `openDelivery` for a page of notifications at once: each made unless it
+ * exists, pending, or suppressed at once when it is not to be sent (a row
+ * and its decision in one write rather than two); answers every row as it
+ * is now, by id. A row that exists is left as it is.
  */
 export const openDeliveries = async (
   sql: SqlExecutor,
-  rows: readonly NewDelivery[],
+  rows: readonly Opening[],
   at: string,
-): Promise<ReadonlyMap<string, Delivery>> => {
+): Promise<ReadonlyMap<string, Opened>> => {
   if (rows.length === 0) return new Map();
-  await sql.query(
+  const made = await sql.query<{ notification_id: string }>(
     `insert into notification_deliveries (notification_id, event_id, event_type, correlation_id, template,
-       template_version, channel, user_id, address, status, created_at, updated_at)
+       template_version, channel, user_id, address, status, reason, attempts, created_at, updated_at)
      select r.notification_id, r.event_id, r.event_type, r.correlation_id, r.template, r.template_version,
-            r.channel, r.user_id, r.address, 'pending', $2::timestamptz, $2::timestamptz
+            r.channel, r.user_id, r.address, r.status, r.reason, r.attempts, $2::timestamptz, $2::timestamptz
        from jsonb_to_recordset($1::jsonb) as r(notification_id uuid, event_id uuid, event_type text,
-            correlation_id text, template text, template_version int, channel text, user_id uuid, address text)
-     on conflict (notification_id) do nothing`,
+            correlation_id text, template text, template_version int, channel text, user_id uuid, address text,
+            status text, reason text, attempts int)
+     on conflict (notification_id) do nothing
+     returning notification_id::text`,
     [
       JSON.stringify(
         rows.map((d) => ({
@@ -230,16 +241,44 @@ export const openDeliveries = async (
           channel: d.channel,
           user_id: d.userId,
           address: d.address,
+          status: d.suppressed ? 'suppressed' : 'pending',
+          reason: d.suppressed ? clip(d.suppressed.reason, 2000) : null,
+          attempts: d.suppressed?.attempts ?? 0,
         })),
       ),
       at,
     ],
   );
-  const found = await sql.query<Row>(
-    `select ${COLUMNS} from notification_deliveries where notification_id = any($1::uuid[])`,
-    [rows.map((d) => d.notificationId)],
-  );
-  return new Map(found.map((r) => [r.notification_id, toDelivery(r)]));
+  // A row just made is what was given; only those that existed are read (a retry's).
+  const fresh = new Set(made.map((r) => r.notification_id));
+  const byId = new Map<string, Opened>();
+  const existing: string[] = [];
+  const createdAt = new Date(at).toISOString();
+  for (const { suppressed, ...d } of rows) {
+    if (!fresh.has(d.notificationId)) existing.push(d.notificationId);
+    else
+      byId.set(d.notificationId, {
+        made: true,
+        row: {
+          ...d,
+          status: suppressed ? 'suppressed' : 'pending',
+          reason: suppressed ? clip(suppressed.reason, 2000) : null,
+          provider: null,
+          providerRef: null,
+          attempts: suppressed?.attempts ?? 0,
+          createdAt,
+          updatedAt: createdAt,
+        },
+      });
+  }
+  if (existing.length) {
+    const found = await sql.query<Row>(
+      `select ${COLUMNS} from notification_deliveries where notification_id = any($1::uuid[])`,
+      [existing],
+    );
+    for (const r of found) byId.set(r.notification_id, { made: false, row: toDelivery(r) });
+  }
+  return byId;
 };
 
 export type Decision = Readonly<{

@@ -25,7 +25,7 @@ import {
   type Delivery,
   type NewDelivery,
 } from './deliveries.ts';
-import { decisionIdOf, decisionsEvents, recordDecision } from './decisions.ts';
+import { decisionsEvents, recordDecision } from './decisions.ts';
 import {
   identityMessageEvents,
   identityMessages,
@@ -165,8 +165,11 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     });
     try {
       const locale = m.locale ?? (m.userId ? (await deps.recipientOf(m.userId))?.locale : null) ?? 'en';
+      // The link turns e-mail off: only an e-mail carries it (a push or an SMS gets the settings page).
       const unsubscribe =
-        m.userId && canBeSwitchedOff(template) ? unsubscribeToken(deps.keys, m.userId, 'all-email') : null;
+        m.channel === 'email' && m.userId && canBeSwitchedOff(template)
+          ? unsubscribeToken(deps.keys, m.userId, 'all-email')
+          : null;
       const system: Record<string, string> = {
         appUrl: deps.appUrl,
         unsubscribeUrl: unsubscribe
@@ -320,25 +323,36 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
 
     type Page = Readonly<{ decisions: Decision[]; final: Delivery[]; toSend: [PlannedMessage, string][] }>;
     const pages = coursePublishedMessages(event, deps);
-    /** The next page read, its rows made pending where new, and sorted: done, to decide, to send. */
+    /** The next page read, its rows made where new (pending, or suppressed at once), and sorted. */
     const prepare = async (): Promise<Page | null> => {
       const next = await pages.next();
       if (next.done) return null;
       const page = next.value;
       await attempt.keepAlive();
       const ids = page.map((m) => notificationId(event.id, m));
-      const rows = await openDeliveries(
+      // Not worth sending or not wanted: suppressed as the row is made (or, on a retry, decided so below).
+      const suppressions = page.map((m) => suppression(m, template));
+      const opened = await openDeliveries(
         deps.sql,
-        page.map((m, i) => rowOf(event, m, template, ids[i]!)),
+        page.map((m, i) => {
+          const reason = suppressions[i];
+          return {
+            ...rowOf(event, m, template, ids[i]!),
+            suppressed: reason ? { reason, attempts: attempt.number } : null,
+          };
+        }),
         now(),
       );
       const decisions: Decision[] = [];
       const final: Delivery[] = [];
       const toSend: [PlannedMessage, string][] = [];
       page.forEach((m, i) => {
-        const row = rows.get(ids[i]!)!;
-        if (row.status === 'sent' || row.status === 'suppressed') return void final.push(row);
-        const suppressed = suppression(m, template);
+        const { row, made } = opened.get(ids[i]!)!;
+        if (row.status === 'sent' || row.status === 'suppressed') {
+          count(made ? 'suppressed' : 'skipped');
+          return void final.push(row);
+        }
+        const suppressed = suppressions[i];
         if (suppressed)
           decisions.push({
             notificationId: row.notificationId,
@@ -350,19 +364,17 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
           });
         else toSend.push([m, row.notificationId]);
       });
-      count('skipped', final.length);
       return { decisions, final, toSend };
     };
     /** A sent page recorded: its rows at once, then every decision the log lacks in one append. */
     const record = async ({ decisions, final }: Page): Promise<void> => {
       for (const d of decisions) count(d.status);
       const decided = await decideMany(deps.sql, decisions, now());
-      const unlogged = [...final, ...decided].filter((row) => !logged.has(decisionIdOf(row)));
-      const events = decisionsEvents(unlogged, event);
+      const events = decisionsEvents([...final, ...decided], event, logged);
       if (events.length === 0) return;
       const appended = await deps.store.append(stream, events, { expectedRevision: revision });
       revision = appended.nextExpectedRevision;
-      for (const row of unlogged) logged.add(decisionIdOf(row));
+      for (const e of events) for (const d of e.data.decisions) logged.add(d.decisionId);
     };
 
     try {
