@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { subscriptionsStreamId } from '@lectern/schemas/notifications/subscriptions';
+import { notificationId } from '@lectern/notifications-worker';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { postgresSql } from '@lectern/infra/sql/index';
 import { mailpit } from '@lectern/infra/testing/mailpit';
@@ -165,8 +166,8 @@ const fanout = async (engines: Engines, plan: FanoutPlan) => {
     const store = await sqlEventStore(sql);
     const authorId = randomUUID();
     const at = new Date().toISOString();
-    /** The follower whose push is sent last: the fan-out goes in user-id order. */
-    let lastFollower = '';
+    /** The follower whose push is sent last (the fan-out goes in user-id order), and their device. */
+    let lastFollower = { userId: '', deviceId: '', token: '' };
     // 1. Followers, 32 appends at a time.
     const seedStart = performance.now();
     let next = 0;
@@ -175,7 +176,9 @@ const fanout = async (engines: Engines, plan: FanoutPlan) => {
         while (next < plan.followers) {
           const i = next++;
           const userId = randomUUID();
-          if (userId > lastFollower) lastFollower = userId;
+          const deviceId = randomUUID();
+          const token = `bench-device-${i}`;
+          if (userId > lastFollower.userId) lastFollower = { userId, deviceId, token };
           await store.append(
             subscriptionsStreamId(userId),
             [
@@ -194,8 +197,8 @@ const fanout = async (engines: Engines, plan: FanoutPlan) => {
                 occurredAt: at,
                 data: {
                   userId,
-                  deviceId: randomUUID(),
-                  token: `bench-device-${i}`,
+                  deviceId,
+                  token,
                   platform: 'android',
                   registeredAt: at,
                 },
@@ -246,7 +249,7 @@ const fanout = async (engines: Engines, plan: FanoutPlan) => {
     );
     // Watched cheaply, so that watching takes little from the database under test: counting the
     // sent rows (up to 200k of them) ten times a second took a quarter of its CPU. Until the last
-    // follower's push is sent, two index lookups a poll; then the count, to be sure of every one.
+    // follower's push is sent, its row by its key each poll; then the count, to be sure of every one.
     const sent = async () =>
       Number(
         (
@@ -265,12 +268,17 @@ const fanout = async (engines: Engines, plan: FanoutPlan) => {
           [published],
         )
       ).length > 0;
+    const last = notificationId(published, {
+      channel: 'push',
+      userId: lastFollower.userId,
+      address: lastFollower.token,
+      deviceId: lastFollower.deviceId,
+    });
     const lastSent = async () =>
       (
         await sql.query(
-          `select 1 from notification_deliveries
-            where user_id = $1::uuid and event_id = $2::uuid and channel = 'push' and status = 'sent'`,
-          [lastFollower, published],
+          `select 1 from notification_deliveries where notification_id = $1::uuid and status = 'sent'`,
+          [last],
         )
       ).length > 0;
     let firstAt: number | null = null;
