@@ -12,6 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 status=0
 "$LECTERN_LOCAL_DIR/mailpit.sh" stop || status=1
 "$LECTERN_LOCAL_DIR/minio.sh" stop || status=1
+"$LECTERN_LOCAL_DIR/redis.sh" stop || status=1
 "$LECTERN_LOCAL_DIR/clickhouse.sh" stop || status=1
 "$LECTERN_LOCAL_DIR/kafka.sh" stop || status=1
 "$LECTERN_LOCAL_DIR/postgres.sh" stop || status=1

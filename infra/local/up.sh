@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the real engines the test suites and benchmarks use (PostgreSQL,
-# Kafka, ClickHouse, MinIO and mailpit), idempotently, then prints the environment that
+# Kafka, ClickHouse, Redis, MinIO and mailpit), idempotently, then prints the environment that
 # points Lectern at them:
 #
 #   eval "$(infra/local/up.sh)"
@@ -24,6 +24,8 @@ mailpit_start=$!
 "$LECTERN_LOCAL_DIR/postgres.sh" start
 "$LECTERN_LOCAL_DIR/kafka.sh" start
 "$LECTERN_LOCAL_DIR/clickhouse.sh" start
+# In the foreground like the other Debian engines: its first start runs apt-get.
+"$LECTERN_LOCAL_DIR/redis.sh" start
 wait "$minio_start" || die "MinIO did not start (see the lines of [minio] above)"
 wait "$mailpit_start" || die "mailpit did not start (see the lines of [mailpit] above)"
 
@@ -40,6 +42,9 @@ mkdir -p "$LECTERN_ENGINES_DIR"
   printf 'export S3_ACCESS_KEY=%q\n' "$("$LECTERN_LOCAL_DIR/minio.sh" access-key)"
   # Likewise the secret key's file, not the key.
   printf 'export S3_SECRET_KEY_FILE=%q\n' "$("$LECTERN_LOCAL_DIR/minio.sh" secret-key-file)"
+  printf 'export REDIS_URL=%q\n' "$("$LECTERN_LOCAL_DIR/redis.sh" url)"
+  # The user is in the URL; its password stays in its 0600 file.
+  printf 'export REDIS_PASSWORD_FILE=%q\n' "$("$LECTERN_LOCAL_DIR/redis.sh" password-file)"
   printf 'export SMTP_URL=%q\n' "$("$LECTERN_LOCAL_DIR/mailpit.sh" smtp-url)"
   printf 'export MAILPIT_URL=%q\n' "$("$LECTERN_LOCAL_DIR/mailpit.sh" api-url)"
 } >"$env_file.tmp"
