@@ -1,0 +1,63 @@
+import { checkChannels, checkPresenceId, type PresenceConnection } from '../ports/presence-bus.ts';
+
+/**
+ * The connections one bus tracks, kept in its own process: what a heartbeat
+ * renews, and the truth the shared state converges to. Each change is made
+ * here first, then in the shared state; if that fails, the next heartbeat
+ * (or the lease's expiry) brings the two together again.
+ *
+ * Operations on one connection run one after another: a heartbeat that read
+ * the channels before an untrack must not reach the shared state after it
+ * and bring the connection back.
+ */
+export const localConnections = () => {
+  const connections = new Map<string, { userId: string; channels: Set<string> }>();
+  const queues = new Map<string, Promise<unknown>>();
+
+  /** Runs `fn` after every earlier operation on `connectionId` has settled. */
+  const serial = <T>(connectionId: string, fn: () => Promise<T>): Promise<T> => {
+    const previous = queues.get(connectionId) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const settled = next.then(
+      () => {},
+      () => {},
+    );
+    queues.set(connectionId, settled);
+    void settled.then(() => {
+      if (queues.get(connectionId) === settled) queues.delete(connectionId);
+    });
+    return next;
+  };
+
+  return {
+    serial,
+    /** Adds channels; returns every channel of the connection. */
+    track(connection: PresenceConnection, channels: readonly string[]) {
+      const userId = checkPresenceId('userId', connection.userId);
+      const connectionId = checkPresenceId('connectionId', connection.connectionId);
+      const wanted = checkChannels(channels);
+      const known = connections.get(connectionId);
+      if (known && known.userId !== userId)
+        throw new TypeError(`presence: connection ${connectionId} is tracked for another user`);
+      const entry = known ?? { userId, channels: new Set<string>() };
+      for (const c of wanted) entry.channels.add(c);
+      connections.set(connectionId, entry);
+      return { userId, connectionId, channels: [...entry.channels] };
+    },
+    /** The connection's user and channels, if this bus tracks it. */
+    get(connectionId: string) {
+      const entry = connections.get(checkPresenceId('connectionId', connectionId));
+      return entry && { userId: entry.userId, channels: [...entry.channels] };
+    },
+    /** Removes channels (all when none are given); returns those it was in. */
+    untrack(connectionId: string, channels?: readonly string[]) {
+      const entry = connections.get(checkPresenceId('connectionId', connectionId));
+      const asked = channels === undefined ? undefined : checkChannels(channels);
+      if (!entry) return [];
+      const removed = asked ? asked.filter((c) => entry.channels.has(c)) : [...entry.channels];
+      for (const c of removed) entry.channels.delete(c);
+      if (entry.channels.size === 0) connections.delete(connectionId);
+      return removed;
+    },
+  };
+};
