@@ -14,6 +14,7 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import type { ConsumerProgress } from './progress.ts';
 import type { SqlProjection } from './projection.ts';
+import type { RealtimeContribution } from './realtime.ts';
 
 /**
  * What one process shares with every context it runs: the engines, the
@@ -135,6 +136,12 @@ export type ContextModule = Readonly<{
   analyticsSchema?: (database: string) => readonly ChSql[];
   /** Command and query routes, mounted at `/` in the `api` role, in this order. */
   routes?: (platform: Platform) => Promise<readonly RequestHandler[]>;
+  /**
+   * What it brings to the WebSocket gateway (`realtime/`, role `realtime`):
+   * channel kinds (who may subscribe, which events reach them, their
+   * durable history) and socket actions. See `realtime.ts`.
+   */
+  realtime?: (platform: Platform) => Promise<RealtimeContribution>;
   /** Its part of `/openapi.json`. */
   api?: readonly ApiSection[];
   /** Request body limits, in bytes, for paths that take more than the default. */

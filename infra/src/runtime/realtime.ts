@@ -1,0 +1,104 @@
+import type { RecordedEvent } from '@lectern/schemas';
+import type { VerifiedToken } from '../http/auth.ts';
+
+/**
+ * The seam between the realtime gateway (`realtime/`) and the contexts: what
+ * a context brings to the socket, as data and functions, so the gateway
+ * names no context and a context knows nothing of WebSockets.
+ *
+ * A **channel** is `<kind>:<id>` (`room:<uuid>`, `user:<uuid>`,
+ * `course:<uuid>`). A context contributes channel kinds: who may subscribe
+ * to one, which events of the log reach it, and, for a resumable kind, its
+ * durable history. The gateway owns connections, subscriptions, cursors,
+ * backpressure, presence and the live feed from the log.
+ *
+ * **Resume without loss or duplicates.** Every item of a resumable channel
+ * has a `seq`: strictly increasing and contiguous per channel (for a chat
+ * room, the revision of the room's message stream: a message, an edit and a
+ * redaction each take the next one). A client's cursor on a channel is the
+ * last seq it received. The gateway delivers a live item `seq` to a
+ * subscriber at cursor `c` only if `seq === c + 1`; it drops `seq <= c`
+ * (already had), and for `seq > c + 1` (a gap: the client resumed from an
+ * old cursor, or this process started after the client's cursor) it waits
+ * until the channel's read model has applied the event (`Platform.waitFor`
+ * with `projection`, `streamId` and the event's `position`), reads
+ * `changesAfter(id, c)` page by page up to that seq, and then goes on live.
+ */
+
+/** One thing a channel delivers. */
+export type ChannelItem = Readonly<{
+  /** Strictly increasing per channel; contiguous for a resumable kind. */
+  seq: number;
+  /** The frame's `data`, as the client receives it (the read model's view, never a raw event). */
+  data: unknown;
+}>;
+
+/** Where an event of the log goes: one channel, one item. */
+export type ChannelDelivery = Readonly<{
+  /** The channel's id (without the kind). */
+  id: string;
+  item: ChannelItem;
+}>;
+
+/** A page of a channel's durable history. */
+export type ChannelPage = Readonly<{
+  /** Changes after the asked cursor, in seq order. */
+  items: readonly ChannelItem[];
+  /** True when more changes follow the last item (read the next page from its seq). */
+  more: boolean;
+}>;
+
+export type RealtimeChannelKind = Readonly<{
+  /** The prefix of its channels' names: `room` for `room:<id>`. */
+  kind: string;
+  /** The contexts whose topics (`topicOf(ctx, namespace)`) carry its events. */
+  contexts: readonly string[];
+  /**
+   * May `caller` subscribe to `<kind>:<id>`? Asked on every subscription
+   * and every resume; false is answered with a `forbidden` error frame.
+   * An `id` of the wrong shape is false, never a throw.
+   */
+  authorize(caller: VerifiedToken, id: string): Promise<boolean>;
+  /** The deliveries one event of the log makes to channels of this kind (most events: none). Pure. */
+  route(event: RecordedEvent): readonly ChannelDelivery[];
+  /**
+   * A resumable kind's durable history: how to read it and when it holds an
+   * event. Absent for a live-only kind (a user's upload progress), whose
+   * subscribers get what happens while they are connected.
+   */
+  history?: Readonly<{
+    /** The read model `changesAfter` reads, as `Platform.waitFor` names it. */
+    projection: string;
+    /** The event-store stream whose events feed channel `id` (what `waitFor` waits on). */
+    streamOf(id: string): string;
+    /** Every change after `after`, in seq order, at most `limit` of them (the current state of each: a redacted message comes back redacted). */
+    changesAfter(id: string, after: number, limit: number): Promise<ChannelPage>;
+  }>;
+}>;
+
+/** Refused with a stable code: the socket's error frame carries it, as problem+json does over HTTP. */
+export type ActionContext = Readonly<{
+  caller: VerifiedToken;
+  /** The connection, unique across processes: a request id for the logs. */
+  connectionId: string;
+  /** The access token the connection was authenticated with (for handlers that call as the user). */
+  token: string;
+}>;
+
+/**
+ * A request a client may make over the socket (`{ type: 'chat.send', ref, data }`),
+ * answered with `{ type: 'reply', ref, data }`, or an error frame with the
+ * problem's code (and `retryAfter` in seconds for `rate_limited`). The
+ * handler throws the same errors an HTTP route would (`Problem`).
+ */
+export type RealtimeAction = Readonly<{
+  /** `<context>.<verb>`: `chat.send`, `chat.history`. */
+  type: string;
+  handle(ctx: ActionContext, data: unknown): Promise<unknown>;
+}>;
+
+/** What one context brings to the realtime tier. */
+export type RealtimeContribution = Readonly<{
+  channels?: readonly RealtimeChannelKind[];
+  actions?: readonly RealtimeAction[];
+}>;
