@@ -18,15 +18,18 @@ seconds=${LECTERN_SCHEMATHESIS_SECONDS:-120}
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/lectern
 venv=$cache/schemathesis-$version
 
-# 1. schemathesis, installed once into a virtualenv of its version.
-if [[ ! -x $venv/bin/schemathesis ]]; then
+# 1. schemathesis, installed once into a virtualenv of its version. A virtualenv
+# cannot be moved (its scripts name their interpreter by absolute path), so it
+# is built where it stays and marked finished last: a broken install has no
+# mark and is built again.
+if [[ ! -f $venv/.installed ]]; then
   echo "installing schemathesis $version into $venv"
-  rm -rf "$venv.partial"
+  rm -rf "$venv"
   mkdir -p "$cache"
-  python3 -m venv "$venv.partial"
-  "$venv.partial/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
-  # Rename last: a broken install is never taken for a finished one.
-  mv "$venv.partial" "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+  "$venv/bin/schemathesis" --version >/dev/null
+  touch "$venv/.installed"
 fi
 
 PATH="$(infra/local/node.sh):$PATH"
