@@ -29,31 +29,4 @@ check_encoders() {
   grep -q ' aac ' <<<"$encoders" || die "this ffmpeg has no aac encoder; install Debian's ffmpeg package"
 }
 
-cmd_ensure() {
-  if ! present; then
-    # Two `ensure`s at once (parallel CI steps) would fight over dpkg's lock.
-    with_lock ffmpeg-install
-    present || apt_install ffmpeg
-    present || die "ffmpeg or ffprobe still missing after installing Debian's ffmpeg package"
-  fi
-  check_encoders
-  log "$(versions)"
-}
-
-cmd_status() {
-  if present; then
-    versions
-  else
-    echo "missing"
-    return 3
-  fi
-}
-
-case "${1:-ensure}" in
-  ensure) cmd_ensure ;;
-  status) cmd_status ;;
-  *)
-    echo "usage: $0 [ensure]|status" >&2
-    exit 2
-    ;;
-esac
+debian_tool_main ffmpeg check_encoders "${1:-ensure}"

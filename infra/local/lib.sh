@@ -81,6 +81,40 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
+# debian_tool_main PACKAGE CHECK [ACTION]: the command line of a script that
+# installs a tool from a Debian package (ffmpeg.sh, poppler.sh). The script
+# defines `present` (every command is on PATH) and `versions`; CHECK is a
+# function that dies where the installed build lacks what we need.
+#   ensure (the default)  install where missing, run CHECK, log the versions
+#   status                the versions, or "missing" (exit 3)
+debian_tool_main() {
+  local package=$1 check=$2 action=${3:-ensure}
+  case "$action" in
+    ensure)
+      if ! present; then
+        # Two `ensure`s at once (parallel CI steps) would fight over dpkg's lock.
+        with_lock "$package-install"
+        present || apt_install "$package"
+        present || die "still missing after installing Debian's $package package"
+      fi
+      "$check"
+      log "$(versions)"
+      ;;
+    status)
+      if present; then
+        versions
+      else
+        echo "missing"
+        return 3
+      fi
+      ;;
+    *)
+      echo "usage: $0 [ensure]|status" >&2
+      exit 2
+      ;;
+  esac
+}
+
 # with_lock NAME: holds an exclusive lock for the rest of the calling script,
 # so two concurrent `start`s (two terminals, parallel CI steps) cannot both
 # run initdb or both launch a broker. Skipped where flock is missing (macOS).

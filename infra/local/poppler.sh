@@ -30,31 +30,4 @@ check_png() {
   grep -q -- '-png ' <<<"$usage" || die "this pdftoppm cannot write PNG; install Debian's poppler-utils package"
 }
 
-cmd_ensure() {
-  if ! present; then
-    # Two `ensure`s at once (parallel CI steps) would fight over dpkg's lock.
-    with_lock poppler-install
-    present || apt_install poppler-utils
-    present || die "pdftoppm or pdftotext still missing after installing Debian's poppler-utils package"
-  fi
-  check_png
-  log "$(versions)"
-}
-
-cmd_status() {
-  if present; then
-    versions
-  else
-    echo "missing"
-    return 3
-  fi
-}
-
-case "${1:-ensure}" in
-  ensure) cmd_ensure ;;
-  status) cmd_status ;;
-  *)
-    echo "usage: $0 [ensure]|status" >&2
-    exit 2
-    ;;
-esac
+debian_tool_main poppler-utils check_png "${1:-ensure}"
