@@ -95,3 +95,11 @@ export const fetchLadder = async (
   }
   return join(into, posix.relative(root, ladder.master));
 };
+
+/** The ladder's rungs as [name, width, height], lowest first as the asset lists them. */
+export const rungsOf = (asset: AssetView) =>
+  (asset.ladder.renditions as { name: string; width: number; height: number }[]).map((r) => [
+    r.name,
+    r.width,
+    r.height,
+  ]);

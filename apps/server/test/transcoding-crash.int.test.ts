@@ -14,7 +14,7 @@ import { makeClip } from '@lectern/transcoding-worker/media/testing';
 import { readLadder } from '@lectern/transcoding-worker/media/verify';
 import { startServerProcess, type ServerProcess } from '../src/process.ts';
 import { jsonClient } from './http-client.ts';
-import { fetchLadder, mediaAssets } from './media-assets.ts';
+import { fetchLadder, mediaAssets, rungsOf } from './media-assets.ts';
 import { PATIENT_READS } from './patient-reads.ts';
 
 /*
@@ -207,17 +207,10 @@ if (databaseUrl && brokers && s3Endpoint)
         `ready ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill (${elapsed()} in all)`,
       );
       t.like(ready, { status: 'ready', reason: null, transcode: null });
-      t.deepEqual(
-        ready.ladder.renditions.map((r: { name: string; width: number; height: number }) => [
-          r.name,
-          r.width,
-          r.height,
-        ]),
-        [
-          ['720p', 1280, 720],
-          ['1080p', 1920, 1080],
-        ],
-      );
+      t.deepEqual(rungsOf(ready), [
+        ['720p', 1280, 720],
+        ['1080p', 1920, 1080],
+      ]);
       t.is(ready.ladder.jobId, jobId, 'the same job, taken over');
 
       // 5. The asset's stream: one ladder, no failure; the work row: a second try, by a new owner.

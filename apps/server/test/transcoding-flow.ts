@@ -11,7 +11,7 @@ import { makeClip } from '@lectern/transcoding-worker/media/testing';
 import { readLadder } from '@lectern/transcoding-worker/media/verify';
 import { playHls } from './hls-player.ts';
 import { jsonClient } from './http-client.ts';
-import { fetchLadder, mediaAssets } from './media-assets.ts';
+import { fetchLadder, mediaAssets, rungsOf } from './media-assets.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 const run = promisify(execFile);
@@ -68,17 +68,10 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
 
     const ready = await assets.when(ada, courseId, assetId, (a) => a.status !== 'processing');
     t.like(ready, { status: 'ready', reason: null, transcode: null });
-    t.deepEqual(
-      ready.ladder.renditions.map((r: { name: string; width: number; height: number }) => [
-        r.name,
-        r.width,
-        r.height,
-      ]),
-      [
-        ['720p', 1280, 720],
-        ['1080p', 1920, 1080],
-      ],
-    );
+    t.deepEqual(rungsOf(ready), [
+      ['720p', 1280, 720],
+      ['1080p', 1920, 1080],
+    ]);
     // The master playlist through the presigned GET the answer carries.
     const master = await fetch(ready.ladder.masterUrl);
     t.is(master.status, 200);
