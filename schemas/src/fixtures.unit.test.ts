@@ -5,6 +5,7 @@ import { decodeEvent, latestVersion, type EventCatalogue } from './catalogue.ts'
 import { profileEvents } from './profile/events.ts';
 import { identityEvents } from './identity/events.ts';
 import { pdfReportEvents } from './analytics/pdf-reports.ts';
+import { chatEvents } from './chat/events.ts';
 
 /**
  * Golden fixtures (STYLE.md §14): every stored version of every event type
@@ -15,6 +16,7 @@ const catalogues: Record<string, EventCatalogue> = {
   profile: profileEvents,
   identity: identityEvents,
   analytics: pdfReportEvents,
+  chat: chatEvents,
 };
 const root = new URL('../fixtures/', import.meta.url).pathname;
 

@@ -7,3 +7,4 @@ export * from './sniff.ts';
 export * as profile from './profile/index.ts';
 export * as identity from './identity/index.ts';
 export * as analytics from './analytics/index.ts';
+export * as chat from './chat/index.ts';

@@ -1,4 +1,5 @@
 import { analyticsModule } from '@lectern/analytics-module';
+import { chatModule } from '@lectern/chat-module';
 import { contentModule } from '@lectern/content-module';
 import { identityModule } from '@lectern/identity-module';
 import { notificationsModule } from '@lectern/notifications-module';
@@ -15,6 +16,7 @@ export const contextModules = (config: Config): readonly ContextModule[] => [
   identityModule({ bootstrapAdmins: config.bootstrapAdmins }),
   profileModule(),
   contentModule(),
+  chatModule(),
   notificationsModule({
     appUrl: config.appUrl,
     // Unset, the development default of `./dev start` (what the embedded blob store signs for too).

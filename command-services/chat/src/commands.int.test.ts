@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import { chat as schema, type EventMetadata } from '@lectern/schemas';
+import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
+import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
+import { Problem } from '@lectern/infra/runtime/errors';
+import { pgliteSql } from '@lectern/infra/sql/pglite';
+import { chatCommands, directRoomId, type ChatCaller } from './routes.ts';
+
+/**
+ * The message write path on a real store (PGlite) with a clock the test
+ * moves: seqs, retries and the flood limit, without waiting on time.
+ */
+const setup = async () => {
+  const sql = await pgliteSql(null);
+  const store = await sqlEventStore(sql);
+  let now = Date.parse('2026-03-01T10:00:00.000Z');
+  const clock = { now: () => new Date(now) };
+  const commands = chatCommands({
+    store,
+    verify: () => Promise.reject(new Error('not used')),
+    clock,
+    limiter: await sqlRateLimiter(sql),
+    isRedacted: () => Promise.resolve(false),
+  });
+  const caller = (userId: string): ChatCaller => ({
+    userId,
+    roles: ['learner'],
+    commandId: randomUUID(),
+    metadata: {
+      correlationId: randomUUID(),
+      causationId: null,
+      actor: { userId, roles: ['learner'] },
+      requestId: null,
+      traceparent: null,
+    } satisfies EventMetadata,
+  });
+  const [ada, bob] = [randomUUID(), randomUUID()];
+  const roomId = directRoomId(ada, bob);
+  await store.append(
+    schema.roomStreamId(roomId),
+    [
+      {
+        id: randomUUID(),
+        type: 'chat.RoomCreated',
+        schemaVersion: 1,
+        data: {
+          roomId,
+          kind: 'direct',
+          name: null,
+          createdBy: ada,
+          members: [ada, bob].sort(),
+          createdAt: clock.now().toISOString(),
+        },
+        occurredAt: clock.now().toISOString(),
+        metadata: caller(ada).metadata,
+      },
+    ],
+    { expectedRevision: 'no_stream' },
+  );
+  return { sql, store, commands, caller, ada, bob, roomId, advance: (ms: number) => (now += ms) };
+};
+
+test('20 messages per 10 s per user: the 21st is refused with Retry-After, and allowed once the window moves', async (t) => {
+  const { sql, commands, caller, ada, bob, roomId, advance } = await setup();
+  const seqs = [];
+  for (let i = 0; i < 20; i++)
+    seqs.push((await commands.send(caller(ada), roomId, `m${i}`, randomUUID())).seq);
+  t.deepEqual(seqs, [...Array(20).keys()], 'seqs are contiguous from 0');
+  const refused = await t.throwsAsync(commands.send(caller(ada), roomId, 'one too many', randomUUID()), {
+    instanceOf: Problem,
+  });
+  t.is(refused?.code, 'rate_limited');
+  t.true((refused?.retryAfterSeconds ?? 0) >= 1 && (refused?.retryAfterSeconds ?? 0) <= 10);
+  t.is(
+    (await commands.send(caller(bob), roomId, 'another user', randomUUID())).seq,
+    20,
+    'the limit is per user',
+  );
+  advance(9_000);
+  await t.throwsAsync(commands.send(caller(ada), roomId, 'still too soon', randomUUID()), {
+    instanceOf: Problem,
+  });
+  advance(1_001);
+  t.is((await commands.send(caller(ada), roomId, 'later', randomUUID())).seq, 21);
+  await sql.close();
+});
+
+test('a retried send is the same message at the same seq; its id cannot be reused for other text', async (t) => {
+  const { sql, store, commands, caller, ada, bob, roomId } = await setup();
+  const id = randomUUID();
+  const first = await commands.send(caller(ada), roomId, 'hello', id);
+  await commands.send(caller(bob), roomId, 'between', randomUUID());
+  const again = await commands.send(caller(ada), roomId, 'hello', id);
+  t.is(again.seq, first.seq);
+  t.is(again.cursor, first.cursor);
+  // Bob using Ada's message id makes his own message, not a collision with hers.
+  t.is((await commands.send(caller(bob), roomId, 'hello', id)).seq, 2);
+  const conflict = await t.throwsAsync(commands.send(caller(ada), roomId, 'changed', id), {
+    instanceOf: Problem,
+  });
+  t.is(conflict?.code, 'event_id_conflict');
+  t.is((await store.readStream(schema.messagesStreamId(roomId))).length, 3);
+  await sql.close();
+});
+
+test('edits and removals take the next seqs of the room, and name the message they change', async (t) => {
+  const { sql, store, commands, caller, ada, roomId } = await setup();
+  await commands.send(caller(ada), roomId, 'first', randomUUID());
+  t.is((await commands.edit(caller(ada), roomId, 0, 'first, edited')).seq, 1);
+  await t.throwsAsync(commands.edit(caller(ada), roomId, 1, 'an edit is not a message'), {
+    instanceOf: Problem,
+    message: /No message/,
+  });
+  t.is((await commands.redact(caller(ada), roomId, 0, null)).seq, 2);
+  const events = await store.readStream(schema.messagesStreamId(roomId));
+  t.deepEqual(
+    events.map((e) => [e.revision, e.type, (e.data as { seq?: number }).seq]),
+    [
+      [0, 'chat.MessageSent', undefined],
+      [1, 'chat.MessageEdited', 0],
+      [2, 'chat.MessageRedacted', 0],
+    ],
+  );
+  t.false(JSON.stringify(events[2]!.data).includes('first'), 'a removal carries no text');
+  await sql.close();
+});

@@ -1,0 +1,173 @@
+import type { chat as schema } from '@lectern/schemas';
+import { Problem } from '@lectern/infra/runtime/errors';
+import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
+
+/** A room as its decisions see it: who is in it and who owns it. Messages are not folded in. */
+export type Room =
+  | Readonly<{ status: 'none' }>
+  | Readonly<{
+      status: 'open';
+      roomId: string;
+      kind: schema.RoomKind;
+      ownerId: string | null;
+      members: ReadonlySet<string>;
+    }>;
+
+export type RoomCommand =
+  | Readonly<{
+      type: 'CreateGroup';
+      roomId: string;
+      name: string;
+      ownerId: string;
+      members: readonly string[];
+      at: string;
+    }>
+  | Readonly<{ type: 'OpenDirect'; roomId: string; opener: string; other: string; at: string }>
+  | Readonly<{ type: 'Invite'; userId: string; by: string; at: string }>
+  | Readonly<{ type: 'Leave'; userId: string; at: string }>;
+
+export const initialState = (): Room => ({ status: 'none' });
+
+const noRoom = () => new Problem('not_found', 'room_not_found', 'No such room.');
+const notMember = () => new Problem('forbidden', 'not_a_member', 'You are not a member of this room.');
+
+/** The room, open, with `userId` in it; the problem a caller outside it gets otherwise. */
+export const memberOf = (room: Room, userId: string): Extract<Room, { status: 'open' }> => {
+  if (room.status !== 'open') throw noRoom();
+  if (!room.members.has(userId)) throw notMember();
+  return room;
+};
+
+export const decide = (cmd: RoomCommand, room: Room): schema.RoomStreamEvent[] => {
+  switch (cmd.type) {
+    case 'CreateGroup': {
+      // The id comes from the command id: a retried creation finds its room made.
+      if (room.status === 'open') return [];
+      const members = [cmd.ownerId, ...cmd.members.filter((m) => m !== cmd.ownerId)];
+      const data: schema.RoomCreated = {
+        roomId: cmd.roomId,
+        kind: 'group',
+        name: cmd.name,
+        createdBy: cmd.ownerId,
+        members: [...new Set(members)],
+        createdAt: cmd.at,
+      };
+      return [{ type: 'chat.RoomCreated', data }];
+    }
+    case 'OpenDirect': {
+      if (cmd.opener === cmd.other)
+        throw new Problem('validation', 'direct_with_self', 'A direct room is with someone else.');
+      // One room per pair: the id is the pair's, so opening it again finds it.
+      if (room.status === 'open') return [];
+      const data: schema.RoomCreated = {
+        roomId: cmd.roomId,
+        kind: 'direct',
+        name: null,
+        createdBy: cmd.opener,
+        members: [cmd.opener, cmd.other].sort(),
+        createdAt: cmd.at,
+      };
+      return [{ type: 'chat.RoomCreated', data }];
+    }
+    case 'Invite': {
+      const open = memberOf(room, cmd.by);
+      if (open.kind === 'direct')
+        throw new Problem('forbidden', 'direct_room_fixed', 'A direct room has its two members for good.');
+      if (open.ownerId !== cmd.by) throw new Problem('forbidden', 'not_the_owner', 'Only the owner invites.');
+      if (open.members.has(cmd.userId)) return [];
+      return [
+        {
+          type: 'chat.MemberInvited',
+          data: { roomId: open.roomId, userId: cmd.userId, invitedBy: cmd.by, invitedAt: cmd.at },
+        },
+      ];
+    }
+    case 'Leave': {
+      const open = memberOf(room, cmd.userId);
+      if (open.kind === 'direct')
+        throw new Problem('forbidden', 'direct_room_fixed', 'A direct room has its two members for good.');
+      if (open.ownerId === cmd.userId)
+        throw new Problem('conflict', 'owner_cannot_leave', 'The owner cannot leave their room.');
+      return [{ type: 'chat.MemberLeft', data: { roomId: open.roomId, userId: cmd.userId, leftAt: cmd.at } }];
+    }
+  }
+};
+
+export const evolve = (room: Room, e: schema.RoomStreamEvent): Room => {
+  switch (e.type) {
+    case 'chat.RoomCreated':
+      return {
+        status: 'open',
+        roomId: e.data.roomId,
+        kind: e.data.kind,
+        ownerId: e.data.kind === 'group' ? e.data.createdBy : null,
+        members: new Set(e.data.members),
+      };
+    case 'chat.MemberInvited':
+      if (room.status !== 'open') return room;
+      return { ...room, members: new Set([...room.members, e.data.userId]) };
+    case 'chat.MemberLeft': {
+      if (room.status !== 'open') return room;
+      const members = new Set(room.members);
+      members.delete(e.data.userId);
+      return { ...room, members };
+    }
+    default:
+      return unknownEvent(e, room);
+  }
+};
+
+export const roomDecider: Decider<Room, RoomCommand, schema.RoomStreamEvent> = {
+  initialState,
+  decide,
+  evolve,
+};
+
+/** The message a send decides, once the room says the sender may write. */
+export const decideSend = (
+  room: Room,
+  cmd: Readonly<{ messageId: string; senderId: string; body: string }>,
+): schema.MessageStreamEvent => {
+  const open = memberOf(room, cmd.senderId);
+  return {
+    type: 'chat.MessageSent',
+    data: { roomId: open.roomId, messageId: cmd.messageId, senderId: cmd.senderId, body: cmd.body },
+  };
+};
+
+/** What the store holds at a seq, as an edit or a removal needs it: the message sent there, or nothing. */
+export type Original = Readonly<{ senderId: string }> | null;
+
+export const decideEdit = (
+  room: Room,
+  original: Original,
+  cmd: Readonly<{ seq: number; editorId: string; body: string; redacted: boolean }>,
+): schema.MessageStreamEvent => {
+  const open = memberOf(room, cmd.editorId);
+  if (!original) throw new Problem('not_found', 'message_not_found', 'No message has this seq in the room.');
+  if (original.senderId !== cmd.editorId)
+    throw new Problem('forbidden', 'not_the_sender', 'Only its sender edits a message.');
+  if (cmd.redacted) throw new Problem('conflict', 'message_redacted', 'The message was removed.');
+  return {
+    type: 'chat.MessageEdited',
+    data: { roomId: open.roomId, seq: cmd.seq, editorId: cmd.editorId, body: cmd.body },
+  };
+};
+
+export const decideRedact = (
+  room: Room,
+  original: Original,
+  cmd: Readonly<{ seq: number; actorId: string; admin: boolean; reason: string | null }>,
+): schema.MessageStreamEvent => {
+  if (room.status !== 'open') throw noRoom();
+  // An admin removes any message of any room; anyone else only their own, in a room they are in.
+  const byAdmin = cmd.admin && original?.senderId !== cmd.actorId;
+  if (!byAdmin) memberOf(room, cmd.actorId);
+  if (!original) throw new Problem('not_found', 'message_not_found', 'No message has this seq in the room.');
+  if (!byAdmin && original.senderId !== cmd.actorId)
+    throw new Problem('forbidden', 'not_the_sender', 'Only its sender or an admin removes a message.');
+  return {
+    type: 'chat.MessageRedacted',
+    data: { roomId: room.roomId, seq: cmd.seq, actorId: cmd.actorId, byAdmin, reason: cmd.reason },
+  };
+};

@@ -1,0 +1,139 @@
+import test from 'ava';
+import type { chat as schema } from '@lectern/schemas';
+import { spec } from '@lectern/infra/testing/decider-spec';
+import { Problem } from '@lectern/infra/runtime/errors';
+import { decideEdit, decideRedact, decideSend, roomDecider } from './room.ts';
+
+const room = '3f0c2b7e-8a41-4d8e-9b1a-2c5d6e7f8a90';
+const [owner, ann, ben, eve] = [
+  '11111111-1111-4111-8111-111111111111',
+  '22222222-2222-4222-8222-222222222222',
+  '33333333-3333-4333-8333-333333333333',
+  '44444444-4444-4444-8444-444444444444',
+];
+const at = '2026-03-01T10:00:00.000Z';
+const rooms = spec(roomDecider);
+const group: schema.RoomStreamEvent = {
+  type: 'chat.RoomCreated',
+  data: { roomId: room, kind: 'group', name: 'G', createdBy: owner, members: [owner, ann], createdAt: at },
+};
+const direct: schema.RoomStreamEvent = {
+  type: 'chat.RoomCreated',
+  data: { roomId: room, kind: 'direct', name: null, createdBy: ann, members: [ann, ben], createdAt: at },
+};
+const code = (f: () => unknown): string | undefined => {
+  try {
+    f();
+  } catch (error) {
+    return error instanceof Problem ? error.code : 'not a problem';
+  }
+  return undefined;
+};
+
+test('a group is created once with its owner first among its members; a retry decides nothing', (t) => {
+  const create = {
+    type: 'CreateGroup',
+    roomId: room,
+    name: 'G',
+    ownerId: owner,
+    members: [ann, owner, ann],
+    at,
+  } as const;
+  rooms.given([]).when(create).then(t, [group]);
+  rooms.given([group]).when(create).then(t, []);
+});
+
+test('a direct room has the sorted pair, never oneself, and is opened once', (t) => {
+  const open = { type: 'OpenDirect', roomId: room, opener: ben, other: ann, at } as const;
+  rooms
+    .given([])
+    .when(open)
+    .then(t, [{ ...direct, data: { ...direct.data, createdBy: ben } }]);
+  rooms.given([direct]).when(open).then(t, []);
+  rooms
+    .given([])
+    .when({ ...open, other: ben })
+    .thenFails(t, 'direct_with_self');
+});
+
+test('only the owner invites; a member leaves; the owner cannot; a direct room is fixed', (t) => {
+  rooms
+    .given([group])
+    .when({ type: 'Invite', userId: ben, by: owner, at })
+    .then(t, [
+      { type: 'chat.MemberInvited', data: { roomId: room, userId: ben, invitedBy: owner, invitedAt: at } },
+    ]);
+  rooms.given([group]).when({ type: 'Invite', userId: ann, by: owner, at }).then(t, []);
+  rooms.given([group]).when({ type: 'Invite', userId: ben, by: ann, at }).thenFails(t, 'not_the_owner');
+  rooms.given([group]).when({ type: 'Invite', userId: ben, by: eve, at }).thenFails(t, 'not_a_member');
+  rooms.given([]).when({ type: 'Invite', userId: ben, by: owner, at }).thenFails(t, 'room_not_found');
+  rooms.given([direct]).when({ type: 'Invite', userId: eve, by: ann, at }).thenFails(t, 'direct_room_fixed');
+  rooms
+    .given([group])
+    .when({ type: 'Leave', userId: ann, at })
+    .then(t, [{ type: 'chat.MemberLeft', data: { roomId: room, userId: ann, leftAt: at } }]);
+  rooms.given([group]).when({ type: 'Leave', userId: owner, at }).thenFails(t, 'owner_cannot_leave');
+  rooms.given([direct]).when({ type: 'Leave', userId: ann, at }).thenFails(t, 'direct_room_fixed');
+});
+
+test('members send; a member who left no longer does', (t) => {
+  const state = rooms.given([group]).state;
+  t.deepEqual(decideSend(state, { messageId: eve, senderId: ann, body: 'hi' }), {
+    type: 'chat.MessageSent',
+    data: { roomId: room, messageId: eve, senderId: ann, body: 'hi' },
+  });
+  const left = rooms.given([
+    group,
+    { type: 'chat.MemberLeft', data: { roomId: room, userId: ann, leftAt: at } },
+  ]).state;
+  t.is(
+    code(() => decideSend(left, { messageId: eve, senderId: ann, body: 'hi' })),
+    'not_a_member',
+  );
+  t.is(
+    code(() => decideSend(rooms.given([]).state, { messageId: eve, senderId: ann, body: 'hi' })),
+    'room_not_found',
+  );
+});
+
+test('only the sender edits, never a removed message; the sender or an admin removes', (t) => {
+  const state = rooms.given([group]).state;
+  const mine = { senderId: ann };
+  t.is(
+    decideEdit(state, mine, { seq: 4, editorId: ann, body: 'b', redacted: false }).type,
+    'chat.MessageEdited',
+  );
+  t.is(
+    code(() => decideEdit(state, mine, { seq: 4, editorId: owner, body: 'b', redacted: false })),
+    'not_the_sender',
+  );
+  t.is(
+    code(() => decideEdit(state, mine, { seq: 4, editorId: ann, body: 'b', redacted: true })),
+    'message_redacted',
+  );
+  t.is(
+    code(() => decideEdit(state, null, { seq: 4, editorId: ann, body: 'b', redacted: false })),
+    'message_not_found',
+  );
+  t.deepEqual(decideRedact(state, mine, { seq: 4, actorId: ann, admin: false, reason: null }).data, {
+    roomId: room,
+    seq: 4,
+    actorId: ann,
+    byAdmin: false,
+    reason: null,
+  });
+  t.is(
+    code(() => decideRedact(state, mine, { seq: 4, actorId: owner, admin: false, reason: null })),
+    'not_the_sender',
+  );
+  // An admin from outside the room, with a reason: an audited removal.
+  t.like(decideRedact(state, mine, { seq: 4, actorId: eve, admin: true, reason: 'Spam' }).data, {
+    actorId: eve,
+    byAdmin: true,
+    reason: 'Spam',
+  });
+  t.is(
+    code(() => decideRedact(state, null, { seq: 4, actorId: eve, admin: true, reason: null })),
+    'message_not_found',
+  );
+});

@@ -1,0 +1,4 @@
+export * from './events.ts';
+export * from './requests.ts';
+export * from './cursor.ts';
+export * from './api.ts';
