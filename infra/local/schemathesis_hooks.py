@@ -56,6 +56,10 @@ BUSINESS_400 = {
     "verifyPhone": {"phone_code_wrong", "phone_code_invalid", "phone_code_expired"},
     "listProfileHistory": {"invalid_cursor"},
     "listCourses": {"invalid_cursor"},
+    # A cursor is opaque: one this API never made, or made for another room, is a string all the same.
+    "listChatMessages": {"invalid_cursor"},
+    # The caller's own id is a user id like any other.
+    "openDirectRoom": {"direct_with_self"},
     # An experience level the admins have not defined (or retired): the set changes at run time.
     "updateProfile": {"unknown_experience_level"},
     "notificationLog": {"invalid_cursor"},
