@@ -101,6 +101,8 @@ test('on PORT: dev-token, and projections in one case with the analytics project
     t.deepEqual(
       items.map((i) => i.name),
       [
+        'chat_messages',
+        'chat_rooms',
         'course_catalog',
         'experience_levels',
         'identity_sessions',
