@@ -8,7 +8,7 @@ import { jsonBody } from '@lectern/infra/http/app';
 import { handleCommand } from '@lectern/infra/runtime/command-handler';
 import { eventMetadata } from '@lectern/infra/runtime/context';
 import { fold } from '@lectern/infra/runtime/decider';
-import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
+import { Problem, validated } from '@lectern/infra/runtime/errors';
 import { deterministicUuid, type Clock } from '@lectern/infra/runtime/ids';
 import {
   decideEdit,
@@ -34,13 +34,6 @@ const roomIdParam = uuid();
 
 /** At most 20 messages per 10 s per user, on REST and the socket alike. */
 export const SEND_LIMIT: RateLimit = { limit: 20, windowMs: 10_000 };
-
-const validated = <T>(
-  r: { ok: true; value: T } | { ok: false; issues: { path: string; message: string }[] },
-): T => {
-  if (!r.ok) throw validationProblem(r.issues);
-  return r.value;
-};
 
 /** The direct room of a pair: one id per unordered pair, so it is opened once. */
 export const directRoomId = (a: string, b: string): string =>

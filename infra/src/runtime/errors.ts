@@ -1,4 +1,4 @@
-import type { Issue } from '@lectern/schemas';
+import type { Issue, Result } from '@lectern/schemas';
 
 /**
  * The closed set of errors a handler may raise on purpose (STYLE.md §11).
@@ -55,3 +55,13 @@ export class Problem extends Error {
 
 export const validationProblem = (issues: readonly Issue[], message = 'The request is not valid.'): Problem =>
   new Problem('validation', 'validation_failed', message, { issues });
+
+/**
+ * A validator's value, or the 400 `validation_failed` listing its issues.
+ *
+ * @example const body = validated(schema.sendMessage(jsonBody(req)));
+ */
+export const validated = <T>(r: Result<T>): T => {
+  if (!r.ok) throw validationProblem(r.issues);
+  return r.value;
+};

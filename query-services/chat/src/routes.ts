@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import { chat as schema, uuid } from '@lectern/schemas';
 import { authenticate, type VerifiedToken } from '@lectern/infra/http/auth';
 import { awaitConsistency, type WaitFor } from '@lectern/infra/http/headers';
-import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
+import { Problem, validated } from '@lectern/infra/runtime/errors';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
 import {
   chatRoomsProjection,
@@ -73,9 +73,7 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
 
   /** The room, when the caller is in it; otherwise 404 (no such room) or 403. */
   const roomIdOf = (req: Request): string => {
-    const id = roomIdParam(req.params.roomId, '/roomId');
-    if (!id.ok) throw validationProblem(id.issues);
-    return id.value;
+    return validated(roomIdParam(req.params.roomId, '/roomId'));
   };
   const readableRoom = async (req: Request): Promise<RoomRow> => {
     const room = await roomById(deps.sql, roomIdOf(req));
@@ -142,11 +140,10 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
   });
 
   router.get('/api/chat/search', auth, async (req, res) => {
-    const q = schema.searchQuery.q(req.query.q, '/q');
-    if (!q.ok) throw validationProblem(q.issues);
+    const q = validated(schema.searchQuery.q(req.query.q, '/q'));
     const limit = limitOf(req.query.limit);
     const rooms = await roomIdsOf(deps.sql, req.ctx.actor!.userId!);
-    res.json({ items: (await searchMessages(deps.sql, rooms, q.value, limit)).map(messageView) });
+    res.json({ items: (await searchMessages(deps.sql, rooms, q, limit)).map(messageView) });
   });
 
   return router;
