@@ -3,7 +3,7 @@ import { chat as schema, decodeEvent, uuid, type EventMetadata } from '@lectern/
 import { EventIdConflict, type EventStore } from '@lectern/infra/ports/event-store';
 import type { RateLimit, RateLimiter } from '@lectern/infra/ports/rate-limiter';
 import { authenticate, type VerifiedToken } from '@lectern/infra/http/auth';
-import { setCommandHeaders } from '@lectern/infra/http/headers';
+import { ifMatchRevision, setCommandHeaders } from '@lectern/infra/http/headers';
 import { jsonBody } from '@lectern/infra/http/app';
 import { handleCommand } from '@lectern/infra/runtime/command-handler';
 import { eventMetadata } from '@lectern/infra/runtime/context';
@@ -174,8 +174,9 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
   });
   const roomIdOf = (req: Request): string => validated(roomIdParam(req.params.roomId, '/roomId'));
   const seqOf = (req: Request): number => validated(schema.seqParam(req.params.seq, '/seq'));
-  const runRoom = async (req: Request, roomId: string, command: RoomCommand) =>
-    handleCommand({
+  const runRoom = async (req: Request, roomId: string, command: RoomCommand) => {
+    const expectedRevision = ifMatchRevision(req);
+    return handleCommand({
       store: deps.store,
       catalogue: schema.chatEvents,
       commandId: req.ctx.commandId,
@@ -184,7 +185,9 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
       streamId: schema.roomStreamId(roomId),
       decider: roomDecider,
       command,
+      ...(expectedRevision === undefined ? {} : { expectedRevision }),
     });
+  };
   const answerRoom = (
     res: Response,
     roomId: string,

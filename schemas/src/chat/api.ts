@@ -127,6 +127,7 @@ export const chatApi: readonly ApiOperation[] = [
         headers: { ...commandResponseHeaders, Location: 'The room.' },
       },
     },
+    errors: [412],
   },
   {
     method: 'post',
@@ -143,7 +144,7 @@ export const chatApi: readonly ApiOperation[] = [
     responses: {
       200: { description: 'The room (new or existing).', body: roomRef, headers: commandResponseHeaders },
     },
-    errors: [{ status: 400, description: 'Not a user id, or your own (`direct_with_self`).' }],
+    errors: [412, { status: 400, description: 'Not a user id, or your own (`direct_with_self`).' }],
   },
   {
     method: 'post',
@@ -160,6 +161,7 @@ export const chatApi: readonly ApiOperation[] = [
       200: { description: 'The user is a member.', body: roomRef, headers: commandResponseHeaders },
     },
     errors: [
+      412,
       {
         status: 403,
         description: 'Only the owner invites (`not_the_owner`); a direct room has two members for good.',
@@ -179,6 +181,7 @@ export const chatApi: readonly ApiOperation[] = [
     headers: commandHeaders,
     responses: { 200: { description: 'You left.', body: roomRef, headers: commandResponseHeaders } },
     errors: [
+      412,
       notMember,
       noRoom,
       { status: 409, description: 'The owner cannot leave (`owner_cannot_leave`).' },
@@ -195,7 +198,6 @@ export const chatApi: readonly ApiOperation[] = [
     tags: ['chat'],
     security: 'bearer',
     params: roomParams,
-    headers: commandHeaders,
     body: sendMessage,
     responses: {
       201: { description: 'The message is stored.', body: sent, headers: commandResponseHeaders },
@@ -217,7 +219,6 @@ export const chatApi: readonly ApiOperation[] = [
     tags: ['chat'],
     security: 'bearer',
     params: messageParams,
-    headers: commandHeaders,
     body: editMessage,
     responses: {
       200: { description: 'The edit is stored.', body: changed, headers: commandResponseHeaders },
@@ -240,7 +241,6 @@ export const chatApi: readonly ApiOperation[] = [
     security: 'bearer',
     params: messageParams,
     query: redactQuery,
-    headers: commandHeaders,
     responses: {
       200: { description: 'The message is removed.', body: changed, headers: commandResponseHeaders },
     },
@@ -257,8 +257,7 @@ export const chatApi: readonly ApiOperation[] = [
     description: 'The rooms you are a member of, newest first, with their members and last seq.',
     tags: ['chat'],
     security: 'bearer',
-    headers: queryHeaders,
-    responses: { 200: { description: 'Your rooms.', body: chatRoomList, headers: queryResponseHeaders } },
+    responses: { 200: { description: 'Your rooms.', body: chatRoomList } },
   },
   {
     method: 'get',
@@ -309,8 +308,7 @@ export const chatApi: readonly ApiOperation[] = [
     tags: ['chat'],
     security: 'bearer',
     query: searchQuery,
-    headers: queryHeaders,
-    responses: { 200: { description: 'Matches.', body: chatSearchPage, headers: queryResponseHeaders } },
+    responses: { 200: { description: 'Matches.', body: chatSearchPage } },
     errors: [{ status: 400, description: '`q` is missing or blank, or `invalid_limit`.' }],
   },
 ];
