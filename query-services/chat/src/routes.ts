@@ -14,6 +14,7 @@ import {
 import {
   chatMessagesProjection,
   historyPage,
+  lastSeqs,
   searchMessages,
   type MessageRow,
 } from '@lectern/chat-projection-messages';
@@ -82,15 +83,18 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
       throw new Problem('forbidden', 'not_a_member', 'You are not a member of this room.');
     return room;
   };
-  const lastSeq = async (roomId: string): Promise<number> => {
-    const page = await historyPage(deps.sql, roomId, { limit: 1 });
-    return page.items.at(-1)?.updatedSeq ?? -1;
+  const withLastSeq = async (rooms: readonly RoomRow[]) => {
+    const last = await lastSeqs(
+      deps.sql,
+      rooms.map((r) => r.roomId),
+    );
+    return rooms.map((r) => ({ ...r, lastSeq: last.get(r.roomId) ?? -1 }));
   };
 
   router.get('/api/chat/rooms', auth, async (req, res) => {
     const rooms = await roomsOf(deps.sql, req.ctx.actor!.userId!);
     res.json({
-      items: await Promise.all(rooms.map(async (r) => ({ ...r, lastSeq: await lastSeq(r.roomId) }))),
+      items: await withLastSeq(rooms),
     });
   });
 
@@ -103,7 +107,7 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
       schema.roomStreamId(roomIdOf(req)),
     );
     const room = await readableRoom(req);
-    res.json({ ...room, lastSeq: await lastSeq(room.roomId) });
+    res.json((await withLastSeq([room]))[0]);
   });
 
   router.get('/api/chat/rooms/:roomId/messages', auth, async (req, res) => {

@@ -199,6 +199,25 @@ export const searchMessages = async (
   return rows.map(toMessage);
 };
 
+/**
+ * The seq of the last message event of each room (its newest change, an
+ * edit or removal included); -1 for a room with none. One index probe per
+ * room, in one query.
+ */
+export const lastSeqs = async (
+  sql: SqlExecutor,
+  roomIds: readonly string[],
+): Promise<Map<string, number>> => {
+  if (roomIds.length === 0) return new Map();
+  const rows = await sql.query<{ room_id: string; last: string | number | null }>(
+    `select r.room_id, (select m.updated_seq from ${messages} m where m.room_id = r.room_id
+       order by m.updated_seq desc limit 1) as last
+     from unnest($1::uuid[]) as r(room_id)`,
+    [roomIds],
+  );
+  return new Map(rows.map((r) => [r.room_id, r.last === null ? -1 : Number(r.last)]));
+};
+
 /** Whether the message at `seq` has been removed (false when there is none). */
 export const isRedacted = async (sql: SqlExecutor, roomId: string, seq: number): Promise<boolean> => {
   const rows = await sql.query(

@@ -1,7 +1,14 @@
 import test from 'ava';
 import { eventFeed, projectionSpec } from '@lectern/infra/testing/projection-spec';
 import { chat as schema } from '@lectern/schemas';
-import { changesAfter, chatMessagesProjection, historyPage, isRedacted, searchMessages } from './index.ts';
+import {
+  changesAfter,
+  chatMessagesProjection,
+  historyPage,
+  isRedacted,
+  lastSeqs,
+  searchMessages,
+} from './index.ts';
 
 const spec = projectionSpec(chatMessagesProjection);
 test.after.always(() => spec.close());
@@ -149,4 +156,18 @@ test('pages: newest by default, before and after a seq, with whether more lie be
   await spec
     .given(events)
     .then(t, async (sql) => seqs(await historyPage(sql, room, { limit: 2, after: 0 })), [[1, 2], true, true]);
+});
+
+test("a room's last seq is its newest change, an edit of an old message included; -1 for a room with none", async (t) => {
+  const feed = eventFeed();
+  const events = feed.append(schema.messagesStreamId(room), [
+    sent(0, ada, 'one'),
+    sent(1, ada, 'two'),
+    { type: 'chat.MessageEdited', data: { roomId: room, seq: 0, editorId: ada, body: 'one, edited' } },
+  ]);
+  const empty = '9f0c2b7e-8a41-4d8e-9b1a-2c5d6e7f8a90';
+  await spec.given(events).then(t, async (sql) => [...(await lastSeqs(sql, [room, empty]))], [
+    [room, 2],
+    [empty, -1],
+  ]);
 });
