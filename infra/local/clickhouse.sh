@@ -191,7 +191,7 @@ managed_port() {
 }
 
 wait_for_select() {
-  local pid=$1 deadline=$((SECONDS + 60))
+  local pid=$1 deadline=$((SECONDS + ENGINE_READY_SECONDS))
   until [[ $(http_query 'SELECT 1' 2>/dev/null) == 1 ]]; do
     if ! kill -0 "$pid" 2>/dev/null; then
       log "process $pid exited before answering SELECT 1"
@@ -200,7 +200,7 @@ wait_for_select() {
       return 1
     fi
     if ((SECONDS >= deadline)); then
-      log "timed out after 60s waiting for SELECT 1 on $HOST:$HTTP_PORT"
+      log "timed out after ${ENGINE_READY_SECONDS}s waiting for SELECT 1 on $HOST:$HTTP_PORT"
       show_log_tail "$LOG_DIR/clickhouse-server.err.log"
       return 1
     fi

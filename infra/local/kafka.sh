@@ -185,7 +185,7 @@ cmd_start() {
     kafka.Kafka "$K_DIR/server.properties" </dev/null >>"$STDOUT_LOG" 2>&1 9>&-) &
   local pid=$!
   echo "$pid" >"$PIDFILE"
-  if ! wait_for_port "$HOST" "$PORT" 90 "$pid" "$SERVER_LOG"; then
+  if ! wait_for_port "$HOST" "$PORT" "$ENGINE_READY_SECONDS" "$pid" "$SERVER_LOG"; then
     show_log_tail "$STDOUT_LOG"
     die "Kafka did not start"
   fi

@@ -7,6 +7,11 @@
 LECTERN_CACHE_DIR="${LECTERN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lectern}"
 LECTERN_ENGINES_DIR="${LECTERN_ENGINES_DIR:-$HOME/.cache/lectern/engines}"
 LECTERN_LOCAL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# How long a started engine may take to answer. The wait ends the moment it
+# answers (or dies), so a quiet machine never waits it out; a busy one (a JVM
+# starting beside ten CPU hogs) can need minutes.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+ENGINE_READY_SECONDS="${LECTERN_ENGINE_READY_SECONDS:-300}"
 # shellcheck disable=SC2034 # used by the scripts that source this file
 LECTERN_ROOT="$(cd "$LECTERN_LOCAL_DIR/../.." && pwd)"
 # Absolute, because the PostgreSQL tools run from / (see postgres.sh).
@@ -189,9 +194,9 @@ http_status() {
 }
 
 # wait_until_ok HOST PORT PATH PID LOGFILE: polls GET PATH until it answers
-# 200 (120 s at most); gives up at once when PID dies, showing LOGFILE's end.
+# 200 (ENGINE_READY_SECONDS at most); gives up at once when PID dies, showing LOGFILE's end.
 wait_until_ok() {
-  local host=$1 port=$2 path=$3 pid=$4 logfile=$5 deadline=$((SECONDS + 120))
+  local host=$1 port=$2 path=$3 pid=$4 logfile=$5 deadline=$((SECONDS + ENGINE_READY_SECONDS))
   until [[ $(http_status "$host" "$port" "$path") == 200 ]]; do
     if ! kill -0 "$pid" 2>/dev/null; then
       log "process $pid exited before $host:$port$path answered"
@@ -199,7 +204,7 @@ wait_until_ok() {
       return 1
     fi
     if ((SECONDS >= deadline)); then
-      log "timed out after 120s waiting for $host:$port$path"
+      log "timed out after ${ENGINE_READY_SECONDS}s waiting for $host:$port$path"
       show_log_tail "$logfile"
       return 1
     fi

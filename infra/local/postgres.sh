@@ -156,11 +156,11 @@ cmd_start() {
   # data folder can be started on another port by changing LECTERN_PG_PORT.
   # 9>&-: the server must not inherit the fd holding our start lock, or the
   # lock would stay taken for as long as the server runs.
-  if ! run_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOGFILE" -o "-p $PORT" -w -t 60 -s start 9>&-; then
+  if ! run_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOGFILE" -o "-p $PORT" -w -t "$ENGINE_READY_SECONDS" -s start 9>&-; then
     show_log_tail "$LOGFILE"
     die "PostgreSQL did not start"
   fi
-  wait_for_port "$HOST" "$PORT" 30 "" "$LOGFILE" || die "PostgreSQL does not answer on $HOST:$PORT"
+  wait_for_port "$HOST" "$PORT" "$ENGINE_READY_SECONDS" "" "$LOGFILE" || die "PostgreSQL does not answer on $HOST:$PORT"
   ensure_database
   log "PostgreSQL ready: $(cmd_url)"
 }

@@ -119,7 +119,7 @@ ready() {
 }
 
 wait_until_ready() {
-  local pid=$1 deadline=$((SECONDS + 60))
+  local pid=$1 deadline=$((SECONDS + ENGINE_READY_SECONDS))
   until ready; do
     if ! kill -0 "$pid" 2>/dev/null; then
       log "process $pid exited before answering PING"
@@ -127,7 +127,7 @@ wait_until_ready() {
       return 1
     fi
     if ((SECONDS >= deadline)); then
-      log "timed out after 60s waiting for PING on $HOST:$PORT"
+      log "timed out after ${ENGINE_READY_SECONDS}s waiting for PING on $HOST:$PORT"
       show_log_tail "$LOG"
       return 1
     fi
