@@ -6,13 +6,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestFn } from 'ava';
 import * as schema from '@lectern/schemas/content/index';
+import { mediaAssetDecider } from '@lectern/content-commands';
+import { handleCommand } from '@lectern/infra/runtime/command-handler';
 import { workOf } from '@lectern/infra/runtime/reactor';
+import { waitUntil } from '@lectern/infra/testing/wait';
 import { makeClip } from '@lectern/transcoding-worker/media/testing';
 import { readLadder } from '@lectern/transcoding-worker/media/verify';
 import { playHls } from './hls-player.ts';
 import { jsonClient } from './http-client.ts';
 import { fetchLadder, mediaAssets, rungsOf } from './media-assets.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
+import { runCli } from '../../../tools/src/testing/run-cli.ts';
 
 const run = promisify(execFile);
 
@@ -252,4 +256,125 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
     const request = events.find((e) => e.type === 'content.MediaAssetTranscodeRequested')!;
     t.like(await settledWork(request.id), { state: 'done', attempts: 2 });
   });
+
+  test.serial(
+    `${name}: a failed job's dead letter, redriven with lectern dlq, asks for the job again and the video plays`,
+    async (t) => {
+      const l = await lectern();
+      const authorId = randomUUID();
+      const ada = (await l.signAccessToken({ sub: authorId, roles: ['author'] })).token;
+      const admin = (await l.signAccessToken({ sub: randomUUID(), roles: ['admin'] })).token;
+      const courseId = await newCourse(ada);
+      const source = await clip({ seconds: 4, width: 1280, height: 720 });
+      const registered = await call('POST', `/api/courses/${courseId}/media-assets`, {
+        token: ada,
+        body: { kind: 'video', title: 'Lecture' },
+      });
+      const assetId = registered.body!.assetId as string;
+      const upload = `/api/courses/${courseId}/media-assets/${assetId}/upload`;
+      const presign = await call('POST', `${upload}/presign`, {
+        token: ada,
+        body: { contentType: 'video/mp4', size: source.length, fileName: 'lecture.mp4' },
+      });
+      t.is(presign.status, 200, JSON.stringify(presign.body));
+      const [part] = presign.body!.upload.parts as {
+        method: string;
+        url: string;
+        headers: Record<string, string>;
+      }[];
+
+      // The upload recorded as finished while the storage holds nothing under its key (a file
+      // the storage lost): the job finds it gone, a permanent failure, and dead-letters the request.
+      await handleCommand({
+        store: l.store,
+        streamId: schema.mediaAssetStreamId(assetId),
+        decider: mediaAssetDecider,
+        command: {
+          type: 'FinishUpload',
+          stored: { size: source.length, sniffed: 'video/mp4' },
+          course: { authorId, status: 'draft' },
+          actor: { userId: authorId, roles: ['author'] },
+          at: new Date().toISOString(),
+        },
+        commandId: randomUUID(),
+        occurredAt: new Date().toISOString(),
+        metadata: {
+          correlationId: randomUUID(),
+          causationId: null,
+          actor: null,
+          requestId: null,
+          traceparent: null,
+        },
+        catalogue: schema.contentEvents,
+      });
+      const failed = await assets.when(ada, courseId, assetId, (a) => a.status !== 'processing');
+      t.is(failed.status, 'failed');
+      t.regex(failed.reason, /is gone/);
+      const request = (await eventsOf(assetId)).find(
+        (e) => e.type === 'content.MediaAssetTranscodeRequested',
+      )!;
+      t.like(await settledWork(request.id), { state: 'dead', attempts: 1 });
+
+      const env = { LECTERN_URL: l.url, LECTERN_TOKEN: admin };
+      const topic = `${l.namespace}.dlq.worker.transcoding`;
+      const shown = async () => {
+        const r = await runCli(['dlq', 'show', topic], env);
+        if (r.code !== 0) throw new Error(r.stderr);
+        return (JSON.parse(r.stdout) as { items: { redriven: boolean; letter: { value: string } }[] }).items;
+      };
+      await waitUntil(
+        'the dead letter',
+        async () => (await shown()).some((i) => i.letter.value.includes(request.id)),
+        120_000,
+        100,
+      );
+      t.true((await shown()).some((i) => !i.redriven && i.letter.value.includes(request.id)));
+
+      // The file is put back; the dead letter is redriven: the job is asked for again, a new one.
+      const put = await fetch(part!.url, { method: part!.method, headers: part!.headers, body: source });
+      t.true(put.ok, `PUT ${put.status}`);
+      const redrive = await runCli(['dlq', 'redrive', topic], env);
+      t.is(redrive.code, 0, redrive.stderr);
+      t.true((JSON.parse(redrive.stdout) as { redriven: number }).redriven >= 1);
+
+      const ready = await assets.when(ada, courseId, assetId, (a) => a.status === 'ready');
+      t.deepEqual(
+        ready.ladder.renditions.map((r: { name: string }) => r.name),
+        ['720p'],
+      );
+      const events = await eventsOf(assetId);
+      const requests = events.filter((e) => e.type === 'content.MediaAssetTranscodeRequested');
+      const failedJob = events.find((e) => e.type === 'content.MediaAssetTranscodeFailed')!.data
+        .jobId as string;
+      t.is(requests.length, 2, 'asked for again once');
+      t.is(requests[1]!.data.requeueOf, failedJob);
+      const done = events.find((e) => e.type === 'content.MediaAssetTranscoded')!
+        .data as schema.MediaAssetTranscoded;
+      t.not(done.jobId, failedJob, 'a new job, in a folder of its own');
+      t.true(
+        events.some((e) => e.type === 'content.MediaAssetTranscodeProgressed' && e.data.jobId === done.jobId),
+        'the new job shows its progress',
+      );
+      t.like(await settledWork(request.id), { state: 'done', outcome: 'requeued' });
+      t.like(await settledWork(requests[1]!.id), { state: 'done', outcome: 'transcoded', attempts: 1 });
+      const dir = await mkdtemp(join(tmpdir(), 'lectern-ladder-'));
+      try {
+        const read = await readLadder(await fetchLadder(l.blobs, done, dir));
+        t.deepEqual(
+          read.map((v) => v.height),
+          [720],
+        );
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+
+      // Redriven again (nothing waits): nothing more is asked for.
+      const again = await runCli(['dlq', 'redrive', topic], env);
+      t.is(again.code, 0, again.stderr);
+      t.is(
+        (await eventsOf(assetId)).filter((e) => e.type === 'content.MediaAssetTranscodeRequested').length,
+        2,
+      );
+    },
+  );
 };

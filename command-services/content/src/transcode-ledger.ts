@@ -37,8 +37,20 @@ export const transcodeLedger = (deps: { store: EventStore; clock: Clock }) => {
         status: s.status,
         ladderJobId: 'ladder' in s ? (s.ladder?.jobId ?? null) : null,
         failedJobId: s.status === 'failed' ? s.failedJobId : null,
+        requeued: s.status === 'none' ? [] : s.requeued,
         ladder: 'ladder' in s ? s.ladder : null,
       };
+    },
+    async requeue(
+      cause: RecordedEvent,
+      assetId: string,
+      r: { jobId: string; renditions: readonly string[] | null },
+    ) {
+      await run(cause, assetId, `transcode/${r.jobId}/requeue`, {
+        type: 'RequeueFailedTranscode',
+        ...r,
+        at: at(),
+      });
     },
     async progress(
       cause: RecordedEvent,

@@ -66,10 +66,13 @@ export type Reaction = Readonly<{
      * `final`: a failure of this try dead-letters the event (the reaction can record that it gave up).
      * `keepAlive`: extends the claim's lease; a long reaction (a fan-out) calls it as it goes, so no
      * other worker takes the event over while this one still works on it.
+     * `redriven`: the event came back from the dead-letter topic (`lectern dlq redrive`): whatever
+     * the reaction recorded as given up for it is to be tried afresh, not found done.
      */
     attempt: Readonly<{
       number: number;
       final: boolean;
+      redriven: boolean;
       signal: AbortSignal;
       keepAlive: () => Promise<void>;
     }>,
@@ -256,7 +259,7 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
       await record(e, { attempts: n, lease_until: iso(now() + leaseMs) });
       try {
         const keepAlive = () => record(e, { lease_until: iso(now() + leaseMs) });
-        const result = await r.handle(e, { number: n, final: n >= attempts, signal, keepAlive });
+        const result = await r.handle(e, { number: n, final: n >= attempts, redriven, signal, keepAlive });
         await record(e, {
           state: 'done',
           outcome: result.outcome,

@@ -161,6 +161,8 @@ export type MediaAssetTranscodeRequested = Readonly<{
   requestedAt: string;
   /** Only these renditions made again (the others kept from the ladder); absent: the whole ladder. */
   renditions?: readonly string[];
+  /** The failed job this request asks for again, when a redrive of its dead letter did. */
+  requeueOf?: string;
 }>;
 export type MediaAssetReady = Readonly<{ assetId: string; courseId: string; readyAt: string }>;
 /** One rendition of an HLS ladder: its media playlist, relative to the job's prefix. */
@@ -366,8 +368,9 @@ export const contentEvents: CatalogueOf<ContentDomainEvent> = {
         contentType: oneOf(uploadContentTypes),
         requestedAt: isoTime,
         renditions: arrayOf(renditionName, { max: 8 }),
+        requeueOf: uuid,
       },
-      { optional: ['renditions'] },
+      { optional: ['renditions', 'requeueOf'] },
     ),
   ),
   'content.MediaAssetReady': v1(object({ assetId: uuid, courseId: uuid, readyAt: isoTime })),

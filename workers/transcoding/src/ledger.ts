@@ -8,6 +8,8 @@ export type AssetForJob = Readonly<{
   ladderJobId: string | null;
   /** The job that failed it, when it is failed by a transcode. */
   failedJobId: string | null;
+  /** Failed jobs asked for again by a redrive of their dead letter (each is, once). */
+  requeued: readonly string[];
   /** The ladder it plays from now: a job that makes one rendition again keeps the others from it. */
   ladder: LadderRecord | null;
 }>;
@@ -39,6 +41,12 @@ export type AssetLedger = Readonly<{
     p: Readonly<{ jobId: string; report: string; percent: number; etaSeconds: number | null }>,
   ): Promise<void>;
   transcoded(cause: RecordedEvent, assetId: string, ladder: LadderRecord): Promise<void>;
+  /** Asks for a failed job again (a new request, so a new job), once: its dead letter was redriven. */
+  requeue(
+    cause: RecordedEvent,
+    assetId: string,
+    r: Readonly<{ jobId: string; renditions: readonly string[] | null }>,
+  ): Promise<void>;
   failed(
     cause: RecordedEvent,
     assetId: string,

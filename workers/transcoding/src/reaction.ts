@@ -112,7 +112,9 @@ const filesUnder = async (root: string): Promise<string[]> => {
  *    recorded on the asset (`ready`). A failure at any step leaves the
  *    asset's earlier ladder as it was, and the job's own files are removed.
  * 4. Transient failures (storage, ffmpeg killed) are tried again by the
- *    reactor with backoff; the last try records the failure on the asset.
+ *    reactor with backoff; the last try records the failure on the asset,
+ *    and the request goes to the dead-letter topic. `lectern dlq redrive`
+ *    hands it back: the failed job is then asked for again, once.
  */
 export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
   const now = deps.now ?? Date.now;
@@ -162,8 +164,16 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
       });
       const asset = await deps.ledger.asset(request.assetId);
       if (asset.status === 'none') return { outcome: 'skipped', ref: null };
-      if (asset.ladderJobId === jobId || asset.failedJobId === jobId)
+      if (asset.ladderJobId === jobId || asset.requeued.includes(jobId))
         return { outcome: 'recorded', ref: jobId };
+      if (asset.failedJobId === jobId) {
+        // A failed job is over: only `lectern dlq redrive` of its dead letter asks for it again, as
+        // a new request (a new job, its own folder; the asset shows processing and progress again).
+        if (!attempt.redriven) return { outcome: 'recorded', ref: jobId };
+        await deps.ledger.requeue(event, request.assetId, { jobId, renditions: request.renditions ?? null });
+        log.info('failed job asked for again by a redrive');
+        return { outcome: 'requeued', ref: jobId };
+      }
 
       const fail = async (reason: string, permanent: boolean) => {
         await deps.ledger.failed(event, request.assetId, {

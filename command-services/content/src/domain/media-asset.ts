@@ -5,7 +5,14 @@ import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 import { clip } from '@lectern/infra/runtime/text';
 
 type Actor = Readonly<{ userId: string; roles: readonly string[] }>;
-type Asset = Readonly<{ assetId: string; courseId: string; kind: schema.MediaKind; title: string }>;
+type Asset = Readonly<{
+  assetId: string;
+  courseId: string;
+  kind: schema.MediaKind;
+  title: string;
+  /** Failed transcode jobs requeued when their dead letter was redriven: each is requeued once. */
+  requeued: readonly string[];
+}>;
 /** The upload under way: what the client declared, where it goes. */
 export type PendingUpload = Readonly<{
   key: string;
@@ -110,6 +117,16 @@ export type MediaAssetCommand =
       etaSeconds: number | null;
       at: string;
     }>
+  /**
+   * The transcoding worker, handed a failed job's request back by `lectern dlq redrive`:
+   * the job is asked for again (as an admin's requeue would), once.
+   */
+  | Readonly<{
+      type: 'RequeueFailedTranscode';
+      jobId: string;
+      renditions: readonly string[] | null;
+      at: string;
+    }>
   /** An admin: transcode the stored video again (a failed job requeued, or a new ladder for a ready one). */
   | Readonly<{
       type: 'RequestTranscode';
@@ -126,6 +143,7 @@ const assetOf = (s: Asset): Asset => ({
   courseId: s.courseId,
   kind: s.kind,
   title: s.title,
+  requeued: s.requeued,
 });
 
 const notFound = (): Problem => new Problem('not_found', 'media_asset_not_found', 'No such media asset.');
@@ -308,6 +326,26 @@ export const decide = (cmd: MediaAssetCommand, s: MediaAsset): schema.MediaAsset
         },
       ];
     }
+    case 'RequeueFailedTranscode': {
+      if (s.status === 'none') throw notFound();
+      // Only the job that failed the asset, and only while it is failed: a second redrive, or one
+      // after an admin's requeue, finds nothing to do.
+      if (s.status !== 'failed' || s.failedJobId !== cmd.jobId || !s.file) return [];
+      return [
+        {
+          type: 'content.MediaAssetTranscodeRequested',
+          data: {
+            assetId: s.assetId,
+            courseId: s.courseId,
+            key: s.file.key,
+            contentType: s.file.contentType,
+            requestedAt: cmd.at,
+            ...(cmd.renditions ? { renditions: cmd.renditions } : {}),
+            requeueOf: cmd.jobId,
+          },
+        },
+      ];
+    }
     case 'RequestTranscode': {
       if (s.status === 'none') throw notFound();
       if (!cmd.actor.roles.includes('admin'))
@@ -415,6 +453,7 @@ export const evolve = (s: MediaAsset, e: schema.MediaAssetStreamEvent): MediaAss
         courseId: d.courseId,
         kind: d.kind,
         title: d.title,
+        requeued: [],
         upload: null,
       };
     }
@@ -428,11 +467,20 @@ export const evolve = (s: MediaAsset, e: schema.MediaAssetStreamEvent): MediaAss
       const { key, contentType, size } = e.data;
       return { ...assetOf(s), status: 'processing', file: { key, contentType, size }, ladder: null };
     }
-    case 'content.MediaAssetTranscodeRequested':
+    case 'content.MediaAssetTranscodeRequested': {
       // A failed job requeued: processing again, from the file it has.
-      return s.status === 'failed' && s.file
-        ? { ...assetOf(s), status: 'processing', file: s.file, ladder: s.ladder }
-        : s;
+      const { requeueOf } = e.data;
+      const requeued = requeueOf ? [...(s.status === 'none' ? [] : s.requeued), requeueOf] : null;
+      if (s.status === 'failed' && s.file)
+        return {
+          ...assetOf(s),
+          ...(requeued ? { requeued } : {}),
+          status: 'processing',
+          file: s.file,
+          ladder: s.ladder,
+        };
+      return requeued && s.status !== 'none' ? { ...s, requeued } : s;
+    }
     case 'content.MediaAssetReady':
       return s.status === 'none'
         ? s

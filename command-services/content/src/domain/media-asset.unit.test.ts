@@ -255,6 +255,43 @@ test('a failed job fails a processing video, keeps its file for a requeue, and i
     .then(t, [transcoded(jobB), ready]);
 });
 
+test('a redriven dead letter asks for the failed job again, once, and only while it is the failure', (t) => {
+  const failed = [
+    ...processing,
+    {
+      type: 'content.MediaAssetFailed',
+      data: { assetId, courseId, reason: 'ffmpeg was killed', failedAt: at },
+    } as schema.MediaAssetStreamEvent,
+    transcodeFailed(jobA),
+  ];
+  const requeue = { type: 'RequeueFailedTranscode', jobId: jobA, renditions: null, at } as const;
+  const again: schema.MediaAssetStreamEvent = {
+    type: 'content.MediaAssetTranscodeRequested',
+    data: { ...requested.data, requeueOf: jobA } as schema.MediaAssetTranscodeRequested,
+  };
+  spec(mediaAssetDecider).given(failed).when(requeue).then(t, [again]);
+  t.like(spec(mediaAssetDecider).given([...failed, again]).state, {
+    status: 'processing',
+    file: { key },
+    requeued: [jobA],
+  });
+  // Twice (a letter redriven twice): nothing more. Another job's letter, or a video not failed: nothing.
+  spec(mediaAssetDecider)
+    .given([...failed, again])
+    .when(requeue)
+    .then(t, []);
+  spec(mediaAssetDecider)
+    .given(failed)
+    .when({ ...requeue, jobId: jobB })
+    .then(t, []);
+  spec(mediaAssetDecider).given(processing).when(requeue).then(t, []);
+  // The requeued job is a new one: its ladder makes the video ready.
+  spec(mediaAssetDecider)
+    .given([...failed, again])
+    .when({ type: 'RecordTranscode', ...ladder(jobB), at })
+    .then(t, [transcoded(jobB), ready]);
+});
+
 test('a ready video transcoded again keeps playing its ladder if the new job fails', (t) => {
   const readyA = [...processing, transcoded(jobA), ready];
   spec(mediaAssetDecider)
