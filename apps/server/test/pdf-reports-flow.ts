@@ -1,12 +1,19 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
-import { pdfReportLedger } from '@lectern/analytics-commands';
+import { pdfJobDecider, pdfReportLedger } from '@lectern/analytics-commands';
+import { handleCommand } from '@lectern/infra/runtime/command-handler';
+import { waitUntil } from '@lectern/infra/testing/wait';
 import { activePdfSchedules } from '@lectern/analytics-projection-pdf-schedules';
-import { pdfReportStreamId, type PdfReportScheduled } from '@lectern/schemas/analytics/pdf-reports';
+import {
+  pdfReportEvents,
+  pdfReportStreamId,
+  type PdfReportScheduled,
+} from '@lectern/schemas/analytics/pdf-reports';
 import { pdfScheduler } from '@lectern/reports-worker';
 import { jsonClient, problem } from './http-client.ts';
 import { firstPageAsPng, inkOf, pdfText } from './pdf-reading.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
+import { runCli } from '../../../tools/src/testing/run-cli.ts';
 
 /** How long a test waits for the reports worker: it renders after the answer. */
 const PATIENCE_MS = 3 * 60_000;
@@ -296,4 +303,81 @@ export const pdfReportsFlow = (test: TestFn, name: string, setup: ProfileSetup) 
       'pdf_schedule_not_found',
     );
   });
+
+  test.serial(
+    `${name}: a failed job's dead letter, redriven with lectern dlq, queues the job again, once per letter`,
+    async (t) => {
+      const l = await lectern();
+      const analyst = await token(['analyst']);
+      const admin = await token(['admin']);
+      // A request the reports refuse when they run (what the route would have refused, written
+      // straight to the job's stream): a permanent failure, recorded on the job and dead-lettered.
+      const jobId = randomUUID();
+      const at = new Date().toISOString();
+      await handleCommand({
+        store: l.store,
+        streamId: pdfReportStreamId(jobId),
+        decider: pdfJobDecider,
+        catalogue: pdfReportEvents,
+        command: {
+          type: 'RequestPdfReport',
+          jobId,
+          definition: {
+            title: 'Refused',
+            from: '2026-11-01',
+            to: '2026-11-30',
+            reports: [{ name: 'dau', params: { nope: 'x' } }],
+            maxPages: 10,
+          },
+          requestedBy: 'analyst',
+          scheduleId: null,
+          slot: null,
+          requestedAt: at,
+        },
+        commandId: randomUUID(),
+        occurredAt: at,
+        metadata: {
+          correlationId: randomUUID(),
+          causationId: null,
+          actor: null,
+          requestId: null,
+          traceparent: null,
+        },
+      });
+      const failed = await jobWhen(analyst, jobId);
+      t.is(failed.status, 'failed');
+      t.truthy(failed.reason);
+
+      const env = { LECTERN_URL: l.url, LECTERN_TOKEN: admin };
+      const topic = `${l.namespace}.dlq.worker.reports`;
+      const letters = async () => {
+        const r = await runCli(['dlq', 'show', topic], env);
+        if (r.code !== 0) throw new Error(r.stderr);
+        return (
+          JSON.parse(r.stdout) as { items: { redriven: boolean; letter: { value: string } }[] }
+        ).items.filter((i) => i.letter.value.includes(jobId));
+      };
+      await waitUntil('the dead letter', async () => (await letters()).length === 1, PATIENCE_MS, 100);
+      const types = async () => (await l.store.readStream(pdfReportStreamId(jobId))).map((e) => e.type);
+
+      // Redriven: queued again and tried afresh; refused again, it fails again and is set aside again.
+      const redrive = await runCli(['dlq', 'redrive', topic], env);
+      t.is(redrive.code, 0, redrive.stderr);
+      await waitUntil('the second dead letter', async () => (await letters()).length === 2, PATIENCE_MS, 100);
+      t.deepEqual(await types(), [
+        'analytics.PdfReportRequested',
+        'analytics.PdfReportFailed',
+        'analytics.PdfReportRequeued',
+        'analytics.PdfReportFailed',
+      ]);
+      const requeued = (await l.store.readStream(pdfReportStreamId(jobId)))[2]!.data as { letter: string };
+      t.regex(requeued.letter, new RegExp(`^${literal(topic)}@\\d+$`));
+      t.like(await jobWhen(analyst, jobId), { status: 'failed' });
+
+      // Each letter queues it once: a redrive of the new letter queues it once more, no more.
+      t.is((await runCli(['dlq', 'redrive', topic], env)).code, 0);
+      await waitUntil('the third dead letter', async () => (await letters()).length === 3, PATIENCE_MS, 100);
+      t.is((await types()).filter((x) => x === 'analytics.PdfReportRequeued').length, 2);
+    },
+  );
 };

@@ -30,10 +30,16 @@ export const pdfReportLedger = (deps: { store: EventStore; clock: Clock }) => {
       occurredAt: deps.clock.now().toISOString(),
       metadata: metadataOf(cause, jobId),
     });
+  const job = async (jobId: string): Promise<PdfJob> =>
+    fold(pdfJobDecider, await deps.store.readStream(schema.pdfReportStreamId(jobId)));
+  /** A round's outcome is its own command: the first round's ids as they always were, then `/<round>`. */
+  const roundId = async (jobId: string, what: string) => {
+    const s = await job(jobId);
+    const round = s.status === 'none' ? 0 : s.requeuedFor.length;
+    return `pdfreport/${jobId}/${what}${round ? `/${round}` : ''}`;
+  };
   return {
-    async job(jobId: string): Promise<PdfJob> {
-      return fold(pdfJobDecider, await deps.store.readStream(schema.pdfReportStreamId(jobId)));
-    },
+    job,
     /**
      * A schedule's slot: its job id and its event are the slot's own, so
      * however many ask, the stream holds one request. `created` is true when
@@ -65,13 +71,22 @@ export const pdfReportLedger = (deps: { store: EventStore; clock: Clock }) => {
       return { jobId, created: outcome.events.length > 0 };
     },
     async rendered(cause: RecordedEvent, jobId: string, r: Omit<schema.PdfReportRendered, 'jobId'>) {
-      await run(jobId, `pdfreport/${jobId}/rendered`, { type: 'RecordPdfReport', ...r }, cause);
+      await run(jobId, await roundId(jobId, 'rendered'), { type: 'RecordPdfReport', ...r }, cause);
     },
     async failed(cause: RecordedEvent, jobId: string, reason: string) {
       await run(
         jobId,
-        `pdfreport/${jobId}/failed`,
+        await roundId(jobId, 'failed'),
         { type: 'RecordPdfReportFailure', reason, failedAt: deps.clock.now().toISOString() },
+        cause,
+      );
+    },
+    /** Queues a failed job again for the redrive of `letter` (once per letter). */
+    async requeue(cause: RecordedEvent, jobId: string, letter: string) {
+      await run(
+        jobId,
+        `pdfreport/${jobId}/requeue/${letter}`,
+        { type: 'RequeuePdfReport', letter, requeuedAt: deps.clock.now().toISOString() },
         cause,
       );
     },

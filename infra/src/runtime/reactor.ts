@@ -3,7 +3,7 @@ import { topicOf, type RecordedEvent } from '@lectern/schemas';
 import type { Batch, Consumer, LogMessage, MessageLog } from '../ports/message-log.ts';
 import { migrate, sqlMigration, type Sql } from '../sql/index.ts';
 import { fromLogMessage } from './codec.ts';
-import { REDRIVE_FOR } from './dead-letter-admin.ts';
+import { REDRIVE_FOR, REDRIVEN_FROM } from './dead-letter-admin.ts';
 import { deadLetterSender } from './dead-letters.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -66,13 +66,14 @@ export type Reaction = Readonly<{
      * `final`: a failure of this try dead-letters the event (the reaction can record that it gave up).
      * `keepAlive`: extends the claim's lease; a long reaction (a fan-out) calls it as it goes, so no
      * other worker takes the event over while this one still works on it.
-     * `redriven`: the event came back from the dead-letter topic (`lectern dlq redrive`): whatever
-     * the reaction recorded as given up for it is to be tried afresh, not found done.
+     * `redriven`: the dead letter (`<topic>@<offset>`) the event came back from by `lectern dlq
+     * redrive`, else null: whatever the reaction recorded as given up for it is to be tried afresh
+     * (once per letter), not found done.
      */
     attempt: Readonly<{
       number: number;
       final: boolean;
-      redriven: boolean;
+      redriven: string | null;
       signal: AbortSignal;
       keepAlive: () => Promise<void>;
     }>,
@@ -252,6 +253,7 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
   const react = async (message: LogMessage, e: RecordedEvent, signal: AbortSignal): Promise<void> => {
     const redriven = message.headers[REDRIVE_FOR] === consumerName;
     const before = await claim(e, redriven);
+    const letter = redriven ? (message.headers[REDRIVEN_FROM] ?? `${message.topic}@${message.offset}`) : null;
     if (before === null) return;
     const context = { eventId: e.id, eventType: e.type, correlationId: e.metadata.correlationId };
     for (let n = before + 1; ; n++) {
@@ -259,7 +261,13 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
       await record(e, { attempts: n, lease_until: iso(now() + leaseMs) });
       try {
         const keepAlive = () => record(e, { lease_until: iso(now() + leaseMs) });
-        const result = await r.handle(e, { number: n, final: n >= attempts, redriven, signal, keepAlive });
+        const result = await r.handle(e, {
+          number: n,
+          final: n >= attempts,
+          redriven: letter,
+          signal,
+          keepAlive,
+        });
         await record(e, {
           state: 'done',
           outcome: result.outcome,

@@ -90,6 +90,8 @@ export type PdfReportRendered = Readonly<{
   renderedAt: string;
 }>;
 export type PdfReportFailed = Readonly<{ jobId: string; reason: string; failedAt: string }>;
+/** A failed job queued again: its dead letter (`<topic>@<offset>`) was redriven. */
+export type PdfReportRequeued = Readonly<{ jobId: string; letter: string; requeuedAt: string }>;
 export type PdfReportScheduled = Readonly<{
   scheduleId: string;
   title: string;
@@ -111,6 +113,7 @@ export type PdfReportDomainEvent =
   | DomainEvent<'analytics.PdfReportRequested', PdfReportRequested>
   | DomainEvent<'analytics.PdfReportRendered', PdfReportRendered>
   | DomainEvent<'analytics.PdfReportFailed', PdfReportFailed>
+  | DomainEvent<'analytics.PdfReportRequeued', PdfReportRequeued>
   | DomainEvent<'analytics.PdfReportScheduled', PdfReportScheduled>
   | DomainEvent<'analytics.PdfReportScheduleCancelled', PdfReportScheduleCancelled>;
 export type PdfReportEvent = RecordedEventOf<PdfReportDomainEvent>;
@@ -430,6 +433,9 @@ export const pdfReportEvents: CatalogueOf<PdfReportDomainEvent> = {
   ),
   'analytics.PdfReportFailed': v1(
     object({ jobId: uuid, reason: string({ min: 1, max: 2000 }), failedAt: isoTime }),
+  ),
+  'analytics.PdfReportRequeued': v1(
+    object({ jobId: uuid, letter: string({ min: 1, max: 400 }), requeuedAt: isoTime }),
   ),
   'analytics.PdfReportScheduled': v1(
     object({

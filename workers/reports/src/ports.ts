@@ -2,7 +2,13 @@ import type { RecordedEvent } from '@lectern/schemas';
 import type { PdfReportRendered, PdfReportScheduled } from '@lectern/schemas/analytics/pdf-reports';
 
 /** A job as the worker needs to see it before it starts. */
-export type JobForWorker = Readonly<{ status: 'none' | 'queued' | 'ready' | 'failed' }>;
+export type JobForWorker =
+  | Readonly<{ status: 'none' }>
+  | Readonly<{
+      status: 'queued' | 'ready' | 'failed';
+      /** The dead letters whose redrive queued the job again. */
+      requeuedFor: readonly string[];
+    }>;
 
 /**
  * How the reports worker and the scheduler record what they did, as events
@@ -14,6 +20,8 @@ export type ReportJobs = Readonly<{
   requestSlot(schedule: PdfReportScheduled, slot: number): Promise<{ jobId: string; created: boolean }>;
   rendered(cause: RecordedEvent, jobId: string, r: Omit<PdfReportRendered, 'jobId'>): Promise<void>;
   failed(cause: RecordedEvent, jobId: string, reason: string): Promise<void>;
+  /** Queues a failed job again: its dead letter `letter` was redriven (once per letter). */
+  requeue(cause: RecordedEvent, jobId: string, letter: string): Promise<void>;
 }>;
 
 export type ReportColumn = Readonly<{ name: string; type: 'date' | 'string' | 'integer' | 'number' }>;

@@ -69,7 +69,13 @@ export const reportsReaction = (deps: ReportsDeps): Reaction => ({
       correlationId: event.metadata.correlationId,
     });
     const job = await deps.jobs.job(jobId);
-    if (job.status !== 'queued') return { outcome: 'recorded', ref: jobId };
+    // A failed job is over, unless `lectern dlq redrive` handed its request back: then it is queued
+    // again (once per dead letter) and rendered afresh under the same id.
+    const letter = attempt.redriven;
+    if (job.status === 'failed' && letter && !job.requeuedFor.includes(letter)) {
+      await deps.jobs.requeue(event, jobId, letter);
+      log.info({ letter }, 'failed PDF report queued again by a redrive');
+    } else if (job.status !== 'queued') return { outcome: 'recorded', ref: jobId };
     try {
       const watermark = await deps.runner.watermark();
       const sections: ReportSection[] = [];

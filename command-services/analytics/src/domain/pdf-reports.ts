@@ -4,24 +4,46 @@ import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 
 type JobEvent = Extract<
   schema.PdfReportDomainEvent,
-  { type: 'analytics.PdfReportRequested' | 'analytics.PdfReportRendered' | 'analytics.PdfReportFailed' }
+  {
+    type:
+      | 'analytics.PdfReportRequested'
+      | 'analytics.PdfReportRendered'
+      | 'analytics.PdfReportFailed'
+      | 'analytics.PdfReportRequeued';
+  }
 >;
 type ScheduleEvent = Extract<
   schema.PdfReportDomainEvent,
   { type: 'analytics.PdfReportScheduled' | 'analytics.PdfReportScheduleCancelled' }
 >;
 
-/** A PDF report job: queued once, then rendered or failed, once. */
+/**
+ * What a job's history holds besides its status: the dead letters whose
+ * redrive queued it again (each does so once), and so how many rounds it
+ * has had; each round records its outcome once.
+ */
+type Rounds = Readonly<{ requeuedFor: readonly string[] }>;
+
+/** A PDF report job: queued once, then rendered or failed, once per round; a failed one is queued again by a redrive. */
 export type PdfJob =
   | Readonly<{ status: 'none' }>
-  | Readonly<{ status: 'queued'; request: schema.PdfReportRequested }>
-  | Readonly<{ status: 'ready'; request: schema.PdfReportRequested; rendered: schema.PdfReportRendered }>
-  | Readonly<{ status: 'failed'; request: schema.PdfReportRequested; reason: string }>;
+  | (Readonly<{ status: 'queued'; request: schema.PdfReportRequested }> & Rounds)
+  | (Readonly<{
+      status: 'ready';
+      request: schema.PdfReportRequested;
+      rendered: schema.PdfReportRendered;
+    }> &
+      Rounds)
+  | (Readonly<{ status: 'failed'; request: schema.PdfReportRequested; reason: string }> & Rounds);
 
 export type PdfJobCommand =
   | (Readonly<{ type: 'RequestPdfReport' }> & schema.PdfReportRequested)
   | (Readonly<{ type: 'RecordPdfReport' }> & Omit<schema.PdfReportRendered, 'jobId'>)
-  | Readonly<{ type: 'RecordPdfReportFailure'; reason: string; failedAt: string }>;
+  | Readonly<{ type: 'RecordPdfReportFailure'; reason: string; failedAt: string }>
+  /** The reports worker, handed a failed job's request back by `lectern dlq redrive` of `letter`. */
+  | Readonly<{ type: 'RequeuePdfReport'; letter: string; requeuedAt: string }>;
+
+const rounds = (s: Rounds): Rounds => ({ requeuedFor: s.requeuedFor });
 
 const noJob = () => new Problem('not_found', 'pdf_report_not_found', 'No such PDF report.');
 
@@ -55,6 +77,17 @@ export const pdfJobDecider: Decider<PdfJob, PdfJobCommand, JobEvent> = {
           },
         ];
       }
+      case 'RequeuePdfReport': {
+        if (s.status === 'none') throw noJob();
+        // Only a failed job, and once per dead letter: the same letter again finds it done.
+        if (s.status !== 'failed' || s.requeuedFor.includes(cmd.letter)) return [];
+        return [
+          {
+            type: 'analytics.PdfReportRequeued',
+            data: { jobId: s.request.jobId, letter: cmd.letter, requeuedAt: cmd.requeuedAt },
+          },
+        ];
+      }
       default: {
         const unhandled: never = cmd;
         throw new Error(`unknown command ${String(unhandled)}`);
@@ -64,11 +97,19 @@ export const pdfJobDecider: Decider<PdfJob, PdfJobCommand, JobEvent> = {
   evolve: (s, e) => {
     switch (e.type) {
       case 'analytics.PdfReportRequested':
-        return { status: 'queued', request: e.data };
+        return { status: 'queued', request: e.data, requeuedFor: [] };
       case 'analytics.PdfReportRendered':
-        return s.status === 'none' ? s : { status: 'ready', request: s.request, rendered: e.data };
+        return s.status === 'none'
+          ? s
+          : { ...rounds(s), status: 'ready', request: s.request, rendered: e.data };
       case 'analytics.PdfReportFailed':
-        return s.status === 'none' ? s : { status: 'failed', request: s.request, reason: e.data.reason };
+        return s.status === 'none'
+          ? s
+          : { ...rounds(s), status: 'failed', request: s.request, reason: e.data.reason };
+      case 'analytics.PdfReportRequeued':
+        return s.status === 'none'
+          ? s
+          : { status: 'queued', request: s.request, requeuedFor: [...s.requeuedFor, e.data.letter] };
       default:
         return unknownEvent(e, s);
     }

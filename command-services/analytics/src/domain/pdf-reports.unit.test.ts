@@ -55,6 +55,33 @@ test('a job is requested once, and rendered or failed once', (t) => {
   spec(pdfJobDecider).given([]).when(record).thenFails(t, 'pdf_report_not_found');
 });
 
+test('a failed job is queued again by the redrive of its dead letter, once per letter', (t) => {
+  const failed = {
+    type: 'analytics.PdfReportFailed',
+    data: { jobId, reason: 'engine down', failedAt: at },
+  } as const;
+  const letter = 'lectern.dlq.worker.reports@3';
+  const requeue = { type: 'RequeuePdfReport', letter, requeuedAt: at } as const;
+  const requeued = { type: 'analytics.PdfReportRequeued', data: { jobId, letter, requeuedAt: at } } as const;
+  spec(pdfJobDecider).given([requested, failed]).when(requeue).then(t, [requeued]);
+  t.like(spec(pdfJobDecider).given([requested, failed, requeued]).state, {
+    status: 'queued',
+    requeuedFor: [letter],
+  });
+  // The same letter again, a job not failed, a job that is not: nothing, or refused.
+  spec(pdfJobDecider).given([requested, failed, requeued]).when(requeue).then(t, []);
+  spec(pdfJobDecider).given([requested, failed, requeued, failed]).when(requeue).then(t, []);
+  spec(pdfJobDecider).given([requested]).when(requeue).then(t, []);
+  spec(pdfJobDecider).given([requested, rendered]).when(requeue).then(t, []);
+  spec(pdfJobDecider).given([]).when(requeue).thenFails(t, 'pdf_report_not_found');
+  // Queued again, it is rendered (or fails) once more; another letter queues it again after a second failure.
+  spec(pdfJobDecider).given([requested, failed, requeued]).when(record).then(t, [rendered]);
+  spec(pdfJobDecider)
+    .given([requested, failed, requeued, failed])
+    .when({ ...requeue, letter: 'lectern.dlq.worker.reports@4' })
+    .then(t, [{ ...requeued, data: { ...requeued.data, letter: 'lectern.dlq.worker.reports@4' } }]);
+});
+
 test('a schedule is made once and cancelled once', (t) => {
   const schedule: PdfReportScheduled = {
     scheduleId: jobId,
