@@ -8,7 +8,7 @@ import type { Sql } from '../sql/sql.ts';
 import { eventFeed } from '../testing/projection-spec.ts';
 import { waitUntil } from '../testing/wait.ts';
 import { toLogMessage } from './codec.ts';
-import { REDRIVE_FOR } from './dead-letter-admin.ts';
+import { REDRIVE_FOR, REDRIVEN_FROM } from './dead-letter-admin.ts';
 import { dlqTopicOf } from './dead-letters.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -41,6 +41,8 @@ type Fixture = {
   log: MessageLog;
   namespace: string;
   calls: Map<string, number>;
+  /** What each call was told of a redrive (the dead letter it came from, or null). */
+  letters: (string | null)[];
   pauses: number[];
   clock: { t: number };
   metrics: ReturnType<typeof createMetrics>;
@@ -58,6 +60,7 @@ const fixture = async (): Promise<Fixture> => {
   const log = await sqlLog(sql);
   const namespace = `t${randomUUID().slice(0, 8)}`;
   const calls = new Map<string, number>();
+  const letters: (string | null)[] = [];
   const pauses: number[] = [];
   const clock = { t: Date.UTC(2026, 11, 2, 12) };
   const metrics = createMetrics();
@@ -66,6 +69,7 @@ const fixture = async (): Promise<Fixture> => {
     log,
     namespace,
     calls,
+    letters,
     pauses,
     clock,
     metrics,
@@ -76,6 +80,7 @@ const fixture = async (): Promise<Fixture> => {
         eventTypes: ['demo.Happened'],
         async handle(e, attempt) {
           calls.set(e.id, (calls.get(e.id) ?? 0) + 1);
+          letters.push(attempt.redriven);
           return behave(e, attempt.number);
         },
       };
@@ -231,13 +236,17 @@ test('a redriven dead event is tried afresh; a plain redelivery of it is not', a
     await f.publish(e);
     const plain = toLogMessage(e);
     await f.log.produce(topicOf('demo', f.namespace), [
-      { ...plain, headers: { ...plain.headers, [REDRIVE_FOR]: 'worker.demo' } },
+      {
+        ...plain,
+        headers: { ...plain.headers, [REDRIVE_FOR]: 'worker.demo', [REDRIVEN_FROM]: 'demo.dlq@7' },
+      },
     ]);
     await waitUntil(
       'done after the redrive',
       async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done',
     );
     t.is(f.calls.get(e.id), 2, 'once dead, once redriven; the plain redelivery did nothing');
+    t.deepEqual(f.letters, [null, 'demo.dlq@7'], 'the reaction is told which letter came back');
     t.like(await workOf(f.sql, 'demo', e.id), { attempts: 1, outcome: 'sent' });
   } finally {
     await r.stop();
