@@ -41,6 +41,8 @@ type Fixture = {
   log: MessageLog;
   namespace: string;
   calls: Map<string, number>;
+  /** How long each pause's claim still had to run when the pause began (ms past the clock). */
+  heldFor: number[];
   /** What each call was told of a redrive (the dead letter it came from, or null). */
   letters: (string | null)[];
   pauses: number[];
@@ -61,6 +63,7 @@ const fixture = async (): Promise<Fixture> => {
   const namespace = `t${randomUUID().slice(0, 8)}`;
   const calls = new Map<string, number>();
   const letters: (string | null)[] = [];
+  const heldFor: number[] = [];
   const pauses: number[] = [];
   const clock = { t: Date.UTC(2026, 11, 2, 12) };
   const metrics = createMetrics();
@@ -70,6 +73,7 @@ const fixture = async (): Promise<Fixture> => {
     namespace,
     calls,
     letters,
+    heldFor,
     pauses,
     clock,
     metrics,
@@ -96,7 +100,13 @@ const fixture = async (): Promise<Fixture> => {
         leaseMs: 60_000,
         ...(opts.owner ? { owner: opts.owner } : {}),
         now: () => clock.t,
-        sleep: async (ms) => void pauses.push(ms),
+        sleep: async (ms) => {
+          pauses.push(ms);
+          const [row] = await sql.query<{ lease_until: Date | string }>(
+            `select max(lease_until) as lease_until from reactor_work where reactor = 'demo' and state = 'claimed'`,
+          );
+          heldFor.push(new Date(row!.lease_until).getTime() - clock.t);
+        },
         random: () => 0.5,
       });
       await reactor.start();
@@ -157,6 +167,30 @@ test('a transient failure is retried with growing, jittered pauses, then succeed
     t.is(await f.dlqCount(), 0);
     const attempts = await f.metrics.reactorAttempts.get();
     t.is(attempts.values.find((v) => v.labels.reactor === 'demo')?.value, 3);
+  } finally {
+    await r.stop();
+    await f.sql.close();
+  }
+});
+
+test("a provider's Retry-After holds the next try back (up to a cap), and the claim with it", async (t) => {
+  const f = await fixture();
+  const later = (ms: number) => Object.assign(new Error(`429, come back in ${ms} ms`), { retryAfterMs: ms });
+  const r = await f.run((_e, attempt) => {
+    if (attempt === 1) throw later(30_000);
+    if (attempt === 2) throw later(3_600_000);
+    return { outcome: 'sent' };
+  });
+  try {
+    const e = event();
+    await f.publish(e);
+    await waitUntil('the event is done', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done');
+    // Asked for 30 s (more than the 150 ms backoff); then an hour, held to the 5-minute cap.
+    t.deepEqual(f.pauses, [30_000, 300_000]);
+    // Through each pause the claim outlives it by a whole lease (60 s): no one takes the event over.
+    t.deepEqual(f.heldFor, [90_000, 360_000]);
+    t.like(await workOf(f.sql, 'demo', e.id), { state: 'done', attempts: 3 });
+    t.is(f.calls.get(e.id), 3);
   } finally {
     await r.stop();
     await f.sql.close();

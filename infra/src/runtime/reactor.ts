@@ -24,7 +24,9 @@ import { clip } from './text.ts';
  *   until the lease runs out; the next delivery (to whoever owns the
  *   partition then) takes it over. An unexpired claim of another worker is
  *   waited for (the batch is delivered again).
- * - A transient failure is tried again with exponential backoff and jitter;
+ * - A transient failure is tried again with exponential backoff and jitter,
+ *   and never sooner than the failure asks (`retryAfterMs`: a provider's
+ *   429 with `Retry-After`);
  *   a {@link PermanentFailure}, or a transient one still failing after the
  *   last attempt, sets the event aside in the reaction's dead-letter topic
  *   (`<ns>.dlq.worker.<name>`) with the reason, and the row is `dead`.
@@ -93,6 +95,8 @@ export type ReactorOptions = Readonly<{
   baseDelayMs?: number;
   /** How long a claim holds another worker off; default 60 s. */
   leaseMs?: number;
+  /** The longest a failure's `retryAfterMs` (a provider's Retry-After) holds the next try back; default 5 minutes. */
+  maxRetryAfterMs?: number;
   /** This worker's name in claims; default a random id. */
   owner?: string;
   now?: () => number;
@@ -174,6 +178,16 @@ export const workOf = async (sql: Sql, reactor: string, eventId: string): Promis
     : null;
 };
 
+/**
+ * When a failure says to try again no sooner than some time from now (a
+ * provider's `Retry-After`, as `SendError.retryAfterMs` carries it): its
+ * milliseconds, or null.
+ */
+const retryAfterOf = (error: unknown): number | null => {
+  const ms = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : null;
+};
+
 /** Thrown to have the batch delivered again: another worker's claim on one of its events is still live. */
 class HeldElsewhere extends Error {}
 
@@ -197,6 +211,7 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
   const attempts = Math.max(1, opts.attempts ?? 5);
   const baseDelay = opts.baseDelayMs ?? 200;
   const leaseMs = opts.leaseMs ?? 60_000;
+  const maxRetryAfter = opts.maxRetryAfterMs ?? 5 * 60_000;
   const owner = opts.owner ?? randomUUID();
   const now = opts.now ?? Date.now;
   const sleep = opts.sleep ?? timer;
@@ -284,11 +299,15 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
           await record(e, { state: 'dead', last_error: clip(reason, 2000) });
           return;
         }
-        await record(e, { last_error: clip(reason, 2000) });
+        const backoff = baseDelay * 2 ** (n - before - 1);
+        // A provider that said when to come back (429 with Retry-After) is not asked sooner; the
+        // claim is held for the whole pause, so no other worker takes the event over meanwhile.
+        const asked = retryAfterOf(error);
+        const pause = Math.max(backoff + Math.floor(random() * backoff), Math.min(asked ?? 0, maxRetryAfter));
+        await record(e, { last_error: clip(reason, 2000), lease_until: iso(now() + pause + leaseMs) });
         opts.metrics?.consumerRetries.inc({ consumer: r.name });
-        log.warn({ ...context, err: error, attempt: n }, 'reaction failed; retrying');
-        const pause = baseDelay * 2 ** (n - before - 1);
-        await sleep(pause + Math.floor(random() * pause));
+        log.warn({ ...context, err: error, attempt: n, pauseMs: pause }, 'reaction failed; retrying');
+        await sleep(pause);
       }
     }
   };
