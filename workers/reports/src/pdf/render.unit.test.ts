@@ -138,6 +138,78 @@ test('a 90-day DAU and a funnel: a title page, charts and tables, numbered pages
   t.is(runs[firstRow + 1]!.y, runs[firstRow]!.y);
 });
 
+/** Filled rectangles drawn taller than a legend's swatch (8 pt): a bar chart's bars, as [x, height]. */
+const barsOf = (pdf: Buffer): [number, number][] =>
+  [...pdf.toString('latin1').matchAll(/^([\d.-]+) ([\d.-]+) ([\d.-]+) ([\d.-]+) re\nf$/gm)]
+    .map((m) => [Number(m[1]), Number(m[4])] as [number, number])
+    .filter(([, h]) => h > 8);
+
+test('monthly users, retention and course completion: bars as tall as their values, a table for retention', async (t) => {
+  const month = (i: number) => `2026-0${i + 1}-01`;
+  const mau: ReportSection = {
+    report: 'mau',
+    title: 'Monthly active users',
+    description: 'Distinct active users per month.',
+    params: { from: month(0), to: '2026-03-31' },
+    columns: [
+      { name: 'month', type: 'date' },
+      { name: 'users', type: 'integer' },
+    ],
+    rows: [300, 600, 450].map((users, i) => ({ month: month(i), users })),
+    chart: { kind: 'bar', x: 'month', series: ['users'] },
+    csvPath: '/api/analytics/reports/mau/export?format=csv',
+  };
+  const completion: ReportSection = {
+    report: 'course-completion',
+    title: 'Course completion',
+    description: 'Learners who started and completed each course.',
+    params: {},
+    columns: [
+      { name: 'course_id', type: 'string' },
+      { name: 'started', type: 'integer' },
+      { name: 'completed', type: 'integer' },
+    ],
+    rows: [
+      { course_id: 'course-a', started: 10, completed: 4 },
+      { course_id: 'course-b', started: 5, completed: 5 },
+    ],
+    chart: { kind: 'bar', x: 'course_id', series: ['started', 'completed'] },
+    csvPath: '/api/analytics/reports/course-completion/export?format=csv',
+  };
+  const retention: ReportSection = {
+    report: 'retention',
+    title: 'Retention',
+    description: 'Of each cohort, the share active N days later.',
+    params: { days: [1, 7] },
+    columns: [
+      { name: 'cohort', type: 'date' },
+      { name: 'day', type: 'integer' },
+      { name: 'retained', type: 'number' },
+    ],
+    rows: [
+      { cohort: '2026-01-05', day: 1, retained: 0.42 },
+      { cohort: '2026-01-05', day: 7, retained: 0.17 },
+    ],
+    chart: null,
+    csvPath: '/api/analytics/reports/retention/export?format=csv',
+  };
+  const only = (s: ReportSection) => renderPdf({ ...base, sections: [s] }, { compress: false });
+  /** Heights in the order drawn, divided by the first: what the values are to each other. */
+  const ratios = (bars: [number, number][]) => bars.map(([, h]) => Math.round((h / bars[0]![1]) * 100) / 100);
+
+  const mauPdf = await only(mau);
+  t.deepEqual(ratios(barsOf(mauPdf)), [1, 2, 1.5], 'one bar a month, 300 : 600 : 450');
+  t.true(textOf(mauPdf).includes('Monthly active users'));
+  // Two series: each course's started and completed bars side by side.
+  const completionBars = barsOf(await only(completion));
+  t.is(completionBars.length, 4);
+  t.deepEqual(ratios(completionBars), [1, 0.5, 0.4, 0.5], 'started 10, 5; completed 4, 5 (series by series)');
+  const retentionPdf = await only(retention);
+  t.deepEqual(barsOf(retentionPdf), [], 'retention is a table only');
+  const text = textOf(retentionPdf);
+  for (const cell of ['Retention', 'cohort', 'retained', '2026-01-05']) t.true(text.includes(cell), cell);
+});
+
 test('the same document renders to the same bytes', async (t) => {
   t.deepEqual(await renderPdf(base), await renderPdf(base));
   t.deepEqual(await renderPdf(base, { compress: false }), await renderPdf(base, { compress: false }));
