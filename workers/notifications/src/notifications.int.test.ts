@@ -295,6 +295,26 @@ test('an SMS provider answering 500 twice and then 200 sends the code once, afte
   }
 });
 
+test("a provider's 429 with Retry-After is asked again no sooner than it said", async (t) => {
+  const f = await fixture({ sms: 1 });
+  try {
+    await f.sms[0]!.script([{ status: 429, retryAfter: '7' }, 200]);
+    await f.start();
+    const p = await phoneCode(f.keys);
+    await f.publish(p.event);
+    await f.consumed();
+    t.deepEqual(
+      (await f.sms[0]!.requests()).map((r) => r.status),
+      [429, 200],
+    );
+    t.deepEqual(f.pauses, [7000], 'Retry-After: 7, not the 150 ms backoff');
+    const [row] = await deliveriesOfEvent(f.sql, p.event.id);
+    t.like(row, { status: 'sent', attempts: 2 });
+  } finally {
+    await f.close();
+  }
+});
+
 test('a 400 from the provider dead-letters at once, with the reason recorded', async (t) => {
   const f = await fixture({ sms: 1 });
   try {
