@@ -219,6 +219,12 @@ test('a permanent failure is dead-lettered at once; an exhausted transient one a
     t.is(f.calls.get(refused.id), 1);
     t.is(f.calls.get(flaky.id), 3);
     t.is(await f.dlqCount(), 2);
+    const dead = await f.metrics.deadLettered.get();
+    t.is(
+      dead.values.find((v) => v.labels.consumer === 'demo')?.value,
+      2,
+      'the dead-letter counter, per reactor',
+    );
   } finally {
     await r.stop();
     await f.sql.close();
@@ -245,7 +251,13 @@ test("a dead worker's claim is taken over once its lease has run out, not before
     });
     t.false(f.calls.has(e.id));
     t.like(await workOf(f.sql, 'demo', e.id), { state: 'claimed' });
-    f.clock.t += 60_001;
+    // The oldest pending work, as the gauge shows it: claimed 30 s ago by the clock.
+    f.clock.t += 30_000;
+    await waitUntil('the oldest-pending gauge', async () => {
+      const g = await f.metrics.reactorOldestPendingSeconds.get();
+      return g.values.find((v) => v.labels.reactor === 'demo')?.value === 30;
+    });
+    f.clock.t += 30_001;
     await waitUntil('the heir did it', async () => (await workOf(f.sql, 'demo', e.id))?.state === 'done');
     t.is(f.calls.get(e.id), 1);
     t.like(await workOf(f.sql, 'demo', e.id), { attempts: 2 });
