@@ -3,6 +3,7 @@ import type { ExecutionContext, TestFn } from 'ava';
 import * as schema from '@lectern/schemas/content/index';
 import type { Validator } from '@lectern/schemas/validation';
 import { handleCommand } from '@lectern/infra/runtime/command-handler';
+import { uncausedMetadata } from '@lectern/infra/testing/projection-spec';
 import { mediaAssetDecider } from '@lectern/content-commands';
 import { jsonClient, problem, type Reply } from './http-client.ts';
 import { mediaAssets } from './media-assets.ts';
@@ -275,13 +276,7 @@ export const contentFlow = (test: TestFn, name: string, setup: ProfileSetup) => 
         command: { type: 'MarkMediaAssetReady', at: new Date().toISOString() },
         commandId: randomUUID(),
         occurredAt: new Date().toISOString(),
-        metadata: {
-          correlationId: randomUUID(),
-          causationId: null,
-          actor: null,
-          requestId: null,
-          traceparent: null,
-        },
+        metadata: uncausedMetadata(),
         catalogue: schema.contentEvents,
       });
       const published = await call('POST', `/api/courses/${courseId}/publish`, { token: ada });

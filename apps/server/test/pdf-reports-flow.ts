@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { pdfJobDecider, pdfReportLedger } from '@lectern/analytics-commands';
 import { handleCommand } from '@lectern/infra/runtime/command-handler';
+import { uncausedMetadata } from '@lectern/infra/testing/projection-spec';
 import { waitUntil } from '@lectern/infra/testing/wait';
 import { activePdfSchedules } from '@lectern/analytics-projection-pdf-schedules';
 import {
@@ -336,13 +337,7 @@ export const pdfReportsFlow = (test: TestFn, name: string, setup: ProfileSetup) 
         },
         commandId: randomUUID(),
         occurredAt: at,
-        metadata: {
-          correlationId: randomUUID(),
-          causationId: null,
-          actor: null,
-          requestId: null,
-          traceparent: null,
-        },
+        metadata: uncausedMetadata(),
       });
       const failed = await jobWhen(analyst, jobId);
       t.is(failed.status, 'failed');

@@ -8,6 +8,7 @@ import type { TestFn } from 'ava';
 import * as schema from '@lectern/schemas/content/index';
 import { mediaAssetDecider } from '@lectern/content-commands';
 import { handleCommand } from '@lectern/infra/runtime/command-handler';
+import { uncausedMetadata } from '@lectern/infra/testing/projection-spec';
 import { workOf } from '@lectern/infra/runtime/reactor';
 import { waitUntil } from '@lectern/infra/testing/wait';
 import { makeClip } from '@lectern/transcoding-worker/media/testing';
@@ -298,13 +299,7 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
         },
         commandId: randomUUID(),
         occurredAt: new Date().toISOString(),
-        metadata: {
-          correlationId: randomUUID(),
-          causationId: null,
-          actor: null,
-          requestId: null,
-          traceparent: null,
-        },
+        metadata: uncausedMetadata(),
         catalogue: schema.contentEvents,
       });
       const failed = await assets.when(ada, courseId, assetId, (a) => a.status !== 'processing');

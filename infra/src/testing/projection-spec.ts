@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ExecutionContext } from 'ava';
-import type { Actor, DomainEvent, RecordedEvent, RecordedEventOf } from '@lectern/schemas';
+import type { Actor, DomainEvent, EventMetadata, RecordedEvent, RecordedEventOf } from '@lectern/schemas';
 import type { SqlProjection } from '../runtime/projection.ts';
 import { applyBatch, liveTables, projectionDdl } from '../runtime/projection-runner.ts';
 import { pgliteSql } from '../sql/pglite.ts';
@@ -11,6 +11,21 @@ type Batch = Readonly<{ events: readonly RecordedEvent[]; redrive: boolean }>;
 
 /** What a spec reads back: one of the projection's readers, or `spec.rows(table)`. */
 export type Read<T> = (sql: SqlExecutor) => Promise<T>;
+
+/**
+ * The metadata of an event no request caused (a test writing straight to a
+ * stream, as an operator's tool would): a correlation id of its own, and
+ * `actor` when given.
+ *
+ * @example await handleCommand({ …, metadata: uncausedMetadata() });
+ */
+export const uncausedMetadata = (actor: Actor | null = null): EventMetadata => ({
+  correlationId: randomUUID(),
+  causationId: null,
+  actor,
+  requestId: null,
+  traceparent: null,
+});
 
 /**
  * Stamps the envelope onto events as the event store does: revisions count
@@ -41,13 +56,7 @@ export const eventFeed = (opts: { startsAt?: string } = {}) => {
           id: randomUUID(),
           schemaVersion: e.schemaVersion ?? 1,
           occurredAt: new Date(start + position * 1000).toISOString(),
-          metadata: {
-            correlationId: randomUUID(),
-            causationId: null,
-            actor: meta.actor ?? null,
-            requestId: null,
-            traceparent: null,
-          },
+          metadata: uncausedMetadata(meta.actor ?? null),
           streamId,
           revision,
           position,
