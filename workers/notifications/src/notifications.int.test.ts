@@ -142,11 +142,15 @@ const fixture = async (opts: { sms?: number } = {}): Promise<Fixture> => {
       }
     },
     async consumed() {
+      // Bounds a hang, not a speed: beside stress-ng an SMTP round trip and its commit took over a minute.
       for (const context of ['identity', 'content'])
-        await waitUntil(`the worker consumed ${context}`, async () =>
-          (await log.lag(`${namespace}.worker.notifications`, topicOf(context, namespace))).every(
-            (p) => (p.committed ?? '0') === p.end,
-          ),
+        await waitUntil(
+          `the worker consumed ${context}`,
+          async () =>
+            (await log.lag(`${namespace}.worker.notifications`, topicOf(context, namespace))).every(
+              (p) => (p.committed ?? '0') === p.end,
+            ),
+          300_000,
         );
     },
     async dlqCount() {
