@@ -324,8 +324,11 @@ export const integerString = (opts: { min?: number; max?: number } = {}): Valida
   const inner = integer(opts);
   return withSchema(
     (input, path = '') =>
-      typeof input === 'string' && /^\s*-?\d{1,15}\s*$/.test(input)
-        ? inner(Number(input), path)
+      typeof input === 'string' && /^\s*-?\d{1,16}\s*$/.test(input)
+        ? // Sixteen digits reach every safe integer (2^53 − 1 has 16); past it the digits would be rounded.
+          Number.isSafeInteger(Number(input))
+          ? inner(Number(input), path)
+          : fail(path, `must be at most ${Number.MAX_SAFE_INTEGER} in size`)
         : typeof input === 'number'
           ? inner(input, path)
           : fail(path, 'must be an integer'),

@@ -81,6 +81,12 @@ test('integerString: decimal digits (or an integer) within bounds', (t) => {
   t.is(ok(v(50)), 50);
   for (const input of ['0', '201', '1e2', '0x10', '5.0', '', 'abc', ['5'], undefined])
     t.false(v(input).ok, JSON.stringify(input));
+  // Every safe integer is taken, to the largest (16 digits); one past it, which would be rounded, is not.
+  const any = integerString({ min: 0, max: 2 ** 53 - 1 });
+  t.is(ok(any('9007199254740990')), 9_007_199_254_740_990);
+  t.is(ok(any('9007199254740991')), Number.MAX_SAFE_INTEGER);
+  t.false(any('9007199254740993').ok);
+  t.false(any('99999999999999999').ok);
 });
 
 test('uuid and isoTime: the shapes our ids and instants have', (t) => {

@@ -145,6 +145,16 @@ export const chatFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
         404,
         'message_not_found',
       );
+      // The largest seq the document allows is a seq like any other: not found, not refused.
+      problem(
+        t,
+        await call('PATCH', `/api/chat/rooms/${roomId}/messages/${Number.MAX_SAFE_INTEGER}`, {
+          token: ada.token,
+          body: { body: 'x' },
+        }),
+        404,
+        'message_not_found',
+      );
       const edited = await call('PATCH', `/api/chat/rooms/${roomId}/messages/0`, {
         token: ada.token,
         body: { body: `the ${word} is back` },
@@ -288,6 +298,15 @@ export const chatFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
     problem(
       t,
       await call('PATCH', `/api/chat/rooms/${roomId}/messages/-1`, { token: ada.token, body: { body: 'x' } }),
+      400,
+      'validation_failed',
+    );
+    problem(
+      t,
+      await call('PATCH', `/api/chat/rooms/${roomId}/messages/9007199254740993`, {
+        token: ada.token,
+        body: { body: 'x' },
+      }),
       400,
       'validation_failed',
     );
