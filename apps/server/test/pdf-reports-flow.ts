@@ -358,7 +358,7 @@ export const pdfReportsFlow = (test: TestFn, name: string, setup: ProfileSetup) 
       // Redriven: queued again and tried afresh; refused again, it fails again and is set aside again.
       // (A redrive also takes letters that arrive while it runs, so the new letter may come back at
       // once: how many rounds one redrive makes is not fixed, only that each letter makes one.)
-      const events = async () => (await l.store.readStream(pdfReportStreamId(jobId))).map((e) => e);
+      const events = () => l.store.readStream(pdfReportStreamId(jobId));
       const requeuedLetters = async () =>
         (await events())
           .filter((e) => e.type === 'analytics.PdfReportRequeued')

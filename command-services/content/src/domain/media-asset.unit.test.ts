@@ -224,25 +224,18 @@ test('a verified ladder makes a processing video ready, once per job', (t) => {
   });
 });
 
+const assetFailed: schema.MediaAssetStreamEvent = {
+  type: 'content.MediaAssetFailed',
+  data: { assetId, courseId, reason: 'ffmpeg was killed', failedAt: at },
+};
+/** A processing video that job A failed. */
+const failed = [...processing, assetFailed, transcodeFailed(jobA)];
+
 test('a failed job fails a processing video, keeps its file for a requeue, and is recorded once', (t) => {
   spec(mediaAssetDecider)
     .given(processing)
     .when(failure(jobA))
-    .then(t, [
-      {
-        type: 'content.MediaAssetFailed',
-        data: { assetId, courseId, reason: 'ffmpeg was killed', failedAt: at },
-      },
-      transcodeFailed(jobA),
-    ]);
-  const failed = [
-    ...processing,
-    {
-      type: 'content.MediaAssetFailed',
-      data: { assetId, courseId, reason: 'ffmpeg was killed', failedAt: at },
-    } as schema.MediaAssetStreamEvent,
-    transcodeFailed(jobA),
-  ];
+    .then(t, [assetFailed, transcodeFailed(jobA)]);
   spec(mediaAssetDecider).given(failed).when(failure(jobA)).then(t, []);
   // An admin requeues it: processing again, from the stored file.
   spec(mediaAssetDecider)
@@ -256,14 +249,6 @@ test('a failed job fails a processing video, keeps its file for a requeue, and i
 });
 
 test('a redriven dead letter asks for the failed job again, once, and only while it is the failure', (t) => {
-  const failed = [
-    ...processing,
-    {
-      type: 'content.MediaAssetFailed',
-      data: { assetId, courseId, reason: 'ffmpeg was killed', failedAt: at },
-    } as schema.MediaAssetStreamEvent,
-    transcodeFailed(jobA),
-  ];
   const requeue = { type: 'RequeueFailedTranscode', jobId: jobA, renditions: null, at } as const;
   const again: schema.MediaAssetStreamEvent = {
     type: 'content.MediaAssetTranscodeRequested',
