@@ -251,7 +251,12 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
     );
     // The recorder, not the table: a server shows rows before its answer to the insert arrives.
     await waitUntil('5 events', () => quick.rowsSent() >= 5);
-    t.deepEqual(quick.inserts, [5]);
+    // One insert of all five. At least once: a lease lost under load can
+    // deliver the batch again, and its copy is again one insert of five.
+    t.true(
+      quick.inserts.length > 0 && quick.inserts.every((n) => n === 5),
+      `insert sizes ${quick.inserts.join(',')}`,
+    );
     t.is(await count(store), 5);
   });
 
@@ -281,7 +286,12 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
     await waitUntil('the 5 events in hand', () => seen.delivered() >= 5);
     t.deepEqual(slow.inserts, [], 'held back by the delay');
     await b.stop();
-    t.deepEqual(slow.inserts, [5], 'inserted on stop');
+    // At least once: a lease lost under load hands the batch to another
+    // member, which inserts it again, whole (seen beside stress-ng: 5,5,5,5).
+    t.true(
+      slow.inserts.length > 0 && slow.inserts.every((n) => n === 5),
+      `inserted on stop: ${slow.inserts.join(',')}`,
+    );
 
     // Its offsets are committed after that insert, so a restart normally gets
     // only what came since. The log promises at least once: when members
@@ -416,8 +426,13 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
         async () => (await count(store)) >= 2 && dead.letters.length >= 2,
       );
       t.is(await count(store), 2);
+      // Each bad message is set aside; a batch delivered again after a lease
+      // lost under load files its letters again, in the same order.
+      const bySource = new Map(
+        dead.letters.map((d) => [`${d.source.partition}/${d.source.offset}`, d.value]),
+      );
       t.deepEqual(
-        dead.letters.map((d) => d.value),
+        [...bySource.values()],
         ['not json', JSON.stringify({ ...good[1], occurredAt: 'yesterday' })],
       );
     } finally {
@@ -515,9 +530,10 @@ const suite = (label: string, engines: () => Promise<Engines>) => {
 // folder per process: every test's store is a database in it).
 suite('embedded (PGlite log, chDB)', async () => {
   const sql = await pgliteSql(null);
+  // The default lease (10 s): no test here crashes a member, and PGlite runs
+  // every heartbeat in this process, behind the other tests' queries, so a
+  // short lease expires on a busy machine and batches are delivered again.
   const log = await sqlLog(sql, {
-    heartbeatIntervalMs: 250,
-    sessionTimeoutMs: 2500,
     pollIntervalMs: 250,
     onError: () => {},
   });
