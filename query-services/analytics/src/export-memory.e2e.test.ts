@@ -29,6 +29,8 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 const N = 1_500_000;
+/** Each test's bound: hours would be a hang; tens of minutes is a busy two-core machine. */
+const HANG_BOUND_MS = 45 * 60_000;
 const T0 = Date.UTC(2024, 2, 1); // 2024-03-01T00:00:00Z
 const STEP_MS = 100; // N events over 41.7 hours: two UTC days
 const FROM = '2024-03-01';
@@ -240,8 +242,9 @@ const suite = (name: string, open: () => Promise<Opened>) => {
   test.serial(
     `${name}: a CSV export of 1.5M events streams in bounded memory, byte for byte right`,
     async (t) => {
-      // Bounds a hang, not a speed: beside stress-ng seeding and exporting 1.5M rows outlasted 5 min.
-      t.timeout(900_000);
+      // Bounds a hang, not a speed: beside stress-ng, on chDB, seeding and
+      // exporting 1.5M rows outlasted 15 min and the XLSX export took 12.
+      t.timeout(HANG_BOUND_MS);
       const { store, server } = await setup(t);
       const expected = createHash('sha256');
       let expectedBytes = 0;
@@ -266,8 +269,9 @@ const suite = (name: string, open: () => Promise<Opened>) => {
   test.serial(
     `${name}: an XLSX export of 212k events streams in bounded memory and opens back right`,
     async (t) => {
-      // Bounds a hang, not a speed: beside stress-ng seeding and exporting 1.5M rows outlasted 5 min.
-      t.timeout(900_000);
+      // Bounds a hang, not a speed: beside stress-ng, on chDB, seeding and
+      // exporting 1.5M rows outlasted 15 min and the XLSX export took 12.
+      t.timeout(HANG_BOUND_MS);
       const { store, server } = await setup(t);
       const dir = await mkdtemp(join(tmpdir(), 'lectern-export-xlsx-'));
       try {
