@@ -17,6 +17,8 @@ export default {
   ],
   // Bounds a hang, not a speed: on a loaded machine one engine-backed test can take minutes.
   timeout: '10m',
+  // Names the cause of a bare "fetch failed" in the report.
+  require: ['./infra/src/testing/fetch-diagnostics.ts'],
   concurrency: 2,
   workerThreads: false,
 };
