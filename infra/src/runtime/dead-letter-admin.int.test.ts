@@ -10,6 +10,7 @@ import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
 import { toLogMessage } from './codec.ts';
 import { deadLetterAdmin, UnknownDeadLetterTopic } from './dead-letter-admin.ts';
+import { dlqTopicOf, type DeadLetter } from './dead-letters.ts';
 import { createLogger } from './logger.ts';
 import type { SqlProjection } from './projection.ts';
 import { dlqTopic, projectionRunner } from './projection-runner.ts';
@@ -112,6 +113,69 @@ const suite = (name: string, make: () => Promise<Engines>) => {
     } finally {
       await runner.stop();
     }
+  });
+
+  test(`${name}: a letter that fails again at once is filed anew and waits for the next redrive`, async (t) => {
+    const { log } = await (engines ??= make());
+    const ns = `d${randomUUID().slice(0, 8)}`;
+    const source = `${ns}.echo`;
+    const topic = dlqTopicOf(ns, 'worker.echo');
+    await log.ensureTopics([
+      { topic: source, partitions: 1 },
+      { topic, partitions: 1 },
+    ]);
+    let filed = 0;
+    const letter = (value: string): DeadLetter => ({
+      consumer: 'worker.echo',
+      source: { topic: source, partition: 0, offset: String(filed++) },
+      key: 'k',
+      value,
+      headers: {},
+      error: { name: 'Error', message: 'fails every time (staged by the test)' },
+      attempts: 1,
+      failedAt: new Date().toISOString(),
+    });
+    const file = (values: readonly string[]) =>
+      log.produce(
+        topic,
+        values.map((v) => ({ key: 'k', value: JSON.stringify(letter(v)) })),
+      );
+    await file(['a', 'b']);
+    // A consumer that fails whatever is redriven to it, at once: its new
+    // letter is filed before the redrive's produce returns, so the redrive
+    // could read it next (before this change it went round until stopped).
+    const failing: MessageLog = {
+      ...log,
+      async produce(to, messages) {
+        await log.produce(to, messages);
+        if (to === source) await file(messages.map((m) => m.value));
+      },
+    };
+    const admin = deadLetterAdmin(failing, [topic]);
+    t.deepEqual(
+      await admin.redrive(topic),
+      { redriven: 2, skipped: 0 },
+      'the two letters there at the start',
+    );
+    t.deepEqual(await admin.list(), [{ topic, total: 4, redriven: 2, waiting: 2 }]);
+    t.deepEqual(
+      await admin.redrive(topic),
+      { redriven: 2, skipped: 0 },
+      'the next redrive takes the new ones',
+    );
+    t.deepEqual(await admin.list(), [{ topic, total: 6, redriven: 4, waiting: 2 }]);
+    const shown = await admin.show(topic);
+    t.deepEqual(
+      shown.map((s) => [s.letter!.value, s.redriven]),
+      [
+        ['a', true],
+        ['b', true],
+        ['a', true],
+        ['b', true],
+        ['a', false],
+        ['b', false],
+      ],
+    );
   });
 };
 

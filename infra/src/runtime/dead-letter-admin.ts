@@ -44,6 +44,18 @@ const parse = (m: LogMessage): DeadLetter | null => {
   }
 };
 
+/**
+ * Handed back by a redrive for a batch wholly past the letters it set out to
+ * redrive: those came while it ran (a redriven message that failed again, at
+ * once) and wait for the next redrive.
+ */
+export class PastRedriveEnd extends Error {
+  constructor(topic: string, end: bigint) {
+    super(`letters of ${topic} from offset ${end} came during this redrive; the next one takes them`);
+    this.name = 'PastRedriveEnd';
+  }
+}
+
 /** Resolves once `done()` holds, checking every 50 ms; rejects after `timeoutMs`. */
 const until = async (what: string, done: () => Promise<boolean>, timeoutMs: number): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
@@ -64,6 +76,9 @@ const until = async (what: string, done: () => Promise<boolean>, timeoutMs: numb
  *   topic it came from, with `lectern-redrive-for: <consumer>`, under the
  *   group `<topic>.redrive`, whose commits mark what was redriven: each
  *   letter is redriven once (at least once, if the process dies mid-way).
+ *   A redrive takes the letters there when it starts: one that fails again
+ *   at once is filed anew and waits for the next redrive, rather than going
+ *   round within this one.
  *   Every consumer of that topic gets it again and drops it as a copy (by
  *   event id or stream revision), except the one named, which applies it.
  *
@@ -93,7 +108,8 @@ export const deadLetterAdmin = (
     const parts = await log.lag(group, topic);
     const total = parts.reduce((n, p) => n + Number(p.end), 0);
     const committed = parts.reduce((n, p) => n + Number(p.committed ?? 0), 0);
-    return { total, committed };
+    const ends = new Map(parts.map((p) => [p.partition, BigInt(p.end)]));
+    return { total, committed, ends };
   };
 
   return {
@@ -141,7 +157,7 @@ export const deadLetterAdmin = (
       known(topic);
       await ensure();
       const group = redriveGroup(topic);
-      const { total, committed } = await count(group, topic);
+      const { total, committed, ends } = await count(group, topic);
       if (total === committed) return { redriven: 0, skipped: 0 };
       let redriven = 0;
       let skipped = 0;
@@ -149,6 +165,11 @@ export const deadLetterAdmin = (
         groupId: group,
         topics: [topic],
         handleBatch: async (batch) => {
+          // A batch is committed whole: one that starts before the end is
+          // redriven whole (what came since rides along, once); one wholly
+          // past it is handed back, uncommitted, for the next redrive.
+          const end = ends.get(batch.partition) ?? 0n;
+          if (BigInt(batch.messages[0]!.offset) >= end) throw new PastRedriveEnd(topic, end);
           const bySource = new Map<
             string,
             { key: string; value: string; headers: Record<string, string> }[]
