@@ -113,8 +113,10 @@ const filesUnder = async (root: string): Promise<string[]> => {
  *    asset's earlier ladder as it was, and the job's own files are removed.
  * 4. Transient failures (storage, ffmpeg killed) are tried again by the
  *    reactor with backoff; the last try records the failure on the asset,
- *    and the request goes to the dead-letter topic. `lectern dlq redrive`
- *    hands it back: the failed job is then asked for again, once.
+ *    and the request goes to the dead-letter topic (also when the worker
+ *    died in between: the next try finds the job failed and sets it aside).
+ *    `lectern dlq redrive` hands it back: the failed job is then asked for
+ *    again, once.
  */
 export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
   const now = deps.now ?? Date.now;
@@ -169,7 +171,14 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
       if (asset.failedJobId === jobId) {
         // A failed job is over: only `lectern dlq redrive` of its dead letter asks for it again, as
         // a new request (a new job, its own folder; the asset shows processing and progress again).
-        if (!attempt.redriven) return { outcome: 'recorded', ref: jobId };
+        if (!attempt.redriven) {
+          // Tried before, here: a worker recorded the failure and died before the reactor set the
+          // request aside. Set it aside now, or no dead letter would be left to redrive. (A first
+          // try that finds it failed is a work table started afresh: the failure is old news.)
+          if (attempt.number > 1)
+            throw new PermanentFailure(`job ${jobId} failed on an earlier try; set aside after a restart`);
+          return { outcome: 'recorded', ref: jobId };
+        }
         await deps.ledger.requeue(event, request.assetId, { jobId, renditions: request.renditions ?? null });
         log.info('failed job asked for again by a redrive');
         return { outcome: 'requeued', ref: jobId };
