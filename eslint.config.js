@@ -19,6 +19,7 @@ const tier = {
   queries: { group: ['@lectern/*-queries', '@lectern/*-queries/**'], message: 'a query service' },
   workers: { group: ['@lectern/*-worker', '@lectern/*-worker/**'], message: 'a worker' },
   modules: { group: ['@lectern/*-module', '@lectern/*-module/**'], message: 'a context module' },
+  realtime: { group: ['@lectern/realtime', '@lectern/realtime/**'], message: 'the realtime gateway' },
   roots: {
     group: ['@lectern/server', '@lectern/server/**', '@lectern/tools', '@lectern/tools/**'],
     message: 'a composition root',
@@ -36,7 +37,7 @@ const refuse = (name, files, tiers, extra = []) => ({
   files,
   rules: { 'no-restricted-imports': ['error', { patterns: [...refused(name, tiers), ...extra] }] },
 });
-const commandTiersRefused = ['projections', 'queries', 'workers', 'modules', 'roots'];
+const commandTiersRefused = ['projections', 'queries', 'workers', 'modules', 'realtime', 'roots'];
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '.lectern/**', '**/*.d.ts'] },
@@ -79,11 +80,36 @@ export default tseslint.config(
   refuse(
     'a command service',
     ['command-services/**/*.ts'],
-    ['projections', 'queries', 'workers', 'modules', 'roots'],
+    ['projections', 'queries', 'workers', 'modules', 'realtime', 'roots'],
   ),
-  refuse('a projection', ['projections/**/*.ts'], ['commands', 'queries', 'workers', 'modules', 'roots']),
-  refuse('a query service', ['query-services/**/*.ts'], ['commands', 'workers', 'modules', 'roots']),
-  refuse('a worker', ['workers/**/*.ts'], ['commands', 'projections', 'queries', 'modules', 'roots']),
+  refuse(
+    'a projection',
+    ['projections/**/*.ts'],
+    ['commands', 'queries', 'workers', 'modules', 'realtime', 'roots'],
+  ),
+  refuse(
+    'a query service',
+    ['query-services/**/*.ts'],
+    ['commands', 'workers', 'modules', 'realtime', 'roots'],
+  ),
+  refuse(
+    'a worker',
+    ['workers/**/*.ts'],
+    ['commands', 'projections', 'queries', 'modules', 'realtime', 'roots'],
+  ),
+  // The gateway names no context: channels and actions arrive through each ContextModule.
+  refuse(
+    'the realtime gateway',
+    ['realtime/**/*.ts'],
+    ['commands', 'projections', 'queries', 'workers', 'modules', 'roots'],
+    [
+      {
+        group: contexts.map((c) => `@lectern/schemas/${c}/**`),
+        message:
+          'the realtime gateway names no context: what a context brings arrives through its ContextModule.',
+      },
+    ],
+  ),
   // A context module composes its own context's tiers, and no other context's.
   ...contexts.map((c) =>
     refuse(
