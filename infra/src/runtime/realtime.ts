@@ -59,6 +59,12 @@ export type RealtimeChannelKind = Readonly<{
    * An `id` of the wrong shape is false, never a throw.
    */
   authorize(caller: VerifiedToken, id: string): Promise<boolean>;
+  /**
+   * Whether its subscribers are present in it (a room): each subscription
+   * is tracked on the PresenceBus, and joins and leaves reach its
+   * subscribers. Default false (a course's thousands of learners).
+   */
+  presence?: boolean;
   /** The deliveries one event of the log makes to channels of this kind (most events: none). Pure. */
   route(event: RecordedEvent): readonly ChannelDelivery[];
   /**

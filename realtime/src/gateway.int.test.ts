@@ -1,0 +1,337 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import test, { type ExecutionContext } from 'ava';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { topicOf, type RecordedEvent } from '@lectern/schemas';
+import { tokenVerifier } from '@lectern/infra/http/auth';
+import { sqlLog } from '@lectern/infra/message-log/sql-log';
+import type { MessageLog } from '@lectern/infra/ports/message-log';
+import { toLogMessage } from '@lectern/infra/runtime/codec';
+import { createLogger } from '@lectern/infra/runtime/logger';
+import type { RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
+import { pgliteSql, type Sql } from '@lectern/infra/sql/index';
+import { realtimeGateway, type Gateway, type GatewayLimits } from './gateway.ts';
+import { testClient } from './testing/client.ts';
+
+const ISSUER = 'https://identity.lectern.test';
+const AUDIENCE = 'lectern-api';
+
+/** Real access tokens: signed with an EdDSA key, checked by the verifier every service uses. */
+const tokens = async () => {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true });
+  const kid = 'k1';
+  const verify = tokenVerifier({
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'EdDSA' }] },
+  });
+  const sign = (sub: string, ttlSeconds = 600) =>
+    new SignJWT({ roles: ['learner'] })
+      .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' })
+      .setSubject(sub)
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+      .sign(privateKey);
+  return { verify, sign };
+};
+
+/**
+ * A channel kind of the test's own, `note:<board>`, shaped like a chat
+ * room: its events are on the `demo` context's topic, its history is a
+ * read model in PostgreSQL (PGlite) that the test writes as a projection
+ * would, and `secret` boards are refused.
+ */
+const notes = (sql: Sql, table: string): RealtimeChannelKind => ({
+  kind: 'note',
+  contexts: ['demo'],
+  authorize: async (_caller, id) => id !== 'secret',
+  route: (e) =>
+    e.type === 'demo.Noted'
+      ? [{ id: (e.data as { board: string }).board, item: { seq: e.revision + 1, data: e.data } }]
+      : [],
+  history: {
+    projection: 'notes',
+    streamOf: (id) => `board-${id}`,
+    async changesAfter(id, after, limit) {
+      const rows = await sql.query<{ seq: number; data: unknown }>(
+        `select seq, data from ${table} where board = $1 and seq > $2 order by seq limit $3`,
+        [id, after, limit + 1],
+      );
+      return { items: rows.slice(0, limit), more: rows.length > limit };
+    },
+  },
+});
+
+type Fixture = Readonly<{
+  url: string;
+  gateway: Gateway;
+  log: MessageLog;
+  sql: Sql;
+  ns: string;
+  sign: (sub: string, ttlSeconds?: number) => Promise<string>;
+  /** Appends note `seq` to a board: into the read model (unless `projected` is false), then onto the log. */
+  note(board: string, seq: number, opts?: { projected?: boolean }): Promise<void>;
+  project(board: string, seq: number): Promise<void>;
+}>;
+
+// One PGlite and one log for the file; each test has its own namespace, table, gateway and port.
+let shared: Promise<{ sql: Sql; log: MessageLog }> | null = null;
+const engines = () =>
+  (shared ??= (async () => {
+    const sql = await pgliteSql(null);
+    return { sql, log: await sqlLog(sql, { pollIntervalMs: 20 }) };
+  })());
+test.after.always(async () => {
+  if (!shared) return;
+  const { sql, log } = await shared;
+  await log.close();
+  await sql.close();
+});
+
+const start = async (
+  t: ExecutionContext,
+  limits: Partial<GatewayLimits> = {},
+  now?: () => number,
+): Promise<Fixture> => {
+  const { sql, log } = await engines();
+  const ns = `rt${randomUUID().slice(0, 8)}`;
+  const table = `notes_${ns}`;
+  await sql.query(
+    `create table ${table} (board text, seq int, position bigint, data jsonb, primary key (board, seq))`,
+  );
+  const { verify, sign } = await tokens();
+  const eventOf = (board: string, seq: number): RecordedEvent => ({
+    id: randomUUID(),
+    type: 'demo.Noted',
+    schemaVersion: 1,
+    streamId: `board-${board}`,
+    revision: seq - 1,
+    position: seq * 1000 + board.length,
+    occurredAt: new Date().toISOString(),
+    data: { board, seq, text: `note ${seq}` },
+    metadata: { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null },
+  });
+  const project = async (board: string, seq: number) => {
+    const e = eventOf(board, seq);
+    await sql.query(`insert into ${table} values ($1, $2, $3, $4) on conflict do nothing`, [
+      board,
+      seq,
+      e.position,
+      JSON.stringify(e.data),
+    ]);
+  };
+  const gateway = realtimeGateway({
+    verify,
+    channels: [notes(sql, table)],
+    actions: [],
+    log,
+    namespace: ns,
+    nodeId: 'gw-1',
+    // The read model holds the event once its row is there.
+    waitFor: async (_projection, streamId, pos) => {
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        const [row] = await sql.query<{ n: number }>(
+          `select count(*)::int as n from ${table} where $1 = $3 || board and position >= $2`,
+          [streamId, pos, 'board-'],
+        );
+        if (row!.n > 0) return true;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return false;
+    },
+    presence: null,
+    logger: createLogger({ level: 'silent' }),
+    limits,
+    ...(now ? { now } : {}),
+  });
+  const server: Server = createServer((_req, res) => res.writeHead(404).end());
+  gateway.attach(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await gateway.start();
+  t.teardown(async () => {
+    await gateway.stop();
+    await new Promise((r) => server.close(r));
+  });
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`,
+    gateway,
+    log,
+    sql,
+    ns,
+    sign,
+    project,
+    async note(board, seq, o = {}) {
+      if (o.projected !== false) await project(board, seq);
+      await log.produce(topicOf('demo', ns), [toLogMessage(eventOf(board, seq))]);
+    },
+  };
+};
+
+const connect = async (f: Fixture, user = 'user-1') => {
+  const c = await testClient(f.url);
+  c.send({ type: 'auth', ref: 1, token: await f.sign(user) });
+  await c.next('welcome', (x) => x.type === 'welcome');
+  return c;
+};
+
+test('the token comes in the first frame; a client that sends none, or a bad one, is closed with a code it can act on', async (t) => {
+  // A client that says nothing, on a gateway that waits 200 ms for it.
+  const quick = await start(t, { authTimeoutMs: 200 });
+  const silent = await testClient(quick.url);
+  t.deepEqual(await silent.closed(), { code: 4003, reason: 'auth_timeout' });
+
+  const f = await start(t);
+
+  const forged = await testClient(f.url);
+  forged.send({ type: 'auth', token: 'eyJhbGciOiJub25lIn0.e30.' });
+  t.deepEqual(await forged.closed(), { code: 4001, reason: 'unauthenticated' });
+
+  const early = await testClient(f.url);
+  early.send({ type: 'subscribe', channel: 'note:a' });
+  t.deepEqual(await early.closed(), { code: 4001, reason: 'unauthenticated' }, 'nothing before auth');
+
+  const ok = await testClient(f.url);
+  ok.send({ type: 'auth', ref: 'a1', token: await f.sign('user-9') });
+  const welcome = await ok.next('welcome', (x) => x.type === 'welcome');
+  t.is(welcome.userId, 'user-9');
+  t.is(welcome.ref, 'a1');
+  t.regex(String(welcome.connectionId), /^[0-9a-f-]{36}$/);
+  ok.close();
+});
+
+test('a subscriber gets live items in order; a resume from a cursor gets what it missed from history, then live, each once', async (t) => {
+  const f = await start(t);
+  const a = await connect(f);
+  a.send({ type: 'subscribe', ref: 's', channel: 'note:b1' });
+  await a.next('subscribed', (x) => x.type === 'subscribed' && x.ref === 's');
+  for (const seq of [1, 2, 3]) await f.note('b1', seq);
+  await a.next('item 3', (x) => x.type === 'item' && x.seq === 3);
+  t.deepEqual(a.items('note:b1'), [1, 2, 3]);
+  a.close();
+
+  // Away for 4, 5 and 6; back with cursor 3, while 7 arrives.
+  for (const seq of [4, 5, 6]) await f.note('b1', seq);
+  const b = await connect(f);
+  b.send({ type: 'subscribe', ref: 's', channel: 'note:b1', cursor: 3 });
+  await f.note('b1', 7);
+  await b.next('item 7', (x) => x.type === 'item' && x.seq === 7);
+  await f.note('b1', 8);
+  await b.next('item 8', (x) => x.type === 'item' && x.seq === 8);
+  t.deepEqual(b.items('note:b1'), [4, 5, 6, 7, 8]);
+  const item = b.frames.find((x) => x.type === 'item' && x.seq === 5)!;
+  t.deepEqual(item, {
+    type: 'item',
+    channel: 'note:b1',
+    seq: 5,
+    data: { board: 'b1', seq: 5, text: 'note 5' },
+  });
+});
+
+test('an item the log brings before its read model has it waits for the read model, then comes in order', async (t) => {
+  const f = await start(t);
+  const a = await connect(f);
+  a.send({ type: 'subscribe', channel: 'note:b2', cursor: 0 });
+  await a.next('subscribed', (x) => x.type === 'subscribed');
+  await f.note('b2', 1);
+  await a.next('item 1', (x) => x.type === 'item' && x.seq === 1);
+  // 2 never reaches this client live (as if it came before this process joined the log); 3 does, unprojected.
+  await f.project('b2', 2);
+  await f.note('b2', 3, { projected: false });
+  await f.project('b2', 3);
+  await a.next('item 3', (x) => x.type === 'item' && x.seq === 3);
+  t.deepEqual(a.items('note:b2'), [1, 2, 3]);
+});
+
+test('a channel the caller may not read is refused with an error frame; the connection stays', async (t) => {
+  const f = await start(t);
+  const a = await connect(f);
+  a.send({ type: 'subscribe', ref: 'x', channel: 'note:secret' });
+  const refused = await a.next('the refusal', (x) => x.type === 'error' && x.ref === 'x');
+  t.like(refused, { code: 'forbidden', channel: 'note:secret' });
+  a.send({ type: 'subscribe', ref: 'y', channel: 'planet:mars' });
+  t.like(await a.next('unknown kind', (x) => x.ref === 'y'), { type: 'error', code: 'unknown_channel' });
+  a.send({ type: 'subscribe', ref: 'z', channel: 'note:ok', cursor: -1 });
+  t.like(await a.next('bad cursor', (x) => x.ref === 'z'), { type: 'error', code: 'bad_frame' });
+  a.ws.send('not json');
+  t.like(await a.next('bad json', (x) => x.type === 'error' && x.ref === null), { code: 'bad_frame' });
+  a.send({ type: 'ping', ref: 'p' });
+  t.like(await a.next('pong', (x) => x.ref === 'p'), { type: 'pong' });
+});
+
+test('a flood is answered rate_limited with retryAfter, then closed', async (t) => {
+  const f = await start(t, { framesPerSecond: 1, framesBurst: 5 });
+  const a = await connect(f);
+  for (let i = 0; i < 8; i++) a.send({ type: 'ping', ref: i });
+  const limited = await a.next('rate_limited', (x) => x.type === 'error' && x.code === 'rate_limited');
+  t.true(typeof limited.retryAfter === 'number' && limited.retryAfter >= 1);
+  for (let i = 0; i < 20; i++) a.send({ type: 'ping', ref: i });
+  t.deepEqual(await a.closed(), { code: 4029, reason: 'rate_limited' });
+});
+
+test('a client that stops reading is closed slow_consumer once its send buffer is full', async (t) => {
+  const f = await start(t, { maxBufferedBytes: 256 << 10 });
+  const a = await connect(f);
+  a.send({ type: 'subscribe', channel: 'note:b3' });
+  await a.next('subscribed', (x) => x.type === 'subscribed');
+  // Stop reading: the kernel's buffers fill, then the gateway's, which is bounded.
+  const socket = (a.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  socket.pause();
+  const big = 'x'.repeat(64 << 10);
+  let seq = 0;
+  const deadline = Date.now() + 120_000;
+  while (f.gateway.connections() > 0) {
+    if (Date.now() > deadline) return t.fail(`still connected after ${seq} items of 64 KiB`);
+    seq += 1;
+    await f.log.produce(topicOf('demo', f.ns), [
+      toLogMessage({
+        id: randomUUID(),
+        type: 'demo.Noted',
+        schemaVersion: 1,
+        streamId: 'board-b3',
+        revision: seq - 1,
+        position: seq,
+        occurredAt: new Date().toISOString(),
+        data: { board: 'b3', seq, text: big },
+        metadata: { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null },
+      }),
+    ]);
+    // Let the feed deliver before producing more: the buffer, not the log, should fill.
+    if (seq % 10 === 0) await new Promise((r) => setTimeout(r, 5));
+  }
+  t.log(`closed after ${seq} items of 64 KiB`);
+  t.deepEqual(f.gateway.closedFor(), { slow_consumer: 1 });
+  socket.resume();
+  // What reaches the client depends on how much it had left unread: the code, or a cut connection.
+  t.true([4008, 1006].includes((await a.closed()).code));
+});
+
+test('a token that expires during the connection ends it with token_expired; a fresh one sent in time keeps it', async (t) => {
+  // The gateway's clock runs an hour ahead: every token's expiry is already due by it.
+  const f = await start(t, {}, () => Date.now() + 3_600_000);
+  const a = await testClient(f.url);
+  a.send({ type: 'auth', token: await f.sign('user-1') });
+  t.deepEqual(await a.closed(), { code: 4002, reason: 'token_expired' });
+
+  const g = await start(t);
+  const b = await connect(g, 'user-2');
+  b.send({ type: 'auth', ref: 'r', token: await g.sign('user-2', 1200) });
+  const renewed = await b.next('renewed', (x) => x.type === 'reply' && x.ref === 'r');
+  t.true(Date.parse((renewed.data as { expiresAt: string }).expiresAt) > Date.now() + 1_000_000);
+  b.send({ type: 'auth', ref: 's', token: await g.sign('someone-else') });
+  t.deepEqual(await b.closed(), { code: 4001, reason: 'unauthenticated' }, 'a token of another user');
+});
+
+test('a user may hold at most maxConnectionsPerUser connections', async (t) => {
+  const f = await start(t, { maxConnectionsPerUser: 2 });
+  await connect(f, 'u');
+  await connect(f, 'u');
+  const third = await testClient(f.url);
+  third.send({ type: 'auth', token: await f.sign('u') });
+  t.deepEqual(await third.closed(), { code: 4030, reason: 'too_many_connections' });
+  await connect(f, 'v');
+  t.pass();
+});

@@ -1,0 +1,563 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { decodeJwt } from 'jose';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { topicOf, type RecordedEvent } from '@lectern/schemas';
+import type { VerifiedToken } from '@lectern/infra/http/auth';
+import type { Consumer, MessageLog } from '@lectern/infra/ports/message-log';
+import type { PresenceBus, PresenceChange, PresenceSubscription } from '@lectern/infra/ports/presence-bus';
+import { fromLogMessage } from '@lectern/infra/runtime/codec';
+import { Problem } from '@lectern/infra/runtime/errors';
+import type { Logger } from '@lectern/infra/runtime/logger';
+import type { RealtimeAction, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
+import {
+  CLOSE,
+  errorFrame,
+  parseChannel,
+  parseClientFrame,
+  refOfText,
+  type ClientFrame,
+} from './protocol.ts';
+import { sequencer, type Sequencer } from './sequencer.ts';
+
+export type GatewayLimits = Readonly<{
+  /** The `auth` frame must come within this; default 10 s. */
+  authTimeoutMs: number;
+  /** A ping this often; two unanswered end the connection. Default 1.5 s (a dead client is gone in 3 s). */
+  heartbeatMs: number;
+  /** Bytes the socket may hold unsent before the client counts as too slow; default 1 MiB. */
+  maxBufferedBytes: number;
+  /** Largest frame a client may send; default 64 KiB. */
+  maxFrameBytes: number;
+  /** Connections one user may hold open on this process; default 20. */
+  maxConnectionsPerUser: number;
+  /** Channels one connection may subscribe to; default 200. */
+  maxSubscriptions: number;
+  /** Frames a client may send per second, sustained; default 20. */
+  framesPerSecond: number;
+  /** …and at once; default 40. Past twice this, the connection is closed. */
+  framesBurst: number;
+}>;
+
+export const gatewayDefaults: GatewayLimits = {
+  authTimeoutMs: 10_000,
+  heartbeatMs: 1_500,
+  maxBufferedBytes: 1 << 20,
+  maxFrameBytes: 64 << 10,
+  maxConnectionsPerUser: 20,
+  maxSubscriptions: 200,
+  framesPerSecond: 20,
+  framesBurst: 40,
+};
+
+export type GatewayOptions = Readonly<{
+  verify: (token: string) => Promise<VerifiedToken>;
+  channels: readonly RealtimeChannelKind[];
+  actions: readonly RealtimeAction[];
+  log: MessageLog;
+  namespace: string;
+  /** This process, unique among gateways (its consumer group and its presence node). */
+  nodeId: string;
+  /** Whether a read model has applied an event (the platform's `waitFor`). */
+  waitFor: (projection: string, streamId: string, position: number) => Promise<boolean>;
+  presence: PresenceBus | null;
+  logger: Logger;
+  limits?: Partial<GatewayLimits>;
+  /** Epoch milliseconds; default Date.now. */
+  now?: () => number;
+  /** Makes connection ids; default crypto.randomUUID. */
+  uuid?: () => string;
+  /** The path the socket is served at; default `/ws`. */
+  path?: string;
+}>;
+
+type Connection = {
+  id: string;
+  /** Cleared when the first `auth` frame arrives (its check may take a while). */
+  authTimer: NodeJS.Timeout | null;
+  ws: WebSocket;
+  caller: VerifiedToken | null;
+  token: string;
+  subs: Map<string, Subscription>;
+  alive: boolean;
+  tokens: number;
+  refilledAt: number;
+  timers: NodeJS.Timeout[];
+  closed: boolean;
+};
+
+type Subscription = { conn: Connection; channel: string; seq: Sequencer };
+
+export type Gateway = Readonly<{
+  /** Serves `/ws` on `server` (upgrades to other paths are left alone). */
+  attach(server: Server): void;
+  /** Joins the log (its own group, from the end) and starts heartbeats. */
+  start(): Promise<void>;
+  /** Closes every connection with 1001 `going_away`, then leaves the log. */
+  stop(): Promise<void>;
+  /** Open connections (authenticated or not). */
+  connections(): number;
+  /** Connections this gateway closed, by reason (`slow_consumer`, `token_expired`…), since it was made. */
+  closedFor(): Readonly<Record<string, number>>;
+}>;
+
+/**
+ * The WebSocket gateway (ARCHITECTURE §2 `realtime/`): authenticates each
+ * connection with an access token sent in its first frame (never in the
+ * URL), subscribes it to the channels the contexts offer (each subscription
+ * authorized by its kind), delivers what the log brings, in order and each
+ * once from the client's cursor (see sequencer.ts), runs the contexts'
+ * actions, and keeps every connection bounded: a send buffer, a frame rate,
+ * a subscription count, connections per user, heartbeats.
+ *
+ * Each gateway process reads every event of the contexts its channels name,
+ * in a consumer group of its own that starts at the end of the log: what
+ * happened before a client's cursor comes from durable history, not the log.
+ *
+ * @example
+ *   const gateway = realtimeGateway({ verify, channels, actions, log, namespace, nodeId, waitFor, presence, logger });
+ *   gateway.attach(httpServer);
+ *   await gateway.start();
+ */
+export const realtimeGateway = (opts: GatewayOptions): Gateway => {
+  const limits: GatewayLimits = { ...gatewayDefaults, ...opts.limits };
+  const now = opts.now ?? Date.now;
+  const uuid = opts.uuid ?? (() => crypto.randomUUID());
+  const path = opts.path ?? '/ws';
+  const log = opts.logger.child({ component: 'realtime' });
+  const kinds = new Map(opts.channels.map((k) => [k.kind, k]));
+  const actions = new Map(opts.actions.map((a) => [a.type, a]));
+  const connections = new Map<string, Connection>();
+  const perUser = new Map<string, number>();
+  /** Subscriptions by channel, across connections: where a live item goes. */
+  const channels = new Map<string, Set<Subscription>>();
+  const presenceSubs = new Map<string, Promise<PresenceSubscription>>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxFrameBytes,
+    clientTracking: false,
+  });
+  let consumer: Consumer | null = null;
+  let heartbeat: NodeJS.Timeout | null = null;
+  let stopping = false;
+
+  // --- sending --------------------------------------------------------------
+
+  const closes: Record<string, number> = {};
+  const close = (c: Connection, how: Readonly<{ code: number; reason: string }>) => {
+    if (c.closed) return;
+    c.closed = true;
+    closes[how.reason] = (closes[how.reason] ?? 0) + 1;
+    c.ws.close(how.code, how.reason);
+    // A client that does not read will not read the close frame either.
+    const t = setTimeout(() => c.ws.terminate(), 2_000);
+    t.unref();
+  };
+
+  const send = (c: Connection, frame: object) => {
+    if (c.closed || c.ws.readyState !== WebSocket.OPEN) return;
+    const text = JSON.stringify(frame);
+    if (c.ws.bufferedAmount + Buffer.byteLength(text) > limits.maxBufferedBytes) {
+      log.warn({ connectionId: c.id, buffered: c.ws.bufferedAmount }, 'realtime client too slow; closing');
+      return close(c, CLOSE.slowConsumer);
+    }
+    c.ws.send(text);
+  };
+
+  // --- presence -------------------------------------------------------------
+
+  const presenceFrame = (change: PresenceChange) => ({
+    type: 'presence',
+    channel: change.channel,
+    change: {
+      type: change.type,
+      userId: change.userId,
+      online: change.type === 'join' ? change.userConnections === 1 : change.userConnections > 0,
+      ...(change.type === 'leave' ? { reason: change.reason } : {}),
+    },
+  });
+
+  const followPresence = (channel: string) => {
+    if (!opts.presence || presenceSubs.has(channel)) return;
+    presenceSubs.set(
+      channel,
+      opts.presence.subscribe([channel], (change) => {
+        for (const s of channels.get(channel) ?? []) send(s.conn, presenceFrame(change));
+      }),
+    );
+  };
+
+  const unfollowPresence = (channel: string) => {
+    const sub = presenceSubs.get(channel);
+    if (!sub) return;
+    presenceSubs.delete(channel);
+    void sub
+      .then((s) => s.unsubscribe())
+      .catch((err: unknown) => log.warn({ err, channel }, 'presence unsubscribe failed'));
+  };
+
+  // --- subscriptions ----------------------------------------------------------
+
+  const drop = (s: Subscription) => {
+    s.seq.close();
+    s.conn.subs.delete(s.channel);
+    const set = channels.get(s.channel);
+    set?.delete(s);
+    if (set && set.size === 0) {
+      channels.delete(s.channel);
+      unfollowPresence(s.channel);
+    }
+  };
+
+  const subscribe = async (c: Connection, f: Extract<ClientFrame, { type: 'subscribe' }>) => {
+    const { kind: name, id } = parseChannel(f.channel)!;
+    const kind = kinds.get(name);
+    if (!kind) throw new Problem('not_found', 'unknown_channel', `There is no channel kind ${name}.`);
+    if (!c.subs.has(f.channel) && c.subs.size >= limits.maxSubscriptions)
+      throw new Problem(
+        'conflict',
+        'too_many_subscriptions',
+        `At most ${limits.maxSubscriptions} channels per connection.`,
+      );
+    if (!(await kind.authorize(c.caller!, id)))
+      throw new Problem('forbidden', 'forbidden', `You may not subscribe to ${f.channel}.`);
+    if (c.closed) return;
+    const previous = c.subs.get(f.channel);
+    if (previous) drop(previous);
+    const history = kind.history;
+    send(c, { type: 'subscribed', ref: f.ref, channel: f.channel, cursor: f.cursor });
+    const sub: Subscription = {
+      conn: c,
+      channel: f.channel,
+      seq: sequencer({
+        cursor: history ? f.cursor : null,
+        history: history
+          ? {
+              changesAfter: (after, limit) => history.changesAfter(id, after, limit),
+              caughtUp: (position) => opts.waitFor(history.projection, history.streamOf(id), position),
+            }
+          : null,
+        send: (item) => send(c, { type: 'item', channel: f.channel, seq: item.seq, data: item.data }),
+        fail: (err) => {
+          log.warn({ err, connectionId: c.id, channel: f.channel }, 'realtime resume failed');
+          send(c, {
+            ...errorFrame(
+              new Problem(
+                'unavailable',
+                'resume_failed',
+                'The channel could not be resumed; subscribe again.',
+              ),
+              null,
+            ),
+            channel: f.channel,
+          });
+          drop(sub);
+        },
+      }),
+    };
+    c.subs.set(f.channel, sub);
+    let set = channels.get(f.channel);
+    if (!set) channels.set(f.channel, (set = new Set()));
+    set.add(sub);
+    if (kind.presence && opts.presence) {
+      followPresence(f.channel);
+      await opts.presence.track({ userId: c.caller!.userId, connectionId: c.id }, [f.channel]);
+    }
+  };
+
+  const unsubscribe = async (c: Connection, channel: string) => {
+    const s = c.subs.get(channel);
+    if (!s) return;
+    drop(s);
+    if (opts.presence && kinds.get(parseChannel(channel)!.kind)?.presence)
+      await opts.presence.untrack(c.id, [channel]);
+  };
+
+  // --- frames ---------------------------------------------------------------
+
+  const authenticate = async (c: Connection, token: string): Promise<VerifiedToken | null> => {
+    try {
+      return await opts.verify(token);
+    } catch (error) {
+      const expired = error instanceof Problem && error.code === 'token_expired';
+      close(c, expired ? CLOSE.tokenExpired : CLOSE.unauthenticated);
+      return null;
+    }
+  };
+
+  /** Ends the connection when its token expires (a fresh `auth` frame moves this on). */
+  const expireAt = (c: Connection, token: string) => {
+    const exp = decodeJwt(token).exp;
+    if (typeof exp !== 'number') return;
+    for (const t of c.timers.splice(0)) clearTimeout(t);
+    const t = setTimeout(() => close(c, CLOSE.tokenExpired), Math.max(0, exp * 1000 - now()));
+    t.unref();
+    c.timers.push(t);
+  };
+
+  const onAuth = async (c: Connection, f: Extract<ClientFrame, { type: 'auth' }>) => {
+    const first = c.caller === null;
+    if (c.authTimer) clearTimeout(c.authTimer);
+    c.authTimer = null;
+    const caller = await authenticate(c, f.token);
+    if (!caller || c.closed) return;
+    if (!first) {
+      if (caller.userId !== c.caller!.userId) return close(c, CLOSE.unauthenticated);
+      c.token = f.token;
+      expireAt(c, f.token);
+      return send(c, { type: 'reply', ref: f.ref, data: { expiresAt: expiry(f.token) } });
+    }
+    const open = perUser.get(caller.userId) ?? 0;
+    if (open >= limits.maxConnectionsPerUser) return close(c, CLOSE.tooManyConnections);
+    perUser.set(caller.userId, open + 1);
+    c.caller = caller;
+    c.token = f.token;
+    expireAt(c, f.token);
+    send(c, {
+      type: 'welcome',
+      ref: f.ref,
+      connectionId: c.id,
+      userId: caller.userId,
+      heartbeatMs: limits.heartbeatMs,
+      expiresAt: expiry(f.token),
+    });
+  };
+
+  const expiry = (token: string) => {
+    const exp = decodeJwt(token).exp;
+    return typeof exp === 'number' ? new Date(exp * 1000).toISOString() : null;
+  };
+
+  /** Spends one frame from the connection's budget; false when it is spent (answered), or closed for a flood. */
+  const admit = (c: Connection): boolean => {
+    const t = now();
+    c.tokens = Math.min(limits.framesBurst, c.tokens + ((t - c.refilledAt) / 1000) * limits.framesPerSecond);
+    c.refilledAt = t;
+    c.tokens -= 1;
+    if (c.tokens >= 0) return true;
+    if (c.tokens < -limits.framesBurst) {
+      close(c, CLOSE.flood);
+      return false;
+    }
+    const retryAfter = Math.ceil(-c.tokens / limits.framesPerSecond);
+    send(
+      c,
+      errorFrame(
+        new Problem('rate_limited', 'rate_limited', 'Too many frames; slow down.', {
+          retryAfterSeconds: retryAfter,
+        }),
+        null,
+      ),
+    );
+    return false;
+  };
+
+  const onFrame = async (c: Connection, text: string) => {
+    let f: ClientFrame;
+    try {
+      f = parseClientFrame(text);
+    } catch (error) {
+      return send(c, errorFrame(error, refOfText(text)));
+    }
+    if (c.caller === null && f.type !== 'auth') return close(c, CLOSE.unauthenticated);
+    try {
+      switch (f.type) {
+        case 'auth':
+          return await onAuth(c, f);
+        case 'ping':
+          return send(c, { type: 'pong', ref: f.ref });
+        case 'subscribe':
+          return await subscribe(c, f);
+        case 'unsubscribe':
+          await unsubscribe(c, f.channel);
+          return send(c, { type: 'unsubscribed', ref: f.ref, channel: f.channel });
+        case 'presence': {
+          const s = c.subs.get(f.channel);
+          if (!s || !opts.presence || !kinds.get(parseChannel(f.channel)!.kind)?.presence)
+            throw new Problem(
+              'conflict',
+              'not_subscribed',
+              `Subscribe to ${f.channel} (a channel with presence) first.`,
+            );
+          const members = (await opts.presence.list([f.channel])).get(f.channel) ?? [];
+          return send(c, {
+            type: 'reply',
+            ref: f.ref,
+            data: {
+              channel: f.channel,
+              members: members.map((m) => ({ userId: m.userId, connections: m.connections.length })),
+            },
+          });
+        }
+        case 'action': {
+          const action = actions.get(f.action);
+          if (!action) throw new Problem('not_found', 'unknown_action', `There is no action ${f.action}.`);
+          const data = await action.handle({ caller: c.caller!, connectionId: c.id, token: c.token }, f.data);
+          return send(c, { type: 'reply', ref: f.ref, data });
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Problem))
+        log.error({ err: error, connectionId: c.id, frame: f.type }, 'realtime frame failed');
+      send(c, errorFrame(error, f.ref, 'channel' in f ? { channel: f.channel } : {}));
+    }
+  };
+
+  // --- connections ----------------------------------------------------------
+
+  const onConnection = (ws: WebSocket) => {
+    const c: Connection = {
+      id: uuid(),
+      authTimer: null,
+      ws,
+      caller: null,
+      token: '',
+      subs: new Map(),
+      alive: true,
+      tokens: limits.framesBurst,
+      refilledAt: now(),
+      timers: [],
+      closed: false,
+    };
+    connections.set(c.id, c);
+    c.authTimer = setTimeout(() => c.caller === null && close(c, CLOSE.authTimeout), limits.authTimeoutMs);
+    c.authTimer.unref();
+    // Frames of one connection are handled one after the other, in order.
+    let chain: Promise<void> = Promise.resolve();
+    ws.on('message', (data: RawData, binary: boolean) => {
+      c.alive = true;
+      if (c.closed || !admit(c)) return;
+      if (binary)
+        return send(c, errorFrame(new Problem('validation', 'bad_frame', 'Frames are JSON text.'), null));
+      const text = Buffer.isBuffer(data)
+        ? data.toString('utf8')
+        : Array.isArray(data)
+          ? Buffer.concat(data).toString('utf8')
+          : Buffer.from(data).toString('utf8');
+      chain = chain
+        .then(() => onFrame(c, text))
+        .catch((err: unknown) => log.error({ err, connectionId: c.id }, 'realtime frame failed'));
+    });
+    ws.on('pong', () => {
+      c.alive = true;
+      if (opts.presence && c.caller && c.subs.size > 0)
+        opts.presence.heartbeat(c.id).catch((err: unknown) => log.warn({ err }, 'presence heartbeat failed'));
+    });
+    ws.on('error', (err) => log.warn({ err, connectionId: c.id }, 'realtime socket error'));
+    ws.on('close', () => {
+      c.closed = true;
+      if (c.authTimer) clearTimeout(c.authTimer);
+      for (const t of c.timers) clearTimeout(t);
+      for (const s of [...c.subs.values()]) drop(s);
+      connections.delete(c.id);
+      if (c.caller) {
+        const n = (perUser.get(c.caller.userId) ?? 1) - 1;
+        if (n > 0) perUser.set(c.caller.userId, n);
+        else perUser.delete(c.caller.userId);
+        opts.presence?.untrack(c.id).catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
+      }
+    });
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    if (url.pathname !== path) return;
+    if (stopping) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, onConnection);
+  };
+
+  // --- the live feed --------------------------------------------------------
+
+  const contexts = [...new Set(opts.channels.flatMap((k) => k.contexts))].sort();
+  const byTopic = new Map(
+    contexts.map((ctx) => [
+      topicOf(ctx, opts.namespace),
+      opts.channels.filter((k) => k.contexts.includes(ctx)),
+    ]),
+  );
+
+  const deliver = (event: RecordedEvent, routed: readonly RealtimeChannelKind[]) => {
+    for (const kind of routed) {
+      let deliveries;
+      try {
+        deliveries = kind.route(event);
+      } catch (err) {
+        log.error(
+          { err, eventId: event.id, kind: kind.kind },
+          'realtime route failed; event skipped for this kind',
+        );
+        continue;
+      }
+      for (const d of deliveries) {
+        const set = channels.get(`${kind.kind}:${d.id}`);
+        if (set) for (const s of set) s.seq.offer({ ...d.item, position: event.position });
+      }
+    }
+  };
+
+  return {
+    attach(server) {
+      server.on('upgrade', onUpgrade);
+    },
+
+    async start() {
+      if (contexts.length > 0) {
+        await opts.log.ensureTopics(
+          contexts.map((ctx) => ({ topic: topicOf(ctx, opts.namespace), partitions: 4 })),
+        );
+        consumer = opts.log.consume({
+          groupId: `${opts.namespace}.realtime.${opts.nodeId}`,
+          topics: [...byTopic.keys()],
+          startFrom: 'latest',
+          handleBatch: async (batch) => {
+            const routed = byTopic.get(batch.topic) ?? [];
+            for (const m of batch.messages) {
+              let event: RecordedEvent;
+              try {
+                event = fromLogMessage(m);
+              } catch (err) {
+                // Not an event: no channel can show it, and it must not stop the feed.
+                log.warn(
+                  { err, topic: m.topic, offset: m.offset },
+                  'realtime skipped a message that is not an event',
+                );
+                continue;
+              }
+              deliver(event, routed);
+            }
+          },
+        });
+        await consumer.ready;
+      }
+      heartbeat = setInterval(() => {
+        for (const c of connections.values()) {
+          if (c.closed) continue;
+          if (!c.alive) {
+            close(c, CLOSE.heartbeatTimeout);
+            c.ws.terminate();
+            continue;
+          }
+          c.alive = false;
+          c.ws.ping();
+        }
+      }, limits.heartbeatMs);
+      heartbeat.unref();
+    },
+
+    async stop() {
+      stopping = true;
+      if (heartbeat) clearInterval(heartbeat);
+      for (const c of connections.values()) close(c, CLOSE.goingAway);
+      await consumer?.stop();
+      consumer = null;
+      for (const channel of [...presenceSubs.keys()]) unfollowPresence(channel);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+
+    connections: () => connections.size,
+    closedFor: () => ({ ...closes }),
+  };
+};
