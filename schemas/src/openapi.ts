@@ -296,7 +296,7 @@ const COMPONENT_NAME = /^[A-Za-z0-9._-]+$/;
  * that generated clients get named types. One title, one schema: two
  * different schemas under the same title are an error, not a silent pick.
  */
-const hoister = () => {
+export const hoister = () => {
   const components = new Map<string, { json: string; schema: JsonSchema }>();
   const hoist = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(hoist);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { apiContexts, apiDocument, contextDocument } from '@lectern/server/openapi';
+import { apiContexts, apiDocument, asyncApi, contextDocument } from '@lectern/server/openapi';
 
 /**
  * The OpenAPI documents, generated from the schemas (`npm run openapi`).
@@ -15,7 +15,9 @@ import { apiContexts, apiDocument, contextDocument } from '@lectern/server/opena
  *                                           Spectral (.spectral.yaml); any warning fails
  *
  * Files: `openapi.json` (every context, as a development server serves it at
- * `/openapi.json`) and `<context>.openapi.json` for each context.
+ * `/openapi.json`), `<context>.openapi.json` for each context, and
+ * `asyncapi.json` (the socket and the topics, as served at `/asyncapi.json`,
+ * linted with .spectral-asyncapi.yaml).
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const { values } = parseArgs({
@@ -27,6 +29,7 @@ const write = async (dir: string): Promise<string[]> => {
   const documents: [string, unknown][] = [
     ['openapi.json', apiDocument()],
     ...apiContexts.map((c): [string, unknown] => [`${c.name}.openapi.json`, contextDocument(c)]),
+    ['asyncapi.json', asyncApi()],
   ];
   return Promise.all(
     documents.map(async ([name, doc]) => {
@@ -51,9 +54,17 @@ if (values.lint) {
   const dir = await mkdtemp(join(tmpdir(), 'lectern-openapi-'));
   try {
     const files = await write(dir);
-    const ruleset = join(root, '.spectral.yaml');
-    await readFile(ruleset); // a missing ruleset is an error here, not Spectral's silent default
-    process.exitCode = spectral(['lint', '--ruleset', ruleset, '--fail-severity=warn', ...files]);
+    const lint = async (ruleset: string, documents: string[]) => {
+      await readFile(ruleset); // a missing ruleset is an error here, not Spectral's silent default
+      return spectral(['lint', '--ruleset', ruleset, '--fail-severity=warn', ...documents]);
+    };
+    const async = files.filter((f) => f.endsWith('asyncapi.json'));
+    const open = files.filter((f) => !async.includes(f));
+    const results = [
+      await lint(join(root, '.spectral.yaml'), open),
+      await lint(join(root, '.spectral-asyncapi.yaml'), async),
+    ];
+    process.exitCode = results.find((r) => r !== 0) ?? 0;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

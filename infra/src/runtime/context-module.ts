@@ -15,6 +15,7 @@ import type { Metrics } from './metrics.ts';
 import type { ConsumerProgress } from './progress.ts';
 import type { SqlProjection } from './projection.ts';
 import type { RealtimeContribution } from './realtime.ts';
+import type { AsyncApiSection } from '@lectern/schemas/asyncapi';
 
 /**
  * What one process shares with every context it runs: the engines, the
@@ -144,6 +145,8 @@ export type ContextModule = Readonly<{
   realtime?: (platform: Platform) => Promise<RealtimeContribution>;
   /** Its part of `/openapi.json`. */
   api?: readonly ApiSection[];
+  /** Its part of `/asyncapi.json`: its topics, and what it adds to the socket. */
+  asyncApi?: AsyncApiSection;
   /** Request body limits, in bytes, for paths that take more than the default. */
   bodyLimits?: Readonly<Record<string, number>>;
   /**

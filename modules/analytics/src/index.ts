@@ -19,6 +19,8 @@ import { analyticsReportsApi, analyticsReportsTags } from '@lectern/schemas/anal
 import { pdfReportsApi, pdfReportsTags } from '@lectern/schemas/analytics/pdf-reports-api';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
+import { pdfReportEvents } from '@lectern/schemas/analytics/pdf-reports';
+import { ingestMessageSchema } from '@lectern/schemas/analytics/ingest';
 
 export type AnalyticsSettings = Readonly<{
   /** SHA-256 digests of the keys server-side sources send as `X-Ingest-Key`. */
@@ -117,6 +119,19 @@ export const analyticsModule = (settings: AnalyticsSettings): ContextModule => (
     router.use(analyticsReportRoutes(deps));
     router.use(analyticsExportRoutes(deps));
     return [router];
+  },
+  asyncApi: {
+    context: 'analytics',
+    topics: [
+      { name: 'analytics.events', description: 'PDF report jobs.', events: pdfReportEvents },
+      {
+        name: 'analytics.ingest',
+        description: 'Client telemetry as the ingest endpoint accepted it, keyed by user.',
+        messages: [
+          { name: 'analytics.telemetry', summary: 'One telemetry event.', payload: ingestMessageSchema },
+        ],
+      },
+    ],
   },
   api: [
     {

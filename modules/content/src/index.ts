@@ -5,6 +5,7 @@ import { courseCatalogueProjection } from '@lectern/content-projection-catalogue
 import { contentApi, contentTags } from '@lectern/schemas/content/api';
 import type { ContextModule } from '@lectern/infra/runtime/context-module';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
+import { contentEvents } from '@lectern/schemas/content/events';
 
 /**
  * Content: courses with their sections and materials, their review
@@ -43,5 +44,15 @@ export const contentModule = (): ContextModule => ({
     }),
     contentQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
   ],
+  asyncApi: {
+    context: 'content',
+    topics: [
+      {
+        name: 'content.events',
+        description: 'Courses, their review, and media assets.',
+        events: contentEvents,
+      },
+    ],
+  },
   api: [{ name: 'content', operations: contentApi, tags: contentTags }],
 });

@@ -5,6 +5,7 @@ import { identityUsersProjection } from '@lectern/identity-projection-users';
 import { identityApi, identityDevApi, identityDevTags, identityTags } from '@lectern/schemas/identity/api';
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import type { ContextModule } from '@lectern/infra/runtime/context-module';
+import { identityEvents } from '@lectern/schemas/identity/events';
 
 export type IdentitySettings = Readonly<{
   /** Verified e-mails that are given the admin role (how the first admin comes to be). */
@@ -40,6 +41,16 @@ export const identityModule = (settings: IdentitySettings): ContextModule => ({
       // Development only: a token minter. Absent (404) in production.
       ...(p.production ? [] : [devRoutes({ signAccessToken: p.auth.signAccessToken })]),
     ];
+  },
+  asyncApi: {
+    context: 'identity',
+    topics: [
+      {
+        name: 'identity.events',
+        description: 'Accounts, sign-ins, sessions and roles (no secret: hashes and ids only).',
+        events: identityEvents,
+      },
+    ],
   },
   api: [
     { name: 'identity', operations: identityApi, tags: identityTags },

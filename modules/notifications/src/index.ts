@@ -38,6 +38,7 @@ import { smtpSender } from '@lectern/infra/notify/smtp-sender';
 import { SendError, type ChannelSender } from '@lectern/infra/ports/channel-sender';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
+import { notificationEvents } from '@lectern/schemas/notifications/catalogue';
 
 /** A channel's provider as configured: its URL and the file holding its credential. */
 export type Provider = Readonly<{
@@ -189,6 +190,16 @@ export const notificationsModule = (settings: NotificationsSettings): ContextMod
     notificationAdminRoutes({ sql: p.sql, verify: p.auth.verify }),
     ...(p.production ? [] : [devMailboxRoutes(await devMailbox(p.sql))]),
   ],
+  asyncApi: {
+    context: 'notifications',
+    topics: [
+      {
+        name: 'notifications.events',
+        description: 'Subscriptions, sends and what each delivery did.',
+        events: notificationEvents,
+      },
+    ],
+  },
   api: [
     { name: 'notifications', operations: notificationsApi, tags: notificationsTags },
     { name: 'notifications-subscriptions', operations: subscriptionsApi, tags: subscriptionsTags },

@@ -8,6 +8,7 @@ import { profileHistoryProjection } from '@lectern/profile-projection-history';
 import { profilesProjection } from '@lectern/profile-projection-profiles';
 import { profileApi, profileTags } from '@lectern/schemas/profile/api';
 import type { ContextModule } from '@lectern/infra/runtime/context-module';
+import { profileEvents } from '@lectern/schemas/profile/events';
 
 /** Profile: a user's public profile, its history, and the experience levels admins curate. */
 export const profileModule = (): ContextModule => ({
@@ -23,5 +24,9 @@ export const profileModule = (): ContextModule => ({
     }),
     profileQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor, blobs: p.blobs }),
   ],
+  asyncApi: {
+    context: 'profile',
+    topics: [{ name: 'profile.events', description: 'Profile changes.', events: profileEvents }],
+  },
   api: [{ name: 'profile', operations: profileApi, tags: profileTags }],
 });

@@ -1,3 +1,4 @@
+import { describe, integer, json, nullable, object, string } from '../validation.ts';
 /**
  * The topic the ingest endpoint produces client telemetry to, beside the
  * context's events topic (`topicOf('analytics')`). The namespace is
@@ -26,6 +27,20 @@ export type IngestMessage = Readonly<{
   /** Epoch milliseconds at which the endpoint accepted it. */
   receivedAt: number;
 }>;
+
+/** The message as the AsyncAPI document shows it (the projector decodes it with `decodeIngestMessage`). */
+export const ingestMessageSchema = describe(
+  object({
+    id: string({ min: 1, max: 128 }),
+    type: string({ min: 1, max: 100 }),
+    userId: nullable(string({ min: 1, max: 128 })),
+    source: string({ min: 1, max: 50 }),
+    occurredAt: describe(integer(), { description: 'Epoch milliseconds, by the client.' }),
+    payload: json(),
+    receivedAt: describe(integer(), { description: 'Epoch milliseconds, when the endpoint accepted it.' }),
+  }),
+  { title: 'TelemetryMessage' },
+);
 
 const fail = (why: string): never => {
   throw new Error(`not an analytics ingest message: ${why}`);

@@ -2,3 +2,4 @@ export * from './events.ts';
 export * from './requests.ts';
 export * from './cursor.ts';
 export * from './api.ts';
+export * from './socket.ts';
