@@ -143,6 +143,7 @@ const start = async (
       }
       return false;
     },
+    readModels: ['notes'],
     presence: null,
     logger: createLogger({ level: 'silent' }),
     limits,
@@ -254,7 +255,7 @@ test('a channel the caller may not read is refused with an error frame; the conn
   t.like(refused, { code: 'forbidden', channel: 'note:secret' });
   a.send({ type: 'subscribe', ref: 'y', channel: 'planet:mars' });
   t.like(await a.next('unknown kind', (x) => x.ref === 'y'), { type: 'error', code: 'unknown_channel' });
-  a.send({ type: 'subscribe', ref: 'z', channel: 'note:ok', cursor: -1 });
+  a.send({ type: 'subscribe', ref: 'z', channel: 'note:ok', cursor: -2 });
   t.like(await a.next('bad cursor', (x) => x.ref === 'z'), { type: 'error', code: 'bad_frame' });
   a.ws.send('not json');
   t.like(await a.next('bad json', (x) => x.type === 'error' && x.ref === null), { code: 'bad_frame' });
@@ -334,4 +335,24 @@ test('a user may hold at most maxConnectionsPerUser connections', async (t) => {
   t.deepEqual(await third.closed(), { code: 4030, reason: 'too_many_connections' });
   await connect(f, 'v');
   t.pass();
+});
+
+test('a consistency frame is answered once the read model has applied the write; the socket goes on meanwhile', async (t) => {
+  const f = await start(t);
+  const a = await connect(f);
+  // Note 2 of board b9 is at position 2002 (seq × 1000 + the board's length): not projected yet.
+  a.send({ type: 'consistency', ref: 'c', readModel: 'notes', stream: 'board-b9', token: '2002' });
+  a.send({ type: 'ping', ref: 'p' });
+  await a.next('pong while waiting', (x) => x.ref === 'p');
+  t.falsy(
+    a.frames.find((x) => x.ref === 'c'),
+    'not before the write is applied',
+  );
+  await f.project('b9', 2);
+  t.like(await a.next('caught up', (x) => x.ref === 'c'), {
+    type: 'reply',
+    data: { readModel: 'notes', caughtUp: true },
+  });
+  a.send({ type: 'consistency', ref: 'x', readModel: 'secrets', stream: 'board-b9', token: '1' });
+  t.like(await a.next('unknown', (x) => x.ref === 'x'), { type: 'error', code: 'unknown_read_model' });
 });

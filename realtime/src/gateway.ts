@@ -9,6 +9,7 @@ import type { PresenceBus, PresenceChange, PresenceSubscription } from '@lectern
 import { fromLogMessage } from '@lectern/infra/runtime/codec';
 import { Problem } from '@lectern/infra/runtime/errors';
 import type { Logger } from '@lectern/infra/runtime/logger';
+import type { Metrics } from '@lectern/infra/runtime/metrics';
 import type { RealtimeAction, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
 import {
   CLOSE,
@@ -58,10 +59,13 @@ export type GatewayOptions = Readonly<{
   namespace: string;
   /** This process, unique among gateways (its consumer group and its presence node). */
   nodeId: string;
+  /** The read models a `consistency` frame may name (every SQL projection of the deployment). */
+  readModels?: readonly string[];
   /** Whether a read model has applied an event (the platform's `waitFor`). */
   waitFor: (projection: string, streamId: string, position: number) => Promise<boolean>;
   presence: PresenceBus | null;
   logger: Logger;
+  metrics?: Metrics;
   limits?: Partial<GatewayLimits>;
   /** Epoch milliseconds; default Date.now. */
   now?: () => number;
@@ -119,6 +123,15 @@ export type Gateway = Readonly<{
  *   gateway.attach(httpServer);
  *   await gateway.start();
  */
+/** The `type` of a frame's JSON, if it has one (a consistency wait is not queued behind other frames). */
+const parseType = (text: string): unknown => {
+  try {
+    return (JSON.parse(text) as { type?: unknown } | null)?.type;
+  } catch {
+    return undefined;
+  }
+};
+
 export const realtimeGateway = (opts: GatewayOptions): Gateway => {
   const limits: GatewayLimits = { ...gatewayDefaults, ...opts.limits };
   const now = opts.now ?? Date.now;
@@ -148,6 +161,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     if (c.closed) return;
     c.closed = true;
     closes[how.reason] = (closes[how.reason] ?? 0) + 1;
+    opts.metrics?.realtimeClosed.inc({ reason: how.reason });
     c.ws.close(how.code, how.reason);
     // A client that does not read will not read the close frame either.
     const t = setTimeout(() => c.ws.terminate(), 2_000);
@@ -162,6 +176,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       return close(c, CLOSE.slowConsumer);
     }
     c.ws.send(text);
+    opts.metrics?.realtimeFramesSent.inc({ type: (frame as { type?: string }).type ?? 'unknown' });
   };
 
   // --- presence -------------------------------------------------------------
@@ -177,14 +192,17 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     },
   });
 
-  const followPresence = (channel: string) => {
-    if (!opts.presence || presenceSubs.has(channel)) return;
-    presenceSubs.set(
-      channel,
-      opts.presence.subscribe([channel], (change) => {
+  /** Resolves once this process hears the channel's joins and leaves (one bus subscription per channel). */
+  const followPresence = (channel: string): Promise<PresenceSubscription> | null => {
+    if (!opts.presence) return null;
+    let sub = presenceSubs.get(channel);
+    if (!sub) {
+      sub = opts.presence.subscribe([channel], (change) => {
         for (const s of channels.get(channel) ?? []) send(s.conn, presenceFrame(change));
-      }),
-    );
+      });
+      presenceSubs.set(channel, sub);
+    }
+    return sub;
   };
 
   const unfollowPresence = (channel: string) => {
@@ -260,8 +278,18 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     if (!set) channels.set(f.channel, (set = new Set()));
     set.add(sub);
     if (kind.presence && opts.presence) {
-      followPresence(f.channel);
-      await opts.presence.track({ userId: c.caller!.userId, connectionId: c.id }, [f.channel]);
+      // Heard before tracked, so the subscriber sees its own join and every one after it. Presence
+      // is best effort: with Redis away, items still flow, and the next heartbeat tracks again.
+      try {
+        await followPresence(f.channel);
+      } catch (err) {
+        // Not heard: the next subscriber to the channel tries again.
+        presenceSubs.delete(f.channel);
+        log.warn({ err, channel: f.channel }, 'presence unavailable; subscribed without it');
+      }
+      await opts.presence
+        .track({ userId: c.caller!.userId, connectionId: c.id }, [f.channel])
+        .catch((err: unknown) => log.warn({ err, channel: f.channel }, 'presence track failed'));
     }
   };
 
@@ -290,7 +318,11 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     const exp = decodeJwt(token).exp;
     if (typeof exp !== 'number') return;
     for (const t of c.timers.splice(0)) clearTimeout(t);
-    const t = setTimeout(() => close(c, CLOSE.tokenExpired), Math.max(0, exp * 1000 - now()));
+    // setTimeout takes at most 2^31 - 1 ms (24.8 days); past that it would fire at once.
+    const t = setTimeout(
+      () => close(c, CLOSE.tokenExpired),
+      Math.min(2 ** 31 - 1, Math.max(0, exp * 1000 - now())),
+    );
     t.unref();
     c.timers.push(t);
   };
@@ -366,6 +398,12 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
           return await onAuth(c, f);
         case 'ping':
           return send(c, { type: 'pong', ref: f.ref });
+        case 'consistency': {
+          if (!(opts.readModels ?? []).includes(f.readModel))
+            throw new Problem('not_found', 'unknown_read_model', `There is no read model ${f.readModel}.`);
+          const caughtUp = await opts.waitFor(f.readModel, f.stream, f.position);
+          return send(c, { type: 'reply', ref: f.ref, data: { readModel: f.readModel, caughtUp } });
+        }
         case 'subscribe':
           return await subscribe(c, f);
         case 'unsubscribe':
@@ -420,9 +458,11 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       closed: false,
     };
     connections.set(c.id, c);
+    opts.metrics?.realtimeConnections.set(connections.size);
     c.authTimer = setTimeout(() => c.caller === null && close(c, CLOSE.authTimeout), limits.authTimeoutMs);
     c.authTimer.unref();
-    // Frames of one connection are handled one after the other, in order.
+    // Frames of one connection are handled one after the other, in order,
+    // except a consistency wait, which holds nothing else up.
     let chain: Promise<void> = Promise.resolve();
     ws.on('message', (data: RawData, binary: boolean) => {
       c.alive = true;
@@ -434,6 +474,12 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
         : Array.isArray(data)
           ? Buffer.concat(data).toString('utf8')
           : Buffer.from(data).toString('utf8');
+      if (text.includes('"consistency"') && parseType(text) === 'consistency') {
+        void onFrame(c, text).catch((err: unknown) =>
+          log.error({ err, connectionId: c.id }, 'realtime frame failed'),
+        );
+        return;
+      }
       chain = chain
         .then(() => onFrame(c, text))
         .catch((err: unknown) => log.error({ err, connectionId: c.id }, 'realtime frame failed'));
@@ -450,6 +496,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       for (const t of c.timers) clearTimeout(t);
       for (const s of [...c.subs.values()]) drop(s);
       connections.delete(c.id);
+      opts.metrics?.realtimeConnections.set(connections.size);
       if (c.caller) {
         const n = (perUser.get(c.caller.userId) ?? 1) - 1;
         if (n > 0) perUser.set(c.caller.userId, n);
@@ -481,6 +528,25 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
 
   const deliver = (event: RecordedEvent, routed: readonly RealtimeChannelKind[]) => {
     for (const kind of routed) {
+      try {
+        for (const r of kind.revoke?.(event) ?? []) {
+          const channel = `${kind.kind}:${r.id}`;
+          for (const s of [...(channels.get(channel) ?? [])])
+            if (s.conn.caller?.userId === r.userId) {
+              drop(s);
+              send(s.conn, { type: 'unsubscribed', ref: null, channel, reason: 'revoked' });
+              if (kind.presence && opts.presence)
+                opts.presence
+                  .untrack(s.conn.id, [channel])
+                  .catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
+            }
+        }
+      } catch (err) {
+        log.error(
+          { err, eventId: event.id, kind: kind.kind },
+          'realtime revoke failed; event skipped for this kind',
+        );
+      }
       let deliveries;
       try {
         deliveries = kind.route(event);

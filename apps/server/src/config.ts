@@ -6,7 +6,7 @@ import { parseMessageKeys } from '@lectern/infra/auth/message-secrets';
 export const DEV_ISSUER = 'https://lectern.local/dev';
 export const DEV_AUDIENCE = 'lectern';
 
-export const ROLES = ['api', 'relay', 'projections', 'workers'] as const;
+export const ROLES = ['api', 'relay', 'projections', 'workers', 'realtime'] as const;
 export type ProcessRole = (typeof ROLES)[number];
 
 /** Everything a Lectern process reads from its environment, validated once at start. */
@@ -109,6 +109,12 @@ export type Config = Readonly<{
    * well above the slowest side effect (a provider's timeout).
    */
   workerLeaseMs: number;
+  /**
+   * Redis for presence across processes (`REDIS_URL`, its password in the
+   * file `REDIS_PASSWORD_FILE`, never in the URL); null: presence in process,
+   * which only a single process (the embedded profile) may use.
+   */
+  redis: Readonly<{ url: string; passwordFile: string | null }> | null;
 }>;
 
 /** A provider of a channel: its URL and the file holding its credential (never the credential). */
@@ -167,6 +173,10 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     problems.push(`PORT must be a number from 0 to 65535 (got '${portText}')`);
 
   const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  const redisUrl = url('REDIS_URL', ['redis:', 'rediss:']);
+  if (redisUrl && URL.canParse(redisUrl) && new URL(redisUrl).password)
+    problems.push('REDIS_URL must not carry a password: put it in the file REDIS_PASSWORD_FILE names');
+  const redis = redisUrl ? { url: redisUrl, passwordFile: env.REDIS_PASSWORD_FILE?.trim() || null } : null;
   const eventStoreUrl = url('EVENTSTORE_URL', [
     'kurrentdb:',
     'esdb:',
@@ -399,5 +409,6 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     kafkaSessionTimeoutMs,
     consistencyWaitMs,
     workerLeaseMs,
+    redis,
   };
 };

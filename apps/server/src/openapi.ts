@@ -2,6 +2,7 @@ import type { Express, RequestHandler } from 'express';
 import { operationsApi, operationsTags } from '@lectern/schemas/operations/api';
 import { deadLettersApi } from '@lectern/schemas/operations/dead-letters-api';
 import { openApiDocument, type OpenApiDocument } from '@lectern/schemas/openapi';
+import { asyncApiDocument } from '@lectern/schemas/asyncapi';
 import type { ApiSection } from '@lectern/infra/runtime/context-module';
 import server from '../package.json' with { type: 'json' };
 import { loadConfig } from './config.ts';
@@ -22,6 +23,13 @@ export const apiContexts: readonly ApiContext[] = [
 ];
 
 const info = (title: string) => ({ title, version: server.version });
+
+/** The AsyncAPI document, as `GET /asyncapi.json` serves it: the socket and every context's topics. */
+export const asyncApi = () =>
+  asyncApiDocument(
+    info('Lectern events and realtime'),
+    contextModules(loadConfig({})).flatMap((m) => (m.asyncApi ? [m.asyncApi] : [])),
+  );
 
 /** The combined document, as `GET /openapi.json` serves it. */
 export const apiDocument = (
@@ -44,7 +52,7 @@ export const contextDocument = (context: ApiContext): OpenApiDocument =>
  * a mistake in an operation (a duplicate id, a path the builder cannot
  * describe) stops the process at start rather than on the first request.
  */
-export const openApiRoute = (document: OpenApiDocument = apiDocument()): RequestHandler => {
+export const openApiRoute = (document: object = apiDocument()): RequestHandler => {
   const body = JSON.stringify(document);
   return (_req, res) => {
     res.type('application/json').send(body);

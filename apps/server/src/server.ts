@@ -26,8 +26,9 @@ import { deadLetterRoutes } from './dead-letter-routes.ts';
 import { listen, untilAborted } from './http-lifecycle.ts';
 import { openEngines } from './engines.ts';
 import { openTokens } from './tokens.ts';
-import { apiDocument, mountedRoutes, openApiRoute, type MountedRoute } from './openapi.ts';
+import { apiDocument, asyncApi, mountedRoutes, openApiRoute, type MountedRoute } from './openapi.ts';
 import { contextModules } from './modules.ts';
+import { startRealtime } from './realtime.ts';
 
 /** Every SQL read model of the deployment (benches and tools rebuild them by name). */
 export const projections = contextModules(loadConfig({})).flatMap((m) => m.projections ?? []);
@@ -95,6 +96,8 @@ const groupName = (namespace: string, projection: string) => `${namespace}.proje
  * 5. Routes (role `api`: each module's commands and queries, in the list's
  *    order; roles `api` and `projections`: the admin routes over read models
  *    and dead letters).
+ * 6. The WebSocket gateway (role `realtime`): every module's channels and
+ *    socket actions on `/ws`, presence in Redis (`REDIS_URL`) or in process.
  *
  * `stop()` drains HTTP (see `listen`), then stops consumers and the relay,
  * then closes the engines.
@@ -270,6 +273,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     phase = 'mounting routes';
     if (config.roles.includes('api')) {
       app.get('/openapi.json', openApiRoute(apiDocument({ production: config.production })));
+      app.get('/asyncapi.json', openApiRoute(asyncApi()));
       // Before every route: a claimed Idempotency-Key gives the command id (rule 9).
       app.use(
         idempotency({
@@ -327,6 +331,14 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           ].map((c) => dlqTopicOf(config.namespace, c)),
         }),
       );
+    // 7. The WebSocket gateway (role `realtime`) on `/ws` of this server.
+    if (config.roles.includes('realtime')) {
+      phase = 'starting the realtime gateway';
+      const realtime = await startRealtime({ config, platform, modules, server: http.server });
+      closers.unshift(() => realtime.stop());
+      readiness.push(...realtime.readiness);
+    }
+
     finish();
     serving = true;
     phase = null;

@@ -56,6 +56,8 @@ export const onEveryProfile = (
     blobs?: boolean;
     /** E-mail over SMTP into mailpit on the engines profile (the embedded one keeps its development mailbox). */
     mail?: boolean;
+    /** Presence in Redis on the engines profile (the embedded one keeps it in process). */
+    redis?: boolean;
     env?: Readonly<Record<string, string>>;
   }> = {},
 ): void => {
@@ -74,12 +76,14 @@ export const onEveryProfile = (
   const clickhouseUrl = opts.clickhouse ? requireEngine(test, 'CLICKHOUSE_URL', 'ClickHouse') : null;
   const s3Endpoint = opts.blobs ? requireEngine(test, 'S3_ENDPOINT', 'MinIO') : null;
   const smtpUrl = opts.mail ? requireEngine(test, 'SMTP_URL', 'mailpit') : null;
+  const redisUrl = opts.redis ? requireEngine(test, 'REDIS_URL', 'Redis') : null;
   if (
     !databaseUrl ||
     !brokers ||
     (opts.clickhouse && !clickhouseUrl) ||
     (opts.blobs && !s3Endpoint) ||
-    (opts.mail && !smtpUrl)
+    (opts.mail && !smtpUrl) ||
+    (opts.redis && !redisUrl)
   )
     return;
   const s3 = s3Endpoint
@@ -96,6 +100,7 @@ export const onEveryProfile = (
     ...(opts.clickhouse ? ['clickhouse'] : []),
     ...(opts.blobs ? ['minio'] : []),
     ...(opts.mail ? ['mailpit'] : []),
+    ...(opts.redis ? ['redis'] : []),
   ];
   flow(test, name.join('+'), async () => {
     const dir = await tempDir();
@@ -115,6 +120,9 @@ export const onEveryProfile = (
         ...(analytics ? { CLICKHOUSE_URL: analytics.toString() } : {}),
         ...s3,
         ...(smtpUrl ? { SMTP_URL: smtpUrl } : {}),
+        ...(redisUrl
+          ? { REDIS_URL: redisUrl, REDIS_PASSWORD_FILE: process.env.REDIS_PASSWORD_FILE ?? '' }
+          : {}),
         ...env,
       }),
       cleanup: async (lectern) => {

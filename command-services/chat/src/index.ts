@@ -1,2 +1,3 @@
 export * from './routes.ts';
 export * from './domain/room.ts';
+export * from './actions.ts';

@@ -94,6 +94,23 @@ export const createMetrics = () => {
       labelNames: ['consumer'] as const,
       registers: [registry],
     }),
+    realtimeConnections: new Gauge({
+      name: 'lectern_realtime_connections',
+      help: 'WebSocket connections open on this gateway process',
+      registers: [registry],
+    }),
+    realtimeFramesSent: new Counter({
+      name: 'lectern_realtime_frames_sent_total',
+      help: 'Frames the gateway sent, by type (item, reply, presence, error…)',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    realtimeClosed: new Counter({
+      name: 'lectern_realtime_closed_total',
+      help: 'Connections the gateway closed, by reason (slow_consumer, token_expired, rate_limited…)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
   };
 };
 

@@ -65,6 +65,12 @@ export type RealtimeChannelKind = Readonly<{
    * subscribers. Default false (a course's thousands of learners).
    */
   presence?: boolean;
+  /**
+   * Who loses a channel through this event (a member leaving a room): their
+   * subscriptions to it end at once, answered `unsubscribed` with reason
+   * `revoked`, whatever else they were sent. Pure; default none.
+   */
+  revoke?(event: RecordedEvent): readonly Readonly<{ id: string; userId: string }>[];
   /** The deliveries one event of the log makes to channels of this kind (most events: none). Pure. */
   route(event: RecordedEvent): readonly ChannelDelivery[];
   /**

@@ -57,6 +57,9 @@ export const testClient = async (url: string) => {
     /** The first frame received so far or later that matches, bounded by `timeoutMs` (default 60 s). */
     next: (what: string, match: (f: Frame) => boolean, timeoutMs = 60_000) =>
       until(what, () => frames.find(match), timeoutMs),
+    /** Resolves once `check()` holds (checked as each frame arrives), bounded by `timeoutMs` (default 60 s). */
+    until: (what: string, check: () => boolean, timeoutMs = 60_000) =>
+      until(what, () => (check() ? true : undefined), timeoutMs),
     /** How the connection closed, once it has. */
     closed: (timeoutMs = 60_000) => until('the close', () => closed ?? undefined, timeoutMs),
     /** The items of `channel` received so far, by seq. */

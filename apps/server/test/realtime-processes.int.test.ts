@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
+import { testClient, type Frame, type TestClient } from '@lectern/realtime/testing/client';
+import { startServerProcess, type ServerProcess } from '../src/process.ts';
+import { jsonClient } from './http-client.ts';
+import { PATIENT_READS } from './patient-reads.ts';
+
+/**
+ * The realtime tier across processes (issue 12, line 4): two gateway
+ * processes beside one that takes commands and projects, on PostgreSQL
+ * with the table log or with Kafka, presence in Redis. A message sent on
+ * one gateway reaches members on the other; a gateway killed with SIGKILL
+ * mid-conversation costs its clients nothing: they reconnect to the other
+ * with their cursors and get every message once.
+ */
+
+const databaseUrl = requireEngine(test, 'DATABASE_URL', 'PostgreSQL (realtime processes)');
+const brokers = requireEngine(test, 'KAFKA_BROKERS', 'Kafka (realtime processes)');
+const redisUrl = requireEngine(test, 'REDIS_URL', 'Redis (realtime processes)');
+
+type Deployment = Readonly<{
+  core: ServerProcess;
+  gateways: ServerProcess[];
+  http: ReturnType<typeof jsonClient>;
+  stop(): Promise<void>;
+}>;
+
+/** A process in a data folder of its own (chDB serves one process per folder). */
+const processOf = async (env: Record<string, string>) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lectern-rt-'));
+  const server = await startServerProcess({ LECTERN_DATA_DIR: dir, ...PATIENT_READS, ...env });
+  return {
+    server,
+    cleanup: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    },
+  };
+};
+
+const deploy = async (withKafka: boolean): Promise<Deployment> => {
+  const db = await freshDatabase(databaseUrl!);
+  const shared = {
+    DATABASE_URL: db.url,
+    LECTERN_NAMESPACE: `rt-${db.name}`,
+    REDIS_URL: redisUrl!,
+    REDIS_PASSWORD_FILE: process.env.REDIS_PASSWORD_FILE ?? '',
+    ...(withKafka ? { KAFKA_BROKERS: brokers! } : {}),
+  };
+  const core = await processOf({ ...shared, LECTERN_ROLES: 'api,relay,projections' });
+  const gateways = [
+    await processOf({ ...shared, LECTERN_ROLES: 'realtime' }),
+    await processOf({ ...shared, LECTERN_ROLES: 'realtime' }),
+  ];
+  return {
+    core: core.server,
+    gateways: gateways.map((g) => g.server),
+    http: jsonClient(() => core.server.url),
+    stop: async () => {
+      for (const p of [...gateways, core]) await p.cleanup();
+      await db.drop();
+    },
+  };
+};
+
+const wsOf = (p: ServerProcess) => `${p.url.replace(/^http/, 'ws')}/ws`;
+
+const connect = async (p: ServerProcess, token: string, roomId: string, cursor: number | null) => {
+  const c = await testClient(wsOf(p));
+  c.send({ type: 'auth', token });
+  await c.next('welcome', (f) => f.type === 'welcome');
+  c.send({ type: 'subscribe', ref: 's', channel: `room:${roomId}`, cursor });
+  await c.next('subscribed', (f) => f.ref === 's');
+  return c;
+};
+
+const seqs = (c: TestClient, roomId: string) =>
+  c.frames.filter((f) => f.type === 'item' && f.channel === `room:${roomId}`).map((f) => f.seq as number);
+const lastSeq = (c: TestClient, roomId: string) => seqs(c, roomId).at(-1) ?? -1;
+
+const setup = async (d: Deployment) => {
+  const token = async () => {
+    const sub = randomUUID();
+    const res = await d.http('POST', '/api/dev/token', { body: { sub, roles: ['learner'] } });
+    return { id: sub, token: res.body!.token as string };
+  };
+  const [ada, bob] = [await token(), await token()];
+  const opened = await d.http('POST', '/api/chat/direct', { token: ada.token, body: { userId: bob.id } });
+  return { ada, bob, roomId: opened.body!.roomId as string };
+};
+
+const across = (name: string, withKafka: boolean) => {
+  test.serial(
+    `${name}: a message sent on one gateway reaches a member on the other; presence crosses too`,
+    async (t) => {
+      const d = await deploy(withKafka);
+      try {
+        const { ada, bob, roomId } = await setup(d);
+        const a = await connect(d.gateways[0]!, ada.token, roomId, -1);
+        const b = await connect(d.gateways[1]!, bob.token, roomId, -1);
+        const online = await a.next(
+          'bob online, seen from the other gateway',
+          (f) => f.type === 'presence' && (f.change as { userId: string }).userId === bob.id,
+        );
+        t.like(online.change, { type: 'join', online: true });
+        a.send({
+          type: 'chat.send',
+          ref: 'm',
+          data: { roomId, clientMessageId: randomUUID(), body: 'across' },
+        });
+        t.like(await a.next('reply', (f) => f.ref === 'm'), { type: 'reply', data: { seq: 0 } });
+        const got = await b.next('the message on gateway 2', (f) => f.type === 'item' && f.seq === 0);
+        t.like((got.data as { message: object }).message, { body: 'across', senderId: ada.id });
+        a.close();
+        b.close();
+      } finally {
+        await d.stop();
+      }
+    },
+  );
+
+  test.serial(
+    `${name}: a gateway killed mid-conversation: its clients resume on the other, every message once`,
+    async (t) => {
+      const d = await deploy(withKafka);
+      try {
+        const { ada, bob, roomId } = await setup(d);
+        const [doomed, survivor] = d.gateways as [ServerProcess, ServerProcess];
+        const watcher = await connect(survivor, ada.token, roomId, -1);
+        let b = await connect(doomed, bob.token, roomId, -1);
+        const first = b;
+        const n = 60;
+        let killed = false;
+        const sender = (async () => {
+          for (let i = 0; i < n; i++) {
+            const res = await d.http('POST', `/api/chat/rooms/${roomId}/messages`, {
+              token: ada.token,
+              body: { clientMessageId: randomUUID(), body: `m${i}` },
+            });
+            t.is(res.status, 201, JSON.stringify(res.body));
+            // Twenty messages in, with some delivered: the gateway dies, no goodbye.
+            if (i === 20) {
+              await first.next('some delivered', (f) => f.type === 'item' && (f.seq as number) >= 5);
+              doomed.child.kill('SIGKILL');
+              killed = true;
+            }
+          }
+        })();
+        const cut = await first.closed();
+        t.is(cut.code, 1006, 'the connection was cut, not closed');
+        t.true(killed);
+        // Reconnect to the other gateway from the last seq received.
+        const cursor = lastSeq(first, roomId);
+        b = await connect(survivor, bob.token, roomId, cursor);
+        await sender;
+        await b.next(`message ${n - 1}`, (f) => f.type === 'item' && f.seq === n - 1);
+        const all = [...seqs(first, roomId), ...seqs(b, roomId)];
+        t.deepEqual(
+          all,
+          Array.from({ length: n }, (_, i) => i),
+          'every message once, in order',
+        );
+        t.log(
+          `${seqs(first, roomId).length} before the kill, ${seqs(b, roomId).length} after, from cursor ${cursor}`,
+        );
+        // The killed gateway's presence expires: its connection leaves, seen on the survivor.
+        const gone = await watcher.next(
+          'bob gone from the killed gateway',
+          (f: Frame) =>
+            f.type === 'presence' &&
+            (f.change as { type: string; reason?: string }).type === 'leave' &&
+            (f.change as { reason?: string }).reason === 'expired',
+        );
+        t.like(gone.change, { userId: bob.id });
+        watcher.close();
+        b.close();
+      } finally {
+        await d.stop();
+      }
+    },
+  );
+};
+
+if (databaseUrl && redisUrl) across('postgres+table log+redis', false);
+if (databaseUrl && brokers && redisUrl) across('postgres+kafka+redis', true);

@@ -1,0 +1,97 @@
+import { chat as schema, type RecordedEvent } from '@lectern/schemas';
+import { changesAfter, chatMessagesProjection } from '@lectern/chat-projection-messages';
+import { isMember } from '@lectern/chat-projection-rooms';
+import type { ChannelDelivery, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
+import type { SqlExecutor } from '@lectern/infra/sql/sql';
+import { messageView } from './routes.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A change to one message, as a room's subscribers receive it: the fields
+ * present replace what the client holds for the message at `message.seq`.
+ * History sends whole messages (as they are now); the live feed sends what
+ * each event says (a send whole, an edit its new body, a removal no text).
+ */
+export type MessageChange = Readonly<{
+  message: Partial<ReturnType<typeof messageView>> & Readonly<{ roomId: string; seq: number }>;
+}>;
+
+const live = (e: RecordedEvent): MessageChange | null => {
+  if (!schema.isChatEvent(e)) return null;
+  const at = e.occurredAt;
+  switch (e.type) {
+    case 'chat.MessageSent':
+      return {
+        message: {
+          roomId: e.data.roomId,
+          seq: e.revision,
+          messageId: e.data.messageId,
+          senderId: e.data.senderId,
+          body: e.data.body,
+          sentAt: at,
+          editedAt: null,
+          redacted: false,
+          redactedAt: null,
+          cursor: schema.encodeChatCursor({ roomId: e.data.roomId, seq: e.revision }),
+        },
+      };
+    case 'chat.MessageEdited':
+      return {
+        message: {
+          roomId: e.data.roomId,
+          seq: e.data.seq,
+          body: e.data.body,
+          editedAt: at,
+        },
+      };
+    case 'chat.MessageRedacted':
+      return {
+        message: {
+          roomId: e.data.roomId,
+          seq: e.data.seq,
+          body: null,
+          redacted: true,
+          redactedAt: at,
+        },
+      };
+    default:
+      return null;
+  }
+};
+
+/**
+ * `room:<roomId>`: a room's messages, edits and removals, for its members,
+ * with presence. Its seq is the room's (the revision of its messages
+ * stream). History is the messages read model by each message's last
+ * change, so a resume gets every message changed since the cursor once, as
+ * it is now; what a removal took out is not in it.
+ */
+export const roomChannel = (sql: SqlExecutor): RealtimeChannelKind => ({
+  kind: 'room',
+  contexts: ['chat'],
+  presence: true,
+  authorize: async (caller, id) => UUID.test(id) && (await isMember(sql, id, caller.userId)),
+  revoke: (e) =>
+    schema.isChatEvent(e) && e.type === 'chat.MemberLeft'
+      ? [{ id: e.data.roomId, userId: e.data.userId }]
+      : [],
+  route: (e): ChannelDelivery[] => {
+    const change = live(e);
+    return change ? [{ id: change.message.roomId, item: { seq: e.revision, data: change } }] : [];
+  },
+  history: {
+    projection: chatMessagesProjection.name,
+    streamOf: (id) => schema.messagesStreamId(id),
+    async changesAfter(id, after, limit) {
+      const page = await changesAfter(sql, id, after, limit);
+      return {
+        items: page.items.map((m) => ({
+          seq: m.updatedSeq,
+          data: { message: messageView(m) } satisfies MessageChange,
+        })),
+        more: page.more,
+      };
+    },
+  },
+});
