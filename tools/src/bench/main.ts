@@ -11,6 +11,7 @@ import { mediaSection } from './media.ts';
 import { identitySection } from './identity.ts';
 import { notificationsSection } from './notifications.ts';
 import { projectionSection } from './projection.ts';
+import { realtimeSection } from './realtime.ts';
 import { relaySection } from './relay.ts';
 import { progress, round } from './stats.ts';
 import { targetsOf } from './targets.ts';
@@ -39,6 +40,7 @@ const SECTIONS = [
   'content',
   'notifications',
   'media',
+  'realtime',
 ] as const;
 type SectionName = (typeof SECTIONS)[number];
 
@@ -63,6 +65,20 @@ const plan = {
     fanout: { followers: Number(process.env.BENCH_FANOUT_FOLLOWERS) || (quick ? 5000 : 100_000) },
   },
   media: { clipSeconds: quick ? 6 : 30, encodes: quick ? 1 : 3, pdfRuns: quick ? 5 : 20, pdfWarmup: 2 },
+  realtime: {
+    // BENCH_REALTIME_MESSAGES overrides the history's size (a tenth of it in one room).
+    history: {
+      messages: Number(process.env.BENCH_REALTIME_MESSAGES) || (quick ? 200_000 : 10_000_000),
+      bigRoom: Math.round(
+        (Number(process.env.BENCH_REALTIME_MESSAGES) || (quick ? 200_000 : 10_000_000)) / 10,
+      ),
+      pages: quick ? 100 : 1000,
+    },
+    fanout: { rooms: 10, membersPerRoom: quick ? 20 : 100, messagesPerRoom: quick ? 100 : 1000 },
+    idle: { connections: Number(process.env.BENCH_REALTIME_IDLE) || (quick ? 1000 : 19_000) },
+    latency: { samples: quick ? 50 : 500, senders: 20 },
+    presence: { samples: quick ? 20 : 200 },
+  },
   content: {
     // BENCH_CONTENT_COURSES overrides the size (10 materials per course).
     postgresCourses: Number(process.env.BENCH_CONTENT_COURSES) || (quick ? 10_000 : 100_000),
@@ -163,6 +179,7 @@ const main = async (): Promise<void> => {
   await run('content', () => contentSection(engines, plan.content));
   await run('notifications', () => notificationsSection(engines, plan.notifications));
   await run('media', () => mediaSection(plan.media));
+  await run('realtime', () => realtimeSection(engines, plan.realtime));
   await run('analytics', async () =>
     (await analytics()).analyticsSection(engines, process.env.CLICKHOUSE_URL?.trim() || null, plan.analytics),
   );

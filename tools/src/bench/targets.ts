@@ -141,6 +141,37 @@ export const targetsOf = (sections: Readonly<Record<string, unknown>>): TargetCh
       num(sections, ['media', 'transcoding', 'medianWallTimeOverDuration']),
       (n) => n <= 1.5,
     ),
+    atMost(
+      `chat history page of 50 p95, ${num(sections, ['realtime', 'history', 'messages']) ?? '?'} messages, a tenth in one room (aim for 10M), PostgreSQL`,
+      5,
+      ['realtime', 'history', 'pageOf50BeforeMs', 'p95'],
+    ),
+    check(
+      `WebSocket fan-out, ${num(sections, ['realtime', 'fanout', 'connections']) ?? '?'} connections in ${num(sections, ['realtime', 'fanout', 'rooms']) ?? '?'} rooms (aim for 1000 in 10)`,
+      '>= 100000',
+      'items delivered/s',
+      num(sections, ['realtime', 'fanout', 'deliveredPerSecond']),
+      (n) => n >= 100_000,
+    ),
+    check(
+      'idle connections: memory per connection on one gateway, as 20k under 1 GiB',
+      `<= ${Math.floor(2 ** 30 / 20_000)}`,
+      'bytes',
+      num(sections, ['realtime', 'idle', 'bytesPerConnection']),
+      (n) => n <= 2 ** 30 / 20_000,
+    ),
+    atMost('send → delivered p99, across two gateway processes', 50, [
+      'realtime',
+      'crossGatewayLatency',
+      'sendToDeliveredMs',
+      'p99',
+    ]),
+    atMost('presence join seen across two gateway processes, p99', 100, [
+      'realtime',
+      'presence',
+      'joinSeenAcrossMs',
+      'p99',
+    ]),
   );
   return checks;
 };
