@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { testClient, type Frame, type TestClient } from '@lectern/realtime/testing/client';
-import { jsonClient } from './http-client.ts';
+import { jsonClient, type Reply } from './http-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 type Message = { seq: number; body?: string | null; senderId?: string; editedAt?: string | null };
@@ -26,7 +26,29 @@ export const chatRealtimeFlow = (test: TestFn, name: string, setup: ProfileSetup
     await c.next('welcome', (f) => f.type === 'welcome');
     return c;
   };
+  /** The consistency token of each room's creation: a socket waits for the rooms read model with it. */
+  const made = new Map<string, string>();
+  const opened = (reply: Reply) => {
+    const roomId = reply.body!.roomId as string;
+    made.set(roomId, reply.headers.get('x-consistency-token')!);
+    return roomId;
+  };
   const join = async (c: TestClient, roomId: string, cursor: number | null = null) => {
+    // Read-your-writes on the socket: the membership must be in the read model the gateway checks.
+    const token = made.get(roomId);
+    if (token) {
+      const wait = randomUUID();
+      c.send({
+        type: 'consistency',
+        ref: wait,
+        readModel: 'chat_rooms',
+        stream: `chatroom-${roomId}`,
+        token,
+      });
+      const answer = await c.next('the rooms read model', (f) => f.ref === wait);
+      if ((answer.data as { caughtUp?: boolean } | undefined)?.caughtUp !== true)
+        throw new Error(`the rooms read model did not catch up: ${JSON.stringify(answer)}`);
+    }
     const ref = randomUUID();
     c.send({ type: 'subscribe', ref, channel: `room:${roomId}`, cursor });
     return c.next(`subscribed to ${roomId}`, (f) => f.ref === ref);
@@ -41,8 +63,9 @@ export const chatRealtimeFlow = (test: TestFn, name: string, setup: ProfileSetup
     `${name}: members get each message live, sent over the socket or REST; a stranger is refused`,
     async (t) => {
       const [ada, bob, eve] = [await user(), await user(), await user()];
-      const opened = await call('POST', '/api/chat/direct', { token: ada.token, body: { userId: bob.id } });
-      const roomId = opened.body!.roomId as string;
+      const roomId = opened(
+        await call('POST', '/api/chat/direct', { token: ada.token, body: { userId: bob.id } }),
+      );
       const [a, b] = [await connect(ada), await connect(bob)];
       try {
         t.like(await join(a, roomId), { type: 'subscribed', channel: `room:${roomId}` });
@@ -94,7 +117,7 @@ export const chatRealtimeFlow = (test: TestFn, name: string, setup: ProfileSetup
       token: owner.token,
       body: { name: 'Leavers', members: [ann.id] },
     });
-    const roomId = created.body!.roomId as string;
+    const roomId = opened(created);
     const a = await connect(ann);
     try {
       await join(a, roomId);
@@ -138,8 +161,9 @@ export const chatRealtimeFlow = (test: TestFn, name: string, setup: ProfileSetup
     `${name}: presence: a member joining and leaving is seen by the others, and listed`,
     async (t) => {
       const [ada, bob] = [await user(), await user()];
-      const roomId = (await call('POST', '/api/chat/direct', { token: ada.token, body: { userId: bob.id } }))
-        .body!.roomId as string;
+      const roomId = opened(
+        await call('POST', '/api/chat/direct', { token: ada.token, body: { userId: bob.id } }),
+      );
       const a = await connect(ada);
       try {
         await join(a, roomId);
@@ -172,8 +196,9 @@ export const chatRealtimeFlow = (test: TestFn, name: string, setup: ProfileSetup
     `${name}: a client that was away resumes from its cursor: each change once, then live`,
     async (t) => {
       const [ada, bob] = [await user(), await user()];
-      const roomId = (await call('POST', '/api/chat/direct', { token: ada.token, body: { userId: bob.id } }))
-        .body!.roomId as string;
+      const roomId = opened(
+        await call('POST', '/api/chat/direct', { token: ada.token, body: { userId: bob.id } }),
+      );
       const say = async (body: string) =>
         (
           await call('POST', `/api/chat/rooms/${roomId}/messages`, {
