@@ -35,6 +35,9 @@ export type HttpLifecycle = Readonly<{
  * from the first moment and a busy port is reported before engines open
  * (an EADDRINUSE stack after a minute of Kafka joins helps nobody).
  */
+/** How long an idle keep-alive connection is kept (see `listen`). */
+export const KEEP_ALIVE_MS = 65_000;
+
 export const listen = async (app: Express, port: number): Promise<HttpLifecycle> => {
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(port, (error?: Error) => {
@@ -48,6 +51,15 @@ export const listen = async (app: Express, port: number): Promise<HttpLifecycle>
   });
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
+  // An idle keep-alive connection stays open 65 s (Node's default is 5 s). A
+  // client reuses one until its own timer, a little shorter than the server's
+  // (it reads ours from the Keep-Alive header), says it may be gone; when the
+  // client's event loop is held up longer than that margin, it writes onto a
+  // connection the server has just closed: ECONNRESET (seen beside stress-ng).
+  // 65 s also outlasts the 60 s idle timeout of common load balancers, which
+  // must close first. The headers timeout must exceed it (Node's advice).
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.headersTimeout = KEEP_ALIVE_MS + 1000;
 
   // Responses not yet finished: at drain, each is told to close its
   // connection after answering, so a keep-alive client does not send the

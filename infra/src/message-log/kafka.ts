@@ -90,8 +90,18 @@ const toLogMessage = (topic: string, partition: number, m: KafkaMessage): LogMes
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * kafkajs 2.2.4's `admin.fetchTopicOffsets` throws this TypeError when a
+ * broker's ListOffsets answer lacks a partition it asked for (a topic just
+ * made, its leaders still moving): `Cannot destructure property 'partitions'
+ * of 'low.pop(...)' as it is undefined`. Asked again, it answers.
+ */
+const isOffsetsRace = (error: unknown) =>
+  error instanceof TypeError && /of '(low|high)\.pop\(\.\.\.\)' as it is undefined/.test(error.message);
+
 const isRetriable = (error: unknown) =>
-  typeof error === 'object' && error !== null && 'retriable' in error && error.retriable === true;
+  isOffsetsRace(error) ||
+  (typeof error === 'object' && error !== null && 'retriable' in error && error.retriable === true);
 
 /** Retries what kafkajs itself gives up on although Kafka calls it retriable (e.g. NOT_LEADER_FOR_PARTITION). */
 const retrying = async <T>(fn: () => Promise<T>, attempts = 5): Promise<T> => {
