@@ -97,7 +97,14 @@ export type Gateway = Readonly<{
   attach(server: Server): void;
   /** Joins the log (its own group, from the end) and starts heartbeats. */
   start(): Promise<void>;
-  /** Closes every connection with 1001 `going_away`, then leaves the log. */
+  /**
+   * Refuses new connections and closes every open one with 1001 `going_away`
+   * (a client reconnects elsewhere). Called as the HTTP server starts to
+   * drain: its upgraded sockets are not HTTP connections, so the drain
+   * neither waits for them to finish nor can cut them.
+   */
+  goAway(): void;
+  /** Goes away, then leaves the log. */
   stop(): Promise<void>;
   /** Open connections (authenticated or not). */
   connections(): number;
@@ -242,6 +249,22 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     if (c.closed) return;
     const previous = c.subs.get(f.channel);
     if (previous) drop(previous);
+    const withPresence = kind.presence && opts.presence !== null;
+    if (withPresence) {
+      // Heard before `subscribed` goes out, so a client sees every join and leave after its
+      // reply. Presence is best effort: with Redis away, items still flow, and the next
+      // subscriber to the channel tries again.
+      try {
+        await followPresence(f.channel);
+      } catch (err) {
+        presenceSubs.delete(f.channel);
+        log.warn({ err, channel: f.channel }, 'presence unavailable; subscribed without it');
+      }
+      if (c.closed) {
+        if (!channels.get(f.channel)?.size) unfollowPresence(f.channel);
+        return;
+      }
+    }
     const history = kind.history;
     send(c, { type: 'subscribed', ref: f.ref, channel: f.channel, cursor: f.cursor });
     const sub: Subscription = {
@@ -277,17 +300,10 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     let set = channels.get(f.channel);
     if (!set) channels.set(f.channel, (set = new Set()));
     set.add(sub);
-    if (kind.presence && opts.presence) {
-      // Heard before tracked, so the subscriber sees its own join and every one after it. Presence
-      // is best effort: with Redis away, items still flow, and the next heartbeat tracks again.
-      try {
-        await followPresence(f.channel);
-      } catch (err) {
-        // Not heard: the next subscriber to the channel tries again.
-        presenceSubs.delete(f.channel);
-        log.warn({ err, channel: f.channel }, 'presence unavailable; subscribed without it');
-      }
-      await opts.presence
+    if (withPresence) {
+      // Tracked once heard and registered, so the subscriber sees its own join too; with Redis
+      // away, the next heartbeat tracks again.
+      await opts.presence!
         .track({ userId: c.caller!.userId, connectionId: c.id }, [f.channel])
         .catch((err: unknown) => log.warn({ err, channel: f.channel }, 'presence track failed'));
     }
@@ -564,6 +580,11 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     }
   };
 
+  const goAway = () => {
+    stopping = true;
+    for (const c of connections.values()) close(c, CLOSE.goingAway);
+  };
+
   return {
     attach(server) {
       server.on('upgrade', onUpgrade);
@@ -613,10 +634,11 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       heartbeat.unref();
     },
 
+    goAway,
+
     async stop() {
-      stopping = true;
+      goAway();
       if (heartbeat) clearInterval(heartbeat);
-      for (const c of connections.values()) close(c, CLOSE.goingAway);
       await consumer?.stop();
       consumer = null;
       for (const channel of [...presenceSubs.keys()]) unfollowPresence(channel);

@@ -336,6 +336,8 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       phase = 'starting the realtime gateway';
       const realtime = await startRealtime({ config, platform, modules, server: http.server });
       closers.unshift(() => realtime.stop());
+      // The drain waits for every socket, upgraded ones too, and cannot cut those: they go first.
+      http.stopping.addEventListener('abort', () => realtime.gateway.goAway(), { once: true });
       readiness.push(...realtime.readiness);
     }
 

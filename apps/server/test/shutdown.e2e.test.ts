@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import test from 'ava';
+import { testClient } from '@lectern/realtime/testing/client';
 import { PATIENT_READS } from './patient-reads.ts';
 import { startServerProcess, type ServerProcess } from '../src/process.ts';
 
@@ -174,6 +175,28 @@ test('SIGTERM: a request still unfinished at the deadline is cut, and the proces
       const error = await t.throwsAsync(never.answer);
       t.regex(String(error?.message), /socket hang up|ECONNRESET/);
       await server.exited;
+      t.is(server.child.exitCode, 0, server.output());
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+test('SIGTERM: open WebSocket connections are told to go away, and the process exits', async (t) => {
+  await withDataDir(async (dir) => {
+    const server = await startServerProcess({ LECTERN_DATA_DIR: dir });
+    try {
+      const c = await testClient(`${server.url.replace(/^http/, 'ws')}/ws`);
+      c.send({ type: 'auth', token: await devToken(server.url, randomUUID()) });
+      await c.next('welcome', (f) => f.type === 'welcome');
+      server.child.kill('SIGTERM');
+      // An upgraded socket is not an HTTP connection: the drain neither waits it out nor cuts it.
+      t.like(await c.closed(), { code: 1001, reason: 'going_away' });
+      const exited = await Promise.race([
+        server.exited.then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 120_000).unref()),
+      ]);
+      t.true(exited, `still running two minutes after SIGTERM: ${server.output().slice(-2000)}`);
       t.is(server.child.exitCode, 0, server.output());
     } finally {
       await server.stop();
