@@ -100,32 +100,26 @@ const eventMetadata: JsonSchema = {
   },
 };
 
+/** The envelope headers every record carries; the optional ones follow. */
+const REQUIRED_HEADERS = [
+  'event-id',
+  'event-type',
+  'schema-version',
+  'stream-id',
+  'revision',
+  'position',
+  'correlation-id',
+];
+
 const eventHeaders: JsonSchema = {
   type: 'object',
   description: 'The envelope repeated for tools that do not parse the value.',
-  required: [
-    'event-id',
-    'event-type',
-    'schema-version',
-    'stream-id',
-    'revision',
-    'position',
-    'correlation-id',
-  ],
+  required: REQUIRED_HEADERS,
   properties: Object.fromEntries(
-    [
-      'event-id',
-      'event-type',
-      'schema-version',
-      'stream-id',
-      'revision',
-      'position',
-      'correlation-id',
-      'causation-id',
-      'traceparent',
-      'request-id',
-      'actor-id',
-    ].map((h) => [h, { type: 'string' }]),
+    [...REQUIRED_HEADERS, 'causation-id', 'traceparent', 'request-id', 'actor-id'].map((h) => [
+      h,
+      { type: 'string' },
+    ]),
   ),
 };
 
