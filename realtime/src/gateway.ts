@@ -303,8 +303,8 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     if (withPresence) {
       // Tracked once heard and registered, so the subscriber sees its own join too; with Redis
       // away, the next heartbeat tracks again.
-      await opts.presence!
-        .track({ userId: c.caller!.userId, connectionId: c.id }, [f.channel])
+      await opts
+        .presence!.track({ userId: c.caller!.userId, connectionId: c.id }, [f.channel])
         .catch((err: unknown) => log.warn({ err, channel: f.channel }, 'presence track failed'));
     }
   };

@@ -160,7 +160,8 @@ const across = (name: string, withKafka: boolean) => {
               token: (i % 2 === 0 ? ada : bob).token,
               body: { clientMessageId: randomUUID(), body: `m${i}` },
             });
-            if (res.status !== 201) throw new Error(`message ${i}: ${res.status} ${JSON.stringify(res.body)}`);
+            if (res.status !== 201)
+              throw new Error(`message ${i}: ${res.status} ${JSON.stringify(res.body)}`);
             // A dozen messages in, with some delivered: the gateway dies, no goodbye.
             if (i === 12) {
               await first.next('some delivered', (f) => f.type === 'item' && (f.seq as number) >= 5);
