@@ -95,6 +95,7 @@ const start = async (
   t: ExecutionContext,
   limits: Partial<GatewayLimits> = {},
   now?: () => number,
+  extraChannels: readonly RealtimeChannelKind[] = [],
 ): Promise<Fixture> => {
   const { sql, log } = await engines();
   const ns = `rt${randomUUID().slice(0, 8)}`;
@@ -125,7 +126,7 @@ const start = async (
   };
   const gateway = realtimeGateway({
     verify,
-    channels: [notes(sql, table)],
+    channels: [notes(sql, table), ...extraChannels],
     actions: [],
     log,
     namespace: ns,
@@ -274,7 +275,9 @@ test('a flood is answered rate_limited with retryAfter, then closed', async (t) 
 });
 
 test('a client that stops reading is closed slow_consumer once its send buffer is full', async (t) => {
-  const f = await start(t, { maxBufferedBytes: 256 << 10 });
+  // No heartbeat within the test: a client that does not read answers no ping either, and on a
+  // busy machine two missed pings (heartbeat_timeout) could come before the buffer is full.
+  const f = await start(t, { maxBufferedBytes: 256 << 10, heartbeatMs: 3_600_000 });
   const a = await connect(f);
   a.send({ type: 'subscribe', channel: 'note:b3' });
   await a.next('subscribed', (x) => x.type === 'subscribed');
@@ -355,4 +358,98 @@ test('a consistency frame is answered once the read model has applied the write;
   });
   a.send({ type: 'consistency', ref: 'x', readModel: 'secrets', stream: 'board-b9', token: '1' });
   t.like(await a.next('unknown', (x) => x.ref === 'x'), { type: 'error', code: 'unknown_read_model' });
+});
+
+/**
+ * `user:<id>` brought by two contexts, live only: `demo` routes a ping to
+ * its user (private when it says so), `demo2` a pong; both let a user have
+ * their own channel, and `user:shared` is `'public'` to `demo` but whole to
+ * `demo2`: the narrower wins.
+ */
+const userKinds = (): RealtimeChannelKind[] => {
+  const owner = (s: 'public' | true) => async (caller: { userId: string }, id: string) =>
+    caller.userId === id || (id === 'shared' ? s : false);
+  const route = (type: string) => (e: RecordedEvent) => {
+    if (e.type !== type) return [];
+    const d = e.data as { user: string; private?: boolean };
+    return [{ id: d.user, item: { seq: e.position, data: d, ...(d.private ? { private: true } : {}) } }];
+  };
+  return [
+    { kind: 'user', contexts: ['demo'], authorize: owner('public'), route: route('demo.Ping') },
+    { kind: 'user', contexts: ['demo2'], authorize: owner(true), route: route('demo2.Pong') },
+  ];
+};
+
+test('a live-only channel several contexts bring: each routes to it, each item once, private items only to full access', async (t) => {
+  const f = await start(t, {}, undefined, userKinds());
+  const emit = (ctx: string, type: string, stream: string, position: number, data: object) =>
+    f.log.produce(topicOf(ctx, f.ns), [
+      toLogMessage({
+        id: randomUUID(),
+        type,
+        schemaVersion: 1,
+        streamId: stream,
+        revision: 0,
+        position,
+        occurredAt: new Date().toISOString(),
+        data,
+        metadata: { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null },
+      }),
+    ]);
+  const a = await connect(f, 'ann');
+  a.send({ type: 'subscribe', ref: 'other', channel: 'user:bob' });
+  t.like(await a.next('refused', (x) => x.ref === 'other'), { type: 'error', code: 'forbidden' });
+  for (const channel of ['user:ann', 'user:shared']) {
+    a.send({ type: 'subscribe', ref: channel, channel });
+    await a.next(`subscribed to ${channel}`, (x) => x.type === 'subscribed' && x.ref === channel);
+  }
+
+  // Out of the log's global order (two streams), and one event delivered twice.
+  await emit('demo', 'demo.Ping', 's1', 50, { user: 'ann', n: 1 });
+  await emit('demo', 'demo.Ping', 's2', 40, { user: 'ann', n: 2 });
+  await emit('demo', 'demo.Ping', 's1', 50, { user: 'ann', n: 1 });
+  await emit('demo2', 'demo2.Pong', 's3', 45, { user: 'ann', n: 3 });
+  await emit('demo', 'demo.Ping', 's4', 60, { user: 'shared', n: 4, private: true });
+  await emit('demo', 'demo.Ping', 's4', 61, { user: 'shared', n: 5 });
+  // The copy of 50 went before this on its stream, so once this is here the copy was dropped, not late.
+  await emit('demo', 'demo.Ping', 's1', 70, { user: 'ann', n: 6 });
+  await a.next('the last ping', (x) => x.type === 'item' && x.seq === 70);
+  await a.next('the pong', (x) => x.type === 'item' && x.seq === 45);
+  await a.next('the public ping', (x) => x.type === 'item' && x.seq === 61);
+  t.deepEqual(
+    a.items('user:ann').sort((x, y) => x - y),
+    [40, 45, 50, 70],
+  );
+  t.deepEqual(a.items('user:shared'), [61], 'the private item went to no one with public access');
+  a.close();
+
+  // The owner's own channel has full access: a private item reaches them.
+  const b = await connect(f, 'bob');
+  b.send({ type: 'subscribe', ref: 'own', channel: 'user:bob' });
+  await b.next('subscribed', (x) => x.ref === 'own');
+  await emit('demo', 'demo.Ping', 's5', 80, { user: 'bob', n: 7, private: true });
+  t.like(await b.next('the private ping', (x) => x.type === 'item' && x.seq === 80), {
+    channel: 'user:bob',
+    data: { n: 7 },
+  });
+  b.close();
+});
+
+test('a channel kind brought twice may not have history or presence', async (t) => {
+  const { sql, log } = await engines();
+  const { verify } = await tokens();
+  const make = (channels: RealtimeChannelKind[]) =>
+    realtimeGateway({
+      verify,
+      channels,
+      actions: [],
+      log,
+      namespace: 'twice',
+      nodeId: 'gw',
+      waitFor: async () => true,
+      presence: null,
+      logger: createLogger({ level: 'silent' }),
+    });
+  t.throws(() => make([notes(sql, 'x'), notes(sql, 'y')]), { message: /note is brought more than once/ });
+  t.notThrows(() => make(userKinds()));
 });

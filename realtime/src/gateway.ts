@@ -10,7 +10,7 @@ import { fromLogMessage } from '@lectern/infra/runtime/codec';
 import { Problem } from '@lectern/infra/runtime/errors';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Metrics } from '@lectern/infra/runtime/metrics';
-import type { RealtimeAction, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
+import type { ChannelAccess, RealtimeAction, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
 import {
   CLOSE,
   errorFrame,
@@ -88,9 +88,46 @@ type Connection = {
   refilledAt: number;
   timers: NodeJS.Timeout[];
   closed: boolean;
+  /** Its presence is removed already (the gateway is stopping): the close need not. */
+  untracked: boolean;
 };
 
-type Subscription = { conn: Connection; channel: string; seq: Sequencer };
+type Subscription = {
+  conn: Connection;
+  channel: string;
+  seq: Sequencer;
+  /** Given `'public'` access: items marked private are not offered to it. */
+  publicOnly: boolean;
+};
+
+/**
+ * The kinds of channel by name. One context's kind stands alone; a name
+ * several contexts bring (`user`) must be live-only and without presence,
+ * since one history and one presence serve a channel.
+ */
+const kindsByName = (all: readonly RealtimeChannelKind[]) => {
+  const byName = new Map<string, RealtimeChannelKind[]>();
+  for (const k of all) byName.set(k.kind, [...(byName.get(k.kind) ?? []), k]);
+  for (const [name, group] of byName)
+    if (group.length > 1 && group.some((k) => k.history || k.presence))
+      throw new Error(`channel kind ${name} is brought more than once, so none may have history or presence`);
+  return byName;
+};
+
+/** The narrowest access the kinds of one name grant: any false refuses, any `'public'` narrows. */
+const accessOf = async (
+  group: readonly RealtimeChannelKind[],
+  caller: VerifiedToken,
+  id: string,
+): Promise<ChannelAccess> => {
+  let access: ChannelAccess = true;
+  for (const k of group) {
+    const a = await k.authorize(caller, id);
+    if (a === false) return false;
+    if (a === 'public') access = 'public';
+  }
+  return access;
+};
 
 export type Gateway = Readonly<{
   /** Serves `/ws` on `server` (upgrades to other paths are left alone). */
@@ -145,7 +182,10 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
   const uuid = opts.uuid ?? (() => crypto.randomUUID());
   const path = opts.path ?? '/ws';
   const log = opts.logger.child({ component: 'realtime' });
-  const kinds = new Map(opts.channels.map((k) => [k.kind, k]));
+  const kinds = kindsByName(opts.channels);
+  /** Whether the channel tracks presence (only a kind brought once may: see kindsByName). */
+  const withPresenceKind = (channel: string) =>
+    kinds.get(parseChannel(channel)!.kind)?.[0]?.presence === true;
   const actions = new Map(opts.actions.map((a) => [a.type, a]));
   const connections = new Map<string, Connection>();
   const perUser = new Map<string, number>();
@@ -236,20 +276,21 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
 
   const subscribe = async (c: Connection, f: Extract<ClientFrame, { type: 'subscribe' }>) => {
     const { kind: name, id } = parseChannel(f.channel)!;
-    const kind = kinds.get(name);
-    if (!kind) throw new Problem('not_found', 'unknown_channel', `There is no channel kind ${name}.`);
+    const group = kinds.get(name);
+    if (!group) throw new Problem('not_found', 'unknown_channel', `There is no channel kind ${name}.`);
     if (!c.subs.has(f.channel) && c.subs.size >= limits.maxSubscriptions)
       throw new Problem(
         'conflict',
         'too_many_subscriptions',
         `At most ${limits.maxSubscriptions} channels per connection.`,
       );
-    if (!(await kind.authorize(c.caller!, id)))
+    const access = await accessOf(group, c.caller!, id);
+    if (access === false)
       throw new Problem('forbidden', 'forbidden', `You may not subscribe to ${f.channel}.`);
     if (c.closed) return;
     const previous = c.subs.get(f.channel);
     if (previous) drop(previous);
-    const withPresence = kind.presence && opts.presence !== null;
+    const withPresence = withPresenceKind(f.channel) && opts.presence !== null;
     if (withPresence) {
       // Heard before `subscribed` goes out, so a client sees every join and leave after its
       // reply. Presence is best effort: with Redis away, items still flow, and the next
@@ -265,11 +306,12 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
         return;
       }
     }
-    const history = kind.history;
+    const history = group.length === 1 ? group[0]!.history : undefined;
     send(c, { type: 'subscribed', ref: f.ref, channel: f.channel, cursor: f.cursor });
     const sub: Subscription = {
       conn: c,
       channel: f.channel,
+      publicOnly: access === 'public',
       seq: sequencer({
         cursor: history ? f.cursor : null,
         history: history
@@ -313,8 +355,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     const s = c.subs.get(channel);
     if (!s) return;
     drop(s);
-    if (opts.presence && kinds.get(parseChannel(channel)!.kind)?.presence)
-      await opts.presence.untrack(c.id, [channel]);
+    if (opts.presence && withPresenceKind(channel)) await opts.presence.untrack(c.id, [channel]);
   };
 
   // --- frames ---------------------------------------------------------------
@@ -427,7 +468,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
           return send(c, { type: 'unsubscribed', ref: f.ref, channel: f.channel });
         case 'presence': {
           const s = c.subs.get(f.channel);
-          if (!s || !opts.presence || !kinds.get(parseChannel(f.channel)!.kind)?.presence)
+          if (!s || !opts.presence || !withPresenceKind(f.channel))
             throw new Problem(
               'conflict',
               'not_subscribed',
@@ -472,6 +513,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       refilledAt: now(),
       timers: [],
       closed: false,
+      untracked: false,
     };
     connections.set(c.id, c);
     opts.metrics?.realtimeConnections.set(connections.size);
@@ -517,7 +559,8 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
         const n = (perUser.get(c.caller.userId) ?? 1) - 1;
         if (n > 0) perUser.set(c.caller.userId, n);
         else perUser.delete(c.caller.userId);
-        opts.presence?.untrack(c.id).catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
+        if (!c.untracked)
+          opts.presence?.untrack(c.id).catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
       }
     });
   };
@@ -575,7 +618,9 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       }
       for (const d of deliveries) {
         const set = channels.get(`${kind.kind}:${d.id}`);
-        if (set) for (const s of set) s.seq.offer({ ...d.item, position: event.position });
+        if (!set) continue;
+        for (const s of set)
+          if (!(d.item.private && s.publicOnly)) s.seq.offer({ ...d.item, position: event.position });
       }
     }
   };
@@ -639,6 +684,18 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     async stop() {
       goAway();
       if (heartbeat) clearInterval(heartbeat);
+      // Now, not as each socket's close comes in: the bus may be closed by then, and the other
+      // processes should see these users leave at once rather than expire.
+      await Promise.all(
+        [...connections.values()]
+          .filter((c) => c.caller && !c.untracked)
+          .map((c) => {
+            c.untracked = true;
+            return opts.presence
+              ?.untrack(c.id)
+              .catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
+          }),
+      );
       await consumer?.stop();
       consumer = null;
       for (const channel of [...presenceSubs.keys()]) unfollowPresence(channel);

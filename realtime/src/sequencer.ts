@@ -23,6 +23,8 @@ export type SequencerOptions = Readonly<{
   pageSize?: number;
   /** Live items held while history is read; past it they are dropped and read from history. Default 10 000. */
   maxPending?: number;
+  /** A live-only channel's seqs remembered to drop a redelivery; default 4096. */
+  recent?: number;
 }>;
 
 export type Sequencer = Readonly<{
@@ -48,7 +50,10 @@ export type Sequencer = Readonly<{
  *    to it once the read model has applied its event.
  * 3. After a read, held items go out in order; a gap still open (the read
  *    model had not applied it yet) is read again.
- * 4. A live-only channel (no history) sends each live item past the cursor.
+ * 4. A live-only channel (no history) sends each live item it has not sent
+ *    yet, in the order the log brings them: its seqs are unique but may
+ *    come out of order (events of several streams, on several partitions),
+ *    so only a seq among the last `recent` sent is dropped (a redelivery).
  *
  * @example
  *   const s = sequencer({ cursor: 41, history, send: (i) => frame(i), fail: close });
@@ -65,6 +70,17 @@ export const sequencer = (opts: SequencerOptions): Sequencer => {
   let newest = 0;
   /** A gap past what `pending` holds: items were dropped for room, so history must cover them. */
   let dropped = 0;
+  /** A live-only channel's last sent seqs, oldest first (a Set keeps insertion order). */
+  const sent = new Set<number>();
+  const recent = opts.recent ?? 4096;
+
+  const deliverLive = (item: ChannelItem) => {
+    if (closed || sent.has(item.seq)) return;
+    sent.add(item.seq);
+    if (sent.size > recent) sent.delete(sent.values().next().value!);
+    cursor = cursor === null ? item.seq : Math.max(cursor, item.seq);
+    opts.send({ seq: item.seq, data: item.data });
+  };
 
   const deliver = (item: ChannelItem) => {
     if (closed || cursor === null || item.seq <= cursor) return;
@@ -133,10 +149,7 @@ export const sequencer = (opts: SequencerOptions): Sequencer => {
   return {
     offer(item) {
       if (closed) return;
-      if (!opts.history) {
-        cursor ??= item.seq - 1;
-        return deliver(item);
-      }
+      if (!opts.history) return deliverLive(item);
       // No cursor: the channel starts, for this client, with this item.
       cursor ??= item.seq - 1;
       if (item.seq <= cursor) return;
@@ -153,6 +166,7 @@ export const sequencer = (opts: SequencerOptions): Sequencer => {
     close() {
       closed = true;
       pending.clear();
+      sent.clear();
     },
   };
 };

@@ -27,11 +27,26 @@ import type { VerifiedToken } from '../http/auth.ts';
 
 /** One thing a channel delivers. */
 export type ChannelItem = Readonly<{
-  /** Strictly increasing per channel; contiguous for a resumable kind. */
+  /**
+   * Contiguous and strictly increasing per channel for a resumable kind.
+   * For a live-only kind, the event's global position, so a kind routes at
+   * most one item per channel from one event: unique per channel, but
+   * items of different streams may arrive out of that order, so the
+   * gateway drops only a seq it has already sent (a redelivery).
+   */
   seq: number;
   /** The frame's `data`, as the client receives it (the read model's view, never a raw event). */
   data: unknown;
+  /** Only for subscribers given full access (see `ChannelAccess`); default false. Live-only kinds only. */
+  private?: boolean;
 }>;
+
+/**
+ * What a caller may see of a channel: nothing (false), everything (true),
+ * or only its items not marked `private` (`'public'`: a learner on a
+ * published course's channel, whose author also sees upload progress).
+ */
+export type ChannelAccess = boolean | 'public';
 
 /** Where an event of the log goes: one channel, one item. */
 export type ChannelDelivery = Readonly<{
@@ -54,11 +69,12 @@ export type RealtimeChannelKind = Readonly<{
   /** The contexts whose topics (`topicOf(ctx, namespace)`) carry its events. */
   contexts: readonly string[];
   /**
-   * May `caller` subscribe to `<kind>:<id>`? Asked on every subscription
-   * and every resume; false is answered with a `forbidden` error frame.
-   * An `id` of the wrong shape is false, never a throw.
+   * May `caller` subscribe to `<kind>:<id>`, and to what of it? Asked on
+   * every subscription and every resume; false is answered with a
+   * `forbidden` error frame. An `id` of the wrong shape is false, never a
+   * throw. `'public'` is for live-only kinds.
    */
-  authorize(caller: VerifiedToken, id: string): Promise<boolean>;
+  authorize(caller: VerifiedToken, id: string): Promise<ChannelAccess>;
   /**
    * Whether its subscribers are present in it (a room): each subscription
    * is tracked on the PresenceBus, and joins and leaves reach its
@@ -109,7 +125,12 @@ export type RealtimeAction = Readonly<{
   handle(ctx: ActionContext, data: unknown): Promise<unknown>;
 }>;
 
-/** What one context brings to the realtime tier. */
+/**
+ * What one context brings to the realtime tier. Several contexts may bring
+ * the same live-only kind without presence (each its own events to
+ * `user:<id>`): the gateway routes each one's events, and lets a caller
+ * subscribe only if every one of them agrees (the narrowest access wins).
+ */
 export type RealtimeContribution = Readonly<{
   channels?: readonly RealtimeChannelKind[];
   actions?: readonly RealtimeAction[];

@@ -224,7 +224,10 @@ export const itemFrame = (kindPattern: RegExp, data: Validator<unknown>, descrip
     type: typed('item', description),
     channel: string({ min: 3, max: 233, pattern: kindPattern, trim: false }),
     seq: describe(integer({ min: -1 }), {
-      description: 'Strictly increasing per channel: keep the last one, it is your cursor on reconnecting.',
+      description:
+        'A room: strictly increasing and contiguous; keep the last one, it is your cursor on reconnecting. ' +
+        "A live-only channel (`user`, `course`): the event's place in the log, unique per channel, not " +
+        'contiguous, and there is no resume: read over REST, then subscribe.',
     }),
     data,
   });
