@@ -13,6 +13,8 @@ import { workOf } from '@lectern/infra/runtime/reactor';
 import { waitUntil } from '@lectern/infra/testing/wait';
 import { makeClip } from '@lectern/transcoding-worker/media/testing';
 import { readLadder } from '@lectern/transcoding-worker/media/verify';
+import { testClient, type Frame, type TestClient } from '@lectern/realtime/testing/client';
+import type { CourseChange } from '@lectern/schemas/content/socket';
 import { playHls } from './hls-player.ts';
 import { jsonClient } from './http-client.ts';
 import { fetchLadder, mediaAssets, rungsOf } from './media-assets.ts';
@@ -48,6 +50,43 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
       await rm(dir, { recursive: true, force: true });
     }
   };
+  /**
+   * A socket on `course:<courseId>` as `as`, once the catalogue has the
+   * write `consistencyToken` answered (the channel's check reads it): the
+   * `subscribed` or error frame, and the client.
+   */
+  const watchCourse = async (as: string, courseId: string, consistencyToken: string) => {
+    const c = await testClient(`${(await lectern()).url.replace(/^http/, 'ws')}/ws`);
+    c.send({ type: 'auth', token: as });
+    await c.next('welcome', (f) => f.type === 'welcome');
+    c.send({
+      type: 'consistency',
+      ref: 'catalogue',
+      readModel: 'course_catalog',
+      stream: schema.courseStreamId(courseId),
+      token: consistencyToken,
+    });
+    const caught = await c.next('the catalogue', (f) => f.ref === 'catalogue');
+    if ((caught.data as { caughtUp?: boolean } | undefined)?.caughtUp !== true)
+      throw new Error(`the catalogue did not catch up: ${JSON.stringify(caught)}`);
+    c.send({ type: 'subscribe', ref: 'course', channel: `course:${courseId}` });
+    return { client: c, answer: await c.next('the answer', (f) => f.ref === 'course') };
+  };
+  const courseItems = (c: TestClient, courseId: string) =>
+    c.frames
+      .filter((f) => f.type === 'item' && f.channel === `course:${courseId}`)
+      .map((f) => f.data as CourseChange);
+  const mediaStep = (courseId: string, assetId: string, step: string, jobId?: string) => (f: Frame) => {
+    const d = f.data as Extract<CourseChange, { change: 'media' }> | undefined;
+    return (
+      f.type === 'item' &&
+      f.channel === `course:${courseId}` &&
+      d?.assetId === assetId &&
+      d.step === step &&
+      (jobId === undefined || d.jobId === jobId)
+    );
+  };
+
   /** The reactor's row of the job once it is settled: the asset's events are recorded before the row is marked. */
   const settledWork = async (requestId: string) => {
     for (const deadline = Date.now() + 60_000; ;) {
@@ -66,7 +105,17 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
 
   test.serial(`${name}: an uploaded 1080p video becomes a verified 720p + 1080p HLS ladder`, async (t) => {
     const ada = await token(['author']);
-    const courseId = await newCourse(ada);
+    const created = await call('POST', '/api/courses', { token: ada, body: { title: 'Video course' } });
+    t.is(created.status, 201);
+    const courseId = created.body!.courseId as string;
+    // The author watches the course on the socket; a learner may not, while it is a draft.
+    const author = await watchCourse(ada, courseId, created.headers.get('x-consistency-token')!);
+    t.teardown(() => author.client.close());
+    t.like(author.answer, { type: 'subscribed', channel: `course:${courseId}` });
+    const learnerToken = await token(['learner']);
+    const early = await watchCourse(learnerToken, courseId, created.headers.get('x-consistency-token')!);
+    early.client.close();
+    t.like(early.answer, { type: 'error', code: 'forbidden' });
     const source = await clip({ seconds: 6, width: 1920, height: 1080 });
     const { assetId, status } = await assets.uploadVideo(ada, courseId, source);
     t.is(status, 'processing');
@@ -144,7 +193,12 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
     });
     t.is(lesson.status, 201, JSON.stringify(lesson.body));
     t.is((await call('POST', `/api/courses/${courseId}/submit`, { token: ada })).status, 200);
-    t.is((await call('POST', `/api/courses/${courseId}/publish`, { token: ada })).status, 200);
+    const published = await call('POST', `/api/courses/${courseId}/publish`, { token: ada });
+    t.is(published.status, 200);
+    // Published, the learner may watch it: where it stands, never its media's progress.
+    const learner = await watchCourse(learnerToken, courseId, published.headers.get('x-consistency-token')!);
+    t.teardown(() => learner.client.close());
+    t.like(learner.answer, { type: 'subscribed' });
     const anyone = await call('GET', `/api/courses/${courseId}/media-assets/${assetId}/playback`);
     t.is(anyone.status, 200, JSON.stringify(anyone.body));
     t.is((await fetch(`${server}${anyone.body!.url}`)).status, 200);
@@ -173,6 +227,25 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
     );
     const request = events.find((e) => e.type === 'content.MediaAssetTranscodeRequested')!;
     t.like(await settledWork(request.id), { state: 'done', attempts: 1 });
+    // …and pushed to the author as it went: the upload, each progress report, the ladder.
+    await author.client.next(
+      'the ladder, live',
+      mediaStep(courseId, assetId, 'transcoded', transcoded.jobId),
+    );
+    await author.client.next('ready, live', mediaStep(courseId, assetId, 'ready'));
+    const pushed = courseItems(author.client, courseId).filter(
+      (d): d is Extract<CourseChange, { change: 'media' }> => d.change === 'media' && d.assetId === assetId,
+    );
+    t.deepEqual(
+      [...new Set(pushed.map((d) => d.step))].filter((s) => s !== 'transcode_progress'),
+      ['registered', 'upload_started', 'uploaded', 'transcode_requested', 'transcoded', 'ready'],
+    );
+    const live = pushed.filter((d) => d.step === 'transcode_progress');
+    t.is(live.length, progress.length, 'every progress event was pushed');
+    t.true(
+      live.every((d) => d.jobId === transcoded.jobId && d.percent! >= 0 && d.percent! <= 100),
+      JSON.stringify(live),
+    );
 
     // An admin makes the 720p rendition again: a new job, its master naming the new 720p and the kept 1080p.
     const admin = await token(['admin']);
@@ -224,6 +297,21 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
       (await playHls(firstUrl)).map((v) => v.height),
       [720, 1080],
       'a player mid-stream is not cut off by a new ladder',
+    );
+
+    // The second job was pushed to the author; the learner, subscribed meanwhile on the same
+    // process, got none of it, and both see the course archived.
+    await author.client.next(
+      'the new ladder, live',
+      mediaStep(courseId, assetId, 'transcoded', second.jobId),
+    );
+    t.is((await call('POST', `/api/courses/${courseId}/archive`, { token: ada })).status, 200);
+    const archived = (f: Frame) =>
+      f.type === 'item' && (f.data as { change?: string; status?: string }).status === 'archived';
+    for (const c of [author.client, learner.client]) await c.next('archived', archived);
+    t.deepEqual(
+      courseItems(learner.client, courseId).map((d) => [d.change, (d as { status?: string }).status]),
+      [['status', 'archived']],
     );
   });
 

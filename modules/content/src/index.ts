@@ -1,16 +1,19 @@
 import { contentCommandRoutes, transcodeLedger } from '@lectern/content-commands';
 import { transcodingReaction } from '@lectern/transcoding-worker';
 import { contentQueryRoutes } from '@lectern/content-queries';
+import { courseChannel } from '@lectern/content-queries/realtime';
 import { courseCatalogueProjection } from '@lectern/content-projection-catalogue';
 import { contentApi, contentTags } from '@lectern/schemas/content/api';
 import type { ContextModule } from '@lectern/infra/runtime/context-module';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { contentEvents } from '@lectern/schemas/content/events';
+import { courseItemFrame } from '@lectern/schemas/content/socket';
 
 /**
  * Content: courses with their sections and materials, their review
- * workflow, media assets, and the catalogue; and the `transcoding` worker,
- * which makes an uploaded video an HLS ladder.
+ * workflow, media assets, and the catalogue; the `transcoding` worker,
+ * which makes an uploaded video an HLS ladder; and `course:<id>` on the
+ * socket, where its author watches uploads and transcodes progress.
  */
 export const contentModule = (): ContextModule => ({
   name: 'content',
@@ -44,6 +47,7 @@ export const contentModule = (): ContextModule => ({
     }),
     contentQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
   ],
+  realtime: async (p) => ({ channels: [courseChannel(p.sql)] }),
   asyncApi: {
     context: 'content',
     topics: [
@@ -53,6 +57,17 @@ export const contentModule = (): ContextModule => ({
         events: contentEvents,
       },
     ],
+    socket: {
+      items: [
+        {
+          kind: 'course',
+          description:
+            'A course: its author and admins see its edits, review comments and media progress; anyone ' +
+            'who may read it, where it stands.',
+          frame: courseItemFrame,
+        },
+      ],
+    },
   },
   api: [{ name: 'content', operations: contentApi, tags: contentTags }],
 });

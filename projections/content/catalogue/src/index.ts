@@ -3,6 +3,7 @@ export { evolveEntry, type CatalogueEntry, type CatalogueSection, type Catalogue
 export {
   listCourses,
   getCourse,
+  courseAccess,
   decodeCursor,
   InvalidCursor,
   type Viewer,

@@ -225,3 +225,18 @@ export const getCourse = async (
   };
   return { course, revision: Number(row.revision) };
 };
+
+/**
+ * Who a course is by and where it stands, for a check that needs no more
+ * (the realtime `course:<id>` channel); null for no such course.
+ */
+export const courseAccess = async (
+  sql: SqlExecutor,
+  courseId: string,
+): Promise<{ authorId: string; status: schema.CourseStatus } | null> => {
+  const [row] = await sql.query<{ author_id: string; status: schema.CourseStatus }>(
+    `select author_id, status from ${CATALOGUE} where course_id = $1`,
+    [courseId],
+  );
+  return row ? { authorId: row.author_id, status: row.status } : null;
+};
