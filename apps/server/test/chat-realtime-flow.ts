@@ -111,6 +111,72 @@ export const chatRealtimeFlow = (test: TestFn, name: string, setup: ProfileSetup
     },
   );
 
+  test.serial(
+    `${name}: a user's own channel tells each of their clients of the rooms they join and leave`,
+    async (t) => {
+      const [ada, bob, cat] = [await user(), await user(), await user()];
+      const [a, b, c] = [await connect(ada), await connect(bob), await connect(cat)];
+      try {
+        for (const [client, who] of [
+          [a, ada],
+          [b, bob],
+          [c, cat],
+        ] as const) {
+          const ref = randomUUID();
+          client.send({ type: 'subscribe', ref, channel: `user:${who.id}` });
+          t.like(await client.next('their own channel', (f) => f.ref === ref), { type: 'subscribed' });
+        }
+        a.send({ type: 'subscribe', ref: 'theirs', channel: `user:${bob.id}` });
+        t.like(await a.next('refusal', (f) => f.ref === 'theirs'), { type: 'error', code: 'forbidden' });
+
+        type Change = { change: string; roomId: string };
+        const change = (client: TestClient, who: { id: string }, kind: string, roomId: string) =>
+          client
+            .next(
+              `${kind} ${roomId} on user:${who.id}`,
+              (f) =>
+                f.type === 'item' &&
+                f.channel === `user:${who.id}` &&
+                (f.data as Change).change === kind &&
+                (f.data as Change).roomId === roomId,
+            )
+            .then((f) => f.data);
+        const direct = opened(
+          await call('POST', '/api/chat/direct', { token: ada.token, body: { userId: bob.id } }),
+        );
+        for (const [client, who] of [
+          [a, ada],
+          [b, bob],
+        ] as const)
+          t.like(await change(client, who, 'room_joined', direct), {
+            kind: 'direct',
+            name: null,
+            by: ada.id,
+          });
+
+        const group = opened(
+          await call('POST', '/api/chat/rooms', { token: ada.token, body: { name: 'Study group' } }),
+        );
+        t.like(await change(a, ada, 'room_joined', group), { kind: 'group', name: 'Study group' });
+        const invited = await call('POST', `/api/chat/rooms/${group}/members`, {
+          token: ada.token,
+          body: { userId: cat.id },
+        });
+        t.true(invited.status < 300, JSON.stringify(invited.body));
+        t.like(await change(c, cat, 'room_joined', group), { kind: 'group', by: ada.id });
+        const left = await call('DELETE', `/api/chat/rooms/${group}/members/me`, { token: cat.token });
+        t.true(left.status < 300, JSON.stringify(left.body));
+        t.like(await change(c, cat, 'room_left', group), { roomId: group });
+        t.false(
+          c.frames.some((f) => f.type === 'item' && (f.data as Change).roomId === direct),
+          "no word of others' rooms",
+        );
+      } finally {
+        for (const client of [a, b, c]) client.close();
+      }
+    },
+  );
+
   test.serial(`${name}: a member who leaves a group loses its channel at once`, async (t) => {
     const [owner, ann] = [await user(), await user()];
     const created = await call('POST', '/api/chat/rooms', {

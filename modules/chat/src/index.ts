@@ -1,10 +1,15 @@
 import { chatActions, chatCommandRoutes, type ChatCommandDeps } from '@lectern/chat-commands';
-import { chatQueryRoutes, roomChannel } from '@lectern/chat-queries';
+import { chatQueryRoutes, chatUserChannel, roomChannel } from '@lectern/chat-queries';
 import { chatMessagesProjection, isRedacted } from '@lectern/chat-projection-messages';
 import { chatRoomsProjection } from '@lectern/chat-projection-rooms';
 import { chatApi, chatTags } from '@lectern/schemas/chat/api';
 import { chatEvents } from '@lectern/schemas/chat/events';
-import { chatSendFrame, chatSentReplyFrame, roomItemFrame } from '@lectern/schemas/chat/socket';
+import {
+  chatSendFrame,
+  chatSentReplyFrame,
+  chatUserItemFrame,
+  roomItemFrame,
+} from '@lectern/schemas/chat/socket';
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
 
@@ -26,14 +31,21 @@ export const chatModule = (): ContextModule => ({
     chatQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
   ],
   realtime: async (p) => ({
-    channels: [roomChannel(p.sql)],
+    channels: [roomChannel(p.sql), chatUserChannel()],
     actions: chatActions({ ...(await commandDeps(p)), uuid: p.ids.uuid }),
   }),
   asyncApi: {
     context: 'chat',
     topics: [{ name: 'chat.events', description: 'Rooms, members and messages.', events: chatEvents }],
     socket: {
-      items: [{ kind: 'room', description: 'A room you are a member of.', frame: roomItemFrame }],
+      items: [
+        { kind: 'room', description: 'A room you are a member of.', frame: roomItemFrame },
+        {
+          kind: 'user',
+          description: 'Your own channel: rooms you join and leave.',
+          frame: chatUserItemFrame,
+        },
+      ],
       actions: [{ type: 'chat.send', frame: chatSendFrame, reply: chatSentReplyFrame }],
     },
   },

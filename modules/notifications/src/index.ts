@@ -15,6 +15,7 @@ import {
   devMailboxRoutes,
   notificationAdminRoutes,
   subscriptionQueryRoutes,
+  notificationsUserChannel,
 } from '@lectern/notifications-queries';
 import {
   migrateDeliveries,
@@ -39,6 +40,7 @@ import { SendError, type ChannelSender } from '@lectern/infra/ports/channel-send
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { notificationEvents } from '@lectern/schemas/notifications/catalogue';
+import { notificationsUserItemFrame } from '@lectern/schemas/notifications/socket';
 
 /** A channel's provider as configured: its URL and the file holding its credential. */
 export type Provider = Readonly<{
@@ -190,6 +192,7 @@ export const notificationsModule = (settings: NotificationsSettings): ContextMod
     notificationAdminRoutes({ sql: p.sql, verify: p.auth.verify }),
     ...(p.production ? [] : [devMailboxRoutes(await devMailbox(p.sql))]),
   ],
+  realtime: async () => ({ channels: [notificationsUserChannel()] }),
   asyncApi: {
     context: 'notifications',
     topics: [
@@ -199,6 +202,15 @@ export const notificationsModule = (settings: NotificationsSettings): ContextMod
         events: notificationEvents,
       },
     ],
+    socket: {
+      items: [
+        {
+          kind: 'user',
+          description: 'Your own channel: notifications sent to you.',
+          frame: notificationsUserItemFrame,
+        },
+      ],
+    },
   },
   api: [
     { name: 'notifications', operations: notificationsApi, tags: notificationsTags },

@@ -2,6 +2,7 @@ import { chat as schema, type RecordedEvent } from '@lectern/schemas';
 import { changesAfter, chatMessagesProjection } from '@lectern/chat-projection-messages';
 import { isMember } from '@lectern/chat-projection-rooms';
 import type { ChannelDelivery, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
+import type { UserRoomChange } from '@lectern/schemas/chat/socket';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
 import { messageView } from './routes.ts';
 
@@ -94,4 +95,44 @@ export const roomChannel = (sql: SqlExecutor): RealtimeChannelKind => ({
       };
     },
   },
+});
+
+const roomChangesOf = (e: RecordedEvent): { userId: string; change: UserRoomChange }[] => {
+  if (!schema.isChatEvent(e)) return [];
+  const at = e.occurredAt;
+  switch (e.type) {
+    case 'chat.RoomCreated': {
+      const { roomId, kind, name, createdBy: by } = e.data;
+      return e.data.members.map((userId) => ({
+        userId,
+        change: { change: 'room_joined', roomId, kind, name, by, at },
+      }));
+    }
+    case 'chat.MemberInvited':
+      // Only a group invites; its name is the room's, read with it (`GET /api/chat/rooms/:roomId`).
+      return [
+        {
+          userId: e.data.userId,
+          change: { change: 'room_joined', roomId: e.data.roomId, kind: 'group', by: e.data.invitedBy, at },
+        },
+      ];
+    case 'chat.MemberLeft':
+      return [{ userId: e.data.userId, change: { change: 'room_left', roomId: e.data.roomId, at } }];
+    default:
+      return [];
+  }
+};
+
+/**
+ * Chat's part of `user:<userId>` (live only, the user's own): a room the
+ * user is now in (created with them, or an invitation), and one they left,
+ * so every open client of theirs can subscribe to a new room at once, or
+ * drop one. An item's seq is its event's global position.
+ */
+export const chatUserChannel = (): RealtimeChannelKind => ({
+  kind: 'user',
+  contexts: ['chat'],
+  authorize: async (caller, id) => caller.userId === id,
+  route: (e): ChannelDelivery[] =>
+    roomChangesOf(e).map(({ userId, change }) => ({ id: userId, item: { seq: e.position, data: change } })),
 });

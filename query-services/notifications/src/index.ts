@@ -1,3 +1,4 @@
 export * from './dev-routes.ts';
 export * from './admin-routes.ts';
 export * from './subscription-routes.ts';
+export * from './realtime.ts';

@@ -6,11 +6,12 @@ import {
   isoTime,
   nullable,
   object,
+  oneOf,
   partialObject,
   string,
   uuid,
 } from '../validation.ts';
-import { MESSAGE_MAX_CHARS } from './events.ts';
+import { MESSAGE_MAX_CHARS, roomKinds, type RoomKind } from './events.ts';
 
 /**
  * Chat on the socket (`/ws`): the `room:<roomId>` channel and the
@@ -74,4 +75,42 @@ export const chatSentReplyFrame = describe(
     'The message is stored: its seq and cursor.',
   ),
   { title: 'ChatSentReplyFrame' },
+);
+
+/** A room the user joined or left, on their own channel (`user:<userId>`). */
+export type UserRoomChange =
+  | Readonly<{
+      change: 'room_joined';
+      roomId: string;
+      kind: RoomKind;
+      /** A group's name, null for a direct room; absent for an invitation (read the room). */
+      name?: string | null;
+      /** Who created the room or invited the user. */
+      by: string;
+      at: string;
+    }>
+  | Readonly<{ change: 'room_left'; roomId: string; at: string }>;
+
+export const userRoomChange = describe(
+  object(
+    {
+      change: describe(oneOf(['room_joined', 'room_left'] as const), {
+        description:
+          '`room_joined`: a room was created with you in it, or you were invited (subscribe to ' +
+          '`room:<roomId>`); `room_left`: you left it (on another device, say).',
+      }),
+      roomId: uuid(),
+      kind: oneOf(roomKinds),
+      name: nullable(string()),
+      by: describe(string({ min: 1, max: 128 }), { description: 'Who created the room or invited you.' }),
+      at: isoTime(),
+    },
+    { optional: ['kind', 'name', 'by'] },
+  ),
+  { title: 'ChatUserChange' },
+);
+
+export const chatUserItemFrame = describe(
+  itemFrame(/^user:[A-Za-z0-9._:@-]{1,128}$/, userRoomChange, 'A room you joined or left (chat).'),
+  { title: 'ChatUserItemFrame' },
 );
