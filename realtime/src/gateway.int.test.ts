@@ -12,6 +12,7 @@ import { createLogger } from '@lectern/infra/runtime/logger';
 import type { RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
 import { pgliteSql, type Sql } from '@lectern/infra/sql/index';
 import { realtimeGateway, type Gateway, type GatewayLimits } from './gateway.ts';
+import { WebSocket } from 'ws';
 import { testClient } from './testing/client.ts';
 
 const ISSUER = 'https://identity.lectern.test';
@@ -452,4 +453,32 @@ test('a channel kind brought twice may not have history or presence', async (t) 
     });
   t.throws(() => make([notes(sql, 'x'), notes(sql, 'y')]), { message: /note is brought more than once/ });
   t.notThrows(() => make(userKinds()));
+});
+
+test('connections from one address that have not authenticated are bounded; an upgrade past it is 429', async (t) => {
+  const f = await start(t, { maxUnauthenticatedPerAddress: 2, authTimeoutMs: 3_600_000 });
+  const [a, b] = [await testClient(f.url), await testClient(f.url)];
+  const refused = await new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(f.url);
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => reject(new Error('a third unauthenticated socket was let in')));
+    ws.on('error', () => {});
+  });
+  t.is(refused, 429);
+  t.deepEqual(f.gateway.closedFor(), { too_many_unauthenticated: 1 });
+  // One of them authenticates: it no longer counts, and another may come in.
+  a.send({ type: 'auth', ref: 1, token: await f.sign('user-1') });
+  await a.next('welcome', (x) => x.type === 'welcome');
+  const c = await testClient(f.url);
+  // …and one that leaves makes room too.
+  b.close();
+  for (const deadline = Date.now() + 30_000; f.gateway.connections() > 2;) {
+    if (Date.now() > deadline) return t.fail('the gateway never saw the close');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await t.notThrowsAsync(async () => (await testClient(f.url)).close());
+  for (const x of [a, c]) x.close();
 });

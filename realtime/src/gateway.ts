@@ -38,6 +38,12 @@ export type GatewayLimits = Readonly<{
   framesPerSecond: number;
   /** …and at once; default 40. Past twice this, the connection is closed. */
   framesBurst: number;
+  /**
+   * Connections from one address not yet authenticated; default 32. Past
+   * it an upgrade is answered 429, so a stranger cannot hold thousands of
+   * sockets open for the 10 s each is given to authenticate.
+   */
+  maxUnauthenticatedPerAddress: number;
 }>;
 
 export const gatewayDefaults: GatewayLimits = {
@@ -49,6 +55,7 @@ export const gatewayDefaults: GatewayLimits = {
   maxSubscriptions: 200,
   framesPerSecond: 20,
   framesBurst: 40,
+  maxUnauthenticatedPerAddress: 32,
 };
 
 export type GatewayOptions = Readonly<{
@@ -73,6 +80,11 @@ export type GatewayOptions = Readonly<{
   uuid?: () => string;
   /** The path the socket is served at; default `/ws`. */
   path?: string;
+  /**
+   * The client's address, as the HTTP server sees it (behind a trusted
+   * proxy, from `X-Forwarded-For`); default the socket's peer.
+   */
+  addressOf?: (req: IncomingMessage) => string;
 }>;
 
 type Connection = {
@@ -90,6 +102,9 @@ type Connection = {
   closed: boolean;
   /** Its presence is removed already (the gateway is stopping): the close need not. */
   untracked: boolean;
+  /** Where it came from; counted in `pendingByAddress` until it authenticates or closes. */
+  address: string;
+  pending: boolean;
 };
 
 type Subscription = {
@@ -189,6 +204,16 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
   const actions = new Map(opts.actions.map((a) => [a.type, a]));
   const connections = new Map<string, Connection>();
   const perUser = new Map<string, number>();
+  /** Connections not yet authenticated, by address. */
+  const pendingByAddress = new Map<string, number>();
+  const settle = (c: Connection) => {
+    if (!c.pending) return;
+    c.pending = false;
+    const n = (pendingByAddress.get(c.address) ?? 1) - 1;
+    if (n > 0) pendingByAddress.set(c.address, n);
+    else pendingByAddress.delete(c.address);
+  };
+  const addressOf = opts.addressOf ?? ((req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown');
   /** Subscriptions by channel, across connections: where a live item goes. */
   const channels = new Map<string, Set<Subscription>>();
   const presenceSubs = new Map<string, Promise<PresenceSubscription>>();
@@ -399,6 +424,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     const open = perUser.get(caller.userId) ?? 0;
     if (open >= limits.maxConnectionsPerUser) return close(c, CLOSE.tooManyConnections);
     perUser.set(caller.userId, open + 1);
+    settle(c);
     c.caller = caller;
     c.token = f.token;
     expireAt(c, f.token);
@@ -500,7 +526,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
 
   // --- connections ----------------------------------------------------------
 
-  const onConnection = (ws: WebSocket) => {
+  const onConnection = (ws: WebSocket, address: string) => {
     const c: Connection = {
       id: uuid(),
       authTimer: null,
@@ -514,7 +540,10 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       timers: [],
       closed: false,
       untracked: false,
+      address,
+      pending: true,
     };
+    pendingByAddress.set(address, (pendingByAddress.get(address) ?? 0) + 1);
     connections.set(c.id, c);
     opts.metrics?.realtimeConnections.set(connections.size);
     c.authTimer = setTimeout(() => c.caller === null && close(c, CLOSE.authTimeout), limits.authTimeoutMs);
@@ -550,6 +579,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     ws.on('error', (err) => log.warn({ err, connectionId: c.id }, 'realtime socket error'));
     ws.on('close', () => {
       c.closed = true;
+      settle(c);
       if (c.authTimer) clearTimeout(c.authTimer);
       for (const t of c.timers) clearTimeout(t);
       for (const s of [...c.subs.values()]) drop(s);
@@ -572,7 +602,16 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, onConnection);
+    const address = addressOf(req);
+    if ((pendingByAddress.get(address) ?? 0) >= limits.maxUnauthenticatedPerAddress) {
+      closes.too_many_unauthenticated = (closes.too_many_unauthenticated ?? 0) + 1;
+      opts.metrics?.realtimeClosed.inc({ reason: 'too_many_unauthenticated' });
+      socket.end(
+        'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 10\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+      );
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, address));
   };
 
   // --- the live feed --------------------------------------------------------

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Server } from 'node:http';
-import type { ReadinessCheck } from '@lectern/infra/http/app';
+import { clientAddress, type ReadinessCheck } from '@lectern/infra/http/app';
 import type { PresenceBus } from '@lectern/infra/ports/presence-bus';
 import { memoryPresenceHub } from '@lectern/infra/presence/memory';
 import { openRedisPresenceBus } from '@lectern/infra/presence/redis';
@@ -53,6 +53,7 @@ export const startRealtime = async (
     presence,
     logger,
     metrics: platform.metrics,
+    addressOf: clientAddress,
   });
   gateway.attach(o.server);
   await gateway.start();

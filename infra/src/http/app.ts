@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
+import proxyaddr from 'proxy-addr';
 import { textIssues } from '@lectern/schemas/validation';
 import { pathMethods } from './methods.ts';
 import { Problem, statusOf, validationProblem } from '../runtime/errors.ts';
@@ -16,6 +18,21 @@ import type { Metrics } from '../runtime/metrics.ts';
  * and taking it out of rotation or restarting it would not move the
  * consumer on; so it is said, not refused.
  */
+
+/**
+ * Which peers may say who the client is (`X-Forwarded-For`): a proxy on
+ * this machine only, never a stranger claiming to be one.
+ */
+const TRUSTED_PROXIES = 'loopback';
+const trusted = proxyaddr.compile(TRUSTED_PROXIES);
+
+/**
+ * The client's address as `req.ip` has it, for a request express does not
+ * see (a WebSocket upgrade): the peer, or behind a trusted proxy, the last
+ * address it forwarded for.
+ */
+export const clientAddress = (req: IncomingMessage): string => proxyaddr(req, trusted);
+
 export type ReadinessCheck = Readonly<{
   name: string;
   check: () => Promise<void | Degraded> | void | Degraded;
@@ -119,7 +136,7 @@ export const createHttpApp = (opts: {
   const app = express();
   app.use(securityHeaders());
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', TRUSTED_PROXIES);
   app.set('etag', false);
 
   app.use((req, res, next) => {
