@@ -343,6 +343,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
           ? {
               changesAfter: (after, limit) => history.changesAfter(id, after, limit),
               caughtUp: (position) => opts.waitFor(history.projection, history.streamOf(id), position),
+              head: () => history.head(id),
             }
           : null,
         send: (item) => send(c, { type: 'item', channel: f.channel, seq: item.seq, data: item.data }),

@@ -14,6 +14,8 @@ export type SequencerOptions = Readonly<{
   history: Readonly<{
     changesAfter(after: number, limit: number): Promise<ChannelPage>;
     caughtUp(position: number): Promise<boolean>;
+    /** The position of the channel's newest event now (null for none): a resume reads once the read model has it. */
+    head(): Promise<number | null>;
   }> | null;
   /** Hands an item to the client, in seq order, each once. */
   send(item: ChannelItem): void;
@@ -42,8 +44,10 @@ export type Sequencer = Readonly<{
  * cursor, each once, in seq order, whether it comes from the live feed or
  * from history (see infra's runtime/realtime.ts for the rule).
  *
- * 1. With a cursor on a resumable channel, history is read from it first;
- *    live items arriving meanwhile are held.
+ * 1. With a cursor on a resumable channel, history is read from it first,
+ *    once the read model has the channel's newest event (its `head` when
+ *    the subscription came: written, maybe shown live before it, and so
+ *    owed to the client); live items arriving meanwhile are held.
  * 2. A live item `cursor + 1` is sent; one at or below the cursor is a copy
  *    and dropped; one past `cursor + 1` is a gap (the client was away, or this
  *    process joined the log after its cursor): held, and history is read up
@@ -109,9 +113,9 @@ export const sequencer = (opts: SequencerOptions): Sequencer => {
    * Clears `reading` itself, in the same turn as the last check, so an item
    * offered at any moment either sees a read under way or is sent at once.
    */
-  const read = async (waitFor: number | null): Promise<void> => {
+  const read = async (waitFor: number | null | 'head'): Promise<void> => {
     const history = opts.history!;
-    let target = waitFor;
+    let target = waitFor === 'head' ? await history.head() : waitFor;
     for (;;) {
       const applied = target === null ? true : await history.caughtUp(target);
       const from = cursor;
@@ -134,7 +138,7 @@ export const sequencer = (opts: SequencerOptions): Sequencer => {
     }
   };
 
-  const startRead = (waitFor: number | null) => {
+  const startRead = (waitFor: number | null | 'head') => {
     if (reading || closed) return;
     reading = read(waitFor).catch((error: unknown) => {
       reading = null;
@@ -144,7 +148,7 @@ export const sequencer = (opts: SequencerOptions): Sequencer => {
     });
   };
 
-  if (opts.history && cursor !== null) startRead(null);
+  if (opts.history && cursor !== null) startRead('head');
 
   return {
     offer(item) {

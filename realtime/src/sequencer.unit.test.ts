@@ -31,6 +31,8 @@ const historyOf = (upTo: number) => {
         state.waits.push(position);
         return state.applied * 10 >= position;
       },
+      // The store's newest event is what the read model has (see the test of a resume that waits).
+      head: async () => state.applied * 10,
     },
   };
 };
@@ -146,4 +148,39 @@ test('held items past maxPending are dropped and read from history instead', asy
   h.release();
   await s.idle();
   t.deepEqual(c.sent, [2, 3, 4, 5]);
+});
+
+test("a resume waits until the read model has the channel's newest event before it reads", async (t) => {
+  // Items 4 and 5 were written (and went by live, before this subscription) but are not projected yet.
+  let applied = 3;
+  const waits: number[] = [];
+  let project!: () => void;
+  const projected = new Promise<void>((resolve) => (project = resolve));
+  const c = collect();
+  const s = sequencer({
+    cursor: 1,
+    history: {
+      head: async () => 50,
+      async caughtUp(position) {
+        waits.push(position);
+        await projected;
+        return applied * 10 >= position;
+      },
+      async changesAfter(after, limit) {
+        const items: ChannelItem[] = [];
+        for (let n = after + 1; n <= applied && items.length < limit; n++) items.push({ seq: n, data: n });
+        return { items, more: false };
+      },
+    },
+    send: c.send,
+    fail: c.fail,
+  });
+  for (let i = 0; i < 100 && waits.length === 0; i++) await new Promise((r) => setImmediate(r));
+  t.deepEqual(waits, [50], 'it waits for the newest event');
+  t.deepEqual(c.sent, [], 'and reads nothing before');
+  applied = 5;
+  project();
+  await s.idle();
+  t.deepEqual(c.sent, [2, 3, 4, 5]);
+  t.deepEqual(c.failures, []);
 });

@@ -101,6 +101,14 @@ export type RealtimeChannelKind = Readonly<{
     streamOf(id: string): string;
     /** Every change after `after`, in seq order, at most `limit` of them (the current state of each: a redacted message comes back redacted). */
     changesAfter(id: string, after: number, limit: number): Promise<ChannelPage>;
+    /**
+     * The global position of the newest event of channel `id`'s stream, from
+     * the event store (null for none). A resume waits until the read model
+     * has it before reading, so it gets every change written before it
+     * subscribed: those the live feed showed before the subscription
+     * existed would otherwise come only with the next live item.
+     */
+    head(id: string): Promise<number | null>;
   }>;
 }>;
 

@@ -31,7 +31,7 @@ export const chatModule = (): ContextModule => ({
     chatQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
   ],
   realtime: async (p) => ({
-    channels: [roomChannel(p.sql), chatUserChannel()],
+    channels: [roomChannel(p.sql, p.store), chatUserChannel()],
     actions: chatActions({ ...(await commandDeps(p)), uuid: p.ids.uuid }),
   }),
   asyncApi: {

@@ -1,6 +1,7 @@
 import { chat as schema, type RecordedEvent } from '@lectern/schemas';
 import { changesAfter, chatMessagesProjection } from '@lectern/chat-projection-messages';
 import { isMember } from '@lectern/chat-projection-rooms';
+import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { ChannelDelivery, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
 import type { UserRoomChange } from '@lectern/schemas/chat/socket';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
@@ -66,9 +67,13 @@ const live = (e: RecordedEvent): MessageChange | null => {
  * with presence. Its seq is the room's (the revision of its messages
  * stream). History is the messages read model by each message's last
  * change, so a resume gets every message changed since the cursor once, as
- * it is now; what a removal took out is not in it.
+ * it is now; what a removal took out is not in it. A resume waits for it
+ * to hold the room's newest event (read from the store) before reading.
  */
-export const roomChannel = (sql: SqlExecutor): RealtimeChannelKind => ({
+export const roomChannel = (
+  sql: SqlExecutor,
+  store: Pick<EventStore, 'readStream'>,
+): RealtimeChannelKind => ({
   kind: 'room',
   contexts: ['chat'],
   presence: true,
@@ -84,6 +89,9 @@ export const roomChannel = (sql: SqlExecutor): RealtimeChannelKind => ({
   history: {
     projection: chatMessagesProjection.name,
     streamOf: (id) => schema.messagesStreamId(id),
+    head: async (id) =>
+      (await store.readStream(schema.messagesStreamId(id), { direction: 'backwards', maxCount: 1 }))[0]
+        ?.position ?? null,
     async changesAfter(id, after, limit) {
       const page = await changesAfter(sql, id, after, limit);
       return {
