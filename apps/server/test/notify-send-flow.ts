@@ -8,14 +8,14 @@ import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /**
  * `POST /api/notify/preview` and `/send` at their edges, over HTTP: a bare
- * address, read back from what the provider received (the
+ * address, a push over its limits, a missing variable, each read back from what the provider received (the
  * development mailbox embedded, mailpit over SMTP on the engines).
  */
 export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
   const lectern = sharedLectern(test, setup);
   const http = jsonClient(async () => (await lectern()).url);
   const box = name.includes('mailpit') ? mailpit(process.env.MAILPIT_URL!) : null;
-  const { tokenFor, templatesTo, delivered } = notifyClient(http, box);
+  const { tokenFor, templatesTo, delivered, decisions, register } = notifyClient(http, box);
   const unique = () => randomUUID().slice(0, 8);
   const announcement = (title = `News ${unique()}`) => ({
     title,
@@ -65,5 +65,84 @@ export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) 
     // No user, so no one-click link: nobody's e-mail can be switched off from this message.
     t.false(m.text.includes('unsubscribe#token='), m.text);
     if (m.headers) t.is(m.headers['List-Unsubscribe'], undefined);
+  });
+
+  test.serial(
+    `${name}: a push over its limits is a 400 at preview and at send, and never sent`,
+    async (t) => {
+      const admin = await tokenFor(randomUUID(), ['admin']);
+      const email = `push-${unique()}@example.org`;
+      const userId = await register(email, '203.0.113.21');
+      // A push title holds 100 characters; an e-mail subject and a text variable, 200.
+      const long = announcement(`${'Long '.repeat(24)}${unique()}`);
+
+      const preview = await http('POST', '/api/notify/preview', {
+        token: admin,
+        body: { template: 'announcement', variables: long },
+      });
+      problem(t, preview, 400, 'push_too_long');
+      t.deepEqual(paths(preview), ['/variables']);
+      for (const recipient of [{ userId }, { pushToken: `fcm-${randomUUID()}` }])
+        problem(
+          t,
+          await http('POST', '/api/notify/send', {
+            token: admin,
+            body: { template: 'announcement', recipient, variables: long },
+          }),
+          400,
+          'push_too_long',
+        );
+      // E-mail alone has no such limit: the same variables go out by e-mail.
+      const email1 = await http('POST', '/api/notify/send', {
+        token: admin,
+        body: { template: 'announcement', recipient: { userId }, variables: long, channels: ['email'] },
+      });
+      t.is(email1.status, 202, JSON.stringify(email1.body));
+      t.is((await delivered(email, 'announcement')).subject, long.title);
+      // The user's log holds that e-mail's decision and no other announcement: no push was tried.
+      const log = await decisions(admin, userId, (items) => items.some((d) => d.template === 'announcement'));
+      t.deepEqual(
+        log.filter((d) => d.template === 'announcement').map((d) => [d.channel, d.decision]),
+        [['email', 'sent']],
+      );
+    },
+  );
+
+  test.serial(`${name}: a missing variable is a 400 naming it, at preview and at send`, async (t) => {
+    const admin = await tokenFor(randomUUID(), ['admin']);
+    const { title, message } = announcement();
+    const preview = await http('POST', '/api/notify/preview', {
+      token: admin,
+      body: { template: 'announcement', variables: { title, message } },
+    });
+    problem(t, preview, 400, 'template_variable_missing');
+    t.deepEqual(paths(preview), ['/variables/url']);
+    const send = await http('POST', '/api/notify/send', {
+      token: admin,
+      body: {
+        template: 'announcement',
+        recipient: { email: `missing-${unique()}@example.org` },
+        variables: { title, message },
+      },
+    });
+    problem(t, send, 400, 'template_variable_missing');
+    t.deepEqual(paths(send), ['/variables/url']);
+    // Missing and unknown at once: one code for the lot, a pointer for each.
+    const both = await http('POST', '/api/notify/preview', {
+      token: admin,
+      body: { template: 'announcement', variables: { title, mesage: message } },
+    });
+    problem(t, both, 400, 'template_variables_invalid');
+    t.deepEqual(paths(both), ['/variables/mesage', '/variables/message', '/variables/url']);
+    // What the worker fills in is not the sender's to give.
+    const system = await http('POST', '/api/notify/preview', {
+      token: admin,
+      body: {
+        template: 'announcement',
+        variables: { ...announcement(), unsubscribeUrl: 'https://evil.example/' },
+      },
+    });
+    problem(t, system, 400, 'validation_failed');
+    t.deepEqual(paths(system), ['/variables/unsubscribeUrl']);
   });
 };
