@@ -1,14 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
+import { profileStreamId } from '@lectern/schemas/profile/events';
 import { notificationRequestStreamId } from '@lectern/schemas/notifications/sends';
 import { mailpit } from '@lectern/infra/testing/mailpit';
+import { waitForCheckpoint } from '@lectern/infra/runtime/projection-runner';
 import { jsonClient, problem, type Reply } from './http-client.ts';
 import { notifyClient } from './notify-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /**
  * `POST /api/notify/preview` and `/send` at their edges, over HTTP: a bare
- * address, a push over its limits, a missing variable, each read back from what the provider received (the
+ * address, a push over its limits, a missing variable, and the recipient's
+ * language, each read back from what the provider received (the
  * development mailbox embedded, mailpit over SMTP on the engines).
  */
 export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
@@ -145,4 +148,68 @@ export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) 
     problem(t, system, 400, 'validation_failed');
     t.deepEqual(paths(system), ['/variables/unsubscribeUrl']);
   });
+
+  test.serial(
+    `${name}: the profile's locale picks the translation; one without falls back to English`,
+    async (t) => {
+      const admin = await tokenFor(randomUUID(), ['admin']);
+      const lectern$ = await lectern();
+      /** A user whose profile names `locale`, once the notifications' recipients model has it. */
+      const speaker = async (locale: string, ip: string) => {
+        const email = `${locale}-${unique()}@example.org`;
+        const userId = await register(email, ip);
+        const put = await http('PUT', '/api/profile', {
+          token: await tokenFor(userId, ['learner']),
+          body: { locale },
+        });
+        t.is(put.status, 200, JSON.stringify(put.body));
+        const position = Number(put.headers.get('x-consistency-token'));
+        t.true(
+          await waitForCheckpoint(
+            lectern$.sql,
+            'notification_recipients',
+            profileStreamId(userId),
+            position,
+            60_000,
+          ),
+          'the recipients model took the locale',
+        );
+        return { email, userId };
+      };
+      const german = await speaker('de', '203.0.113.22');
+      const french = await speaker('fr', '203.0.113.23');
+      const course = { courseTitle: `Ereignisse ${unique()}`, authorName: 'Ada Lovelace' };
+      for (const { userId } of [german, french]) {
+        const r = await http('POST', '/api/notify/send', {
+          token: admin,
+          body: {
+            template: 'course-published',
+            recipient: { userId },
+            channels: ['email'],
+            variables: { ...course, courseUrl: 'https://app.example/courses/1' },
+          },
+        });
+        t.is(r.status, 202, JSON.stringify(r.body));
+      }
+      const de = await delivered(german.email, 'course-published');
+      t.is(de.subject, `Neu auf Lectern: ${course.courseTitle}`);
+      t.true(de.text.includes('hat „'), de.text);
+      t.true(de.text.includes('Abbestellen:'), de.text);
+      // Lectern has no French course-published: English, not a blank and not a refusal.
+      const fr = await delivered(french.email, 'course-published');
+      t.is(fr.subject, `New on Lectern: ${course.courseTitle}`);
+      t.true(fr.text.includes('Unsubscribe:'), fr.text);
+      // A preview names the translation a tag falls back to.
+      const preview = await http('POST', '/api/notify/preview', {
+        token: admin,
+        body: {
+          template: 'course-published',
+          locale: 'de-AT',
+          variables: { ...course, courseUrl: 'https://app.example/courses/1' },
+        },
+      });
+      t.is(preview.status, 200, JSON.stringify(preview.body));
+      t.is(preview.body?.locale, 'de');
+    },
+  );
 };
