@@ -1,4 +1,6 @@
 import type { mailpit } from '@lectern/infra/testing/mailpit';
+import { waitForCheckpoint } from '@lectern/infra/runtime/projection-runner';
+import type { Lectern } from '../src/server.ts';
 import { devMailbox } from './dev-mailbox.ts';
 import type { jsonClient } from './http-client.ts';
 
@@ -49,22 +51,54 @@ export const notifyClient = (http: Http, box: ReturnType<typeof mailpit> | null)
     ).sort();
   };
 
-  /** The newest message of `template` to `email`, once there is one; throws after a minute without. */
-  const delivered = async (email: string, template: string): Promise<Delivered> => {
+  /** The newest message of `template` to `email`, once there are `count`; throws after a minute without. */
+  const delivered = async (email: string, template: string, count = 1): Promise<Delivered> => {
     if (!box) {
-      const m = await dev.waitFor(email, template);
+      const m = await dev.waitFor(email, template, count);
       return { subject: m.subject, text: m.text, headers: null };
     }
     for (const deadline = Date.now() + PATIENCE_MS; ;) {
+      const found: { created: string; id: string; subject: string; headers: Delivered['headers'] }[] = [];
       for (const m of await box.search(`to:"${email}"`)) {
         const headers = await box.headers(m.ID);
         if (headers['X-Lectern-Template']?.[0] === template)
-          return { subject: m.Subject, text: (await box.message(m.ID)).Text, headers };
+          found.push({ created: m.Created, id: m.ID, subject: m.Subject, headers });
       }
-      if (Date.now() > deadline) throw new Error(`no '${template}' message to ${email} in mailpit`);
+      if (found.length >= count) {
+        const newest = found.sort((a, b) => b.created.localeCompare(a.created))[0]!;
+        return {
+          subject: newest.subject,
+          text: (await box.message(newest.id)).Text,
+          headers: newest.headers,
+        };
+      }
+      if (Date.now() > deadline) throw new Error(`no ${count}. '${template}' message to ${email} in mailpit`);
       await pause();
     }
   };
+
+  /**
+   * A message's one-click unsubscribe link, as a path of the API: over
+   * SMTP its `List-Unsubscribe` header (RFC 8058), in the development
+   * mailbox the footer's link to the web app, whose token it carries.
+   */
+  const unsubscribeLinkOf = (m: Delivered): string => {
+    if (m.headers) {
+      const link = /<([^>]+)>/.exec(m.headers['List-Unsubscribe']?.[0] ?? '')?.[1];
+      if (!link) throw new Error('the message has no List-Unsubscribe header');
+      return link.slice(link.indexOf('/api/'));
+    }
+    const token = /unsubscribe#token=([^\s]+)/.exec(m.text)?.[1];
+    if (!token) throw new Error(`the message has no unsubscribe link: ${m.text}`);
+    return `/api/subscriptions/unsubscribe?token=${encodeURIComponent(token)}`;
+  };
+
+  /** Posts a link as a mail client does (RFC 8058): the one-click form body. */
+  const oneClick = (path: string) =>
+    http('POST', path, {
+      raw: 'List-Unsubscribe=One-Click',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
 
   /** The user's decisions in the delivery log once `done` holds for them (bounded). */
   const decisions = async (admin: string, userId: string, done: (items: any[]) => boolean) => {
@@ -89,5 +123,32 @@ export const notifyClient = (http: Http, box: ReturnType<typeof mailpit> | null)
     return r.body!.userId as string;
   };
 
-  return { dev, tokenFor, templatesTo, delivered, decisions, register };
+  /**
+   * Once `projection` has applied the newest event of `streamId` now in the
+   * store, of `type` when given (a projection checkpoints only the events it
+   * takes): read your writes, bounded.
+   */
+  const projected = async (
+    lectern: Lectern,
+    projection: string,
+    streamId: string,
+    type?: string,
+  ): Promise<boolean> => {
+    const events = (await lectern.store.readStream(streamId)).filter((e) => !type || e.type === type);
+    const position = events[events.length - 1]?.position;
+    if (position === undefined) throw new Error(`${streamId} has no ${type ?? ''} events`);
+    return waitForCheckpoint(lectern.sql, projection, streamId, position, PATIENCE_MS);
+  };
+
+  return {
+    dev,
+    tokenFor,
+    templatesTo,
+    delivered,
+    unsubscribeLinkOf,
+    oneClick,
+    decisions,
+    register,
+    projected,
+  };
 };

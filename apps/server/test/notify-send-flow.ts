@@ -3,7 +3,6 @@ import type { TestFn } from 'ava';
 import { profileStreamId } from '@lectern/schemas/profile/events';
 import { notificationRequestStreamId } from '@lectern/schemas/notifications/sends';
 import { mailpit } from '@lectern/infra/testing/mailpit';
-import { waitForCheckpoint } from '@lectern/infra/runtime/projection-runner';
 import { jsonClient, problem, type Reply } from './http-client.ts';
 import { notifyClient } from './notify-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
@@ -18,7 +17,7 @@ export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) 
   const lectern = sharedLectern(test, setup);
   const http = jsonClient(async () => (await lectern()).url);
   const box = name.includes('mailpit') ? mailpit(process.env.MAILPIT_URL!) : null;
-  const { tokenFor, templatesTo, delivered, decisions, register } = notifyClient(http, box);
+  const { tokenFor, templatesTo, delivered, decisions, register, projected } = notifyClient(http, box);
   const unique = () => randomUUID().slice(0, 8);
   const announcement = (title = `News ${unique()}`) => ({
     title,
@@ -163,15 +162,8 @@ export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) 
           body: { locale },
         });
         t.is(put.status, 200, JSON.stringify(put.body));
-        const position = Number(put.headers.get('x-consistency-token'));
         t.true(
-          await waitForCheckpoint(
-            lectern$.sql,
-            'notification_recipients',
-            profileStreamId(userId),
-            position,
-            60_000,
-          ),
+          await projected(lectern$, 'notification_recipients', profileStreamId(userId)),
           'the recipients model took the locale',
         );
         return { email, userId };
