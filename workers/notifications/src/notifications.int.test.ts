@@ -481,14 +481,19 @@ test('a course published to 1,201 followers: pages, preferences, devices, one ba
         );
         pages.push(page.afterUserId);
         const from = page.afterUserId === null ? 0 : followers.indexOf(page.afterUserId) + 1;
-        return followers.slice(from, from + page.limit);
+        // Odd followers follow the author only, every fifth both, the others the course.
+        return followers.slice(from, from + page.limit).map((userId, i) => ({
+          userId,
+          topics: (from + i) % 2 === 1 ? [topics[1]!] : (from + i) % 5 === 0 ? [...topics] : [topics[0]!],
+        }));
       },
     });
+    const courseId = randomUUID();
     const [published] = feed.append(`course-${randomUUID()}`, [
       {
         type: 'content.CoursePublished',
         data: {
-          courseId: randomUUID(),
+          courseId,
           authorId,
           title: 'Event sourcing',
           publishedAt: new Date(T0).toISOString(),
@@ -510,6 +515,14 @@ test('a course published to 1,201 followers: pages, preferences, devices, one ba
     const mail = (await f.mailbox.list(emailOf(followers[1]!)))[0]!;
     t.is(mail.subject, 'New on Lectern: Event sourcing');
     t.true(mail.text.includes('Ada Lovelace'));
+    // Each unsubscribe link names the topic its message came by: the course where followed, else the author.
+    const scopeOf = async (i: number) =>
+      /unsubscribe#token=[^.\s]+\.([^.\s]+)\./.exec(
+        (await f.mailbox.list(emailOf(followers[i]!)))[0]!.text,
+      )?.[1];
+    t.is(await scopeOf(1), `author:${authorId}`);
+    t.is(await scopeOf(2), `course:${courseId}`);
+    t.is(await scopeOf(10), `course:${courseId}`, 'following both: the course');
     t.like(await workOf(f.sql, 'notifications', published!.id), { state: 'done' });
     // Every decision is in the log once: the fan-out's own stream, a few events of many decisions each.
     const fanoutStream = `notificationfanout-${deterministicUuid(`fanout/${published!.id}`)}`;
@@ -565,9 +578,9 @@ test('a fan-out whose record fails half-way is tried again: everyone gets their 
       store,
       recipientOf,
       recipientsOf: many(recipientOf),
-      followersOf: async (_topics, page) => {
+      followersOf: async (topics, page) => {
         const from = page.afterUserId === null ? 0 : followers.indexOf(page.afterUserId) + 1;
-        return followers.slice(from, from + page.limit);
+        return followers.slice(from, from + page.limit).map((userId) => ({ userId, topics }));
       },
     });
     const [published] = feed.append(`course-${randomUUID()}`, [
