@@ -71,7 +71,7 @@ type Fixture = Readonly<{
   close(): Promise<void>;
 }>;
 
-const fixture = async (opts: { sms?: number } = {}): Promise<Fixture> => {
+const fixture = async (opts: { sms?: number; logger?: typeof logger } = {}): Promise<Fixture> => {
   const sql = await pgliteSql(null);
   const log = await sqlLog(sql);
   const store = await sqlEventStore(sql);
@@ -122,7 +122,7 @@ const fixture = async (opts: { sms?: number } = {}): Promise<Fixture> => {
         }),
         sql,
         log,
-        logger,
+        logger: opts.logger ?? logger,
         namespace,
         attempts: 4,
         baseDelayMs: 100,
@@ -333,6 +333,33 @@ test('a 400 from the provider dead-letters at once, with the reason recorded', a
     t.like(row, { status: 'dead', attempts: 1, provider: 'sms-0' });
     t.regex(row!.reason ?? '', /400/);
     t.like(await workOf(f.sql, 'notifications', p.event.id), { state: 'dead' });
+  } finally {
+    await f.close();
+  }
+});
+
+test("a notification's log lines name its causing event and correlation id, through retry and dead letter", async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const captured = createLogger({ destination: { write: (line) => void lines.push(JSON.parse(line)) } });
+  const f = await fixture({ sms: 1, logger: captured });
+  try {
+    await f.sms[0]!.script([503, 400]);
+    await f.start();
+    const p = await phoneCode(f.keys);
+    const other = await phoneCode(f.keys);
+    await f.publish(p.event, other.event);
+    await f.consumed();
+    const cause = { eventId: p.event.id, correlationId: p.event.metadata.correlationId };
+    t.truthy(cause.correlationId);
+    const of = (msg: string) => lines.filter((l) => l.msg === msg && l.eventId === p.event.id);
+    t.like(of('reaction failed; retrying')[0], { ...cause, reactor: 'notifications', attempt: 1 });
+    t.like(of('message dead-lettered')[0], { ...cause, reactor: 'notifications', attempt: 2 });
+    // The other code went out on the provider's next answer (200), and says so with its own ids.
+    t.like(
+      lines.find((l) => l.msg === 'reacted' && l.eventId === other.event.id),
+      { correlationId: other.event.metadata.correlationId, outcome: 'sent' },
+    );
+    t.false(JSON.stringify(lines).includes(p.code), 'the code never reaches the log');
   } finally {
     await f.close();
   }
