@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { mailpit } from '@lectern/infra/testing/mailpit';
-import { devMailbox } from './dev-mailbox.ts';
 import { jsonClient, problem } from './http-client.ts';
+import { notifyClient } from './notify-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /**
@@ -16,23 +16,10 @@ export const notificationsFlow = (test: TestFn, name: string, setup: ProfileSetu
   const http = jsonClient(async () => (await lectern()).url);
   const overSmtp = name.includes('mailpit');
   const box = overSmtp ? mailpit(process.env.MAILPIT_URL!) : null;
-  const dev = devMailbox(http);
-
-  /** The templates of the messages to `email` once there are `count`, as the provider received them. */
-  const templatesTo = async (email: string, count: number): Promise<string[]> => {
-    if (!box) {
-      for (const deadline = Date.now() + 60_000; ;) {
-        const r = await http('GET', `/api/dev/outbox?to=${encodeURIComponent(email)}`);
-        const items = (r.body?.items ?? []) as { template: string }[];
-        if (items.length >= count || Date.now() > deadline) return items.map((m) => m.template).sort();
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    }
-    const found = await box.waitFor(`to:"${email}"`, count);
-    return (
-      await Promise.all(found.map(async (m) => (await box.headers(m.ID))['X-Lectern-Template']?.[0] ?? '?'))
-    ).sort();
-  };
+  const { dev, tokenFor, templatesTo, delivered, unsubscribeLinkOf, oneClick, decisions } = notifyClient(
+    http,
+    box,
+  );
 
   test.serial(
     `${name}: registering puts exactly one welcome and one verification e-mail in the mailbox`,
@@ -55,25 +42,6 @@ export const notificationsFlow = (test: TestFn, name: string, setup: ProfileSetu
       }
     },
   );
-
-  /** A bearer token for any user and roles, from the development route. */
-  const tokenFor = async (sub: string, roles: string[]) => {
-    const r = await http('POST', '/api/dev/token', { body: { sub, roles } });
-    if (r.status !== 200) throw new Error(`POST /api/dev/token: ${r.status}`);
-    return r.body!.token as string;
-  };
-
-  /** The user's decisions in the delivery log once `done` holds for them (bounded). */
-  const decisions = async (admin: string, userId: string, done: (items: any[]) => boolean) => {
-    for (const deadline = Date.now() + 60_000; ;) {
-      const r = await http('GET', `/api/admin/notifications?user=${userId}`, { token: admin });
-      if (r.status !== 200)
-        throw new Error(`GET /api/admin/notifications: ${r.status} ${JSON.stringify(r.body)}`);
-      const items = r.body!.items as any[];
-      if (done(items) || Date.now() > deadline) return items;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
 
   test.serial(
     `${name}: an admin previews and sends; the user unsubscribes in one click; the log says why`,
@@ -125,22 +93,9 @@ export const notificationsFlow = (test: TestFn, name: string, setup: ProfileSetu
       t.deepEqual(await templatesTo(email, 3), ['announcement', 'verify-email', 'welcome']);
 
       // 3. Its unsubscribe link (the footer's; the header's on SMTP) turns e-mail off in one click.
-      let link: string;
-      if (box) {
-        const [m] = await box.waitFor(`to:"${email}" subject:"Spring courses"`);
-        const headers = await box.headers(m!.ID);
-        t.deepEqual(headers['List-Unsubscribe-Post'], ['List-Unsubscribe=One-Click']);
-        link = /<([^>]+)>/.exec(headers['List-Unsubscribe']?.[0] ?? '')![1]!;
-        link = link.slice(link.indexOf('/api/'));
-      } else {
-        const [m] = await dev.now(email, 'announcement');
-        const token = /unsubscribe#token=([^\s]+)/.exec(m!.text)![1]!;
-        link = `/api/subscriptions/unsubscribe?token=${encodeURIComponent(token)}`;
-      }
-      const off = await http('POST', link, {
-        raw: 'List-Unsubscribe=One-Click',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      });
+      const m = await delivered(email, 'announcement');
+      if (m.headers) t.deepEqual(m.headers['List-Unsubscribe-Post'], ['List-Unsubscribe=One-Click']);
+      const off = await oneClick(unsubscribeLinkOf(m));
       t.is(off.status, 200, JSON.stringify(off.body));
       const me = await http('GET', '/api/subscriptions', {
         token: learner,

@@ -111,7 +111,22 @@ export const sendRoutes = (deps: SendDeps): Router => {
     const t = templateById(id);
     const offered = (['email', 'sms', 'push'] as const).filter((c) => t?.[c] !== undefined);
     // 1. The channels: those asked for (or all the template has), and for an address only its own.
+    //    Asking an address for another channel is refused, not narrowed in silence: the caller
+    //    would otherwise believe a push or an SMS went out that never could.
     const direct = channelOf(recipient);
+    const foreign = direct ? (body.value.channels ?? []).flatMap((c, i) => (c === direct ? [] : [i])) : [];
+    if (foreign.length)
+      throw new Problem(
+        'validation',
+        'channel_not_for_recipient',
+        `A bare ${direct === 'sms' ? 'phone number' : direct === 'push' ? 'push token' : 'e-mail address'} is reached by ${direct} only.`,
+        {
+          issues: foreign.map((i) => ({
+            path: `/channels/${i}`,
+            message: `the recipient takes ${direct} only`,
+          })),
+        },
+      );
     let channels = body.value.channels ? [...new Set(body.value.channels)] : offered;
     if (direct) channels = channels.filter((c) => c === direct);
     const missing = (body.value.channels ?? (direct ? [direct] : [])).filter((c) => !offered.includes(c));

@@ -53,7 +53,13 @@ const errorOf = (error: unknown): DeadLetter['error'] => {
 
 export type DeadLetterSender = Readonly<{
   topic: string;
-  send(message: LogMessage, error: unknown, attempts: number): Promise<void>;
+  /** `context`: what the log line names besides the message (a reactor's causing event id and correlation id). */
+  send(
+    message: LogMessage,
+    error: unknown,
+    attempts: number,
+    context?: Readonly<Record<string, unknown>>,
+  ): Promise<void>;
 }>;
 
 /**
@@ -78,7 +84,7 @@ export const deadLetterSender = (opts: {
   const now = opts.now ?? Date.now;
   return {
     topic,
-    async send(message, error, attempts) {
+    async send(message, error, attempts, context = {}) {
       const letter: DeadLetter = {
         consumer: opts.consumer,
         source: { topic: message.topic, partition: message.partition, offset: message.offset },
@@ -99,6 +105,7 @@ export const deadLetterSender = (opts: {
       opts.metrics?.deadLettered.inc({ consumer: opts.label ?? opts.consumer });
       opts.logger.error(
         {
+          ...context,
           err: error,
           topic: message.topic,
           partition: message.partition,

@@ -295,7 +295,7 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
         const permanent = error instanceof PermanentFailure;
         const reason = (error as Error)?.message ?? String(error);
         if (permanent || n >= attempts) {
-          await dlq.send(message, error, n);
+          await dlq.send(message, error, n, { ...context, attempt: n });
           await record(e, { state: 'dead', last_error: clip(reason, 2000) });
           return;
         }

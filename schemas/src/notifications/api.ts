@@ -162,7 +162,11 @@ export const notificationsApi: readonly ApiOperation[] = [
     },
     errors: [
       renderErrors,
-      { status: 400, description: '`channel_not_in_template`: the template has no such channel.' },
+      {
+        status: 400,
+        description:
+          '`channel_not_in_template`: the template has no such channel; `channel_not_for_recipient`: a bare address was asked for another channel than its own (an e-mail address takes e-mail only).',
+      },
     ],
   },
   {

@@ -5,6 +5,9 @@ import type { Preferences } from './requested-messages.ts';
 
 export type Topic = Readonly<{ kind: 'course' | 'author'; id: string }>;
 
+/** A follower on a page: the user, and which of the topics asked about they follow. */
+export type Follower = Readonly<{ userId: string; topics: readonly Topic[] }>;
+
 export type FanoutDeps = Readonly<{
   appUrl: string;
   recipientOf: (userId: string) => Promise<Recipient | null>;
@@ -16,7 +19,7 @@ export type FanoutDeps = Readonly<{
   followersOf: (
     topics: readonly Topic[],
     page: { afterUserId: string | null; limit: number },
-  ) => Promise<string[]>;
+  ) => Promise<readonly Follower[]>;
 }>;
 
 /** Followers are read this many at a time; each page's messages are sent before the next is read. */
@@ -27,7 +30,9 @@ export const FANOUT_PAGE = 500;
  * author, a page of followers at a time in user-id order, each user once:
  * an e-mail, and a push to each of their devices, each a notification of
  * its own (suppressed, with the reason, where the user turned the channel
- * off or has no address).
+ * off or has no address). Each message names the topic it came by, which
+ * its unsubscribe link turns off: the course where the user follows it
+ * (what the message is about), else the author.
  */
 export async function* coursePublishedMessages(
   event: RecordedEvent,
@@ -48,12 +53,13 @@ export async function* coursePublishedMessages(
   for (let after: string | null = null; ;) {
     const page = await deps.followersOf(topics, { afterUserId: after, limit: FANOUT_PAGE });
     if (page.length === 0) return;
+    const userIds = page.map((f) => f.userId);
     const [recipients, preferences] = await Promise.all([
-      deps.recipientsOf(page),
-      deps.preferencesOfUsers(page),
+      deps.recipientsOf(userIds),
+      deps.preferencesOfUsers(userIds),
     ]);
     const planned: PlannedMessage[] = [];
-    for (const userId of page) {
+    for (const { userId, topics: followed } of page) {
       const recipient = recipients.get(userId);
       const chosen = preferences.get(userId) ?? {
         channels: { email: true, sms: true, push: true },
@@ -66,6 +72,7 @@ export async function* coursePublishedMessages(
         expiresAt: null,
         locale: recipient?.locale ?? 'en',
         preferences: chosen.channels,
+        topic: followed[0] ?? topics[0]!,
       };
       planned.push({ ...base, channel: 'email', address: recipient?.email ?? '' });
       for (const device of chosen.devices)
@@ -73,6 +80,6 @@ export async function* coursePublishedMessages(
     }
     yield planned;
     if (page.length < FANOUT_PAGE) return;
-    after = page[page.length - 1]!;
+    after = page[page.length - 1]!.userId;
   }
 }

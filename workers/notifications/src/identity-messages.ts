@@ -25,6 +25,8 @@ export type PlannedMessage = Readonly<{
   refusal?: string;
   /** The user's channel choices, where they apply (never to security messages, which do not carry them). */
   preferences?: Readonly<{ email: boolean; sms: boolean; push: boolean }>;
+  /** The topic the message came by (a fan-out's): its unsubscribe link turns that off, not all e-mail. */
+  topic?: Readonly<{ kind: 'course' | 'author'; id: string }>;
 }>;
 
 /** Who a user is to the worker: where their messages go, in which language. */

@@ -71,7 +71,7 @@ type Fixture = Readonly<{
   close(): Promise<void>;
 }>;
 
-const fixture = async (opts: { sms?: number } = {}): Promise<Fixture> => {
+const fixture = async (opts: { sms?: number; logger?: typeof logger } = {}): Promise<Fixture> => {
   const sql = await pgliteSql(null);
   const log = await sqlLog(sql);
   const store = await sqlEventStore(sql);
@@ -122,7 +122,7 @@ const fixture = async (opts: { sms?: number } = {}): Promise<Fixture> => {
         }),
         sql,
         log,
-        logger,
+        logger: opts.logger ?? logger,
         namespace,
         attempts: 4,
         baseDelayMs: 100,
@@ -338,6 +338,33 @@ test('a 400 from the provider dead-letters at once, with the reason recorded', a
   }
 });
 
+test("a notification's log lines name its causing event and correlation id, through retry and dead letter", async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const captured = createLogger({ destination: { write: (line) => void lines.push(JSON.parse(line)) } });
+  const f = await fixture({ sms: 1, logger: captured });
+  try {
+    await f.sms[0]!.script([503, 400]);
+    await f.start();
+    const p = await phoneCode(f.keys);
+    const other = await phoneCode(f.keys);
+    await f.publish(p.event, other.event);
+    await f.consumed();
+    const cause = { eventId: p.event.id, correlationId: p.event.metadata.correlationId };
+    t.truthy(cause.correlationId);
+    const of = (msg: string) => lines.filter((l) => l.msg === msg && l.eventId === p.event.id);
+    t.like(of('reaction failed; retrying')[0], { ...cause, reactor: 'notifications', attempt: 1 });
+    t.like(of('message dead-lettered')[0], { ...cause, reactor: 'notifications', attempt: 2 });
+    // The other code went out on the provider's next answer (200), and says so with its own ids.
+    t.like(
+      lines.find((l) => l.msg === 'reacted' && l.eventId === other.event.id),
+      { correlationId: other.event.metadata.correlationId, outcome: 'sent' },
+    );
+    t.false(JSON.stringify(lines).includes(p.code), 'the code never reaches the log');
+  } finally {
+    await f.close();
+  }
+});
+
 test('a failing primary fails over to the secondary in the same attempt', async (t) => {
   const f = await fixture({ sms: 2 });
   try {
@@ -481,14 +508,19 @@ test('a course published to 1,201 followers: pages, preferences, devices, one ba
         );
         pages.push(page.afterUserId);
         const from = page.afterUserId === null ? 0 : followers.indexOf(page.afterUserId) + 1;
-        return followers.slice(from, from + page.limit);
+        // Odd followers follow the author only, every fifth both, the others the course.
+        return followers.slice(from, from + page.limit).map((userId, i) => ({
+          userId,
+          topics: (from + i) % 2 === 1 ? [topics[1]!] : (from + i) % 5 === 0 ? [...topics] : [topics[0]!],
+        }));
       },
     });
+    const courseId = randomUUID();
     const [published] = feed.append(`course-${randomUUID()}`, [
       {
         type: 'content.CoursePublished',
         data: {
-          courseId: randomUUID(),
+          courseId,
           authorId,
           title: 'Event sourcing',
           publishedAt: new Date(T0).toISOString(),
@@ -510,6 +542,14 @@ test('a course published to 1,201 followers: pages, preferences, devices, one ba
     const mail = (await f.mailbox.list(emailOf(followers[1]!)))[0]!;
     t.is(mail.subject, 'New on Lectern: Event sourcing');
     t.true(mail.text.includes('Ada Lovelace'));
+    // Each unsubscribe link names the topic its message came by: the course where followed, else the author.
+    const scopeOf = async (i: number) =>
+      /unsubscribe#token=[^.\s]+\.([^.\s]+)\./.exec(
+        (await f.mailbox.list(emailOf(followers[i]!)))[0]!.text,
+      )?.[1];
+    t.is(await scopeOf(1), `author:${authorId}`);
+    t.is(await scopeOf(2), `course:${courseId}`);
+    t.is(await scopeOf(10), `course:${courseId}`, 'following both: the course');
     t.like(await workOf(f.sql, 'notifications', published!.id), { state: 'done' });
     // Every decision is in the log once: the fan-out's own stream, a few events of many decisions each.
     const fanoutStream = `notificationfanout-${deterministicUuid(`fanout/${published!.id}`)}`;
@@ -565,9 +605,9 @@ test('a fan-out whose record fails half-way is tried again: everyone gets their 
       store,
       recipientOf,
       recipientsOf: many(recipientOf),
-      followersOf: async (_topics, page) => {
+      followersOf: async (topics, page) => {
         const from = page.afterUserId === null ? 0 : followers.indexOf(page.afterUserId) + 1;
-        return followers.slice(from, from + page.limit);
+        return followers.slice(from, from + page.limit).map((userId) => ({ userId, topics }));
       },
     });
     const [published] = feed.append(`course-${randomUUID()}`, [

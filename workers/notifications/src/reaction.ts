@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '@lectern/schemas';
 import { decisionEventsOf, isDeliveryEvent } from '@lectern/schemas/notifications/events';
-import { unsubscribeUrl } from '@lectern/schemas/notifications/subscriptions';
+import { scopeText, unsubscribeUrl } from '@lectern/schemas/notifications/subscriptions';
 import { canBeSwitchedOff, templateById, type Template } from '@lectern/schemas/notifications/templates';
 import { unsubscribeToken } from '@lectern/infra/notify/unsubscribe';
 import type { templateRenderer } from '@lectern/schemas/notifications/render';
@@ -33,7 +33,7 @@ import {
   type Recipient,
 } from './identity-messages.ts';
 import { requestedMessages, type Preferences } from './requested-messages.ts';
-import { coursePublishedMessages, type Topic } from './fanout.ts';
+import { coursePublishedMessages, type Follower, type Topic } from './fanout.ts';
 import { pipelinePages } from './pipeline.ts';
 
 export type Senders = Readonly<{ email: EmailSender; sms: SmsSender; push: PushSender }>;
@@ -61,7 +61,7 @@ export type NotificationsWorkerDeps = Readonly<{
   followersOf: (
     topics: readonly Topic[],
     page: { afterUserId: string | null; limit: number },
-  ) => Promise<string[]>;
+  ) => Promise<readonly Follower[]>;
   /** Each channel's provider pace (see `pacer`); none = as fast as the provider answers. */
   pace?: Readonly<Partial<Record<'email' | 'sms' | 'push', { take(): Promise<void> }>>>;
   /** Messages of a fan-out in flight at once (default `SEND_CONCURRENCY`). */
@@ -165,10 +165,16 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     });
     try {
       const locale = m.locale ?? (m.userId ? (await deps.recipientOf(m.userId))?.locale : null) ?? 'en';
-      // The link turns e-mail off: only an e-mail carries it (a push or an SMS gets the settings page).
+      // The link turns off the topic the message came by, or e-mail when it came by none: only an
+      // e-mail carries it (a push or an SMS gets the settings page), and a message that cannot be
+      // switched off (security, account) carries none.
       const unsubscribe =
         m.channel === 'email' && m.userId && canBeSwitchedOff(template)
-          ? unsubscribeToken(deps.keys, m.userId, 'all-email')
+          ? unsubscribeToken(
+              deps.keys,
+              m.userId,
+              scopeText(m.topic ? { kind: 'topic', topic: m.topic } : { kind: 'all-email' }),
+            )
           : null;
       const system: Record<string, string> = {
         appUrl: deps.appUrl,

@@ -248,10 +248,15 @@ export const subscribersOf = async (
   return rows.map((r) => r.user_id);
 };
 
+/** A follower on a fan-out's page, with the topics asked about that they follow (in the order asked). */
+export type Follower = Readonly<{ userId: string; topics: readonly schema.Topic[] }>;
+
 /**
  * One page of the users who follow any of `topics` (a course and its
  * author: a user following both counts once), in user-id order after
- * `afterUserId`. A fan-out pages with the last id until a page is short.
+ * `afterUserId`, each with which of the topics they follow: what their
+ * message's unsubscribe link turns off. A fan-out pages with the last id
+ * until a page is short.
  *
  * Each topic gives at most `limit` of its own followers, from one range of
  * the primary key, and the page is the first `limit` of their union: a page
@@ -263,22 +268,25 @@ export const followersOfAny = async (
   sql: SqlExecutor,
   topics: readonly schema.Topic[],
   page: Readonly<{ afterUserId: string | null; limit: number }>,
-): Promise<string[]> => {
+): Promise<Follower[]> => {
   if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > SUBSCRIBERS_PAGE_MAX)
     throw new RangeError(`followersOfAny: limit must be an integer from 1 to ${SUBSCRIBERS_PAGE_MAX}`);
   if (topics.length === 0) return [];
-  const rows = await sql.query<{ user_id: string }>(
-    `select f.user_id::text as user_id from (
-       select distinct s.user_id from unnest($1::text[], $2::uuid[]) as t(kind, id)
-       cross join lateral (
-         select user_id from ${subscribers}
-          where topic_kind = t.kind and topic_id = t.id and ($3::uuid is null or user_id > $3::uuid)
-          order by user_id limit $4
-       ) s
+  // `n`: each topic's place in `topics`, so a follower's topics come back in the order asked.
+  const rows = await sql.query<{ user_id: string; topics: number[] }>(
+    `select f.user_id::text as user_id, f.topics from (
+       select s.user_id, array_agg(t.n::int order by t.n) as topics
+         from unnest($1::text[], $2::uuid[]) with ordinality as t(kind, id, n)
+         cross join lateral (
+           select user_id from ${subscribers}
+            where topic_kind = t.kind and topic_id = t.id and ($3::uuid is null or user_id > $3::uuid)
+            order by user_id limit $4
+         ) s
+        group by s.user_id
      ) f order by f.user_id limit $4`,
     [topics.map((t) => t.kind), topics.map((t) => t.id), page.afterUserId, page.limit],
   );
-  return rows.map((r) => r.user_id);
+  return rows.map((r) => ({ userId: r.user_id, topics: r.topics.map((n) => topics[n - 1]!) }));
 };
 
 /** The channels and devices of these users (the defaults for those who never chose), for a fan-out's page. */

@@ -173,22 +173,33 @@ test("a course's and its author's followers page as one list: each user once, in
     for (let after: string | null = null, n = 0; n < 20; n++) {
       const page = await followersOfAny(sql, [course, author], { afterUserId: after, limit });
       if (page.length === 0) break;
-      seen.push(page);
-      after = page[page.length - 1]!;
+      seen.push(page.map((f) => f.userId));
+      after = page[page.length - 1]!.userId;
     }
     return seen;
   };
   const expected = users.filter((_, i) => i !== 4);
+  // Each with the topics they follow, in the order asked: what their unsubscribe link names.
+  await spec
+    .given([...history, ...gone])
+    .then(
+      t,
+      async (sql) =>
+        (await followersOfAny(sql, [course, author], { afterUserId: null, limit: 6 })).map((f) => f.topics),
+      [[course], [author], [course, author], [course], [course, author], [course]],
+    );
   await spec
     .given([...history, ...gone])
     .then(t, pages(3), [expected.slice(0, 3), expected.slice(3, 6), expected.slice(6)]);
   await spec.given([...history, ...gone]).then(t, pages(100), [expected]);
   await spec
     .given(history)
-    .then(t, (sql) => followersOfAny(sql, [author], { afterUserId: users[4]!, limit: 2 }), [
-      users[5]!,
-      users[7]!,
-    ]);
+    .then(
+      t,
+      async (sql) =>
+        (await followersOfAny(sql, [author], { afterUserId: users[4]!, limit: 2 })).map((f) => f.userId),
+      [users[5]!, users[7]!],
+    );
 });
 
 test('the link turns e-mail off like the user would', async (t) => {
