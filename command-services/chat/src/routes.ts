@@ -14,11 +14,14 @@ import {
   decideEdit,
   decideRedact,
   decideSend,
+  directPeer,
   roomDecider,
   type Original,
   type Room,
   type RoomCommand,
 } from './domain/room.ts';
+import { blocklistDecider, hasBlocked } from './domain/blocks.ts';
+import { chatBlockRoutes } from './blocks.ts';
 
 export type ChatCommandDeps = Readonly<{
   store: EventStore;
@@ -38,6 +41,13 @@ export const SEND_LIMIT: RateLimit = { limit: 20, windowMs: 10_000 };
 /** The direct room of a pair: one id per unordered pair, so it is opened once. */
 export const directRoomId = (a: string, b: string): string =>
   deterministicUuid(`chat/direct/${[a, b].sort().join('/')}`);
+
+/**
+ * Whether `owner` has blocked `userId`, from `owner`'s own stream: a block
+ * holds from the moment it is stored, whatever a read model has seen.
+ */
+export const isBlockedBy = async (store: EventStore, owner: string, userId: string): Promise<boolean> =>
+  hasBlocked(fold(blocklistDecider, await store.readStream(schema.blocksStreamId(owner))), userId);
 
 /** Who acts, and how the events they cause are stamped: from a request or a socket. */
 export type ChatCaller = Readonly<{
@@ -63,6 +73,11 @@ export type Sent = Readonly<{
 export const chatCommands = (deps: ChatCommandDeps) => {
   const room = async (roomId: string): Promise<Room> =>
     fold(roomDecider, await deps.store.readStream(schema.roomStreamId(roomId)));
+  /** In a direct room, whether the other member has blocked `userId`; a group reads no blocklist. */
+  const blockedByPeer = async (state: Room, userId: string): Promise<boolean> => {
+    const peer = directPeer(state, userId);
+    return peer !== null && (await isBlockedBy(deps.store, peer, userId));
+  };
 
   /** Appends one message event at the room's next seq: no expected revision, the room already said yes. */
   const appendMessageEvent = async (
@@ -117,7 +132,12 @@ export const chatCommands = (deps: ChatCommandDeps) => {
       clientMessageId: string,
     ): Promise<Sent> {
       const state = await room(roomId);
-      const event = decideSend(state, { messageId: clientMessageId, senderId: caller.userId, body });
+      const event = decideSend(state, {
+        messageId: clientMessageId,
+        senderId: caller.userId,
+        body,
+        blockedByPeer: await blockedByPeer(state, caller.userId),
+      });
       const allowed = await deps.limiter.hit(`chat:send:${caller.userId}`, SEND_LIMIT, deps.clock.now());
       if (!allowed.allowed)
         throw new Problem('rate_limited', 'rate_limited', 'Too many messages; wait a little.', {
@@ -142,6 +162,7 @@ export const chatCommands = (deps: ChatCommandDeps) => {
         editorId: caller.userId,
         body,
         redacted: state.status === 'open' && (await deps.isRedacted(roomId, seq)),
+        blockedByPeer: await blockedByPeer(state, caller.userId),
       });
       const id = deterministicUuid(`${caller.commandId}/chat/edit/${roomId}/${seq}`);
       return appendMessageEvent(caller, event, id);
@@ -166,6 +187,7 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
   const router = Router();
   const auth = authenticate(deps.verify);
   const commands = chatCommands(deps);
+  router.use(chatBlockRoutes(deps));
   const caller = (req: Request): ChatCaller => ({
     userId: req.ctx.actor!.userId!,
     roles: req.ctx.actor!.roles,
@@ -200,12 +222,17 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
   router.post('/api/chat/rooms', auth, async (req, res) => {
     const body = validated(schema.newGroupRoom(jsonBody(req)));
     const roomId = deterministicUuid(`chat/room/${req.ctx.commandId}`);
+    const owner = caller(req).userId;
+    const members = body.members ?? [];
+    // Naming members at creation is inviting them: nobody who blocked the owner is added.
+    const blocked = await Promise.all(members.map((m) => isBlockedBy(deps.store, m, owner)));
     const outcome = await runRoom(req, roomId, {
       type: 'CreateGroup',
       roomId,
       name: body.name,
-      ownerId: caller(req).userId,
-      members: body.members ?? [],
+      ownerId: owner,
+      members,
+      ownerBlockedByAMember: blocked.includes(true),
       at: deps.clock.now().toISOString(),
     });
     res
@@ -223,6 +250,7 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
       roomId,
       opener: me,
       other,
+      openerBlocked: await isBlockedBy(deps.store, other, me),
       at: deps.clock.now().toISOString(),
     });
     res.json(answerRoom(res, roomId, outcome));
@@ -231,10 +259,12 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
   router.post('/api/chat/rooms/:roomId/members', auth, async (req, res) => {
     const roomId = roomIdOf(req);
     const { userId } = validated(schema.inviteRequest(jsonBody(req)));
+    const by = caller(req).userId;
     const outcome = await runRoom(req, roomId, {
       type: 'Invite',
       userId,
-      by: caller(req).userId,
+      by,
+      inviterBlocked: await isBlockedBy(deps.store, userId, by),
       at: deps.clock.now().toISOString(),
     });
     res.json(answerRoom(res, roomId, outcome));

@@ -2,6 +2,7 @@ import { chatActions, chatCommandRoutes, type ChatCommandDeps } from '@lectern/c
 import { chatQueryRoutes, roomChannel } from '@lectern/chat-queries';
 import { chatMessagesProjection, isRedacted } from '@lectern/chat-projection-messages';
 import { chatRoomsProjection } from '@lectern/chat-projection-rooms';
+import { chatBlocksProjection } from '@lectern/chat-projection-blocks';
 import { chatApi, chatTags } from '@lectern/schemas/chat/api';
 import { chatEvents } from '@lectern/schemas/chat/events';
 import { chatSendFrame, chatSentReplyFrame, roomItemFrame } from '@lectern/schemas/chat/socket';
@@ -20,7 +21,7 @@ const commandDeps = async (p: Platform): Promise<ChatCommandDeps> => ({
 /** Chat: direct and group rooms, their messages, history by cursor and search; rooms on the socket. */
 export const chatModule = (): ContextModule => ({
   name: 'chat',
-  projections: [chatRoomsProjection, chatMessagesProjection],
+  projections: [chatRoomsProjection, chatMessagesProjection, chatBlocksProjection],
   routes: async (p) => [
     chatCommandRoutes(await commandDeps(p)),
     chatQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
@@ -31,7 +32,9 @@ export const chatModule = (): ContextModule => ({
   }),
   asyncApi: {
     context: 'chat',
-    topics: [{ name: 'chat.events', description: 'Rooms, members and messages.', events: chatEvents }],
+    topics: [
+      { name: 'chat.events', description: 'Rooms, members, messages and blocklists.', events: chatEvents },
+    ],
     socket: {
       items: [{ kind: 'room', description: 'A room you are a member of.', frame: roomItemFrame }],
       actions: [{ type: 'chat.send', frame: chatSendFrame, reply: chatSentReplyFrame }],

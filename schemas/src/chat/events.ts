@@ -23,6 +23,11 @@ import {
  *   read whole. Its revision is the room's `seq`: a message, an edit and a
  *   redaction each take the next one, so a room's seqs are contiguous.
  *
+ * - `chatblocks-<userId>`: whom one user blocks. Small (at most
+ *   `BLOCKLIST_MAX` blocked at once); read whole by every decision it
+ *   refuses (a direct message, an invitation), so a block holds the moment
+ *   it is stored, not when a read model catches up.
+ *
  * A message event carries no time of its own (the envelope's `occurredAt`
  * is when it was sent) and no seq (the store assigns the revision), so a
  * retried send is the same content and the store deduplicates it.
@@ -35,6 +40,8 @@ export type RoomKind = (typeof roomKinds)[number];
 export const MESSAGE_MAX_CHARS = 4000;
 /** The longest room name, in code points. */
 export const ROOM_NAME_MAX_CHARS = 100;
+/** The most users one user blocks at once: the blocklist stream stays small enough to read whole. */
+export const BLOCKLIST_MAX = 1000;
 
 export type RoomCreated = Readonly<{
   roomId: string;
@@ -55,6 +62,10 @@ export type MemberInvited = Readonly<{
   invitedAt: string;
 }>;
 export type MemberLeft = Readonly<{ roomId: string; userId: string; leftAt: string }>;
+
+/** `userId` blocks `blockedUserId`: no direct messages and no invitations from them, their group messages hidden. */
+export type UserBlocked = Readonly<{ userId: string; blockedUserId: string; blockedAt: string }>;
+export type UserUnblocked = Readonly<{ userId: string; blockedUserId: string; unblockedAt: string }>;
 
 export type MessageSent = Readonly<{
   roomId: string;
@@ -91,12 +102,15 @@ export type RoomStreamEvent =
   | DomainEvent<'chat.MemberInvited', MemberInvited>
   | DomainEvent<'chat.MemberLeft', MemberLeft>;
 
+export type BlocklistStreamEvent =
+  DomainEvent<'chat.UserBlocked', UserBlocked> | DomainEvent<'chat.UserUnblocked', UserUnblocked>;
+
 export type MessageStreamEvent =
   | DomainEvent<'chat.MessageSent', MessageSent>
   | DomainEvent<'chat.MessageEdited', MessageEdited>
   | DomainEvent<'chat.MessageRedacted', MessageRedacted>;
 
-export type ChatDomainEvent = RoomStreamEvent | MessageStreamEvent;
+export type ChatDomainEvent = RoomStreamEvent | MessageStreamEvent | BlocklistStreamEvent;
 export type ChatEvent = RecordedEventOf<ChatDomainEvent>;
 
 const uuid = uuidOf();
@@ -132,6 +146,18 @@ export const chatEvents: CatalogueOf<ChatDomainEvent> = {
   'chat.MemberLeft': [
     { version: 1, validate: object({ roomId: uuid, userId: uuid, leftAt: isoTime }) as Validator<unknown> },
   ],
+  'chat.UserBlocked': [
+    {
+      version: 1,
+      validate: object({ userId: uuid, blockedUserId: uuid, blockedAt: isoTime }) as Validator<unknown>,
+    },
+  ],
+  'chat.UserUnblocked': [
+    {
+      version: 1,
+      validate: object({ userId: uuid, blockedUserId: uuid, unblockedAt: isoTime }) as Validator<unknown>,
+    },
+  ],
   'chat.MessageSent': [
     {
       version: 1,
@@ -160,6 +186,7 @@ export const isChatEvent = eventGuard<ChatDomainEvent>(chatEvents);
 
 export const roomStreamId = (roomId: string): string => `chatroom-${roomId}`;
 export const messagesStreamId = (roomId: string): string => `chatmessages-${roomId}`;
+export const blocksStreamId = (userId: string): string => `chatblocks-${userId}`;
 /** The room of a `chatmessages-<roomId>` stream, or null for another stream. */
 export const roomOfMessagesStream = (streamId: string): string | null =>
   streamId.startsWith('chatmessages-') ? streamId.slice('chatmessages-'.length) : null;

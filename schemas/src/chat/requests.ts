@@ -62,6 +62,11 @@ export const redactQuery = {
   }),
 } as const;
 
+/** Path of `PUT` and `DELETE /api/chat/blocks/:userId`. */
+export const blockParams = {
+  userId: describe(uuid(), { description: 'The user you block or unblock.' }),
+} as const;
+
 /** A message's place in its room. */
 export const seqParam = describe(integerString({ min: 0, max: 2 ** 53 - 1 }), {
   description: "The message's seq in its room, as sending it answered.",

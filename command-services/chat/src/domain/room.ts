@@ -1,6 +1,7 @@
 import type { chat as schema } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
+import { blockedProblem } from './blocks.ts';
 
 /** A room as its decisions see it: who is in it and who owns it. Messages are not folded in. */
 export type Room =
@@ -13,6 +14,11 @@ export type Room =
       members: ReadonlySet<string>;
     }>;
 
+/**
+ * Blocks arrive as lookups in the command (`…BlockedBy…`), read by the
+ * handler from the blocked party's own stream: the decider stays pure and the
+ * block is as current as the store.
+ */
 export type RoomCommand =
   | Readonly<{
       type: 'CreateGroup';
@@ -20,10 +26,27 @@ export type RoomCommand =
       name: string;
       ownerId: string;
       members: readonly string[];
+      /** Whether any of `members` has blocked the owner. */
+      ownerBlockedByAMember: boolean;
       at: string;
     }>
-  | Readonly<{ type: 'OpenDirect'; roomId: string; opener: string; other: string; at: string }>
-  | Readonly<{ type: 'Invite'; userId: string; by: string; at: string }>
+  | Readonly<{
+      type: 'OpenDirect';
+      roomId: string;
+      opener: string;
+      other: string;
+      /** Whether `other` has blocked `opener`. */
+      openerBlocked: boolean;
+      at: string;
+    }>
+  | Readonly<{
+      type: 'Invite';
+      userId: string;
+      by: string;
+      /** Whether `userId` has blocked `by`. */
+      inviterBlocked: boolean;
+      at: string;
+    }>
   | Readonly<{ type: 'Leave'; userId: string; at: string }>;
 
 export const initialState = (): Room => ({ status: 'none' });
@@ -43,6 +66,7 @@ export const decide = (cmd: RoomCommand, room: Room): schema.RoomStreamEvent[] =
     case 'CreateGroup': {
       // The id comes from the command id: a retried creation finds its room made.
       if (room.status === 'open') return [];
+      if (cmd.ownerBlockedByAMember) throw blockedProblem();
       const members = [cmd.ownerId, ...cmd.members.filter((m) => m !== cmd.ownerId)];
       const data: schema.RoomCreated = {
         roomId: cmd.roomId,
@@ -57,6 +81,8 @@ export const decide = (cmd: RoomCommand, room: Room): schema.RoomStreamEvent[] =
     case 'OpenDirect': {
       if (cmd.opener === cmd.other)
         throw new Problem('validation', 'direct_with_self', 'A direct room is with someone else.');
+      // Refused even when the room exists: being blocked is not learned by opening it once before.
+      if (cmd.openerBlocked) throw blockedProblem();
       // One room per pair: the id is the pair's, so opening it again finds it.
       if (room.status === 'open') return [];
       const data: schema.RoomCreated = {
@@ -75,6 +101,7 @@ export const decide = (cmd: RoomCommand, room: Room): schema.RoomStreamEvent[] =
         throw new Problem('forbidden', 'direct_room_fixed', 'A direct room has its two members for good.');
       if (open.ownerId !== cmd.by) throw new Problem('forbidden', 'not_the_owner', 'Only the owner invites.');
       if (open.members.has(cmd.userId)) return [];
+      if (cmd.inviterBlocked) throw blockedProblem();
       return [
         {
           type: 'chat.MemberInvited',
@@ -123,12 +150,25 @@ export const roomDecider: Decider<Room, RoomCommand, schema.RoomStreamEvent> = {
   evolve,
 };
 
+/**
+ * The member of a direct room other than `userId`, whose blocklist decides
+ * whether `userId` may write there; null in a group room (or no room).
+ */
+export const directPeer = (room: Room, userId: string): string | null =>
+  room.status === 'open' && room.kind === 'direct'
+    ? ([...room.members].find((m) => m !== userId) ?? null)
+    : null;
+
+/** Whether the other member of a direct room has blocked the writer (always false in a group). */
+type Writer = Readonly<{ blockedByPeer: boolean }>;
+
 /** The message a send decides, once the room says the sender may write. */
 export const decideSend = (
   room: Room,
-  cmd: Readonly<{ messageId: string; senderId: string; body: string }>,
+  cmd: Readonly<{ messageId: string; senderId: string; body: string }> & Writer,
 ): schema.MessageStreamEvent => {
   const open = memberOf(room, cmd.senderId);
+  if (cmd.blockedByPeer) throw blockedProblem();
   return {
     type: 'chat.MessageSent',
     data: { roomId: open.roomId, messageId: cmd.messageId, senderId: cmd.senderId, body: cmd.body },
@@ -141,9 +181,11 @@ export type Original = Readonly<{ senderId: string }> | null;
 export const decideEdit = (
   room: Room,
   original: Original,
-  cmd: Readonly<{ seq: number; editorId: string; body: string; redacted: boolean }>,
+  cmd: Readonly<{ seq: number; editorId: string; body: string; redacted: boolean }> & Writer,
 ): schema.MessageStreamEvent => {
   const open = memberOf(room, cmd.editorId);
+  // An edit is new text too: a message sent before the block cannot be rewritten after it.
+  if (cmd.blockedByPeer) throw blockedProblem();
   if (!original) throw new Problem('not_found', 'message_not_found', 'No message has this seq in the room.');
   if (original.senderId !== cmd.editorId)
     throw new Problem('forbidden', 'not_the_sender', 'Only its sender edits a message.');

@@ -2,7 +2,7 @@ import test from 'ava';
 import type { chat as schema } from '@lectern/schemas';
 import { spec } from '@lectern/infra/testing/decider-spec';
 import { Problem } from '@lectern/infra/runtime/errors';
-import { decideEdit, decideRedact, decideSend, roomDecider } from './room.ts';
+import { decideEdit, decideRedact, decideSend, directPeer, roomDecider } from './room.ts';
 
 const room = '3f0c2b7e-8a41-4d8e-9b1a-2c5d6e7f8a90';
 const [owner, ann, ben, eve] = [
@@ -37,14 +37,26 @@ test('a group is created once with its owner first among its members; a retry de
     name: 'G',
     ownerId: owner,
     members: [ann, owner, ann],
+    ownerBlockedByAMember: false,
     at,
   } as const;
   rooms.given([]).when(create).then(t, [group]);
   rooms.given([group]).when(create).then(t, []);
+  rooms
+    .given([])
+    .when({ ...create, ownerBlockedByAMember: true })
+    .thenFails(t, 'blocked');
 });
 
 test('a direct room has the sorted pair, never oneself, and is opened once', (t) => {
-  const open = { type: 'OpenDirect', roomId: room, opener: ben, other: ann, at } as const;
+  const open = {
+    type: 'OpenDirect',
+    roomId: room,
+    opener: ben,
+    other: ann,
+    openerBlocked: false,
+    at,
+  } as const;
   rooms
     .given([])
     .when(open)
@@ -54,20 +66,48 @@ test('a direct room has the sorted pair, never oneself, and is opened once', (t)
     .given([])
     .when({ ...open, other: ben })
     .thenFails(t, 'direct_with_self');
+  // Blocked, the opener neither makes the room nor reaches one that exists.
+  rooms
+    .given([])
+    .when({ ...open, openerBlocked: true })
+    .thenFails(t, 'blocked');
+  rooms
+    .given([direct])
+    .when({ ...open, openerBlocked: true })
+    .thenFails(t, 'blocked');
 });
 
 test('only the owner invites; a member leaves; the owner cannot; a direct room is fixed', (t) => {
   rooms
     .given([group])
-    .when({ type: 'Invite', userId: ben, by: owner, at })
+    .when({ type: 'Invite', userId: ben, by: owner, inviterBlocked: false, at })
     .then(t, [
       { type: 'chat.MemberInvited', data: { roomId: room, userId: ben, invitedBy: owner, invitedAt: at } },
     ]);
-  rooms.given([group]).when({ type: 'Invite', userId: ann, by: owner, at }).then(t, []);
-  rooms.given([group]).when({ type: 'Invite', userId: ben, by: ann, at }).thenFails(t, 'not_the_owner');
-  rooms.given([group]).when({ type: 'Invite', userId: ben, by: eve, at }).thenFails(t, 'not_a_member');
-  rooms.given([]).when({ type: 'Invite', userId: ben, by: owner, at }).thenFails(t, 'room_not_found');
-  rooms.given([direct]).when({ type: 'Invite', userId: eve, by: ann, at }).thenFails(t, 'direct_room_fixed');
+  rooms
+    .given([group])
+    .when({ type: 'Invite', userId: ann, by: owner, inviterBlocked: false, at })
+    .then(t, []);
+  rooms
+    .given([group])
+    .when({ type: 'Invite', userId: ben, by: ann, inviterBlocked: false, at })
+    .thenFails(t, 'not_the_owner');
+  rooms
+    .given([group])
+    .when({ type: 'Invite', userId: ben, by: eve, inviterBlocked: false, at })
+    .thenFails(t, 'not_a_member');
+  rooms
+    .given([])
+    .when({ type: 'Invite', userId: ben, by: owner, inviterBlocked: false, at })
+    .thenFails(t, 'room_not_found');
+  rooms
+    .given([direct])
+    .when({ type: 'Invite', userId: eve, by: ann, inviterBlocked: false, at })
+    .thenFails(t, 'direct_room_fixed');
+  rooms
+    .given([group])
+    .when({ type: 'Invite', userId: ben, by: owner, inviterBlocked: true, at })
+    .thenFails(t, 'blocked');
   rooms
     .given([group])
     .when({ type: 'Leave', userId: ann, at })
@@ -78,7 +118,7 @@ test('only the owner invites; a member leaves; the owner cannot; a direct room i
 
 test('members send; a member who left no longer does', (t) => {
   const state = rooms.given([group]).state;
-  t.deepEqual(decideSend(state, { messageId: eve, senderId: ann, body: 'hi' }), {
+  t.deepEqual(decideSend(state, { messageId: eve, senderId: ann, body: 'hi', blockedByPeer: false }), {
     type: 'chat.MessageSent',
     data: { roomId: room, messageId: eve, senderId: ann, body: 'hi' },
   });
@@ -87,11 +127,13 @@ test('members send; a member who left no longer does', (t) => {
     { type: 'chat.MemberLeft', data: { roomId: room, userId: ann, leftAt: at } },
   ]).state;
   t.is(
-    code(() => decideSend(left, { messageId: eve, senderId: ann, body: 'hi' })),
+    code(() => decideSend(left, { messageId: eve, senderId: ann, body: 'hi', blockedByPeer: false })),
     'not_a_member',
   );
   t.is(
-    code(() => decideSend(rooms.given([]).state, { messageId: eve, senderId: ann, body: 'hi' })),
+    code(() =>
+      decideSend(rooms.given([]).state, { messageId: eve, senderId: ann, body: 'hi', blockedByPeer: false }),
+    ),
     'room_not_found',
   );
 });
@@ -100,19 +142,25 @@ test('only the sender edits, never a removed message; the sender or an admin rem
   const state = rooms.given([group]).state;
   const mine = { senderId: ann };
   t.is(
-    decideEdit(state, mine, { seq: 4, editorId: ann, body: 'b', redacted: false }).type,
+    decideEdit(state, mine, { seq: 4, editorId: ann, body: 'b', redacted: false, blockedByPeer: false }).type,
     'chat.MessageEdited',
   );
   t.is(
-    code(() => decideEdit(state, mine, { seq: 4, editorId: owner, body: 'b', redacted: false })),
+    code(() =>
+      decideEdit(state, mine, { seq: 4, editorId: owner, body: 'b', redacted: false, blockedByPeer: false }),
+    ),
     'not_the_sender',
   );
   t.is(
-    code(() => decideEdit(state, mine, { seq: 4, editorId: ann, body: 'b', redacted: true })),
+    code(() =>
+      decideEdit(state, mine, { seq: 4, editorId: ann, body: 'b', redacted: true, blockedByPeer: false }),
+    ),
     'message_redacted',
   );
   t.is(
-    code(() => decideEdit(state, null, { seq: 4, editorId: ann, body: 'b', redacted: false })),
+    code(() =>
+      decideEdit(state, null, { seq: 4, editorId: ann, body: 'b', redacted: false, blockedByPeer: false }),
+    ),
     'message_not_found',
   );
   t.deepEqual(decideRedact(state, mine, { seq: 4, actorId: ann, admin: false, reason: null }).data, {
@@ -135,5 +183,31 @@ test('only the sender edits, never a removed message; the sender or an admin rem
   t.is(
     code(() => decideRedact(state, null, { seq: 4, actorId: eve, admin: true, reason: null })),
     'message_not_found',
+  );
+});
+
+test('in a direct room, a member the other blocked neither sends nor edits', (t) => {
+  const state = rooms.given([direct]).state;
+  t.is(
+    code(() => decideSend(state, { messageId: eve, senderId: ben, body: 'hi', blockedByPeer: true })),
+    'blocked',
+  );
+  t.is(
+    code(() =>
+      decideEdit(
+        state,
+        { senderId: ben },
+        { seq: 0, editorId: ben, body: 'b', redacted: false, blockedByPeer: true },
+      ),
+    ),
+    'blocked',
+  );
+  // Who is asked: the other member of a direct room; nobody in a group.
+  t.is(directPeer(state, ben), ann);
+  t.is(directPeer(rooms.given([group]).state, ann), null);
+  // Outside the room, not being a member is what counts.
+  t.is(
+    code(() => decideSend(state, { messageId: eve, senderId: eve, body: 'hi', blockedByPeer: true })),
+    'not_a_member',
   );
 });

@@ -123,8 +123,14 @@ export const isMember = async (sql: SqlExecutor, roomId: string, userId: string)
   return rows.length > 0;
 };
 
-/** The ids of the rooms `userId` is in. */
-export const roomIdsOf = async (sql: SqlExecutor, userId: string): Promise<string[]> =>
-  (await sql.query<{ room_id: string }>(`select room_id from ${members} where user_id = $1`, [userId])).map(
-    (r) => r.room_id,
-  );
+/** The rooms `userId` is in, each with its kind (search hides blocked senders in groups only). */
+export const memberRoomsOf = async (
+  sql: SqlExecutor,
+  userId: string,
+): Promise<{ roomId: string; kind: schema.RoomKind }[]> =>
+  (
+    await sql.query<{ room_id: string; kind: schema.RoomKind }>(
+      `select m.room_id, r.kind from ${members} m join ${rooms} r using (room_id) where m.user_id = $1`,
+      [userId],
+    )
+  ).map((r) => ({ roomId: r.room_id, kind: r.kind }));
