@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
+import { testClient } from '@lectern/realtime/testing/client';
 import { jsonClient, problem, type Reply } from './http-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /**
- * Chat's moderation over HTTP, end to end, on one profile: the per-user
- * blocklist and what it refuses or hides.
+ * Chat's moderation over HTTP (and `chat.send` on the socket), end to end,
+ * on one profile: the per-user blocklist and what it refuses or hides, and
+ * per-room slow mode. Slow mode's window passing is tested with a clock the
+ * test moves, in command-services/chat (commands.int.test.ts); here the
+ * window is an hour, so no answer depends on how fast the machine is.
  */
 export const chatModerationFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
   const lectern = sharedLectern(test, setup);
@@ -22,6 +26,18 @@ export const chatModerationFlow = (test: TestFn, name: string, setup: ProfileSet
   const unblock = (token: string, userId: string) => call('DELETE', `/api/chat/blocks/${userId}`, { token });
   const direct = (token: string, userId: string) =>
     call('POST', '/api/chat/direct', { token, body: { userId } });
+  /** `chat.send` on a socket of its own; the reply or error frame. */
+  const sendOnSocket = async (token: string, roomId: string, body: string) => {
+    const c = await testClient(`${(await lectern()).url.replace(/^http/, 'ws')}/ws`);
+    try {
+      c.send({ type: 'auth', token });
+      await c.next('welcome', (f) => f.type === 'welcome');
+      c.send({ type: 'chat.send', ref: 1, data: { roomId, clientMessageId: randomUUID(), body } });
+      return await c.next('the answer', (f) => f.ref === 1);
+    } finally {
+      c.close();
+    }
+  };
   const bodies = (page: Reply) => page.body!.items.map((m: { body: string }) => m.body);
 
   test.serial(
@@ -44,6 +60,7 @@ export const chatModerationFlow = (test: TestFn, name: string, setup: ProfileSet
 
       problem(t, await direct(ada.token, bob.id), 403, 'blocked');
       problem(t, await send(ada.token, roomId, 'let me explain'), 403, 'blocked');
+      t.like(await sendOnSocket(ada.token, roomId, 'on the socket then'), { type: 'error', code: 'blocked' });
       problem(
         t,
         await call('PATCH', `/api/chat/rooms/${roomId}/messages/0`, {
@@ -157,4 +174,74 @@ export const chatModerationFlow = (test: TestFn, name: string, setup: ProfileSet
       'invalid_consistency_token',
     );
   });
+
+  test.serial(
+    `${name}: slow mode: one message per window per member, 429 slow_mode with Retry-After`,
+    async (t) => {
+      const [owner, ann, ben, admin] = [await user(), await user(), await user(), await user(['admin'])];
+      const roomId = (
+        await call('POST', '/api/chat/rooms', {
+          token: owner.token,
+          body: { name: 'Slow', members: [ann.id, ben.id] },
+        })
+      ).body!.roomId as string;
+      const slow = (token: string, seconds: unknown) =>
+        call('PUT', `/api/chat/rooms/${roomId}/slow-mode`, { token, body: { seconds } });
+      problem(t, await slow(ann.token, 3600), 403, 'not_the_owner');
+      problem(t, await slow(owner.token, 3601), 400, 'validation_failed');
+      problem(t, await slow(owner.token, -1), 400, 'validation_failed');
+      problem(t, await slow(owner.token, 1.5), 400, 'validation_failed');
+      problem(t, await slow(owner.token, '60'), 400, 'validation_failed');
+      problem(t, await slow(owner.token, 1e308), 400, 'validation_failed');
+      problem(
+        t,
+        await call('PUT', '/api/chat/rooms/not-a-room/slow-mode', {
+          token: owner.token,
+          body: { seconds: 5 },
+        }),
+        400,
+        'validation_failed',
+      );
+      problem(
+        t,
+        await call('PUT', `/api/chat/rooms/${randomUUID()}/slow-mode`, {
+          token: owner.token,
+          body: { seconds: 5 },
+        }),
+        404,
+        'room_not_found',
+      );
+      const set = await slow(owner.token, 3600);
+      t.is(set.status, 200, JSON.stringify(set.body));
+      const room = await call('GET', `/api/chat/rooms/${roomId}`, { token: ann.token, headers: after(set) });
+      t.is(room.body!.slowModeSeconds, 3600);
+
+      const clientMessageId = randomUUID();
+      const first = await send(ann.token, roomId, 'first', clientMessageId);
+      t.is(first.status, 201);
+      const refused = await send(ann.token, roomId, 'second');
+      problem(t, refused, 429, 'slow_mode');
+      const wait = Number(refused.headers.get('retry-after'));
+      t.true(wait > 3500 && wait <= 3600, String(wait));
+      const again = await send(ann.token, roomId, 'first', clientMessageId);
+      t.is(again.status, 201, 'a retried send is answered as the first');
+      t.is(again.body!.seq, first.body!.seq);
+      const onSocket = await sendOnSocket(ann.token, roomId, 'on the socket');
+      t.like(onSocket, { type: 'error', code: 'slow_mode' });
+      t.true(typeof onSocket.retryAfter === 'number' && (onSocket.retryAfter as number) > 3500);
+      t.is((await send(ben.token, roomId, 'my own turn')).status, 201, 'a turn per member');
+      t.is((await send(owner.token, roomId, 'owner')).status, 201);
+      t.is((await send(owner.token, roomId, 'owner again')).status, 201, 'the owner is not slowed');
+
+      // An admin sets it in a room they are not in (an audited event), and turning it off frees the members.
+      const off = await slow(admin.token, 0);
+      t.is(off.status, 200, JSON.stringify(off.body));
+      t.is(
+        (await call('GET', `/api/chat/rooms/${roomId}`, { token: ann.token, headers: after(off) })).body!
+          .slowModeSeconds,
+        0,
+      );
+      t.is((await send(ann.token, roomId, 'second, at last')).status, 201);
+    },
+  );
 };

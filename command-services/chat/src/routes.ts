@@ -16,6 +16,7 @@ import {
   decideSend,
   directPeer,
   roomDecider,
+  slowModeFor,
   type Original,
   type Room,
   type RoomCommand,
@@ -37,6 +38,9 @@ const roomIdParam = uuid();
 
 /** At most 20 messages per 10 s per user, on REST and the socket alike. */
 export const SEND_LIMIT: RateLimit = { limit: 20, windowMs: 10_000 };
+
+/** The rate_limits key of a member's turn in a slow room. */
+const turnKey = (roomId: string, userId: string): string => `chat:slow:${roomId}:${userId}`;
 
 /** The direct room of a pair: one id per unordered pair, so it is opened once. */
 export const directRoomId = (a: string, b: string): string =>
@@ -114,6 +118,30 @@ export const chatCommands = (deps: ChatCommandDeps) => {
     return { seq: result.nextExpectedRevision, position: result.position };
   };
 
+  /**
+   * Slow mode: one message per `seconds` per member, counted in the shared
+   * `rate_limits` table (limit 1 per window), so every process agrees. The
+   * message that took a turn is marked under its own key for the same
+   * window: sent again (its answer was lost), it is let through to the
+   * append, which the store answers as the first, instead of a 429 for a
+   * message that was in fact stored. A retry after the window takes a new
+   * turn but is still the same message.
+   */
+  const takeTurn = async (roomId: string, userId: string, messageId: string, seconds: number) => {
+    const window: RateLimit = { limit: 1, windowMs: seconds * 1000 };
+    const now = deps.clock.now();
+    const turn = await deps.limiter.hit(turnKey(roomId, userId), window, now);
+    const marker = `${turnKey(roomId, userId)}:${messageId}`;
+    if (turn.allowed) {
+      await deps.limiter.hit(marker, window, now);
+      return;
+    }
+    if (!(await deps.limiter.peek(marker, window, now)).allowed) return;
+    throw new Problem('rate_limited', 'slow_mode', `Slow mode: one message per ${seconds} s in this room.`, {
+      retryAfterSeconds: turn.retryAfterSeconds,
+    });
+  };
+
   /** What the store holds at `seq` of the room: the sent message, or null (nothing there, or not a message). */
   const original = async (roomId: string, seq: number): Promise<Original> => {
     const [e] = await deps.store.readStream(schema.messagesStreamId(roomId), {
@@ -138,6 +166,9 @@ export const chatCommands = (deps: ChatCommandDeps) => {
         body,
         blockedByPeer: await blockedByPeer(state, caller.userId),
       });
+      // The room's own limit first: a send it refuses spends nothing of the sender's flood budget.
+      const seconds = slowModeFor(state, caller.userId, caller.roles.includes('admin'));
+      if (seconds > 0) await takeTurn(roomId, caller.userId, clientMessageId, seconds);
       const allowed = await deps.limiter.hit(`chat:send:${caller.userId}`, SEND_LIMIT, deps.clock.now());
       if (!allowed.allowed)
         throw new Problem('rate_limited', 'rate_limited', 'Too many messages; wait a little.', {
@@ -275,6 +306,20 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
     const outcome = await runRoom(req, roomId, {
       type: 'Leave',
       userId: caller(req).userId,
+      at: deps.clock.now().toISOString(),
+    });
+    res.json(answerRoom(res, roomId, outcome));
+  });
+
+  router.put('/api/chat/rooms/:roomId/slow-mode', auth, async (req, res) => {
+    const roomId = roomIdOf(req);
+    const { seconds } = validated(schema.slowModeRequest(jsonBody(req)));
+    const me = caller(req);
+    const outcome = await runRoom(req, roomId, {
+      type: 'SetSlowMode',
+      seconds,
+      by: me.userId,
+      admin: me.roles.includes('admin'),
       at: deps.clock.now().toISOString(),
     });
     res.json(answerRoom(res, roomId, outcome));

@@ -17,7 +17,7 @@ import {
   string,
   uuid,
 } from '../validation.ts';
-import { BLOCKLIST_MAX, roomKinds } from './events.ts';
+import { BLOCKLIST_MAX, roomKinds, SLOW_MODE_MAX_SECONDS } from './events.ts';
 import {
   blockParams,
   directRoomRequest,
@@ -29,6 +29,7 @@ import {
   searchQuery,
   sendMessage,
   seqParam,
+  slowModeRequest,
 } from './requests.ts';
 
 const cursor = describe(string(), {
@@ -45,6 +46,11 @@ export const chatRoom = describe(
     createdAt: isoTime(),
     lastSeq: describe(integer({ min: -1 }), {
       description: 'The seq of its last message event; `-1` before any.',
+    }),
+    slowModeSeconds: describe(integer({ min: 0, max: SLOW_MODE_MAX_SECONDS }), {
+      description:
+        'Slow mode: each member other than the owner and admins sends one message per this many seconds; ' +
+        '`0` when off.',
     }),
   }),
   { title: 'ChatRoom' },
@@ -210,13 +216,41 @@ export const chatApi: readonly ApiOperation[] = [
     ],
   },
   {
+    method: 'put',
+    path: '/api/chat/rooms/:roomId/slow-mode',
+    operationId: 'setSlowMode',
+    summary: "Set a room's slow mode",
+    description:
+      `While on, each member other than the owner and admins sends one message per \`seconds\` in the room; ` +
+      `\`0\` turns it off (at most ${SLOW_MODE_MAX_SECONDS}). The owner of a group sets it; an admin sets it in ` +
+      'any room, as an audited event. Setting what is already set changes nothing.',
+    tags: ['chat'],
+    security: 'bearer',
+    params: roomParams,
+    headers: commandHeaders,
+    body: slowModeRequest,
+    responses: {
+      200: { description: 'Slow mode is as asked.', body: roomRef, headers: commandResponseHeaders },
+    },
+    errors: [
+      412,
+      {
+        status: 403,
+        description: 'Not a member (`not_a_member`), or not the owner nor an admin (`not_the_owner`).',
+      },
+      noRoom,
+    ],
+  },
+  {
     method: 'post',
     path: '/api/chat/rooms/:roomId/messages',
     operationId: 'sendMessage',
     summary: 'Send a message',
     description:
       'Answered once the message is durable, with its seq in the room. At most 20 messages per 10 s per user ' +
-      '(429 `rate_limited` with `Retry-After`). The same `clientMessageId` again is the same message.',
+      '(429 `rate_limited` with `Retry-After`); in a room in slow mode, one per its `slowModeSeconds` for ' +
+      'members other than the owner and admins (429 `slow_mode`). The same `clientMessageId` again is the same ' +
+      'message, and answered as it was.',
     tags: ['chat'],
     security: 'bearer',
     params: roomParams,
@@ -229,7 +263,12 @@ export const chatApi: readonly ApiOperation[] = [
       { status: 403, description: 'In a direct room, the other member has blocked you (`blocked`).' },
       noRoom,
       { status: 409, description: 'This `clientMessageId` was used for another text (`event_id_conflict`).' },
-      { status: 429, description: 'Too many messages (`rate_limited`); wait `Retry-After` seconds.' },
+      {
+        status: 429,
+        description:
+          'Too many messages (`rate_limited`), or the room is in slow mode and your turn has not come ' +
+          '(`slow_mode`); wait `Retry-After` seconds.',
+      },
     ],
   },
   {

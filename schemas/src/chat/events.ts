@@ -17,7 +17,7 @@ import {
  * Chat keeps two kinds of stream per room:
  *
  * - `chatroom-<roomId>`: the room aggregate (created, members invited and
- *   leaving). Small: every message decision reads it whole.
+ *   leaving, slow mode). Small: every message decision reads it whole.
  * - `chatmessages-<roomId>`: the room's messages, edits and redactions,
  *   appended with no expected revision after the room was consulted, never
  *   read whole. Its revision is the room's `seq`: a message, an edit and a
@@ -40,6 +40,8 @@ export type RoomKind = (typeof roomKinds)[number];
 export const MESSAGE_MAX_CHARS = 4000;
 /** The longest room name, in code points. */
 export const ROOM_NAME_MAX_CHARS = 100;
+/** The longest slow mode: one message per hour. */
+export const SLOW_MODE_MAX_SECONDS = 3600;
 /** The most users one user blocks at once: the blocklist stream stays small enough to read whole. */
 export const BLOCKLIST_MAX = 1000;
 
@@ -62,6 +64,19 @@ export type MemberInvited = Readonly<{
   invitedAt: string;
 }>;
 export type MemberLeft = Readonly<{ roomId: string; userId: string; leftAt: string }>;
+
+/**
+ * Slow mode: while `seconds` > 0, each member other than the owner and
+ * admins sends at most one message per `seconds` in the room; 0 turns it off.
+ */
+export type SlowModeSet = Readonly<{
+  roomId: string;
+  seconds: number;
+  setBy: string;
+  /** True when an admin (not the room's owner) set it. */
+  byAdmin: boolean;
+  setAt: string;
+}>;
 
 /** `userId` blocks `blockedUserId`: no direct messages and no invitations from them, their group messages hidden. */
 export type UserBlocked = Readonly<{ userId: string; blockedUserId: string; blockedAt: string }>;
@@ -100,7 +115,8 @@ export type MessageRedacted = Readonly<{
 export type RoomStreamEvent =
   | DomainEvent<'chat.RoomCreated', RoomCreated>
   | DomainEvent<'chat.MemberInvited', MemberInvited>
-  | DomainEvent<'chat.MemberLeft', MemberLeft>;
+  | DomainEvent<'chat.MemberLeft', MemberLeft>
+  | DomainEvent<'chat.SlowModeSet', SlowModeSet>;
 
 export type BlocklistStreamEvent =
   DomainEvent<'chat.UserBlocked', UserBlocked> | DomainEvent<'chat.UserUnblocked', UserUnblocked>;
@@ -145,6 +161,18 @@ export const chatEvents: CatalogueOf<ChatDomainEvent> = {
   ],
   'chat.MemberLeft': [
     { version: 1, validate: object({ roomId: uuid, userId: uuid, leftAt: isoTime }) as Validator<unknown> },
+  ],
+  'chat.SlowModeSet': [
+    {
+      version: 1,
+      validate: object({
+        roomId: uuid,
+        seconds: integer({ min: 0, max: SLOW_MODE_MAX_SECONDS }),
+        setBy: uuid,
+        byAdmin: boolean(),
+        setAt: isoTime,
+      }) as Validator<unknown>,
+    },
   ],
   'chat.UserBlocked': [
     {

@@ -3,7 +3,7 @@ import { Problem } from '@lectern/infra/runtime/errors';
 import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 import { blockedProblem } from './blocks.ts';
 
-/** A room as its decisions see it: who is in it and who owns it. Messages are not folded in. */
+/** A room as its decisions see it: who is in it, who owns it, its slow mode. Messages are not folded in. */
 export type Room =
   | Readonly<{ status: 'none' }>
   | Readonly<{
@@ -12,6 +12,8 @@ export type Room =
       kind: schema.RoomKind;
       ownerId: string | null;
       members: ReadonlySet<string>;
+      /** One message per this many seconds per member (not the owner, not admins); 0 when off. */
+      slowModeSeconds: number;
     }>;
 
 /**
@@ -47,7 +49,8 @@ export type RoomCommand =
       inviterBlocked: boolean;
       at: string;
     }>
-  | Readonly<{ type: 'Leave'; userId: string; at: string }>;
+  | Readonly<{ type: 'Leave'; userId: string; at: string }>
+  | Readonly<{ type: 'SetSlowMode'; seconds: number; by: string; admin: boolean; at: string }>;
 
 export const initialState = (): Room => ({ status: 'none' });
 
@@ -117,6 +120,27 @@ export const decide = (cmd: RoomCommand, room: Room): schema.RoomStreamEvent[] =
         throw new Problem('conflict', 'owner_cannot_leave', 'The owner cannot leave their room.');
       return [{ type: 'chat.MemberLeft', data: { roomId: open.roomId, userId: cmd.userId, leftAt: cmd.at } }];
     }
+    case 'SetSlowMode': {
+      if (room.status !== 'open') throw noRoom();
+      // An admin sets it in any room, as an audited act; otherwise only a group's owner.
+      const byAdmin = cmd.admin && room.ownerId !== cmd.by;
+      if (!byAdmin) {
+        memberOf(room, cmd.by);
+        if (room.ownerId !== cmd.by)
+          throw new Problem(
+            'forbidden',
+            'not_the_owner',
+            "Only the room's owner or an admin sets slow mode.",
+          );
+      }
+      if (room.slowModeSeconds === cmd.seconds) return [];
+      return [
+        {
+          type: 'chat.SlowModeSet',
+          data: { roomId: room.roomId, seconds: cmd.seconds, setBy: cmd.by, byAdmin, setAt: cmd.at },
+        },
+      ];
+    }
   }
 };
 
@@ -129,6 +153,7 @@ export const evolve = (room: Room, e: schema.RoomStreamEvent): Room => {
         kind: e.data.kind,
         ownerId: e.data.kind === 'group' ? e.data.createdBy : null,
         members: new Set(e.data.members),
+        slowModeSeconds: 0,
       };
     case 'chat.MemberInvited':
       if (room.status !== 'open') return room;
@@ -139,6 +164,9 @@ export const evolve = (room: Room, e: schema.RoomStreamEvent): Room => {
       members.delete(e.data.userId);
       return { ...room, members };
     }
+    case 'chat.SlowModeSet':
+      if (room.status !== 'open') return room;
+      return { ...room, slowModeSeconds: e.data.seconds };
     default:
       return unknownEvent(e, room);
   }
@@ -158,6 +186,14 @@ export const directPeer = (room: Room, userId: string): string | null =>
   room.status === 'open' && room.kind === 'direct'
     ? ([...room.members].find((m) => m !== userId) ?? null)
     : null;
+
+/**
+ * The slow mode that binds `userId` in the room: its seconds, or 0 when it
+ * is off or they are exempt (the owner and admins moderate, they are not
+ * slowed).
+ */
+export const slowModeFor = (room: Room, userId: string, admin: boolean): number =>
+  room.status !== 'open' || admin || room.ownerId === userId ? 0 : room.slowModeSeconds;
 
 /** Whether the other member of a direct room has blocked the writer (always false in a group). */
 type Writer = Readonly<{ blockedByPeer: boolean }>;

@@ -2,7 +2,7 @@ import test from 'ava';
 import type { chat as schema } from '@lectern/schemas';
 import { spec } from '@lectern/infra/testing/decider-spec';
 import { Problem } from '@lectern/infra/runtime/errors';
-import { decideEdit, decideRedact, decideSend, directPeer, roomDecider } from './room.ts';
+import { decideEdit, decideRedact, decideSend, directPeer, roomDecider, slowModeFor } from './room.ts';
 
 const room = '3f0c2b7e-8a41-4d8e-9b1a-2c5d6e7f8a90';
 const [owner, ann, ben, eve] = [
@@ -210,4 +210,53 @@ test('in a direct room, a member the other blocked neither sends nor edits', (t)
     code(() => decideSend(state, { messageId: eve, senderId: eve, body: 'hi', blockedByPeer: true })),
     'not_a_member',
   );
+});
+
+test('the owner or an admin sets slow mode; it binds the members, not them', (t) => {
+  const set = (seconds: number, setBy: string, byAdmin = false): schema.RoomStreamEvent => ({
+    type: 'chat.SlowModeSet',
+    data: { roomId: room, seconds, setBy, byAdmin, setAt: at },
+  });
+  const slow = { type: 'SetSlowMode', seconds: 30, by: owner, admin: false, at } as const;
+  rooms
+    .given([group])
+    .when(slow)
+    .then(t, [set(30, owner)]);
+  rooms
+    .given([group, set(30, owner)])
+    .when(slow)
+    .then(t, []);
+  rooms
+    .given([group, set(30, owner)])
+    .when({ ...slow, seconds: 0 })
+    .then(t, [set(0, owner)]);
+  rooms
+    .given([group])
+    .when({ ...slow, by: ann })
+    .thenFails(t, 'not_the_owner');
+  rooms
+    .given([group])
+    .when({ ...slow, by: eve })
+    .thenFails(t, 'not_a_member');
+  rooms.given([]).when(slow).thenFails(t, 'room_not_found');
+  // A direct room has no owner: only an admin slows it.
+  rooms
+    .given([direct])
+    .when({ ...slow, by: ann })
+    .thenFails(t, 'not_the_owner');
+  rooms
+    .given([direct])
+    .when({ ...slow, by: eve, admin: true })
+    .then(t, [set(30, eve, true)]);
+  // An admin who owns the room acts as its owner.
+  rooms
+    .given([group])
+    .when({ ...slow, admin: true })
+    .then(t, [set(30, owner)]);
+
+  const state = rooms.given([group, set(30, owner)]).state;
+  t.is(slowModeFor(state, ann, false), 30);
+  t.is(slowModeFor(state, owner, false), 0, 'the owner is not slowed');
+  t.is(slowModeFor(state, ann, true), 0, 'nor an admin');
+  t.is(slowModeFor(rooms.given([group]).state, ann, false), 0, 'off until set');
 });
