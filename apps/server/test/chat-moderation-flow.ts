@@ -6,8 +6,8 @@ import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /**
  * Chat's moderation over HTTP (and `chat.send` on the socket), end to end,
- * on one profile: the per-user blocklist and what it refuses or hides, and
- * per-room slow mode. Slow mode's window passing is tested with a clock the
+ * on one profile: the per-user blocklist and what it refuses or hides,
+ * the profanity filter, and per-room slow mode. Slow mode's window passing is tested with a clock the
  * test moves, in command-services/chat (commands.int.test.ts); here the
  * window is an hour, so no answer depends on how fast the machine is.
  */
@@ -242,6 +242,37 @@ export const chatModerationFlow = (test: TestFn, name: string, setup: ProfileSet
         0,
       );
       t.is((await send(ann.token, roomId, 'second, at last')).status, 201);
+    },
+  );
+
+  test.serial(
+    `${name}: the profanity filter refuses a send or an edit with 400, and stores nothing`,
+    async (t) => {
+      const [ada, bob] = [await user(), await user()];
+      const roomId = (await direct(ada.token, bob.id)).body!.roomId as string;
+      const refused = await send(ada.token, roomId, 'this is fucking hard');
+      problem(t, refused, 400, 'message_not_allowed');
+      t.is(refused.body!.errors[0].path, '/body');
+      problem(t, await send(ada.token, roomId, 'what a sh1t exercise'), 400, 'message_not_allowed');
+      t.like(await sendOnSocket(ada.token, roomId, 'fuck'), { type: 'error', code: 'message_not_allowed' });
+      // Words that only contain a listed one are ordinary words.
+      const fine = await send(ada.token, roomId, 'The assessment for the class from Scunthorpe is due');
+      t.is(fine.status, 201, JSON.stringify(fine.body));
+      problem(
+        t,
+        await call('PATCH', `/api/chat/rooms/${roomId}/messages/${fine.body!.seq}`, {
+          token: ada.token,
+          body: { body: 'bullshit' },
+        }),
+        400,
+        'message_not_allowed',
+      );
+      const page = await call('GET', `/api/chat/rooms/${roomId}/messages`, {
+        token: bob.token,
+        headers: after(fine),
+      });
+      t.deepEqual(bodies(page), ['The assessment for the class from Scunthorpe is due']);
+      t.is(page.body!.items[0].editedAt, null, 'the refused edit changed nothing');
     },
   );
 };

@@ -14,7 +14,8 @@ const roomId = uuid();
  *   reply leaves. Over the flood limit (20 per 10 s) an error frame
  *   `rate_limited`, before one's turn in a room in slow mode `slow_mode`,
  *   both with `retryAfter` (seconds); `blocked` in a direct room whose other
- *   member blocks the sender.
+ *   member blocks the sender; `message_not_allowed` for a text the
+ *   profanity filter refuses.
  *
  * @example
  *   ws.send(JSON.stringify({ type: 'chat.send', ref: 7, data: { roomId, clientMessageId, body: 'hi' } }));

@@ -5,6 +5,7 @@ import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { pgliteSql } from '@lectern/infra/sql/pglite';
+import { obscenityFilter } from './profanity.ts';
 import { chatCommands, directRoomId, type ChatCaller } from './routes.ts';
 
 /**
@@ -22,6 +23,7 @@ const setup = async () => {
     clock,
     limiter: await sqlRateLimiter(sql),
     isRedacted: () => Promise.resolve(false),
+    profanityFilter: obscenityFilter(),
   });
   const caller = (userId: string, roles: readonly string[] = ['learner']): ChatCaller => ({
     userId,

@@ -3,3 +3,4 @@ export * from './domain/room.ts';
 export * from './actions.ts';
 export * from './blocks.ts';
 export * from './domain/blocks.ts';
+export * from './profanity.ts';

@@ -23,6 +23,7 @@ import {
 } from './domain/room.ts';
 import { blocklistDecider, hasBlocked } from './domain/blocks.ts';
 import { chatBlockRoutes } from './blocks.ts';
+import type { ProfanityFilter } from './profanity.ts';
 
 export type ChatCommandDeps = Readonly<{
   store: EventStore;
@@ -32,6 +33,8 @@ export type ChatCommandDeps = Readonly<{
   limiter: RateLimiter;
   /** Whether the read model shows the message at `seq` removed (an edit of it is refused). */
   isRedacted: (roomId: string, seq: number) => Promise<boolean>;
+  /** Whether a message's text may be stored (sends and edits). */
+  profanityFilter: ProfanityFilter;
 }>;
 
 const roomIdParam = uuid();
@@ -81,6 +84,11 @@ export const chatCommands = (deps: ChatCommandDeps) => {
   const blockedByPeer = async (state: Room, userId: string): Promise<boolean> => {
     const peer = directPeer(state, userId);
     return peer !== null && (await isBlockedBy(deps.store, peer, userId));
+  };
+  /** Why the filter refuses `body`, or null. */
+  const textRefused = async (body: string): Promise<string | null> => {
+    const verdict = await deps.profanityFilter.check(body);
+    return verdict.allowed ? null : verdict.reason;
   };
 
   /** Appends one message event at the room's next seq: no expected revision, the room already said yes. */
@@ -165,6 +173,7 @@ export const chatCommands = (deps: ChatCommandDeps) => {
         senderId: caller.userId,
         body,
         blockedByPeer: await blockedByPeer(state, caller.userId),
+        textRefused: await textRefused(body),
       });
       // The room's own limit first: a send it refuses spends nothing of the sender's flood budget.
       const seconds = slowModeFor(state, caller.userId, caller.roles.includes('admin'));
@@ -194,6 +203,7 @@ export const chatCommands = (deps: ChatCommandDeps) => {
         body,
         redacted: state.status === 'open' && (await deps.isRedacted(roomId, seq)),
         blockedByPeer: await blockedByPeer(state, caller.userId),
+        textRefused: await textRefused(body),
       });
       const id = deterministicUuid(`${caller.commandId}/chat/edit/${roomId}/${seq}`);
       return appendMessageEvent(caller, event, id);

@@ -124,6 +124,11 @@ const notMember = {
   description: 'You are not a member of this room (`not_a_member`), or the room does not allow it.',
 } as const;
 const noRoom = { status: 404, description: 'No such room (`room_not_found`).' } as const;
+const notAllowed = {
+  status: 400,
+  description:
+    'The profanity filter refused the text (`message_not_allowed`, with a pointer to `/body`); nothing was stored.',
+} as const;
 const blocked = {
   status: 403,
   description: 'The other user has blocked you (`blocked`).',
@@ -259,6 +264,7 @@ export const chatApi: readonly ApiOperation[] = [
       201: { description: 'The message is stored.', body: sent, headers: commandResponseHeaders },
     },
     errors: [
+      notAllowed,
       notMember,
       { status: 403, description: 'In a direct room, the other member has blocked you (`blocked`).' },
       noRoom,
@@ -286,6 +292,7 @@ export const chatApi: readonly ApiOperation[] = [
       200: { description: 'The edit is stored.', body: changed, headers: commandResponseHeaders },
     },
     errors: [
+      notAllowed,
       {
         status: 403,
         description:

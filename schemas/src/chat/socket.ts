@@ -59,7 +59,7 @@ export const chatSendFrame = describe(
   actionFrame(
     'chat.send',
     sendOnSocket,
-    'Send a message, refused as over REST: `blocked`; `rate_limited` beyond 20 per 10 s and `slow_mode`, both with `retryAfter`.',
+    'Send a message, refused as over REST: `blocked`, `message_not_allowed`; `rate_limited` beyond 20 per 10 s and `slow_mode`, both with `retryAfter`.',
   ),
   { title: 'ChatSendFrame' },
 );

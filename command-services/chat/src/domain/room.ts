@@ -195,8 +195,22 @@ export const directPeer = (room: Room, userId: string): string | null =>
 export const slowModeFor = (room: Room, userId: string, admin: boolean): number =>
   room.status !== 'open' || admin || room.ownerId === userId ? 0 : room.slowModeSeconds;
 
-/** Whether the other member of a direct room has blocked the writer (always false in a group). */
-type Writer = Readonly<{ blockedByPeer: boolean }>;
+/**
+ * What the handler looked up for a writer: whether the other member of a
+ * direct room has blocked them (always false in a group), and why the
+ * profanity filter refused the text (null when it allowed it).
+ */
+type Writer = Readonly<{ blockedByPeer: boolean; textRefused: string | null }>;
+
+/** The text checks shared by a send and an edit, after membership. */
+const mayWrite = (cmd: Writer): void => {
+  if (cmd.blockedByPeer) throw blockedProblem();
+  // A 400 with a pointer, like any body the API refuses; the text is stored nowhere.
+  if (cmd.textRefused !== null)
+    throw new Problem('validation', 'message_not_allowed', cmd.textRefused, {
+      issues: [{ path: '/body', message: cmd.textRefused }],
+    });
+};
 
 /** The message a send decides, once the room says the sender may write. */
 export const decideSend = (
@@ -204,7 +218,7 @@ export const decideSend = (
   cmd: Readonly<{ messageId: string; senderId: string; body: string }> & Writer,
 ): schema.MessageStreamEvent => {
   const open = memberOf(room, cmd.senderId);
-  if (cmd.blockedByPeer) throw blockedProblem();
+  mayWrite(cmd);
   return {
     type: 'chat.MessageSent',
     data: { roomId: open.roomId, messageId: cmd.messageId, senderId: cmd.senderId, body: cmd.body },
@@ -221,7 +235,7 @@ export const decideEdit = (
 ): schema.MessageStreamEvent => {
   const open = memberOf(room, cmd.editorId);
   // An edit is new text too: a message sent before the block cannot be rewritten after it.
-  if (cmd.blockedByPeer) throw blockedProblem();
+  mayWrite(cmd);
   if (!original) throw new Problem('not_found', 'message_not_found', 'No message has this seq in the room.');
   if (original.senderId !== cmd.editorId)
     throw new Problem('forbidden', 'not_the_sender', 'Only its sender edits a message.');

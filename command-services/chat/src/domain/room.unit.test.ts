@@ -118,21 +118,38 @@ test('only the owner invites; a member leaves; the owner cannot; a direct room i
 
 test('members send; a member who left no longer does', (t) => {
   const state = rooms.given([group]).state;
-  t.deepEqual(decideSend(state, { messageId: eve, senderId: ann, body: 'hi', blockedByPeer: false }), {
-    type: 'chat.MessageSent',
-    data: { roomId: room, messageId: eve, senderId: ann, body: 'hi' },
-  });
+  t.deepEqual(
+    decideSend(state, { messageId: eve, senderId: ann, body: 'hi', blockedByPeer: false, textRefused: null }),
+    {
+      type: 'chat.MessageSent',
+      data: { roomId: room, messageId: eve, senderId: ann, body: 'hi' },
+    },
+  );
   const left = rooms.given([
     group,
     { type: 'chat.MemberLeft', data: { roomId: room, userId: ann, leftAt: at } },
   ]).state;
   t.is(
-    code(() => decideSend(left, { messageId: eve, senderId: ann, body: 'hi', blockedByPeer: false })),
+    code(() =>
+      decideSend(left, {
+        messageId: eve,
+        senderId: ann,
+        body: 'hi',
+        blockedByPeer: false,
+        textRefused: null,
+      }),
+    ),
     'not_a_member',
   );
   t.is(
     code(() =>
-      decideSend(rooms.given([]).state, { messageId: eve, senderId: ann, body: 'hi', blockedByPeer: false }),
+      decideSend(rooms.given([]).state, {
+        messageId: eve,
+        senderId: ann,
+        body: 'hi',
+        blockedByPeer: false,
+        textRefused: null,
+      }),
     ),
     'room_not_found',
   );
@@ -142,24 +159,52 @@ test('only the sender edits, never a removed message; the sender or an admin rem
   const state = rooms.given([group]).state;
   const mine = { senderId: ann };
   t.is(
-    decideEdit(state, mine, { seq: 4, editorId: ann, body: 'b', redacted: false, blockedByPeer: false }).type,
+    decideEdit(state, mine, {
+      seq: 4,
+      editorId: ann,
+      body: 'b',
+      redacted: false,
+      blockedByPeer: false,
+      textRefused: null,
+    }).type,
     'chat.MessageEdited',
   );
   t.is(
     code(() =>
-      decideEdit(state, mine, { seq: 4, editorId: owner, body: 'b', redacted: false, blockedByPeer: false }),
+      decideEdit(state, mine, {
+        seq: 4,
+        editorId: owner,
+        body: 'b',
+        redacted: false,
+        blockedByPeer: false,
+        textRefused: null,
+      }),
     ),
     'not_the_sender',
   );
   t.is(
     code(() =>
-      decideEdit(state, mine, { seq: 4, editorId: ann, body: 'b', redacted: true, blockedByPeer: false }),
+      decideEdit(state, mine, {
+        seq: 4,
+        editorId: ann,
+        body: 'b',
+        redacted: true,
+        blockedByPeer: false,
+        textRefused: null,
+      }),
     ),
     'message_redacted',
   );
   t.is(
     code(() =>
-      decideEdit(state, null, { seq: 4, editorId: ann, body: 'b', redacted: false, blockedByPeer: false }),
+      decideEdit(state, null, {
+        seq: 4,
+        editorId: ann,
+        body: 'b',
+        redacted: false,
+        blockedByPeer: false,
+        textRefused: null,
+      }),
     ),
     'message_not_found',
   );
@@ -189,7 +234,15 @@ test('only the sender edits, never a removed message; the sender or an admin rem
 test('in a direct room, a member the other blocked neither sends nor edits', (t) => {
   const state = rooms.given([direct]).state;
   t.is(
-    code(() => decideSend(state, { messageId: eve, senderId: ben, body: 'hi', blockedByPeer: true })),
+    code(() =>
+      decideSend(state, {
+        messageId: eve,
+        senderId: ben,
+        body: 'hi',
+        blockedByPeer: true,
+        textRefused: null,
+      }),
+    ),
     'blocked',
   );
   t.is(
@@ -197,7 +250,7 @@ test('in a direct room, a member the other blocked neither sends nor edits', (t)
       decideEdit(
         state,
         { senderId: ben },
-        { seq: 0, editorId: ben, body: 'b', redacted: false, blockedByPeer: true },
+        { seq: 0, editorId: ben, body: 'b', redacted: false, blockedByPeer: true, textRefused: null },
       ),
     ),
     'blocked',
@@ -207,7 +260,15 @@ test('in a direct room, a member the other blocked neither sends nor edits', (t)
   t.is(directPeer(rooms.given([group]).state, ann), null);
   // Outside the room, not being a member is what counts.
   t.is(
-    code(() => decideSend(state, { messageId: eve, senderId: eve, body: 'hi', blockedByPeer: true })),
+    code(() =>
+      decideSend(state, {
+        messageId: eve,
+        senderId: eve,
+        body: 'hi',
+        blockedByPeer: true,
+        textRefused: null,
+      }),
+    ),
     'not_a_member',
   );
 });
@@ -259,4 +320,27 @@ test('the owner or an admin sets slow mode; it binds the members, not them', (t)
   t.is(slowModeFor(state, owner, false), 0, 'the owner is not slowed');
   t.is(slowModeFor(state, ann, true), 0, 'nor an admin');
   t.is(slowModeFor(rooms.given([group]).state, ann, false), 0, 'off until set');
+});
+
+test('a text the filter refuses is neither sent nor made by an edit; a stranger learns only that they are one', (t) => {
+  const state = rooms.given([group]).state;
+  const refused = { blockedByPeer: false, textRefused: 'Not allowed.' };
+  t.is(
+    code(() => decideSend(state, { messageId: eve, senderId: ann, body: 'rude', ...refused })),
+    'message_not_allowed',
+  );
+  t.is(
+    code(() =>
+      decideEdit(
+        state,
+        { senderId: ann },
+        { seq: 0, editorId: ann, body: 'rude', redacted: false, ...refused },
+      ),
+    ),
+    'message_not_allowed',
+  );
+  t.is(
+    code(() => decideSend(state, { messageId: eve, senderId: eve, body: 'rude', ...refused })),
+    'not_a_member',
+  );
 });
