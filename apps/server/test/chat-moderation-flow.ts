@@ -1,27 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { testClient } from '@lectern/realtime/testing/client';
-import { jsonClient, problem, type Reply } from './http-client.ts';
+import { chatClient } from './chat-client.ts';
+import { problem, type Reply } from './http-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /**
  * Chat's moderation over HTTP (and `chat.send` on the socket), end to end,
  * on one profile: the per-user blocklist and what it refuses or hides,
- * the profanity filter, and per-room slow mode. Slow mode's window passing is tested with a clock the
- * test moves, in command-services/chat (commands.int.test.ts); here the
- * window is an hour, so no answer depends on how fast the machine is.
+ * the profanity filter, and per-room slow mode. Slow mode's window passing
+ * is tested with a clock the test moves, in command-services/chat
+ * (commands.int.test.ts); here the window is an hour, so no answer depends
+ * on how fast the machine is.
  */
 export const chatModerationFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
   const lectern = sharedLectern(test, setup);
-  const call = jsonClient(async () => (await lectern()).url);
-  const user = async (roles: string[] = ['learner']) => {
-    const id = randomUUID();
-    return { id, token: (await (await lectern()).signAccessToken({ sub: id, roles })).token };
-  };
-  /** Reads after a write, through its consistency token. */
-  const after = (reply: Reply) => ({ 'x-consistency-token': reply.headers.get('x-consistency-token')! });
-  const send = (token: string, roomId: string, body: string, clientMessageId = randomUUID()) =>
-    call('POST', `/api/chat/rooms/${roomId}/messages`, { token, body: { clientMessageId, body } });
+  const { call, user, after, send } = chatClient(lectern);
   const block = (token: string, userId: string) => call('PUT', `/api/chat/blocks/${userId}`, { token });
   const unblock = (token: string, userId: string) => call('DELETE', `/api/chat/blocks/${userId}`, { token });
   const direct = (token: string, userId: string) =>

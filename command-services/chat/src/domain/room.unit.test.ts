@@ -21,6 +21,10 @@ const direct: schema.RoomStreamEvent = {
   type: 'chat.RoomCreated',
   data: { roomId: room, kind: 'direct', name: null, createdBy: ann, members: [ann, ben], createdAt: at },
 };
+const invite = (userId: string, by: string) =>
+  ({ type: 'Invite', userId, by, inviterBlocked: false, at }) as const;
+/** A writer nobody blocked, whose text the filter allowed. */
+const free = { blockedByPeer: false, textRefused: null } as const;
 const code = (f: () => unknown): string | undefined => {
   try {
     f();
@@ -67,46 +71,28 @@ test('a direct room has the sorted pair, never oneself, and is opened once', (t)
     .when({ ...open, other: ben })
     .thenFails(t, 'direct_with_self');
   // Blocked, the opener neither makes the room nor reaches one that exists.
-  rooms
-    .given([])
-    .when({ ...open, openerBlocked: true })
-    .thenFails(t, 'blocked');
-  rooms
-    .given([direct])
-    .when({ ...open, openerBlocked: true })
-    .thenFails(t, 'blocked');
+  for (const given of [[], [direct]])
+    rooms
+      .given(given)
+      .when({ ...open, openerBlocked: true })
+      .thenFails(t, 'blocked');
 });
 
 test('only the owner invites; a member leaves; the owner cannot; a direct room is fixed', (t) => {
   rooms
     .given([group])
-    .when({ type: 'Invite', userId: ben, by: owner, inviterBlocked: false, at })
+    .when(invite(ben, owner))
     .then(t, [
       { type: 'chat.MemberInvited', data: { roomId: room, userId: ben, invitedBy: owner, invitedAt: at } },
     ]);
+  rooms.given([group]).when(invite(ann, owner)).then(t, []);
+  rooms.given([group]).when(invite(ben, ann)).thenFails(t, 'not_the_owner');
+  rooms.given([group]).when(invite(ben, eve)).thenFails(t, 'not_a_member');
+  rooms.given([]).when(invite(ben, owner)).thenFails(t, 'room_not_found');
+  rooms.given([direct]).when(invite(eve, ann)).thenFails(t, 'direct_room_fixed');
   rooms
     .given([group])
-    .when({ type: 'Invite', userId: ann, by: owner, inviterBlocked: false, at })
-    .then(t, []);
-  rooms
-    .given([group])
-    .when({ type: 'Invite', userId: ben, by: ann, inviterBlocked: false, at })
-    .thenFails(t, 'not_the_owner');
-  rooms
-    .given([group])
-    .when({ type: 'Invite', userId: ben, by: eve, inviterBlocked: false, at })
-    .thenFails(t, 'not_a_member');
-  rooms
-    .given([])
-    .when({ type: 'Invite', userId: ben, by: owner, inviterBlocked: false, at })
-    .thenFails(t, 'room_not_found');
-  rooms
-    .given([direct])
-    .when({ type: 'Invite', userId: eve, by: ann, inviterBlocked: false, at })
-    .thenFails(t, 'direct_room_fixed');
-  rooms
-    .given([group])
-    .when({ type: 'Invite', userId: ben, by: owner, inviterBlocked: true, at })
+    .when({ ...invite(ben, owner), inviterBlocked: true })
     .thenFails(t, 'blocked');
   rooms
     .given([group])
@@ -118,13 +104,10 @@ test('only the owner invites; a member leaves; the owner cannot; a direct room i
 
 test('members send; a member who left no longer does', (t) => {
   const state = rooms.given([group]).state;
-  t.deepEqual(
-    decideSend(state, { messageId: eve, senderId: ann, body: 'hi', blockedByPeer: false, textRefused: null }),
-    {
-      type: 'chat.MessageSent',
-      data: { roomId: room, messageId: eve, senderId: ann, body: 'hi' },
-    },
-  );
+  t.deepEqual(decideSend(state, { messageId: eve, senderId: ann, body: 'hi', ...free }), {
+    type: 'chat.MessageSent',
+    data: { roomId: room, messageId: eve, senderId: ann, body: 'hi' },
+  });
   const left = rooms.given([
     group,
     { type: 'chat.MemberLeft', data: { roomId: room, userId: ann, leftAt: at } },
@@ -135,8 +118,7 @@ test('members send; a member who left no longer does', (t) => {
         messageId: eve,
         senderId: ann,
         body: 'hi',
-        blockedByPeer: false,
-        textRefused: null,
+        ...free,
       }),
     ),
     'not_a_member',
@@ -147,8 +129,7 @@ test('members send; a member who left no longer does', (t) => {
         messageId: eve,
         senderId: ann,
         body: 'hi',
-        blockedByPeer: false,
-        textRefused: null,
+        ...free,
       }),
     ),
     'room_not_found',
@@ -164,8 +145,7 @@ test('only the sender edits, never a removed message; the sender or an admin rem
       editorId: ann,
       body: 'b',
       redacted: false,
-      blockedByPeer: false,
-      textRefused: null,
+      ...free,
     }).type,
     'chat.MessageEdited',
   );
@@ -176,8 +156,7 @@ test('only the sender edits, never a removed message; the sender or an admin rem
         editorId: owner,
         body: 'b',
         redacted: false,
-        blockedByPeer: false,
-        textRefused: null,
+        ...free,
       }),
     ),
     'not_the_sender',
@@ -189,8 +168,7 @@ test('only the sender edits, never a removed message; the sender or an admin rem
         editorId: ann,
         body: 'b',
         redacted: true,
-        blockedByPeer: false,
-        textRefused: null,
+        ...free,
       }),
     ),
     'message_redacted',
@@ -202,8 +180,7 @@ test('only the sender edits, never a removed message; the sender or an admin rem
         editorId: ann,
         body: 'b',
         redacted: false,
-        blockedByPeer: false,
-        textRefused: null,
+        ...free,
       }),
     ),
     'message_not_found',
@@ -291,20 +268,18 @@ test('the owner or an admin sets slow mode; it binds the members, not them', (t)
     .given([group, set(30, owner)])
     .when({ ...slow, seconds: 0 })
     .then(t, [set(0, owner)]);
-  rooms
-    .given([group])
-    .when({ ...slow, by: ann })
-    .thenFails(t, 'not_the_owner');
-  rooms
-    .given([group])
-    .when({ ...slow, by: eve })
-    .thenFails(t, 'not_a_member');
-  rooms.given([]).when(slow).thenFails(t, 'room_not_found');
   // A direct room has no owner: only an admin slows it.
-  rooms
-    .given([direct])
-    .when({ ...slow, by: ann })
-    .thenFails(t, 'not_the_owner');
+  const refused: [schema.RoomStreamEvent[], string, string][] = [
+    [[group], ann, 'not_the_owner'],
+    [[group], eve, 'not_a_member'],
+    [[], owner, 'room_not_found'],
+    [[direct], ann, 'not_the_owner'],
+  ];
+  for (const [given, by, failure] of refused)
+    rooms
+      .given(given)
+      .when({ ...slow, by })
+      .thenFails(t, failure);
   rooms
     .given([direct])
     .when({ ...slow, by: eve, admin: true })
