@@ -127,7 +127,8 @@ const noRoom = { status: 404, description: 'No such room (`room_not_found`).' } 
 const notAllowed = {
   status: 400,
   description:
-    'The profanity filter refused the text (`message_not_allowed`, with a pointer to `/body`); nothing was stored.',
+    'The body is not valid (`validation_failed`, with pointers), or the profanity filter refused the text ' +
+    '(`message_not_allowed`, with a pointer to `/body`); nothing was stored.',
 } as const;
 const blocked = {
   status: 403,
