@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
-import { jsonClient, problem, type Reply } from './http-client.ts';
+import { chatClient } from './chat-client.ts';
+import { problem, type Reply } from './http-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
 /**
@@ -10,15 +11,7 @@ import { sharedLectern, type ProfileSetup } from './testing.ts';
  */
 export const chatFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
   const lectern = sharedLectern(test, setup);
-  const call = jsonClient(async () => (await lectern()).url);
-  const user = async (roles: string[] = ['learner']) => {
-    const id = randomUUID();
-    return { id, token: (await (await lectern()).signAccessToken({ sub: id, roles })).token };
-  };
-  /** Reads after a write, through its consistency token. */
-  const after = (reply: Reply) => ({ 'x-consistency-token': reply.headers.get('x-consistency-token')! });
-  const send = (token: string, roomId: string, body: string, clientMessageId = randomUUID()) =>
-    call('POST', `/api/chat/rooms/${roomId}/messages`, { token, body: { clientMessageId, body } });
+  const { call, user, after, send } = chatClient(lectern);
   const history = (token: string, roomId: string, query = '', headers: Record<string, string> = {}) =>
     call('GET', `/api/chat/rooms/${roomId}/messages${query}`, { token, headers });
 

@@ -6,13 +6,16 @@ import { chatCommands, type ChatCommandDeps } from './routes.ts';
 const roomId = uuid();
 
 /**
- * Chat's actions on the socket, on the same commands (and the same limit
- * of 20 messages per 10 s) as REST:
+ * Chat's actions on the socket, on the same commands (and so the same
+ * refusals and limits) as REST:
  *
  * - `chat.send {roomId, clientMessageId, body}` → `{roomId, seq, messageId,
  *   cursor, consistencyToken}`; the message is in the event store before the
- *   reply leaves. Over the limit: an error frame `rate_limited` with
- *   `retryAfter` (seconds).
+ *   reply leaves. Over the flood limit (20 per 10 s) an error frame
+ *   `rate_limited`, before one's turn in a room in slow mode `slow_mode`,
+ *   both with `retryAfter` (seconds); `blocked` in a direct room whose other
+ *   member blocks the sender; `message_not_allowed` for a text the
+ *   profanity filter refuses.
  *
  * @example
  *   ws.send(JSON.stringify({ type: 'chat.send', ref: 7, data: { roomId, clientMessageId, body: 'hi' } }));

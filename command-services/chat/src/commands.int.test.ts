@@ -5,6 +5,7 @@ import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { pgliteSql } from '@lectern/infra/sql/pglite';
+import { obscenityFilter } from './profanity.ts';
 import { chatCommands, directRoomId, type ChatCaller } from './routes.ts';
 
 /**
@@ -22,10 +23,11 @@ const setup = async () => {
     clock,
     limiter: await sqlRateLimiter(sql),
     isRedacted: () => Promise.resolve(false),
+    profanityFilter: obscenityFilter(),
   });
-  const caller = (userId: string): ChatCaller => ({
+  const caller = (userId: string, roles: readonly string[] = ['learner']): ChatCaller => ({
     userId,
-    roles: ['learner'],
+    roles,
     commandId: randomUUID(),
     metadata: {
       correlationId: randomUUID(),
@@ -123,5 +125,65 @@ test('edits and removals take the next seqs of the room, and name the message th
     ],
   );
   t.false(JSON.stringify(events[2]!.data).includes('first'), 'a removal carries no text');
+  await sql.close();
+});
+
+test('slow mode: one message per window per member, Retry-After to the turn; a retry is the first message', async (t) => {
+  const { sql, store, commands, caller, ada, bob, advance } = await setup();
+  const roomId = randomUUID();
+  const eve = randomUUID();
+  const at = '2026-03-01T10:00:00.000Z';
+  const room = ({ type, data }: schema.RoomStreamEvent) => ({
+    id: randomUUID(),
+    type,
+    schemaVersion: 1,
+    data,
+    occurredAt: at,
+    metadata: caller(ada).metadata,
+  });
+  await store.append(
+    schema.roomStreamId(roomId),
+    [
+      room({
+        type: 'chat.RoomCreated',
+        data: {
+          roomId,
+          kind: 'group',
+          name: 'Slow',
+          createdBy: ada,
+          members: [ada, bob, eve],
+          createdAt: at,
+        },
+      }),
+      room({
+        type: 'chat.SlowModeSet',
+        data: { roomId, seconds: 30, setBy: ada, byAdmin: false, setAt: at },
+      }),
+    ],
+    { expectedRevision: 'no_stream' },
+  );
+  const first = randomUUID();
+  t.is((await commands.send(caller(bob), roomId, 'first', first)).seq, 0);
+  advance(10_000);
+  const refused = await t.throwsAsync(commands.send(caller(bob), roomId, 'second', randomUUID()), {
+    instanceOf: Problem,
+  });
+  t.is(refused?.code, 'slow_mode');
+  t.is(refused?.retryAfterSeconds, 20);
+  // Its answer lost, the first is sent again: answered as it was, not refused, not stored twice.
+  t.is((await commands.send(caller(bob), roomId, 'first', first)).seq, 0);
+  // The owner and an admin are not slowed.
+  t.is((await commands.send(caller(ada), roomId, 'owner', randomUUID())).seq, 1);
+  t.is((await commands.send(caller(ada), roomId, 'owner again', randomUUID())).seq, 2);
+  const admin = caller(eve, ['admin']);
+  t.is((await commands.send(admin, roomId, 'admin', randomUUID())).seq, 3);
+  t.is((await commands.send(admin, roomId, 'admin again', randomUUID())).seq, 4);
+  advance(19_999);
+  await t.throwsAsync(commands.send(caller(bob), roomId, 'still too soon', randomUUID()), {
+    instanceOf: Problem,
+  });
+  advance(1);
+  t.is((await commands.send(caller(bob), roomId, 'my turn', randomUUID())).seq, 5);
+  t.is((await store.readStream(schema.messagesStreamId(roomId))).length, 6);
   await sql.close();
 });

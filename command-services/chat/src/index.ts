@@ -1,3 +1,6 @@
 export * from './routes.ts';
 export * from './domain/room.ts';
 export * from './actions.ts';
+export * from './blocks.ts';
+export * from './domain/blocks.ts';
+export * from './profanity.ts';

@@ -14,11 +14,16 @@ import {
   decideEdit,
   decideRedact,
   decideSend,
+  directPeer,
   roomDecider,
+  slowModeFor,
   type Original,
   type Room,
   type RoomCommand,
 } from './domain/room.ts';
+import { blocklistDecider, hasBlocked } from './domain/blocks.ts';
+import { chatBlockRoutes } from './blocks.ts';
+import type { ProfanityFilter } from './profanity.ts';
 
 export type ChatCommandDeps = Readonly<{
   store: EventStore;
@@ -28,6 +33,8 @@ export type ChatCommandDeps = Readonly<{
   limiter: RateLimiter;
   /** Whether the read model shows the message at `seq` removed (an edit of it is refused). */
   isRedacted: (roomId: string, seq: number) => Promise<boolean>;
+  /** Whether a message's text may be stored (sends and edits). */
+  profanityFilter: ProfanityFilter;
 }>;
 
 const roomIdParam = uuid();
@@ -35,9 +42,19 @@ const roomIdParam = uuid();
 /** At most 20 messages per 10 s per user, on REST and the socket alike. */
 export const SEND_LIMIT: RateLimit = { limit: 20, windowMs: 10_000 };
 
+/** The rate_limits key of a member's turn in a slow room. */
+const turnKey = (roomId: string, userId: string): string => `chat:slow:${roomId}:${userId}`;
+
 /** The direct room of a pair: one id per unordered pair, so it is opened once. */
 export const directRoomId = (a: string, b: string): string =>
   deterministicUuid(`chat/direct/${[a, b].sort().join('/')}`);
+
+/**
+ * Whether `owner` has blocked `userId`, from `owner`'s own stream: a block
+ * holds from the moment it is stored, whatever a read model has seen.
+ */
+export const isBlockedBy = async (store: EventStore, owner: string, userId: string): Promise<boolean> =>
+  hasBlocked(fold(blocklistDecider, await store.readStream(schema.blocksStreamId(owner))), userId);
 
 /** Who acts, and how the events they cause are stamped: from a request or a socket. */
 export type ChatCaller = Readonly<{
@@ -63,6 +80,16 @@ export type Sent = Readonly<{
 export const chatCommands = (deps: ChatCommandDeps) => {
   const room = async (roomId: string): Promise<Room> =>
     fold(roomDecider, await deps.store.readStream(schema.roomStreamId(roomId)));
+  /** In a direct room, whether the other member has blocked `userId`; a group reads no blocklist. */
+  const blockedByPeer = async (state: Room, userId: string): Promise<boolean> => {
+    const peer = directPeer(state, userId);
+    return peer !== null && (await isBlockedBy(deps.store, peer, userId));
+  };
+  /** Why the filter refuses `body`, or null. */
+  const textRefused = async (body: string): Promise<string | null> => {
+    const verdict = await deps.profanityFilter.check(body);
+    return verdict.allowed ? null : verdict.reason;
+  };
 
   /** Appends one message event at the room's next seq: no expected revision, the room already said yes. */
   const appendMessageEvent = async (
@@ -99,6 +126,30 @@ export const chatCommands = (deps: ChatCommandDeps) => {
     return { seq: result.nextExpectedRevision, position: result.position };
   };
 
+  /**
+   * Slow mode: one message per `seconds` per member, counted in the shared
+   * `rate_limits` table (limit 1 per window), so every process agrees. The
+   * message that took a turn is marked under its own key for the same
+   * window: sent again (its answer was lost), it is let through to the
+   * append, which the store answers as the first, instead of a 429 for a
+   * message that was in fact stored. A retry after the window takes a new
+   * turn but is still the same message.
+   */
+  const takeTurn = async (roomId: string, userId: string, messageId: string, seconds: number) => {
+    const window: RateLimit = { limit: 1, windowMs: seconds * 1000 };
+    const now = deps.clock.now();
+    const turn = await deps.limiter.hit(turnKey(roomId, userId), window, now);
+    const marker = `${turnKey(roomId, userId)}:${messageId}`;
+    if (turn.allowed) {
+      await deps.limiter.hit(marker, window, now);
+      return;
+    }
+    if (!(await deps.limiter.peek(marker, window, now)).allowed) return;
+    throw new Problem('rate_limited', 'slow_mode', `Slow mode: one message per ${seconds} s in this room.`, {
+      retryAfterSeconds: turn.retryAfterSeconds,
+    });
+  };
+
   /** What the store holds at `seq` of the room: the sent message, or null (nothing there, or not a message). */
   const original = async (roomId: string, seq: number): Promise<Original> => {
     const [e] = await deps.store.readStream(schema.messagesStreamId(roomId), {
@@ -117,7 +168,16 @@ export const chatCommands = (deps: ChatCommandDeps) => {
       clientMessageId: string,
     ): Promise<Sent> {
       const state = await room(roomId);
-      const event = decideSend(state, { messageId: clientMessageId, senderId: caller.userId, body });
+      const event = decideSend(state, {
+        messageId: clientMessageId,
+        senderId: caller.userId,
+        body,
+        blockedByPeer: await blockedByPeer(state, caller.userId),
+        textRefused: await textRefused(body),
+      });
+      // The room's own limit first: a send it refuses spends nothing of the sender's flood budget.
+      const seconds = slowModeFor(state, caller.userId, caller.roles.includes('admin'));
+      if (seconds > 0) await takeTurn(roomId, caller.userId, clientMessageId, seconds);
       const allowed = await deps.limiter.hit(`chat:send:${caller.userId}`, SEND_LIMIT, deps.clock.now());
       if (!allowed.allowed)
         throw new Problem('rate_limited', 'rate_limited', 'Too many messages; wait a little.', {
@@ -142,6 +202,8 @@ export const chatCommands = (deps: ChatCommandDeps) => {
         editorId: caller.userId,
         body,
         redacted: state.status === 'open' && (await deps.isRedacted(roomId, seq)),
+        blockedByPeer: await blockedByPeer(state, caller.userId),
+        textRefused: await textRefused(body),
       });
       const id = deterministicUuid(`${caller.commandId}/chat/edit/${roomId}/${seq}`);
       return appendMessageEvent(caller, event, id);
@@ -166,6 +228,7 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
   const router = Router();
   const auth = authenticate(deps.verify);
   const commands = chatCommands(deps);
+  router.use(chatBlockRoutes(deps));
   const caller = (req: Request): ChatCaller => ({
     userId: req.ctx.actor!.userId!,
     roles: req.ctx.actor!.roles,
@@ -200,12 +263,17 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
   router.post('/api/chat/rooms', auth, async (req, res) => {
     const body = validated(schema.newGroupRoom(jsonBody(req)));
     const roomId = deterministicUuid(`chat/room/${req.ctx.commandId}`);
+    const owner = caller(req).userId;
+    const members = body.members ?? [];
+    // Naming members at creation is inviting them: nobody who blocked the owner is added.
+    const blocked = await Promise.all(members.map((m) => isBlockedBy(deps.store, m, owner)));
     const outcome = await runRoom(req, roomId, {
       type: 'CreateGroup',
       roomId,
       name: body.name,
-      ownerId: caller(req).userId,
-      members: body.members ?? [],
+      ownerId: owner,
+      members,
+      ownerBlockedByAMember: blocked.includes(true),
       at: deps.clock.now().toISOString(),
     });
     res
@@ -223,6 +291,7 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
       roomId,
       opener: me,
       other,
+      openerBlocked: await isBlockedBy(deps.store, other, me),
       at: deps.clock.now().toISOString(),
     });
     res.json(answerRoom(res, roomId, outcome));
@@ -231,10 +300,12 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
   router.post('/api/chat/rooms/:roomId/members', auth, async (req, res) => {
     const roomId = roomIdOf(req);
     const { userId } = validated(schema.inviteRequest(jsonBody(req)));
+    const by = caller(req).userId;
     const outcome = await runRoom(req, roomId, {
       type: 'Invite',
       userId,
-      by: caller(req).userId,
+      by,
+      inviterBlocked: await isBlockedBy(deps.store, userId, by),
       at: deps.clock.now().toISOString(),
     });
     res.json(answerRoom(res, roomId, outcome));
@@ -245,6 +316,20 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
     const outcome = await runRoom(req, roomId, {
       type: 'Leave',
       userId: caller(req).userId,
+      at: deps.clock.now().toISOString(),
+    });
+    res.json(answerRoom(res, roomId, outcome));
+  });
+
+  router.put('/api/chat/rooms/:roomId/slow-mode', auth, async (req, res) => {
+    const roomId = roomIdOf(req);
+    const { seconds } = validated(schema.slowModeRequest(jsonBody(req)));
+    const me = caller(req);
+    const outcome = await runRoom(req, roomId, {
+      type: 'SetSlowMode',
+      seconds,
+      by: me.userId,
+      admin: me.roles.includes('admin'),
       at: deps.clock.now().toISOString(),
     });
     res.json(answerRoom(res, roomId, outcome));

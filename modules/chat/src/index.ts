@@ -1,7 +1,14 @@
-import { chatActions, chatCommandRoutes, type ChatCommandDeps } from '@lectern/chat-commands';
+import {
+  chatActions,
+  chatCommandRoutes,
+  obscenityFilter,
+  type ChatCommandDeps,
+  type ProfanityFilter,
+} from '@lectern/chat-commands';
 import { chatQueryRoutes, chatUserChannel, roomChannel } from '@lectern/chat-queries';
 import { chatMessagesProjection, isRedacted } from '@lectern/chat-projection-messages';
 import { chatRoomsProjection } from '@lectern/chat-projection-rooms';
+import { chatBlocksProjection } from '@lectern/chat-projection-blocks';
 import { chatApi, chatTags } from '@lectern/schemas/chat/api';
 import { chatEvents } from '@lectern/schemas/chat/events';
 import {
@@ -13,41 +20,58 @@ import {
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
 
-/** What REST and the socket share: one store, one limiter (20 messages per 10 s per user, on both). */
-const commandDeps = async (p: Platform): Promise<ChatCommandDeps> => ({
-  store: p.store,
-  verify: p.auth.verify,
-  clock: p.clock,
-  limiter: await sqlRateLimiter(p.sql),
-  isRedacted: (roomId, seq) => isRedacted(p.sql, roomId, seq),
-});
+export type ChatModuleOptions = Readonly<{
+  /** What decides whether a message's text may be stored; `obscenityFilter()` (English) when not given. */
+  profanityFilter?: ProfanityFilter;
+}>;
 
-/** Chat: direct and group rooms, their messages, history by cursor and search; rooms on the socket. */
-export const chatModule = (): ContextModule => ({
-  name: 'chat',
-  projections: [chatRoomsProjection, chatMessagesProjection],
-  routes: async (p) => [
-    chatCommandRoutes(await commandDeps(p)),
-    chatQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
-  ],
-  realtime: async (p) => ({
-    channels: [roomChannel(p.sql, p.store), chatUserChannel()],
-    actions: chatActions({ ...(await commandDeps(p)), uuid: p.ids.uuid }),
-  }),
-  asyncApi: {
-    context: 'chat',
-    topics: [{ name: 'chat.events', description: 'Rooms, members and messages.', events: chatEvents }],
-    socket: {
-      items: [
-        { kind: 'room', description: 'A room you are a member of.', frame: roomItemFrame },
-        {
-          kind: 'user',
-          description: 'Your own channel: rooms you join and leave.',
-          frame: chatUserItemFrame,
-        },
+/**
+ * Chat: direct and group rooms, their messages, history by cursor and
+ * search, moderation (blocklist, profanity filter, slow mode); rooms on the
+ * socket.
+ *
+ * @example chatModule({ profanityFilter: obscenityFilter({ allow: ['Penistone'] }) })
+ */
+export const chatModule = (opts: ChatModuleOptions = {}): ContextModule => {
+  // One filter for the process: the matcher is built once, REST and the socket share it.
+  const profanityFilter = opts.profanityFilter ?? obscenityFilter();
+  /** What REST and the socket share: one store, one limiter (20 messages per 10 s per user, on both), one filter. */
+  const commandDeps = async (p: Platform): Promise<ChatCommandDeps> => ({
+    store: p.store,
+    verify: p.auth.verify,
+    clock: p.clock,
+    limiter: await sqlRateLimiter(p.sql),
+    isRedacted: (roomId, seq) => isRedacted(p.sql, roomId, seq),
+    profanityFilter,
+  });
+  return {
+    name: 'chat',
+    projections: [chatRoomsProjection, chatMessagesProjection, chatBlocksProjection],
+    routes: async (p) => [
+      chatCommandRoutes(await commandDeps(p)),
+      chatQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
+    ],
+    realtime: async (p) => ({
+      channels: [roomChannel(p.sql, p.store), chatUserChannel()],
+      actions: chatActions({ ...(await commandDeps(p)), uuid: p.ids.uuid }),
+    }),
+    asyncApi: {
+      context: 'chat',
+      topics: [
+        { name: 'chat.events', description: 'Rooms, members, messages and blocklists.', events: chatEvents },
       ],
-      actions: [{ type: 'chat.send', frame: chatSendFrame, reply: chatSentReplyFrame }],
+      socket: {
+        items: [
+          { kind: 'room', description: 'A room you are a member of.', frame: roomItemFrame },
+          {
+            kind: 'user',
+            description: 'Your own channel: rooms you join and leave.',
+            frame: chatUserItemFrame,
+          },
+        ],
+        actions: [{ type: 'chat.send', frame: chatSendFrame, reply: chatSentReplyFrame }],
+      },
     },
-  },
-  api: [{ name: 'chat', operations: chatApi, tags: chatTags }],
-});
+    api: [{ name: 'chat', operations: chatApi, tags: chatTags }],
+  };
+};

@@ -6,11 +6,12 @@ import { Problem, validated } from '@lectern/infra/runtime/errors';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
 import {
   chatRoomsProjection,
+  memberRoomsOf,
   roomById,
-  roomIdsOf,
   roomsOf,
   type RoomRow,
 } from '@lectern/chat-projection-rooms';
+import { blocksOf, chatBlocksProjection } from '@lectern/chat-projection-blocks';
 import {
   chatMessagesProjection,
   historyPage,
@@ -67,7 +68,7 @@ const seqOfCursor = (raw: unknown, roomId: string, name: string): number | undef
   return c.seq;
 };
 
-/** Queries of the chat context: rooms, history by cursor, search. Only members read a room. */
+/** Queries of the chat context: rooms, history by cursor, search, the caller's blocklist. Only members read a room. */
 export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
   const router = Router();
   const auth = authenticate(deps.verify);
@@ -129,6 +130,8 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
       });
     const page = await historyPage(deps.sql, room.roomId, {
       limit,
+      // In a group, what a user the caller blocks says is left out (a direct room's history is kept whole).
+      ...(room.kind === 'group' ? { hiddenFor: req.ctx.actor!.userId! } : {}),
       ...(before === undefined ? {} : { before }),
       ...(after === undefined ? {} : { after }),
     });
@@ -146,8 +149,23 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
   router.get('/api/chat/search', auth, async (req, res) => {
     const q = validated(schema.searchQuery.q(req.query.q, '/q'));
     const limit = limitOf(req.query.limit);
-    const rooms = await roomIdsOf(deps.sql, req.ctx.actor!.userId!);
-    res.json({ items: (await searchMessages(deps.sql, rooms, q, limit)).map(messageView) });
+    const me = req.ctx.actor!.userId!;
+    const rooms = await memberRoomsOf(deps.sql, me);
+    const groups = rooms.filter((r) => r.kind === 'group').map((r) => r.roomId);
+    const found = await searchMessages(
+      deps.sql,
+      rooms.map((r) => r.roomId),
+      q,
+      limit,
+      { viewer: me, roomIds: groups },
+    );
+    res.json({ items: found.map(messageView) });
+  });
+
+  router.get('/api/chat/blocks', auth, async (req, res) => {
+    const me = req.ctx.actor!.userId!;
+    await awaitConsistency(req, res, deps.waitFor, chatBlocksProjection.name, schema.blocksStreamId(me));
+    res.json({ items: await blocksOf(deps.sql, me) });
   });
 
   return router;

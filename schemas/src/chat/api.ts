@@ -17,8 +17,9 @@ import {
   string,
   uuid,
 } from '../validation.ts';
-import { roomKinds } from './events.ts';
+import { BLOCKLIST_MAX, roomKinds, SLOW_MODE_MAX_SECONDS } from './events.ts';
 import {
+  blockParams,
   directRoomRequest,
   editMessage,
   historyQuery,
@@ -28,6 +29,7 @@ import {
   searchQuery,
   sendMessage,
   seqParam,
+  slowModeRequest,
 } from './requests.ts';
 
 const cursor = describe(string(), {
@@ -44,6 +46,11 @@ export const chatRoom = describe(
     createdAt: isoTime(),
     lastSeq: describe(integer({ min: -1 }), {
       description: 'The seq of its last message event; `-1` before any.',
+    }),
+    slowModeSeconds: describe(integer({ min: 0, max: SLOW_MODE_MAX_SECONDS }), {
+      description:
+        'Slow mode: each member other than the owner and admins sends one message per this many seconds; ' +
+        '`0` when off.',
     }),
   }),
   { title: 'ChatRoom' },
@@ -88,6 +95,21 @@ export const chatSearchPage = describe(object({ items: arrayOf(chatMessage) }), 
   description: 'Matches in your rooms, best first; open one with `GET …/messages?after=` its cursor.',
 });
 
+export const chatBlockList = describe(
+  object({
+    items: arrayOf(
+      describe(object({ userId: uuid(), blockedAt: isoTime() }), {
+        title: 'ChatBlock',
+        description: 'A user you block, and since when.',
+      }),
+    ),
+  }),
+  {
+    title: 'ChatBlockList',
+    description: `Everyone you block (at most ${BLOCKLIST_MAX}), most recently blocked first.`,
+  },
+);
+
 const sent = describe(object({ roomId: uuid(), seq: integer({ min: 0 }), messageId: uuid(), cursor }), {
   title: 'SentMessage',
 });
@@ -102,6 +124,16 @@ const notMember = {
   description: 'You are not a member of this room (`not_a_member`), or the room does not allow it.',
 } as const;
 const noRoom = { status: 404, description: 'No such room (`room_not_found`).' } as const;
+const notAllowed = {
+  status: 400,
+  description:
+    'The body is not valid (`validation_failed`, with pointers), or the profanity filter refused the text ' +
+    '(`message_not_allowed`, with a pointer to `/body`); nothing was stored.',
+} as const;
+const blocked = {
+  status: 403,
+  description: 'The other user has blocked you (`blocked`).',
+} as const;
 
 export const chatTags: Readonly<Record<string, string>> = {
   chat: 'Direct and group rooms, their messages, history and search.',
@@ -127,7 +159,7 @@ export const chatApi: readonly ApiOperation[] = [
         headers: { ...commandResponseHeaders, Location: 'The room.' },
       },
     },
-    errors: [412],
+    errors: [412, { status: 403, description: 'A user you named has blocked you (`blocked`).' }],
   },
   {
     method: 'post',
@@ -144,7 +176,7 @@ export const chatApi: readonly ApiOperation[] = [
     responses: {
       200: { description: 'The room (new or existing).', body: roomRef, headers: commandResponseHeaders },
     },
-    errors: [412, { status: 400, description: 'Not a user id, or your own (`direct_with_self`).' }],
+    errors: [412, { status: 400, description: 'Not a user id, or your own (`direct_with_self`).' }, blocked],
   },
   {
     method: 'post',
@@ -164,7 +196,9 @@ export const chatApi: readonly ApiOperation[] = [
       412,
       {
         status: 403,
-        description: 'Only the owner invites (`not_the_owner`); a direct room has two members for good.',
+        description:
+          'Only the owner invites (`not_the_owner`); a direct room has two members for good ' +
+          '(`direct_room_fixed`); the user has blocked you (`blocked`).',
       },
       noRoom,
     ],
@@ -188,13 +222,41 @@ export const chatApi: readonly ApiOperation[] = [
     ],
   },
   {
+    method: 'put',
+    path: '/api/chat/rooms/:roomId/slow-mode',
+    operationId: 'setSlowMode',
+    summary: "Set a room's slow mode",
+    description:
+      `While on, each member other than the owner and admins sends one message per \`seconds\` in the room; ` +
+      `\`0\` turns it off (at most ${SLOW_MODE_MAX_SECONDS}). The owner of a group sets it; an admin sets it in ` +
+      'any room, as an audited event. Setting what is already set changes nothing.',
+    tags: ['chat'],
+    security: 'bearer',
+    params: roomParams,
+    headers: commandHeaders,
+    body: slowModeRequest,
+    responses: {
+      200: { description: 'Slow mode is as asked.', body: roomRef, headers: commandResponseHeaders },
+    },
+    errors: [
+      412,
+      {
+        status: 403,
+        description: 'Not a member (`not_a_member`), or not the owner nor an admin (`not_the_owner`).',
+      },
+      noRoom,
+    ],
+  },
+  {
     method: 'post',
     path: '/api/chat/rooms/:roomId/messages',
     operationId: 'sendMessage',
     summary: 'Send a message',
     description:
       'Answered once the message is durable, with its seq in the room. At most 20 messages per 10 s per user ' +
-      '(429 `rate_limited` with `Retry-After`). The same `clientMessageId` again is the same message.',
+      '(429 `rate_limited` with `Retry-After`); in a room in slow mode, one per its `slowModeSeconds` for ' +
+      'members other than the owner and admins (429 `slow_mode`). The same `clientMessageId` again is the same ' +
+      'message, and answered as it was.',
     tags: ['chat'],
     security: 'bearer',
     params: roomParams,
@@ -203,10 +265,17 @@ export const chatApi: readonly ApiOperation[] = [
       201: { description: 'The message is stored.', body: sent, headers: commandResponseHeaders },
     },
     errors: [
+      notAllowed,
       notMember,
+      { status: 403, description: 'In a direct room, the other member has blocked you (`blocked`).' },
       noRoom,
       { status: 409, description: 'This `clientMessageId` was used for another text (`event_id_conflict`).' },
-      { status: 429, description: 'Too many messages (`rate_limited`); wait `Retry-After` seconds.' },
+      {
+        status: 429,
+        description:
+          'Too many messages (`rate_limited`), or the room is in slow mode and your turn has not come ' +
+          '(`slow_mode`); wait `Retry-After` seconds.',
+      },
     ],
   },
   {
@@ -224,7 +293,13 @@ export const chatApi: readonly ApiOperation[] = [
       200: { description: 'The edit is stored.', body: changed, headers: commandResponseHeaders },
     },
     errors: [
-      { status: 403, description: 'Not a member (`not_a_member`), or not your message (`not_the_sender`).' },
+      notAllowed,
+      {
+        status: 403,
+        description:
+          'Not a member (`not_a_member`), not your message (`not_the_sender`), or in a direct room the other ' +
+          'member has blocked you (`blocked`).',
+      },
       { status: 404, description: 'No such room or message (`room_not_found`, `message_not_found`).' },
       { status: 409, description: 'The message was removed (`message_redacted`).' },
     ],
@@ -279,7 +354,8 @@ export const chatApi: readonly ApiOperation[] = [
     summary: "Read a room's history",
     description:
       'The newest page by default; `before` a cursor for older messages, `after` one for newer (keyset pages: ' +
-      "none lost, none twice). A search hit's cursor opens the history at that message.",
+      "none lost, none twice). A search hit's cursor opens the history at that message. In a group room, the " +
+      'messages of users you block are left out.',
     tags: ['chat'],
     security: 'bearer',
     params: roomParams,
@@ -304,11 +380,54 @@ export const chatApi: readonly ApiOperation[] = [
     operationId: 'searchChat',
     summary: 'Search your rooms',
     description:
-      'Full-text search over the messages of the rooms you are a member of. Removed text is never found.',
+      'Full-text search over the messages of the rooms you are a member of. Removed text is never found, nor ' +
+      'what users you block said in group rooms.',
     tags: ['chat'],
     security: 'bearer',
     query: searchQuery,
     responses: { 200: { description: 'Matches.', body: chatSearchPage } },
     errors: [{ status: 400, description: '`q` is missing or blank, or `invalid_limit`.' }],
+  },
+  {
+    method: 'put',
+    path: '/api/chat/blocks/:userId',
+    operationId: 'blockChatUser',
+    summary: 'Block a user',
+    description:
+      'They can no longer open a direct room with you, write in yours, or invite you to a group; in group rooms ' +
+      'you no longer see what they say (history and search; the live socket feed is not filtered yet). Blocking ' +
+      'again changes nothing. Any user id is accepted: chat does not say whether it is an account.',
+    tags: ['chat'],
+    security: 'bearer',
+    params: blockParams,
+    responses: { 204: { description: 'You block them.', headers: commandResponseHeaders } },
+    errors: [
+      { status: 400, description: 'Not a user id, or your own (`block_self`).' },
+      { status: 409, description: `You block ${BLOCKLIST_MAX} users already (\`blocklist_full\`).` },
+    ],
+  },
+  {
+    method: 'delete',
+    path: '/api/chat/blocks/:userId',
+    operationId: 'unblockChatUser',
+    summary: 'Unblock a user',
+    description: 'Undoes a block; unblocking someone you do not block changes nothing.',
+    tags: ['chat'],
+    security: 'bearer',
+    params: blockParams,
+    responses: { 204: { description: 'You no longer block them.', headers: commandResponseHeaders } },
+  },
+  {
+    method: 'get',
+    path: '/api/chat/blocks',
+    operationId: 'listChatBlocks',
+    summary: 'List whom you block',
+    description: 'Everyone you block, most recently blocked first: the whole list, in one answer.',
+    tags: ['chat'],
+    security: 'bearer',
+    headers: queryHeaders,
+    responses: {
+      200: { description: 'Your blocklist.', body: chatBlockList, headers: queryResponseHeaders },
+    },
   },
 ];

@@ -17,11 +17,16 @@ import {
  * Chat keeps two kinds of stream per room:
  *
  * - `chatroom-<roomId>`: the room aggregate (created, members invited and
- *   leaving). Small: every message decision reads it whole.
+ *   leaving, slow mode). Small: every message decision reads it whole.
  * - `chatmessages-<roomId>`: the room's messages, edits and redactions,
  *   appended with no expected revision after the room was consulted, never
  *   read whole. Its revision is the room's `seq`: a message, an edit and a
  *   redaction each take the next one, so a room's seqs are contiguous.
+ *
+ * - `chatblocks-<userId>`: whom one user blocks. Small (at most
+ *   `BLOCKLIST_MAX` blocked at once); read whole by every decision it
+ *   refuses (a direct message, an invitation), so a block holds the moment
+ *   it is stored, not when a read model catches up.
  *
  * A message event carries no time of its own (the envelope's `occurredAt`
  * is when it was sent) and no seq (the store assigns the revision), so a
@@ -35,6 +40,10 @@ export type RoomKind = (typeof roomKinds)[number];
 export const MESSAGE_MAX_CHARS = 4000;
 /** The longest room name, in code points. */
 export const ROOM_NAME_MAX_CHARS = 100;
+/** The longest slow mode: one message per hour. */
+export const SLOW_MODE_MAX_SECONDS = 3600;
+/** The most users one user blocks at once: the blocklist stream stays small enough to read whole. */
+export const BLOCKLIST_MAX = 1000;
 
 export type RoomCreated = Readonly<{
   roomId: string;
@@ -55,6 +64,23 @@ export type MemberInvited = Readonly<{
   invitedAt: string;
 }>;
 export type MemberLeft = Readonly<{ roomId: string; userId: string; leftAt: string }>;
+
+/**
+ * Slow mode: while `seconds` > 0, each member other than the owner and
+ * admins sends at most one message per `seconds` in the room; 0 turns it off.
+ */
+export type SlowModeSet = Readonly<{
+  roomId: string;
+  seconds: number;
+  setBy: string;
+  /** True when an admin (not the room's owner) set it. */
+  byAdmin: boolean;
+  setAt: string;
+}>;
+
+/** `userId` blocks `blockedUserId`: no direct messages and no invitations from them, their group messages hidden. */
+export type UserBlocked = Readonly<{ userId: string; blockedUserId: string; blockedAt: string }>;
+export type UserUnblocked = Readonly<{ userId: string; blockedUserId: string; unblockedAt: string }>;
 
 export type MessageSent = Readonly<{
   roomId: string;
@@ -89,14 +115,18 @@ export type MessageRedacted = Readonly<{
 export type RoomStreamEvent =
   | DomainEvent<'chat.RoomCreated', RoomCreated>
   | DomainEvent<'chat.MemberInvited', MemberInvited>
-  | DomainEvent<'chat.MemberLeft', MemberLeft>;
+  | DomainEvent<'chat.MemberLeft', MemberLeft>
+  | DomainEvent<'chat.SlowModeSet', SlowModeSet>;
+
+export type BlocklistStreamEvent =
+  DomainEvent<'chat.UserBlocked', UserBlocked> | DomainEvent<'chat.UserUnblocked', UserUnblocked>;
 
 export type MessageStreamEvent =
   | DomainEvent<'chat.MessageSent', MessageSent>
   | DomainEvent<'chat.MessageEdited', MessageEdited>
   | DomainEvent<'chat.MessageRedacted', MessageRedacted>;
 
-export type ChatDomainEvent = RoomStreamEvent | MessageStreamEvent;
+export type ChatDomainEvent = RoomStreamEvent | MessageStreamEvent | BlocklistStreamEvent;
 export type ChatEvent = RecordedEventOf<ChatDomainEvent>;
 
 const uuid = uuidOf();
@@ -132,6 +162,30 @@ export const chatEvents: CatalogueOf<ChatDomainEvent> = {
   'chat.MemberLeft': [
     { version: 1, validate: object({ roomId: uuid, userId: uuid, leftAt: isoTime }) as Validator<unknown> },
   ],
+  'chat.SlowModeSet': [
+    {
+      version: 1,
+      validate: object({
+        roomId: uuid,
+        seconds: integer({ min: 0, max: SLOW_MODE_MAX_SECONDS }),
+        setBy: uuid,
+        byAdmin: boolean(),
+        setAt: isoTime,
+      }) as Validator<unknown>,
+    },
+  ],
+  'chat.UserBlocked': [
+    {
+      version: 1,
+      validate: object({ userId: uuid, blockedUserId: uuid, blockedAt: isoTime }) as Validator<unknown>,
+    },
+  ],
+  'chat.UserUnblocked': [
+    {
+      version: 1,
+      validate: object({ userId: uuid, blockedUserId: uuid, unblockedAt: isoTime }) as Validator<unknown>,
+    },
+  ],
   'chat.MessageSent': [
     {
       version: 1,
@@ -160,6 +214,7 @@ export const isChatEvent = eventGuard<ChatDomainEvent>(chatEvents);
 
 export const roomStreamId = (roomId: string): string => `chatroom-${roomId}`;
 export const messagesStreamId = (roomId: string): string => `chatmessages-${roomId}`;
+export const blocksStreamId = (userId: string): string => `chatblocks-${userId}`;
 /** The room of a `chatmessages-<roomId>` stream, or null for another stream. */
 export const roomOfMessagesStream = (streamId: string): string | null =>
   streamId.startsWith('chatmessages-') ? streamId.slice('chatmessages-'.length) : null;

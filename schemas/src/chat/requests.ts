@@ -1,6 +1,6 @@
 import { requiredParam } from '../openapi.ts';
-import { arrayOf, describe, integerString, object, string, uuid } from '../validation.ts';
-import { MESSAGE_MAX_CHARS, ROOM_NAME_MAX_CHARS } from './events.ts';
+import { arrayOf, describe, integer, integerString, object, string, uuid } from '../validation.ts';
+import { MESSAGE_MAX_CHARS, ROOM_NAME_MAX_CHARS, SLOW_MODE_MAX_SECONDS } from './events.ts';
 
 /** The most members a group may be created with at once (invite the rest). */
 export const GROUP_INITIAL_MAX = 100;
@@ -60,6 +60,22 @@ export const redactQuery = {
   reason: describe(string({ min: 1, max: 500 }), {
     description: 'Why it was removed; kept in the audit event.',
   }),
+} as const;
+
+/** `PUT /api/chat/rooms/:roomId/slow-mode`. */
+export const slowModeRequest = describe(
+  object({
+    seconds: describe(integer({ min: 0, max: SLOW_MODE_MAX_SECONDS }), {
+      description: `One message per this many seconds per member (0 turns slow mode off; at most ${SLOW_MODE_MAX_SECONDS}).`,
+      example: 30,
+    }),
+  }),
+  { title: 'SlowModeRequest' },
+);
+
+/** Path of `PUT` and `DELETE /api/chat/blocks/:userId`. */
+export const blockParams = {
+  userId: describe(uuid(), { description: 'The user you block or unblock.' }),
 } as const;
 
 /** A message's place in its room. */

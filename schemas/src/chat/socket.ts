@@ -57,7 +57,11 @@ export const sendOnSocket = describe(
 );
 
 export const chatSendFrame = describe(
-  actionFrame('chat.send', sendOnSocket, 'Send a message (the same limit as REST: 20 per 10 s).'),
+  actionFrame(
+    'chat.send',
+    sendOnSocket,
+    'Send a message, refused as over REST: `blocked`, `message_not_allowed`; `rate_limited` beyond 20 per 10 s and `slow_mode`, both with `retryAfter`.',
+  ),
   { title: 'ChatSendFrame' },
 );
 

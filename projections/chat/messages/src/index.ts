@@ -1,6 +1,7 @@
 import { chat as schema } from '@lectern/schemas';
 import { liveTable, type SqlProjection } from '@lectern/infra/runtime/projection';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
+import { notBlockedBy } from '@lectern/chat-projection-blocks';
 
 const TABLE = 'chat_messages';
 
@@ -145,24 +146,29 @@ export type HistoryPage = Readonly<{ items: MessageRow[]; older: boolean; newer:
 /**
  * A page of a room's messages in seq order: the newest, or the `limit`
  * before or after a seq. `older`/`newer` say whether more lie beyond.
+ * With `hiddenFor`, messages whose sender that user blocks are left out
+ * (the page still has `limit` of the others when there are that many).
  */
 export const historyPage = async (
   sql: SqlExecutor,
   roomId: string,
-  at: Readonly<{ before?: number; after?: number; limit: number }>,
+  at: Readonly<{ before?: number; after?: number; limit: number; hiddenFor?: string }>,
 ): Promise<HistoryPage> => {
   const n = at.limit + 1;
+  // $4 is the viewer; the condition is one primary-key probe per row of the range scan.
+  const hide = at.hiddenFor === undefined ? '' : `and ${notBlockedBy('$4', 'sender_id')}`;
+  const viewer = at.hiddenFor === undefined ? [] : [at.hiddenFor];
   if (at.after !== undefined) {
     const rows = await sql.query<Row>(
-      `select ${COLUMNS} from ${messages} where room_id = $1 and seq > $2 order by seq limit $3`,
-      [roomId, at.after, n],
+      `select ${COLUMNS} from ${messages} where room_id = $1 and seq > $2 ${hide} order by seq limit $3`,
+      [roomId, at.after, n, ...viewer],
     );
     const items = rows.slice(0, at.limit).map(toMessage);
     return { items, newer: rows.length > at.limit, older: at.after >= 0 };
   }
   const rows = await sql.query<Row>(
-    `select ${COLUMNS} from ${messages} where room_id = $1 and seq < $2 order by seq desc limit $3`,
-    [roomId, at.before ?? Number.MAX_SAFE_INTEGER, n],
+    `select ${COLUMNS} from ${messages} where room_id = $1 and seq < $2 ${hide} order by seq desc limit $3`,
+    [roomId, at.before ?? Number.MAX_SAFE_INTEGER, n, ...viewer],
   );
   const items = rows.slice(0, at.limit).map(toMessage).reverse();
   return { items, older: rows.length > at.limit, newer: at.before !== undefined };
@@ -182,19 +188,27 @@ export const changesAfter = async (
   return { items: rows.slice(0, limit).map(toMessage), more: rows.length > limit };
 };
 
-/** Messages matching `q` (web search syntax) in the given rooms, best first. Removed text is not there to find. */
+/**
+ * Messages matching `q` (web search syntax) in the given rooms, best first.
+ * Removed text is not there to find. With `hidden`, the messages in its
+ * `roomIds` whose sender its `viewer` blocks are left out.
+ */
 export const searchMessages = async (
   sql: SqlExecutor,
   roomIds: readonly string[],
   q: string,
   limit: number,
+  hidden?: Readonly<{ viewer: string; roomIds: readonly string[] }>,
 ): Promise<MessageRow[]> => {
   if (roomIds.length === 0) return [];
+  const hide = hidden?.roomIds.length
+    ? `and (room_id <> all($5::uuid[]) or ${notBlockedBy('$4', 'sender_id')})`
+    : '';
   const rows = await sql.query<Row>(
     `select ${COLUMNS} from ${messages}, websearch_to_tsquery('simple', lower($2)) as query
-     where room_id = any($1::uuid[]) and tsv @@ query
+     where room_id = any($1::uuid[]) and tsv @@ query ${hide}
      order by ts_rank(tsv, query) desc, sent_at desc limit $3`,
-    [roomIds, q, limit],
+    [roomIds, q, limit, ...(hide ? [hidden!.viewer, hidden!.roomIds] : [])],
   );
   return rows.map(toMessage);
 };

@@ -13,6 +13,8 @@ export type RoomRow = Readonly<{
   ownerId: string | null;
   members: readonly string[];
   createdAt: string;
+  /** 0 when slow mode is off. */
+  slowModeSeconds: number;
 }>;
 
 /**
@@ -21,9 +23,10 @@ export type RoomRow = Readonly<{
  */
 export const chatRoomsProjection: SqlProjection = {
   name: 'chat_rooms',
-  version: 1,
+  // 2: slow_mode_seconds.
+  version: 2,
   contexts: ['chat'],
-  eventTypes: ['chat.RoomCreated', 'chat.MemberInvited', 'chat.MemberLeft'],
+  eventTypes: ['chat.RoomCreated', 'chat.MemberInvited', 'chat.MemberLeft', 'chat.SlowModeSet'],
   tables: [ROOMS, MEMBERS],
   ddl: (t) => `
     create table if not exists ${t[ROOMS]} (
@@ -31,7 +34,8 @@ export const chatRoomsProjection: SqlProjection = {
       kind text not null,
       name text,
       owner_id uuid,
-      created_at timestamptz not null
+      created_at timestamptz not null,
+      slow_mode_seconds integer not null default 0
     );
     create table if not exists ${t[MEMBERS]} (
       room_id uuid not null,
@@ -68,6 +72,12 @@ export const chatRoomsProjection: SqlProjection = {
             e.data.userId,
           ]);
           break;
+        case 'chat.SlowModeSet':
+          await tx.query(`update ${t[ROOMS]} set slow_mode_seconds = $2 where room_id = $1`, [
+            e.data.roomId,
+            e.data.seconds,
+          ]);
+          break;
       }
     }
   },
@@ -84,6 +94,7 @@ type Row = {
   name: string | null;
   owner_id: string | null;
   created_at: Date | string;
+  slow_mode_seconds: number;
   members: string[];
 };
 const toRoom = (r: Row): RoomRow => ({
@@ -93,8 +104,9 @@ const toRoom = (r: Row): RoomRow => ({
   ownerId: r.owner_id,
   members: [...r.members].sort(),
   createdAt: new Date(r.created_at).toISOString(),
+  slowModeSeconds: Number(r.slow_mode_seconds),
 });
-const withMembers = `select r.room_id, r.kind, r.name, r.owner_id, r.created_at,
+const withMembers = `select r.room_id, r.kind, r.name, r.owner_id, r.created_at, r.slow_mode_seconds,
     array(select m.user_id::text from ${members} m where m.room_id = r.room_id) as members
   from ${rooms} r`;
 
@@ -123,8 +135,14 @@ export const isMember = async (sql: SqlExecutor, roomId: string, userId: string)
   return rows.length > 0;
 };
 
-/** The ids of the rooms `userId` is in. */
-export const roomIdsOf = async (sql: SqlExecutor, userId: string): Promise<string[]> =>
-  (await sql.query<{ room_id: string }>(`select room_id from ${members} where user_id = $1`, [userId])).map(
-    (r) => r.room_id,
-  );
+/** The rooms `userId` is in, each with its kind (search hides blocked senders in groups only). */
+export const memberRoomsOf = async (
+  sql: SqlExecutor,
+  userId: string,
+): Promise<{ roomId: string; kind: schema.RoomKind }[]> =>
+  (
+    await sql.query<{ room_id: string; kind: schema.RoomKind }>(
+      `select m.room_id, r.kind from ${members} m join ${rooms} r using (room_id) where m.user_id = $1`,
+      [userId],
+    )
+  ).map((r) => ({ roomId: r.room_id, kind: r.kind }));
