@@ -40,7 +40,7 @@ const history = async (databaseUrl: string, plan: RealtimePlan['history']) => {
       sql.query(
         `insert into ${table} (room_id, seq, message_id, sender_id, body, sent_at, updated_seq, tsv)
          select coalesce($1::uuid, md5('room' || (g / 1000))::uuid), case when $1::uuid is null then g % 1000 else g end,
-                md5('m' || g || coalesce($1, ''))::uuid, md5('u' || (g % 97))::uuid,
+                md5('m' || g || coalesce($1::text, ''))::uuid, md5('u' || (g % 97))::uuid,
                 'message ' || g || ' about lesson ' || (g % 50), now(), case when $1::uuid is null then g % 1000 else g end,
                 to_tsvector('simple', 'message ' || g || ' about lesson ' || (g % 50))
          from generate_series($2::bigint, $3::bigint) g`,
