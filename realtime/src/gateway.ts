@@ -2,15 +2,18 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { decodeJwt } from 'jose';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { topicOf, type RecordedEvent } from '@lectern/schemas';
+import type { RecordedEvent } from '@lectern/schemas';
 import type { VerifiedToken } from '@lectern/infra/http/auth';
 import type { Consumer, MessageLog } from '@lectern/infra/ports/message-log';
-import type { PresenceBus, PresenceChange, PresenceSubscription } from '@lectern/infra/ports/presence-bus';
-import { fromLogMessage } from '@lectern/infra/runtime/codec';
+import type { PresenceBus } from '@lectern/infra/ports/presence-bus';
 import { Problem } from '@lectern/infra/runtime/errors';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Metrics } from '@lectern/infra/runtime/metrics';
-import type { ChannelAccess, RealtimeAction, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
+import type { RealtimeAction, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
+import { accessOf, kindsByName } from './kinds.ts';
+import { gatewayDefaults, spendFrame, tally, type FrameBudget, type GatewayLimits } from './limits.ts';
+import { startLiveFeed } from './live-feed.ts';
+import { presenceRelay } from './presence-relay.ts';
 import {
   CLOSE,
   errorFrame,
@@ -21,42 +24,7 @@ import {
 } from './protocol.ts';
 import { sequencer, type Sequencer } from './sequencer.ts';
 
-export type GatewayLimits = Readonly<{
-  /** The `auth` frame must come within this; default 10 s. */
-  authTimeoutMs: number;
-  /** A ping this often; two unanswered end the connection. Default 1.5 s (a dead client is gone in 3 s). */
-  heartbeatMs: number;
-  /** Bytes the socket may hold unsent before the client counts as too slow; default 1 MiB. */
-  maxBufferedBytes: number;
-  /** Largest frame a client may send; default 64 KiB. */
-  maxFrameBytes: number;
-  /** Connections one user may hold open on this process; default 20. */
-  maxConnectionsPerUser: number;
-  /** Channels one connection may subscribe to; default 200. */
-  maxSubscriptions: number;
-  /** Frames a client may send per second, sustained; default 20. */
-  framesPerSecond: number;
-  /** …and at once; default 40. Past twice this, the connection is closed. */
-  framesBurst: number;
-  /**
-   * Connections from one address not yet authenticated; default 32. Past
-   * it an upgrade is answered 429, so a stranger cannot hold thousands of
-   * sockets open for the 10 s each is given to authenticate.
-   */
-  maxUnauthenticatedPerAddress: number;
-}>;
-
-export const gatewayDefaults: GatewayLimits = {
-  authTimeoutMs: 10_000,
-  heartbeatMs: 1_500,
-  maxBufferedBytes: 1 << 20,
-  maxFrameBytes: 64 << 10,
-  maxConnectionsPerUser: 20,
-  maxSubscriptions: 200,
-  framesPerSecond: 20,
-  framesBurst: 40,
-  maxUnauthenticatedPerAddress: 32,
-};
+export { gatewayDefaults, type GatewayLimits } from './limits.ts';
 
 export type GatewayOptions = Readonly<{
   verify: (token: string) => Promise<VerifiedToken>;
@@ -96,13 +64,12 @@ type Connection = {
   token: string;
   subs: Map<string, Subscription>;
   alive: boolean;
-  tokens: number;
-  refilledAt: number;
+  budget: FrameBudget;
   timers: NodeJS.Timeout[];
   closed: boolean;
   /** Its presence is removed already (the gateway is stopping): the close need not. */
   untracked: boolean;
-  /** Where it came from; counted in `pendingByAddress` until it authenticates or closes. */
+  /** Where it came from; counted in `unauthenticated` until it authenticates or closes. */
   address: string;
   pending: boolean;
 };
@@ -113,35 +80,6 @@ type Subscription = {
   seq: Sequencer;
   /** Given `'public'` access: items marked private are not offered to it. */
   publicOnly: boolean;
-};
-
-/**
- * The kinds of channel by name. One context's kind stands alone; a name
- * several contexts bring (`user`) must be live-only and without presence,
- * since one history and one presence serve a channel.
- */
-const kindsByName = (all: readonly RealtimeChannelKind[]) => {
-  const byName = new Map<string, RealtimeChannelKind[]>();
-  for (const k of all) byName.set(k.kind, [...(byName.get(k.kind) ?? []), k]);
-  for (const [name, group] of byName)
-    if (group.length > 1 && group.some((k) => k.history || k.presence))
-      throw new Error(`channel kind ${name} is brought more than once, so none may have history or presence`);
-  return byName;
-};
-
-/** The narrowest access the kinds of one name grant: any false refuses, any `'public'` narrows. */
-const accessOf = async (
-  group: readonly RealtimeChannelKind[],
-  caller: VerifiedToken,
-  id: string,
-): Promise<ChannelAccess> => {
-  let access: ChannelAccess = true;
-  for (const k of group) {
-    const a = await k.authorize(caller, id);
-    if (a === false) return false;
-    if (a === 'public') access = 'public';
-  }
-  return access;
 };
 
 export type Gateway = Readonly<{
@@ -164,6 +102,15 @@ export type Gateway = Readonly<{
   closedFor(): Readonly<Record<string, number>>;
 }>;
 
+/** The `type` of a frame's JSON, if it has one (a consistency wait is not queued behind other frames). */
+const parseType = (text: string): unknown => {
+  try {
+    return (JSON.parse(text) as { type?: unknown } | null)?.type;
+  } catch {
+    return undefined;
+  }
+};
+
 /**
  * The WebSocket gateway (ARCHITECTURE §2 `realtime/`): authenticates each
  * connection with an access token sent in its first frame (never in the
@@ -182,15 +129,6 @@ export type Gateway = Readonly<{
  *   gateway.attach(httpServer);
  *   await gateway.start();
  */
-/** The `type` of a frame's JSON, if it has one (a consistency wait is not queued behind other frames). */
-const parseType = (text: string): unknown => {
-  try {
-    return (JSON.parse(text) as { type?: unknown } | null)?.type;
-  } catch {
-    return undefined;
-  }
-};
-
 export const realtimeGateway = (opts: GatewayOptions): Gateway => {
   const limits: GatewayLimits = { ...gatewayDefaults, ...opts.limits };
   const now = opts.now ?? Date.now;
@@ -203,20 +141,17 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     kinds.get(parseChannel(channel)!.kind)?.[0]?.presence === true;
   const actions = new Map(opts.actions.map((a) => [a.type, a]));
   const connections = new Map<string, Connection>();
-  const perUser = new Map<string, number>();
+  const perUser = tally();
   /** Connections not yet authenticated, by address. */
-  const pendingByAddress = new Map<string, number>();
+  const unauthenticated = tally();
   const settle = (c: Connection) => {
     if (!c.pending) return;
     c.pending = false;
-    const n = (pendingByAddress.get(c.address) ?? 1) - 1;
-    if (n > 0) pendingByAddress.set(c.address, n);
-    else pendingByAddress.delete(c.address);
+    unauthenticated.remove(c.address);
   };
   const addressOf = opts.addressOf ?? ((req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown');
   /** Subscriptions by channel, across connections: where a live item goes. */
   const channels = new Map<string, Set<Subscription>>();
-  const presenceSubs = new Map<string, Promise<PresenceSubscription>>();
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: limits.maxFrameBytes,
@@ -253,38 +188,15 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
 
   // --- presence -------------------------------------------------------------
 
-  const presenceFrame = (change: PresenceChange) => ({
-    type: 'presence',
-    channel: change.channel,
-    change: {
-      type: change.type,
-      userId: change.userId,
-      online: change.type === 'join' ? change.userConnections === 1 : change.userConnections > 0,
-      ...(change.type === 'leave' ? { reason: change.reason } : {}),
-    },
-  });
-
-  /** Resolves once this process hears the channel's joins and leaves (one bus subscription per channel). */
-  const followPresence = (channel: string): Promise<PresenceSubscription> | null => {
-    if (!opts.presence) return null;
-    let sub = presenceSubs.get(channel);
-    if (!sub) {
-      sub = opts.presence.subscribe([channel], (change) => {
-        for (const s of channels.get(channel) ?? []) send(s.conn, presenceFrame(change));
-      });
-      presenceSubs.set(channel, sub);
-    }
-    return sub;
-  };
-
-  const unfollowPresence = (channel: string) => {
-    const sub = presenceSubs.get(channel);
-    if (!sub) return;
-    presenceSubs.delete(channel);
-    void sub
-      .then((s) => s.unsubscribe())
-      .catch((err: unknown) => log.warn({ err, channel }, 'presence unsubscribe failed'));
-  };
+  const relay = opts.presence
+    ? presenceRelay({
+        bus: opts.presence,
+        logger: log,
+        fanOut: (channel, frame) => {
+          for (const s of channels.get(channel) ?? []) send(s.conn, frame);
+        },
+      })
+    : null;
 
   // --- subscriptions ----------------------------------------------------------
 
@@ -295,7 +207,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     set?.delete(s);
     if (set && set.size === 0) {
       channels.delete(s.channel);
-      unfollowPresence(s.channel);
+      relay?.unfollow(s.channel);
     }
   };
 
@@ -321,13 +233,12 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       // reply. Presence is best effort: with Redis away, items still flow, and the next
       // subscriber to the channel tries again.
       try {
-        await followPresence(f.channel);
+        await relay!.follow(f.channel);
       } catch (err) {
-        presenceSubs.delete(f.channel);
         log.warn({ err, channel: f.channel }, 'presence unavailable; subscribed without it');
       }
       if (c.closed) {
-        if (!channels.get(f.channel)?.size) unfollowPresence(f.channel);
+        if (!channels.get(f.channel)?.size) relay!.unfollow(f.channel);
         return;
       }
     }
@@ -422,9 +333,9 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       expireAt(c, f.token);
       return send(c, { type: 'reply', ref: f.ref, data: { expiresAt: expiry(f.token) } });
     }
-    const open = perUser.get(caller.userId) ?? 0;
-    if (open >= limits.maxConnectionsPerUser) return close(c, CLOSE.tooManyConnections);
-    perUser.set(caller.userId, open + 1);
+    if (perUser.count(caller.userId) >= limits.maxConnectionsPerUser)
+      return close(c, CLOSE.tooManyConnections);
+    perUser.add(caller.userId);
     settle(c);
     c.caller = caller;
     c.token = f.token;
@@ -446,25 +357,19 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
 
   /** Spends one frame from the connection's budget; false when it is spent (answered), or closed for a flood. */
   const admit = (c: Connection): boolean => {
-    const t = now();
-    c.tokens = Math.min(limits.framesBurst, c.tokens + ((t - c.refilledAt) / 1000) * limits.framesPerSecond);
-    c.refilledAt = t;
-    c.tokens -= 1;
-    if (c.tokens >= 0) return true;
-    if (c.tokens < -limits.framesBurst) {
-      close(c, CLOSE.flood);
-      return false;
-    }
-    const retryAfter = Math.ceil(-c.tokens / limits.framesPerSecond);
-    send(
-      c,
-      errorFrame(
-        new Problem('rate_limited', 'rate_limited', 'Too many frames; slow down.', {
-          retryAfterSeconds: retryAfter,
-        }),
-        null,
-      ),
-    );
+    const spent = spendFrame(c.budget, now(), limits);
+    if (spent.outcome === 'ok') return true;
+    if (spent.outcome === 'flood') close(c, CLOSE.flood);
+    else
+      send(
+        c,
+        errorFrame(
+          new Problem('rate_limited', 'rate_limited', 'Too many frames; slow down.', {
+            retryAfterSeconds: spent.retryAfterSeconds,
+          }),
+          null,
+        ),
+      );
     return false;
   };
 
@@ -536,15 +441,14 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       token: '',
       subs: new Map(),
       alive: true,
-      tokens: limits.framesBurst,
-      refilledAt: now(),
+      budget: { tokens: limits.framesBurst, refilledAt: now() },
       timers: [],
       closed: false,
       untracked: false,
       address,
       pending: true,
     };
-    pendingByAddress.set(address, (pendingByAddress.get(address) ?? 0) + 1);
+    unauthenticated.add(address);
     connections.set(c.id, c);
     opts.metrics?.realtimeConnections.set(connections.size);
     c.authTimer = setTimeout(() => c.caller === null && close(c, CLOSE.authTimeout), limits.authTimeoutMs);
@@ -587,9 +491,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       connections.delete(c.id);
       opts.metrics?.realtimeConnections.set(connections.size);
       if (c.caller) {
-        const n = (perUser.get(c.caller.userId) ?? 1) - 1;
-        if (n > 0) perUser.set(c.caller.userId, n);
-        else perUser.delete(c.caller.userId);
+        perUser.remove(c.caller.userId);
         if (!c.untracked)
           opts.presence?.untrack(c.id).catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
       }
@@ -604,7 +506,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       return;
     }
     const address = addressOf(req);
-    if ((pendingByAddress.get(address) ?? 0) >= limits.maxUnauthenticatedPerAddress) {
+    if (unauthenticated.count(address) >= limits.maxUnauthenticatedPerAddress) {
       closes.too_many_unauthenticated = (closes.too_many_unauthenticated ?? 0) + 1;
       opts.metrics?.realtimeClosed.inc({ reason: 'too_many_unauthenticated' });
       socket.end(
@@ -616,14 +518,6 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
   };
 
   // --- the live feed --------------------------------------------------------
-
-  const contexts = [...new Set(opts.channels.flatMap((k) => k.contexts))].sort();
-  const byTopic = new Map(
-    contexts.map((ctx) => [
-      topicOf(ctx, opts.namespace),
-      opts.channels.filter((k) => k.contexts.includes(ctx)),
-    ]),
-  );
 
   const deliver = (event: RecordedEvent, routed: readonly RealtimeChannelKind[]) => {
     for (const kind of routed) {
@@ -676,34 +570,14 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     },
 
     async start() {
-      if (contexts.length > 0) {
-        await opts.log.ensureTopics(
-          contexts.map((ctx) => ({ topic: topicOf(ctx, opts.namespace), partitions: 4 })),
-        );
-        consumer = opts.log.consume({
-          groupId: `${opts.namespace}.realtime.${opts.nodeId}`,
-          topics: [...byTopic.keys()],
-          startFrom: 'latest',
-          handleBatch: async (batch) => {
-            const routed = byTopic.get(batch.topic) ?? [];
-            for (const m of batch.messages) {
-              let event: RecordedEvent;
-              try {
-                event = fromLogMessage(m);
-              } catch (err) {
-                // Not an event: no channel can show it, and it must not stop the feed.
-                log.warn(
-                  { err, topic: m.topic, offset: m.offset },
-                  'realtime skipped a message that is not an event',
-                );
-                continue;
-              }
-              deliver(event, routed);
-            }
-          },
-        });
-        await consumer.ready;
-      }
+      consumer = await startLiveFeed({
+        log: opts.log,
+        namespace: opts.namespace,
+        nodeId: opts.nodeId,
+        kinds: opts.channels,
+        logger: log,
+        deliver,
+      });
       heartbeat = setInterval(() => {
         for (const c of connections.values()) {
           if (c.closed) continue;
@@ -738,7 +612,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       );
       await consumer?.stop();
       consumer = null;
-      for (const channel of [...presenceSubs.keys()]) unfollowPresence(channel);
+      relay?.unfollowAll();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
 
