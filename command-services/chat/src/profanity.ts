@@ -28,6 +28,17 @@ export interface ProfanityFilter {
  */
 export const DEFAULT_ALLOWED_WORDS: readonly string[] = ['penistone', 'shiitake'];
 
+/** A number standing alone (not inside a word). */
+const NUMBER = /(?<![\p{L}\p{N}])\p{N}+(?![\p{L}\p{N}])/gu;
+
+/**
+ * The text with each number that stands alone blanked out: the l33t-speak
+ * transformer reads digits as letters, so "455" and "717" would be words,
+ * and "I scored 455 points" refused. Digits inside a word ("sh1t", "a55")
+ * are still read as letters.
+ */
+const withoutNumbers = (text: string) => text.replace(NUMBER, (n) => ' '.repeat(n.length));
+
 /**
  * The default filter: the `obscenity` library's English list with its
  * recommended transformers, which read through l33t speak, repeated
@@ -48,7 +59,7 @@ export const obscenityFilter = (opts: Readonly<{ allow?: readonly string[] }> = 
   return {
     check: (text) =>
       Promise.resolve(
-        matcher.hasMatch(text)
+        matcher.hasMatch(withoutNumbers(text))
           ? { allowed: false, reason: 'The message contains a word this platform does not allow.' }
           : { allowed: true },
       ),
