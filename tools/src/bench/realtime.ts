@@ -7,8 +7,10 @@ import { liveTables } from '@lectern/infra/runtime/projection-runner';
 import { postgresSql } from '@lectern/infra/sql/index';
 import { testClient, type TestClient } from '@lectern/realtime/testing/client';
 import { startServerProcess, type ServerProcess } from '@lectern/server/process';
+import { topicOf } from '@lectern/schemas';
+import { toLogMessage } from '@lectern/infra/runtime/codec';
 import { throwawayDatabase, type Engines } from './engines.ts';
-import { dropKafkaNamespace } from './logs.ts';
+import { dropKafkaNamespace, openKafkaLog, openSqlLog } from './logs.ts';
 import { perSecond, progress, round, summarize } from './stats.ts';
 
 export type RealtimePlan = Readonly<{
@@ -117,6 +119,12 @@ const deploy = async (engines: Engines, gateways: number) => {
   return {
     core,
     gateways: gws,
+    namespace,
+    /** The deployment's log, as the bench's own client (for events fed straight to it). */
+    openLog: () =>
+      engines.kafkaBrokers
+        ? openKafkaLog(engines.kafkaBrokers, `lectern-bench-rt-${db.name}`)
+        : openSqlLog(postgresSql(db.url)),
     post,
     user,
     async stop() {
@@ -219,10 +227,7 @@ const fanout = async (d: Deployment, plan: RealtimePlan['fanout']) => {
   const delivered = items();
   const refused: Record<string, number> = {};
   for (const f of answers('error')) refused[String(f.code)] = (refused[String(f.code)] ?? 0) + 1;
-  for (const r of rooms) for (const c of r.clients) c.close();
-  return {
-    connections: plan.rooms * plan.membersPerRoom,
-    rooms: plan.rooms,
+  const endToEnd = {
     messages: plan.rooms * plan.messagesPerRoom,
     accepted: accepted(),
     refused,
@@ -230,6 +235,87 @@ const fanout = async (d: Deployment, plan: RealtimePlan['fanout']) => {
     seconds: round(ms / 1000, 2),
     deliveredPerSecond: perSecond(delivered, ms),
   };
+  progress(`realtime fan-out, sent over the socket: ${JSON.stringify(endToEnd)}`);
+  try {
+    return {
+      connections: plan.rooms * plan.membersPerRoom,
+      rooms: plan.rooms,
+      sentOverTheSocket: endToEnd,
+      fedToTheLog: await fedToTheLog(d, rooms, plan.messagesPerRoom),
+    };
+  } finally {
+    for (const r of rooms) for (const c of r.clients) c.close();
+  }
+};
+
+/**
+ * The gateway alone: `perRoom` more messages per room produced straight to
+ * the chat topic, as the relay would publish them (the next seqs of each
+ * room's stream, so every subscriber takes them live, in order), as fast as
+ * the log takes them. The write path (append, relay) is out of the figure;
+ * what is left is the log to the gateway to the sockets.
+ */
+const fedToTheLog = async (
+  d: Deployment,
+  rooms: readonly { id: string; clients: TestClient[] }[],
+  perRoom: number,
+) => {
+  const log = await d.openLog();
+  try {
+    const channelOf = (roomId: string) => `room:${roomId}`;
+    const last = new Map(
+      rooms.map((r) => [r.id, Math.max(-1, ...r.clients.flatMap((c) => c.items(channelOf(r.id))))]),
+    );
+    const items = () =>
+      rooms.reduce((n, r) => n + r.clients.reduce((m, c) => m + c.items(channelOf(r.id)).length, 0), 0);
+    const before = items();
+    const expected = rooms.reduce((n, r) => n + r.clients.length * perRoom, 0);
+    const topic = topicOf('chat', d.namespace);
+    const sender = randomUUID();
+    const started = performance.now();
+    for (let i = 0; i < perRoom; i += 100) {
+      const batch = rooms.flatMap((r) =>
+        Array.from({ length: Math.min(100, perRoom - i) }, (_, k) => {
+          const revision = last.get(r.id)! + 1 + i + k;
+          return toLogMessage({
+            id: randomUUID(),
+            type: 'chat.MessageSent',
+            schemaVersion: 1,
+            streamId: `chatmessages-${r.id}`,
+            revision,
+            position: 1e12 + revision,
+            occurredAt: new Date().toISOString(),
+            data: { roomId: r.id, messageId: randomUUID(), senderId: sender, body: `fed ${revision}` },
+            metadata: {
+              correlationId: sender,
+              causationId: null,
+              actor: null,
+              requestId: null,
+              traceparent: null,
+            },
+          });
+        }),
+      );
+      await log.produce(topic, batch);
+    }
+    const produced = performance.now() - started;
+    const deadline = Date.now() + 600_000;
+    while (items() - before < expected) {
+      if (Date.now() > deadline)
+        throw new Error(`fed to the log: ${items() - before} of ${expected} items after 10 minutes`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const ms = performance.now() - started;
+    return {
+      messages: rooms.length * perRoom,
+      delivered: expected,
+      producedInSeconds: round(produced / 1000, 2),
+      seconds: round(ms / 1000, 2),
+      deliveredPerSecond: perSecond(expected, ms),
+    };
+  } finally {
+    await log.close();
+  }
 };
 
 /** Resident memory of a process, from /proc (Linux). */
