@@ -9,7 +9,7 @@ import type { PresenceBus } from '@lectern/infra/ports/presence-bus';
 import { Problem } from '@lectern/infra/runtime/errors';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Metrics } from '@lectern/infra/runtime/metrics';
-import type { RealtimeAction, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
+import type { ChannelItem, RealtimeAction, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
 import { accessOf, kindsByName } from './kinds.ts';
 import { gatewayDefaults, spendFrame, tally, type FrameBudget, type GatewayLimits } from './limits.ts';
 import { startLiveFeed } from './live-feed.ts';
@@ -175,15 +175,37 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     t.unref();
   };
 
-  const send = (c: Connection, frame: object) => {
+  /** The frames-sent counter of each frame type, looked up once. */
+  const sentOfType = new Map<string, { inc(): void } | undefined>();
+  const sendText = (c: Connection, text: string, type: string) => {
     if (c.closed || c.ws.readyState !== WebSocket.OPEN) return;
-    const text = JSON.stringify(frame);
     if (c.ws.bufferedAmount + Buffer.byteLength(text) > limits.maxBufferedBytes) {
       log.warn({ connectionId: c.id, buffered: c.ws.bufferedAmount }, 'realtime client too slow; closing');
       return close(c, CLOSE.slowConsumer);
     }
     c.ws.send(text);
-    opts.metrics?.realtimeFramesSent.inc({ type: (frame as { type?: string }).type ?? 'unknown' });
+    let counter = sentOfType.get(type);
+    if (!sentOfType.has(type))
+      sentOfType.set(type, (counter = opts.metrics?.realtimeFramesSent.labels({ type })));
+    counter?.inc();
+  };
+  const send = (c: Connection, frame: object) =>
+    sendText(c, JSON.stringify(frame), (frame as { type?: string }).type ?? 'unknown');
+
+  /**
+   * A live item's data as JSON, made once however many subscribers it goes
+   * to (every subscription of a channel is offered the same `data`).
+   */
+  const dataText = new WeakMap<object, string>();
+  const itemText = (channel: string, item: ChannelItem) => {
+    const data = item.data;
+    const cacheable = typeof data === 'object' && data !== null;
+    let text = cacheable ? dataText.get(data) : undefined;
+    if (text === undefined) {
+      text = JSON.stringify(data ?? null);
+      if (cacheable) dataText.set(data, text);
+    }
+    return `{"type":"item","channel":${JSON.stringify(channel)},"seq":${item.seq},"data":${text}}`;
   };
 
   // --- presence -------------------------------------------------------------
@@ -257,7 +279,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
               head: () => history.head(id),
             }
           : null,
-        send: (item) => send(c, { type: 'item', channel: f.channel, seq: item.seq, data: item.data }),
+        send: (item) => sendText(c, itemText(f.channel, item), 'item'),
         fail: (err) => {
           log.warn({ err, connectionId: c.id, channel: f.channel }, 'realtime resume failed');
           send(c, {
