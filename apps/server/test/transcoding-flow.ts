@@ -315,6 +315,56 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
     );
   });
 
+  test.serial(`${name}: a re-transcode that fails takes nothing from the ladder that plays`, async (t) => {
+    const l = await lectern();
+    const ada = await token(['author']);
+    const admin = await token(['admin']);
+    const courseId = await newCourse(ada);
+    const { assetId } = await assets.uploadVideo(
+      ada,
+      courseId,
+      await clip({ seconds: 4, width: 1280, height: 720 }),
+    );
+    const ready = await assets.when(ada, courseId, assetId, (a) => a.status !== 'processing');
+    t.like(ready, { status: 'ready' });
+    const good = ready.ladder.jobId as string;
+    const playing = await call('GET', `/api/courses/${courseId}/media-assets/${assetId}/playback`, {
+      token: ada,
+    });
+    t.is(playing.status, 200);
+
+    // The source is lost from the storage; an admin asks for the 720p rendition again.
+    const uploaded = (await eventsOf(assetId)).find((e) => e.type === 'content.MediaAssetUploaded')!;
+    await l.blobs.delete(uploaded.data.key as string);
+    const again = await call('POST', `/api/courses/${courseId}/media-assets/${assetId}/transcode`, {
+      token: admin,
+      body: { rendition: '720p' },
+    });
+    t.is(again.status, 202, JSON.stringify(again.body));
+    let failure: Record<string, any> | undefined;
+    await waitUntil('the new job to fail', async () => {
+      failure = (await eventsOf(assetId)).find((e) => e.type === 'content.MediaAssetTranscodeFailed')?.data;
+      return failure !== undefined;
+    });
+    t.like(failure, { permanent: true, attempts: 1 });
+    t.not(failure!.jobId, good);
+    t.regex(failure!.reason as string, /gone/);
+
+    // The asset still plays the ladder it had, from the same job, and nothing says it failed.
+    const after = await assets.when(ada, courseId, assetId, () => true);
+    t.like(after, { status: 'ready', reason: null });
+    t.is(after.ladder.jobId, good);
+    t.false((await eventsOf(assetId)).some((e) => e.type === 'content.MediaAssetFailed'));
+    const replay = await call('GET', `/api/courses/${courseId}/media-assets/${assetId}/playback`, {
+      token: ada,
+    });
+    t.is(replay.body?.jobId, good);
+    t.deepEqual(
+      (await playHls(`${l.url}${replay.body!.url}`)).map((v) => v.height),
+      [720],
+    );
+  });
+
   test.serial(`${name}: ffmpeg killed mid-job is tried again, and the ladder still appears`, async (t) => {
     const ada = await token(['author']);
     const courseId = await newCourse(ada);
