@@ -5,6 +5,8 @@ import { sharedLectern, type ProfileSetup } from './testing.ts';
 import { identityUser, sessionList, tokenPair } from '@lectern/schemas/identity/api';
 import { jsonClient, problem, type Reply } from './http-client.ts';
 import { devMailbox } from './dev-mailbox.ts';
+import { recordsOf } from './log-records.ts';
+import { topicOf } from '@lectern/schemas';
 
 /**
  * Identity end to end over HTTP against a whole backend in this process,
@@ -589,55 +591,74 @@ export const identityFlow = (test: TestFn, name: string, setup: ProfileSetup) =>
     t.deepEqual(decodeJwt(next.body?.accessToken).roles, ['author', 'learner']);
   });
 
-  test.serial(`${name}: edge headers on identity's answers; no secret in any event`, async (t) => {
-    const email = newEmail();
-    const ip = newIp();
-    const reg = await http('POST', '/api/identity/register', {
-      body: { email, password },
-      headers: from(ip),
-    });
-    for (const h of [
-      'content-security-policy',
-      'strict-transport-security',
-      'referrer-policy',
-      'x-content-type-options',
-    ])
-      t.truthy(reg.headers.get(h), h);
-    const { token } = await mailbox.waitFor(email, 'verify-email');
-    const verified = await http('POST', '/api/identity/verify-email', { body: { token } });
-    const { tokens } = await registerAndVerify();
-    const phone = `+4916${String(Date.now()).slice(-8)}`;
-    await http('POST', '/api/identity/phone', {
-      token: tokens.accessToken,
-      body: { phone },
-      headers: from(newIp()),
-    });
-    const { code } = await mailbox.waitFor(phone, 'phone-code');
+  test.serial(
+    `${name}: edge headers on identity's answers; no secret in any event or log record`,
+    async (t) => {
+      const email = newEmail();
+      const ip = newIp();
+      const reg = await http('POST', '/api/identity/register', {
+        body: { email, password },
+        headers: from(ip),
+      });
+      for (const h of [
+        'content-security-policy',
+        'strict-transport-security',
+        'referrer-policy',
+        'x-content-type-options',
+      ])
+        t.truthy(reg.headers.get(h), h);
+      const { token } = await mailbox.waitFor(email, 'verify-email');
+      const verified = await http('POST', '/api/identity/verify-email', { body: { token } });
+      const { tokens } = await registerAndVerify();
+      const phone = `+4916${String(Date.now()).slice(-8)}`;
+      await http('POST', '/api/identity/phone', {
+        token: tokens.accessToken,
+        body: { phone },
+        headers: from(newIp()),
+      });
+      const { code } = await mailbox.waitFor(phone, 'phone-code');
+      // A reset asked for, and its mail sent (the notifications worker has rendered it by then).
+      t.is(
+        (await http('POST', '/api/identity/password-reset', { body: { email }, headers: from(newIp()) }))
+          .status,
+        202,
+      );
+      const reset = await mailbox.waitFor(email, 'reset-password');
 
-    const { lectern } = await ctx();
-    const secrets = [
-      password,
-      token!,
-      token!.split('.')[1]!,
-      verified.body?.refreshToken,
-      (verified.body?.refreshToken as string).split('.')[2]!,
-      verified.body?.accessToken,
-    ];
-    let scanned = 0;
-    let cursor = '';
-    for (;;) {
-      const page = await lectern.store.readAll(cursor, 500);
-      for (const e of page) {
-        if (!e.type.startsWith('identity.')) continue;
-        scanned++;
-        const text = JSON.stringify(e);
-        for (const s of secrets) t.false(text.includes(s), `${e.type} holds a secret`);
-        if (e.type === 'identity.PhoneCodeSent' && (e.data as { phone: string }).phone === phone)
-          t.false(JSON.stringify(e.data).includes(`"${code}"`), 'phone code in clear');
+      const { lectern } = await ctx();
+      const secrets = [
+        password,
+        token!,
+        token!.split('.')[1]!,
+        reset.token!,
+        verified.body?.refreshToken,
+        (verified.body?.refreshToken as string).split('.')[2]!,
+        verified.body?.accessToken,
+      ];
+      // Every event of every context (a notification's events record what was sent, never its text).
+      let scanned = 0;
+      let cursor = '';
+      for (;;) {
+        const page = await lectern.store.readAll(cursor, 500);
+        for (const e of page) {
+          scanned++;
+          const text = JSON.stringify(e);
+          for (const s of secrets) t.false(text.includes(s), `${e.type} holds a secret`);
+          if (e.type === 'identity.PhoneCodeSent' && (e.data as { phone: string }).phone === phone)
+            t.false(JSON.stringify(e.data).includes(`"${code}"`), 'phone code in clear');
+        }
+        if (page.length === 0) break;
+        cursor = page[page.length - 1]!.cursor;
       }
-      if (page.length === 0) break;
-      cursor = page[page.length - 1]!.cursor;
-    }
-    t.true(scanned > 10, `scanned ${scanned} identity events`);
-  });
+      t.true(scanned > 10, `scanned ${scanned} events`);
+      // And every record the log holds for identity and notifications, as a consumer reads them.
+      for (const topic of ['identity', 'notifications'].map((c) => topicOf(c, lectern.namespace))) {
+        const records = await recordsOf(lectern.log, topic);
+        t.true(records.length > 0, `${topic} has records`);
+        for (const r of records)
+          for (const s of secrets)
+            t.false(r.value.includes(s), `${topic}/${r.partition}@${r.offset} holds a secret`);
+      }
+    },
+  );
 };
