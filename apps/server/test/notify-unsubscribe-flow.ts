@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { userStreamId } from '@lectern/schemas/identity/events';
+import { ch } from '@lectern/infra/analytics/sql';
 import { mailpit } from '@lectern/infra/testing/mailpit';
+import { waitUntil } from '@lectern/infra/testing/wait';
 import { jsonClient, problem } from './http-client.ts';
 import { notifyClient } from './notify-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
@@ -67,6 +69,15 @@ export const notifyUnsubscribeFlow = (test: TestFn, name: string, setup: Profile
       const [user, scope, mac] = token.split('.');
       t.is(user, userId);
       t.is(scope, `course:${one.courseId}`);
+      // The fan-out records its decisions many to an event; analytics keeps a row per decision.
+      const analytics = (await lectern()).analytics!;
+      const decided = async () =>
+        analytics.query<{ type: string; source: string }>(
+          ch`SELECT type, source FROM ${analytics.table('events')}
+              WHERE user_id = ${userId} AND type = 'notifications.NotificationSent'`,
+        );
+      await waitUntil('the decision in analytics', async () => (await decided()).length > 0, 120_000, 200);
+      t.like((await decided())[0], { type: 'notifications.NotificationSent', source: 'notifications' });
 
       // 3. Bent to the other course, to all e-mail, to another user, or cut short: refused, nothing written.
       for (const bent of [
