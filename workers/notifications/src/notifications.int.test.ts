@@ -10,6 +10,7 @@ import { templateRenderer } from '@lectern/schemas/notifications/render';
 import { derivedDigits, linkToken, messageKeys, type MessageKeys } from '@lectern/infra/auth/message-secrets';
 import { codeHash, randomToken, tokenHash } from '@lectern/infra/auth/secrets';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
+import { kafkaLog } from '@lectern/infra/message-log/kafka';
 import { sqlLog } from '@lectern/infra/message-log/sql-log';
 import { devMailbox, type DevMailbox } from '@lectern/infra/notify/dev-mailbox';
 import { failoverSender } from '@lectern/infra/notify/failover';
@@ -23,8 +24,9 @@ import { dlqTopicOf } from '@lectern/infra/runtime/dead-letters';
 import { createLogger } from '@lectern/infra/runtime/logger';
 import { startReactor, workOf, type RunningReactor } from '@lectern/infra/runtime/reactor';
 import { pgliteSql } from '@lectern/infra/sql/pglite';
+import { postgresSql } from '@lectern/infra/sql/index';
 import type { Sql } from '@lectern/infra/sql/sql';
-import { requireEngine } from '@lectern/infra/testing/engines';
+import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
 import { mailpit } from '@lectern/infra/testing/mailpit';
 import { startProviderSim, type ProviderSim } from '@lectern/infra/testing/provider-sim';
 import { eventFeed } from '@lectern/infra/testing/projection-spec';
@@ -44,6 +46,20 @@ import { notificationsReaction, type Senders } from './reaction.ts';
 
 const smtpUrl = requireEngine(test, 'SMTP_URL', 'mailpit (SMTP)');
 const mailpitUrl = requireEngine(test, 'MAILPIT_URL', 'mailpit (API)');
+const databaseUrl = requireEngine(test, 'DATABASE_URL', 'PostgreSQL');
+const kafkaBrokers = requireEngine(test, 'KAFKA_BROKERS', 'Kafka');
+
+/**
+ * Where the worker runs: PGlite with the table log (the embedded profile),
+ * or PostgreSQL with Kafka (the distributed one) where they are set: the
+ * provider tests run on each, since retries, Retry-After and failover ride
+ * on the log's redelivery and commits.
+ */
+type Engine = 'pglite' | 'postgres+kafka';
+const engines: readonly Engine[] = [
+  'pglite',
+  ...(databaseUrl && kafkaBrokers ? (['postgres+kafka'] as const) : []),
+];
 
 const logger = createLogger({ level: 'silent' });
 const APP = 'https://app.lectern.test';
@@ -71,9 +87,17 @@ type Fixture = Readonly<{
   close(): Promise<void>;
 }>;
 
-const fixture = async (opts: { sms?: number; logger?: typeof logger } = {}): Promise<Fixture> => {
-  const sql = await pgliteSql(null);
-  const log = await sqlLog(sql);
+const fixture = async (
+  opts: { sms?: number; logger?: typeof logger; engine?: Engine } = {},
+): Promise<Fixture> => {
+  const db = opts.engine === 'postgres+kafka' ? await freshDatabase(databaseUrl!) : null;
+  const sql = db ? postgresSql(db.url) : await pgliteSql(null);
+  const log = db
+    ? await kafkaLog({
+        brokers: kafkaBrokers!.split(','),
+        clientId: `lectern-test-${randomUUID().slice(0, 8)}`,
+      })
+    : await sqlLog(sql);
   const store = await sqlEventStore(sql);
   const namespace = `n${randomUUID().slice(0, 8)}`;
   const keys = messageKeys([randomBytes(32)]);
@@ -160,7 +184,9 @@ const fixture = async (opts: { sms?: number; logger?: typeof logger } = {}): Pro
     async close() {
       for (const r of running) await r.stop();
       for (const s of sms) await s.stop();
+      if (db) await log.close();
       await sql.close();
+      await db?.drop();
     },
   };
 };
@@ -264,132 +290,138 @@ test('a replay after the work rows are gone still sends nothing: the notificatio
   }
 });
 
-test('an SMS provider answering 500 twice and then 200 sends the code once, after retries', async (t) => {
-  const f = await fixture({ sms: 1 });
-  try {
-    await f.sms[0]!.script([500, 500, 200]);
-    await f.start();
-    const p = await phoneCode(f.keys);
-    await f.publish(p.event);
-    await f.consumed();
-    const requests = await f.sms[0]!.requests();
-    t.deepEqual(
-      requests.map((r) => r.status),
-      [500, 500, 200],
-    );
-    t.is(new Set(requests.map((r) => r.headers['idempotency-key'])).size, 1, 'one message id for every try');
-    t.true(String((requests[2]!.body as { text: string }).text).includes(p.code));
-    t.deepEqual(f.pauses, [150, 300], 'backoff doubled, with jitter');
-    const [row] = await deliveriesOfEvent(f.sql, p.event.id);
-    t.like(row, { status: 'sent', attempts: 3, provider: 'sms-0' });
-    t.is(await f.dlqCount(), 0);
-    // Every decision is an event of the notification's stream: two failed tries, then sent.
-    const decisions = await f.store.readStream(notificationStreamId(row!.notificationId));
-    t.deepEqual(
-      decisions.map((e) => [e.type, (e.data as { attempts: number }).attempts]),
-      [
-        ['notifications.NotificationFailed', 1],
-        ['notifications.NotificationFailed', 2],
-        ['notifications.NotificationSent', 3],
-      ],
-    );
-    t.is(decisions[0]!.metadata.causationId, p.event.id);
-  } finally {
-    await f.close();
-  }
-});
+for (const engine of engines) {
+  test(`${engine}: an SMS provider answering 500 twice and then 200 sends the code once, after retries`, async (t) => {
+    const f = await fixture({ sms: 1, engine });
+    try {
+      await f.sms[0]!.script([500, 500, 200]);
+      await f.start();
+      const p = await phoneCode(f.keys);
+      await f.publish(p.event);
+      await f.consumed();
+      const requests = await f.sms[0]!.requests();
+      t.deepEqual(
+        requests.map((r) => r.status),
+        [500, 500, 200],
+      );
+      t.is(
+        new Set(requests.map((r) => r.headers['idempotency-key'])).size,
+        1,
+        'one message id for every try',
+      );
+      t.true(String((requests[2]!.body as { text: string }).text).includes(p.code));
+      t.deepEqual(f.pauses, [150, 300], 'backoff doubled, with jitter');
+      const [row] = await deliveriesOfEvent(f.sql, p.event.id);
+      t.like(row, { status: 'sent', attempts: 3, provider: 'sms-0' });
+      t.is(await f.dlqCount(), 0);
+      // Every decision is an event of the notification's stream: two failed tries, then sent.
+      const decisions = await f.store.readStream(notificationStreamId(row!.notificationId));
+      t.deepEqual(
+        decisions.map((e) => [e.type, (e.data as { attempts: number }).attempts]),
+        [
+          ['notifications.NotificationFailed', 1],
+          ['notifications.NotificationFailed', 2],
+          ['notifications.NotificationSent', 3],
+        ],
+      );
+      t.is(decisions[0]!.metadata.causationId, p.event.id);
+    } finally {
+      await f.close();
+    }
+  });
 
-test("a provider's 429 with Retry-After is asked again no sooner than it said", async (t) => {
-  const f = await fixture({ sms: 1 });
-  try {
-    await f.sms[0]!.script([{ status: 429, retryAfter: '7' }, 200]);
-    await f.start();
-    const p = await phoneCode(f.keys);
-    await f.publish(p.event);
-    await f.consumed();
-    t.deepEqual(
-      (await f.sms[0]!.requests()).map((r) => r.status),
-      [429, 200],
-    );
-    t.deepEqual(f.pauses, [7000], 'Retry-After: 7, not the 150 ms backoff');
-    const [row] = await deliveriesOfEvent(f.sql, p.event.id);
-    t.like(row, { status: 'sent', attempts: 2 });
-  } finally {
-    await f.close();
-  }
-});
+  test(`${engine}: a provider's 429 with Retry-After is asked again no sooner than it said`, async (t) => {
+    const f = await fixture({ sms: 1, engine });
+    try {
+      await f.sms[0]!.script([{ status: 429, retryAfter: '7' }, 200]);
+      await f.start();
+      const p = await phoneCode(f.keys);
+      await f.publish(p.event);
+      await f.consumed();
+      t.deepEqual(
+        (await f.sms[0]!.requests()).map((r) => r.status),
+        [429, 200],
+      );
+      t.deepEqual(f.pauses, [7000], 'Retry-After: 7, not the 150 ms backoff');
+      const [row] = await deliveriesOfEvent(f.sql, p.event.id);
+      t.like(row, { status: 'sent', attempts: 2 });
+    } finally {
+      await f.close();
+    }
+  });
 
-test('a 400 from the provider dead-letters at once, with the reason recorded', async (t) => {
-  const f = await fixture({ sms: 1 });
-  try {
-    await f.sms[0]!.script([400]);
-    await f.start();
-    const p = await phoneCode(f.keys);
-    await f.publish(p.event);
-    await f.consumed();
-    t.is((await f.sms[0]!.requests()).length, 1);
-    t.is(await f.dlqCount(), 1);
-    const [row] = await deliveriesOfEvent(f.sql, p.event.id);
-    t.like(row, { status: 'dead', attempts: 1, provider: 'sms-0' });
-    t.regex(row!.reason ?? '', /400/);
-    t.like(await workOf(f.sql, 'notifications', p.event.id), { state: 'dead' });
-  } finally {
-    await f.close();
-  }
-});
+  test(`${engine}: a 400 from the provider dead-letters at once, with the reason recorded`, async (t) => {
+    const f = await fixture({ sms: 1, engine });
+    try {
+      await f.sms[0]!.script([400]);
+      await f.start();
+      const p = await phoneCode(f.keys);
+      await f.publish(p.event);
+      await f.consumed();
+      t.is((await f.sms[0]!.requests()).length, 1);
+      t.is(await f.dlqCount(), 1);
+      const [row] = await deliveriesOfEvent(f.sql, p.event.id);
+      t.like(row, { status: 'dead', attempts: 1, provider: 'sms-0' });
+      t.regex(row!.reason ?? '', /400/);
+      t.like(await workOf(f.sql, 'notifications', p.event.id), { state: 'dead' });
+    } finally {
+      await f.close();
+    }
+  });
 
-test("a notification's log lines name its causing event and correlation id, through retry and dead letter", async (t) => {
-  const lines: Record<string, unknown>[] = [];
-  const captured = createLogger({ destination: { write: (line) => void lines.push(JSON.parse(line)) } });
-  const f = await fixture({ sms: 1, logger: captured });
-  try {
-    await f.sms[0]!.script([503, 400]);
-    await f.start();
-    const p = await phoneCode(f.keys);
-    const other = await phoneCode(f.keys);
-    await f.publish(p.event, other.event);
-    await f.consumed();
-    const cause = { eventId: p.event.id, correlationId: p.event.metadata.correlationId };
-    t.truthy(cause.correlationId);
-    const of = (msg: string) => lines.filter((l) => l.msg === msg && l.eventId === p.event.id);
-    t.like(of('reaction failed; retrying')[0], { ...cause, reactor: 'notifications', attempt: 1 });
-    t.like(of('message dead-lettered')[0], { ...cause, reactor: 'notifications', attempt: 2 });
-    // The other code went out on the provider's next answer (200), and says so with its own ids.
-    t.like(
-      lines.find((l) => l.msg === 'reacted' && l.eventId === other.event.id),
-      { correlationId: other.event.metadata.correlationId, outcome: 'sent' },
-    );
-    t.false(JSON.stringify(lines).includes(p.code), 'the code never reaches the log');
-  } finally {
-    await f.close();
-  }
-});
+  test(`${engine}: a notification's log lines name its causing event and correlation id, through retry and dead letter`, async (t) => {
+    const lines: Record<string, unknown>[] = [];
+    const captured = createLogger({ destination: { write: (line) => void lines.push(JSON.parse(line)) } });
+    const f = await fixture({ sms: 1, logger: captured, engine });
+    try {
+      await f.sms[0]!.script([503, 400]);
+      await f.start();
+      const p = await phoneCode(f.keys);
+      const other = await phoneCode(f.keys);
+      await f.publish(p.event, other.event);
+      await f.consumed();
+      const cause = { eventId: p.event.id, correlationId: p.event.metadata.correlationId };
+      t.truthy(cause.correlationId);
+      const of = (msg: string) => lines.filter((l) => l.msg === msg && l.eventId === p.event.id);
+      t.like(of('reaction failed; retrying')[0], { ...cause, reactor: 'notifications', attempt: 1 });
+      t.like(of('message dead-lettered')[0], { ...cause, reactor: 'notifications', attempt: 2 });
+      // The other code went out on the provider's next answer (200), and says so with its own ids.
+      t.like(
+        lines.find((l) => l.msg === 'reacted' && l.eventId === other.event.id),
+        { correlationId: other.event.metadata.correlationId, outcome: 'sent' },
+      );
+      t.false(JSON.stringify(lines).includes(p.code), 'the code never reaches the log');
+    } finally {
+      await f.close();
+    }
+  });
 
-test('a failing primary fails over to the secondary in the same attempt', async (t) => {
-  const f = await fixture({ sms: 2 });
-  try {
-    await f.sms[0]!.script([503]);
-    await f.start();
-    const p = await phoneCode(f.keys);
-    await f.publish(p.event);
-    await f.consumed();
-    t.deepEqual(
-      (await f.sms[0]!.requests()).map((r) => r.status),
-      [503],
-    );
-    t.deepEqual(
-      (await f.sms[1]!.requests()).map((r) => r.status),
-      [200],
-    );
-    t.like((await deliveriesOfEvent(f.sql, p.event.id))[0], {
-      status: 'sent',
-      attempts: 1,
-      provider: 'sms-1',
-    });
-  } finally {
-    await f.close();
-  }
-});
+  test(`${engine}: a failing primary fails over to the secondary in the same attempt`, async (t) => {
+    const f = await fixture({ sms: 2, engine });
+    try {
+      await f.sms[0]!.script([503]);
+      await f.start();
+      const p = await phoneCode(f.keys);
+      await f.publish(p.event);
+      await f.consumed();
+      t.deepEqual(
+        (await f.sms[0]!.requests()).map((r) => r.status),
+        [503],
+      );
+      t.deepEqual(
+        (await f.sms[1]!.requests()).map((r) => r.status),
+        [200],
+      );
+      t.like((await deliveriesOfEvent(f.sql, p.event.id))[0], {
+        status: 'sent',
+        attempts: 1,
+        provider: 'sms-1',
+      });
+    } finally {
+      await f.close();
+    }
+  });
+}
 
 test('a secret made with a key the worker does not hold is never sent; an expired link is suppressed', async (t) => {
   const f = await fixture();
