@@ -1,3 +1,10 @@
 export * from './routes.ts';
 export * from './domain/room.ts';
 export * from './actions.ts';
+export * from './attachments.ts';
+export {
+  attachmentDecider,
+  checkAttachmentType,
+  type Attachment,
+  type AttachmentCommand,
+} from './domain/attachment.ts';

@@ -1,8 +1,14 @@
-import { chatActions, chatCommandRoutes, type ChatCommandDeps } from '@lectern/chat-commands';
+import {
+  chatActions,
+  chatAttachmentRoutes,
+  chatCommandRoutes,
+  type ChatCommandDeps,
+} from '@lectern/chat-commands';
 import { chatQueryRoutes, chatUserChannel, roomChannel } from '@lectern/chat-queries';
 import { chatMessagesProjection, isRedacted } from '@lectern/chat-projection-messages';
 import { chatRoomsProjection } from '@lectern/chat-projection-rooms';
 import { chatApi, chatTags } from '@lectern/schemas/chat/api';
+import { chatAttachmentApi } from '@lectern/schemas/chat/attachments-api';
 import { chatEvents } from '@lectern/schemas/chat/events';
 import {
   chatSendFrame,
@@ -20,6 +26,7 @@ const commandDeps = async (p: Platform): Promise<ChatCommandDeps> => ({
   clock: p.clock,
   limiter: await sqlRateLimiter(p.sql),
   isRedacted: (roomId, seq) => isRedacted(p.sql, roomId, seq),
+  blobs: p.blobs,
 });
 
 /** Chat: direct and group rooms, their messages, history by cursor and search; rooms on the socket. */
@@ -28,10 +35,11 @@ export const chatModule = (): ContextModule => ({
   projections: [chatRoomsProjection, chatMessagesProjection],
   routes: async (p) => [
     chatCommandRoutes(await commandDeps(p)),
-    chatQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
+    chatAttachmentRoutes({ store: p.store, blobs: p.blobs, clock: p.clock, verify: p.auth.verify }),
+    chatQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor, blobs: p.blobs }),
   ],
   realtime: async (p) => ({
-    channels: [roomChannel(p.sql, p.store), chatUserChannel()],
+    channels: [roomChannel(p.sql, p.store, p.blobs), chatUserChannel()],
     actions: chatActions({ ...(await commandDeps(p)), uuid: p.ids.uuid }),
   }),
   asyncApi: {
@@ -49,5 +57,5 @@ export const chatModule = (): ContextModule => ({
       actions: [{ type: 'chat.send', frame: chatSendFrame, reply: chatSentReplyFrame }],
     },
   },
-  api: [{ name: 'chat', operations: chatApi, tags: chatTags }],
+  api: [{ name: 'chat', operations: [...chatApi, ...chatAttachmentApi], tags: chatTags }],
 });

@@ -4,6 +4,8 @@ import { authenticate, type VerifiedToken } from '@lectern/infra/http/auth';
 import { awaitConsistency, type WaitFor } from '@lectern/infra/http/headers';
 import { Problem, validated } from '@lectern/infra/runtime/errors';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
+import { withAttachmentUrls, type AttachmentView } from './attachments.ts';
 import {
   chatRoomsProjection,
   roomById,
@@ -23,6 +25,8 @@ export type ChatQueryDeps = Readonly<{
   sql: SqlExecutor;
   verify: (token: string) => Promise<VerifiedToken>;
   waitFor: WaitFor;
+  /** Where attachments are; history signs a short-lived GET of each. */
+  blobs: BlobStore;
 }>;
 
 const roomIdParam = uuid();
@@ -39,6 +43,7 @@ export const messageView = (m: MessageRow) => ({
   redacted: m.redacted,
   redactedAt: m.redactedAt,
   cursor: schema.encodeChatCursor({ roomId: m.roomId, seq: m.seq }),
+  attachments: m.attachments.map((a): AttachmentView => ({ ...a })),
 });
 
 const limitOf = (raw: unknown): number => {
@@ -136,7 +141,7 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
     const last = page.items.at(-1);
     const cursor = (seq: number) => schema.encodeChatCursor({ roomId: room.roomId, seq });
     res.json({
-      items: page.items.map(messageView),
+      items: await withAttachmentUrls(deps.blobs, page.items.map(messageView)),
       before: first && page.older ? cursor(first.seq) : null,
       // Always where to ask for newer ones (also to poll): after the last shown, or where the caller was.
       after: last ? cursor(last.seq) : after !== undefined ? cursor(after) : null,
@@ -147,7 +152,8 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
     const q = validated(schema.searchQuery.q(req.query.q, '/q'));
     const limit = limitOf(req.query.limit);
     const rooms = await roomIdsOf(deps.sql, req.ctx.actor!.userId!);
-    res.json({ items: (await searchMessages(deps.sql, rooms, q, limit)).map(messageView) });
+    const hits = await searchMessages(deps.sql, rooms, q, limit);
+    res.json({ items: await withAttachmentUrls(deps.blobs, hits.map(messageView)) });
   });
 
   return router;

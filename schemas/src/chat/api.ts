@@ -29,6 +29,22 @@ import {
   sendMessage,
   seqParam,
 } from './requests.ts';
+import { attachmentView } from './attachments.ts';
+
+/** What a send with `attachments` may be refused for. */
+const sendAttachmentErrors = [
+  {
+    status: 400,
+    description:
+      'An attachment that is not yours, of another room, or unknown (`unknown_attachment`); one named twice, or ' +
+      'an empty body without attachments (`validation_failed`).',
+  },
+  {
+    status: 409,
+    description:
+      'An attachment not completed (`attachment_not_stored`), or carried by another message (`attachment_already_linked`).',
+  },
+] as const;
 
 const cursor = describe(string(), {
   description: "This message's cursor: for history from here, or resume.",
@@ -66,6 +82,10 @@ export const chatMessage = describe(
     redacted: boolean(),
     redactedAt: nullable(isoTime()),
     cursor,
+    attachments: describe(arrayOf(attachmentView), {
+      description:
+        'Its files, each with a presigned GET for a few minutes; none once the message was removed.',
+    }),
   }),
   { title: 'ChatMessage' },
 );
@@ -207,6 +227,7 @@ export const chatApi: readonly ApiOperation[] = [
       noRoom,
       { status: 409, description: 'This `clientMessageId` was used for another text (`event_id_conflict`).' },
       { status: 429, description: 'Too many messages (`rate_limited`); wait `Retry-After` seconds.' },
+      ...sendAttachmentErrors,
     ],
   },
   {

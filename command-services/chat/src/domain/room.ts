@@ -123,20 +123,36 @@ export const roomDecider: Decider<Room, RoomCommand, schema.RoomStreamEvent> = {
   evolve,
 };
 
-/** The message a send decides, once the room says the sender may write. */
+/**
+ * The message a send decides, once the room says the sender may write. A
+ * message says something: text, or attachments (then the text may be
+ * empty). One with attachments, or without text, is a v2 event; any other
+ * is still written as v1, so a send retried across the change is the same
+ * content.
+ */
 export const decideSend = (
   room: Room,
-  cmd: Readonly<{ messageId: string; senderId: string; body: string }>,
+  cmd: Readonly<{
+    messageId: string;
+    senderId: string;
+    body: string;
+    attachments?: readonly schema.AttachmentRef[];
+  }>,
 ): schema.MessageStreamEvent => {
   const open = memberOf(room, cmd.senderId);
-  return {
-    type: 'chat.MessageSent',
-    data: { roomId: open.roomId, messageId: cmd.messageId, senderId: cmd.senderId, body: cmd.body },
-  };
+  const attachments = cmd.attachments ?? [];
+  if (cmd.body.length === 0 && attachments.length === 0)
+    throw new Problem('validation', 'validation_failed', 'A message has text or attachments.', {
+      issues: [{ path: '/body', message: 'must be at least 1 characters without attachments' }],
+    });
+  const data = { roomId: open.roomId, messageId: cmd.messageId, senderId: cmd.senderId, body: cmd.body };
+  return attachments.length === 0 && cmd.body.length > 0
+    ? { type: 'chat.MessageSent', data }
+    : { type: 'chat.MessageSent', schemaVersion: 2, data: { ...data, attachments } };
 };
 
 /** What the store holds at a seq, as an edit or a removal needs it: the message sent there, or nothing. */
-export type Original = Readonly<{ senderId: string }> | null;
+export type Original = Readonly<{ senderId: string; attachments?: readonly schema.AttachmentRef[] }> | null;
 
 export const decideEdit = (
   room: Room,
