@@ -45,6 +45,7 @@ export const chatActions = (deps: ChatCommandDeps & Readonly<{ uuid: () => strin
           id,
           body.body,
           body.clientMessageId,
+          body.attachments,
         );
         const { position, ...answer } = sent;
         return { ...answer, consistencyToken: String(position) };

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { chat as schema, type EventMetadata } from '@lectern/schemas';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
+import { openFolderStore } from '@lectern/infra/blobs/folder-store';
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { pgliteSql } from '@lectern/infra/sql/pglite';
@@ -24,6 +28,13 @@ const setup = async () => {
     limiter: await sqlRateLimiter(sql),
     isRedacted: () => Promise.resolve(false),
     profanityFilter: obscenityFilter(),
+    blobs: (
+      await openFolderStore({
+        root: await mkdtemp(join(tmpdir(), 'chat-commands-')),
+        signingKey: 'k'.repeat(32),
+        baseUrl: 'http://localhost/blobs',
+      })
+    ).store,
   });
   const caller = (userId: string, roles: readonly string[] = ['learner']): ChatCaller => ({
     userId,

@@ -4,3 +4,10 @@ export * from './actions.ts';
 export * from './blocks.ts';
 export * from './domain/blocks.ts';
 export * from './profanity.ts';
+export * from './attachments.ts';
+export {
+  attachmentDecider,
+  checkAttachmentType,
+  type Attachment,
+  type AttachmentCommand,
+} from './domain/attachment.ts';

@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { chat as schema, decodeEvent, uuid, type EventMetadata } from '@lectern/schemas';
 import { EventIdConflict, type EventStore } from '@lectern/infra/ports/event-store';
 import type { RateLimit, RateLimiter } from '@lectern/infra/ports/rate-limiter';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import { authenticate, type VerifiedToken } from '@lectern/infra/http/auth';
 import { ifMatchRevision, setCommandHeaders } from '@lectern/infra/http/headers';
 import { jsonBody } from '@lectern/infra/http/app';
@@ -10,11 +11,13 @@ import { eventMetadata } from '@lectern/infra/runtime/context';
 import { fold } from '@lectern/infra/runtime/decider';
 import { Problem, validated } from '@lectern/infra/runtime/errors';
 import { deterministicUuid, type Clock } from '@lectern/infra/runtime/ids';
+import { attachmentLinks } from './attachments.ts';
 import {
   decideEdit,
   decideRedact,
   decideSend,
   directPeer,
+  mayWrite,
   roomDecider,
   slowModeFor,
   type Original,
@@ -35,6 +38,8 @@ export type ChatCommandDeps = Readonly<{
   isRedacted: (roomId: string, seq: number) => Promise<boolean>;
   /** Whether a message's text may be stored (sends and edits). */
   profanityFilter: ProfanityFilter;
+  /** Where attachments are uploaded to; a removed message's files are deleted from it. */
+  blobs: BlobStore;
 }>;
 
 const roomIdParam = uuid();
@@ -90,6 +95,7 @@ export const chatCommands = (deps: ChatCommandDeps) => {
     const verdict = await deps.profanityFilter.check(body);
     return verdict.allowed ? null : verdict.reason;
   };
+  const attachments = attachmentLinks(deps);
 
   /** Appends one message event at the room's next seq: no expected revision, the room already said yes. */
   const appendMessageEvent = async (
@@ -97,7 +103,8 @@ export const chatCommands = (deps: ChatCommandDeps) => {
     event: schema.MessageStreamEvent,
     id: string,
   ): Promise<{ seq: number; position: number }> => {
-    const checked = decodeEvent(schema.chatEvents, event.type, 1, event.data);
+    const schemaVersion = event.schemaVersion ?? 1;
+    const checked = decodeEvent(schema.chatEvents, event.type, schemaVersion, event.data);
     if (!checked.ok)
       throw new Error(`decided ${event.type} fails its schema: ${JSON.stringify(checked.issues)}`);
     const result = await deps.store
@@ -107,7 +114,7 @@ export const chatCommands = (deps: ChatCommandDeps) => {
           {
             ...event,
             id,
-            schemaVersion: 1,
+            schemaVersion,
             occurredAt: deps.clock.now().toISOString(),
             metadata: caller.metadata,
           },
@@ -157,7 +164,7 @@ export const chatCommands = (deps: ChatCommandDeps) => {
       maxCount: 1,
     });
     if (!e || e.revision !== seq || !schema.isChatEvent(e) || e.type !== 'chat.MessageSent') return null;
-    return { senderId: e.data.senderId };
+    return { senderId: e.data.senderId, ...(e.data.attachments ? { attachments: e.data.attachments } : {}) };
   };
 
   return {
@@ -166,15 +173,16 @@ export const chatCommands = (deps: ChatCommandDeps) => {
       roomId: string,
       body: schema.MessageSent['body'],
       clientMessageId: string,
+      attachmentIds: readonly string[] = [],
     ): Promise<Sent> {
       const state = await room(roomId);
-      const event = decideSend(state, {
-        messageId: clientMessageId,
-        senderId: caller.userId,
-        body,
+      // Refused before anything is spent or linked: not a member, blocked by the peer, a text the
+      // filter refuses.
+      const writer = {
         blockedByPeer: await blockedByPeer(state, caller.userId),
         textRefused: await textRefused(body),
-      });
+      };
+      mayWrite(state, caller.userId, writer);
       // The room's own limit first: a send it refuses spends nothing of the sender's flood budget.
       const seconds = slowModeFor(state, caller.userId, caller.roles.includes('admin'));
       if (seconds > 0) await takeTurn(roomId, caller.userId, clientMessageId, seconds);
@@ -185,6 +193,13 @@ export const chatCommands = (deps: ChatCommandDeps) => {
         });
       // The sender is in the id: nobody can take, or collide with, another's message id.
       const id = deterministicUuid(`chat/message/${roomId}/${caller.userId}/${clientMessageId}`);
+      const event = decideSend(state, {
+        messageId: clientMessageId,
+        senderId: caller.userId,
+        body,
+        attachments: await attachments.link(caller, roomId, attachmentIds, id),
+        ...writer,
+      });
       const { seq, position } = await appendMessageEvent(caller, event, id);
       return {
         roomId,
@@ -211,14 +226,17 @@ export const chatCommands = (deps: ChatCommandDeps) => {
 
     async redact(caller: ChatCaller, roomId: string, seq: number, reason: string | null) {
       const state = await room(roomId);
-      const event = decideRedact(state, await original(roomId, seq), {
+      const found = await original(roomId, seq);
+      const event = decideRedact(state, found, {
         seq,
         actorId: caller.userId,
         admin: caller.roles.includes('admin'),
         reason,
       });
       const id = deterministicUuid(`${caller.commandId}/chat/redact/${roomId}/${seq}`);
-      return appendMessageEvent(caller, event, id);
+      const done = await appendMessageEvent(caller, event, id);
+      await attachments.discard(roomId, found?.attachments ?? []);
+      return done;
     },
   };
 };
@@ -338,7 +356,7 @@ export const chatCommandRoutes = (deps: ChatCommandDeps): Router => {
   router.post('/api/chat/rooms/:roomId/messages', auth, async (req, res) => {
     const roomId = roomIdOf(req);
     const body = validated(schema.sendMessage(jsonBody(req)));
-    const sent = await commands.send(caller(req), roomId, body.body, body.clientMessageId);
+    const sent = await commands.send(caller(req), roomId, body.body, body.clientMessageId, body.attachments);
     setCommandHeaders(res, sent.seq, sent.position);
     const { position: _, ...answer } = sent;
     res.status(201).json(answer);

@@ -1,7 +1,8 @@
 import { Router, type Request } from 'express';
 import { profile as schema } from '@lectern/schemas';
 import type { EventStore } from '@lectern/infra/ports/event-store';
-import { BlobError, type BlobStore } from '@lectern/infra/ports/blob-store';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
+import { sniffedObject } from '@lectern/infra/blobs/stored';
 import { authenticate, assertRole, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
 import { ifMatchRevision, setCommandHeaders } from '@lectern/infra/http/headers';
 import { jsonBody } from '@lectern/infra/http/app';
@@ -9,7 +10,7 @@ import { handleCommand } from '@lectern/infra/runtime/command-handler';
 import { eventMetadata } from '@lectern/infra/runtime/context';
 import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
 import { deterministicUuid, type Clock } from '@lectern/infra/runtime/ids';
-import { profileDecider, sniffImage, type StoredImage } from './domain/profile.ts';
+import { narrowToImage, profileDecider, type StoredImage } from './domain/profile.ts';
 import { experienceLevelDecider, type ExperienceLevelCommand } from './domain/experience-level.ts';
 
 export type ProfileCommandDeps = Readonly<{
@@ -197,15 +198,6 @@ export const profileCommandRoutes = (deps: ProfileCommandDeps): Router => {
 
 /** What the storage holds under `key`, with its first bytes sniffed; null when nothing is there. */
 const storedImage = async (blobs: BlobStore, key: string): Promise<StoredImage | null> => {
-  try {
-    const stat = await blobs.stat(key);
-    return {
-      size: stat.size,
-      contentType: stat.contentType,
-      sniffed: sniffImage(await blobs.readHead(key, 8)),
-    };
-  } catch (error) {
-    if (error instanceof BlobError && error.code === 'blob_not_found') return null;
-    throw error;
-  }
+  const stored = await sniffedObject(blobs, key);
+  return stored && { ...stored, sniffed: narrowToImage(stored.sniffed) };
 };

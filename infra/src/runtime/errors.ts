@@ -13,6 +13,7 @@ export type ProblemKind =
   | 'conflict'
   | 'revision_mismatch'
   | 'too_large'
+  | 'unsupported_type'
   | 'locked'
   | 'rate_limited'
   | 'unavailable';
@@ -25,6 +26,8 @@ export const statusOf: Readonly<Record<ProblemKind, number>> = {
   conflict: 409,
   revision_mismatch: 412,
   too_large: 413,
+  /** A file (named by a field, not the request's own body) of a type the route does not take. */
+  unsupported_type: 415,
   locked: 423,
   rate_limited: 429,
   unavailable: 503,

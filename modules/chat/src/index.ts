@@ -1,5 +1,6 @@
 import {
   chatActions,
+  chatAttachmentRoutes,
   chatCommandRoutes,
   obscenityFilter,
   type ChatCommandDeps,
@@ -10,6 +11,7 @@ import { chatMessagesProjection, isRedacted } from '@lectern/chat-projection-mes
 import { chatRoomsProjection } from '@lectern/chat-projection-rooms';
 import { chatBlocksProjection } from '@lectern/chat-projection-blocks';
 import { chatApi, chatTags } from '@lectern/schemas/chat/api';
+import { chatAttachmentApi } from '@lectern/schemas/chat/attachments-api';
 import { chatEvents } from '@lectern/schemas/chat/events';
 import {
   chatSendFrame,
@@ -43,22 +45,28 @@ export const chatModule = (opts: ChatModuleOptions = {}): ContextModule => {
     limiter: await sqlRateLimiter(p.sql),
     isRedacted: (roomId, seq) => isRedacted(p.sql, roomId, seq),
     profanityFilter,
+    blobs: p.blobs,
   });
   return {
     name: 'chat',
     projections: [chatRoomsProjection, chatMessagesProjection, chatBlocksProjection],
     routes: async (p) => [
       chatCommandRoutes(await commandDeps(p)),
-      chatQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor }),
+      chatAttachmentRoutes({ store: p.store, blobs: p.blobs, clock: p.clock, verify: p.auth.verify }),
+      chatQueryRoutes({ sql: p.sql, verify: p.auth.verify, waitFor: p.waitFor, blobs: p.blobs }),
     ],
     realtime: async (p) => ({
-      channels: [roomChannel(p.sql, p.store), chatUserChannel()],
+      channels: [roomChannel(p.sql, p.store, p.blobs), chatUserChannel()],
       actions: chatActions({ ...(await commandDeps(p)), uuid: p.ids.uuid }),
     }),
     asyncApi: {
       context: 'chat',
       topics: [
-        { name: 'chat.events', description: 'Rooms, members, messages and blocklists.', events: chatEvents },
+        {
+          name: 'chat.events',
+          description: 'Rooms, members, messages, blocklists and attachments.',
+          events: chatEvents,
+        },
       ],
       socket: {
         items: [
@@ -72,6 +80,6 @@ export const chatModule = (opts: ChatModuleOptions = {}): ContextModule => {
         actions: [{ type: 'chat.send', frame: chatSendFrame, reply: chatSentReplyFrame }],
       },
     },
-    api: [{ name: 'chat', operations: chatApi, tags: chatTags }],
+    api: [{ name: 'chat', operations: [...chatApi, ...chatAttachmentApi], tags: chatTags }],
   };
 };

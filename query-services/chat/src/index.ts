@@ -1,2 +1,3 @@
 export * from './routes.ts';
 export * from './realtime.ts';
+export * from './attachments.ts';

@@ -5,7 +5,9 @@ import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { ChannelDelivery, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
 import type { UserRoomChange } from '@lectern/schemas/chat/socket';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import { messageView } from './routes.ts';
+import { withAttachmentUrls } from './attachments.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -36,6 +38,8 @@ const live = (e: RecordedEvent): MessageChange | null => {
           redacted: false,
           redactedAt: null,
           cursor: schema.encodeChatCursor({ roomId: e.data.roomId, seq: e.revision }),
+          // Live items are routed without I/O: no URL here; history (REST or a resume) signs them.
+          attachments: [...(e.data.attachments ?? [])],
         },
       };
     case 'chat.MessageEdited':
@@ -55,6 +59,7 @@ const live = (e: RecordedEvent): MessageChange | null => {
           body: null,
           redacted: true,
           redactedAt: at,
+          attachments: [],
         },
       };
     default:
@@ -73,6 +78,7 @@ const live = (e: RecordedEvent): MessageChange | null => {
 export const roomChannel = (
   sql: SqlExecutor,
   store: Pick<EventStore, 'readStream'>,
+  blobs: BlobStore,
 ): RealtimeChannelKind => ({
   kind: 'room',
   contexts: ['chat'],
@@ -94,10 +100,11 @@ export const roomChannel = (
         ?.position ?? null,
     async changesAfter(id, after, limit) {
       const page = await changesAfter(sql, id, after, limit);
+      const views = await withAttachmentUrls(blobs, page.items.map(messageView));
       return {
-        items: page.items.map((m) => ({
+        items: page.items.map((m, i) => ({
           seq: m.updatedSeq,
-          data: { message: messageView(m) } satisfies MessageChange,
+          data: { message: views[i]! } satisfies MessageChange,
         })),
         more: page.more,
       };

@@ -4,6 +4,8 @@ import { authenticate, type VerifiedToken } from '@lectern/infra/http/auth';
 import { awaitConsistency, type WaitFor } from '@lectern/infra/http/headers';
 import { Problem, validated } from '@lectern/infra/runtime/errors';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
+import { withAttachmentUrls, type AttachmentView } from './attachments.ts';
 import {
   chatRoomsProjection,
   memberRoomsOf,
@@ -24,6 +26,8 @@ export type ChatQueryDeps = Readonly<{
   sql: SqlExecutor;
   verify: (token: string) => Promise<VerifiedToken>;
   waitFor: WaitFor;
+  /** Where attachments are; history signs a short-lived GET of each. */
+  blobs: BlobStore;
 }>;
 
 const roomIdParam = uuid();
@@ -40,6 +44,7 @@ export const messageView = (m: MessageRow) => ({
   redacted: m.redacted,
   redactedAt: m.redactedAt,
   cursor: schema.encodeChatCursor({ roomId: m.roomId, seq: m.seq }),
+  attachments: m.attachments.map((a): AttachmentView => ({ ...a })),
 });
 
 const limitOf = (raw: unknown): number => {
@@ -139,7 +144,7 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
     const last = page.items.at(-1);
     const cursor = (seq: number) => schema.encodeChatCursor({ roomId: room.roomId, seq });
     res.json({
-      items: page.items.map(messageView),
+      items: await withAttachmentUrls(deps.blobs, page.items.map(messageView)),
       before: first && page.older ? cursor(first.seq) : null,
       // Always where to ask for newer ones (also to poll): after the last shown, or where the caller was.
       after: last ? cursor(last.seq) : after !== undefined ? cursor(after) : null,
@@ -159,7 +164,7 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
       limit,
       { viewer: me, roomIds: groups },
     );
-    res.json({ items: found.map(messageView) });
+    res.json({ items: await withAttachmentUrls(deps.blobs, found.map(messageView)) });
   });
 
   router.get('/api/chat/blocks', auth, async (req, res) => {

@@ -31,6 +31,22 @@ import {
   seqParam,
   slowModeRequest,
 } from './requests.ts';
+import { attachmentView } from './attachments.ts';
+
+/** What a send with `attachments` may be refused for. */
+const sendAttachmentErrors = [
+  {
+    status: 400,
+    description:
+      'An attachment that is not yours, of another room, or unknown (`unknown_attachment`); one named twice, or ' +
+      'an empty body without attachments (`validation_failed`).',
+  },
+  {
+    status: 409,
+    description:
+      'An attachment not completed (`attachment_not_stored`), or carried by another message (`attachment_already_linked`).',
+  },
+] as const;
 
 const cursor = describe(string(), {
   description: "This message's cursor: for history from here, or resume.",
@@ -73,6 +89,10 @@ export const chatMessage = describe(
     redacted: boolean(),
     redactedAt: nullable(isoTime()),
     cursor,
+    attachments: describe(arrayOf(attachmentView), {
+      description:
+        'Its files, each with a presigned GET for a few minutes; none once the message was removed.',
+    }),
   }),
   { title: 'ChatMessage' },
 );
@@ -276,6 +296,7 @@ export const chatApi: readonly ApiOperation[] = [
           'Too many messages (`rate_limited`), or the room is in slow mode and your turn has not come ' +
           '(`slow_mode`); wait `Retry-After` seconds.',
       },
+      ...sendAttachmentErrors,
     ],
   },
   {

@@ -12,6 +12,13 @@ import {
   uuid as uuidOf,
   type Validator,
 } from '../validation.ts';
+import {
+  MAX_ATTACHMENTS_PER_MESSAGE,
+  attachmentEvents,
+  attachmentRef,
+  type AttachmentRef,
+  type AttachmentStreamEvent,
+} from './attachments.ts';
 
 /**
  * Chat keeps two kinds of stream per room:
@@ -87,7 +94,10 @@ export type MessageSent = Readonly<{
   /** The client's id for the message (unique per sender and room): a retried send is the same event. */
   messageId: string;
   senderId: string;
+  /** Empty only when the message carries attachments (v2). */
   body: string;
+  /** Files linked to the message for good (v2; absent in v1 and when none). */
+  attachments?: readonly AttachmentRef[];
 }>;
 
 export type MessageEdited = Readonly<{
@@ -126,7 +136,8 @@ export type MessageStreamEvent =
   | DomainEvent<'chat.MessageEdited', MessageEdited>
   | DomainEvent<'chat.MessageRedacted', MessageRedacted>;
 
-export type ChatDomainEvent = RoomStreamEvent | MessageStreamEvent | BlocklistStreamEvent;
+export type ChatDomainEvent =
+  RoomStreamEvent | MessageStreamEvent | BlocklistStreamEvent | AttachmentStreamEvent;
 export type ChatEvent = RecordedEventOf<ChatDomainEvent>;
 
 const uuid = uuidOf();
@@ -190,6 +201,21 @@ export const chatEvents: CatalogueOf<ChatDomainEvent> = {
     {
       version: 1,
       validate: object({ roomId: uuid, messageId: uuid, senderId: uuid, body }) as Validator<unknown>,
+      // Every v1 message is a v2 one without attachments.
+      upcast: (data) => data,
+    },
+    {
+      version: 2,
+      validate: object(
+        {
+          roomId: uuid,
+          messageId: uuid,
+          senderId: uuid,
+          body: string({ max: MESSAGE_MAX_CHARS, trim: false }),
+          attachments: arrayOf(attachmentRef, { max: MAX_ATTACHMENTS_PER_MESSAGE }),
+        },
+        { optional: ['attachments'] },
+      ) as Validator<unknown>,
     },
   ],
   'chat.MessageEdited': [
@@ -207,6 +233,7 @@ export const chatEvents: CatalogueOf<ChatDomainEvent> = {
       }) as Validator<unknown>,
     },
   ],
+  ...attachmentEvents,
 };
 
 /** Narrows a recorded event to chat's union. */

@@ -1,6 +1,7 @@
 import { requiredParam } from '../openapi.ts';
 import { arrayOf, describe, integer, integerString, object, string, uuid } from '../validation.ts';
 import { MESSAGE_MAX_CHARS, ROOM_NAME_MAX_CHARS, SLOW_MODE_MAX_SECONDS } from './events.ts';
+import { attachmentIds } from './attachments.ts';
 
 /** The most members a group may be created with at once (invite the rest). */
 export const GROUP_INITIAL_MAX = 100;
@@ -40,15 +41,22 @@ export const inviteRequest = describe(object({ userId }), { title: 'InviteReques
 
 /** `POST /api/chat/rooms/:roomId/messages`. */
 export const sendMessage = describe(
-  object({
-    clientMessageId: describe(uuid(), {
-      description:
-        'Your id for this message: sending again with the same id (after a lost answer) is the same message, ' +
-        'never a second one.',
-      example: '0b8f4b5e-7d7f-4c1e-9a51-6a3c7e2d9f10',
-    }),
-    body: messageBody,
-  }),
+  object(
+    {
+      clientMessageId: describe(uuid(), {
+        description:
+          'Your id for this message: sending again with the same id (after a lost answer) is the same message, ' +
+          'never a second one.',
+        example: '0b8f4b5e-7d7f-4c1e-9a51-6a3c7e2d9f10',
+      }),
+      body: describe(string({ max: MESSAGE_MAX_CHARS }), {
+        description: `The text, at most ${MESSAGE_MAX_CHARS} characters; empty only with attachments.`,
+        example: 'Has anyone finished the second exercise?',
+      }),
+      attachments: attachmentIds,
+    },
+    { optional: ['attachments'] },
+  ),
   { title: 'SendMessage' },
 );
 

@@ -1,5 +1,6 @@
 import { actionFrame, itemFrame, replyFrame } from '../realtime/protocol.ts';
 import {
+  arrayOf,
   boolean,
   describe,
   integer,
@@ -12,6 +13,7 @@ import {
   uuid,
 } from '../validation.ts';
 import { MESSAGE_MAX_CHARS, roomKinds, type RoomKind } from './events.ts';
+import { attachmentIds, attachmentView } from './attachments.ts';
 
 /**
  * Chat on the socket (`/ws`): the `room:<roomId>` channel and the
@@ -33,6 +35,7 @@ export const messageChange = describe(
         redacted: boolean(),
         redactedAt: nullable(isoTime()),
         cursor: string(),
+        attachments: arrayOf(attachmentView),
       }),
       {
         description:
@@ -52,7 +55,15 @@ export const roomItemFrame = describe(
 
 /** `chat.send`'s data: the room, and what `POST …/messages` takes. */
 export const sendOnSocket = describe(
-  object({ roomId: uuid(), clientMessageId: uuid(), body: string({ min: 1, max: MESSAGE_MAX_CHARS }) }),
+  object(
+    {
+      roomId: uuid(),
+      clientMessageId: uuid(),
+      body: string({ max: MESSAGE_MAX_CHARS }),
+      attachments: attachmentIds,
+    },
+    { optional: ['attachments'] },
+  ),
   { title: 'ChatSendData' },
 );
 

@@ -202,8 +202,19 @@ export const slowModeFor = (room: Room, userId: string, admin: boolean): number 
  */
 type Writer = Readonly<{ blockedByPeer: boolean; textRefused: string | null }>;
 
+/**
+ * Whether `userId` may write in the room: a member, not blocked by the peer
+ * of a direct room, with a text the filter allows. A send checks it before
+ * it spends a turn of slow mode or links an attachment; its decision checks
+ * again.
+ */
+export const mayWrite = (room: Room, userId: string, writer: Writer): void => {
+  memberOf(room, userId);
+  textChecks(writer);
+};
+
 /** The text checks shared by a send and an edit, after membership. */
-const mayWrite = (cmd: Writer): void => {
+const textChecks = (cmd: Writer): void => {
   if (cmd.blockedByPeer) throw blockedProblem();
   // A 400 with a pointer, like any body the API refuses; the text is stored nowhere.
   if (cmd.textRefused !== null)
@@ -212,21 +223,38 @@ const mayWrite = (cmd: Writer): void => {
     });
 };
 
-/** The message a send decides, once the room says the sender may write. */
+/**
+ * The message a send decides, once the room says the sender may write. A
+ * message says something: text, or attachments (then the text may be
+ * empty). One with attachments, or without text, is a v2 event; any other
+ * is still written as v1, so a send retried across the change is the same
+ * content.
+ */
 export const decideSend = (
   room: Room,
-  cmd: Readonly<{ messageId: string; senderId: string; body: string }> & Writer,
+  cmd: Readonly<{
+    messageId: string;
+    senderId: string;
+    body: string;
+    attachments?: readonly schema.AttachmentRef[];
+  }> &
+    Writer,
 ): schema.MessageStreamEvent => {
   const open = memberOf(room, cmd.senderId);
-  mayWrite(cmd);
-  return {
-    type: 'chat.MessageSent',
-    data: { roomId: open.roomId, messageId: cmd.messageId, senderId: cmd.senderId, body: cmd.body },
-  };
+  textChecks(cmd);
+  const attachments = cmd.attachments ?? [];
+  if (cmd.body.length === 0 && attachments.length === 0)
+    throw new Problem('validation', 'validation_failed', 'A message has text or attachments.', {
+      issues: [{ path: '/body', message: 'must be at least 1 characters without attachments' }],
+    });
+  const data = { roomId: open.roomId, messageId: cmd.messageId, senderId: cmd.senderId, body: cmd.body };
+  return attachments.length === 0 && cmd.body.length > 0
+    ? { type: 'chat.MessageSent', data }
+    : { type: 'chat.MessageSent', schemaVersion: 2, data: { ...data, attachments } };
 };
 
 /** What the store holds at a seq, as an edit or a removal needs it: the message sent there, or nothing. */
-export type Original = Readonly<{ senderId: string }> | null;
+export type Original = Readonly<{ senderId: string; attachments?: readonly schema.AttachmentRef[] }> | null;
 
 export const decideEdit = (
   room: Room,
@@ -235,7 +263,7 @@ export const decideEdit = (
 ): schema.MessageStreamEvent => {
   const open = memberOf(room, cmd.editorId);
   // An edit is new text too: a message sent before the block cannot be rewritten after it.
-  mayWrite(cmd);
+  textChecks(cmd);
   if (!original) throw new Problem('not_found', 'message_not_found', 'No message has this seq in the room.');
   if (original.senderId !== cmd.editorId)
     throw new Problem('forbidden', 'not_the_sender', 'Only its sender edits a message.');

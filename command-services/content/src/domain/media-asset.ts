@@ -1,5 +1,5 @@
 import * as schema from '@lectern/schemas/content/index';
-import { sniffFileType } from '@lectern/schemas';
+import { sniffFileType, type SniffedType } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 import { clip } from '@lectern/infra/runtime/text';
@@ -151,8 +151,13 @@ const notFound = (): Problem => new Problem('not_found', 'media_asset_not_found'
 /** How many first bytes {@link sniffMedia} needs. */
 export { SNIFF_BYTES } from '@lectern/schemas';
 
+/** A sniffed type as an upload type: null for one no asset takes. */
+export const narrowToUpload = (type: SniffedType | null): schema.UploadContentType | null =>
+  type !== null && schema.isUploadContentType(type) ? type : null;
+
 /** What a file is by its first bytes (schemas' `sniffFileType`), as an upload type. */
-export const sniffMedia = (head: Uint8Array): schema.UploadContentType | null => sniffFileType(head);
+export const sniffMedia = (head: Uint8Array): schema.UploadContentType | null =>
+  narrowToUpload(sniffFileType(head));
 
 /** Only the course's author or an admin, and only while the course is a draft (as every edit). */
 export const checkEditor = (course: CourseLookup | null, actor: Actor): void => {

@@ -10,13 +10,13 @@ import {
   type BlobStore,
   type PresignedRequest,
 } from '@lectern/infra/ports/blob-store';
+import { sniffedObject, statOrNull } from '@lectern/infra/blobs/stored';
 import { Problem } from '@lectern/infra/runtime/errors';
 import type { Course } from '../domain/course.ts';
 import {
-  SNIFF_BYTES,
   checkEditor,
   mediaAssetDecider,
-  sniffMedia,
+  narrowToUpload,
   type CourseLookup,
   type MediaAsset,
   type PendingUpload,
@@ -81,7 +81,7 @@ const presignFor = async (blobs: BlobStore, u: PendingUpload, partNumbers: reado
 /** The plan of an upload and what the storage holds of it: what a client needs to resume. */
 const progressOf = async (blobs: BlobStore, u: PendingUpload) => {
   if (u.uploadId === null) {
-    const there = await stat(blobs, u.key);
+    const there = await statOrNull(blobs, u.key);
     const present = there ? [{ partNumber: 1, size: there.size }] : [];
     return { partSize: u.size, partCount: 1, present, missing: there ? [] : [1] };
   }
@@ -91,15 +91,6 @@ const progressOf = async (blobs: BlobStore, u: PendingUpload) => {
     .filter((p) => !missing.includes(p.partNumber))
     .map((p) => ({ partNumber: p.partNumber, size: p.size }));
   return { partSize: upload.partSize, partCount: upload.partCount, present, missing };
-};
-
-const stat = async (blobs: BlobStore, key: string) => {
-  try {
-    return await blobs.stat(key);
-  } catch (error) {
-    if (error instanceof BlobError && error.code === 'blob_not_found') return null;
-    throw error;
-  }
 };
 
 /**
@@ -126,8 +117,8 @@ const storedUpload = async (blobs: BlobStore, u: PendingUpload): Promise<StoredU
 };
 
 const sniffed = async (blobs: BlobStore, key: string): Promise<StoredUpload | null> => {
-  const there = await stat(blobs, key);
-  return there ? { size: there.size, sniffed: sniffMedia(await blobs.readHead(key, SNIFF_BYTES)) } : null;
+  const there = await sniffedObject(blobs, key);
+  return there ? { size: there.size, sniffed: narrowToUpload(there.sniffed) } : null;
 };
 
 /** Refusals after which the object is not kept: it is not what the asset may hold. */

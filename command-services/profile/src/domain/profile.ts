@@ -1,4 +1,4 @@
-import { profile as schema, sniffFileType } from '@lectern/schemas';
+import { profile as schema, sniffFileType, type SniffedType } from '@lectern/schemas';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { unknownEvent, type Decider } from '@lectern/infra/runtime/decider';
 
@@ -55,10 +55,11 @@ export type ProfileCommand = UpdateProfile | ChangeAvatar;
 export const initialState = (): Profile => ({ status: 'none', fields: defaultFields, avatarId: null });
 
 /** The image type the first bytes show, whatever the upload said it was; null when not a JPEG or PNG. */
-export const sniffImage = (head: Uint8Array): schema.AvatarType | null => {
-  const type = sniffFileType(head);
-  return type === 'image/jpeg' || type === 'image/png' ? type : null;
-};
+export const sniffImage = (head: Uint8Array): schema.AvatarType | null => narrowToImage(sniffFileType(head));
+
+/** A sniffed type as an avatar type: null for anything but a JPEG or a PNG. */
+export const narrowToImage = (type: SniffedType | null): schema.AvatarType | null =>
+  type === 'image/jpeg' || type === 'image/png' ? type : null;
 
 const changeAvatar = (cmd: ChangeAvatar, s: Profile): schema.ProfileStreamEvent[] => {
   const stored = cmd.stored;

@@ -19,6 +19,8 @@ export type MessageRow = Readonly<{
   redactedAt: string | null;
   /** The seq of the last event that changed it (its own, an edit's or a removal's). */
   updatedSeq: number;
+  /** Its files as the send linked them; none once removed. */
+  attachments: readonly schema.AttachmentRef[];
 }>;
 
 /**
@@ -49,7 +51,9 @@ export const chatMessagesProjection: SqlProjection = {
       primary key (room_id, seq)
     );
     create unique index if not exists chat_messages_changes on ${t[TABLE]} (room_id, updated_seq);
-    create index if not exists chat_messages_search on ${t[TABLE]} using gin (tsv)`,
+    create index if not exists chat_messages_search on ${t[TABLE]} using gin (tsv);
+    -- Attachments ride in the row (no join per row): no event before them had any, so no rebuild.
+    alter table ${t[TABLE]} add column if not exists attachments jsonb`,
   async apply(tx, events, t) {
     const table = t[TABLE]!;
     // Sends are written together; an edit or removal first flushes the sends before it, so order holds.
@@ -60,14 +64,16 @@ export const chatMessagesProjection: SqlProjection = {
       sender_id: string;
       body: string;
       sent_at: string;
+      attachments: readonly schema.AttachmentRef[] | null;
     }[] = [];
     const flush = async () => {
       if (sends.length === 0) return;
       await tx.query(
-        `insert into ${table} (room_id, seq, message_id, sender_id, body, sent_at, updated_seq, tsv)
-         select r.room_id, r.seq, r.message_id, r.sender_id, r.body, r.sent_at, r.seq, to_tsvector('simple', lower(r.body))
+        `insert into ${table} (room_id, seq, message_id, sender_id, body, sent_at, updated_seq, tsv, attachments)
+         select r.room_id, r.seq, r.message_id, r.sender_id, r.body, r.sent_at, r.seq, to_tsvector('simple', lower(r.body)),
+           r.attachments
          from jsonb_to_recordset($1::jsonb) as r(room_id uuid, seq bigint, message_id uuid, sender_id uuid, body text,
-           sent_at timestamptz)
+           sent_at timestamptz, attachments jsonb)
          on conflict do nothing`,
         [JSON.stringify(sends)],
       );
@@ -84,6 +90,7 @@ export const chatMessagesProjection: SqlProjection = {
             sender_id: e.data.senderId,
             body: e.data.body,
             sent_at: e.occurredAt,
+            attachments: e.data.attachments?.length ? e.data.attachments : null,
           });
           break;
         case 'chat.MessageEdited':
@@ -101,7 +108,7 @@ export const chatMessagesProjection: SqlProjection = {
         case 'chat.MessageRedacted':
           await flush();
           await tx.query(
-            `update ${table} set body = null, tsv = null, redacted_at = coalesce(redacted_at, $3), updated_seq = $4
+            `update ${table} set body = null, tsv = null, attachments = null, redacted_at = coalesce(redacted_at, $3), updated_seq = $4
              where room_id = $1 and seq = $2`,
             [e.data.roomId, e.data.seq, e.occurredAt, e.revision],
           );
@@ -115,7 +122,8 @@ export const chatMessagesProjection: SqlProjection = {
 // Readers: the only SQL that reads `chat_messages`.
 
 const messages = liveTable(TABLE);
-const COLUMNS = 'room_id, seq, message_id, sender_id, body, sent_at, edited_at, redacted_at, updated_seq';
+const COLUMNS =
+  'room_id, seq, message_id, sender_id, body, sent_at, edited_at, redacted_at, updated_seq, attachments';
 type Row = {
   room_id: string;
   seq: string | number;
@@ -126,6 +134,7 @@ type Row = {
   edited_at: Date | string | null;
   redacted_at: Date | string | null;
   updated_seq: string | number;
+  attachments: schema.AttachmentRef[] | string | null;
 };
 const iso = (v: Date | string | null): string | null => (v === null ? null : new Date(v).toISOString());
 const toMessage = (r: Row): MessageRow => ({
@@ -139,6 +148,12 @@ const toMessage = (r: Row): MessageRow => ({
   redacted: r.redacted_at !== null,
   redactedAt: iso(r.redacted_at),
   updatedSeq: Number(r.updated_seq),
+  attachments:
+    r.attachments === null
+      ? []
+      : typeof r.attachments === 'string'
+        ? (JSON.parse(r.attachments) as schema.AttachmentRef[])
+        : r.attachments,
 });
 
 export type HistoryPage = Readonly<{ items: MessageRow[]; older: boolean; newer: boolean }>;

@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import type { TestFn } from 'ava';
+import { jsonClient, problem, type Reply } from './http-client.ts';
+import { sharedLectern, type ProfileSetup } from './testing.ts';
+
+/** A real 1×1 PNG. */
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+/**
+ * Chat attachments over HTTP, end to end, on one profile: request, upload
+ * with the presigned PUT straight to the storage, complete, send with it,
+ * read it back through history's presigned GET; and what is refused.
+ */
+export const chatAttachmentsFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
+  const lectern = sharedLectern(test, setup);
+  const call = jsonClient(async () => (await lectern()).url);
+  const user = async () => {
+    const id = randomUUID();
+    return { id, token: (await (await lectern()).signAccessToken({ sub: id, roles: ['learner'] })).token };
+  };
+  const after = (reply: Reply) => ({ 'x-consistency-token': reply.headers.get('x-consistency-token')! });
+  const directRoom = async (a: { token: string }, b: { id: string }) =>
+    (await call('POST', '/api/chat/direct', { token: a.token, body: { userId: b.id } })).body!
+      .roomId as string;
+  const request = (token: string, roomId: string, body: unknown) =>
+    call('POST', `/api/chat/rooms/${roomId}/attachments`, { token, body });
+  const complete = (token: string, roomId: string, attachmentId: string) =>
+    call('POST', `/api/chat/rooms/${roomId}/attachments/${attachmentId}/complete`, { token });
+  const put = async (reply: Reply, bytes: Buffer) => {
+    const u = reply.body!.upload as { method: string; url: string; headers: Record<string, string> };
+    const r = await fetch(u.url, { method: u.method, headers: u.headers, body: bytes });
+    if (!r.ok) throw new Error(`PUT: ${r.status} ${await r.text()}`);
+  };
+  const send = (token: string, roomId: string, body: string, attachments?: string[]) =>
+    call('POST', `/api/chat/rooms/${roomId}/messages`, {
+      token,
+      body: { clientMessageId: randomUUID(), body, ...(attachments ? { attachments } : {}) },
+    });
+  /** Requests, uploads and completes a PNG: its id. */
+  const uploaded = async (token: string, roomId: string, bytes = PNG): Promise<string> => {
+    const asked = await request(token, roomId, {
+      contentType: 'image/png',
+      size: bytes.length,
+      fileName: 'dot.png',
+    });
+    if (asked.status !== 201) throw new Error(`request: ${asked.status} ${JSON.stringify(asked.body)}`);
+    await put(asked, bytes);
+    const done = await complete(token, roomId, asked.body!.attachmentId);
+    if (done.status !== 200) throw new Error(`complete: ${done.status} ${JSON.stringify(done.body)}`);
+    return asked.body!.attachmentId as string;
+  };
+
+  test.serial(
+    `${name}: a PNG goes up by presigned PUT, rides a message, and comes back by presigned GET`,
+    async (t) => {
+      const [ada, bob] = [await user(), await user()];
+      const roomId = await directRoom(ada, bob);
+      const asked = await request(ada.token, roomId, {
+        contentType: 'image/png',
+        size: PNG.length,
+        fileName: '..passwd (1).png',
+      });
+      t.is(asked.status, 201, JSON.stringify(asked.body));
+      const attachmentId = asked.body!.attachmentId as string;
+      t.false((asked.body!.upload.url as string).includes('passwd'), 'the key is ours, never the file name');
+      t.true((asked.body!.upload.url as string).includes(`chat/${roomId}/${attachmentId}`));
+      problem(t, await complete(ada.token, roomId, attachmentId), 409, 'attachment_not_uploaded');
+      await put(asked, PNG);
+      const done = await complete(ada.token, roomId, attachmentId);
+      t.is(done.status, 200, JSON.stringify(done.body));
+      t.like(done.body, { attachmentId, status: 'stored', contentType: 'image/png', size: PNG.length });
+      t.is((await complete(ada.token, roomId, attachmentId)).status, 200, 'completing again changes nothing');
+
+      const sent = await send(ada.token, roomId, '', [attachmentId]);
+      t.is(sent.status, 201, JSON.stringify(sent.body));
+      const read = await call('GET', `/api/chat/rooms/${roomId}/messages`, {
+        token: bob.token,
+        headers: after(sent),
+      });
+      t.is(read.status, 200);
+      const [message] = read.body!.items as Record<string, any>[];
+      t.is(message!.body, '');
+      const [file] = message!.attachments as Record<string, any>[];
+      t.like(file, {
+        attachmentId,
+        contentType: 'image/png',
+        size: PNG.length,
+        fileName: '..passwd (1).png',
+      });
+      const got = await fetch(file!.url as string);
+      t.is(got.status, 200);
+      t.deepEqual(Buffer.from(await got.arrayBuffer()), PNG);
+
+      // The same attachment on a second message is refused; so is a message with nothing in it.
+      problem(t, await send(ada.token, roomId, 'again', [attachmentId]), 409, 'attachment_already_linked');
+      problem(t, await send(ada.token, roomId, ''), 400, 'validation_failed');
+
+      // Removed: the message shows no file any more, and the object is gone.
+      const removed = await call('DELETE', `/api/chat/rooms/${roomId}/messages/${sent.body!.seq}`, {
+        token: ada.token,
+      });
+      t.is(removed.status, 200, JSON.stringify(removed.body));
+      const later = await call('GET', `/api/chat/rooms/${roomId}/messages`, {
+        token: bob.token,
+        headers: after(removed),
+      });
+      t.deepEqual(later.body!.items[0].attachments, []);
+      t.is((await fetch(file!.url as string)).status, 404);
+    },
+  );
+
+  test.serial(`${name}: a lying file, someone else's attachment and a stranger are refused`, async (t) => {
+    const [ada, bob, eve] = [await user(), await user(), await user()];
+    const roomId = await directRoom(ada, bob);
+    const otherRoom = await directRoom(ada, eve);
+
+    problem(t, await request(eve.token, roomId, { contentType: 'image/png', size: 10 }), 403, 'not_a_member');
+    problem(
+      t,
+      await request(ada.token, roomId, { contentType: 'text/html', size: 10 }),
+      415,
+      'attachment_type_not_allowed',
+    );
+    problem(
+      t,
+      await request(ada.token, roomId, { contentType: 'image/png', size: 10 * 1024 * 1024 + 1 }),
+      413,
+      'attachment_too_large',
+    );
+    problem(
+      t,
+      await request(ada.token, roomId, { contentType: 'image/png', size: 2 ** 40 }),
+      413,
+      'attachment_too_large',
+    );
+    problem(
+      t,
+      await request(ada.token, roomId, { contentType: 'image/png', size: 10, fileName: '../../etc/passwd' }),
+      400,
+      'validation_failed',
+    );
+    problem(
+      t,
+      await request(ada.token, roomId, { contentType: 'image/png', size: 10, fileName: '..\\boot.ini' }),
+      400,
+      'validation_failed',
+    );
+
+    // A "PNG" that is HTML: refused at completion, and the object deleted.
+    const lie = Buffer.from('<html><script>alert(1)</script></html>');
+    const asked = await request(ada.token, roomId, { contentType: 'image/png', size: lie.length });
+    await put(asked, lie);
+    const refused = await complete(ada.token, roomId, asked.body!.attachmentId);
+    problem(t, refused, 400, 'attachment_type_mismatch');
+    t.like(refused.body, { declared: 'image/png', found: null });
+    problem(t, await complete(ada.token, roomId, asked.body!.attachmentId), 409, 'attachment_not_uploaded');
+
+    // Someone else's attachment, another room's, one not completed, one unknown.
+    const adas = await uploaded(ada.token, roomId);
+    problem(t, await complete(bob.token, roomId, adas), 404, 'attachment_not_found');
+    problem(t, await send(bob.token, roomId, 'mine now', [adas]), 400, 'unknown_attachment');
+    const elsewhere = await uploaded(ada.token, otherRoom);
+    problem(t, await send(ada.token, roomId, 'wrong room', [elsewhere]), 400, 'unknown_attachment');
+    problem(t, await send(ada.token, roomId, 'made up', [randomUUID()]), 400, 'unknown_attachment');
+    const pending = await request(ada.token, roomId, { contentType: 'image/png', size: PNG.length });
+    problem(
+      t,
+      await send(ada.token, roomId, 'early', [pending.body!.attachmentId]),
+      409,
+      'attachment_not_stored',
+    );
+    problem(t, await send(ada.token, roomId, 'twice', [adas, adas]), 400, 'validation_failed');
+    problem(t, await send(eve.token, roomId, 'hi', [adas]), 403, 'not_a_member');
+    // None of the refusals took it: Ada can still send it.
+    t.is((await send(ada.token, roomId, 'here', [adas])).status, 201);
+  });
+};
