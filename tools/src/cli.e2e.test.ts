@@ -101,6 +101,7 @@ test('on PORT: dev-token, and projections in one case with the analytics project
     t.deepEqual(
       items.map((i) => i.name),
       [
+        'chat_blocks',
         'chat_messages',
         'chat_rooms',
         'course_catalog',
