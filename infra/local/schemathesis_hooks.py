@@ -68,6 +68,11 @@ BUSINESS_400 = {
     # The template (a versioned registry, not an enum) decides its variables, channels and lengths.
     "previewNotification": set(RENDER_400),
     "sendNotification": set(RENDER_400) | {"channel_not_in_template"},
+    # The caller's own id is a user id like any other.
+    "blockChatUser": {"block_self"},
+    # Attachments are made at run time (uploaded, completed), and the word list is the deployment's.
+    "sendMessage": {"unknown_attachment", "message_not_allowed"},
+    "editMessage": {"message_not_allowed"},
 }
 
 ANALYTICS_RANGE = re.compile(r"^/api/analytics/(?:reports/[a-z-]+(?:/export)?|events/export)$")

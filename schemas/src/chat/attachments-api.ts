@@ -32,7 +32,6 @@ export const chatAttachmentApi: readonly ApiOperation[] = [
       { status: 404, description: 'No such room (`room_not_found`).' },
       { status: 409, description: 'Retried after the file was stored (`attachment_already_stored`).' },
       { status: 413, description: 'Larger than its type takes (`attachment_too_large`, with `maxBytes`).' },
-      { status: 415, description: 'Not a type chat takes (`attachment_type_not_allowed`, with `allowed`).' },
     ],
   },
   {

@@ -134,10 +134,10 @@ export const attachmentEvents = {
 export const attachmentRequest = describe(
   object(
     {
-      contentType: describe(string({ min: 1, max: 200 }), {
-        description: `The type of the file, sent again as \`Content-Type\` with the upload: ${attachmentTypes
-          .map((t) => `\`${t}\``)
-          .join(', ')} (415 \`attachment_type_not_allowed\` otherwise).`,
+      contentType: describe(oneOf(attachmentTypes), {
+        description:
+          'The type of the file, sent again as `Content-Type` with the upload. Any other is 400 ' +
+          '`validation_failed` with a pointer to `/contentType`.',
         example: 'image/png',
       }),
       size: describe(integer({ min: 1, max: 2 ** 40 }), {
