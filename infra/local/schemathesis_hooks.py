@@ -71,7 +71,9 @@ BUSINESS_400 = {
     # The caller's own id is a user id like any other.
     "blockChatUser": {"block_self"},
     # Attachments are made at run time (uploaded, completed), and the word list is the deployment's.
-    "sendMessage": {"unknown_attachment", "message_not_allowed"},
+    # "Text or attachments" ties two fields, which the schema does not state: an empty body with no
+    # attachments is schema-valid and refused with a pointer to /body.
+    "sendMessage": {"unknown_attachment", "message_not_allowed", "validation_failed"},
     "editMessage": {"message_not_allowed"},
 }
 
