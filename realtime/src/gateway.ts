@@ -12,6 +12,7 @@ import type { Metrics } from '@lectern/infra/runtime/metrics';
 import type { ChannelItem, RealtimeAction, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
 import { accessOf, kindsByName } from './kinds.ts';
 import { gatewayDefaults, spendFrame, tally, type FrameBudget, type GatewayLimits } from './limits.ts';
+import { groupSweepDefaults, type GroupSweepSettings } from './feed-groups.ts';
 import { startLiveFeed } from './live-feed.ts';
 import { presenceRelay } from './presence-relay.ts';
 import {
@@ -46,6 +47,8 @@ export type GatewayOptions = Readonly<{
   now?: () => number;
   /** Makes connection ids; default crypto.randomUUID. */
   uuid?: () => string;
+  /** How the consumer groups of gateways that are gone are swept; defaults in feed-groups.ts. */
+  groupSweep?: Partial<GroupSweepSettings>;
   /** The path the socket is served at; default `/ws`. */
   path?: string;
   /**
@@ -85,7 +88,7 @@ type Subscription = {
 export type Gateway = Readonly<{
   /** Serves `/ws` on `server` (upgrades to other paths are left alone). */
   attach(server: Server): void;
-  /** Joins the log (its own group, from the end) and starts heartbeats. */
+  /** Joins the log (its own group, from the end), starts heartbeats and sweeps gone gateways' groups. */
   start(): Promise<void>;
   /**
    * Refuses new connections and closes every open one with 1001 `going_away`
@@ -94,7 +97,7 @@ export type Gateway = Readonly<{
    * neither waits for them to finish nor can cut them.
    */
   goAway(): void;
-  /** Goes away, then leaves the log. */
+  /** Goes away, then leaves the log and deletes its group. */
   stop(): Promise<void>;
   /** Open connections (authenticated or not). */
   connections(): number;
@@ -599,6 +602,8 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
         kinds: opts.channels,
         logger: log,
         deliver,
+        sweep: { ...groupSweepDefaults, ...opts.groupSweep },
+        now,
       });
       heartbeat = setInterval(() => {
         for (const c of connections.values()) {
