@@ -2,7 +2,12 @@ import { chat as schema, type RecordedEvent } from '@lectern/schemas';
 import { changesAfter, chatMessagesProjection } from '@lectern/chat-projection-messages';
 import { isMember, roomById } from '@lectern/chat-projection-rooms';
 import type { EventStore } from '@lectern/infra/ports/event-store';
-import type { ChannelDelivery, RealtimeChannelKind, SubscriberFilter } from '@lectern/infra/runtime/realtime';
+import type {
+  ChannelDelivery,
+  ChannelItem,
+  RealtimeChannelKind,
+  SubscriberFilter,
+} from '@lectern/infra/runtime/realtime';
 import type { UserChatChange } from '@lectern/schemas/chat/socket';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
 import type { BlobStore } from '@lectern/infra/ports/blob-store';
@@ -38,7 +43,7 @@ const live = (e: RecordedEvent): MessageChange | null => {
           redacted: false,
           redactedAt: null,
           cursor: schema.encodeChatCursor({ roomId: e.data.roomId, seq: e.revision }),
-          // Live items are routed without I/O: no URL here; history (REST or a resume) signs them.
+          // Routed without I/O: the kind's `complete` signs their URLs, once per event per gateway.
           attachments: [...(e.data.attachments ?? [])],
         },
       };
@@ -114,7 +119,8 @@ const blocklistFilter = async (
  * it is now; what a removal took out is not in it. A resume waits for it
  * to hold the room's newest event (read from the store) before reading.
  * In a group room, a subscriber is not shown what users they block say
- * (live or resumed), as REST history leaves it out.
+ * (live or resumed), as REST history leaves it out; a live message's
+ * attachments are signed once per gateway, as history signs them.
  */
 export const roomChannel = (
   sql: SqlExecutor,
@@ -139,6 +145,14 @@ export const roomChannel = (
         item: { seq: e.revision, data: change, ...(author === null ? {} : { author }) },
       },
     ];
+  },
+  complete: (_id, item) => {
+    // Chat routed it: its data is a MessageChange.
+    const { message } = item.data as MessageChange;
+    if (!message.attachments?.length) return null;
+    return withAttachmentUrls(blobs, [{ ...message, attachments: message.attachments }]).then(
+      ([signed]): ChannelItem => ({ ...item, data: { message: signed! } satisfies MessageChange }),
+    );
   },
   filter: {
     changes: (e) =>
