@@ -637,7 +637,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       } catch (err) {
         log.error(
           { err, eventId: event.id, kind: kind.kind },
-          'realtime revoke or filter change failed; event skipped for this kind',
+          'realtime revoke or filter change failed for this kind; its items still go out',
         );
       }
     }
