@@ -484,3 +484,117 @@ test('connections from one address that have not authenticated are bounded; an u
   await t.notThrowsAsync(async () => (await testClient(f.url)).close());
   for (const x of [a, c]) x.close();
 });
+
+/**
+ * `memo:<board>`: the notes of the test's table again, with an author per
+ * note (odd or even seq), a subscriber filter by author that events on the
+ * log change, and `complete` on every third note (as chat signs a
+ * message's attachments), counted.
+ */
+const memos = (
+  sql: Sql,
+  table: () => string,
+  blocked: ReadonlyMap<string, readonly string[]>,
+  completed: number[],
+): RealtimeChannelKind => {
+  const authorOf = (seq: number) => (seq % 2 === 0 ? 'even' : 'odd');
+  const base = () => notes(sql, table()).history!;
+  return {
+    kind: 'memo',
+    contexts: ['demo'],
+    authorize: async () => true,
+    route: (e) => {
+      if (e.type !== 'demo.Noted') return [];
+      const { board, seq } = e.data as { board: string; seq: number };
+      return [{ id: board, item: { seq, data: e.data, author: authorOf(seq) } }];
+    },
+    complete: (_id, item) => {
+      if (item.seq % 3 !== 0) return null;
+      completed.push(item.seq);
+      return Promise.resolve({ ...item, data: { ...(item.data as object), signed: `s${item.seq}` } });
+    },
+    filter: {
+      changes: (e) => (e.type === 'demo.Blocked' ? [(e.data as { user: string }).user] : []),
+      of: async (caller) => {
+        const hidden = new Set(blocked.get(caller.userId) ?? []);
+        return {
+          accepts: (item) => item.author === undefined || !hidden.has(item.author),
+          observe: (e) => hidden.add((e.data as { author: string }).author),
+        };
+      },
+    },
+    history: {
+      ...base(),
+      async changesAfter(id, after, limit) {
+        const page = await base().changesAfter(id, after, limit);
+        return { ...page, items: page.items.map((i) => ({ ...i, author: authorOf(i.seq) })) };
+      },
+    },
+  };
+};
+
+test("a kind's subscriber filter hides items live and on a resume, changed in log order; an item is completed once for all its subscribers", async (t) => {
+  const { sql } = await engines();
+  let table = '';
+  /** Whom each user blocks when a filter is read (what chat reads from the user's blocklist stream). */
+  const blocked = new Map<string, string[]>();
+  const completed: number[] = [];
+  const f = await start(t, {}, undefined, [memos(sql, () => table, blocked, completed)]);
+  table = `notes_${f.ns}`;
+  const [one, two] = [await connect(f, 'user-1'), await connect(f, 'user-2')];
+  for (const c of [one, two]) {
+    c.send({ type: 'subscribe', ref: 's', channel: 'memo:m' });
+    await c.next('subscribed', (x) => x.ref === 's');
+  }
+  for (const seq of [1, 2]) await f.note('m', seq);
+  await one.next('item 2', (x) => x.channel === 'memo:m' && x.seq === 2);
+
+  // user-1 blocks the even author: on the board's stream, so the log keeps it in order with the notes.
+  const block: RecordedEvent = {
+    id: randomUUID(),
+    type: 'demo.Blocked',
+    schemaVersion: 1,
+    streamId: 'board-m',
+    revision: 0,
+    position: 2500,
+    occurredAt: new Date().toISOString(),
+    data: { user: 'user-1', author: 'even' },
+    metadata: { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null },
+  };
+  await f.log.produce(topicOf('demo', f.ns), [toLogMessage(block)]);
+  for (const seq of [3, 4, 5, 6, 7]) await f.note('m', seq);
+  await two.next('item 7', (x) => x.channel === 'memo:m' && x.seq === 7);
+  await one.next('item 7', (x) => x.channel === 'memo:m' && x.seq === 7);
+  t.deepEqual(two.items('memo:m'), [1, 2, 3, 4, 5, 6, 7]);
+  t.deepEqual(one.items('memo:m'), [1, 2, 3, 5, 7], 'the even notes after the block are hidden from user-1');
+
+  // Completed once per event, whatever the number of subscribers; both got the completed data, in order.
+  t.deepEqual(completed, [3, 6]);
+  for (const c of [one, two])
+    t.like(
+      c.frames.find((x) => x.channel === 'memo:m' && x.seq === 3),
+      { data: { seq: 3, signed: 's3' } },
+    );
+  t.like(
+    two.frames.find((x) => x.channel === 'memo:m' && x.seq === 6),
+    { data: { signed: 's6' } },
+  );
+
+  // Nobody here on memo:other: its note is routed, and not completed.
+  two.send({ type: 'subscribe', ref: 'o', channel: 'note:other' });
+  await two.next('subscribed', (x) => x.ref === 'o');
+  await f.note('other', 3);
+  await two.next('note 3 of other', (x) => x.channel === 'note:other' && x.seq === 3);
+  t.deepEqual(completed, [3, 6]);
+
+  // A resume from the start agrees with the live feed: the filter, read anew, holds the block.
+  blocked.set('user-1', ['even']);
+  one.close();
+  const back = await connect(f, 'user-1');
+  back.send({ type: 'subscribe', ref: 'r', channel: 'memo:m', cursor: 0 });
+  await back.next('item 7', (x) => x.channel === 'memo:m' && x.seq === 7);
+  await f.note('m', 8);
+  await f.note('m', 9);
+  await back.next('item 9', (x) => x.channel === 'memo:m' && x.seq === 9);
+  t.deepEqual(back.items('memo:m'), [1, 3, 5, 7, 9]);
+});
