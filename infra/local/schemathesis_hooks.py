@@ -75,6 +75,8 @@ BUSINESS_400 = {
     # attachments is schema-valid and refused with a pointer to /body.
     "sendMessage": {"unknown_attachment", "message_not_allowed", "validation_failed"},
     "editMessage": {"message_not_allowed"},
+    # Exactly one of time, revision and position: a rule across parameters the schema does not state.
+    "streamStateAsOf": {"validation_failed"},
 }
 
 ANALYTICS_RANGE = re.compile(r"^/api/analytics/(?:reports/[a-z-]+(?:/export)?|events/export)$")

@@ -8,6 +8,7 @@ import type { ContextModule } from '@lectern/infra/runtime/context-module';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { contentEvents } from '@lectern/schemas/content/events';
 import { courseItemFrame } from '@lectern/schemas/content/socket';
+import { contentStreams } from './streams.ts';
 
 /**
  * Content: courses with their sections and materials, their review
@@ -17,6 +18,7 @@ import { courseItemFrame } from '@lectern/schemas/content/socket';
  */
 export const contentModule = (): ContextModule => ({
   name: 'content',
+  streams: contentStreams,
   projections: [courseCatalogueProjection],
   workers: [
     reactorWorker({

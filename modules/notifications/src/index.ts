@@ -41,6 +41,7 @@ import type { ContextModule, Platform } from '@lectern/infra/runtime/context-mod
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { notificationEvents } from '@lectern/schemas/notifications/catalogue';
 import { notificationsUserItemFrame } from '@lectern/schemas/notifications/socket';
+import { notificationStreams } from './streams.ts';
 
 /** A channel's provider as configured: its URL and the file holding its credential. */
 export type Provider = Readonly<{
@@ -137,6 +138,7 @@ const sendersOf = async (p: Platform, settings: NotificationsSettings): Promise<
  */
 export const notificationsModule = (settings: NotificationsSettings): ContextModule => ({
   name: 'notifications',
+  streams: notificationStreams,
   projections: [notificationRecipientsProjection, notificationLogProjection, subscriptionsProjection],
   workers: [
     reactorWorker({
