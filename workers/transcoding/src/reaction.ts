@@ -10,6 +10,7 @@ import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import { deterministicUuid } from '@lectern/infra/runtime/ids';
 import { clip } from '@lectern/infra/runtime/text';
 import type { Logger } from '@lectern/infra/runtime/logger';
+import type { Metrics } from '@lectern/infra/runtime/metrics';
 import { PermanentFailure, type Reaction } from '@lectern/infra/runtime/reactor';
 import type { AssetLedger } from './ledger.ts';
 import { encodeHls } from './media/encode.ts';
@@ -24,13 +25,47 @@ export type TranscodingDeps = Readonly<{
   logger: Logger;
   /** Where jobs work; each job has a folder of its own, removed when it ends. Default the OS temp dir. */
   workDir?: string;
-  /** Timings of a job that went through, for metrics. */
-  observe?: (m: Readonly<{ seconds: number; speedFactor: number; outcome: string }>) => void;
+  /** Each try that ended the job (its ladder recorded, or its failure), for metrics: see {@link observeTranscodes}. */
+  observe?: (m: TranscodeObservation) => void;
   /** A progress event at most every this many percent, and at least every `progressEveryMs`; defaults 10 and 5 s. */
   progressStep?: number;
   progressEveryMs?: number;
   now?: () => number;
 }>;
+
+/**
+ * A try that ended a job. `seconds`: its wall time, from the start of the
+ * try to the ladder or the failure recorded. `speedFactor`: ffmpeg's
+ * convention, media seconds encoded per wall-clock second of the encode
+ * (2 is twice as fast as real time); null when no encode finished.
+ */
+export type TranscodeObservation = Readonly<{
+  outcome: 'transcoded' | 'failed';
+  seconds: number;
+  speedFactor: number | null;
+}>;
+
+/**
+ * The worker's retry policy, as the content module runs it (issue 11: up to
+ * 3 retries with exponential backoff): a first try and three more, paused
+ * 1 s, 2 s and 4 s (each with up to as much again of jitter).
+ */
+export const TRANSCODING_RETRIES = { attempts: 4, baseDelayMs: 1000 } as const;
+
+/**
+ * Feeds the per-job metrics: `lectern_transcode_duration_seconds{outcome}`
+ * and, for a ladder made, `lectern_transcode_speed_factor`. Tries and
+ * retries are the reactor's (`lectern_reactor_attempts_total`,
+ * `lectern_consumer_retries_total`).
+ *
+ * @example transcodingReaction({ …, observe: observeTranscodes(platform.metrics) })
+ */
+export const observeTranscodes =
+  (metrics: Metrics) =>
+  (m: TranscodeObservation): void => {
+    metrics.transcodeDuration.observe({ outcome: m.outcome }, m.seconds);
+    if (m.speedFactor !== null) metrics.transcodeSpeedFactor.observe(m.speedFactor);
+  };
 
 /** The largest ladder file the worker stores with one PUT (a 6 s 1080p segment is a few MB). */
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -146,8 +181,12 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
     if (!res.ok) throw new Error(`storing ${key}: ${res.status} ${clip(await res.text(), 200)}`);
   };
 
-  const removeStored = async (prefix: string, files: readonly string[]) => {
-    for (const f of files) await deps.blobs.delete(`${prefix}/${f}`).catch(() => {});
+  const removeStored = async (prefix: string, files: readonly string[], log: Logger) => {
+    for (const f of files)
+      await deps.blobs.delete(`${prefix}/${f}`).catch((error: unknown) =>
+        // Unreferenced (the asset never points at a job that failed), but an operator should know.
+        log.warn({ err: error, key: `${prefix}/${f}` }, 'a file of a failed try was not removed'),
+      );
   };
 
   return {
@@ -184,6 +223,7 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
         return { outcome: 'requeued', ref: jobId };
       }
 
+      const began = now();
       const fail = async (reason: string, permanent: boolean) => {
         await deps.ledger.failed(event, request.assetId, {
           jobId,
@@ -191,8 +231,9 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
           attempts: attempt.number,
           permanent,
         });
-        deps.observe?.({ seconds: 0, speedFactor: 0, outcome: 'failed' });
-        log.warn({ reason, permanent }, 'transcode failed');
+        const seconds = (now() - began) / 1000;
+        deps.observe?.({ seconds, speedFactor: null, outcome: 'failed' });
+        log.warn({ reason, permanent, seconds }, 'transcode failed');
       };
 
       const work = await mkdtemp(join(deps.workDir ?? tmpdir(), 'lectern-transcode-'));
@@ -223,7 +264,6 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
         let reports = 0;
         let reporting: Promise<void> = Promise.resolve();
         const out = join(work, 'out');
-        const started = now();
         const result = await encodeHls({
           input: source,
           outDir: out,
@@ -307,7 +347,7 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
           renditions,
           durationSeconds: info.durationSeconds,
         });
-        const seconds = (now() - started) / 1000;
+        const seconds = (now() - began) / 1000;
         deps.observe?.({ seconds, speedFactor: result.speedFactor, outcome: 'transcoded' });
         log.info(
           { seconds, speedFactor: result.speedFactor, renditions: renditions.map((r) => r.name) },
@@ -328,7 +368,7 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
         throw error;
       } finally {
         // A job that did not switch its ladder in leaves nothing behind; an earlier ladder is never touched.
-        await removeStored(prefix, stored);
+        await removeStored(prefix, stored, log);
         await rm(work, { recursive: true, force: true });
       }
     },
