@@ -308,7 +308,12 @@ for (const [name, open] of storages) {
     const failed = (await r.eventsOf(assetId)).filter((e) => e.type === 'content.MediaAssetFailed');
     const jobFailed = (await r.eventsOf(assetId)).find((e) => e.type === 'content.MediaAssetTranscodeFailed');
     t.is(failed.length, 1);
-    t.regex((failed[0]!.data as schema.MediaAssetFailed).reason, /fetch failed|ECONNREFUSED|connect/i);
+    const reason = (failed[0]!.data as schema.MediaAssetFailed).reason;
+    t.regex(
+      reason,
+      /^the storage is unreachable reading content\/.+: (ECONNREFUSED|ECONNRESET|UND_ERR_SOCKET)$/,
+    );
+    t.notRegex(reason, /signature|http/, 'the reason names no presigned URL');
     t.like(jobFailed?.data, { jobId: jobIdOf(request!.id), attempts: 4, permanent: false });
     t.deepEqual(await r.workLeft(), [], 'no job folder is left behind');
 
@@ -412,7 +417,7 @@ for (const [name, open] of storages) {
     t.like(jobFailed?.data, { jobId: jobIdOf(second.id), attempts: 4, permanent: false });
     t.regex(
       (jobFailed!.data as schema.MediaAssetTranscodeFailed).reason,
-      /fetch failed|ECONNREFUSED|connect/i,
+      /^the storage is unreachable reading content\/.+: (ECONNREFUSED|ECONNRESET|UND_ERR_SOCKET)$/,
     );
 
     // The new job's files, stored under its own prefix before the cut, are gone.

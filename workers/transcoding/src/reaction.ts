@@ -84,6 +84,23 @@ export const jobIdOf = (requestEventId: string): string => deterministicUuid(`tr
 export const ladderPrefix = (courseId: string, assetId: string, jobId: string): string =>
   `media/${courseId}/${assetId}/hls/${jobId}`;
 
+/**
+ * A request to the storage that got no answer (refused, reset, cut off
+ * mid-body): a transient failure, said with the network's own code and
+ * never with the URL, which is a presigned credential.
+ */
+const unreachable = (doing: string, error: unknown): unknown => {
+  if (!(error instanceof TypeError)) return error;
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  const what =
+    typeof cause?.code === 'string'
+      ? cause.code
+      : typeof cause?.message === 'string'
+        ? cause.message
+        : 'no answer';
+  return new Error(`the storage is unreachable ${doing}: ${what}`, { cause: error });
+};
+
 /** The segment URIs of a media playlist. */
 const segmentsOf = (playlist: string): string[] =>
   playlist
@@ -160,11 +177,15 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
 
   const download = async (key: string, path: string, signal: AbortSignal): Promise<void> => {
     const get = await deps.blobs.presignDownload(key, { expiresInSeconds: 600 });
-    const res = await fetch(get.url, { headers: get.headers, signal });
-    if (res.status === 404) throw new PermanentFailure(`the stored file ${key} is gone`);
-    if (!res.ok || !res.body) throw new Error(`reading ${key} from the storage: ${res.status}`);
-    await mkdir(dirname(path), { recursive: true });
-    await pipeline(Readable.fromWeb(res.body), createWriteStream(path), { signal });
+    try {
+      const res = await fetch(get.url, { headers: get.headers, signal });
+      if (res.status === 404) throw new PermanentFailure(`the stored file ${key} is gone`);
+      if (!res.ok || !res.body) throw new Error(`reading ${key} from the storage: ${res.status}`);
+      await mkdir(dirname(path), { recursive: true });
+      await pipeline(Readable.fromWeb(res.body), createWriteStream(path), { signal });
+    } catch (error) {
+      throw unreachable(`reading ${key}`, error);
+    }
   };
 
   const upload = async (key: string, path: string, signal: AbortSignal): Promise<void> => {
@@ -177,7 +198,11 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
       maxSize: MAX_FILE_BYTES,
       expiresInSeconds: 600,
     });
-    const res = await fetch(put.url, { method: 'PUT', headers: put.headers, body, signal });
+    const res = await fetch(put.url, { method: 'PUT', headers: put.headers, body, signal }).catch(
+      (error: unknown) => {
+        throw unreachable(`storing ${key}`, error);
+      },
+    );
     if (!res.ok) throw new Error(`storing ${key}: ${res.status} ${clip(await res.text(), 200)}`);
   };
 
