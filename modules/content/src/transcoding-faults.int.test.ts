@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import express, { type Router } from 'express';
-import type { RecordedEvent } from '@lectern/schemas';
+import { topicOf, type RecordedEvent } from '@lectern/schemas';
 import * as schema from '@lectern/schemas/content/index';
 import { mediaAssetDecider, transcodeLedger, type MediaAssetCommand } from '@lectern/content-commands';
 import { openFolderStore } from '@lectern/infra/blobs/folder-store';
@@ -15,7 +15,9 @@ import { openMinioStore } from '@lectern/infra/blobs/minio-store';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { sqlLog } from '@lectern/infra/message-log/sql-log';
 import { BlobError, type BlobStore } from '@lectern/infra/ports/blob-store';
+import { toLogMessage } from '@lectern/infra/runtime/codec';
 import { handleCommand } from '@lectern/infra/runtime/command-handler';
+import { REDRIVE_FOR, REDRIVEN_FROM } from '@lectern/infra/runtime/dead-letter-admin';
 import { systemClock } from '@lectern/infra/runtime/ids';
 import { createLogger } from '@lectern/infra/runtime/logger';
 import { createMetrics } from '@lectern/infra/runtime/metrics';
@@ -194,6 +196,16 @@ const rig = async (t: ExecutionContext, open: () => Promise<Storage>) => {
   return {
     storage,
     sql,
+    /** Hands `request` back to the worker as `lectern dlq redrive` does, from the letter `letter`. */
+    redrive: (request: RecordedEvent, letter: string) => {
+      const message = toLogMessage(request);
+      return log.produce(topicOf('content', namespace), [
+        {
+          ...message,
+          headers: { ...message.headers, [REDRIVE_FOR]: 'worker.transcoding', [REDRIVEN_FROM]: letter },
+        },
+      ]);
+    },
     lines,
     metrics,
     pauses,
@@ -430,6 +442,62 @@ for (const [name, open] of storages) {
     t.deepEqual(after.ladder, good.ladder);
     t.false((await r.eventsOf(assetId)).some((e) => e.type === 'content.MediaAssetFailed'));
     t.deepEqual(await Promise.all(goodFiles.map(async (k) => (await r.storage.blobs.stat(k)).etag)), etags);
+    t.deepEqual(await r.workLeft(), []);
+  });
+
+  test(`${name}: a ready video's failed re-transcode, redriven while the storage is still away, fails again on record`, async (t) => {
+    const r = await rig(t, open);
+    const { assetId, finish } = await r.upload(await smallVideo(), randomUUID());
+    await finish();
+    const [first] = await r.requests(assetId);
+    t.like(await r.settled(first!), { state: 'done', outcome: 'transcoded' });
+    const good = await r.asset(assetId);
+    await r.storage.proxy.cut();
+    await r.command(assetId, {
+      type: 'RequestTranscode',
+      actor: { userId: randomUUID(), roles: ['admin'] },
+      at: new Date().toISOString(),
+      renditions: null,
+    });
+    const second = (await r.requests(assetId)).at(-1)!;
+    t.like(await r.settled(second), { state: 'dead', attempts: 4 });
+
+    // The letter comes back with the storage still away: the job is tried afresh and fails again.
+    r.pauses.length = 0;
+    await r.redrive(second, `faults.dlq.worker.transcoding@0`);
+    await waitUntil(
+      'the redriven job to fail on record',
+      async () =>
+        (await r.eventsOf(assetId)).filter((e) => e.type === 'content.MediaAssetTranscodeFailed').length ===
+        2,
+      5 * 60_000,
+      50,
+    );
+    const work = await r.settled(second);
+    t.like(work, { state: 'dead', attempts: 4 });
+    t.regex(
+      work.lastError ?? '',
+      /the storage is unreachable/,
+      'dead for its own reason, not a refused record',
+    );
+    t.deepEqual(r.pauses, [1000, 2000, 4000], 'the redrive had its own three retries');
+    const failures = (await r.eventsOf(assetId))
+      .filter((e) => e.type === 'content.MediaAssetTranscodeFailed')
+      .map((e) => e.data as schema.MediaAssetTranscodeFailed);
+    t.deepEqual(
+      failures.map((f) => [f.jobId, f.attempts, f.permanent]),
+      [
+        [jobIdOf(second.id), 4, false],
+        [jobIdOf(second.id), 4, false],
+      ],
+    );
+    t.false(
+      r.lines.some((l) => l.includes('event_id_conflict')),
+      'no record of the job was refused',
+    );
+    const after = await r.asset(assetId);
+    t.is(after.status, 'ready');
+    t.deepEqual(after.ladder, good.ladder);
     t.deepEqual(await r.workLeft(), []);
   });
 

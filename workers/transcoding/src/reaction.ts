@@ -255,6 +255,7 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
           reason,
           attempts: attempt.number,
           permanent,
+          redriven: attempt.redriven,
         });
         const seconds = (now() - began) / 1000;
         deps.observe?.({ seconds, speedFactor: null, outcome: 'failed' });
@@ -302,7 +303,8 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
             lastPercent = percent;
             lastAt = now();
             const etaSeconds = p.etaSeconds === null ? null : Math.round(p.etaSeconds);
-            const report = `${attempt.number}.${++reports}`;
+            // A redrive starts counting tries again: its letter keeps its reports apart from the first run's.
+            const report = `${attempt.redriven === null ? '' : `${attempt.redriven}/`}${attempt.number}.${++reports}`;
             // One report at a time, in order; a report that fails is logged, never fatal to the job.
             reporting = reporting
               .then(async () => {
