@@ -267,6 +267,37 @@ test('a channel the caller may not read is refused with an error frame; the conn
   t.like(await a.next('pong', (x) => x.ref === 'p'), { type: 'pong' });
 });
 
+/** Holds this process's event loop, as a long GC or a starved CPU does. */
+const stall = (ms: number) => {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+};
+
+test('a stall of the gateway process is not charged to its clients; a client that answers no ping is closed heartbeat_timeout', async (t) => {
+  const f = await start(t, { heartbeatMs: 100 });
+  const a = await connect(f);
+  // Two stalls longer than a heartbeat, with only a timers phase between them: the late beat after
+  // the first pings the client, and the one after the second finds that ping unanswered, since no
+  // poll phase came to read the pong. Judged on the wall clock, the client would be cut off.
+  for (let i = 0; i < 3; i++) {
+    stall(350);
+    await new Promise((r) => setTimeout(r, 0));
+    stall(350);
+    a.send({ type: 'ping', ref: `s${i}` });
+    t.like(await a.next(`pong ${i}`, (x) => x.ref === `s${i}`), { type: 'pong' });
+  }
+  t.is(a.ws.readyState, WebSocket.OPEN, 'still connected after the stalls');
+
+  // A client that is really gone (here: it answers no ping) is still found out.
+  const mute = new WebSocket(f.url, { autoPong: false });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    mute.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  await new Promise((r) => mute.once('open', r));
+  mute.send(JSON.stringify({ type: 'auth', ref: 1, token: await f.sign('user-mute') }));
+  t.deepEqual(await closed, { code: 4031, reason: 'heartbeat_timeout' });
+});
+
 test('a flood is answered rate_limited with retryAfter, then closed', async (t) => {
   const f = await start(t, { framesPerSecond: 1, framesBurst: 5 });
   const a = await connect(f);

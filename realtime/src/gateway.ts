@@ -70,6 +70,8 @@ type Connection = {
   token: string;
   subs: Map<string, Subscription>;
   alive: boolean;
+  /** Pings in a row it has not answered (two end it), counted only on heartbeats that came on time. */
+  missed: number;
   budget: FrameBudget;
   timers: NodeJS.Timeout[];
   closed: boolean;
@@ -174,6 +176,19 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
 
   // --- sending --------------------------------------------------------------
 
+  /**
+   * `fn` after `ms` of this process's own time: a timer that fires late (the
+   * process stalled, and what the peer sent meanwhile may be unread) waits
+   * `ms` again, at most twice, so a peer is not charged for our stall.
+   */
+  const afterOwnTime = (ms: number, fn: () => void, again = 2) => {
+    const due = performance.now() + ms;
+    setTimeout(() => {
+      if (again > 0 && performance.now() - due > ms / 2) afterOwnTime(ms, fn, again - 1);
+      else fn();
+    }, ms).unref();
+  };
+
   const closes: Record<string, number> = {};
   const close = (c: Connection, how: Readonly<{ code: number; reason: string }>) => {
     if (c.closed) return;
@@ -182,8 +197,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     opts.metrics?.realtimeClosed.inc({ reason: how.reason });
     c.ws.close(how.code, how.reason);
     // A client that does not read will not read the close frame either.
-    const t = setTimeout(() => c.ws.terminate(), 2_000);
-    t.unref();
+    afterOwnTime(2_000, () => c.ws.terminate());
   };
 
   /** The frames-sent counter of each frame type, looked up once. */
@@ -509,6 +523,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       token: '',
       subs: new Map(),
       alive: true,
+      missed: 0,
       budget: { tokens: limits.framesBurst, refilledAt: now() },
       timers: [],
       closed: false,
@@ -728,10 +743,19 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
         logger: log,
         deliver,
       });
+      // A heartbeat that comes late means this process stalled (a long GC, a busy machine): the
+      // pongs sent meanwhile may still be unread, so such a beat pings again but counts no miss.
+      // A client is judged on our time, never charged for our own stall.
+      let lastBeat = performance.now();
       heartbeat = setInterval(() => {
+        const at = performance.now();
+        const onTime = at - lastBeat < limits.heartbeatMs * 1.5;
+        lastBeat = at;
         for (const c of connections.values()) {
           if (c.closed) continue;
-          if (!c.alive) {
+          if (c.alive) c.missed = 0;
+          else if (onTime) c.missed++;
+          if (c.missed >= 2) {
             close(c, CLOSE.heartbeatTimeout);
             c.ws.terminate();
             continue;
