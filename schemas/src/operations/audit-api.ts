@@ -149,7 +149,7 @@ export const auditApi: readonly ApiOperation[] = [
     security: { roles: ['admin'] },
     params: { streamId: streamIdParam },
     query: {
-      time: isoTime(),
+      time: describe(isoTime(), { description: 'Fold the events that occurred at or before this time.' }),
       revision: describe(integerString({ min: 0 }), { description: 'The last revision to fold.' }),
       position: describe(integerString({ min: 0 }), { description: 'The last global position to fold.' }),
     },
