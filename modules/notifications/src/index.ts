@@ -33,10 +33,10 @@ import {
 import { templateRenderer } from '@lectern/schemas/notifications/render';
 import { subscriptionsApi, subscriptionsTags } from '@lectern/schemas/notifications/subscriptions-api';
 import { devMailbox } from '@lectern/infra/notify/dev-mailbox';
-import { failoverSender } from '@lectern/infra/notify/failover';
+import { failoverSender, failoverWarning } from '@lectern/infra/notify/failover';
 import { httpPushSender, httpSmsSender } from '@lectern/infra/notify/http-sender';
 import { smtpSender } from '@lectern/infra/notify/smtp-sender';
-import { SendError, type ChannelSender } from '@lectern/infra/ports/channel-sender';
+import { SendError, type ChannelSender, type MessageCause } from '@lectern/infra/ports/channel-sender';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { notificationEvents } from '@lectern/schemas/notifications/catalogue';
@@ -73,7 +73,7 @@ export type NotificationsSettings = Readonly<{
  */
 const sendersOf = async (p: Platform, settings: NotificationsSettings): Promise<Senders> => {
   const mailbox = p.production ? null : await devMailbox(p.sql);
-  const channel = async <M>(
+  const channel = async <M extends Readonly<{ cause?: MessageCause }>>(
     providers: readonly Provider[],
     make: (provider: Provider) => Promise<ChannelSender<M>>,
     fallback: ChannelSender<M> | undefined,
@@ -81,9 +81,7 @@ const sendersOf = async (p: Platform, settings: NotificationsSettings): Promise<
   ): Promise<ChannelSender<M>> => {
     if (providers.length) {
       const senders = await Promise.all(providers.map(make));
-      return failoverSender(senders, (from, to, error) =>
-        p.logger.warn({ from, to, code: error.code, failure: error.failure }, `${what}: failing over`),
-      );
+      return failoverSender(senders, failoverWarning(p.logger, what));
     }
     if (fallback) return fallback;
     return {

@@ -13,7 +13,7 @@ import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { kafkaLog } from '@lectern/infra/message-log/kafka';
 import { sqlLog } from '@lectern/infra/message-log/sql-log';
 import { devMailbox, type DevMailbox } from '@lectern/infra/notify/dev-mailbox';
-import { failoverSender } from '@lectern/infra/notify/failover';
+import { failoverSender, failoverWarning } from '@lectern/infra/notify/failover';
 import { httpSmsSender } from '@lectern/infra/notify/http-sender';
 import { smtpSender } from '@lectern/infra/notify/smtp-sender';
 import { SendError, type EmailSender } from '@lectern/infra/ports/channel-sender';
@@ -127,7 +127,9 @@ const fixture = async (
           store,
           senders: {
             email: mailbox.email,
-            sms: smsSenders.length ? failoverSender(smsSenders) : mailbox.sms,
+            sms: smsSenders.length
+              ? failoverSender(smsSenders, failoverWarning(opts.logger ?? logger, 'sms'))
+              : mailbox.sms,
             push: mailbox.push,
             ...senders,
           },
@@ -396,8 +398,10 @@ for (const engine of engines) {
     }
   });
 
-  test(`${engine}: a failing primary fails over to the secondary in the same attempt`, async (t) => {
-    const f = await fixture({ sms: 2, engine });
+  test(`${engine}: a failing primary fails over to the secondary in the same attempt, and says so with the causing ids`, async (t) => {
+    const lines: Record<string, unknown>[] = [];
+    const captured = createLogger({ destination: { write: (line) => void lines.push(JSON.parse(line)) } });
+    const f = await fixture({ sms: 2, engine, logger: captured });
     try {
       await f.sms[0]!.script([503]);
       await f.start();
@@ -417,6 +421,19 @@ for (const engine of engines) {
         attempts: 1,
         provider: 'sms-1',
       });
+      const warnings = lines.filter((l) => l.msg === 'sms: failing over');
+      t.is(warnings.length, 1);
+      t.like(warnings[0], {
+        level: 40,
+        from: 'sms-0',
+        to: 'sms-1',
+        code: '503',
+        failure: 'transient',
+        eventId: p.event.id,
+        correlationId: p.event.metadata.correlationId,
+      });
+      t.truthy(p.event.metadata.correlationId);
+      t.false(JSON.stringify(lines).includes(p.code), 'the code never reaches the log');
     } finally {
       await f.close();
     }

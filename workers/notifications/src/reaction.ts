@@ -143,6 +143,7 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
    * one-click link for the header, a page of the web app for the footer).
    */
   const attemptSend = async (
+    event: RecordedEvent,
     m: PlannedMessage,
     template: Template,
     id: string,
@@ -191,7 +192,11 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
         return gaveUp(reason, new PermanentFailure(reason));
       }
       const r = rendered.value;
-      const common = { messageId: `<${id}@${domain}>`, tag: template.id };
+      const common = {
+        messageId: `<${id}@${domain}>`,
+        tag: template.id,
+        cause: { eventId: event.id, correlationId: event.metadata.correlationId ?? null },
+      };
       await deps.pace?.[m.channel]?.take();
       let accepted: { provider: string; providerMessageId: string };
       if (m.channel === 'email' && r.email)
@@ -284,7 +289,7 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
       return 'suppressed';
     }
     // 3. Rendered and handed over; what happened is recorded before any failure is raised.
-    const tried = await attemptSend(m, template, id, attempt);
+    const tried = await attemptSend(event, m, template, id, attempt);
     await settle(tried.decision);
     if (tried.failure) throw tried.failure;
     return 'sent';
@@ -388,7 +393,7 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
         next: prepare,
         items: (page) => page.toSend,
         send: async ([m, id], page) => {
-          const tried = await attemptSend(m, template, id, attempt);
+          const tried = await attemptSend(event, m, template, id, attempt);
           page.decisions.push({ notificationId: id, ...tried.decision });
           if (tried.failure && !(tried.failure instanceof PermanentFailure)) transient ??= tried.failure;
         },
