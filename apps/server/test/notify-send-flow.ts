@@ -83,7 +83,12 @@ export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) 
         body: { template: 'announcement', variables: long },
       });
       problem(t, preview, 400, 'push_too_long');
-      t.deepEqual(paths(preview), ['/variables']);
+      t.deepEqual(paths(preview), ['/variables/title']);
+      const [detail] = (preview.body?.errors ?? []) as { message?: string; detail?: string }[];
+      t.regex(
+        JSON.stringify(detail),
+        /push title: renders to 1[0-9]{2} characters; at most 100; the variable title/,
+      );
       for (const recipient of [{ userId }, { pushToken: `fcm-${randomUUID()}` }])
         problem(
           t,

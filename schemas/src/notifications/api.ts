@@ -118,7 +118,9 @@ const renderErrors = {
   description:
     '`template_unknown`; `template_variable_missing`, `template_variable_unknown`, `template_variable_invalid` ' +
     '(one pointer per variable in `errors`; several kinds at once: `template_variables_invalid`); `sms_too_long`, ' +
-    '`push_too_long`; `validation_failed` for a malformed body.',
+    '`push_too_long` (the detail names the channel, the rendered length and the limit; the pointer is ' +
+    '`/variables/<name>` where one variable alone makes the text too long, else `/variables`); ' +
+    '`validation_failed` for a malformed body.',
 };
 
 /** The notifications context's operations. */
