@@ -154,6 +154,47 @@ export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) 
   });
 
   test.serial(
+    `${name}: a preview renders the channels asked for, and refuses one the template lacks`,
+    async (t) => {
+      const admin = await tokenFor(randomUUID(), ['admin']);
+      const preview = (template: string, variables: Record<string, unknown>, channels?: unknown) =>
+        http('POST', '/api/notify/preview', {
+          token: admin,
+          body: { template, variables, ...(channels === undefined ? {} : { channels }) },
+        });
+      const course = { courseTitle: 'Rust', courseUrl: 'https://app.example/c/1', authorName: 'Ada' };
+      // 1. Every channel of the template by default; only those asked for otherwise.
+      const all = await preview('course-published', course);
+      t.is(all.status, 200, JSON.stringify(all.body));
+      t.deepEqual(
+        ['email', 'sms', 'push'].filter((c) => all.body?.[c] !== undefined),
+        ['email', 'sms', 'push'],
+      );
+      const sms = await preview('course-published', course, ['sms', 'sms']);
+      t.is(sms.status, 200, JSON.stringify(sms.body));
+      t.deepEqual(
+        ['email', 'sms', 'push'].filter((c) => sms.body?.[c] !== undefined),
+        ['sms'],
+      );
+      t.regex(String((sms.body?.sms as { text?: string } | undefined)?.text), /Rust by Ada/);
+      // 2. A channel the template lacks: its own code, a pointer to each such channel.
+      const lacking = await preview('announcement', announcement(), ['email', 'sms']);
+      problem(t, lacking, 400, 'channel_not_in_template');
+      t.deepEqual(paths(lacking), ['/channels/1']);
+      // 3. Not a channel at all, or none: the request's shape.
+      for (const channels of [['fax'], []]) {
+        const bad = await preview('announcement', announcement(), channels);
+        problem(t, bad, 400, 'validation_failed');
+        t.deepEqual(paths(bad), [channels.length ? '/channels/0' : '/channels']);
+      }
+      // 4. Too long on a channel not asked for is no problem: the push's title limit, e-mail alone.
+      const long = announcement('T'.repeat(150));
+      problem(t, await preview('announcement', long), 400, 'push_too_long');
+      t.is((await preview('announcement', long, ['email'])).status, 200);
+    },
+  );
+
+  test.serial(
     `${name}: the profile's locale picks the translation; one without falls back to English`,
     async (t) => {
       const admin = await tokenFor(randomUUID(), ['admin']);

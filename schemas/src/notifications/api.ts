@@ -131,12 +131,19 @@ export const notificationsApi: readonly ApiOperation[] = [
     operationId: 'previewNotification',
     summary: 'Render a template',
     description:
-      'Renders every channel of a template with the given variables, in the nearest translation of `locale`, and sends nothing. System variables (`appUrl`, `unsubscribeUrl`) are filled with examples.',
+      'Renders the channels asked for (`channels`; every channel of the template when absent) with the given variables, in the nearest translation of `locale`, and sends nothing. System variables (`appUrl`, `unsubscribeUrl`) are filled with examples.',
     tags: ['notifications-admin'],
     security: { roles: ['admin'] },
     body: previewRequest,
-    responses: { 200: json('The message of each channel.', rendered) },
-    errors: [renderErrors],
+    responses: { 200: json('The message of each channel asked for.', rendered) },
+    errors: [
+      renderErrors,
+      {
+        status: 400,
+        description:
+          '`channel_not_in_template`: a channel asked for that the template does not have (a pointer per channel, `/channels/<i>`).',
+      },
+    ],
   },
   {
     method: 'post',
