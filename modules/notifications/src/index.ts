@@ -1,6 +1,7 @@
 import {
   notificationRecipientsProjection,
   recipientById,
+  recipientIdsByAddress,
   recipientsByIds,
 } from '@lectern/notifications-projection-recipients';
 import { notificationLogProjection } from '@lectern/notifications-projection-deliveries';
@@ -9,6 +10,7 @@ import {
   channelsOfUsers,
   followersOfAny,
   preferencesOf,
+  usersOfPushToken,
   subscriptionsProjection,
 } from '@lectern/notifications-projection-subscriptions';
 import {
@@ -155,6 +157,10 @@ export const notificationsModule = (settings: NotificationsSettings): ContextMod
             from: settings.from,
             recipientOf: (userId) => recipientById(p.sql, userId),
             preferencesOf: (userId) => preferencesOf(p.sql, userId),
+            ownersOf: (channel, address) =>
+              channel === 'push'
+                ? usersOfPushToken(p.sql, address)
+                : recipientIdsByAddress(p.sql, channel, address),
             followersOf: (topics, page) => followersOfAny(p.sql, topics, page),
             recipientsOf: (userIds) => recipientsByIds(p.sql, userIds),
             preferencesOfUsers: (userIds) => channelsOfUsers(p.sql, userIds),

@@ -142,6 +142,7 @@ const fixture = async (
           preferencesOf: async () => ({ channels: { email: true, sms: true, push: true }, devices: [] }),
           followersOf: async () => [],
           recipientsOf: async () => new Map(),
+          ownersOf: async () => [],
           preferencesOfUsers: async () => new Map(),
           clock: { now: () => new Date(clock.t) },
           ...extra,

@@ -54,6 +54,8 @@ export type NotificationsWorkerDeps = Readonly<{
   recipientOf: (userId: string) => Promise<Recipient | null>;
   /** A user's channels and push devices (the subscriptions read model). */
   preferencesOf: (userId: string) => Promise<Preferences>;
+  /** The users an address is (the recipients and subscriptions read models): a bare send honours their choices. */
+  ownersOf: (channel: 'email' | 'sms' | 'push', address: string) => Promise<readonly string[]>;
   /** A page's recipients and channels at once (a fan-out). */
   recipientsOf: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Recipient>>;
   preferencesOfUsers: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Preferences>>;
@@ -122,7 +124,7 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     template: template.id,
     templateVersion: template.version,
     channel: m.channel,
-    userId: m.userId,
+    userId: m.userId ?? m.ownerId ?? null,
     address: maskAddress(m.address),
   });
 
