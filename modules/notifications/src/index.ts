@@ -2,6 +2,7 @@ import {
   notificationRecipientsProjection,
   recipientById,
   recipientIdsByAddress,
+  registrationOf,
   recipientsByIds,
 } from '@lectern/notifications-projection-recipients';
 import { notificationLogProjection } from '@lectern/notifications-projection-deliveries';
@@ -163,6 +164,17 @@ export const notificationsModule = (settings: NotificationsSettings): ContextMod
                 : recipientIdsByAddress(p.sql, channel, address),
             followersOf: (topics, page) => followersOfAny(p.sql, topics, page),
             recipientsOf: (userIds) => recipientsByIds(p.sql, userIds),
+            recipientApplied: async (userId) => {
+              const registered = await registrationOf(p.store, userId);
+              return (
+                !registered ||
+                (await p.waitFor(
+                  notificationRecipientsProjection.name,
+                  registered.streamId,
+                  registered.position,
+                ))
+              );
+            },
             preferencesOfUsers: (userIds) => channelsOfUsers(p.sql, userIds),
             pace: {
               email: pacer(settings.perSecond.email),

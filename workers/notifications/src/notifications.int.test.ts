@@ -143,6 +143,7 @@ const fixture = async (
           followersOf: async () => [],
           recipientsOf: async () => new Map(),
           ownersOf: async () => [],
+          recipientApplied: async () => true,
           preferencesOfUsers: async () => new Map(),
           clock: { now: () => new Date(clock.t) },
           ...extra,
@@ -620,6 +621,72 @@ test('a course published to 1,201 followers: pages, preferences, devices, one ba
     t.is((await f.sql.query<{ n: string }>('select count(*)::text as n from dev_outbox'))[0]!.n, before);
     t.is((await decisionsLogged()).length, rows.length, 'a replay appends no decision twice');
     t.is((await f.store.readStream(fanoutStream)).length, stream.length);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a follower the recipients read model has not applied yet is tried again, not suppressed as having no address', async (t) => {
+  const f = await fixture();
+  try {
+    const authorId = randomUUID();
+    // known and early: in the model; late: registered, but the model is held back; stranger: never registered.
+    const [known, late, stranger] = [randomUUID(), randomUUID(), randomUUID()].sort() as [
+      string,
+      string,
+      string,
+    ];
+    const emailOf = (u: string) => `h-${u.slice(0, 13)}@example.org`;
+    const model = new Map([[known, { userId: known, email: emailOf(known), phone: null, locale: null }]]);
+    let held = true;
+    const asked: string[] = [];
+    /** The model applies the late registration once the worker has been told it lags (between two tries). */
+    const recipientApplied = async (userId: string) => {
+      asked.push(userId);
+      if (userId !== late) return true;
+      if (held) {
+        held = false;
+        return false;
+      }
+      model.set(late, { userId: late, email: emailOf(late), phone: null, locale: null });
+      return true;
+    };
+    const recipientOf = async (userId: string) =>
+      userId === authorId
+        ? { userId, email: 'author@example.org', phone: null, locale: null, displayName: 'Ada' }
+        : (model.get(userId) ?? null);
+    await f.start({}, undefined, {
+      recipientOf,
+      recipientsOf: async (ids) =>
+        new Map(ids.flatMap((id) => (model.has(id) ? [[id, model.get(id)!] as const] : []))),
+      recipientApplied,
+      preferencesOfUsers: async (ids) =>
+        new Map(ids.map((id) => [id, { channels: { email: true, sms: true, push: true }, devices: [] }])),
+      followersOf: async (topics, page) =>
+        page.afterUserId === null
+          ? [known, late, stranger].map((userId) => ({ userId, topics: [topics[1]!] }))
+          : [],
+    });
+    const [published] = feed.append(`course-${randomUUID()}`, [
+      {
+        type: 'content.CoursePublished',
+        data: { courseId: randomUUID(), authorId, title: 'Lag', publishedAt: new Date(T0).toISOString() },
+      },
+    ] as DomainEvent[]);
+    await f.publish(published!);
+    await f.consumed();
+    // 1. The late follower got their message on the second try; nobody got one twice.
+    t.is(f.pauses.length, 1, 'one retry, with the backoff');
+    t.like(await workOf(f.sql, 'notifications', published!.id), { state: 'done', attempts: 2 });
+    t.is((await f.mailbox.list(emailOf(known))).length, 1);
+    t.is((await f.mailbox.list(emailOf(late))).length, 1);
+    // 2. Each decision once: the late one sent, the stranger (no registration at all) without an address.
+    const rows = await deliveriesOfEvent(f.sql, published!.id);
+    const of = (u: string) => rows.filter((r) => r.userId === u).map((r) => [r.status, r.reason]);
+    t.deepEqual(of(known), [['sent', null]]);
+    t.deepEqual(of(late), [['sent', null]]);
+    t.deepEqual(of(stranger), [['suppressed', 'no address']]);
+    t.false(asked.includes(known), 'a follower the model knows costs no look-up');
   } finally {
     await f.close();
   }

@@ -58,6 +58,8 @@ export type NotificationsWorkerDeps = Readonly<{
   ownersOf: (channel: 'email' | 'sms' | 'push', address: string) => Promise<readonly string[]>;
   /** A page's recipients and channels at once (a fan-out). */
   recipientsOf: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Recipient>>;
+  /** Whether the recipients read model has caught up with the user's registration (see `FanoutDeps`). */
+  recipientApplied: (userId: string) => Promise<boolean>;
   preferencesOfUsers: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Preferences>>;
   /** A page of the users following any of the topics (the subscriptions read model). */
   followersOf: (
@@ -333,6 +335,8 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     const counts = new Map<string, number>();
     const count = (k: string, n = 1) => counts.set(k, (counts.get(k) ?? 0) + n);
     let transient: unknown = null;
+    /** Followers the recipients read model did not know yet: the event is tried again for them. */
+    let lagging = 0;
 
     type Page = Readonly<{ decisions: Decision[]; final: Delivery[]; toSend: [PlannedMessage, string][] }>;
     const pages = coursePublishedMessages(event, deps);
@@ -340,7 +344,8 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     const prepare = async (): Promise<Page | null> => {
       const next = await pages.next();
       if (next.done) return null;
-      const page = next.value;
+      const page = next.value.messages;
+      lagging += next.value.lagging.length;
       await attempt.keepAlive();
       const ids = page.map((m) => notificationId(event.id, m));
       // Not worth sending or not wanted: suppressed as the row is made (or, on a retry, decided so below).
@@ -406,6 +411,9 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
       await pages.return(undefined);
     }
     if (transient) throw transient;
+    // Not "no address" but not projected yet: a try later (the reactor's backoff) finds them.
+    if (lagging)
+      throw new Error(`${lagging} followers are not yet in the recipients read model; trying again`);
     const summary = [...counts]
       .filter(([, n]) => n > 0)
       .map(([k, n]) => `${k} ${n}`)
