@@ -45,9 +45,9 @@ export const FANOUT_PAGE = 500;
  * off or has no address). "No address" is decided only once the recipients
  * read model has applied the user's registration: a follower it does not
  * know yet is left out of the page (`lagging`), for the event to be tried
- * again, never suppressed for the projection's lag. Each message names the topic it came by, which
- * its unsubscribe link turns off: the course where the user follows it
- * (what the message is about), else the author.
+ * again, never suppressed for the projection's lag. Each message names the
+ * topic it came by, which its unsubscribe link turns off: the course where
+ * the user follows it (what the message is about), else the author.
  */
 export async function* coursePublishedMessages(
   event: RecordedEvent,
