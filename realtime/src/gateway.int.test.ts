@@ -629,3 +629,45 @@ test("a kind's subscriber filter hides items live and on a resume, changed in lo
   await back.next('item 9', (x) => x.channel === 'memo:m' && x.seq === 9);
   t.deepEqual(back.items('memo:m'), [1, 3, 5, 7, 9]);
 });
+
+test('a live item is serialized once for all the subscribers of its channel, and each gets the same frame', async (t) => {
+  const serialized = new Map<number, number>();
+  const counted: RealtimeChannelKind = {
+    kind: 'tally',
+    contexts: ['demo'],
+    authorize: async () => true,
+    route: (e) => {
+      if (e.type !== 'demo.Noted') return [];
+      const { board, seq } = e.data as { board: string; seq: number };
+      const data = {
+        board,
+        seq,
+        toJSON: () => {
+          serialized.set(seq, (serialized.get(seq) ?? 0) + 1);
+          return { board, seq };
+        },
+      };
+      return [{ id: board, item: { seq, data } }];
+    },
+  };
+  const f = await start(t, {}, undefined, [counted]);
+  const clients = [await connect(f, 'user-1'), await connect(f, 'user-2'), await connect(f, 'user-3')];
+  for (const c of clients) {
+    c.send({ type: 'subscribe', ref: 's', channel: 'tally:b' });
+    await c.next('subscribed', (x) => x.ref === 's');
+  }
+  for (const seq of [1, 2, 3]) await f.note('b', seq, { projected: false });
+  for (const c of clients) await c.next('item 3', (x) => x.channel === 'tally:b' && x.seq === 3);
+  for (const c of clients) t.deepEqual(c.items('tally:b'), [1, 2, 3]);
+  t.deepEqual(clients[0]!.frames.filter((x) => x.type === 'item')[1], {
+    type: 'item',
+    channel: 'tally:b',
+    seq: 2,
+    data: { board: 'b', seq: 2 },
+  });
+  t.deepEqual([...serialized.entries()].sort(), [
+    [1, 1],
+    [2, 1],
+    [3, 1],
+  ]);
+});

@@ -202,13 +202,15 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
 
   /** The frames-sent counter of each frame type, looked up once. */
   const sentOfType = new Map<string, { inc(): void } | undefined>();
-  const sendText = (c: Connection, text: string, type: string) => {
+  /** Sends a text frame: a string, or its UTF-8 bytes already made (shared by many sends, never copied). */
+  const sendText = (c: Connection, text: string | Buffer, type: string) => {
     if (c.closed || c.ws.readyState !== WebSocket.OPEN) return;
-    if (c.ws.bufferedAmount + Buffer.byteLength(text) > limits.maxBufferedBytes) {
+    const bytes = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
+    if (c.ws.bufferedAmount + bytes > limits.maxBufferedBytes) {
       log.warn({ connectionId: c.id, buffered: c.ws.bufferedAmount }, 'realtime client too slow; closing');
       return close(c, CLOSE.slowConsumer);
     }
-    c.ws.send(text);
+    c.ws.send(text, { binary: false });
     let counter = sentOfType.get(type);
     if (!sentOfType.has(type))
       sentOfType.set(type, (counter = opts.metrics?.realtimeFramesSent.labels({ type })));
@@ -218,19 +220,22 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     sendText(c, JSON.stringify(frame), (frame as { type?: string }).type ?? 'unknown');
 
   /**
-   * A live item's data as JSON, made once however many subscribers it goes
-   * to (every subscription of a channel is offered the same `data`).
+   * A live item's frame, made once however many subscribers it goes to:
+   * every subscription of a channel is offered the same item (the same
+   * `data`, channel and seq), so the frame is kept with its data and its
+   * bytes are handed to each socket as they are.
    */
-  const dataText = new WeakMap<object, string>();
-  const itemText = (channel: string, item: ChannelItem) => {
+  const frames = new WeakMap<object, Readonly<{ channel: string; seq: number; frame: Buffer }>>();
+  const itemFrame = (channel: string, item: ChannelItem): Buffer => {
     const data = item.data;
     const cacheable = typeof data === 'object' && data !== null;
-    let text = cacheable ? dataText.get(data) : undefined;
-    if (text === undefined) {
-      text = JSON.stringify(data ?? null);
-      if (cacheable) dataText.set(data, text);
-    }
-    return `{"type":"item","channel":${JSON.stringify(channel)},"seq":${item.seq},"data":${text}}`;
+    const hit = cacheable ? frames.get(data) : undefined;
+    if (hit && hit.channel === channel && hit.seq === item.seq) return hit.frame;
+    const frame = Buffer.from(
+      `{"type":"item","channel":${JSON.stringify(channel)},"seq":${item.seq},"data":${JSON.stringify(data ?? null)}}`,
+    );
+    if (cacheable) frames.set(data, { channel, seq: item.seq, frame });
+    return frame;
   };
 
   // --- presence -------------------------------------------------------------
@@ -335,7 +340,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
           : null,
         // A hidden item moves the sequencer on all the same: the subscriber just does not get it.
         send: (item) => {
-          if (!filter || filter.accepts(item)) sendText(c, itemText(f.channel, item), 'item');
+          if (!filter || filter.accepts(item)) sendText(c, itemFrame(f.channel, item), 'item');
         },
         fail: (err) => {
           log.warn({ err, connectionId: c.id, channel: f.channel }, 'realtime resume failed');
