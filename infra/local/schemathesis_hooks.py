@@ -66,8 +66,9 @@ BUSINESS_400 = {
     # A spent, forged or foreign one-click link.
     "unsubscribeByLink": {"unsubscribe_token_invalid"},
     # The template (a versioned registry, not an enum) decides its variables, channels and lengths.
-    "previewNotification": set(RENDER_400),
-    "sendNotification": set(RENDER_400) | {"channel_not_in_template"},
+    # Which channels a template has is the template's too; a bare address takes its own channel only.
+    "previewNotification": set(RENDER_400) | {"channel_not_in_template"},
+    "sendNotification": set(RENDER_400) | {"channel_not_in_template", "channel_not_for_recipient"},
     # The caller's own id is a user id like any other.
     "blockChatUser": {"block_self"},
     # Attachments are made at run time (uploaded, completed), and the word list is the deployment's.
@@ -75,6 +76,8 @@ BUSINESS_400 = {
     # attachments is schema-valid and refused with a pointer to /body.
     "sendMessage": {"unknown_attachment", "message_not_allowed", "validation_failed"},
     "editMessage": {"message_not_allowed"},
+    # Exactly one of time, revision and position: a rule across parameters the schema does not state.
+    "streamStateAsOf": {"validation_failed"},
 }
 
 ANALYTICS_RANGE = re.compile(r"^/api/analytics/(?:reports/[a-z-]+(?:/export)?|events/export)$")

@@ -267,6 +267,37 @@ test('a channel the caller may not read is refused with an error frame; the conn
   t.like(await a.next('pong', (x) => x.ref === 'p'), { type: 'pong' });
 });
 
+/** Holds this process's event loop, as a long GC or a starved CPU does. */
+const stall = (ms: number) => {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+};
+
+test('a stall of the gateway process is not charged to its clients; a client that answers no ping is closed heartbeat_timeout', async (t) => {
+  const f = await start(t, { heartbeatMs: 100 });
+  const a = await connect(f);
+  // Two stalls longer than a heartbeat, with only a timers phase between them: the late beat after
+  // the first pings the client, and the one after the second finds that ping unanswered, since no
+  // poll phase came to read the pong. Judged on the wall clock, the client would be cut off.
+  for (let i = 0; i < 3; i++) {
+    stall(350);
+    await new Promise((r) => setTimeout(r, 0));
+    stall(350);
+    a.send({ type: 'ping', ref: `s${i}` });
+    t.like(await a.next(`pong ${i}`, (x) => x.ref === `s${i}`), { type: 'pong' });
+  }
+  t.is(a.ws.readyState, WebSocket.OPEN, 'still connected after the stalls');
+
+  // A client that is really gone (here: it answers no ping) is still found out.
+  const mute = new WebSocket(f.url, { autoPong: false });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    mute.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  await new Promise((r) => mute.once('open', r));
+  mute.send(JSON.stringify({ type: 'auth', ref: 1, token: await f.sign('user-mute') }));
+  t.deepEqual(await closed, { code: 4031, reason: 'heartbeat_timeout' });
+});
+
 test('a flood is answered rate_limited with retryAfter, then closed', async (t) => {
   const f = await start(t, { framesPerSecond: 1, framesBurst: 5 });
   const a = await connect(f);
@@ -483,4 +514,160 @@ test('connections from one address that have not authenticated are bounded; an u
   }
   await t.notThrowsAsync(async () => (await testClient(f.url)).close());
   for (const x of [a, c]) x.close();
+});
+
+/**
+ * `memo:<board>`: the notes of the test's table again, with an author per
+ * note (odd or even seq), a subscriber filter by author that events on the
+ * log change, and `complete` on every third note (as chat signs a
+ * message's attachments), counted.
+ */
+const memos = (
+  sql: Sql,
+  table: () => string,
+  blocked: ReadonlyMap<string, readonly string[]>,
+  completed: number[],
+): RealtimeChannelKind => {
+  const authorOf = (seq: number) => (seq % 2 === 0 ? 'even' : 'odd');
+  const base = () => notes(sql, table()).history!;
+  return {
+    kind: 'memo',
+    contexts: ['demo'],
+    authorize: async () => true,
+    route: (e) => {
+      if (e.type !== 'demo.Noted') return [];
+      const { board, seq } = e.data as { board: string; seq: number };
+      return [{ id: board, item: { seq, data: e.data, author: authorOf(seq) } }];
+    },
+    complete: (_id, item) => {
+      if (item.seq % 3 !== 0) return null;
+      completed.push(item.seq);
+      return Promise.resolve({ ...item, data: { ...(item.data as object), signed: `s${item.seq}` } });
+    },
+    filter: {
+      changes: (e) => (e.type === 'demo.Blocked' ? [(e.data as { user: string }).user] : []),
+      of: async (caller) => {
+        const hidden = new Set(blocked.get(caller.userId) ?? []);
+        return {
+          accepts: (item) => item.author === undefined || !hidden.has(item.author),
+          observe: (e) => hidden.add((e.data as { author: string }).author),
+        };
+      },
+    },
+    history: {
+      ...base(),
+      async changesAfter(id, after, limit) {
+        const page = await base().changesAfter(id, after, limit);
+        return { ...page, items: page.items.map((i) => ({ ...i, author: authorOf(i.seq) })) };
+      },
+    },
+  };
+};
+
+test("a kind's subscriber filter hides items live and on a resume, changed in log order; an item is completed once for all its subscribers", async (t) => {
+  const { sql } = await engines();
+  let table = '';
+  /** Whom each user blocks when a filter is read (what chat reads from the user's blocklist stream). */
+  const blocked = new Map<string, string[]>();
+  const completed: number[] = [];
+  const f = await start(t, {}, undefined, [memos(sql, () => table, blocked, completed)]);
+  table = `notes_${f.ns}`;
+  const [one, two] = [await connect(f, 'user-1'), await connect(f, 'user-2')];
+  for (const c of [one, two]) {
+    c.send({ type: 'subscribe', ref: 's', channel: 'memo:m' });
+    await c.next('subscribed', (x) => x.ref === 's');
+  }
+  for (const seq of [1, 2]) await f.note('m', seq);
+  await one.next('item 2', (x) => x.channel === 'memo:m' && x.seq === 2);
+
+  // user-1 blocks the even author: on the board's stream, so the log keeps it in order with the notes.
+  const block: RecordedEvent = {
+    id: randomUUID(),
+    type: 'demo.Blocked',
+    schemaVersion: 1,
+    streamId: 'board-m',
+    revision: 0,
+    position: 2500,
+    occurredAt: new Date().toISOString(),
+    data: { user: 'user-1', author: 'even' },
+    metadata: { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null },
+  };
+  await f.log.produce(topicOf('demo', f.ns), [toLogMessage(block)]);
+  for (const seq of [3, 4, 5, 6, 7]) await f.note('m', seq);
+  await two.next('item 7', (x) => x.channel === 'memo:m' && x.seq === 7);
+  await one.next('item 7', (x) => x.channel === 'memo:m' && x.seq === 7);
+  t.deepEqual(two.items('memo:m'), [1, 2, 3, 4, 5, 6, 7]);
+  t.deepEqual(one.items('memo:m'), [1, 2, 3, 5, 7], 'the even notes after the block are hidden from user-1');
+
+  // Completed once per event, whatever the number of subscribers; both got the completed data, in order.
+  t.deepEqual(completed, [3, 6]);
+  for (const c of [one, two])
+    t.like(
+      c.frames.find((x) => x.channel === 'memo:m' && x.seq === 3),
+      { data: { seq: 3, signed: 's3' } },
+    );
+  t.like(
+    two.frames.find((x) => x.channel === 'memo:m' && x.seq === 6),
+    { data: { signed: 's6' } },
+  );
+
+  // Nobody here on memo:other: its note is routed, and not completed.
+  two.send({ type: 'subscribe', ref: 'o', channel: 'note:other' });
+  await two.next('subscribed', (x) => x.ref === 'o');
+  await f.note('other', 3);
+  await two.next('note 3 of other', (x) => x.channel === 'note:other' && x.seq === 3);
+  t.deepEqual(completed, [3, 6]);
+
+  // A resume from the start agrees with the live feed: the filter, read anew, holds the block.
+  blocked.set('user-1', ['even']);
+  one.close();
+  const back = await connect(f, 'user-1');
+  back.send({ type: 'subscribe', ref: 'r', channel: 'memo:m', cursor: 0 });
+  await back.next('item 7', (x) => x.channel === 'memo:m' && x.seq === 7);
+  await f.note('m', 8);
+  await f.note('m', 9);
+  await back.next('item 9', (x) => x.channel === 'memo:m' && x.seq === 9);
+  t.deepEqual(back.items('memo:m'), [1, 3, 5, 7, 9]);
+});
+
+test('a live item is serialized once for all the subscribers of its channel, and each gets the same frame', async (t) => {
+  const serialized = new Map<number, number>();
+  const counted: RealtimeChannelKind = {
+    kind: 'tally',
+    contexts: ['demo'],
+    authorize: async () => true,
+    route: (e) => {
+      if (e.type !== 'demo.Noted') return [];
+      const { board, seq } = e.data as { board: string; seq: number };
+      const data = {
+        board,
+        seq,
+        toJSON: () => {
+          serialized.set(seq, (serialized.get(seq) ?? 0) + 1);
+          return { board, seq };
+        },
+      };
+      return [{ id: board, item: { seq, data } }];
+    },
+  };
+  const f = await start(t, {}, undefined, [counted]);
+  const clients = [await connect(f, 'user-1'), await connect(f, 'user-2'), await connect(f, 'user-3')];
+  for (const c of clients) {
+    c.send({ type: 'subscribe', ref: 's', channel: 'tally:b' });
+    await c.next('subscribed', (x) => x.ref === 's');
+  }
+  for (const seq of [1, 2, 3]) await f.note('b', seq, { projected: false });
+  for (const c of clients) await c.next('item 3', (x) => x.channel === 'tally:b' && x.seq === 3);
+  for (const c of clients) t.deepEqual(c.items('tally:b'), [1, 2, 3]);
+  t.deepEqual(clients[0]!.frames.filter((x) => x.type === 'item')[1], {
+    type: 'item',
+    channel: 'tally:b',
+    seq: 2,
+    data: { board: 'b', seq: 2 },
+  });
+  t.deepEqual([...serialized.entries()].sort(), [
+    [1, 1],
+    [2, 1],
+    [3, 1],
+  ]);
 });

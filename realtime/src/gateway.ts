@@ -9,7 +9,13 @@ import type { PresenceBus } from '@lectern/infra/ports/presence-bus';
 import { Problem } from '@lectern/infra/runtime/errors';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Metrics } from '@lectern/infra/runtime/metrics';
-import type { ChannelItem, RealtimeAction, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
+import type {
+  ChannelAccess,
+  ChannelItem,
+  RealtimeAction,
+  RealtimeChannelKind,
+  SubscriberFilter,
+} from '@lectern/infra/runtime/realtime';
 import { accessOf, kindsByName } from './kinds.ts';
 import { gatewayDefaults, spendFrame, tally, type FrameBudget, type GatewayLimits } from './limits.ts';
 import { groupSweepDefaults, type GroupSweepSettings } from './feed-groups.ts';
@@ -67,6 +73,8 @@ type Connection = {
   token: string;
   subs: Map<string, Subscription>;
   alive: boolean;
+  /** Pings in a row it has not answered (two end it), counted only on heartbeats that came on time. */
+  missed: number;
   budget: FrameBudget;
   timers: NodeJS.Timeout[];
   closed: boolean;
@@ -75,6 +83,8 @@ type Connection = {
   /** Where it came from; counted in `unauthenticated` until it authenticates or closes. */
   address: string;
   pending: boolean;
+  /** Subscriber filters being read for it: the filter changes the log brings meanwhile, held for them. */
+  loadingFilters: Set<Readonly<{ kind: RealtimeChannelKind; held: RecordedEvent[] }>>;
 };
 
 type Subscription = {
@@ -83,6 +93,9 @@ type Subscription = {
   seq: Sequencer;
   /** Given `'public'` access: items marked private are not offered to it. */
   publicOnly: boolean;
+  /** What of the channel its subscriber is shown (its kind's `filter`); null for everything. */
+  filter: SubscriberFilter | null;
+  kind: RealtimeChannelKind | null;
 };
 
 export type Gateway = Readonly<{
@@ -166,6 +179,19 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
 
   // --- sending --------------------------------------------------------------
 
+  /**
+   * `fn` after `ms` of this process's own time: a timer that fires late (the
+   * process stalled, and what the peer sent meanwhile may be unread) waits
+   * `ms` again, at most twice, so a peer is not charged for our stall.
+   */
+  const afterOwnTime = (ms: number, fn: () => void, again = 2) => {
+    const due = performance.now() + ms;
+    setTimeout(() => {
+      if (again > 0 && performance.now() - due > ms / 2) afterOwnTime(ms, fn, again - 1);
+      else fn();
+    }, ms).unref();
+  };
+
   const closes: Record<string, number> = {};
   const close = (c: Connection, how: Readonly<{ code: number; reason: string }>) => {
     if (c.closed) return;
@@ -174,19 +200,20 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     opts.metrics?.realtimeClosed.inc({ reason: how.reason });
     c.ws.close(how.code, how.reason);
     // A client that does not read will not read the close frame either.
-    const t = setTimeout(() => c.ws.terminate(), 2_000);
-    t.unref();
+    afterOwnTime(2_000, () => c.ws.terminate());
   };
 
   /** The frames-sent counter of each frame type, looked up once. */
   const sentOfType = new Map<string, { inc(): void } | undefined>();
-  const sendText = (c: Connection, text: string, type: string) => {
+  /** Sends a text frame: a string, or its UTF-8 bytes already made (shared by many sends, never copied). */
+  const sendText = (c: Connection, text: string | Buffer, type: string) => {
     if (c.closed || c.ws.readyState !== WebSocket.OPEN) return;
-    if (c.ws.bufferedAmount + Buffer.byteLength(text) > limits.maxBufferedBytes) {
+    const bytes = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
+    if (c.ws.bufferedAmount + bytes > limits.maxBufferedBytes) {
       log.warn({ connectionId: c.id, buffered: c.ws.bufferedAmount }, 'realtime client too slow; closing');
       return close(c, CLOSE.slowConsumer);
     }
-    c.ws.send(text);
+    c.ws.send(text, { binary: false });
     let counter = sentOfType.get(type);
     if (!sentOfType.has(type))
       sentOfType.set(type, (counter = opts.metrics?.realtimeFramesSent.labels({ type })));
@@ -196,19 +223,22 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     sendText(c, JSON.stringify(frame), (frame as { type?: string }).type ?? 'unknown');
 
   /**
-   * A live item's data as JSON, made once however many subscribers it goes
-   * to (every subscription of a channel is offered the same `data`).
+   * A live item's frame, made once however many subscribers it goes to:
+   * every subscription of a channel is offered the same item (the same
+   * `data`, channel and seq), so the frame is kept with its data and its
+   * bytes are handed to each socket as they are.
    */
-  const dataText = new WeakMap<object, string>();
-  const itemText = (channel: string, item: ChannelItem) => {
+  const frames = new WeakMap<object, Readonly<{ channel: string; seq: number; frame: Buffer }>>();
+  const itemFrame = (channel: string, item: ChannelItem): Buffer => {
     const data = item.data;
     const cacheable = typeof data === 'object' && data !== null;
-    let text = cacheable ? dataText.get(data) : undefined;
-    if (text === undefined) {
-      text = JSON.stringify(data ?? null);
-      if (cacheable) dataText.set(data, text);
-    }
-    return `{"type":"item","channel":${JSON.stringify(channel)},"seq":${item.seq},"data":${text}}`;
+    const hit = cacheable ? frames.get(data) : undefined;
+    if (hit && hit.channel === channel && hit.seq === item.seq) return hit.frame;
+    const frame = Buffer.from(
+      `{"type":"item","channel":${JSON.stringify(channel)},"seq":${item.seq},"data":${JSON.stringify(data ?? null)}}`,
+    );
+    if (cacheable) frames.set(data, { channel, seq: item.seq, frame });
+    return frame;
   };
 
   // --- presence -------------------------------------------------------------
@@ -250,6 +280,35 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     if (access === false)
       throw new Problem('forbidden', 'forbidden', `You may not subscribe to ${f.channel}.`);
     if (c.closed) return;
+    // One kind of this name (kindsByName allows a filter only then): its filter of this subscriber.
+    const kind = group.length === 1 ? group[0]! : null;
+    if (!kind?.filter) return register(c, f, id, group, access, null);
+    // Changes the log brings while the filter is read (and until the subscription is registered) are held for it.
+    const loading = { kind, held: [] as RecordedEvent[] };
+    c.loadingFilters.add(loading);
+    try {
+      const filter = await kind.filter.of(c.caller!, id);
+      if (filter) for (const e of loading.held.splice(0)) filter.observe(e);
+      await register(c, f, id, group, access, filter, () => {
+        if (filter) for (const e of loading.held.splice(0)) filter.observe(e);
+        c.loadingFilters.delete(loading);
+      });
+    } finally {
+      c.loadingFilters.delete(loading);
+    }
+  };
+
+  /** The rest of a subscription, once it is allowed; `registering` runs in the same turn as it is registered. */
+  const register = async (
+    c: Connection,
+    f: Extract<ClientFrame, { type: 'subscribe' }>,
+    id: string,
+    group: readonly RealtimeChannelKind[],
+    access: Exclude<ChannelAccess, false>,
+    filter: SubscriberFilter | null,
+    registering?: () => void,
+  ) => {
+    if (c.closed) return;
     const previous = c.subs.get(f.channel);
     if (previous) drop(previous);
     const withPresence = withPresenceKind(f.channel) && opts.presence !== null;
@@ -282,7 +341,10 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
               head: () => history.head(id),
             }
           : null,
-        send: (item) => sendText(c, itemText(f.channel, item), 'item'),
+        // A hidden item moves the sequencer on all the same: the subscriber just does not get it.
+        send: (item) => {
+          if (!filter || filter.accepts(item)) sendText(c, itemFrame(f.channel, item), 'item');
+        },
         fail: (err) => {
           log.warn({ err, connectionId: c.id, channel: f.channel }, 'realtime resume failed');
           send(c, {
@@ -299,7 +361,10 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
           drop(sub);
         },
       }),
+      filter,
+      kind: group.length === 1 ? group[0]! : null,
     };
+    registering?.();
     c.subs.set(f.channel, sub);
     let set = channels.get(f.channel);
     if (!set) channels.set(f.channel, (set = new Set()));
@@ -466,12 +531,14 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       token: '',
       subs: new Map(),
       alive: true,
+      missed: 0,
       budget: { tokens: limits.framesBurst, refilledAt: now() },
       timers: [],
       closed: false,
       untracked: false,
       address,
       pending: true,
+      loadingFilters: new Set(),
     };
     unauthenticated.add(address);
     connections.set(c.id, c);
@@ -544,7 +611,37 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
 
   // --- the live feed --------------------------------------------------------
 
-  const deliver = (event: RecordedEvent, routed: readonly RealtimeChannelKind[]) => {
+  /** Offers an item to its channel's subscribers here (one given `'public'` access skips a private item). */
+  const offer = (channel: string, item: ChannelItem, position: number) => {
+    for (const s of channels.get(channel) ?? [])
+      if (!(item.private && s.publicOnly)) s.seq.offer({ ...item, position });
+  };
+
+  /** Hands an event that changes users' filters to their subscriptions of `kind`, and to filters being read. */
+  const changeFilters = (event: RecordedEvent, kind: RealtimeChannelKind) => {
+    const users = new Set(kind.filter!.changes(event));
+    if (users.size === 0) return;
+    // Such events are rare (a user blocks someone): a pass over the connections is cheap enough.
+    for (const c of connections.values()) {
+      if (!c.caller || !users.has(c.caller.userId)) continue;
+      for (const s of c.subs.values()) if (s.kind === kind) s.filter?.observe(event);
+      for (const l of c.loadingFilters) if (l.kind === kind) l.held.push(event);
+    }
+  };
+
+  /**
+   * One event of the log: the subscriptions it revokes, the filters it
+   * changes, then its items. An item the kind completes (`complete`: a
+   * signed URL) goes out when that resolves; the promise says when all
+   * have (undefined when none needed it).
+   */
+  const handle = (
+    event: RecordedEvent,
+    routed: readonly RealtimeChannelKind[],
+  ): Promise<void> | undefined => {
+    const completing: Promise<void>[] = [];
+    // Every kind's revocations and filter changes before any item of the event: an item that says
+    // a filter changed (a user's own channel) reaches no one ahead of the change.
     for (const kind of routed) {
       try {
         for (const r of kind.revoke?.(event) ?? []) {
@@ -559,12 +656,15 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
                   .catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
             }
         }
+        if (kind.filter) changeFilters(event, kind);
       } catch (err) {
         log.error(
           { err, eventId: event.id, kind: kind.kind },
-          'realtime revoke failed; event skipped for this kind',
+          'realtime revoke or filter change failed for this kind; its items still go out',
         );
       }
+    }
+    for (const kind of routed) {
       let deliveries;
       try {
         deliveries = kind.route(event);
@@ -576,12 +676,60 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
         continue;
       }
       for (const d of deliveries) {
-        const set = channels.get(`${kind.kind}:${d.id}`);
-        if (!set) continue;
-        for (const s of set)
-          if (!(d.item.private && s.publicOnly)) s.seq.offer({ ...d.item, position: event.position });
+        const channel = `${kind.kind}:${d.id}`;
+        // Nobody here to see it: nothing to complete or offer.
+        if (!channels.get(channel)?.size) continue;
+        let completed: Promise<ChannelItem> | null = null;
+        try {
+          completed = kind.complete?.(d.id, d.item) ?? null;
+        } catch (err) {
+          log.warn(
+            { err, eventId: event.id, kind: kind.kind },
+            'realtime complete failed; item sent as routed',
+          );
+        }
+        if (!completed) {
+          offer(channel, d.item, event.position);
+          continue;
+        }
+        completing.push(
+          completed
+            .catch((err: unknown) => {
+              log.warn(
+                { err, eventId: event.id, kind: kind.kind },
+                'realtime complete failed; item sent as routed',
+              );
+              return d.item;
+            })
+            .then((item) => offer(channel, item, event.position)),
+        );
       }
     }
+    return completing.length === 0 ? undefined : Promise.all(completing).then(() => undefined);
+  };
+
+  /**
+   * Events in log order, each handled in full before the next: at once
+   * while nothing is being completed, queued behind an item that is (its
+   * URLs are being signed), so no later item, revocation or filter change
+   * overtakes it.
+   */
+  const queue: [RecordedEvent, readonly RealtimeChannelKind[]][] = [];
+  let draining = false;
+  const drain = async () => {
+    draining = true;
+    try {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const busy = handle(...next);
+        if (busy) await busy.catch((err: unknown) => log.error({ err }, 'realtime delivery failed'));
+      }
+    } finally {
+      draining = false;
+    }
+  };
+  const deliver = (event: RecordedEvent, routed: readonly RealtimeChannelKind[]) => {
+    queue.push([event, routed]);
+    if (!draining) void drain();
   };
 
   const goAway = () => {
@@ -605,10 +753,19 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
         sweep: { ...groupSweepDefaults, ...opts.groupSweep },
         now,
       });
+      // A heartbeat that comes late means this process stalled (a long GC, a busy machine): the
+      // pongs sent meanwhile may still be unread, so such a beat pings again but counts no miss.
+      // A client is judged on our time, never charged for our own stall.
+      let lastBeat = performance.now();
       heartbeat = setInterval(() => {
+        const at = performance.now();
+        const onTime = at - lastBeat < limits.heartbeatMs * 1.5;
+        lastBeat = at;
         for (const c of connections.values()) {
           if (c.closed) continue;
-          if (!c.alive) {
+          if (c.alive) c.missed = 0;
+          else if (onTime) c.missed++;
+          if (c.missed >= 2) {
             close(c, CLOSE.heartbeatTimeout);
             c.ws.terminate();
             continue;

@@ -4,14 +4,16 @@ import type { ChannelAccess, RealtimeChannelKind } from '@lectern/infra/runtime/
 /**
  * The kinds of channel by name. One context's kind stands alone; a name
  * several contexts bring (`user`) must be live-only and without presence,
- * since one history and one presence serve a channel.
+ * since one history, one presence and one subscriber filter serve a channel.
  */
 export const kindsByName = (all: readonly RealtimeChannelKind[]) => {
   const byName = new Map<string, RealtimeChannelKind[]>();
   for (const k of all) byName.set(k.kind, [...(byName.get(k.kind) ?? []), k]);
   for (const [name, group] of byName)
-    if (group.length > 1 && group.some((k) => k.history || k.presence))
-      throw new Error(`channel kind ${name} is brought more than once, so none may have history or presence`);
+    if (group.length > 1 && group.some((k) => k.history || k.presence || k.filter))
+      throw new Error(
+        `channel kind ${name} is brought more than once, so none may have history, presence or a subscriber filter`,
+      );
   return byName as ReadonlyMap<string, readonly RealtimeChannelKind[]>;
 };
 

@@ -2,7 +2,10 @@
 export type GatewayLimits = Readonly<{
   /** The `auth` frame must come within this; default 10 s. */
   authTimeoutMs: number;
-  /** A ping this often; two unanswered end the connection. Default 1.5 s (a dead client is gone in 3 s). */
+  /**
+   * A ping this often; two unanswered in a row end the connection. Default 1.5 s (a dead client is
+   * gone within 4.5 s). A heartbeat that comes late (this process stalled) counts no miss.
+   */
   heartbeatMs: number;
   /** Bytes the socket may hold unsent before the client counts as too slow; default 1 MiB. */
   maxBufferedBytes: number;

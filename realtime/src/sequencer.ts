@@ -17,7 +17,7 @@ export type SequencerOptions = Readonly<{
     /** The position of the channel's newest event now (null for none): a resume reads once the read model has it. */
     head(): Promise<number | null>;
   }> | null;
-  /** Hands an item to the client, in seq order, each once. */
+  /** Hands an item to the client, in seq order, each once (a subscriber's filter may still hold it back). */
   send(item: ChannelItem): void;
   /** A history read failed; the sequencer is stopped. */
   fail(error: unknown): void;
@@ -63,6 +63,12 @@ export type Sequencer = Readonly<{
  *   const s = sequencer({ cursor: 41, history, send: (i) => frame(i), fail: close });
  *   feed.on((item) => s.offer(item));
  */
+/** What `send` is handed: the item without its position (its author kept, for a subscriber's filter). */
+const sendable = (item: ChannelItem): ChannelItem =>
+  item.author === undefined
+    ? { seq: item.seq, data: item.data }
+    : { seq: item.seq, data: item.data, author: item.author };
+
 export const sequencer = (opts: SequencerOptions): Sequencer => {
   const pageSize = opts.pageSize ?? 200;
   const maxPending = opts.maxPending ?? 10_000;
@@ -83,13 +89,13 @@ export const sequencer = (opts: SequencerOptions): Sequencer => {
     sent.add(item.seq);
     if (sent.size > recent) sent.delete(sent.values().next().value!);
     cursor = cursor === null ? item.seq : Math.max(cursor, item.seq);
-    opts.send({ seq: item.seq, data: item.data });
+    opts.send(sendable(item));
   };
 
   const deliver = (item: ChannelItem) => {
     if (closed || cursor === null || item.seq <= cursor) return;
     cursor = item.seq;
-    opts.send({ seq: item.seq, data: item.data });
+    opts.send(sendable(item));
   };
 
   /** Sends held items that follow the cursor; true when a gap is left. */

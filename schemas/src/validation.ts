@@ -427,10 +427,12 @@ export const nullable = <T>(inner: Validator<T>): Validator<T | null> => {
   );
 };
 
-export const arrayOf = <T>(inner: Validator<T>, opts: { max?: number } = {}): Validator<T[]> =>
+export const arrayOf = <T>(inner: Validator<T>, opts: { min?: number; max?: number } = {}): Validator<T[]> =>
   withSchema(
     (input, path = '') => {
       if (!Array.isArray(input)) return fail(path, 'must be an array');
+      if (opts.min !== undefined && input.length < opts.min)
+        return fail(path, `must have at least ${opts.min} item${opts.min === 1 ? '' : 's'}`);
       if (opts.max !== undefined && input.length > opts.max)
         return fail(path, `must have at most ${opts.max} items`);
       const issues: Issue[] = [];
@@ -442,7 +444,7 @@ export const arrayOf = <T>(inner: Validator<T>, opts: { max?: number } = {}): Va
       });
       return issues.length ? { ok: false, issues } : { ok: true, value };
     },
-    defined({ type: 'array', items: jsonSchemaOf(inner), maxItems: opts.max }),
+    defined({ type: 'array', items: jsonSchemaOf(inner), minItems: opts.min, maxItems: opts.max }),
   );
 
 /**

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { asOf, AUDIT_HELP, CliError, history, related, type AuditDeps } from './cli-audit.ts';
 
 /**
  * The `lectern` command line (`./dev lectern <command>`, or
@@ -18,6 +19,13 @@ commands:
       lists the read models (the analytics projector too) with checkpoints and lag
   rebuild <projection>
       rebuilds a SQL read model from position zero (shadow tables, atomic swap)
+  history <stream> [--from-revision N] [--limit N] [--json] [--follow]
+      every event of a stream: revision, position, time, type, actor, causation,
+      correlation and request ids, data; --follow tails it
+  related <correlation-id> [--json]
+      every event of one correlation (one request and what it caused), across streams
+  as-of <stream> (--time T | --revision N | --position P) [--json]
+      the aggregate's state folded by its own decider as of that point
   dlq list
       lists the dead-letter topics: letters set aside, redriven, waiting
   dlq show <topic> [--limit N]
@@ -30,17 +38,8 @@ commands:
 options:
   --url URL      the server (default $LECTERN_URL, else http://localhost:$PORT, PORT 8000)
   --token TOKEN  an admin access token (default $LECTERN_TOKEN, else one from dev-token)
-  -h, --help     this text
+  -h, --help     this text; after a command, that command's (lectern history --help)
 `;
-
-/** A failure to tell in one line, with the status to exit with. */
-class CliError extends Error {
-  readonly status: number;
-  constructor(message: string, status: number) {
-    super(message);
-    this.status = status;
-  }
-}
 
 const args = (() => {
   try {
@@ -52,6 +51,12 @@ const args = (() => {
         url: { type: 'string' },
         token: { type: 'string' },
         limit: { type: 'string' },
+        json: { type: 'boolean' },
+        follow: { type: 'boolean' },
+        'from-revision': { type: 'string' },
+        time: { type: 'string' },
+        revision: { type: 'string' },
+        position: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -73,6 +78,7 @@ const call = async (path: string, init: RequestInit): Promise<{ status: number; 
   try {
     res = await fetch(`${baseUrl}${path}`, init);
   } catch (error) {
+    if (init.signal?.aborted) throw error;
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     throw new CliError(
       `no Lectern server answered at ${baseUrl} (${cause?.code ?? cause?.message ?? (error as Error).message}); ` +
@@ -106,11 +112,34 @@ const devToken = async (roles: string[], sub: string = randomUUID()): Promise<st
   return token;
 };
 
+let adminToken: Promise<string> | null = null;
+const token = (): Promise<string> =>
+  (adminToken ??= (async () => values.token ?? process.env.LECTERN_TOKEN ?? (await devToken(['admin'])))());
+
 const api = async (method: string, path: string): Promise<unknown> => {
-  const token = values.token ?? process.env.LECTERN_TOKEN ?? (await devToken(['admin']));
-  const { status, body } = await call(path, { method, headers: { authorization: `Bearer ${token}` } });
+  const { status, body } = await call(path, {
+    method,
+    headers: { authorization: `Bearer ${await token()}` },
+  });
   if (status < 200 || status > 299) throw new CliError(`${status}: ${JSON.stringify(body)}`, 1);
   return body;
+};
+
+/** Ctrl-C ends `history --follow` cleanly, between two reads or during one. */
+const stop = new AbortController();
+if (values.follow) process.once('SIGINT', () => stop.abort());
+const auditDeps = (): AuditDeps => ({
+  get: async (path, signal) =>
+    call(path, { headers: { authorization: `Bearer ${await token()}` }, ...(signal ? { signal } : {}) }),
+  out: (text) => process.stdout.write(`${text}\n`),
+  positionals,
+  values,
+  stop: stop.signal,
+});
+/** The audit commands print as they go (a follow never ends); they answer nothing more. */
+const printing = (run: (deps: AuditDeps) => Promise<void>) => async (): Promise<string | null> => {
+  await run(auditDeps());
+  return null;
 };
 
 /** A dead-letter topic named in full, or by its consumer (`analytics`, `projection.profiles`). */
@@ -144,7 +173,7 @@ const dlq = async (): Promise<string> => {
   throw new CliError(`dlq takes list, show <topic> or redrive <topic>\n\n${HELP}`, 2);
 };
 
-const commands: Record<string, () => Promise<string>> = {
+const commands: Record<string, () => Promise<string | null>> = {
   'dev-token': async () => devToken(values.roles.split(','), values.sub),
   projections: async () => JSON.stringify(await api('GET', '/api/admin/projections'), null, 2),
   rebuild: async () => {
@@ -153,17 +182,21 @@ const commands: Record<string, () => Promise<string>> = {
     return JSON.stringify(await api('POST', `/api/admin/projections/${encodeURIComponent(name)}/rebuild`));
   },
   dlq,
+  history: printing(history),
+  related: printing(related),
+  'as-of': printing(asOf),
 };
 
 const command = positionals[0];
 if (values.help || command === 'help') {
-  process.stdout.write(HELP);
+  process.stdout.write((command && AUDIT_HELP[command]) || HELP);
 } else if (!command || !Object.hasOwn(commands, command)) {
   process.stderr.write(`${command ? `lectern: unknown command '${command}'\n\n` : ''}${HELP}`);
   process.exitCode = 2;
 } else {
   try {
-    process.stdout.write(`${await commands[command]!()}\n`);
+    const answer = await commands[command]!();
+    if (answer !== null) process.stdout.write(`${answer}\n`);
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     process.stderr.write(`lectern: ${error.message}\n`);

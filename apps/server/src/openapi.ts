@@ -1,6 +1,7 @@
 import type { Express, RequestHandler } from 'express';
 import { operationsApi, operationsTags } from '@lectern/schemas/operations/api';
 import { deadLettersApi } from '@lectern/schemas/operations/dead-letters-api';
+import { auditApi } from '@lectern/schemas/operations/audit-api';
 import { openApiDocument, type OpenApiDocument } from '@lectern/schemas/openapi';
 import { asyncApiDocument } from '@lectern/schemas/asyncapi';
 import type { ApiSection } from '@lectern/infra/runtime/context-module';
@@ -12,14 +13,18 @@ export type ApiContext = ApiSection;
 
 /**
  * Every section of the API the `api` role mounts: each context module's,
- * and the platform's own (operating read models and dead letters). The one
+ * and the platform's own (operating read models and dead letters, audit reads of the store). The one
  * list that the served document, `npm run openapi` and the route-coverage
  * test read. The sections do not depend on configuration, so the modules
  * are made with the development defaults here.
  */
 export const apiContexts: readonly ApiContext[] = [
   ...contextModules(loadConfig({})).flatMap((m) => m.api ?? []),
-  { name: 'operations', operations: [...operationsApi, ...deadLettersApi], tags: operationsTags },
+  {
+    name: 'operations',
+    operations: [...operationsApi, ...deadLettersApi, ...auditApi],
+    tags: operationsTags,
+  },
 ];
 
 const info = (title: string) => ({ title, version: server.version });

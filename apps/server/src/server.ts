@@ -23,6 +23,7 @@ import type { Platform, RunningConsumer } from '@lectern/infra/runtime/context-m
 import { loadConfig, type Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
 import { deadLetterRoutes } from './dead-letter-routes.ts';
+import { auditRoutes } from './audit-routes.ts';
 import { listen, untilAborted } from './http-lifecycle.ts';
 import { openEngines } from './engines.ts';
 import { openTokens } from './tokens.ts';
@@ -94,8 +95,8 @@ const groupName = (namespace: string, projection: string) => `${namespace}.proje
  *    consumer groups together, so one wait for a dead member's session
  *    covers them all.
  * 5. Routes (role `api`: each module's commands and queries, in the list's
- *    order; roles `api` and `projections`: the admin routes over read models
- *    and dead letters).
+ *    order; roles `api` and `projections`: the admin routes over read models,
+ *    dead letters and the event store's audit reads).
  * 6. The WebSocket gateway (role `realtime`): every module's channels and
  *    socket actions on `/ws`, presence in Redis (`REDIS_URL`) or in process.
  *
@@ -331,6 +332,8 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           ].map((c) => dlqTopicOf(config.namespace, c)),
         }),
       );
+    if (config.roles.includes('api') || config.roles.includes('projections'))
+      app.use(auditRoutes({ store, verify, streams: modules.flatMap((m) => m.streams ?? []) }));
     // 7. The WebSocket gateway (role `realtime`) on `/ws` of this server.
     if (config.roles.includes('realtime')) {
       phase = 'starting the realtime gateway';

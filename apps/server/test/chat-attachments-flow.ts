@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
+import { testClient, type TestClient } from '@lectern/realtime/testing/client';
 import { jsonClient, problem, type Reply } from './http-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
@@ -109,6 +110,65 @@ export const chatAttachmentsFlow = (test: TestFn, name: string, setup: ProfileSe
       });
       t.deepEqual(later.body!.items[0].attachments, []);
       t.is((await fetch(file!.url as string)).status, 404);
+    },
+  );
+
+  /** A socket of `who`, subscribed to the room once the rooms read model has `opened` (its answer). */
+  const subscribed = async (who: { token: string }, roomId: string, opened: Reply): Promise<TestClient> => {
+    const c = await testClient(`${(await lectern()).url.replace(/^http/, 'ws')}/ws`);
+    c.send({ type: 'auth', token: who.token });
+    await c.next('welcome', (f) => f.type === 'welcome');
+    c.send({
+      type: 'consistency',
+      ref: 'rooms',
+      readModel: 'chat_rooms',
+      stream: `chatroom-${roomId}`,
+      token: opened.headers.get('x-consistency-token'),
+    });
+    const caughtUp = await c.next('the rooms read model', (f) => f.ref === 'rooms');
+    if ((caughtUp.data as { caughtUp?: boolean } | undefined)?.caughtUp !== true)
+      throw new Error(`the rooms read model did not catch up: ${JSON.stringify(caughtUp)}`);
+    c.send({ type: 'subscribe', ref: 'room', channel: `room:${roomId}` });
+    const answer = await c.next('subscribed', (f) => f.ref === 'room');
+    if (answer.type !== 'subscribed') throw new Error(`subscribe: ${JSON.stringify(answer)}`);
+    return c;
+  };
+
+  test.serial(
+    `${name}: a live message's attachments come with a presigned GET, the same for every subscriber`,
+    async (t) => {
+      const [ada, bob] = [await user(), await user()];
+      const opened = await call('POST', '/api/chat/direct', { token: ada.token, body: { userId: bob.id } });
+      const roomId = opened.body!.roomId as string;
+      const [a, b] = [await subscribed(ada, roomId, opened), await subscribed(bob, roomId, opened)];
+      try {
+        const attachmentId = await uploaded(ada.token, roomId);
+        const sent = await send(ada.token, roomId, 'live', [attachmentId]);
+        t.is(sent.status, 201, JSON.stringify(sent.body));
+        type File = { attachmentId: string; url?: string; urlExpiresAt?: string };
+        const files: File[] = [];
+        for (const c of [a, b]) {
+          const item = await c.next(
+            'the message, live',
+            (f) => f.type === 'item' && f.channel === `room:${roomId}` && f.seq === sent.body!.seq,
+          );
+          const message = (item.data as { message: { body: string; attachments: File[] } }).message;
+          t.is(message.body, 'live');
+          t.is(message.attachments.length, 1);
+          files.push(message.attachments[0]!);
+        }
+        const [mine, theirs] = files;
+        t.like(mine, { attachmentId, contentType: 'image/png', size: PNG.length, fileName: 'dot.png' });
+        t.is(typeof mine!.url, 'string', 'a live item carries the URL, as history does');
+        t.true(Date.parse(mine!.urlExpiresAt!) > Date.now(), 'not expired');
+        t.is(theirs!.url, mine!.url, 'signed once for the event, the same for every subscriber');
+        const got = await fetch(mine!.url!);
+        t.is(got.status, 200);
+        t.deepEqual(Buffer.from(await got.arrayBuffer()), PNG);
+      } finally {
+        a.close();
+        b.close();
+      }
     },
   );
 

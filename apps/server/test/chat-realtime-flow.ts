@@ -259,6 +259,77 @@ export const chatRealtimeFlow = (test: TestFn, name: string, setup: ProfileSetup
   );
 
   test.serial(
+    `${name}: in a group, what a blocked user says reaches the blocker neither live nor on a resume; unblocked, it does`,
+    async (t) => {
+      const [ada, bob, cat] = [await user(), await user(), await user()];
+      const roomId = opened(
+        await call('POST', '/api/chat/rooms', {
+          token: ada.token,
+          body: { name: 'Blockers', members: [bob.id, cat.id] },
+        }),
+      );
+      const say = async (who: { token: string }, body: string) => {
+        const sent = await call('POST', `/api/chat/rooms/${roomId}/messages`, {
+          token: who.token,
+          body: { clientMessageId: randomUUID(), body },
+        });
+        if (sent.status !== 201) throw new Error(`send: ${sent.status} ${JSON.stringify(sent.body)}`);
+        return sent.body!.seq as number;
+      };
+      /** Ada's own channel tells her connection when her block (or unblock) holds on it. */
+      const onHerChannel = (c: TestClient, change: string) =>
+        c.next(
+          `${change} ${bob.id} on user:${ada.id}`,
+          (f) =>
+            f.type === 'item' &&
+            f.channel === `user:${ada.id}` &&
+            (f.data as { change: string }).change === change &&
+            (f.data as { userId: string }).userId === bob.id,
+        );
+      const [a, c] = [await connect(ada), await connect(cat)];
+      try {
+        a.send({ type: 'subscribe', ref: 'own', channel: `user:${ada.id}` });
+        await a.next('her own channel', (f) => f.ref === 'own');
+        await join(a, roomId);
+        await join(c, roomId);
+        const before = await say(bob, 'before the block');
+        t.like(messageOf(await item(a, roomId, before)), { senderId: bob.id });
+
+        const blocked = await call('PUT', `/api/chat/blocks/${bob.id}`, { token: ada.token });
+        t.is(blocked.status, 204, JSON.stringify(blocked.body));
+        await onHerChannel(a, 'user_blocked');
+        const hidden = await say(bob, 'you will not see this');
+        const shown = await say(cat, 'but you see this');
+        t.like(messageOf(await item(c, roomId, hidden)), { body: 'you will not see this', senderId: bob.id });
+        await item(c, roomId, shown);
+        // Items of a channel come in seq order: once Ada has the later one, the earlier was held back.
+        t.like(messageOf(await item(a, roomId, shown)), { body: 'but you see this', senderId: cat.id });
+        t.deepEqual(a.items(`room:${roomId}`), [before, shown]);
+
+        // A resume from before the hidden message agrees with the live feed.
+        const back = await connect(ada);
+        try {
+          await join(back, roomId, before);
+          await item(back, roomId, shown);
+          t.deepEqual(back.items(`room:${roomId}`), [shown]);
+        } finally {
+          back.close();
+        }
+
+        const unblocked = await call('DELETE', `/api/chat/blocks/${bob.id}`, { token: ada.token });
+        t.is(unblocked.status, 204, JSON.stringify(unblocked.body));
+        await onHerChannel(a, 'user_unblocked');
+        const again = await say(bob, 'hello again');
+        t.like(messageOf(await item(a, roomId, again)), { body: 'hello again', senderId: bob.id });
+        t.deepEqual(a.items(`room:${roomId}`), [before, shown, again]);
+      } finally {
+        a.close();
+        c.close();
+      }
+    },
+  );
+
+  test.serial(
     `${name}: a client that was away resumes from its cursor: each change once, then live`,
     async (t) => {
       const [ada, bob] = [await user(), await user()];

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { profileStreamId } from '@lectern/schemas/profile/events';
 import { notificationRequestStreamId } from '@lectern/schemas/notifications/sends';
+import { subscriptionsStreamId } from '@lectern/schemas/notifications/subscriptions';
+import { userStreamId } from '@lectern/schemas/identity/events';
 import { mailpit } from '@lectern/infra/testing/mailpit';
 import { jsonClient, problem, type Reply } from './http-client.ts';
 import { notifyClient } from './notify-client.ts';
@@ -17,7 +19,8 @@ export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) 
   const lectern = sharedLectern(test, setup);
   const http = jsonClient(async () => (await lectern()).url);
   const box = name.includes('mailpit') ? mailpit(process.env.MAILPIT_URL!) : null;
-  const { tokenFor, templatesTo, delivered, decisions, register, projected } = notifyClient(http, box);
+  const { tokenFor, templatesTo, delivered, decisions, register, projected, oneClick, unsubscribeLinkOf } =
+    notifyClient(http, box);
   const unique = () => randomUUID().slice(0, 8);
   const announcement = (title = `News ${unique()}`) => ({
     title,
@@ -83,7 +86,12 @@ export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) 
         body: { template: 'announcement', variables: long },
       });
       problem(t, preview, 400, 'push_too_long');
-      t.deepEqual(paths(preview), ['/variables']);
+      t.deepEqual(paths(preview), ['/variables/title']);
+      const [detail] = (preview.body?.errors ?? []) as { message?: string; detail?: string }[];
+      t.regex(
+        JSON.stringify(detail),
+        /push title: renders to 1[0-9]{2} characters; at most 100; the variable title/,
+      );
       for (const recipient of [{ userId }, { pushToken: `fcm-${randomUUID()}` }])
         problem(
           t,
@@ -147,6 +155,137 @@ export const notifySendFlow = (test: TestFn, name: string, setup: ProfileSetup) 
     problem(t, system, 400, 'validation_failed');
     t.deepEqual(paths(system), ['/variables/unsubscribeUrl']);
   });
+
+  test.serial(
+    `${name}: a send to a bare address honours its owner's opt-outs, by the settings or the one-click link; security mail goes all the same`,
+    async (t) => {
+      const admin = await tokenFor(randomUUID(), ['admin']);
+      const lectern$ = await lectern();
+      const owner = async (tag: string, ip: string) => {
+        const email = `${tag}-${unique()}@example.org`;
+        const userId = await register(email, ip);
+        t.true(
+          await projected(
+            lectern$,
+            'notification_recipients',
+            userStreamId(userId),
+            'identity.UserRegistered',
+          ),
+        );
+        return { email, userId };
+      };
+      /** Once the user's choice is in the read model the worker consults. */
+      const chosen = async (userId: string) =>
+        t.true(await projected(lectern$, 'notification_subscriptions', subscriptionsStreamId(userId)));
+      const bare = (email: string, template = 'announcement', variables: object = announcement()) =>
+        http('POST', '/api/notify/send', {
+          token: admin,
+          body: { template, recipient: { email }, variables },
+        });
+      const announcements = async (userId: string, count: number) =>
+        (
+          await decisions(
+            admin,
+            userId,
+            (items) => items.filter((d) => d.template === 'announcement').length >= count,
+          )
+        )
+          .filter((d) => d.template === 'announcement')
+          .map((d) => [d.channel, d.decision, d.reason])
+          .reverse();
+
+      // 1. E-mail turned off in the settings: an announcement to the bare address is suppressed, in the owner's log.
+      const settings = await owner('bare-settings', '203.0.113.41');
+      const off = await http('PUT', '/api/subscriptions/channels', {
+        token: await tokenFor(settings.userId, ['learner']),
+        body: { email: false },
+      });
+      t.is(off.status, 200, JSON.stringify(off.body));
+      await chosen(settings.userId);
+      t.is((await bare(settings.email)).status, 202);
+      t.deepEqual(await announcements(settings.userId, 1), [
+        ['email', 'suppressed', 'the user turned email off'],
+      ]);
+      // A security message cannot be refused: a password reset to the same address goes.
+      const reset = await bare(settings.email, 'reset-password', {
+        link: 'https://app.example/reset-password#token=example',
+        expiresInMinutes: 15,
+      });
+      t.is(reset.status, 202, JSON.stringify(reset.body));
+      await delivered(settings.email, 'reset-password');
+      t.false(
+        (await templatesTo(settings.email, 1)).includes('announcement'),
+        'the suppressed announcement never reached the provider',
+      );
+
+      // 2. Unsubscribed through the one-click link of a message to the user: a later one to the address is suppressed.
+      const linked = await owner('bare-link', '203.0.113.42');
+      const toUser = await http('POST', '/api/notify/send', {
+        token: admin,
+        body: {
+          template: 'announcement',
+          recipient: { userId: linked.userId },
+          variables: announcement(),
+          channels: ['email'],
+        },
+      });
+      t.is(toUser.status, 202, JSON.stringify(toUser.body));
+      const clicked = await oneClick(unsubscribeLinkOf(await delivered(linked.email, 'announcement')));
+      t.is(clicked.status, 200, JSON.stringify(clicked.body));
+      await chosen(linked.userId);
+      t.is((await bare(linked.email)).status, 202);
+      t.deepEqual(await announcements(linked.userId, 2), [
+        ['email', 'sent', null],
+        ['email', 'suppressed', 'the user turned email off'],
+      ]);
+      t.deepEqual(
+        (await templatesTo(linked.email, 1)).filter((m) => m === 'announcement'),
+        ['announcement'],
+        'one announcement: the one before the click',
+      );
+    },
+  );
+
+  test.serial(
+    `${name}: a preview renders the channels asked for, and refuses one the template lacks`,
+    async (t) => {
+      const admin = await tokenFor(randomUUID(), ['admin']);
+      const preview = (template: string, variables: Record<string, unknown>, channels?: unknown) =>
+        http('POST', '/api/notify/preview', {
+          token: admin,
+          body: { template, variables, ...(channels === undefined ? {} : { channels }) },
+        });
+      const course = { courseTitle: 'Rust', courseUrl: 'https://app.example/c/1', authorName: 'Ada' };
+      // 1. Every channel of the template by default; only those asked for otherwise.
+      const all = await preview('course-published', course);
+      t.is(all.status, 200, JSON.stringify(all.body));
+      t.deepEqual(
+        ['email', 'sms', 'push'].filter((c) => all.body?.[c] !== undefined),
+        ['email', 'sms', 'push'],
+      );
+      const sms = await preview('course-published', course, ['sms', 'sms']);
+      t.is(sms.status, 200, JSON.stringify(sms.body));
+      t.deepEqual(
+        ['email', 'sms', 'push'].filter((c) => sms.body?.[c] !== undefined),
+        ['sms'],
+      );
+      t.regex(String((sms.body?.sms as { text?: string } | undefined)?.text), /Rust by Ada/);
+      // 2. A channel the template lacks: its own code, a pointer to each such channel.
+      const lacking = await preview('announcement', announcement(), ['email', 'sms']);
+      problem(t, lacking, 400, 'channel_not_in_template');
+      t.deepEqual(paths(lacking), ['/channels/1']);
+      // 3. Not a channel at all, or none: the request's shape.
+      for (const channels of [['fax'], []]) {
+        const bad = await preview('announcement', announcement(), channels);
+        problem(t, bad, 400, 'validation_failed');
+        t.deepEqual(paths(bad), [channels.length ? '/channels/0' : '/channels']);
+      }
+      // 4. Too long on a channel not asked for is no problem: the push's title limit, e-mail alone.
+      const long = announcement('T'.repeat(150));
+      problem(t, await preview('announcement', long), 400, 'push_too_long');
+      t.is((await preview('announcement', long, ['email'])).status, 200);
+    },
+  );
 
   test.serial(
     `${name}: the profile's locale picks the translation; one without falls back to English`,

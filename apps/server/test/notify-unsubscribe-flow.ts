@@ -4,6 +4,8 @@ import { userStreamId } from '@lectern/schemas/identity/events';
 import { ch } from '@lectern/infra/analytics/sql';
 import { mailpit } from '@lectern/infra/testing/mailpit';
 import { waitUntil } from '@lectern/infra/testing/wait';
+import { workOf } from '@lectern/infra/runtime/reactor';
+import { subscriptionsStreamId } from '@lectern/schemas/notifications/subscriptions';
 import { jsonClient, problem } from './http-client.ts';
 import { notifyClient } from './notify-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
@@ -131,6 +133,59 @@ export const notifyUnsubscribeFlow = (test: TestFn, name: string, setup: Profile
       });
       t.is(reset.status, 202);
       t.true((await n.delivered(email, 'reset-password')).text.includes('#token='));
+    },
+  );
+
+  test.serial(
+    `${name}: a follower whose address the recipients read model has not applied yet gets the course all the same`,
+    async (t) => {
+      const lectern$ = await lectern();
+      const author = await n.tokenFor(randomUUID(), ['author']);
+      // 1. The recipients read model is held back: the registration below is in the store, not in the model.
+      const recipients = lectern$.runners.find((r) => r.projection.name === 'notification_recipients')!;
+      await recipients.stop();
+      try {
+        const email = `lagging-${unique()}@example.org`;
+        const userId = await n.register(email, '203.0.113.33');
+        const me = await n.tokenFor(userId, ['learner']);
+        const r = await http('POST', '/api/courses', { token: author, body: { title: `Lag ${unique()}` } });
+        t.is(r.status, 201, JSON.stringify(r.body));
+        const courseId = r.body!.courseId as string;
+        t.is((await http('POST', `/api/courses/${courseId}/submit`, { token: author })).status, 200);
+        const follow = await http('PUT', `/api/subscriptions/topics/course/${courseId}`, { token: me });
+        t.is(follow.status, 200, JSON.stringify(follow.body));
+        t.true(
+          await n.projected(lectern$, 'notification_subscriptions', subscriptionsStreamId(userId)),
+          'the follower is in the subscriptions model',
+        );
+        t.is((await http('POST', `/api/courses/${courseId}/publish`, { token: author })).status, 200);
+        const published = (await lectern$.store.readStream(`course-${courseId}`)).find(
+          (e) => e.type === 'content.CoursePublished',
+        )!;
+        // 2. The worker tried, found the follower not yet projected, and will try again (no "no address").
+        await waitUntil(
+          'the fan-out to wait for the recipients model',
+          async () =>
+            /not yet in the recipients read model/.test(
+              (await workOf(lectern$.sql, 'notifications', published.id))?.lastError ?? '',
+            ),
+          120_000,
+          50,
+        );
+        // 3. The model catches up: the retry sends the course, once.
+        await recipients.start();
+        t.is((await n.delivered(email, 'course-published')).subject.startsWith('New on Lectern: Lag'), true);
+        const admin = await n.tokenFor(randomUUID(), ['admin']);
+        const log = await n.decisions(admin, userId, (items) =>
+          items.some((d) => d.template === 'course-published'),
+        );
+        t.deepEqual(
+          log.filter((d) => d.template === 'course-published').map((d) => [d.channel, d.decision]),
+          [['email', 'sent']],
+        );
+      } finally {
+        if (!recipients.isRunning()) await recipients.start();
+      }
     },
   );
 };

@@ -156,6 +156,13 @@ test.serial('answers match the documented response schemas', async (t) => {
   const dlq = (dlqs.body.items as { topic: string }[])[0]!.topic;
   await call('showDeadLetters', { as: admin, path: `/api/admin/dead-letters/${dlq}` });
   await call('redriveDeadLetters', { as: admin, path: `/api/admin/dead-letters/${dlq}/redrive` });
+  const correlated = await call('correlatedEvents', {
+    as: admin,
+    path: `/api/admin/correlations/${put.res.headers.get('x-correlation-id')}/events`,
+  });
+  const streamId = (correlated.body.items as { streamId: string }[])[0]!.streamId;
+  await call('streamHistory', { as: admin, path: `/api/admin/streams/${streamId}/events` });
+  await call('streamStateAsOf', { as: admin, path: `/api/admin/streams/${streamId}/state?revision=0` });
 
   // Profile's and operations' every operation was called (identity's flows check their own).
   const ours = apiContexts.filter((c) => c.name === 'profile' || c.name === 'operations');

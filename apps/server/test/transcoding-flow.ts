@@ -227,6 +227,19 @@ export const transcodingFlow = (test: TestFn, name: string, setup: ProfileSetup)
     );
     const request = events.find((e) => e.type === 'content.MediaAssetTranscodeRequested')!;
     t.like(await settledWork(request.id), { state: 'done', attempts: 1 });
+    // The job shows on /metrics as docs/operations.md lists it: its try, its duration and its speed.
+    const metrics = await (await fetch(`${server}/metrics`)).text();
+    const value = (series: string) =>
+      Number(
+        metrics
+          .split('\n')
+          .find((l) => l.startsWith(`${series} `))
+          ?.split(' ')[1] ?? 0,
+      );
+    t.true(value('lectern_reactor_attempts_total{reactor="transcoding"}') >= 1, 'the try is counted');
+    t.true(value('lectern_transcode_duration_seconds_count{outcome="transcoded"}') >= 1);
+    t.true(value('lectern_transcode_speed_factor_count') >= 1);
+    t.true(value('lectern_transcode_speed_factor_sum') > 0);
     // …and pushed to the author as it went: the upload, each progress report, the ladder.
     await author.client.next(
       'the ladder, live',

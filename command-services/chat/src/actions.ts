@@ -1,7 +1,7 @@
 import { chat as schema, uuid, type EventMetadata } from '@lectern/schemas';
 import { Problem, validated } from '@lectern/infra/runtime/errors';
 import type { RealtimeAction } from '@lectern/infra/runtime/realtime';
-import { chatCommands, type ChatCommandDeps } from './routes.ts';
+import { chatCommands, type ChatCommandDeps } from './commands.ts';
 
 const roomId = uuid();
 

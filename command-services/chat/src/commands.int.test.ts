@@ -10,7 +10,7 @@ import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { pgliteSql } from '@lectern/infra/sql/pglite';
 import { obscenityFilter } from './profanity.ts';
-import { chatCommands, directRoomId, type ChatCaller } from './routes.ts';
+import { chatCommands, directRoomId, type ChatCaller } from './commands.ts';
 
 /**
  * The message write path on a real store (PGlite) with a clock the test

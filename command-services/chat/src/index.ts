@@ -1,3 +1,4 @@
+export * from './commands.ts';
 export * from './routes.ts';
 export * from './domain/room.ts';
 export * from './actions.ts';

@@ -85,11 +85,14 @@ export const transcodeLedger = (deps: { store: EventStore; clock: Clock }) => {
     async failed(
       cause: RecordedEvent,
       assetId: string,
-      f: { jobId: string; reason: string; attempts: number; permanent: boolean },
+      f: { jobId: string; reason: string; attempts: number; permanent: boolean; redriven: string | null },
     ) {
-      await run(cause, assetId, `transcode/${f.jobId}/failed`, {
+      const { redriven, ...failure } = f;
+      // Each run of the job (the first, each redrive of its dead letter) records its own failure.
+      const suffix = redriven === null ? '' : `/${redriven}`;
+      await run(cause, assetId, `transcode/${f.jobId}/failed${suffix}`, {
         type: 'RecordTranscodeFailure',
-        ...f,
+        ...failure,
         at: at(),
       });
     },

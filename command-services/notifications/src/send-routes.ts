@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { templateById } from '@lectern/schemas/notifications/templates';
+import { templateById, type Template } from '@lectern/schemas/notifications/templates';
 import type { templateRenderer } from '@lectern/schemas/notifications/render';
 import {
   notificationRequestStreamId,
@@ -37,12 +37,16 @@ const systemExamples = (appUrl: string): Record<string, string> => ({
   unsubscribeUrl: `${appUrl}/unsubscribe#token=example`,
 });
 
+/** The channels a template has texts for. */
+const offeredBy = (t: Template): Channel[] =>
+  (['email', 'sms', 'push'] as const).filter((c) => t[c] !== undefined);
+
 const channelOf = (r: SendRecipient): Channel | null =>
   'email' in r ? 'email' : 'phone' in r ? 'sms' : 'pushToken' in r ? 'push' : null;
 
 /**
- * `POST /api/notify/preview` renders every channel of a template with the
- * given variables and sends nothing; `POST /api/notify/send` asks the
+ * `POST /api/notify/preview` renders the channels asked for (every one of
+ * the template when none are) with the given variables and sends nothing; `POST /api/notify/send` asks the
  * notifications worker to send it (202). Both refuse, with a pointer per
  * problem, what the worker could not send: an unknown template, a missing,
  * unknown or ill-typed variable (never a blank in a sent message), an SMS
@@ -98,7 +102,32 @@ export const sendRoutes = (deps: SendDeps): Router => {
     assertRole(req.ctx.actor?.roles, ...SENDERS);
     const body = previewRequest(jsonBody(req));
     if (!body.ok) throw validationProblem(body.issues);
-    const { value } = await rendered(body.value.template, body.value.locale ?? 'en', body.value.variables);
+    const asked = body.value.channels;
+    const t = templateById(body.value.template);
+    // A channel the template lacks is refused, not left out in silence: the caller would
+    // otherwise take a missing part of the answer for a channel that renders to nothing.
+    if (t && asked) {
+      const offered = offeredBy(t);
+      const missing = asked.flatMap((c, i) => (offered.includes(c) ? [] : [i]));
+      if (missing.length)
+        throw new Problem(
+          'validation',
+          'channel_not_in_template',
+          `Template '${t.id}' has no ${missing.map((i) => asked[i]).join(' or ')}.`,
+          {
+            issues: missing.map((i) => ({
+              path: `/channels/${i}`,
+              message: `the template has ${offered.join(', ')}`,
+            })),
+          },
+        );
+    }
+    const { value } = await rendered(
+      body.value.template,
+      body.value.locale ?? 'en',
+      body.value.variables,
+      asked ? [...new Set(asked)] : undefined,
+    );
     res.setHeader('Cache-Control', 'no-store');
     res.json(value);
   });
@@ -109,7 +138,7 @@ export const sendRoutes = (deps: SendDeps): Router => {
     if (!body.ok) throw validationProblem(body.issues);
     const { template: id, recipient, variables, locale } = body.value;
     const t = templateById(id);
-    const offered = (['email', 'sms', 'push'] as const).filter((c) => t?.[c] !== undefined);
+    const offered = t ? offeredBy(t) : [];
     // 1. The channels: those asked for (or all the template has), and for an address only its own.
     //    Asking an address for another channel is refused, not narrowed in silence: the caller
     //    would otherwise believe a push or an SMS went out that never could.

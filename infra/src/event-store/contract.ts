@@ -220,6 +220,39 @@ export const eventStoreContract = (
     t.deepEqual(seen, [0, 1, 2, 3, 4, 5]);
   });
 
+  test(`${name}: a correlation's events come back across streams, in global order, and no other`, async (t) => {
+    const s = await store();
+    const correlationId = randomUUID();
+    const correlated = (n: number): NewEvent => {
+      const e = event(n);
+      return { ...e, metadata: { ...e.metadata, correlationId } };
+    };
+    const a = stream();
+    const b = stream();
+    await s.append(a, [correlated(0), event(1)], { expectedRevision: 'no_stream' });
+    await s.append(b, [correlated(2)], { expectedRevision: 'no_stream' });
+    await s.append(a, [correlated(3)], { expectedRevision: 1 });
+    await s.append(stream(), [event(4)], { expectedRevision: 'no_stream' });
+    // KurrentDB indexes correlations asynchronously (its `$by_correlation_id`): bounded wait.
+    let found = await s.readCorrelation(correlationId);
+    for (const until = Date.now() + 10_000; found.length < 3 && Date.now() < until;)
+      found = await new Promise((r) => setTimeout(r, 50)).then(() => s.readCorrelation(correlationId));
+    t.deepEqual(
+      found.map((e) => [e.streamId === a ? 'a' : 'b', e.revision, e.data, e.metadata.correlationId]),
+      [
+        ['a', 0, { n: 0, text: 'event 0 ✓' }, correlationId],
+        ['b', 0, { n: 2, text: 'event 2 ✓' }, correlationId],
+        ['a', 2, { n: 3, text: 'event 3 ✓' }, correlationId],
+      ],
+    );
+    t.true(found[0]!.position < found[1]!.position && found[1]!.position < found[2]!.position);
+    t.deepEqual(
+      (await s.readCorrelation(correlationId, { maxCount: 2 })).map((e) => e.id),
+      found.slice(0, 2).map((e) => e.id),
+    );
+    t.deepEqual(await s.readCorrelation(randomUUID()), []);
+  });
+
   test(`${name}: stream metadata round-trips`, async (t) => {
     const s = await store();
     const id = stream();

@@ -12,6 +12,7 @@ export const instrumentedStore = (store: EventStore, metrics: Metrics): EventSto
     }
   },
   readStream: (streamId, opts) => store.readStream(streamId, opts),
+  readCorrelation: (correlationId, opts) => store.readCorrelation(correlationId, opts),
   readAll: (after, limit) => store.readAll(after, limit),
   headCursor: () => store.headCursor(),
   subscribeToAll: (after, handler, opts) => store.subscribeToAll(after, handler, opts),

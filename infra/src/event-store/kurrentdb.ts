@@ -424,6 +424,35 @@ export const kurrentEventStore = async (connectionString: string): Promise<Event
       });
     },
 
+    async readCorrelation(correlationId, opts = {}) {
+      // KurrentDB's `$by_correlation_id` system projection links every event
+      // whose metadata has `$correlationId` (its default property, which
+      // `toEventData` writes) into `$bc-<id>`. It must be running (projections
+      // enabled on the server, that one started); it follows appends
+      // asynchronously. A link whose event was deleted resolves to nothing.
+      if (opts.maxCount !== undefined && opts.maxCount <= 0) return [];
+      try {
+        const resolved = await collect(
+          client.readStream(`$bc-${correlationId}`, {
+            direction: FORWARDS,
+            fromRevision: FROM_START,
+            resolveLinkTos: true,
+          }),
+        );
+        const events = resolved.flatMap((r) =>
+          r.event && isUserEvent(r.event.streamId, r.event.type)
+            ? [toRecordedEvent(r.event, r.commitPosition)]
+            : [],
+        );
+        // Links are in the order the projection wrote them: the global order.
+        events.sort((a, b) => a.position - b.position);
+        return opts.maxCount === undefined ? events : events.slice(0, opts.maxCount);
+      } catch (error) {
+        if (error instanceof StreamNotFoundError || error instanceof StreamDeletedError) return [];
+        throw error;
+      }
+    },
+
     async readAll(after, limit) {
       if (limit <= 0) return [];
       let from: Position | null = parseCursor(after);

@@ -156,4 +156,10 @@ export const eventStoreMigrations = [
     `,
   ),
   sqlMigration('002_es_append_checks_first', appendCheckingFirst, appendBumpingFirst),
+  // `readCorrelation` (lectern related): one index range, in position order, not a scan.
+  sqlMigration(
+    '003_es_events_correlation',
+    `create index if not exists es_events_correlation on es_events ((metadata->>'correlationId'), global_position)`,
+    'drop index if exists es_events_correlation',
+  ),
 ];

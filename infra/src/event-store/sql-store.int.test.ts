@@ -19,6 +19,22 @@ eventStoreContract(test, 'pglite', async () => {
   };
 });
 
+test('pglite: a correlation is read through its index, not by scanning every event', async (t) => {
+  const sql = await pgliteSql(null);
+  try {
+    await sqlEventStore(sql);
+    // Too few rows for the planner to prefer an index on its own: forbid the scan, then see what it can use.
+    await sql.query('set enable_seqscan = off');
+    const plan = await sql.query<{ 'QUERY PLAN': string }>(
+      `explain select global_position from es_events e
+       where e.metadata->>'correlationId' = 'c-1' order by e.global_position limit 10`,
+    );
+    t.regex(plan.map((r) => r['QUERY PLAN']).join('\n'), /es_events_correlation/);
+  } finally {
+    await sql.close();
+  }
+});
+
 const url = requireEngine(test, 'DATABASE_URL');
 
 const events = (count: number): NewEvent[] =>

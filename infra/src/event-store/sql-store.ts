@@ -222,6 +222,17 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
       return rows.map(toRecorded);
     },
 
+    async readCorrelation(correlationId, opts = {}) {
+      // The expression of the index es_events_correlation, so the planner uses it.
+      const rows = await sql.query<EventRow>(
+        `select ${columnsOf('e')} from es_events e
+         where e.metadata->>'correlationId' = $1
+         order by e.global_position limit $2`,
+        [correlationId, opts.maxCount ?? 2 ** 31 - 1],
+      );
+      return rows.map(toRecorded);
+    },
+
     async readAll(after, limit) {
       const [txid, position] = parseCursor(after);
       const rows = await sql.query<EventRow>(

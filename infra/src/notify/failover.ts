@@ -1,4 +1,5 @@
-import { SendError, type ChannelSender } from '../ports/channel-sender.ts';
+import { SendError, type ChannelSender, type MessageCause } from '../ports/channel-sender.ts';
+import type { Logger } from '../runtime/logger.ts';
 
 /**
  * One sender over several providers of a channel, in order: the first that
@@ -8,13 +9,14 @@ import { SendError, type ChannelSender } from '../ports/channel-sender.ts';
  * last error is thrown, still transient, for the worker to retry later.
  *
  * `name` of the result is the list (`primary>secondary`); the error names
- * the provider that failed last, and `onFailover` hears of each move.
+ * the provider that failed last, and `onFailover` hears of each move, with
+ * the message (its `cause` names the event and correlation to log).
  *
  * @example const mail = failoverSender([await smtpSender({ url: a }), await smtpSender({ url: b, name: 'backup' })]);
  */
 export const failoverSender = <Message>(
   senders: readonly ChannelSender<Message>[],
-  onFailover?: (from: string, to: string, error: SendError) => void,
+  onFailover?: (from: string, to: string, error: SendError, message: Message) => void,
 ): ChannelSender<Message> & { readonly providers: readonly string[] } => {
   if (senders.length === 0) throw new Error('failoverSender needs at least one sender');
   return {
@@ -33,7 +35,7 @@ export const failoverSender = <Message>(
           if (e.failure === 'permanent') throw e;
           last = e;
           const next = senders[i + 1];
-          if (next) onFailover?.(sender.name, next.name, e);
+          if (next) onFailover?.(sender.name, next.name, e, message);
         }
       }
       throw last!;
@@ -43,3 +45,25 @@ export const failoverSender = <Message>(
     },
   };
 };
+
+/**
+ * What a process logs when a channel's provider fails and the next takes
+ * over: both providers, the failure, and the causing event and correlation,
+ * so the warning can be followed to the notification and its request.
+ *
+ * @example failoverSender([primary, secondary], failoverWarning(logger, 'sms'));
+ */
+export const failoverWarning =
+  (logger: Logger, what: string) =>
+  (from: string, to: string, error: SendError, message: Readonly<{ cause?: MessageCause }>): void =>
+    logger.warn(
+      {
+        from,
+        to,
+        code: error.code,
+        failure: error.failure,
+        eventId: message.cause?.eventId ?? null,
+        correlationId: message.cause?.correlationId ?? null,
+      },
+      `${what}: failing over`,
+    );

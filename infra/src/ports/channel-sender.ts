@@ -29,8 +29,15 @@ export type ChannelSender<Message> = Readonly<{
   close(): Promise<void>;
 }>;
 
-/** Our template's id, which providers that tag or categorise messages are given. */
-type Tagged = Readonly<{ tag: string }>;
+/**
+ * Our template's id, which providers that tag or categorise messages are
+ * given; and, for our logs only (never sent to a provider), the event that
+ * caused the message and its correlation id.
+ */
+type Tagged = Readonly<{ tag: string; cause?: MessageCause }>;
+
+/** The event a message was sent for, and its correlation: what a log line about the message names. */
+export type MessageCause = Readonly<{ eventId: string; correlationId: string | null }>;
 
 export type EmailMessage = Tagged &
   Readonly<{

@@ -69,6 +69,18 @@ export interface EventStore {
   ): Promise<AppendResult>;
   /** Events of one stream; an empty array when the stream has none or was deleted. */
   readStream(streamId: string, opts?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /**
+   * Every event of one correlation (`metadata.correlationId`: one request and
+   * all it caused), across streams, in global order (`position`), at most
+   * `maxCount` (default all). Soft-deleted streams' events are included where
+   * the store still holds them (SQL). KurrentDB answers from its
+   * `$by_correlation_id` system projection, which must be running and lags
+   * appends a little (docs/operations.md#audit-and-replay).
+   *
+   * @example
+   *   const caused = await store.readCorrelation(event.metadata.correlationId);
+   */
+  readCorrelation(correlationId: string, opts?: { maxCount?: number }): Promise<RecordedEvent[]>;
   /** Up to `limit` events of the global feed after `after`, in feed order. */
   readAll(after: FeedCursor, limit: number): Promise<FeedEvent[]>;
   /** Cursor of the newest event in the feed (`START` when empty). */

@@ -15,6 +15,7 @@ import type { Metrics } from './metrics.ts';
 import type { ConsumerProgress } from './progress.ts';
 import type { SqlProjection } from './projection.ts';
 import type { RealtimeContribution } from './realtime.ts';
+import type { StreamKind } from './stream-kinds.ts';
 import type { AsyncApiSection } from '@lectern/schemas/asyncapi';
 
 /**
@@ -121,6 +122,13 @@ export type ContextModule = Readonly<{
   name: string;
   /** PostgreSQL read models, run in the `projections` role (and rebuilt through the admin routes). */
   projections?: readonly SqlProjection[];
+  /**
+   * Every kind of stream it writes, each with its decider (or none, for a
+   * record of facts), its events and what audit views redact: how
+   * `lectern history`, `related` and `as-of` read and fold its streams
+   * (see `aggregateStream`). Stream categories are unique in a deployment.
+   */
+  streams?: readonly StreamKind[];
   /** Other consumers, run in the `projections` role. */
   consumers?: readonly ModuleConsumer[];
   /**

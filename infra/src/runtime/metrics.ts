@@ -77,7 +77,7 @@ export const createMetrics = () => {
     }),
     transcodeDuration: new Histogram({
       name: 'lectern_transcode_duration_seconds',
-      help: 'Wall time of a transcode job, from the first byte decoded to the ladder recorded',
+      help: 'Wall time of the try that ended a transcode job, from its start to the ladder or the failure recorded',
       labelNames: ['outcome'] as const,
       buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
       registers: [registry],

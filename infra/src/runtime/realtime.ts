@@ -39,6 +39,42 @@ export type ChannelItem = Readonly<{
   data: unknown;
   /** Only for subscribers given full access (see `ChannelAccess`); default false. Live-only kinds only. */
   private?: boolean;
+  /**
+   * The user whose words the item carries (a message's sender), for a
+   * subscriber's filter (see `SubscriberFilter`); none for an item that
+   * carries nobody's words (a removal). Never sent to the client.
+   */
+  author?: string;
+}>;
+
+/**
+ * What one subscriber is shown of a channel: a predicate over its items,
+ * live and from history alike, so a resume agrees with the live feed. A
+ * hidden item still moves the subscription's place in the channel (the
+ * seqs stay contiguous, nothing is read again for it): the subscriber just
+ * does not receive it, and its own cursor stays at the last item it got.
+ *
+ * The filter is the subscriber's own state (a blocklist), kept current
+ * from the log: the gateway hands it every event the kind's `filter.changes`
+ * names the subscriber for, in log order, in the same turn as the items
+ * around it, so an item that follows a change in the log is judged by it.
+ *
+ * @example
+ *   const blocked = new Set(['b']);
+ *   const f: SubscriberFilter = {
+ *     accepts: (item) => item.author === undefined || !blocked.has(item.author),
+ *     observe: (e) => { if (e.type === 'chat.UserBlocked') blocked.add(e.data.blockedUserId); },
+ *   };
+ */
+export type SubscriberFilter = Readonly<{
+  /** Whether the subscriber receives this item. Synchronous and cheap: asked per item per subscriber. */
+  accepts(item: ChannelItem): boolean;
+  /**
+   * Learns of an event that changes the filter (named for this subscriber
+   * by `filter.changes`). An event it already counted when it was loaded
+   * may come again: it must skip it (by the event's revision, say).
+   */
+  observe(event: RecordedEvent): void;
 }>;
 
 /**
@@ -89,6 +125,30 @@ export type RealtimeChannelKind = Readonly<{
   revoke?(event: RecordedEvent): readonly Readonly<{ id: string; userId: string }>[];
   /** The deliveries one event of the log makes to channels of this kind (most events: none). Pure. */
   route(event: RecordedEvent): readonly ChannelDelivery[];
+  /**
+   * Completes a routed item with what takes I/O (a short-lived download
+   * URL), or null when it needs nothing (most items). Asked once per event
+   * per gateway process, and only when the channel has a subscriber there,
+   * before any of them is offered the item, so every subscriber gets the
+   * same data, serialized once. The gateway keeps log order: later events
+   * wait until it resolves. If it fails, the item goes out as routed.
+   */
+  complete?(id: string, item: ChannelItem): Promise<ChannelItem> | null;
+  /**
+   * A per-subscriber filter (a blocklist): what each subscriber of a
+   * channel is shown of its items, live and from history.
+   */
+  filter?: Readonly<{
+    /** The users whose filters an event of the log changes (a user's own block): most events, none. Pure. */
+    changes(event: RecordedEvent): readonly string[];
+    /**
+     * The caller's filter on channel `id`, read when they subscribe; null
+     * to show them everything. It holds every change stored before it was
+     * read; changes after come through `observe` (the gateway holds those
+     * that arrive while it is read and hands them over after).
+     */
+    of(caller: VerifiedToken, id: string): Promise<SubscriberFilter | null>;
+  }>;
   /**
    * A resumable kind's durable history: how to read it and when it holds an
    * event. Absent for a live-only kind (a user's upload progress), whose

@@ -21,6 +21,7 @@ import type { ContextModule, Platform } from '@lectern/infra/runtime/context-mod
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { pdfReportEvents } from '@lectern/schemas/analytics/pdf-reports';
 import { ingestMessageSchema } from '@lectern/schemas/analytics/ingest';
+import { analyticsStreams } from './streams.ts';
 
 export type AnalyticsSettings = Readonly<{
   /** SHA-256 digests of the keys server-side sources send as `X-Ingest-Key`. */
@@ -48,6 +49,7 @@ const storeOf = (p: Platform) => {
  */
 export const analyticsModule = (settings: AnalyticsSettings): ContextModule => ({
   name: 'analytics',
+  streams: analyticsStreams,
   analyticsSchema,
   projections: [pdfSchedulesProjection],
   workers: [

@@ -21,6 +21,7 @@ import {
 } from '@lectern/schemas/chat/socket';
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
+import { chatStreams } from './streams.ts';
 
 export type ChatModuleOptions = Readonly<{
   /** What decides whether a message's text may be stored; `obscenityFilter()` (English) when not given. */
@@ -49,6 +50,7 @@ export const chatModule = (opts: ChatModuleOptions = {}): ContextModule => {
   });
   return {
     name: 'chat',
+    streams: chatStreams,
     projections: [chatRoomsProjection, chatMessagesProjection, chatBlocksProjection],
     routes: async (p) => [
       chatCommandRoutes(await commandDeps(p)),

@@ -1,5 +1,5 @@
 import { contentCommandRoutes, transcodeLedger } from '@lectern/content-commands';
-import { transcodingReaction } from '@lectern/transcoding-worker';
+import { observeTranscodes, TRANSCODING_RETRIES, transcodingReaction } from '@lectern/transcoding-worker';
 import { contentQueryRoutes } from '@lectern/content-queries';
 import { courseChannel } from '@lectern/content-queries/realtime';
 import { courseCatalogueProjection } from '@lectern/content-projection-catalogue';
@@ -8,6 +8,7 @@ import type { ContextModule } from '@lectern/infra/runtime/context-module';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { contentEvents } from '@lectern/schemas/content/events';
 import { courseItemFrame } from '@lectern/schemas/content/socket';
+import { contentStreams } from './streams.ts';
 
 /**
  * Content: courses with their sections and materials, their review
@@ -17,22 +18,20 @@ import { courseItemFrame } from '@lectern/schemas/content/socket';
  */
 export const contentModule = (): ContextModule => ({
   name: 'content',
+  streams: contentStreams,
   projections: [courseCatalogueProjection],
   workers: [
     reactorWorker({
       name: 'transcoding',
       contexts: ['content'],
       // A first try and three retries (issue 11), a second apart and doubling.
-      options: { attempts: 4, baseDelayMs: 1000 },
+      options: TRANSCODING_RETRIES,
       reaction: async (p) => ({
         reaction: transcodingReaction({
           blobs: p.blobs,
           ledger: transcodeLedger({ store: p.store, clock: p.clock }),
           logger: p.logger.child({ worker: 'transcoding' }),
-          observe: (m) => {
-            p.metrics.transcodeDuration.observe({ outcome: m.outcome }, m.seconds);
-            if (m.speedFactor > 0) p.metrics.transcodeSpeedFactor.observe(m.speedFactor);
-          },
+          observe: observeTranscodes(p.metrics),
         }),
       }),
     }),

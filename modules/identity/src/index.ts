@@ -6,6 +6,7 @@ import { identityApi, identityDevApi, identityDevTags, identityTags } from '@lec
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
 import type { ContextModule } from '@lectern/infra/runtime/context-module';
 import { identityEvents } from '@lectern/schemas/identity/events';
+import { identityStreams } from './streams.ts';
 
 export type IdentitySettings = Readonly<{
   /** Verified e-mails that are given the admin role (how the first admin comes to be). */
@@ -21,6 +22,7 @@ export type IdentitySettings = Readonly<{
  */
 export const identityModule = (settings: IdentitySettings): ContextModule => ({
   name: 'identity',
+  streams: identityStreams,
   projections: [identityUsersProjection, identitySessionsProjection],
   accessTokens: { ttlMs: policy.accessTokenTtl },
   routes: async (p) => {

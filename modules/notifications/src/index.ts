@@ -1,6 +1,8 @@
 import {
   notificationRecipientsProjection,
   recipientById,
+  recipientIdsByAddress,
+  registrationOf,
   recipientsByIds,
 } from '@lectern/notifications-projection-recipients';
 import { notificationLogProjection } from '@lectern/notifications-projection-deliveries';
@@ -9,6 +11,7 @@ import {
   channelsOfUsers,
   followersOfAny,
   preferencesOf,
+  usersOfPushToken,
   subscriptionsProjection,
 } from '@lectern/notifications-projection-subscriptions';
 import {
@@ -33,14 +36,15 @@ import {
 import { templateRenderer } from '@lectern/schemas/notifications/render';
 import { subscriptionsApi, subscriptionsTags } from '@lectern/schemas/notifications/subscriptions-api';
 import { devMailbox } from '@lectern/infra/notify/dev-mailbox';
-import { failoverSender } from '@lectern/infra/notify/failover';
+import { failoverSender, failoverWarning } from '@lectern/infra/notify/failover';
 import { httpPushSender, httpSmsSender } from '@lectern/infra/notify/http-sender';
 import { smtpSender } from '@lectern/infra/notify/smtp-sender';
-import { SendError, type ChannelSender } from '@lectern/infra/ports/channel-sender';
+import { SendError, type ChannelSender, type MessageCause } from '@lectern/infra/ports/channel-sender';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { notificationEvents } from '@lectern/schemas/notifications/catalogue';
 import { notificationsUserItemFrame } from '@lectern/schemas/notifications/socket';
+import { notificationStreams } from './streams.ts';
 
 /** A channel's provider as configured: its URL and the file holding its credential. */
 export type Provider = Readonly<{
@@ -73,7 +77,7 @@ export type NotificationsSettings = Readonly<{
  */
 const sendersOf = async (p: Platform, settings: NotificationsSettings): Promise<Senders> => {
   const mailbox = p.production ? null : await devMailbox(p.sql);
-  const channel = async <M>(
+  const channel = async <M extends Readonly<{ cause?: MessageCause }>>(
     providers: readonly Provider[],
     make: (provider: Provider) => Promise<ChannelSender<M>>,
     fallback: ChannelSender<M> | undefined,
@@ -81,9 +85,7 @@ const sendersOf = async (p: Platform, settings: NotificationsSettings): Promise<
   ): Promise<ChannelSender<M>> => {
     if (providers.length) {
       const senders = await Promise.all(providers.map(make));
-      return failoverSender(senders, (from, to, error) =>
-        p.logger.warn({ from, to, code: error.code, failure: error.failure }, `${what}: failing over`),
-      );
+      return failoverSender(senders, failoverWarning(p.logger, what));
     }
     if (fallback) return fallback;
     return {
@@ -137,6 +139,7 @@ const sendersOf = async (p: Platform, settings: NotificationsSettings): Promise<
  */
 export const notificationsModule = (settings: NotificationsSettings): ContextModule => ({
   name: 'notifications',
+  streams: notificationStreams,
   projections: [notificationRecipientsProjection, notificationLogProjection, subscriptionsProjection],
   workers: [
     reactorWorker({
@@ -157,8 +160,23 @@ export const notificationsModule = (settings: NotificationsSettings): ContextMod
             from: settings.from,
             recipientOf: (userId) => recipientById(p.sql, userId),
             preferencesOf: (userId) => preferencesOf(p.sql, userId),
+            ownersOf: (channel, address) =>
+              channel === 'push'
+                ? usersOfPushToken(p.sql, address)
+                : recipientIdsByAddress(p.sql, channel, address),
             followersOf: (topics, page) => followersOfAny(p.sql, topics, page),
             recipientsOf: (userIds) => recipientsByIds(p.sql, userIds),
+            recipientApplied: async (userId) => {
+              const registered = await registrationOf(p.store, userId);
+              return (
+                !registered ||
+                (await p.waitFor(
+                  notificationRecipientsProjection.name,
+                  registered.streamId,
+                  registered.position,
+                ))
+              );
+            },
             preferencesOfUsers: (userIds) => channelsOfUsers(p.sql, userIds),
             pace: {
               email: pacer(settings.perSecond.email),

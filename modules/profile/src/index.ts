@@ -9,10 +9,12 @@ import { profilesProjection } from '@lectern/profile-projection-profiles';
 import { profileApi, profileTags } from '@lectern/schemas/profile/api';
 import type { ContextModule } from '@lectern/infra/runtime/context-module';
 import { profileEvents } from '@lectern/schemas/profile/events';
+import { profileStreams } from './streams.ts';
 
 /** Profile: a user's public profile, its history, and the experience levels admins curate. */
 export const profileModule = (): ContextModule => ({
   name: 'profile',
+  streams: profileStreams,
   projections: [profilesProjection, profileHistoryProjection, experienceLevelsProjection],
   routes: async (p) => [
     profileCommandRoutes({

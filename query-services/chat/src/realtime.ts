@@ -1,9 +1,14 @@
 import { chat as schema, type RecordedEvent } from '@lectern/schemas';
 import { changesAfter, chatMessagesProjection } from '@lectern/chat-projection-messages';
-import { isMember } from '@lectern/chat-projection-rooms';
+import { isMember, roomById } from '@lectern/chat-projection-rooms';
 import type { EventStore } from '@lectern/infra/ports/event-store';
-import type { ChannelDelivery, RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
-import type { UserRoomChange } from '@lectern/schemas/chat/socket';
+import type {
+  ChannelDelivery,
+  ChannelItem,
+  RealtimeChannelKind,
+  SubscriberFilter,
+} from '@lectern/infra/runtime/realtime';
+import type { UserChatChange } from '@lectern/schemas/chat/socket';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
 import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import { messageView } from './routes.ts';
@@ -38,7 +43,7 @@ const live = (e: RecordedEvent): MessageChange | null => {
           redacted: false,
           redactedAt: null,
           cursor: schema.encodeChatCursor({ roomId: e.data.roomId, seq: e.revision }),
-          // Live items are routed without I/O: no URL here; history (REST or a resume) signs them.
+          // Routed without I/O: the kind's `complete` signs their URLs, once per event per gateway.
           attachments: [...(e.data.attachments ?? [])],
         },
       };
@@ -68,12 +73,54 @@ const live = (e: RecordedEvent): MessageChange | null => {
 };
 
 /**
+ * Whose words a live item carries: a message's sender, an edit's editor
+ * (only the sender edits). A removal carries none: it reaches everyone,
+ * so a client that held the text from before a block drops it.
+ */
+const authorOf = (e: RecordedEvent): string | null => {
+  if (!schema.isChatEvent(e)) return null;
+  if (e.type === 'chat.MessageSent') return e.data.senderId;
+  if (e.type === 'chat.MessageEdited') return e.data.editorId;
+  return null;
+};
+
+/**
+ * A subscriber's blocklist as a filter: hides the items whose author they
+ * block. Read from their own stream (`chatblocks-<userId>`, never behind,
+ * at most 1,000 users), then kept by the log's changes to it, each counted
+ * once by its revision.
+ */
+const blocklistFilter = async (
+  store: Pick<EventStore, 'readStream'>,
+  userId: string,
+): Promise<SubscriberFilter> => {
+  const blocked = new Set<string>();
+  let revision = -1;
+  const apply = (e: RecordedEvent) => {
+    if (!schema.isChatEvent(e) || e.revision <= revision) return;
+    if (e.type === 'chat.UserBlocked' && e.data.userId === userId) blocked.add(e.data.blockedUserId);
+    else if (e.type === 'chat.UserUnblocked' && e.data.userId === userId)
+      blocked.delete(e.data.blockedUserId);
+    else return;
+    revision = e.revision;
+  };
+  for (const e of await store.readStream(schema.blocksStreamId(userId))) apply(e);
+  return {
+    accepts: (item) => item.author === undefined || !blocked.has(item.author),
+    observe: apply,
+  };
+};
+
+/**
  * `room:<roomId>`: a room's messages, edits and removals, for its members,
  * with presence. Its seq is the room's (the revision of its messages
  * stream). History is the messages read model by each message's last
  * change, so a resume gets every message changed since the cursor once, as
  * it is now; what a removal took out is not in it. A resume waits for it
  * to hold the room's newest event (read from the store) before reading.
+ * In a group room, a subscriber is not shown what users they block say
+ * (live or resumed), as REST history leaves it out; a live message's
+ * attachments are signed once per gateway, as history signs them.
  */
 export const roomChannel = (
   sql: SqlExecutor,
@@ -90,7 +137,31 @@ export const roomChannel = (
       : [],
   route: (e): ChannelDelivery[] => {
     const change = live(e);
-    return change ? [{ id: change.message.roomId, item: { seq: e.revision, data: change } }] : [];
+    if (!change) return [];
+    const author = authorOf(e);
+    return [
+      {
+        id: change.message.roomId,
+        item: { seq: e.revision, data: change, ...(author === null ? {} : { author }) },
+      },
+    ];
+  },
+  complete: (_id, item) => {
+    // Chat routed it: its data is a MessageChange.
+    const { message } = item.data as MessageChange;
+    if (!message.attachments?.length) return null;
+    return withAttachmentUrls(blobs, [{ ...message, attachments: message.attachments }]).then(
+      ([signed]): ChannelItem => ({ ...item, data: { message: signed! } satisfies MessageChange }),
+    );
+  },
+  filter: {
+    changes: (e) =>
+      schema.isChatEvent(e) && (e.type === 'chat.UserBlocked' || e.type === 'chat.UserUnblocked')
+        ? [e.data.userId]
+        : [],
+    // A direct room is shown whole, as its history is; in a group, what users the subscriber blocks say is not.
+    of: async (caller, id) =>
+      (await roomById(sql, id))?.kind === 'group' ? blocklistFilter(store, caller.userId) : null,
   },
   history: {
     projection: chatMessagesProjection.name,
@@ -105,6 +176,8 @@ export const roomChannel = (
         items: page.items.map((m, i) => ({
           seq: m.updatedSeq,
           data: { message: views[i]! } satisfies MessageChange,
+          // As live: a removed message carries nobody's words.
+          ...(m.redacted ? {} : { author: m.senderId }),
         })),
         more: page.more,
       };
@@ -112,7 +185,7 @@ export const roomChannel = (
   },
 });
 
-const roomChangesOf = (e: RecordedEvent): { userId: string; change: UserRoomChange }[] => {
+const userChangesOf = (e: RecordedEvent): { userId: string; change: UserChatChange }[] => {
   if (!schema.isChatEvent(e)) return [];
   const at = e.occurredAt;
   switch (e.type) {
@@ -133,6 +206,22 @@ const roomChangesOf = (e: RecordedEvent): { userId: string; change: UserRoomChan
       ];
     case 'chat.MemberLeft':
       return [{ userId: e.data.userId, change: { change: 'room_left', roomId: e.data.roomId, at } }];
+    // The gateway applies an event's filter changes before any of its items: once a client has this
+    // item, what its connection is offered after is filtered by the change.
+    case 'chat.UserBlocked':
+      return [
+        {
+          userId: e.data.userId,
+          change: { change: 'user_blocked', userId: e.data.blockedUserId, at: e.data.blockedAt },
+        },
+      ];
+    case 'chat.UserUnblocked':
+      return [
+        {
+          userId: e.data.userId,
+          change: { change: 'user_unblocked', userId: e.data.blockedUserId, at: e.data.unblockedAt },
+        },
+      ];
     default:
       return [];
   }
@@ -142,12 +231,14 @@ const roomChangesOf = (e: RecordedEvent): { userId: string; change: UserRoomChan
  * Chat's part of `user:<userId>` (live only, the user's own): a room the
  * user is now in (created with them, or an invitation), and one they left,
  * so every open client of theirs can subscribe to a new room at once, or
- * drop one. An item's seq is its event's global position.
+ * drop one; a user they blocked or unblocked, so every client of theirs
+ * can hide or show that user's words. An item's seq is its event's global
+ * position.
  */
 export const chatUserChannel = (): RealtimeChannelKind => ({
   kind: 'user',
   contexts: ['chat'],
   authorize: async (caller, id) => caller.userId === id,
   route: (e): ChannelDelivery[] =>
-    roomChangesOf(e).map(({ userId, change }) => ({ id: userId, item: { seq: e.position, data: change } })),
+    userChangesOf(e).map(({ userId, change }) => ({ id: userId, item: { seq: e.position, data: change } })),
 });

@@ -28,11 +28,21 @@ export const testClient = async (url: string) => {
   ws.on('error', () => {});
   await once(ws, 'open');
 
-  const until = async <T>(what: string, check: () => T | undefined, timeoutMs: number): Promise<T> => {
+  const until = async <T>(
+    what: string,
+    check: () => T | undefined,
+    timeoutMs: number,
+    orClosed = true,
+  ): Promise<T> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = check();
       if (found !== undefined) return found;
+      // Nothing more will come: said at once, with how it closed, rather than after the timeout.
+      if (orClosed && closed)
+        throw new Error(
+          `the connection closed (${JSON.stringify(closed)}) while waiting for ${what}; frames: ${JSON.stringify(frames.slice(-5))}`,
+        );
       const left = deadline - Date.now();
       if (left <= 0)
         throw new Error(
@@ -61,7 +71,7 @@ export const testClient = async (url: string) => {
     until: (what: string, check: () => boolean, timeoutMs = 60_000) =>
       until(what, () => (check() ? true : undefined), timeoutMs),
     /** How the connection closed, once it has. */
-    closed: (timeoutMs = 60_000) => until('the close', () => closed ?? undefined, timeoutMs),
+    closed: (timeoutMs = 60_000) => until('the close', () => closed ?? undefined, timeoutMs, false),
     /** The items of `channel` received so far, by seq. */
     items: (channel: string) =>
       frames.filter((f) => f.type === 'item' && f.channel === channel).map((f) => f.seq as number),

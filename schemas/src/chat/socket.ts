@@ -106,26 +106,47 @@ export type UserRoomChange =
     }>
   | Readonly<{ change: 'room_left'; roomId: string; at: string }>;
 
+/**
+ * A change to whom the user blocks, made on any of their clients: a
+ * group room's live feed to them hides (or shows again) what `userId` says
+ * from this item on.
+ */
+export type UserBlockChange = Readonly<{
+  change: 'user_blocked' | 'user_unblocked';
+  userId: string;
+  at: string;
+}>;
+
+/** What chat puts on `user:<userId>`. */
+export type UserChatChange = UserRoomChange | UserBlockChange;
+
 export const userRoomChange = describe(
   object(
     {
-      change: describe(oneOf(['room_joined', 'room_left'] as const), {
+      change: describe(oneOf(['room_joined', 'room_left', 'user_blocked', 'user_unblocked'] as const), {
         description:
           '`room_joined`: a room was created with you in it, or you were invited (subscribe to ' +
-          '`room:<roomId>`); `room_left`: you left it (on another device, say).',
+          '`room:<roomId>`); `room_left`: you left it (on another device, say); `user_blocked`, ' +
+          '`user_unblocked`: you blocked or unblocked `userId` (on any device): from this item on, ' +
+          'the group rooms you follow on this connection hide, or show again, what they say.',
       }),
       roomId: uuid(),
       kind: oneOf(roomKinds),
       name: nullable(string()),
       by: describe(string({ min: 1, max: 128 }), { description: 'Who created the room or invited you.' }),
+      userId: describe(uuid(), { description: 'Whom you blocked or unblocked.' }),
       at: isoTime(),
     },
-    { optional: ['kind', 'name', 'by'] },
+    { optional: ['roomId', 'kind', 'name', 'by', 'userId'] },
   ),
   { title: 'ChatUserChange' },
 );
 
 export const chatUserItemFrame = describe(
-  itemFrame(/^user:[A-Za-z0-9._:@-]{1,128}$/, userRoomChange, 'A room you joined or left (chat).'),
+  itemFrame(
+    /^user:[A-Za-z0-9._:@-]{1,128}$/,
+    userRoomChange,
+    'A room you joined or left, a user you blocked or unblocked (chat).',
+  ),
   { title: 'ChatUserItemFrame' },
 );

@@ -118,7 +118,9 @@ const renderErrors = {
   description:
     '`template_unknown`; `template_variable_missing`, `template_variable_unknown`, `template_variable_invalid` ' +
     '(one pointer per variable in `errors`; several kinds at once: `template_variables_invalid`); `sms_too_long`, ' +
-    '`push_too_long`; `validation_failed` for a malformed body.',
+    '`push_too_long` (the detail names the channel, the rendered length and the limit; the pointer is ' +
+    '`/variables/<name>` where one variable alone makes the text too long, else `/variables`); ' +
+    '`validation_failed` for a malformed body.',
 };
 
 /** The notifications context's operations. */
@@ -129,12 +131,19 @@ export const notificationsApi: readonly ApiOperation[] = [
     operationId: 'previewNotification',
     summary: 'Render a template',
     description:
-      'Renders every channel of a template with the given variables, in the nearest translation of `locale`, and sends nothing. System variables (`appUrl`, `unsubscribeUrl`) are filled with examples.',
+      'Renders the channels asked for (`channels`; every channel of the template when absent) with the given variables, in the nearest translation of `locale`, and sends nothing. System variables (`appUrl`, `unsubscribeUrl`) are filled with examples.',
     tags: ['notifications-admin'],
     security: { roles: ['admin'] },
     body: previewRequest,
-    responses: { 200: json('The message of each channel.', rendered) },
-    errors: [renderErrors],
+    responses: { 200: json('The message of each channel asked for.', rendered) },
+    errors: [
+      renderErrors,
+      {
+        status: 400,
+        description:
+          '`channel_not_in_template`: a channel asked for that the template does not have (a pointer per channel, `/channels/<i>`).',
+      },
+    ],
   },
   {
     method: 'post',

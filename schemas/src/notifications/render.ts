@@ -133,6 +133,25 @@ export const placeholdersOf = (t: Template): ReadonlySet<string> => {
   return names;
 };
 
+/** An SMS text's length as its encoding counts it: septets in GSM-7, UTF-16 code units in UCS-2. */
+const smsLength = (text: string, encoding: 'gsm-7' | 'ucs-2'): number =>
+  encoding === 'ucs-2' ? text.length : [...text].reduce((n, ch) => n + (GSM_EXTENDED.has(ch) ? 2 : 1), 0);
+
+/**
+ * The one variable that makes texts too long: the only one of those they
+ * use whose value, left out, would let them fit. Null when none does alone
+ * (the template's own text, or several values together) or several do.
+ */
+const soleCause = (
+  sources: readonly string[],
+  values: Readonly<Record<string, string>>,
+  fits: (values: Record<string, string>) => boolean,
+): string | null => {
+  const used = new Set(sources.flatMap((s) => [...s.matchAll(PLACEHOLDER)].map((m) => m[1]!)));
+  const causes = [...used].filter((name) => fits({ ...values, [name]: '' }));
+  return causes.length === 1 ? causes[0]! : null;
+};
+
 /**
  * Renders templates (templates.ts). E-mail MJML is compiled once per
  * template version and language, with its placeholders in it, and the
@@ -227,12 +246,20 @@ export const templateRenderer = () => {
       locale ??= chosen.locale;
       const text = fill(chosen.value.text, values);
       const cost = smsSegments(text);
-      if (cost.segments > SMS_MAX_SEGMENTS)
+      if (cost.segments > SMS_MAX_SEGMENTS) {
+        const fits = (v: Record<string, string>) =>
+          smsSegments(fill(chosen.value.text, v)).segments <= SMS_MAX_SEGMENTS;
+        const cause = soleCause([chosen.value.text], values, fits);
         problems.push({
-          pointer: '/variables',
+          pointer: cause ? `/variables/${cause}` : '/variables',
           code: 'sms_too_long',
-          message: `the SMS would take ${cost.segments} segments (${cost.encoding}); at most ${SMS_MAX_SEGMENTS}`,
+          message:
+            `sms: the text renders to ${smsLength(text, cost.encoding)} ${cost.encoding === 'gsm-7' ? 'septets' : 'UTF-16 units'} ` +
+            `(${cost.segments} segments, ${cost.encoding}); at most ${SMS_MAX_SEGMENTS} segments, ` +
+            `${SMS_MAX_SEGMENTS * (cost.encoding === 'gsm-7' ? 153 : 67)} in ${cost.encoding}` +
+            (cause ? `; the variable ${cause} makes it too long` : ''),
         });
+      }
       out.sms = { text, ...cost };
     }
     if (wanted.has('push') && t.push) {
@@ -240,12 +267,21 @@ export const templateRenderer = () => {
       locale ??= chosen.locale;
       const title = fill(chosen.value.title, values);
       const body = fill(chosen.value.body, values);
-      if (title.length > PUSH_TITLE_MAX || body.length > PUSH_BODY_MAX)
+      // The title and the body each have their limit: one problem for each that passes it.
+      for (const [part, text, source, max] of [
+        ['title', title, chosen.value.title, PUSH_TITLE_MAX],
+        ['body', body, chosen.value.body, PUSH_BODY_MAX],
+      ] as const) {
+        if (text.length <= max) continue;
+        const cause = soleCause([source], values, (v) => fill(source, v).length <= max);
         problems.push({
-          pointer: '/variables',
+          pointer: cause ? `/variables/${cause}` : '/variables',
           code: 'push_too_long',
-          message: `a push title takes at most ${PUSH_TITLE_MAX} characters and a body ${PUSH_BODY_MAX}`,
+          message:
+            `push ${part}: renders to ${text.length} characters; at most ${max}` +
+            (cause ? `; the variable ${cause} makes it too long` : ''),
         });
+      }
       out.push = {
         title,
         body,

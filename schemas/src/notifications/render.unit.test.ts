@@ -138,7 +138,69 @@ test('an SMS over three segments is refused', async (t) => {
     },
     channels: ['sms'],
   });
-  t.like(r, { ok: false, problems: [{ pointer: '/variables', code: 'sms_too_long' }] });
+  t.like(r, { ok: false, problems: [{ pointer: '/variables/courseTitle', code: 'sms_too_long' }] });
+  // 'New on Lectern: ' + 200 + ' by A. ' + 19: 242 UTF-16 units, four segments of 67.
+  t.is(
+    r.ok ? null : r.problems[0]!.message,
+    'sms: the text renders to 242 UTF-16 units (4 segments, ucs-2); at most 3 segments, 201 in ucs-2; ' +
+      'the variable courseTitle makes it too long',
+  );
+});
+
+test('an SMS too long by two values together names no one variable', async (t) => {
+  const r = await templateRenderer().render('course-published', {
+    locale: 'en',
+    variables: {
+      courseTitle: 'ж'.repeat(199),
+      courseUrl: 'https://a.example/c',
+      authorName: 'ж'.repeat(199),
+      unsubscribeUrl: 'https://a.example/u',
+    },
+    channels: ['sms'],
+  });
+  t.false(r.ok);
+  const [problem, ...others] = r.ok ? [] : r.problems;
+  t.deepEqual(others, []);
+  t.like(problem, { pointer: '/variables', code: 'sms_too_long' });
+  t.regex(
+    problem!.message,
+    /^sms: the text renders to 439 UTF-16 units \(7 segments, ucs-2\); at most 3 segments, 201 in ucs-2$/,
+  );
+});
+
+test('a push names its part, its length, its limit and the variable that passes it', async (t) => {
+  const r = await templateRenderer().render('announcement', {
+    locale: 'en',
+    variables: {
+      title: 'T'.repeat(101),
+      message: 'Short.',
+      url: 'https://a.example/n',
+      unsubscribeUrl: 'https://a.example/u',
+    },
+    channels: ['push'],
+  });
+  t.deepEqual(r.ok ? [] : r.problems, [
+    {
+      pointer: '/variables/title',
+      code: 'push_too_long',
+      message: 'push title: renders to 101 characters; at most 100; the variable title makes it too long',
+    },
+  ]);
+  // The same title fits an e-mail subject: the e-mail alone renders.
+  t.true(
+    (
+      await templateRenderer().render('announcement', {
+        locale: 'en',
+        variables: {
+          title: 'T'.repeat(101),
+          message: 'Short.',
+          url: 'https://a.example/n',
+          unsubscribeUrl: 'https://a.example/u',
+        },
+        channels: ['email'],
+      })
+    ).ok,
+  );
 });
 
 test('docs/contexts/notifications.md lists every template and each of its variables', (t) => {

@@ -151,7 +151,18 @@ export const sendRequest = object(
 );
 
 /** The body of `POST /api/notify/preview`. */
-export const previewRequest = object({ template: templateId, variables, locale }, { optional: ['locale'] });
+export const previewRequest = object(
+  {
+    template: templateId,
+    variables,
+    channels: describe(arrayOf(oneOf(channels), { min: 1, max: 3 }), {
+      description:
+        "Which of the template's channels to render; all of them when absent. A channel the template lacks is 400 `channel_not_in_template`.",
+    }),
+    locale,
+  },
+  { optional: ['channels', 'locale'] },
+);
 
 export const sendEvents: CatalogueOf<SendDomainEvent> = {
   'notifications.NotificationRequested': [

@@ -10,6 +10,9 @@ import { renderPdf } from '@lectern/reports-worker/pdf/render';
 import { renderInThread } from '@lectern/reports-worker/pdf/thread';
 import { median, progress, round, summarize } from './stats.ts';
 
+/** The issue's aim, "wall time ÷ duration ≤ 1.5", as a speed factor: at least 1 ÷ 1.5. */
+export const MIN_SPEED_FACTOR = round(1 / 1.5, 3);
+
 export type MediaPlan = Readonly<{
   clipSeconds: number;
   encodes: number;
@@ -75,7 +78,10 @@ const fourCharts = (): ReportDocument => {
 /**
  * Media (issue 11): the transcoding worker's encode of a 1080p test clip
  * (lavfi `testsrc2` and a sine tone, 25 fps) into the 720p + 1080p ladder,
- * as wall time ÷ media duration (aim ≤ 1.5; median of the runs); and the
+ * as its speed factor in ffmpeg's convention (media seconds encoded per
+ * wall-clock second, above 1 faster than real time), the very figure
+ * `encodeHls` hands the worker for its metric and its log; median of the
+ * runs, aim ≥ 1 ÷ 1.5 (the issue's "wall time ÷ duration ≤ 1.5"); and the
  * render of a four-chart PDF dashboard, on the main thread and in a worker
  * thread as the reports worker renders (p50).
  */
@@ -87,20 +93,20 @@ export const mediaSection = async (plan: MediaPlan) => {
     await makeClip(clip, { seconds: plan.clipSeconds, width: 1920, height: 1080, audio: true });
     const info = await probe(clip);
     const rungs = planLadder(info.video);
-    const ratios: number[] = [];
+    const speeds: number[] = [];
+    const walls: number[] = [];
     for (let i = 0; i < plan.encodes; i++) {
-      const started = performance.now();
-      await encodeHls({
+      const encoded = await encodeHls({
         input: clip,
         outDir: join(dir, `out-${i}`),
         rungs,
         durationSeconds: info.durationSeconds,
         hasAudio: info.audio !== null,
       });
-      const seconds = (performance.now() - started) / 1000;
-      ratios.push(seconds / info.durationSeconds);
+      speeds.push(encoded.speedFactor);
+      walls.push(encoded.seconds);
       progress(
-        `media: encode ${i + 1}: ${seconds.toFixed(1)} s (${(seconds / info.durationSeconds).toFixed(2)} × the duration)`,
+        `media: encode ${i + 1}: ${encoded.seconds.toFixed(1)} s, speed factor ${encoded.speedFactor.toFixed(2)}x`,
       );
     }
     const doc = fourCharts();
@@ -124,10 +130,12 @@ export const mediaSection = async (plan: MediaPlan) => {
       transcoding: {
         clip: { seconds: round(info.durationSeconds, 2), width: 1920, height: 1080, fps: 25, audio: true },
         rungs: rungs.map((r) => r.name),
-        wallTimeOverDuration: ratios.map((r) => round(r, 2)),
-        medianWallTimeOverDuration: round(median(ratios), 2),
-        aim: 1.5,
-        met: median(ratios) <= 1.5,
+        encodeSeconds: walls.map((w) => round(w, 2)),
+        /** Media seconds encoded per wall-clock second, as `lectern_transcode_speed_factor` and the log. */
+        speedFactor: speeds.map((r) => round(r, 3)),
+        medianSpeedFactor: round(median(speeds), 3),
+        aim: MIN_SPEED_FACTOR,
+        met: median(speeds) >= MIN_SPEED_FACTOR,
       },
       pdf: {
         charts: 4,

@@ -440,15 +440,21 @@ export const realtimeSection = async (engines: Engines, plan: RealtimePlan) => {
   if (!engines.databaseUrl) return { skipped: 'DATABASE_URL is not set' };
   if (!process.env.REDIS_URL)
     return { skipped: 'REDIS_URL is not set (presence across gateways needs Redis)' };
-  const result: Record<string, unknown> = { history: await history(engines.databaseUrl, plan.history) };
+  // BENCH_REALTIME=fanout (or history, latency, presence, idle; comma-separated) runs those parts only.
+  const only = process.env.BENCH_REALTIME?.split(',').map((p) => p.trim());
+  const runs = (part: string) => !only || only.includes(part);
+  const result: Record<string, unknown> = {};
+  if (runs('history')) result.history = await history(engines.databaseUrl, plan.history);
   const d = await deploy(engines, 2);
   try {
     result.log = engines.kafkaBrokers ? 'kafka' : 'table log';
-    result.fanout = await fanout(d, plan.fanout);
-    progress(`realtime fan-out: ${JSON.stringify(result.fanout)}`);
-    result.crossGatewayLatency = await crossLatency(d, plan.latency);
-    result.presence = await presence(d, plan.presence);
-    result.idle = await idle(d, plan.idle);
+    if (runs('fanout')) {
+      result.fanout = await fanout(d, plan.fanout);
+      progress(`realtime fan-out: ${JSON.stringify(result.fanout)}`);
+    }
+    if (runs('latency')) result.crossGatewayLatency = await crossLatency(d, plan.latency);
+    if (runs('presence')) result.presence = await presence(d, plan.presence);
+    if (runs('idle')) result.idle = await idle(d, plan.idle);
   } finally {
     await d.stop();
   }

@@ -13,6 +13,15 @@ export type FanoutDeps = Readonly<{
   recipientOf: (userId: string) => Promise<Recipient | null>;
   /** A page's recipients at once (those known). */
   recipientsOf: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Recipient>>;
+  /**
+   * Whether the recipients read model has applied the user's registration
+   * as the event store holds it (true too when the store holds none: the
+   * user has no address), waiting for it a bounded while; false while the
+   * model still lags behind it.
+   *
+   * @example if (!(await deps.recipientApplied(userId))) throw new Error('not projected yet');
+   */
+  recipientApplied: (userId: string) => Promise<boolean>;
   /** A page's channels and devices at once. */
   preferencesOfUsers: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Preferences>>;
   /** One page of the users following any of the topics, in user-id order after `afterUserId`. */
@@ -22,6 +31,9 @@ export type FanoutDeps = Readonly<{
   ) => Promise<readonly Follower[]>;
 }>;
 
+/** A page of a fan-out: its messages, and the followers left out until the recipients read model has them. */
+export type FanoutPage = Readonly<{ messages: readonly PlannedMessage[]; lagging: readonly string[] }>;
+
 /** Followers are read this many at a time; each page's messages are sent before the next is read. */
 export const FANOUT_PAGE = 500;
 
@@ -30,14 +42,17 @@ export const FANOUT_PAGE = 500;
  * author, a page of followers at a time in user-id order, each user once:
  * an e-mail, and a push to each of their devices, each a notification of
  * its own (suppressed, with the reason, where the user turned the channel
- * off or has no address). Each message names the topic it came by, which
- * its unsubscribe link turns off: the course where the user follows it
- * (what the message is about), else the author.
+ * off or has no address). "No address" is decided only once the recipients
+ * read model has applied the user's registration: a follower it does not
+ * know yet is left out of the page (`lagging`), for the event to be tried
+ * again, never suppressed for the projection's lag. Each message names the
+ * topic it came by, which its unsubscribe link turns off: the course where
+ * the user follows it (what the message is about), else the author.
  */
 export async function* coursePublishedMessages(
   event: RecordedEvent,
   deps: FanoutDeps,
-): AsyncGenerator<readonly PlannedMessage[]> {
+): AsyncGenerator<FanoutPage> {
   if (!isContentEvent(event) || event.type !== 'content.CoursePublished') return;
   const d = event.data;
   const author = await deps.recipientOf(d.authorId);
@@ -58,9 +73,17 @@ export async function* coursePublishedMessages(
       deps.recipientsOf(userIds),
       deps.preferencesOfUsers(userIds),
     ]);
+    // A follower without a recipient: known to the store but not yet to the read model, or truly without one.
+    const missing = userIds.filter((u) => !recipients.has(u));
+    const applied = await Promise.all(missing.map((u) => deps.recipientApplied(u)));
+    const lagging = missing.filter((_, i) => !applied[i]);
+    const settled = missing.filter((_, i) => applied[i]);
+    // Those the model applied while we asked may have an address now.
+    const late = settled.length ? await deps.recipientsOf(settled) : new Map<string, Recipient>();
     const planned: PlannedMessage[] = [];
     for (const { userId, topics: followed } of page) {
-      const recipient = recipients.get(userId);
+      if (lagging.includes(userId)) continue;
+      const recipient = recipients.get(userId) ?? late.get(userId);
       const chosen = preferences.get(userId) ?? {
         channels: { email: true, sms: true, push: true },
         devices: [],
@@ -78,7 +101,7 @@ export async function* coursePublishedMessages(
       for (const device of chosen.devices)
         planned.push({ ...base, channel: 'push', address: device.token, deviceId: device.deviceId });
     }
-    yield planned;
+    yield { messages: planned, lagging };
     if (page.length < FANOUT_PAGE) return;
     after = page[page.length - 1]!.userId;
   }

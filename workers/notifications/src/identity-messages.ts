@@ -12,6 +12,8 @@ export type PlannedMessage = Readonly<{
   template: string;
   channel: 'email' | 'sms' | 'push';
   userId: string | null;
+  /** A message to a bare address that a user owns: whose delivery log it is in (its id stays the address's). */
+  ownerId?: string;
   /** An e-mail address, an E.164 number or a device token; empty when the user has none on this channel. */
   address: string;
   /** The push device, when a user has several (each is a notification of its own). */

@@ -13,7 +13,7 @@ import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { kafkaLog } from '@lectern/infra/message-log/kafka';
 import { sqlLog } from '@lectern/infra/message-log/sql-log';
 import { devMailbox, type DevMailbox } from '@lectern/infra/notify/dev-mailbox';
-import { failoverSender } from '@lectern/infra/notify/failover';
+import { failoverSender, failoverWarning } from '@lectern/infra/notify/failover';
 import { httpSmsSender } from '@lectern/infra/notify/http-sender';
 import { smtpSender } from '@lectern/infra/notify/smtp-sender';
 import { SendError, type EmailSender } from '@lectern/infra/ports/channel-sender';
@@ -127,7 +127,9 @@ const fixture = async (
           store,
           senders: {
             email: mailbox.email,
-            sms: smsSenders.length ? failoverSender(smsSenders) : mailbox.sms,
+            sms: smsSenders.length
+              ? failoverSender(smsSenders, failoverWarning(opts.logger ?? logger, 'sms'))
+              : mailbox.sms,
             push: mailbox.push,
             ...senders,
           },
@@ -140,6 +142,8 @@ const fixture = async (
           preferencesOf: async () => ({ channels: { email: true, sms: true, push: true }, devices: [] }),
           followersOf: async () => [],
           recipientsOf: async () => new Map(),
+          ownersOf: async () => [],
+          recipientApplied: async () => true,
           preferencesOfUsers: async () => new Map(),
           clock: { now: () => new Date(clock.t) },
           ...extra,
@@ -396,8 +400,10 @@ for (const engine of engines) {
     }
   });
 
-  test(`${engine}: a failing primary fails over to the secondary in the same attempt`, async (t) => {
-    const f = await fixture({ sms: 2, engine });
+  test(`${engine}: a failing primary fails over to the secondary in the same attempt, and says so with the causing ids`, async (t) => {
+    const lines: Record<string, unknown>[] = [];
+    const captured = createLogger({ destination: { write: (line) => void lines.push(JSON.parse(line)) } });
+    const f = await fixture({ sms: 2, engine, logger: captured });
     try {
       await f.sms[0]!.script([503]);
       await f.start();
@@ -417,6 +423,19 @@ for (const engine of engines) {
         attempts: 1,
         provider: 'sms-1',
       });
+      const warnings = lines.filter((l) => l.msg === 'sms: failing over');
+      t.is(warnings.length, 1);
+      t.like(warnings[0], {
+        level: 40,
+        from: 'sms-0',
+        to: 'sms-1',
+        code: '503',
+        failure: 'transient',
+        eventId: p.event.id,
+        correlationId: p.event.metadata.correlationId,
+      });
+      t.truthy(p.event.metadata.correlationId);
+      t.false(JSON.stringify(lines).includes(p.code), 'the code never reaches the log');
     } finally {
       await f.close();
     }
@@ -602,6 +621,72 @@ test('a course published to 1,201 followers: pages, preferences, devices, one ba
     t.is((await f.sql.query<{ n: string }>('select count(*)::text as n from dev_outbox'))[0]!.n, before);
     t.is((await decisionsLogged()).length, rows.length, 'a replay appends no decision twice');
     t.is((await f.store.readStream(fanoutStream)).length, stream.length);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a follower the recipients read model has not applied yet is tried again, not suppressed as having no address', async (t) => {
+  const f = await fixture();
+  try {
+    const authorId = randomUUID();
+    // known and early: in the model; late: registered, but the model is held back; stranger: never registered.
+    const [known, late, stranger] = [randomUUID(), randomUUID(), randomUUID()].sort() as [
+      string,
+      string,
+      string,
+    ];
+    const emailOf = (u: string) => `h-${u.slice(0, 13)}@example.org`;
+    const model = new Map([[known, { userId: known, email: emailOf(known), phone: null, locale: null }]]);
+    let held = true;
+    const asked: string[] = [];
+    /** The model applies the late registration once the worker has been told it lags (between two tries). */
+    const recipientApplied = async (userId: string) => {
+      asked.push(userId);
+      if (userId !== late) return true;
+      if (held) {
+        held = false;
+        return false;
+      }
+      model.set(late, { userId: late, email: emailOf(late), phone: null, locale: null });
+      return true;
+    };
+    const recipientOf = async (userId: string) =>
+      userId === authorId
+        ? { userId, email: 'author@example.org', phone: null, locale: null, displayName: 'Ada' }
+        : (model.get(userId) ?? null);
+    await f.start({}, undefined, {
+      recipientOf,
+      recipientsOf: async (ids) =>
+        new Map(ids.flatMap((id) => (model.has(id) ? [[id, model.get(id)!] as const] : []))),
+      recipientApplied,
+      preferencesOfUsers: async (ids) =>
+        new Map(ids.map((id) => [id, { channels: { email: true, sms: true, push: true }, devices: [] }])),
+      followersOf: async (topics, page) =>
+        page.afterUserId === null
+          ? [known, late, stranger].map((userId) => ({ userId, topics: [topics[1]!] }))
+          : [],
+    });
+    const [published] = feed.append(`course-${randomUUID()}`, [
+      {
+        type: 'content.CoursePublished',
+        data: { courseId: randomUUID(), authorId, title: 'Lag', publishedAt: new Date(T0).toISOString() },
+      },
+    ] as DomainEvent[]);
+    await f.publish(published!);
+    await f.consumed();
+    // 1. The late follower got their message on the second try; nobody got one twice.
+    t.is(f.pauses.length, 1, 'one retry, with the backoff');
+    t.like(await workOf(f.sql, 'notifications', published!.id), { state: 'done', attempts: 2 });
+    t.is((await f.mailbox.list(emailOf(known))).length, 1);
+    t.is((await f.mailbox.list(emailOf(late))).length, 1);
+    // 2. Each decision once: the late one sent, the stranger (no registration at all) without an address.
+    const rows = await deliveriesOfEvent(f.sql, published!.id);
+    const of = (u: string) => rows.filter((r) => r.userId === u).map((r) => [r.status, r.reason]);
+    t.deepEqual(of(known), [['sent', null]]);
+    t.deepEqual(of(late), [['sent', null]]);
+    t.deepEqual(of(stranger), [['suppressed', 'no address']]);
+    t.false(asked.includes(known), 'a follower the model knows costs no look-up');
   } finally {
     await f.close();
   }

@@ -54,8 +54,12 @@ export type NotificationsWorkerDeps = Readonly<{
   recipientOf: (userId: string) => Promise<Recipient | null>;
   /** A user's channels and push devices (the subscriptions read model). */
   preferencesOf: (userId: string) => Promise<Preferences>;
+  /** The users an address is (the recipients and subscriptions read models): a bare send honours their choices. */
+  ownersOf: (channel: 'email' | 'sms' | 'push', address: string) => Promise<readonly string[]>;
   /** A page's recipients and channels at once (a fan-out). */
   recipientsOf: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Recipient>>;
+  /** Whether the recipients read model has caught up with the user's registration (see `FanoutDeps`). */
+  recipientApplied: (userId: string) => Promise<boolean>;
   preferencesOfUsers: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Preferences>>;
   /** A page of the users following any of the topics (the subscriptions read model). */
   followersOf: (
@@ -122,7 +126,7 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     template: template.id,
     templateVersion: template.version,
     channel: m.channel,
-    userId: m.userId,
+    userId: m.userId ?? m.ownerId ?? null,
     address: maskAddress(m.address),
   });
 
@@ -143,6 +147,7 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
    * one-click link for the header, a page of the web app for the footer).
    */
   const attemptSend = async (
+    event: RecordedEvent,
     m: PlannedMessage,
     template: Template,
     id: string,
@@ -191,7 +196,11 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
         return gaveUp(reason, new PermanentFailure(reason));
       }
       const r = rendered.value;
-      const common = { messageId: `<${id}@${domain}>`, tag: template.id };
+      const common = {
+        messageId: `<${id}@${domain}>`,
+        tag: template.id,
+        cause: { eventId: event.id, correlationId: event.metadata.correlationId ?? null },
+      };
       await deps.pace?.[m.channel]?.take();
       let accepted: { provider: string; providerMessageId: string };
       if (m.channel === 'email' && r.email)
@@ -284,7 +293,7 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
       return 'suppressed';
     }
     // 3. Rendered and handed over; what happened is recorded before any failure is raised.
-    const tried = await attemptSend(m, template, id, attempt);
+    const tried = await attemptSend(event, m, template, id, attempt);
     await settle(tried.decision);
     if (tried.failure) throw tried.failure;
     return 'sent';
@@ -326,6 +335,8 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     const counts = new Map<string, number>();
     const count = (k: string, n = 1) => counts.set(k, (counts.get(k) ?? 0) + n);
     let transient: unknown = null;
+    /** Followers the recipients read model did not know yet: the event is tried again for them. */
+    let lagging = 0;
 
     type Page = Readonly<{ decisions: Decision[]; final: Delivery[]; toSend: [PlannedMessage, string][] }>;
     const pages = coursePublishedMessages(event, deps);
@@ -333,7 +344,8 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
     const prepare = async (): Promise<Page | null> => {
       const next = await pages.next();
       if (next.done) return null;
-      const page = next.value;
+      const page = next.value.messages;
+      lagging += next.value.lagging.length;
       await attempt.keepAlive();
       const ids = page.map((m) => notificationId(event.id, m));
       // Not worth sending or not wanted: suppressed as the row is made (or, on a retry, decided so below).
@@ -388,7 +400,7 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
         next: prepare,
         items: (page) => page.toSend,
         send: async ([m, id], page) => {
-          const tried = await attemptSend(m, template, id, attempt);
+          const tried = await attemptSend(event, m, template, id, attempt);
           page.decisions.push({ notificationId: id, ...tried.decision });
           if (tried.failure && !(tried.failure instanceof PermanentFailure)) transient ??= tried.failure;
         },
@@ -399,6 +411,9 @@ export const notificationsReaction = (deps: NotificationsWorkerDeps): Reaction =
       await pages.return(undefined);
     }
     if (transient) throw transient;
+    // Not "no address" but not projected yet: a try later (the reactor's backoff) finds them.
+    if (lagging)
+      throw new Error(`${lagging} followers are not yet in the recipients read model; trying again`);
     const summary = [...counts]
       .filter(([, n]) => n > 0)
       .map(([k, n]) => `${k} ${n}`)

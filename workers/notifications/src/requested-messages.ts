@@ -11,11 +11,16 @@ export type Preferences = Readonly<{
 export type RequestedMessageDeps = Readonly<{
   recipientOf: (userId: string) => Promise<Recipient | null>;
   preferencesOf: (userId: string) => Promise<Preferences>;
+  /** The users this address is (their e-mail, phone or a device's push token), as far as they are known. */
+  ownersOf: (channel: 'email' | 'sms' | 'push', address: string) => Promise<readonly string[]>;
 }>;
 
 /**
  * What `POST /api/notify/send` asked for (`NotificationRequested`): to an
- * address, one message on its channel; to a user, one per channel asked
+ * address, one message on its channel, which honours the choices of the
+ * users the address belongs to (a channel any of them turned off, by the
+ * settings or a one-click link, is off for it too; the decision is in the
+ * first one's log); to a user, one per channel asked
  * for, at the user's address, phone or each push device. A channel the user
  * has no address for is planned all the same, with no address, and ends
  * `suppressed` with the reason, so the delivery log says why nothing went.
@@ -28,9 +33,27 @@ export const requestedMessages = async (
   const d = event.data;
   const base = { template: d.template, variables: d.variables, expiresAt: null, locale: d.locale };
   const r = d.recipient;
-  if ('email' in r) return [{ ...base, channel: 'email', userId: null, address: r.email }];
-  if ('phone' in r) return [{ ...base, channel: 'sms', userId: null, address: r.phone }];
-  if ('pushToken' in r) return [{ ...base, channel: 'push', userId: null, address: r.pushToken }];
+  const bare = async (channel: 'email' | 'sms' | 'push', address: string): Promise<PlannedMessage[]> => {
+    const owners = await deps.ownersOf(channel, address);
+    if (owners.length === 0) return [{ ...base, channel, userId: null, address }];
+    const chosen = await Promise.all(owners.map((o) => deps.preferencesOf(o)));
+    const every = (c: 'email' | 'sms' | 'push') => chosen.every((p) => p.channels[c]);
+    // Still to the address (its id is the address's, so a replay after the owner is known is the same
+    // notification), but in the owner's log, and only as far as every owner accepts the channel.
+    return [
+      {
+        ...base,
+        channel,
+        userId: null,
+        ownerId: owners[0]!,
+        address,
+        preferences: { email: every('email'), sms: every('sms'), push: every('push') },
+      },
+    ];
+  };
+  if ('email' in r) return bare('email', r.email);
+  if ('phone' in r) return bare('sms', r.phone);
+  if ('pushToken' in r) return bare('push', r.pushToken);
   const recipient = await deps.recipientOf(r.userId);
   // Not projected yet, or no such user: worth a few more tries, then the dead letter says which.
   if (!recipient) throw new Error(`no recipient for user ${r.userId} yet`);

@@ -47,9 +47,20 @@ export type AssetLedger = Readonly<{
     assetId: string,
     r: Readonly<{ jobId: string; renditions: readonly string[] | null }>,
   ): Promise<void>;
+  /**
+   * `redriven`: the dead letter a redrive brought the job back from, or
+   * null. A redriven job is tried afresh, so its failure is a record of its
+   * own (a ready asset's failed re-transcode can be redriven and fail again).
+   */
   failed(
     cause: RecordedEvent,
     assetId: string,
-    f: Readonly<{ jobId: string; reason: string; attempts: number; permanent: boolean }>,
+    f: Readonly<{
+      jobId: string;
+      reason: string;
+      attempts: number;
+      permanent: boolean;
+      redriven: string | null;
+    }>,
   ): Promise<void>;
 }>;

@@ -10,6 +10,7 @@ import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import { deterministicUuid } from '@lectern/infra/runtime/ids';
 import { clip } from '@lectern/infra/runtime/text';
 import type { Logger } from '@lectern/infra/runtime/logger';
+import type { Metrics } from '@lectern/infra/runtime/metrics';
 import { PermanentFailure, type Reaction } from '@lectern/infra/runtime/reactor';
 import type { AssetLedger } from './ledger.ts';
 import { encodeHls } from './media/encode.ts';
@@ -24,13 +25,47 @@ export type TranscodingDeps = Readonly<{
   logger: Logger;
   /** Where jobs work; each job has a folder of its own, removed when it ends. Default the OS temp dir. */
   workDir?: string;
-  /** Timings of a job that went through, for metrics. */
-  observe?: (m: Readonly<{ seconds: number; speedFactor: number; outcome: string }>) => void;
+  /** Each try that ended the job (its ladder recorded, or its failure), for metrics: see {@link observeTranscodes}. */
+  observe?: (m: TranscodeObservation) => void;
   /** A progress event at most every this many percent, and at least every `progressEveryMs`; defaults 10 and 5 s. */
   progressStep?: number;
   progressEveryMs?: number;
   now?: () => number;
 }>;
+
+/**
+ * A try that ended a job. `seconds`: its wall time, from the start of the
+ * try to the ladder or the failure recorded. `speedFactor`: ffmpeg's
+ * convention, media seconds encoded per wall-clock second of the encode
+ * (2 is twice as fast as real time); null when no encode finished.
+ */
+export type TranscodeObservation = Readonly<{
+  outcome: 'transcoded' | 'failed';
+  seconds: number;
+  speedFactor: number | null;
+}>;
+
+/**
+ * The worker's retry policy, as the content module runs it (issue 11: up to
+ * 3 retries with exponential backoff): a first try and three more, paused
+ * 1 s, 2 s and 4 s (each with up to as much again of jitter).
+ */
+export const TRANSCODING_RETRIES = { attempts: 4, baseDelayMs: 1000 } as const;
+
+/**
+ * Feeds the per-job metrics: `lectern_transcode_duration_seconds{outcome}`
+ * and, for a ladder made, `lectern_transcode_speed_factor`. Tries and
+ * retries are the reactor's (`lectern_reactor_attempts_total`,
+ * `lectern_consumer_retries_total`).
+ *
+ * @example transcodingReaction({ …, observe: observeTranscodes(platform.metrics) })
+ */
+export const observeTranscodes =
+  (metrics: Metrics) =>
+  (m: TranscodeObservation): void => {
+    metrics.transcodeDuration.observe({ outcome: m.outcome }, m.seconds);
+    if (m.speedFactor !== null) metrics.transcodeSpeedFactor.observe(m.speedFactor);
+  };
 
 /** The largest ladder file the worker stores with one PUT (a 6 s 1080p segment is a few MB). */
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -48,6 +83,23 @@ export const jobIdOf = (requestEventId: string): string => deterministicUuid(`tr
 /** Where a job's ladder goes: under the asset, in a folder of the job's own (never over an earlier ladder). */
 export const ladderPrefix = (courseId: string, assetId: string, jobId: string): string =>
   `media/${courseId}/${assetId}/hls/${jobId}`;
+
+/**
+ * A request to the storage that got no answer (refused, reset, cut off
+ * mid-body): a transient failure, said with the network's own code and
+ * never with the URL, which is a presigned credential.
+ */
+const unreachable = (doing: string, error: unknown): unknown => {
+  if (!(error instanceof TypeError)) return error;
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  const what =
+    typeof cause?.code === 'string'
+      ? cause.code
+      : typeof cause?.message === 'string'
+        ? cause.message
+        : 'no answer';
+  return new Error(`the storage is unreachable ${doing}: ${what}`, { cause: error });
+};
 
 /** The segment URIs of a media playlist. */
 const segmentsOf = (playlist: string): string[] =>
@@ -125,11 +177,15 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
 
   const download = async (key: string, path: string, signal: AbortSignal): Promise<void> => {
     const get = await deps.blobs.presignDownload(key, { expiresInSeconds: 600 });
-    const res = await fetch(get.url, { headers: get.headers, signal });
-    if (res.status === 404) throw new PermanentFailure(`the stored file ${key} is gone`);
-    if (!res.ok || !res.body) throw new Error(`reading ${key} from the storage: ${res.status}`);
-    await mkdir(dirname(path), { recursive: true });
-    await pipeline(Readable.fromWeb(res.body), createWriteStream(path), { signal });
+    try {
+      const res = await fetch(get.url, { headers: get.headers, signal });
+      if (res.status === 404) throw new PermanentFailure(`the stored file ${key} is gone`);
+      if (!res.ok || !res.body) throw new Error(`reading ${key} from the storage: ${res.status}`);
+      await mkdir(dirname(path), { recursive: true });
+      await pipeline(Readable.fromWeb(res.body), createWriteStream(path), { signal });
+    } catch (error) {
+      throw unreachable(`reading ${key}`, error);
+    }
   };
 
   const upload = async (key: string, path: string, signal: AbortSignal): Promise<void> => {
@@ -142,12 +198,20 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
       maxSize: MAX_FILE_BYTES,
       expiresInSeconds: 600,
     });
-    const res = await fetch(put.url, { method: 'PUT', headers: put.headers, body, signal });
+    const res = await fetch(put.url, { method: 'PUT', headers: put.headers, body, signal }).catch(
+      (error: unknown) => {
+        throw unreachable(`storing ${key}`, error);
+      },
+    );
     if (!res.ok) throw new Error(`storing ${key}: ${res.status} ${clip(await res.text(), 200)}`);
   };
 
-  const removeStored = async (prefix: string, files: readonly string[]) => {
-    for (const f of files) await deps.blobs.delete(`${prefix}/${f}`).catch(() => {});
+  const removeStored = async (prefix: string, files: readonly string[], log: Logger) => {
+    for (const f of files)
+      await deps.blobs.delete(`${prefix}/${f}`).catch((error: unknown) =>
+        // Unreferenced (the asset never points at a job that failed), but an operator should know.
+        log.warn({ err: error, key: `${prefix}/${f}` }, 'a file of a failed try was not removed'),
+      );
   };
 
   return {
@@ -184,15 +248,18 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
         return { outcome: 'requeued', ref: jobId };
       }
 
+      const began = now();
       const fail = async (reason: string, permanent: boolean) => {
         await deps.ledger.failed(event, request.assetId, {
           jobId,
           reason,
           attempts: attempt.number,
           permanent,
+          redriven: attempt.redriven,
         });
-        deps.observe?.({ seconds: 0, speedFactor: 0, outcome: 'failed' });
-        log.warn({ reason, permanent }, 'transcode failed');
+        const seconds = (now() - began) / 1000;
+        deps.observe?.({ seconds, speedFactor: null, outcome: 'failed' });
+        log.warn({ reason, permanent, seconds }, 'transcode failed');
       };
 
       const work = await mkdtemp(join(deps.workDir ?? tmpdir(), 'lectern-transcode-'));
@@ -223,7 +290,6 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
         let reports = 0;
         let reporting: Promise<void> = Promise.resolve();
         const out = join(work, 'out');
-        const started = now();
         const result = await encodeHls({
           input: source,
           outDir: out,
@@ -237,7 +303,8 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
             lastPercent = percent;
             lastAt = now();
             const etaSeconds = p.etaSeconds === null ? null : Math.round(p.etaSeconds);
-            const report = `${attempt.number}.${++reports}`;
+            // A redrive starts counting tries again: its letter keeps its reports apart from the first run's.
+            const report = `${attempt.redriven === null ? '' : `${attempt.redriven}/`}${attempt.number}.${++reports}`;
             // One report at a time, in order; a report that fails is logged, never fatal to the job.
             reporting = reporting
               .then(async () => {
@@ -307,7 +374,7 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
           renditions,
           durationSeconds: info.durationSeconds,
         });
-        const seconds = (now() - started) / 1000;
+        const seconds = (now() - began) / 1000;
         deps.observe?.({ seconds, speedFactor: result.speedFactor, outcome: 'transcoded' });
         log.info(
           { seconds, speedFactor: result.speedFactor, renditions: renditions.map((r) => r.name) },
@@ -328,7 +395,7 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
         throw error;
       } finally {
         // A job that did not switch its ladder in leaves nothing behind; an earlier ladder is never touched.
-        await removeStored(prefix, stored);
+        await removeStored(prefix, stored, log);
         await rm(work, { recursive: true, force: true });
       }
     },

@@ -111,3 +111,36 @@ export const recipientsByIds = async (
   );
   return new Map(rows.filter((r) => r.doc.email !== '').map((r) => [r.doc.userId, r.doc]));
 };
+
+/**
+ * The stream and position of the user's registration in the event store:
+ * what this model must have applied before it may say the user has no
+ * address (`waitFor` with these); null when the store holds none.
+ */
+export const registrationOf = async (
+  store: Readonly<{ readStream(streamId: string): Promise<readonly RecordedEvent[]> }>,
+  userId: string,
+): Promise<{ streamId: string; position: number } | null> => {
+  const streamId = identity.userStreamId(userId);
+  const registered = (await store.readStream(streamId)).find((e) => e.type === 'identity.UserRegistered');
+  return registered ? { streamId, position: registered.position } : null;
+};
+
+/**
+ * The users whose e-mail address or phone number this is (compared without
+ * case for an e-mail), those projected so far: a send to a bare address
+ * honours its owner's choices. A phone may be several users'.
+ */
+export const recipientIdsByAddress = async (
+  sql: SqlExecutor,
+  channel: 'email' | 'sms',
+  address: string,
+): Promise<string[]> => {
+  const rows = await sql.query<{ id: string }>(
+    channel === 'email'
+      ? `select id from ${recipients} where lower(doc->>'email') = lower($1)`
+      : `select id from ${recipients} where doc->>'phone' = $1`,
+    [address],
+  );
+  return rows.map((r) => r.id);
+};

@@ -315,3 +315,13 @@ export const channelsOfUsers = async (
     });
   return found;
 };
+
+/** The users who registered this push token on one of their devices (a send to a bare token honours their choices). */
+export const usersOfPushToken = async (sql: SqlExecutor, token: string): Promise<string[]> => {
+  const rows = await sql.query<{ user_id: string }>(
+    `select user_id::text as user_id from ${preferences}
+     where devices @> jsonb_build_array(jsonb_build_object('token', $1::text))`,
+    [token],
+  );
+  return rows.map((r) => r.user_id);
+};

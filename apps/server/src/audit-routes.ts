@@ -1,0 +1,189 @@
+import { Router, type Request } from 'express';
+import type { Issue, RecordedEvent, Validator } from '@lectern/schemas';
+import { authenticate, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
+import type { EventStore } from '@lectern/infra/ports/event-store';
+import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
+import {
+  categoryOf,
+  decodeStreamEvent,
+  redact,
+  UnknownStreamEvent,
+  type StreamKind,
+} from '@lectern/infra/runtime/stream-kinds';
+import {
+  auditLimitParam,
+  correlationIdParam,
+  fromRevisionParam,
+  streamIdParam,
+} from '@lectern/schemas/operations/audit-api';
+import { integerString, isoTime } from '@lectern/schemas';
+
+const DEFAULT_LIMIT = 1000;
+
+/**
+ * Audit reads of the event store, for admins (`lectern history|related|as-of`):
+ * a stream's events, one correlation's events across streams, and an
+ * aggregate's state as of a time, revision or position, folded by the
+ * decider its context declares (`ContextModule.streams`). They read the
+ * store only, so any process with the `api` or `projections` role answers
+ * them, in every topology. Every answer goes through its stream kind's
+ * redaction: no secret-derived value leaves the process.
+ */
+export const auditRoutes = (deps: {
+  store: EventStore;
+  /** Every stream kind of the deployment, from its modules. */
+  streams: readonly StreamKind[];
+  verify: (token: string) => Promise<VerifiedToken>;
+}): Router => {
+  const router = Router();
+  const guard = [authenticate(deps.verify), requireRole('admin')];
+  const kinds = new Map<string, StreamKind>();
+  for (const kind of deps.streams) {
+    if (kinds.has(kind.category)) throw new Error(`two modules declare the stream category ${kind.category}`);
+    kinds.set(kind.category, kind);
+  }
+  // An event of a category no module declares (another writer's) hides every field any module hides.
+  const everyRedaction = [...new Set(deps.streams.flatMap((k) => k.redact))];
+
+  const param = <T>(validator: Validator<T>, value: unknown, name: string, where = 'query'): T => {
+    const r = validator(value, `/${name}`);
+    if (!r.ok) throw validationProblem(r.issues, `The ${where} parameter ${name} is not valid.`);
+    return r.value;
+  };
+  const optional = <T>(req: Request, validator: Validator<T>, name: string): T | undefined =>
+    req.query[name] === undefined ? undefined : param(validator, req.query[name], name);
+
+  const kindOf = (streamId: string): StreamKind => {
+    const category = categoryOf(streamId);
+    const kind = category === null ? undefined : kinds.get(category);
+    if (!kind)
+      throw new Problem(
+        'not_found',
+        'stream_category_unknown',
+        `No context declares streams of the category '${category ?? streamId}'; stream ids are <category>-<id>.`,
+        { extra: { known: [...kinds.keys()].sort() } },
+      );
+    return kind;
+  };
+
+  const shown = (e: RecordedEvent, keys: readonly string[]) => ({
+    id: e.id,
+    streamId: e.streamId,
+    revision: e.revision,
+    position: e.position,
+    occurredAt: e.occurredAt,
+    type: e.type,
+    schemaVersion: e.schemaVersion,
+    actor: e.metadata.actor,
+    causationId: e.metadata.causationId,
+    correlationId: e.metadata.correlationId,
+    requestId: e.metadata.requestId,
+    data: redact(e.data, keys),
+  });
+
+  const noEvents = (streamId: string) =>
+    new Problem('not_found', 'stream_not_found', `The stream ${streamId} has no events (check the id).`);
+
+  router.get('/api/admin/streams/:streamId/events', ...guard, async (req, res) => {
+    const streamId = param(streamIdParam, req.params.streamId, 'streamId', 'path');
+    const kind = kindOf(streamId);
+    const fromRevision = optional(req, fromRevisionParam, 'fromRevision') ?? 0;
+    const limit = optional(req, auditLimitParam, 'limit') ?? DEFAULT_LIMIT;
+    const events = await deps.store.readStream(streamId, { fromRevision, maxCount: limit });
+    // Past the end (a follower waiting for more) is an empty page; a stream with none at all is a 404.
+    if (events.length === 0 && (await deps.store.readStream(streamId, { maxCount: 1 })).length === 0)
+      throw noEvents(streamId);
+    const last = events[events.length - 1];
+    req.log.info({ streamId, actor: req.ctx.actor?.userId, fromRevision }, 'audit: stream history read');
+    res.json({
+      streamId,
+      category: kind.category,
+      items: events.map((e) => shown(e, kind.redact)),
+      nextRevision: last ? last.revision + 1 : fromRevision,
+    });
+  });
+
+  router.get('/api/admin/correlations/:correlationId/events', ...guard, async (req, res) => {
+    const correlationId = param(correlationIdParam, req.params.correlationId, 'correlationId', 'path');
+    const limit = optional(req, auditLimitParam, 'limit') ?? DEFAULT_LIMIT;
+    const events = await deps.store.readCorrelation(correlationId, { maxCount: limit });
+    if (events.length === 0)
+      throw new Problem(
+        'not_found',
+        'correlation_not_found',
+        `No event carries the correlation id ${correlationId} (history shows each event's).`,
+      );
+    req.log.info({ correlationId, actor: req.ctx.actor?.userId }, 'audit: correlation read');
+    res.json({
+      correlationId,
+      items: events.map((e) => {
+        const category = categoryOf(e.streamId);
+        return shown(e, (category !== null && kinds.get(category)?.redact) || everyRedaction);
+      }),
+    });
+  });
+
+  router.get('/api/admin/streams/:streamId/state', ...guard, async (req, res) => {
+    const streamId = param(streamIdParam, req.params.streamId, 'streamId', 'path');
+    // 1. Exactly one cut, each checked.
+    const given = (['time', 'revision', 'position'] as const).filter((n) => req.query[n] !== undefined);
+    if (given.length !== 1) {
+      const issues: Issue[] = (given.length ? given : ['time']).map((n) => ({
+        path: `/${n}`,
+        message: 'give exactly one of time, revision or position',
+      }));
+      throw validationProblem(issues, 'Give exactly one of time, revision or position.');
+    }
+    let included: (e: RecordedEvent) => boolean;
+    if (given[0] === 'time') {
+      const time = param(isoTime(), req.query.time, 'time');
+      const at = Date.parse(time);
+      if (Number.isNaN(at))
+        throw validationProblem(
+          [{ path: '/time', message: 'must be a real instant' }],
+          'The time is not valid.',
+        );
+      included = (e) => Date.parse(e.occurredAt) <= at;
+    } else {
+      const n = param(integerString({ min: 0 }), req.query[given[0]!], given[0]!);
+      included = given[0] === 'revision' ? (e) => e.revision <= n : (e) => e.position <= n;
+    }
+    const kind = kindOf(streamId);
+    const decider = kind.decider;
+    if (!decider)
+      throw new Problem(
+        'conflict',
+        'stream_has_no_state',
+        `${kind.category} streams record facts (${kind.description}) that no decider folds: read their history instead.`,
+      );
+    // 2. The stream's prefix up to the cut (positions and times grow along a stream).
+    const events = await deps.store.readStream(streamId);
+    if (events.length === 0) throw noEvents(streamId);
+    const cut = events.findIndex((e) => !included(e));
+    const prefix = cut === -1 ? events : events.slice(0, cut);
+    // 3. Fold, each event decoded to its newest version; one the decider does not know stops it.
+    let state = decider.initialState();
+    try {
+      for (const e of prefix) state = decider.evolve(state, decodeStreamEvent(kind, e));
+    } catch (error) {
+      if (error instanceof UnknownStreamEvent)
+        throw new Problem('conflict', 'unknown_stream_event', `Cannot fold: ${error.message}.`, {
+          extra: { revision: error.revision, eventType: error.eventType },
+        });
+      throw error;
+    }
+    const last = prefix[prefix.length - 1];
+    req.log.info({ streamId, actor: req.ctx.actor?.userId, cut: given[0] }, 'audit: state as of');
+    res.json({
+      streamId,
+      category: kind.category,
+      state: redact(state, kind.redact),
+      revision: last ? last.revision : -1,
+      position: last ? last.position : null,
+      occurredAt: last ? last.occurredAt : null,
+      eventsFolded: prefix.length,
+    });
+  });
+
+  return router;
+};

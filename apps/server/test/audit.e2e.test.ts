@@ -1,0 +1,275 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import test, { type TestFn } from 'ava';
+import { waitUntil } from '@lectern/infra/testing/wait';
+import { runCli } from '../../../tools/src/testing/run-cli.ts';
+import { jsonClient, problem } from './http-client.ts';
+import { onEveryProfile, sharedLectern, type ProfileSetup } from './testing.ts';
+
+/**
+ * `lectern history`, `related` and `as-of` end to end: the CLI spawned as
+ * `./dev lectern` runs it, against a whole backend, over the admin routes.
+ */
+
+type Line = Readonly<{
+  id: string;
+  revision: number;
+  position: number;
+  occurredAt: string;
+  type: string;
+  schemaVersion: number;
+  correlationId: string;
+  causationId: string | null;
+  requestId: string | null;
+  actor: { userId: string | null; roles: string[] } | null;
+  data: Record<string, unknown>;
+}>;
+const jsonLines = (stdout: string): Line[] =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Line);
+
+const cli = fileURLToPath(new URL('../../../tools/src/cli.ts', import.meta.url));
+
+const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
+  const server = sharedLectern(test, setup);
+  const http = jsonClient(async () => (await server()).url);
+  const tokens = async () => {
+    const l = await server();
+    const admin = (await l.signAccessToken({ sub: randomUUID(), roles: ['admin'] })).token;
+    return { l, admin, env: { LECTERN_URL: l.url, LECTERN_TOKEN: admin } };
+  };
+
+  test(`${name}: a profile created and changed twice: history, --json, related, as-of by revision and by time`, async (t) => {
+    const { l, env } = await tokens();
+    const userId = randomUUID();
+    const me = (await l.signAccessToken({ sub: userId, roles: ['learner'] })).token;
+    const stream = `profile-${userId}`;
+    const put = async (body: object) => {
+      const r = await http('PUT', '/api/profile', { token: me, body });
+      t.is(r.status, 200, JSON.stringify(r.body));
+      return r.headers.get('x-correlation-id')!;
+    };
+    await put({ displayName: 'Ada', locale: 'fr' });
+    const secondRequest = await put({ displayName: 'Ada Lovelace' });
+    const stored = await l.store.readStream(stream);
+    // The third change happens strictly after the second, so a time between them exists.
+    await waitUntil(
+      'a millisecond after the second change',
+      () => Date.now() > Date.parse(stored[1]!.occurredAt),
+    );
+    await put({ bio: 'Analyst' });
+    const events = await l.store.readStream(stream);
+    t.is(events.length, 3);
+
+    // history: the table names every event by id, with who and why.
+    const table = await runCli(['history', stream], env);
+    t.is(table.code, 0, table.stderr);
+    const rows = table.stdout.trim().split('\n');
+    t.is(rows.length, 4, 'a header and one line per event');
+    events.forEach((e, i) => {
+      t.true(rows[i + 1]!.includes(`id=${e.id}`), rows[i + 1]);
+      t.true(rows[i + 1]!.includes(`correlation=${e.metadata.correlationId}`));
+      t.true(rows[i + 1]!.includes(`actor=${userId}(learner)`));
+      t.true(rows[i + 1]!.includes('profile.ProfileUpdated v1'));
+    });
+
+    // --json: one record per line, each parsing, with the whole envelope.
+    const json = await runCli(['history', stream, '--json', '--from-revision', '1'], env);
+    t.is(json.code, 0, json.stderr);
+    const lines = jsonLines(json.stdout);
+    t.deepEqual(
+      lines.map((e) => [e.id, e.revision, e.position, e.occurredAt, e.correlationId, e.requestId]),
+      events
+        .slice(1)
+        .map((e) => [
+          e.id,
+          e.revision,
+          e.position,
+          e.occurredAt,
+          e.metadata.correlationId,
+          e.metadata.requestId,
+        ]),
+    );
+    t.deepEqual(lines[0]!.data.changes, [{ field: 'displayName', from: 'Ada', to: 'Ada Lovelace' }]);
+
+    // related: the second request's events, and no other.
+    const rel = await runCli(['related', secondRequest, '--json'], env);
+    t.is(rel.code, 0, rel.stderr);
+    const relatedIds = jsonLines(rel.stdout).map((e) => e.id);
+    t.deepEqual(relatedIds, [events[1]!.id]);
+
+    // as-of: the first state by revision; by a time between the second and third changes, the second.
+    const first = await runCli(['as-of', stream, '--revision', '0', '--json'], env);
+    t.is(first.code, 0, first.stderr);
+    const firstState = JSON.parse(first.stdout) as { revision: number; position: number; state: any };
+    t.is(firstState.revision, 0);
+    t.is(firstState.position, events[0]!.position);
+    t.like(firstState.state, {
+      status: 'active',
+      userId,
+      fields: { displayName: 'Ada', locale: 'fr', bio: null },
+    });
+
+    const between = await runCli(['as-of', stream, '--time', events[1]!.occurredAt], env);
+    t.is(between.code, 0, between.stderr);
+    t.regex(between.stdout, new RegExp(`at revision 1, position ${events[1]!.position}`));
+    t.regex(between.stdout, /"displayName": "Ada Lovelace"/);
+    t.notRegex(between.stdout, /Analyst/);
+
+    const byPosition = await runCli(
+      ['as-of', stream, '--position', String(events[2]!.position), '--json'],
+      env,
+    );
+    t.like(JSON.parse(byPosition.stdout), { revision: 2, state: { fields: { bio: 'Analyst' } } });
+  });
+
+  test(`${name}: history --follow prints new events as they come and stops cleanly on SIGINT`, async (t) => {
+    const { l, env } = await tokens();
+    const userId = randomUUID();
+    const me = (await l.signAccessToken({ sub: userId, roles: ['learner'] })).token;
+    t.is((await http('PUT', '/api/profile', { token: me, body: { displayName: 'One' } })).status, 200);
+    const child = spawn(process.execPath, [cli, 'history', `profile-${userId}`, '--json', '--follow'], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    try {
+      await waitUntil('the first event', () => stdout.split('\n').length > 1, 120_000);
+      t.is((await http('PUT', '/api/profile', { token: me, body: { displayName: 'Two' } })).status, 200);
+      await waitUntil('the followed event', () => stdout.trim().split('\n').length === 2, 120_000);
+      child.kill('SIGINT');
+      t.is(await exited, 0, stderr);
+      t.deepEqual(
+        jsonLines(stdout).map((e) => e.revision),
+        [0, 1],
+      );
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  test(`${name}: an account's history and state show no password, token or code hash`, async (t) => {
+    const { l, env } = await tokens();
+    const email = `audit-${randomUUID()}@example.org`;
+    const reg = await http('POST', '/api/identity/register', {
+      body: { email, password: 'correct horse battery staple' },
+    });
+    t.is(reg.status, 201, JSON.stringify(reg.body));
+    const stream = `user-${reg.body!.userId as string}`;
+    const [registered, requested] = await l.store.readStream(stream);
+    const passwordHash = (registered!.data as { passwordHash: string }).passwordHash;
+    const tokenHash = (requested!.data as { tokenHash: string }).tokenHash;
+
+    const history = await runCli(['history', stream, '--json'], env);
+    t.is(history.code, 0, history.stderr);
+    t.like(jsonLines(history.stdout)[0]!.data, { email, passwordHash: '[redacted]' });
+    const state = await runCli(['as-of', stream, '--revision', '1', '--json'], env);
+    t.is(state.code, 0, state.stderr);
+    t.like(JSON.parse(state.stdout), { state: { status: 'pending', email, passwordHash: '[redacted]' } });
+    const related = await runCli(['related', registered!.metadata.correlationId, '--json'], env);
+    t.is(related.code, 0, related.stderr);
+    for (const out of [history.stdout, state.stdout, related.stdout]) {
+      t.false(out.includes(passwordHash), 'no password hash');
+      t.false(out.includes(tokenHash), 'no token hash');
+    }
+  });
+
+  test(`${name}: the routes refuse a learner, and bad input is problem+json with a stable code`, async (t) => {
+    const { l, admin } = await tokens();
+    const learner = (await l.signAccessToken({ sub: randomUUID(), roles: ['learner'] })).token;
+    const userId = randomUUID();
+    const me = (await l.signAccessToken({ sub: userId, roles: ['learner'] })).token;
+    t.is((await http('PUT', '/api/profile', { token: me, body: { displayName: 'X' } })).status, 200);
+    const stream = `profile-${userId}`;
+    const [event] = await l.store.readStream(stream);
+    const as = (token: string) => (path: string) => http('GET', path, { token });
+    const adminGet = as(admin);
+
+    for (const path of [
+      `/api/admin/streams/${stream}/events`,
+      `/api/admin/streams/${stream}/state?revision=0`,
+      `/api/admin/correlations/${event!.metadata.correlationId}/events`,
+    ]) {
+      problem(t, await as(learner)(path), 403);
+      t.is((await adminGet(path)).status, 200, path);
+    }
+
+    const state = `/api/admin/streams/${stream}/state`;
+    for (const query of [
+      '',
+      '?revision=0&time=2026-01-01T00:00:00Z',
+      '?revision=-1',
+      '?revision=abc',
+      '?position=1.5',
+      '?time=yesterday',
+      '?time=2026-13-45T00:00:00Z',
+    ])
+      problem(t, await adminGet(`${state}${query}`), 400, 'validation_failed');
+    problem(
+      t,
+      await adminGet(`/api/admin/streams/${stream}/events?fromRevision=-2`),
+      400,
+      'validation_failed',
+    );
+    problem(t, await adminGet(`/api/admin/streams/${stream}/events?limit=0`), 400, 'validation_failed');
+
+    const unknown = await adminGet(`/api/admin/streams/nosuch-${randomUUID()}/events`);
+    problem(t, unknown, 404, 'stream_category_unknown');
+    t.true((unknown.body!.known as string[]).includes('profile'));
+    problem(t, await adminGet(`/api/admin/streams/profile-${randomUUID()}/events`), 404, 'stream_not_found');
+    problem(
+      t,
+      await adminGet(`/api/admin/streams/profile-${randomUUID()}/state?revision=0`),
+      404,
+      'stream_not_found',
+    );
+    problem(
+      t,
+      await adminGet(`/api/admin/correlations/${randomUUID()}/events`),
+      404,
+      'correlation_not_found',
+    );
+    problem(
+      t,
+      await adminGet(`/api/admin/streams/chatmessages-${randomUUID()}/state?revision=0`),
+      409,
+      'stream_has_no_state',
+    );
+
+    // A type the profile decider does not know (a newer version wrote it) is said, not skipped.
+    const odd = `profile-${randomUUID()}`;
+    await l.store.append(odd, [{ ...event!, id: randomUUID(), type: 'profile.FromTheFuture' }], {
+      expectedRevision: 'no_stream',
+    });
+    const refused = await adminGet(`/api/admin/streams/${odd}/state?revision=0`);
+    problem(t, refused, 409, 'unknown_stream_event');
+    t.regex(refused.body!.title as string, /profile\.FromTheFuture/);
+
+    // The CLI says what to do.
+    const env = { LECTERN_URL: l.url, LECTERN_TOKEN: admin };
+    const badTime = await runCli(['as-of', stream, '--time', 'yesterday'], env);
+    t.is(badTime.code, 2);
+    t.regex(badTime.stderr, /bad time 'yesterday': give an ISO 8601 instant/);
+    const noCategory = await runCli(['history', 'nosuch-1'], env);
+    t.is(noCategory.code, 1);
+    t.regex(noCategory.stderr, /a stream id is <category>-<id>, the categories are .*profile/);
+    const empty = await runCli(['history', `profile-${randomUUID()}`], env);
+    t.is(empty.code, 1);
+    t.regex(empty.stderr, /has no events: check the id/);
+    const asLearner = await runCli(['history', stream], { LECTERN_URL: l.url, LECTERN_TOKEN: learner });
+    t.is(asLearner.code, 1);
+    t.regex(asLearner.stderr, /not an admin/);
+    const help = await runCli(['as-of', '--help']);
+    t.is(help.code, 0);
+    t.regex(help.stdout, /usage: lectern as-of <stream> \(--time T \| --revision N \| --position P\)/);
+  });
+};
+
+onEveryProfile(test, flow);

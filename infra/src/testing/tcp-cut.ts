@@ -1,0 +1,58 @@
+import { once } from 'node:events';
+import net from 'node:net';
+
+/**
+ * A TCP proxy a test puts in front of an engine to take it away for real:
+ * `cut()` stops listening and drops every open connection, so a client
+ * meets ECONNREFUSED (or a reset mid-request), as it would when the engine's
+ * host is down; `restore()` listens again on the same port. The engine
+ * itself never notices.
+ *
+ * @example
+ *   const proxy = await tcpCut({ host: '127.0.0.1', port: 9000 });
+ *   const blobs = await openMinioStore({ endpoint, publicEndpoint: proxy.url, … });
+ *   await proxy.cut(); …; await proxy.restore(); …; await proxy.close();
+ */
+export const tcpCut = async (target: Readonly<{ host: string; port: number }>) => {
+  const open = new Set<net.Socket>();
+  const track = (s: net.Socket) => {
+    open.add(s);
+    s.on('close', () => open.delete(s));
+    s.on('error', () => s.destroy());
+  };
+  const server = net.createServer((client) => {
+    track(client);
+    const upstream = net.connect(target.port, target.host);
+    track(upstream);
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  let up = true;
+  return {
+    /** `http://127.0.0.1:<port>`: where clients reach the engine through the proxy. */
+    url: `http://127.0.0.1:${port}`,
+    isUp: () => up,
+    async cut(): Promise<void> {
+      if (!up) return;
+      up = false;
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const s of open) s.destroy();
+      await closed;
+    },
+    async restore(): Promise<void> {
+      if (up) return;
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
+      up = true;
+    },
+    async close(): Promise<void> {
+      await this.cut();
+    },
+  };
+};
+
+export type TcpCut = Awaited<ReturnType<typeof tcpCut>>;
