@@ -18,6 +18,7 @@ import type {
 } from '@lectern/infra/runtime/realtime';
 import { accessOf, kindsByName } from './kinds.ts';
 import { gatewayDefaults, spendFrame, tally, type FrameBudget, type GatewayLimits } from './limits.ts';
+import { groupSweepDefaults, type GroupSweepSettings } from './feed-groups.ts';
 import { startLiveFeed } from './live-feed.ts';
 import { presenceRelay } from './presence-relay.ts';
 import {
@@ -52,6 +53,8 @@ export type GatewayOptions = Readonly<{
   now?: () => number;
   /** Makes connection ids; default crypto.randomUUID. */
   uuid?: () => string;
+  /** How the consumer groups of gateways that are gone are swept; defaults in feed-groups.ts. */
+  groupSweep?: Partial<GroupSweepSettings>;
   /** The path the socket is served at; default `/ws`. */
   path?: string;
   /**
@@ -98,7 +101,7 @@ type Subscription = {
 export type Gateway = Readonly<{
   /** Serves `/ws` on `server` (upgrades to other paths are left alone). */
   attach(server: Server): void;
-  /** Joins the log (its own group, from the end) and starts heartbeats. */
+  /** Joins the log (its own group, from the end), starts heartbeats and sweeps gone gateways' groups. */
   start(): Promise<void>;
   /**
    * Refuses new connections and closes every open one with 1001 `going_away`
@@ -107,7 +110,7 @@ export type Gateway = Readonly<{
    * neither waits for them to finish nor can cut them.
    */
   goAway(): void;
-  /** Goes away, then leaves the log. */
+  /** Goes away, then leaves the log and deletes its group. */
   stop(): Promise<void>;
   /** Open connections (authenticated or not). */
   connections(): number;
@@ -747,6 +750,8 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
         kinds: opts.channels,
         logger: log,
         deliver,
+        sweep: { ...groupSweepDefaults, ...opts.groupSweep },
+        now,
       });
       // A heartbeat that comes late means this process stalled (a long GC, a busy machine): the
       // pongs sent meanwhile may still be unread, so such a beat pings again but counts no miss.

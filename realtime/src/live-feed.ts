@@ -3,6 +3,7 @@ import type { Consumer, MessageLog } from '@lectern/infra/ports/message-log';
 import { fromLogMessage } from '@lectern/infra/runtime/codec';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
+import { groupSweeper, realtimeGroup, type GroupSweepSettings } from './feed-groups.ts';
 
 /**
  * The gateway's live feed: every event of the contexts its channel kinds
@@ -11,6 +12,11 @@ import type { RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
  * each handed to `deliver` with the kinds its topic concerns. A message
  * that is not an event is logged and skipped: no channel can show it, and
  * it must not stop the feed. Null when no kind names a context.
+ *
+ * The group is this process's alone, so it is no use to anyone once the
+ * feed stops: `stop()` deletes it. Every feed also sweeps, as it starts and
+ * then every `sweep.everyMs`, the groups of gateways that died without
+ * deleting theirs (feed-groups.ts).
  */
 export const startLiveFeed = async (
   o: Readonly<{
@@ -20,6 +26,9 @@ export const startLiveFeed = async (
     kinds: readonly RealtimeChannelKind[];
     logger: Logger;
     deliver(event: RecordedEvent, kinds: readonly RealtimeChannelKind[]): void;
+    sweep: GroupSweepSettings;
+    /** Epoch milliseconds, for the sweep. */
+    now: () => number;
   }>,
 ): Promise<Consumer | null> => {
   const contexts = [...new Set(o.kinds.flatMap((k) => k.contexts))].sort();
@@ -28,8 +37,9 @@ export const startLiveFeed = async (
     contexts.map((ctx) => [topicOf(ctx, o.namespace), o.kinds.filter((k) => k.contexts.includes(ctx))]),
   );
   await o.log.ensureTopics([...byTopic.keys()].map((topic) => ({ topic, partitions: 4 })));
+  const groupId = realtimeGroup(o.namespace, o.nodeId);
   const consumer = o.log.consume({
-    groupId: `${o.namespace}.realtime.${o.nodeId}`,
+    groupId,
     topics: [...byTopic.keys()],
     startFrom: 'latest',
     handleBatch: async (batch) => {
@@ -50,5 +60,38 @@ export const startLiveFeed = async (
     },
   });
   await consumer.ready;
-  return consumer;
+
+  const sweeper = groupSweeper({
+    log: o.log,
+    namespace: o.namespace,
+    self: groupId,
+    staleAfterMs: o.sweep.staleAfterMs,
+    now: o.now,
+    logger: o.logger,
+  });
+  let sweeping: Promise<unknown> = Promise.resolve();
+  const sweep = () => {
+    sweeping = sweeping
+      .then(() => sweeper.sweep())
+      .catch((err: unknown) => o.logger.warn({ err }, 'realtime group sweep failed; next time'));
+  };
+  sweep();
+  const timer = setInterval(sweep, o.sweep.everyMs);
+  timer.unref();
+
+  let stopping: Promise<void> | null = null;
+  return {
+    ready: consumer.ready,
+    isRunning: () => consumer.isRunning(),
+    stop: () =>
+      (stopping ??= (async () => {
+        clearInterval(timer);
+        await sweeping;
+        await consumer.stop();
+        // Left for a later sweep when it cannot go now (the log unreachable).
+        await o.log
+          .deleteGroup(groupId)
+          .catch((err: unknown) => o.logger.warn({ err, groupId }, 'realtime left its group behind'));
+      })()),
+  };
 };

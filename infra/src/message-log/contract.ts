@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ExecutionContext, TestFn } from 'ava';
-import type {
-  Batch,
-  Consumer,
-  ConsumerOptions,
-  LogMessage,
-  MessageLog,
-  OutgoingMessage,
+import {
+  GroupNotEmptyError,
+  type Batch,
+  type Consumer,
+  type ConsumerOptions,
+  type LogMessage,
+  type MessageLog,
+  type OutgoingMessage,
 } from '../ports/message-log.ts';
 import { partitionFor } from './sql-log.ts';
 import { waitUntil as waitFor } from '../testing/wait.ts';
@@ -535,6 +536,59 @@ export const messageLogContract = (test: TestFn, name: string, make: () => Promi
     await waitUntil('the messages produced while stopped', () => r2.handled().length >= 6);
     await sleep(SETTLE_MS);
     t.deepEqual(sorted(valuesOf(r2.handled())), sorted(valuesOf(later)));
+  });
+
+  it('deleteGroup never deletes a group with a member; once it has none, the group and its offsets go', async (ctx, t) => {
+    const tp = await ctx.topic(2);
+    const g = ctx.group();
+    const other = ctx.group();
+    const sent = messages('del', 12, 12);
+    await ctx.log.produce(tp, sent);
+    const r1 = recorder();
+    const c1 = ctx.consume({ groupId: g, topics: [tp], handleBatch: r1.handleBatch });
+    const r2 = recorder();
+    ctx.consume({ groupId: other, topics: [tp], handleBatch: r2.handleBatch });
+    await waitUntil(
+      'both groups read everything',
+      () => r1.handled().length >= 12 && r2.handled().length >= 12,
+    );
+    t.deepEqual(
+      (await ctx.log.listGroups(g)).map((x) => ({ groupId: x.groupId, members: x.members })),
+      [{ groupId: g, members: 1 }],
+      'listed by its prefix, with its running member (and not the other group)',
+    );
+
+    // 1. In use: refused, and nothing of it changes.
+    const refused = await t.throwsAsync(ctx.log.deleteGroup(g));
+    t.true(refused instanceof GroupNotEmptyError, `refused as not empty: ${String(refused)}`);
+    t.is((refused as GroupNotEmptyError | undefined)?.code, 'group_not_empty');
+    const committedWhileRunning = async () => (await ctx.log.lag(g, tp)).every((p) => p.committed === p.end);
+    await waitUntil('the running member committed everything', committedWhileRunning);
+
+    // 2. Stopped: no members; deleted with its offsets; deleting again finds none.
+    await c1.stop();
+    await waitUntil('the group to have no members', async () =>
+      (await ctx.log.listGroups(g)).every((x) => x.members === 0),
+    );
+    t.true(await ctx.log.deleteGroup(g));
+    t.deepEqual(await ctx.log.listGroups(g), [], 'the group is gone');
+    t.deepEqual(
+      (await ctx.log.lag(g, tp)).map((p) => p.committed),
+      [null, null],
+      'its offsets went with it',
+    );
+    t.false(await ctx.log.deleteGroup(g), 'deleting it again: there was none');
+    t.deepEqual(
+      (await ctx.log.listGroups(other)).map((x) => ({ groupId: x.groupId, members: x.members })),
+      [{ groupId: other, members: 1 }],
+      'the other group is untouched',
+    );
+
+    // 3. The id joined again starts afresh: everything is delivered again.
+    const r3 = recorder();
+    ctx.consume({ groupId: g, topics: [tp], handleBatch: r3.handleBatch });
+    await waitUntil('the recreated group to read from the start', () => r3.handled().length >= 12);
+    t.deepEqual(sorted(valuesOf(r3.handled())), sorted(valuesOf(sent)));
   });
 
   it('lag reports committed offsets against partition ends; ensureTopics keeps existing topics', async (ctx, t) => {

@@ -63,6 +63,8 @@ if (brokers) {
         return log.consume(opts);
       },
       lag: (groupId, topic) => log.lag(groupId, topic),
+      listGroups: (prefix) => log.listGroups(prefix),
+      deleteGroup: (groupId) => log.deleteGroup(groupId),
       ping: () => log.ping(),
       close: () => log.close(),
     };

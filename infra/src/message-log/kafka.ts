@@ -9,13 +9,14 @@ import {
   type LogEntry,
   type Producer,
 } from 'kafkajs';
-import type {
-  Consumer,
-  ConsumerOptions,
-  LogHeaders,
-  LogMessage,
-  MessageLog,
-  OutgoingMessage,
+import {
+  GroupNotEmptyError,
+  type Consumer,
+  type ConsumerOptions,
+  type LogHeaders,
+  type LogMessage,
+  type MessageLog,
+  type OutgoingMessage,
 } from '../ports/message-log.ts';
 
 /** One line of kafkajs's own logging, handed to the caller instead of stdout. */
@@ -148,6 +149,18 @@ const waitForLeaders = async (admin: Admin, topics: readonly string[], timeoutMs
         await sleep(100);
       }
     }
+};
+
+/** Kafka's error codes for a group DeleteGroups cannot delete. */
+const NON_EMPTY_GROUP = 68;
+const GROUP_ID_NOT_FOUND = 69;
+
+/** What kafkajs's `deleteGroups` rejects with: the groups it could not delete, each with Kafka's code. */
+const failedGroups = (error: unknown): readonly { groupId: string; errorCode: number }[] | null => {
+  const groups = (error as { name?: unknown; groups?: unknown } | null)?.groups;
+  return (error as { name?: unknown } | null)?.name === 'KafkaJSDeleteGroupsError' && Array.isArray(groups)
+    ? (groups as { groupId: string; errorCode: number }[])
+    : null;
 };
 
 const lazily = <T>(open: () => Promise<T>) => {
@@ -455,6 +468,33 @@ export const kafkaLog = (options: KafkaLogOptions): MessageLog => {
           return { partition: e.partition, committed: c === undefined || c === '-1' ? null : c, end: e.high };
         })
         .sort((x, y) => x.partition - y.partition);
+    },
+
+    async listGroups(prefix) {
+      const a = await admin.get();
+      const ids = (await retrying(() => a.listGroups())).groups
+        .filter((g) => g.protocolType === 'consumer' && g.groupId.startsWith(prefix))
+        .map((g) => g.groupId);
+      if (ids.length === 0) return [];
+      const { groups } = await retrying(() => a.describeGroups(ids));
+      return groups
+        .filter((g) => g.state !== 'Dead')
+        .map((g) => ({ groupId: g.groupId, members: g.members.length, activeAt: null }))
+        .sort((x, y) => (x.groupId < y.groupId ? -1 : x.groupId > y.groupId ? 1 : 0));
+    },
+
+    async deleteGroup(groupId) {
+      const a = await admin.get();
+      try {
+        // The coordinator refuses a group with members (NON_EMPTY_GROUP), atomically with joins.
+        await a.deleteGroups([groupId]);
+        return true;
+      } catch (error) {
+        const failed = failedGroups(error)?.find((g) => g.groupId === groupId);
+        if (failed?.errorCode === GROUP_ID_NOT_FOUND) return false;
+        if (failed?.errorCode === NON_EMPTY_GROUP) throw new GroupNotEmptyError(groupId);
+        throw error;
+      }
     },
 
     async ping() {

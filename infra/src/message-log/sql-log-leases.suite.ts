@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { TestFn } from 'ava';
-import type { Batch, LogMessage } from '../ports/message-log.ts';
+import { GroupNotEmptyError, type Batch, type LogMessage } from '../ports/message-log.ts';
 import type { Clock } from '../runtime/ids.ts';
 import { migrate } from '../sql/migrate.ts';
 import type { Sql } from '../sql/sql.ts';
@@ -257,6 +257,59 @@ export const sqlLogLeaseSuite = (test: TestFn, label: string, open: () => Promis
       line.resume();
       await logB.close();
       await logA.close();
+    }
+  });
+
+  test(`${label}: a killed member keeps its group from deletion until its session lapses; listGroups says when it was last seen`, async (t) => {
+    const { sql } = await get();
+    const time = manualClock();
+    const topic = `sql.${unique()}`;
+    const groupId = `sql-${unique()}`;
+    const line = faulty(sql);
+    const doomed = await sqlLog(line.sql, { ...optionsOn(time.clock), onError: () => {} });
+    const admin = await sqlLog(sql, optionsOn(time.clock));
+    try {
+      await admin.ensureTopics([{ topic, partitions: 2 }]);
+      const handled: LogMessage[] = [];
+      const c = doomed.consume({
+        groupId,
+        topics: [topic],
+        handleBatch: async (b) => void handled.push(...b.messages),
+      });
+      await c.ready;
+      await admin.produce(topic, [{ key: 'k', value: 'v' }]);
+      await waitUntil('the message', () => handled.length >= 1);
+      const lastSeen = time.now();
+
+      // 1. Killed: it never leaves. Within its session it is still a member.
+      line.kill();
+      time.advance(sessionTimeoutMs - 1);
+      t.deepEqual(await admin.listGroups(groupId), [{ groupId, members: 1, activeAt: lastSeen }]);
+      await t.throwsAsync(admin.deleteGroup(groupId), { instanceOf: GroupNotEmptyError });
+      t.is(
+        (await admin.lag(groupId, topic)).filter((p) => p.committed !== null).length,
+        1,
+        'its commit stays',
+      );
+
+      // 2. Its session lapsed: no members, last seen when it last heartbeat; now it may go.
+      time.advance(2);
+      t.deepEqual(await admin.listGroups(groupId), [{ groupId, members: 0, activeAt: lastSeen }]);
+      t.true(await admin.deleteGroup(groupId));
+      t.deepEqual(await admin.listGroups(groupId), []);
+      t.deepEqual(
+        await sql.query(
+          `select 'members' from message_log.members where group_id = $1
+           union all select 'leases' from message_log.leases where group_id = $1
+           union all select 'commits' from message_log.commits where group_id = $1`,
+          [groupId],
+        ),
+        [],
+        'no row of the group is left',
+      );
+    } finally {
+      await admin.close();
+      await doomed.close();
     }
   });
 };

@@ -167,14 +167,14 @@ export const groupMember = (sql: Sql, { groupId, memberId, sessionTimeoutMs, clo
     async commit(lease: Lease, next: bigint): Promise<void> {
       const rows = await sql.query(
         `insert into message_log.commits (group_id, topic, partition, committed_offset, committed_at)
-         select l.group_id, l.topic, l.partition, $6::bigint, now()
+         select l.group_id, l.topic, l.partition, $6::bigint, coalesce($7::timestamptz, now())
          from message_log.leases l
          where l.group_id = $1 and l.topic = $2 and l.partition = $3 and l.member_id = $4 and l.epoch = $5::bigint
          for share of l
          on conflict (group_id, topic, partition) do update
            set committed_offset = excluded.committed_offset, committed_at = excluded.committed_at
          returning 1 as ok`,
-        [groupId, lease.topic, lease.partition, memberId, lease.epoch, next.toString()],
+        [groupId, lease.topic, lease.partition, memberId, lease.epoch, next.toString(), at()],
       );
       if (rows.length !== 1) {
         throw new LeaseFencedError(groupId, lease.topic, lease.partition, lease.epoch, next.toString());

@@ -1,4 +1,4 @@
-import type { Consumer, MessageLog } from '../ports/message-log.ts';
+import { GroupNotEmptyError, type Consumer, type MessageLog } from '../ports/message-log.ts';
 import type { Clock } from '../runtime/ids.ts';
 import { migrate } from '../sql/migrate.ts';
 import type { Sql } from '../sql/sql.ts';
@@ -33,6 +33,11 @@ export { murmur2, partitionFor } from './partitioner.ts';
  *   a commit is written only under the epoch its batch was fetched under
  *   (sql-log-leases.ts), so a member whose lease lapsed cannot move the
  *   group's offset, forward or back.
+ * - A group is deleted (`deleteGroup`) only with no live member: the check
+ *   and the delete hold `members` locked against heartbeats, so no member
+ *   joins in between. Its leases go too, so a lease granted afterwards starts
+ *   its epochs again; that is safe because a commit is fenced by the member
+ *   id as well as the epoch, so no other member's stale batch lands under it.
  * - Each consumer fetches, hands batches to its handler and retries a
  *   rejected batch (sql-log-consumer.ts).
  * - `pg_notify` on produce and on membership changes wakes consumers; a
@@ -91,6 +96,8 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
       ));
   if (options.migrate !== false) await migrate(sql, 'message_log', messageLogMigrations);
 
+  /** Group time: the injected clock's, else the database's (`null` lets `now()` decide). */
+  const at = () => (options.clock ? options.clock.now().toISOString() : null);
   const produce = sqlProducer(sql);
   const wakeups = notifications(sql, report);
   const consumers = new Set<Consumer>();
@@ -150,6 +157,55 @@ export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<Mes
         [groupId, topic],
       );
     },
+
+    async listGroups(prefix) {
+      // A group is whatever rows carry its id; its last sign of life is the latest heartbeat (a
+      // member's or a lease's expiry less the session) or commit.
+      const rows = await sql.query<{ group_id: string; active_at: Date | string | null; members: number }>(
+        `with seen as (
+           select group_id, expires_at - $2 * interval '1 millisecond' as at
+             from message_log.members where starts_with(group_id, $1)
+           union all
+           select group_id, expires_at - $2 * interval '1 millisecond'
+             from message_log.leases where starts_with(group_id, $1)
+           union all
+           select group_id, committed_at from message_log.commits where starts_with(group_id, $1)
+         )
+         select s.group_id, max(s.at) as active_at,
+                (select count(*)::int from message_log.members m
+                  where m.group_id = s.group_id and m.expires_at >= coalesce($3::timestamptz, now())) as members
+         from seen s group by s.group_id`,
+        [prefix, sessionTimeoutMs, at()],
+      );
+      return rows
+        .map((r) => ({
+          groupId: r.group_id,
+          members: Number(r.members),
+          activeAt: r.active_at === null ? null : new Date(r.active_at).getTime(),
+        }))
+        .sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
+    },
+
+    deleteGroup: (groupId) =>
+      sql.transaction(async (tx) => {
+        // Every heartbeat writes `members`: this lock waits for those in flight and holds new ones
+        // off until the group is gone, so no member joins between the check and the delete.
+        await tx.query('lock table message_log.members in share row exclusive mode');
+        const live = await tx.query(
+          `select 1 from message_log.members
+           where group_id = $1 and expires_at >= coalesce($2::timestamptz, now()) limit 1`,
+          [groupId, at()],
+        );
+        if (live.length > 0) throw new GroupNotEmptyError(groupId);
+        const [gone] = await tx.query<{ n: number }>(
+          `with m as (delete from message_log.members where group_id = $1 returning 1),
+                l as (delete from message_log.leases where group_id = $1 returning 1),
+                c as (delete from message_log.commits where group_id = $1 returning 1)
+           select ((select count(*) from m) + (select count(*) from l) + (select count(*) from c))::int as n`,
+          [groupId],
+        );
+        return Number(gone?.n ?? 0) > 0;
+      }),
 
     async ping() {
       await sql.query('select 1');

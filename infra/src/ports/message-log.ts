@@ -60,6 +60,30 @@ export type Consumer = Readonly<{
   isRunning(): boolean;
 }>;
 
+/** A consumer group as the log knows it (`MessageLog.listGroups`). */
+export type GroupSummary = Readonly<{
+  groupId: string;
+  /** Members alive now; one whose session lapsed (killed, cut off) no longer counts. */
+  members: number;
+  /**
+   * Epoch milliseconds of the group's last sign of life the log records (a
+   * member's heartbeat, a commit), by the log's clock; null where the log
+   * keeps no such time (Kafka tells none of a group).
+   */
+  activeAt: number | null;
+}>;
+
+/** `deleteGroup` refused: the group has members, and a group in use is never deleted. */
+export class GroupNotEmptyError extends Error {
+  readonly code = 'group_not_empty';
+  readonly groupId: string;
+  constructor(groupId: string) {
+    super(`consumer group ${groupId} has members; it is not deleted`);
+    this.name = 'GroupNotEmptyError';
+    this.groupId = groupId;
+  }
+}
+
 /**
  * @example
  *   await log.ensureTopics([{ topic: 'lectern.profile.events', partitions: 4 }]);
@@ -84,6 +108,26 @@ export interface MessageLog {
     groupId: string,
     topic: string,
   ): Promise<{ partition: number; committed: string | null; end: string }[]>;
+  /**
+   * The consumer groups whose id starts with `prefix` (every group for
+   * `''`), in id order, with their members now.
+   *
+   * @example
+   *   const stale = (await log.listGroups('lectern.realtime.')).filter((g) => g.members === 0);
+   */
+  listGroups(prefix: string): Promise<GroupSummary[]>;
+  /**
+   * Deletes a group with no members, and its committed offsets with it: a
+   * consumer that joins that id afterwards starts where `startFrom` says.
+   * Resolves true when it deleted the group, false when there was none.
+   * A group with a member is left as it is: rejects with
+   * {@link GroupNotEmptyError}.
+   *
+   * @example
+   *   await consumer.stop();
+   *   await log.deleteGroup('lectern.realtime.gw-7');
+   */
+  deleteGroup(groupId: string): Promise<boolean>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
