@@ -1,5 +1,5 @@
 import { topicOf, type RecordedEvent } from '@lectern/schemas';
-import type { Consumer, MessageLog } from '@lectern/infra/ports/message-log';
+import { GroupNotEmptyError, type Consumer, type MessageLog } from '@lectern/infra/ports/message-log';
 import { fromLogMessage } from '@lectern/infra/runtime/codec';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
@@ -29,6 +29,13 @@ export const startLiveFeed = async (
     sweep: GroupSweepSettings;
     /** Epoch milliseconds, for the sweep. */
     now: () => number;
+    /**
+     * How long `stop()` keeps trying to delete the group while the log still
+     * counts this process's member in it: a leave that did not reach the
+     * coordinator (a stalled process, a rebalance under way) lasts until the
+     * member's session times out. Default 15 s; past it the sweep deletes it.
+     */
+    leaveWithinMs?: number;
   }>,
 ): Promise<Consumer | null> => {
   const contexts = [...new Set(o.kinds.flatMap((k) => k.contexts))].sort();
@@ -88,10 +95,30 @@ export const startLiveFeed = async (
         clearInterval(timer);
         await sweeping;
         await consumer.stop();
-        // Left for a later sweep when it cannot go now (the log unreachable).
-        await o.log
-          .deleteGroup(groupId)
-          .catch((err: unknown) => o.logger.warn({ err, groupId }, 'realtime left its group behind'));
+        // Left for a later sweep when it cannot go now (the log unreachable,
+        // or its member outliving `leaveWithinMs`).
+        await deleteOwnGroup(o.log, groupId, o.leaveWithinMs ?? 15_000).catch((err: unknown) =>
+          o.logger.warn({ err, groupId }, 'realtime left its group behind'),
+        );
       })()),
   };
+};
+
+/**
+ * Deletes the group of a consumer that has just stopped. Its member may
+ * still be counted until its leave lands or its session times out: a
+ * refusal for members is asked again, every 250 ms, for at most `withinMs`
+ * (wall time: this waits on the log's own session clock).
+ */
+const deleteOwnGroup = async (log: MessageLog, groupId: string, withinMs: number): Promise<void> => {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      await log.deleteGroup(groupId);
+      return;
+    } catch (err) {
+      if (!(err instanceof GroupNotEmptyError) || Date.now() >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 };
