@@ -83,6 +83,9 @@ export const sessionRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): Rout
   });
 
   router.post('/api/identity/refresh', async (req, res) => {
+    // When the token was presented, before any read: the race grace compares two requests'
+    // arrivals, which a busy server's slow reads must not pull apart into a "reuse".
+    const at = now();
     const body = validated(schema.refreshRequest(jsonBody(req)));
     const [familyId] = splitToken(body.refreshToken, 3, 'refresh_token_invalid');
     const streamId = schema.tokenFamilyStreamId(familyId!);
@@ -94,7 +97,6 @@ export const sessionRoutes = (deps: IdentityCommandDeps, kit: IdentityKit): Rout
         'The refresh token is invalid, expired or revoked.',
       );
     const user = await loadUser(family.userId);
-    const at = now();
     const tokenId = deps.ids.uuid();
     const refreshToken = `${familyId}.${tokenId}.${randomToken()}`;
     let outcome;
