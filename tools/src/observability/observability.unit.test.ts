@@ -15,8 +15,10 @@ const exported = async (): Promise<Set<string>> => {
   const names = new Set<string>();
   for (const m of await createMetrics().registry.getMetricsAsJSON()) {
     names.add(m.name);
-    if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
-    if (m.type === 'summary') for (const s of ['_sum', '_count']) names.add(m.name + s);
+    // prom-client's types say an enum; what it returns is the exposition's word.
+    const type = String(m.type);
+    if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
+    if (type === 'summary') for (const s of ['_sum', '_count']) names.add(m.name + s);
   }
   return names;
 };
