@@ -57,7 +57,7 @@ const budgets = [
     slo: 'read_your_writes_latency',
     objective: latencyObjective,
     name: 'ReadYourWritesLatency',
-    bad: `of consistency waits longer than ${readYourWritesP95Seconds} s`,
+    bad: `of the consistency waits that caught up took longer than ${readYourWritesP95Seconds} s`,
   },
 ] as const;
 
@@ -90,7 +90,9 @@ const sloRecords = (): RecordingRule[] =>
     },
     {
       record: ratioRecord(w),
-      expr: `1 - (\n  sum(rate(${WAIT}_bucket{le="${le(readYourWritesP95Seconds)}"}[${w}]))\n  /\n  sum(rate(${WAIT}_count[${w}]))\n)`,
+      // Of the waits that caught up: a stale one is slow by definition, and
+      // already spends the read_your_writes budget.
+      expr: `1 - (\n  sum(rate(${WAIT}_bucket{outcome="caught_up",le="${le(readYourWritesP95Seconds)}"}[${w}]))\n  /\n  sum(rate(${WAIT}_count{outcome="caught_up"}[${w}]))\n)`,
       labels: { slo: 'read_your_writes_latency' },
     },
   ]);
@@ -163,8 +165,7 @@ const pipelineAlerts = (): AlertingRule[] => [
     labels: { severity: 'ticket', slo: 'projection_lag' },
     annotations: {
       summary: 'Read model {{ $labels.projection }} applies events more than 30 s after they happened',
-      description:
-        'It applied events {{ $value | humanizeDuration }} old (in ms: {{ $value }}) while messages still wait for it.',
+      description: 'The newest event it applied was {{ $value }} ms old, and messages still wait for it.',
       runbook: RUNBOOK,
     },
   },
@@ -182,16 +183,17 @@ const pipelineAlerts = (): AlertingRule[] => [
   },
   {
     alert: 'LecternDeadLettersGrowing',
-    // The second half catches a consumer's first letter: its series is born at 1,
-    // which `increase` cannot see.
+    // The second half catches a first letter: a counter's series is born at 1,
+    // which `increase` cannot see. Per series (per process), so that one
+    // process's first letter shows while another has held some for long.
     expr:
-      'sum by (consumer) (increase(lectern_dead_lettered_total[15m])) > 0\nor\n' +
-      '(\n  sum by (consumer) (lectern_dead_lettered_total)\n  unless\n  sum by (consumer) (lectern_dead_lettered_total offset 15m)\n)',
+      'sum by (consumer) (\n  increase(lectern_dead_lettered_total[15m]) > 0\n  or\n' +
+      '  (lectern_dead_lettered_total unless lectern_dead_lettered_total offset 15m)\n)',
     labels: { severity: 'ticket', slo: 'dead_letters' },
     annotations: {
       summary: 'Consumer {{ $labels.consumer }} set messages aside in its dead-letter topic',
       description:
-        '{{ $value }} in the last 15 minutes. `lectern dlq show {{ $labels.consumer }}` shows them with their errors; redrive once the cause is fixed.',
+        '{{ $value | humanize }} in the last 15 minutes. `lectern dlq show {{ $labels.consumer }}` shows them with their errors; redrive once the cause is fixed.',
       runbook: 'docs/operations.md#dead-letters',
     },
   },
