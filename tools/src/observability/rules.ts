@@ -247,7 +247,7 @@ const pipelineAlerts = (): AlertingRule[] => [
     annotations: {
       summary: 'Events are appended but the relay publishes none',
       description:
-        'Appends go on ({{ $value }}/s) and nothing reached the log for 10 minutes: no read model, worker or socket sees them. Is the one relay process running?',
+        'Appends go on ({{ printf "%.2f" $value }}/s) and nothing reached the log for 10 minutes: no read model, worker or socket sees them. Is the one relay process running?',
       runbook: RUNBOOK,
     },
   },
