@@ -76,6 +76,12 @@ export const createMetrics = () => {
       labelNames: ['reactor'] as const,
       registers: [registry],
     }),
+    reactorLagMs: new Gauge({
+      name: 'lectern_reactor_lag_milliseconds',
+      help: 'Age of the newest event a reaction took up, when it took it up (redriven letters left out)',
+      labelNames: ['reactor'] as const,
+      registers: [registry],
+    }),
     reactorOldestPendingSeconds: new Gauge({
       name: 'lectern_reactor_oldest_pending_seconds',
       help: 'Age of the oldest event a reaction has claimed and not finished (0 when none)',

@@ -232,6 +232,18 @@ const pipeline = (): Dashboard =>
       ]),
     )
     .withPanel(
+      timeseries('Lag (event age when taken up)', 'ms', [
+        'max by (reactor) (lectern_reactor_lag_milliseconds)',
+        '{{reactor}}',
+      ]),
+    )
+    .withPanel(
+      timeseries('Lag (messages)', 'short', [
+        'max by (projection) (lectern_projection_lag_events{projection=~"worker\\\\..+"})',
+        '{{projection}}',
+      ]),
+    )
+    .withPanel(
       timeseries('Oldest unfinished event', 's', [
         'max by (reactor) (lectern_reactor_oldest_pending_seconds)',
         '{{reactor}}',

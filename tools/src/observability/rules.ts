@@ -212,6 +212,23 @@ const pipelineAlerts = (): AlertingRule[] => [
     },
   },
   {
+    alert: 'LecternWorkerLagging',
+    // Only while messages wait for it: an idle worker keeps the age of its last event.
+    expr:
+      '(\n' +
+      `  max by (reactor) (lectern_reactor_lag_milliseconds{reactor!="transcoding"}) > ${pipeline.workerLagMs}\n  or\n` +
+      `  max by (reactor) (lectern_reactor_lag_milliseconds{reactor="transcoding"}) > ${pipeline.transcodeLagMs}\n` +
+      ')\nand on (reactor)\n' +
+      'label_replace(max by (projection) (lectern_projection_lag_events{projection=~"worker\\\\..+"}), "reactor", "$1", "projection", "worker\\\\.(.+)") > 0',
+    for: pipeline.forDuration,
+    labels: { severity: 'ticket', slo: 'consumer_lag' },
+    annotations: {
+      summary: 'Worker {{ $labels.reactor }} takes up events long after they happened',
+      description: 'The newest event it took up was {{ $value }} ms old, and messages still wait for it.',
+      runbook: RUNBOOK,
+    },
+  },
+  {
     alert: 'LecternWorkerStuck',
     expr:
       `max by (reactor) (lectern_reactor_oldest_pending_seconds{reactor!="transcoding"}) > ${pipeline.workerOldestPendingSeconds}\nor\n` +

@@ -106,6 +106,10 @@ export const pipeline = {
   projectionLagMs: 30_000,
   /** The relay publishes events older than this while it is publishing. */
   relayLagMs: 5_000,
+  /** A worker takes up events older than this while messages wait for it (transcoding: `transcodeLagMs`). */
+  workerLagMs: 60_000,
+  /** Videos queue behind each other; an hour's backlog is still a working transcoder. */
+  transcodeLagMs: 3_600_000,
   /** A reaction holds an unfinished event for longer than this (transcoding: `transcodeOldestPendingSeconds`). */
   workerOldestPendingSeconds: 300,
   /** A transcode of a long video takes up to an hour (the duration histogram's top bucket). */
