@@ -15,6 +15,7 @@ import {
 import { randomIds, systemClock } from '@lectern/infra/runtime/ids';
 import { dlqTopicOf } from '@lectern/infra/runtime/dead-letters';
 import { consumerReadiness } from '@lectern/infra/runtime/progress';
+import { measuredConsistencyWait } from '@lectern/infra/runtime/read-your-writes';
 import { sqlIdempotencyStore } from '@lectern/infra/idempotency/sql-idempotency';
 import { idempotency } from '@lectern/infra/http/idempotency';
 import type { KeyRing } from '@lectern/infra/auth/key-ring';
@@ -197,7 +198,8 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       // A query waiting for its read model answers `stale` after
       // LECTERN_CONSISTENCY_WAIT_MS, and at once when the process starts to
       // stop, rather than holding the shutdown up.
-      waitFor: (name, streamId, position) => {
+      // Timed into lectern_consistency_wait_seconds (the read-your-writes SLO).
+      waitFor: measuredConsistencyWait(metrics, (name, streamId, position) => {
         const timeoutMs = config.consistencyWaitMs;
         return untilAborted(
           local.get(name)?.waitFor(streamId, position, timeoutMs) ??
@@ -205,7 +207,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           http.stopping,
           false,
         );
-      },
+      }),
       consumerStallMs: config.consumerStallMs,
       workerLeaseMs: config.workerLeaseMs,
     };

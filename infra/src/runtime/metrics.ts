@@ -23,6 +23,13 @@ export const createMetrics = () => {
       buckets: ms,
       registers: [registry],
     }),
+    consistencyWait: new Histogram({
+      name: 'lectern_consistency_wait_seconds',
+      help: 'How long a read sent with a consistency token waited for its read model, by outcome (caught_up or stale)',
+      labelNames: ['projection', 'outcome'] as const,
+      buckets: ms,
+      registers: [registry],
+    }),
     relayLagMs: new Gauge({
       name: 'lectern_relay_lag_milliseconds',
       help: 'Time from an event occurring to the relay publishing it, for the last batch',
@@ -66,6 +73,12 @@ export const createMetrics = () => {
     reactorAttempts: new Counter({
       name: 'lectern_reactor_attempts_total',
       help: 'Tries of a reaction on an event (first tries and retries)',
+      labelNames: ['reactor'] as const,
+      registers: [registry],
+    }),
+    reactorLagMs: new Gauge({
+      name: 'lectern_reactor_lag_milliseconds',
+      help: 'Age of the newest event a reaction took up, when it took it up (redriven letters left out)',
       labelNames: ['reactor'] as const,
       registers: [registry],
     }),

@@ -144,6 +144,12 @@ test('an event delivered twice is acted on once, and its row says what was done'
       ref: `ref-${e.id.slice(0, 4)}`,
     });
     t.is(await workOf(f.sql, 'demo', other.id), null);
+    const lag = await f.metrics.reactorLagMs.get();
+    t.deepEqual(
+      lag.values.map((v) => [v.labels, v.value]),
+      [[{ reactor: 'demo' }, f.clock.t - Date.parse(e.occurredAt)]],
+      "the event's age by the worker's clock when it took it up",
+    );
   } finally {
     await r.stop();
     await f.sql.close();

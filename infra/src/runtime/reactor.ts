@@ -270,6 +270,9 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
     const before = await claim(e, redriven);
     const letter = redriven ? (message.headers[REDRIVEN_FROM] ?? `${message.topic}@${message.offset}`) : null;
     if (before === null) return;
+    // The worker's lag in time; a redriven letter is old on purpose and would only hide it.
+    if (!redriven)
+      opts.metrics?.reactorLagMs.set({ reactor: r.name }, Math.max(0, now() - Date.parse(e.occurredAt)));
     const context = { eventId: e.id, eventType: e.type, correlationId: e.metadata.correlationId };
     for (let n = before + 1; ; n++) {
       opts.metrics?.reactorAttempts.inc({ reactor: r.name });
