@@ -98,15 +98,10 @@ export type AttachmentLinked = Readonly<{
 
 /**
  * An attachment no message took within {@link ATTACHMENT_UNLINKED_TTL_MS} of
- * its request: it can no longer be completed or sent, and its file (under
- * `key`) is deleted.
+ * its request: it can no longer be completed or sent, and its file is
+ * deleted.
  */
-export type AttachmentExpired = Readonly<{
-  attachmentId: string;
-  roomId: string;
-  key: string;
-  expiredAt: string;
-}>;
+export type AttachmentExpired = Readonly<{ attachmentId: string; roomId: string; expiredAt: string }>;
 
 export type AttachmentStreamEvent =
   | DomainEvent<'chat.AttachmentRequested', AttachmentRequested>
@@ -150,12 +145,7 @@ export const attachmentEvents = {
   'chat.AttachmentExpired': [
     {
       version: 1,
-      validate: object({
-        attachmentId: uuid(),
-        roomId: uuid(),
-        key: string({ min: 1, max: 512 }),
-        expiredAt: isoTime(),
-      }) as Validator<unknown>,
+      validate: object({ attachmentId: uuid(), roomId: uuid(), expiredAt: isoTime() }) as Validator<unknown>,
     },
   ],
 } as const;

@@ -49,8 +49,12 @@ export type AttachmentCommand =
       messageEventId: string;
       at: string;
     }>
-  /** By the expiry sweep: expires the attachment if no message took it within `unlinkedForMs` of its request. */
-  | Readonly<{ type: 'ExpireAttachment'; unlinkedForMs: number; at: string }>;
+  /**
+   * By the expiry sweep: expires the attachment if no message took it and it
+   * was requested at or before `requestedBy` (the sweep's time less the
+   * bound; both ISO instants in UTC, as every time here, so they compare as text).
+   */
+  | Readonly<{ type: 'ExpireAttachment'; requestedBy: string; at: string }>;
 
 export const initialState = (): Attachment => ({ status: 'none' });
 
@@ -198,11 +202,10 @@ export const decide = (cmd: AttachmentCommand, a: Attachment): schema.Attachment
     case 'ExpireAttachment': {
       // A message took it, or it has expired already: nothing to do. So is one not yet due.
       if (a.status !== 'requested' && a.status !== 'stored') return [];
-      if (Date.parse(cmd.at) - Date.parse(a.requestedAt) < cmd.unlinkedForMs) return [];
+      if (a.requestedAt > cmd.requestedBy) return [];
       const data: schema.AttachmentExpired = {
         attachmentId: a.attachmentId,
         roomId: a.roomId,
-        key: a.key,
         expiredAt: cmd.at,
       };
       return [{ type: 'chat.AttachmentExpired', data }];

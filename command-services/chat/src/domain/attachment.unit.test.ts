@@ -162,18 +162,28 @@ test('a stored attachment of the sender, in the room, links to one message for g
 test('an attachment no message took within the bound expires, once; then it is neither completed nor sent', (t) => {
   const day = schema.ATTACHMENT_UNLINKED_TTL_MS;
   const after = (ms: number) => new Date(Date.parse(at) + ms).toISOString();
-  const expire = (ms: number) => ({ type: 'ExpireAttachment', unlinkedForMs: day, at: after(ms) }) as const;
+  const expire = (ms: number) =>
+    ({ type: 'ExpireAttachment', requestedBy: after(ms - day), at: after(ms) }) as const;
   const expired: schema.AttachmentStreamEvent = {
     type: 'chat.AttachmentExpired',
-    data: { attachmentId: id, roomId: room, key: `chat/${room}/${id}`, expiredAt: after(day) },
+    data: { attachmentId: id, roomId: room, expiredAt: after(day) },
   };
   // Requested and never uploaded, or uploaded and never sent: due at the bound, not a millisecond before.
-  attachments.given([requested]).when(expire(day - 1)).then(t, []);
+  attachments
+    .given([requested])
+    .when(expire(day - 1))
+    .then(t, []);
   attachments.given([requested]).when(expire(day)).then(t, [expired]);
   attachments.given([requested, stored]).when(expire(day)).then(t, [expired]);
   // Sent, already expired, or unknown: nothing to do.
-  attachments.given([requested, stored, linked]).when(expire(10 * day)).then(t, []);
-  attachments.given([requested, expired]).when(expire(2 * day)).then(t, []);
+  attachments
+    .given([requested, stored, linked])
+    .when(expire(10 * day))
+    .then(t, []);
+  attachments
+    .given([requested, expired])
+    .when(expire(2 * day))
+    .then(t, []);
   attachments.given([]).when(expire(day)).then(t, []);
   // An expired one is refused as such whatever is tried with it; the refusal says when.
   for (const cmd of [request(), complete({ size: 1000, sniffed: 'image/png' }), link()])
