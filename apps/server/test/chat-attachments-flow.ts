@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import { testClient, type TestClient } from '@lectern/realtime/testing/client';
+import { attachmentExpirySweep } from '@lectern/chat-attachments-worker';
+import { expireAttachment } from '@lectern/chat-commands';
+import { unsentBefore } from '@lectern/chat-projection-attachments';
+import { chat as schema } from '@lectern/schemas';
+import { BlobError } from '@lectern/infra/ports/blob-store';
+import { waitUntil } from '@lectern/infra/testing/wait';
 import { jsonClient, problem, type Reply } from './http-client.ts';
 import { sharedLectern, type ProfileSetup } from './testing.ts';
 
@@ -235,4 +241,77 @@ export const chatAttachmentsFlow = (test: TestFn, name: string, setup: ProfileSe
     // None of the refusals took it: Ada can still send it.
     t.is((await send(ada.token, roomId, 'here', [adas])).status, 201);
   });
+
+  test.serial(
+    `${name}: an attachment not sent within a day expires once, however many sweep; its file goes, a sent one stays`,
+    async (t) => {
+      const [ada, bob] = [await user(), await user()];
+      const roomId = await directRoom(ada, bob);
+      const l = await lectern();
+      const neverUploaded = await request(ada.token, roomId, { contentType: 'image/png', size: PNG.length });
+      const neverSentId = await uploaded(ada.token, roomId);
+      const sentId = await uploaded(ada.token, roomId);
+      const sent = await send(ada.token, roomId, '', [sentId]);
+      t.is(sent.status, 201);
+      const neverUploadedId = neverUploaded.body!.attachmentId as string;
+      const mine = [neverUploadedId, neverSentId];
+
+      // The sweep works from the read model: wait (bounded) until it lists both, and no longer the sent one.
+      const later = Date.now() + schema.ATTACHMENT_UNLINKED_TTL_MS + 60_000;
+      const listed = () => unsentBefore(l.sql, new Date(later - schema.ATTACHMENT_UNLINKED_TTL_MS), 10_000);
+      await waitUntil('the unsent attachments listed', async () => {
+        const ids = await listed();
+        return mine.every((id) => ids.includes(id)) && !ids.includes(sentId);
+      });
+
+      // Not due yet: a sweep a moment before the bound expires nothing of ours.
+      const sweep = (at: number) =>
+        attachmentExpirySweep({
+          expiry: {
+            unsentBefore: (before, limit) => unsentBefore(l.sql, before, limit),
+            expire: (id) => expireAttachment({ store: l.store, clock: { now: () => new Date(at) } }, id),
+          },
+          logger: l.logger,
+          now: () => at,
+          pageSize: 2,
+        });
+      const early = Date.now() + schema.ATTACHMENT_UNLINKED_TTL_MS - 60_000;
+      await sweep(early).tick();
+      const expiredIn = async (id: string) =>
+        (await l.store.readStream(schema.attachmentStreamId(id))).filter(
+          (e) => e.type === 'chat.AttachmentExpired',
+        ).length;
+      for (const id of [...mine, sentId]) t.is(await expiredIn(id), 0);
+
+      // Two replicas past the bound, at once, then again: each unsent attachment expired once.
+      await Promise.all([sweep(later).tick(), sweep(later).tick()]);
+      await sweep(later).tick();
+      for (const id of mine) t.is(await expiredIn(id), 1, `${id} expired once`);
+      t.is(await expiredIn(sentId), 0, 'a sent attachment never expires');
+      const expired = (await l.store.readStream(schema.attachmentStreamId(neverSentId))).at(-1)!;
+      const requested = (await l.store.readStream(schema.attachmentStreamId(neverSentId)))[0]!;
+      t.is(expired.metadata.correlationId, requested.metadata.correlationId, 'in the upload’s correlation');
+      t.is(expired.metadata.causationId, requested.id);
+
+      // The worker deletes the uploaded file; the sent one's file stays.
+      const gone = async (id: string) =>
+        l.blobs.stat(schema.attachmentKey(roomId, id)).then(
+          () => false,
+          (error: unknown) => error instanceof BlobError && error.code === 'blob_not_found',
+        );
+      await waitUntil('the expired file deleted', () => gone(neverSentId));
+      t.false(await gone(sentId));
+
+      // Expired is an answer of its own, with when.
+      const late = await complete(ada.token, roomId, neverSentId);
+      problem(t, late, 409, 'attachment_expired');
+      t.like(late.body, { attachmentId: neverSentId, expiredAt: new Date(later).toISOString() });
+      problem(t, await complete(ada.token, roomId, neverUploadedId), 409, 'attachment_expired');
+      problem(t, await send(ada.token, roomId, 'late', [neverSentId]), 409, 'attachment_expired');
+      problem(t, await complete(bob.token, roomId, neverSentId), 404, 'attachment_not_found');
+      await waitUntil('the read model forgets them', async () =>
+        (await listed()).every((id) => !mine.includes(id)),
+      );
+    },
+  );
 };

@@ -7,7 +7,7 @@ import { setCommandHeaders } from '@lectern/infra/http/headers';
 import { jsonBody } from '@lectern/infra/http/app';
 import { sniffedObject } from '@lectern/infra/blobs/stored';
 import { handleCommand } from '@lectern/infra/runtime/command-handler';
-import { eventMetadata } from '@lectern/infra/runtime/context';
+import { causedBy, eventMetadata } from '@lectern/infra/runtime/context';
 import { fold } from '@lectern/infra/runtime/decider';
 import { Problem, validated } from '@lectern/infra/runtime/errors';
 import { deterministicUuid, type Clock } from '@lectern/infra/runtime/ids';
@@ -97,6 +97,36 @@ export const attachmentLinks = (deps: ChatAttachmentDeps) => ({
     );
   },
 });
+
+/**
+ * The expiry sweep's command: expires the attachment when no message took
+ * it within `ATTACHMENT_UNLINKED_TTL_MS` of its request, as its own stream
+ * says. The event continues the upload's correlation (its cause is the
+ * request), so `lectern related` shows it with the upload. True when this
+ * call expired it; false when it was sent, expired already, or not due.
+ */
+export const expireAttachment = async (
+  deps: Pick<ChatAttachmentDeps, 'store' | 'clock'>,
+  attachmentId: string,
+): Promise<boolean> => {
+  const streamId = schema.attachmentStreamId(attachmentId);
+  const request = (await deps.store.readStream(streamId)).find((e) => e.type === 'chat.AttachmentRequested');
+  if (!request) return false;
+  const now = deps.clock.now();
+  const at = now.toISOString();
+  const requestedBy = new Date(now.getTime() - schema.ATTACHMENT_UNLINKED_TTL_MS).toISOString();
+  const outcome = await handleCommand({
+    store: deps.store,
+    catalogue: schema.chatEvents,
+    commandId: `chat/attachment/${attachmentId}/expire`,
+    occurredAt: at,
+    metadata: causedBy(request),
+    streamId,
+    decider: attachmentDecider,
+    command: { type: 'ExpireAttachment', requestedBy, at },
+  });
+  return outcome.events.length > 0;
+};
 
 /**
  * A member uploads a file for a room: request (a presigned PUT of the

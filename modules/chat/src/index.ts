@@ -2,6 +2,7 @@ import {
   chatActions,
   chatAttachmentRoutes,
   chatCommandRoutes,
+  expireAttachment,
   obscenityFilter,
   type ChatCommandDeps,
   type ProfanityFilter,
@@ -10,6 +11,8 @@ import { chatQueryRoutes, chatUserChannel, roomChannel } from '@lectern/chat-que
 import { chatMessagesProjection, isRedacted } from '@lectern/chat-projection-messages';
 import { chatRoomsProjection } from '@lectern/chat-projection-rooms';
 import { chatBlocksProjection } from '@lectern/chat-projection-blocks';
+import { chatAttachmentsUnsentProjection, unsentBefore } from '@lectern/chat-projection-attachments';
+import { attachmentExpirySweep, attachmentFilesReaction } from '@lectern/chat-attachments-worker';
 import { chatApi, chatTags } from '@lectern/schemas/chat/api';
 import { chatAttachmentApi } from '@lectern/schemas/chat/attachments-api';
 import { chatEvents } from '@lectern/schemas/chat/events';
@@ -20,6 +23,7 @@ import {
   roomItemFrame,
 } from '@lectern/schemas/chat/socket';
 import { sqlRateLimiter } from '@lectern/infra/rate-limit/sql-limiter';
+import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
 import { chatStreams } from './streams.ts';
 
@@ -51,7 +55,32 @@ export const chatModule = (opts: ChatModuleOptions = {}): ContextModule => {
   return {
     name: 'chat',
     streams: chatStreams,
-    projections: [chatRoomsProjection, chatMessagesProjection, chatBlocksProjection],
+    projections: [
+      chatRoomsProjection,
+      chatMessagesProjection,
+      chatBlocksProjection,
+      chatAttachmentsUnsentProjection,
+    ],
+    workers: [
+      // Attachments never sent: the sweep that expires them a day after their request, and the
+      // reaction that deletes the file of each one expired.
+      reactorWorker({
+        name: 'chat-attachments',
+        contexts: ['chat'],
+        reaction: async (p) => {
+          const sweep = attachmentExpirySweep({
+            expiry: {
+              unsentBefore: (before, limit) => unsentBefore(p.sql, before, limit),
+              expire: (attachmentId) => expireAttachment({ store: p.store, clock: p.clock }, attachmentId),
+            },
+            logger: p.logger,
+            now: () => p.clock.now().getTime(),
+          });
+          sweep.start();
+          return { reaction: attachmentFilesReaction({ blobs: p.blobs }), close: () => sweep.stop() };
+        },
+      }),
+    ],
     routes: async (p) => [
       chatCommandRoutes(await commandDeps(p)),
       chatAttachmentRoutes({ store: p.store, blobs: p.blobs, clock: p.clock, verify: p.auth.verify }),

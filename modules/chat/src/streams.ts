@@ -33,9 +33,14 @@ export const chatStreams: readonly StreamKind[] = [
   }),
   aggregateStream({
     category: 'chatattachment',
-    description: 'an attachment: requested, stored, linked to a message',
+    description: 'an attachment: requested, stored, linked to a message, or expired unsent',
     decider: attachmentDecider,
     catalogue: chatEvents,
-    types: { 'chat.AttachmentRequested': true, 'chat.AttachmentStored': true, 'chat.AttachmentLinked': true },
+    types: {
+      'chat.AttachmentRequested': true,
+      'chat.AttachmentStored': true,
+      'chat.AttachmentLinked': true,
+      'chat.AttachmentExpired': true,
+    },
   }),
 ];

@@ -44,7 +44,8 @@ const sendAttachmentErrors = [
   {
     status: 409,
     description:
-      'An attachment not completed (`attachment_not_stored`), or carried by another message (`attachment_already_linked`).',
+      'An attachment not completed (`attachment_not_stored`), carried by another message (`attachment_already_linked`), ' +
+      'or not sent within a day of its request (`attachment_expired`, with `attachmentId` and `expiredAt`).',
   },
 ] as const;
 

@@ -30,7 +30,11 @@ export const chatAttachmentApi: readonly ApiOperation[] = [
     errors: [
       { status: 403, description: 'You are not a member of this room (`not_a_member`).' },
       { status: 404, description: 'No such room (`room_not_found`).' },
-      { status: 409, description: 'Retried after the file was stored (`attachment_already_stored`).' },
+      {
+        status: 409,
+        description:
+          'Retried after the file was stored (`attachment_already_stored`), or after it expired (`attachment_expired`).',
+      },
       { status: 413, description: 'Larger than its type takes (`attachment_too_large`, with `maxBytes`).' },
     ],
   },
@@ -55,7 +59,12 @@ export const chatAttachmentApi: readonly ApiOperation[] = [
           'The file is not what was declared (`attachment_type_mismatch`, `attachment_size_mismatch`); it was deleted.',
       },
       { status: 404, description: 'You have no such attachment in this room (`attachment_not_found`).' },
-      { status: 409, description: 'Nothing was uploaded (`attachment_not_uploaded`).' },
+      {
+        status: 409,
+        description:
+          'Nothing was uploaded (`attachment_not_uploaded`), or the attachment was not sent within a day of its ' +
+          'request (`attachment_expired`, with `expiredAt`).',
+      },
       { status: 413, description: 'Larger than its type takes (`attachment_too_large`); it was deleted.' },
     ],
   },

@@ -36,6 +36,12 @@ export type AttachmentType = keyof typeof attachmentLimits;
 export const isAttachmentType = (t: string): t is AttachmentType => Object.hasOwn(attachmentLimits, t);
 /** The largest any attachment may be. */
 export const ATTACHMENT_MAX_BYTES = 20 * MiB;
+/**
+ * How long an attachment may wait for a message after its request: past it,
+ * one not sent expires and its file is deleted (a day, as for any upload
+ * left incomplete).
+ */
+export const ATTACHMENT_UNLINKED_TTL_MS = 24 * 60 * 60_000;
 /** The most attachments one message carries. */
 export const MAX_ATTACHMENTS_PER_MESSAGE = 4;
 
@@ -90,10 +96,18 @@ export type AttachmentLinked = Readonly<{
   linkedAt: string;
 }>;
 
+/**
+ * An attachment no message took within {@link ATTACHMENT_UNLINKED_TTL_MS} of
+ * its request: it can no longer be completed or sent, and its file is
+ * deleted.
+ */
+export type AttachmentExpired = Readonly<{ attachmentId: string; roomId: string; expiredAt: string }>;
+
 export type AttachmentStreamEvent =
   | DomainEvent<'chat.AttachmentRequested', AttachmentRequested>
   | DomainEvent<'chat.AttachmentStored', AttachmentStored>
-  | DomainEvent<'chat.AttachmentLinked', AttachmentLinked>;
+  | DomainEvent<'chat.AttachmentLinked', AttachmentLinked>
+  | DomainEvent<'chat.AttachmentExpired', AttachmentExpired>;
 
 export const attachmentEvents = {
   'chat.AttachmentRequested': [
@@ -126,6 +140,12 @@ export const attachmentEvents = {
         messageEventId: uuid(),
         linkedAt: isoTime(),
       }) as Validator<unknown>,
+    },
+  ],
+  'chat.AttachmentExpired': [
+    {
+      version: 1,
+      validate: object({ attachmentId: uuid(), roomId: uuid(), expiredAt: isoTime() }) as Validator<unknown>,
     },
   ],
 } as const;

@@ -5,7 +5,9 @@ import { memberOf, type Room } from './room.ts';
 
 /**
  * A chat attachment: requested (a presigned PUT handed out), stored (the
- * object checked at completion), linked (one message carries it, for good).
+ * object checked at completion), linked (one message carries it, for good),
+ * or expired (no message took it within a day of its request: it can no
+ * longer be completed or sent, and its file is deleted).
  */
 type Declared = Readonly<{
   attachmentId: string;
@@ -15,12 +17,14 @@ type Declared = Readonly<{
   contentType: schema.AttachmentType;
   size: number;
   fileName: string | null;
+  requestedAt: string;
 }>;
 export type Attachment =
   | Readonly<{ status: 'none' }>
   | (Declared & Readonly<{ status: 'requested' }>)
   | (Declared & Readonly<{ status: 'stored' }>)
-  | (Declared & Readonly<{ status: 'linked'; messageEventId: string }>);
+  | (Declared & Readonly<{ status: 'linked'; messageEventId: string }>)
+  | (Declared & Readonly<{ status: 'expired'; expiredAt: string }>);
 
 /** What the storage holds under the attachment's key, as the handler found it; null when nothing. */
 export type StoredObject = Readonly<{ size: number; sniffed: SniffedType | null }> | null;
@@ -44,7 +48,13 @@ export type AttachmentCommand =
       by: string;
       messageEventId: string;
       at: string;
-    }>;
+    }>
+  /**
+   * By the expiry sweep: expires the attachment if no message took it and it
+   * was requested at or before `requestedBy` (the sweep's time less the
+   * bound; both ISO instants in UTC, as every time here, so they compare as text).
+   */
+  | Readonly<{ type: 'ExpireAttachment'; requestedBy: string; at: string }>;
 
 export const initialState = (): Attachment => ({ status: 'none' });
 
@@ -82,6 +92,14 @@ export const ownAttachment = (a: Attachment, roomId: string, userId: string) => 
   return a;
 };
 
+const expired = (a: Readonly<{ attachmentId: string; expiredAt: string }>) =>
+  new Problem(
+    'conflict',
+    'attachment_expired',
+    'This attachment was not sent within a day of its request; upload the file again.',
+    { extra: { attachmentId: a.attachmentId, expiredAt: a.expiredAt } },
+  );
+
 /** Refusals after which the object is not kept: it is not what was declared. */
 export const DISCARDED = new Set([
   'attachment_type_mismatch',
@@ -98,6 +116,7 @@ export const decide = (cmd: AttachmentCommand, a: Attachment): schema.Attachment
       if (a.status !== 'none') {
         if (a.uploaderId !== cmd.uploaderId)
           throw new Error('an attachment id derived from a command was taken');
+        if (a.status === 'expired') throw expired(a);
         if (a.status !== 'requested')
           throw new Problem('conflict', 'attachment_already_stored', 'This attachment has its file.');
         return [];
@@ -116,6 +135,7 @@ export const decide = (cmd: AttachmentCommand, a: Attachment): schema.Attachment
     }
     case 'CompleteAttachment': {
       const own = ownAttachment(a, cmd.roomId, cmd.by);
+      if (own.status === 'expired') throw expired(own);
       // Completing again changes nothing: the file is in.
       if (own.status !== 'requested') return [];
       const { stored } = cmd;
@@ -154,6 +174,7 @@ export const decide = (cmd: AttachmentCommand, a: Attachment): schema.Attachment
           extra: { attachmentId: cmd.attachmentId },
         });
       }
+      if (own.status === 'expired') throw expired(own);
       if (own.status === 'requested')
         throw new Problem('conflict', 'attachment_not_stored', 'Complete the upload before sending it.', {
           extra: { attachmentId: own.attachmentId },
@@ -178,19 +199,30 @@ export const decide = (cmd: AttachmentCommand, a: Attachment): schema.Attachment
       };
       return [{ type: 'chat.AttachmentLinked', data }];
     }
+    case 'ExpireAttachment': {
+      // A message took it, or it has expired already: nothing to do. So is one not yet due.
+      if (a.status !== 'requested' && a.status !== 'stored') return [];
+      if (a.requestedAt > cmd.requestedBy) return [];
+      const data: schema.AttachmentExpired = {
+        attachmentId: a.attachmentId,
+        roomId: a.roomId,
+        expiredAt: cmd.at,
+      };
+      return [{ type: 'chat.AttachmentExpired', data }];
+    }
   }
 };
 
 export const evolve = (a: Attachment, e: schema.AttachmentStreamEvent): Attachment => {
   switch (e.type) {
-    case 'chat.AttachmentRequested': {
-      const { requestedAt: _, ...declared } = e.data;
-      return { status: 'requested', ...declared };
-    }
+    case 'chat.AttachmentRequested':
+      return { status: 'requested', ...e.data };
     case 'chat.AttachmentStored':
       return a.status === 'none' ? a : { ...a, status: 'stored' };
     case 'chat.AttachmentLinked':
       return a.status === 'none' ? a : { ...a, status: 'linked', messageEventId: e.data.messageEventId };
+    case 'chat.AttachmentExpired':
+      return a.status === 'none' ? a : { ...a, status: 'expired', expiredAt: e.data.expiredAt };
     default:
       return unknownEvent(e, a);
   }

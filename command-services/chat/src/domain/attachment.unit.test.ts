@@ -159,6 +159,43 @@ test('a stored attachment of the sender, in the room, links to one message for g
   attachments.given([]).when(link()).thenFails(t, 'unknown_attachment');
 });
 
+test('an attachment no message took within the bound expires, once; then it is neither completed nor sent', (t) => {
+  const day = schema.ATTACHMENT_UNLINKED_TTL_MS;
+  const after = (ms: number) => new Date(Date.parse(at) + ms).toISOString();
+  const expire = (ms: number) =>
+    ({ type: 'ExpireAttachment', requestedBy: after(ms - day), at: after(ms) }) as const;
+  const expired: schema.AttachmentStreamEvent = {
+    type: 'chat.AttachmentExpired',
+    data: { attachmentId: id, roomId: room, expiredAt: after(day) },
+  };
+  // Requested and never uploaded, or uploaded and never sent: due at the bound, not a millisecond before.
+  attachments
+    .given([requested])
+    .when(expire(day - 1))
+    .then(t, []);
+  attachments.given([requested]).when(expire(day)).then(t, [expired]);
+  attachments.given([requested, stored]).when(expire(day)).then(t, [expired]);
+  // Sent, already expired, or unknown: nothing to do.
+  attachments
+    .given([requested, stored, linked])
+    .when(expire(10 * day))
+    .then(t, []);
+  attachments
+    .given([requested, expired])
+    .when(expire(2 * day))
+    .then(t, []);
+  attachments.given([]).when(expire(day)).then(t, []);
+  // An expired one is refused as such whatever is tried with it; the refusal says when.
+  for (const cmd of [request(), complete({ size: 1000, sniffed: 'image/png' }), link()])
+    attachments.given([requested, expired]).when(cmd).thenFails(t, 'attachment_expired');
+  attachments.given([requested, stored, expired]).when(link()).thenFails(t, 'attachment_expired');
+  // Still only its uploader learns it exists.
+  attachments
+    .given([requested, expired])
+    .when(complete({ size: 1000, sniffed: 'image/png' }, ben))
+    .thenFails(t, 'attachment_not_found');
+});
+
 test('a message has text or attachments; with attachments it is v2, without it stays v1', (t) => {
   const ref = { attachmentId: id, contentType: 'image/png', size: 1000, fileName: 'a.png' } as const;
   const base = { messageId: message, senderId: ann, blockedByPeer: false, textRefused: null };

@@ -1,0 +1,98 @@
+import { chat as schema } from '@lectern/schemas';
+import type { BlobStore } from '@lectern/infra/ports/blob-store';
+import type { Logger } from '@lectern/infra/runtime/logger';
+import type { Reaction } from '@lectern/infra/runtime/reactor';
+
+/** What the sweep needs of chat: its read model of unsent attachments, and its command. */
+export type AttachmentExpiry = Readonly<{
+  /** Up to `limit` attachments requested before `before` and not sent, oldest first (a read model: may lag). */
+  unsentBefore(before: Date, limit: number): Promise<readonly string[]>;
+  /** Expires the attachment if its own stream says it is due; true when this call expired it. */
+  expire(attachmentId: string): Promise<boolean>;
+}>;
+
+export type ExpirySweepDeps = Readonly<{
+  expiry: AttachmentExpiry;
+  logger: Logger;
+  now?: () => number;
+  /** How long an attachment may wait for a message; default `ATTACHMENT_UNLINKED_TTL_MS` (a day). */
+  ttlMs?: number;
+  /** How often it looks; default 10 minutes. */
+  everyMs?: number;
+  /** Attachments asked about per page; default 100. */
+  pageSize?: number;
+}>;
+
+/**
+ * Expires the attachments no message took within a day of their request,
+ * in every process with the `workers` role. Safe however many run: the
+ * decider expires an attachment once and refuses nothing twice, and two
+ * sweeps racing on one stream are ordered by its revision (the loser finds
+ * it expired and appends nothing). A sweep looks until a page brings
+ * nothing it could expire (the read model may still list an attachment a
+ * message took a moment ago), so one look ends however far behind it is.
+ */
+export const attachmentExpirySweep = (deps: ExpirySweepDeps) => {
+  const now = deps.now ?? Date.now;
+  const ttl = deps.ttlMs ?? schema.ATTACHMENT_UNLINKED_TTL_MS;
+  const pageSize = deps.pageSize ?? 100;
+  const log = deps.logger.child({ worker: 'chat-attachment-expiry' });
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> = Promise.resolve();
+
+  const tick = async (): Promise<number> => {
+    let expired = 0;
+    const before = new Date(now() - ttl);
+    for (;;) {
+      const page = await deps.expiry.unsentBefore(before, pageSize);
+      let inPage = 0;
+      for (const id of page) if (await deps.expiry.expire(id)) inPage++;
+      expired += inPage;
+      if (page.length < pageSize || inPage === 0) break;
+    }
+    if (expired) log.info({ expired }, 'unsent attachments expired');
+    return expired;
+  };
+
+  return {
+    /** One look; how many attachments it expired. */
+    tick,
+    start() {
+      if (timer) return;
+      const run = () => {
+        running = running
+          .then(() => tick())
+          .then(
+            () => undefined,
+            (error: unknown) => log.warn({ err: error }, 'unsent attachments not looked at; next time'),
+          );
+      };
+      run();
+      timer = setInterval(run, deps.everyMs ?? 10 * 60_000);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = null;
+      await running;
+    },
+  };
+};
+
+/**
+ * Deletes the file of each expired attachment, once per event: the
+ * event is stored before the file goes, so a crash in between deletes it
+ * on the next delivery, and deleting a file already gone is no failure.
+ */
+export const attachmentFilesReaction = (deps: Readonly<{ blobs: BlobStore }>): Reaction => ({
+  name: 'chat-attachments',
+  contexts: ['chat'],
+  eventTypes: ['chat.AttachmentExpired'],
+  async handle(event) {
+    if (!schema.isChatEvent(event) || event.type !== 'chat.AttachmentExpired') return { outcome: 'skipped' };
+    // The key by the rule that made it, never a string from the event: only an attachment's file can go.
+    const key = schema.attachmentKey(event.data.roomId, event.data.attachmentId);
+    await deps.blobs.delete(key);
+    return { outcome: 'deleted', ref: key };
+  },
+});
