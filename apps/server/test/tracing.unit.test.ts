@@ -1,4 +1,8 @@
+import type { AddressInfo } from 'node:net';
 import test from 'ava';
+import { createHttpApp } from '@lectern/infra/http/app';
+import { createLogger } from '@lectern/infra/runtime/logger';
+import { createMetrics } from '@lectern/infra/runtime/metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import {
   SpanKind,
@@ -98,7 +102,45 @@ test.serial('on: spans continue the traceparent they are given, nest, and fail w
   const processed = messageSpans('process t', [header], { kind: SpanKind.CONSUMER });
   await processed.run(() => messageSpans('apply p', [header]).run(async () => {}));
 
-  // 4. A failure marks the span, and is rethrown untouched.
+  // 4. Over HTTP: named by the route template, never the path's ids; what the
+  //    handler starts after the body arrived nests under it; its context is
+  //    the request's; probes make no span.
+  const { app, finish } = createHttpApp({
+    logger: createLogger({ level: 'silent' }),
+    metrics: createMetrics(),
+    readiness: [],
+  });
+  let handlerTraceparent = '';
+  app.put('/things/:id', async (req, res) => {
+    handlerTraceparent = req.ctx.traceparent;
+    await inSpan('event-store append', { attributes: { 'lectern.event.count': 1 } }, async () => {});
+    res.status(201).json({ ok: true });
+  });
+  finish();
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const answered = await fetch(`${base}/things/secret-id-42`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', traceparent: OTHER },
+    // The body comes in two pieces, the second later: it arrives in the
+    // request stream's events, outside the middleware's call.
+    body: new ReadableStream({
+      async start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"name":'));
+        await new Promise((r) => setTimeout(r, 50));
+        controller.enqueue(new TextEncoder().encode('"body text"}'));
+        controller.close();
+      },
+    }),
+    duplex: 'half',
+  } as RequestInit);
+  t.is(answered.status, 201);
+  t.is(answered.headers.get('traceparent'), handlerTraceparent);
+  t.is((await fetch(`${base}/healthz`)).status, 200);
+  await new Promise((r) => server.close(r));
+
+  // 5. A failure marks the span, and is rethrown untouched.
   await t.throwsAsync(
     inSpan('react w', { parent: OTHER }, async () => {
       throw new Error('provider down');
@@ -114,7 +156,7 @@ test.serial('on: spans continue the traceparent they are given, nest, and fail w
   };
   const put = one('PUT');
   t.is(put.parentSpanId, 'b7ad6b7169203331');
-  t.is(one('event-store append').parentSpanId, put.spanId);
+  t.is(one('event-store append', put.traceId).parentSpanId, put.spanId);
   const sent = one('publish t', put.traceId);
   t.is(sent.parentSpanId, put.spanId);
   t.is(one('publish t', '4bf92f3577b34da6a3ce929d0e0e4736').parentSpanId, '00f067aa0ba902b7');
@@ -122,6 +164,18 @@ test.serial('on: spans continue the traceparent they are given, nest, and fail w
   const process = one('process t');
   t.is(process.parentSpanId, sent.spanId);
   t.is(one('apply p').parentSpanId, process.spanId);
+  const route = one('PUT /things/:id');
+  t.is(route.kind, SpanKind.SERVER);
+  t.is(route.parentSpanId, '00f067aa0ba902b7');
+  t.like(route.attributes, { 'http.route': '/things/:id', 'http.response.status_code': 201 });
+  t.is(handlerTraceparent, `00-${route.traceId}-${route.spanId}-01`);
+  t.is(exported.filter((s) => s.name === 'event-store append' && s.parentSpanId === route.spanId).length, 1);
+  t.false(JSON.stringify(exported).includes('secret-id-42'), 'no raw path');
+  t.false(JSON.stringify(exported).includes('body text'), 'no body');
+  t.false(
+    exported.some((s) => s.name.includes('healthz')),
+    'probes are not traced',
+  );
   const failed = one('react w');
   t.is(failed.status, 2 /* ERROR */);
   t.is(failed.attributes['error.type'], 'Error');

@@ -194,7 +194,8 @@ export const createHttpApp = (opts: {
           'request',
         );
     });
-    // What the handlers start (an append's span) nests under the request's.
+    // What the handlers start (an append's span) nests under the request's,
+    // also after a body that came in pieces (tracing.unit.test.ts).
     if (traced) traced.run(next);
     else next();
   });
