@@ -35,7 +35,8 @@ export const startTracing = async (
   roles: readonly ProcessRole[],
   env: NodeJS.ProcessEnv,
 ): Promise<Tracing | null> => {
-  if (!env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim()) return null;
+  const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  if (!endpoint) return null;
   const [{ NodeSDK }, { OTLPTraceExporter }] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/exporter-trace-otlp-http'),
@@ -43,7 +44,11 @@ export const startTracing = async (
   const serviceName = serviceNameOf(roles, env);
   const sdk = new NodeSDK({
     serviceName,
-    traceExporter: new OTLPTraceExporter(),
+    // From `env` (what the caller was given), as the spec joins it: the
+    // exporter alone would read process.env.
+    traceExporter: new OTLPTraceExporter({
+      url: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || `${endpoint.replace(/\/+$/, '')}/v1/traces`,
+    }),
     // Traces only: metrics are Prometheus's (/metrics) and logs go to stdout.
     metricReaders: [],
     logRecordProcessors: [],
