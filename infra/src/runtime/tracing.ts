@@ -1,6 +1,8 @@
 import {
   context,
   trace,
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
   SpanKind,
   SpanStatusCode,
   TraceFlags,
@@ -27,6 +29,15 @@ import {
  */
 
 const TRACER = '@lectern/infra';
+
+// What the API's global provider delegates to while no SDK is registered (a
+// constant of the API, not state of ours); and the span handed out then.
+const NO_SDK = new ProxyTracerProvider().getDelegate();
+const NOT_RECORDING = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+const off = (): boolean => {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() === NO_SDK;
+};
 
 export { SpanKind };
 
@@ -79,6 +90,8 @@ export const startSpan = (
   name: string,
   opts: SpanOptions = {},
 ): Readonly<{ span: Span; run<T>(fn: () => T): T }> => {
+  // No SDK (tracing off): not even a context to make; the work runs as it would without us.
+  if (off()) return { span: NOT_RECORDING, run: (fn) => fn() };
   const parent = parentContext(opts.parent);
   const span = trace
     .getTracer(TRACER)
