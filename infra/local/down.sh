@@ -10,6 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Try each even if one fails, so one stuck engine does not keep the others
 # running; report failure at the end.
 status=0
+"$LECTERN_LOCAL_DIR/jaeger.sh" stop || status=1
 "$LECTERN_LOCAL_DIR/mailpit.sh" stop || status=1
 "$LECTERN_LOCAL_DIR/minio.sh" stop || status=1
 "$LECTERN_LOCAL_DIR/redis.sh" stop || status=1

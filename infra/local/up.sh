@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the real engines the test suites and benchmarks use (PostgreSQL,
-# Kafka, ClickHouse, Redis, MinIO and mailpit), idempotently, then prints the environment that
+# Kafka, ClickHouse, Redis, MinIO, mailpit and Jaeger), idempotently, then prints the environment that
 # points Lectern at them:
 #
 #   eval "$(infra/local/up.sh)"
@@ -15,12 +15,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 started=$SECONDS
 "$LECTERN_LOCAL_DIR/ffmpeg.sh" ensure >&2 # first: the engines' apt-get would contend for dpkg's lock
 "$LECTERN_LOCAL_DIR/poppler.sh" ensure >&2 # likewise before the engines: it may apt-get too
-# MinIO and mailpit in the background: on a fresh machine they are built
-# from source first (minutes), and the other engines can start meanwhile.
+# MinIO, mailpit and Jaeger in the background: on a fresh machine they are
+# built from source first (minutes), and the other engines can start meanwhile.
 "$LECTERN_LOCAL_DIR/minio.sh" start &
 minio_start=$!
 "$LECTERN_LOCAL_DIR/mailpit.sh" start &
 mailpit_start=$!
+"$LECTERN_LOCAL_DIR/jaeger.sh" start &
+jaeger_start=$!
 "$LECTERN_LOCAL_DIR/postgres.sh" start
 "$LECTERN_LOCAL_DIR/kafka.sh" start
 "$LECTERN_LOCAL_DIR/clickhouse.sh" start
@@ -28,6 +30,7 @@ mailpit_start=$!
 "$LECTERN_LOCAL_DIR/redis.sh" start
 wait "$minio_start" || die "MinIO did not start (see the lines of [minio] above)"
 wait "$mailpit_start" || die "mailpit did not start (see the lines of [mailpit] above)"
+wait "$jaeger_start" || die "Jaeger did not start (see the lines of [jaeger] above)"
 
 env_file="$LECTERN_ENGINES_DIR/engines.env"
 mkdir -p "$LECTERN_ENGINES_DIR"
@@ -47,6 +50,11 @@ mkdir -p "$LECTERN_ENGINES_DIR"
   printf 'export REDIS_PASSWORD_FILE=%q\n' "$("$LECTERN_LOCAL_DIR/redis.sh" password-file)"
   printf 'export SMTP_URL=%q\n' "$("$LECTERN_LOCAL_DIR/mailpit.sh" smtp-url)"
   printf 'export MAILPIT_URL=%q\n' "$("$LECTERN_LOCAL_DIR/mailpit.sh" api-url)"
+  # Not OTEL_EXPORTER_OTLP_ENDPOINT: that would turn tracing on in every
+  # process started from this environment. A test hands it to the processes
+  # it means to trace.
+  printf 'export JAEGER_OTLP_URL=%q\n' "$("$LECTERN_LOCAL_DIR/jaeger.sh" otlp-url)"
+  printf 'export JAEGER_URL=%q\n' "$("$LECTERN_LOCAL_DIR/jaeger.sh" api-url)"
 } >"$env_file.tmp"
 mv "$env_file.tmp" "$env_file"
 log "engines up in $((SECONDS - started))s; environment in $env_file"

@@ -7,6 +7,7 @@ import type { VerifiedToken } from '@lectern/infra/http/auth';
 import type { Consumer, MessageLog } from '@lectern/infra/ports/message-log';
 import type { PresenceBus } from '@lectern/infra/ports/presence-bus';
 import { Problem } from '@lectern/infra/runtime/errors';
+import { SpanKind, startSpan } from '@lectern/infra/runtime/tracing';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Metrics } from '@lectern/infra/runtime/metrics';
 import type {
@@ -638,6 +639,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
   const handle = (
     event: RecordedEvent,
     routed: readonly RealtimeChannelKind[],
+    traceparent: string | undefined,
   ): Promise<void> | undefined => {
     const completing: Promise<void>[] = [];
     // Every kind's revocations and filter changes before any item of the event: an item that says
@@ -678,7 +680,19 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       for (const d of deliveries) {
         const channel = `${kind.kind}:${d.id}`;
         // Nobody here to see it: nothing to complete or offer.
-        if (!channels.get(channel)?.size) continue;
+        const subscribers = channels.get(channel)?.size ?? 0;
+        if (!subscribers) continue;
+        // A delivery span continues the trace of the message (the relay's
+        // publish); it names the kind, never the channel's id (a user's, a room's).
+        const traced = startSpan(`deliver ${kind.kind}`, {
+          kind: SpanKind.PRODUCER,
+          parent: traceparent,
+          attributes: {
+            'lectern.realtime.kind': kind.kind,
+            'lectern.realtime.subscribers': subscribers,
+            'lectern.event.type': event.type,
+          },
+        });
         let completed: Promise<ChannelItem> | null = null;
         try {
           completed = kind.complete?.(d.id, d.item) ?? null;
@@ -690,6 +704,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
         }
         if (!completed) {
           offer(channel, d.item, event.position);
+          traced.span.end();
           continue;
         }
         completing.push(
@@ -701,7 +716,8 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
               );
               return d.item;
             })
-            .then((item) => offer(channel, item, event.position)),
+            .then((item) => offer(channel, item, event.position))
+            .finally(() => traced.span.end()),
         );
       }
     }
@@ -714,7 +730,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
    * URLs are being signed), so no later item, revocation or filter change
    * overtakes it.
    */
-  const queue: [RecordedEvent, readonly RealtimeChannelKind[]][] = [];
+  const queue: [RecordedEvent, readonly RealtimeChannelKind[], string | undefined][] = [];
   let draining = false;
   const drain = async () => {
     draining = true;
@@ -727,8 +743,8 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       draining = false;
     }
   };
-  const deliver = (event: RecordedEvent, routed: readonly RealtimeChannelKind[]) => {
-    queue.push([event, routed]);
+  const deliver = (event: RecordedEvent, routed: readonly RealtimeChannelKind[], traceparent?: string) => {
+    queue.push([event, routed, traceparent]);
     if (!draining) void drain();
   };
 

@@ -25,7 +25,8 @@ export const startLiveFeed = async (
     nodeId: string;
     kinds: readonly RealtimeChannelKind[];
     logger: Logger;
-    deliver(event: RecordedEvent, kinds: readonly RealtimeChannelKind[]): void;
+    /** `traceparent`: the message's (the relay's publish span), which deliveries continue. */
+    deliver(event: RecordedEvent, kinds: readonly RealtimeChannelKind[], traceparent?: string): void;
     sweep: GroupSweepSettings;
     /** Epoch milliseconds, for the sweep. */
     now: () => number;
@@ -62,7 +63,7 @@ export const startLiveFeed = async (
           );
           continue;
         }
-        o.deliver(event, routed);
+        o.deliver(event, routed, m.headers.traceparent);
       }
     },
   });

@@ -9,6 +9,7 @@ import { Problem, statusOf, validationProblem } from '../runtime/errors.ts';
 import { childTraceparent, idFrom, type RequestContext } from '../runtime/context.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
+import { SpanKind, failSpan, startSpan, traceparentOf } from '../runtime/tracing.ts';
 
 /**
  * A check throws when the process cannot serve (503), or returns
@@ -143,12 +144,37 @@ export const createHttpApp = (opts: {
     const started = process.hrtime.bigint();
     const requestId = idFrom(req.get('x-request-id'));
     const correlationId = idFrom(req.get('x-correlation-id') ?? requestId);
+    // The request's span continues the caller's trace. Named by method now
+    // and by route template once a route matched: never the raw URL, whose
+    // path holds ids. Its context is what the events appended carry; with
+    // tracing off (nothing records) a fresh span id continues the trace.
+    // Probes are not traced: a kubelet's every few seconds would bury the traces worth reading.
+    const probe = req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics';
+    const incoming = req.get('traceparent');
+    const traced = probe
+      ? null
+      : startSpan(req.method, {
+          kind: SpanKind.SERVER,
+          parent: incoming,
+          attributes: { 'http.request.method': req.method },
+        });
+    if (traced?.span.isRecording())
+      // 'close', not 'finish': a request the client gave up on ends its span too.
+      res.once('close', () => {
+        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+        traced.span.updateName(`${req.method} ${route}`);
+        traced.span.setAttribute('http.route', route);
+        if (res.headersSent) traced.span.setAttribute('http.response.status_code', res.statusCode);
+        if (!res.writableFinished) failSpan(traced.span, new Error('the client closed the connection first'));
+        else if (res.statusCode >= 500) failSpan(traced.span, new Error(`answered ${res.statusCode}`));
+        traced.span.end();
+      });
     req.ctx = {
       requestId,
       correlationId,
       causationId: idFrom(req.get('idempotency-key') ?? requestId),
       commandId: randomUUID(),
-      traceparent: childTraceparent(req.get('traceparent')),
+      traceparent: (traced && traceparentOf(traced.span)) ?? childTraceparent(incoming),
       actor: null,
     };
     req.log = opts.logger.child({ requestId, correlationId });
@@ -162,13 +188,16 @@ export const createHttpApp = (opts: {
         { method: req.method, route, status: String(res.statusCode) },
         seconds,
       );
-      if (req.path !== '/healthz' && req.path !== '/readyz' && req.path !== '/metrics')
+      if (!probe)
         req.log.info(
           { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
           'request',
         );
     });
-    next();
+    // What the handlers start (an append's span) nests under the request's,
+    // also after a body that came in pieces (tracing.unit.test.ts).
+    if (traced) traced.run(next);
+    else next();
   });
 
   app.get('/healthz', (_req, res) => {

@@ -18,6 +18,7 @@ import {
   type MessageLog,
   type OutgoingMessage,
 } from '../ports/message-log.ts';
+import { consumeSpans } from '../runtime/tracing.ts';
 
 /** One line of kafkajs's own logging, handed to the caller instead of stdout. */
 export type KafkaLogEntry = Readonly<{
@@ -340,7 +341,10 @@ export const kafkaLog = (options: KafkaLogOptions): MessageLog => {
           heartbeat().catch((error: unknown) => control.abort(error));
         }, heartbeatInterval);
         try {
-          await handleBatch({ topic, partition, messages }, { signal: control.signal });
+          const batch = { topic, partition, messages };
+          await consumeSpans('kafka', groupId, batch).run(() =>
+            handleBatch(batch, { signal: control.signal }),
+          );
         } catch (error) {
           report(
             error,

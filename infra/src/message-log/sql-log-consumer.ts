@@ -1,6 +1,7 @@
 import type { Batch, Consumer, ConsumerOptions, LogHeaders, LogMessage } from '../ports/message-log.ts';
 import type { Clock } from '../runtime/ids.ts';
 import type { Sql } from '../sql/sql.ts';
+import { consumeSpans } from '../runtime/tracing.ts';
 import { LeaseFencedError } from './sql-log-leases.ts';
 import { groupMembership, tpKey, type Owned } from './sql-log-membership.ts';
 import { notifyGroup, wakeup, type Notifications, type Subscriber } from './sql-log-notifications.ts';
@@ -66,7 +67,9 @@ export const sqlConsumer = (
     p.inHand = control;
     if (p.releasing || !running) hurry(p, 'stopping');
     try {
-      await handleBatch(batch, { signal: control.signal });
+      await consumeSpans('lectern-sql-log', groupId, batch).run(() =>
+        handleBatch(batch, { signal: control.signal }),
+      );
     } catch (error) {
       p.failed = messages;
       p.retryAt = Date.now() + retryDelayMs;

@@ -1,4 +1,5 @@
 import { SendError, type ChannelSender, type MessageCause } from '../ports/channel-sender.ts';
+import { SpanKind, inSpan } from '../runtime/tracing.ts';
 import type { Logger } from '../runtime/logger.ts';
 
 /**
@@ -67,3 +68,27 @@ export const failoverWarning =
       },
       `${what}: failing over`,
     );
+
+/**
+ * A sender whose every send is a span `send <channel>` (a child of the
+ * worker's reaction), naming the provider that took it: never the address,
+ * the subject or the text.
+ *
+ * @example const email = tracedSender('e-mail', failoverSender([primary, backup]));
+ */
+export const tracedSender = <Message>(
+  channel: string,
+  sender: ChannelSender<Message>,
+): ChannelSender<Message> => ({
+  ...sender,
+  send: (message) =>
+    inSpan(
+      `send ${channel}`,
+      { kind: SpanKind.CLIENT, attributes: { 'lectern.notify.channel': channel } },
+      async (span) => {
+        const sent = await sender.send(message);
+        span.setAttribute('lectern.notify.provider', sent.provider);
+        return sent;
+      },
+    ),
+});

@@ -11,6 +11,7 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { progressWatch, type ConsumerProgress } from './progress.ts';
 import { LIVE_SCHEMA, type ProjectionTables, type SqlProjection } from './projection.ts';
+import { messageSpans } from './tracing.ts';
 
 const CHECKPOINTS = '__checkpoints';
 
@@ -259,11 +260,17 @@ export const projectionRunner = async (opts: {
     );
     const dead = await applyIsolating(relevant, {
       apply: (part) =>
-        transact(
-          live,
-          part.map((d) => d.event),
-          redriven,
-        ).then(() => {}),
+        messageSpans(
+          `apply ${p.name}`,
+          part.map((d) => d.message.headers.traceparent),
+          { attributes: { 'lectern.projection': p.name, 'lectern.event.count': part.length } },
+        ).run(() =>
+          transact(
+            live,
+            part.map((d) => d.event),
+            redriven,
+          ).then(() => {}),
+        ),
       isPoison,
       deadLetter: (d, error, tries) => dlq.send(d.message, error, tries),
       attempts,

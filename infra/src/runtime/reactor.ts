@@ -10,6 +10,7 @@ import type { Metrics } from './metrics.ts';
 import type { ModuleConsumer, Platform, RunningConsumer } from './context-module.ts';
 import { progressWatch } from './progress.ts';
 import { clip } from './text.ts';
+import { inSpan } from './tracing.ts';
 
 /**
  * The worker tier (ARCHITECTURE rule 10 for side effects): a reaction
@@ -326,7 +327,18 @@ export const startReactor = async (opts: ReactorOptions): Promise<RunningReactor
       }
       if (!acts.has(event.type)) continue;
       try {
-        await react(message, event, control.signal);
+        await inSpan(
+          `react ${r.name}`,
+          {
+            parent: message.headers.traceparent,
+            attributes: {
+              'lectern.worker': r.name,
+              'lectern.event.type': event.type,
+              'lectern.event.id': event.id,
+            },
+          },
+          () => react(message, event, control.signal),
+        );
       } catch (error) {
         // The log delivers the batch again later; what was done in it is skipped then.
         if (error instanceof HeldElsewhere) opts.metrics?.consumerRetries.inc({ consumer: r.name });

@@ -12,6 +12,7 @@ import type { Sql } from '../sql/sql.ts';
 import { toLogMessage } from './codec.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { SpanKind, messageSpans, traceparentOf } from './tracing.ts';
 
 export const relayMigrations = [
   sqlMigration(
@@ -63,19 +64,42 @@ export const startRelay = async (opts: {
   opts.logger.info({ relay: name, from }, 'relay starting');
 
   const publish = async (batch: readonly FeedEvent[]): Promise<void> => {
-    const byTopic = new Map<string, OutgoingMessage[]>();
+    const byTopic = new Map<string, FeedEvent[]>();
     for (const event of batch) {
       const topic = topicOf(contextOf(event.type), opts.namespace);
       let list = byTopic.get(topic);
       if (!list) byTopic.set(topic, (list = []));
-      list.push(toLogMessage(event));
+      list.push(event);
     }
     const missing = [...byTopic.keys()].filter((t) => !knownTopics.has(t));
     if (missing.length) {
       await opts.log.ensureTopics(missing.map((topic) => ({ topic, partitions: opts.partitions ?? 4 })));
       missing.forEach((t) => knownTopics.add(t));
     }
-    await Promise.all([...byTopic].map(([topic, messages]) => opts.log.produce(topic, messages)));
+    await Promise.all(
+      [...byTopic].map(([topic, events]) => {
+        // A publish span per trace in the batch, a child of the request that
+        // appended the events; its context replaces the request's in the
+        // message's traceparent header, so consumers continue from it (the
+        // event's own metadata keeps the request's, as stored).
+        const parents = events.map((e) => e.metadata.traceparent);
+        const spans = messageSpans(`publish ${topic}`, parents, {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            'messaging.operation.type': 'send',
+            'messaging.destination.name': topic,
+            'messaging.batch.message_count': events.length,
+            'lectern.relay': name,
+          },
+        });
+        const messages: OutgoingMessage[] = events.map((e) => {
+          const m = toLogMessage(e);
+          const traceparent = traceparentOf(spans.spanFor(e.metadata.traceparent));
+          return traceparent ? { ...m, headers: { ...m.headers, traceparent } } : m;
+        });
+        return spans.run(() => opts.log.produce(topic, messages));
+      }),
+    );
     const last = batch[batch.length - 1]!;
     await opts.sql.query(
       `insert into relay_checkpoints (name, cursor, position, updated_at) values ($1, $2, $3, now())

@@ -36,7 +36,7 @@ import {
 import { templateRenderer } from '@lectern/schemas/notifications/render';
 import { subscriptionsApi, subscriptionsTags } from '@lectern/schemas/notifications/subscriptions-api';
 import { devMailbox } from '@lectern/infra/notify/dev-mailbox';
-import { failoverSender, failoverWarning } from '@lectern/infra/notify/failover';
+import { failoverSender, failoverWarning, tracedSender } from '@lectern/infra/notify/failover';
 import { httpPushSender, httpSmsSender } from '@lectern/infra/notify/http-sender';
 import { smtpSender } from '@lectern/infra/notify/smtp-sender';
 import { SendError, type ChannelSender, type MessageCause } from '@lectern/infra/ports/channel-sender';
@@ -85,9 +85,9 @@ const sendersOf = async (p: Platform, settings: NotificationsSettings): Promise<
   ): Promise<ChannelSender<M>> => {
     if (providers.length) {
       const senders = await Promise.all(providers.map(make));
-      return failoverSender(senders, failoverWarning(p.logger, what));
+      return tracedSender(what, failoverSender(senders, failoverWarning(p.logger, what)));
     }
-    if (fallback) return fallback;
+    if (fallback) return tracedSender(what, fallback);
     return {
       name: 'none',
       send: async () => {
