@@ -25,6 +25,8 @@ ensure_container_tools() {
   if ((${#missing[@]})); then
     with_lock container-tools-install
     apt_install "${missing[@]}"
+    # Let go of the lock (fd 9): the containers started later must not hold it.
+    exec 9>&-
   fi
   mkdir -p "$CONTAINERS_HOME/storage" "$CONTAINERS_HOME/run"
   # Written every time, so that moving the cache moves the storage with it.
