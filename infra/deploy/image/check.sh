@@ -88,6 +88,14 @@ run_flags() {
     --read-only --tmpfs /tmp:rw,nosuid,nodev,size=256m --volume "$data:/var/lib/lectern"
 }
 
+# 0. In CI nothing is skipped: without the engines' URLs, fail now rather
+# than after the build.
+missing=()
+for v in DATABASE_URL KAFKA_BROKERS CLICKHOUSE_URL; do [[ -n ${!v:-} ]] || missing+=("$v"); done
+if ((${#missing[@]})) && [[ $ci == true ]]; then
+  die "CI: ${missing[*]} unset; the per-role check needs the engines (eval \"\$(infra/local/up.sh)\")"
+fi
+
 # 1. hadolint.
 "$IMAGE_DIR/hadolint.sh"
 
@@ -187,10 +195,7 @@ podman_ logs "$name" 2>&1 | grep -q '"msg":"shutting down"' || die "the log does
 log "embedded: stopped by SIGTERM in ${stop_ms} ms with status 0 (grace ${GRACE_SECONDS}s)"
 
 # 5. One container per role against the engines of infra/local.
-missing=()
-for v in DATABASE_URL KAFKA_BROKERS CLICKHOUSE_URL; do [[ -n ${!v:-} ]] || missing+=("$v"); done
 if ((${#missing[@]})); then
-  [[ $ci == false ]] || die "CI: ${missing[*]} unset; the per-role check needs the engines (eval \"\$(infra/local/up.sh)\")"
   log "per role: skipped (${missing[*]} unset; eval \"\$(infra/local/up.sh)\" first to run it)"
 else
   # A database, a ClickHouse database and a namespace of this run's own, as
