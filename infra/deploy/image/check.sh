@@ -113,6 +113,10 @@ nice -n 10 buildah --storage-driver vfs bud --isolation chroot --quiet \
   -f "$IMAGE_DIR/Dockerfile" --build-arg BASE_IMAGE="$base" --build-arg WITH_FFMPEG="$with_ffmpeg" \
   "${ca_args[@]}" -t "$image" . >&2
 build_seconds=$((SECONDS - started))
+# The image this tag named before is now untagged; with vfs every layer is a
+# full copy (over a gigabyte), so a machine that runs the check daily would
+# fill its disk. Only this storage of ours is pruned.
+podman_ image prune --force >/dev/null
 size=$(podman_ image inspect --format '{{.Size}}' "$image")
 # The context as the build saw it: the runtime stage copies all of it to /app.
 root=$(podman_ image mount "$image")
