@@ -152,15 +152,16 @@ live_pid_from() {
   echo "$pid"
 }
 
-# go_build_once NAME MODULE VERSION GO_MIN_MINOR BIN_HOME BINARY
+# go_build_once NAME MODULE VERSION GO_MIN_MINOR BIN_HOME BINARY [LDFLAGS]
 # Builds MODULE@VERSION with `go install` into BIN_HOME/BINARY, once per
 # machine and version: engines that ship no binary these machines can fetch
 # come from the Go module proxy instead. A scratch GOBIN renamed into place
 # means an interrupted build never leaves a binary later runs would trust.
 # CGO off: a static binary, and no C compiler needed on a fresh machine.
-# Niced: it takes minutes of both cores, and tests may be running.
+# Niced: it takes minutes of both cores, and tests may be running. LDFLAGS
+# set what a project's own Makefile would (`-X` of its version variables).
 go_build_once() {
-  local name=$1 module=$2 version=$3 min_minor=$4 bin_home=$5 binary=$6
+  local name=$1 module=$2 version=$3 min_minor=$4 bin_home=$5 binary=$6 ldflags=${7:-}
   [[ -x $bin_home/$binary ]] && return 0
   command -v go >/dev/null ||
     die "Go 1.$min_minor or later is needed to build $name; install it (https://go.dev/dl) and put it on PATH"
@@ -173,7 +174,7 @@ go_build_once() {
   rm -rf "$partial"
   log "building $name $version with $go_version (once per machine; log: $bin_home/build.log)"
   if ! (cd "$bin_home" && GOBIN="$partial" CGO_ENABLED=0 nice -n 10 \
-    go install -trimpath "$module@$version" </dev/null >"$bin_home/build.log" 2>&1); then
+    go install -trimpath ${ldflags:+-ldflags "$ldflags"} "$module@$version" </dev/null >"$bin_home/build.log" 2>&1); then
     show_log_tail "$bin_home/build.log"
     die "could not build $name (full log: $bin_home/build.log)"
   fi
