@@ -258,7 +258,10 @@ export const chatAttachmentsFlow = (test: TestFn, name: string, setup: ProfileSe
 
       // The sweep works from the read model: wait (bounded) until it lists both, and no longer the sent one.
       const later = Date.now() + schema.ATTACHMENT_UNLINKED_TTL_MS + 60_000;
-      const listed = () => unsentBefore(l.sql, new Date(later - schema.ATTACHMENT_UNLINKED_TTL_MS), 10_000);
+      const listed = async () =>
+        (await unsentBefore(l.sql, new Date(later - schema.ATTACHMENT_UNLINKED_TTL_MS), 10_000)).map(
+          (r) => r.attachmentId,
+        );
       await waitUntil('the unsent attachments listed', async () => {
         const ids = await listed();
         return mine.every((id) => ids.includes(id)) && !ids.includes(sentId);
@@ -268,7 +271,7 @@ export const chatAttachmentsFlow = (test: TestFn, name: string, setup: ProfileSe
       const sweep = (at: number) =>
         attachmentExpirySweep({
           expiry: {
-            unsentBefore: (before, limit) => unsentBefore(l.sql, before, limit),
+            unsentBefore: (before, limit, cursor) => unsentBefore(l.sql, before, limit, cursor),
             expire: (id) => expireAttachment({ store: l.store, clock: { now: () => new Date(at) } }, id),
           },
           logger: l.logger,

@@ -70,7 +70,7 @@ export const chatModule = (opts: ChatModuleOptions = {}): ContextModule => {
         reaction: async (p) => {
           const sweep = attachmentExpirySweep({
             expiry: {
-              unsentBefore: (before, limit) => unsentBefore(p.sql, before, limit),
+              unsentBefore: (before, limit, cursor) => unsentBefore(p.sql, before, limit, cursor),
               expire: (attachmentId) => expireAttachment({ store: p.store, clock: p.clock }, attachmentId),
             },
             logger: p.logger,

@@ -3,10 +3,16 @@ import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Reaction } from '@lectern/infra/runtime/reactor';
 
+/** Where a page ended; the next starts after it. */
+export type UnsentCursor = Readonly<{ attachmentId: string; requestedAt: string }>;
+
 /** What the sweep needs of chat: its read model of unsent attachments, and its command. */
 export type AttachmentExpiry = Readonly<{
-  /** Up to `limit` attachments requested before `before` and not sent, oldest first (a read model: may lag). */
-  unsentBefore(before: Date, limit: number): Promise<readonly string[]>;
+  /**
+   * Up to `limit` attachments requested before `before` and not sent, oldest
+   * first, after `cursor` (a read model: it may still list one a message just took).
+   */
+  unsentBefore(before: Date, limit: number, cursor: UnsentCursor | null): Promise<readonly UnsentCursor[]>;
   /** Expires the attachment if its own stream says it is due; true when this call expired it. */
   expire(attachmentId: string): Promise<boolean>;
 }>;
@@ -28,9 +34,9 @@ export type ExpirySweepDeps = Readonly<{
  * in every process with the `workers` role. Safe however many run: the
  * decider expires an attachment once and refuses nothing twice, and two
  * sweeps racing on one stream are ordered by its revision (the loser finds
- * it expired and appends nothing). A sweep looks until a page brings
- * nothing it could expire (the read model may still list an attachment a
- * message took a moment ago), so one look ends however far behind it is.
+ * it expired and appends nothing). One look pages through the due rows by
+ * keyset, each once: a row the stream refuses (a message took it a moment
+ * ago and the read model has not caught up) is passed, not looked at again.
  */
 export const attachmentExpirySweep = (deps: ExpirySweepDeps) => {
   const now = deps.now ?? Date.now;
@@ -43,12 +49,11 @@ export const attachmentExpirySweep = (deps: ExpirySweepDeps) => {
   const tick = async (): Promise<number> => {
     let expired = 0;
     const before = new Date(now() - ttl);
-    for (;;) {
-      const page = await deps.expiry.unsentBefore(before, pageSize);
-      let inPage = 0;
-      for (const id of page) if (await deps.expiry.expire(id)) inPage++;
-      expired += inPage;
-      if (page.length < pageSize || inPage === 0) break;
+    for (let cursor: UnsentCursor | null = null; ;) {
+      const page = await deps.expiry.unsentBefore(before, pageSize, cursor);
+      for (const row of page) if (await deps.expiry.expire(row.attachmentId)) expired++;
+      if (page.length < pageSize) break;
+      cursor = page.at(-1)!;
     }
     if (expired) log.info({ expired }, 'unsent attachments expired');
     return expired;

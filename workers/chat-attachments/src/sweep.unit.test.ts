@@ -10,13 +10,15 @@ const world = (rows: ReadonlyArray<readonly [string, number]>, sent: readonly st
   const expired = new Set<string>();
   const asked: string[] = [];
   const expiry: AttachmentExpiry = {
-    async unsentBefore(before, limit) {
+    async unsentBefore(before, limit, cursor) {
       // The read model lags: a sent attachment stays listed, an expired one goes.
+      const key = (id: string, at: number) => `${String(at).padStart(8, '0')}/${id}`;
+      const after = cursor ? key(cursor.attachmentId, Date.parse(cursor.requestedAt)) : '';
       return rows
-        .filter(([id, at]) => at < before.getTime() && !expired.has(id))
+        .filter(([id, at]) => at < before.getTime() && !expired.has(id) && key(id, at) > after)
         .sort((a, b) => a[1] - b[1])
         .slice(0, limit)
-        .map(([id]) => id);
+        .map(([attachmentId, at]) => ({ attachmentId, requestedAt: new Date(at).toISOString() }));
     },
     async expire(id) {
       asked.push(id);
@@ -43,7 +45,7 @@ test('one look expires every due attachment, page after page, and none that is n
   t.is(await sweep.tick(), 0, 'a second look finds nothing');
 });
 
-test('a page of only what the stream refuses (sent, the read model behind) ends the look instead of turning forever', async (t) => {
+test('rows the stream refuses (sent, the read model behind) are passed once each, and what is due after them still expires', async (t) => {
   const w = world(
     [
       ['s1', 0],
@@ -53,7 +55,7 @@ test('a page of only what the stream refuses (sent, the read model behind) ends 
     ['s1', 's2'],
   );
   const sweep = attachmentExpirySweep({ expiry: w.expiry, logger, ttlMs: TTL, now: () => 2000, pageSize: 2 });
-  t.is(await sweep.tick(), 0);
-  t.deepEqual(w.asked, ['s1', 's2'], 'one page asked, then it stopped');
-  t.deepEqual([...w.expired], []);
+  t.is(await sweep.tick(), 1);
+  t.deepEqual(w.asked, ['s1', 's2', 'x'], 'each row asked once');
+  t.deepEqual([...w.expired], ['x']);
 });

@@ -55,12 +55,23 @@ test('the unsent are those requested and neither linked nor expired, oldest firs
   ];
   const before =
     (h: number, limit = 10) =>
-    (sql: Parameters<typeof unsentBefore>[0]) =>
-      unsentBefore(sql, new Date(hour(h)), limit);
+    async (sql: Parameters<typeof unsentBefore>[0]) =>
+      (await unsentBefore(sql, new Date(hour(h)), limit)).map((r) => r.attachmentId);
   await spec.given(events).then(t, before(9), [a2, a1]);
   await spec.given(events).then(t, before(9, 1), [a2]);
   // Requested before the bound, not at it.
   await spec.given(events).then(t, before(3), [a2]);
   await spec.given(events).then(t, before(1), []);
   await spec.given(events).when(events).then(t, before(9), [a2, a1]);
+  // Keyset pages: the next after the last of the one before, each row once.
+  await spec.given(events).then(
+    t,
+    async (sql) => {
+      const first = await unsentBefore(sql, new Date(hour(9)), 1);
+      const second = await unsentBefore(sql, new Date(hour(9)), 1, first.at(-1)!);
+      const third = await unsentBefore(sql, new Date(hour(9)), 1, second.at(-1)!);
+      return [first, second, third];
+    },
+    [[{ attachmentId: a2, requestedAt: hour(1) }], [{ attachmentId: a1, requestedAt: hour(3) }], []],
+  );
 });

@@ -47,11 +47,28 @@ export const chatAttachmentsUnsentProjection: SqlProjection = {
 
 const unsent = liveTable(TABLE);
 
-/** Up to `limit` attachments requested before `before` and not sent, oldest first. */
-export const unsentBefore = async (sql: SqlExecutor, before: Date, limit: number): Promise<string[]> => {
-  const rows = await sql.query<{ attachment_id: string }>(
-    `select attachment_id from ${unsent} where requested_at < $1 order by requested_at, attachment_id limit $2`,
-    [before.toISOString(), limit],
+/** Where a page of unsent attachments ended: the next page starts after it. */
+export type UnsentCursor = Readonly<{ attachmentId: string; requestedAt: string }>;
+
+/**
+ * Up to `limit` attachments requested before `before` and not sent, oldest
+ * first, after `cursor` (the last of the page before) when given: a keyset
+ * page, so a sweep visits each row once however many it cannot expire.
+ */
+export const unsentBefore = async (
+  sql: SqlExecutor,
+  before: Date,
+  limit: number,
+  cursor: UnsentCursor | null = null,
+): Promise<UnsentCursor[]> => {
+  const rows = await sql.query<{ attachment_id: string; requested_at: Date | string }>(
+    `select attachment_id, requested_at from ${unsent}
+      where requested_at < $1 and ($3::timestamptz is null or (requested_at, attachment_id) > ($3, $4::uuid))
+      order by requested_at, attachment_id limit $2`,
+    [before.toISOString(), limit, cursor?.requestedAt ?? null, cursor?.attachmentId ?? null],
   );
-  return rows.map((r) => r.attachment_id);
+  return rows.map((r) => ({
+    attachmentId: r.attachment_id,
+    requestedAt: new Date(r.requested_at).toISOString(),
+  }));
 };
