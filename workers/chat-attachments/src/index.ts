@@ -1,6 +1,7 @@
 import { chat as schema } from '@lectern/schemas';
 import type { BlobStore } from '@lectern/infra/ports/blob-store';
 import type { Logger } from '@lectern/infra/runtime/logger';
+import { periodic } from '@lectern/infra/runtime/periodic';
 import type { Reaction } from '@lectern/infra/runtime/reactor';
 
 /** Where a page ended; the next starts after it. */
@@ -43,8 +44,6 @@ export const attachmentExpirySweep = (deps: ExpirySweepDeps) => {
   const ttl = deps.ttlMs ?? schema.ATTACHMENT_UNLINKED_TTL_MS;
   const pageSize = deps.pageSize ?? 100;
   const log = deps.logger.child({ worker: 'chat-attachment-expiry' });
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> = Promise.resolve();
 
   const tick = async (): Promise<number> => {
     let expired = 0;
@@ -62,25 +61,9 @@ export const attachmentExpirySweep = (deps: ExpirySweepDeps) => {
   return {
     /** One look; how many attachments it expired. */
     tick,
-    start() {
-      if (timer) return;
-      const run = () => {
-        running = running
-          .then(() => tick())
-          .then(
-            () => undefined,
-            (error: unknown) => log.warn({ err: error }, 'unsent attachments not looked at; next time'),
-          );
-      };
-      run();
-      timer = setInterval(run, deps.everyMs ?? 10 * 60_000);
-      timer.unref();
-    },
-    async stop() {
-      if (timer) clearInterval(timer);
-      timer = null;
-      await running;
-    },
+    ...periodic(tick, deps.everyMs ?? 10 * 60_000, (error) =>
+      log.warn({ err: error }, 'unsent attachments not looked at; next time'),
+    ),
   };
 };
 

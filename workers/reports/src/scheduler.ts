@@ -1,5 +1,6 @@
 import { latestSlot, type PdfReportScheduled } from '@lectern/schemas/analytics/pdf-reports';
 import type { Logger } from '@lectern/infra/runtime/logger';
+import { periodic } from '@lectern/infra/runtime/periodic';
 import type { ReportJobs } from './ports.ts';
 
 export type SchedulerDeps = Readonly<{
@@ -24,8 +25,6 @@ export type SchedulerDeps = Readonly<{
 export const pdfScheduler = (deps: SchedulerDeps) => {
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ worker: 'pdf-scheduler' });
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> = Promise.resolve();
 
   const tick = async (): Promise<number> => {
     let created = 0;
@@ -47,24 +46,8 @@ export const pdfScheduler = (deps: SchedulerDeps) => {
   return {
     /** One look at every schedule; how many slots it found without their job (and asked for). */
     tick,
-    start() {
-      if (timer) return;
-      const run = () => {
-        running = running
-          .then(() => tick())
-          .then(
-            () => undefined,
-            (error: unknown) => log.warn({ err: error }, 'schedules not looked at; next time'),
-          );
-      };
-      run();
-      timer = setInterval(run, deps.everyMs ?? 30_000);
-      timer.unref();
-    },
-    async stop() {
-      if (timer) clearInterval(timer);
-      timer = null;
-      await running;
-    },
+    ...periodic(tick, deps.everyMs ?? 30_000, (error) =>
+      log.warn({ err: error }, 'schedules not looked at; next time'),
+    ),
   };
 };
