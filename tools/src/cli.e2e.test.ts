@@ -101,6 +101,7 @@ test('on PORT: dev-token, and projections in one case with the analytics project
     t.deepEqual(
       items.map((i) => i.name),
       [
+        'chat_attachments_unsent',
         'chat_blocks',
         'chat_messages',
         'chat_rooms',
@@ -116,6 +117,7 @@ test('on PORT: dev-token, and projections in one case with the analytics project
         'profiles',
         'analytics',
         'worker.transcoding',
+        'worker.chat-attachments',
         'worker.notifications',
         'worker.reports',
       ],
