@@ -117,7 +117,7 @@ test('on PORT: dev-token, and projections in one case with the analytics project
         'profiles',
         'analytics',
         'worker.transcoding',
-        'worker.chat-attachments',
+        'worker.chat_attachments',
         'worker.notifications',
         'worker.reports',
       ],

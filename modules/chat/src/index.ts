@@ -65,7 +65,7 @@ export const chatModule = (opts: ChatModuleOptions = {}): ContextModule => {
       // Attachments never sent: the sweep that expires them a day after their request, and the
       // reaction that deletes the file of each one expired.
       reactorWorker({
-        name: 'chat-attachments',
+        name: 'chat_attachments',
         contexts: ['chat'],
         reaction: async (p) => {
           const sweep = attachmentExpirySweep({

@@ -73,7 +73,7 @@ export const attachmentExpirySweep = (deps: ExpirySweepDeps) => {
  * on the next delivery, and deleting a file already gone is no failure.
  */
 export const attachmentFilesReaction = (deps: Readonly<{ blobs: BlobStore }>): Reaction => ({
-  name: 'chat-attachments',
+  name: 'chat_attachments',
   contexts: ['chat'],
   eventTypes: ['chat.AttachmentExpired'],
   async handle(event) {
