@@ -109,9 +109,25 @@ ca_args=()
 [[ -r /etc/ssl/certs/ca-certificates.crt ]] && ca_args=(--secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt)
 log "building $image on $base (WITH_FFMPEG=$with_ffmpeg)"
 started=$SECONDS
-nice -n 10 buildah --storage-driver vfs bud --isolation chroot --quiet \
-  -f "$IMAGE_DIR/Dockerfile" --build-arg BASE_IMAGE="$base" --build-arg WITH_FFMPEG="$with_ffmpeg" \
-  "${ca_args[@]}" -t "$image" . >&2
+build() {
+  nice -n 10 buildah --storage-driver vfs bud --isolation chroot --quiet \
+    -f "$IMAGE_DIR/Dockerfile" --build-arg BASE_IMAGE="$base" --build-arg WITH_FFMPEG="$with_ffmpeg" \
+    "${ca_args[@]}" -t "$image" . 2>"$build_log"
+  local rc=$?
+  cat "$build_log" >&2
+  return "$rc"
+}
+# buildah's chroot isolation re-executes a sealed memfd copy of itself for
+# each RUN; sealing can fail once with EBUSY ("Close_Fd sealing memfd copy:
+# Device or resource busy", seen once in a CI run, not again on retry). That
+# failure alone is tried once more; any other fails the check.
+build_log=$(mktemp)
+if ! build; then
+  grep -q 'sealing memfd copy' "$build_log" || die "the image did not build"
+  log "buildah could not seal its memfd copy (EBUSY); building once more"
+  build || die "the image did not build"
+fi
+rm -f "$build_log"
 build_seconds=$((SECONDS - started))
 # The image this tag named before is now untagged; with vfs every layer is a
 # full copy (over a gigabyte), so a machine that runs the check daily would
