@@ -24,7 +24,7 @@ BIN_HOME="$LECTERN_CACHE_DIR/tools/actionlint-$ACTIONLINT_VERSION"
 BIN="$BIN_HOME/actionlint"
 
 if [[ ! -x $BIN ]]; then
-  with_lock actionlint-build
+  with_lock actionlint-build "$BUILD_LOCK_SECONDS"
   go_build_once actionlint "$ACTIONLINT_MODULE" "$ACTIONLINT_VERSION" "$GO_MIN_MINOR" "$BIN_HOME" actionlint
 fi
 

@@ -85,7 +85,17 @@ staging_replaces() {
     while read -r m; do echo "$m => $m $staging"; done
 }
 
+# Under its own lock, in a subshell so that a caller holding the start lock
+# (fd 9, see with_lock) keeps it: two builds at once (.ci/run's background
+# build and a chart check) would each remove the other's work.
 build() {
+  (
+    with_lock kube-build "$BUILD_LOCK_SECONDS"
+    build_all
+  )
+}
+
+build_all() {
   mkdir -p "$TOOLS_DIR"
   build_wrapped etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 etcd "" \
     "go.etcd.io/etcd/api/v3 => go.etcd.io/etcd/api/v3 $ETCD_VERSION" \

