@@ -24,10 +24,37 @@ type Exported = Readonly<{
   parentSpanId: string | undefined;
   attributes: Readonly<Record<string, unknown>>;
   status: number;
+  /** The trace and span ids of the contexts it links to. */
+  links: readonly string[];
 }>;
 
 const REQUEST = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const OTHER = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+/** Serves an app made by `createHttpApp` on loopback until `use` settles. */
+const serving = async <T>(
+  tracePeers: ((address: string, hop: number) => boolean) | undefined,
+  route: (app: ReturnType<typeof createHttpApp>['app']) => void,
+  use: (base: string) => Promise<T>,
+): Promise<T> => {
+  const { app, finish } = createHttpApp({
+    logger: createLogger({ level: 'silent' }),
+    metrics: createMetrics(),
+    readiness: [],
+    ...(tracePeers ? { tracePeers } : {}),
+  });
+  route(app);
+  finish();
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  try {
+    return await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+};
+
+const STRANGER = () => false;
 
 test.serial('off: no endpoint, no SDK; spans do not record and work runs as before', async (t) => {
   t.is(await startTracing(['api'], {}), null);
@@ -39,6 +66,26 @@ test.serial('off: no endpoint, no SDK; spans do not record and work runs as befo
   t.is(traceparentOf(startSpan('y', { parent: REQUEST }).span), null);
   const spans = messageSpans('z', [REQUEST, OTHER, null]);
   t.is(await spans.run(async () => 'done'), 'done');
+
+  // The events' context still continues a trusted caller's trace, and never a stranger's.
+  const answered = (peers: typeof STRANGER | undefined) =>
+    serving(
+      peers,
+      (app) => app.get('/t', (req, res) => void res.json({ traceparent: req.ctx.traceparent })),
+      async (base) => {
+        const r = await fetch(`${base}/t`, { headers: { traceparent: REQUEST } });
+        const body = (await r.json()) as { traceparent: string };
+        t.is(r.headers.get('traceparent'), body.traceparent);
+        return body.traceparent;
+      },
+    );
+  t.regex(
+    await answered(undefined),
+    /^00-0af7651916cd43dd8448eb211c80319c-(?!b7ad6b7169203331)[0-9a-f]{16}-01$/,
+  );
+  const own = await answered(STRANGER);
+  t.regex(own, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  t.false(own.includes('0af7651916cd43dd8448eb211c80319c'), "a stranger's trace id is not taken");
 });
 
 test.serial('service names: one per role, lectern for them all, OTEL_SERVICE_NAME first', (t) => {
@@ -75,6 +122,7 @@ test.serial('on: spans continue the traceparent they are given, nest, and fail w
             parentSpanId: s.parentSpanContext?.spanId,
             attributes: s.attributes,
             status: s.status.code,
+            links: s.links.map((l) => `${l.context.traceId}-${l.context.spanId}`),
           });
         done({ code: 0 /* SUCCESS */ });
       },
@@ -105,40 +153,46 @@ test.serial('on: spans continue the traceparent they are given, nest, and fail w
   // 4. Over HTTP: named by the route template, never the path's ids; what the
   //    handler starts after the body arrived nests under it; its context is
   //    the request's; probes make no span.
-  const { app, finish } = createHttpApp({
-    logger: createLogger({ level: 'silent' }),
-    metrics: createMetrics(),
-    readiness: [],
-  });
   let handlerTraceparent = '';
-  app.put('/things/:id', async (req, res) => {
-    handlerTraceparent = req.ctx.traceparent;
-    await inSpan('event-store append', { attributes: { 'lectern.event.count': 1 } }, async () => {});
-    res.status(201).json({ ok: true });
-  });
-  finish();
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const answered = await fetch(`${base}/things/secret-id-42`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json', traceparent: OTHER },
-    // The body comes in two pieces, the second later: it arrives in the
-    // request stream's events, outside the middleware's call.
-    body: new ReadableStream({
-      async start(controller) {
-        controller.enqueue(new TextEncoder().encode('{"name":'));
-        await new Promise((r) => setTimeout(r, 50));
-        controller.enqueue(new TextEncoder().encode('"body text"}'));
-        controller.close();
-      },
-    }),
-    duplex: 'half',
-  } as RequestInit);
-  t.is(answered.status, 201);
-  t.is(answered.headers.get('traceparent'), handlerTraceparent);
-  t.is((await fetch(`${base}/healthz`)).status, 200);
-  await new Promise((r) => server.close(r));
+  await serving(
+    undefined,
+    (app) =>
+      app.put('/things/:id', async (req, res) => {
+        handlerTraceparent = req.ctx.traceparent;
+        await inSpan('event-store append', { attributes: { 'lectern.event.count': 1 } }, async () => {});
+        res.status(201).json({ ok: true });
+      }),
+    async (base) => {
+      const answered = await fetch(`${base}/things/secret-id-42`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', traceparent: OTHER },
+        // The body comes in two pieces, the second later: it arrives in the
+        // request stream's events, outside the middleware's call.
+        body: new ReadableStream({
+          async start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"name":'));
+            await new Promise((r) => setTimeout(r, 50));
+            controller.enqueue(new TextEncoder().encode('"body text"}'));
+            controller.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+      t.is(answered.status, 201);
+      t.is(answered.headers.get('traceparent'), handlerTraceparent);
+      t.is((await fetch(`${base}/healthz`)).status, 200);
+    },
+  );
+
+  // 4b. A stranger's traceparent is not continued: the request starts its own trace, linked to theirs.
+  const strangers = await serving(
+    STRANGER,
+    (app) => app.post('/strange', (req, res) => void res.json({ traceparent: req.ctx.traceparent })),
+    async (base) => {
+      const r = await fetch(`${base}/strange`, { method: 'POST', headers: { traceparent: OTHER } });
+      return ((await r.json()) as { traceparent: string }).traceparent;
+    },
+  );
 
   // 5. A failure marks the span, and is rethrown untouched.
   await t.throwsAsync(
@@ -176,6 +230,11 @@ test.serial('on: spans continue the traceparent they are given, nest, and fail w
     exported.some((s) => s.name.includes('healthz')),
     'probes are not traced',
   );
+  const strange = one('POST /strange');
+  t.not(strange.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  t.is(strange.parentSpanId, undefined, 'a root');
+  t.deepEqual(strange.links, ['4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7']);
+  t.is(strangers, `00-${strange.traceId}-${strange.spanId}-01`);
   const failed = one('react w');
   t.is(failed.status, 2 /* ERROR */);
   t.is(failed.attributes['error.type'], 'Error');

@@ -124,6 +124,13 @@ export const createHttpApp = (opts: {
    * route cannot raise the limit on its own once the shared one has refused.
    */
   bodyLimits?: Readonly<Record<string, string | number>>;
+  /**
+   * The peers whose `traceparent` a request's span continues (default: those
+   * trusted for `X-Forwarded-For`, this machine); from any other the span
+   * starts a trace of its own, linked to theirs. A test passes `() => false`
+   * to be a stranger from loopback.
+   */
+  tracePeers?: (address: string, hop: number) => boolean;
 }): {
   app: Express;
   finish(): void;
@@ -135,6 +142,7 @@ export const createHttpApp = (opts: {
   mountBeforeBodies(path: string, handler: RequestHandler): void;
 } => {
   const app = express();
+  const tracePeers = opts.tracePeers ?? trusted;
   app.use(securityHeaders());
   app.disable('x-powered-by');
   app.set('trust proxy', TRUSTED_PROXIES);
@@ -150,12 +158,17 @@ export const createHttpApp = (opts: {
     // tracing off (nothing records) a fresh span id continues the trace.
     // Probes are not traced: a kubelet's every few seconds would bury the traces worth reading.
     const probe = req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics';
+    // Only a trusted peer (as for X-Forwarded-For) may choose the trace and
+    // its sampling: a stranger's `traceparent` would let it write our spans
+    // into any trace and force every request it sends to be recorded. Its
+    // context is kept as a link instead, on a trace of our own.
     const incoming = req.get('traceparent');
+    const continues = incoming !== undefined && tracePeers(req.socket.remoteAddress ?? '', 0);
     const traced = probe
       ? null
       : startSpan(req.method, {
           kind: SpanKind.SERVER,
-          parent: incoming,
+          ...(continues ? { parent: incoming } : { linkOnly: incoming }),
           attributes: { 'http.request.method': req.method },
         });
     if (traced?.span.isRecording())
@@ -174,7 +187,8 @@ export const createHttpApp = (opts: {
       correlationId,
       causationId: idFrom(req.get('idempotency-key') ?? requestId),
       commandId: randomUUID(),
-      traceparent: (traced && traceparentOf(traced.span)) ?? childTraceparent(incoming),
+      traceparent:
+        (traced && traceparentOf(traced.span)) ?? childTraceparent(continues ? incoming : undefined),
       actor: null,
     };
     req.log = opts.logger.child({ requestId, correlationId });

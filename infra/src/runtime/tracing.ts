@@ -70,6 +70,13 @@ type SpanOptions = Readonly<{
    * absent or malformed, the span is a child of the active span, if any.
    */
   parent?: string | null | undefined;
+  /**
+   * A `traceparent` the span is linked to but does not continue: the span
+   * starts a trace of its own (a request from a caller not trusted to
+   * choose our trace or its sampling), and the caller's context stays
+   * findable as a link. Ignored when `parent` is given.
+   */
+  linkOnly?: string | null | undefined;
 }>;
 
 const parentContext = (parent: string | null | undefined): Context => {
@@ -93,13 +100,16 @@ export const startSpan = (
   // No SDK (tracing off): not even a context to make; the work runs as it would without us.
   if (off()) return { span: NOT_RECORDING, run: (fn) => fn() };
   const parent = parentContext(opts.parent);
-  const span = trace
-    .getTracer(TRACER)
-    .startSpan(
-      name,
-      { kind: opts.kind ?? SpanKind.INTERNAL, ...(opts.attributes ? { attributes: opts.attributes } : {}) },
-      parent,
-    );
+  const linked = opts.parent ? null : parseTraceparent(opts.linkOnly);
+  const span = trace.getTracer(TRACER).startSpan(
+    name,
+    {
+      kind: opts.kind ?? SpanKind.INTERNAL,
+      ...(opts.attributes ? { attributes: opts.attributes } : {}),
+      ...(linked ? { root: true, links: [{ context: linked }] } : {}),
+    },
+    parent,
+  );
   const active = trace.setSpan(parent, span);
   return { span, run: (fn) => context.with(active, fn) };
 };
