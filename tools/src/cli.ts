@@ -17,8 +17,12 @@ commands:
       prints an access token from a development server (POST /api/dev/token)
   projections
       lists the read models (the analytics projector too) with checkpoints and lag
-  rebuild <projection>
-      rebuilds a SQL read model from position zero (shadow tables, atomic swap)
+  rebuild <projection> [--accept-differences]
+      rebuilds a SQL read model from position zero into shadow tables, compares
+      them with the live model at one position (row counts and checksums per
+      table), and swaps them in when they match; a difference keeps the live
+      model and names the differing rows (exit 1). --accept-differences swaps
+      anyway, as after fixing the projection
   history <stream> [--from-revision N] [--limit N] [--json] [--follow]
       every event of a stream: revision, position, time, type, actor, causation,
       correlation and request ids, data; --follow tails it
@@ -53,6 +57,7 @@ const args = (() => {
         limit: { type: 'string' },
         json: { type: 'boolean' },
         follow: { type: 'boolean' },
+        'accept-differences': { type: 'boolean' },
         'from-revision': { type: 'string' },
         time: { type: 'string' },
         revision: { type: 'string' },
@@ -173,13 +178,51 @@ const dlq = async (): Promise<string> => {
   throw new CliError(`dlq takes list, show <topic> or redrive <topic>\n\n${HELP}`, 2);
 };
 
+type RebuildVerification = Readonly<{
+  position: number | null;
+  tables: readonly {
+    table: string;
+    liveRows: number;
+    rebuiltRows: number;
+    differingRows: number;
+    differingKeys: readonly Record<string, unknown>[];
+  }[];
+}>;
+
+/** What a refused rebuild found, one line per table and per differing key shown. */
+const differences = (v: RebuildVerification): string =>
+  [
+    `compared at position ${v.position ?? '-'}:`,
+    ...v.tables.flatMap((t) => [
+      `  ${t.table}: ${t.liveRows} rows live, ${t.rebuiltRows} rebuilt, ${t.differingRows} differ`,
+      ...t.differingKeys.map((k) => `    ${JSON.stringify(k)}`),
+      ...(t.differingRows > t.differingKeys.length
+        ? [`    … and ${t.differingRows - t.differingKeys.length} more`]
+        : []),
+    ]),
+  ].join('\n');
+
 const commands: Record<string, () => Promise<string | null>> = {
   'dev-token': async () => devToken(values.roles.split(','), values.sub),
   projections: async () => JSON.stringify(await api('GET', '/api/admin/projections'), null, 2),
   rebuild: async () => {
     const name = positionals[1];
     if (!name) throw new CliError(`rebuild needs the projection's name\n\n${HELP}`, 2);
-    return JSON.stringify(await api('POST', `/api/admin/projections/${encodeURIComponent(name)}/rebuild`));
+    const accept = values['accept-differences'] ? '?acceptDifferences=true' : '';
+    const { status, body } = await call(
+      `/api/admin/projections/${encodeURIComponent(name)}/rebuild${accept}`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await token()}` },
+      },
+    );
+    if (status === 200) return JSON.stringify(body);
+    const problem = body as { code?: string; title?: string; verification?: RebuildVerification } | null;
+    if (status === 409 && problem?.code === 'rebuild_differs' && problem.verification) {
+      if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
+      throw new CliError(`${problem.title}\n${differences(problem.verification)}`, 1);
+    }
+    throw new CliError(`${status}: ${JSON.stringify(body)}`, 1);
   },
   dlq,
   history: printing(history),

@@ -1,13 +1,18 @@
 import { Router } from 'express';
 import { authenticate, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
-import { Problem } from '@lectern/infra/runtime/errors';
-import { projectionRunner, type ProjectionRunner } from '@lectern/infra/runtime/projection-runner';
+import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
+import {
+  RebuildNotVerified,
+  projectionRunner,
+  type ProjectionRunner,
+} from '@lectern/infra/runtime/projection-runner';
 import type { SqlProjection } from '@lectern/infra/runtime/projection';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Sql } from '@lectern/infra/sql/sql';
 import { topicOf } from '@lectern/schemas';
+import { rebuildQuery } from '@lectern/schemas/operations/api';
 
 type StatusRow = {
   name: string;
@@ -131,8 +136,37 @@ export const projectionAdminRoutes = (deps: {
         logger: deps.logger,
         namespace: deps.namespace,
       }));
-    const result = await runner.rebuild();
-    req.log.info({ projection: name, actor: req.ctx.actor?.userId, ...result }, 'projection rebuilt');
+    const accept = rebuildQuery.acceptDifferences(
+      req.query.acceptDifferences ?? 'false',
+      '/acceptDifferences',
+    );
+    if (!accept.ok)
+      throw validationProblem(accept.issues, 'The query parameter acceptDifferences is not valid.');
+    const result = await runner
+      .rebuild({ acceptDifferences: accept.value === 'true' })
+      .catch((error: unknown) => {
+        if (error instanceof RebuildNotVerified)
+          throw new Problem(
+            'conflict',
+            'rebuild_not_verified',
+            `The rebuild of ${name} was not verified: ${error.reason}.`,
+          );
+        throw error;
+      });
+    const { verification, events, seconds, swapped } = result;
+    const differingRows = verification.tables.reduce((n, t) => n + t.differingRows, 0);
+    req.log.info(
+      { projection: name, actor: req.ctx.actor?.userId, events, seconds, swapped, differingRows },
+      swapped ? 'projection rebuilt' : 'projection rebuilt, not swapped in: it differs from the live model',
+    );
+    if (!swapped)
+      throw new Problem(
+        'conflict',
+        'rebuild_differs',
+        `The rebuilt ${name} differs from the live model in ${differingRows} rows; the live model is kept. ` +
+          'Rebuild with acceptDifferences=true to swap it in anyway.',
+        { extra: { projection: name, events, seconds, verification } },
+      );
     res.json({ projection: name, ...result });
   });
 

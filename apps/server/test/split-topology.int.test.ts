@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { postgresSql } from '@lectern/infra/sql/index';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
 import { jsonClient } from './http-client.ts';
 import { PATIENT_READS } from './patient-reads.ts';
@@ -58,11 +59,13 @@ if (databaseUrl && brokers) {
     const api = await startProcess({ ...shared, LECTERN_ROLES: 'api' });
     const worker = await startProcess({ ...shared, LECTERN_ROLES: 'relay,projections' });
     try {
-      const token = async (roles: string[]) =>
-        (await api.http('POST', '/api/dev/token', { body: { sub: randomUUID(), roles } })).body!
-          .token as string;
+      const token = async (roles: string[], sub = randomUUID()) =>
+        (await api.http('POST', '/api/dev/token', { body: { sub, roles } })).body!.token as string;
       const admin = await token(['admin']);
-      const users = await Promise.all(Array.from({ length: 12 }, () => token(['learner'])));
+      const victim = randomUUID();
+      const users = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => token(['learner'], i === 0 ? victim : undefined)),
+      );
       const put = async (user: string, displayName: string) => {
         const res = await api.http('PUT', '/api/profile', { token: user, body: { displayName } });
         t.is(res.status, 200);
@@ -105,6 +108,38 @@ if (databaseUrl && brokers) {
         (i) => i.name === 'profiles',
       );
       t.truthy(profiles?.rebuiltAt);
+
+      // A row damaged by hand: the rebuild's verification names it and keeps the live
+      // model; accepting the difference swaps the rebuilt model in, and the damage is gone.
+      const sql = postgresSql(db.url);
+      try {
+        await sql.query(
+          `update profiles set doc = jsonb_set(doc, '{displayName}', '"tampered"') where id = $1`,
+          [victim],
+        );
+      } finally {
+        await sql.close();
+      }
+      const refused = await runCli(['rebuild', 'profiles', '--url', api.url, '--token', admin]);
+      t.is(refused.code, 1, refused.stdout);
+      t.regex(refused.stderr, /differs from the live model in 1 rows; the live model is kept/);
+      t.regex(refused.stderr, /profiles: 12 rows live, 12 rebuilt, 1 differ/);
+      t.true(refused.stderr.includes(JSON.stringify({ id: victim })), refused.stderr);
+      const read = async () =>
+        (await api.http('GET', '/api/profile', { token: users[0]! })).body?.displayName;
+      t.is(await read(), 'tampered', 'the live model is kept');
+      const accepted = await runCli([
+        'rebuild',
+        'profiles',
+        '--accept-differences',
+        '--url',
+        api.url,
+        '--token',
+        admin,
+      ]);
+      t.is(accepted.code, 0, accepted.stderr);
+      t.like(JSON.parse(accepted.stdout), { swapped: true, verification: { matches: false } });
+      t.is(await read(), last.get(users[0]!)!.name);
     } finally {
       await api.stop();
       await worker.stop();

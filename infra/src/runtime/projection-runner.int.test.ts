@@ -13,17 +13,18 @@ import type { DeadLetter } from './dead-letters.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import type { SqlProjection } from './projection.ts';
-import { dlqTopic, projectionRunner } from './projection-runner.ts';
+import { RebuildNotVerified, dlqTopic, projectionRunner } from './projection-runner.ts';
 import { startRelay } from './relay.ts';
 
 type Engines = { sql: Sql; store: EventStore; log: MessageLog; cleanup(): Promise<void> };
 
 /** A model that sums `data.n` per stream into table `name`; events with `data.poison` make it throw. */
-const tally = (name: string): SqlProjection => ({
+/** Counts `<context>.Counted` events per stream; a test that appends to a shared store names a context of its own. */
+const tally = (name: string, context = 'tally'): SqlProjection => ({
   name,
   version: 1,
-  contexts: ['tally'],
-  eventTypes: ['tally.Counted'],
+  contexts: [context],
+  eventTypes: [`${context}.Counted`],
   tables: [name],
   ddl: (t) =>
     `create table if not exists ${t[name]} (stream_id text primary key, events int not null, total int not null)`,
@@ -215,7 +216,7 @@ const suite = (name: string, make: () => Promise<Engines>) => {
     }
   });
 
-  test(`${name}: rebuild from zero into shadow tables swaps in while queries keep answering`, async (t) => {
+  test(`${name}: rebuild from zero into shadow tables, verified at one position, swaps in while queries keep answering`, async (t) => {
     const { sql, store, log } = await get();
     const ns = `p${randomUUID().slice(0, 8)}`;
     const table = `rebuilt_${ns}`;
@@ -223,7 +224,7 @@ const suite = (name: string, make: () => Promise<Engines>) => {
     const relay = await startRelay({ store, log, sql, logger, namespace: ns, name: ns });
     const runner = await projectionRunner({ projection, sql, log, store, logger, namespace: ns });
     await runner.start();
-    const streams = Array.from({ length: 20 }, () => `tally-${randomUUID()}`);
+    const streams = Array.from({ length: 25 }, () => `tally-${randomUUID()}`);
     const append = async (round: number) => {
       for (const s of streams) {
         const e: NewEvent = { ...recorded(s, 0, { n: 1 }), id: randomUUID() };
@@ -235,9 +236,7 @@ const suite = (name: string, make: () => Promise<Engines>) => {
       Number(
         (await sql.query<{ n: string }>(`select coalesce(sum(events), 0)::text as n from ${table}`))[0]!.n,
       );
-    await until(t, 'live model caught up', async () => (await total()) === 200);
-    // Damage the live table, as a buggy projector would have.
-    await sql.query(`update ${table} set events = events + 100`);
+    await until(t, 'live model caught up', async () => (await total()) === 250);
 
     let querying = true;
     let failures = 0;
@@ -253,20 +252,87 @@ const suite = (name: string, make: () => Promise<Engines>) => {
         await new Promise((r) => setTimeout(r, 2));
       }
     })();
-    const rebuilding = runner.rebuild({ pageSize: 37 });
-    await append(10); // written during the rebuild
-    const result = await rebuilding;
-    await append(11); // written after the swap, applied by the resumed consumer
-    await until(t, 'rebuilt model caught up', async () => (await total()) === 240);
-    querying = false;
-    await reader;
-    t.is(failures, 0, 'no query failed during the rebuild');
+    try {
+      // 1. A sound model: the rebuild matches it at one position, while
+      //    events keep coming, and is swapped in.
+      const rebuilding = runner.rebuild({ pageSize: 37 });
+      await append(10); // written during the rebuild
+      const sound = await rebuilding;
+      t.true(sound.swapped);
+      t.like(sound.verification, { verified: true, matches: true });
+      t.is(sound.verification.tables.length, 1);
+      const [checked] = sound.verification.tables;
+      t.like(checked, { table, differingRows: 0, differingKeys: [] });
+      t.is(checked!.liveRows, checked!.rebuiltRows);
+      t.is(checked!.liveChecksum, checked!.rebuiltChecksum);
+      t.true(sound.verification.position! > 0);
+      t.true(sound.events >= 250);
+      await until(t, 'the last round applied', async () => (await total()) === 275);
+
+      // 2. Damage two rows by hand, as a buggy projector would have, and
+      //    delete a third: the rebuild finds exactly those, by key, and the
+      //    live model stays as it was.
+      const [a, b, c] = streams.slice().sort();
+      await sql.query(`update ${table} set events = events + 100 where stream_id = any($1)`, [[a, b]]);
+      await sql.query(`delete from ${table} where stream_id = $1`, [c]);
+      const damaged = await runner.rebuild({ pageSize: 37 });
+      t.false(damaged.swapped, 'a rebuild that differs is not swapped in');
+      t.like(damaged.verification, { verified: true, matches: false });
+      const [found] = damaged.verification.tables;
+      t.like(found, { table, liveRows: 24, rebuiltRows: 25, differingRows: 3 });
+      t.not(found!.liveChecksum, found!.rebuiltChecksum);
+      t.deepEqual(
+        found!.differingKeys,
+        [a, b, c].sort().map((stream_id) => ({ stream_id })),
+      );
+      t.is(await total(), 275 - 11 + 200, 'the live model is untouched');
+
+      // 3. The operator accepts the differences: swapped in, the damage gone.
+      const accepted = await runner.rebuild({ pageSize: 37, acceptDifferences: true });
+      t.true(accepted.swapped);
+      t.is(accepted.verification.tables[0]!.differingRows, 3, 'what it replaced is still reported');
+      await append(11); // written after the swap, applied by the resumed consumer
+      await until(t, 'rebuilt model caught up', async () => (await total()) === 300);
+      const rows = await sql.query<{ events: number }>(`select events from ${table}`);
+      t.deepEqual(new Set(rows.map((r) => r.events)), new Set([12]));
+    } finally {
+      querying = false;
+      await reader;
+      await runner.stop();
+      await relay.stop();
+    }
+    t.is(failures, 0, 'no query failed during the rebuilds');
     t.true(queries > 0);
-    t.true(result.events >= 200);
-    const rows = await sql.query<{ events: number }>(`select events from ${table}`);
-    t.deepEqual(new Set(rows.map((r) => r.events)), new Set([12]));
-    await runner.stop();
-    await relay.stop();
+  });
+
+  test(`${name}: a rebuild whose live model never reaches its position is refused, or swapped in unverified when accepted`, async (t) => {
+    const { sql, store, log } = await get();
+    const ns = `p${randomUUID().slice(0, 8)}`;
+    const table = `unagreed_${ns}`;
+    // No relay and no consumer: the live model never applies what the store holds. Its
+    // events are of a context of its own: other tests' relays publish the whole store.
+    const context = `unagreed${ns}`;
+    const runner = await projectionRunner({
+      projection: tally(table, context),
+      sql,
+      log,
+      store,
+      logger,
+      namespace: ns,
+    });
+    const stream = `${context}-${randomUUID()}`;
+    await store.append(stream, [{ ...recorded(stream, 0, { n: 5 }), type: `${context}.Counted` }], {
+      expectedRevision: 'no_stream',
+    });
+    const refused = await t.throwsAsync(runner.rebuild({ agreeWithinMs: 0 }), {
+      instanceOf: RebuildNotVerified,
+    });
+    t.regex(refused!.message, /1 streams behind/);
+    t.deepEqual(await sql.query(`select * from ${table}`), [], 'the live model is untouched');
+    const accepted = await runner.rebuild({ agreeWithinMs: 0, acceptDifferences: true });
+    t.true(accepted.swapped);
+    t.like(accepted.verification, { verified: false, matches: false, position: null, tables: [] });
+    t.deepEqual(await sql.query(`select stream_id, total from ${table}`), [{ stream_id: stream, total: 5 }]);
   });
 };
 

@@ -11,6 +11,7 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { progressWatch, type ConsumerProgress } from './progress.ts';
 import { LIVE_SCHEMA, type ProjectionTables, type SqlProjection } from './projection.ts';
+import { verifyTable, type TableVerification } from './rebuild-verify.ts';
 import { messageSpans } from './tracing.ts';
 
 const CHECKPOINTS = '__checkpoints';
@@ -115,6 +116,45 @@ export const applyBatch = async (
   return fresh;
 };
 
+export type RebuildOptions = Readonly<{
+  pageSize?: number;
+  /** Swap the rebuilt model in even where it differs from the live one (or could not be compared). */
+  acceptDifferences?: boolean;
+  /** How long the live model may take to reach the rebuilt one's position; default 60 s. */
+  agreeWithinMs?: number;
+}>;
+
+/** The comparison of the rebuilt model with the live one at one position. */
+export type RebuildVerification = Readonly<{
+  /** Compared at one position; false only for an accepted rebuild whose live model never got there. */
+  verified: boolean;
+  /** The highest global position of that cut (null when nothing was compared). */
+  position: number | null;
+  /** Every table matched. */
+  matches: boolean;
+  tables: readonly TableVerification[];
+}>;
+
+export type RebuildResult = Readonly<{
+  events: number;
+  seconds: number;
+  /** Whether the rebuilt tables are live now. */
+  swapped: boolean;
+  verification: RebuildVerification;
+}>;
+
+/** A rebuild that could not be compared with the live model, and was not accepted unverified. */
+export class RebuildNotVerified extends Error {
+  override readonly name = 'RebuildNotVerified';
+  readonly projection: string;
+  readonly reason: string;
+  constructor(projection: string, reason: string) {
+    super(`rebuild of ${projection} not verified: ${reason}`);
+    this.projection = projection;
+    this.reason = reason;
+  }
+}
+
 export type ProjectionRunner = Readonly<{
   projection: SqlProjection;
   start(): Promise<void>;
@@ -122,8 +162,12 @@ export type ProjectionRunner = Readonly<{
   isRunning(): boolean;
   /** Lag and, when it has lag but has not advanced for `stallAfterMs`, for how long (see progress.ts). */
   progress(): ConsumerProgress;
-  /** Rebuilds from position zero into shadow tables and swaps them in; see `rebuild` below. */
-  rebuild(opts?: { pageSize?: number }): Promise<{ events: number; seconds: number }>;
+  /**
+   * Rebuilds from position zero into shadow tables, verifies them against
+   * the live model at one position, and swaps them in when they match (or
+   * `acceptDifferences`); see `rebuild` below.
+   */
+  rebuild(opts?: RebuildOptions): Promise<RebuildResult>;
   /** Resolves true once the model has applied `position` of `streamId`, false after `timeoutMs`. */
   waitFor(streamId: string, position: number, timeoutMs: number): Promise<boolean>;
 }>;
@@ -338,53 +382,114 @@ export const projectionRunner = async (opts: {
      * 1. Create the tables afresh in a shadow schema.
      * 2. Replay the store's feed from position zero into them, page by page,
      *    while the live model keeps answering queries and applying events.
-     * 3. Pause this process's consumer and replay the last events.
-     * 4. Swap shadow and live tables in one transaction; queries see the old
-     *    tables or the new ones, never neither. The transaction first locks
-     *    the live tables, checkpoints first (a consumer's transaction reads
-     *    them first), so a consumer in another process waits instead of
-     *    applying to tables about to be retired; if one applied an event the
-     *    shadow has not (between 3 and the lock), the swap is given up and
-     *    tried again after another replay.
-     * 5. Resume the consumer: what it delivers again is dropped by the new
-     *    checkpoints.
+     * 3. Agree on one position: wait (at most `agreeWithinMs`) until the live
+     *    model has applied, in every stream, at least what the shadow has
+     *    (the live consumer, here or in another process, lags the store by
+     *    the relay and the log). Then pause this process's consumer, and
+     *    bring each stream of the shadow to exactly the live checkpoint of
+     *    that stream, never past it.
+     * 4. In one transaction that first locks the live tables, checkpoints
+     *    first (a consumer's transaction reads them first, so one in another
+     *    process waits): if the checkpoints differ (such a consumer applied
+     *    more between 3 and the lock), give up and go again from 3. Else
+     *    verify: per table, row counts and a checksum over every row
+     *    (rebuild-verify.ts). When they match, or the caller accepts
+     *    differences, swap shadow and live tables: queries see the old
+     *    tables or the new ones, never neither. When they differ, keep the
+     *    live model and report which keys differ.
+     * 5. Resume the consumer: what it delivers again is dropped by the
+     *    checkpoints, and what the shadow was not brought to in 3 (past the
+     *    live checkpoints) it delivers as it would have to the live model.
      */
     async rebuild(rebuildOpts = {}) {
       const started = performance.now();
       const pageSize = rebuildOpts.pageSize ?? 5000;
+      const agreeWithinMs = rebuildOpts.agreeWithinMs ?? 60_000;
       const schema = shadowSchema(p);
       const shadow = tablesIn(p, schema);
       await sql.query(`drop schema if exists ${ident(schema)} cascade`);
       await sql.query(`create schema ${ident(schema)}`);
       await sql.exec(projectionDdl(p, shadow));
-      let cursor = START;
       let events = 0;
-      // Reading the next page overlaps with applying this one: on PostgreSQL
-      // they run on two connections, and decoding dominates the read.
-      const replay = async (): Promise<void> => {
+      /**
+       * Replays the feed after `from` into the shadow, events of a stream
+       * only up to `upTo`'s revision of it when given; returns the cursor
+       * reached. Reading the next page overlaps with applying this one: on
+       * PostgreSQL they run on two connections, and decoding dominates the read.
+       */
+      const replay = async (from: string, upTo?: ReadonlyMap<string, number>): Promise<string> => {
+        let cursor = from;
         let next = opts.store.readAll(cursor, pageSize);
         for (;;) {
           const page = await next;
-          if (page.length === 0) return;
+          if (page.length === 0) return cursor;
           cursor = page[page.length - 1]!.cursor;
           next = opts.store.readAll(cursor, pageSize);
           next.catch(() => {});
-          const mine = page.filter((e) => reads.has(e.type));
+          const mine = page.filter(
+            (e) => reads.has(e.type) && (!upTo || e.revision <= (upTo.get(e.streamId) ?? -1)),
+          );
           if (mine.length) events += (await transact(shadow, mine)).length;
         }
       };
-      await replay();
-      const old = `retired_${p.name}`;
-      const swap = async (tx: SqlExecutor): Promise<boolean> => {
-        const { [CHECKPOINTS]: checkpoints, ...models } = live;
-        for (const t of [checkpoints!, ...Object.values(models)])
-          await tx.query(`lock table ${t} in access exclusive mode`);
-        const [behind] = await tx.query<{ n: string }>(
-          `select count(*)::text as n from ${checkpoints} l
-           left join ${shadow[CHECKPOINTS]} s on s.stream_id = l.stream_id
-           where s.revision is null or s.revision < l.revision`,
+      const bulkEnd = await replay(START);
+      const checkpoints = live[CHECKPOINTS]!;
+      const shadowCheckpoints = shadow[CHECKPOINTS]!;
+      /** Streams where the live model has applied less than the shadow. */
+      const liveBehind = async (q: SqlExecutor = sql): Promise<number> =>
+        Number(
+          (
+            await q.query<{ n: string }>(
+              `select count(*)::text as n from ${shadowCheckpoints} s
+                 left join ${checkpoints} l on l.stream_id = s.stream_id
+                where l.revision is null or l.revision < s.revision`,
+            )
+          )[0]!.n,
         );
-        if (Number(behind?.n ?? 0) > 0) return false;
+      const deadline = Date.now() + agreeWithinMs;
+      let behind = await liveBehind();
+      while (behind > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        behind = await liveBehind();
+      }
+      const agreed = behind === 0;
+      if (!agreed && !rebuildOpts.acceptDifferences) {
+        await sql.query(`drop schema if exists ${ident(schema)} cascade`);
+        throw new RebuildNotVerified(
+          p.name,
+          `the live model did not reach the rebuilt one's position within ${agreeWithinMs} ms ` +
+            `(${behind} streams behind): is a consumer of it running?`,
+        );
+      }
+      const old = `retired_${p.name}`;
+      type Attempt =
+        { kind: 'moved' } | { kind: 'done'; swapped: boolean; verification: RebuildVerification };
+      const attempt = async (tx: SqlExecutor): Promise<Attempt> => {
+        const { [CHECKPOINTS]: _, ...models } = live;
+        for (const t of [checkpoints, ...Object.values(models)])
+          await tx.query(`lock table ${t} in access exclusive mode`);
+        // Unverified (accepted): the shadow may be ahead, never behind.
+        const [differ] = await tx.query<{ n: string; position: string | null }>(
+          agreed
+            ? `select count(*) filter (where l.revision is distinct from s.revision)::text as n,
+                      max(coalesce(l.position, s.position))::text as position
+                 from ${checkpoints} l full join ${shadowCheckpoints} s on s.stream_id = l.stream_id`
+            : `select count(*) filter (where s.revision is null or s.revision < l.revision)::text as n,
+                      null as position
+                 from ${checkpoints} l left join ${shadowCheckpoints} s on s.stream_id = l.stream_id`,
+        );
+        if (Number(differ!.n) > 0) return { kind: 'moved' };
+        const tables = agreed
+          ? await Promise.all(p.tables.map((name) => verifyTable(tx, name, live[name]!, shadow[name]!)))
+          : [];
+        const verification: RebuildVerification = {
+          verified: agreed,
+          position: differ!.position === null ? null : Number(differ!.position),
+          matches: agreed && tables.every((t) => t.differingRows === 0),
+          tables,
+        };
+        if (!verification.matches && !rebuildOpts.acceptDifferences)
+          return { kind: 'done', swapped: false, verification };
         await tx.query(`drop schema if exists ${ident(old)} cascade`);
         await tx.query(`create schema ${ident(old)}`);
         for (const t of Object.values(live))
@@ -394,24 +499,45 @@ export const projectionRunner = async (opts: {
         await tx.query(`drop schema ${ident(old)} cascade`);
         await tx.query(`drop schema ${ident(schema)} cascade`);
         await tx.query(`update projection_status set rebuilt_at = now() where name = $1`, [p.name]);
-        return true;
+        return { kind: 'done', swapped: true, verification };
       };
       const wasRunning = consumer !== null;
       await stop();
+      let outcome: Extract<Attempt, { kind: 'done' }>;
       try {
-        for (let attempt = 1; ; attempt++) {
-          await replay();
-          if (await sql.transaction(swap)) break;
-          if (attempt >= 20)
+        for (let n = 1; ; n++) {
+          const liveCheckpoints = agreed
+            ? new Map(
+                (
+                  await sql.query<{ stream_id: string; revision: string }>(
+                    `select stream_id, revision::text as revision from ${checkpoints}`,
+                  )
+                ).map((r) => [r.stream_id, Number(r.revision)]),
+              )
+            : undefined;
+          await replay(bulkEnd, liveCheckpoints);
+          const result = await sql.transaction(attempt);
+          if (result.kind === 'done') {
+            outcome = result;
+            break;
+          }
+          if (n >= 20)
             throw new Error(`rebuild of ${p.name}: consumers elsewhere kept moving the live model ahead`);
         }
+        if (!outcome.swapped) await sql.query(`drop schema if exists ${ident(schema)} cascade`);
       } finally {
         if (wasRunning) await start();
       }
-      applied.emit('applied');
+      if (outcome.swapped) applied.emit('applied');
       const seconds = (performance.now() - started) / 1000;
-      log.info({ events, seconds }, 'projection rebuilt');
-      return { events, seconds };
+      const differingRows = outcome.verification.tables.reduce((n, t) => n + t.differingRows, 0);
+      log.info(
+        { events, seconds, swapped: outcome.swapped, verified: outcome.verification.verified, differingRows },
+        outcome.swapped
+          ? 'projection rebuilt'
+          : 'projection rebuilt but not swapped in: it differs from the live model',
+      );
+      return { events, seconds, swapped: outcome.swapped, verification: outcome.verification };
     },
 
     waitFor: (streamId, position, timeoutMs) =>

@@ -5,10 +5,12 @@ import {
   describe,
   integer,
   isoTime,
+  json,
   nullable,
   number,
   object,
   oneOf,
+  record,
   string,
 } from '../validation.ts';
 
@@ -61,14 +63,64 @@ export const projectionStatusList = describe(
   { title: 'ProjectionStatusList', description: 'Every read model with its checkpoint.' },
 );
 
+const checksum = describe(string({ min: 1, max: 40, pattern: /^[0-9]+$/ }), {
+  description: "The sum of every row's hash (60 bits of the md5 of its canonical text), in decimal.",
+});
+
+export const rebuildVerification = describe(
+  object({
+    verified: describe(boolean(), {
+      description:
+        'Compared with the live model at one position. False only when the live model never reached the ' +
+        "rebuilt one's position and the differences were accepted without a comparison.",
+    }),
+    position: describe(nullable(integer({ min: 0 })), {
+      description: 'The highest global position of the cut both models were compared at.',
+    }),
+    matches: describe(boolean(), { description: 'Every table has the same rows.' }),
+    tables: arrayOf(
+      object({
+        table: describe(string({ min: 1, max: 63 }), {
+          description: 'The table, as the projection names it.',
+        }),
+        liveRows: integer({ min: 0 }),
+        rebuiltRows: integer({ min: 0 }),
+        liveChecksum: checksum,
+        rebuiltChecksum: checksum,
+        differingRows: describe(integer({ min: 0 }), {
+          description: 'Rows on one side only, or different on the two.',
+        }),
+        differingKeys: describe(arrayOf(record(json()), { max: 20 }), {
+          description: 'The first 20 differing rows by primary key: each the key columns and their values.',
+        }),
+      }),
+    ),
+  }),
+  {
+    title: 'RebuildVerification',
+    description: 'The rebuilt model compared with the live one, per table: row counts and checksums.',
+  },
+);
+
 export const rebuildResult = describe(
   object({
     projection: projectionName,
     events: describe(integer({ min: 0 }), { description: 'Events replayed into the new tables.' }),
     seconds: describe(number({ min: 0 }), { description: 'How long the rebuild took.' }),
+    swapped: describe(boolean(), { description: 'The rebuilt tables are live now (always, in a 200).' }),
+    verification: rebuildVerification,
   }),
   { title: 'RebuildResult' },
 );
+
+/** `POST …/rebuild`'s query. */
+export const rebuildQuery = {
+  acceptDifferences: describe(oneOf(['true', 'false'] as const), {
+    description:
+      '`true`: swap the rebuilt model in even where it differs from the live one, or where the live one never ' +
+      "reached the rebuilt one's position. Default `false`: a difference keeps the live model (409).",
+  }),
+};
 
 export const operationsTags: Readonly<Record<string, string>> = {
   operations: 'Running the read models: status and rebuilds. Admins only.',
@@ -91,15 +143,32 @@ export const operationsApi: readonly ApiOperation[] = [
     operationId: 'rebuildProjection',
     summary: 'Rebuild a read model from zero',
     description:
-      'Replays the event store into shadow tables and swaps them in atomically; the live model keeps serving ' +
-      'meanwhile. Any process with the `api` or `projections` role can run it, whether or not it consumes for ' +
-      'the model: the swap locks the live tables, so consumers anywhere wait for it and go on in the new tables.',
+      'Replays the event store into shadow tables, compares them with the live model at one position (per ' +
+      'table, row counts and a checksum over every row), and swaps them in atomically when they match; the ' +
+      'live model keeps serving meanwhile. A difference keeps the live model and names the differing rows ' +
+      '(409 `rebuild_differs`); `acceptDifferences=true` swaps anyway, as after a fix of the projection. Any ' +
+      'process with the `api` or `projections` role can run it, whether or not it consumes for the model: the ' +
+      'swap locks the live tables, so consumers anywhere wait for it and go on in the new tables.',
     tags: ['operations'],
     security: { roles: ['admin'] },
     params: { name: projectionName },
-    responses: { 200: { description: 'The model was rebuilt.', body: rebuildResult } },
+    query: rebuildQuery,
+    responses: {
+      200: { description: 'The model was rebuilt, verified and swapped in.', body: rebuildResult },
+    },
     errors: [
+      {
+        status: 400,
+        description: '`acceptDifferences` is neither `true` nor `false` (`validation_failed`).',
+      },
       { status: 404, description: 'There is no SQL read model of that name (`projection_not_found`).' },
+      {
+        status: 409,
+        description:
+          '`rebuild_differs`: the rebuilt model differs from the live one, which is kept; `verification` names ' +
+          "the differing rows. `rebuild_not_verified`: the live model did not reach the rebuilt one's position " +
+          'within a minute (no consumer of it running?), so nothing could be compared.',
+      },
     ],
   },
 ];

@@ -1,0 +1,84 @@
+import type { SqlExecutor } from '../sql/sql.ts';
+
+/**
+ * How a rebuilt read model is compared with the live one before it is
+ * swapped in: per table, the row count and a checksum over a canonical
+ * rendering of every row, and where they differ, the keys of the rows that
+ * do. Both sides are the same DDL (one `ddl` made them), so a row's text
+ * rendering (`t::text`: its columns in table order, each in its type's
+ * output format) is canonical; the checksum is a sum of each row's hash, so
+ * it needs no order and no memory beyond one row.
+ */
+
+/** What the comparison found for one table of the model. */
+export type TableVerification = Readonly<{
+  table: string;
+  liveRows: number;
+  rebuiltRows: number;
+  /** The sum of every row's hash (60 bits of its md5), as a decimal string. */
+  liveChecksum: string;
+  rebuiltChecksum: string;
+  /** Rows present on one side only, or different; 0 when the table matches. */
+  differingRows: number;
+  /** The first `DIFFERING_KEYS_SHOWN` of them, by primary key (JSON objects of the key's columns). */
+  differingKeys: readonly Readonly<Record<string, unknown>>[];
+}>;
+
+export const DIFFERING_KEYS_SHOWN = 20;
+
+/** The columns of a table's primary key, in key order; empty when it has none. */
+const primaryKeyOf = async (tx: SqlExecutor, table: string): Promise<string[]> =>
+  (
+    await tx.query<{ name: string }>(
+      `select a.attname as name
+         from pg_index i
+         join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+        where i.indrelid = $1::regclass and i.indisprimary
+        order by array_position(i.indkey::int2[], a.attnum)`,
+      [table],
+    )
+  ).map((r) => r.name);
+
+const quote = (column: string): string => `"${column.replaceAll('"', '""')}"`;
+
+const summary = async (tx: SqlExecutor, table: string): Promise<{ rows: number; checksum: string }> => {
+  const [row] = await tx.query<{ rows: string; checksum: string }>(
+    `select count(*)::text as rows,
+            coalesce(sum(('x' || left(md5(t::text), 15))::bit(60)::bigint), 0)::text as checksum
+       from ${table} t`,
+  );
+  return { rows: Number(row!.rows), checksum: row!.checksum };
+};
+
+/**
+ * Compares `rebuilt` with `live` (schema-qualified names of one logical
+ * table). Rows are matched by the primary key; a table without one is
+ * matched by whole rows.
+ */
+export const verifyTable = async (
+  tx: SqlExecutor,
+  name: string,
+  live: string,
+  rebuilt: string,
+): Promise<TableVerification> => {
+  const [l, r] = [await summary(tx, live), await summary(tx, rebuilt)];
+  const base = {
+    table: name,
+    liveRows: l.rows,
+    rebuiltRows: r.rows,
+    liveChecksum: l.checksum,
+    rebuiltChecksum: r.checksum,
+  };
+  if (l.rows === r.rows && l.checksum === r.checksum) return { ...base, differingRows: 0, differingKeys: [] };
+  const key = await primaryKeyOf(tx, live);
+  const on = key.length ? key.map((c) => `l.${quote(c)} = r.${quote(c)}`).join(' and ') : 'l::text = r::text';
+  const keyJson = key.length
+    ? `json_build_object(${key.map((c) => `'${c.replaceAll("'", "''")}', coalesce(l.${quote(c)}, r.${quote(c)})`).join(', ')})`
+    : `json_build_object('row', coalesce(l::text, r::text))`;
+  const differing = `from ${live} l full join ${rebuilt} r on ${on} where l::text is distinct from r::text`;
+  const [count] = await tx.query<{ n: string }>(`select count(*)::text as n ${differing}`);
+  const keys = await tx.query<{ key: Record<string, unknown> }>(
+    `select key from (select ${keyJson} as key ${differing}) d order by key::text limit ${DIFFERING_KEYS_SHOWN}`,
+  );
+  return { ...base, differingRows: Number(count!.n), differingKeys: keys.map((k) => k.key) };
+};
