@@ -167,6 +167,7 @@ export const chatFlow = (test: TestFn, name: string, setup: ProfileSetup) => {
       t.is(removed.headers.get('etag'), '"3"');
 
       const page = await history(ada.token, roomId, '', after(removed));
+      t.is(page.status, 200, JSON.stringify(page.body));
       t.like(page.body!.items[0], { seq: 0, body: `the ${word} is back`, redacted: false });
       t.truthy(page.body!.items[0].editedAt);
       t.like(page.body!.items[1], { seq: 1, body: null, redacted: true });
