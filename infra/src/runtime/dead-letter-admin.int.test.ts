@@ -201,9 +201,11 @@ if (databaseUrl && brokers)
     const log = kafkaLog({
       brokers,
       clientId: 'dlq-admin-tests',
-      sessionTimeout: 6000,
-      heartbeatInterval: 500,
-      rebalanceTimeout: 6000,
+      // Long: a session that lapses on a starved machine redelivers the redrive's batch,
+      // and the test's failing consumer then files its letters again (counted below exactly).
+      sessionTimeout: 30_000,
+      heartbeatInterval: 1000,
+      rebalanceTimeout: 30_000,
       onError: () => {},
     });
     return {

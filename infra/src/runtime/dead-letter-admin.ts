@@ -159,8 +159,11 @@ export const deadLetterAdmin = (
       const group = redriveGroup(topic);
       const { total, committed, ends } = await count(group, topic);
       if (total === committed) return { redriven: 0, skipped: 0 };
-      let redriven = 0;
-      let skipped = 0;
+      // Letters by offset, not deliveries: a batch whose commit was lost (a
+      // session that lapsed on a busy machine) comes again and is produced
+      // again (consumers drop the copies by event id), but counts once.
+      const redriven = new Set<string>();
+      const skipped = new Set<string>();
       const consumer = log.consume({
         groupId: group,
         topics: [topic],
@@ -177,7 +180,7 @@ export const deadLetterAdmin = (
           for (const m of batch.messages) {
             const letter = parse(m);
             if (!letter) {
-              skipped += 1;
+              skipped.add(`${batch.partition}@${m.offset}`);
               continue;
             }
             const out = bySource.get(letter.source.topic) ?? [];
@@ -193,7 +196,10 @@ export const deadLetterAdmin = (
             bySource.set(letter.source.topic, out);
           }
           for (const [source, messages] of bySource) await log.produce(source, messages);
-          redriven += [...bySource.values()].reduce((n, x) => n + x.length, 0);
+          for (const m of batch.messages) {
+            const at = `${batch.partition}@${m.offset}`;
+            if (!skipped.has(at)) redriven.add(at);
+          }
         },
       });
       try {
@@ -205,7 +211,7 @@ export const deadLetterAdmin = (
       } finally {
         await consumer.stop();
       }
-      return { redriven, skipped };
+      return { redriven: redriven.size, skipped: skipped.size };
     },
   };
 };
