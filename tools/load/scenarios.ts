@@ -5,7 +5,8 @@ import { deploy, type Profile } from './deployment.ts';
 import { progress, type Measured, type Plan } from './measure.ts';
 import type { Threshold } from './thresholds.ts';
 
-type Outcome = Measured & Readonly<{ thresholds: readonly Threshold[] }>;
+/** What every scenario reports; each adds its own figures (chat: connections, deliveries, losses). */
+type BaseOutcome = Measured & Readonly<{ thresholds: readonly Threshold[] }>;
 
 /** Each scenario, with the rate it runs at unless told (`--rate`). */
 export const SCENARIOS = {
@@ -14,9 +15,10 @@ export const SCENARIOS = {
   chat: { run: chatScenario, rate: CHAT_RATE, quickRate: CHAT_QUICK_RATE },
 } as const satisfies Record<
   string,
-  { run: (url: string, plan: Plan) => Promise<Outcome>; rate: number; quickRate: number }
+  { run: (url: string, plan: Plan) => Promise<BaseOutcome>; rate: number; quickRate: number }
 >;
 export type ScenarioName = keyof typeof SCENARIOS;
+type Outcome = Awaited<ReturnType<(typeof SCENARIOS)[ScenarioName]['run']>>;
 
 /** One scenario on one profile, as the JSON document reports it. */
 export type RunReport =
