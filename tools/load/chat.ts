@@ -118,13 +118,12 @@ export const chatScenario = async (url: string, plan: Plan) => {
         const sender = members[i % members.length]!;
         const body = `load ${i} ${randomUUID()}`;
         const others = members.filter((m) => m.room === sender.room && m !== sender && m.socket);
-        const message: Pending = {
-          sentAt: 0,
+        // Expected before the send: an item can reach a socket before the POST's answer does.
+        pending.set(body, {
+          sentAt: performance.now(),
           measured: slot.measured,
           waiting: new Set(others.map((m) => m.id)),
-        };
-        pending.set(body, message);
-        message.sentAt = performance.now();
+        });
         await rec
           .time('send', slot, slot.due, () =>
             http('POST', `/api/chat/rooms/${sender.room}/messages`, {
