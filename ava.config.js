@@ -7,11 +7,13 @@ const kurrent = 'infra/src/event-store/kurrentdb.int.test.ts';
 
 export default {
   extensions: ['ts'],
-  // Tests live beside the code (`src/`) or, where a package is a composition
-  // root, in its `test/` folder with their helpers (STYLE.md item 7).
+  // Tests live beside the code (`src/`, and the load tests' `tools/load/`) or,
+  // where a package is a composition root, in its `test/` folder with their
+  // helpers (STYLE.md item 7).
   files: [
     '**/src/**/*.test.ts',
     '**/test/**/*.test.ts',
+    'tools/load/*.test.ts',
     '!**/node_modules/**',
     ...(process.env.EVENTSTORE_URL ? [] : [`!${kurrent}`]),
   ],

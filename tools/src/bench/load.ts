@@ -1,7 +1,15 @@
 import { median, perSecond, summarize, type LatencySummary } from './stats.ts';
 
+/**
+ * Where an operation falls in the run: `due` is when the schedule said it
+ * should start (the moment it was sent, unpaced), `measured` whether it was
+ * sent inside the measured window. An operation with steps of its own
+ * (the load tests') records them with it; a single one ignores it.
+ */
+export type Slot = Readonly<{ due: number; measured: boolean }>;
+
 /** One operation of one writer (one append of one event); it keeps its own stream state. */
-export type Operation = () => Promise<void>;
+export type Operation = (slot: Slot) => Promise<void>;
 
 /** What one measured run saw, raw: every latency sample is kept so repeated runs pool them. */
 export type RawRun = Readonly<{
@@ -69,7 +77,7 @@ export const runLoad = async (opts: {
   const once = async (op: Operation, due: number): Promise<void> => {
     const sent = performance.now();
     try {
-      await op();
+      await op({ due, measured: sent >= windowStart });
     } catch (error) {
       errors++;
       firstError ??= error instanceof Error ? `${error.name}: ${error.message}` : String(error);

@@ -53,8 +53,8 @@ export const ratio = (a: number, b: number): number | null =>
 export { round };
 
 /** Progress for the human at the terminal; stdout carries only the final JSON document. */
-export const progress = (message: string): void => {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+export const progress = (message: string, tool = 'bench'): void => {
+  process.stderr.write(`[${tool} ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 };
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
