@@ -20,6 +20,9 @@ type Pending = { sentAt: number; measured: boolean; waiting: Set<string> };
  * in the read model the gateway authorizes with yet: a refusal is asked
  * again until it is (bounded), as the realtime bench does.
  */
+/** Sockets opening at once: well under the gateway's 32 unauthenticated per address. */
+const CONNECTING_AT_ONCE = 16;
+
 const connect = async (wsUrl: string, member: Member): Promise<TestClient> => {
   const socket = await testClient(wsUrl);
   socket.send({ type: 'auth', token: member.token });
@@ -79,6 +82,8 @@ export const chatScenario = async (url: string, plan: Plan) => {
   const members = await seed(http, users, perRoom);
   const wsUrl = `${url.replace(/^http/, 'ws')}/ws`;
   const pending = new Map<string, Pending>();
+  /** Numbers the messages: a body names its message to the sockets that receive it. */
+  let sent = 0;
   const deliveries: number[] = [];
   const received = (member: Member) => (data: unknown) => {
     const frame = JSON.parse(String(data)) as { type?: string; data?: { message?: { body?: string } } };
@@ -89,21 +94,27 @@ export const chatScenario = async (url: string, plan: Plan) => {
     if (message.waiting.size === 0) pending.delete(body!);
   };
 
-  // 1. Connections, all at once, each timed from its open to its subscription.
+  // 1. Connections, CONNECTING_AT_ONCE at a time, each timed from its open to its
+  //    subscription. All at once, they would be refused: they come from one
+  //    address, and the gateway lets one address hold at most 32 sockets that
+  //    have not authenticated yet (maxUnauthenticatedPerAddress).
   const connectMs: number[] = [];
   let connectErrors = 0;
   let firstConnectError: string | undefined;
   try {
+    const queue = [...members];
     await Promise.all(
-      members.map(async (m) => {
-        const t = performance.now();
-        try {
-          m.socket = await connect(wsUrl, m);
-          connectMs.push(performance.now() - t);
-          m.socket.ws.on('message', received(m));
-        } catch (error) {
-          connectErrors++;
-          firstConnectError ??= String(error);
+      Array.from({ length: CONNECTING_AT_ONCE }, async () => {
+        for (let m = queue.shift(); m; m = queue.shift()) {
+          const t = performance.now();
+          try {
+            m.socket = await connect(wsUrl, m);
+            connectMs.push(performance.now() - t);
+            m.socket.ws.on('message', received(m));
+          } catch (error) {
+            connectErrors++;
+            firstConnectError ??= String(error);
+          }
         }
       }),
     );
@@ -116,7 +127,8 @@ export const chatScenario = async (url: string, plan: Plan) => {
       rec,
       async (slot, i) => {
         const sender = members[i % members.length]!;
-        const body = `load ${i} ${randomUUID()}`;
+        // Words and digits only: random hex can spell what the profanity filter refuses.
+        const body = `load message ${sent++}`;
         const others = members.filter((m) => m.room === sender.room && m !== sender && m.socket);
         // Expected before the send: an item can reach a socket before the POST's answer does.
         pending.set(body, {
