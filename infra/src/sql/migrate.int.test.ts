@@ -9,6 +9,7 @@ import { freshDatabase, requireEngine } from '../testing/engines.ts';
 import { migrate, migrateDown, MigrationLockTimeout, sqlMigration, type Migration } from './migrate.ts';
 import { pgliteSql, postgresSql, type Sql } from './index.ts';
 import { waitUntil } from '../testing/wait.ts';
+import { tcpCut } from '../testing/tcp-cut.ts';
 
 const modules: [string, readonly Migration[], string][] = [
   ['event_store', eventStoreMigrations, 'public.es_events'],
@@ -111,6 +112,39 @@ if (url) {
       await t.notThrowsAsync(migrate(b, 'race_probe', probe), 'and the module migrates again later');
     } finally {
       await done();
+    }
+  });
+
+  // Beside stress-ng a new backend on a fresh database took longer than the 30 s
+  // knex's pool allows for opening a connection, and a process failed to start
+  // with "Timeout acquiring a connection" though the server was only slow.
+  test("postgres: migrating waits for a server slow to open a session, longer than knex's pool would", async (t) => {
+    const db = await freshDatabase(url);
+    const target = new URL(db.url);
+    const proxy = await tcpCut({ host: target.hostname, port: Number(target.port) });
+    const viaProxy = new URL(db.url);
+    viaProxy.port = new URL(proxy.url).port;
+    const sql = postgresSql(viaProxy.toString());
+    const probe = [
+      sqlMigration('0001_slow_server', 'create table slow_server (x int)', 'drop table slow_server'),
+    ];
+    try {
+      // The pool's session opens at once (it holds the module's lock); the
+      // one knex opens for the migration waits past tarn's 30 s default.
+      await sql.query('select 1');
+      proxy.stall();
+      const migrating = migrate(sql, 'slow_server', probe);
+      await waitUntil('knex to be opening its session', async () => proxy.stalledCount() > 0);
+      // A duration on purpose: what is tested is a wait longer than 30 s.
+      await new Promise((r) => setTimeout(r, 32_000));
+      proxy.unstall();
+      await t.notThrowsAsync(migrating);
+      t.true(await exists(sql, 'public.slow_server'));
+    } finally {
+      proxy.unstall();
+      await sql.close();
+      await proxy.close();
+      await db.drop();
     }
   });
 

@@ -106,10 +106,21 @@ const withModuleLock = <T>(sql: Sql, module: string, lockWaitMs: number, fn: () 
 
 const tableName = (module: string) => `knex_migrations_${module}`;
 
-// knex gives up on opening its connection after 60 s by default; a server
-// that is busy enough to take longer is no reason for a process not to start.
+// knex gives up on a connection after 60 s by default, and its pool (tarn)
+// gives up on opening one after 30 s and fails the waiting query at once,
+// whatever `acquireConnectionTimeout` says. Beside stress-ng a new backend on
+// a freshly created database took longer than that. A server that is busy
+// enough to be slow is no reason for a process not to start: both waits get
+// the same generous bound as the lock.
 const knexFor = (sql: Sql) =>
-  knex({ ...sql.knexConfig, acquireConnectionTimeout: DEFAULT_MIGRATION_LOCK_WAIT_MS });
+  knex({
+    ...sql.knexConfig,
+    acquireConnectionTimeout: DEFAULT_MIGRATION_LOCK_WAIT_MS,
+    // PGlite lends knex its one connection and refuses a pool setting.
+    ...(sql.knexConfig.pool && {
+      pool: { ...sql.knexConfig.pool, createTimeoutMillis: DEFAULT_MIGRATION_LOCK_WAIT_MS },
+    }),
+  });
 
 /**
  * Brings one module's schema up to date. Each module keeps its own knex

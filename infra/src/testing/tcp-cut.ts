@@ -6,7 +6,8 @@ import net from 'node:net';
  * `cut()` stops listening and drops every open connection, so a client
  * meets ECONNREFUSED (or a reset mid-request), as it would when the engine's
  * host is down; `restore()` listens again on the same port. The engine
- * itself never notices.
+ * itself never notices. `stall()` makes new connections wait unanswered
+ * instead, as a server too busy to start a session does.
  *
  * @example
  *   const proxy = await tcpCut({ host: '127.0.0.1', port: 9000 });
@@ -20,13 +21,19 @@ export const tcpCut = async (target: Readonly<{ host: string; port: number }>) =
     s.on('close', () => open.delete(s));
     s.on('error', () => s.destroy());
   };
-  const server = net.createServer((client) => {
-    track(client);
+  let stalled: net.Socket[] | null = null;
+  const forward = (client: net.Socket) => {
+    if (client.destroyed) return;
     const upstream = net.connect(target.port, target.host);
     track(upstream);
     client.pipe(upstream).pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
+  };
+  const server = net.createServer((client) => {
+    track(client);
+    if (stalled) stalled.push(client);
+    else forward(client);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -49,7 +56,22 @@ export const tcpCut = async (target: Readonly<{ host: string; port: number }>) =
       await once(server, 'listening');
       up = true;
     },
+    /**
+     * New connections are accepted but get no answer until `unstall()`, as
+     * from a server too busy to start a session; open ones go on working.
+     */
+    stall(): void {
+      stalled ??= [];
+    },
+    /** How many connections wait for `unstall()`. */
+    stalledCount: () => stalled?.filter((s) => !s.destroyed).length ?? 0,
+    unstall(): void {
+      const waiting = stalled ?? [];
+      stalled = null;
+      waiting.forEach(forward);
+    },
     async close(): Promise<void> {
+      this.unstall();
       await this.cut();
     },
   };
