@@ -90,23 +90,57 @@ type Fixture = Readonly<{
 const fixture = async (
   opts: { sms?: number; logger?: typeof logger; engine?: Engine } = {},
 ): Promise<Fixture> => {
-  const db = opts.engine === 'postgres+kafka' ? await freshDatabase(databaseUrl!) : null;
-  const sql = db ? postgresSql(db.url) : await pgliteSql(null);
-  const log = db
-    ? await kafkaLog({
-        brokers: kafkaBrokers!.split(','),
-        clientId: `lectern-test-${randomUUID().slice(0, 8)}`,
-      })
-    : await sqlLog(sql);
-  const store = await sqlEventStore(sql);
+  // What is open is closed in reverse, also when setting up fails half way:
+  // a provider simulator left listening keeps the test worker alive for ever.
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  };
+  try {
+    const db = opts.engine === 'postgres+kafka' ? await freshDatabase(databaseUrl!) : null;
+    if (db) closers.push(() => db.drop());
+    const sql = db ? postgresSql(db.url) : await pgliteSql(null);
+    closers.push(() => sql.close());
+    const log = db
+      ? await kafkaLog({
+          brokers: kafkaBrokers!.split(','),
+          clientId: `lectern-test-${randomUUID().slice(0, 8)}`,
+        })
+      : await sqlLog(sql);
+    if (db) closers.push(() => log.close());
+    const sms = await Promise.all(
+      Array.from({ length: opts.sms ?? 0 }, async () => {
+        const sim = await startProviderSim();
+        closers.push(() => sim.stop());
+        return sim;
+      }),
+    );
+    const running: RunningReactor[] = [];
+    closers.push(async () => {
+      for (const r of running) await r.stop();
+    });
+    const store = await sqlEventStore(sql);
+    const mailbox = await devMailbox(sql);
+    await migrateDeliveries(sql);
+    return built({ sql, store, log, mailbox, sms, running, closeAll }, opts);
+  } catch (error) {
+    await closeAll().catch(() => {});
+    throw error;
+  }
+};
+
+const built = (
+  parts: Pick<Fixture, 'sql' | 'store' | 'log' | 'mailbox' | 'sms'> & {
+    running: RunningReactor[];
+    closeAll: () => Promise<void>;
+  },
+  opts: { logger?: typeof logger },
+): Fixture => {
+  const { sql, store, log, mailbox, sms, running } = parts;
   const namespace = `n${randomUUID().slice(0, 8)}`;
   const keys = messageKeys([randomBytes(32)]);
-  const mailbox = await devMailbox(sql);
-  const sms = await Promise.all(Array.from({ length: opts.sms ?? 0 }, () => startProviderSim()));
   const clock = { t: T0 + 60_000 };
   const pauses: number[] = [];
-  const running: RunningReactor[] = [];
-  await migrateDeliveries(sql);
   return {
     sql,
     store,
@@ -185,13 +219,7 @@ const fixture = async (
       const lag = await log.lag(`${namespace}.nobody`, dlqTopicOf(namespace, 'worker.notifications'));
       return lag.reduce((n, p) => n + Number(p.end), 0);
     },
-    async close() {
-      for (const r of running) await r.stop();
-      for (const s of sms) await s.stop();
-      if (db) await log.close();
-      await sql.close();
-      await db?.drop();
-    },
+    close: parts.closeAll,
   };
 };
 
