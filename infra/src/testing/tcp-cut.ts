@@ -22,11 +22,26 @@ export const tcpCut = async (target: Readonly<{ host: string; port: number }>) =
     s.on('error', () => s.destroy());
   };
   let stalled: net.Socket[] | null = null;
+  let resets = 0;
+  let resetNext = false;
   const forward = (client: net.Socket) => {
     if (client.destroyed) return;
     const upstream = net.connect(target.port, target.host);
     track(upstream);
-    client.pipe(upstream).pipe(client);
+    // The first bytes of a request on any connection, new or kept alive,
+    // meet a reset when one is asked for: the server closed it just then.
+    client.on('data', (chunk: Buffer) => {
+      if (resetNext) {
+        resetNext = false;
+        resets++;
+        client.resetAndDestroy();
+        return;
+      }
+      if (!upstream.write(chunk)) client.pause();
+    });
+    client.on('end', () => upstream.end());
+    upstream.on('drain', () => client.resume());
+    upstream.pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   };
@@ -63,6 +78,16 @@ export const tcpCut = async (target: Readonly<{ host: string; port: number }>) =
     stall(): void {
       stalled ??= [];
     },
+    /**
+     * The next request that reaches the proxy, on a new connection or a
+     * kept-alive one, is met with a TCP reset (once), as when the server
+     * closes an idle connection just as the client reuses it.
+     */
+    resetNextRequest(): void {
+      resetNext = true;
+    },
+    /** How many requests met a reset asked for by `resetNextRequest`. */
+    resets: () => resets,
     /** How many connections wait for `unstall()`. */
     stalledCount: () => stalled?.filter((s) => !s.destroyed).length ?? 0,
     unstall(): void {

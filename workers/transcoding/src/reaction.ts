@@ -101,6 +101,34 @@ const unreachable = (doing: string, error: unknown): unknown => {
   return new Error(`the storage is unreachable ${doing}: ${what}`, { cause: error });
 };
 
+/**
+ * Whether a request failed because the storage reset its connection: most
+ * often a kept-alive connection the server closed just as it was reused
+ * (the idle timeout of one side racing the other's next request), which
+ * says nothing of the storage's health. A refused connection is not one.
+ */
+const wasReset = (error: unknown): boolean => {
+  const code =
+    (error instanceof TypeError ? (error.cause as { code?: unknown } | undefined)?.code : null) ?? '';
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
+};
+
+/**
+ * Runs one request to the storage, and once more at once on a new
+ * connection when the first was reset, as HTTP clients do for idempotent
+ * requests (a presigned GET or PUT of one key is): a stale connection is
+ * not worth a retry of the whole job after a backoff. A second reset is
+ * the storage's own trouble, and fails the try.
+ */
+const againIfReset = async (request: () => Promise<void>): Promise<void> => {
+  try {
+    await request();
+  } catch (error) {
+    if (!wasReset(error)) throw error;
+    await request();
+  }
+};
+
 /** The segment URIs of a media playlist. */
 const segmentsOf = (playlist: string): string[] =>
   playlist
@@ -178,11 +206,14 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
   const download = async (key: string, path: string, signal: AbortSignal): Promise<void> => {
     const get = await deps.blobs.presignDownload(key, { expiresInSeconds: 600 });
     try {
-      const res = await fetch(get.url, { headers: get.headers, signal });
-      if (res.status === 404) throw new PermanentFailure(`the stored file ${key} is gone`);
-      if (!res.ok || !res.body) throw new Error(`reading ${key} from the storage: ${res.status}`);
-      await mkdir(dirname(path), { recursive: true });
-      await pipeline(Readable.fromWeb(res.body), createWriteStream(path), { signal });
+      await againIfReset(async () => {
+        const res = await fetch(get.url, { headers: get.headers, signal });
+        if (res.status === 404) throw new PermanentFailure(`the stored file ${key} is gone`);
+        if (!res.ok || !res.body) throw new Error(`reading ${key} from the storage: ${res.status}`);
+        await mkdir(dirname(path), { recursive: true });
+        // A second try writes the file anew.
+        await pipeline(Readable.fromWeb(res.body), createWriteStream(path), { signal });
+      });
     } catch (error) {
       throw unreachable(`reading ${key}`, error);
     }
@@ -198,11 +229,12 @@ export const transcodingReaction = (deps: TranscodingDeps): Reaction => {
       maxSize: MAX_FILE_BYTES,
       expiresInSeconds: 600,
     });
-    const res = await fetch(put.url, { method: 'PUT', headers: put.headers, body, signal }).catch(
-      (error: unknown) => {
-        throw unreachable(`storing ${key}`, error);
-      },
-    );
+    let res!: Response;
+    await againIfReset(async () => {
+      res = await fetch(put.url, { method: 'PUT', headers: put.headers, body, signal });
+    }).catch((error: unknown) => {
+      throw unreachable(`storing ${key}`, error);
+    });
     if (!res.ok) throw new Error(`storing ${key}: ${res.status} ${clip(await res.text(), 200)}`);
   };
 
