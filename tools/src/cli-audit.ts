@@ -92,7 +92,7 @@ type Problem = Readonly<{
 }>;
 
 /** A refusal said as what to do next. */
-const refusal = (reply: Reply, subject: string): CliError => {
+export const refusal = (reply: Reply, subject: string): CliError => {
   const p = (typeof reply.body === 'object' && reply.body !== null ? reply.body : {}) as Problem;
   const say = (text: string) =>
     new CliError(`${text} (${reply.status} ${p.code ?? ''})`.replace(' )', ')'), 1);

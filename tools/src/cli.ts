@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { asOf, AUDIT_HELP, CliError, history, related, type AuditDeps } from './cli-audit.ts';
+import { exportEvents, REPLAY_HELP, republish, type ReplayDeps } from './cli-replay.ts';
 
 /**
  * The `lectern` command line (`./dev lectern <command>`, or
@@ -30,6 +31,11 @@ commands:
       every event of one correlation (one request and what it caused), across streams
   as-of <stream> (--time T | --revision N | --position P) [--json]
       the aggregate's state folded by its own decider as of that point
+  export [--from P] [--to Q] [--stream S] [--type T] [--since TIME]
+      the store's events as JSON lines on stdout, streamed in constant memory
+  republish --from P --to Q [--context C] [--dry-run] [--json]
+      sends a range of the store's events to the log again (consumers drop the
+      copies by event id); --dry-run counts per context
   dlq list
       lists the dead-letter topics: letters set aside, redriven, waiting
   dlq show <topic> [--limit N]
@@ -62,6 +68,13 @@ const args = (() => {
         time: { type: 'string' },
         revision: { type: 'string' },
         position: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        stream: { type: 'string' },
+        type: { type: 'string' },
+        since: { type: 'string' },
+        context: { type: 'string' },
+        'dry-run': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -78,10 +91,9 @@ const baseUrl = (
 ).replace(/\/+$/, '');
 
 /** fetch, with "no server there" said plainly rather than as `TypeError: fetch failed`. */
-const call = async (path: string, init: RequestInit): Promise<{ status: number; body: unknown }> => {
-  let res: Response;
+const send = async (path: string, init: RequestInit): Promise<Response> => {
   try {
-    res = await fetch(`${baseUrl}${path}`, init);
+    return await fetch(`${baseUrl}${path}`, init);
   } catch (error) {
     if (init.signal?.aborted) throw error;
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
@@ -91,6 +103,11 @@ const call = async (path: string, init: RequestInit): Promise<{ status: number; 
       3,
     );
   }
+};
+
+/** `send`, the answer read whole: JSON where it parses, text where not. */
+const call = async (path: string, init: RequestInit): Promise<{ status: number; body: unknown }> => {
+  const res = await send(path, init);
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -146,6 +163,26 @@ const printing = (run: (deps: AuditDeps) => Promise<void>) => async (): Promise<
   await run(auditDeps());
   return null;
 };
+
+const replayDeps = (): ReplayDeps => ({
+  request: async (method, path, body) =>
+    send(path, {
+      method,
+      headers: {
+        authorization: `Bearer ${await token()}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    }),
+  stdout: process.stdout,
+  progress: process.stderr.isTTY ? process.stderr : null,
+  values,
+});
+// A reader that stops early (| head) closes the pipe: the export ends quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 /** A dead-letter topic named in full, or by its consumer (`analytics`, `projection.profiles`). */
 const dlqTopic = async (name: string | undefined, action: string): Promise<string> => {
@@ -228,11 +265,13 @@ const commands: Record<string, () => Promise<string | null>> = {
   history: printing(history),
   related: printing(related),
   'as-of': printing(asOf),
+  export: async () => (await exportEvents(replayDeps()), null),
+  republish: async () => republish(replayDeps()),
 };
 
 const command = positionals[0];
 if (values.help || command === 'help') {
-  process.stdout.write((command && AUDIT_HELP[command]) || HELP);
+  process.stdout.write((command && (AUDIT_HELP[command] ?? REPLAY_HELP[command])) || HELP);
 } else if (!command || !Object.hasOwn(commands, command)) {
   process.stderr.write(`${command ? `lectern: unknown command '${command}'\n\n` : ''}${HELP}`);
   process.exitCode = 2;

@@ -1,7 +1,10 @@
-import { Router, type Request } from 'express';
-import type { Issue, RecordedEvent, Validator } from '@lectern/schemas';
+import { Router, type Request, type Response } from 'express';
+import { contextOf, type Issue, type RecordedEvent, type Validator } from '@lectern/schemas';
 import { authenticate, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
-import type { EventStore } from '@lectern/infra/ports/event-store';
+import { jsonBody } from '@lectern/infra/http/app';
+import { START, type EventStore, type FeedCursor } from '@lectern/infra/ports/event-store';
+import type { MessageLog } from '@lectern/infra/ports/message-log';
+import { eventPublisher } from '@lectern/infra/runtime/relay';
 import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
 import {
   categoryOf,
@@ -13,12 +16,61 @@ import {
 import {
   auditLimitParam,
   correlationIdParam,
+  exportQuery,
   fromRevisionParam,
+  republishRequest,
   streamIdParam,
 } from '@lectern/schemas/operations/audit-api';
 import { integerString, isoTime } from '@lectern/schemas';
 
 const DEFAULT_LIMIT = 1000;
+/** Events read from the store at a time by export and republish. */
+const PAGE = 1000;
+
+/**
+ * The events at global positions `from` to `to`, page by page in feed
+ * order, up to the feed's head when the read began (events appended during
+ * it are left to the next). Positions need not grow along the feed (a SQL
+ * store orders it by commit), so the range is a filter, not a seek.
+ */
+async function* eventsBetween(
+  store: EventStore,
+  range: Readonly<{ from: number; to: number; stream?: string }>,
+): AsyncGenerator<readonly RecordedEvent[]> {
+  const inRange = (e: RecordedEvent) => e.position >= range.from && e.position <= range.to;
+  if (range.stream !== undefined) {
+    for (let revision = 0; ;) {
+      const page = await store.readStream(range.stream, { fromRevision: revision, maxCount: PAGE });
+      if (page.length === 0) return;
+      yield page.filter(inRange);
+      revision = page[page.length - 1]!.revision + 1;
+    }
+  }
+  const head = await store.headCursor();
+  if (head === START) return;
+  for (let cursor: FeedCursor = START; ;) {
+    const page = await store.readAll(cursor, PAGE);
+    const upToHead = page.filter((e) => store.compareCursors(e.cursor, head) <= 0);
+    yield upToHead.filter(inRange);
+    if (upToHead.length < page.length || page.length === 0) return;
+    cursor = page[page.length - 1]!.cursor;
+    if (store.compareCursors(cursor, head) >= 0) return;
+  }
+}
+
+/** Writes a line, waiting while the client's socket is full; false once the client has gone. */
+const writeLine = async (res: Response, line: string): Promise<boolean> => {
+  if (res.destroyed) return false;
+  if (res.write(line)) return true;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+  return !res.destroyed;
+};
 
 /**
  * Audit reads of the event store, for admins (`lectern history|related|as-of`):
@@ -31,6 +83,9 @@ const DEFAULT_LIMIT = 1000;
  */
 export const auditRoutes = (deps: {
   store: EventStore;
+  /** Where `republish` sends events again, under the deployment's topic prefix. */
+  log: MessageLog;
+  namespace: string;
   /** Every stream kind of the deployment, from its modules. */
   streams: readonly StreamKind[];
   verify: (token: string) => Promise<VerifiedToken>;
@@ -183,6 +238,74 @@ export const auditRoutes = (deps: {
       occurredAt: last ? last.occurredAt : null,
       eventsFolded: prefix.length,
     });
+  });
+
+  router.get('/api/admin/events/export', ...guard, async (req, res) => {
+    const from = optional(req, exportQuery.from, 'from') ?? 0;
+    const to = optional(req, exportQuery.to, 'to') ?? Number.MAX_SAFE_INTEGER;
+    const stream = optional(req, exportQuery.stream, 'stream');
+    const type = optional(req, exportQuery.type, 'type');
+    const since = optional(req, exportQuery.since, 'since');
+    if (to < from)
+      throw validationProblem([{ path: '/to', message: 'must not be before from' }], 'to is before from.');
+    const sinceMs = since === undefined ? null : Date.parse(since);
+    const wanted = (e: RecordedEvent) =>
+      (type === undefined || e.type === type) && (sinceMs === null || Date.parse(e.occurredAt) >= sinceMs);
+    const redactionOf = (e: RecordedEvent) => {
+      const category = categoryOf(e.streamId);
+      return (category !== null && kinds.get(category)?.redact) || everyRedaction;
+    };
+    res.status(200).type('application/x-ndjson');
+    res.flushHeaders();
+    let exported = 0;
+    try {
+      pages: for await (const page of eventsBetween(deps.store, {
+        from,
+        to,
+        ...(stream ? { stream } : {}),
+      })) {
+        for (const e of page) {
+          if (!wanted(e)) continue;
+          if (!(await writeLine(res, `${JSON.stringify(shown(e, redactionOf(e)))}\n`))) break pages;
+          exported++;
+        }
+      }
+    } catch (error) {
+      // The status is sent: the client learns of the failure by the cut, and reads on from its last line.
+      req.log.error({ err: error, exported }, 'audit: export cut off');
+      res.destroy();
+      return;
+    }
+    req.log.info(
+      { actor: req.ctx.actor?.userId, from, to, stream, type, since, exported, complete: !res.destroyed },
+      'audit: events exported',
+    );
+    res.end();
+  });
+
+  const publish = eventPublisher({ log: deps.log, namespace: deps.namespace, name: 'republish' });
+  router.post('/api/admin/events/republish', ...guard, async (req, res) => {
+    const checked = republishRequest(jsonBody(req), '');
+    if (!checked.ok) throw validationProblem(checked.issues, 'The republish request is not valid.');
+    const body = checked.value;
+    if (body.to < body.from)
+      throw validationProblem([{ path: '/to', message: 'must not be before from' }], 'to is before from.');
+    const context = body.context ?? null;
+    const dryRun = body.dryRun ?? false;
+    const byContext: Record<string, number> = {};
+    let events = 0;
+    for await (const page of eventsBetween(deps.store, body)) {
+      const chosen = page.filter((e) => context === null || contextOf(e.type) === context);
+      if (chosen.length === 0) continue;
+      if (!dryRun) await publish(chosen);
+      for (const e of chosen) byContext[contextOf(e.type)] = (byContext[contextOf(e.type)] ?? 0) + 1;
+      events += chosen.length;
+    }
+    req.log.info(
+      { actor: req.ctx.actor?.userId, from: body.from, to: body.to, context, dryRun, events },
+      dryRun ? 'audit: republish counted' : 'audit: events republished',
+    );
+    res.json({ from: body.from, to: body.to, context, dryRun, events, byContext });
   });
 
   return router;

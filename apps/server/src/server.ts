@@ -335,7 +335,15 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
         }),
       );
     if (config.roles.includes('api') || config.roles.includes('projections'))
-      app.use(auditRoutes({ store, verify, streams: modules.flatMap((m) => m.streams ?? []) }));
+      app.use(
+        auditRoutes({
+          store,
+          log,
+          namespace: config.namespace,
+          verify,
+          streams: modules.flatMap((m) => m.streams ?? []),
+        }),
+      );
     // 7. The WebSocket gateway (role `realtime`) on `/ws` of this server.
     if (config.roles.includes('realtime')) {
       phase = 'starting the realtime gateway';

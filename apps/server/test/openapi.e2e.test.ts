@@ -93,9 +93,18 @@ test.serial('answers match the documented response schemas', async (t) => {
       },
       ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
     });
-    const body = (await res.json()) as unknown;
+    // A streamed answer (JSON lines) is read line by line, and its media type must be the documented one.
+    const type = res.headers.get('content-type') ?? '';
+    const lines = type.startsWith('application/x-ndjson');
+    const body = lines
+      ? (await res.text())
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as unknown)
+      : ((await res.json()) as unknown);
     const documented = op.responses[res.status];
     t.truthy(documented, `${operationId} answered ${res.status}: ${JSON.stringify(body)}`);
+    if (lines) t.truthy(documented?.content?.['application/x-ndjson'], `${operationId} answered ${type}`);
     const r = documented?.body?.(body);
     t.deepEqual(r && !r.ok ? r.issues : [], [], `${operationId} ${res.status}: ${JSON.stringify(body)}`);
     checked.add(operationId);
@@ -163,6 +172,13 @@ test.serial('answers match the documented response schemas', async (t) => {
   const streamId = (correlated.body.items as { streamId: string }[])[0]!.streamId;
   await call('streamHistory', { as: admin, path: `/api/admin/streams/${streamId}/events` });
   await call('streamStateAsOf', { as: admin, path: `/api/admin/streams/${streamId}/state?revision=0` });
+  const exported = await call('exportEvents', {
+    as: admin,
+    path: `/api/admin/events/export?stream=${streamId}`,
+  });
+  t.true((exported.body as unknown as unknown[]).length > 0);
+  const position = (correlated.body.items as { position: number }[])[0]!.position;
+  await call('republishEvents', { as: admin, body: { from: position, to: position, dryRun: true } });
 
   // Profile's and operations' every operation was called (identity's flows check their own).
   const ours = apiContexts.filter((c) => c.name === 'profile' || c.name === 'operations');

@@ -1,4 +1,4 @@
-import { contextOf, topicOf } from '@lectern/schemas';
+import { contextOf, topicOf, type RecordedEvent } from '@lectern/schemas';
 import {
   START,
   type EventStore,
@@ -26,6 +26,64 @@ export const relayMigrations = [
     'drop table if exists relay_checkpoints',
   ),
 ];
+
+/**
+ * Produces events to their contexts' topics (`<ns>.<context>.events`, keyed
+ * by stream id), creating a topic the first time it is named, with a
+ * publish span per trace that continues each event's request. The relay
+ * publishes the feed with it; `lectern republish` a range of it again.
+ *
+ * @example
+ *   const produce = eventPublisher({ log, namespace: 'lectern', name: 'default' });
+ *   await produce(events);
+ */
+export const eventPublisher = (opts: {
+  log: MessageLog;
+  namespace?: string;
+  partitions?: number;
+  /** Who publishes, on the spans: the relay's name, or `republish`. */
+  name: string;
+}): ((events: readonly RecordedEvent[]) => Promise<void>) => {
+  const knownTopics = new Set<string>();
+  return async (events) => {
+    const byTopic = new Map<string, RecordedEvent[]>();
+    for (const event of events) {
+      const topic = topicOf(contextOf(event.type), opts.namespace);
+      let list = byTopic.get(topic);
+      if (!list) byTopic.set(topic, (list = []));
+      list.push(event);
+    }
+    const missing = [...byTopic.keys()].filter((t) => !knownTopics.has(t));
+    if (missing.length) {
+      await opts.log.ensureTopics(missing.map((topic) => ({ topic, partitions: opts.partitions ?? 4 })));
+      missing.forEach((t) => knownTopics.add(t));
+    }
+    await Promise.all(
+      [...byTopic].map(([topic, list]) => {
+        // A publish span per trace in the batch, a child of the request that
+        // appended the events; its context replaces the request's in the
+        // message's traceparent header, so consumers continue from it (the
+        // event's own metadata keeps the request's, as stored).
+        const parents = list.map((e) => e.metadata.traceparent);
+        const spans = messageSpans(`publish ${topic}`, parents, {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            'messaging.operation.type': 'send',
+            'messaging.destination.name': topic,
+            'messaging.batch.message_count': list.length,
+            'lectern.relay': opts.name,
+          },
+        });
+        const messages: OutgoingMessage[] = list.map((e) => {
+          const m = toLogMessage(e);
+          const traceparent = traceparentOf(spans.spanFor(e.metadata.traceparent));
+          return traceparent ? { ...m, headers: { ...m.headers, traceparent } } : m;
+        });
+        return spans.run(() => opts.log.produce(topic, messages));
+      }),
+    );
+  };
+};
 
 export type Relay = Readonly<{ subscription: Subscription; stop(): Promise<void>; isRunning(): boolean }>;
 
@@ -59,47 +117,17 @@ export const startRelay = async (opts: {
     [name],
   );
   const from: FeedCursor = saved?.cursor ?? START;
-  const knownTopics = new Set<string>();
   let running = true;
   opts.logger.info({ relay: name, from }, 'relay starting');
+  const produce = eventPublisher({
+    log: opts.log,
+    ...(opts.namespace === undefined ? {} : { namespace: opts.namespace }),
+    ...(opts.partitions === undefined ? {} : { partitions: opts.partitions }),
+    name,
+  });
 
   const publish = async (batch: readonly FeedEvent[]): Promise<void> => {
-    const byTopic = new Map<string, FeedEvent[]>();
-    for (const event of batch) {
-      const topic = topicOf(contextOf(event.type), opts.namespace);
-      let list = byTopic.get(topic);
-      if (!list) byTopic.set(topic, (list = []));
-      list.push(event);
-    }
-    const missing = [...byTopic.keys()].filter((t) => !knownTopics.has(t));
-    if (missing.length) {
-      await opts.log.ensureTopics(missing.map((topic) => ({ topic, partitions: opts.partitions ?? 4 })));
-      missing.forEach((t) => knownTopics.add(t));
-    }
-    await Promise.all(
-      [...byTopic].map(([topic, events]) => {
-        // A publish span per trace in the batch, a child of the request that
-        // appended the events; its context replaces the request's in the
-        // message's traceparent header, so consumers continue from it (the
-        // event's own metadata keeps the request's, as stored).
-        const parents = events.map((e) => e.metadata.traceparent);
-        const spans = messageSpans(`publish ${topic}`, parents, {
-          kind: SpanKind.PRODUCER,
-          attributes: {
-            'messaging.operation.type': 'send',
-            'messaging.destination.name': topic,
-            'messaging.batch.message_count': events.length,
-            'lectern.relay': name,
-          },
-        });
-        const messages: OutgoingMessage[] = events.map((e) => {
-          const m = toLogMessage(e);
-          const traceparent = traceparentOf(spans.spanFor(e.metadata.traceparent));
-          return traceparent ? { ...m, headers: { ...m.headers, traceparent } } : m;
-        });
-        return spans.run(() => opts.log.produce(topic, messages));
-      }),
-    );
+    await produce(batch);
     const last = batch[batch.length - 1]!;
     await opts.sql.query(
       `insert into relay_checkpoints (name, cursor, position, updated_at) values ($1, $2, $3, now())

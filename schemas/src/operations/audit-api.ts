@@ -1,6 +1,7 @@
 import type { ApiOperation } from '../openapi.ts';
 import {
   arrayOf,
+  boolean,
   describe,
   integer,
   integerString,
@@ -8,6 +9,7 @@ import {
   json,
   nullable,
   object,
+  record,
   string,
 } from '../validation.ts';
 
@@ -97,6 +99,53 @@ export const stateAsOf = describe(
   },
 );
 
+/** A global position, as a range's bound. */
+const positionBound = (description: string) => describe(integerString({ min: 0 }), { description });
+
+/** `lectern export`: which events, all optional (every event when none is given). */
+export const exportQuery = {
+  from: positionBound('The first global position to export (default 0).'),
+  to: positionBound('The last global position to export (default the newest when the export starts).'),
+  stream: describe(streamIdParam, { description: 'Only this stream\u2019s events.' }),
+  type: describe(string({ min: 3, max: 200, pattern: /^[a-z][a-zA-Z0-9]*\.[A-Za-z0-9]+$/ }), {
+    description: 'Only events of this type (`<context>.<Name>`).',
+    example: 'profile.ProfileCreated',
+  }),
+  since: describe(isoTime(), { description: 'Only events that occurred at or after this time.' }),
+} as const;
+
+/** `lectern republish`: a range of the store sent to the log again. */
+export const republishRequest = describe(
+  object(
+    {
+      from: describe(integer({ min: 0 }), { description: 'The first global position to send again.' }),
+      to: describe(integer({ min: 0 }), { description: 'The last global position to send again.' }),
+      context: describe(string({ min: 1, max: 64, pattern: /^[a-z][a-z0-9]*$/ }), {
+        description: 'Only events of this context (`identity`, `profile`…); default every context.',
+      }),
+      dryRun: describe(boolean(), { description: 'Count what would be sent, and send nothing.' }),
+    },
+    { optional: ['context', 'dryRun'] },
+  ),
+  { title: 'RepublishRequest' },
+);
+
+export const republishResult = describe(
+  object({
+    from: integer({ min: 0 }),
+    to: integer({ min: 0 }),
+    context: nullable(string()),
+    dryRun: boolean(),
+    events: describe(integer({ min: 0 }), { description: 'Events sent (or, in a dry run, that would be).' }),
+    byContext: describe(record(integer({ min: 0 })), { description: 'The same count per context.' }),
+  }),
+  {
+    title: 'RepublishResult',
+    description:
+      'Consumers drop the copies by event id: read models do not change, and no side effect runs twice.',
+  },
+);
+
 const unknownCategory = {
   status: 404,
   description:
@@ -168,5 +217,46 @@ export const auditApi: readonly ApiOperation[] = [
           'event its decider does not know (`unknown_stream_event`).',
       },
     ],
+  },
+  {
+    method: 'get',
+    path: '/api/admin/events/export',
+    operationId: 'exportEvents',
+    summary: 'The store\u2019s events as JSON lines, streamed',
+    description:
+      'One `AuditEvent` per line (`application/x-ndjson`), in global order, secret-derived values `[redacted]`; ' +
+      'streamed as it is read, so any number of events takes the same memory. A read that fails part way ' +
+      'cuts the response off (no final newline-terminated line follows): run it again from the position after ' +
+      'the last line received.',
+    tags: ['operations'],
+    security: { roles: ['admin'] },
+    query: exportQuery,
+    responses: {
+      200: {
+        description: 'The events, one JSON object per line.',
+        content: { 'application/x-ndjson': { type: 'string' } },
+      },
+    },
+    errors: [
+      {
+        status: 400,
+        description: 'A bad bound, stream, type or time, or `to` before `from` (`validation_failed`).',
+      },
+    ],
+  },
+  {
+    method: 'post',
+    path: '/api/admin/events/republish',
+    operationId: 'republishEvents',
+    summary: 'Send a range of the store\u2019s events to the log again',
+    description:
+      'The events at global positions `from` to `to` (of one context, if given) are produced to their topics ' +
+      'again, as the relay first did. Consumers drop the copies by event id, so it repairs a consumer that missed ' +
+      'events without changing the others. `dryRun` counts only. Recorded in the log of the server with the admin.',
+    tags: ['operations'],
+    security: { roles: ['admin'] },
+    body: republishRequest,
+    responses: { 200: { description: 'What was sent.', body: republishResult } },
+    errors: [{ status: 400, description: '`to` before `from`, or a bad context (`validation_failed`).' }],
   },
 ];
