@@ -65,13 +65,22 @@ const seed = async (http: Client, count: number, authors: number): Promise<Cours
       await http('POST', `/api/courses/${courseId}/submit`, { token: author });
       last = await http('POST', `/api/courses/${courseId}/publish`, { token: author });
     }
-    const read = await http('GET', `/api/courses/${courseId}`, {
-      token: author,
-      headers: { 'x-consistency-token': last.headers.get('x-consistency-token') ?? '' },
-    });
     const status = published ? 'published' : 'draft';
-    if (read.body.status !== status)
-      throw new Error(`course ${courseId} reads ${read.body.status}, not ${status}`);
+    // The server waits a bounded while for the catalogue to reach the token, then answers
+    // what it has with `X-Consistency: stale` (a busy machine): that is asked again, for up
+    // to five minutes. A caught-up answer with another status is a real fault.
+    const until = Date.now() + 300_000;
+    for (;;) {
+      const read = await http('GET', `/api/courses/${courseId}`, {
+        token: author,
+        headers: { 'x-consistency-token': last.headers.get('x-consistency-token') ?? '' },
+      });
+      if (read.body.status === status) break;
+      if (read.headers.get('x-consistency') !== 'stale' || Date.now() > until)
+        throw new Error(
+          `course ${courseId} reads ${read.body.status}, not ${status} (${read.headers.get('x-consistency') ?? 'no consistency header'})`,
+        );
+    }
     return { courseId, authorToken: author, published };
   };
   // A few at a time: seeding is not what is measured, and a flood would only queue.
