@@ -13,6 +13,7 @@ import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Sql } from '@lectern/infra/sql/sql';
 import { topicOf } from '@lectern/schemas';
 import { rebuildQuery } from '@lectern/schemas/operations/api';
+import type { RecordAdminAction } from './admin-actions.ts';
 
 type StatusRow = {
   name: string;
@@ -55,6 +56,7 @@ export const projectionAdminRoutes = (deps: {
     runningHere: () => boolean;
   }>[];
   verify: (token: string) => Promise<VerifiedToken>;
+  record: RecordAdminAction;
 }): Router => {
   const router = Router();
   const guard = [authenticate(deps.verify), requireRole('admin')];
@@ -155,6 +157,13 @@ export const projectionAdminRoutes = (deps: {
       });
     const { verification, events, seconds, swapped } = result;
     const differingRows = verification.tables.reduce((n, t) => n + t.differingRows, 0);
+    await deps.record(req, {
+      action: 'projection.rebuild',
+      target: projection.name,
+      parameters: { acceptDifferences: accept.value === 'true' },
+      outcome: swapped ? 'done' : 'refused',
+      result: { events, seconds, swapped, position: verification.position, differingRows },
+    });
     req.log.info(
       { projection: name, actor: req.ctx.actor?.userId, events, seconds, swapped, differingRows },
       swapped ? 'projection rebuilt' : 'projection rebuilt, not swapped in: it differs from the live model',

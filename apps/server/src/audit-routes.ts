@@ -22,6 +22,7 @@ import {
   streamIdParam,
 } from '@lectern/schemas/operations/audit-api';
 import { integerString, isoTime } from '@lectern/schemas';
+import type { RecordAdminAction } from './admin-actions.ts';
 
 const DEFAULT_LIMIT = 1000;
 /** Events read from the store at a time by export and republish. */
@@ -89,6 +90,7 @@ export const auditRoutes = (deps: {
   /** Every stream kind of the deployment, from its modules. */
   streams: readonly StreamKind[];
   verify: (token: string) => Promise<VerifiedToken>;
+  record: RecordAdminAction;
 }): Router => {
   const router = Router();
   const guard = [authenticate(deps.verify), requireRole('admin')];
@@ -305,6 +307,15 @@ export const auditRoutes = (deps: {
       { actor: req.ctx.actor?.userId, from: body.from, to: body.to, context, dryRun, events },
       dryRun ? 'audit: republish counted' : 'audit: events republished',
     );
+    // A dry run changes nothing: it is in the log only.
+    if (!dryRun)
+      await deps.record(req, {
+        action: 'events.republish',
+        target: `${body.from}..${body.to}`,
+        parameters: { from: body.from, to: body.to, context },
+        outcome: 'done',
+        result: { events, byContext },
+      });
     res.json({ from: body.from, to: body.to, context, dryRun, events, byContext });
   });
 

@@ -4,6 +4,7 @@ import type { MessageLog } from '@lectern/infra/ports/message-log';
 import { Problem } from '@lectern/infra/runtime/errors';
 import { deadLetterAdmin, UnknownDeadLetterTopic } from '@lectern/infra/runtime/dead-letter-admin';
 import { deadLetterLimit } from '@lectern/schemas/operations/dead-letters-api';
+import type { RecordAdminAction } from './admin-actions.ts';
 
 /**
  * The dead-letter topics of the deployment, for admins (`lectern dlq …`):
@@ -16,6 +17,7 @@ export const deadLetterRoutes = (deps: {
   /** Every dead-letter topic of the deployment: one per consumer. */
   topics: readonly string[];
   verify: (token: string) => Promise<VerifiedToken>;
+  record: RecordAdminAction;
 }): Router => {
   const router = Router();
   const guard = [authenticate(deps.verify), requireRole('admin')];
@@ -50,6 +52,13 @@ export const deadLetterRoutes = (deps: {
     const topic = String(req.params.topic);
     const result = await known(() => admin.redrive(topic));
     req.log.info({ topic, actor: req.ctx.actor?.userId, ...result }, 'dead letters redriven');
+    await deps.record(req, {
+      action: 'deadletters.redrive',
+      target: topic,
+      parameters: {},
+      outcome: 'done',
+      result,
+    });
     res.json({ topic, ...result });
   });
 

@@ -4,6 +4,7 @@ import { deadLettersApi } from '@lectern/schemas/operations/dead-letters-api';
 import { auditApi } from '@lectern/schemas/operations/audit-api';
 import { openApiDocument, type OpenApiDocument } from '@lectern/schemas/openapi';
 import { asyncApiDocument } from '@lectern/schemas/asyncapi';
+import { operationsEvents } from '@lectern/schemas/operations/events';
 import type { ApiSection } from '@lectern/infra/runtime/context-module';
 import server from '../package.json' with { type: 'json' };
 import { loadConfig } from './config.ts';
@@ -31,10 +32,19 @@ const info = (title: string) => ({ title, version: server.version });
 
 /** The AsyncAPI document, as `GET /asyncapi.json` serves it: the socket and every context's topics. */
 export const asyncApi = () =>
-  asyncApiDocument(
-    info('Lectern events and realtime'),
-    contextModules(loadConfig({})).flatMap((m) => (m.asyncApi ? [m.asyncApi] : [])),
-  );
+  asyncApiDocument(info('Lectern events and realtime'), [
+    ...contextModules(loadConfig({})).flatMap((m) => (m.asyncApi ? [m.asyncApi] : [])),
+    {
+      context: 'operations',
+      topics: [
+        {
+          name: 'operations.events',
+          description: 'What admins did: each rebuild, dead-letter redrive and republish, with its admin.',
+          events: operationsEvents,
+        },
+      ],
+    },
+  ]);
 
 /** The combined document, as `GET /openapi.json` serves it. */
 export const apiDocument = (

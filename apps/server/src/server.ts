@@ -25,6 +25,7 @@ import { loadConfig, type Config } from './config.ts';
 import { projectionAdminRoutes } from './admin-routes.ts';
 import { deadLetterRoutes } from './dead-letter-routes.ts';
 import { auditRoutes } from './audit-routes.ts';
+import { adminActionRecorder, adminActionStreams } from './admin-actions.ts';
 import { listen, untilAborted } from './http-lifecycle.ts';
 import { openEngines } from './engines.ts';
 import { openTokens } from './tokens.ts';
@@ -301,6 +302,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       sweep.unref();
       closers.unshift(async () => clearInterval(sweep));
     }
+    const recordAdminAction = adminActionRecorder(store);
     if (config.roles.includes('api') || config.roles.includes('projections'))
       app.use(
         projectionAdminRoutes({
@@ -319,6 +321,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
             runningHere: () => consumersHere.get(c.name)?.isRunning() ?? false,
           })),
           verify,
+          record: recordAdminAction,
         }),
       );
     if (config.roles.includes('api') || config.roles.includes('projections'))
@@ -326,6 +329,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
         deadLetterRoutes({
           log,
           verify,
+          record: recordAdminAction,
           // One dead-letter topic per consumer of the deployment, wherever it runs.
           topics: [
             ...projections.map((p) => `projection.${p.name}`),
@@ -341,7 +345,8 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           log,
           namespace: config.namespace,
           verify,
-          streams: modules.flatMap((m) => m.streams ?? []),
+          record: recordAdminAction,
+          streams: [...modules.flatMap((m) => m.streams ?? []), ...adminActionStreams],
         }),
       );
     // 7. The WebSocket gateway (role `realtime`) on `/ws` of this server.

@@ -14,6 +14,7 @@ import { onEveryProfile, sharedLectern, type ProfileSetup } from './testing.ts';
 
 type Line = Readonly<{
   id: string;
+  streamId: string;
   revision: number;
   position: number;
   occurredAt: string;
@@ -38,8 +39,9 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
   const http = jsonClient(async () => (await server()).url);
   const tokens = async () => {
     const l = await server();
-    const admin = (await l.signAccessToken({ sub: randomUUID(), roles: ['admin'] })).token;
-    return { l, admin, env: { LECTERN_URL: l.url, LECTERN_TOKEN: admin } };
+    const adminId = randomUUID();
+    const admin = (await l.signAccessToken({ sub: adminId, roles: ['admin'] })).token;
+    return { l, admin, adminId, env: { LECTERN_URL: l.url, LECTERN_TOKEN: admin } };
   };
 
   test(`${name}: a profile created and changed twice: history, --json, related, as-of by revision and by time`, async (t) => {
@@ -347,7 +349,7 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
   });
 
   test(`${name}: republish sends a range again, and no read model changes; a dry run counts and sends nothing`, async (t) => {
-    const { l, admin, env } = await tokens();
+    const { l, admin, adminId, env } = await tokens();
     const userId = randomUUID();
     const me = (await l.signAccessToken({ sub: userId, roles: ['learner'] })).token;
     for (const body of [{ displayName: 'Edsger' }, { displayName: 'Edsger Dijkstra', bio: 'Goto' }])
@@ -406,6 +408,26 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
     );
     t.deepEqual(changes.length, 3, 'displayName twice, bio once');
     t.is(new Set(changes).size, changes.length, JSON.stringify(history.body));
+
+    // The republish is itself on record, with its admin; the dry run is not.
+    let recorded: Line[] = [];
+    await waitUntil('the republish to be on record', async () => {
+      const out = await runCli(['export', '--type', 'operations.AdminActionTaken'], env);
+      recorded = jsonLines(out.stdout).filter((e) => e.actor?.userId === adminId);
+      return recorded.length > 0;
+    });
+    t.is(recorded.length, 1, 'one record: the dry run changed nothing');
+    t.like(recorded[0]!, { actor: { userId: adminId, roles: ['admin'] } });
+    t.like(recorded[0]!.data, {
+      action: 'events.republish',
+      target: `${from}..${to}`,
+      parameters: { from, to, context: 'profile' },
+      outcome: 'done',
+      result: { events: inRange.length },
+    });
+    const onRecord = await runCli(['history', recorded[0]!.streamId, '--json'], env);
+    t.is(onRecord.code, 0, onRecord.stderr);
+    t.is(jsonLines(onRecord.stdout)[0]!.id, recorded[0]!.id);
 
     const learner = (await l.signAccessToken({ sub: randomUUID(), roles: ['learner'] })).token;
     problem(

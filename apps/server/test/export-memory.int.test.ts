@@ -54,6 +54,9 @@ if (url) {
         namespace: 'memory',
         verify: async () => ({ userId: '00000000-0000-4000-8000-000000000001', roles: ['admin'] }),
         streams: profileModule().streams ?? [],
+        record: async () => {
+          throw new Error('an export records no admin action');
+        },
       }),
     );
     finish();

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { waitUntil } from '@lectern/infra/testing/wait';
 import { openApiPath, type ApiOperation } from '@lectern/schemas/openapi';
 import { loadConfig } from '../src/config.ts';
 import { apiContexts, apiDocument } from '../src/openapi.ts';
@@ -111,9 +112,7 @@ test.serial('answers match the documented response schemas', async (t) => {
     return { res, body: body as Record<string, unknown> };
   };
   /** Lists are read models without consistency tokens: poll until the write shows. */
-  const eventually = async (check: () => Promise<boolean>) => {
-    for (let i = 0; i < 100 && !(await check()); i++) await new Promise((r) => setTimeout(r, 50));
-  };
+  const eventually = (check: () => Promise<boolean>) => waitUntil('the write to show', check, 120_000, 50);
 
   const put = await call('updateProfile', {
     as: me,
@@ -179,6 +178,18 @@ test.serial('answers match the documented response schemas', async (t) => {
   t.true((exported.body as unknown as unknown[]).length > 0);
   const position = (correlated.body.items as { position: number }[])[0]!.position;
   await call('republishEvents', { as: admin, body: { from: position, to: position, dryRun: true } });
+  // The rebuild and the redrive above are on record as events of their own, with their admin.
+  const actions = new Set<string>();
+  await waitUntil('the rebuild and the redrive to be on record', async () => {
+    const onRecord = await call('exportEvents', {
+      as: admin,
+      path: '/api/admin/events/export?type=operations.AdminActionTaken',
+    });
+    for (const e of onRecord.body as unknown as { data: { action: string; target: string } }[])
+      actions.add(`${e.data.action} ${e.data.target}`);
+    return actions.size >= 2;
+  });
+  t.deepEqual([...actions].sort(), [`deadletters.redrive ${dlq}`, 'projection.rebuild experience_levels']);
 
   // Profile's and operations' every operation was called (identity's flows check their own).
   const ours = apiContexts.filter((c) => c.name === 'profile' || c.name === 'operations');
