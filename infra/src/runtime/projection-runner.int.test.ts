@@ -4,7 +4,8 @@ import { topicOf, type NewEvent, type RecordedEvent } from '@lectern/schemas';
 import { sqlEventStore } from '../event-store/sql-store.ts';
 import { kafkaLog } from '../message-log/kafka.ts';
 import { sqlLog } from '../message-log/sql-log.ts';
-import type { EventStore } from '../ports/event-store.ts';
+import { START, type EventStore } from '../ports/event-store.ts';
+import { waitUntil } from '../testing/wait.ts';
 import type { MessageLog } from '../ports/message-log.ts';
 import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
@@ -323,6 +324,16 @@ const suite = (name: string, make: () => Promise<Engines>) => {
     const stream = `${context}-${randomUUID()}`;
     await store.append(stream, [{ ...recorded(stream, 0, { n: 5 }), type: `${context}.Counted` }], {
       expectedRevision: 'no_stream',
+    });
+    // A rebuild replays the feed, which holds an event back while an older transaction
+    // anywhere on the server is still open (a busy machine's other tests).
+    await waitUntil('the feed to hold the event', async () => {
+      for (let cursor = START; ;) {
+        const page = await store.readAll(cursor, 1000);
+        if (page.length === 0) return false;
+        if (page.some((e) => e.streamId === stream)) return true;
+        cursor = page[page.length - 1]!.cursor;
+      }
     });
     const refused = await t.throwsAsync(runner.rebuild({ agreeWithinMs: 0 }), {
       instanceOf: RebuildNotVerified,
