@@ -24,6 +24,10 @@ commands:
       table), and swaps them in when they match; a difference keeps the live
       model and names the differing rows (exit 1). --accept-differences swaps
       anyway, as after fixing the projection
+  diff <projection> [--json]
+      replays the store into scratch tables and compares them with the live
+      model at one position, changing nothing; names the differing rows by key
+      (exit 1 when there are any)
   history <stream> [--from-revision N] [--limit N] [--json] [--follow]
       every event of a stream: revision, position, time, type, actor, causation,
       correlation and request ids, data; --follow tails it
@@ -260,6 +264,23 @@ const commands: Record<string, () => Promise<string | null>> = {
       throw new CliError(`${problem.title}\n${differences(problem.verification)}`, 1);
     }
     throw new CliError(`${status}: ${JSON.stringify(body)}`, 1);
+  },
+  diff: async () => {
+    const name = positionals[1];
+    if (!name) throw new CliError(`diff needs the projection's name\n\n${HELP}`, 2);
+    const body = (await api('GET', `/api/admin/projections/${encodeURIComponent(name)}/diff`)) as {
+      events: number;
+      verification: RebuildVerification & { matches: boolean };
+    };
+    if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
+    if (!body.verification.matches)
+      throw new CliError(
+        `${name} differs from a replay of ${body.events} events\n${differences(body.verification)}`,
+        1,
+      );
+    return values.json
+      ? null
+      : `${name} matches a replay of ${body.events} events at position ${body.verification.position ?? '-'}`;
   },
   dlq,
   history: printing(history),

@@ -120,15 +120,14 @@ export const projectionAdminRoutes = (deps: {
     res.json({ items: [...sqlItems, ...others] });
   });
 
-  router.post('/api/admin/projections/:name/rebuild', ...guard, async (req, res) => {
-    const name = req.params.name;
+  /** The projection's runner here, or one made only to rebuild (never started, it consumes nothing). */
+  const runnerOf = async (name: string): Promise<ProjectionRunner> => {
     const projection = deps.projections.find((p) => p.name === name);
     if (!projection)
       throw new Problem('not_found', 'projection_not_found', `There is no projection '${name}'.`, {
         extra: { known: deps.projections.map((p) => p.name) },
       });
-    // A runner that is never started consumes nothing: here it only rebuilds.
-    const runner =
+    return (
       deps.runners.find((r) => r.projection.name === name) ??
       (await projectionRunner({
         projection,
@@ -137,7 +136,37 @@ export const projectionAdminRoutes = (deps: {
         store: deps.store,
         logger: deps.logger,
         namespace: deps.namespace,
-      }));
+      }))
+    );
+  };
+  const notVerified = (name: string) => (error: unknown) => {
+    if (error instanceof RebuildNotVerified)
+      throw new Problem(
+        'conflict',
+        'rebuild_not_verified',
+        `The rebuild of ${name} was not verified: ${error.reason}.`,
+      );
+    throw error;
+  };
+
+  // Changes nothing: replays into shadow tables and compares, at one position, as a rebuild does.
+  router.get('/api/admin/projections/:name/diff', ...guard, async (req, res) => {
+    const runner = await runnerOf(String(req.params.name));
+    const name = runner.projection.name;
+    const { verification, events, seconds } = await runner
+      .rebuild({ compareOnly: true })
+      .catch(notVerified(name));
+    const differingRows = verification.tables.reduce((n, t) => n + t.differingRows, 0);
+    req.log.info(
+      { projection: name, actor: req.ctx.actor?.userId, events, differingRows },
+      'projection diffed',
+    );
+    res.json({ projection: name, events, seconds, verification });
+  });
+
+  router.post('/api/admin/projections/:name/rebuild', ...guard, async (req, res) => {
+    const runner = await runnerOf(String(req.params.name));
+    const name = runner.projection.name;
     const accept = rebuildQuery.acceptDifferences(
       req.query.acceptDifferences ?? 'false',
       '/acceptDifferences',
@@ -146,20 +175,12 @@ export const projectionAdminRoutes = (deps: {
       throw validationProblem(accept.issues, 'The query parameter acceptDifferences is not valid.');
     const result = await runner
       .rebuild({ acceptDifferences: accept.value === 'true' })
-      .catch((error: unknown) => {
-        if (error instanceof RebuildNotVerified)
-          throw new Problem(
-            'conflict',
-            'rebuild_not_verified',
-            `The rebuild of ${name} was not verified: ${error.reason}.`,
-          );
-        throw error;
-      });
+      .catch(notVerified(name));
     const { verification, events, seconds, swapped } = result;
     const differingRows = verification.tables.reduce((n, t) => n + t.differingRows, 0);
     await deps.record(req, {
       action: 'projection.rebuild',
-      target: projection.name,
+      target: name,
       parameters: { acceptDifferences: accept.value === 'true' },
       outcome: swapped ? 'done' : 'refused',
       result: { events, seconds, swapped, position: verification.position, differingRows },

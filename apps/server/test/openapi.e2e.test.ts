@@ -160,6 +160,11 @@ test.serial('answers match the documented response schemas', async (t) => {
 
   await call('listProjections', { as: admin });
   await call('rebuildProjection', { as: admin, path: '/api/admin/projections/experience_levels/rebuild' });
+  const diffed = await call('diffProjection', {
+    as: admin,
+    path: '/api/admin/projections/experience_levels/diff',
+  });
+  t.like(diffed.body, { projection: 'experience_levels', verification: { matches: true } });
   const dlqs = await call('listDeadLetterTopics', { as: admin });
   const dlq = (dlqs.body.items as { topic: string }[])[0]!.topic;
   await call('showDeadLetters', { as: admin, path: `/api/admin/dead-letters/${dlq}` });

@@ -120,6 +120,12 @@ if (databaseUrl && brokers) {
       } finally {
         await sql.close();
       }
+      // diff finds it too, from either process, and changes nothing.
+      const diffed = await runCli(['diff', 'profiles', '--url', worker.url, '--token', admin]);
+      t.is(diffed.code, 1, diffed.stdout);
+      t.regex(diffed.stderr, /profiles differs from a replay of \d+ events/);
+      t.regex(diffed.stderr, /profiles: 12 rows live, 12 rebuilt, 1 differ/);
+      t.true(diffed.stderr.includes(JSON.stringify({ id: victim })), diffed.stderr);
       const refused = await runCli(['rebuild', 'profiles', '--url', api.url, '--token', admin]);
       t.is(refused.code, 1, refused.stdout);
       t.regex(refused.stderr, /differs from the live model in 1 rows; the live model is kept/);
@@ -140,6 +146,9 @@ if (databaseUrl && brokers) {
       t.is(accepted.code, 0, accepted.stderr);
       t.like(JSON.parse(accepted.stdout), { swapped: true, verification: { matches: false } });
       t.is(await read(), last.get(users[0]!)!.name);
+      const clean = await runCli(['diff', 'profiles', '--url', api.url, '--token', admin]);
+      t.is(clean.code, 0, clean.stderr);
+      t.regex(clean.stdout, /^profiles matches a replay of \d+ events at position \d+/);
     } finally {
       await api.stop();
       await worker.stop();

@@ -122,6 +122,8 @@ export type RebuildOptions = Readonly<{
   acceptDifferences?: boolean;
   /** How long the live model may take to reach the rebuilt one's position; default 60 s. */
   agreeWithinMs?: number;
+  /** Replay and compare as a rebuild does, and never swap: what `lectern diff` shows. */
+  compareOnly?: boolean;
 }>;
 
 /** The comparison of the rebuilt model with the live one at one position. */
@@ -453,7 +455,7 @@ export const projectionRunner = async (opts: {
         behind = await liveBehind();
       }
       const agreed = behind === 0;
-      if (!agreed && !rebuildOpts.acceptDifferences) {
+      if (!agreed && (!rebuildOpts.acceptDifferences || rebuildOpts.compareOnly)) {
         await sql.query(`drop schema if exists ${ident(schema)} cascade`);
         throw new RebuildNotVerified(
           p.name,
@@ -488,7 +490,7 @@ export const projectionRunner = async (opts: {
           matches: agreed && tables.every((t) => t.differingRows === 0),
           tables,
         };
-        if (!verification.matches && !rebuildOpts.acceptDifferences)
+        if (rebuildOpts.compareOnly || (!verification.matches && !rebuildOpts.acceptDifferences))
           return { kind: 'done', swapped: false, verification };
         await tx.query(`drop schema if exists ${ident(old)} cascade`);
         await tx.query(`create schema ${ident(old)}`);
@@ -533,9 +535,11 @@ export const projectionRunner = async (opts: {
       const differingRows = outcome.verification.tables.reduce((n, t) => n + t.differingRows, 0);
       log.info(
         { events, seconds, swapped: outcome.swapped, verified: outcome.verification.verified, differingRows },
-        outcome.swapped
-          ? 'projection rebuilt'
-          : 'projection rebuilt but not swapped in: it differs from the live model',
+        rebuildOpts.compareOnly
+          ? 'projection compared with a replay'
+          : outcome.swapped
+            ? 'projection rebuilt'
+            : 'projection rebuilt but not swapped in: it differs from the live model',
       );
       return { events, seconds, swapped: outcome.swapped, verification: outcome.verification };
     },

@@ -113,6 +113,21 @@ export const rebuildResult = describe(
   { title: 'RebuildResult' },
 );
 
+export const projectionDiff = describe(
+  object({
+    projection: projectionName,
+    events: describe(integer({ min: 0 }), { description: 'Events replayed into the scratch tables.' }),
+    seconds: describe(number({ min: 0 }), { description: 'How long the replay and the comparison took.' }),
+    verification: rebuildVerification,
+  }),
+  {
+    title: 'ProjectionDiff',
+    description:
+      'A replay of the store compared with the live model at one position; `verification.matches` says ' +
+      'whether they agree, and each table names its differing rows by key.',
+  },
+);
+
 /** `POST …/rebuild`'s query. */
 export const rebuildQuery = {
   acceptDifferences: describe(oneOf(['true', 'false'] as const), {
@@ -168,6 +183,29 @@ export const operationsApi: readonly ApiOperation[] = [
           '`rebuild_differs`: the rebuilt model differs from the live one, which is kept; `verification` names ' +
           "the differing rows. `rebuild_not_verified`: the live model did not reach the rebuilt one's position " +
           'within a minute (no consumer of it running?), so nothing could be compared.',
+      },
+    ],
+  },
+  {
+    method: 'get',
+    path: '/api/admin/projections/:name/diff',
+    operationId: 'diffProjection',
+    summary: 'Compare a read model with a replay of the store',
+    description:
+      'Replays the event store into scratch tables and compares them with the live model at one position, as ' +
+      'a rebuild does, then drops them: nothing changes. Answers 200 whether or not they match; ' +
+      '`verification` says which rows differ (a row damaged by hand, a projection changed without a rebuild).',
+    tags: ['operations'],
+    security: { roles: ['admin'] },
+    params: { name: projectionName },
+    responses: { 200: { description: 'The comparison.', body: projectionDiff } },
+    errors: [
+      { status: 404, description: 'There is no SQL read model of that name (`projection_not_found`).' },
+      {
+        status: 409,
+        description:
+          "`rebuild_not_verified`: the live model did not reach the replay's position within a minute (no " +
+          'consumer of it running?), so nothing could be compared.',
       },
     ],
   },
