@@ -389,6 +389,7 @@ test("profile's and operations' documents build, with every route of theirs", (t
     'delete /api/admin/experience-levels/{code}',
     'get /api/admin/experience-levels',
     'get /api/admin/projections',
+    'get /api/admin/projections/{name}/diff',
     'get /api/experience-levels',
     'get /api/profile',
     'get /api/profile/history',

@@ -70,7 +70,7 @@ export const routeGroups: readonly RouteGroup[] = [
   },
   {
     name: 'admin',
-    routes: '/api/admin/(correlations|dead-letters|identity|projections|streams|users)(/.*)?',
+    routes: '/api/admin/(correlations|dead-letters|events|identity|projections|streams|users)(/.*)?',
     p95Seconds: null,
     why: 'rebuilds and audits run as long as the history they walk',
   },
