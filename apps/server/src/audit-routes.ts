@@ -59,6 +59,12 @@ async function* eventsBetween(
   }
 }
 
+/** A range whose end comes before its start: schema-valid, so a code of its own. */
+const rangeReversed = () =>
+  new Problem('validation', 'range_reversed', 'to is before from: give the lower position as from.', {
+    issues: [{ path: '/to', message: 'must not be before from' }],
+  });
+
 /** Writes a line, waiting while the client's socket is full; false once the client has gone. */
 const writeLine = async (res: Response, line: string): Promise<boolean> => {
   if (res.destroyed) return false;
@@ -248,9 +254,13 @@ export const auditRoutes = (deps: {
     const stream = optional(req, exportQuery.stream, 'stream');
     const type = optional(req, exportQuery.type, 'type');
     const since = optional(req, exportQuery.since, 'since');
-    if (to < from)
-      throw validationProblem([{ path: '/to', message: 'must not be before from' }], 'to is before from.');
+    if (to < from) throw rangeReversed();
     const sinceMs = since === undefined ? null : Date.parse(since);
+    if (Number.isNaN(sinceMs))
+      throw validationProblem(
+        [{ path: '/since', message: 'must be a real instant' }],
+        'The time is not valid.',
+      );
     const wanted = (e: RecordedEvent) =>
       (type === undefined || e.type === type) && (sinceMs === null || Date.parse(e.occurredAt) >= sinceMs);
     const redactionOf = (e: RecordedEvent) => {
@@ -290,8 +300,7 @@ export const auditRoutes = (deps: {
     const checked = republishRequest(jsonBody(req), '');
     if (!checked.ok) throw validationProblem(checked.issues, 'The republish request is not valid.');
     const body = checked.value;
-    if (body.to < body.from)
-      throw validationProblem([{ path: '/to', message: 'must not be before from' }], 'to is before from.');
+    if (body.to < body.from) throw rangeReversed();
     const context = body.context ?? null;
     const dryRun = body.dryRun ?? false;
     const byContext: Record<string, number> = {};

@@ -435,12 +435,19 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
       await http('POST', '/api/admin/events/republish', { token: learner, body: { from, to } }),
       403,
     );
-    for (const body of [
-      { from: 5, to: 2 },
-      { from },
-      { from, to, context: 'Profile!' },
-      { from, to, extra: 1 },
-    ])
+    problem(
+      t,
+      await http('POST', '/api/admin/events/republish', { token: admin, body: { from: 5, to: 2 } }),
+      400,
+      'range_reversed',
+    );
+    problem(
+      t,
+      await http('GET', '/api/admin/events/export?since=0000-00-00T00:00:00Z', { token: admin }),
+      400,
+      'validation_failed',
+    );
+    for (const body of [{ from }, { from, to, context: 'Profile!' }, { from, to, extra: 1 }])
       problem(
         t,
         await http('POST', '/api/admin/events/republish', { token: admin, body }),

@@ -240,7 +240,8 @@ export const auditApi: readonly ApiOperation[] = [
     errors: [
       {
         status: 400,
-        description: 'A bad bound, stream, type or time, or `to` before `from` (`validation_failed`).',
+        description:
+          'A bad bound, stream, type or time (`validation_failed`), or `to` before `from` (`range_reversed`).',
       },
     ],
   },
@@ -257,6 +258,11 @@ export const auditApi: readonly ApiOperation[] = [
     security: { roles: ['admin'] },
     body: republishRequest,
     responses: { 200: { description: 'What was sent.', body: republishResult } },
-    errors: [{ status: 400, description: '`to` before `from`, or a bad context (`validation_failed`).' }],
+    errors: [
+      {
+        status: 400,
+        description: '`to` before `from` (`range_reversed`), or a bad context (`validation_failed`).',
+      },
+    ],
   },
 ];
