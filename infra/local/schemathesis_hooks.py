@@ -78,6 +78,9 @@ BUSINESS_400 = {
     "editMessage": {"message_not_allowed"},
     # Exactly one of time, revision and position: a rule across parameters the schema does not state.
     "streamStateAsOf": {"validation_failed"},
+    # `to` before `from` ties two fields the schema cannot relate.
+    "exportEvents": {"range_reversed"},
+    "republishEvents": {"range_reversed"},
 }
 
 ANALYTICS_RANGE = re.compile(r"^/api/analytics/(?:reports/[a-z-]+(?:/export)?|events/export)$")
