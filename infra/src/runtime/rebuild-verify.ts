@@ -20,14 +20,14 @@ export type TableVerification = Readonly<{
   rebuiltChecksum: string;
   /** Rows present on one side only, or different; 0 when the table matches. */
   differingRows: number;
-  /** The first `DIFFERING_KEYS_SHOWN` of them, by primary key (JSON objects of the key's columns). */
-  differingKeys: readonly Readonly<Record<string, unknown>>[];
+  /** The first `DIFFERING_KEYS_SHOWN` of them, by primary key (each key column and its value as text). */
+  differingKeys: readonly Readonly<Record<string, string>>[];
 }>;
 
 export const DIFFERING_KEYS_SHOWN = 20;
 
 /** The columns of a table's primary key, in key order; empty when it has none. */
-const primaryKeyOf = async (tx: SqlExecutor, table: string): Promise<string[]> =>
+export const primaryKeyOf = async (tx: SqlExecutor, table: string): Promise<string[]> =>
   (
     await tx.query<{ name: string }>(
       `select a.attname as name
@@ -73,11 +73,11 @@ export const verifyTable = async (
   const key = await primaryKeyOf(tx, live);
   const on = key.length ? key.map((c) => `l.${quote(c)} = r.${quote(c)}`).join(' and ') : 'l::text = r::text';
   const keyJson = key.length
-    ? `json_build_object(${key.map((c) => `'${c.replaceAll("'", "''")}', coalesce(l.${quote(c)}, r.${quote(c)})`).join(', ')})`
+    ? `json_build_object(${key.map((c) => `'${c.replaceAll("'", "''")}', coalesce(l.${quote(c)}, r.${quote(c)})::text`).join(', ')})`
     : `json_build_object('row', coalesce(l::text, r::text))`;
   const differing = `from ${live} l full join ${rebuilt} r on ${on} where l::text is distinct from r::text`;
   const [count] = await tx.query<{ n: string }>(`select count(*)::text as n ${differing}`);
-  const keys = await tx.query<{ key: Record<string, unknown> }>(
+  const keys = await tx.query<{ key: Record<string, string> }>(
     `select key from (select ${keyJson} as key ${differing}) d order by key::text limit ${DIFFERING_KEYS_SHOWN}`,
   );
   return { ...base, differingRows: Number(count!.n), differingKeys: keys.map((k) => k.key) };
