@@ -390,6 +390,7 @@ test("profile's and operations' documents build, with every route of theirs", (t
     'get /api/admin/experience-levels',
     'get /api/admin/projections',
     'get /api/admin/projections/{name}/diff',
+    'get /api/admin/projections/{name}/explain',
     'get /api/experience-levels',
     'get /api/profile',
     'get /api/profile/history',

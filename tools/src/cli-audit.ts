@@ -69,7 +69,7 @@ export type AuditDeps = Readonly<{
   stop: AbortSignal;
 }>;
 
-type AuditEvent = Readonly<{
+export type AuditEvent = Readonly<{
   id: string;
   streamId: string;
   revision: number;

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { asOf, AUDIT_HELP, CliError, history, related, type AuditDeps } from './cli-audit.ts';
+import {
+  asOf,
+  AUDIT_HELP,
+  CliError,
+  history,
+  related,
+  type AuditDeps,
+  type AuditEvent,
+} from './cli-audit.ts';
 import { exportEvents, REPLAY_HELP, republish, type ReplayDeps } from './cli-replay.ts';
 
 /**
@@ -26,8 +34,11 @@ commands:
       anyway, as after fixing the projection
   diff <projection> [--json]
       replays the store into scratch tables and compares them with the live
-      model at one position, changing nothing; names the differing rows by key
-      (exit 1 when there are any)
+      model at one position, changing nothing; names the differing rows by key,
+      each with the events that produced it (exit 1 when there are any)
+  explain <projection> <key> [field] [--table T] [--json]
+      the events, in order, that produced one row of a read model (or one
+      field of it), and whether the live row is what they make (exit 1 if not)
   history <stream> [--from-revision N] [--limit N] [--json] [--follow]
       every event of a stream: revision, position, time, type, actor, causation,
       correlation and request ids, data; --follow tails it
@@ -79,6 +90,7 @@ const args = (() => {
         since: { type: 'string' },
         context: { type: 'string' },
         'dry-run': { type: 'boolean' },
+        table: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -243,6 +255,42 @@ const differences = (v: RebuildVerification): string =>
     ]),
   ].join('\n');
 
+type RowLineage = Readonly<{
+  table: string;
+  key: Record<string, string>;
+  replayed: boolean;
+  live: boolean;
+  matchesLive: boolean;
+  steps: readonly {
+    op: string;
+    changed: readonly string[];
+    event: Pick<AuditEvent, 'id' | 'streamId' | 'revision' | 'position' | 'occurredAt' | 'type' | 'actor'>;
+  }[];
+}>;
+
+/** A row and the events that made it, one line per change. */
+const lineage = (row: RowLineage): string => {
+  const state =
+    !row.replayed && !row.live
+      ? 'in neither the replay nor the live model'
+      : row.matchesLive
+        ? 'the live row is what its events make'
+        : !row.live
+          ? 'missing from the live model'
+          : !row.replayed
+            ? 'in the live model, but no event makes it'
+            : 'the live row differs from what its events make';
+  return [
+    `  ${row.table} ${JSON.stringify(row.key)}: ${state}`,
+    ...(row.steps.length ? [] : ['    no event touched it']),
+    ...row.steps.map(
+      ({ op, changed, event: e }) =>
+        `    ${op.padEnd(6)} ${e.occurredAt}  ${e.type} ${e.streamId}@${e.revision} (position ${e.position}, ` +
+        `by ${e.actor?.userId ?? 'the system'})${op === 'update' ? `: ${changed.join(', ')}` : ''}`,
+    ),
+  ].join('\n');
+};
+
 const commands: Record<string, () => Promise<string | null>> = {
   'dev-token': async () => devToken(values.roles.split(','), values.sub),
   projections: async () => JSON.stringify(await api('GET', '/api/admin/projections'), null, 2),
@@ -271,16 +319,40 @@ const commands: Record<string, () => Promise<string | null>> = {
     const body = (await api('GET', `/api/admin/projections/${encodeURIComponent(name)}/diff`)) as {
       events: number;
       verification: RebuildVerification & { matches: boolean };
+      rows: readonly RowLineage[];
     };
     if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
     if (!body.verification.matches)
       throw new CliError(
-        `${name} differs from a replay of ${body.events} events\n${differences(body.verification)}`,
+        [
+          `${name} differs from a replay of ${body.events} events`,
+          differences(body.verification),
+          ...(body.rows.length ? ['the events behind each differing row:', ...body.rows.map(lineage)] : []),
+        ].join('\n'),
         1,
       );
     return values.json
       ? null
       : `${name} matches a replay of ${body.events} events at position ${body.verification.position ?? '-'}`;
+  },
+  explain: async () => {
+    const [, name, key, field] = positionals;
+    if (!name || !key)
+      throw new CliError(`explain needs the projection's name and the row's key\n\n${HELP}`, 2);
+    const query = new URLSearchParams({ key });
+    if (field) query.set('field', field);
+    if (values.table) query.set('table', values.table);
+    const body = (await api(
+      'GET',
+      `/api/admin/projections/${encodeURIComponent(name)}/explain?${query}`,
+    )) as {
+      events: number;
+      row: RowLineage;
+    };
+    if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
+    const text = `${name}${field ? `, field ${field}` : ''}, from a replay of ${body.events} events:\n${lineage(body.row)}`;
+    if (!body.row.matchesLive) throw new CliError(text, 1);
+    return values.json ? null : text;
   },
   dlq,
   history: printing(history),

@@ -6,13 +6,21 @@ import {
   projectionRunner,
   type ProjectionRunner,
 } from '@lectern/infra/runtime/projection-runner';
+import { liveTables } from '@lectern/infra/runtime/projection-runner';
 import type { SqlProjection } from '@lectern/infra/runtime/projection';
+import { primaryKeyOf } from '@lectern/infra/runtime/rebuild-verify';
+import {
+  LineageRequestInvalid,
+  traceRows,
+  type Lineage,
+  type RowKey,
+} from '@lectern/infra/runtime/row-lineage';
 import type { EventStore } from '@lectern/infra/ports/event-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Sql } from '@lectern/infra/sql/sql';
 import { topicOf } from '@lectern/schemas';
-import { rebuildQuery } from '@lectern/schemas/operations/api';
+import { explainQuery, rebuildQuery } from '@lectern/schemas/operations/api';
 import type { RecordAdminAction } from './admin-actions.ts';
 
 type StatusRow = {
@@ -120,13 +128,17 @@ export const projectionAdminRoutes = (deps: {
     res.json({ items: [...sqlItems, ...others] });
   });
 
-  /** The projection's runner here, or one made only to rebuild (never started, it consumes nothing). */
-  const runnerOf = async (name: string): Promise<ProjectionRunner> => {
+  const projectionOf = (name: string): SqlProjection => {
     const projection = deps.projections.find((p) => p.name === name);
     if (!projection)
       throw new Problem('not_found', 'projection_not_found', `There is no projection '${name}'.`, {
         extra: { known: deps.projections.map((p) => p.name) },
       });
+    return projection;
+  };
+  /** The projection's runner here, or one made only to rebuild (never started, it consumes nothing). */
+  const runnerOf = async (name: string): Promise<ProjectionRunner> => {
+    const projection = projectionOf(name);
     return (
       deps.runners.find((r) => r.projection.name === name) ??
       (await projectionRunner({
@@ -149,20 +161,141 @@ export const projectionAdminRoutes = (deps: {
     throw error;
   };
 
-  // Changes nothing: replays into shadow tables and compares, at one position, as a rebuild does.
+  /** Row lineage by a replay into scratch tables; a key, table or field the model lacks is a 400. */
+  const trace = (
+    projection: SqlProjection,
+    rows: readonly RowKey[],
+    opts: { field?: string; toPosition?: number },
+  ) =>
+    traceRows({ sql: deps.sql, store: deps.store, projection, rows, ...opts }).catch((error: unknown) => {
+      if (error instanceof LineageRequestInvalid)
+        throw new Problem('validation', error.code, error.message, {
+          issues: [{ path: error.path, message: error.message }],
+        });
+      throw error;
+    });
+  /** Each watched row with its changes, the events shown without their data (history shows it, redacted). */
+  const rowsOf = (lineage: Lineage) =>
+    lineage.rows.map((row) => ({
+      ...row,
+      steps: lineage.steps
+        .filter((s) => s.table === row.table && sameKey(s.key, row.key))
+        .map((s) => ({
+          op: s.op,
+          changed: s.changed,
+          event: {
+            id: s.event.id,
+            streamId: s.event.streamId,
+            revision: s.event.revision,
+            position: s.event.position,
+            occurredAt: s.event.occurredAt,
+            type: s.event.type,
+            actor: s.event.metadata.actor,
+            correlationId: s.event.metadata.correlationId,
+            causationId: s.event.metadata.causationId,
+          },
+        })),
+    }));
+
+  // Changes nothing: replays into shadow tables and compares, at one position, as a rebuild does;
+  // then names the events behind each differing row.
   router.get('/api/admin/projections/:name/diff', ...guard, async (req, res) => {
     const runner = await runnerOf(String(req.params.name));
     const name = runner.projection.name;
-    const { verification, events, seconds } = await runner
-      .rebuild({ compareOnly: true })
-      .catch(notVerified(name));
+    const started = performance.now();
+    const { verification, events } = await runner.rebuild({ compareOnly: true }).catch(notVerified(name));
+    const differing = verification.tables.flatMap((t) =>
+      t.differingKeys.map((key) => ({ table: t.table, key })),
+    );
+    const rows = differing.length
+      ? rowsOf(await trace(runner.projection, differing, { toPosition: verification.position ?? undefined }))
+      : [];
+    const seconds = (performance.now() - started) / 1000;
     const differingRows = verification.tables.reduce((n, t) => n + t.differingRows, 0);
     req.log.info(
       { projection: name, actor: req.ctx.actor?.userId, events, differingRows },
       'projection diffed',
     );
-    res.json({ projection: name, events, seconds, verification });
+    res.json({ projection: name, events, seconds, verification, rows });
   });
+
+  // Changes nothing: the events that made one row, by a replay that watches it.
+  router.get('/api/admin/projections/:name/explain', ...guard, async (req, res) => {
+    const projection = projectionOf(String(req.params.name));
+    const query = <K extends keyof typeof explainQuery>(name: K, required = false): string | undefined => {
+      const value = req.query[name];
+      if (value === undefined && !required) return undefined;
+      const r = explainQuery[name](value, `/${name}`);
+      if (!r.ok) throw validationProblem(r.issues, `The query parameter ${name} is not valid.`);
+      return r.value;
+    };
+    const keyText = query('key', true)!;
+    const field = query('field');
+    const table = query('table') ?? (projection.tables.length === 1 ? projection.tables[0] : undefined);
+    if (table === undefined)
+      throw new Problem(
+        'validation',
+        'table_required',
+        `${projection.name} has several tables (${projection.tables.join(', ')}): say which with table.`,
+        { issues: [{ path: '/table', message: `one of ${projection.tables.join(', ')}` }] },
+      );
+    if (!projection.tables.includes(table))
+      throw new Problem(
+        'validation',
+        'unknown_table',
+        `${projection.name} has no table ${table}; its tables are ${projection.tables.join(', ')}.`,
+        { issues: [{ path: '/table', message: `one of ${projection.tables.join(', ')}` }] },
+      );
+    const key = await keyOf(projection, table, keyText);
+    const started = performance.now();
+    const lineage = await trace(projection, [{ table, key }], { field });
+    const seconds = (performance.now() - started) / 1000;
+    req.log.info(
+      { projection: projection.name, table, actor: req.ctx.actor?.userId, events: lineage.events },
+      'projection row explained',
+    );
+    res.json({
+      projection: projection.name,
+      field: field ?? null,
+      events: lineage.events,
+      seconds,
+      row: rowsOf(lineage)[0],
+    });
+  });
+
+  /** `key` as the table's key columns: a JSON object of them, or the value of a one-column key. */
+  const keyOf = async (
+    projection: SqlProjection,
+    table: string,
+    text: string,
+  ): Promise<Record<string, string>> => {
+    const columns = await primaryKeyOf(deps.sql, liveTables(projection)[table]!);
+    const wrong = (why: string) =>
+      new Problem(
+        'validation',
+        'key_columns',
+        `A row of ${table} is named by ${columns.join(', ')}: ${why}.`,
+        {
+          issues: [{ path: '/key', message: why }],
+        },
+      );
+    if (!text.startsWith('{')) {
+      if (columns.length !== 1) throw wrong('give a JSON object of those columns');
+      return { [columns[0]!]: text };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw wrong('the key is not a JSON object');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw wrong('the key is not a JSON object');
+    const entries = Object.entries(parsed);
+    if (entries.some(([, v]) => typeof v !== 'string' && typeof v !== 'number'))
+      throw wrong('each key value is a string or a number');
+    return Object.fromEntries(entries.map(([k, v]) => [k, String(v)]));
+  };
 
   router.post('/api/admin/projections/:name/rebuild', ...guard, async (req, res) => {
     const runner = await runnerOf(String(req.params.name));
@@ -201,4 +334,9 @@ export const projectionAdminRoutes = (deps: {
   });
 
   return router;
+};
+
+const sameKey = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean => {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 };

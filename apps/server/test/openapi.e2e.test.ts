@@ -164,7 +164,17 @@ test.serial('answers match the documented response schemas', async (t) => {
     as: admin,
     path: '/api/admin/projections/experience_levels/diff',
   });
-  t.like(diffed.body, { projection: 'experience_levels', verification: { matches: true } });
+  t.like(diffed.body, { projection: 'experience_levels', verification: { matches: true }, rows: [] });
+  const explained = await call('explainRow', {
+    as: admin,
+    path: `/api/admin/projections/experience_levels/explain?key=${code}&field=doc.rank`,
+  });
+  t.like(explained.body, { field: 'doc.rank', row: { key: { id: code }, matchesLive: true } });
+  t.deepEqual(
+    (explained.body.row as { steps: { op: string }[] }).steps.map((s) => s.op),
+    ['insert', 'update'],
+    'defined, then re-ranked; retiring leaves the rank',
+  );
   const dlqs = await call('listDeadLetterTopics', { as: admin });
   const dlq = (dlqs.body.items as { topic: string }[])[0]!.topic;
   await call('showDeadLetters', { as: admin, path: `/api/admin/dead-letters/${dlq}` });

@@ -126,6 +126,38 @@ if (databaseUrl && brokers) {
       t.regex(diffed.stderr, /profiles differs from a replay of \d+ events/);
       t.regex(diffed.stderr, /profiles: 12 rows live, 12 rebuilt, 1 differ/);
       t.true(diffed.stderr.includes(JSON.stringify({ id: victim })), diffed.stderr);
+      // ...each differing row with the events that produced it: here every change of the victim's profile.
+      const stream = await api.http('GET', `/api/admin/streams/profile-${victim}/events`, { token: admin });
+      const made = (stream.body!.items as { id: string; type: string; revision: number }[]).filter((e) =>
+        ['profile.ProfileUpdated', 'profile.AvatarChanged'].includes(e.type),
+      );
+      t.true(made.length >= 2);
+      t.regex(diffed.stderr, /the live row differs from what its events make/);
+      for (const e of made)
+        t.true(diffed.stderr.includes(`${e.type} profile-${victim}@${e.revision} `), diffed.stderr);
+      t.is(diffed.stderr.split(` profile-${victim}@`).length - 1, made.length, diffed.stderr);
+      // explain: the same events for the field that was damaged, from the process that consumes nothing.
+      const explained = await runCli([
+        'explain',
+        'profiles',
+        victim,
+        'doc.displayName',
+        '--json',
+        '--url',
+        api.url,
+        '--token',
+        admin,
+      ]);
+      t.is(explained.code, 1, 'a live row that is not what its events make is a failure');
+      const why = JSON.parse(explained.stdout.split('\n')[0]!) as {
+        row: { matchesLive: boolean; steps: { op: string; changed: string[]; event: { id: string } }[] };
+      };
+      t.false(why.row.matchesLive);
+      t.deepEqual(
+        why.row.steps.map((s) => s.event.id),
+        made.map((e) => e.id),
+      );
+      t.true(why.row.steps.slice(1).every((s) => s.op === 'update' && s.changed.includes('doc.displayName')));
       const refused = await runCli(['rebuild', 'profiles', '--url', api.url, '--token', admin]);
       t.is(refused.code, 1, refused.stdout);
       t.regex(refused.stderr, /differs from the live model in 1 rows; the live model is kept/);
@@ -149,6 +181,9 @@ if (databaseUrl && brokers) {
       const clean = await runCli(['diff', 'profiles', '--url', api.url, '--token', admin]);
       t.is(clean.code, 0, clean.stderr);
       t.regex(clean.stdout, /^profiles matches a replay of \d+ events at position \d+/);
+      const repaired = await runCli(['explain', 'profiles', victim, '--url', worker.url, '--token', admin]);
+      t.is(repaired.code, 0, repaired.stderr);
+      t.regex(repaired.stdout, /the live row is what its events make/);
     } finally {
       await api.stop();
       await worker.stop();

@@ -1,4 +1,5 @@
 import type { ApiOperation } from '../openapi.ts';
+import { eventFacts } from './audit-api.ts';
 import {
   arrayOf,
   boolean,
@@ -113,18 +114,95 @@ export const rebuildResult = describe(
   { title: 'RebuildResult' },
 );
 
+/** One change an event made to a row of a read model, in a replay (`lectern explain`, `lectern diff`). */
+const lineageStep = describe(
+  object({
+    op: describe(oneOf(['insert', 'update', 'delete']), { description: 'What the event did to the row.' }),
+    changed: describe(arrayOf(string()), {
+      description:
+        'The columns whose value it changed (every column for an insert or a delete), and in a column ' +
+        'holding a JSON object each changed key, as `column.key`.',
+    }),
+    event: describe(object(eventFacts), {
+      description: 'The event, without its data (`lectern history <streamId>` shows it, redacted).',
+    }),
+  }),
+  { title: 'LineageStep' },
+);
+
+const rowKey = describe(record(string()), {
+  description: "The row's primary key: each key column and its value, as the column's text.",
+});
+
+/** A row of a read model, the events a replay applied to it, and whether the live row is what they make. */
+const rowLineage = describe(
+  object({
+    table: describe(string({ min: 1, max: 63 }), { description: 'The table, as the projection names it.' }),
+    key: rowKey,
+    replayed: describe(boolean(), { description: "The replay of the store's events holds the row." }),
+    live: describe(boolean(), { description: 'The live model holds the row.' }),
+    matchesLive: describe(boolean(), {
+      description: 'The live row is exactly what the events make (both absent counts as matching).',
+    }),
+    steps: describe(arrayOf(lineageStep), {
+      description: 'Every change the events made to the row, in order.',
+    }),
+  }),
+  { title: 'RowLineage' },
+);
+
 export const projectionDiff = describe(
   object({
     projection: projectionName,
     events: describe(integer({ min: 0 }), { description: 'Events replayed into the scratch tables.' }),
     seconds: describe(number({ min: 0 }), { description: 'How long the replay and the comparison took.' }),
     verification: rebuildVerification,
+    rows: describe(arrayOf(rowLineage), {
+      description:
+        'Each differing row of `verification` (the first 20 per table) with the events that produced it, ' +
+        'from a second replay up to the same position; empty when the models match.',
+    }),
   }),
   {
     title: 'ProjectionDiff',
     description:
       'A replay of the store compared with the live model at one position; `verification.matches` says ' +
       'whether they agree, and each table names its differing rows by key.',
+  },
+);
+
+/** `GET …/explain`'s query. */
+export const explainQuery = {
+  key: describe(string({ min: 1, max: 1000 }), {
+    description:
+      "The row's primary key: its value where the key is one column (a user id), or a JSON object of the " +
+      'key columns where it is several (`{"room_id":"…","user_id":"…"}`).',
+    example: '0b9c2a43-8f1e-4f7a-9d51-6c1f2e0a7b3d',
+  }),
+  table: describe(string({ min: 1, max: 63, pattern: /^[a-z][a-z0-9_]*$/ }), {
+    description: "One of the projection's tables; needed only where it has several.",
+  }),
+  field: describe(string({ min: 1, max: 200, pattern: /^[a-z][a-z0-9_]*(\.[A-Za-z0-9_]+)?$/ }), {
+    description:
+      'Only the events that set this column, or this key of a JSON column as `column.key` ' +
+      '(`doc.displayName`), and those that made or removed the row.',
+    example: 'doc.displayName',
+  }),
+};
+
+export const rowExplanation = describe(
+  object({
+    projection: projectionName,
+    field: nullable(string()),
+    events: describe(integer({ min: 0 }), { description: "Events of the projection's types replayed." }),
+    seconds: describe(number({ min: 0 }), { description: 'How long the replay took.' }),
+    row: rowLineage,
+  }),
+  {
+    title: 'RowExplanation',
+    description:
+      "A read model's row explained by its events: a replay of the store into scratch tables records each " +
+      'change each event made to that row.',
   },
 );
 
@@ -207,6 +285,32 @@ export const operationsApi: readonly ApiOperation[] = [
           "`rebuild_not_verified`: the live model did not reach the replay's position within a minute (no " +
           'consumer of it running?), so nothing could be compared.',
       },
+    ],
+  },
+  {
+    method: 'get',
+    path: '/api/admin/projections/:name/explain',
+    operationId: 'explainRow',
+    summary: 'The events that produced a row of a read model',
+    description:
+      "Replays the event store into scratch tables with the projection's own code, records every change to " +
+      'the row (or to one field of it) with the event that made it, and compares the result with the live ' +
+      'row; then drops the scratch tables: nothing changes. Column values are not shown (a read model may ' +
+      'hold secret-derived ones); `lectern history` shows each event’s data, redacted.',
+    tags: ['operations'],
+    security: { roles: ['admin'] },
+    params: { name: projectionName },
+    query: explainQuery,
+    responses: { 200: { description: 'The row and its events.', body: rowExplanation } },
+    errors: [
+      {
+        status: 400,
+        description:
+          'A table the projection does not have (`unknown_table`), no table given for a projection of several ' +
+          '(`table_required`), a key that does not name the key columns (`key_columns`), or a column the ' +
+          'table does not have (`unknown_field`).',
+      },
+      { status: 404, description: 'There is no SQL read model of that name (`projection_not_found`).' },
     ],
   },
 ];

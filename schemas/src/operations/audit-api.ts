@@ -38,20 +38,25 @@ export const auditLimitParam = describe(integerString({ min: 1, max: 10_000 }), 
   description: 'How many events at most (default 1000).',
 });
 
+/** Which event, where, when, by whom and why: what every audit answer says of an event. */
+export const eventFacts = {
+  id: string(),
+  streamId: string(),
+  revision: integer({ min: 0 }),
+  position: describe(integer({ min: 0 }), { description: 'Global position in the store.' }),
+  occurredAt: isoTime(),
+  type: string(),
+  actor: describe(nullable(object({ userId: nullable(string()), roles: arrayOf(string()) })), {
+    description: 'Who caused it; `null` for the system.',
+  }),
+  causationId: nullable(string()),
+  correlationId: string(),
+};
+
 const auditEvent = describe(
   object({
-    id: string(),
-    streamId: string(),
-    revision: integer({ min: 0 }),
-    position: describe(integer({ min: 0 }), { description: 'Global position in the store.' }),
-    occurredAt: isoTime(),
-    type: string(),
+    ...eventFacts,
     schemaVersion: integer({ min: 1 }),
-    actor: describe(nullable(object({ userId: nullable(string()), roles: arrayOf(string()) })), {
-      description: 'Who caused it; `null` for the system.',
-    }),
-    causationId: nullable(string()),
-    correlationId: string(),
     requestId: nullable(string()),
     data: json(),
   }),
