@@ -154,9 +154,11 @@ const timer = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  *    found in some 28 inserts. A batch of one is not tried again: its
  *    tries in 1 were the item's.
  * 3. Each item that fails alone and `isPoison` is dead-lettered; the call
- *    resolves, and the log commits the batch. If one that failed is not
- *    poison (the engine went away), nothing is dead-lettered and the call
- *    throws: what was applied is applied again on redelivery, harmlessly.
+ *    resolves, and the log commits the batch. The first that fails alone
+ *    and is not poison (the engine went away) ends the walk at once: nothing
+ *    after it is applied, nothing is dead-lettered, and the call throws. What
+ *    was applied before it is applied again on redelivery, harmlessly; what
+ *    follows it never went ahead of it.
  *
  * Returns the items dead-lettered.
  */
@@ -190,13 +192,18 @@ export const applyIsolating = async <T>(items: readonly T[], opts: IsolationOpti
         known = { error };
       }
     }
-    if (part.length === 1) return void failed.push({ item: part[0]!, error: known.error });
+    if (part.length === 1) {
+      // The engine failed, not the item: stop here. Applying what follows it
+      // would put a later item of the batch before this one, which a consumer
+      // that drops what it has seen (a stream's checkpoint) then loses.
+      if (!(await opts.isPoison(known.error, part[0]!))) throw known.error;
+      return void failed.push({ item: part[0]!, error: known.error });
+    }
     const mid = Math.ceil(part.length / 2);
     await walk(part.slice(0, mid));
     await walk(part.slice(mid));
   };
   await walk(items, failure);
-  for (const { item, error } of failed) if (!(await opts.isPoison(error, item))) throw error;
   for (const { item, error } of failed) await opts.deadLetter(item, error, tries);
   return failed.map((f) => f.item);
 };
