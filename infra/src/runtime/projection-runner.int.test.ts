@@ -64,13 +64,25 @@ const until = async (
   what: string,
   check: () => Promise<boolean>,
   ms = 180_000,
+  /** What to say of the state when the wait runs out (where the consumer is, say). */
+  diagnose?: () => Promise<string>,
 ): Promise<void> => {
   const deadline = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > deadline) return void t.fail(`timed out waiting for: ${what}`);
+    if (Date.now() > deadline) {
+      const state = diagnose ? await diagnose().catch((e: unknown) => `(no diagnosis: ${String(e)})`) : '';
+      return void t.fail(`timed out waiting for: ${what}${state ? `; ${state}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
 };
+
+/** Where a runner's consumer group is: its progress, and per partition its committed offset and end. */
+const whereIs =
+  (log: MessageLog, group: string, topic: string, runner: { progress(): unknown; isRunning(): boolean }) =>
+  async (): Promise<string> =>
+    `running ${runner.isRunning()}, progress ${JSON.stringify(runner.progress())}, ` +
+    `partitions ${JSON.stringify(await log.lag(group, topic))}`;
 
 const suite = (name: string, make: () => Promise<Engines>) => {
   let engines: Promise<Engines> | null = null;
@@ -203,12 +215,22 @@ const suite = (name: string, make: () => Promise<Engines>) => {
       const stalled = new RegExp(`lectern_consumer_stalled_seconds\\{consumer="${p.name}"\\} [1-9]`);
       await until(t, 'the stall in the metric', async () => stalled.test(await metrics.registry.metrics()));
       await sql.query(`alter table ${p.name}_away rename to ${p.name}`);
-      await until(t, 'both events applied', async () => {
-        const [row] = await sql.query<{ total: number }>(
-          `select total from ${p.name} where stream_id = 'tally-d'`,
-        );
-        return row?.total === 3;
-      });
+      await until(
+        t,
+        'both events applied',
+        async () => {
+          const [row] = await sql.query<{ total: number }>(
+            `select total from ${p.name} where stream_id = 'tally-d'`,
+          );
+          return row?.total === 3;
+        },
+        undefined,
+        async () =>
+          `${await whereIs(log, `${ns}.projection.${p.name}`, topicOf('tally', ns), runner)()}, rows ` +
+          JSON.stringify(await sql.query(`select * from ${p.name}`)) +
+          `, checkpoints ${JSON.stringify(await sql.query(`select * from ${p.name}_checkpoints`))}` +
+          `, tables ${JSON.stringify(await sql.query(`select tablename from pg_tables where tablename like $1`, [`${p.name}%`]))}`,
+      );
       await until(t, 'the stall over', async () => !runner.progress().stalled);
       t.deepEqual(dead, [], 'nothing dead-lettered');
     } finally {
@@ -237,7 +259,13 @@ const suite = (name: string, make: () => Promise<Engines>) => {
       Number(
         (await sql.query<{ n: string }>(`select coalesce(sum(events), 0)::text as n from ${table}`))[0]!.n,
       );
-    await until(t, 'live model caught up', async () => (await total()) === 250);
+    await until(
+      t,
+      'live model caught up',
+      async () => (await total()) === 250,
+      undefined,
+      whereIs(log, `${ns}.projection.${table}`, topicOf('tally', ns), runner),
+    );
 
     let querying = true;
     let failures = 0;
