@@ -459,82 +459,87 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
     t.regex(noRange.stderr, /republish needs --from and --to/);
   });
 
-  test(`${name}: a row damaged by hand: diff names it with the events that made it; explain lists a field's events`, async (t) => {
-    const { l, env } = await tokens();
-    const userId = randomUUID();
-    const me = (await l.signAccessToken({ sub: userId, roles: ['learner'] })).token;
-    const put = async (body: object) => {
-      const r = await http('PUT', '/api/profile', { token: me, body });
-      t.is(r.status, 200, JSON.stringify(r.body));
-      return r.headers.get('x-consistency-token')!;
-    };
-    await put({ displayName: 'Grace', locale: 'en' });
-    await put({ bio: 'Admiral' });
-    const last = await put({ displayName: 'Grace Hopper' });
-    const read = await http('GET', '/api/profile', { token: me, headers: { 'x-consistency-token': last } });
-    t.is(read.headers.get('x-consistency'), 'caught-up');
-    const events = await l.store.readStream(`profile-${userId}`);
-    t.is(events.length, 3);
+  // Serial: diff pauses the profiles consumer of the shared server while it compares (as a rebuild
+  // does), which the other tests here, waiting on that model, must not be timed against.
+  test.serial(
+    `${name}: a row damaged by hand: diff names it with the events that made it; explain lists a field's events`,
+    async (t) => {
+      const { l, env } = await tokens();
+      const userId = randomUUID();
+      const me = (await l.signAccessToken({ sub: userId, roles: ['learner'] })).token;
+      const put = async (body: object) => {
+        const r = await http('PUT', '/api/profile', { token: me, body });
+        t.is(r.status, 200, JSON.stringify(r.body));
+        return r.headers.get('x-consistency-token')!;
+      };
+      await put({ displayName: 'Grace', locale: 'en' });
+      await put({ bio: 'Admiral' });
+      const last = await put({ displayName: 'Grace Hopper' });
+      const read = await http('GET', '/api/profile', { token: me, headers: { 'x-consistency-token': last } });
+      t.is(read.headers.get('x-consistency'), 'caught-up');
+      const events = await l.store.readStream(`profile-${userId}`);
+      t.is(events.length, 3);
 
-    // explain: the change that made the row and the one that renamed it, not the bio's.
-    const field = await runCli(['explain', 'profiles', userId, 'doc.displayName', '--json'], env);
-    t.is(field.code, 0, field.stderr);
-    const explained = JSON.parse(field.stdout) as {
-      field: string;
-      row: { matchesLive: boolean; steps: { op: string; changed: string[]; event: { id: string } }[] };
-    };
-    t.like(explained, { field: 'doc.displayName', row: { matchesLive: true } });
-    t.deepEqual(
-      explained.row.steps.map((s) => [s.op, s.event.id]),
-      [
-        ['insert', events[0]!.id],
-        ['update', events[2]!.id],
-      ],
-    );
-    const whole = await runCli(['explain', 'profiles', userId], env);
-    t.is(whole.code, 0, whole.stderr);
-    t.regex(whole.stdout, /the live row is what its events make/);
-    t.is(whole.stdout.split(`profile.ProfileUpdated profile-${userId}@`).length - 1, 3, whole.stdout);
+      // explain: the change that made the row and the one that renamed it, not the bio's.
+      const field = await runCli(['explain', 'profiles', userId, 'doc.displayName', '--json'], env);
+      t.is(field.code, 0, field.stderr);
+      const explained = JSON.parse(field.stdout) as {
+        field: string;
+        row: { matchesLive: boolean; steps: { op: string; changed: string[]; event: { id: string } }[] };
+      };
+      t.like(explained, { field: 'doc.displayName', row: { matchesLive: true } });
+      t.deepEqual(
+        explained.row.steps.map((s) => [s.op, s.event.id]),
+        [
+          ['insert', events[0]!.id],
+          ['update', events[2]!.id],
+        ],
+      );
+      const whole = await runCli(['explain', 'profiles', userId], env);
+      t.is(whole.code, 0, whole.stderr);
+      t.regex(whole.stdout, /the live row is what its events make/);
+      t.is(whole.stdout.split(`profile.ProfileUpdated profile-${userId}@`).length - 1, 3, whole.stdout);
 
-    // Damaged by hand: diff names the row and every event that made it; explain says the live row is wrong.
-    const [saved] = await l.sql.query<{ doc: unknown }>(`select doc from profiles where id = $1`, [userId]);
-    await l.sql.query(
-      `update profiles set doc = jsonb_set(doc, '{displayName}', '"tampered"') where id = $1`,
-      [userId],
-    );
-    try {
-      const diffed = await runCli(['diff', 'profiles'], env);
-      t.is(diffed.code, 1, diffed.stdout);
-      t.true(diffed.stderr.includes(JSON.stringify({ id: userId })), diffed.stderr);
-      t.regex(diffed.stderr, /the live row differs from what its events make/);
-      for (const e of events)
-        t.true(
-          diffed.stderr.includes(`profile.ProfileUpdated profile-${userId}@${e.revision} `),
-          diffed.stderr,
-        );
-      const damaged = await runCli(['explain', 'profiles', userId, 'doc.displayName'], env);
-      t.is(damaged.code, 1);
-      t.regex(damaged.stderr, /the live row differs from what its events make/);
-    } finally {
-      await l.sql.query(`update profiles set doc = $2 where id = $1`, [userId, JSON.stringify(saved!.doc)]);
-    }
+      // Damaged by hand: diff names the row and every event that made it; explain says the live row is wrong.
+      const [saved] = await l.sql.query<{ doc: unknown }>(`select doc from profiles where id = $1`, [userId]);
+      await l.sql.query(
+        `update profiles set doc = jsonb_set(doc, '{displayName}', '"tampered"') where id = $1`,
+        [userId],
+      );
+      try {
+        const diffed = await runCli(['diff', 'profiles'], env);
+        t.is(diffed.code, 1, diffed.stdout);
+        t.true(diffed.stderr.includes(JSON.stringify({ id: userId })), diffed.stderr);
+        t.regex(diffed.stderr, /the live row differs from what its events make/);
+        for (const e of events)
+          t.true(
+            diffed.stderr.includes(`profile.ProfileUpdated profile-${userId}@${e.revision} `),
+            diffed.stderr,
+          );
+        const damaged = await runCli(['explain', 'profiles', userId, 'doc.displayName'], env);
+        t.is(damaged.code, 1);
+        t.regex(damaged.stderr, /the live row differs from what its events make/);
+      } finally {
+        await l.sql.query(`update profiles set doc = $2 where id = $1`, [userId, JSON.stringify(saved!.doc)]);
+      }
 
-    // Bad input: problem+json with a stable code, nothing replayed.
-    const admin = env.LECTERN_TOKEN;
-    const explain = (query: string) =>
-      http('GET', `/api/admin/projections/profiles/explain?${query}`, { token: admin });
-    problem(t, await explain(`key=${userId}&field=colour`), 400, 'unknown_field');
-    problem(t, await explain(`key=${userId}&table=nope`), 400, 'unknown_table');
-    problem(t, await explain(`key=${encodeURIComponent('{"x":"1"}')}`), 400, 'key_columns');
-    problem(t, await explain(`key=${encodeURIComponent('{not json')}`), 400, 'key_columns');
-    problem(t, await explain('field=doc'), 400, 'validation_failed');
-    problem(
-      t,
-      await http('GET', '/api/admin/projections/nope/explain?key=1', { token: admin }),
-      404,
-      'projection_not_found',
-    );
-  });
+      // Bad input: problem+json with a stable code, nothing replayed.
+      const admin = env.LECTERN_TOKEN;
+      const explain = (query: string) =>
+        http('GET', `/api/admin/projections/profiles/explain?${query}`, { token: admin });
+      problem(t, await explain(`key=${userId}&field=colour`), 400, 'unknown_field');
+      problem(t, await explain(`key=${userId}&table=nope`), 400, 'unknown_table');
+      problem(t, await explain(`key=${encodeURIComponent('{"x":"1"}')}`), 400, 'key_columns');
+      problem(t, await explain(`key=${encodeURIComponent('{not json')}`), 400, 'key_columns');
+      problem(t, await explain('field=doc'), 400, 'validation_failed');
+      problem(
+        t,
+        await http('GET', '/api/admin/projections/nope/explain?key=1', { token: admin }),
+        404,
+        'projection_not_found',
+      );
+    },
+  );
 };
 
 onEveryProfile(test, flow);
