@@ -1,4 +1,4 @@
-import type { ApiOperation } from '../openapi.ts';
+import { requiredParam, type ApiOperation } from '../openapi.ts';
 import { eventFacts } from './audit-api.ts';
 import {
   arrayOf,
@@ -173,12 +173,14 @@ export const projectionDiff = describe(
 
 /** `GET …/explain`'s query. */
 export const explainQuery = {
-  key: describe(string({ min: 1, max: 1000 }), {
-    description:
-      "The row's primary key: its value where the key is one column (a user id), or a JSON object of the " +
-      'key columns where it is several (`{"room_id":"…","user_id":"…"}`).',
-    example: '0b9c2a43-8f1e-4f7a-9d51-6c1f2e0a7b3d',
-  }),
+  key: requiredParam(
+    describe(string({ min: 1, max: 1000 }), {
+      description:
+        "The row's primary key: its value where the key is one column (a user id), or a JSON object of the " +
+        'key columns where it is several (`{"room_id":"…","user_id":"…"}`).',
+      example: '0b9c2a43-8f1e-4f7a-9d51-6c1f2e0a7b3d',
+    }),
+  ),
   table: describe(string({ min: 1, max: 63, pattern: /^[a-z][a-z0-9_]*$/ }), {
     description: "One of the projection's tables; needed only where it has several.",
   }),
