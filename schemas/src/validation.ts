@@ -321,7 +321,11 @@ export const integer = (opts: { min?: number; max?: number } = {}): Validator<nu
  * serialized number.
  */
 export const integerString = (opts: { min?: number; max?: number } = {}): Validator<number> => {
-  const inner = integer(opts);
+  // Bounded by the safe integers when not narrower, so the schema states what the digits may be.
+  const inner = integer({
+    min: opts.min ?? -Number.MAX_SAFE_INTEGER,
+    max: opts.max ?? Number.MAX_SAFE_INTEGER,
+  });
   return withSchema(
     (input, path = '') =>
       typeof input === 'string' && /^\s*-?\d{1,16}\s*$/.test(input)
@@ -481,7 +485,10 @@ export const record = <T>(
     defined({
       type: 'object',
       additionalProperties: jsonSchemaOf(inner),
-      propertyNames: opts.keys && jsonSchemaOf(opts.keys),
+      // Keys are text as values are: no U+0000, no prototype key (keyProblem above).
+      propertyNames: opts.keys
+        ? jsonSchemaOf(opts.keys)
+        : { pattern: NO_NUL, not: { enum: [...PROTOTYPE_KEYS] } },
       maxProperties: opts.max,
     }),
   );
