@@ -264,6 +264,31 @@ export const eventStoreContract = (
     t.like(await s.getStreamMetadata(id), { owner: 'u-2' });
   });
 
+  test(`${name}: the first event of many streams at once, none of a missing or deleted one`, async (t) => {
+    const s = await store();
+    const [a, b, gone, resumed, missing] = [stream(), stream(), stream(), stream(), stream('missing')];
+    const aEvents = events(3);
+    const bEvents = events(1);
+    await s.append(a, aEvents, { expectedRevision: 'no_stream' });
+    await s.append(b, bEvents, { expectedRevision: 'no_stream' });
+    await s.append(gone, events(2), { expectedRevision: 'no_stream' });
+    await s.deleteStream(gone, { expectedRevision: 1 });
+    await s.append(resumed, events(2), { expectedRevision: 'no_stream' });
+    await s.deleteStream(resumed, { expectedRevision: 1 });
+    const again = events(1, 2);
+    await s.append(resumed, again, { expectedRevision: 'no_stream' });
+    const firsts = await s.readFirstEvents([a, b, gone, resumed, missing, a]);
+    t.deepEqual(
+      [...firsts.entries()].map(([id, e]) => [id, e.streamId, e.id, e.revision]).sort(),
+      [
+        [a, a, aEvents[0]!.id, 0],
+        [b, b, bEvents[0]!.id, 0],
+        [resumed, resumed, again[0]!.id, 2],
+      ].sort(),
+    );
+    t.is((await s.readFirstEvents([])).size, 0);
+  });
+
   test(`${name}: soft delete hides a stream; appending again resumes it`, async (t) => {
     const s = await store();
     const id = stream();

@@ -29,6 +29,7 @@ export const instrumentedStore = (store: EventStore, metrics: Metrics): EventSto
     }
   },
   readStream: (streamId, opts) => store.readStream(streamId, opts),
+  readFirstEvents: (streamIds) => store.readFirstEvents(streamIds),
   readCorrelation: (correlationId, opts) => store.readCorrelation(correlationId, opts),
   readAll: (after, limit) => store.readAll(after, limit),
   headCursor: () => store.headCursor(),

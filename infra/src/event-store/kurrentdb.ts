@@ -424,6 +424,17 @@ export const kurrentEventStore = async (connectionString: string): Promise<Event
       });
     },
 
+    async readFirstEvents(streamIds) {
+      // No batch read in the protocol: one read of one event per stream, a few dozen in flight.
+      const firsts = new Map<string, RecordedEvent>();
+      const ids = [...new Set(streamIds)];
+      for (let i = 0; i < ids.length; i += 32) {
+        const reads = await Promise.all(ids.slice(i, i + 32).map((id) => readStream(id, { maxCount: 1 })));
+        for (const [first] of reads) if (first) firsts.set(first.streamId, first);
+      }
+      return firsts;
+    },
+
     async readCorrelation(correlationId, opts = {}) {
       // KurrentDB's `$by_correlation_id` system projection links every event
       // whose metadata has `$correlationId` (its default property, which

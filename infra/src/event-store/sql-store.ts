@@ -222,6 +222,18 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
       return rows.map(toRecorded);
     },
 
+    async readFirstEvents(streamIds) {
+      if (streamIds.length === 0) return new Map();
+      const rows = await sql.query<EventRow>(
+        `select distinct on (e.stream_id) ${columnsOf('e')}
+         from es_events e join es_streams s on s.stream_id = e.stream_id
+         where e.stream_id = any($1::text[]) and e.revision >= s.truncate_before
+         order by e.stream_id, e.revision`,
+        [[...new Set(streamIds)]],
+      );
+      return new Map(rows.map((r) => [r.stream_id, toRecorded(r)]));
+    },
+
     async readCorrelation(correlationId, opts = {}) {
       // The expression of the index es_events_correlation, so the planner uses it.
       const rows = await sql.query<EventRow>(

@@ -70,6 +70,15 @@ export interface EventStore {
   /** Events of one stream; an empty array when the stream has none or was deleted. */
   readStream(streamId: string, opts?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /**
+   * The first event each of these streams holds (its creation, unless the
+   * stream was deleted and resumed), read at once: a stream that is empty
+   * or deleted is absent from the map.
+   *
+   * @example
+   *   const firsts = await store.readFirstEvents(userIds.map(identity.userStreamId));
+   */
+  readFirstEvents(streamIds: readonly string[]): Promise<ReadonlyMap<string, RecordedEvent>>;
+  /**
    * Every event of one correlation (`metadata.correlationId`: one request and
    * all it caused), across streams, in global order (`position`), at most
    * `maxCount` (default all). Soft-deleted streams' events are included where

@@ -2,7 +2,7 @@ import {
   notificationRecipientsProjection,
   recipientById,
   recipientIdsByAddress,
-  registrationOf,
+  registrationsOf,
   recipientsByIds,
 } from '@lectern/notifications-projection-recipients';
 import { notificationLogProjection } from '@lectern/notifications-projection-deliveries';
@@ -166,16 +166,16 @@ export const notificationsModule = (settings: NotificationsSettings): ContextMod
                 : recipientIdsByAddress(p.sql, channel, address),
             followersOf: (topics, page) => followersOfAny(p.sql, topics, page),
             recipientsOf: (userIds) => recipientsByIds(p.sql, userIds),
-            recipientApplied: async (userId) => {
-              const registered = await registrationOf(p.store, userId);
-              return (
-                !registered ||
-                (await p.waitFor(
-                  notificationRecipientsProjection.name,
-                  registered.streamId,
-                  registered.position,
-                ))
+            recipientsApplied: async (userIds) => {
+              const registered = await registrationsOf(p.store, userIds);
+              const caughtUp = await Promise.all(
+                [...registered].map(async ([userId, r]) =>
+                  (await p.waitFor(notificationRecipientsProjection.name, r.streamId, r.position))
+                    ? [userId]
+                    : [],
+                ),
               );
+              return new Set([...userIds.filter((u) => !registered.has(u)), ...caughtUp.flat()]);
             },
             preferencesOfUsers: (userIds) => channelsOfUsers(p.sql, userIds),
             pace: {

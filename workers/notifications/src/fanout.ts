@@ -14,14 +14,14 @@ export type FanoutDeps = Readonly<{
   /** A page's recipients at once (those known). */
   recipientsOf: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Recipient>>;
   /**
-   * Whether the recipients read model has applied the user's registration
-   * as the event store holds it (true too when the store holds none: the
-   * user has no address), waiting for it a bounded while; false while the
-   * model still lags behind it.
+   * Those of the users whose registration, as the event store holds it, the
+   * recipients read model has applied (and those the store holds none of:
+   * they have no address), waiting for it a bounded while; the others are
+   * those the model still lags behind. One read of the store for them all.
    *
-   * @example if (!(await deps.recipientApplied(userId))) throw new Error('not projected yet');
+   * @example const settled = await deps.recipientsApplied(missing);
    */
-  recipientApplied: (userId: string) => Promise<boolean>;
+  recipientsApplied: (userIds: readonly string[]) => Promise<ReadonlySet<string>>;
   /** A page's channels and devices at once. */
   preferencesOfUsers: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Preferences>>;
   /** One page of the users following any of the topics, in user-id order after `afterUserId`. */
@@ -75,14 +75,14 @@ export async function* coursePublishedMessages(
     ]);
     // A follower without a recipient: known to the store but not yet to the read model, or truly without one.
     const missing = userIds.filter((u) => !recipients.has(u));
-    const applied = await Promise.all(missing.map((u) => deps.recipientApplied(u)));
-    const lagging = missing.filter((_, i) => !applied[i]);
-    const settled = missing.filter((_, i) => applied[i]);
+    const applied = missing.length ? await deps.recipientsApplied(missing) : new Set<string>();
+    const lagging = new Set(missing.filter((u) => !applied.has(u)));
+    const settled = missing.filter((u) => applied.has(u));
     // Those the model applied while we asked may have an address now.
     const late = settled.length ? await deps.recipientsOf(settled) : new Map<string, Recipient>();
     const planned: PlannedMessage[] = [];
     for (const { userId, topics: followed } of page) {
-      if (lagging.includes(userId)) continue;
+      if (lagging.has(userId)) continue;
       const recipient = recipients.get(userId) ?? late.get(userId);
       const chosen = preferences.get(userId) ?? {
         channels: { email: true, sms: true, push: true },
@@ -101,7 +101,7 @@ export async function* coursePublishedMessages(
       for (const device of chosen.devices)
         planned.push({ ...base, channel: 'push', address: device.token, deviceId: device.deviceId });
     }
-    yield { messages: planned, lagging };
+    yield { messages: planned, lagging: [...lagging] };
     if (page.length < FANOUT_PAGE) return;
     after = page[page.length - 1]!.userId;
   }

@@ -177,7 +177,7 @@ const built = (
           followersOf: async () => [],
           recipientsOf: async () => new Map(),
           ownersOf: async () => [],
-          recipientApplied: async () => true,
+          recipientsApplied: async (ids) => new Set(ids),
           preferencesOfUsers: async () => new Map(),
           clock: { now: () => new Date(clock.t) },
           ...extra,
@@ -669,15 +669,15 @@ test('a follower the recipients read model has not applied yet is tried again, n
     let held = true;
     const asked: string[] = [];
     /** The model applies the late registration once the worker has been told it lags (between two tries). */
-    const recipientApplied = async (userId: string) => {
-      asked.push(userId);
-      if (userId !== late) return true;
+    const recipientsApplied = async (userIds: readonly string[]) => {
+      asked.push(...userIds);
+      if (!userIds.includes(late)) return new Set(userIds);
       if (held) {
         held = false;
-        return false;
+        return new Set(userIds.filter((u) => u !== late));
       }
       model.set(late, { userId: late, email: emailOf(late), phone: null, locale: null });
-      return true;
+      return new Set(userIds);
     };
     const recipientOf = async (userId: string) =>
       userId === authorId
@@ -687,7 +687,7 @@ test('a follower the recipients read model has not applied yet is tried again, n
       recipientOf,
       recipientsOf: async (ids) =>
         new Map(ids.flatMap((id) => (model.has(id) ? [[id, model.get(id)!] as const] : []))),
-      recipientApplied,
+      recipientsApplied,
       preferencesOfUsers: async (ids) =>
         new Map(ids.map((id) => [id, { channels: { email: true, sms: true, push: true }, devices: [] }])),
       followersOf: async (topics, page) =>

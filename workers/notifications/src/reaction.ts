@@ -58,8 +58,8 @@ export type NotificationsWorkerDeps = Readonly<{
   ownersOf: (channel: 'email' | 'sms' | 'push', address: string) => Promise<readonly string[]>;
   /** A page's recipients and channels at once (a fan-out). */
   recipientsOf: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Recipient>>;
-  /** Whether the recipients read model has caught up with the user's registration (see `FanoutDeps`). */
-  recipientApplied: (userId: string) => Promise<boolean>;
+  /** Those of the users the recipients read model has caught up with (see `FanoutDeps`). */
+  recipientsApplied: (userIds: readonly string[]) => Promise<ReadonlySet<string>>;
   preferencesOfUsers: (userIds: readonly string[]) => Promise<ReadonlyMap<string, Preferences>>;
   /** A page of the users following any of the topics (the subscriptions read model). */
   followersOf: (

@@ -113,17 +113,26 @@ export const recipientsByIds = async (
 };
 
 /**
- * The stream and position of the user's registration in the event store:
- * what this model must have applied before it may say the user has no
- * address (`waitFor` with these); null when the store holds none.
+ * The stream and position of each user's registration in the event store
+ * (a user's stream begins with it), read in one go: what this model must
+ * have applied before it may say the user has no address (`waitFor` with
+ * these). Users the store holds no registration of are absent.
  */
-export const registrationOf = async (
-  store: Readonly<{ readStream(streamId: string): Promise<readonly RecordedEvent[]> }>,
-  userId: string,
-): Promise<{ streamId: string; position: number } | null> => {
-  const streamId = identity.userStreamId(userId);
-  const registered = (await store.readStream(streamId)).find((e) => e.type === 'identity.UserRegistered');
-  return registered ? { streamId, position: registered.position } : null;
+export const registrationsOf = async (
+  store: Readonly<{
+    readFirstEvents(streamIds: readonly string[]): Promise<ReadonlyMap<string, RecordedEvent>>;
+  }>,
+  userIds: readonly string[],
+): Promise<ReadonlyMap<string, { streamId: string; position: number }>> => {
+  const firsts = await store.readFirstEvents(userIds.map(identity.userStreamId));
+  return new Map(
+    userIds.flatMap((userId) => {
+      const first = firsts.get(identity.userStreamId(userId));
+      return first?.type === 'identity.UserRegistered'
+        ? [[userId, { streamId: first.streamId, position: first.position }] as const]
+        : [];
+    }),
+  );
 };
 
 /**
