@@ -9,7 +9,7 @@ import {
 import { activePdfSchedules, pdfSchedulesProjection } from '@lectern/analytics-projection-pdf-schedules';
 import { pdfScheduler, reportsReaction } from '@lectern/reports-worker';
 import { analyticsExportRoutes } from '@lectern/analytics-queries/export-routes';
-import { analyticsProjector, analyticsSchema } from '@lectern/analytics-projection-events';
+import { analyticsProjector, analyticsSchema, rebuildAnalytics } from '@lectern/analytics-projection-events';
 import { topicOf } from '@lectern/schemas';
 import { analyticsIngestApi, analyticsTags } from '@lectern/schemas/analytics/api';
 import { analyticsExportsApi, analyticsExportsTags } from '@lectern/schemas/analytics/exports-api';
@@ -101,6 +101,21 @@ export const analyticsModule = (settings: AnalyticsSettings): ContextModule => (
           contexts: settings.contexts,
           partitions: INGEST_PARTITIONS,
         }),
+      rebuild: (p, opts) =>
+        rebuildAnalytics(
+          {
+            analytics: storeOf(p),
+            store: p.store,
+            log: p.log,
+            sql: p.sql,
+            logger: p.logger,
+            namespace: p.namespace,
+            contexts: settings.contexts,
+            partitions: INGEST_PARTITIONS,
+            now: () => p.clock.now().getTime(),
+          },
+          opts,
+        ),
     },
   ],
   routes: async (p) => {
