@@ -18,6 +18,7 @@ import { INGEST_LIMITS, INGEST_PATH } from '@lectern/schemas/analytics/limits';
 import { analyticsReportsApi, analyticsReportsTags } from '@lectern/schemas/analytics/reports-api';
 import { pdfReportsApi, pdfReportsTags } from '@lectern/schemas/analytics/pdf-reports-api';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
+import { oneAtATime } from '@lectern/infra/runtime/one-at-a-time';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { pdfReportEvents } from '@lectern/schemas/analytics/pdf-reports';
 import { ingestMessageSchema } from '@lectern/schemas/analytics/ingest';
@@ -101,7 +102,8 @@ export const analyticsModule = (settings: AnalyticsSettings): ContextModule => (
           contexts: settings.contexts,
           partitions: INGEST_PARTITIONS,
         }),
-      rebuild: (p, opts) =>
+      // One at a time in this process: a second rebuild would drop the first one's shadow tables.
+      rebuild: oneAtATime((p: Platform, opts: Readonly<{ acceptDifferences: boolean }>) =>
         rebuildAnalytics(
           {
             analytics: storeOf(p),
@@ -116,6 +118,7 @@ export const analyticsModule = (settings: AnalyticsSettings): ContextModule => (
           },
           opts,
         ),
+      ),
     },
   ],
   routes: async (p) => {
