@@ -27,11 +27,12 @@ commands:
   projections
       lists the read models (the analytics projector too) with checkpoints and lag
   rebuild <projection> [--accept-differences]
-      rebuilds a SQL read model from position zero into shadow tables, compares
-      them with the live model at one position (row counts and checksums per
-      table), and swaps them in when they match; a difference keeps the live
-      model and names the differing rows (exit 1). --accept-differences swaps
-      anyway, as after fixing the projection
+      rebuilds a SQL read model, or the analytics tables in ClickHouse
+      (analytics), from position zero into shadow tables, compares them with
+      the live model at one position (row counts and checksums per table), and
+      swaps them in when they match; a difference keeps the live model and
+      names the differing rows (exit 1). --accept-differences swaps anyway, as
+      after fixing the projection
   diff <projection> [--json]
       replays the store into scratch tables and compares them with the live
       model at one position, changing nothing; names the differing rows by key,

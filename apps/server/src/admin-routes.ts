@@ -5,6 +5,7 @@ import {
   RebuildNotVerified,
   projectionRunner,
   type ProjectionRunner,
+  type RebuildResult,
 } from '@lectern/infra/runtime/projection-runner';
 import { liveTables } from '@lectern/infra/runtime/projection-runner';
 import type { SqlProjection } from '@lectern/infra/runtime/projection';
@@ -35,13 +36,17 @@ type StatusRow = {
 
 /**
  * Operating the read models: their status, and a rebuild from position zero
- * (shadow tables, atomic swap).
+ * (shadow tables, atomic swap) of a SQL read model or of a consumer that can
+ * rebuild what it feeds (the analytics tables in ClickHouse).
  *
  * A rebuild needs the store and the read-model database only, not the
  * model's consumer: the swap locks the live tables and replays the last
  * events under that lock, so a consumer anywhere (this process, a
  * projections process, several replicas) waits for the swap and then goes
- * on in the new tables. Every process that has the `api` or the
+ * on in the new tables. The analytics tables have no lock and no
+ * checkpoint but the projector's log offsets, so their rebuild waits for
+ * that consumer, wherever it runs, to commit past the replay's end (see
+ * `rebuildAnalytics`). Every process that has the `api` or the
  * `projections` role serves these routes, so `lectern rebuild` works
  * whichever of them it reaches.
  */
@@ -62,6 +67,8 @@ export const projectionAdminRoutes = (deps: {
     group: string;
     topics: readonly string[];
     runningHere: () => boolean;
+    /** Present where it can be rebuilt (the ClickHouse projector; never a worker). */
+    rebuild?: (opts: Readonly<{ acceptDifferences: boolean }>) => Promise<RebuildResult>;
   }>[];
   verify: (token: string) => Promise<VerifiedToken>;
   record: RecordAdminAction;
@@ -128,17 +135,21 @@ export const projectionAdminRoutes = (deps: {
     res.json({ items: [...sqlItems, ...others] });
   });
 
-  const projectionOf = (name: string): SqlProjection => {
+  const rebuildable = deps.consumers.filter((c) => c.rebuild);
+  const projectionOf = (name: string, others: readonly { name: string }[] = []): SqlProjection => {
     const projection = deps.projections.find((p) => p.name === name);
     if (!projection)
       throw new Problem('not_found', 'projection_not_found', `There is no projection '${name}'.`, {
-        extra: { known: deps.projections.map((p) => p.name) },
+        extra: { known: [...deps.projections, ...others].map((p) => p.name) },
       });
     return projection;
   };
   /** The projection's runner here, or one made only to rebuild (never started, it consumes nothing). */
-  const runnerOf = async (name: string): Promise<ProjectionRunner> => {
-    const projection = projectionOf(name);
+  const runnerOf = async (
+    name: string,
+    others: readonly { name: string }[] = [],
+  ): Promise<ProjectionRunner> => {
+    const projection = projectionOf(name, others);
     return (
       deps.runners.find((r) => r.projection.name === name) ??
       (await projectionRunner({
@@ -297,18 +308,23 @@ export const projectionAdminRoutes = (deps: {
     return Object.fromEntries(entries.map(([k, v]) => [k, String(v)]));
   };
 
+  /** A SQL read model's runner, or a consumer that rebuilds what it feeds. */
+  const rebuilderOf = async (name: string) => {
+    const consumer = rebuildable.find((c) => c.name === name);
+    if (consumer?.rebuild) return { name, rebuild: consumer.rebuild };
+    const runner = await runnerOf(name, rebuildable);
+    return { name: runner.projection.name, rebuild: runner.rebuild };
+  };
+
   router.post('/api/admin/projections/:name/rebuild', ...guard, async (req, res) => {
-    const runner = await runnerOf(String(req.params.name));
-    const name = runner.projection.name;
+    const { name, rebuild } = await rebuilderOf(String(req.params.name));
     const accept = rebuildQuery.acceptDifferences(
       req.query.acceptDifferences ?? 'false',
       '/acceptDifferences',
     );
     if (!accept.ok)
       throw validationProblem(accept.issues, 'The query parameter acceptDifferences is not valid.');
-    const result = await runner
-      .rebuild({ acceptDifferences: accept.value === 'true' })
-      .catch(notVerified(name));
+    const result = await rebuild({ acceptDifferences: accept.value === 'true' }).catch(notVerified(name));
     const { verification, events, seconds, swapped } = result;
     const differingRows = verification.tables.reduce((n, t) => n + t.differingRows, 0);
     await deps.record(req, {

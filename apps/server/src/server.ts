@@ -319,6 +319,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
             group: c.group(config.namespace),
             topics: c.topics(config.namespace),
             runningHere: () => consumersHere.get(c.name)?.isRunning() ?? false,
+            ...(c.rebuild ? { rebuild: c.rebuild.bind(null, platform) } : {}),
           })),
           verify,
           record: recordAdminAction,

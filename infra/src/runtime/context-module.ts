@@ -14,6 +14,7 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import type { ConsumerProgress } from './progress.ts';
 import type { SqlProjection } from './projection.ts';
+import type { RebuildResult } from './projection-runner.ts';
 import type { RealtimeContribution } from './realtime.ts';
 import type { StreamKind } from './stream-kinds.ts';
 import type { AsyncApiSection } from '@lectern/schemas/asyncapi';
@@ -89,6 +90,14 @@ export type ModuleConsumer = Readonly<{
   /** The consumer its dead letters are filed under (`<ns>.dlq.<deadLetters>`). */
   deadLetters: string;
   create: (platform: Platform) => RunningConsumer;
+  /**
+   * Rebuilds what it feeds from the event store, verified against the live
+   * model before the swap, as the SQL read models are rebuilt; the admin
+   * route `POST /api/admin/projections/<name>/rebuild` runs it in any
+   * process with the `api` or `projections` role, whether or not the
+   * consumer runs there. Absent where nothing can be rebuilt (a worker).
+   */
+  rebuild?: (platform: Platform, opts: Readonly<{ acceptDifferences: boolean }>) => Promise<RebuildResult>;
 }>;
 
 /** A section of the OpenAPI document: a context's operations and what its tags cover. */

@@ -85,6 +85,31 @@ export const eventPublisher = (opts: {
   };
 };
 
+/**
+ * How far the relays of this database have published the feed: the
+ * furthest of their checkpoints (every event up to it is in the log), or
+ * `null` when none has published anything. A consumer that has committed
+ * the log's end offsets taken after this cursor was read has handled every
+ * event up to it, which is how a rebuild of a model without store
+ * positions (the analytics projector commits log offsets only) agrees on
+ * one position with it.
+ *
+ * @example
+ *   const published = await relayedUpTo(sql, store);
+ *   if (published !== null && store.compareCursors(published, cursor) >= 0) readEndOffsets();
+ */
+export const relayedUpTo = async (sql: Sql, store: EventStore): Promise<FeedCursor | null> => {
+  const [table] = await sql.query<{ name: string | null }>(
+    `select to_regclass('relay_checkpoints')::text as name`,
+  );
+  if (!table?.name) return null;
+  const rows = await sql.query<{ cursor: string }>('select cursor from relay_checkpoints');
+  return rows.reduce<FeedCursor | null>(
+    (best, r) => (best === null || store.compareCursors(r.cursor, best) > 0 ? r.cursor : best),
+    null,
+  );
+};
+
 export type Relay = Readonly<{ subscription: Subscription; stop(): Promise<void>; isRunning(): boolean }>;
 
 /**

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { TestFn } from 'ava';
+import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { kafkaLog } from '../message-log/kafka.ts';
+import type { MessageLog } from '../ports/message-log.ts';
 
 /**
  * The engine rule for `*.int.test.ts` suites (ARCHITECTURE.md §6): a suite
@@ -73,3 +76,50 @@ export const freshDatabase = async (
     },
   };
 };
+
+/**
+ * Deletes what a test namespace left in Kafka: the consumer groups and
+ * topics named `<namespace>.…` or `…-<namespace>`. Call it once the
+ * namespace's clients have closed: kafkajs keeps refreshing the metadata of
+ * every topic a client used, which would create them again.
+ *
+ * @example
+ *   await log.close();
+ *   await dropKafkaNamespace(process.env.KAFKA_BROKERS!, ns);
+ */
+export const dropKafkaNamespace = async (brokers: string, namespace: string): Promise<void> => {
+  const admin = new Kafka({
+    clientId: 'lectern-test-cleanup',
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  try {
+    const mine = (name: string) => name.startsWith(`${namespace}.`) || name.endsWith(`-${namespace}`);
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter(mine);
+    await admin.deleteGroups(groups).catch(() => {});
+    const topics = (await admin.listTopics()).filter(mine);
+    await admin.deleteTopics({ topics }).catch(() => {});
+  } finally {
+    await admin.disconnect();
+  }
+};
+
+/**
+ * A Kafka log as the suites of one broker use it: short sessions and
+ * fetch waits, so a rebalance or an idle partition costs a test seconds,
+ * not minutes; the client's own logging off (failures reach the test).
+ *
+ * @example const log = kafkaTestLog(process.env.KAFKA_BROKERS!, 'analytics-tests');
+ */
+export const kafkaTestLog = (brokers: string, clientId: string): MessageLog =>
+  kafkaLog({
+    brokers,
+    clientId,
+    sessionTimeout: 6000,
+    heartbeatInterval: 500,
+    rebalanceTimeout: 6000,
+    maxWaitTimeInMs: 200,
+    log: () => {},
+    onError: () => {},
+  });

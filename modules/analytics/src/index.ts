@@ -9,7 +9,7 @@ import {
 import { activePdfSchedules, pdfSchedulesProjection } from '@lectern/analytics-projection-pdf-schedules';
 import { pdfScheduler, reportsReaction } from '@lectern/reports-worker';
 import { analyticsExportRoutes } from '@lectern/analytics-queries/export-routes';
-import { analyticsProjector, analyticsSchema } from '@lectern/analytics-projection-events';
+import { analyticsProjector, analyticsSchema, rebuildAnalytics } from '@lectern/analytics-projection-events';
 import { topicOf } from '@lectern/schemas';
 import { analyticsIngestApi, analyticsTags } from '@lectern/schemas/analytics/api';
 import { analyticsExportsApi, analyticsExportsTags } from '@lectern/schemas/analytics/exports-api';
@@ -18,6 +18,7 @@ import { INGEST_LIMITS, INGEST_PATH } from '@lectern/schemas/analytics/limits';
 import { analyticsReportsApi, analyticsReportsTags } from '@lectern/schemas/analytics/reports-api';
 import { pdfReportsApi, pdfReportsTags } from '@lectern/schemas/analytics/pdf-reports-api';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
+import { oneAtATime } from '@lectern/infra/runtime/one-at-a-time';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { pdfReportEvents } from '@lectern/schemas/analytics/pdf-reports';
 import { ingestMessageSchema } from '@lectern/schemas/analytics/ingest';
@@ -101,6 +102,23 @@ export const analyticsModule = (settings: AnalyticsSettings): ContextModule => (
           contexts: settings.contexts,
           partitions: INGEST_PARTITIONS,
         }),
+      // One at a time in this process: a second rebuild would drop the first one's shadow tables.
+      rebuild: oneAtATime((p: Platform, opts: Readonly<{ acceptDifferences: boolean }>) =>
+        rebuildAnalytics(
+          {
+            analytics: storeOf(p),
+            store: p.store,
+            log: p.log,
+            sql: p.sql,
+            logger: p.logger,
+            namespace: p.namespace,
+            contexts: settings.contexts,
+            partitions: INGEST_PARTITIONS,
+            now: () => p.clock.now().getTime(),
+          },
+          opts,
+        ),
+      ),
     },
   ],
   routes: async (p) => {

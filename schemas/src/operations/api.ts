@@ -34,8 +34,8 @@ export const projectionStatusList = describe(
         }),
         kind: describe(oneOf(['sql', 'analytics', 'worker']), {
           description:
-            '`sql`: a PostgreSQL read model (rebuildable); `analytics`: the ClickHouse projector, which has ' +
-            'no checkpoint of its own (its consumer group and lag say where it is); `worker`: a reaction ' +
+            '`sql`: a PostgreSQL read model (rebuildable); `analytics`: the ClickHouse projector (rebuildable ' +
+            'too), which has no checkpoint of its own (its consumer group and lag say where it is); `worker`: a reaction ' +
             'with side effects (never rebuilt: it acts once per event).',
         }),
         version: describe(nullable(integer({ min: 1 })), {
@@ -243,7 +243,11 @@ export const operationsApi: readonly ApiOperation[] = [
       'live model keeps serving meanwhile. A difference keeps the live model and names the differing rows ' +
       '(409 `rebuild_differs`); `acceptDifferences=true` swaps anyway, as after a fix of the projection. Any ' +
       'process with the `api` or `projections` role can run it, whether or not it consumes for the model: the ' +
-      'swap locks the live tables, so consumers anywhere wait for it and go on in the new tables.',
+      'swap locks the live tables, so consumers anywhere wait for it and go on in the new tables. `analytics` ' +
+      'rebuilds the ClickHouse tables the same way: `_vN` tables beside the live ones, the domain rows ' +
+      "compared once the analytics projector has committed what the relay published up to the replay's end " +
+      '(differing rows named by `event_id`), telemetry carried over from the live table, then `EXCHANGE` or ' +
+      'one `RENAME`.',
     tags: ['operations'],
     security: { roles: ['admin'] },
     params: { name: projectionName },
@@ -256,7 +260,12 @@ export const operationsApi: readonly ApiOperation[] = [
         status: 400,
         description: '`acceptDifferences` is neither `true` nor `false` (`validation_failed`).',
       },
-      { status: 404, description: 'There is no SQL read model of that name (`projection_not_found`).' },
+      {
+        status: 404,
+        description:
+          'There is no SQL read model, nor a rebuildable consumer (`analytics`), of that name ' +
+          '(`projection_not_found`, with the `known` names).',
+      },
       {
         status: 409,
         description:

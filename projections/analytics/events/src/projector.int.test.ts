@@ -4,12 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { topicOf, type RecordedEvent } from '@lectern/schemas';
 import test, { type ExecutionContext } from 'ava';
-import { Kafka, logLevel } from 'kafkajs';
 import { ingestTopic, type IngestMessage } from '@lectern/schemas/analytics/ingest';
 import { chdbStore } from '@lectern/infra/analytics/chdb-store';
 import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
 import { ch, ident } from '@lectern/infra/analytics/sql';
-import { kafkaLog } from '@lectern/infra/message-log/kafka';
 import { sqlLog } from '@lectern/infra/message-log/sql-log';
 import { AnalyticsError, type AnalyticsRow, type AnalyticsStore } from '@lectern/infra/ports/analytics-store';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
@@ -17,7 +15,7 @@ import { toLogMessage } from '@lectern/infra/runtime/codec';
 import type { DeadLetter } from '@lectern/infra/runtime/dead-letters';
 import { createLogger } from '@lectern/infra/runtime/logger';
 import { pgliteSql } from '@lectern/infra/sql/pglite';
-import { requireEngine } from '@lectern/infra/testing/engines';
+import { dropKafkaNamespace, kafkaTestLog, requireEngine } from '@lectern/infra/testing/engines';
 import { waitUntil as waitFor } from '@lectern/infra/testing/wait';
 import { analyticsProjector, type AnalyticsProjectorOptions } from './projector.ts';
 import { analyticsSchema, utcDay } from './schema.ts';
@@ -564,41 +562,20 @@ suite('embedded (PGlite log, chDB)', async () => {
 const brokers = requireEngine(test, 'KAFKA_BROKERS', 'analytics projector on Kafka');
 const clickhouse = requireEngine(test, 'CLICKHOUSE_URL', 'analytics projector on ClickHouse');
 if (brokers && clickhouse) {
-  suite('distributed (Kafka, ClickHouse)', async () => {
-    const admin = new Kafka({
-      clientId: 'lectern-analytics-cleanup',
-      brokers: brokers.split(','),
-      logLevel: logLevel.NOTHING,
-    }).admin();
-    await admin.connect();
-    return {
-      open: async () => {
-        const log = kafkaLog({
-          brokers,
-          clientId: 'lectern-analytics-test',
-          sessionTimeout: 6000,
-          heartbeatInterval: 500,
-          rebalanceTimeout: 6000,
-          maxWaitTimeInMs: 200,
-          log: () => {},
-          onError: () => {},
-        });
-        const store = clickhouseStore({ url: clickhouse, database: testDatabase() });
-        return {
-          log,
-          store,
-          cleanup: async (namespace) => {
-            await log.close();
-            await dropDatabase(store);
-            const mine = (name: string) => name.startsWith(`${namespace}.`) || name.endsWith(`-${namespace}`);
-            const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter(mine);
-            await admin.deleteGroups(groups).catch(() => {});
-            const topics = (await admin.listTopics()).filter(mine);
-            await admin.deleteTopics({ topics }).catch(() => {});
-          },
-        };
-      },
-      dispose: () => admin.disconnect(),
-    };
-  });
+  suite('distributed (Kafka, ClickHouse)', async () => ({
+    open: async () => {
+      const log = kafkaTestLog(brokers, 'lectern-analytics-test');
+      const store = clickhouseStore({ url: clickhouse, database: testDatabase() });
+      return {
+        log,
+        store,
+        cleanup: async (namespace) => {
+          await log.close();
+          await dropDatabase(store);
+          await dropKafkaNamespace(brokers, namespace);
+        },
+      };
+    },
+    dispose: async () => {},
+  }));
 }

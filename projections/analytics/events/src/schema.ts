@@ -87,12 +87,14 @@ export const utcDay = (epochMs: number): string => new Date(epochMs).toISOString
  * The statements that create the analytics tables and views in `database`,
  * in dependency order (a materialized view after the tables it reads and
  * writes). The store creates the database itself; the analytics module
- * hands these to `ensureSchema` at start.
+ * hands these to `ensureSchema` at start. A rebuild creates a shadow model
+ * beside the live one with `suffix` (`_v<N>`) on every table and view name,
+ * its views reading and writing the suffixed tables.
  *
  * @example await store.ensureSchema(analyticsSchema(store.database));
  */
-export const analyticsSchema = (database: string): readonly ChSql[] => {
-  const t = (name: AnalyticsTable | AnalyticsView) => ident(database, name);
+export const analyticsSchema = (database: string, suffix = ''): readonly ChSql[] => {
+  const t = (name: AnalyticsTable | AnalyticsView) => ident(database, `${name}${suffix}`);
   return [
     ch`CREATE TABLE IF NOT EXISTS ${t('events')} (
       event_id String,
