@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { topicOf, type RecordedEvent } from '@lectern/schemas';
 import { START, type EventStore } from '../ports/event-store.ts';
@@ -41,12 +42,81 @@ export const tablesIn = (p: SqlProjection, schema: string): ProjectionTables =>
     ]),
   );
 
+/**
+ * Per stream: the last revision and position applied, and a ledger of what
+ * was: `applied` events (dead-lettered ones included) and `digest`, the XOR
+ * of their `eventDigest`s, which `lectern audit` compares with the store
+ * (projection-audit.ts). Both are null on rows older than the ledger.
+ */
 const checkpointDdl = (t: ProjectionTables): string => `
   create table if not exists ${t[CHECKPOINTS]} (
     stream_id text primary key,
     revision bigint not null,
-    position bigint not null
+    position bigint not null,
+    applied bigint,
+    digest bigint
   )`;
+
+/** The 64 bits of an event id that the ledger's digest XORs together (md5, as PostgreSQL can compute it too). */
+export const eventDigest = (eventId: string): bigint =>
+  BigInt.asIntN(64, BigInt(`0x${createHash('md5').update(eventId).digest('hex').slice(0, 16)}`));
+
+/** Events counted into a stream's ledger: how many, and the XOR of their digests, as SQL parameters. */
+const ledgerRows = (events: readonly RecordedEvent[], counted: (e: RecordedEvent) => boolean) => {
+  const rows = new Map<
+    string,
+    { stream_id: string; revision: number; position: number; applied: number; digest: bigint }
+  >();
+  for (const e of events) {
+    const row = rows.get(e.streamId) ?? {
+      stream_id: e.streamId,
+      revision: e.revision,
+      position: e.position,
+      applied: 0,
+      digest: 0n,
+    };
+    row.revision = Math.max(row.revision, e.revision);
+    row.position = Math.max(row.position, e.position);
+    if (counted(e)) {
+      row.applied++;
+      row.digest ^= eventDigest(e.id);
+    }
+    rows.set(e.streamId, row);
+  }
+  return JSON.stringify([...rows.values()].map((r) => ({ ...r, digest: r.digest.toString() })));
+};
+
+/**
+ * Moves streams' checkpoints to the events given (never back) and adds the
+ * counted ones to their ledgers; a ledger that was unknown (null) stays so.
+ */
+const advanceCheckpoints = (tx: SqlExecutor, t: ProjectionTables, rows: string) =>
+  tx.query(
+    `insert into ${t[CHECKPOINTS]} (stream_id, revision, position, applied, digest)
+     select r.stream_id, r.revision, r.position, r.applied, r.digest
+       from jsonb_to_recordset($1::jsonb)
+         as r(stream_id text, revision bigint, position bigint, applied bigint, digest bigint)
+     on conflict (stream_id) do update
+       set revision = greatest(${t[CHECKPOINTS]}.revision, excluded.revision),
+           position = greatest(${t[CHECKPOINTS]}.position, excluded.position),
+           applied = ${t[CHECKPOINTS]}.applied + excluded.applied,
+           digest = ${t[CHECKPOINTS]}.digest # excluded.digest`,
+    [rows],
+  );
+
+/** Adds the ledger's columns to a checkpoints table made before it had them (a no-op when it has them). */
+const addLedger = async (sql: Sql, p: SqlProjection): Promise<void> => {
+  const [row] = await sql.query<{ n: string }>(
+    `select count(*)::text as n from information_schema.columns
+      where table_schema = $1 and table_name = $2 and column_name in ('applied', 'digest')`,
+    [LIVE_SCHEMA, `${p.name}_checkpoints`],
+  );
+  if (Number(row!.n) < 2)
+    await sql.exec(
+      `alter table ${liveTables(p)[CHECKPOINTS]} add column if not exists applied bigint, ` +
+        'add column if not exists digest bigint',
+    );
+};
 
 /** The live tables of a projection, the ones its readers read, checkpoints included. */
 export const liveTables = (p: SqlProjection): ProjectionTables => tablesIn(p, LIVE_SCHEMA);
@@ -79,6 +149,7 @@ export const applyBatch = async (
   t: ProjectionTables,
   events: readonly RecordedEvent[],
   redriven: ReadonlySet<string> = new Set(),
+  restored: ReadonlySet<string> = new Set(),
 ): Promise<RecordedEvent[]> => {
   const streams = [...new Set(events.map((e) => e.streamId))];
   const rows = await tx.query<{ stream_id: string; revision: string }>(
@@ -87,31 +158,23 @@ export const applyBatch = async (
   );
   const seen = new Map(rows.map((r) => [r.stream_id, Number(r.revision)]));
   const fresh: RecordedEvent[] = [];
+  /** Events past their stream's checkpoint, or restored by an audit: new to the ledger. */
+  const counted = new Set<string>();
   for (const e of events) {
     const at = seen.get(e.streamId) ?? -1;
-    if (e.revision <= at && !redriven.has(e.id)) continue;
+    const past = e.revision <= at;
+    if (past && !redriven.has(e.id) && !restored.has(e.id)) continue;
+    // A redriven event was counted when it was dead-lettered.
+    if (!past || restored.has(e.id)) counted.add(e.id);
     seen.set(e.streamId, Math.max(at, e.revision));
     fresh.push(e);
   }
   if (fresh.length === 0) return fresh;
   await p.apply(tx, fresh, t);
-  const last = new Map<string, RecordedEvent>();
-  for (const e of fresh) last.set(e.streamId, e);
-  await tx.query(
-    `insert into ${t[CHECKPOINTS]} (stream_id, revision, position)
-     select r.stream_id, r.revision, r.position from jsonb_to_recordset($1::jsonb) as r(stream_id text, revision bigint, position bigint)
-     on conflict (stream_id) do update
-       set revision = greatest(${t[CHECKPOINTS]}.revision, excluded.revision),
-           position = greatest(${t[CHECKPOINTS]}.position, excluded.position)`,
-    [
-      JSON.stringify(
-        [...last.values()].map((e) => ({
-          stream_id: e.streamId,
-          revision: e.revision,
-          position: e.position,
-        })),
-      ),
-    ],
+  await advanceCheckpoints(
+    tx,
+    t,
+    ledgerRows(fresh, (e) => counted.has(e.id)),
   );
   return fresh;
 };
@@ -233,6 +296,7 @@ export const projectionRunner = async (opts: {
         .join('\n'),
     ),
   ]);
+  await addLedger(sql, p);
   await sql.query(
     `insert into projection_status (name, version) values ($1, $2)
      on conflict (name) do update set version = excluded.version`,
@@ -328,20 +392,22 @@ export const projectionRunner = async (opts: {
     });
     if (dead.length === 0) return;
     // The stream moves past a dead-lettered event, so that read-your-writes
-    // waiting for its position is answered; never behind what applied.
-    await sql.query(
-      `insert into ${live[CHECKPOINTS]} (stream_id, revision, position)
-       select r.stream_id, r.revision, r.position
-         from jsonb_to_recordset($1::jsonb) as r(stream_id text, revision bigint, position bigint)
-       on conflict (stream_id) do update
-         set revision = greatest(${live[CHECKPOINTS]}.revision, excluded.revision),
-             position = greatest(${live[CHECKPOINTS]}.position, excluded.position)`,
-      [
-        JSON.stringify(
-          dead.map(({ event: e }) => ({ stream_id: e.streamId, revision: e.revision, position: e.position })),
-        ),
-      ],
-    );
+    // waiting for its position is answered; never behind what applied. The
+    // ledger counts it (the audit finds it accounted for, in the dead-letter
+    // topic), once: not again when it fails again after a redrive.
+    await sql.transaction(async (tx) => {
+      const events = dead.map((d) => d.event);
+      const rows = await tx.query<{ stream_id: string; revision: string }>(
+        `select stream_id, revision from ${live[CHECKPOINTS]} where stream_id = any($1::text[]) for update`,
+        [[...new Set(events.map((e) => e.streamId))]],
+      );
+      const at = new Map(rows.map((r) => [r.stream_id, Number(r.revision)]));
+      await advanceCheckpoints(
+        tx,
+        live,
+        ledgerRows(events, (e) => e.revision > (at.get(e.streamId) ?? -1)),
+      );
+    });
   };
 
   let consumer: Consumer | null = null;
