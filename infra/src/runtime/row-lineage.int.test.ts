@@ -5,6 +5,7 @@ import { sqlEventStore } from '../event-store/sql-store.ts';
 import { START, type EventStore } from '../ports/event-store.ts';
 import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
+import { waitUntil } from '../testing/wait.ts';
 import type { SqlProjection } from './projection.ts';
 import { applyBatch, liveTables, projectionDdl } from './projection-runner.ts';
 import { LineageRequestInvalid, traceRows } from './row-lineage.ts';
@@ -87,7 +88,10 @@ const suite = (name: string, make: () => Promise<Engines>) => {
     });
     for (const s of others)
       await store.append(s, [event(`${ctx}.Renamed`, { owner: 'x' })], { expectedRevision: 1 });
-    const mine = (await store.readAll(START, 10_000)).filter((e) => e.type.startsWith(`${ctx}.`));
+    // The feed shows a commit once no transaction older than it is open on the server, other tests' included.
+    const ours = async () => (await store.readAll(START, 10_000)).filter((e) => e.type.startsWith(`${ctx}.`));
+    await waitUntil('the feed shows all 38 events', async () => (await ours()).length === 38);
+    const mine = await ours();
     await sql.transaction((tx) => applyBatch(tx, p, live, mine));
 
     const lineage = await traceRows({
