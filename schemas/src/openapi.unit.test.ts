@@ -396,6 +396,7 @@ test("profile's and operations' documents build, with every route of theirs", (t
     'get /api/profile/history',
     'patch /api/admin/experience-levels/{code}',
     'post /api/admin/experience-levels',
+    'post /api/admin/projections/{name}/audit',
     'post /api/admin/projections/{name}/rebuild',
     'post /api/profile/avatar',
     'post /api/profile/avatar/presign',

@@ -40,6 +40,12 @@ commands:
   explain <projection> <key> [field] [--table T] [--json]
       the events, in order, that produced one row of a read model (or one
       field of it), and whether the live row is what they make (exit 1 if not)
+  audit <projection> [--repair] [--events-only] [--json]
+      checks a SQL read model against the event store: per stream, the events
+      it applied (a count and a digest kept with its checkpoints) against the
+      store's; names skipped, unapplied and doubled events, then compares the
+      rows with a replay as diff does (--events-only: not). --repair applies
+      the skipped and unapplied events. Exit 1 when anything is left to fix
   history <stream> [--from-revision N] [--limit N] [--json] [--follow]
       every event of a stream: revision, position, time, type, actor, causation,
       correlation and request ids, data; --follow tails it
@@ -91,6 +97,8 @@ const args = (() => {
         since: { type: 'string' },
         context: { type: 'string' },
         'dry-run': { type: 'boolean' },
+        repair: { type: 'boolean' },
+        'events-only': { type: 'boolean' },
         table: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -292,6 +300,51 @@ const lineage = (row: RowLineage): string => {
   ].join('\n');
 };
 
+type AuditedEvent = Readonly<{ streamId: string; eventId: string; revision: number; type: string }>;
+type AuditedStream = Readonly<{ streamId: string; inStore: number; applied: number }>;
+type AuditReport = Readonly<{
+  projection: string;
+  events: number;
+  streams: number;
+  skipped: readonly AuditedEvent[];
+  unapplied: readonly AuditedEvent[];
+  doubled: readonly AuditedStream[];
+  unaccounted: readonly AuditedStream[];
+  pending: number;
+  unaudited: number;
+  repaired: number;
+  findings: number;
+  rows: (RebuildVerification & { matches: boolean }) | null;
+}>;
+
+/** An audit as lines to read, and whether it leaves anything to fix. */
+const audited = (r: AuditReport): { text: string; clean: boolean } => {
+  const event = (e: AuditedEvent) => `  ${e.streamId} @${e.revision} ${e.type} (${e.eventId})`;
+  const stream = (s: AuditedStream) => `  ${s.streamId}: ${s.inStore} in the store, ${s.applied} applied`;
+  const section = <T>(title: string, items: readonly T[], line: (item: T) => string) =>
+    items.length ? [`${title}:`, ...items.map(line)] : [];
+  const lines = [
+    `${r.projection}: ${r.events} events of ${r.streams} streams audited; ${r.findings} findings` +
+      `${r.repaired ? `, ${r.repaired} events repaired` : ''}`,
+    ...section('skipped (applied after later events of their stream were)', r.skipped, event),
+    ...section('unapplied (past the checkpoint for more than five minutes)', r.unapplied, event),
+    ...section('doubled', r.doubled, stream),
+    ...section('unaccounted for (rebuild the model)', r.unaccounted, stream),
+    ...(r.pending ? [`${r.pending} events in flight`] : []),
+    ...(r.unaudited
+      ? [`${r.unaudited} streams applied before the ledger existed (rebuild to audit them)`]
+      : []),
+    r.rows === null
+      ? 'rows: not compared (--events-only)'
+      : r.rows.matches
+        ? `rows: match a replay at position ${r.rows.position ?? '-'}`
+        : `rows: differ from a replay\n${differences(r.rows)}`,
+  ];
+  const repairable = r.skipped.length + r.unapplied.length;
+  const left = r.doubled.length + r.unaccounted.length + (r.repaired ? 0 : repairable);
+  return { text: lines.join('\n'), clean: left === 0 && r.rows?.matches !== false };
+};
+
 const commands: Record<string, () => Promise<string | null>> = {
   'dev-token': async () => devToken(values.roles.split(','), values.sub),
   projections: async () => JSON.stringify(await api('GET', '/api/admin/projections'), null, 2),
@@ -353,6 +406,21 @@ const commands: Record<string, () => Promise<string | null>> = {
     if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
     const text = `${name}${field ? `, field ${field}` : ''}, from a replay of ${body.events} events:\n${lineage(body.row)}`;
     if (!body.row.matchesLive) throw new CliError(text, 1);
+    return values.json ? null : text;
+  },
+  audit: async () => {
+    const name = positionals[1];
+    if (!name) throw new CliError(`audit needs the projection's name\n\n${HELP}`, 2);
+    const query = new URLSearchParams();
+    if (values.repair) query.set('repair', 'true');
+    if (values['events-only']) query.set('eventsOnly', 'true');
+    const report = (await api(
+      'POST',
+      `/api/admin/projections/${encodeURIComponent(name)}/audit${query.size ? `?${query}` : ''}`,
+    )) as AuditReport;
+    if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    const { text, clean } = audited(report);
+    if (!clean) throw new CliError(values.json ? `${name}: the audit found what to fix` : text, 1);
     return values.json ? null : text;
   },
   dlq,

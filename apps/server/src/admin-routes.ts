@@ -21,7 +21,8 @@ import type { MessageLog } from '@lectern/infra/ports/message-log';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Sql } from '@lectern/infra/sql/sql';
 import { topicOf } from '@lectern/schemas';
-import { explainQuery, rebuildQuery } from '@lectern/schemas/operations/api';
+import { auditQuery, explainQuery, rebuildQuery } from '@lectern/schemas/operations/api';
+import { auditProjection } from '@lectern/infra/runtime/projection-audit';
 import type { RecordAdminAction } from './admin-actions.ts';
 
 type StatusRow = {
@@ -347,6 +348,35 @@ export const projectionAdminRoutes = (deps: {
         { extra: { projection: name, events, seconds, verification } },
       );
     res.json({ projection: name, ...result });
+  });
+
+  // The ledger of each stream against the store; then, unless eventsOnly, the rows against a replay.
+  router.post('/api/admin/projections/:name/audit', ...guard, async (req, res) => {
+    const projection = projectionOf(String(req.params.name));
+    const flag = (name: keyof typeof auditQuery): boolean => {
+      const r = auditQuery[name](req.query[name] ?? 'false', `/${name}`);
+      if (!r.ok) throw validationProblem(r.issues, `The query parameter ${name} is not valid.`);
+      return r.value === 'true';
+    };
+    const [repair, eventsOnly] = [flag('repair'), flag('eventsOnly')];
+    const name = projection.name;
+    const report = await auditProjection({ sql: deps.sql, store: deps.store, projection, repair });
+    const rows = eventsOnly
+      ? null
+      : (await (await runnerOf(name)).rebuild({ compareOnly: true }).catch(notVerified(name))).verification;
+    const differingRows = rows?.tables.reduce((n, t) => n + t.differingRows, 0) ?? null;
+    await deps.record(req, {
+      action: 'projection.audit',
+      target: name,
+      parameters: { repair, eventsOnly },
+      outcome: 'done',
+      result: { events: report.events, findings: report.findings, repaired: report.repaired, differingRows },
+    });
+    req.log.info(
+      { projection: name, actor: req.ctx.actor?.userId, findings: report.findings, differingRows },
+      'projection audited',
+    );
+    res.json({ ...report, rows });
   });
 
   return router;

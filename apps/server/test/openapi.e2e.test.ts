@@ -175,6 +175,16 @@ test.serial('answers match the documented response schemas', async (t) => {
     ['insert', 'update'],
     'defined, then re-ranked; retiring leaves the rank',
   );
+  const audited = await call('auditProjection', {
+    as: admin,
+    path: '/api/admin/projections/experience_levels/audit',
+  });
+  t.like(audited.body, {
+    projection: 'experience_levels',
+    findings: 0,
+    skipped: [],
+    rows: { matches: true },
+  });
   const dlqs = await call('listDeadLetterTopics', { as: admin });
   const dlq = (dlqs.body.items as { topic: string }[])[0]!.topic;
   await call('showDeadLetters', { as: admin, path: `/api/admin/dead-letters/${dlq}` });
@@ -193,18 +203,22 @@ test.serial('answers match the documented response schemas', async (t) => {
   t.true((exported.body as unknown as unknown[]).length > 0);
   const position = (correlated.body.items as { position: number }[])[0]!.position;
   await call('republishEvents', { as: admin, body: { from: position, to: position, dryRun: true } });
-  // The rebuild and the redrive above are on record as events of their own, with their admin.
+  // The rebuild, the audit and the redrive above are on record as events of their own, with their admin.
   const actions = new Set<string>();
-  await waitUntil('the rebuild and the redrive to be on record', async () => {
+  await waitUntil('the rebuild, the audit and the redrive to be on record', async () => {
     const onRecord = await call('exportEvents', {
       as: admin,
       path: '/api/admin/events/export?type=operations.AdminActionTaken',
     });
     for (const e of onRecord.body as unknown as { data: { action: string; target: string } }[])
       actions.add(`${e.data.action} ${e.data.target}`);
-    return actions.size >= 2;
+    return actions.size >= 3;
   });
-  t.deepEqual([...actions].sort(), [`deadletters.redrive ${dlq}`, 'projection.rebuild experience_levels']);
+  t.deepEqual([...actions].sort(), [
+    `deadletters.redrive ${dlq}`,
+    'projection.audit experience_levels',
+    'projection.rebuild experience_levels',
+  ]);
 
   // Profile's and operations' every operation was called (identity's flows check their own).
   const ours = apiContexts.filter((c) => c.name === 'profile' || c.name === 'operations');

@@ -217,8 +217,88 @@ export const rebuildQuery = {
   }),
 };
 
+/** `POST …/audit`'s query. */
+export const auditQuery = {
+  repair: describe(oneOf(['true', 'false'] as const), {
+    description:
+      '`true`: apply the skipped and unapplied events the audit names, under a lock on the checkpoints. ' +
+      'Default `false`: report only.',
+  }),
+  eventsOnly: describe(oneOf(['true', 'false'] as const), {
+    description:
+      '`true`: check the events against the ledger only, without replaying the store to compare the rows ' +
+      '(what the scheduled audit does). Default `false`: the rows too.',
+  }),
+};
+
+const auditedEvent = describe(
+  object({
+    streamId: string(),
+    eventId: string(),
+    revision: integer({ min: 0 }),
+    position: integer({ min: 0 }),
+    type: string(),
+    occurredAt: isoTime(),
+  }),
+  { title: 'AuditedEvent', description: 'An event of the store the model never applied.' },
+);
+
+const auditedStream = describe(
+  object({
+    streamId: string(),
+    inStore: describe(integer({ min: 0 }), {
+      description: "The store's events of the model's types at or below the stream's checkpoint.",
+    }),
+    applied: describe(integer({ min: 0 }), { description: 'What the ledger says the model applied.' }),
+  }),
+  { title: 'AuditedStream' },
+);
+
+export const auditReport = describe(
+  object({
+    projection: projectionName,
+    events: describe(integer({ min: 0 }), { description: "The store's events of the model's types read." }),
+    streams: describe(integer({ min: 0 }), { description: 'Their streams the model has checkpoints of.' }),
+    skipped: describe(arrayOf(auditedEvent), {
+      description:
+        "Below the stream's checkpoint, in the store, not in the ledger: the events a consumer passed over " +
+        '(the first 1000).',
+    }),
+    unapplied: describe(arrayOf(auditedEvent), {
+      description:
+        "Past the stream's checkpoint and older than five minutes: never delivered (the first 1000).",
+    }),
+    doubled: describe(arrayOf(auditedStream), {
+      description: 'Streams whose ledger counts more events than the store holds: some applied twice.',
+    }),
+    unaccounted: describe(arrayOf(auditedStream), {
+      description: 'Streams short of more than one event, which the digest cannot name: rebuild the model.',
+    }),
+    pending: describe(integer({ min: 0 }), {
+      description: 'Events past their checkpoint but younger than five minutes: in flight, not a finding.',
+    }),
+    unaudited: describe(integer({ min: 0 }), {
+      description: 'Streams applied before the model kept a ledger (a rebuild writes one): not checked.',
+    }),
+    repaired: describe(integer({ min: 0 }), { description: 'Events applied by `repair=true`.' }),
+    findings: describe(integer({ min: 0 }), {
+      description: 'Skipped, unapplied, doubled and unaccounted, before any repair.',
+    }),
+    rows: describe(nullable(rebuildVerification), {
+      description:
+        'The live rows compared with a replay at one position, as `diff` does; null with `eventsOnly=true`.',
+    }),
+  }),
+  {
+    title: 'AuditReport',
+    description:
+      'A read model checked against the event store: per stream, the ledger of what it applied (a count and ' +
+      'a digest of the event ids, kept with its checkpoints) against the events the store holds.',
+  },
+);
+
 export const operationsTags: Readonly<Record<string, string>> = {
-  operations: 'Running the read models: status and rebuilds. Admins only.',
+  operations: 'Running the read models: status, rebuilds, comparisons and audits. Admins only.',
 };
 
 export const operationsApi: readonly ApiOperation[] = [
@@ -322,6 +402,37 @@ export const operationsApi: readonly ApiOperation[] = [
           'table does not have (`unknown_field`).',
       },
       { status: 404, description: 'There is no SQL read model of that name (`projection_not_found`).' },
+    ],
+  },
+  {
+    method: 'post',
+    path: '/api/admin/projections/:name/audit',
+    operationId: 'auditProjection',
+    summary: 'Audit a read model against the event store',
+    description:
+      'Reads the event store from the start and compares, per stream, the events of the types the model ' +
+      'reads with the ledger the model keeps beside its checkpoints (how many it applied and a digest of ' +
+      'their ids): a skipped event is named, a stream counted twice is doubled, an event past its checkpoint ' +
+      'for more than five minutes was never delivered. Then, unless `eventsOnly=true`, compares the live rows ' +
+      'with a replay, as `diff` does, which finds a row changed by hand. `repair=true` applies the named ' +
+      'events. Recorded as an admin action. Answers 200 whatever it finds; `findings` and `rows.matches` say.',
+    tags: ['operations'],
+    security: { roles: ['admin'] },
+    params: { name: projectionName },
+    query: auditQuery,
+    responses: { 200: { description: 'The audit.', body: auditReport } },
+    errors: [
+      {
+        status: 400,
+        description: '`repair` or `eventsOnly` is neither `true` nor `false` (`validation_failed`).',
+      },
+      { status: 404, description: 'There is no SQL read model of that name (`projection_not_found`).' },
+      {
+        status: 409,
+        description:
+          "`rebuild_not_verified`: for the rows, the live model did not reach the replay's position within a " +
+          'minute (no consumer of it running?); `eventsOnly=true` audits the events alone.',
+      },
     ],
   },
 ];

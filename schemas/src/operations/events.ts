@@ -4,14 +4,20 @@ import { isoTime, json, object, oneOf, string } from '../validation.ts';
 
 /*
  * What admins did to the deployment, as facts in the store: each use of an
- * admin route that changes something (a rebuild, a redrive, a republish)
+ * admin route that changes something or may (a rebuild, a redrive, a
+ * republish, an audit, which repairs on request)
  * is one `adminaction-<id>` stream of one event, carrying the admin as its
  * actor and the request's correlation id, so `lectern history` and
  * `related` show who did what and when, and `lectern export --type
  * operations.AdminActionTaken` lists them all.
  */
 
-export const adminActions = ['projection.rebuild', 'deadletters.redrive', 'events.republish'] as const;
+export const adminActions = [
+  'projection.rebuild',
+  'deadletters.redrive',
+  'events.republish',
+  'projection.audit',
+] as const;
 export type AdminAction = (typeof adminActions)[number];
 
 export type AdminActionTaken = Readonly<{
