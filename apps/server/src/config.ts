@@ -83,6 +83,12 @@ export type Config = Readonly<{
    */
   consumerStallMs: number;
   /**
+   * How often a process with the `projections` role audits every SQL read
+   * model against the event store, events only (`LECTERN_AUDIT_INTERVAL_MS`,
+   * default 21 600 000: six hours; 0 never). See `lectern audit`.
+   */
+  auditIntervalMs: number;
+  /**
    * On SIGTERM, how long requests in flight may take to finish before their
    * connections are cut (`LECTERN_SHUTDOWN_GRACE_MS`, default 10 000). Keep
    * it under the platform's own grace (Kubernetes: 30 s) with room for the
@@ -375,6 +381,7 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
   const kafkaSessionTimeoutMs = milliseconds('LECTERN_KAFKA_SESSION_TIMEOUT_MS', 10_000, 6000, 1_800_000);
   const consistencyWaitMs = milliseconds('LECTERN_CONSISTENCY_WAIT_MS', CONSISTENCY_WAIT_MS, 0, 600_000);
   const workerLeaseMs = milliseconds('LECTERN_WORKER_LEASE_MS', 60_000, 1000, 3_600_000);
+  const auditIntervalMs = milliseconds('LECTERN_AUDIT_INTERVAL_MS', 21_600_000, 0, 604_800_000);
 
   const stallText = env.LECTERN_CONSUMER_STALL_MS?.trim();
   const consumerStallMs = stallText ? Number(stallText) : 60_000;
@@ -405,6 +412,7 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     logLevel,
     production,
     consumerStallMs,
+    auditIntervalMs,
     shutdownGraceMs,
     kafkaSessionTimeoutMs,
     consistencyWaitMs,

@@ -7,6 +7,7 @@ import type { Sql } from '@lectern/infra/sql/index';
 import { createLogger, type Logger } from '@lectern/infra/runtime/logger';
 import { createMetrics, type Metrics } from '@lectern/infra/runtime/metrics';
 import { startRelay, type Relay } from '@lectern/infra/runtime/relay';
+import { scheduledAudits } from '@lectern/infra/runtime/projection-audit';
 import {
   projectionRunner,
   waitForCheckpoint,
@@ -256,6 +257,18 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
         ...runners.map((r) => r.start().then(() => joined(r.projection.name))),
         ...consumerSpecs.map((spec, i) => consumers[i]!.start().then(() => joined(spec.name))),
       ]);
+      if (config.auditIntervalMs > 0) {
+        const audits = scheduledAudits({
+          sql,
+          store,
+          projections,
+          metrics,
+          logger,
+          everyMs: config.auditIntervalMs,
+        });
+        audits.start();
+        closers.unshift(() => audits.stop());
+      }
     }
 
     // 5. Workers: each reaction in a consumer group of its own.

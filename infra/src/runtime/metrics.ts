@@ -58,6 +58,18 @@ export const createMetrics = () => {
       labelNames: ['projection'] as const,
       registers: [registry],
     }),
+    projectionAuditFindings: new Gauge({
+      name: 'lectern_projection_audit_findings',
+      help: 'Skipped, unapplied, doubled and unaccounted events the last audit of a projection found',
+      labelNames: ['projection'] as const,
+      registers: [registry],
+    }),
+    projectionAuditedAt: new Gauge({
+      name: 'lectern_projection_audit_last_run_seconds',
+      help: 'When the last audit of a projection ended (Unix seconds)',
+      labelNames: ['projection'] as const,
+      registers: [registry],
+    }),
     consumerRetries: new Counter({
       name: 'lectern_consumer_retries_total',
       help: 'Batches or events a consumer retried after a failure',

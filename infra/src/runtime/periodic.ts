@@ -9,7 +9,13 @@
  *   const sweep = periodic(() => sweeper.tick(), 60_000, (err) => log.warn({ err }, 'sweep failed; next time'));
  *   sweep.start(); … await sweep.stop();
  */
-export const periodic = (run: () => Promise<unknown>, everyMs: number, onError: (error: unknown) => void) => {
+export const periodic = (
+  run: () => Promise<unknown>,
+  everyMs: number,
+  onError: (error: unknown) => void,
+  /** `later`: the first run is due `everyMs` after `start()`, not at once. */
+  first: 'now' | 'later' = 'now',
+) => {
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> | null = null;
   const once = () => {
@@ -23,7 +29,7 @@ export const periodic = (run: () => Promise<unknown>, everyMs: number, onError: 
   return {
     start() {
       if (timer) return;
-      once();
+      if (first === 'now') once();
       timer = setInterval(once, everyMs);
       timer.unref();
     },

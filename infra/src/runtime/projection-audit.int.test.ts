@@ -11,7 +11,8 @@ import { freshDatabase, requireEngine } from '../testing/engines.ts';
 import { waitUntil } from '../testing/wait.ts';
 import { createLogger } from './logger.ts';
 import type { SqlProjection } from './projection.ts';
-import { auditProjection } from './projection-audit.ts';
+import { auditProjection, scheduledAudits } from './projection-audit.ts';
+import { createMetrics } from './metrics.ts';
 import { projectionRunner } from './projection-runner.ts';
 import { startRelay } from './relay.ts';
 
@@ -125,6 +126,16 @@ const suite = (name: string, make: () => Promise<Engines>) => {
       const after = await auditProjection({ sql, store, projection: p, now: later });
       t.like(after, { findings: 1, skipped: [], unapplied: [], repaired: 0 });
       t.deepEqual(after.doubled, [{ streamId: c, inStore: 4, applied: 5 }]);
+
+      // The scheduled audit counts what it finds into the metric the alert watches.
+      const metrics = createMetrics();
+      const audits = scheduledAudits({ sql, store, projections: [p], metrics, logger, everyMs: 20 });
+      audits.start();
+      const finding = new RegExp(`lectern_projection_audit_findings\\{projection="${p.name}"\\} 1\\n`);
+      await waitUntil('the scheduled audit counted its finding', async () =>
+        finding.test(await metrics.registry.metrics()),
+      );
+      await audits.stop();
 
       // The consumer, started again, gets b's event from the log and drops it: applied once.
       await runner.start();

@@ -1,6 +1,9 @@
 import type { RecordedEvent } from '@lectern/schemas';
 import { START, type EventStore } from '../ports/event-store.ts';
 import type { Sql } from '../sql/sql.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import { periodic } from './periodic.ts';
 import { applyBatch, eventDigest, liveTables } from './projection-runner.ts';
 import type { SqlProjection } from './projection.ts';
 
@@ -104,6 +107,8 @@ export const auditProjection = async (opts: {
   graceMs?: number;
   now?: () => number;
   pageSize?: number;
+  /** Ends the read of the store between two pages (a process stopping). */
+  signal?: AbortSignal;
 }): Promise<AuditReport> => {
   const { sql, store, projection: p } = opts;
   const live = liveTables(p);
@@ -123,6 +128,7 @@ export const auditProjection = async (opts: {
   let events = 0;
   let cursor = START;
   for (;;) {
+    opts.signal?.throwIfAborted();
     const page = await store.readAll(cursor, pageSize);
     if (page.length === 0) break;
     cursor = page[page.length - 1]!.cursor;
@@ -208,5 +214,63 @@ export const auditProjection = async (opts: {
     unaudited,
     repaired,
     findings,
+  };
+};
+
+/**
+ * Audits every read model every `everyMs` (the first time `everyMs` after
+ * `start`), events only (no replay of the rows), one after the other: each finding is logged with the events it
+ * names and counted into `lectern_projection_audit_findings`, which the
+ * `ProjectionAuditFindings` alert watches. Read-only: repairs are the
+ * operator's (`lectern audit <projection> --repair`).
+ *
+ * @example
+ *   const audits = scheduledAudits({ sql, store, projections, metrics, logger, everyMs: 6 * 3600_000 });
+ *   audits.start(); … await audits.stop();
+ */
+export const scheduledAudits = (deps: {
+  sql: Sql;
+  store: EventStore;
+  projections: readonly SqlProjection[];
+  metrics: Metrics;
+  logger: Logger;
+  everyMs: number;
+}) => {
+  const log = deps.logger.child({ component: 'audit' });
+  const stopping = new AbortController();
+  const audits = periodic(
+    async () => {
+      for (const projection of deps.projections) {
+        if (stopping.signal.aborted) return;
+        const report = await auditProjection({
+          sql: deps.sql,
+          store: deps.store,
+          projection,
+          signal: stopping.signal,
+        });
+        deps.metrics.projectionAuditFindings.set({ projection: projection.name }, report.findings);
+        deps.metrics.projectionAuditedAt.set({ projection: projection.name }, Date.now() / 1000);
+        const { skipped, unapplied, doubled, unaccounted, events, unaudited } = report;
+        if (report.findings)
+          log.error(
+            { projection: projection.name, skipped, unapplied, doubled, unaccounted, events },
+            'the audit found events the projection did not apply once: lectern audit <projection> --repair',
+          );
+        else log.info({ projection: projection.name, events, unaudited }, 'projection audited');
+      }
+    },
+    deps.everyMs,
+    (error) => {
+      if (!stopping.signal.aborted) log.warn({ err: error }, 'audit failed; the next one is due in its time');
+    },
+    'later',
+  );
+  return {
+    start: audits.start,
+    /** Ends the audit in hand between two pages of the store, so a shutdown is not held up by it. */
+    async stop() {
+      stopping.abort();
+      await audits.stop();
+    },
   };
 };

@@ -182,6 +182,17 @@ const pipelineAlerts = (): AlertingRule[] => [
     },
   },
   {
+    alert: 'LecternProjectionAuditFindings',
+    expr: 'max by (projection) (lectern_projection_audit_findings) > 0',
+    labels: { severity: 'ticket', slo: 'projection_integrity' },
+    annotations: {
+      summary: 'The audit of read model {{ $labels.projection }} found events it did not apply once',
+      description:
+        '{{ $value }} skipped, unapplied, doubled or unaccounted. `lectern audit {{ $labels.projection }}` names them; `--repair` applies the skipped and unapplied ones.',
+      runbook: 'docs/operations.md#audit',
+    },
+  },
+  {
     alert: 'LecternDeadLettersGrowing',
     // The second half catches a first letter: a counter's series is born at 1,
     // which `increase` cannot see. Per series (per process), so that one
