@@ -39,3 +39,24 @@ test('runs at once on start, one run at a time (a run due while one is in hand i
   await new Promise((resolve) => setTimeout(resolve, 20));
   t.is(runs, after, 'no run after stop');
 });
+
+test("first 'later': nothing runs on start, where 'now' runs at once", async (t) => {
+  const started = async (first: 'now' | 'later') => {
+    let runs = 0;
+    const job = periodic(
+      async () => {
+        runs++;
+      },
+      3_600_000,
+      () => {},
+      first,
+    );
+    job.start();
+    // The run at once is a microtask away; a run one interval on is an hour away.
+    await new Promise((resolve) => setImmediate(resolve));
+    await job.stop();
+    return runs;
+  };
+  t.is(await started('now'), 1);
+  t.is(await started('later'), 0);
+});
