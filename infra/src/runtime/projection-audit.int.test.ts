@@ -146,6 +146,16 @@ const suite = (name: string, make: () => Promise<Engines>) => {
       // A checkpoint from before the ledger existed is not audited, nor a finding.
       await sql.query(`update ${checkpoints} set applied = null, digest = null where stream_id = $1`, [c]);
       t.like(await auditProjection({ sql, store, projection: p, now: later }), { findings: 0, unaudited: 1 });
+
+      // A rebuild writes a whole ledger: every stream audited again, and clean.
+      const rebuilt = await runner.rebuild();
+      t.true(rebuilt.swapped);
+      t.like(await auditProjection({ sql, store, projection: p, now: later }), {
+        events: 16,
+        streams: 3,
+        findings: 0,
+        unaudited: 0,
+      });
     } finally {
       await runner.stop();
       await relay.stop();

@@ -483,7 +483,8 @@ export const projectionRunner = async (opts: {
        * Replays the feed after `from` into the shadow, events of a stream
        * only up to `upTo`'s revision of it when given; returns the cursor
        * reached. Reading the next page overlaps with applying this one: on
-       * PostgreSQL they run on two connections, and decoding dominates the read.
+       * PostgreSQL they run on two connections, and decoding dominates the
+       * read (`bulk` below, the first replay, overlaps them the same way).
        */
       const replay = async (from: string, upTo?: ReadonlyMap<string, number>): Promise<string> => {
         let cursor = from;
@@ -500,7 +501,63 @@ export const projectionRunner = async (opts: {
           if (mine.length) events += (await transact(shadow, mine)).length;
         }
       };
-      const bulkEnd = await replay(START);
+      /**
+       * The first replay, from position zero into empty tables: every event
+       * of the model's types is new to them, so no page reads or writes
+       * checkpoints as `applyBatch` does; they and their ledgers are kept
+       * here and written once at the end. Returns the cursor reached.
+       */
+      const bulk = async (): Promise<string> => {
+        const kept = new Map<
+          string,
+          { revision: number; position: number; applied: number; digest: bigint }
+        >();
+        let cursor = START;
+        let next = opts.store.readAll(cursor, pageSize);
+        for (;;) {
+          const page = await next;
+          if (page.length === 0) break;
+          cursor = page[page.length - 1]!.cursor;
+          next = opts.store.readAll(cursor, pageSize);
+          next.catch(() => {});
+          const mine = page.filter((e) => reads.has(e.type));
+          if (mine.length === 0) continue;
+          await sql.transaction((tx) => p.apply(tx, mine, shadow));
+          events += mine.length;
+          for (const e of mine) {
+            const k = kept.get(e.streamId);
+            if (k) {
+              k.revision = Math.max(k.revision, e.revision);
+              k.position = Math.max(k.position, e.position);
+              k.applied++;
+              k.digest ^= eventDigest(e.id);
+            } else
+              kept.set(e.streamId, {
+                revision: e.revision,
+                position: e.position,
+                applied: 1,
+                digest: eventDigest(e.id),
+              });
+          }
+        }
+        const streams = [...kept];
+        for (let i = 0; i < streams.length; i += 20_000) {
+          const chunk = streams.slice(i, i + 20_000);
+          await sql.query(
+            `insert into ${shadow[CHECKPOINTS]} (stream_id, revision, position, applied, digest)
+             select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])`,
+            [
+              chunk.map(([id]) => id),
+              chunk.map(([, k]) => k.revision),
+              chunk.map(([, k]) => k.position),
+              chunk.map(([, k]) => k.applied),
+              chunk.map(([, k]) => k.digest.toString()),
+            ],
+          );
+        }
+        return cursor;
+      };
+      const bulkEnd = await bulk();
       const checkpoints = live[CHECKPOINTS]!;
       const shadowCheckpoints = shadow[CHECKPOINTS]!;
       /** Streams where the live model has applied less than the shadow. */
