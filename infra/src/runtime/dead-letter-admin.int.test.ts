@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { topicOf, type RecordedEvent } from '@lectern/schemas';
-import { sqlEventStore } from '../event-store/sql-store.ts';
-import { kafkaLog } from '../message-log/kafka.ts';
-import { sqlLog } from '../message-log/sql-log.ts';
-import type { EventStore } from '../ports/event-store.ts';
 import type { MessageLog } from '../ports/message-log.ts';
-import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
-import { freshDatabase, requireEngine } from '../testing/engines.ts';
+import { requireEngine } from '../testing/engines.ts';
+import { embeddedEngines, postgresKafkaEngines, type RuntimeEngines } from '../testing/runtime-engines.ts';
 import { toLogMessage } from './codec.ts';
 import { deadLetterAdmin, UnknownDeadLetterTopic } from './dead-letter-admin.ts';
 import { dlqTopicOf, type DeadLetter } from './dead-letters.ts';
@@ -15,7 +11,7 @@ import { createLogger } from './logger.ts';
 import type { SqlProjection } from './projection.ts';
 import { dlqTopic, projectionRunner } from './projection-runner.ts';
 
-type Engines = { sql: Sql; store: EventStore; log: MessageLog; cleanup(): Promise<void> };
+type Engines = RuntimeEngines;
 
 /** Sums `data.n` per stream; throws on `data.odd` while `broken.now` (a bug, later fixed). */
 const summing = (name: string, broken: { now: boolean }): SqlProjection => ({
@@ -179,26 +175,13 @@ const suite = (name: string, make: () => Promise<Engines>) => {
   });
 };
 
-suite('pglite + sql log', async () => {
-  const sql = await pgliteSql(null);
-  const store = await sqlEventStore(sql);
-  const log = await sqlLog(sql, { heartbeatIntervalMs: 200, sessionTimeoutMs: 2000, pollIntervalMs: 200 });
-  return {
-    sql,
-    store,
-    log,
-    cleanup: async () => (await log.close(), await store.close(), await sql.close()),
-  };
-});
+suite('pglite + sql log', embeddedEngines);
 
 const databaseUrl = requireEngine(test, 'DATABASE_URL', 'dead-letter admin on PostgreSQL');
 const brokers = requireEngine(test, 'KAFKA_BROKERS', 'dead-letter admin through Kafka');
 if (databaseUrl && brokers)
-  suite('postgres + kafka', async () => {
-    const db = await freshDatabase(databaseUrl);
-    const sql = postgresSql(db.url);
-    const store = await sqlEventStore(sql);
-    const log = kafkaLog({
+  suite('postgres + kafka', () =>
+    postgresKafkaEngines(databaseUrl, {
       brokers,
       clientId: 'dlq-admin-tests',
       // Long: a session that lapses on a starved machine redelivers the redrive's batch,
@@ -207,11 +190,5 @@ if (databaseUrl && brokers)
       heartbeatInterval: 1000,
       rebalanceTimeout: 30_000,
       onError: () => {},
-    });
-    return {
-      sql,
-      store,
-      log,
-      cleanup: async () => (await log.close(), await store.close(), await sql.close(), await db.drop()),
-    };
-  });
+    }),
+  );

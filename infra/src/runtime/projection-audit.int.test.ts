@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { type NewEvent } from '@lectern/schemas';
-import { sqlEventStore } from '../event-store/sql-store.ts';
-import { kafkaLog } from '../message-log/kafka.ts';
-import { sqlLog } from '../message-log/sql-log.ts';
-import type { EventStore } from '../ports/event-store.ts';
-import type { MessageLog } from '../ports/message-log.ts';
-import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
-import { freshDatabase, requireEngine } from '../testing/engines.ts';
+import { START } from '../ports/event-store.ts';
+import { requireEngine } from '../testing/engines.ts';
+import { embeddedEngines, postgresKafkaEngines, type RuntimeEngines } from '../testing/runtime-engines.ts';
 import { waitUntil } from '../testing/wait.ts';
 import { createLogger } from './logger.ts';
 import type { SqlProjection } from './projection.ts';
@@ -16,7 +12,7 @@ import { createMetrics } from './metrics.ts';
 import { projectionRunner } from './projection-runner.ts';
 import { startRelay } from './relay.ts';
 
-type Engines = { sql: Sql; store: EventStore; log: MessageLog; cleanup(): Promise<void> };
+type Engines = RuntimeEngines;
 
 const logger = createLogger({ level: 'silent' });
 
@@ -102,6 +98,10 @@ const suite = (name: string, make: () => Promise<Engines>) => {
       // 3. An event the model has not had: appended while it is stopped.
       const late = counted();
       await store.append(b, [late], { expectedRevision: 3 });
+      // The feed shows a commit once no older transaction is open on the server (other tests' too).
+      await waitUntil("the feed to show b's event", async () =>
+        (await store.readAll(START, 1000)).some((e) => e.id === late.id),
+      );
 
       const young = await auditProjection({ sql, store, projection: p });
       t.like(young, { events: 15, findings: 2, pending: 1, repaired: 0 }, 'b is in flight while young');
@@ -163,36 +163,17 @@ const suite = (name: string, make: () => Promise<Engines>) => {
   });
 };
 
-suite('pglite + sql log', async () => {
-  const sql = await pgliteSql(null);
-  const store = await sqlEventStore(sql);
-  const log = await sqlLog(sql, { heartbeatIntervalMs: 200, sessionTimeoutMs: 2000, pollIntervalMs: 200 });
-  return {
-    sql,
-    store,
-    log,
-    cleanup: async () => (await log.close(), await store.close(), await sql.close()),
-  };
-});
+suite('pglite + sql log', embeddedEngines);
 
 const databaseUrl = requireEngine(test, 'DATABASE_URL', 'projection audit on PostgreSQL');
 const brokers = requireEngine(test, 'KAFKA_BROKERS', 'projection audit through Kafka');
 if (databaseUrl && brokers)
-  suite('postgres + kafka', async () => {
-    const db = await freshDatabase(databaseUrl);
-    const sql = postgresSql(db.url);
-    const store = await sqlEventStore(sql);
-    const log = kafkaLog({
+  suite('postgres + kafka', () =>
+    postgresKafkaEngines(databaseUrl, {
       brokers,
       clientId: 'projection-audit-tests',
       sessionTimeout: 6000,
       heartbeatInterval: 500,
       rebalanceTimeout: 6000,
-    });
-    return {
-      sql,
-      store,
-      log,
-      cleanup: async () => (await log.close(), await store.close(), await sql.close(), await db.drop()),
-    };
-  });
+    }),
+  );

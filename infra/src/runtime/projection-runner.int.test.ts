@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { topicOf, type NewEvent, type RecordedEvent } from '@lectern/schemas';
-import { sqlEventStore } from '../event-store/sql-store.ts';
-import { kafkaLog } from '../message-log/kafka.ts';
-import { sqlLog } from '../message-log/sql-log.ts';
-import { START, type EventStore } from '../ports/event-store.ts';
+import { START } from '../ports/event-store.ts';
 import { waitUntil } from '../testing/wait.ts';
 import type { MessageLog } from '../ports/message-log.ts';
-import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
-import { freshDatabase, requireEngine } from '../testing/engines.ts';
+import { requireEngine } from '../testing/engines.ts';
+import { embeddedEngines, postgresKafkaEngines, type RuntimeEngines } from '../testing/runtime-engines.ts';
 import { toLogMessage } from './codec.ts';
 import type { DeadLetter } from './dead-letters.ts';
 import { createLogger } from './logger.ts';
@@ -17,7 +14,7 @@ import type { SqlProjection } from './projection.ts';
 import { RebuildNotVerified, dlqTopic, projectionRunner } from './projection-runner.ts';
 import { startRelay } from './relay.ts';
 
-type Engines = { sql: Sql; store: EventStore; log: MessageLog; cleanup(): Promise<void> };
+type Engines = RuntimeEngines;
 
 /** A model that sums `data.n` per stream into table `name`; events with `data.poison` make it throw. */
 /** Counts `<context>.Counted` events per stream; a test that appends to a shared store names a context of its own. */
@@ -375,36 +372,17 @@ const suite = (name: string, make: () => Promise<Engines>) => {
   });
 };
 
-suite('pglite + sql log', async () => {
-  const sql = await pgliteSql(null);
-  const store = await sqlEventStore(sql);
-  const log = await sqlLog(sql, { heartbeatIntervalMs: 200, sessionTimeoutMs: 2000, pollIntervalMs: 200 });
-  return {
-    sql,
-    store,
-    log,
-    cleanup: async () => (await log.close(), await store.close(), await sql.close()),
-  };
-});
+suite('pglite + sql log', embeddedEngines);
 
 const databaseUrl = requireEngine(test, 'DATABASE_URL', 'projection runtime on PostgreSQL');
 const brokers = requireEngine(test, 'KAFKA_BROKERS', 'projection runtime through Kafka');
 if (databaseUrl && brokers)
-  suite('postgres + kafka', async () => {
-    const db = await freshDatabase(databaseUrl);
-    const sql = postgresSql(db.url);
-    const store = await sqlEventStore(sql);
-    const log = kafkaLog({
+  suite('postgres + kafka', () =>
+    postgresKafkaEngines(databaseUrl, {
       brokers,
       clientId: 'projection-tests',
       sessionTimeout: 6000,
       heartbeatInterval: 500,
       rebalanceTimeout: 6000,
-    });
-    return {
-      sql,
-      store,
-      log,
-      cleanup: async () => (await log.close(), await store.close(), await sql.close(), await db.drop()),
-    };
-  });
+    }),
+  );
