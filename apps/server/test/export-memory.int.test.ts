@@ -40,7 +40,7 @@ const liveHeap = () => {
 };
 const EVENTS = 1_000_000;
 const STREAMS = 1_000;
-const CHUNK = 50_000;
+const CHUNK = 10_000;
 
 /** A database of the profile under test, and how to be rid of it. */
 type Database = Readonly<{ sql: Sql; drop(): Promise<void> }>;
@@ -78,7 +78,7 @@ const exportKeepsTheHeapFlat = async (t: ExecutionContext, open: () => Promise<D
   });
 
   // 1. A million profile events over a thousand streams, about 330 bytes a line once exported,
-  //    written 50,000 at a time: a transaction open for the whole million would hold every
+  //    written 10,000 at a time: a transaction open for the whole million would hold every
   //    other test's feed on the same server back until it ended (the feed shows a commit once
   //    no older transaction is open).
   await sql.exec(`

@@ -51,7 +51,7 @@ export const eventStoreContract = (
     after = START,
     expected = 0,
   ): Promise<FeedEvent[]> => {
-    for (const until = Date.now() + 60_000; ;) {
+    for (const until = Date.now() + 120_000; ;) {
       const out: FeedEvent[] = [];
       let cursor = after;
       for (;;) {
@@ -205,7 +205,7 @@ export const eventStoreContract = (
     // `caughtUp` means caught up with what the feed showed then. On PostgreSQL the
     // feed waits for the oldest write transaction of the whole cluster (other
     // suites run beside this one), so the three may surface a moment later.
-    for (const until = Date.now() + 5000; seen.length < 3 && Date.now() < until;)
+    for (const until = Date.now() + 120_000; seen.length < 3 && Date.now() < until;)
       await new Promise((r) => setTimeout(r, 20));
     t.deepEqual(seen, [0, 1, 2]);
     await s.append(id, events(3, 3), { expectedRevision: 2 });
@@ -234,7 +234,7 @@ export const eventStoreContract = (
     await s.append(stream(), [event(4)], { expectedRevision: 'no_stream' });
     // KurrentDB indexes correlations asynchronously (its `$by_correlation_id`): bounded wait.
     let found = await s.readCorrelation(correlationId);
-    for (const until = Date.now() + 10_000; found.length < 3 && Date.now() < until;)
+    for (const until = Date.now() + 120_000; found.length < 3 && Date.now() < until;)
       found = await new Promise((r) => setTimeout(r, 50)).then(() => s.readCorrelation(correlationId));
     t.deepEqual(
       found.map((e) => [e.streamId === a ? 'a' : 'b', e.revision, e.data, e.metadata.correlationId]),
@@ -338,7 +338,7 @@ export const eventStoreContract = (
         }),
       );
       const total = writers * perWriter;
-      const deadline = Date.now() + 20_000;
+      const deadline = Date.now() + 120_000;
       while (delivered.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await sub.stop();
       const ids = delivered.map((e) => e.id);
