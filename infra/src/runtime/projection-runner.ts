@@ -77,15 +77,18 @@ export const eventDigest = (eventId: string): bigint =>
     ),
   );
 
-/** Events counted into a stream's ledger: how many, and the XOR of their digests, as SQL parameters. */
-const ledgerRows = (events: readonly RecordedEvent[], counted: (e: RecordedEvent) => boolean) => {
-  const rows = new Map<
-    string,
-    { stream_id: string; revision: number; position: number; applied: number; digest: bigint }
-  >();
+/** A stream's checkpoint and ledger: furthest revision and position, events counted, their digests' XOR. */
+type LedgerRow = { revision: number; position: number; applied: number; digest: bigint };
+type Ledger = Map<string, LedgerRow>;
+
+/** Adds events to per-stream ledger rows; only those `counted` add to `applied` and `digest`. */
+const addToLedger = (
+  rows: Ledger,
+  events: readonly RecordedEvent[],
+  counted: (e: RecordedEvent) => boolean = () => true,
+): Ledger => {
   for (const e of events) {
     const row = rows.get(e.streamId) ?? {
-      stream_id: e.streamId,
       revision: e.revision,
       position: e.position,
       applied: 0,
@@ -99,8 +102,18 @@ const ledgerRows = (events: readonly RecordedEvent[], counted: (e: RecordedEvent
     }
     rows.set(e.streamId, row);
   }
-  return JSON.stringify([...rows.values()].map((r) => ({ ...r, digest: r.digest.toString() })));
+  return rows;
 };
+
+/** Events counted into a stream's ledger: how many, and the XOR of their digests, as SQL parameters. */
+const ledgerRows = (events: readonly RecordedEvent[], counted: (e: RecordedEvent) => boolean) =>
+  JSON.stringify(
+    [...addToLedger(new Map(), events, counted)].map(([stream_id, r]) => ({
+      stream_id,
+      ...r,
+      digest: r.digest.toString(),
+    })),
+  );
 
 /**
  * Moves streams' checkpoints to the events given (never back) and adds the
@@ -524,10 +537,7 @@ export const projectionRunner = async (opts: {
        * here and written once at the end. Returns the cursor reached.
        */
       const bulk = async (): Promise<string> => {
-        const kept = new Map<
-          string,
-          { revision: number; position: number; applied: number; digest: bigint }
-        >();
+        const kept: Ledger = new Map();
         let cursor = START;
         let next = opts.store.readAll(cursor, pageSize);
         for (;;) {
@@ -540,21 +550,7 @@ export const projectionRunner = async (opts: {
           if (mine.length === 0) continue;
           await sql.transaction((tx) => p.apply(tx, mine, shadow));
           events += mine.length;
-          for (const e of mine) {
-            const k = kept.get(e.streamId);
-            if (k) {
-              k.revision = Math.max(k.revision, e.revision);
-              k.position = Math.max(k.position, e.position);
-              k.applied++;
-              k.digest ^= eventDigest(e.id);
-            } else
-              kept.set(e.streamId, {
-                revision: e.revision,
-                position: e.position,
-                applied: 1,
-                digest: eventDigest(e.id),
-              });
-          }
+          addToLedger(kept, mine);
         }
         const streams = [...kept];
         for (let i = 0; i < streams.length; i += 20_000) {
