@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import test, { type TestFn } from 'ava';
+import test, { type ExecutionContext, type TestFn } from 'ava';
 import { waitUntil } from '@lectern/infra/testing/wait';
 import { runCli } from '../../../tools/src/testing/run-cli.ts';
 import { jsonClient, problem } from './http-client.ts';
@@ -42,6 +42,12 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
     const adminId = randomUUID();
     const admin = (await l.signAccessToken({ sub: adminId, roles: ['admin'] })).token;
     return { l, admin, adminId, env: { LECTERN_URL: l.url, LECTERN_TOKEN: admin } };
+  };
+  /** A learner's profile writes, each checked to succeed; each answers its consistency token. */
+  const profileWriter = (t: ExecutionContext, token: string) => async (body: object) => {
+    const r = await http('PUT', '/api/profile', { token, body });
+    t.is(r.status, 200, JSON.stringify(r.body));
+    return r.headers.get('x-consistency-token')!;
   };
 
   test(`${name}: a profile created and changed twice: history, --json, related, as-of by revision and by time`, async (t) => {
@@ -467,11 +473,7 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
       const { l, env } = await tokens();
       const userId = randomUUID();
       const me = (await l.signAccessToken({ sub: userId, roles: ['learner'] })).token;
-      const put = async (body: object) => {
-        const r = await http('PUT', '/api/profile', { token: me, body });
-        t.is(r.status, 200, JSON.stringify(r.body));
-        return r.headers.get('x-consistency-token')!;
-      };
+      const put = profileWriter(t, me);
       await put({ displayName: 'Grace', locale: 'en' });
       await put({ bio: 'Admiral' });
       const last = await put({ displayName: 'Grace Hopper' });
@@ -552,11 +554,7 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
     const { l, env } = await tokens();
     const userId = randomUUID();
     const me = (await l.signAccessToken({ sub: userId, roles: ['learner'] })).token;
-    const put = async (body: object) => {
-      const r = await http('PUT', '/api/profile', { token: me, body });
-      t.is(r.status, 200, JSON.stringify(r.body));
-      return r.headers.get('x-consistency-token')!;
-    };
+    const put = profileWriter(t, me);
     const first = await put({ displayName: 'Katherine', locale: 'en' });
     t.is(
       (
