@@ -23,6 +23,7 @@ const startProcess = async (env: Record<string, string>) => {
   return {
     url: server.url,
     http: jsonClient(() => server.url),
+    output: () => server.output(),
     stop: async () => {
       await server.stop();
       await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
@@ -58,6 +59,14 @@ if (databaseUrl && brokers) {
     const shared = { DATABASE_URL: db.url, KAFKA_BROKERS: brokers, LECTERN_NAMESPACE: `split-${db.name}` };
     const api = await startProcess({ ...shared, LECTERN_ROLES: 'api' });
     const worker = await startProcess({ ...shared, LECTERN_ROLES: 'relay,projections' });
+    /** A failed command's message: what it printed, and the tail of both servers' logs. */
+    const told = (run: { stdout: string; stderr: string }) =>
+      [
+        run.stderr,
+        run.stdout,
+        `api: ${api.output().slice(-8000)}`,
+        `projections: ${worker.output().slice(-8000)}`,
+      ].join('\n');
     try {
       const token = async (roles: string[], sub = randomUUID()) =>
         (await api.http('POST', '/api/dev/token', { body: { sub, roles } })).body!.token as string;
@@ -85,11 +94,11 @@ if (databaseUrl && brokers) {
           }
       })();
       const viaApi = await runCli(['rebuild', 'profiles', '--url', api.url, '--token', admin]);
-      t.is(viaApi.code, 0, viaApi.stderr);
+      t.is(viaApi.code, 0, told(viaApi));
       t.like(JSON.parse(viaApi.stdout), { projection: 'profiles' });
       t.true((JSON.parse(viaApi.stdout) as { events: number }).events >= users.length);
       const viaWorker = await runCli(['rebuild', 'profiles', '--url', worker.url, '--token', admin]);
-      t.is(viaWorker.code, 0, viaWorker.stderr);
+      t.is(viaWorker.code, 0, told(viaWorker));
       writing = false;
       await writer;
 
@@ -122,7 +131,7 @@ if (databaseUrl && brokers) {
       }
       // diff finds it too, from either process, and changes nothing.
       const diffed = await runCli(['diff', 'profiles', '--url', worker.url, '--token', admin]);
-      t.is(diffed.code, 1, diffed.stdout);
+      t.is(diffed.code, 1, told(diffed));
       t.regex(diffed.stderr, /profiles differs from a replay of \d+ events/);
       t.regex(diffed.stderr, /profiles: 12 rows live, 12 rebuilt, 1 differ/);
       t.true(diffed.stderr.includes(JSON.stringify({ id: victim })), diffed.stderr);
@@ -159,7 +168,7 @@ if (databaseUrl && brokers) {
       );
       t.true(why.row.steps.slice(1).every((s) => s.op === 'update' && s.changed.includes('doc.displayName')));
       const refused = await runCli(['rebuild', 'profiles', '--url', api.url, '--token', admin]);
-      t.is(refused.code, 1, refused.stdout);
+      t.is(refused.code, 1, told(refused));
       t.regex(refused.stderr, /differs from the live model in 1 rows; the live model is kept/);
       t.regex(refused.stderr, /profiles: 12 rows live, 12 rebuilt, 1 differ/);
       t.true(refused.stderr.includes(JSON.stringify({ id: victim })), refused.stderr);
@@ -175,14 +184,14 @@ if (databaseUrl && brokers) {
         '--token',
         admin,
       ]);
-      t.is(accepted.code, 0, accepted.stderr);
+      t.is(accepted.code, 0, told(accepted));
       t.like(JSON.parse(accepted.stdout), { swapped: true, verification: { matches: false } });
       t.is(await read(), last.get(users[0]!)!.name);
       const clean = await runCli(['diff', 'profiles', '--url', api.url, '--token', admin]);
-      t.is(clean.code, 0, clean.stderr);
+      t.is(clean.code, 0, told(clean));
       t.regex(clean.stdout, /^profiles matches a replay of \d+ events at position \d+/);
       const repaired = await runCli(['explain', 'profiles', victim, '--url', worker.url, '--token', admin]);
-      t.is(repaired.code, 0, repaired.stderr);
+      t.is(repaired.code, 0, told(repaired));
       t.regex(repaired.stdout, /the live row is what its events make/);
     } finally {
       await api.stop();

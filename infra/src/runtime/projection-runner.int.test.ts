@@ -10,8 +10,14 @@ import { toLogMessage } from './codec.ts';
 import type { DeadLetter } from './dead-letters.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
-import type { SqlProjection } from './projection.ts';
-import { RebuildNotVerified, dlqTopic, projectionRunner } from './projection-runner.ts';
+import { liveTable, type SqlProjection } from './projection.ts';
+import {
+  RebuildNotVerified,
+  applyBatch,
+  dlqTopic,
+  liveTables,
+  projectionRunner,
+} from './projection-runner.ts';
 import { startRelay } from './relay.ts';
 
 type Engines = RuntimeEngines;
@@ -81,7 +87,8 @@ const whereIs =
     `running ${runner.isRunning()}, progress ${JSON.stringify(runner.progress())}, ` +
     `partitions ${JSON.stringify(await log.lag(group, topic))}`;
 
-const suite = (name: string, make: () => Promise<Engines>) => {
+/** `many` says whether other processes (connections) can share the database: PostgreSQL, not PGlite. */
+const suite = (name: string, make: () => Promise<Engines>, many = false) => {
   let engines: Promise<Engines> | null = null;
   const get = () => (engines ??= make());
   test.after.always(async () => {
@@ -370,6 +377,55 @@ const suite = (name: string, make: () => Promise<Engines>) => {
     t.like(accepted.verification, { verified: false, matches: false, position: null, tables: [] });
     t.deepEqual(await sql.query(`select stream_id, total from ${table}`), [{ stream_id: stream, total: 5 }]);
   });
+
+  if (many)
+    test(`${name}: a rebuild agrees with a live model that a consumer elsewhere moves ahead of every unlocked attempt`, async (t) => {
+      const { sql, store, log } = await get();
+      const ns = `p${randomUUID().slice(0, 8)}`;
+      const table = `elsewhere_${ns}`;
+      const context = `elsewhere${ns}`;
+      const stream = `${context}-${randomUUID()}`;
+      const base = tally(table, context);
+      let revision = -1;
+      /** Appends one event, and applies it to the live model as a consumer in another process would. */
+      const elsewhere = async () => {
+        revision++;
+        const e = { ...recorded(stream, revision, { n: 1 }), type: `${context}.Counted` };
+        await store.append(stream, [e], { expectedRevision: revision === 0 ? 'no_stream' : revision - 1 });
+        const [event] = await store.readStream(stream, { fromRevision: revision });
+        await sql.transaction((tx) => applyBatch(tx, base, liveTables(base), [event!]));
+      };
+      let moved = 0;
+      /**
+       * The rebuilding runner's model: whenever it applies to the shadow while the live
+       * table is not locked, the consumer elsewhere applies one more event before it
+       * returns, as steady writes make a busy deployment's consumers do.
+       */
+      const rebuilt: SqlProjection = {
+        ...base,
+        async apply(tx, events, t) {
+          await base.apply(tx, events, t);
+          const [locked] = await sql.query(
+            `select 1 from pg_locks l where l.relation = $1::regclass
+                and l.mode = 'AccessExclusiveLock' and l.granted`,
+            [liveTable(table)],
+          );
+          if (locked) return;
+          await elsewhere();
+          moved++;
+        },
+      };
+      // Consumes nothing, as an api process that serves `lectern rebuild`.
+      const runner = await projectionRunner({ projection: rebuilt, sql, log, store, logger, namespace: ns });
+      for (let i = 0; i < 5; i++) await elsewhere();
+      const result = await runner.rebuild({ pageSize: 2 });
+      t.true(moved >= 2, `the live model moved ${moved} times during the rebuild`);
+      t.true(result.swapped);
+      t.like(result.verification, { verified: true, matches: true });
+      t.deepEqual(await sql.query(`select stream_id, events from ${liveTable(table)}`), [
+        { stream_id: stream, events: revision + 1 },
+      ]);
+    });
 };
 
 suite('pglite + sql log', embeddedEngines);
@@ -377,12 +433,15 @@ suite('pglite + sql log', embeddedEngines);
 const databaseUrl = requireEngine(test, 'DATABASE_URL', 'projection runtime on PostgreSQL');
 const brokers = requireEngine(test, 'KAFKA_BROKERS', 'projection runtime through Kafka');
 if (databaseUrl && brokers)
-  suite('postgres + kafka', () =>
-    postgresKafkaEngines(databaseUrl, {
-      brokers,
-      clientId: 'projection-tests',
-      sessionTimeout: 6000,
-      heartbeatInterval: 500,
-      rebalanceTimeout: 6000,
-    }),
+  suite(
+    'postgres + kafka',
+    () =>
+      postgresKafkaEngines(databaseUrl, {
+        brokers,
+        clientId: 'projection-tests',
+        sessionTimeout: 6000,
+        heartbeatInterval: 500,
+        rebalanceTimeout: 6000,
+      }),
+    true,
   );

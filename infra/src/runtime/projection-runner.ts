@@ -488,7 +488,10 @@ export const projectionRunner = async (opts: {
      * 4. In one transaction that first locks the live tables, checkpoints
      *    first (a consumer's transaction reads them first, so one in another
      *    process waits): if the checkpoints differ (such a consumer applied
-     *    more between 3 and the lock), give up and go again from 3. Else
+     *    more between 3 and the lock), go again from 3, and on PostgreSQL
+     *    take the lock first this time, so that 3 runs while no consumer
+     *    anywhere can move the live model (steady writes would otherwise
+     *    move it in every window). Else
      *    verify: per table, row counts and a checksum over every row
      *    (rebuild-verify.ts). When they match, or the caller accepts
      *    differences, swap shadow and live tables: queries see the old
@@ -601,10 +604,25 @@ export const projectionRunner = async (opts: {
       const old = `retired_${p.name}`;
       type Attempt =
         { kind: 'moved' } | { kind: 'done'; swapped: boolean; verification: RebuildVerification };
-      const attempt = async (tx: SqlExecutor): Promise<Attempt> => {
+      /** Locks the live tables, checkpoints first (a consumer's transaction reads them first). */
+      const lockLive = async (tx: SqlExecutor) => {
         const { [CHECKPOINTS]: _, ...models } = live;
         for (const t of [checkpoints, ...Object.values(models)])
           await tx.query(`lock table ${t} in access exclusive mode`);
+      };
+      /** Where the shadow is to be brought: each stream to its live checkpoint (agreed), else the head. */
+      const target = async (q: SqlExecutor) =>
+        agreed
+          ? new Map(
+              (
+                await q.query<{ stream_id: string; revision: string }>(
+                  `select stream_id, revision::text as revision from ${checkpoints}`,
+                )
+              ).map((r) => [r.stream_id, Number(r.revision)]),
+            )
+          : undefined;
+      /** In a transaction holding `lockLive`. */
+      const attempt = async (tx: SqlExecutor): Promise<Attempt> => {
         // Unverified (accepted): the shadow may be ahead, never behind.
         const [differ] = await tx.query<{ n: string; position: string | null }>(
           agreed
@@ -643,23 +661,29 @@ export const projectionRunner = async (opts: {
       let outcome: Extract<Attempt, { kind: 'done' }>;
       try {
         for (let n = 1; ; n++) {
-          const liveCheckpoints = agreed
-            ? new Map(
-                (
-                  await sql.query<{ stream_id: string; revision: string }>(
-                    `select stream_id, revision::text as revision from ${checkpoints}`,
-                  )
-                ).map((r) => [r.stream_id, Number(r.revision)]),
-              )
-            : undefined;
-          await replay(bulkEnd, liveCheckpoints);
-          const result = await sql.transaction(attempt);
+          // First without holding the live tables: the catch-up is then outside the lock.
+          // A consumer in another process that applied more in between (steady writes
+          // do, every time) sends it round again: from the second attempt on, on
+          // PostgreSQL, the live tables are locked first, so they cannot move while the
+          // shadow is brought to them (on other connections, which the lock does not
+          // block). PGlite serves one process, whose consumer is stopped here, and has
+          // one connection, which the lock would hold.
+          const lockFirst = n > 1 && sql.kind === 'postgres';
+          if (!lockFirst) await replay(bulkEnd, await target(sql));
+          const result = await sql.transaction(async (tx) => {
+            await lockLive(tx);
+            if (lockFirst) await replay(bulkEnd, await target(tx));
+            return attempt(tx);
+          });
           if (result.kind === 'done') {
             outcome = result;
             break;
           }
           if (n >= 20)
-            throw new Error(`rebuild of ${p.name}: consumers elsewhere kept moving the live model ahead`);
+            throw new RebuildNotVerified(
+              p.name,
+              'consumers elsewhere kept moving the live model ahead of every attempt to agree with it',
+            );
         }
         if (!outcome.swapped) await sql.query(`drop schema if exists ${ident(schema)} cascade`);
       } finally {
