@@ -147,6 +147,23 @@ const addLedger = async (sql: Sql, p: SqlProjection): Promise<void> => {
     );
 };
 
+/**
+ * Drops the indexes in `schema` that no constraint or `on conflict` needs
+ * (the non-unique ones), and returns the statements that make them again:
+ * an index built once over loaded rows costs less than one kept up to date
+ * row by row.
+ */
+const dropSecondaryIndexes = async (sql: Sql, schema: string): Promise<string[]> => {
+  const rows = await sql.query<{ name: string; definition: string }>(
+    `select c.relname as name, pg_get_indexdef(x.indexrelid) as definition
+       from pg_index x join pg_class c on c.oid = x.indexrelid join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = $1 and not x.indisunique`,
+    [schema],
+  );
+  for (const r of rows) await sql.query(`drop index ${ident(schema)}.${ident(r.name)}`);
+  return rows.map((r) => r.definition);
+};
+
 /** The live tables of a projection, the ones its readers read, checkpoints included. */
 export const liveTables = (p: SqlProjection): ProjectionTables => tablesIn(p, LIVE_SCHEMA);
 
@@ -541,6 +558,8 @@ export const projectionRunner = async (opts: {
        */
       const bulk = async (): Promise<string> => {
         const kept: Ledger = new Map();
+        const load = p.bulk?.(shadow);
+        const deferred = load ? await dropSecondaryIndexes(sql, schema) : [];
         let cursor = START;
         let next = opts.store.readAll(cursor, pageSize);
         for (;;) {
@@ -551,10 +570,12 @@ export const projectionRunner = async (opts: {
           next.catch(() => {});
           const mine = page.filter((e) => reads.has(e.type));
           if (mine.length === 0) continue;
-          await sql.transaction((tx) => p.apply(tx, mine, shadow));
+          await sql.transaction((tx) => (load ? load.add(tx, mine) : p.apply(tx, mine, shadow)));
           events += mine.length;
           addToLedger(kept, mine);
         }
+        if (load) await sql.transaction((tx) => load.finish(tx));
+        for (const definition of deferred) await sql.exec(definition);
         const streams = [...kept];
         for (let i = 0; i < streams.length; i += 20_000) {
           const chunk = streams.slice(i, i + 20_000);

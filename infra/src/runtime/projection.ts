@@ -48,7 +48,40 @@ export type SqlProjection = Readonly<{
   /** Idempotent DDL for the tables, written against the names in `t`. */
   ddl: (t: ProjectionTables) => string;
   apply: (tx: SqlExecutor, events: readonly RecordedEvent[], t: ProjectionTables) => Promise<void>;
+  /**
+   * A rebuild's first replay, into empty tables, goes through this when given,
+   * instead of `apply` page by page: the events come in store order, each
+   * once, and nothing reads the tables until `finish` has returned, so a
+   * model may keep its rows in memory across pages and write them once.
+   * The tables' non-unique indexes are dropped for the load and built after
+   * `finish`, so `add` must not need them to find rows (`pageByPage` suits
+   * a model that only inserts). Without it, `apply` serves the first replay
+   * too, with every index in place.
+   */
+  bulk?: (t: ProjectionTables) => BulkLoad;
 }>;
+
+/** A first replay into empty tables (`SqlProjection.bulk`); `add` and `finish` are called one at a time. */
+export type BulkLoad = Readonly<{
+  /** The next page of the store's events of the model's types. */
+  add: (tx: SqlExecutor, events: readonly RecordedEvent[]) => Promise<void>;
+  /** Writes whatever it still keeps. */
+  finish: (tx: SqlExecutor) => Promise<void>;
+}>;
+
+/**
+ * A bulk load that applies each page as `apply` would: for a model that only
+ * inserts, whose secondary indexes are then built once after the load.
+ *
+ * @example bulk: (t) => pageByPage(t, (tx, events, t) => insertRows(tx, events, t)),
+ */
+export const pageByPage = (t: ProjectionTables, apply: SqlProjection['apply']): BulkLoad => ({
+  add: (tx, events) => apply(tx, events, t),
+  finish: async () => {},
+});
+
+/** How many documents a bulk load of a `documentProjection` keeps in memory before it writes them out. */
+export const BULK_DOCUMENTS = 50_000;
 
 /**
  * A projection of one JSON document per key, written as STYLE.md §9 asks:
@@ -63,41 +96,53 @@ export const documentProjection = <Doc>(def: {
   table: string;
   key: (event: RecordedEvent) => string | null;
   evolve: (doc: Doc | null, event: RecordedEvent) => Doc | null;
-}): SqlProjection => ({
-  name: def.name,
-  version: def.version,
-  contexts: def.contexts,
-  eventTypes: def.eventTypes,
-  tables: [def.table],
-  ddl: (t) => `
-    create table if not exists ${t[def.table]} (
-      id text primary key,
-      doc jsonb not null,
-      revision bigint not null,
-      position bigint not null,
-      updated_at timestamptz not null
-    )`,
-  async apply(tx, events, t) {
-    const table = t[def.table]!;
-    const keyed = events
-      .map((e) => [def.key(e), e] as const)
-      .filter((k): k is [string, RecordedEvent] => k[0] !== null);
-    if (keyed.length === 0) return;
-    const ids = [...new Set(keyed.map(([k]) => k))];
-    const rows = await tx.query<{ id: string; doc: Doc }>(
-      `select id, doc from ${table} where id = any($1::text[])`,
-      [ids],
+  /** How many documents a bulk load keeps in memory; default `BULK_DOCUMENTS`. */
+  bulkDocuments?: number;
+}): SqlProjection => {
+  const keep = def.bulkDocuments ?? BULK_DOCUMENTS;
+  /** The documents with these ids, as the table holds them. */
+  const load = async (tx: SqlExecutor, table: string, ids: readonly string[]) =>
+    new Map(
+      (ids.length
+        ? await tx.query<{ id: string; doc: Doc }>(
+            `select id, doc from ${table} where id = any($1::text[])`,
+            [ids],
+          )
+        : []
+      ).map((r) => [r.id, r.doc] as const),
     );
-    const docs = new Map<string, { doc: Doc | null; event: RecordedEvent | null }>(
-      rows.map((r) => [r.id, { doc: r.doc, event: null }]),
-    );
-    for (const [id, event] of keyed) {
-      const current = docs.get(id)?.doc ?? null;
-      docs.set(id, { doc: def.evolve(current, event), event });
+  /** Folds `events` into `docs` (null: none); returns the last event that changed each document. */
+  const fold = (events: readonly RecordedEvent[], docs: Map<string, Doc | null>) => {
+    const last = new Map<string, RecordedEvent>();
+    for (const event of events) {
+      const id = def.key(event);
+      if (id === null) continue;
+      docs.set(id, def.evolve(docs.get(id) ?? null, event));
+      last.set(id, event);
     }
-    const changed = [...docs].filter(([, v]) => v.event !== null);
-    const upserts = changed.filter(([, v]) => v.doc !== null);
-    const deletes = changed.filter(([, v]) => v.doc === null).map(([id]) => id);
+    return last;
+  };
+  /** Writes each changed document (or deletes it) in one statement per kind. */
+  const write = async (
+    tx: SqlExecutor,
+    table: string,
+    docs: ReadonlyMap<string, Doc | null>,
+    last: ReadonlyMap<string, RecordedEvent>,
+  ) => {
+    const upserts: { id: string; doc: Doc; revision: number; position: number; updated_at: string }[] = [];
+    const deletes: string[] = [];
+    for (const [id, event] of last) {
+      const doc = docs.get(id) ?? null;
+      if (doc === null) deletes.push(id);
+      else
+        upserts.push({
+          id,
+          doc,
+          revision: event.revision,
+          position: event.position,
+          updated_at: event.occurredAt,
+        });
+    }
     if (upserts.length)
       await tx.query(
         `insert into ${table} (id, doc, revision, position, updated_at)
@@ -105,18 +150,64 @@ export const documentProjection = <Doc>(def: {
          from jsonb_to_recordset($1::jsonb) as r(id text, doc jsonb, revision bigint, position bigint, updated_at timestamptz)
          on conflict (id) do update set doc = excluded.doc, revision = excluded.revision,
            position = excluded.position, updated_at = excluded.updated_at`,
-        [
-          JSON.stringify(
-            upserts.map(([id, v]) => ({
-              id,
-              doc: v.doc,
-              revision: v.event!.revision,
-              position: v.event!.position,
-              updated_at: v.event!.occurredAt,
-            })),
-          ),
-        ],
+        [JSON.stringify(upserts)],
       );
     if (deletes.length) await tx.query(`delete from ${table} where id = any($1::text[])`, [deletes]);
-  },
-});
+  };
+  return {
+    name: def.name,
+    version: def.version,
+    contexts: def.contexts,
+    eventTypes: def.eventTypes,
+    tables: [def.table],
+    ddl: (t) => `
+    create table if not exists ${t[def.table]} (
+      id text primary key,
+      doc jsonb not null,
+      revision bigint not null,
+      position bigint not null,
+      updated_at timestamptz not null
+    )`,
+    async apply(tx, events, t) {
+      const table = t[def.table]!;
+      const ids = [...new Set(events.map(def.key).filter((k): k is string => k !== null))];
+      if (ids.length === 0) return;
+      const docs: Map<string, Doc | null> = await load(tx, table, ids);
+      await write(tx, table, docs, fold(events, docs));
+    },
+    /**
+     * Documents stay in memory across pages, each written once, until
+     * `bulkDocuments` of them are kept: then they are written out and
+     * forgotten, and one seen again is read back from the table. Every
+     * document reaches the table as JSON, so `evolve` must return plain JSON.
+     */
+    bulk(t) {
+      const table = t[def.table]!;
+      let docs = new Map<string, Doc | null>();
+      let last = new Map<string, RecordedEvent>();
+      /** Ids written out and forgotten: only these can be in the table already. */
+      const written = new Set<string>();
+      return {
+        async add(tx, events) {
+          const unseen = new Set<string>();
+          for (const e of events) {
+            const id = def.key(e);
+            if (id !== null && !docs.has(id) && written.has(id)) unseen.add(id);
+          }
+          for (const [id, doc] of await load(tx, table, [...unseen])) docs.set(id, doc);
+          for (const [id, event] of fold(events, docs)) last.set(id, event);
+          if (docs.size < keep) return;
+          await write(tx, table, docs, last);
+          for (const id of last.keys()) written.add(id);
+          docs = new Map();
+          last = new Map();
+        },
+        async finish(tx) {
+          await write(tx, table, docs, last);
+          docs = new Map();
+          last = new Map();
+        },
+      };
+    },
+  };
+};

@@ -1,5 +1,5 @@
 import { profile as schema } from '@lectern/schemas';
-import { liveTable, type SqlProjection } from '@lectern/infra/runtime/projection';
+import { liveTable, pageByPage, type SqlProjection } from '@lectern/infra/runtime/projection';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
 
 const TABLE = 'profile_history';
@@ -38,6 +38,8 @@ export const profileHistoryProjection: SqlProjection = {
       primary key (event_id, field)
     );
     create index if not exists profile_history_by_user on ${t[TABLE]} (user_id, position desc, seq desc)`,
+  // Inserts only: a rebuild builds the by-user index once, after the load.
+  bulk: (t) => pageByPage(t, profileHistoryProjection.apply),
   async apply(tx, events, t) {
     // Column arrays through unnest: cheaper to bind and plan than a JSON recordset.
     const cols = {

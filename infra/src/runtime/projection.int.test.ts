@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import type { RecordedEvent } from '@lectern/schemas';
+import { embeddedEngines } from '../testing/runtime-engines.ts';
+import { createLogger } from './logger.ts';
+import { documentProjection, pageByPage, type SqlProjection } from './projection.ts';
+import { liveTables, projectionRunner } from './projection-runner.ts';
+
+/**
+ * The bulk path of a rebuild's first replay (`SqlProjection.bulk`): what it
+ * writes is what `apply` page by page writes, and the indexes it drops for
+ * the load are there again afterwards.
+ */
+
+const logger = createLogger({ level: 'silent' });
+
+let position = 0;
+const event = (key: string, revision: number, data: { n?: number; gone?: boolean }): RecordedEvent => ({
+  id: randomUUID(),
+  type: 'doc.Changed',
+  schemaVersion: 1,
+  occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, ++position)).toISOString(),
+  data: { key, ...data },
+  metadata: { correlationId: 'c', causationId: null, actor: null, requestId: null, traceparent: null },
+  streamId: `doc-${key}`,
+  revision,
+  position,
+});
+
+type Doc = { key: string; sum: number; changes: number };
+/** Sums `n` per key; `gone` deletes the document, and a later event makes it again. */
+const summing = (name: string, bulkDocuments?: number) =>
+  documentProjection<Doc>({
+    name,
+    version: 1,
+    contexts: ['doc'],
+    eventTypes: ['doc.Changed'],
+    table: name,
+    key: (e) => (e.data as { key: string }).key,
+    evolve: (doc, e) => {
+      const d = e.data as { key: string; n?: number; gone?: boolean };
+      if (d.gone) return null;
+      return { key: d.key, sum: (doc?.sum ?? 0) + (d.n ?? 0), changes: (doc?.changes ?? 0) + 1 };
+    },
+    ...(bulkDocuments === undefined ? {} : { bulkDocuments }),
+  });
+
+test('a document model loaded in bulk, forgetting what it wrote out, writes what apply writes page by page', async (t) => {
+  const { sql, cleanup } = await embeddedEngines();
+  try {
+    // Ten keys over 200 events, some deleted and made again, four deleted at the end,
+    // in pages of 7: with two documents kept, most keys are written out and read back
+    // many times.
+    const revisions = new Map<string, number>();
+    const events = Array.from({ length: 200 }, (_, i) => {
+      const key = `k${(i * 7) % 10}`;
+      const revision = (revisions.get(key) ?? -1) + 1;
+      revisions.set(key, revision);
+      return event(key, revision, i % 13 === 5 || i >= 196 ? { gone: true } : { n: i });
+    });
+    const pages = Array.from({ length: Math.ceil(events.length / 7) }, (_, i) =>
+      events.slice(i * 7, i * 7 + 7),
+    );
+    const results: unknown[][] = [];
+    for (const [name, model] of [
+      ['by_page', summing('by_page')],
+      ['bulk_kept_2', summing('bulk_kept_2', 2)],
+      ['bulk_kept_all', summing('bulk_kept_all')],
+    ] as const) {
+      const tables = liveTables(model);
+      await sql.exec(model.ddl(tables));
+      const load = name === 'by_page' ? null : model.bulk!(tables);
+      for (const page of pages)
+        await sql.transaction((tx) => (load ? load.add(tx, page) : model.apply(tx, page, tables)));
+      if (load) await sql.transaction((tx) => load.finish(tx));
+      results.push(
+        await sql.query(
+          `select id, doc, revision::int as revision, position::int as position, updated_at
+             from ${tables[name]} order by id`,
+        ),
+      );
+    }
+    t.is(results[0]!.length, 6, 'four keys end deleted');
+    t.deepEqual(results[1], results[0]);
+    t.deepEqual(results[2], results[0]);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a rebuild loads a model without its secondary indexes and swaps it in with them', async (t) => {
+  const engines = await embeddedEngines();
+  const { sql, store, log } = engines;
+  try {
+    const name = `indexed_${randomUUID().slice(0, 8)}`;
+    const model: SqlProjection = {
+      name,
+      version: 1,
+      contexts: ['doc'],
+      eventTypes: ['doc.Changed'],
+      tables: [name],
+      ddl: (tables) => `
+        create table if not exists ${tables[name]} (event_id uuid primary key, key text not null, n int);
+        create index if not exists ${name}_by_key on ${tables[name]} (key, n)`,
+      async apply(tx, events, tables) {
+        for (const e of events) {
+          const d = e.data as { key: string; n?: number };
+          await tx.query(`insert into ${tables[name]} (event_id, key, n) values ($1, $2, $3)`, [
+            e.id,
+            d.key,
+            d.n ?? null,
+          ]);
+        }
+      },
+      bulk: (tables) => {
+        const load = pageByPage(tables, model.apply);
+        return {
+          ...load,
+          async add(tx, events) {
+            // What the load writes into has no index but its primary key.
+            indexesDuringLoad.push(await indexesOf(tx, tables[name]!));
+            await load.add(tx, events);
+          },
+        };
+      },
+    };
+    const indexesDuringLoad: string[][] = [];
+    const indexesOf = async (q: { query: typeof sql.query }, table: string) =>
+      (
+        await q.query<{ name: string }>(
+          `select c.relname as name from pg_index x join pg_class c on c.oid = x.indexrelid
+            where x.indrelid = $1::regclass order by 1`,
+          [table],
+        )
+      ).map((r) => r.name);
+    const runner = await projectionRunner({ projection: model, sql, log, store, logger, namespace: name });
+    for (let i = 0; i < 12; i++) {
+      const key = `k${i % 3}`;
+      await store.append(`doc-${randomUUID()}`, [event(key, 0, { n: i })], { expectedRevision: 'no_stream' });
+    }
+    // Nothing consumes, so the live model stays empty: the rebuild is accepted unverified.
+    const result = await runner.rebuild({ agreeWithinMs: 0, acceptDifferences: true, pageSize: 5 });
+    t.true(result.swapped);
+    t.is(result.events, 12);
+    t.true(indexesDuringLoad.length >= 3);
+    t.true(indexesDuringLoad.every((names) => names.length === 1 && names[0]!.endsWith('_pkey')));
+    const live = liveTables(model)[name]!;
+    t.deepEqual(await indexesOf(sql, live), [`${name}_by_key`, `${name}_pkey`].sort());
+    const [shadowLeft] = await sql.query<{ n: string }>(
+      `select count(*)::text as n from pg_namespace where nspname = $1`,
+      [`rebuild_${name}`],
+    );
+    t.is(shadowLeft!.n, '0', 'the shadow schema is gone');
+    t.deepEqual(
+      await sql.query(
+        `select key, count(*)::int as n, sum(n)::int as total from ${live} group by key order by key`,
+      ),
+      [
+        { key: 'k0', n: 4, total: 0 + 3 + 6 + 9 },
+        { key: 'k1', n: 4, total: 1 + 4 + 7 + 10 },
+        { key: 'k2', n: 4, total: 2 + 5 + 8 + 11 },
+      ],
+    );
+  } finally {
+    await engines.cleanup();
+  }
+});
