@@ -11,9 +11,10 @@ import { startServerProcess } from '../src/process.ts';
 import { runCli } from '../../../tools/src/testing/run-cli.ts';
 
 /**
- * Operations in a split topology (issue 8 line 6): `lectern rebuild` works
- * whichever process it reaches, while a projections process elsewhere keeps
- * consuming; and one database serves one deployment (namespace).
+ * Operations in a split topology (issue 8 line 6): `lectern rebuild`, `diff`,
+ * `explain` and `audit` work whichever process they reach, while a
+ * projections process elsewhere keeps consuming; and one database serves one
+ * deployment (namespace).
  */
 
 /** A server process in a data folder of its own (chDB serves one process per folder). */
@@ -145,6 +146,12 @@ if (databaseUrl && brokers) {
       for (const e of made)
         t.true(diffed.stderr.includes(`${e.type} profile-${victim}@${e.revision} `), diffed.stderr);
       t.is(diffed.stderr.split(` profile-${victim}@`).length - 1, made.length, diffed.stderr);
+      // audit, from the process that consumes nothing: every event accounted for, the row named.
+      const audited = await runCli(['audit', 'profiles', '--url', api.url, '--token', admin]);
+      t.is(audited.code, 1, told(audited));
+      t.regex(audited.stderr, /profiles: \d+ events of \d+ streams audited; 0 findings/);
+      t.regex(audited.stderr, /rows: differ from a replay/);
+      t.true(audited.stderr.includes(JSON.stringify({ id: victim })), audited.stderr);
       // explain: the same events for the field that was damaged, from the process that consumes nothing.
       const explained = await runCli([
         'explain',
@@ -190,6 +197,10 @@ if (databaseUrl && brokers) {
       const clean = await runCli(['diff', 'profiles', '--url', api.url, '--token', admin]);
       t.is(clean.code, 0, told(clean));
       t.regex(clean.stdout, /^profiles matches a replay of \d+ events at position \d+/);
+      const sound = await runCli(['audit', 'profiles', '--url', worker.url, '--token', admin]);
+      t.is(sound.code, 0, told(sound));
+      t.regex(sound.stdout, /profiles: \d+ events of \d+ streams audited; 0 findings/);
+      t.regex(sound.stdout, /rows: match a replay at position \d+/);
       const repaired = await runCli(['explain', 'profiles', victim, '--url', worker.url, '--token', admin]);
       t.is(repaired.code, 0, told(repaired));
       t.regex(repaired.stdout, /the live row is what its events make/);
