@@ -378,6 +378,104 @@ export const presenceBusContract = (
     t.true(ctx.errors.length >= 2 && ctx.errors.every((e) => /listener/.test(e.context)));
   });
 
+  it('connection claims: a user holds at most `limit` across buses; a release frees a slot at once', async (ctx, t) => {
+    const [a, b] = [await ctx.bus('a'), await ctx.bus('b')];
+    const claim = (bus: PresenceBus, connectionId: string, userId = 'ada') =>
+      bus.claimConnection({ userId, connectionId }, 3);
+    t.true(await claim(a, 'c1'));
+    t.true(await claim(a, 'c2'));
+    t.true(await claim(b, 'c3'), 'the third, on another bus');
+    t.false(await claim(b, 'c4'), 'a fourth, on any bus, is refused');
+    t.false(await claim(a, 'c5'));
+    t.true(await claim(a, 'c1'), 'a connection that holds a slot claims it again');
+    t.true(await claim(b, 'other', 'bob'), "another user's slots are their own");
+    await a.releaseConnection('c1');
+    await a.releaseConnection('c1'); // idempotent
+    await a.releaseConnection('never-claimed');
+    t.true(await claim(b, 'c4'), 'the released slot, taken on the other bus');
+    t.false(await claim(a, 'c5'));
+    t.false(await a.heartbeat('c1'), 'a released connection is not renewed');
+    await b.releaseConnection('c3');
+    await b.releaseConnection('c4');
+    await a.releaseConnection('c2');
+    t.deepEqual(
+      await Promise.all(['d1', 'd2', 'd3'].map((c) => claim(b, c))),
+      [true, true, true],
+      'every slot free again',
+    );
+  });
+
+  it('many claims at once, from several buses, never pass the limit', async (ctx, t) => {
+    const buses = [await ctx.bus('a'), await ctx.bus('b'), await ctx.bus('c')];
+    const limit = 7;
+    const claim = (bus: PresenceBus, connectionId: string) =>
+      bus.claimConnection({ userId: 'ada', connectionId }, limit);
+    const attempts = buses.flatMap((bus, i) =>
+      Array.from({ length: 20 }, async (_, j) => ({
+        bus,
+        id: `c${i}-${j}`,
+        won: await claim(bus, `c${i}-${j}`),
+      })),
+    );
+    const winners = (await Promise.all(attempts)).filter((x) => x.won);
+    t.is(winners.length, limit, `${winners.length} of 60 claims for ${limit} slots`);
+    // Again, with a release racing the claims: the one slot it frees is taken at most once.
+    const freed = winners[0]!;
+    const again = await Promise.all([
+      freed.bus.releaseConnection(freed.id).then(() => false),
+      ...Array.from({ length: 30 }, (_, k) => claim(buses[k % 3]!, `n${k}`)),
+    ]);
+    const wonAgain = again.filter(Boolean).length;
+    t.true(wonAgain <= 1, `${wonAgain} claims took the one freed slot`);
+    t.is(await claim(buses[1]!, 'probe'), wonAgain === 0, 'the slot is free only if no claim took it');
+  });
+
+  it('a claim renewed by heartbeats holds its slot; one nothing renews (a killed process) frees it at its lease end', async (ctx, t) => {
+    // No sweeps: a claim that ran out frees its slot at once, not when a sweep comes.
+    const opts = { sweepIntervalMs: NO_SWEEP_MS };
+    const [a, b] = [await ctx.bus('a', opts), await ctx.bus('b', opts)];
+    const claim = (bus: PresenceBus, connectionId: string) =>
+      bus.claimConnection({ userId: 'ada', connectionId }, 2);
+    t.true(await claim(a, 'kept'));
+    t.true(await claim(a, 'lapsed'));
+    ctx.clock.set(3_000);
+    t.true(await a.heartbeat('kept'), 'a claimed connection is renewed, tracked or not');
+    ctx.clock.set(TTL - 1);
+    t.false(await claim(b, 'new'), 'both still held');
+    ctx.clock.set(TTL);
+    t.true(await claim(b, 'new'), 'the claim nobody renewed ran out: its slot is free');
+    t.false(await claim(b, 'newer'));
+    await a.close(); // as if killed: 'kept' is renewed no more
+    ctx.clock.set(3_000 + TTL - 1);
+    t.false(await claim(b, 'newer'));
+    ctx.clock.set(3_000 + TTL);
+    t.true(await claim(b, 'newer'), "the stopped bus's claim ran out");
+  });
+
+  it('a claim that ran out is taken again by its heartbeat; a sweep removes those that ran out', async (ctx, t) => {
+    const opts = { sweepIntervalMs: NO_SWEEP_MS };
+    const [a, b] = [await ctx.bus('a', opts), await ctx.bus('b', opts)];
+    t.true(await a.claimConnection({ userId: 'ada', connectionId: 'c1' }, 1));
+    await a.track({ userId: 'ada', connectionId: 'c1' }, ['room']);
+    ctx.clock.set(TTL + 1_000); // a process paused for longer than the TTL
+    t.true(await a.heartbeat('c1'));
+    t.false(await b.claimConnection({ userId: 'ada', connectionId: 'c2' }, 1), 'renewed with its presence');
+    ctx.clock.set(2 * TTL + 1_000);
+    t.is(await b.sweep(), 1, 'the presence; the claim is removed too, not counted');
+    t.true(await b.claimConnection({ userId: 'ada', connectionId: 'c2' }, 1));
+    await t.throwsAsync(a.claimConnection({ userId: 'bob', connectionId: 'c1' }, 1), {
+      instanceOf: TypeError,
+      message: /another user/,
+    });
+    for (const limit of [0, -1, 1.5, Number.NaN])
+      await t.throwsAsync(a.claimConnection({ userId: 'ada', connectionId: 'c3' }, limit), {
+        instanceOf: TypeError,
+      });
+    await t.throwsAsync(a.claimConnection({ userId: 'ada', connectionId: 'a b' }, 1), {
+      instanceOf: TypeError,
+    });
+  });
+
   it('refuses bad names, a connection changing user, and a bad node id', async (ctx, t) => {
     const a = await ctx.bus('a');
     await a.track({ userId: 'ada', connectionId: 'c1' }, ['room']);

@@ -9,9 +9,20 @@ import { checkChannels, checkPresenceId, type PresenceConnection } from '../port
  * Operations on one connection run one after another: a heartbeat that read
  * the channels before an untrack must not reach the shared state after it
  * and bring the connection back.
+ *
+ * The connection claims it holds (a user's connection slots) are kept the
+ * same way: here first, so a claim the shared state missed (the engine was
+ * away) is recorded by the next heartbeat.
  */
 export const localConnections = () => {
   const connections = new Map<string, { userId: string; channels: Set<string> }>();
+  /** Claimed connections, by connection id: their user. */
+  const claims = new Map<string, string>();
+  const sameUser = (connectionId: string, userId: string) => {
+    const other = connections.get(connectionId)?.userId ?? claims.get(connectionId);
+    if (other !== undefined && other !== userId)
+      throw new TypeError(`presence: connection ${connectionId} is tracked for another user`);
+  };
   const queues = new Map<string, Promise<unknown>>();
 
   /** Runs `fn` after every earlier operation on `connectionId` has settled. */
@@ -37,8 +48,7 @@ export const localConnections = () => {
       const connectionId = checkPresenceId('connectionId', connection.connectionId);
       const wanted = checkChannels(channels);
       const known = connections.get(connectionId);
-      if (known && known.userId !== userId)
-        throw new TypeError(`presence: connection ${connectionId} is tracked for another user`);
+      sameUser(connectionId, userId);
       const entry = known ?? { userId, channels: new Set<string>() };
       for (const c of wanted) entry.channels.add(c);
       connections.set(connectionId, entry);
@@ -48,6 +58,22 @@ export const localConnections = () => {
     get(connectionId: string) {
       const entry = connections.get(checkPresenceId('connectionId', connectionId));
       return entry && { userId: entry.userId, channels: [...entry.channels] };
+    },
+    /** Records a claim for the connection (its user checked); returns the checked ids. */
+    claim(connection: PresenceConnection) {
+      const userId = checkPresenceId('userId', connection.userId);
+      const connectionId = checkPresenceId('connectionId', connection.connectionId);
+      sameUser(connectionId, userId);
+      claims.set(connectionId, userId);
+      return { userId, connectionId };
+    },
+    /** The user of the connection's claim, if this bus holds one. */
+    claimOf: (connectionId: string) => claims.get(checkPresenceId('connectionId', connectionId)),
+    /** Forgets the connection's claim; returns its user, if there was one. */
+    release(connectionId: string) {
+      const userId = claims.get(checkPresenceId('connectionId', connectionId));
+      claims.delete(connectionId);
+      return userId;
     },
     /** Removes channels (all when none are given); returns those it was in. */
     untrack(connectionId: string, channels?: readonly string[]) {
