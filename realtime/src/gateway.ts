@@ -79,7 +79,7 @@ type Connection = {
   budget: FrameBudget;
   timers: NodeJS.Timeout[];
   closed: boolean;
-  /** Its presence is removed already (the gateway is stopping): the close need not. */
+  /** Its presence and its slot are removed already (the gateway is stopping): the close need not. */
   untracked: boolean;
   /** Where it came from; counted in `unauthenticated` until it authenticates or closes. */
   address: string;
@@ -426,7 +426,17 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     }
     if (perUser.count(caller.userId) >= limits.maxConnectionsPerUser)
       return close(c, CLOSE.tooManyConnections);
+    // Counted here before the bus is asked, so two connections of one user racing on this process
+    // are both counted; and on the bus, so the limit holds across processes.
     perUser.add(caller.userId);
+    const admitted = await claimSlot(c, caller.userId);
+    if (!admitted || c.closed) {
+      perUser.remove(caller.userId);
+      // Closed while the bus was asked: the close did not know the user, so the slot is given back here.
+      if (admitted) void releaseSlot(c);
+      else close(c, CLOSE.tooManyConnections);
+      return;
+    }
     settle(c);
     c.caller = caller;
     c.token = f.token;
@@ -440,6 +450,33 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       expiresAt: expiry(f.token),
     });
   };
+
+  /**
+   * Claims one of the user's connection slots on the presence bus, which
+   * every gateway process shares. If the bus cannot answer (Redis is away),
+   * the connection is let in on this process's own count: fail open, as
+   * presence is best effort everywhere in the gateway (docs/contexts/chat.md,
+   * Limits). The bus remembers the claim and records it at the next heartbeat.
+   */
+  const claimSlot = async (c: Connection, userId: string): Promise<boolean> => {
+    if (!opts.presence) return true;
+    try {
+      return await opts.presence.claimConnection(
+        { userId, connectionId: c.id },
+        limits.maxConnectionsPerUser,
+      );
+    } catch (err) {
+      log.warn(
+        { err, connectionId: c.id },
+        "connection limit not checked across processes (presence unavailable); admitted on this process's count",
+      );
+      return true;
+    }
+  };
+  const releaseSlot = (c: Connection) =>
+    opts.presence
+      ?.releaseConnection(c.id)
+      .catch((err: unknown) => log.warn({ err }, 'presence connection release failed'));
 
   const expiry = (token: string) => {
     const exp = decodeJwt(token).exp;
@@ -571,7 +608,8 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     });
     ws.on('pong', () => {
       c.alive = true;
-      if (opts.presence && c.caller && c.subs.size > 0)
+      // Renews the connection's slot, and its presence in the channels it is subscribed to.
+      if (opts.presence && c.caller)
         opts.presence.heartbeat(c.id).catch((err: unknown) => log.warn({ err }, 'presence heartbeat failed'));
     });
     ws.on('error', (err) => log.warn({ err, connectionId: c.id }, 'realtime socket error'));
@@ -585,8 +623,10 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       opts.metrics?.realtimeConnections.set(connections.size);
       if (c.caller) {
         perUser.remove(c.caller.userId);
-        if (!c.untracked)
+        if (!c.untracked) {
           opts.presence?.untrack(c.id).catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
+          void releaseSlot(c);
+        }
       }
     });
   };
@@ -805,9 +845,12 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
           .filter((c) => c.caller && !c.untracked)
           .map((c) => {
             c.untracked = true;
-            return opts.presence
-              ?.untrack(c.id)
-              .catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
+            return Promise.all([
+              opts.presence
+                ?.untrack(c.id)
+                .catch((err: unknown) => log.warn({ err }, 'presence untrack failed')),
+              releaseSlot(c),
+            ]);
           }),
       );
       await consumer?.stop();
