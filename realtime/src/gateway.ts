@@ -456,7 +456,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
    * every gateway process shares. If the bus cannot answer (Redis is away),
    * the connection is let in on this process's own count: fail open, as
    * presence is best effort everywhere in the gateway (docs/contexts/chat.md,
-   * Limits). The bus remembers the claim and records it at the next heartbeat.
+   * Limits). The bus remembers the claim and records it at the next renewal.
    */
   const claimSlot = async (c: Connection, userId: string): Promise<boolean> => {
     if (!opts.presence) return true;
@@ -472,6 +472,23 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       );
       return true;
     }
+  };
+  /**
+   * Renews the slot of every connection open here, in a few round trips
+   * for them all (not one per connection): a slot lives while this process
+   * does and its connection is open; a client that vanished is closed by
+   * the heartbeat, which gives its slot back. One renewal at a time.
+   */
+  let renewingSlots = false;
+  const renewSlots = () => {
+    if (!opts.presence || renewingSlots) return;
+    renewingSlots = true;
+    opts.presence
+      .renewClaims()
+      .catch((err: unknown) => log.warn({ err }, 'presence connection renewal failed'))
+      .finally(() => {
+        renewingSlots = false;
+      });
   };
   const releaseSlot = (c: Connection) =>
     opts.presence
@@ -608,8 +625,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     });
     ws.on('pong', () => {
       c.alive = true;
-      // Renews the connection's slot, and its presence in the channels it is subscribed to.
-      if (opts.presence && c.caller)
+      if (opts.presence && c.caller && c.subs.size > 0)
         opts.presence.heartbeat(c.id).catch((err: unknown) => log.warn({ err }, 'presence heartbeat failed'));
     });
     ws.on('error', (err) => log.warn({ err, connectionId: c.id }, 'realtime socket error'));
@@ -829,6 +845,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
           c.alive = false;
           c.ws.ping();
         }
+        renewSlots();
       }, limits.heartbeatMs);
       heartbeat.unref();
     },

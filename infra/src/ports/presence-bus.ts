@@ -42,13 +42,14 @@ import { systemClock, type Clock } from '../runtime/ids.ts';
  *
  * The same leases bound how many connections a user holds across every
  * process ({@link PresenceBus.claimConnection}): a connection claims one of
- * the user's slots when it authenticates, its heartbeats renew the claim
- * with its presence, and a claim nothing renews (a gateway killed with -9)
- * frees its slot at its lease's end.
+ * the user's slots when it authenticates, its gateway renews all its claims
+ * at once on each of its heartbeats, and a claim nothing renews (a gateway
+ * killed with -9) frees its slot at its lease's end.
  *
  * @example
  *   // The gateway, when a connection authenticates:
  *   if (!(await presence.claimConnection({ userId, connectionId }, 20))) socket.close(4030, 'too_many_connections');
+ *   // on each gateway heartbeat:    await presence.renewClaims();
  *   // when it closes:               await presence.releaseConnection(connectionId);
  */
 
@@ -137,13 +138,10 @@ export interface PresenceBus {
    */
   track(connection: PresenceConnection, channels: readonly string[]): Promise<void>;
   /**
-   * Renews the lease of a connection this bus tracks, in all its channels,
-   * and its claim ({@link claimConnection}) if this bus holds one.
+   * Renews the lease of a connection this bus tracks, in all its channels.
    * If its lease had already run out (a process paused for longer than the
-   * TTL), it is announced as joining again, and a claim that ran out is
-   * taken again (the limit is checked when a connection is admitted, not
-   * while it lives). False when this bus neither tracks nor holds a claim for
-   * such a connection. Rejects while the engine is unreachable; the next
+   * TTL), it is announced as joining again. False when this bus tracks no
+   * such connection. Rejects while the engine is unreachable; the next
    * heartbeat puts everything back.
    */
   heartbeat(connectionId: string): Promise<boolean>;
@@ -153,14 +151,26 @@ export interface PresenceBus {
    * held it already, which renews it), false if the user holds `limit`
    * live claims already. Atomic: however many buses claim for one user at
    * once, no more than `limit` succeed. The claim is a lease of `ttlMs`,
-   * renewed by {@link heartbeat}; one nothing renews (its process died)
+   * renewed by {@link renewClaims}; one nothing renews (its process died)
    * stops counting at its lease's end, and a sweep removes it. Rejects while
    * the engine is unreachable; the bus still remembers the claim, so the
-   * caller may admit the connection anyway and the next heartbeat records
-   * it, or release it. A `TypeError` for a bad id or a `limit` that is not
-   * a positive integer, or a connection this bus tracks for another user.
+   * caller may admit the connection anyway and the next `renewClaims`
+   * records it, or release it. A `TypeError` for a bad id or a `limit` that
+   * is not a positive integer, or a connection this bus tracks for another
+   * user.
    */
   claimConnection(connection: PresenceConnection, limit: number): Promise<boolean>;
+  /**
+   * Renews every claim this bus holds, for `ttlMs`, in as few round trips
+   * as it can (the gateway calls it on each of its heartbeats: a claim
+   * lives while its process does and its connection is open). A claim that
+   * had run out (a process paused for longer than the TTL) or that the
+   * engine never recorded is taken again, even past the limit: the limit is
+   * checked when a connection is admitted, and one that is open stays
+   * open. Returns how many claims it renewed. Rejects while the engine is
+   * unreachable; the next call puts everything back.
+   */
+  renewClaims(): Promise<number>;
   /** Gives the connection's slot back at once (rather than at its lease's end). Idempotent. */
   releaseConnection(connectionId: string): Promise<void>;
   /**

@@ -394,7 +394,7 @@ export const presenceBusContract = (
     await a.releaseConnection('never-claimed');
     t.true(await claim(b, 'c4'), 'the released slot, taken on the other bus');
     t.false(await claim(a, 'c5'));
-    t.false(await a.heartbeat('c1'), 'a released connection is not renewed');
+    t.is(await a.renewClaims(), 1, 'a released connection is not renewed: c2 is');
     await b.releaseConnection('c3');
     await b.releaseConnection('c4');
     await a.releaseConnection('c2');
@@ -403,6 +403,10 @@ export const presenceBusContract = (
       [true, true, true],
       'every slot free again',
     );
+    const renewal = b.renewClaims();
+    await b.releaseConnection('d1');
+    t.is(await renewal, 4, "d1 to d3, and bob's");
+    t.true(await claim(a, 'd4'), 'a release made during a renewal is not undone by it');
   });
 
   it('many claims at once, from several buses, never pass the limit', async (ctx, t) => {
@@ -430,36 +434,43 @@ export const presenceBusContract = (
     t.is(await claim(buses[1]!, 'probe'), wonAgain === 0, 'the slot is free only if no claim took it');
   });
 
-  it('a claim renewed by heartbeats holds its slot; one nothing renews (a killed process) frees it at its lease end', async (ctx, t) => {
+  it('claims renewed by their bus hold their slots; those of a bus that stops (killed) free theirs at their lease end', async (ctx, t) => {
     // No sweeps: a claim that ran out frees its slot at once, not when a sweep comes.
     const opts = { sweepIntervalMs: NO_SWEEP_MS };
     const [a, b] = [await ctx.bus('a', opts), await ctx.bus('b', opts)];
     const claim = (bus: PresenceBus, connectionId: string) =>
-      bus.claimConnection({ userId: 'ada', connectionId }, 2);
-    t.true(await claim(a, 'kept'));
-    t.true(await claim(a, 'lapsed'));
+      bus.claimConnection({ userId: 'ada', connectionId }, 3);
+    t.true(await claim(a, 'a1'));
+    t.true(await claim(b, 'b1'));
+    ctx.clock.set(1_000);
+    t.true(await claim(b, 'b2'));
     ctx.clock.set(3_000);
-    t.true(await a.heartbeat('kept'), 'a claimed connection is renewed, tracked or not');
+    t.is(await b.renewClaims(), 2, "b renews both of its claims, and none of a's");
     ctx.clock.set(TTL - 1);
-    t.false(await claim(b, 'new'), 'both still held');
+    t.false(await claim(b, 'new'), 'all three still held');
     ctx.clock.set(TTL);
-    t.true(await claim(b, 'new'), 'the claim nobody renewed ran out: its slot is free');
-    t.false(await claim(b, 'newer'));
-    await a.close(); // as if killed: 'kept' is renewed no more
+    t.true(await claim(b, 'new'), "a's claim, never renewed, ran out: its slot is free");
+    t.false(await claim(a, 'newer'));
+    await b.close(); // as if killed: renewed no more
     ctx.clock.set(3_000 + TTL - 1);
-    t.false(await claim(b, 'newer'));
+    t.false(await claim(a, 'newer'), "b's renewed claims hold to the end of their lease");
     ctx.clock.set(3_000 + TTL);
-    t.true(await claim(b, 'newer'), "the stopped bus's claim ran out");
+    t.true(await claim(a, 'newer'), "then the stopped bus's claims ran out");
+    t.true(await claim(a, 'newest'));
+    t.false(await claim(a, 'one-too-many'), "'new', claimed at 4 s, still holds");
   });
 
-  it('a claim that ran out is taken again by its heartbeat; a sweep removes those that ran out', async (ctx, t) => {
+  it('a claim that ran out is taken again by a renewal; one still being decided is not renewed; a sweep removes those that ran out', async (ctx, t) => {
     const opts = { sweepIntervalMs: NO_SWEEP_MS };
     const [a, b] = [await ctx.bus('a', opts), await ctx.bus('b', opts)];
     t.true(await a.claimConnection({ userId: 'ada', connectionId: 'c1' }, 1));
     await a.track({ userId: 'ada', connectionId: 'c1' }, ['room']);
     ctx.clock.set(TTL + 1_000); // a process paused for longer than the TTL
-    t.true(await a.heartbeat('c1'));
-    t.false(await b.claimConnection({ userId: 'ada', connectionId: 'c2' }, 1), 'renewed with its presence');
+    t.is(await a.renewClaims(), 1);
+    // A renewal while a claim is being decided leaves it out, so it cannot skip the limit.
+    const deciding = b.claimConnection({ userId: 'ada', connectionId: 'c2' }, 1);
+    t.is(await b.renewClaims(), 0);
+    t.false(await deciding, 'c1 holds the one slot again');
     ctx.clock.set(2 * TTL + 1_000);
     t.is(await b.sweep(), 1, 'the presence; the claim is removed too, not counted');
     t.true(await b.claimConnection({ userId: 'ada', connectionId: 'c2' }, 1));

@@ -109,7 +109,7 @@ export const memoryPresenceHub = () => {
     keepClaims(userId, held);
     return ok;
   };
-  /** A heartbeat's renewal: taken again even if it had run out (the limit is for admission). */
+  /** A renewal: taken again even if it had run out (the limit is for admission). */
   const renewClaim = (userId: string, connectionId: string, until: number) => {
     const held = claims.get(userId) ?? new Map<string, number>();
     held.set(connectionId, until);
@@ -200,13 +200,18 @@ export const memoryPresenceHub = () => {
           open();
           return local.serial(connectionId, async () => {
             const known = local.get(connectionId);
-            const claimant = local.claimOf(connectionId);
-            if (!known && claimant === undefined) return false;
+            if (!known) return false;
             const t = now();
-            if (known) ensure({ userId: known.userId, connectionId, nodeId }, known.channels, t, t + ttlMs);
-            if (claimant !== undefined) renewClaim(claimant, connectionId, t + ttlMs);
+            ensure({ userId: known.userId, connectionId, nodeId }, known.channels, t, t + ttlMs);
             return true;
           });
+        },
+        async renewClaims() {
+          open();
+          const t = now();
+          const held = local.claimed();
+          for (const [connectionId, userId] of held) renewClaim(userId, connectionId, t + ttlMs);
+          return held.length;
         },
         async claimConnection(connection, limit) {
           open();
@@ -214,9 +219,12 @@ export const memoryPresenceHub = () => {
           const { userId, connectionId } = local.claim(connection);
           return local.serial(connectionId, async () => {
             const t = now();
-            if (claim(userId, connectionId, limit, t, t + ttlMs)) return true;
-            local.release(connectionId);
-            return false;
+            if (!claim(userId, connectionId, limit, t, t + ttlMs)) {
+              local.release(connectionId);
+              return false;
+            }
+            local.decided(connectionId);
+            return true;
           });
         },
         async releaseConnection(connectionId) {

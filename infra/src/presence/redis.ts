@@ -91,12 +91,10 @@ local function remove(c, conn, reason)
 end
 `;
 
-/** ARGV: prefix, now, connection, user, node, lease end, whether to renew its claim too (1 or 0), channels… */
+/** ARGV: prefix, now, connection, user, node, lease end, channels… */
 const ENSURE = `${PRELUDE}
 local conn, user, node, until_s = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
--- Renewed even if it had run out (the limit is checked when a connection is admitted).
-if ARGV[7] == '1' then reclaim(user, conn, until_s) end
-for i = 8, #ARGV do
+for i = 7, #ARGV do
   local c = ARGV[i]
   local lease = redis.call('ZSCORE', key('z', c), conn)
   if lease and tonumber(lease) > NOW then
@@ -128,6 +126,12 @@ local held = key('c', user)
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', held, '-inf', NOW_S)) do unclaim(user, gone) end
 if not redis.call('ZSCORE', held, conn) and redis.call('ZCARD', held) >= limit then return 0 end
 reclaim(user, conn, until_s)
+return 1
+`;
+
+/** ARGV: prefix, now, lease end, then connection and user of each claim. Renewed even if it had run out (the limit is for admission). */
+const RENEW = `${PRELUDE}
+for i = 4, #ARGV, 2 do reclaim(ARGV[i + 1], ARGV[i], ARGV[3]) end
 return 1
 `;
 
@@ -179,6 +183,8 @@ return out
 
 /** How many expired leases one sweep script removes; a sweep repeats while there are more. */
 const SWEEP_BATCH = 500;
+/** How many claims one renewal script renews, so that no one script holds Redis for long. */
+const RENEW_BATCH = 1_000;
 
 type Script = Readonly<{ source: string; sha1: string }>;
 const script = (source: string): Script => ({
@@ -189,6 +195,7 @@ const scripts = {
   ensure: script(ENSURE),
   untrack: script(UNTRACK),
   claim: script(CLAIM),
+  renew: script(RENEW),
   release: script(RELEASE),
   sweep: script(SWEEP),
   list: script(LIST),
@@ -298,6 +305,8 @@ export const openRedisPresenceBus = async (options: RedisPresenceOptions): Promi
   };
 
   const local = localConnections();
+  /** The last renewal of claims, settled or not: a release waits for it. */
+  let renewing: Promise<void> = Promise.resolve();
   let closed = false;
   const open = () => {
     if (closed) throw new Error('presence: the bus is closed');
@@ -360,29 +369,16 @@ export const openRedisPresenceBus = async (options: RedisPresenceOptions): Promi
       const { userId, connectionId, channels: all } = local.track(connection, channels);
       await local.serial(connectionId, async () => {
         const t = now();
-        const claimed = local.claimOf(connectionId) === undefined ? 0 : 1;
-        await run(scripts.ensure, [t, connectionId, userId, nodeId, t + ttlMs, claimed, ...all]);
+        await run(scripts.ensure, [t, connectionId, userId, nodeId, t + ttlMs, ...all]);
       });
     },
     async heartbeat(connectionId) {
       open();
       return local.serial(connectionId, async () => {
         const known = local.get(connectionId);
-        const claimant = local.claimOf(connectionId);
-        if (!known && claimant === undefined) return false;
+        if (!known) return false;
         const t = now();
-        const userId = known?.userId ?? claimant!;
-        const claimed = claimant === undefined ? 0 : 1;
-        // One script renews the presence in every channel and the claim.
-        await run(scripts.ensure, [
-          t,
-          connectionId,
-          userId,
-          nodeId,
-          t + ttlMs,
-          claimed,
-          ...(known?.channels ?? []),
-        ]);
+        await run(scripts.ensure, [t, connectionId, known.userId, nodeId, t + ttlMs, ...known.channels]);
         return true;
       });
     },
@@ -392,17 +388,41 @@ export const openRedisPresenceBus = async (options: RedisPresenceOptions): Promi
       const { userId, connectionId } = local.claim(connection);
       return local.serial(connectionId, async () => {
         const t = now();
-        // A failure leaves the claim remembered here: see the port.
-        if (Number(await run(scripts.claim, [t, connectionId, userId, limit, t + ttlMs])) === 1) return true;
-        local.release(connectionId);
-        return false;
+        let granted: boolean;
+        try {
+          granted = Number(await run(scripts.claim, [t, connectionId, userId, limit, t + ttlMs])) === 1;
+        } catch (error) {
+          // Unknown: remembered, so the next renewal records it if the caller keeps the connection.
+          local.decided(connectionId);
+          throw error;
+        }
+        if (granted) local.decided(connectionId);
+        else local.release(connectionId);
+        return granted;
       });
+    },
+    async renewClaims() {
+      open();
+      const held = local.claimed();
+      const renewal = (async () => {
+        for (let from = 0; from < held.length; from += RENEW_BATCH) {
+          const t = now();
+          const pairs = held.slice(from, from + RENEW_BATCH).flat();
+          await run(scripts.renew, [t, t + ttlMs, ...pairs]);
+        }
+      })();
+      renewing = Promise.all([renewing, renewal.catch(() => {})]).then(() => {});
+      await renewal;
+      return held.length;
     },
     async releaseConnection(connectionId) {
       open();
       const userId = local.release(connectionId);
       if (userId === undefined) return;
+      // After a renewal that read the claim before this release, which would otherwise put it back.
+      const before = renewing;
       await local.serial(connectionId, async () => {
+        await before;
         await run(scripts.release, [now(), connectionId, userId]);
       });
     },
