@@ -433,6 +433,37 @@ test('the per-user limit holds across gateways that share a presence bus; a slot
   t.deepEqual((await attempt(b, 'u')).outcome, tooMany, "and only that one: B's renewed claim still holds");
 });
 
+test("a gateway's heartbeat renews the slots of its open connections, so they outlive their first lease", async (t) => {
+  let at = Date.UTC(2030, 0, 1);
+  const clock = { now: () => new Date(at) };
+  const hub = memoryPresenceHub();
+  const [busA, busB] = [hub.bus({ nodeId: 'gw-a', clock }), hub.bus({ nodeId: 'gw-b', clock })];
+  t.teardown(() => Promise.all([busA.close(), busB.close()]));
+  // The gateway's renewals, counted: the test waits for them rather than for time to pass.
+  let renewals = 0;
+  const counted: PresenceBus = {
+    ...busA,
+    renewClaims: async () => {
+      const n = await busA.renewClaims();
+      renewals++;
+      return n;
+    },
+  };
+  const a = await start(t, { maxConnectionsPerUser: 1, heartbeatMs: 100 }, undefined, [], counted);
+  const b = await start(t, { maxConnectionsPerUser: 1, heartbeatMs: 3_600_000 }, undefined, [], busB);
+  await connect(a, 'u');
+  at += 3_000;
+  const seen = renewals;
+  // Two more renewals: at least one of them began after the clock moved, so it renewed to 3 s + TTL.
+  await waitUntil('two renewals by gateway A', () => renewals >= seen + 2);
+  at += 1_500; // past the first lease (4 s), within the renewed one
+  t.deepEqual(
+    (await attempt(b, 'u')).outcome,
+    { code: 4030, reason: 'too_many_connections' },
+    "the renewed slot still holds u's connection on A",
+  );
+});
+
 test("with the presence bus unreachable, a connection is let in on its gateway's own count (fail open)", async (t) => {
   const bus = memoryPresenceHub().bus({ nodeId: 'gw-down' });
   await bus.close(); // every call now rejects, as a bus on a Redis that is away does
