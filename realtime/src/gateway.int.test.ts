@@ -7,10 +7,13 @@ import { topicOf, type RecordedEvent } from '@lectern/schemas';
 import { tokenVerifier } from '@lectern/infra/http/auth';
 import { sqlLog } from '@lectern/infra/message-log/sql-log';
 import type { MessageLog } from '@lectern/infra/ports/message-log';
+import type { PresenceBus } from '@lectern/infra/ports/presence-bus';
+import { memoryPresenceHub } from '@lectern/infra/presence/memory';
 import { toLogMessage } from '@lectern/infra/runtime/codec';
 import { createLogger } from '@lectern/infra/runtime/logger';
 import type { RealtimeChannelKind } from '@lectern/infra/runtime/realtime';
 import { pgliteSql, type Sql } from '@lectern/infra/sql/index';
+import { waitUntil } from '@lectern/infra/testing/wait';
 import { realtimeGateway, type Gateway, type GatewayLimits } from './gateway.ts';
 import { WebSocket } from 'ws';
 import { testClient } from './testing/client.ts';
@@ -99,6 +102,7 @@ const start = async (
   limits: Partial<GatewayLimits> = {},
   now?: () => number,
   extraChannels: readonly RealtimeChannelKind[] = [],
+  presence: PresenceBus | null = null,
 ): Promise<Fixture> => {
   const { sql, log } = await engines();
   const ns = `rt${randomUUID().slice(0, 8)}`;
@@ -148,7 +152,7 @@ const start = async (
       return false;
     },
     readModels: ['notes'],
-    presence: null,
+    presence,
     logger: createLogger({ level: 'silent' }),
     limits,
     ...(now ? { now } : {}),
@@ -372,6 +376,104 @@ test('a user may hold at most maxConnectionsPerUser connections', async (t) => {
   t.deepEqual(await third.closed(), { code: 4030, reason: 'too_many_connections' });
   await connect(f, 'v');
   t.pass();
+});
+
+/** Tries to authenticate as `user`: the welcome, or how the connection was closed. */
+const attempt = async (f: Fixture, user: string) => {
+  const c = await testClient(f.url);
+  c.send({ type: 'auth', ref: 1, token: await f.sign(user) });
+  const welcomed = () => c.frames.find((x) => x.type === 'welcome');
+  await c.until(
+    'a welcome or a close',
+    () => welcomed() !== undefined || c.ws.readyState === WebSocket.CLOSED,
+  );
+  const welcome = welcomed();
+  return welcome
+    ? { outcome: 'welcome' as const, client: c, connectionId: String(welcome.connectionId) }
+    : { outcome: await c.closed() };
+};
+
+test('the per-user limit holds across gateways that share a presence bus; a slot frees when a connection closes, or when its gateway dies', async (t) => {
+  // Two gateways on one hub, as two processes on one Redis; time on the buses is the test's.
+  let at = Date.UTC(2030, 0, 1);
+  const clock = { now: () => new Date(at) };
+  const hub = memoryPresenceHub();
+  const [busA, busB] = [hub.bus({ nodeId: 'gw-a', clock }), hub.bus({ nodeId: 'gw-b', clock })];
+  t.teardown(() => Promise.all([busA.close(), busB.close()]));
+  // No heartbeats within the test: only the test renews a claim, or lets it run out.
+  const limits = { maxConnectionsPerUser: 2, heartbeatMs: 3_600_000 };
+  const a = await start(t, limits, undefined, [], busA);
+  const b = await start(t, limits, undefined, [], busB);
+  const tooMany = { code: 4030, reason: 'too_many_connections' };
+
+  const [one] = [await connect(a, 'u'), await connect(a, 'u')];
+  t.deepEqual((await attempt(b, 'u')).outcome, tooMany, 'at the limit on A: refused on B');
+  t.is((await attempt(b, 'v')).outcome, 'welcome', "another user's slots are their own");
+
+  // Closed on A: A gives the slot back as it sees the close, and then B admits.
+  one!.close();
+  await waitUntil(
+    'the slot freed on gateway A, taken on gateway B',
+    async () => (await attempt(b, 'u')).outcome === 'welcome',
+  );
+  t.deepEqual((await attempt(a, 'u')).outcome, tooMany, 'u holds two again, one on each');
+
+  // Gateway A dies without a word (its bus renews nothing); B renews its own, as its heartbeat does.
+  await busA.close();
+  at += 3_000;
+  t.is(await busB.renewClaims(), 2, "B renews its two connections' slots (v's and u's)");
+  at += 999; // A's claim has 1 ms left
+  t.deepEqual(
+    (await attempt(b, 'u')).outcome,
+    tooMany,
+    "the dead gateway's claim holds until its lease ends",
+  );
+  at += 1;
+  t.is((await attempt(b, 'u')).outcome, 'welcome', "then the dead gateway's slot is free");
+  t.deepEqual((await attempt(b, 'u')).outcome, tooMany, "and only that one: B's renewed claim still holds");
+});
+
+test("a gateway's heartbeat renews the slots of its open connections, so they outlive their first lease", async (t) => {
+  let at = Date.UTC(2030, 0, 1);
+  const clock = { now: () => new Date(at) };
+  const hub = memoryPresenceHub();
+  const [busA, busB] = [hub.bus({ nodeId: 'gw-a', clock }), hub.bus({ nodeId: 'gw-b', clock })];
+  t.teardown(() => Promise.all([busA.close(), busB.close()]));
+  // The gateway's renewals, counted: the test waits for them rather than for time to pass.
+  let renewals = 0;
+  const counted: PresenceBus = {
+    ...busA,
+    renewClaims: async () => {
+      const n = await busA.renewClaims();
+      renewals++;
+      return n;
+    },
+  };
+  const a = await start(t, { maxConnectionsPerUser: 1, heartbeatMs: 100 }, undefined, [], counted);
+  const b = await start(t, { maxConnectionsPerUser: 1, heartbeatMs: 3_600_000 }, undefined, [], busB);
+  await connect(a, 'u');
+  at += 3_000;
+  const seen = renewals;
+  // Two more renewals: at least one of them began after the clock moved, so it renewed to 3 s + TTL.
+  await waitUntil('two renewals by gateway A', () => renewals >= seen + 2);
+  at += 1_500; // past the first lease (4 s), within the renewed one
+  t.deepEqual(
+    (await attempt(b, 'u')).outcome,
+    { code: 4030, reason: 'too_many_connections' },
+    "the renewed slot still holds u's connection on A",
+  );
+});
+
+test("with the presence bus unreachable, a connection is let in on its gateway's own count (fail open)", async (t) => {
+  const bus = memoryPresenceHub().bus({ nodeId: 'gw-down' });
+  await bus.close(); // every call now rejects, as a bus on a Redis that is away does
+  const f = await start(t, { maxConnectionsPerUser: 1 }, undefined, [], bus);
+  await connect(f, 'u');
+  t.deepEqual(
+    (await attempt(f, 'u')).outcome,
+    { code: 4030, reason: 'too_many_connections' },
+    "this gateway's own count still holds",
+  );
 });
 
 test('a consistency frame is answered once the read model has applied the write; the socket goes on meanwhile', async (t) => {

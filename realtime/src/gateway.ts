@@ -79,7 +79,7 @@ type Connection = {
   budget: FrameBudget;
   timers: NodeJS.Timeout[];
   closed: boolean;
-  /** Its presence is removed already (the gateway is stopping): the close need not. */
+  /** Its presence and its slot are removed already (the gateway is stopping): the close need not. */
   untracked: boolean;
   /** Where it came from; counted in `unauthenticated` until it authenticates or closes. */
   address: string;
@@ -426,7 +426,17 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     }
     if (perUser.count(caller.userId) >= limits.maxConnectionsPerUser)
       return close(c, CLOSE.tooManyConnections);
+    // Counted here before the bus is asked, so two connections of one user racing on this process
+    // are both counted; and on the bus, so the limit holds across processes.
     perUser.add(caller.userId);
+    const admitted = await claimSlot(c, caller.userId);
+    if (!admitted || c.closed) {
+      perUser.remove(caller.userId);
+      // Closed while the bus was asked: the close did not know the user, so the slot is given back here.
+      if (admitted) void releaseSlot(c);
+      else close(c, CLOSE.tooManyConnections);
+      return;
+    }
     settle(c);
     c.caller = caller;
     c.token = f.token;
@@ -440,6 +450,50 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       expiresAt: expiry(f.token),
     });
   };
+
+  /**
+   * Claims one of the user's connection slots on the presence bus, which
+   * every gateway process shares. If the bus cannot answer (Redis is away),
+   * the connection is let in on this process's own count: fail open, as
+   * presence is best effort everywhere in the gateway (docs/contexts/chat.md,
+   * Limits). The bus remembers the claim and records it at the next renewal.
+   */
+  const claimSlot = async (c: Connection, userId: string): Promise<boolean> => {
+    if (!opts.presence) return true;
+    try {
+      return await opts.presence.claimConnection(
+        { userId, connectionId: c.id },
+        limits.maxConnectionsPerUser,
+      );
+    } catch (err) {
+      log.warn(
+        { err, connectionId: c.id },
+        "connection limit not checked across processes (presence unavailable); admitted on this process's count",
+      );
+      return true;
+    }
+  };
+  /**
+   * Renews the slot of every connection open here, in a few round trips
+   * for them all (not one per connection): a slot lives while this process
+   * does and its connection is open; a client that vanished is closed by
+   * the heartbeat, which gives its slot back. One renewal at a time.
+   */
+  let renewingSlots = false;
+  const renewSlots = () => {
+    if (!opts.presence || renewingSlots) return;
+    renewingSlots = true;
+    opts.presence
+      .renewClaims()
+      .catch((err: unknown) => log.warn({ err }, 'presence connection renewal failed'))
+      .finally(() => {
+        renewingSlots = false;
+      });
+  };
+  const releaseSlot = (c: Connection) =>
+    opts.presence
+      ?.releaseConnection(c.id)
+      .catch((err: unknown) => log.warn({ err }, 'presence connection release failed'));
 
   const expiry = (token: string) => {
     const exp = decodeJwt(token).exp;
@@ -585,8 +639,10 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       opts.metrics?.realtimeConnections.set(connections.size);
       if (c.caller) {
         perUser.remove(c.caller.userId);
-        if (!c.untracked)
+        if (!c.untracked) {
           opts.presence?.untrack(c.id).catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
+          void releaseSlot(c);
+        }
       }
     });
   };
@@ -789,6 +845,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
           c.alive = false;
           c.ws.ping();
         }
+        renewSlots();
       }, limits.heartbeatMs);
       heartbeat.unref();
     },
@@ -805,9 +862,12 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
           .filter((c) => c.caller && !c.untracked)
           .map((c) => {
             c.untracked = true;
-            return opts.presence
-              ?.untrack(c.id)
-              .catch((err: unknown) => log.warn({ err }, 'presence untrack failed'));
+            return Promise.all([
+              opts.presence
+                ?.untrack(c.id)
+                .catch((err: unknown) => log.warn({ err }, 'presence untrack failed')),
+              releaseSlot(c),
+            ]);
           }),
       );
       await consumer?.stop();

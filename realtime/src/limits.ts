@@ -11,7 +11,11 @@ export type GatewayLimits = Readonly<{
   maxBufferedBytes: number;
   /** Largest frame a client may send; default 64 KiB. */
   maxFrameBytes: number;
-  /** Connections one user may hold open on this process; default 20. */
+  /**
+   * Connections one user may hold open, across every gateway process that
+   * shares the presence bus (claimed on it as each authenticates), and on
+   * this process alone while the bus cannot be reached; default 20.
+   */
   maxConnectionsPerUser: number;
   /** Channels one connection may subscribe to; default 200. */
   maxSubscriptions: number;

@@ -121,6 +121,12 @@ export type Config = Readonly<{
    * which only a single process (the embedded profile) may use.
    */
   redis: Readonly<{ url: string; passwordFile: string | null }> | null;
+  /**
+   * Connections one user may hold open on the WebSocket gateway, across
+   * every gateway process (`LECTERN_REALTIME_MAX_CONNECTIONS_PER_USER`,
+   * default 20).
+   */
+  realtimeMaxConnectionsPerUser: number;
 }>;
 
 /** A provider of a channel: its URL and the file holding its credential (never the credential). */
@@ -383,6 +389,16 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
   const workerLeaseMs = milliseconds('LECTERN_WORKER_LEASE_MS', 60_000, 1000, 3_600_000);
   const auditIntervalMs = milliseconds('LECTERN_AUDIT_INTERVAL_MS', 21_600_000, 0, 604_800_000);
 
+  const maxText = env.LECTERN_REALTIME_MAX_CONNECTIONS_PER_USER?.trim();
+  const realtimeMaxConnectionsPerUser = maxText ? Number(maxText) : 20;
+  if (
+    maxText &&
+    (!/^\d+$/.test(maxText) || realtimeMaxConnectionsPerUser < 1 || realtimeMaxConnectionsPerUser > 10_000)
+  )
+    problems.push(
+      `LECTERN_REALTIME_MAX_CONNECTIONS_PER_USER must be a whole number from 1 to 10000 (got '${maxText}')`,
+    );
+
   const stallText = env.LECTERN_CONSUMER_STALL_MS?.trim();
   const consumerStallMs = stallText ? Number(stallText) : 60_000;
   if (stallText && (!/^\d+$/.test(stallText) || consumerStallMs < 1000))
@@ -418,5 +434,6 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>>): C
     consistencyWaitMs,
     workerLeaseMs,
     redis,
+    realtimeMaxConnectionsPerUser,
   };
 };

@@ -53,6 +53,7 @@ export const startRealtime = async (
     presence,
     logger,
     metrics: platform.metrics,
+    limits: { maxConnectionsPerUser: config.realtimeMaxConnectionsPerUser },
     addressOf: clientAddress,
   });
   gateway.attach(o.server);

@@ -29,3 +29,15 @@ test('shutdown grace and Kafka session: 10 s by default, whole milliseconds in r
     "LECTERN_CONSISTENCY_WAIT_MS must be a whole number of milliseconds from 0 to 600000 (got '-1')",
   ]);
 });
+
+test('connections per user on the gateway: 20 by default, a whole number from 1 otherwise', (t) => {
+  t.is(loadConfig({}).realtimeMaxConnectionsPerUser, 20);
+  t.is(loadConfig({ LECTERN_REALTIME_MAX_CONNECTIONS_PER_USER: '2' }).realtimeMaxConnectionsPerUser, 2);
+  for (const bad of ['0', '2.5', 'many', '10001'])
+    t.deepEqual(
+      t.throws(() => loadConfig({ LECTERN_REALTIME_MAX_CONNECTIONS_PER_USER: bad }), {
+        instanceOf: ConfigError,
+      })?.problems,
+      [`LECTERN_REALTIME_MAX_CONNECTIONS_PER_USER must be a whole number from 1 to 10000 (got '${bad}')`],
+    );
+});

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
+import { waitUntil } from '@lectern/infra/testing/wait';
 import { testClient, type Frame, type TestClient } from '@lectern/realtime/testing/client';
 import { startServerProcess, type ServerProcess } from '../src/process.ts';
 import { jsonClient } from './http-client.ts';
@@ -42,7 +43,10 @@ const processOf = async (env: Record<string, string>) => {
   };
 };
 
-const deploy = async (withKafka: boolean): Promise<Deployment> => {
+const deploy = async (
+  withKafka: boolean,
+  gatewayEnv: Readonly<Record<string, string>> = {},
+): Promise<Deployment> => {
   const db = await freshDatabase(databaseUrl!);
   const shared = {
     DATABASE_URL: db.url,
@@ -53,8 +57,8 @@ const deploy = async (withKafka: boolean): Promise<Deployment> => {
   };
   const core = await processOf({ ...shared, LECTERN_ROLES: 'api,relay,projections' });
   const gateways = [
-    await processOf({ ...shared, LECTERN_ROLES: 'realtime' }),
-    await processOf({ ...shared, LECTERN_ROLES: 'realtime' }),
+    await processOf({ ...shared, ...gatewayEnv, LECTERN_ROLES: 'realtime' }),
+    await processOf({ ...shared, ...gatewayEnv, LECTERN_ROLES: 'realtime' }),
   ];
   return {
     core: core.server,
@@ -205,6 +209,61 @@ const across = (name: string, withKafka: boolean) => {
     },
   );
 };
+
+/** Authenticates as the token's user: the welcome (the client stays open), or how the gateway closed it. */
+const attempt = async (p: ServerProcess, token: string) => {
+  const c = await testClient(wsOf(p));
+  c.send({ type: 'auth', token });
+  const welcomed = () => c.frames.some((f) => f.type === 'welcome');
+  await c.until('a welcome or a close', () => welcomed() || c.ws.readyState === c.ws.CLOSED);
+  return welcomed() ? ('welcome' as const) : await c.closed();
+};
+
+const TOO_MANY = { code: 4030, reason: 'too_many_connections' };
+
+// The limit is about admission, not the log: the table log's deployment is enough.
+if (databaseUrl && redisUrl)
+  test.serial(
+    'postgres+table log+redis: the per-user connection limit holds across gateway processes, and a killed one gives its slots back',
+    async (t) => {
+      const d = await deploy(false, { LECTERN_REALTIME_MAX_CONNECTIONS_PER_USER: '2' });
+      try {
+        const [a, b] = d.gateways as [ServerProcess, ServerProcess];
+        const { ada } = await setup(d);
+        const onA = [await testClient(wsOf(a)), await testClient(wsOf(a))];
+        for (const c of onA) {
+          c.send({ type: 'auth', token: ada.token });
+          await c.next('welcome on gateway A', (f) => f.type === 'welcome');
+        }
+        t.deepEqual(await attempt(b, ada.token), TOO_MANY, 'at the limit on A: refused on B');
+
+        // One closed on A: B admits once A has given its slot back.
+        onA[0]!.close();
+        await waitUntil(
+          'the slot freed on A, taken on B',
+          async () => (await attempt(b, ada.token)) === 'welcome',
+        );
+        t.deepEqual(await attempt(b, ada.token), TOO_MANY, 'one on A and one on B: at the limit again');
+        t.deepEqual(await attempt(a, ada.token), TOO_MANY);
+
+        // A dies without a word: nothing renews its connection's claim, which runs out within the
+        // lease (4 s); B's own, renewed by its pongs, holds.
+        a.child.kill('SIGKILL');
+        await a.exited;
+        await waitUntil(
+          "the killed gateway's slot, taken on B",
+          async () => (await attempt(b, ada.token)) === 'welcome',
+        );
+        t.deepEqual(
+          await attempt(b, ada.token),
+          TOO_MANY,
+          "B's two hold: only the killed gateway's slot was freed",
+        );
+      } finally {
+        await d.stop();
+      }
+    },
+  );
 
 if (databaseUrl && redisUrl) across('postgres+table log+redis', false);
 if (databaseUrl && brokers && redisUrl) across('postgres+kafka+redis', true);

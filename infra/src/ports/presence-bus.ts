@@ -39,6 +39,18 @@ import { systemClock, type Clock } from '../runtime/ids.ts';
  *   const members = (await presence.list([`room:${roomId}`])).get(`room:${roomId}`);
  *   // on each client heartbeat:   await presence.heartbeat(connectionId);
  *   // when the socket closes:     await presence.untrack(connectionId); await sub.unsubscribe();
+ *
+ * The same leases bound how many connections a user holds across every
+ * process ({@link PresenceBus.claimConnection}): a connection claims one of
+ * the user's slots when it authenticates, its gateway renews all its claims
+ * at once on each of its heartbeats, and a claim nothing renews (a gateway
+ * killed with -9) frees its slot at its lease's end.
+ *
+ * @example
+ *   // The gateway, when a connection authenticates:
+ *   if (!(await presence.claimConnection({ userId, connectionId }, 20))) socket.close(4030, 'too_many_connections');
+ *   // on each gateway heartbeat:    await presence.renewClaims();
+ *   // when it closes:               await presence.releaseConnection(connectionId);
  */
 
 /** A connection as the gateway announces it. */
@@ -134,6 +146,34 @@ export interface PresenceBus {
    */
   heartbeat(connectionId: string): Promise<boolean>;
   /**
+   * Takes one of the user's `limit` connection slots for `connectionId`,
+   * counted across every bus of the deployment: true if it took one (or
+   * held it already, which renews it), false if the user holds `limit`
+   * live claims already. Atomic: however many buses claim for one user at
+   * once, no more than `limit` succeed. The claim is a lease of `ttlMs`,
+   * renewed by {@link renewClaims}; one nothing renews (its process died)
+   * stops counting at its lease's end, and a sweep removes it. Rejects while
+   * the engine is unreachable; the bus still remembers the claim, so the
+   * caller may admit the connection anyway and the next `renewClaims`
+   * records it, or release it. A `TypeError` for a bad id or a `limit` that
+   * is not a positive integer, or a connection this bus tracks for another
+   * user.
+   */
+  claimConnection(connection: PresenceConnection, limit: number): Promise<boolean>;
+  /**
+   * Renews every claim this bus holds, for `ttlMs`, in as few round trips
+   * as it can (the gateway calls it on each of its heartbeats: a claim
+   * lives while its process does and its connection is open). A claim that
+   * had run out (a process paused for longer than the TTL) or that the
+   * engine never recorded is taken again, even past the limit: the limit is
+   * checked when a connection is admitted, and one that is open stays
+   * open. Returns how many claims it renewed. Rejects while the engine is
+   * unreachable; the next call puts everything back.
+   */
+  renewClaims(): Promise<number>;
+  /** Gives the connection's slot back at once (rather than at its lease's end). Idempotent. */
+  releaseConnection(connectionId: string): Promise<void>;
+  /**
    * Removes the connection from `channels`, or from all of them (a leave
    * is published for each). Idempotent.
    */
@@ -156,7 +196,8 @@ export interface PresenceBus {
   subscribe(channels: readonly string[], listener: PresenceListener): Promise<PresenceSubscription>;
   /**
    * Removes the presences whose lease has run out and announces their
-   * leaves; returns how many. The bus does this by itself every
+   * leaves, and removes the connection claims that ran out; returns how
+   * many presences. The bus does this by itself every
    * `sweepIntervalMs`; a presence is announced once however many buses sweep.
    */
   sweep(): Promise<number>;
@@ -190,6 +231,13 @@ export const checkChannels = (channels: readonly string[]): readonly string[] =>
         `presence: a channel must be 1 to 200 of A-Z a-z 0-9 . _ : @ / - (got ${JSON.stringify(c)})`,
       );
   return [...new Set(channels)];
+};
+
+/** Throws a TypeError unless `limit` is a positive integer (a connection limit). */
+export const checkLimit = (limit: number): number => {
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new TypeError(`presence: a connection limit must be a positive integer (got ${limit})`);
+  return limit;
 };
 
 /** The options with their defaults, checked. */

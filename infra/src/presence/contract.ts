@@ -378,6 +378,115 @@ export const presenceBusContract = (
     t.true(ctx.errors.length >= 2 && ctx.errors.every((e) => /listener/.test(e.context)));
   });
 
+  it('connection claims: a user holds at most `limit` across buses; a release frees a slot at once', async (ctx, t) => {
+    const [a, b] = [await ctx.bus('a'), await ctx.bus('b')];
+    const claim = (bus: PresenceBus, connectionId: string, userId = 'ada') =>
+      bus.claimConnection({ userId, connectionId }, 3);
+    t.true(await claim(a, 'c1'));
+    t.true(await claim(a, 'c2'));
+    t.true(await claim(b, 'c3'), 'the third, on another bus');
+    t.false(await claim(b, 'c4'), 'a fourth, on any bus, is refused');
+    t.false(await claim(a, 'c5'));
+    t.true(await claim(a, 'c1'), 'a connection that holds a slot claims it again');
+    t.true(await claim(b, 'other', 'bob'), "another user's slots are their own");
+    await a.releaseConnection('c1');
+    await a.releaseConnection('c1'); // idempotent
+    await a.releaseConnection('never-claimed');
+    t.true(await claim(b, 'c4'), 'the released slot, taken on the other bus');
+    t.false(await claim(a, 'c5'));
+    t.is(await a.renewClaims(), 1, 'a released connection is not renewed: c2 is');
+    await b.releaseConnection('c3');
+    await b.releaseConnection('c4');
+    await a.releaseConnection('c2');
+    t.deepEqual(
+      await Promise.all(['d1', 'd2', 'd3'].map((c) => claim(b, c))),
+      [true, true, true],
+      'every slot free again',
+    );
+    const renewal = b.renewClaims();
+    await b.releaseConnection('d1');
+    t.is(await renewal, 4, "d1 to d3, and bob's");
+    t.true(await claim(a, 'd4'), 'a release made during a renewal is not undone by it');
+  });
+
+  it('many claims at once, from several buses, never pass the limit', async (ctx, t) => {
+    const buses = [await ctx.bus('a'), await ctx.bus('b'), await ctx.bus('c')];
+    const limit = 7;
+    const claim = (bus: PresenceBus, connectionId: string) =>
+      bus.claimConnection({ userId: 'ada', connectionId }, limit);
+    const attempts = buses.flatMap((bus, i) =>
+      Array.from({ length: 20 }, async (_, j) => ({
+        bus,
+        id: `c${i}-${j}`,
+        won: await claim(bus, `c${i}-${j}`),
+      })),
+    );
+    const winners = (await Promise.all(attempts)).filter((x) => x.won);
+    t.is(winners.length, limit, `${winners.length} of 60 claims for ${limit} slots`);
+    // Again, with a release racing the claims: the one slot it frees is taken at most once.
+    const freed = winners[0]!;
+    const again = await Promise.all([
+      freed.bus.releaseConnection(freed.id).then(() => false),
+      ...Array.from({ length: 30 }, (_, k) => claim(buses[k % 3]!, `n${k}`)),
+    ]);
+    const wonAgain = again.filter(Boolean).length;
+    t.true(wonAgain <= 1, `${wonAgain} claims took the one freed slot`);
+    t.is(await claim(buses[1]!, 'probe'), wonAgain === 0, 'the slot is free only if no claim took it');
+  });
+
+  it('claims renewed by their bus hold their slots; those of a bus that stops (killed) free theirs at their lease end', async (ctx, t) => {
+    // No sweeps: a claim that ran out frees its slot at once, not when a sweep comes.
+    const opts = { sweepIntervalMs: NO_SWEEP_MS };
+    const [a, b] = [await ctx.bus('a', opts), await ctx.bus('b', opts)];
+    const claim = (bus: PresenceBus, connectionId: string) =>
+      bus.claimConnection({ userId: 'ada', connectionId }, 3);
+    t.true(await claim(a, 'a1'));
+    t.true(await claim(b, 'b1'));
+    ctx.clock.set(1_000);
+    t.true(await claim(b, 'b2'));
+    ctx.clock.set(3_000);
+    t.is(await b.renewClaims(), 2, "b renews both of its claims, and none of a's");
+    ctx.clock.set(TTL - 1);
+    t.false(await claim(b, 'new'), 'all three still held');
+    ctx.clock.set(TTL);
+    t.true(await claim(b, 'new'), "a's claim, never renewed, ran out: its slot is free");
+    t.false(await claim(a, 'newer'));
+    await b.close(); // as if killed: renewed no more
+    ctx.clock.set(3_000 + TTL - 1);
+    t.false(await claim(a, 'newer'), "b's renewed claims hold to the end of their lease");
+    ctx.clock.set(3_000 + TTL);
+    t.true(await claim(a, 'newer'), "then the stopped bus's claims ran out");
+    t.true(await claim(a, 'newest'));
+    t.false(await claim(a, 'one-too-many'), "'new', claimed at 4 s, still holds");
+  });
+
+  it('a claim that ran out is taken again by a renewal; one still being decided is not renewed; a sweep removes those that ran out', async (ctx, t) => {
+    const opts = { sweepIntervalMs: NO_SWEEP_MS };
+    const [a, b] = [await ctx.bus('a', opts), await ctx.bus('b', opts)];
+    t.true(await a.claimConnection({ userId: 'ada', connectionId: 'c1' }, 1));
+    await a.track({ userId: 'ada', connectionId: 'c1' }, ['room']);
+    ctx.clock.set(TTL + 1_000); // a process paused for longer than the TTL
+    t.is(await a.renewClaims(), 1);
+    // A renewal while a claim is being decided leaves it out, so it cannot skip the limit.
+    const deciding = b.claimConnection({ userId: 'ada', connectionId: 'c2' }, 1);
+    t.is(await b.renewClaims(), 0);
+    t.false(await deciding, 'c1 holds the one slot again');
+    ctx.clock.set(2 * TTL + 1_000);
+    t.is(await b.sweep(), 1, 'the presence; the claim is removed too, not counted');
+    t.true(await b.claimConnection({ userId: 'ada', connectionId: 'c2' }, 1));
+    await t.throwsAsync(a.claimConnection({ userId: 'bob', connectionId: 'c1' }, 1), {
+      instanceOf: TypeError,
+      message: /another user/,
+    });
+    for (const limit of [0, -1, 1.5, Number.NaN])
+      await t.throwsAsync(a.claimConnection({ userId: 'ada', connectionId: 'c3' }, limit), {
+        instanceOf: TypeError,
+      });
+    await t.throwsAsync(a.claimConnection({ userId: 'ada', connectionId: 'a b' }, 1), {
+      instanceOf: TypeError,
+    });
+  });
+
   it('refuses bad names, a connection changing user, and a bad node id', async (ctx, t) => {
     const a = await ctx.bus('a');
     await a.track({ userId: 'ada', connectionId: 'c1' }, ['room']);

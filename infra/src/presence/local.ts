@@ -9,9 +9,25 @@ import { checkChannels, checkPresenceId, type PresenceConnection } from '../port
  * Operations on one connection run one after another: a heartbeat that read
  * the channels before an untrack must not reach the shared state after it
  * and bring the connection back.
+ *
+ * The connection claims it holds (a user's connection slots) are kept the
+ * same way: here first, so a claim the shared state missed (the engine was
+ * away) is recorded by the next renewal.
  */
 export const localConnections = () => {
   const connections = new Map<string, { userId: string; channels: Set<string> }>();
+  /**
+   * Claimed connections, by connection id: their user, and whether the claim
+   * is decided (granted, or left unknown by an engine that was away). Only
+   * decided claims are renewed: renewing one still being decided would
+   * take its slot without the limit being checked.
+   */
+  const claims = new Map<string, { userId: string; decided: boolean }>();
+  const sameUser = (connectionId: string, userId: string) => {
+    const other = connections.get(connectionId)?.userId ?? claims.get(connectionId)?.userId;
+    if (other !== undefined && other !== userId)
+      throw new TypeError(`presence: connection ${connectionId} is tracked for another user`);
+  };
   const queues = new Map<string, Promise<unknown>>();
 
   /** Runs `fn` after every earlier operation on `connectionId` has settled. */
@@ -37,8 +53,7 @@ export const localConnections = () => {
       const connectionId = checkPresenceId('connectionId', connection.connectionId);
       const wanted = checkChannels(channels);
       const known = connections.get(connectionId);
-      if (known && known.userId !== userId)
-        throw new TypeError(`presence: connection ${connectionId} is tracked for another user`);
+      sameUser(connectionId, userId);
       const entry = known ?? { userId, channels: new Set<string>() };
       for (const c of wanted) entry.channels.add(c);
       connections.set(connectionId, entry);
@@ -48,6 +63,27 @@ export const localConnections = () => {
     get(connectionId: string) {
       const entry = connections.get(checkPresenceId('connectionId', connectionId));
       return entry && { userId: entry.userId, channels: [...entry.channels] };
+    },
+    /** Records a claim for the connection (its user checked), undecided unless it was already; returns the checked ids. */
+    claim(connection: PresenceConnection) {
+      const userId = checkPresenceId('userId', connection.userId);
+      const connectionId = checkPresenceId('connectionId', connection.connectionId);
+      sameUser(connectionId, userId);
+      if (!claims.has(connectionId)) claims.set(connectionId, { userId, decided: false });
+      return { userId, connectionId };
+    },
+    /** The claim is granted (or its outcome unknown): renewals include it from now on. */
+    decided(connectionId: string) {
+      const claim = claims.get(connectionId);
+      if (claim) claim.decided = true;
+    },
+    /** Every decided claim: [connection, user] pairs. */
+    claimed: () => [...claims].filter(([, c]) => c.decided).map(([id, c]) => [id, c.userId] as const),
+    /** Forgets the connection's claim; returns its user, if there was one. */
+    release(connectionId: string) {
+      const userId = claims.get(checkPresenceId('connectionId', connectionId))?.userId;
+      claims.delete(connectionId);
+      return userId;
     },
     /** Removes channels (all when none are given); returns those it was in. */
     untrack(connectionId: string, channels?: readonly string[]) {

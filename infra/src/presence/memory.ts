@@ -1,5 +1,6 @@
 import {
   checkChannels,
+  checkLimit,
   presenceSettings,
   type PresenceBus,
   type PresenceChange,
@@ -26,6 +27,8 @@ type Channel = { members: Map<string, Presence>; users: Map<string, number> };
  */
 export const memoryPresenceHub = () => {
   const channels = new Map<string, Channel>();
+  /** Each user's claimed connections, with the end of each claim's lease. */
+  const claims = new Map<string, Map<string, number>>();
   const listeners = new Map<string, Set<(change: PresenceChange) => void>>();
 
   // Asynchronous, as a message through Redis is: a listener never runs
@@ -87,7 +90,40 @@ export const memoryPresenceHub = () => {
     }
   };
 
+  /** The user's live claims, those that ran out dropped. */
+  const claimsOf = (userId: string, now: number) => {
+    const held = claims.get(userId) ?? new Map<string, number>();
+    for (const [connectionId, until] of held) if (until <= now) held.delete(connectionId);
+    return held;
+  };
+  const keepClaims = (userId: string, held: Map<string, number>) => {
+    if (held.size > 0) claims.set(userId, held);
+    else claims.delete(userId);
+  };
+
+  /** Takes a slot if the user has one free (or renews the one the connection holds): all in one turn, so atomic. */
+  const claim = (userId: string, connectionId: string, limit: number, now: number, until: number) => {
+    const held = claimsOf(userId, now);
+    const ok = held.has(connectionId) || held.size < limit;
+    if (ok) held.set(connectionId, until);
+    keepClaims(userId, held);
+    return ok;
+  };
+  /** A renewal: taken again even if it had run out (the limit is for admission). */
+  const renewClaim = (userId: string, connectionId: string, until: number) => {
+    const held = claims.get(userId) ?? new Map<string, number>();
+    held.set(connectionId, until);
+    claims.set(userId, held);
+  };
+  const release = (userId: string, connectionId: string) => {
+    const held = claims.get(userId);
+    if (!held) return;
+    held.delete(connectionId);
+    keepClaims(userId, held);
+  };
+
   const sweep = (now: number) => {
+    for (const userId of [...claims.keys()]) keepClaims(userId, claimsOf(userId, now));
     let removed = 0;
     for (const [channel, c] of [...channels])
       for (const [connectionId, p] of [...c.members])
@@ -169,6 +205,33 @@ export const memoryPresenceHub = () => {
             ensure({ userId: known.userId, connectionId, nodeId }, known.channels, t, t + ttlMs);
             return true;
           });
+        },
+        async renewClaims() {
+          open();
+          const t = now();
+          const held = local.claimed();
+          for (const [connectionId, userId] of held) renewClaim(userId, connectionId, t + ttlMs);
+          return held.length;
+        },
+        async claimConnection(connection, limit) {
+          open();
+          checkLimit(limit);
+          const { userId, connectionId } = local.claim(connection);
+          return local.serial(connectionId, async () => {
+            const t = now();
+            if (!claim(userId, connectionId, limit, t, t + ttlMs)) {
+              local.release(connectionId);
+              return false;
+            }
+            local.decided(connectionId);
+            return true;
+          });
+        },
+        async releaseConnection(connectionId) {
+          open();
+          const userId = local.release(connectionId);
+          if (userId === undefined) return;
+          await local.serial(connectionId, async () => release(userId, connectionId));
         },
         async untrack(connectionId, wanted) {
           open();

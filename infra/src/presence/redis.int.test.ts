@@ -76,6 +76,32 @@ if (url) {
     t.deepEqual(await keysUnder(keyPrefix), []);
   });
 
+  test('redis presence: connection claims leave nothing in Redis once released, or once run out and swept', async (t) => {
+    const keyPrefix = freshPrefix();
+    let now = Date.UTC(2030, 0, 1);
+    const bus = await openRedisPresenceBus({
+      url,
+      password,
+      keyPrefix,
+      nodeId: 'a',
+      sweepIntervalMs: 3_600_000,
+      ttlMs: 4_000,
+      clock: { now: () => new Date(now) },
+    });
+    t.teardown(async () => {
+      await bus.close();
+      await removeUnder(keyPrefix);
+    });
+    t.true(await bus.claimConnection({ userId: 'ada', connectionId: 'c1' }, 2));
+    t.true(await bus.claimConnection({ userId: 'bob', connectionId: 'c2' }, 2));
+    t.deepEqual(await keysUnder(keyPrefix), [`${keyPrefix}claims`, `${keyPrefix}c|ada`, `${keyPrefix}c|bob`]);
+    await bus.releaseConnection('c1');
+    t.deepEqual(await keysUnder(keyPrefix), [`${keyPrefix}claims`, `${keyPrefix}c|bob`]);
+    now += 4_000; // c2's claim has run out; nobody claims for bob again
+    t.is(await bus.sweep(), 0, 'no presence to announce');
+    t.deepEqual(await keysUnder(keyPrefix), []);
+  });
+
   test('redis presence: a room of thousands of connections lists in one call', async (t) => {
     const keyPrefix = freshPrefix();
     // A clock that stands still: on a slow machine, tracking 2,500 connections may outlast a lease,

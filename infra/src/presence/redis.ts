@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 import {
   checkChannels,
+  checkLimit,
   presenceSettings,
   type PresenceBus,
   type PresenceChange,
@@ -37,6 +38,14 @@ export type RedisPresenceOptions = PresenceOptions &
  *   expiry  sorted set  `<connection>|<C>` → lease end, for every channel:
  *                        what a sweep reads, so no process has to know the channels
  *
+ * and per user U, the connections that claimed one of U's slots:
+ *
+ *   c|U     sorted set   connection id → its claim's end (epoch ms)
+ *   claims  sorted set   `<connection>|<U>` → claim end, for every user: what a sweep reads
+ *
+ * A claim counts the live members of c|U and adds itself in the same
+ * script, so two gateways admitting at once cannot both take the last slot.
+ *
  * Centrifugo keeps presence the same way (a sorted set of expiries beside a
  * hash of data, cleaned in Lua). Every change is one script that changes the
  * data and publishes the change together, so a join or leave is published
@@ -50,7 +59,17 @@ const PRELUDE = `
 local P, NOW_S = ARGV[1], ARGV[2]
 local NOW = tonumber(NOW_S)
 local EXPIRY = P .. 'expiry'
+local CLAIMS = P .. 'claims'
 local function key(kind, c) return P .. kind .. '|' .. c end
+
+local function unclaim(user, conn)
+  redis.call('ZREM', key('c', user), conn)
+  redis.call('ZREM', CLAIMS, conn .. '|' .. user)
+end
+local function reclaim(user, conn, until_s)
+  redis.call('ZADD', key('c', user), until_s, conn)
+  redis.call('ZADD', CLAIMS, until_s, conn .. '|' .. user)
+end
 
 local function remove(c, conn, reason)
   local raw = redis.call('HGET', key('m', c), conn)
@@ -100,14 +119,42 @@ for i = 4, #ARGV do remove(ARGV[i], ARGV[3], 'untracked') end
 return 1
 `;
 
-/** ARGV: prefix, now, most to remove; returns how many leases had run out. */
+/** ARGV: prefix, now, connection, user, limit, lease end; returns 1 if the connection holds a slot now, 0 if the user has none free. */
+const CLAIM = `${PRELUDE}
+local conn, user, limit, until_s = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local held = key('c', user)
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', held, '-inf', NOW_S)) do unclaim(user, gone) end
+if not redis.call('ZSCORE', held, conn) and redis.call('ZCARD', held) >= limit then return 0 end
+reclaim(user, conn, until_s)
+return 1
+`;
+
+/** ARGV: prefix, now, lease end, then connection and user of each claim. Renewed even if it had run out (the limit is for admission). */
+const RENEW = `${PRELUDE}
+for i = 4, #ARGV, 2 do reclaim(ARGV[i + 1], ARGV[i], ARGV[3]) end
+return 1
+`;
+
+/** ARGV: prefix, now, connection, user. */
+const RELEASE = `${PRELUDE}
+unclaim(ARGV[4], ARGV[3])
+return 1
+`;
+
+/** ARGV: prefix, now, most to remove; returns how many presence leases, and how many claims, had run out. */
 const SWEEP = `${PRELUDE}
-local due = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', NOW_S, 'LIMIT', 0, tonumber(ARGV[3]))
+local most = tonumber(ARGV[3])
+local due = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', NOW_S, 'LIMIT', 0, most)
 for _, member in ipairs(due) do
   local bar = string.find(member, '|', 1, true)
   remove(string.sub(member, bar + 1), string.sub(member, 1, bar - 1), 'expired')
 end
-return #due
+local claims = redis.call('ZRANGEBYSCORE', CLAIMS, '-inf', NOW_S, 'LIMIT', 0, most)
+for _, member in ipairs(claims) do
+  local bar = string.find(member, '|', 1, true)
+  unclaim(string.sub(member, bar + 1), string.sub(member, 1, bar - 1))
+end
+return {#due, #claims}
 `;
 
 /** ARGV: prefix, now, channels…; returns, per channel, [connection, data, connection, data, …] of live leases. */
@@ -136,6 +183,8 @@ return out
 
 /** How many expired leases one sweep script removes; a sweep repeats while there are more. */
 const SWEEP_BATCH = 500;
+/** How many claims one renewal script renews, so that no one script holds Redis for long. */
+const RENEW_BATCH = 1_000;
 
 type Script = Readonly<{ source: string; sha1: string }>;
 const script = (source: string): Script => ({
@@ -145,6 +194,9 @@ const script = (source: string): Script => ({
 const scripts = {
   ensure: script(ENSURE),
   untrack: script(UNTRACK),
+  claim: script(CLAIM),
+  renew: script(RENEW),
+  release: script(RELEASE),
   sweep: script(SWEEP),
   list: script(LIST),
 };
@@ -253,6 +305,8 @@ export const openRedisPresenceBus = async (options: RedisPresenceOptions): Promi
   };
 
   const local = localConnections();
+  /** The last renewal of claims, settled or not: a release waits for it. */
+  let renewing: Promise<void> = Promise.resolve();
   let closed = false;
   const open = () => {
     if (closed) throw new Error('presence: the bus is closed');
@@ -264,9 +318,9 @@ export const openRedisPresenceBus = async (options: RedisPresenceOptions): Promi
   const sweep = async () => {
     let total = 0;
     for (;;) {
-      const removed = Number(await run(scripts.sweep, [now(), SWEEP_BATCH]));
-      total += removed;
-      if (closed || removed < SWEEP_BATCH) return total;
+      const [presences, claims] = (await run(scripts.sweep, [now(), SWEEP_BATCH])) as [number, number];
+      total += Number(presences);
+      if (closed || (Number(presences) < SWEEP_BATCH && Number(claims) < SWEEP_BATCH)) return total;
     }
   };
   const timer = setInterval(() => {
@@ -326,6 +380,50 @@ export const openRedisPresenceBus = async (options: RedisPresenceOptions): Promi
         const t = now();
         await run(scripts.ensure, [t, connectionId, known.userId, nodeId, t + ttlMs, ...known.channels]);
         return true;
+      });
+    },
+    async claimConnection(connection, limit) {
+      open();
+      checkLimit(limit);
+      const { userId, connectionId } = local.claim(connection);
+      return local.serial(connectionId, async () => {
+        const t = now();
+        let granted: boolean;
+        try {
+          granted = Number(await run(scripts.claim, [t, connectionId, userId, limit, t + ttlMs])) === 1;
+        } catch (error) {
+          // Unknown: remembered, so the next renewal records it if the caller keeps the connection.
+          local.decided(connectionId);
+          throw error;
+        }
+        if (granted) local.decided(connectionId);
+        else local.release(connectionId);
+        return granted;
+      });
+    },
+    async renewClaims() {
+      open();
+      const held = local.claimed();
+      const renewal = (async () => {
+        for (let from = 0; from < held.length; from += RENEW_BATCH) {
+          const t = now();
+          const pairs = held.slice(from, from + RENEW_BATCH).flat();
+          await run(scripts.renew, [t, t + ttlMs, ...pairs]);
+        }
+      })();
+      renewing = Promise.all([renewing, renewal.catch(() => {})]).then(() => {});
+      await renewal;
+      return held.length;
+    },
+    async releaseConnection(connectionId) {
+      open();
+      const userId = local.release(connectionId);
+      if (userId === undefined) return;
+      // After a renewal that read the claim before this release, which would otherwise put it back.
+      const before = renewing;
+      await local.serial(connectionId, async () => {
+        await before;
+        await run(scripts.release, [now(), connectionId, userId]);
       });
     },
     async untrack(connectionId, channels) {

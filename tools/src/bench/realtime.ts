@@ -346,7 +346,7 @@ const idle = async (d: Deployment, plan: RealtimePlan['idle']) => {
   const before = await rssOf(gw.child.pid!);
   const held: TestClient[] = [];
   let failed: string | null = null;
-  // One user would meet the per-user limit (20 per process): 10 connections per user, each minted once.
+  // One user would meet the per-user limit (20, across the gateways): 10 connections per user, each minted once.
   const tokens = await Promise.all(Array.from({ length: Math.ceil(plan.connections / 10) }, () => d.user()));
   for (let i = 0; i < plan.connections && !failed; i++) {
     try {
