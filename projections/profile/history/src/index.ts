@@ -1,4 +1,4 @@
-import { profile as schema } from '@lectern/schemas';
+import { profile as schema, type RecordedEvent } from '@lectern/schemas';
 import { liveTable, pageByPage, type SqlProjection } from '@lectern/infra/runtime/projection';
 import type { SqlExecutor } from '@lectern/infra/sql/sql';
 
@@ -13,6 +13,69 @@ export type ProfileHistoryEntry = Readonly<{
   actorId: string | null;
   eventId: string;
 }>;
+
+/** The rows of `events`, as column arrays for `unnest`: cheaper to bind and plan than a JSON recordset. */
+const columnsOf = (events: readonly RecordedEvent[]) => {
+  const cols = {
+    eventId: [] as string[],
+    field: [] as string[],
+    userId: [] as string[],
+    oldValue: [] as (string | null)[],
+    newValue: [] as (string | null)[],
+    changedAt: [] as string[],
+    actorId: [] as (string | null)[],
+    position: [] as number[],
+    seq: [] as number[],
+  };
+  for (const e of events) {
+    if (!schema.isProfileEvent(e) || e.type !== 'profile.ProfileUpdated') continue;
+    const d = e.data;
+    const fields = new Set<string>();
+    d.changes.forEach((c, seq) => {
+      // One row per (event, field), the first change of it, as the key keeps it.
+      if (fields.has(c.field)) return;
+      fields.add(c.field);
+      cols.eventId.push(e.id);
+      cols.field.push(c.field);
+      cols.userId.push(d.userId);
+      cols.oldValue.push(c.from);
+      cols.newValue.push(c.to);
+      cols.changedAt.push(d.updatedAt);
+      cols.actorId.push(e.metadata.actor?.userId ?? null);
+      cols.position.push(e.position);
+      cols.seq.push(seq);
+    });
+  }
+  return cols;
+};
+
+/** Inserts the rows of `events`; `onConflict` drops rows the table holds already (a redelivery). */
+const insert = async (
+  tx: SqlExecutor,
+  table: string,
+  events: readonly RecordedEvent[],
+  onConflict: boolean,
+): Promise<void> => {
+  const cols = columnsOf(events);
+  if (cols.eventId.length === 0) return;
+  await tx.query(
+    `insert into ${table} (event_id, field, user_id, old_value, new_value, changed_at, actor_id, position, seq)
+     select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
+       $8::bigint[], $9::int[])
+     ${onConflict ? 'on conflict do nothing' : ''}`,
+    [
+      cols.eventId,
+      cols.field,
+      cols.userId,
+      cols.oldValue,
+      cols.newValue,
+      cols.changedAt,
+      cols.actorId,
+      cols.position,
+      cols.seq,
+    ],
+  );
+};
 
 /**
  * Who changed which field of a profile, when, from what to what. Rows are
@@ -38,55 +101,10 @@ export const profileHistoryProjection: SqlProjection = {
       primary key (event_id, field)
     );
     create index if not exists profile_history_by_user on ${t[TABLE]} (user_id, position desc, seq desc)`,
-  // Inserts only: a rebuild builds the by-user index once, after the load.
-  bulk: (t) => pageByPage(t, profileHistoryProjection.apply),
-  async apply(tx, events, t) {
-    // Column arrays through unnest: cheaper to bind and plan than a JSON recordset.
-    const cols = {
-      eventId: [] as string[],
-      field: [] as string[],
-      userId: [] as string[],
-      oldValue: [] as (string | null)[],
-      newValue: [] as (string | null)[],
-      changedAt: [] as string[],
-      actorId: [] as (string | null)[],
-      position: [] as number[],
-      seq: [] as number[],
-    };
-    for (const e of events) {
-      if (!schema.isProfileEvent(e) || e.type !== 'profile.ProfileUpdated') continue;
-      const d = e.data;
-      d.changes.forEach((c, seq) => {
-        cols.eventId.push(e.id);
-        cols.field.push(c.field);
-        cols.userId.push(d.userId);
-        cols.oldValue.push(c.from);
-        cols.newValue.push(c.to);
-        cols.changedAt.push(d.updatedAt);
-        cols.actorId.push(e.metadata.actor?.userId ?? null);
-        cols.position.push(e.position);
-        cols.seq.push(seq);
-      });
-    }
-    if (cols.eventId.length === 0) return;
-    await tx.query(
-      `insert into ${t[TABLE]} (event_id, field, user_id, old_value, new_value, changed_at, actor_id, position, seq)
-       select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
-         $8::bigint[], $9::int[])
-       on conflict do nothing`,
-      [
-        cols.eventId,
-        cols.field,
-        cols.userId,
-        cols.oldValue,
-        cols.newValue,
-        cols.changedAt,
-        cols.actorId,
-        cols.position,
-        cols.seq,
-      ],
-    );
-  },
+  apply: (tx, events, t) => insert(tx, t[TABLE]!, events, true),
+  // A rebuild's first replay meets each event once, so no row can be there already: a plain
+  // insert (cheaper than one that checks for conflicts), and the by-user index built once after.
+  bulk: (t) => pageByPage(t, (tx, events) => insert(tx, t[TABLE]!, events, false)),
 };
 
 // Readers: the only SQL that reads `profile_history`.
