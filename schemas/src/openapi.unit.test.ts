@@ -408,3 +408,21 @@ test("profile's and operations' documents build, with every route of theirs", (t
   );
   for (const tag of d.tags) t.truthy(tag.description, tag.name);
 });
+
+test('the diff takes a position (at) as an integer query parameter; the status shows the work in flight', (t) => {
+  const d = openApiDocument({ title: 'Lectern', version: '1' }, operationsApi, operationsTags);
+  const diff = d.paths['/api/admin/projections/{name}/diff']!.get!;
+  const at = diff.parameters!.find((p) => p.name === 'at');
+  t.like(at, { in: 'query', required: false, schema: { type: 'integer', minimum: 0 } });
+  t.truthy(diff.responses['400'], 'a malformed or too high position is documented');
+  const work = d.components.schemas.ProjectionWork as { required: string[] };
+  t.deepEqual(work.required.slice().sort(), [
+    'action',
+    'eventsPerSecond',
+    'eventsRead',
+    'headPosition',
+    'phase',
+    'position',
+    'seconds',
+  ]);
+});

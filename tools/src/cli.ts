@@ -9,6 +9,7 @@ import {
   type AuditDeps,
   type AuditEvent,
 } from './cli-audit.ts';
+import { showProgress, type ProjectionWork } from './cli-progress.ts';
 import { exportEvents, REPLAY_HELP, republish, type ReplayDeps } from './cli-replay.ts';
 
 /**
@@ -32,11 +33,15 @@ commands:
       the live model at one position (row counts and checksums per table), and
       swaps them in when they match; a difference keeps the live model and
       names the differing rows (exit 1). --accept-differences swaps anyway, as
-      after fixing the projection
-  diff <projection> [--json]
+      after fixing the projection. On a terminal, stderr shows events/s and
+      the time left while it runs
+  diff <projection> [--at P] [--json]
       replays the store into scratch tables and compares them with the live
       model at one position, changing nothing; names the differing rows by key,
-      each with the events that produced it (exit 1 when there are any)
+      each with the events that produced it (exit 1 when there are any).
+      --at P: only the events at or below global position P, against the live
+      model as it stood at P: rows that events after P changed are counted as
+      moved on since P, not as differences. Progress on a terminal, as rebuild
   explain <projection> <key> [field] [--table T] [--json]
       the events, in order, that produced one row of a read model (or one
       field of it), and whether the live row is what they make (exit 1 if not)
@@ -100,6 +105,7 @@ const args = (() => {
         repair: { type: 'boolean' },
         'events-only': { type: 'boolean' },
         table: { type: 'string' },
+        at: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -242,19 +248,25 @@ const dlq = async (): Promise<string> => {
 
 type RebuildVerification = Readonly<{
   position: number | null;
+  /** Only in a diff --at. */
+  at?: number;
   tables: readonly {
     table: string;
     liveRows: number;
     rebuiltRows: number;
     differingRows: number;
     differingKeys: readonly Record<string, unknown>[];
+    movedOnRows?: number;
+    movedOnKeys?: readonly Record<string, unknown>[];
   }[];
 }>;
 
 /** What a refused rebuild found, one line per table and per differing key shown. */
 const differences = (v: RebuildVerification): string =>
   [
-    `compared at position ${v.position ?? '-'}:`,
+    v.at === undefined
+      ? `compared at position ${v.position ?? '-'}:`
+      : `compared as of position ${v.at} (the live model at ${v.position ?? '-'}):`,
     ...v.tables.flatMap((t) => [
       `  ${t.table}: ${t.liveRows} rows live, ${t.rebuiltRows} rebuilt, ${t.differingRows} differ`,
       ...t.differingKeys.map((k) => `    ${JSON.stringify(k)}`),
@@ -262,7 +274,24 @@ const differences = (v: RebuildVerification): string =>
         ? [`    … and ${t.differingRows - t.differingKeys.length} more`]
         : []),
     ]),
+    ...(movedOn(v) ? [movedOn(v)] : []),
   ].join('\n');
+
+/** With --at: the rows that events after the position changed, which are not compared (or ''). */
+const movedOn = (v: RebuildVerification): string => {
+  const tables = v.tables.filter((t) => (t.movedOnRows ?? 0) > 0);
+  if (tables.length === 0) return '';
+  return [
+    `moved on since position ${v.at} (changed by later events, so not compared; lectern diff without --at compares them as they are now):`,
+    ...tables.flatMap((t) => [
+      `  ${t.table}: ${t.movedOnRows} rows`,
+      ...(t.movedOnKeys ?? []).map((k) => `    ${JSON.stringify(k)}`),
+      ...(t.movedOnRows! > (t.movedOnKeys?.length ?? 0)
+        ? [`    … and ${t.movedOnRows! - (t.movedOnKeys?.length ?? 0)} more`]
+        : []),
+    ]),
+  ].join('\n');
+};
 
 type RowLineage = Readonly<{
   table: string;
@@ -345,6 +374,31 @@ const audited = (r: AuditReport): { text: string; clean: boolean } => {
   return { text: lines.join('\n'), clean: left === 0 && r.rows?.matches !== false };
 };
 
+/**
+ * `run`, with its progress on stderr meanwhile when stderr is a terminal:
+ * the status of model `name` polled for the work the server is doing on it.
+ */
+const withProgress = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+  if (!process.stderr.isTTY) return run();
+  const shown = showProgress({
+    name,
+    status: async () => {
+      const { status, body } = await call('/api/admin/projections', {
+        headers: { authorization: `Bearer ${await token()}` },
+      });
+      const items =
+        status === 200 ? (body as { items: { name: string; work?: ProjectionWork | null }[] }).items : [];
+      return items.find((i) => i.name === name)?.work ?? null;
+    },
+    write: (text) => process.stderr.write(text),
+  });
+  try {
+    return await run();
+  } finally {
+    shown.stop();
+  }
+};
+
 const commands: Record<string, () => Promise<string | null>> = {
   'dev-token': async () => devToken(values.roles.split(','), values.sub),
   projections: async () => JSON.stringify(await api('GET', '/api/admin/projections'), null, 2),
@@ -352,12 +406,12 @@ const commands: Record<string, () => Promise<string | null>> = {
     const name = positionals[1];
     if (!name) throw new CliError(`rebuild needs the projection's name\n\n${HELP}`, 2);
     const accept = values['accept-differences'] ? '?acceptDifferences=true' : '';
-    const { status, body } = await call(
-      `/api/admin/projections/${encodeURIComponent(name)}/rebuild${accept}`,
-      {
+    const authorization = `Bearer ${await token()}`;
+    const { status, body } = await withProgress(name, () =>
+      call(`/api/admin/projections/${encodeURIComponent(name)}/rebuild${accept}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${await token()}` },
-      },
+        headers: { authorization },
+      }),
     );
     if (status === 200) return JSON.stringify(body);
     const problem = body as { code?: string; title?: string; verification?: RebuildVerification } | null;
@@ -370,24 +424,37 @@ const commands: Record<string, () => Promise<string | null>> = {
   diff: async () => {
     const name = positionals[1];
     if (!name) throw new CliError(`diff needs the projection's name\n\n${HELP}`, 2);
-    const body = (await api('GET', `/api/admin/projections/${encodeURIComponent(name)}/diff`)) as {
+    const at = values.at;
+    if (at !== undefined && !/^\d{1,16}$/.test(at))
+      throw new CliError(
+        `--at takes a global position (a whole number; lectern history shows each event's), not '${at}'`,
+        2,
+      );
+    const query = at === undefined ? '' : `?at=${at}`;
+    await token();
+    const body = (await withProgress(name, () =>
+      api('GET', `/api/admin/projections/${encodeURIComponent(name)}/diff${query}`),
+    )) as {
       events: number;
-      verification: RebuildVerification & { matches: boolean };
+      verification: RebuildVerification & { matches: boolean; at?: number };
       rows: readonly RowLineage[];
     };
     if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
+    const replay = `a replay of ${body.events} events${at === undefined ? '' : ` up to position ${at}`}`;
     if (!body.verification.matches)
       throw new CliError(
         [
-          `${name} differs from a replay of ${body.events} events`,
+          `${name} differs from ${replay}`,
           differences(body.verification),
           ...(body.rows.length ? ['the events behind each differing row:', ...body.rows.map(lineage)] : []),
         ].join('\n'),
         1,
       );
-    return values.json
-      ? null
-      : `${name} matches a replay of ${body.events} events at position ${body.verification.position ?? '-'}`;
+    if (values.json) return null;
+    const moved = movedOn(body.verification);
+    return at === undefined
+      ? `${name} matches ${replay} at position ${body.verification.position ?? '-'}`
+      : `${name} as it stood at position ${at} matches ${replay}${moved ? `\n${moved}` : ''}`;
   },
   explain: async () => {
     const [, name, key, field] = positionals;

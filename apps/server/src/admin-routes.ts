@@ -5,6 +5,7 @@ import {
   RebuildNotVerified,
   projectionRunner,
   type ProjectionRunner,
+  type RebuildOptions,
   type RebuildResult,
 } from '@lectern/infra/runtime/projection-runner';
 import { liveTables } from '@lectern/infra/runtime/projection-runner';
@@ -21,9 +22,10 @@ import type { MessageLog } from '@lectern/infra/ports/message-log';
 import type { Logger } from '@lectern/infra/runtime/logger';
 import type { Sql } from '@lectern/infra/sql/sql';
 import { topicOf } from '@lectern/schemas';
-import { auditQuery, explainQuery, rebuildQuery } from '@lectern/schemas/operations/api';
+import { auditQuery, diffQuery, explainQuery, rebuildQuery } from '@lectern/schemas/operations/api';
 import { auditProjection } from '@lectern/infra/runtime/projection-audit';
 import type { RecordAdminAction } from './admin-actions.ts';
+import { workBoard } from './projection-work.ts';
 
 type StatusRow = {
   name: string;
@@ -76,6 +78,7 @@ export const projectionAdminRoutes = (deps: {
 }): Router => {
   const router = Router();
   const guard = [authenticate(deps.verify), requireRole('admin')];
+  const board = workBoard();
 
   // Messages a group has not committed, over its topics; null when the log cannot say.
   const lagOf = async (group: string, topics: readonly string[]): Promise<number | null> => {
@@ -116,6 +119,7 @@ export const projectionAdminRoutes = (deps: {
               )
             : null,
           runningHere: running.has(r.name),
+          work: board.of(r.name),
         };
       }),
     );
@@ -131,6 +135,7 @@ export const projectionAdminRoutes = (deps: {
         rebuiltAt: null,
         lag: await lagOf(c.group, c.topics),
         runningHere: c.runningHere(),
+        work: board.of(c.name),
       })),
     );
     res.json({ items: [...sqlItems, ...others] });
@@ -209,23 +214,51 @@ export const projectionAdminRoutes = (deps: {
         })),
     }));
 
+  /** `at`: a global position the store has reached, or a 400 that says why not. */
+  const atOf = async (value: unknown): Promise<number | undefined> => {
+    if (value === undefined) return undefined;
+    const r = diffQuery.at(value, '/at');
+    if (!r.ok) throw validationProblem(r.issues, 'The query parameter at is not valid.');
+    const head = await deps.store.headPosition();
+    if (head === null || r.value > head)
+      throw new Problem(
+        'validation',
+        'position_beyond_head',
+        head === null
+          ? `The store holds no events yet, so there is no position ${r.value}.`
+          : `Position ${r.value} is past the newest event of the store (${head}): give at most ${head}.`,
+        {
+          issues: [{ path: '/at', message: `must be at most ${head ?? 'a position the store has'}` }],
+          extra: { headPosition: head },
+        },
+      );
+    return r.value;
+  };
+
   // Changes nothing: replays into shadow tables and compares, at one position, as a rebuild does;
-  // then names the events behind each differing row.
+  // then names the events behind each differing row. With `at`, as the live model stood at a position.
   router.get('/api/admin/projections/:name/diff', ...guard, async (req, res) => {
     const runner = await runnerOf(String(req.params.name));
     const name = runner.projection.name;
+    const at = await atOf(req.query.at);
     const started = performance.now();
-    const { verification, events } = await runner.rebuild({ compareOnly: true }).catch(notVerified(name));
-    const differing = verification.tables.flatMap((t) =>
-      t.differingKeys.map((key) => ({ table: t.table, key })),
-    );
-    const rows = differing.length
-      ? rowsOf(await trace(runner.projection, differing, { toPosition: verification.position ?? undefined }))
-      : [];
+    const { verification, events, rows } = await board.track(name, 'diff', async ({ onProgress, phase }) => {
+      const compared = await runner
+        .rebuild({ compareOnly: true, onProgress, ...(at === undefined ? {} : { at }) })
+        .catch(notVerified(name));
+      const differing = compared.verification.tables.flatMap((t) =>
+        t.differingKeys.map((key) => ({ table: t.table, key })),
+      );
+      if (differing.length === 0) return { ...compared, rows: [] };
+      phase('explain');
+      // As of `at`, the events up to it: the ones that made the row the live model should hold.
+      const toPosition = at ?? compared.verification.position ?? undefined;
+      return { ...compared, rows: rowsOf(await trace(runner.projection, differing, { toPosition })) };
+    });
     const seconds = (performance.now() - started) / 1000;
     const differingRows = verification.tables.reduce((n, t) => n + t.differingRows, 0);
     req.log.info(
-      { projection: name, actor: req.ctx.actor?.userId, events, differingRows },
+      { projection: name, actor: req.ctx.actor?.userId, events, differingRows, at },
       'projection diffed',
     );
     res.json({ projection: name, events, seconds, verification, rows });
@@ -309,10 +342,15 @@ export const projectionAdminRoutes = (deps: {
     return Object.fromEntries(entries.map(([k, v]) => [k, String(v)]));
   };
 
-  /** A SQL read model's runner, or a consumer that rebuilds what it feeds. */
+  /** A SQL read model's runner, or a consumer that rebuilds what it feeds (which tells no progress). */
   const rebuilderOf = async (name: string) => {
     const consumer = rebuildable.find((c) => c.name === name);
-    if (consumer?.rebuild) return { name, rebuild: consumer.rebuild };
+    const rebuildConsumer = consumer?.rebuild;
+    if (rebuildConsumer)
+      return {
+        name,
+        rebuild: (o: RebuildOptions) => rebuildConsumer({ acceptDifferences: o.acceptDifferences ?? false }),
+      };
     const runner = await runnerOf(name, rebuildable);
     return { name: runner.projection.name, rebuild: runner.rebuild };
   };
@@ -325,7 +363,11 @@ export const projectionAdminRoutes = (deps: {
     );
     if (!accept.ok)
       throw validationProblem(accept.issues, 'The query parameter acceptDifferences is not valid.');
-    const result = await rebuild({ acceptDifferences: accept.value === 'true' }).catch(notVerified(name));
+    const result = await board
+      .track(name, 'rebuild', ({ onProgress }) =>
+        rebuild({ acceptDifferences: accept.value === 'true', onProgress }),
+      )
+      .catch(notVerified(name));
     const { verification, events, seconds, swapped } = result;
     const differingRows = verification.tables.reduce((n, t) => n + t.differingRows, 0);
     await deps.record(req, {
@@ -361,9 +403,14 @@ export const projectionAdminRoutes = (deps: {
     const [repair, eventsOnly] = [flag('repair'), flag('eventsOnly')];
     const name = projection.name;
     const report = await auditProjection({ sql: deps.sql, store: deps.store, projection, repair });
-    const rows = eventsOnly
-      ? null
-      : (await (await runnerOf(name)).rebuild({ compareOnly: true }).catch(notVerified(name))).verification;
+    const runner = eventsOnly ? null : await runnerOf(name);
+    const rows = runner
+      ? (
+          await board
+            .track(name, 'audit', ({ onProgress }) => runner.rebuild({ compareOnly: true, onProgress }))
+            .catch(notVerified(name))
+        ).verification
+      : null;
     const differingRows = rows?.tables.reduce((n, t) => n + t.differingRows, 0) ?? null;
     await deps.record(req, {
       action: 'projection.audit',

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext, type TestFn } from 'ava';
 import { waitUntil } from '@lectern/infra/testing/wait';
+import { projectionStatusList } from '@lectern/schemas/operations/api';
 import { runCli } from '../../../tools/src/testing/run-cli.ts';
 import { jsonClient, problem } from './http-client.ts';
 import { onEveryProfile, sharedLectern, type ProfileSetup } from './testing.ts';
@@ -546,6 +547,144 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
         404,
         'projection_not_found',
       );
+    },
+  );
+
+  // Serial: diff pauses the profiles consumer of the shared server while it compares, and this one
+  // holds the model's checkpoint of one stream back for a while.
+  test.serial(
+    `${name}: diff --at P: a row changed after P is no difference, one damaged by hand still is; progress shows`,
+    async (t) => {
+      const { l, env } = await tokens();
+      const admin = env.LECTERN_TOKEN;
+      const writer = async (id: string) =>
+        profileWriter(t, (await l.signAccessToken({ sub: id, roles: ['learner'] })).token);
+      const [damagedId, movingId] = [randomUUID(), randomUUID()];
+      const [damaged, moving] = [await writer(damagedId), await writer(movingId)];
+      const damagedAt = await damaged({ displayName: 'Dorothy', locale: 'en' });
+      await moving({ displayName: 'Mary', locale: 'en' });
+      const at = Number(await moving({ bio: 'Mathematician' }));
+      // After P: the moving learner's row changes again.
+      const last = await moving({ displayName: 'Mary Jackson' });
+      // Both rows are in the model (through Kafka, each stream's partition goes at its own pace).
+      for (const [id, token] of [
+        [movingId, last],
+        [damagedId, damagedAt],
+      ] as const) {
+        const me = (await l.signAccessToken({ sub: id, roles: ['learner'] })).token;
+        const read = await http('GET', '/api/profile', {
+          token: me,
+          headers: { 'x-consistency-token': token },
+        });
+        t.is(read.headers.get('x-consistency'), 'caught-up');
+      }
+      const damagedEvents = await l.store.readStream(`profile-${damagedId}`);
+      t.true(damagedEvents.every((e) => e.position <= at));
+
+      const [saved] = await l.sql.query<{ doc: unknown }>(`select doc from profiles where id = $1`, [
+        damagedId,
+      ]);
+      await l.sql.query(
+        `update profiles set doc = jsonb_set(doc, '{displayName}', '"tampered"') where id = $1`,
+        [damagedId],
+      );
+      try {
+        type Diff = {
+          events: number;
+          verification: {
+            at: number;
+            matches: boolean;
+            tables: { table: string; differingKeys: { id: string }[]; movedOnRows: number }[];
+          };
+          rows: { key: { id: string }; steps: { event: { position: number } }[] }[];
+        };
+        const json = await runCli(['diff', 'profiles', '--at', String(at), '--json'], env);
+        t.is(json.code, 1, json.stderr);
+        const diff = JSON.parse(json.stdout) as Diff;
+        t.like(diff.verification, { at, matches: false });
+        const [profiles] = diff.verification.tables;
+        const named = profiles!.differingKeys.map((k) => k.id);
+        t.true(named.includes(damagedId), JSON.stringify(profiles));
+        t.false(named.includes(movingId), 'changed after P: moved on, not a difference');
+        t.true(profiles!.movedOnRows >= 1);
+        const row = diff.rows.find((r) => r.key.id === damagedId)!;
+        t.deepEqual(
+          row.steps.map((s) => s.event.position),
+          damagedEvents.map((e) => e.position),
+          'the events up to P that made the row',
+        );
+        const human = await runCli(['diff', 'profiles', '--at', String(at)], env);
+        t.is(human.code, 1);
+        t.true(human.stderr.includes(`compared as of position ${at}`), human.stderr);
+        t.true(human.stderr.includes(JSON.stringify({ id: damagedId })), human.stderr);
+        t.regex(human.stderr, /moved on since position \d+/);
+        t.is(human.stderr.indexOf('\r'), -1, 'no progress when stderr is not a terminal');
+      } finally {
+        await l.sql.query(`update profiles set doc = $2 where id = $1`, [
+          damagedId,
+          JSON.stringify(saved!.doc),
+        ]);
+      }
+
+      // Bad positions: problem+json with a stable code; the CLI checks the number itself.
+      const diffAt = (value: string) =>
+        http('GET', `/api/admin/projections/profiles/diff?at=${value}`, { token: admin });
+      for (const value of ['abc', '-1', '1.5', '']) problem(t, await diffAt(value), 400, 'validation_failed');
+      const head = (await l.store.headPosition())!;
+      const beyond = await diffAt(String(head + 1_000_000));
+      problem(t, beyond, 400, 'position_beyond_head');
+      t.true((beyond.body as { headPosition: number }).headPosition >= head);
+      const malformed = await runCli(['diff', 'profiles', '--at', 'yesterday'], env);
+      t.is(malformed.code, 2);
+      t.regex(malformed.stderr, /--at takes a global position/);
+      const tooFar = await runCli(['diff', 'profiles', '--at', String(head + 1_000_000)], env);
+      t.is(tooFar.code, 1);
+      t.regex(tooFar.stderr, /position_beyond_head/);
+
+      // Progress: with one stream's checkpoint held back, the diff waits for the live model to reach the
+      // replay, and the status shows it meanwhile; once it is done, nothing.
+      type Status = { items: { name: string; work: Record<string, unknown> | null }[] };
+      const workOf = async () => {
+        const r = await http('GET', '/api/admin/projections', { token: admin });
+        t.is(r.status, 200);
+        const v = projectionStatusList(r.body);
+        t.deepEqual(v.ok ? [] : v.issues, []);
+        return (r.body as Status).items.find((i) => i.name === 'profiles')!.work;
+      };
+      t.is(await workOf(), null, 'idle');
+      const stream = `profile-${movingId}`;
+      await l.sql.query(`update profiles_checkpoints set revision = revision - 1 where stream_id = $1`, [
+        stream,
+      ]);
+      let restored = false;
+      const restore = async () => {
+        if (restored) return;
+        restored = true;
+        await l.sql.query(`update profiles_checkpoints set revision = revision + 1 where stream_id = $1`, [
+          stream,
+        ]);
+      };
+      try {
+        const diffing = http('GET', '/api/admin/projections/profiles/diff', { token: admin });
+        let work: Record<string, unknown> | null = null;
+        await waitUntil(
+          'the diff to wait for the live model',
+          async () => (work = await workOf())?.phase === 'agree',
+          40_000,
+          100,
+        );
+        t.like(work, { action: 'diff', phase: 'agree' });
+        const w = work as unknown as { eventsRead: number; position: number; headPosition: number };
+        t.true(w.eventsRead > 0);
+        t.true(w.position >= at && w.position <= w.headPosition, JSON.stringify(work));
+        await restore();
+        const done = await diffing;
+        t.is(done.status, 200, JSON.stringify(done.body));
+        t.like(done.body, { verification: { matches: true } });
+        t.is(await workOf(), null, 'done');
+      } finally {
+        await restore();
+      }
     },
   );
 

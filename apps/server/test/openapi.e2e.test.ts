@@ -158,13 +158,24 @@ test.serial('answers match the documented response schemas', async (t) => {
     );
   });
 
-  await call('listProjections', { as: admin });
+  const idle = await call('listProjections', { as: admin });
+  t.deepEqual(
+    (idle.body.items as { work: unknown }[]).filter((i) => i.work !== null),
+    [],
+    'no work in flight',
+  );
   await call('rebuildProjection', { as: admin, path: '/api/admin/projections/experience_levels/rebuild' });
   const diffed = await call('diffProjection', {
     as: admin,
     path: '/api/admin/projections/experience_levels/diff',
   });
   t.like(diffed.body, { projection: 'experience_levels', verification: { matches: true }, rows: [] });
+  const at = (await lectern.store.headPosition())!;
+  const diffedAt = await call('diffProjection', {
+    as: admin,
+    path: `/api/admin/projections/experience_levels/diff?at=${at}`,
+  });
+  t.like(diffedAt.body, { verification: { matches: true, at }, rows: [] });
   const explained = await call('explainRow', {
     as: admin,
     path: `/api/admin/projections/experience_levels/explain?key=${code}&field=doc.rank`,

@@ -33,6 +33,7 @@ export const instrumentedStore = (store: EventStore, metrics: Metrics): EventSto
   readCorrelation: (correlationId, opts) => store.readCorrelation(correlationId, opts),
   readAll: (after, limit) => store.readAll(after, limit),
   headCursor: () => store.headCursor(),
+  headPosition: () => store.headPosition(),
   subscribeToAll: (after, handler, opts) => store.subscribeToAll(after, handler, opts),
   getStreamMetadata: (streamId) => store.getStreamMetadata(streamId),
   setStreamMetadata: (streamId, metadata) => store.setStreamMetadata(streamId, metadata),

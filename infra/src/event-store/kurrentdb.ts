@@ -498,6 +498,12 @@ export const kurrentEventStore = async (connectionString: string): Promise<Event
       return head ? formatCursor(head) : START;
     },
 
+    // An event's global position is its commit position (toRecordedEvent), and the newest has the highest.
+    async headPosition() {
+      const head = await headPosition();
+      return head ? Number(head.commit) : null;
+    },
+
     subscribeToAll(after, handler, opts = {}) {
       const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 500));
       const from = parseCursor(after);

@@ -262,6 +262,14 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
       );
     },
 
+    // Committed events only (what this snapshot sees), those the feed still holds back included.
+    async headPosition() {
+      const [row] = await sql.query<{ p: string | null }>(
+        `select max(global_position)::text as p from es_events`,
+      );
+      return row?.p == null ? null : Number(row.p);
+    },
+
     async headCursor() {
       const [row] = await sql.query<{ tx: string; global_position: string }>(
         `select transaction_id::text as tx, global_position from es_events

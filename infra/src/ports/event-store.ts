@@ -95,6 +95,15 @@ export interface EventStore {
   /** Cursor of the newest event in the feed (`START` when empty). */
   headCursor(): Promise<FeedCursor>;
   /**
+   * The highest global position of any event in the store, null when it is
+   * empty: where the store's positions end, for a request that names a
+   * position to say whether it is past them (`lectern diff --at P`).
+   *
+   * @example
+   *   if (at > ((await store.headPosition()) ?? -1)) throw positionBeyondHead(at);
+   */
+  headPosition(): Promise<number | null>;
+  /**
    * Catches up from `after`, then delivers new events as they are committed,
    * in feed order, in batches of at most `batchSize` (default 500); the next
    * batch waits until the handler's promise resolves.

@@ -12,7 +12,7 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { progressWatch, type ConsumerProgress } from './progress.ts';
 import { LIVE_SCHEMA, type ProjectionTables, type SqlProjection } from './projection.ts';
-import { verifyTable, type TableVerification } from './rebuild-verify.ts';
+import { verifyTable, verifyTableAt, type TableVerification } from './rebuild-verify.ts';
 import { messageSpans } from './tracing.ts';
 
 const CHECKPOINTS = '__checkpoints';
@@ -233,6 +233,30 @@ export type RebuildOptions = Readonly<{
   agreeWithinMs?: number;
   /** Replay and compare as a rebuild does, and never swap: what `lectern diff` shows. */
   compareOnly?: boolean;
+  /**
+   * With `compareOnly`: compare the live model as it stood at this global
+   * position (`lectern diff --at P`, see `verifyTableAt`): a second scratch
+   * model replays only the events at or below it.
+   */
+  at?: number;
+  /** Told how far the work has got, after each page it reads and as it moves from phase to phase. */
+  onProgress?: (progress: RebuildProgress) => void;
+}>;
+
+/** How far a rebuild (or a diff) has got. */
+export type RebuildProgress = Readonly<{
+  /**
+   * `replay`: reading the store into the scratch tables; `agree`: waiting
+   * for the live model to reach them; `compare`: bringing them to the live
+   * checkpoints and comparing, under the lock.
+   */
+  phase: 'replay' | 'agree' | 'compare';
+  /** Events read from the store's feed so far, of every type. */
+  eventsRead: number;
+  /** The highest global position read so far; null before the first. */
+  position: number | null;
+  /** The store's highest position when the work began; null for an empty store. */
+  headPosition: number | null;
 }>;
 
 /** The comparison of the rebuilt model with the live one at one position. */
@@ -243,7 +267,10 @@ export type RebuildVerification = Readonly<{
   position: number | null;
   /** Every table matched. */
   matches: boolean;
+  /** With `at`, each table's rows that moved on since that position too (`TableVerificationAt`). */
   tables: readonly TableVerification[];
+  /** The position the live model was judged as of (`RebuildOptions.at`); absent for a comparison now. */
+  at?: number;
 }>;
 
 export type RebuildResult = Readonly<{
@@ -517,17 +544,53 @@ export const projectionRunner = async (opts: {
      * 5. Resume the consumer: what it delivers again is dropped by the
      *    checkpoints, and what the shadow was not brought to in 3 (past the
      *    live checkpoints) it delivers as it would have to the live model.
+     *
+     * A diff as of a position (`at`, with `compareOnly`) replays the events
+     * at or below it into a second scratch schema as well, in the same pass,
+     * and 4 compares the live model with that one, the shadow (every event
+     * the live model applied) telling which rows moved on since
+     * (`verifyTableAt`). `onProgress` hears of each page and phase.
      */
     async rebuild(rebuildOpts = {}) {
       const started = performance.now();
       const pageSize = rebuildOpts.pageSize ?? 5000;
       const agreeWithinMs = rebuildOpts.agreeWithinMs ?? 60_000;
+      const at = rebuildOpts.at;
+      if (at !== undefined && !rebuildOpts.compareOnly)
+        throw new Error('a rebuild as of a position only compares (compareOnly)');
       const schema = shadowSchema(p);
       const shadow = tablesIn(p, schema);
-      await sql.query(`drop schema if exists ${ident(schema)} cascade`);
+      // With `at`: the model as the events up to that position make it, beside the shadow (all of them).
+      const atSchema = `diffat_${p.name}`;
+      const atShadow = at === undefined ? null : tablesIn(p, atSchema);
+      const dropScratch = async () => {
+        await sql.query(`drop schema if exists ${ident(schema)} cascade`);
+        if (atShadow) await sql.query(`drop schema if exists ${ident(atSchema)} cascade`);
+      };
+      await dropScratch();
       await sql.query(`create schema ${ident(schema)}`);
       await sql.exec(projectionDdl(p, shadow));
+      if (atShadow) {
+        await sql.query(`create schema ${ident(atSchema)}`);
+        await sql.exec(projectionDdl(p, atShadow));
+      }
       let events = 0;
+      let eventsAt = 0;
+      const progress = {
+        phase: 'replay' as RebuildProgress['phase'],
+        eventsRead: 0,
+        position: null as number | null,
+        headPosition: rebuildOpts.onProgress ? await opts.store.headPosition() : null,
+      };
+      const report = (page: readonly RecordedEvent[] = [], phase = progress.phase) => {
+        progress.phase = phase;
+        progress.eventsRead += page.length;
+        for (const e of page) progress.position = Math.max(progress.position ?? 0, e.position);
+        rebuildOpts.onProgress?.({ ...progress });
+      };
+      report();
+      const upToAt = (events: readonly RecordedEvent[]) =>
+        at === undefined ? [] : events.filter((e) => e.position <= at);
       /**
        * Replays the feed after `from` into the shadow, events of a stream
        * only up to `upTo`'s revision of it when given; returns the cursor
@@ -548,6 +611,9 @@ export const projectionRunner = async (opts: {
             (e) => reads.has(e.type) && (!upTo || e.revision <= (upTo.get(e.streamId) ?? -1)),
           );
           if (mine.length) events += (await transact(shadow, mine)).length;
+          const mineAt = upToAt(mine);
+          if (atShadow && mineAt.length) eventsAt += (await transact(atShadow, mineAt)).length;
+          report(page);
         }
       };
       /**
@@ -558,8 +624,11 @@ export const projectionRunner = async (opts: {
        */
       const bulk = async (): Promise<string> => {
         const kept: Ledger = new Map();
+        const keptAt: Ledger = new Map();
         const load = p.bulk?.(shadow);
+        const loadAt = atShadow ? p.bulk?.(atShadow) : undefined;
         const deferred = load ? await dropSecondaryIndexes(sql, schema) : [];
+        const deferredAt = loadAt ? await dropSecondaryIndexes(sql, atSchema) : [];
         let cursor = START;
         let next = opts.store.readAll(cursor, pageSize);
         for (;;) {
@@ -569,18 +638,33 @@ export const projectionRunner = async (opts: {
           next = opts.store.readAll(cursor, pageSize);
           next.catch(() => {});
           const mine = page.filter((e) => reads.has(e.type));
-          if (mine.length === 0) continue;
-          await sql.transaction((tx) => (load ? load.add(tx, mine) : p.apply(tx, mine, shadow)));
+          const mineAt = upToAt(mine);
+          if (mine.length)
+            await sql.transaction(async (tx) => {
+              await (load ? load.add(tx, mine) : p.apply(tx, mine, shadow));
+              if (atShadow && mineAt.length)
+                await (loadAt ? loadAt.add(tx, mineAt) : p.apply(tx, mineAt, atShadow));
+            });
           events += mine.length;
+          eventsAt += mineAt.length;
           addToLedger(kept, mine);
+          addToLedger(keptAt, mineAt);
+          report(page);
         }
         if (load) await sql.transaction((tx) => load.finish(tx));
-        for (const definition of deferred) await sql.exec(definition);
+        if (loadAt) await sql.transaction((tx) => loadAt.finish(tx));
+        for (const definition of [...deferred, ...deferredAt]) await sql.exec(definition);
+        await writeLedger(shadow, kept);
+        if (atShadow) await writeLedger(atShadow, keptAt);
+        return cursor;
+      };
+      /** The checkpoints and ledgers the first replay kept, written once. */
+      const writeLedger = async (t: ProjectionTables, kept: Ledger): Promise<void> => {
         const streams = [...kept];
         for (let i = 0; i < streams.length; i += 20_000) {
           const chunk = streams.slice(i, i + 20_000);
           await sql.query(
-            `insert into ${shadow[CHECKPOINTS]} (stream_id, revision, position, applied, digest)
+            `insert into ${t[CHECKPOINTS]} (stream_id, revision, position, applied, digest)
              select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])`,
             [
               chunk.map(([id]) => id),
@@ -591,7 +675,6 @@ export const projectionRunner = async (opts: {
             ],
           );
         }
-        return cursor;
       };
       const bulkEnd = await bulk();
       const checkpoints = live[CHECKPOINTS]!;
@@ -608,6 +691,7 @@ export const projectionRunner = async (opts: {
           )[0]!.n,
         );
       const deadline = Date.now() + agreeWithinMs;
+      report([], 'agree');
       let behind = await liveBehind();
       while (behind > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
@@ -615,7 +699,7 @@ export const projectionRunner = async (opts: {
       }
       const agreed = behind === 0;
       if (!agreed && (!rebuildOpts.acceptDifferences || rebuildOpts.compareOnly)) {
-        await sql.query(`drop schema if exists ${ident(schema)} cascade`);
+        await dropScratch();
         throw new RebuildNotVerified(
           p.name,
           `the live model did not reach the rebuilt one's position within ${agreeWithinMs} ms ` +
@@ -655,14 +739,19 @@ export const projectionRunner = async (opts: {
                  from ${checkpoints} l left join ${shadowCheckpoints} s on s.stream_id = l.stream_id`,
         );
         if (Number(differ!.n) > 0) return { kind: 'moved' };
-        const tables = agreed
-          ? await Promise.all(p.tables.map((name) => verifyTable(tx, name, live[name]!, shadow[name]!)))
-          : [];
+        const tables = !agreed
+          ? []
+          : atShadow
+            ? await Promise.all(
+                p.tables.map((name) => verifyTableAt(tx, name, live[name]!, atShadow[name]!, shadow[name]!)),
+              )
+            : await Promise.all(p.tables.map((name) => verifyTable(tx, name, live[name]!, shadow[name]!)));
         const verification: RebuildVerification = {
           verified: agreed,
           position: differ!.position === null ? null : Number(differ!.position),
           matches: agreed && tables.every((t) => t.differingRows === 0),
           tables,
+          ...(at === undefined ? {} : { at }),
         };
         if (rebuildOpts.compareOnly || (!verification.matches && !rebuildOpts.acceptDifferences))
           return { kind: 'done', swapped: false, verification };
@@ -690,6 +779,7 @@ export const projectionRunner = async (opts: {
           // block). PGlite serves one process, whose consumer is stopped here, and has
           // one connection, which the lock would hold.
           const lockFirst = n > 1 && sql.kind === 'postgres';
+          report([], 'compare');
           if (!lockFirst) await replay(bulkEnd, await target(sql));
           const result = await sql.transaction(async (tx) => {
             await lockLive(tx);
@@ -706,7 +796,7 @@ export const projectionRunner = async (opts: {
               'consumers elsewhere kept moving the live model ahead of every attempt to agree with it',
             );
         }
-        if (!outcome.swapped) await sql.query(`drop schema if exists ${ident(schema)} cascade`);
+        if (!outcome.swapped) await dropScratch();
       } finally {
         if (wasRunning) await start();
       }
@@ -721,7 +811,12 @@ export const projectionRunner = async (opts: {
             ? 'projection rebuilt'
             : 'projection rebuilt but not swapped in: it differs from the live model',
       );
-      return { events, seconds, swapped: outcome.swapped, verification: outcome.verification };
+      return {
+        events: at === undefined ? events : eventsAt,
+        seconds,
+        swapped: outcome.swapped,
+        verification: outcome.verification,
+      };
     },
 
     waitFor: (streamId, position, timeoutMs) =>

@@ -82,3 +82,71 @@ export const verifyTable = async (
   );
   return { ...base, differingRows: Number(count!.n), differingKeys: keys.map((k) => k.key) };
 };
+
+/** A table compared as it stood at a past position (`lectern diff --at P`): the rows that moved on are apart. */
+export type TableVerificationAt = TableVerification &
+  Readonly<{
+    /** Rows that events after the position changed, made or removed: not comparable with the live row now. */
+    movedOnRows: number;
+    /** The first `DIFFERING_KEYS_SHOWN` of them, by primary key. */
+    movedOnKeys: readonly Readonly<Record<string, string>>[];
+  }>;
+
+/**
+ * Compares the live table with `atPosition`, a replay of the events up to
+ * a position P, where `now` is a replay of every event the live model has
+ * applied. The live table holds only its current state, so a row is judged
+ * at P only where the events after P left it as it was at P (`atPosition`
+ * and `now` agree on it): then the live row must be that row, and a
+ * difference is a difference. A row where they disagree has moved on since
+ * P (an event after P changed, made or removed it) and is counted apart,
+ * never as a difference. The three tables are one DDL; rows are matched by
+ * the primary key, or by whole rows where there is none.
+ */
+export const verifyTableAt = async (
+  tx: SqlExecutor,
+  name: string,
+  live: string,
+  atPosition: string,
+  now: string,
+): Promise<TableVerificationAt> => {
+  const [l, r] = [await summary(tx, live), await summary(tx, atPosition)];
+  const key = await primaryKeyOf(tx, live);
+  const either = (c: string) => `coalesce(a.${quote(c)}, n.${quote(c)})`;
+  const onNow = key.length
+    ? key.map((c) => `n.${quote(c)} = a.${quote(c)}`).join(' and ')
+    : 'n::text = a::text';
+  const onLive = key.length
+    ? key.map((c) => `l.${quote(c)} = ${either(c)}`).join(' and ')
+    : 'l::text = coalesce(a::text, n::text)';
+  const keyJson = key.length
+    ? `json_build_object(${key.map((c) => `'${c.replaceAll("'", "''")}', coalesce(l.${quote(c)}, ${either(c)})::text`).join(', ')})`
+    : `json_build_object('row', coalesce(l::text, a::text, n::text))`;
+  const rows = `(select ${keyJson} as key, a::text is distinct from n::text as moved,
+                        l::text is distinct from a::text as differs
+                   from ${atPosition} a full join ${now} n on ${onNow} full join ${live} l on ${onLive}) d`;
+  const [count] = await tx.query<{ differing: string; moved: string }>(
+    `select count(*) filter (where differs and not moved)::text as differing,
+            count(*) filter (where moved)::text as moved
+       from ${rows}`,
+  );
+  const keysWhere = async (where: string) =>
+    (
+      await tx.query<{ key: Record<string, string> }>(
+        `select key from ${rows} where ${where} order by key::text limit ${DIFFERING_KEYS_SHOWN}`,
+      )
+    ).map((k) => k.key);
+  const differingRows = Number(count!.differing);
+  const movedOnRows = Number(count!.moved);
+  return {
+    table: name,
+    liveRows: l.rows,
+    rebuiltRows: r.rows,
+    liveChecksum: l.checksum,
+    rebuiltChecksum: r.checksum,
+    differingRows,
+    differingKeys: differingRows ? await keysWhere('differs and not moved') : [],
+    movedOnRows,
+    movedOnKeys: movedOnRows ? await keysWhere('moved') : [],
+  };
+};

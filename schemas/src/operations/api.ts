@@ -5,6 +5,7 @@ import {
   boolean,
   describe,
   integer,
+  integerString,
   isoTime,
   json,
   nullable,
@@ -24,6 +25,33 @@ const projectionName = describe(string({ min: 1, max: 63, pattern: /^[a-z][a-z0-
   description: 'The name of a read model (its projection), such as `profiles`.',
   example: 'profiles',
 });
+/** A rebuild or diff in flight: what `lectern rebuild` and `diff` show on a terminal while they wait. */
+const projectionWork = describe(
+  object({
+    action: describe(oneOf(['rebuild', 'diff', 'audit']), { description: 'What is running.' }),
+    phase: describe(oneOf(['replay', 'agree', 'compare', 'explain']), {
+      description:
+        '`replay`: reading the store into scratch tables; `agree`: waiting for the live model to reach the ' +
+        "replay's position; `compare`: catching up to the live checkpoints and comparing, with the live tables " +
+        'locked; `explain`: replaying again for the events behind each differing row (`diff`).',
+    }),
+    eventsRead: describe(integer({ min: 0 }), {
+      description: "Events read from the store's feed so far, of every type.",
+    }),
+    position: describe(nullable(integer({ min: 0 })), {
+      description: 'The highest global position read so far; `null` before the first page.',
+    }),
+    headPosition: describe(nullable(integer({ min: 0 })), {
+      description:
+        "The store's highest global position when the work began (`null` for an empty store): with " +
+        '`position`, how much of the replay is done.',
+    }),
+    seconds: describe(number({ min: 0 }), { description: 'How long it has run.' }),
+    eventsPerSecond: describe(number({ min: 0 }), { description: '`eventsRead` over `seconds`.' }),
+  }),
+  { title: 'ProjectionWork' },
+);
+
 export const projectionStatusList = describe(
   object({
     items: arrayOf(
@@ -58,6 +86,11 @@ export const projectionStatusList = describe(
         runningHere: describe(boolean(), {
           description: 'Whether the process that answered consumes for it.',
         }),
+        work: describe(nullable(projectionWork), {
+          description:
+            'A rebuild, diff or audit of the model that this process is running now; `null` when there is none ' +
+            '(work another process runs shows there).',
+        }),
       }),
     ),
   }),
@@ -69,34 +102,54 @@ const checksum = describe(string({ min: 1, max: 40, pattern: /^[0-9]+$/ }), {
 });
 
 export const rebuildVerification = describe(
-  object({
-    verified: describe(boolean(), {
-      description:
-        'Compared with the live model at one position. False only when the live model never reached the ' +
-        "rebuilt one's position and the differences were accepted without a comparison.",
-    }),
-    position: describe(nullable(integer({ min: 0 })), {
-      description: 'The highest global position of the cut both models were compared at.',
-    }),
-    matches: describe(boolean(), { description: 'Every table has the same rows.' }),
-    tables: arrayOf(
-      object({
-        table: describe(string({ min: 1, max: 63 }), {
-          description: 'The table, as the projection names it.',
-        }),
-        liveRows: integer({ min: 0 }),
-        rebuiltRows: integer({ min: 0 }),
-        liveChecksum: checksum,
-        rebuiltChecksum: checksum,
-        differingRows: describe(integer({ min: 0 }), {
-          description: 'Rows on one side only, or different on the two.',
-        }),
-        differingKeys: describe(arrayOf(record(json()), { max: 20 }), {
-          description: 'The first 20 differing rows by primary key: each the key columns and their values.',
-        }),
+  object(
+    {
+      verified: describe(boolean(), {
+        description:
+          'Compared with the live model at one position. False only when the live model never reached the ' +
+          "rebuilt one's position and the differences were accepted without a comparison.",
       }),
-    ),
-  }),
+      position: describe(nullable(integer({ min: 0 })), {
+        description: 'The highest global position of the cut both models were compared at.',
+      }),
+      matches: describe(boolean(), { description: 'Every table has the same rows.' }),
+      tables: arrayOf(
+        object(
+          {
+            table: describe(string({ min: 1, max: 63 }), {
+              description: 'The table, as the projection names it.',
+            }),
+            liveRows: integer({ min: 0 }),
+            rebuiltRows: integer({ min: 0 }),
+            liveChecksum: checksum,
+            rebuiltChecksum: checksum,
+            differingRows: describe(integer({ min: 0 }), {
+              description: 'Rows on one side only, or different on the two.',
+            }),
+            differingKeys: describe(arrayOf(record(json()), { max: 20 }), {
+              description:
+                'The first 20 differing rows by primary key: each the key columns and their values.',
+            }),
+            movedOnRows: describe(integer({ min: 0 }), {
+              description:
+                'Only in a diff `at` a position: rows that events after it changed, made or removed, so that the ' +
+                'live row cannot show how it stood then; never counted as differing.',
+            }),
+            movedOnKeys: describe(arrayOf(record(json()), { max: 20 }), {
+              description: 'Only in a diff `at` a position: the first 20 rows that moved on, by primary key.',
+            }),
+          },
+          { optional: ['movedOnRows', 'movedOnKeys'] },
+        ),
+      ),
+      at: describe(integer({ min: 0 }), {
+        description:
+          'Only in a diff `at` a position: the position the live model was judged as of (the replay took the ' +
+          'events at or below it).',
+      }),
+    },
+    { optional: ['at'] },
+  ),
   {
     title: 'RebuildVerification',
     description: 'The rebuilt model compared with the live one, per table: row counts and checksums.',
@@ -170,6 +223,18 @@ export const projectionDiff = describe(
       'whether they agree, and each table names its differing rows by key.',
   },
 );
+
+/** `GET …/diff`'s query. */
+export const diffQuery = {
+  at: describe(integerString({ min: 0 }), {
+    description:
+      'A global position of the store: replay only the events at or below it, and compare the live model as ' +
+      'it stood there. The live model holds only its current state, so a row that events after the position ' +
+      'changed, made or removed is counted as moved on (`movedOnRows`), not as a difference; every other row ' +
+      'must be what the events up to the position made it. Past the newest event: 400 `position_beyond_head`.',
+    example: 48230,
+  }),
+};
 
 /** `GET …/explain`'s query. */
 export const explainQuery = {
@@ -363,12 +428,20 @@ export const operationsApi: readonly ApiOperation[] = [
     description:
       'Replays the event store into scratch tables and compares them with the live model at one position, as ' +
       'a rebuild does, then drops them: nothing changes. Answers 200 whether or not they match; ' +
-      '`verification` says which rows differ (a row damaged by hand, a projection changed without a rebuild).',
+      '`verification` says which rows differ (a row damaged by hand, a projection changed without a rebuild). ' +
+      'With `at`, the live model as it stood at that position: rows that moved on since are counted apart.',
     tags: ['operations'],
     security: { roles: ['admin'] },
     params: { name: projectionName },
+    query: diffQuery,
     responses: { 200: { description: 'The comparison.', body: projectionDiff } },
     errors: [
+      {
+        status: 400,
+        description:
+          '`at` is not a whole number (`validation_failed`), or is past the newest event of the store ' +
+          '(`position_beyond_head`, with `headPosition`).',
+      },
       { status: 404, description: 'There is no SQL read model of that name (`projection_not_found`).' },
       {
         status: 409,
