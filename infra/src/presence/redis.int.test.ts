@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createClient } from 'redis';
 import { requireEngine } from '../testing/engines.ts';
 import { presenceBusContract } from './contract.ts';
@@ -37,6 +37,19 @@ if (url) {
     }
   };
   const freshPrefix = () => `lectern-test:presence:${randomBytes(6).toString('hex')}:`;
+  /** A bus of node 'a' under a prefix of its own, closed and its keys removed when the test ends. */
+  const testBus = async (
+    t: ExecutionContext,
+    options: Partial<Parameters<typeof openRedisPresenceBus>[0]> = {},
+  ) => {
+    const keyPrefix = freshPrefix();
+    const bus = await openRedisPresenceBus({ url, password, keyPrefix, nodeId: 'a', ...options });
+    t.teardown(async () => {
+      await bus.close();
+      await removeUnder(keyPrefix);
+    });
+    return { bus, keyPrefix };
+  };
 
   // A key prefix per test: its buses see each other and no other test's.
   presenceBusContract(test, 'redis presence', async () => {
@@ -48,18 +61,7 @@ if (url) {
   });
 
   test('redis presence: nothing is left in Redis once every connection has left', async (t) => {
-    const keyPrefix = freshPrefix();
-    const bus = await openRedisPresenceBus({
-      url,
-      password,
-      keyPrefix,
-      nodeId: 'a',
-      sweepIntervalMs: 3_600_000,
-    });
-    t.teardown(async () => {
-      await bus.close();
-      await removeUnder(keyPrefix);
-    });
+    const { bus, keyPrefix } = await testBus(t, { sweepIntervalMs: 3_600_000 });
     await bus.track({ userId: 'ada', connectionId: 'c1' }, ['room', 'user:ada']);
     await bus.track({ userId: 'bob', connectionId: 'c2' }, ['room']);
     t.deepEqual(await keysUnder(keyPrefix), [
@@ -77,20 +79,11 @@ if (url) {
   });
 
   test('redis presence: connection claims leave nothing in Redis once released, or once run out and swept', async (t) => {
-    const keyPrefix = freshPrefix();
     let now = Date.UTC(2030, 0, 1);
-    const bus = await openRedisPresenceBus({
-      url,
-      password,
-      keyPrefix,
-      nodeId: 'a',
+    const { bus, keyPrefix } = await testBus(t, {
       sweepIntervalMs: 3_600_000,
       ttlMs: 4_000,
       clock: { now: () => new Date(now) },
-    });
-    t.teardown(async () => {
-      await bus.close();
-      await removeUnder(keyPrefix);
     });
     t.true(await bus.claimConnection({ userId: 'ada', connectionId: 'c1' }, 2));
     t.true(await bus.claimConnection({ userId: 'bob', connectionId: 'c2' }, 2));
@@ -103,21 +96,10 @@ if (url) {
   });
 
   test('redis presence: a room of thousands of connections lists in one call', async (t) => {
-    const keyPrefix = freshPrefix();
     // A clock that stands still: on a slow machine, tracking 2,500 connections may outlast a lease,
     // and this test is about how many one call lists, not about expiry (the contract tests that).
     const now = new Date();
-    const bus = await openRedisPresenceBus({
-      url,
-      password,
-      keyPrefix,
-      nodeId: 'a',
-      clock: { now: () => now },
-    });
-    t.teardown(async () => {
-      await bus.close();
-      await removeUnder(keyPrefix);
-    });
+    const { bus } = await testBus(t, { clock: { now: () => now } });
     const n = 2_500; // more than one slice of the list script's HMGET
     for (let from = 0; from < n; from += 250)
       await Promise.all(
@@ -134,12 +116,7 @@ if (url) {
   });
 
   test('redis presence: a Redis that lost its scripts (a restart) is given them again', async (t) => {
-    const keyPrefix = freshPrefix();
-    const bus = await openRedisPresenceBus({ url, password, keyPrefix, nodeId: 'a' });
-    t.teardown(async () => {
-      await bus.close();
-      await removeUnder(keyPrefix);
-    });
+    const { bus } = await testBus(t);
     await bus.track({ userId: 'ada', connectionId: 'c1' }, ['room']);
     const redis = await inspect();
     try {
