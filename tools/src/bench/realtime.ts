@@ -338,7 +338,8 @@ const idle = async (d: Deployment, plan: RealtimePlan['idle']) => {
   const gw = d.gateways[1] ?? d.gateways[0]!;
   // The bench holds the client end of every socket: past its file limit it could not count them.
   const fileLimit = await openFilesLimit();
-  if (plan.connections + 1000 > fileLimit)
+  // Beside the sockets: the engines' connections, the gateways' pipes, the /proc reads.
+  if (plan.connections + 2000 > fileLimit)
     return {
       asked: plan.connections,
       skipped: `this process may open ${fileLimit} files; run \`ulimit -n ${plan.connections * 2 + 2000}\` (as root) first`,
@@ -448,13 +449,21 @@ export const realtimeSection = async (engines: Engines, plan: RealtimePlan) => {
   const d = await deploy(engines, 2);
   try {
     result.log = engines.kafkaBrokers ? 'kafka' : 'table log';
-    if (runs('fanout')) {
-      result.fanout = await fanout(d, plan.fanout);
-      progress(`realtime fan-out: ${JSON.stringify(result.fanout)}`);
-    }
-    if (runs('latency')) result.crossGatewayLatency = await crossLatency(d, plan.latency);
-    if (runs('presence')) result.presence = await presence(d, plan.presence);
-    if (runs('idle')) result.idle = await idle(d, plan.idle);
+    // A part that fails says so in its place; the parts after it still run.
+    const part = async (name: string, key: string, measure: () => Promise<unknown>) => {
+      if (!runs(name)) return;
+      try {
+        result[key] = await measure();
+        progress(`realtime ${name}: ${JSON.stringify(result[key])}`);
+      } catch (error) {
+        progress(`realtime ${name} failed: ${(error as Error).stack ?? String(error)}`);
+        result[key] = { error: `${(error as Error).name}: ${(error as Error).message}` };
+      }
+    };
+    await part('fanout', 'fanout', () => fanout(d, plan.fanout));
+    await part('latency', 'crossGatewayLatency', () => crossLatency(d, plan.latency));
+    await part('presence', 'presence', () => presence(d, plan.presence));
+    await part('idle', 'idle', () => idle(d, plan.idle));
   } finally {
     await d.stop();
   }
