@@ -80,6 +80,8 @@ BUSINESS_400 = {
     "streamStateAsOf": {"validation_failed"},
     # `to` before `from` ties two fields the schema cannot relate.
     "exportEvents": {"range_reversed"},
+    # A position past the newest event: the store's head moves at run time, which no schema states.
+    "diffProjection": {"position_beyond_head"},
     "republishEvents": {"range_reversed"},
     # Which tables, key columns and columns a read model has is its DDL's, not the document's.
     "explainRow": {"unknown_table", "table_required", "key_columns", "unknown_field"},
