@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext, type TestFn } from 'ava';
-import { waitUntil } from '@lectern/infra/testing/wait';
+import { feedShows, waitUntil } from '@lectern/infra/testing/wait';
 import { projectionStatusList } from '@lectern/schemas/operations/api';
 import { runCli } from '../../../tools/src/testing/run-cli.ts';
 import { jsonClient, problem } from './http-client.ts';
@@ -706,6 +706,8 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
     await l.sql.query(`update profiles_checkpoints set revision = 1 where stream_id = $1`, [stream]);
     await put({ displayName: 'Katherine Johnson' });
     const [, skipped] = await l.store.readStream(stream);
+    // The audit reads the store's feed, which may not show the event yet (another test's open transaction).
+    await feedShows(l.store, [skipped!.id]);
 
     const found = await runCli(['audit', 'profiles', '--events-only', '--json'], env);
     t.is(found.code, 1, found.stderr);

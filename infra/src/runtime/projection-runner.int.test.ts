@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { topicOf, type NewEvent, type RecordedEvent } from '@lectern/schemas';
 import { START, type EventStore } from '../ports/event-store.ts';
-import { waitUntil } from '../testing/wait.ts';
+import { feedShows, waitUntil } from '../testing/wait.ts';
 import type { MessageLog } from '../ports/message-log.ts';
 import { requireEngine } from '../testing/engines.ts';
 import { embeddedEngines, postgresKafkaEngines, type RuntimeEngines } from '../testing/runtime-engines.ts';
@@ -500,26 +500,8 @@ const suite = (name: string, make: () => Promise<Engines>, many = false) => {
         revision++;
         const e = { ...recorded(stream, revision, { n: 1 }), type: `${context}.Counted` };
         await store.append(stream, [e], { expectedRevision: revision === 0 ? 'no_stream' : revision - 1 });
-        const shown = await feedHolds(e.id);
-        await sql.transaction((tx) => applyBatch(tx, base, liveTables(base), [shown]));
-      };
-      /** The event, once the feed shows it (an open transaction anywhere on the server holds it back). */
-      const feedHolds = async (id: string) => {
-        let found: RecordedEvent | undefined;
-        await waitUntil(
-          'the feed to show the event',
-          async () => {
-            for (let cursor = START; !found;) {
-              const page = await store.readAll(cursor, 1000);
-              if (page.length === 0) return false;
-              found = page.find((x) => x.id === id);
-              cursor = page[page.length - 1]!.cursor;
-            }
-            return true;
-          },
-          120_000,
-        );
-        return found!;
+        const [shown] = await feedShows(store, [e.id]);
+        await sql.transaction((tx) => applyBatch(tx, base, liveTables(base), [shown!]));
       };
       let phase: RebuildProgress['phase'] = 'replay';
       let restart: string | null = null;
