@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { topicOf, type NewEvent, type RecordedEvent } from '@lectern/schemas';
-import { START, type EventStore } from '../ports/event-store.ts';
-import { feedShows, waitUntil } from '../testing/wait.ts';
+import type { EventStore } from '../ports/event-store.ts';
+import { feedShows } from '../testing/wait.ts';
 import type { MessageLog } from '../ports/message-log.ts';
 import { requireEngine } from '../testing/engines.ts';
 import { embeddedEngines, postgresKafkaEngines, type RuntimeEngines } from '../testing/runtime-engines.ts';
@@ -458,19 +458,11 @@ const suite = (name: string, make: () => Promise<Engines>, many = false) => {
       namespace: ns,
     });
     const stream = `${context}-${randomUUID()}`;
-    await store.append(stream, [{ ...recorded(stream, 0, { n: 5 }), type: `${context}.Counted` }], {
-      expectedRevision: 'no_stream',
-    });
+    const event = { ...recorded(stream, 0, { n: 5 }), type: `${context}.Counted` };
+    await store.append(stream, [event], { expectedRevision: 'no_stream' });
     // A rebuild replays the feed, which holds an event back while an older transaction
     // anywhere on the server is still open (a busy machine's other tests).
-    await waitUntil('the feed to hold the event', async () => {
-      for (let cursor = START; ;) {
-        const page = await store.readAll(cursor, 1000);
-        if (page.length === 0) return false;
-        if (page.some((e) => e.streamId === stream)) return true;
-        cursor = page[page.length - 1]!.cursor;
-      }
-    });
+    await feedShows(store, [event.id], 60_000);
     const refused = await t.throwsAsync(runner.rebuild({ agreeWithinMs: 0 }), {
       instanceOf: RebuildNotVerified,
     });
