@@ -2,7 +2,8 @@
 # Builds every tool the checks use that is not cached yet, one after another:
 # helm, kubeconform and the Kubernetes schemas (tools.sh), promtool,
 # actionlint, and etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and kwok (kube.sh). Each is made once per machine and
+# kube-scheduler and kwok (kube.sh); beside them, the image check's base
+# image and hadolint. Each is made once per machine and
 # version under $LECTERN_CACHE_DIR/tools/, by the script that uses it, under
 # that script's build lock; on a warm machine this returns in a second.
 #
@@ -19,9 +20,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/../local/lib.sh"
 
 deploy="$LECTERN_ROOT/infra/deploy"
 started=$SECONDS
+# What the image check needs first on a fresh machine (buildah and podman
+# from apt, the debootstrapped base image, the hadolint virtualenv): mostly
+# downloads, so made beside the Go builds instead of in front of the check.
+("$deploy/image/base.sh" >/dev/null && "$deploy/image/hadolint.sh" >/dev/null) &
+image_prereqs=$!
 # helm first: the suite's chart test needs it (.ci/run waits for it before the tests).
 "$deploy/tools.sh" ensure helm kubeconform schemas
 "$deploy/observability/promtool.sh" path >/dev/null
 "$deploy/actionlint.sh" --version >/dev/null
 "$deploy/kube.sh" build
+wait "$image_prereqs" || die "could not make the image check's base image or install hadolint"
 log "every tool is built ($((SECONDS - started))s)"

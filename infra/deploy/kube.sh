@@ -65,7 +65,7 @@ build_wrapped() {
   printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" >"$src/tools.go"
   log "building $name $version with $(go env GOVERSION) (once per machine; log: $home/build.log)"
   if ! (cd "$src" && export CGO_ENABLED=0 GOFLAGS=-mod=mod &&
-    go mod tidy && nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$home/$binary.partial" "$package") \
+    go mod tidy && nice -n 10 go build -trimpath -ldflags "-s -w $ldflags" -o "$home/$binary.partial" "$package") \
     </dev/null >"$home/build.log" 2>&1; then
     show_log_tail "$home/build.log"
     die "could not build $name (full log: $home/build.log)"
