@@ -70,6 +70,9 @@ type Connection = {
   /** Cleared when the first `auth` frame arrives (its check may take a while). */
   authTimer: NodeJS.Timeout | null;
   ws: WebSocket;
+  /** The upgraded socket under `ws`: corked while a turn's frames to it are sent (`sendText`). */
+  socket: Duplex;
+  corked: boolean;
   caller: VerifiedToken | null;
   token: string;
   subs: Map<string, Subscription>;
@@ -204,6 +207,26 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
     afterOwnTime(2_000, () => c.ws.terminate());
   };
 
+  /**
+   * Connections whose socket is corked in this turn of the event loop: every
+   * frame sent to one while the turn lasts (a log batch delivered to its
+   * rooms, say) leaves in one write when the turn ends, instead of one
+   * write, and one wake-up of the peer, per frame.
+   */
+  const corked: Connection[] = [];
+  const uncorkAll = () => {
+    for (const c of corked.splice(0)) {
+      c.corked = false;
+      c.socket.uncork();
+    }
+  };
+  const cork = (c: Connection) => {
+    if (c.corked) return;
+    c.corked = true;
+    c.socket.cork();
+    if (corked.push(c) === 1) process.nextTick(uncorkAll);
+  };
+
   /** The frames-sent counter of each frame type, looked up once. */
   const sentOfType = new Map<string, { inc(): void } | undefined>();
   /** Sends a text frame: a string, or its UTF-8 bytes already made (shared by many sends, never copied). */
@@ -214,6 +237,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       log.warn({ connectionId: c.id, buffered: c.ws.bufferedAmount }, 'realtime client too slow; closing');
       return close(c, CLOSE.slowConsumer);
     }
+    cork(c);
     c.ws.send(text, { binary: false });
     let counter = sentOfType.get(type);
     if (!sentOfType.has(type))
@@ -577,11 +601,13 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
 
   // --- connections ----------------------------------------------------------
 
-  const onConnection = (ws: WebSocket, address: string) => {
+  const onConnection = (ws: WebSocket, socket: Duplex, address: string) => {
     const c: Connection = {
       id: uuid(),
       authTimer: null,
       ws,
+      socket,
+      corked: false,
       caller: null,
       token: '',
       subs: new Map(),
@@ -663,7 +689,7 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       );
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, address));
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket, address));
   };
 
   // --- the live feed --------------------------------------------------------
