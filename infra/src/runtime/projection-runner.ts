@@ -12,7 +12,7 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { progressWatch, type ConsumerProgress } from './progress.ts';
 import { LIVE_SCHEMA, type ProjectionTables, type SqlProjection } from './projection.ts';
-import { verifyTable, verifyTableAt, type TableVerification } from './rebuild-verify.ts';
+import { rowHashOf, verifyTable, verifyTableAt, type TableVerification } from './rebuild-verify.ts';
 import { messageSpans } from './tracing.ts';
 
 const CHECKPOINTS = '__checkpoints';
@@ -162,6 +162,23 @@ const dropSecondaryIndexes = async (sql: Sql, schema: string): Promise<string[]>
   );
   for (const r of rows) await sql.query(`drop index ${ident(schema)}.${ident(r.name)}`);
   return rows.map((r) => r.definition);
+};
+
+/**
+ * Drops the primary keys and unique constraints of `tables`, and returns the
+ * statements that make them again: for a load that never writes one key
+ * twice (`BulkLoad.keysAfter`), a key built once over the loaded rows costs
+ * less than one checked row by row. A duplicate fails when they are made.
+ */
+const dropKeys = async (sql: Sql, tables: readonly string[]): Promise<string[]> => {
+  const rows = await sql.query<{ on: string; name: string; definition: string }>(
+    `select c.conrelid::regclass::text as on, c.conname as name, pg_get_constraintdef(c.oid) as definition
+       from pg_constraint c
+      where c.contype in ('p', 'u') and c.conrelid = any($1::text[]::regclass[])`,
+    [tables],
+  );
+  for (const r of rows) await sql.query(`alter table ${r.on} drop constraint ${ident(r.name)}`);
+  return rows.map((r) => `alter table ${r.on} add constraint ${ident(r.name)} ${r.definition}`);
 };
 
 /** The live tables of a projection, the ones its readers read, checkpoints included. */
@@ -627,8 +644,20 @@ export const projectionRunner = async (opts: {
         const keptAt: Ledger = new Map();
         const load = p.bulk?.(shadow);
         const loadAt = atShadow ? p.bulk?.(atShadow) : undefined;
-        const deferred = load ? await dropSecondaryIndexes(sql, schema) : [];
-        const deferredAt = loadAt ? await dropSecondaryIndexes(sql, atSchema) : [];
+        const modelTables = (t: ProjectionTables) => p.tables.map((name) => t[name]!);
+        const deferred = load
+          ? [
+              ...(load.keysAfter ? await dropKeys(sql, modelTables(shadow)) : []),
+              ...(await dropSecondaryIndexes(sql, schema)),
+            ]
+          : [];
+        const deferredAt =
+          loadAt && atShadow
+            ? [
+                ...(loadAt.keysAfter ? await dropKeys(sql, modelTables(atShadow)) : []),
+                ...(await dropSecondaryIndexes(sql, atSchema)),
+              ]
+            : [];
         let cursor = START;
         let next = opts.store.readAll(cursor, pageSize);
         for (;;) {
@@ -706,6 +735,10 @@ export const projectionRunner = async (opts: {
             `(${behind} streams behind): is a consumer of it running?`,
         );
       }
+      // How each table's rows are hashed, asked before the lock (a refusal would end its transaction).
+      const hashes = new Map(
+        await Promise.all(p.tables.map(async (name) => [name, await rowHashOf(sql, shadow[name]!)] as const)),
+      );
       const old = `retired_${p.name}`;
       type Attempt =
         { kind: 'moved' } | { kind: 'done'; swapped: boolean; verification: RebuildVerification };
@@ -743,9 +776,19 @@ export const projectionRunner = async (opts: {
           ? []
           : atShadow
             ? await Promise.all(
-                p.tables.map((name) => verifyTableAt(tx, name, live[name]!, atShadow[name]!, shadow[name]!)),
+                p.tables.map((name) =>
+                  verifyTableAt(tx, name, live[name]!, atShadow[name]!, shadow[name]!, hashes.get(name)),
+                ),
               )
-            : await Promise.all(p.tables.map((name) => verifyTable(tx, name, live[name]!, shadow[name]!)));
+            : await Promise.all(
+                p.tables.map((name) =>
+                  verifyTable(tx, name, live[name]!, shadow[name]!, {
+                    hash: hashes.get(name)!,
+                    // PGlite's one connection is `tx`'s.
+                    ...(sql.kind === 'postgres' ? { rebuiltOn: sql } : {}),
+                  }),
+                ),
+              );
         const verification: RebuildVerification = {
           verified: agreed,
           position: differ!.position === null ? null : Number(differ!.position),

@@ -165,3 +165,80 @@ test('a rebuild loads a model without its secondary indexes and swaps it in with
     await engines.cleanup();
   }
 });
+
+test('a load that writes no key twice (keysAfter) runs without the key, which is made after it; a duplicate fails the rebuild and the live model stays', async (t) => {
+  const engines = await embeddedEngines();
+  const { sql, store, log } = engines;
+  try {
+    const name = `keyed_${randomUUID().slice(0, 8)}`;
+    /** Primary keys and unique constraints of `table`, by name. */
+    const keysOf = async (q: { query: typeof sql.query }, table: string) =>
+      (
+        await q.query<{ name: string }>(
+          `select conname as name from pg_constraint where conrelid = $1::regclass and contype in ('p', 'u') order by 1`,
+          [table],
+        )
+      ).map((r) => r.name);
+    const keysDuringLoad: string[][] = [];
+    let writeTwice = false;
+    const model: SqlProjection = {
+      name,
+      version: 1,
+      contexts: ['doc'],
+      eventTypes: ['doc.Changed'],
+      tables: [name],
+      ddl: (tables) => `
+        create table if not exists ${tables[name]} (event_id uuid primary key, key text not null unique, n int)`,
+      async apply(tx, events, tables) {
+        for (const e of events) {
+          const d = e.data as { key: string; n?: number };
+          await tx.query(`insert into ${tables[name]} (event_id, key, n) values ($1, $2, $3)`, [
+            e.id,
+            d.key,
+            d.n ?? null,
+          ]);
+        }
+      },
+      bulk: (tables) => {
+        const load = pageByPage(tables, model.apply, { keysAfter: true });
+        return {
+          ...load,
+          async add(tx, events) {
+            keysDuringLoad.push(await keysOf(tx, tables[name]!));
+            await load.add(tx, writeTwice ? [...events, events[0]!] : events);
+          },
+        };
+      },
+    };
+    const runner = await projectionRunner({ projection: model, sql, log, store, logger, namespace: name });
+    for (let i = 0; i < 12; i++)
+      await store.append(`doc-${randomUUID()}`, [event(`${name}-${i}`, 0, { n: i })], {
+        expectedRevision: 'no_stream',
+      });
+    const live = liveTables(model)[name]!;
+    const made = [`${name}_key_key`, `${name}_pkey`].sort();
+    t.deepEqual(await keysOf(sql, live), made);
+
+    const result = await runner.rebuild({ agreeWithinMs: 0, acceptDifferences: true, pageSize: 5 });
+    t.true(result.swapped);
+    t.is(result.events, 12);
+    t.true(keysDuringLoad.length >= 3);
+    t.true(
+      keysDuringLoad.every((keys) => keys.length === 0),
+      'no key while loading',
+    );
+    t.deepEqual(await keysOf(sql, live), made, 'both keys made again, under their names');
+    t.is((await sql.query(`select * from ${live}`)).length, 12);
+
+    // A load that breaks its promise: the keys refuse the duplicate when they are made.
+    writeTwice = true;
+    const error = await t.throwsAsync(
+      runner.rebuild({ agreeWithinMs: 0, acceptDifferences: true, pageSize: 5 }),
+    );
+    t.regex(error.message, /duplicate|unique/i);
+    t.deepEqual(await keysOf(sql, live), made);
+    t.is((await sql.query(`select * from ${live}`)).length, 12, 'the live model is untouched');
+  } finally {
+    await engines.cleanup();
+  }
+});

@@ -67,6 +67,12 @@ export type BulkLoad = Readonly<{
   add: (tx: SqlExecutor, events: readonly RecordedEvent[]) => Promise<void>;
   /** Writes whatever it still keeps. */
   finish: (tx: SqlExecutor) => Promise<void>;
+  /**
+   * The load never writes one key twice and needs no key to write (plain
+   * inserts, no `on conflict`): the model's primary keys and unique
+   * constraints are dropped for it too, and made after it.
+   */
+  keysAfter?: boolean;
 }>;
 
 /**
@@ -75,9 +81,14 @@ export type BulkLoad = Readonly<{
  *
  * @example bulk: (t) => pageByPage(t, (tx, events, t) => insertRows(tx, events, t)),
  */
-export const pageByPage = (t: ProjectionTables, apply: SqlProjection['apply']): BulkLoad => ({
+export const pageByPage = (
+  t: ProjectionTables,
+  apply: SqlProjection['apply'],
+  opts: Readonly<{ keysAfter?: boolean }> = {},
+): BulkLoad => ({
   add: (tx, events) => apply(tx, events, t),
   finish: async () => {},
+  ...opts,
 });
 
 /** How many documents a bulk load of a `documentProjection` keeps in memory before it writes them out. */

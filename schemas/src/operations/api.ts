@@ -98,7 +98,8 @@ export const projectionStatusList = describe(
 );
 
 const checksum = describe(string({ min: 1, max: 40, pattern: /^[0-9]+$/ }), {
-  description: "The sum of every row's hash (60 bits of the md5 of its canonical text), in decimal.",
+  description:
+    "The sum of every row's hash (63 bits: its columns hashed by their types' hash functions, or the md5 of its canonical text where a column type has none), in decimal.",
 });
 
 export const rebuildVerification = describe(

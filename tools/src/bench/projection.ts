@@ -25,12 +25,24 @@ type Apply = Readonly<{
   secondsIncludingJoin: number;
   joinSeconds: number;
 }>;
+/** Where a rebuild's time went, in seconds (from its progress reports). */
+type RebuildPhases = Readonly<{
+  /** Reading the feed and applying it to the shadow, to the last page. */
+  replay: number;
+  /** After the last page until the agreement begins: the bulk load's end, indexes, checkpoints. */
+  finish: number;
+  /** Waiting for the live model to reach the shadow. */
+  agree: number;
+  /** Catching up, comparing (counts and checksums) and swapping, under the lock. */
+  compare: number;
+}>;
+type RebuildRun = Readonly<{ seconds: number; perSecond: number; phases: RebuildPhases }>;
 type Rebuild = Readonly<{
   events: number;
   /** The median run's. */
   seconds: number;
   perSecond: number;
-  runs: readonly Readonly<{ seconds: number; perSecond: number }>[];
+  runs: readonly RebuildRun[];
 }>;
 type Failure = { error: string };
 
@@ -104,14 +116,30 @@ const rebuild = async (
   events: number,
 ): Promise<Rebuild> => {
   const runner = await projectionRunner({ projection: p, sql, log, store, namespace, logger: quietLogger() });
-  const runs: { seconds: number; perSecond: number }[] = [];
+  const runs: RebuildRun[] = [];
   for (let i = 0; i < REBUILD_RUNS; i++) {
-    const r = await runner.rebuild();
+    const t0 = performance.now();
+    let lastPage = t0;
+    const began: Partial<Record<'agree' | 'compare', number>> = {};
+    const r = await runner.rebuild({
+      onProgress: ({ phase }) => {
+        if (phase === 'replay') lastPage = performance.now();
+        else began[phase] ??= performance.now();
+      },
+    });
+    const end = performance.now();
+    const [agree, compare] = [began.agree ?? end, began.compare ?? end];
+    const phases = {
+      replay: round((lastPage - t0) / 1000, 3),
+      finish: round((agree - lastPage) / 1000, 3),
+      agree: round((compare - agree) / 1000, 3),
+      compare: round((end - compare) / 1000, 3),
+    };
     if (r.events !== events)
       throw new Error(`rebuild of ${p.name} applied ${r.events} events, expected ${events}`);
     if (!r.swapped)
       throw new Error(`rebuild of ${p.name} was not swapped in: it differs from the live model`);
-    runs.push({ seconds: round(r.seconds, 3), perSecond: perSecond(r.events, r.seconds * 1000) });
+    runs.push({ seconds: round(r.seconds, 3), perSecond: perSecond(r.events, r.seconds * 1000), phases });
   }
   const seconds = median(runs.map((r) => r.seconds));
   return { events, seconds, perSecond: perSecond(events, seconds * 1000), runs };

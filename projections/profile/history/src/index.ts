@@ -102,9 +102,10 @@ export const profileHistoryProjection: SqlProjection = {
     );
     create index if not exists profile_history_by_user on ${t[TABLE]} (user_id, position desc, seq desc)`,
   apply: (tx, events, t) => insert(tx, t[TABLE]!, events, true),
-  // A rebuild's first replay meets each event once, so no row can be there already: a plain
-  // insert (cheaper than one that checks for conflicts), and the by-user index built once after.
-  bulk: (t) => pageByPage(t, (tx, events) => insert(tx, t[TABLE]!, events, false)),
+  // A rebuild's first replay meets each event once, and each (event, field) once in it, so no
+  // row can be there already: a plain insert (cheaper than one that checks for conflicts), and
+  // the key and the by-user index built once after.
+  bulk: (t) => pageByPage(t, (tx, events) => insert(tx, t[TABLE]!, events, false), { keysAfter: true }),
 };
 
 // Readers: the only SQL that reads `profile_history`.
