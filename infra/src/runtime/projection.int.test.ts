@@ -45,6 +45,30 @@ const summing = (name: string, bulkDocuments?: number) =>
     ...(bulkDocuments === undefined ? {} : { bulkDocuments }),
   });
 
+/** A model of one table `name` whose `apply` inserts one row (event_id, key, n) per event. */
+const rowModel = (name: string) => ({
+  name,
+  version: 1,
+  contexts: ['doc'],
+  eventTypes: ['doc.Changed'],
+  tables: [name],
+  apply: insertRows(name),
+});
+
+/** An `apply` that inserts one row (event_id, key, n) per event into the table `name`. */
+const insertRows =
+  (name: string): SqlProjection['apply'] =>
+  async (tx, events, tables) => {
+    for (const e of events) {
+      const d = e.data as { key: string; n?: number };
+      await tx.query(`insert into ${tables[name]} (event_id, key, n) values ($1, $2, $3)`, [
+        e.id,
+        d.key,
+        d.n ?? null,
+      ]);
+    }
+  };
+
 test('a document model loaded in bulk, forgetting what it wrote out, writes what apply writes page by page', async (t) => {
   const { sql, cleanup } = await embeddedEngines();
   try {
@@ -94,26 +118,12 @@ test('a rebuild loads a model without its secondary indexes and swaps it in with
   try {
     const name = `indexed_${randomUUID().slice(0, 8)}`;
     const model: SqlProjection = {
-      name,
-      version: 1,
-      contexts: ['doc'],
-      eventTypes: ['doc.Changed'],
-      tables: [name],
+      ...rowModel(name),
       ddl: (tables) => `
         create table if not exists ${tables[name]} (event_id uuid primary key, key text not null, n int);
         create index if not exists ${name}_by_key on ${tables[name]} (key, n)`,
-      async apply(tx, events, tables) {
-        for (const e of events) {
-          const d = e.data as { key: string; n?: number };
-          await tx.query(`insert into ${tables[name]} (event_id, key, n) values ($1, $2, $3)`, [
-            e.id,
-            d.key,
-            d.n ?? null,
-          ]);
-        }
-      },
       bulk: (tables) => {
-        const load = pageByPage(tables, model.apply);
+        const load = pageByPage(tables, insertRows(name));
         return {
           ...load,
           async add(tx, events) {
@@ -182,25 +192,11 @@ test('a load that writes no key twice (keysAfter) runs without the key, which is
     const keysDuringLoad: string[][] = [];
     let writeTwice = false;
     const model: SqlProjection = {
-      name,
-      version: 1,
-      contexts: ['doc'],
-      eventTypes: ['doc.Changed'],
-      tables: [name],
+      ...rowModel(name),
       ddl: (tables) => `
         create table if not exists ${tables[name]} (event_id uuid primary key, key text not null unique, n int)`,
-      async apply(tx, events, tables) {
-        for (const e of events) {
-          const d = e.data as { key: string; n?: number };
-          await tx.query(`insert into ${tables[name]} (event_id, key, n) values ($1, $2, $3)`, [
-            e.id,
-            d.key,
-            d.n ?? null,
-          ]);
-        }
-      },
       bulk: (tables) => {
-        const load = pageByPage(tables, model.apply, { keysAfter: true });
+        const load = pageByPage(tables, insertRows(name), { keysAfter: true });
         return {
           ...load,
           async add(tx, events) {
