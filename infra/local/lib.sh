@@ -79,14 +79,22 @@ _apt_updated=
 apt_install() {
   command -v apt-get >/dev/null || die "apt-get not found; install these yourself: $*"
   log "installing $* (apt-get)"
-  if [[ -z $_apt_updated ]]; then
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
-    _apt_updated=1
-  fi
-  # The timeout: another script may be installing at the same moment (two CI
-  # steps, or .ci/run's background build); apt waits for its lock, not fails.
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
-    install -y -qq --no-install-recommends "$@" >&2
+  # One apt at a time among our scripts: another may be installing at the same
+  # moment (.ci/run's engines and its background build), and `apt-get update`
+  # fails at once on a lists lock it does not hold (DPkg::Lock::Timeout covers
+  # dpkg's lock only, which other programs may still hold: hence it too).
+  mkdir -p "$LECTERN_ENGINES_DIR"
+  (
+    if command -v flock >/dev/null; then
+      flock -w 1200 8 || die "could not take $LECTERN_ENGINES_DIR/apt.lock within 1200s"
+    fi
+    if [[ -z $_apt_updated ]]; then
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+      install -y -qq --no-install-recommends "$@" >&2
+  ) 8>"$LECTERN_ENGINES_DIR/apt.lock"
+  _apt_updated=1
 }
 
 # debian_tool_main PACKAGE CHECK [ACTION]: the command line of a script that
