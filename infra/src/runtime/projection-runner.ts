@@ -11,7 +11,7 @@ import { applyIsolating, deadLetterSender, dlqTopicOf } from './dead-letters.ts'
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { progressWatch, type ConsumerProgress } from './progress.ts';
-import { LIVE_SCHEMA, type ProjectionTables, type SqlProjection } from './projection.ts';
+import { LIVE_SCHEMA, type BulkLoad, type ProjectionTables, type SqlProjection } from './projection.ts';
 import { rowHashOf, verifyTable, verifyTableAt, type TableVerification } from './rebuild-verify.ts';
 import { messageSpans } from './tracing.ts';
 
@@ -644,20 +644,21 @@ export const projectionRunner = async (opts: {
         const keptAt: Ledger = new Map();
         const load = p.bulk?.(shadow);
         const loadAt = atShadow ? p.bulk?.(atShadow) : undefined;
-        const modelTables = (t: ProjectionTables) => p.tables.map((name) => t[name]!);
-        const deferred = load
-          ? [
-              ...(load.keysAfter ? await dropKeys(sql, modelTables(shadow)) : []),
-              ...(await dropSecondaryIndexes(sql, schema)),
-            ]
-          : [];
-        const deferredAt =
-          loadAt && atShadow
+        /** What a load into `t` (in `inSchema`) goes without, dropped now; the statements that make it again. */
+        const deferFor = async (bulkLoad: BulkLoad | undefined, t: ProjectionTables, inSchema: string) =>
+          bulkLoad
             ? [
-                ...(loadAt.keysAfter ? await dropKeys(sql, modelTables(atShadow)) : []),
-                ...(await dropSecondaryIndexes(sql, atSchema)),
+                ...(bulkLoad.keysAfter
+                  ? await dropKeys(
+                      sql,
+                      p.tables.map((name) => t[name]!),
+                    )
+                  : []),
+                ...(await dropSecondaryIndexes(sql, inSchema)),
               ]
             : [];
+        const deferred = await deferFor(load, shadow, schema);
+        const deferredAt = atShadow ? await deferFor(loadAt, atShadow, atSchema) : [];
         let cursor = START;
         let next = opts.store.readAll(cursor, pageSize);
         for (;;) {
