@@ -72,7 +72,6 @@ type Connection = {
   ws: WebSocket;
   /** The upgraded socket under `ws`: corked while a turn's frames to it are sent (`sendText`). */
   socket: Duplex;
-  corked: boolean;
   caller: VerifiedToken | null;
   token: string;
   subs: Map<string, Subscription>;
@@ -215,14 +214,11 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
    */
   const corked: Connection[] = [];
   const uncorkAll = () => {
-    for (const c of corked.splice(0)) {
-      c.corked = false;
-      c.socket.uncork();
-    }
+    for (const c of corked.splice(0)) c.socket.uncork();
   };
   const cork = (c: Connection) => {
-    if (c.corked) return;
-    c.corked = true;
+    // Corked already in this turn (a stream counts its corks; the sender's own are undone at once).
+    if (c.socket.writableCorked > 0) return;
     c.socket.cork();
     if (corked.push(c) === 1) process.nextTick(uncorkAll);
   };
@@ -607,7 +603,6 @@ export const realtimeGateway = (opts: GatewayOptions): Gateway => {
       authTimer: null,
       ws,
       socket,
-      corked: false,
       caller: null,
       token: '',
       subs: new Map(),
