@@ -4,7 +4,7 @@ import { topicOf, type RecordedEvent } from '@lectern/schemas';
 import { START, type EventStore } from '../ports/event-store.ts';
 import type { Batch, Consumer, LogMessage, MessageLog } from '../ports/message-log.ts';
 import { migrate, sqlMigration } from '../sql/migrate.ts';
-import { ident, type Sql, type SqlExecutor } from '../sql/sql.ts';
+import { ident, sqlArray, type Sql, type SqlExecutor } from '../sql/sql.ts';
 import { fromLogMessage } from './codec.ts';
 import { REDRIVE_FOR } from './dead-letter-admin.ts';
 import { applyIsolating, deadLetterSender, dlqTopicOf } from './dead-letters.ts';
@@ -701,8 +701,8 @@ export const projectionRunner = async (opts: {
               chunk.map(([, k]) => k.revision),
               chunk.map(([, k]) => k.position),
               chunk.map(([, k]) => k.applied),
-              chunk.map(([, k]) => k.digest.toString()),
-            ],
+              chunk.map(([, k]) => k.digest),
+            ].map(sqlArray),
           );
         }
       };

@@ -1,6 +1,6 @@
 import { profile as schema, type RecordedEvent } from '@lectern/schemas';
 import { liveTable, pageByPage, type SqlProjection } from '@lectern/infra/runtime/projection';
-import type { SqlExecutor } from '@lectern/infra/sql/sql';
+import { sqlArray, type SqlExecutor } from '@lectern/infra/sql/sql';
 
 const TABLE = 'profile_history';
 
@@ -73,7 +73,7 @@ const insert = async (
       cols.actorId,
       cols.position,
       cols.seq,
-    ],
+    ].map(sqlArray),
   );
 };
 
