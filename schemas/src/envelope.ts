@@ -19,6 +19,19 @@ export type EventMetadata = Readonly<{
   traceparent: string | null;
 }>;
 
+/** The keys of `EventMetadata`, every one: what a reader may name when it needs only some. */
+export type MetadataKey = keyof EventMetadata;
+export const METADATA_KEYS = [
+  'correlationId',
+  'causationId',
+  'actor',
+  'requestId',
+  'traceparent',
+] as const satisfies readonly MetadataKey[];
+// Every key listed: adding one to EventMetadata and not here fails to compile.
+const everyKeyListed: Record<Exclude<MetadataKey, (typeof METADATA_KEYS)[number]>, never> = {};
+void everyKeyListed;
+
 /** An event as a command handler produces it, before the store assigns its place. */
 export type NewEvent<Type extends string = string, Data = unknown> = Readonly<{
   id: string;

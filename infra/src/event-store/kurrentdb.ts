@@ -464,6 +464,7 @@ export const kurrentEventStore = async (connectionString: string): Promise<Event
       }
     },
 
+    // Hints ignored: every event and all its metadata, which a reader filters itself.
     async readAll(after, limit) {
       if (limit <= 0) return [];
       let from: Position | null = parseCursor(after);

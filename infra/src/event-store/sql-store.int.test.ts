@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import type { NewEvent } from '@lectern/schemas';
-import { WrongExpectedRevision } from '../ports/event-store.ts';
-import { pgliteSql, postgresSql } from '../sql/index.ts';
+import { START, WrongExpectedRevision, type FeedCursor, type FeedEvent } from '../ports/event-store.ts';
+import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
 import { eventStoreContract } from './contract.ts';
 import { sqlEventStore } from './sql-store.ts';
@@ -104,4 +104,70 @@ if (url)
       await sql.close();
       await db.drop();
     }
+  });
+
+/**
+ * A reader's hints (`readAll(after, limit, hints)`): each event holds only
+ * the metadata keys named, and the feed is otherwise the same, page by page.
+ */
+const hinted = (label: string, open: () => Promise<{ sql: Sql; close(): Promise<void> }>) =>
+  test(`${label}: readAll sends only the metadata keys a reader names`, async (t) => {
+    const { sql, close } = await open();
+    const store = await sqlEventStore(sql);
+    try {
+      const actor = { userId: randomUUID(), roles: ['learner'] };
+      const appended = Array.from({ length: 12 }, (_, n): NewEvent => ({
+        ...events(1)[0]!,
+        data: { n },
+        metadata: { ...events(1)[0]!.metadata, actor, requestId: `req-${n}` },
+      }));
+      for (const [i, e] of appended.entries())
+        await store.append('hinted-1', [e], { expectedRevision: i === 0 ? 'no_stream' : i - 1 });
+
+      const all = await store.readAll(START, 100);
+      t.is(all.length, 12);
+      t.deepEqual(all[0]!.metadata, appended[0]!.metadata, 'without hints, all of it');
+
+      const narrowed: FeedEvent[] = [];
+      let cursor: FeedCursor = START;
+      for (;;) {
+        const page = await store.readAll(cursor, 5, { metadata: ['actor', 'requestId'] });
+        if (page.length === 0) break;
+        t.true(page.length <= 5);
+        narrowed.push(...page);
+        cursor = page[page.length - 1]!.cursor;
+      }
+      t.deepEqual(
+        narrowed.map(({ metadata: _, ...rest }) => rest),
+        all.map(({ metadata: _, ...rest }) => rest),
+        'the same events, in the same order, across pages',
+      );
+      t.deepEqual(
+        narrowed.map((e) => e.metadata),
+        appended.map((e) => ({ actor, requestId: e.metadata.requestId })) as unknown[],
+        'only the keys named',
+      );
+
+      const [bare] = await store.readAll(START, 1, { metadata: [] });
+      t.deepEqual(bare!.metadata, {} as unknown, 'no keys named: none');
+      t.deepEqual(bare!.data, { n: 0 });
+      await t.throwsAsync(
+        store.readAll(START, 1, { metadata: ['actor); drop table es_events; --' as 'actor'] }),
+        { message: /not a metadata key/ },
+      );
+    } finally {
+      await store.close();
+      await close();
+    }
+  });
+
+hinted('pglite', async () => {
+  const sql = await pgliteSql(null);
+  return { sql, close: () => sql.close() };
+});
+if (url)
+  hinted('postgres', async () => {
+    const db = await freshDatabase(url);
+    const sql = postgresSql(db.url);
+    return { sql, close: async () => (await sql.close(), await db.drop()) };
   });

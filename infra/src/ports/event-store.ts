@@ -1,4 +1,4 @@
-import type { NewEvent, RecordedEvent } from '@lectern/schemas';
+import type { MetadataKey, NewEvent, RecordedEvent } from '@lectern/schemas';
 
 /**
  * What the writer believes about a stream before appending:
@@ -25,6 +25,14 @@ export type AppendResult = Readonly<{
 
 /** An event of the global feed with the cursor just after it. */
 export type FeedEvent = RecordedEvent & Readonly<{ cursor: FeedCursor }>;
+
+/**
+ * What a reader of the feed will use of it (`EventStore.readAll`). Not which
+ * types: a filter on type beside the feed's order lets a planner without
+ * statistics on it (PGlite, or PostgreSQL before it analyzes a new store)
+ * sort every remaining event for each page, where the index gives them in order.
+ */
+export type FeedHints = Readonly<{ metadata?: readonly MetadataKey[] }>;
 
 export type ReadStreamOptions = Readonly<{
   direction?: 'forwards' | 'backwards';
@@ -90,8 +98,13 @@ export interface EventStore {
    *   const caused = await store.readCorrelation(event.metadata.correlationId);
    */
   readCorrelation(correlationId: string, opts?: { maxCount?: number }): Promise<RecordedEvent[]>;
-  /** Up to `limit` events of the global feed after `after`, in feed order. */
-  readAll(after: FeedCursor, limit: number): Promise<FeedEvent[]>;
+  /**
+   * Up to `limit` events of the global feed after `after`, in feed order.
+   * `hints` say what the reader will use, so a store may send less: only
+   * the metadata keys in `hints.metadata` (the others absent). A store may
+   * ignore them (KurrentDB does) and send all of it.
+   */
+  readAll(after: FeedCursor, limit: number, hints?: FeedHints): Promise<FeedEvent[]>;
   /** Cursor of the newest event in the feed (`START` when empty). */
   headCursor(): Promise<FeedCursor>;
   /**

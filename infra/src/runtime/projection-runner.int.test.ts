@@ -10,7 +10,7 @@ import { toLogMessage } from './codec.ts';
 import type { DeadLetter } from './dead-letters.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
-import { liveTable, type SqlProjection } from './projection.ts';
+import { liveTable, UndeclaredMetadata, type SqlProjection } from './projection.ts';
 import {
   RebuildNotVerified,
   applyBatch,
@@ -472,6 +472,34 @@ const suite = (name: string, make: () => Promise<Engines>, many = false) => {
     t.true(accepted.swapped);
     t.like(accepted.verification, { verified: false, matches: false, position: null, tables: [] });
     t.deepEqual(await sql.query(`select stream_id, total from ${table}`), [{ stream_id: stream, total: 5 }]);
+  });
+
+  test(`${name}: a rebuild of a model that reads metadata it does not declare fails, naming the key`, async (t) => {
+    const { sql, store, log } = await get();
+    const ns = `p${randomUUID().slice(0, 8)}`;
+    const table = `undeclared_${ns}`;
+    const context = `undeclared${ns}`;
+    const counted = tally(table, context);
+    // Declares the actor and reads the correlation too: a rebuild reads only the actor from the store.
+    const projection: SqlProjection = {
+      ...counted,
+      metadata: ['actor'],
+      async apply(tx, events, t) {
+        for (const e of events) if (e.metadata.actor === undefined || !e.metadata.correlationId) return;
+        await counted.apply(tx, events, t);
+      },
+    };
+    const runner = await projectionRunner({ projection, sql, log, store, logger, namespace: ns });
+    const stream = `${context}-${randomUUID()}`;
+    const event = { ...recorded(stream, 0, { n: 5 }), type: `${context}.Counted` };
+    await store.append(stream, [event], { expectedRevision: 'no_stream' });
+    await feedShows(store, [event.id], 60_000);
+    const failed = await t.throwsAsync(runner.rebuild({ agreeWithinMs: 0, acceptDifferences: true }), {
+      instanceOf: UndeclaredMetadata,
+    });
+    t.like(failed, { projection: table, key: 'correlationId' });
+    t.regex(failed!.message, /does not declare/);
+    t.deepEqual(await sql.query(`select * from ${table}`), [], 'the live model is untouched');
   });
 
   if (many)

@@ -11,7 +11,13 @@ import { applyIsolating, deadLetterSender, dlqTopicOf } from './dead-letters.ts'
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { progressWatch, type ConsumerProgress } from './progress.ts';
-import { LIVE_SCHEMA, type BulkLoad, type ProjectionTables, type SqlProjection } from './projection.ts';
+import {
+  LIVE_SCHEMA,
+  withDeclaredMetadata,
+  type BulkLoad,
+  type ProjectionTables,
+  type SqlProjection,
+} from './projection.ts';
 import { rowHashOf, verifyTable, verifyTableAt, type TableVerification } from './rebuild-verify.ts';
 import { messageSpans } from './tracing.ts';
 
@@ -577,6 +583,8 @@ export const projectionRunner = async (opts: {
         throw new Error('a rebuild as of a position only compares (compareOnly)');
       const schema = shadowSchema(p);
       const shadow = tablesIn(p, schema);
+      // The store may send only the metadata the model declares it reads.
+      const feedHints = p.metadata ? { metadata: p.metadata } : {};
       // With `at`: the model as the events up to that position make it, beside the shadow (all of them).
       const atSchema = `diffat_${p.name}`;
       const atShadow = at === undefined ? null : tablesIn(p, atSchema);
@@ -617,15 +625,16 @@ export const projectionRunner = async (opts: {
        */
       const replay = async (from: string, upTo?: ReadonlyMap<string, number>): Promise<string> => {
         let cursor = from;
-        let next = opts.store.readAll(cursor, pageSize);
+        let next = opts.store.readAll(cursor, pageSize, feedHints);
         for (;;) {
           const page = await next;
           if (page.length === 0) return cursor;
           cursor = page[page.length - 1]!.cursor;
-          next = opts.store.readAll(cursor, pageSize);
+          next = opts.store.readAll(cursor, pageSize, feedHints);
           next.catch(() => {});
-          const mine = page.filter(
-            (e) => reads.has(e.type) && (!upTo || e.revision <= (upTo.get(e.streamId) ?? -1)),
+          const mine = withDeclaredMetadata(
+            p,
+            page.filter((e) => reads.has(e.type) && (!upTo || e.revision <= (upTo.get(e.streamId) ?? -1))),
           );
           if (mine.length) events += (await transact(shadow, mine)).length;
           const mineAt = upToAt(mine);
@@ -660,14 +669,17 @@ export const projectionRunner = async (opts: {
         const deferred = await deferFor(load, shadow, schema);
         const deferredAt = atShadow ? await deferFor(loadAt, atShadow, atSchema) : [];
         let cursor = START;
-        let next = opts.store.readAll(cursor, pageSize);
+        let next = opts.store.readAll(cursor, pageSize, feedHints);
         for (;;) {
           const page = await next;
           if (page.length === 0) break;
           cursor = page[page.length - 1]!.cursor;
-          next = opts.store.readAll(cursor, pageSize);
+          next = opts.store.readAll(cursor, pageSize, feedHints);
           next.catch(() => {});
-          const mine = page.filter((e) => reads.has(e.type));
+          const mine = withDeclaredMetadata(
+            p,
+            page.filter((e) => reads.has(e.type)),
+          );
           const mineAt = upToAt(mine);
           if (mine.length)
             await sql.transaction(async (tx) => {

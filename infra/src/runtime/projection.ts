@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '@lectern/schemas';
+import { METADATA_KEYS, type MetadataKey, type RecordedEvent } from '@lectern/schemas';
 import { ident, type SqlExecutor } from '../sql/sql.ts';
 
 /** The schema holding every projection's live tables; a rebuild swaps its shadow tables in there. */
@@ -59,7 +59,58 @@ export type SqlProjection = Readonly<{
    * too, with every index in place.
    */
   bulk?: (t: ProjectionTables) => BulkLoad;
+  /**
+   * The metadata keys `apply` (and `bulk`) read, when not all: a rebuild
+   * then reads only these from the store (metadata is most of an event's
+   * JSON, and decoding it most of a rebuild's time), and a key not declared
+   * throws when read there (`UndeclaredMetadata`) rather than reading as
+   * absent. The live path hands every key, as the log carries them.
+   */
+  metadata?: readonly MetadataKey[];
 }>;
+
+/** A projection read a metadata key it does not declare (`SqlProjection.metadata`). */
+export class UndeclaredMetadata extends Error {
+  override readonly name = 'UndeclaredMetadata';
+  readonly projection: string;
+  readonly key: string;
+  constructor(projection: string, key: string) {
+    super(
+      `projection ${projection} read metadata.${key}, which it does not declare: add it to its \`metadata\``,
+    );
+    this.projection = projection;
+    this.key = key;
+  }
+}
+
+const KNOWN_METADATA = new Set<string | symbol>(METADATA_KEYS);
+const guards = new WeakMap<SqlProjection, ProxyHandler<RecordedEvent['metadata']>>();
+
+/**
+ * `events` as a rebuild hands them to `p`: when it declares its metadata,
+ * each event's metadata throws `UndeclaredMetadata` on a key not declared,
+ * so a projection that reads more than it says fails its rebuild loudly
+ * (and its spec) instead of rebuilding from what a narrowed read left out.
+ */
+export const withDeclaredMetadata = (
+  p: SqlProjection,
+  events: readonly RecordedEvent[],
+): readonly RecordedEvent[] => {
+  if (!p.metadata) return events;
+  let guard = guards.get(p);
+  if (!guard) {
+    const declared = new Set<string | symbol>(p.metadata);
+    guard = {
+      get: (target, key, receiver) => {
+        if (KNOWN_METADATA.has(key) && !declared.has(key)) throw new UndeclaredMetadata(p.name, String(key));
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    };
+    guards.set(p, guard);
+  }
+  const handler = guard;
+  return events.map((e) => ({ ...e, metadata: new Proxy(e.metadata, handler) }));
+};
 
 /** A first replay into empty tables (`SqlProjection.bulk`); `add` and `finish` are called one at a time. */
 export type BulkLoad = Readonly<{
@@ -109,6 +160,8 @@ export const documentProjection = <Doc>(def: {
   evolve: (doc: Doc | null, event: RecordedEvent) => Doc | null;
   /** How many documents a bulk load keeps in memory; default `BULK_DOCUMENTS`. */
   bulkDocuments?: number;
+  /** The metadata keys `key` and `evolve` read (`SqlProjection.metadata`). */
+  metadata?: readonly MetadataKey[];
 }): SqlProjection => {
   const keep = def.bulkDocuments ?? BULK_DOCUMENTS;
   /** The documents with these ids, as the table holds them. */
@@ -171,6 +224,7 @@ export const documentProjection = <Doc>(def: {
     contexts: def.contexts,
     eventTypes: def.eventTypes,
     tables: [def.table],
+    ...(def.metadata ? { metadata: def.metadata } : {}),
     ddl: (t) => `
     create table if not exists ${t[def.table]} (
       id text primary key,

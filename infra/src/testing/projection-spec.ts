@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ExecutionContext } from 'ava';
 import type { Actor, DomainEvent, EventMetadata, RecordedEvent, RecordedEventOf } from '@lectern/schemas';
-import type { SqlProjection } from '../runtime/projection.ts';
+import { withDeclaredMetadata, type SqlProjection } from '../runtime/projection.ts';
 import { applyBatch, liveTables, projectionDdl } from '../runtime/projection-runner.ts';
 import { pgliteSql } from '../sql/pglite.ts';
 import type { Sql, SqlExecutor } from '../sql/sql.ts';
@@ -129,7 +129,11 @@ export const projectionSpec = (projection: SqlProjection): ProjectionSpec => {
   const replay = async (sql: Sql, batches: readonly Batch[]): Promise<void> => {
     await sql.query(`truncate ${Object.values(tables).join(', ')}`);
     for (const batch of batches) {
-      const mine = batch.events.filter((e) => reads.has(e.type));
+      // As a rebuild hands them over: a key the projection does not declare throws when read.
+      const mine = withDeclaredMetadata(
+        projection,
+        batch.events.filter((e) => reads.has(e.type)),
+      );
       const redriven = new Set(batch.redrive ? mine.map((e) => e.id) : []);
       if (mine.length) await sql.transaction((tx) => applyBatch(tx, projection, tables, mine, redriven));
     }

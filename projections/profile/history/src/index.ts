@@ -87,6 +87,8 @@ export const profileHistoryProjection: SqlProjection = {
   contexts: ['profile'],
   eventTypes: ['profile.ProfileUpdated'],
   tables: [TABLE],
+  // Who made each change.
+  metadata: ['actor'],
   ddl: (t) => `
     create table if not exists ${t[TABLE]} (
       event_id uuid not null,

@@ -41,6 +41,8 @@ export const profilesProjection = documentProjection<ProfileDocument>({
   contexts: ['profile'],
   eventTypes: ['profile.ProfileUpdated', 'profile.AvatarChanged'],
   table: TABLE,
+  // A document is made of its events' data alone.
+  metadata: [],
   key: (e) =>
     schema.isProfileEvent(e) && (e.type === 'profile.ProfileUpdated' || e.type === 'profile.AvatarChanged')
       ? e.data.userId
