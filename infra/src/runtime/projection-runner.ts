@@ -66,26 +66,33 @@ const checkpointDdl = (t: ProjectionTables): string => `
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * The 64 bits of an event id that the ledger's digest XORs together: the
- * first 64 bits of the id where it is a UUID (as every id Lectern makes is:
- * random, or derived from a command id by a hash, so already uniform),
- * else the first 64 bits of its MD5. Signed, as PostgreSQL's bigint is.
+ * The 64 bits of an event id that the ledger's digest XORs together, as
+ * two unsigned 32-bit halves (high, low): the first 64 bits of the id
+ * where it is a UUID (as every id Lectern makes is: random, or derived
+ * from a command id by a hash, so already uniform), else the first 64 bits
+ * of its MD5. Halves, not a bigint, so a replay of a million events XORs
+ * numbers and makes a bigint per stream, not per event.
  */
-export const eventDigest = (eventId: string): bigint =>
-  BigInt.asIntN(
-    64,
-    BigInt(
-      `0x${
-        UUID.test(eventId)
-          ? eventId.slice(0, 8) + eventId.slice(9, 13) + eventId.slice(14, 18)
-          : createHash('md5').update(eventId).digest('hex').slice(0, 16)
-      }`,
-    ),
-  );
+const digestHalves = (eventId: string): readonly [number, number] => {
+  const hex = UUID.test(eventId)
+    ? eventId.slice(0, 8) + eventId.slice(9, 13) + eventId.slice(14, 18)
+    : createHash('md5').update(eventId).digest('hex').slice(0, 16);
+  return [parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8, 16), 16)];
+};
 
-/** A stream's checkpoint and ledger: furthest revision and position, events counted, their digests' XOR. */
-type LedgerRow = { revision: number; position: number; applied: number; digest: bigint };
+/** Two unsigned 32-bit halves as one signed 64-bit value, as PostgreSQL's bigint holds it. */
+const joinHalves = (hi: number, lo: number): bigint => BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
+
+/** An event id's digest (`digestHalves`) as PostgreSQL's signed bigint: what a ledger XORs. */
+export const eventDigest = (eventId: string): bigint => joinHalves(...digestHalves(eventId));
+
+/**
+ * A stream's checkpoint and ledger: furthest revision and position, events
+ * counted, and their digests' XOR in halves (`digest` joins them).
+ */
+type LedgerRow = { revision: number; position: number; applied: number; hi: number; lo: number };
 type Ledger = Map<string, LedgerRow>;
+const digestOf = (row: LedgerRow): bigint => joinHalves(row.hi, row.lo);
 
 /** Adds events to per-stream ledger rows; only those `counted` add to `applied` and `digest`. */
 const addToLedger = (
@@ -94,19 +101,19 @@ const addToLedger = (
   counted: (e: RecordedEvent) => boolean = () => true,
 ): Ledger => {
   for (const e of events) {
-    const row = rows.get(e.streamId) ?? {
-      revision: e.revision,
-      position: e.position,
-      applied: 0,
-      digest: 0n,
-    };
+    let row = rows.get(e.streamId);
+    if (!row) {
+      row = { revision: e.revision, position: e.position, applied: 0, hi: 0, lo: 0 };
+      rows.set(e.streamId, row);
+    }
     row.revision = Math.max(row.revision, e.revision);
     row.position = Math.max(row.position, e.position);
     if (counted(e)) {
+      const [hi, lo] = digestHalves(e.id);
       row.applied++;
-      row.digest ^= eventDigest(e.id);
+      row.hi = (row.hi ^ hi) >>> 0;
+      row.lo = (row.lo ^ lo) >>> 0;
     }
-    rows.set(e.streamId, row);
   }
   return rows;
 };
@@ -116,8 +123,10 @@ const ledgerRows = (events: readonly RecordedEvent[], counted: (e: RecordedEvent
   JSON.stringify(
     [...addToLedger(new Map(), events, counted)].map(([stream_id, r]) => ({
       stream_id,
-      ...r,
-      digest: r.digest.toString(),
+      revision: r.revision,
+      position: r.position,
+      applied: r.applied,
+      digest: digestOf(r).toString(),
     })),
   );
 
@@ -713,7 +722,7 @@ export const projectionRunner = async (opts: {
               chunk.map(([, k]) => k.revision),
               chunk.map(([, k]) => k.position),
               chunk.map(([, k]) => k.applied),
-              chunk.map(([, k]) => k.digest),
+              chunk.map(([, k]) => digestOf(k)),
             ].map(sqlArray),
           );
         }
