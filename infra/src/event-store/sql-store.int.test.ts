@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import type { NewEvent } from '@lectern/schemas';
 import { START, WrongExpectedRevision, type FeedCursor, type FeedEvent } from '../ports/event-store.ts';
-import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
+import { pgliteSql, postgresSql } from '../sql/index.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
+import { sqlEngines } from '../testing/sql-engines.ts';
 import { eventStoreContract } from './contract.ts';
 import { sqlEventStore } from './sql-store.ts';
 
@@ -110,8 +111,8 @@ if (url)
  * A reader's hints (`readAll(after, limit, hints)`): each event holds only
  * the metadata keys named, and the feed is otherwise the same, page by page.
  */
-const hinted = (label: string, open: () => Promise<{ sql: Sql; close(): Promise<void> }>) =>
-  test(`${label}: readAll sends only the metadata keys a reader names`, async (t) => {
+for (const { name, open } of sqlEngines(test, 'feed hints'))
+  test(`${name}: readAll sends only the metadata keys a reader names`, async (t) => {
     const { sql, close } = await open();
     const store = await sqlEventStore(sql);
     try {
@@ -159,15 +160,4 @@ const hinted = (label: string, open: () => Promise<{ sql: Sql; close(): Promise<
       await store.close();
       await close();
     }
-  });
-
-hinted('pglite', async () => {
-  const sql = await pgliteSql(null);
-  return { sql, close: () => sql.close() };
-});
-if (url)
-  hinted('postgres', async () => {
-    const db = await freshDatabase(url);
-    const sql = postgresSql(db.url);
-    return { sql, close: async () => (await sql.close(), await db.drop()) };
   });

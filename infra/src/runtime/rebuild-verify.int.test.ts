@@ -1,6 +1,5 @@
 import test from 'ava';
-import { pgliteSql, postgresSql, type Sql } from '../sql/index.ts';
-import { freshDatabase, requireEngine } from '../testing/engines.ts';
+import { sqlEngines } from '../testing/sql-engines.ts';
 import { rowHashOf, verifyTable } from './rebuild-verify.ts';
 
 /**
@@ -8,7 +7,7 @@ import { rowHashOf, verifyTable } from './rebuild-verify.ts';
  * own hash functions where every column type has one, by their text where
  * not; either way a damaged row is found, and equal tables agree.
  */
-const suite = (label: string, open: () => Promise<{ sql: Sql; close(): Promise<void> }>) => {
+for (const { name: label, open } of sqlEngines(test, 'rebuild verification'))
   test(`${label}: a table whose column types all hash is hashed by columns, one with a tsvector by text; both find a damaged row`, async (t) => {
     const { sql, close } = await open();
     try {
@@ -48,18 +47,4 @@ const suite = (label: string, open: () => Promise<{ sql: Sql; close(): Promise<v
     } finally {
       await close();
     }
-  });
-};
-
-suite('pglite', async () => {
-  const sql = await pgliteSql(null);
-  return { sql, close: () => sql.close() };
-});
-
-const databaseUrl = requireEngine(test, 'DATABASE_URL', 'rebuild verification on PostgreSQL');
-if (databaseUrl)
-  suite('postgres', async () => {
-    const db = await freshDatabase(databaseUrl);
-    const sql = postgresSql(db.url);
-    return { sql, close: async () => (await sql.close(), await db.drop()) };
   });

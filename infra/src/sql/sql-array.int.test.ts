@@ -1,6 +1,6 @@
 import test from 'ava';
-import { freshDatabase, requireEngine } from '../testing/engines.ts';
-import { pgliteSql, postgresSql, sqlArray, type Sql } from './index.ts';
+import { sqlEngines } from '../testing/sql-engines.ts';
+import { sqlArray } from './index.ts';
 
 /** Strings an array literal must carry unchanged: its own syntax, escapes, nothing, and the word NULL. */
 const AWKWARD = [
@@ -15,8 +15,8 @@ const AWKWARD = [
   ' leading and trailing ',
 ];
 
-const suite = (label: string, open: () => Promise<{ sql: Sql; close(): Promise<void> }>) => {
-  test(`${label}: sqlArray's literal reaches the server as the same elements, nulls and numbers included`, async (t) => {
+for (const { name, open } of sqlEngines(test, 'array literals'))
+  test(`${name}: sqlArray's literal reaches the server as the same elements, nulls and numbers included`, async (t) => {
     const { sql, close } = await open();
     try {
       const texts = [...AWKWARD, null];
@@ -38,18 +38,4 @@ const suite = (label: string, open: () => Promise<{ sql: Sql; close(): Promise<v
     } finally {
       await close();
     }
-  });
-};
-
-suite('pglite', async () => {
-  const sql = await pgliteSql(null);
-  return { sql, close: () => sql.close() };
-});
-
-const databaseUrl = requireEngine(test, 'DATABASE_URL', 'array literals on PostgreSQL');
-if (databaseUrl)
-  suite('postgres', async () => {
-    const db = await freshDatabase(databaseUrl);
-    const sql = postgresSql(db.url);
-    return { sql, close: async () => (await sql.close(), await db.drop()) };
   });
