@@ -1,22 +1,17 @@
 import test from 'ava';
-import { pgliteSql } from '../sql/pglite.ts';
-import { postgresSql } from '../sql/postgres.ts';
-import type { Sql } from '../sql/sql.ts';
-import { freshDatabase, requireEngine } from '../testing/engines.ts';
+import { sqlEngines, type TestDatabase } from '../testing/sql-engines.ts';
 import { contractTimings, idempotencyStoreContract } from './contract.ts';
 import { sqlIdempotencyStore, type SqlIdempotencyStore } from './sql-idempotency.ts';
 
-type Opened = Readonly<{ sql: Sql; dispose(): Promise<void> }>;
-
-const suite = (label: string, open: () => Promise<Opened>) => {
-  let shared: Promise<Opened & { store: SqlIdempotencyStore }> | undefined;
+const suite = (label: string, open: () => Promise<TestDatabase>) => {
+  let shared: Promise<TestDatabase & { store: SqlIdempotencyStore }> | undefined;
   const get = () =>
     (shared ??= (async () => {
       const opened = await open();
       return { ...opened, store: await sqlIdempotencyStore(opened.sql, contractTimings) };
     })());
   test.after.always(async () => {
-    if (shared) await (await shared).dispose();
+    if (shared) await (await shared).close();
   });
   idempotencyStoreContract(test, label, async () => (await get()).store);
 
@@ -47,21 +42,5 @@ const suite = (label: string, open: () => Promise<Opened>) => {
   );
 };
 
-suite('idempotency keys on PGlite', async () => {
-  const sql = await pgliteSql(null);
-  return { sql, dispose: () => sql.close() };
-});
-
-const url = requireEngine(test, 'DATABASE_URL', 'idempotency keys on PostgreSQL');
-if (url)
-  suite('idempotency keys on PostgreSQL', async () => {
-    const db = await freshDatabase(url);
-    const sql = postgresSql(db.url);
-    return {
-      sql,
-      dispose: async () => {
-        await sql.close();
-        await db.drop();
-      },
-    };
-  });
+for (const { title, open } of sqlEngines(test, 'idempotency keys'))
+  suite(`idempotency keys on ${title}`, open);

@@ -4,7 +4,12 @@ import { freshDatabase, requireEngine } from './engines.ts';
 
 /** A database of its own for one test, and how to let it go (closed, and dropped where it is a server's). */
 export type TestDatabase = Readonly<{ sql: Sql; close(): Promise<void> }>;
-export type SqlEngine = Readonly<{ name: 'pglite' | 'postgres'; open(): Promise<TestDatabase> }>;
+export type SqlEngine = Readonly<{
+  name: 'pglite' | 'postgres';
+  /** As a test title names it. */
+  title: 'PGlite' | 'PostgreSQL';
+  open(): Promise<TestDatabase>;
+}>;
 
 /**
  * The SQL engines a suite runs on, the same tests on each: PGlite (in
@@ -22,6 +27,7 @@ export const sqlEngines = (test: TestFn, label: string): SqlEngine[] => {
   const engines: SqlEngine[] = [
     {
       name: 'pglite',
+      title: 'PGlite',
       open: async () => {
         const sql = await pgliteSql(null);
         return { sql, close: () => sql.close() };
@@ -32,6 +38,7 @@ export const sqlEngines = (test: TestFn, label: string): SqlEngine[] => {
   if (url)
     engines.push({
       name: 'postgres',
+      title: 'PostgreSQL',
       open: async () => {
         const db = await freshDatabase(url);
         const sql = postgresSql(db.url);

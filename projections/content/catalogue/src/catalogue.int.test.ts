@@ -2,10 +2,8 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import type { RecordedEvent } from '@lectern/schemas';
 import type * as schema from '@lectern/schemas/content/index';
-import { pgliteSql } from '@lectern/infra/sql/pglite';
-import { postgresSql } from '@lectern/infra/sql/postgres';
 import type { Sql } from '@lectern/infra/sql/sql';
-import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
+import { sqlEngines } from '@lectern/infra/testing/sql-engines';
 import { CATALOGUE, courseCatalogueProjection } from './projection.ts';
 import { decodeCursor, getCourse, listCourses, type CatalogueFilter, type Viewer } from './readers.ts';
 
@@ -279,21 +277,4 @@ const suite = (name: string, open: () => Promise<{ sql: Sql; close(): Promise<vo
   });
 };
 
-suite('pglite', async () => {
-  const sql = await pgliteSql(null);
-  return { sql, close: () => sql.close() };
-});
-
-const url = requireEngine(test, 'DATABASE_URL', 'catalogue on PostgreSQL');
-if (url)
-  suite('postgres', async () => {
-    const db = await freshDatabase(url);
-    const sql = postgresSql(db.url);
-    return {
-      sql,
-      close: async () => {
-        await sql.close();
-        await db.drop();
-      },
-    };
-  });
+for (const { name, open } of sqlEngines(test, 'catalogue')) suite(name, open);
