@@ -5,6 +5,7 @@ import { START, WrongExpectedRevision, type FeedCursor, type FeedEvent } from '.
 import { pgliteSql, postgresSql } from '../sql/index.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
 import { sqlEngines } from '../testing/sql-engines.ts';
+import { feedShows } from '../testing/wait.ts';
 import { eventStoreContract } from './contract.ts';
 import { sqlEventStore } from './sql-store.ts';
 
@@ -125,6 +126,12 @@ for (const { name, open } of sqlEngines(test, 'feed hints'))
       for (const [i, e] of appended.entries())
         await store.append('hinted-1', [e], { expectedRevision: i === 0 ? 'no_stream' : i - 1 });
 
+      // The feed holds an event back while an older transaction anywhere on the server is open.
+      await feedShows(
+        store,
+        appended.map((e) => e.id),
+        60_000,
+      );
       const all = await store.readAll(START, 100);
       t.is(all.length, 12);
       t.deepEqual(all[0]!.metadata, appended[0]!.metadata, 'without hints, all of it');
