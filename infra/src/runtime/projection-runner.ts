@@ -626,21 +626,30 @@ export const projectionRunner = async (opts: {
       const upToAt = (events: readonly RecordedEvent[]) =>
         at === undefined ? [] : events.filter((e) => e.position <= at);
       /**
+       * The store's feed after `from`, page by page, with only the metadata
+       * the model declares. The next page is read while the caller applies
+       * this one: on PostgreSQL they run on two connections, and decoding
+       * dominates the read.
+       */
+      const pagesAfter = async function* (from: string) {
+        let next = opts.store.readAll(from, pageSize, feedHints);
+        for (;;) {
+          const page = await next;
+          if (page.length === 0) return;
+          next = opts.store.readAll(page[page.length - 1]!.cursor, pageSize, feedHints);
+          next.catch(() => {});
+          yield page;
+        }
+      };
+      /**
        * Replays the feed after `from` into the shadow, events of a stream
        * only up to `upTo`'s revision of it when given; returns the cursor
-       * reached. Reading the next page overlaps with applying this one: on
-       * PostgreSQL they run on two connections, and decoding dominates the
-       * read (`bulk` below, the first replay, overlaps them the same way).
+       * reached.
        */
       const replay = async (from: string, upTo?: ReadonlyMap<string, number>): Promise<string> => {
         let cursor = from;
-        let next = opts.store.readAll(cursor, pageSize, feedHints);
-        for (;;) {
-          const page = await next;
-          if (page.length === 0) return cursor;
+        for await (const page of pagesAfter(from)) {
           cursor = page[page.length - 1]!.cursor;
-          next = opts.store.readAll(cursor, pageSize, feedHints);
-          next.catch(() => {});
           const mine = withDeclaredMetadata(
             p,
             page.filter((e) => reads.has(e.type) && (!upTo || e.revision <= (upTo.get(e.streamId) ?? -1))),
@@ -650,6 +659,7 @@ export const projectionRunner = async (opts: {
           if (atShadow && mineAt.length) eventsAt += (await transact(atShadow, mineAt)).length;
           report(page);
         }
+        return cursor;
       };
       /**
        * The first replay, from position zero into empty tables: every event
@@ -678,13 +688,8 @@ export const projectionRunner = async (opts: {
         const deferred = await deferFor(load, shadow, schema);
         const deferredAt = atShadow ? await deferFor(loadAt, atShadow, atSchema) : [];
         let cursor = START;
-        let next = opts.store.readAll(cursor, pageSize, feedHints);
-        for (;;) {
-          const page = await next;
-          if (page.length === 0) break;
+        for await (const page of pagesAfter(START)) {
           cursor = page[page.length - 1]!.cursor;
-          next = opts.store.readAll(cursor, pageSize, feedHints);
-          next.catch(() => {});
           const mine = withDeclaredMetadata(
             p,
             page.filter((e) => reads.has(e.type)),

@@ -84,7 +84,6 @@ export class UndeclaredMetadata extends Error {
 }
 
 const KNOWN_METADATA = new Set<string | symbol>(METADATA_KEYS);
-const guards = new WeakMap<SqlProjection, ProxyHandler<RecordedEvent['metadata']>>();
 
 /**
  * `events` as a rebuild hands them to `p`: when it declares its metadata,
@@ -97,19 +96,14 @@ export const withDeclaredMetadata = (
   events: readonly RecordedEvent[],
 ): readonly RecordedEvent[] => {
   if (!p.metadata) return events;
-  let guard = guards.get(p);
-  if (!guard) {
-    const declared = new Set<string | symbol>(p.metadata);
-    guard = {
-      get: (target, key, receiver) => {
-        if (KNOWN_METADATA.has(key) && !declared.has(key)) throw new UndeclaredMetadata(p.name, String(key));
-        return Reflect.get(target, key, receiver) as unknown;
-      },
-    };
-    guards.set(p, guard);
-  }
-  const handler = guard;
-  return events.map((e) => ({ ...e, metadata: new Proxy(e.metadata, handler) }));
+  const declared = new Set<string | symbol>(p.metadata);
+  const guard: ProxyHandler<RecordedEvent['metadata']> = {
+    get: (target, key, receiver) => {
+      if (KNOWN_METADATA.has(key) && !declared.has(key)) throw new UndeclaredMetadata(p.name, String(key));
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  };
+  return events.map((e) => ({ ...e, metadata: new Proxy(e.metadata, guard) }));
 };
 
 /** A first replay into empty tables (`SqlProjection.bulk`); `add` and `finish` are called one at a time. */
