@@ -5,6 +5,7 @@ import { pgliteSql } from '../sql/pglite.ts';
 import { postgresSql } from '../sql/postgres.ts';
 import type { Sql } from '../sql/sql.ts';
 import { freshDatabase, requireEngine } from '../testing/engines.ts';
+import { postgresTestDatabase } from '../testing/sql-engines.ts';
 import { rateLimiterContract } from './contract.ts';
 import { rateLimitMigrations, sqlRateLimiter, type SqlRateLimiter } from './sql-limiter.ts';
 
@@ -120,15 +121,8 @@ suite('rate limiter on PGlite', async () => {
 const url = requireEngine(test, 'DATABASE_URL', 'rate limiter on PostgreSQL');
 if (url) {
   suite('rate limiter on PostgreSQL', async () => {
-    const db = await freshDatabase(url);
-    const sql = postgresSql(db.url);
-    return {
-      sql,
-      dispose: async () => {
-        await sql.close();
-        await db.drop();
-      },
-    };
+    const { sql, close } = await postgresTestDatabase(url);
+    return { sql, dispose: close };
   });
 
   test('rate limiter on PostgreSQL: two processes share one limit exactly (200 concurrent hits, limit 50)', async (t) => {

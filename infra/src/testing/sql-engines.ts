@@ -35,21 +35,19 @@ export const sqlEngines = (test: TestFn, label: string): SqlEngine[] => {
     },
   ];
   const url = requireEngine(test, 'DATABASE_URL', `${label} on PostgreSQL`);
-  if (url)
-    engines.push({
-      name: 'postgres',
-      title: 'PostgreSQL',
-      open: async () => {
-        const db = await freshDatabase(url);
-        const sql = postgresSql(db.url);
-        return {
-          sql,
-          close: async () => {
-            await sql.close();
-            await db.drop();
-          },
-        };
-      },
-    });
+  if (url) engines.push({ name: 'postgres', title: 'PostgreSQL', open: () => postgresTestDatabase(url) });
   return engines;
+};
+
+/** A fresh database on the PostgreSQL server at `url`, dropped when closed. */
+export const postgresTestDatabase = async (url: string): Promise<TestDatabase> => {
+  const db = await freshDatabase(url);
+  const sql = postgresSql(db.url);
+  return {
+    sql,
+    close: async () => {
+      await sql.close();
+      await db.drop();
+    },
+  };
 };
