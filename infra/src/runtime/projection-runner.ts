@@ -4,7 +4,7 @@ import { topicOf, type RecordedEvent } from '@lectern/schemas';
 import { START, type EventStore } from '../ports/event-store.ts';
 import type { Batch, Consumer, LogMessage, MessageLog } from '../ports/message-log.ts';
 import { migrate, sqlMigration } from '../sql/migrate.ts';
-import { ident, sqlArray, type Sql, type SqlExecutor } from '../sql/sql.ts';
+import { ident, sideBySide, sqlArray, type Sql, type SqlExecutor } from '../sql/sql.ts';
 import { fromLogMessage } from './codec.ts';
 import { REDRIVE_FOR } from './dead-letter-admin.ts';
 import { applyIsolating, deadLetterSender, dlqTopicOf } from './dead-letters.ts';
@@ -63,7 +63,33 @@ const checkpointDdl = (t: ProjectionTables): string => `
     digest bigint
   )`;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The value of the hex digit at `i` of `s`, either case; -1 when it is none. */
+const hexDigit = (s: string, i: number): number => {
+  const c = s.charCodeAt(i);
+  if (c >= 48 && c <= 57) return c - 48;
+  const lower = c | 32;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
+};
+
+/** Where the digits of a UUID's first 64 bits are, as two words of eight. */
+const HIGH_DIGITS = [0, 1, 2, 3, 4, 5, 6, 7] as const;
+const LOW_DIGITS = [9, 10, 11, 12, 14, 15, 16, 17] as const;
+
+/** Whether `s` is a UUID (8-4-4-4-12 hex digits, either case), read in place: a rebuild asks it of every event. */
+const isUuid = (s: string): boolean => {
+  if (s.length !== 36) return false;
+  for (let i = 0; i < 36; i++)
+    if (i === 8 || i === 13 || i === 18 || i === 23 ? s.charCodeAt(i) !== 45 : hexDigit(s, i) < 0)
+      return false;
+  return true;
+};
+
+/** The unsigned 32-bit value of eight hex digits of `s`, at `at`. */
+const wordAt = (s: string, at: readonly number[]): number => {
+  let v = 0;
+  for (const i of at) v = v * 16 + hexDigit(s, i);
+  return v;
+};
 
 /**
  * The 64 bits of an event id that the ledger's digest XORs together, as
@@ -71,13 +97,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * where it is a UUID (as every id Lectern makes is: random, or derived
  * from a command id by a hash, so already uniform), else the first 64 bits
  * of its MD5. Halves, not a bigint, so a replay of a million events XORs
- * numbers and makes a bigint per stream, not per event.
+ * numbers and makes a bigint per stream, not per event; read from the id
+ * in place, so it makes no string either.
  */
 const digestHalves = (eventId: string): readonly [number, number] => {
-  const hex = UUID.test(eventId)
-    ? eventId.slice(0, 8) + eventId.slice(9, 13) + eventId.slice(14, 18)
-    : createHash('md5').update(eventId).digest('hex').slice(0, 16);
-  return [parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8, 16), 16)];
+  if (isUuid(eventId)) return [wordAt(eventId, HIGH_DIGITS), wordAt(eventId, LOW_DIGITS)];
+  const md5 = createHash('md5').update(eventId).digest('hex');
+  return [parseInt(md5.slice(0, 8), 16), parseInt(md5.slice(8, 16), 16)];
 };
 
 /** Two unsigned 32-bit halves as one signed 64-bit value, as PostgreSQL's bigint holds it. */
@@ -707,11 +733,18 @@ export const projectionRunner = async (opts: {
           addToLedger(keptAt, mineAt);
           report(page);
         }
-        if (load) await sql.transaction((tx) => load.finish(tx));
-        if (loadAt) await sql.transaction((tx) => loadAt.finish(tx));
-        for (const definition of [...deferred, ...deferredAt]) await sql.exec(definition);
-        await writeLedger(shadow, kept);
-        if (atShadow) await writeLedger(atShadow, keptAt);
+        // The loads' ends, then what they went without (one index at a time: the
+        // server builds each with parallel workers already); the ledgers beside them,
+        // on other connections on PostgreSQL (the checkpoints are tables of their own).
+        await sideBySide([
+          (async () => {
+            await load?.finish(sql);
+            await loadAt?.finish(sql);
+            for (const definition of [...deferred, ...deferredAt]) await sql.exec(definition);
+          })(),
+          writeLedger(shadow, kept),
+          atShadow ? writeLedger(atShadow, keptAt) : undefined,
+        ]);
         return cursor;
       };
       /** The checkpoints and ledgers the first replay kept, written once. */

@@ -1,5 +1,5 @@
 import { METADATA_KEYS, type MetadataKey, type RecordedEvent } from '@lectern/schemas';
-import { ident, type SqlExecutor } from '../sql/sql.ts';
+import { ident, sideBySide, type SqlExecutor } from '../sql/sql.ts';
 
 /** The schema holding every projection's live tables; a rebuild swaps its shadow tables in there. */
 export const LIVE_SCHEMA = 'public';
@@ -110,8 +110,12 @@ export const withDeclaredMetadata = (
 export type BulkLoad = Readonly<{
   /** The next page of the store's events of the model's types. */
   add: (tx: SqlExecutor, events: readonly RecordedEvent[]) => Promise<void>;
-  /** Writes whatever it still keeps. */
-  finish: (tx: SqlExecutor) => Promise<void>;
+  /**
+   * Writes whatever it still keeps. Given the database, not a transaction:
+   * nothing reads the tables before the rebuild swaps them in, so it may
+   * write on several connections at once.
+   */
+  finish: (sql: SqlExecutor) => Promise<void>;
   /**
    * The load never writes one key twice and needs no key to write (plain
    * inserts, no `on conflict`): the model's primary keys and unique
@@ -138,6 +142,8 @@ export const pageByPage = (
 
 /** How many documents a bulk load of a `documentProjection` keeps in memory before it writes them out. */
 export const BULK_DOCUMENTS = 50_000;
+/** How many documents one statement of a bulk load's end writes. */
+const FINISH_SLICE = 2500;
 
 /**
  * A projection of one JSON document per key, written as STYLE.md §9 asks:
@@ -261,8 +267,14 @@ export const documentProjection = <Doc>(def: {
           docs = new Map();
           last = new Map();
         },
-        async finish(tx) {
-          await write(tx, table, docs, last);
+        // In slices side by side: the server parses one while the next is made.
+        async finish(sql) {
+          const changed = [...last];
+          await sideBySide(
+            Array.from({ length: Math.ceil(changed.length / FINISH_SLICE) }, (_, i) =>
+              write(sql, table, docs, new Map(changed.slice(i * FINISH_SLICE, (i + 1) * FINISH_SLICE))),
+            ),
+          );
           docs = new Map();
           last = new Map();
         },

@@ -66,3 +66,16 @@ export const sqlArray = (values: readonly (string | number | bigint | null)[]): 
   }
   return `${out}}`;
 };
+
+/**
+ * Runs statements side by side (on PostgreSQL, each on a connection of its
+ * own; PGlite's one connection takes them in turn) and waits for every one
+ * before it throws the first failure, so none is left running behind it.
+ *
+ * @example
+ *   await sideBySide(indexes.map((definition) => sql.exec(definition)));
+ */
+export const sideBySide = async (works: readonly (Promise<unknown> | undefined)[]): Promise<void> => {
+  const failed = (await Promise.allSettled(works)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+};
