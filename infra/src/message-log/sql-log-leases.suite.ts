@@ -50,6 +50,7 @@ const faulty = (sql: Sql) => {
       await pass(),
       sql.query<Row>(text, params)
     ),
+    copyIn: async (table, columns, lines) => (await pass(), sql.copyIn(table, columns, lines)),
     exec: async (script) => (await pass(), sql.exec(script)),
     transaction: async (fn) => (await pass(), sql.transaction(fn)),
     listen: (channel, onNotify) => sql.listen(channel, (payload) => (dead ? undefined : onNotify(payload))),

@@ -3,7 +3,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { unaccent } from '@electric-sql/pglite/contrib/unaccent';
 import knexPglite from 'knex-pglite';
-import type { Sql, SqlExecutor } from './sql.ts';
+import { copyStatement, type Sql, type SqlExecutor } from './sql.ts';
 
 /**
  * PGlite behind the Sql port. PGlite is a single session that runs one query
@@ -19,6 +19,12 @@ export const pgliteSql = async (dataDir: string | null): Promise<Sql & { readonl
   const exec = (q: Pick<PGlite, 'query'>): SqlExecutor => ({
     async query<Row>(text: string, params?: readonly unknown[]) {
       return (await q.query<Row>(text, params as unknown[])).rows;
+    },
+    // PGlite reads COPY's input from the blob it is given, by this name.
+    async copyIn(table, columns, lines) {
+      await q.query(copyStatement(table, columns, `'/dev/blob'`), [], {
+        blob: new Blob([lines]),
+      });
     },
   });
   // knex closes its connection when destroyed; the database outlives it.

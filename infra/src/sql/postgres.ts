@@ -1,5 +1,7 @@
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { sqlState, type Sql, type SqlExecutor } from './sql.ts';
+import { from as copyFrom } from 'pg-copy-streams';
+import { copyStatement, sqlState, type Sql, type SqlExecutor } from './sql.ts';
 
 /**
  * Whether a failed query left its connection unusable. The server answers an
@@ -64,6 +66,13 @@ export const postgresSql = (url: string, opts: { max?: number; applicationName?:
 
   const run = async <Row>(client: pg.PoolClient, text: string, params?: readonly unknown[]) =>
     (await client.query(text, params as unknown[])).rows as Row[];
+  // The server's error (a duplicate key, a bad value) fails the stream; the session stays usable.
+  const copy = (client: pg.PoolClient, table: string, columns: readonly string[], lines: string) =>
+    pipeline([lines], client.query(copyFrom(copyStatement(table, columns))));
+  const on = (client: pg.PoolClient): SqlExecutor => ({
+    query: (text, params) => run(client, text, params),
+    copyIn: (table, columns, lines) => copy(client, table, columns, lines),
+  });
 
   // Not `pool.query`: pg-pool destroys the connection after any failed query,
   // so every revision conflict or unique violation would cost a new backend
@@ -85,6 +94,7 @@ export const postgresSql = (url: string, opts: { max?: number; applicationName?:
     kind: 'postgres',
     knexConfig: { client: 'pg', connection: url, pool: { min: 0, max: 1 } },
     query: (text, params) => withClient((client) => run(client, text, params)),
+    copyIn: (table, columns, lines) => withClient((client) => copy(client, table, columns, lines)),
     // Without parameters, pg sends the simple query protocol, which takes several statements.
     // A failed script may have left its own `begin` open: that session is not reused.
     exec: async (script) => {
@@ -104,8 +114,7 @@ export const postgresSql = (url: string, opts: { max?: number; applicationName?:
       let broken: Error | undefined;
       try {
         await client.query('begin');
-        const tx: SqlExecutor = { query: (text, params) => run(client, text, params) };
-        const result = await fn(tx);
+        const result = await fn(on(client));
         await client.query('commit');
         return result;
       } catch (error) {

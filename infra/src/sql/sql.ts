@@ -11,6 +11,13 @@ import type { Knex } from 'knex';
  */
 export interface SqlExecutor {
   query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /**
+   * Loads `lines` (COPY's text format, each made by `copyLine`) into
+   * `columns` of `table` with COPY: what a bulk load writes with, at half
+   * the server's cost of an insert from arrays. No `on conflict`: a
+   * duplicate key fails the whole load.
+   */
+  copyIn(table: string, columns: readonly string[], lines: string): Promise<void>;
 }
 
 export interface Sql extends SqlExecutor {
@@ -66,6 +73,40 @@ export const sqlArray = (values: readonly (string | number | bigint | null)[]): 
   }
   return `${out}}`;
 };
+
+/** A value COPY's text format needs escaped: a backslash, or what separates fields and rows. */
+const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_SPECIALS = /[\\\n\r\t]/g;
+const COPY_ESCAPES: Readonly<Record<string, string>> = {
+  '\\': '\\\\',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+};
+
+/**
+ * One row in COPY's text format, for `copyIn`: fields separated by tabs,
+ * null as `\N`, a backslash, newline, carriage return or tab in a string
+ * escaped; numbers and bigints as they print. Ends with its newline.
+ *
+ * @example
+ *   await tx.copyIn(table, ['id', 'note'], copyLine(['a', null]) + copyLine(['b', 'x\ty']));
+ */
+export const copyLine = (values: readonly (string | number | bigint | null)[]): string => {
+  let out = '';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += '\t';
+    if (v === null || v === undefined) out += '\\N';
+    else if (typeof v !== 'string') out += String(v);
+    else out += COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!) : v;
+  }
+  return `${out}\n`;
+};
+
+/** The COPY statement that loads `columns` of `table` from the client (`stdin`), or from where an engine says. */
+export const copyStatement = (table: string, columns: readonly string[], source = 'stdin'): string =>
+  `copy ${table} (${columns.map(ident).join(', ')}) from ${source}`;
 
 /**
  * Runs statements side by side (on PostgreSQL, each on a connection of its
