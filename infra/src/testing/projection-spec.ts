@@ -99,8 +99,10 @@ export type ProjectionSpec = Readonly<{
  * Events reach the projection as they do in the runner: only the types it
  * reads, batch by batch, each batch in one transaction through the runner's
  * own `applyBatch`, so per-stream checkpoints drop what a stream has already
- * applied. Each `then` starts from empty tables; scenarios sharing a spec
- * take turns, so ava may run them concurrently.
+ * applied; again one event per batch; and, for a model with `bulk`, once
+ * more as a rebuild's first replay loads them. Each `then` starts from
+ * empty tables; scenarios sharing a spec take turns, so ava may run them
+ * concurrently.
  *
  * @example
  *   const spec = projectionSpec(identityUsersProjection);
@@ -139,6 +141,27 @@ export const projectionSpec = (projection: SqlProjection): ProjectionSpec => {
     }
   };
 
+  /**
+   * The scenario's events as a rebuild's first replay meets them, through
+   * the model's `bulk` (page by page, one page per batch, then `finish`):
+   * each event once, in store order. False, and nothing loaded, when the
+   * batches deliver them out of store order, which a replay never does.
+   */
+  const load = async (sql: Sql, batches: readonly Batch[]): Promise<boolean> => {
+    const seen = new Set<string>();
+    const pages = batches.map((b) =>
+      b.events.filter((e) => reads.has(e.type) && !seen.has(e.id) && seen.add(e.id)),
+    );
+    const positions = pages.flat().map((e) => e.position);
+    if (!projection.bulk || positions.some((p, i) => i > 0 && p <= positions[i - 1]!)) return false;
+    await sql.query(`truncate ${Object.values(tables).join(', ')}`);
+    const bulk = projection.bulk(tables);
+    for (const page of pages)
+      if (page.length) await sql.transaction((tx) => bulk.add(tx, withDeclaredMetadata(projection, page)));
+    await bulk.finish(sql);
+    return true;
+  };
+
   const scenario = (batches: readonly Batch[]): ProjectionScenario => ({
     when: (events) => scenario([...batches, { events, redrive: false }]),
     redrive: (events) => scenario([...batches, { events, redrive: true }]),
@@ -158,6 +181,7 @@ export const projectionSpec = (projection: SqlProjection): ProjectionSpec => {
           batches.flatMap((b) => b.events.map((e) => ({ events: [e], redrive: b.redrive }))),
         );
         t.deepEqual(await read(sql), expected, 'one event per batch');
+        if (await load(sql, batches)) t.deepEqual(await read(sql), expected, "as a rebuild's bulk load");
       });
     },
   });

@@ -1,6 +1,6 @@
 import { profile as schema, type RecordedEvent } from '@lectern/schemas';
 import { liveTable, pageByPage, type SqlProjection } from '@lectern/infra/runtime/projection';
-import { sqlArray, type SqlExecutor } from '@lectern/infra/sql/sql';
+import { copyLine, sqlArray, type SqlExecutor } from '@lectern/infra/sql/sql';
 
 const TABLE = 'profile_history';
 
@@ -14,67 +14,77 @@ export type ProfileHistoryEntry = Readonly<{
   eventId: string;
 }>;
 
-/** The rows of `events`, as column arrays for `unnest`: cheaper to bind and plan than a JSON recordset. */
-const columnsOf = (events: readonly RecordedEvent[]) => {
-  const cols = {
-    eventId: [] as string[],
-    field: [] as string[],
-    userId: [] as string[],
-    oldValue: [] as (string | null)[],
-    newValue: [] as (string | null)[],
-    changedAt: [] as string[],
-    actorId: [] as (string | null)[],
-    position: [] as number[],
-    seq: [] as number[],
-  };
+/** The table's columns, in the order `rowsOf` gives them. */
+const COLUMNS = [
+  'event_id',
+  'field',
+  'user_id',
+  'old_value',
+  'new_value',
+  'changed_at',
+  'actor_id',
+  'position',
+  'seq',
+] as const;
+type Row = [
+  eventId: string,
+  field: string,
+  userId: string,
+  oldValue: string | null,
+  newValue: string | null,
+  changedAt: string,
+  actorId: string | null,
+  position: number,
+  seq: number,
+];
+
+/** The rows of `events`: one per (event, field), the first change of it, as the key keeps it. */
+const rowsOf = function* (events: readonly RecordedEvent[]): Generator<Row> {
   for (const e of events) {
     if (!schema.isProfileEvent(e) || e.type !== 'profile.ProfileUpdated') continue;
     const d = e.data;
     const fields = new Set<string>();
-    d.changes.forEach((c, seq) => {
-      // One row per (event, field), the first change of it, as the key keeps it.
-      if (fields.has(c.field)) return;
+    for (const [seq, c] of d.changes.entries()) {
+      if (fields.has(c.field)) continue;
       fields.add(c.field);
-      cols.eventId.push(e.id);
-      cols.field.push(c.field);
-      cols.userId.push(d.userId);
-      cols.oldValue.push(c.from);
-      cols.newValue.push(c.to);
-      cols.changedAt.push(d.updatedAt);
-      cols.actorId.push(e.metadata.actor?.userId ?? null);
-      cols.position.push(e.position);
-      cols.seq.push(seq);
-    });
+      yield [
+        e.id,
+        c.field,
+        d.userId,
+        c.from,
+        c.to,
+        d.updatedAt,
+        e.metadata.actor?.userId ?? null,
+        e.position,
+        seq,
+      ];
+    }
   }
-  return cols;
 };
 
-/** Inserts the rows of `events`; `onConflict` drops rows the table holds already (a redelivery). */
-const insert = async (
-  tx: SqlExecutor,
-  table: string,
-  events: readonly RecordedEvent[],
-  onConflict: boolean,
-): Promise<void> => {
-  const cols = columnsOf(events);
-  if (cols.eventId.length === 0) return;
+/**
+ * Inserts the rows of `events`, dropping those the table holds already (a
+ * redelivery), from column arrays for `unnest`: cheaper to bind and plan
+ * than a JSON recordset.
+ */
+const insert = async (tx: SqlExecutor, table: string, events: readonly RecordedEvent[]): Promise<void> => {
+  const columns: Row[number][][] = COLUMNS.map(() => []);
+  for (const row of rowsOf(events)) row.forEach((v, i) => columns[i]!.push(v));
+  if (columns[0]!.length === 0) return;
   await tx.query(
-    `insert into ${table} (event_id, field, user_id, old_value, new_value, changed_at, actor_id, position, seq)
+    `insert into ${table} (${COLUMNS.join(', ')})
      select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],
        $8::bigint[], $9::int[])
-     ${onConflict ? 'on conflict do nothing' : ''}`,
-    [
-      cols.eventId,
-      cols.field,
-      cols.userId,
-      cols.oldValue,
-      cols.newValue,
-      cols.changedAt,
-      cols.actorId,
-      cols.position,
-      cols.seq,
-    ].map(sqlArray),
+     on conflict do nothing`,
+    columns.map(sqlArray),
   );
+};
+
+/** Loads the rows of `events` with COPY, for a table that cannot hold any of them yet. */
+const load = async (tx: SqlExecutor, table: string, events: readonly RecordedEvent[]): Promise<void> => {
+  let lines = '';
+  for (const row of rowsOf(events)) lines += copyLine(row);
+  if (lines) await tx.copyIn(table, COLUMNS, lines);
 };
 
 /**
@@ -103,11 +113,11 @@ export const profileHistoryProjection: SqlProjection = {
       primary key (event_id, field)
     );
     create index if not exists profile_history_by_user on ${t[TABLE]} (user_id, position desc, seq desc)`,
-  apply: (tx, events, t) => insert(tx, t[TABLE]!, events, true),
+  apply: (tx, events, t) => insert(tx, t[TABLE]!, events),
   // A rebuild's first replay meets each event once, and each (event, field) once in it, so no
-  // row can be there already: a plain insert (cheaper than one that checks for conflicts), and
-  // the key and the by-user index built once after.
-  bulk: (t) => pageByPage(t, (tx, events) => insert(tx, t[TABLE]!, events, false), { keysAfter: true }),
+  // row can be there already: COPY (half the server's cost of the insert, and no conflict to
+  // check), and the key and the by-user index built once after.
+  bulk: (t) => pageByPage(t, (tx, events) => load(tx, t[TABLE]!, events), { keysAfter: true }),
 };
 
 // Readers: the only SQL that reads `profile_history`.
