@@ -12,6 +12,7 @@ import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { liveTable, UndeclaredMetadata, type SqlProjection } from './projection.ts';
 import {
+  ProjectionBusy,
   RebuildNotVerified,
   applyBatch,
   dlqTopic,
@@ -471,6 +472,42 @@ const suite = (name: string, make: () => Promise<Engines>, many = false) => {
     const accepted = await runner.rebuild({ agreeWithinMs: 0, acceptDifferences: true });
     t.true(accepted.swapped);
     t.like(accepted.verification, { verified: false, matches: false, position: null, tables: [] });
+    t.deepEqual(await sql.query(`select stream_id, total from ${table}`), [{ stream_id: stream, total: 5 }]);
+  });
+
+  test(`${name}: one rebuild, diff or audit of a model at a time, in any process: another is refused while it runs`, async (t) => {
+    const { sql, store, log } = await get();
+    const ns = `p${randomUUID().slice(0, 8)}`;
+    const table = `busy_${ns}`;
+    const context = `busy${ns}`;
+    const projection = tally(table, context);
+    // A runner of its own, as another process has; on PostgreSQL its rebuilds take other sessions.
+    const runner = await projectionRunner({ projection, sql, log, store, logger, namespace: ns });
+    const elsewhere = await projectionRunner({ projection, sql, log, store, logger, namespace: ns });
+    const stream = `${context}-${randomUUID()}`;
+    const event = { ...recorded(stream, 0, { n: 5 }), type: `${context}.Counted` };
+    await store.append(stream, [event], { expectedRevision: 'no_stream' });
+    await feedShows(store, [event.id], 60_000);
+    // No consumer: nothing is compared, and an accepted rebuild swaps in unverified.
+    const unagreed = { agreeWithinMs: 0, acceptDifferences: true };
+    const during: Promise<unknown>[] = [];
+    const first = await runner.rebuild({
+      ...unagreed,
+      onProgress: () => {
+        if (during.length === 0)
+          during.push(
+            elsewhere.rebuild(unagreed),
+            elsewhere.rebuild({ compareOnly: true, agreeWithinMs: 0 }),
+            runner.rebuild(unagreed),
+          );
+      },
+    });
+    t.true(first.swapped);
+    t.is(during.length, 3);
+    for (const refused of during)
+      t.like(await t.throwsAsync(refused, { instanceOf: ProjectionBusy }), { projection: table });
+    // Once it has ended, the next one runs.
+    t.true((await elsewhere.rebuild(unagreed)).swapped);
     t.deepEqual(await sql.query(`select stream_id, total from ${table}`), [{ stream_id: stream, total: 5 }]);
   });
 

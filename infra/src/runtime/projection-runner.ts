@@ -339,6 +339,68 @@ export type RebuildResult = Readonly<{
   verification: RebuildVerification;
 }>;
 
+/**
+ * A rebuild, diff or audit of the model is running already, here or in
+ * another process on the database: they make and drop the same scratch
+ * tables, so one waits for none of the others.
+ */
+export class ProjectionBusy extends Error {
+  override readonly name = 'ProjectionBusy';
+  readonly projection: string;
+  constructor(projection: string) {
+    super(`a rebuild, diff or audit of ${projection} is running already; try again once it has finished`);
+    this.projection = projection;
+  }
+}
+
+/** The models being rebuilt through each PGlite database, which serves one process: its lock. */
+const rebuildingIn = new WeakMap<Sql, Set<string>>();
+
+/**
+ * Runs `work` (a rebuild, diff or audit of `name`) while no other runs, in
+ * any process on the database, or throws `ProjectionBusy` at once. On
+ * PostgreSQL the lock is a transaction-scoped advisory lock on a connection
+ * that does nothing else: idle in a transaction that never writes (so has
+ * no id), it holds back neither the feed, which waits only for
+ * transactions with ids, nor vacuum; it goes with the process if that dies.
+ */
+const exclusively = async <T>(sql: Sql, name: string, log: Logger, work: () => Promise<T>): Promise<T> => {
+  if (sql.kind === 'pglite') {
+    const busy = rebuildingIn.get(sql) ?? new Set<string>();
+    rebuildingIn.set(sql, busy);
+    if (busy.has(name)) throw new ProjectionBusy(name);
+    busy.add(name);
+    try {
+      return await work();
+    } finally {
+      busy.delete(name);
+    }
+  }
+  // Kept outside the transaction: its end failing after the work changes nothing the work did.
+  const settled: ({ ok: true; value: T } | { ok: false; error: unknown })[] = [];
+  await sql
+    .transaction(async (tx) => {
+      const [lock] = await tx.query<{ got: boolean }>(
+        'select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as got',
+        [`lectern.rebuild.${name}`],
+      );
+      if (!lock?.got) throw new ProjectionBusy(name);
+      settled.push(
+        await work().then(
+          (value) => ({ ok: true, value }) as const,
+          (error: unknown) => ({ ok: false, error }) as const,
+        ),
+      );
+    })
+    .catch((error: unknown) => {
+      if (settled.length === 0) throw error;
+      log.warn({ err: error }, 'the session holding the rebuild lock failed after the rebuild ended');
+    });
+  const [outcome] = settled;
+  if (!outcome!.ok) throw outcome!.error;
+  return outcome!.value;
+};
+
 /** A rebuild that could not be compared with the live model, and was not accepted unverified. */
 export class RebuildNotVerified extends Error {
   override readonly name = 'RebuildNotVerified';
@@ -609,317 +671,327 @@ export const projectionRunner = async (opts: {
      * the live model applied) telling which rows moved on since
      * (`verifyTableAt`). `onProgress` hears of each page and phase.
      */
-    async rebuild(rebuildOpts = {}) {
-      const started = performance.now();
-      const pageSize = rebuildOpts.pageSize ?? 5000;
-      const agreeWithinMs = rebuildOpts.agreeWithinMs ?? 60_000;
-      const at = rebuildOpts.at;
-      if (at !== undefined && !rebuildOpts.compareOnly)
-        throw new Error('a rebuild as of a position only compares (compareOnly)');
-      const schema = shadowSchema(p);
-      const shadow = tablesIn(p, schema);
-      // The store may send only the metadata the model declares it reads.
-      const feedHints = p.metadata ? { metadata: p.metadata } : {};
-      // With `at`: the model as the events up to that position make it, beside the shadow (all of them).
-      const atSchema = `diffat_${p.name}`;
-      const atShadow = at === undefined ? null : tablesIn(p, atSchema);
-      const dropScratch = async () => {
-        await sql.query(`drop schema if exists ${ident(schema)} cascade`);
-        if (atShadow) await sql.query(`drop schema if exists ${ident(atSchema)} cascade`);
-      };
-      await dropScratch();
-      await sql.query(`create schema ${ident(schema)}`);
-      await sql.exec(projectionDdl(p, shadow));
-      if (atShadow) {
-        await sql.query(`create schema ${ident(atSchema)}`);
-        await sql.exec(projectionDdl(p, atShadow));
-      }
-      let events = 0;
-      let eventsAt = 0;
-      const progress = {
-        phase: 'replay' as RebuildProgress['phase'],
-        eventsRead: 0,
-        position: null as number | null,
-        headPosition: rebuildOpts.onProgress ? await opts.store.headPosition() : null,
-      };
-      const report = (page: readonly RecordedEvent[] = [], phase = progress.phase) => {
-        progress.phase = phase;
-        progress.eventsRead += page.length;
-        for (const e of page) progress.position = Math.max(progress.position ?? 0, e.position);
-        rebuildOpts.onProgress?.({ ...progress });
-      };
-      report();
-      const upToAt = (events: readonly RecordedEvent[]) =>
-        at === undefined ? [] : events.filter((e) => e.position <= at);
-      /**
-       * The store's feed after `from`, page by page, with only the metadata
-       * the model declares. The next page is read while the caller applies
-       * this one: on PostgreSQL they run on two connections, and decoding
-       * dominates the read.
-       */
-      const pagesAfter = async function* (from: string) {
-        let next = opts.store.readAll(from, pageSize, feedHints);
-        for (;;) {
-          const page = await next;
-          if (page.length === 0) return;
-          next = opts.store.readAll(page[page.length - 1]!.cursor, pageSize, feedHints);
-          next.catch(() => {});
-          yield page;
+    rebuild(rebuildOpts = {}) {
+      return exclusively(sql, p.name, log, async () => {
+        const started = performance.now();
+        const pageSize = rebuildOpts.pageSize ?? 5000;
+        const agreeWithinMs = rebuildOpts.agreeWithinMs ?? 60_000;
+        const at = rebuildOpts.at;
+        if (at !== undefined && !rebuildOpts.compareOnly)
+          throw new Error('a rebuild as of a position only compares (compareOnly)');
+        const schema = shadowSchema(p);
+        const shadow = tablesIn(p, schema);
+        // The store may send only the metadata the model declares it reads.
+        const feedHints = p.metadata ? { metadata: p.metadata } : {};
+        // With `at`: the model as the events up to that position make it, beside the shadow (all of them).
+        const atSchema = `diffat_${p.name}`;
+        const atShadow = at === undefined ? null : tablesIn(p, atSchema);
+        const dropScratch = async () => {
+          await sql.query(`drop schema if exists ${ident(schema)} cascade`);
+          if (atShadow) await sql.query(`drop schema if exists ${ident(atSchema)} cascade`);
+        };
+        await dropScratch();
+        await sql.query(`create schema ${ident(schema)}`);
+        await sql.exec(projectionDdl(p, shadow));
+        if (atShadow) {
+          await sql.query(`create schema ${ident(atSchema)}`);
+          await sql.exec(projectionDdl(p, atShadow));
         }
-      };
-      /**
-       * Replays the feed after `from` into the shadow, events of a stream
-       * only up to `upTo`'s revision of it when given; returns the cursor
-       * reached.
-       */
-      const replay = async (from: string, upTo?: ReadonlyMap<string, number>): Promise<string> => {
-        let cursor = from;
-        for await (const page of pagesAfter(from)) {
-          cursor = page[page.length - 1]!.cursor;
-          const mine = withDeclaredMetadata(
-            p,
-            page.filter((e) => reads.has(e.type) && (!upTo || e.revision <= (upTo.get(e.streamId) ?? -1))),
-          );
-          if (mine.length) events += (await transact(shadow, mine)).length;
-          const mineAt = upToAt(mine);
-          if (atShadow && mineAt.length) eventsAt += (await transact(atShadow, mineAt)).length;
-          report(page);
-        }
-        return cursor;
-      };
-      /**
-       * The first replay, from position zero into empty tables: every event
-       * of the model's types is new to them, so no page reads or writes
-       * checkpoints as `applyBatch` does; they and their ledgers are kept
-       * here and written once at the end. Returns the cursor reached.
-       */
-      const bulk = async (): Promise<string> => {
-        const kept: Ledger = new Map();
-        const keptAt: Ledger = new Map();
-        const load = p.bulk?.(shadow);
-        const loadAt = atShadow ? p.bulk?.(atShadow) : undefined;
-        /** What a load into `t` (in `inSchema`) goes without, dropped now; the statements that make it again. */
-        const deferFor = async (bulkLoad: BulkLoad | undefined, t: ProjectionTables, inSchema: string) =>
-          bulkLoad
-            ? [
-                ...(bulkLoad.keysAfter
-                  ? await dropKeys(
-                      sql,
-                      p.tables.map((name) => t[name]!),
-                    )
-                  : []),
-                ...(await dropSecondaryIndexes(sql, inSchema)),
-              ]
-            : [];
-        const deferred = await deferFor(load, shadow, schema);
-        const deferredAt = atShadow ? await deferFor(loadAt, atShadow, atSchema) : [];
-        let cursor = START;
-        for await (const page of pagesAfter(START)) {
-          cursor = page[page.length - 1]!.cursor;
-          const mine = withDeclaredMetadata(
-            p,
-            page.filter((e) => reads.has(e.type)),
-          );
-          const mineAt = upToAt(mine);
-          if (mine.length)
-            await sql.transaction(async (tx) => {
-              await (load ? load.add(tx, mine) : p.apply(tx, mine, shadow));
-              if (atShadow && mineAt.length)
-                await (loadAt ? loadAt.add(tx, mineAt) : p.apply(tx, mineAt, atShadow));
-            });
-          events += mine.length;
-          eventsAt += mineAt.length;
-          addToLedger(kept, mine);
-          addToLedger(keptAt, mineAt);
-          report(page);
-        }
-        // The loads' ends, then what they went without (one index at a time: the
-        // server builds each with parallel workers already); the ledgers beside them,
-        // on other connections on PostgreSQL (the checkpoints are tables of their own).
-        await sideBySide([
-          (async () => {
-            await load?.finish(sql);
-            await loadAt?.finish(sql);
-            for (const definition of [...deferred, ...deferredAt]) await sql.exec(definition);
-          })(),
-          writeLedger(shadow, kept),
-          atShadow ? writeLedger(atShadow, keptAt) : undefined,
-        ]);
-        return cursor;
-      };
-      /** The checkpoints and ledgers the first replay kept, written once. */
-      const writeLedger = async (t: ProjectionTables, kept: Ledger): Promise<void> => {
-        const streams = [...kept];
-        for (let i = 0; i < streams.length; i += 20_000) {
-          const chunk = streams.slice(i, i + 20_000);
-          await sql.query(
-            `insert into ${t[CHECKPOINTS]} (stream_id, revision, position, applied, digest)
+        let events = 0;
+        let eventsAt = 0;
+        const progress = {
+          phase: 'replay' as RebuildProgress['phase'],
+          eventsRead: 0,
+          position: null as number | null,
+          headPosition: rebuildOpts.onProgress ? await opts.store.headPosition() : null,
+        };
+        const report = (page: readonly RecordedEvent[] = [], phase = progress.phase) => {
+          progress.phase = phase;
+          progress.eventsRead += page.length;
+          for (const e of page) progress.position = Math.max(progress.position ?? 0, e.position);
+          rebuildOpts.onProgress?.({ ...progress });
+        };
+        report();
+        const upToAt = (events: readonly RecordedEvent[]) =>
+          at === undefined ? [] : events.filter((e) => e.position <= at);
+        /**
+         * The store's feed after `from`, page by page, with only the metadata
+         * the model declares. The next page is read while the caller applies
+         * this one: on PostgreSQL they run on two connections, and decoding
+         * dominates the read.
+         */
+        const pagesAfter = async function* (from: string) {
+          let next = opts.store.readAll(from, pageSize, feedHints);
+          for (;;) {
+            const page = await next;
+            if (page.length === 0) return;
+            next = opts.store.readAll(page[page.length - 1]!.cursor, pageSize, feedHints);
+            next.catch(() => {});
+            yield page;
+          }
+        };
+        /**
+         * Replays the feed after `from` into the shadow, events of a stream
+         * only up to `upTo`'s revision of it when given; returns the cursor
+         * reached.
+         */
+        const replay = async (from: string, upTo?: ReadonlyMap<string, number>): Promise<string> => {
+          let cursor = from;
+          for await (const page of pagesAfter(from)) {
+            cursor = page[page.length - 1]!.cursor;
+            const mine = withDeclaredMetadata(
+              p,
+              page.filter((e) => reads.has(e.type) && (!upTo || e.revision <= (upTo.get(e.streamId) ?? -1))),
+            );
+            if (mine.length) events += (await transact(shadow, mine)).length;
+            const mineAt = upToAt(mine);
+            if (atShadow && mineAt.length) eventsAt += (await transact(atShadow, mineAt)).length;
+            report(page);
+          }
+          return cursor;
+        };
+        /**
+         * The first replay, from position zero into empty tables: every event
+         * of the model's types is new to them, so no page reads or writes
+         * checkpoints as `applyBatch` does; they and their ledgers are kept
+         * here and written once at the end. Returns the cursor reached.
+         */
+        const bulk = async (): Promise<string> => {
+          const kept: Ledger = new Map();
+          const keptAt: Ledger = new Map();
+          const load = p.bulk?.(shadow);
+          const loadAt = atShadow ? p.bulk?.(atShadow) : undefined;
+          /** What a load into `t` (in `inSchema`) goes without, dropped now; the statements that make it again. */
+          const deferFor = async (bulkLoad: BulkLoad | undefined, t: ProjectionTables, inSchema: string) =>
+            bulkLoad
+              ? [
+                  ...(bulkLoad.keysAfter
+                    ? await dropKeys(
+                        sql,
+                        p.tables.map((name) => t[name]!),
+                      )
+                    : []),
+                  ...(await dropSecondaryIndexes(sql, inSchema)),
+                ]
+              : [];
+          const deferred = await deferFor(load, shadow, schema);
+          const deferredAt = atShadow ? await deferFor(loadAt, atShadow, atSchema) : [];
+          let cursor = START;
+          for await (const page of pagesAfter(START)) {
+            cursor = page[page.length - 1]!.cursor;
+            const mine = withDeclaredMetadata(
+              p,
+              page.filter((e) => reads.has(e.type)),
+            );
+            const mineAt = upToAt(mine);
+            if (mine.length)
+              await sql.transaction(async (tx) => {
+                await (load ? load.add(tx, mine) : p.apply(tx, mine, shadow));
+                if (atShadow && mineAt.length)
+                  await (loadAt ? loadAt.add(tx, mineAt) : p.apply(tx, mineAt, atShadow));
+              });
+            events += mine.length;
+            eventsAt += mineAt.length;
+            addToLedger(kept, mine);
+            addToLedger(keptAt, mineAt);
+            report(page);
+          }
+          // The loads' ends, then what they went without (one index at a time: the
+          // server builds each with parallel workers already); the ledgers beside them,
+          // on other connections on PostgreSQL (the checkpoints are tables of their own).
+          await sideBySide([
+            (async () => {
+              await load?.finish(sql);
+              await loadAt?.finish(sql);
+              for (const definition of [...deferred, ...deferredAt]) await sql.exec(definition);
+            })(),
+            writeLedger(shadow, kept),
+            atShadow ? writeLedger(atShadow, keptAt) : undefined,
+          ]);
+          return cursor;
+        };
+        /** The checkpoints and ledgers the first replay kept, written once. */
+        const writeLedger = async (t: ProjectionTables, kept: Ledger): Promise<void> => {
+          const streams = [...kept];
+          for (let i = 0; i < streams.length; i += 20_000) {
+            const chunk = streams.slice(i, i + 20_000);
+            await sql.query(
+              `insert into ${t[CHECKPOINTS]} (stream_id, revision, position, applied, digest)
              select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])`,
-            [
-              chunk.map(([id]) => id),
-              chunk.map(([, k]) => k.revision),
-              chunk.map(([, k]) => k.position),
-              chunk.map(([, k]) => k.applied),
-              chunk.map(([, k]) => digestOf(k)),
-            ].map(sqlArray),
-          );
-        }
-      };
-      const bulkEnd = await bulk();
-      const checkpoints = live[CHECKPOINTS]!;
-      const shadowCheckpoints = shadow[CHECKPOINTS]!;
-      /** Streams where the live model has applied less than the shadow. */
-      const liveBehind = async (q: SqlExecutor = sql): Promise<number> =>
-        Number(
-          (
-            await q.query<{ n: string }>(
-              `select count(*)::text as n from ${shadowCheckpoints} s
+              [
+                chunk.map(([id]) => id),
+                chunk.map(([, k]) => k.revision),
+                chunk.map(([, k]) => k.position),
+                chunk.map(([, k]) => k.applied),
+                chunk.map(([, k]) => digestOf(k)),
+              ].map(sqlArray),
+            );
+          }
+        };
+        const bulkEnd = await bulk();
+        const checkpoints = live[CHECKPOINTS]!;
+        const shadowCheckpoints = shadow[CHECKPOINTS]!;
+        /** Streams where the live model has applied less than the shadow. */
+        const liveBehind = async (q: SqlExecutor = sql): Promise<number> =>
+          Number(
+            (
+              await q.query<{ n: string }>(
+                `select count(*)::text as n from ${shadowCheckpoints} s
                  left join ${checkpoints} l on l.stream_id = s.stream_id
                 where l.revision is null or l.revision < s.revision`,
-            )
-          )[0]!.n,
+              )
+            )[0]!.n,
+          );
+        const deadline = Date.now() + agreeWithinMs;
+        report([], 'agree');
+        let behind = await liveBehind();
+        while (behind > 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 50));
+          behind = await liveBehind();
+        }
+        const agreed = behind === 0;
+        if (!agreed && (!rebuildOpts.acceptDifferences || rebuildOpts.compareOnly)) {
+          await dropScratch();
+          throw new RebuildNotVerified(
+            p.name,
+            `the live model did not reach the rebuilt one's position within ${agreeWithinMs} ms ` +
+              `(${behind} streams behind): is a consumer of it running?`,
+          );
+        }
+        // How each table's rows are hashed, asked before the lock (a refusal would end its transaction).
+        const hashes = new Map(
+          await Promise.all(
+            p.tables.map(async (name) => [name, await rowHashOf(sql, shadow[name]!)] as const),
+          ),
         );
-      const deadline = Date.now() + agreeWithinMs;
-      report([], 'agree');
-      let behind = await liveBehind();
-      while (behind > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-        behind = await liveBehind();
-      }
-      const agreed = behind === 0;
-      if (!agreed && (!rebuildOpts.acceptDifferences || rebuildOpts.compareOnly)) {
-        await dropScratch();
-        throw new RebuildNotVerified(
-          p.name,
-          `the live model did not reach the rebuilt one's position within ${agreeWithinMs} ms ` +
-            `(${behind} streams behind): is a consumer of it running?`,
-        );
-      }
-      // How each table's rows are hashed, asked before the lock (a refusal would end its transaction).
-      const hashes = new Map(
-        await Promise.all(p.tables.map(async (name) => [name, await rowHashOf(sql, shadow[name]!)] as const)),
-      );
-      const old = `retired_${p.name}`;
-      type Attempt =
-        { kind: 'moved' } | { kind: 'done'; swapped: boolean; verification: RebuildVerification };
-      /** Locks the live tables, checkpoints first (a consumer's transaction reads them first). */
-      const lockLive = async (tx: SqlExecutor) => {
-        const { [CHECKPOINTS]: _, ...models } = live;
-        for (const t of [checkpoints, ...Object.values(models)])
-          await tx.query(`lock table ${t} in access exclusive mode`);
-      };
-      /** Where the shadow is to be brought: each stream to its live checkpoint (agreed), else the head. */
-      const target = async (q: SqlExecutor) =>
-        agreed
-          ? new Map(
-              (
-                await q.query<{ stream_id: string; revision: string }>(
-                  `select stream_id, revision::text as revision from ${checkpoints}`,
-                )
-              ).map((r) => [r.stream_id, Number(r.revision)]),
-            )
-          : undefined;
-      /** In a transaction holding `lockLive`. */
-      const attempt = async (tx: SqlExecutor): Promise<Attempt> => {
-        // Unverified (accepted): the shadow may be ahead, never behind.
-        const [differ] = await tx.query<{ n: string; position: string | null }>(
+        const old = `retired_${p.name}`;
+        type Attempt =
+          { kind: 'moved' } | { kind: 'done'; swapped: boolean; verification: RebuildVerification };
+        /** Locks the live tables, checkpoints first (a consumer's transaction reads them first). */
+        const lockLive = async (tx: SqlExecutor) => {
+          const { [CHECKPOINTS]: _, ...models } = live;
+          for (const t of [checkpoints, ...Object.values(models)])
+            await tx.query(`lock table ${t} in access exclusive mode`);
+        };
+        /** Where the shadow is to be brought: each stream to its live checkpoint (agreed), else the head. */
+        const target = async (q: SqlExecutor) =>
           agreed
-            ? `select count(*) filter (where l.revision is distinct from s.revision)::text as n,
+            ? new Map(
+                (
+                  await q.query<{ stream_id: string; revision: string }>(
+                    `select stream_id, revision::text as revision from ${checkpoints}`,
+                  )
+                ).map((r) => [r.stream_id, Number(r.revision)]),
+              )
+            : undefined;
+        /** In a transaction holding `lockLive`. */
+        const attempt = async (tx: SqlExecutor): Promise<Attempt> => {
+          // Unverified (accepted): the shadow may be ahead, never behind.
+          const [differ] = await tx.query<{ n: string; position: string | null }>(
+            agreed
+              ? `select count(*) filter (where l.revision is distinct from s.revision)::text as n,
                       max(coalesce(l.position, s.position))::text as position
                  from ${checkpoints} l full join ${shadowCheckpoints} s on s.stream_id = l.stream_id`
-            : `select count(*) filter (where s.revision is null or s.revision < l.revision)::text as n,
+              : `select count(*) filter (where s.revision is null or s.revision < l.revision)::text as n,
                       null as position
                  from ${checkpoints} l left join ${shadowCheckpoints} s on s.stream_id = l.stream_id`,
-        );
-        if (Number(differ!.n) > 0) return { kind: 'moved' };
-        const tables = !agreed
-          ? []
-          : atShadow
-            ? await Promise.all(
-                p.tables.map((name) =>
-                  verifyTableAt(tx, name, live[name]!, atShadow[name]!, shadow[name]!, hashes.get(name)),
-                ),
-              )
-            : await Promise.all(
-                p.tables.map((name) =>
-                  verifyTable(tx, name, live[name]!, shadow[name]!, {
-                    hash: hashes.get(name)!,
-                    // PGlite's one connection is `tx`'s.
-                    ...(sql.kind === 'postgres' ? { rebuiltOn: sql } : {}),
-                  }),
-                ),
-              );
-        const verification: RebuildVerification = {
-          verified: agreed,
-          position: differ!.position === null ? null : Number(differ!.position),
-          matches: agreed && tables.every((t) => t.differingRows === 0),
-          tables,
-          ...(at === undefined ? {} : { at }),
+          );
+          if (Number(differ!.n) > 0) return { kind: 'moved' };
+          const tables = !agreed
+            ? []
+            : atShadow
+              ? await Promise.all(
+                  p.tables.map((name) =>
+                    verifyTableAt(tx, name, live[name]!, atShadow[name]!, shadow[name]!, hashes.get(name)),
+                  ),
+                )
+              : await Promise.all(
+                  p.tables.map((name) =>
+                    verifyTable(tx, name, live[name]!, shadow[name]!, {
+                      hash: hashes.get(name)!,
+                      // PGlite's one connection is `tx`'s.
+                      ...(sql.kind === 'postgres' ? { rebuiltOn: sql } : {}),
+                    }),
+                  ),
+                );
+          const verification: RebuildVerification = {
+            verified: agreed,
+            position: differ!.position === null ? null : Number(differ!.position),
+            matches: agreed && tables.every((t) => t.differingRows === 0),
+            tables,
+            ...(at === undefined ? {} : { at }),
+          };
+          if (rebuildOpts.compareOnly || (!verification.matches && !rebuildOpts.acceptDifferences))
+            return { kind: 'done', swapped: false, verification };
+          await tx.query(`drop schema if exists ${ident(old)} cascade`);
+          await tx.query(`create schema ${ident(old)}`);
+          for (const t of Object.values(live))
+            await tx.query(`alter table if exists ${t} set schema ${ident(old)}`);
+          for (const t of Object.values(shadow))
+            await tx.query(`alter table ${t} set schema ${ident(LIVE_SCHEMA)}`);
+          await tx.query(`drop schema ${ident(old)} cascade`);
+          await tx.query(`drop schema ${ident(schema)} cascade`);
+          await tx.query(`update projection_status set rebuilt_at = now() where name = $1`, [p.name]);
+          return { kind: 'done', swapped: true, verification };
         };
-        if (rebuildOpts.compareOnly || (!verification.matches && !rebuildOpts.acceptDifferences))
-          return { kind: 'done', swapped: false, verification };
-        await tx.query(`drop schema if exists ${ident(old)} cascade`);
-        await tx.query(`create schema ${ident(old)}`);
-        for (const t of Object.values(live))
-          await tx.query(`alter table if exists ${t} set schema ${ident(old)}`);
-        for (const t of Object.values(shadow))
-          await tx.query(`alter table ${t} set schema ${ident(LIVE_SCHEMA)}`);
-        await tx.query(`drop schema ${ident(old)} cascade`);
-        await tx.query(`drop schema ${ident(schema)} cascade`);
-        await tx.query(`update projection_status set rebuilt_at = now() where name = $1`, [p.name]);
-        return { kind: 'done', swapped: true, verification };
-      };
-      const wasRunning = consumer !== null;
-      await stop();
-      let outcome: Extract<Attempt, { kind: 'done' }>;
-      try {
-        for (let n = 1; ; n++) {
-          // First without holding the live tables: the catch-up is then outside the lock.
-          // A consumer in another process that applied more in between (steady writes
-          // do, every time) sends it round again: from the second attempt on, on
-          // PostgreSQL, the live tables are locked first, so they cannot move while the
-          // shadow is brought to them (on other connections, which the lock does not
-          // block). PGlite serves one process, whose consumer is stopped here, and has
-          // one connection, which the lock would hold.
-          const lockFirst = n > 1 && sql.kind === 'postgres';
-          report([], 'compare');
-          if (!lockFirst) await replay(bulkEnd, await target(sql));
-          const result = await sql.transaction(async (tx) => {
-            await lockLive(tx);
-            if (lockFirst) await replay(bulkEnd, await target(tx));
-            return attempt(tx);
-          });
-          if (result.kind === 'done') {
-            outcome = result;
-            break;
+        const wasRunning = consumer !== null;
+        await stop();
+        let outcome: Extract<Attempt, { kind: 'done' }>;
+        try {
+          for (let n = 1; ; n++) {
+            // First without holding the live tables: the catch-up is then outside the lock.
+            // A consumer in another process that applied more in between (steady writes
+            // do, every time) sends it round again: from the second attempt on, on
+            // PostgreSQL, the live tables are locked first, so they cannot move while the
+            // shadow is brought to them (on other connections, which the lock does not
+            // block). PGlite serves one process, whose consumer is stopped here, and has
+            // one connection, which the lock would hold.
+            const lockFirst = n > 1 && sql.kind === 'postgres';
+            report([], 'compare');
+            if (!lockFirst) await replay(bulkEnd, await target(sql));
+            const result = await sql.transaction(async (tx) => {
+              await lockLive(tx);
+              if (lockFirst) await replay(bulkEnd, await target(tx));
+              return attempt(tx);
+            });
+            if (result.kind === 'done') {
+              outcome = result;
+              break;
+            }
+            if (n >= 20)
+              throw new RebuildNotVerified(
+                p.name,
+                'consumers elsewhere kept moving the live model ahead of every attempt to agree with it',
+              );
           }
-          if (n >= 20)
-            throw new RebuildNotVerified(
-              p.name,
-              'consumers elsewhere kept moving the live model ahead of every attempt to agree with it',
-            );
+          if (!outcome.swapped) await dropScratch();
+        } finally {
+          if (wasRunning) await start();
         }
-        if (!outcome.swapped) await dropScratch();
-      } finally {
-        if (wasRunning) await start();
-      }
-      if (outcome.swapped) applied.emit('applied');
-      const seconds = (performance.now() - started) / 1000;
-      const differingRows = outcome.verification.tables.reduce((n, t) => n + t.differingRows, 0);
-      log.info(
-        { events, seconds, swapped: outcome.swapped, verified: outcome.verification.verified, differingRows },
-        rebuildOpts.compareOnly
-          ? 'projection compared with a replay'
-          : outcome.swapped
-            ? 'projection rebuilt'
-            : 'projection rebuilt but not swapped in: it differs from the live model',
-      );
-      return {
-        events: at === undefined ? events : eventsAt,
-        seconds,
-        swapped: outcome.swapped,
-        verification: outcome.verification,
-      };
+        if (outcome.swapped) applied.emit('applied');
+        const seconds = (performance.now() - started) / 1000;
+        const differingRows = outcome.verification.tables.reduce((n, t) => n + t.differingRows, 0);
+        log.info(
+          {
+            events,
+            seconds,
+            swapped: outcome.swapped,
+            verified: outcome.verification.verified,
+            differingRows,
+          },
+          rebuildOpts.compareOnly
+            ? 'projection compared with a replay'
+            : outcome.swapped
+              ? 'projection rebuilt'
+              : 'projection rebuilt but not swapped in: it differs from the live model',
+        );
+        return {
+          events: at === undefined ? events : eventsAt,
+          seconds,
+          swapped: outcome.swapped,
+          verification: outcome.verification,
+        };
+      });
     },
 
     waitFor: (streamId, position, timeoutMs) =>
