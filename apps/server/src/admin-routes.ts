@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { authenticate, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
 import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
 import {
+  ProjectionBusy,
   RebuildNotVerified,
   projectionRunner,
   type ProjectionRunner,
@@ -169,6 +170,13 @@ export const projectionAdminRoutes = (deps: {
     );
   };
   const notVerified = (name: string) => (error: unknown) => {
+    if (error instanceof ProjectionBusy)
+      throw new Problem(
+        'conflict',
+        'projection_busy',
+        `A rebuild, diff or audit of ${name} is running already (here or in another process); ` +
+          'try again once it has finished.',
+      );
     if (error instanceof RebuildNotVerified)
       throw new Problem(
         'conflict',

@@ -689,6 +689,41 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
   );
 
   // Serial: the repair locks the profiles checkpoints, which the tests waiting on that model must not be timed against.
+  // Another process's rebuild is held by its lock on the server; the embedded profile's lock is in
+  // its process (projection-runner.int shows both).
+  if (name !== 'embedded')
+    test.serial(
+      `${name}: a rebuild, diff or audit while another process rebuilds the model is refused: 409 projection_busy`,
+      async (t) => {
+        const { l, admin, env } = await tokens();
+        let release = () => {};
+        const held = new Promise<void>((resolve) => (release = resolve));
+        let taken = () => {};
+        const locked = new Promise<void>((resolve) => (taken = resolve));
+        const elsewhere = l.sql.transaction(async (tx) => {
+          await tx.query("select pg_advisory_xact_lock(hashtextextended('lectern.rebuild.profiles', 0))");
+          taken();
+          await held;
+        });
+        try {
+          await locked;
+          for (const [method, path] of [
+            ['POST', '/api/admin/projections/profiles/rebuild'],
+            ['GET', '/api/admin/projections/profiles/diff'],
+            ['POST', '/api/admin/projections/profiles/audit'],
+          ] as const)
+            problem(t, await http(method, path, { token: admin }), 409, 'projection_busy');
+          const refused = await runCli(['rebuild', 'profiles'], env);
+          t.is(refused.code, 1);
+          t.regex(refused.stderr, /running already \(here or in another process\); try again/);
+        } finally {
+          release();
+          await elsewhere;
+        }
+        t.is((await http('GET', '/api/admin/projections/profiles/diff', { token: admin })).status, 200);
+      },
+    );
+
   test.serial(`${name}: audit names an event the model skipped, and --repair applies it`, async (t) => {
     const { l, env } = await tokens();
     const userId = randomUUID();

@@ -363,6 +363,11 @@ export const auditReport = describe(
   },
 );
 
+/** The 409 a rebuild, diff or audit answers while another of the same model runs. */
+const BUSY =
+  '`projection_busy`: a rebuild, diff or audit of the model is running already, in this process or another ' +
+  '(they share its scratch tables), so this one is refused rather than queued.';
+
 export const operationsTags: Readonly<Record<string, string>> = {
   operations: 'Running the read models: status, rebuilds, comparisons and audits. Admins only.',
 };
@@ -417,7 +422,8 @@ export const operationsApi: readonly ApiOperation[] = [
         description:
           '`rebuild_differs`: the rebuilt model differs from the live one, which is kept; `verification` names ' +
           "the differing rows. `rebuild_not_verified`: the live model did not reach the rebuilt one's position " +
-          'within a minute (no consumer of it running?), so nothing could be compared.',
+          'within a minute (no consumer of it running?), so nothing could be compared. ' +
+          BUSY,
       },
     ],
   },
@@ -448,7 +454,8 @@ export const operationsApi: readonly ApiOperation[] = [
         status: 409,
         description:
           "`rebuild_not_verified`: the live model did not reach the replay's position within a minute (no " +
-          'consumer of it running?), so nothing could be compared.',
+          'consumer of it running?), so nothing could be compared. ' +
+          BUSY,
       },
     ],
   },
@@ -505,7 +512,8 @@ export const operationsApi: readonly ApiOperation[] = [
         status: 409,
         description:
           "`rebuild_not_verified`: for the rows, the live model did not reach the replay's position within a " +
-          'minute (no consumer of it running?); `eventsOnly=true` audits the events alone.',
+          'minute (no consumer of it running?); `eventsOnly=true` audits the events alone. ' +
+          BUSY,
       },
     ],
   },
