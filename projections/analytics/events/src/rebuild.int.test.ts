@@ -23,7 +23,7 @@ import {
   freshDatabase,
   requireEngine,
 } from '@lectern/infra/testing/engines';
-import { waitUntil as waitFor } from '@lectern/infra/testing/wait';
+import { feedShows, waitUntil as waitFor } from '@lectern/infra/testing/wait';
 import { analyticsProjector } from './projector.ts';
 import { rebuildAnalytics } from './rebuild.ts';
 import { ANALYTICS_TABLES, ANALYTICS_VIEWS, analyticsSchema } from './schema.ts';
@@ -102,11 +102,14 @@ const suite = (label: string, open: () => Promise<Engines>) =>
       ).map((r) => r.name);
     const users = Array.from({ length: 12 }, () => randomUUID());
     const revisions = new Map<string, number>();
+    const appended: string[] = [];
     const append = async (userId: string, at = T0) => {
       const stream = `profile-${userId}`;
       const revision = revisions.get(stream);
-      await store.append(stream, [profileUpdated(userId, at)], { expectedRevision: revision ?? 'no_stream' });
+      const event = profileUpdated(userId, at);
+      await store.append(stream, [event], { expectedRevision: revision ?? 'no_stream' });
       revisions.set(stream, (revision ?? -1) + 1);
+      appended.push(event.id);
     };
     const projector = analyticsProjector({
       store: analytics,
@@ -124,6 +127,9 @@ const suite = (label: string, open: () => Promise<Engines>) =>
     try {
       for (const u of users) await append(u);
       for (const u of users.slice(0, 4)) await append(u, T0 + DAY);
+      // A rebuild replays the feed, which holds events back while an older transaction anywhere
+      // on the server is still open (a busy machine's other tests): it reads none of them before.
+      await feedShows(store, appended, 60_000);
 
       // No relay yet: the live model cannot have what the store holds, so nothing can be compared.
       const refused = await t.throwsAsync(rebuildAnalytics(deps, { agreeWithinMs: 0 }), {
