@@ -306,6 +306,7 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
         after,
         handler,
         batchSize: opts.batchSize ?? 500,
+        ...(opts.lingerMs === undefined ? {} : { lingerMs: opts.lingerMs }),
         read: (cursor, limit) => store.readAll(cursor, limit),
         wake: local,
       });

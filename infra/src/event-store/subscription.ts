@@ -6,7 +6,9 @@ import type { FeedCursor, FeedEvent, Subscription } from '../ports/event-store.t
  * emits `append` when something was written. A wake-up that finds nothing new
  * (a write still hidden behind an older open transaction) is retried with a
  * short, growing delay, so nothing waits on a fixed sleep and nothing is
- * missed when a notification is lost.
+ * missed when a notification is lost. With `lingerMs`, a wake-up by an
+ * append waits that long before reading, so that the appends of a burst
+ * are read, and handled, as one batch.
  */
 export const subscribeByPolling = (opts: {
   after: FeedCursor;
@@ -15,27 +17,33 @@ export const subscribeByPolling = (opts: {
   read: (after: FeedCursor, limit: number) => Promise<FeedEvent[]>;
   wake: EventEmitter;
   maxIdleMs?: number;
+  lingerMs?: number;
 }): Subscription => {
   const maxIdle = opts.maxIdleMs ?? 1000;
+  const linger = opts.lingerMs ?? 0;
   let stopped = false;
   let woken = false;
   let wakeUp: (() => void) | null = null;
+  let stopWait: (() => void) | null = null;
   const onWake = (): void => {
     woken = true;
     wakeUp?.();
   };
   opts.wake.on('append', onWake);
 
-  const sleep = (ms: number): Promise<void> =>
+  /** Until `ms` have passed, or a wake-up (unless `untilWoken` is false) or stop. */
+  const sleep = (ms: number, untilWoken = true): Promise<void> =>
     new Promise((resolve) => {
-      if (woken || stopped) return resolve();
+      if ((untilWoken && woken) || stopped) return resolve();
       const timer = setTimeout(done, ms);
       function done(): void {
         clearTimeout(timer);
         wakeUp = null;
+        stopWait = null;
         resolve();
       }
-      wakeUp = done;
+      stopWait = done;
+      if (untilWoken) wakeUp = done;
     });
 
   let markCaughtUp!: () => void;
@@ -57,6 +65,7 @@ export const subscribeByPolling = (opts: {
         markCaughtUp();
         if (events.length > 0) idle = 5;
         await sleep(idle);
+        if (woken && linger > 0) await sleep(linger, false);
         idle = woken ? 5 : Math.min(idle * 2, maxIdle);
       }
     } finally {
@@ -71,7 +80,7 @@ export const subscribeByPolling = (opts: {
     done,
     async stop() {
       stopped = true;
-      wakeUp?.();
+      stopWait?.();
       await done.catch(() => {});
     },
   };

@@ -119,12 +119,16 @@ export interface EventStore {
   /**
    * Catches up from `after`, then delivers new events as they are committed,
    * in feed order, in batches of at most `batchSize` (default 500); the next
-   * batch waits until the handler's promise resolves.
+   * batch waits until the handler's promise resolves. `lingerMs` (default 0):
+   * a store that is read on a wake-up waits this long after one before
+   * reading, so that a burst of appends arrives as one batch rather than one
+   * batch each, as a Kafka producer's `linger.ms` does; a store that pushes
+   * its feed ignores it.
    */
   subscribeToAll(
     after: FeedCursor,
     handler: (batch: readonly FeedEvent[]) => Promise<void>,
-    opts?: { batchSize?: number },
+    opts?: { batchSize?: number; lingerMs?: number },
   ): Subscription;
   getStreamMetadata(streamId: string): Promise<StreamMetadata | null>;
   setStreamMetadata(streamId: string, metadata: StreamMetadata): Promise<void>;

@@ -110,6 +110,9 @@ export const relayedUpTo = async (sql: Sql, store: EventStore): Promise<FeedCurs
   );
 };
 
+/** The relay's default `lingerMs`: Kafka producers' `linger.ms` is 5 ms; ours saves round trips on one thread. */
+export const RELAY_LINGER_MS = 20;
+
 export type Relay = Readonly<{ subscription: Subscription; stop(): Promise<void>; isRunning(): boolean }>;
 
 /**
@@ -130,6 +133,14 @@ export const startRelay = async (opts: {
   name?: string;
   partitions?: number;
   batchSize?: number;
+  /**
+   * How long a wake-up by an append waits before the feed is read; default
+   * `RELAY_LINGER_MS`. The appends of a burst then go out as one produce, so
+   * each consumer group polls, handles and commits them once rather than
+   * once each: on the embedded profile's one thread that is most of what an
+   * event costs. It adds at most this much to an event's way to the log.
+   */
+  lingerMs?: number;
   /** Prefix of the topics; default `lectern`. */
   namespace?: string;
   logger: Logger;
@@ -179,7 +190,7 @@ export const startRelay = async (opts: {
         }
       }
     },
-    { batchSize: opts.batchSize ?? 1000 },
+    { batchSize: opts.batchSize ?? 1000, lingerMs: opts.lingerMs ?? RELAY_LINGER_MS },
   );
   subscription.done.catch((error: unknown) => {
     running = false;

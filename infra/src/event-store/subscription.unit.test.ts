@@ -1,0 +1,73 @@
+import test from 'ava';
+import { EventEmitter } from 'node:events';
+import { setImmediate as turn } from 'node:timers/promises';
+import { START, type FeedCursor, type FeedEvent } from '../ports/event-store.ts';
+import { subscribeByPolling } from './subscription.ts';
+
+/** A feed in memory: `reads` counts the reads, `push` appends and wakes. */
+const memoryFeed = () => {
+  const events: FeedEvent[] = [];
+  const wake = new EventEmitter();
+  const feed = {
+    wake,
+    events,
+    reads: 0,
+    read: async (after: FeedCursor, limit: number) => {
+      feed.reads++;
+      const from = after === START ? 0 : Number(after);
+      return events.slice(from, from + limit);
+    },
+    push(n: number) {
+      for (let i = 0; i < n; i++) {
+        const position = events.length;
+        events.push({ cursor: String(position + 1), position } as unknown as FeedEvent);
+      }
+      wake.emit('append');
+    },
+  };
+  return feed;
+};
+
+test('without a linger, a wake-up reads at once, and each append is a batch of its own', async (t) => {
+  const feed = memoryFeed();
+  const batches: number[] = [];
+  const sub = subscribeByPolling({
+    after: START,
+    batchSize: 100,
+    handler: async (b) => void batches.push(b.length),
+    read: feed.read,
+    wake: feed.wake,
+  });
+  await sub.caughtUp;
+  for (let i = 0; i < 3; i++) {
+    feed.push(1);
+    // A read follows a wake-up within a few turns of the event loop when nothing lingers.
+    for (let k = 0; k < 50 && batches.length <= i; k++) await turn();
+  }
+  await sub.stop();
+  t.deepEqual(batches, [1, 1, 1]);
+});
+
+test('with a linger, a wake-up does not read until it ends; appends meanwhile are one batch, and stop ends it', async (t) => {
+  const feed = memoryFeed();
+  const batches: number[] = [];
+  const sub = subscribeByPolling({
+    after: START,
+    batchSize: 100,
+    handler: async (b) => void batches.push(b.length),
+    read: feed.read,
+    wake: feed.wake,
+    // Longer than any test may run: only stop() ends it.
+    lingerMs: 3_600_000,
+  });
+  await sub.caughtUp;
+  const readsBefore = feed.reads;
+  feed.push(1);
+  for (let k = 0; k < 50; k++) await turn();
+  feed.push(2);
+  for (let k = 0; k < 50; k++) await turn();
+  t.is(feed.reads, readsBefore, 'nothing read while lingering');
+  t.deepEqual(batches, []);
+  await sub.stop();
+  t.is(feed.reads, readsBefore, 'stopping while lingering reads nothing more');
+});
