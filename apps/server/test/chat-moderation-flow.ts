@@ -265,6 +265,7 @@ export const chatModerationFlow = (test: TestFn, name: string, setup: ProfileSet
         token: bob.token,
         headers: after(fine),
       });
+      t.is(page.status, 200, JSON.stringify(page.body));
       t.deepEqual(bodies(page), ['The assessment for the class from Scunthorpe is due']);
       t.is(page.body!.items[0].editedAt, null, 'the refused edit changed nothing');
     },

@@ -82,8 +82,20 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
   const roomIdOf = (req: Request): string => {
     return validated(roomIdParam(req.params.roomId, '/roomId'));
   };
-  const readableRoom = async (req: Request): Promise<RoomRow> => {
-    const room = await roomById(deps.sql, roomIdOf(req));
+  /**
+   * The room, if the caller may read it. `existsElsewhere`: another model has shown the room's
+   * events (the messages model reached a send's token), so a room missing here is one the
+   * rooms model, another consumer, has not applied yet: wait for it, within the same budget.
+   */
+  const readableRoom = async (req: Request, existsElsewhere = false): Promise<RoomRow> => {
+    const roomId = roomIdOf(req);
+    let room = await roomById(deps.sql, roomId);
+    if (
+      !room &&
+      existsElsewhere &&
+      (await deps.waitFor(chatRoomsProjection.name, schema.roomStreamId(roomId), 0))
+    )
+      room = await roomById(deps.sql, roomId);
     if (!room) throw new Problem('not_found', 'room_not_found', 'No such room.');
     if (!room.members.includes(req.ctx.actor!.userId!))
       throw new Problem('forbidden', 'not_a_member', 'You are not a member of this room.');
@@ -125,7 +137,7 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
       chatMessagesProjection.name,
       schema.messagesStreamId(roomIdOf(req)),
     );
-    const room = await readableRoom(req);
+    const room = await readableRoom(req, res.getHeader('X-Consistency') === 'caught-up');
     const limit = limitOf(req.query.limit);
     const before = seqOfCursor(req.query.before, room.roomId, 'before');
     const after = seqOfCursor(req.query.after, room.roomId, 'after');
