@@ -4,7 +4,7 @@ import { setImmediate as turn } from 'node:timers/promises';
 import { START, type FeedCursor, type FeedEvent } from '../ports/event-store.ts';
 import { subscribeByPolling } from './subscription.ts';
 
-/** A feed in memory: `reads` counts the reads, `push` appends and wakes. */
+/** A feed in memory: `reads` counts the reads, `push` appends and wakes, `subscribe` follows it. */
 const memoryFeed = () => {
   const events: FeedEvent[] = [];
   const wake = new EventEmitter();
@@ -24,20 +24,26 @@ const memoryFeed = () => {
       }
       wake.emit('append');
     },
+    /** Subscribed from the start; `batches` holds the size of each batch handled. */
+    subscribe(lingerMs?: number) {
+      const batches: number[] = [];
+      const sub = subscribeByPolling({
+        after: START,
+        batchSize: 100,
+        handler: async (b) => void batches.push(b.length),
+        read: feed.read,
+        wake,
+        ...(lingerMs === undefined ? {} : { lingerMs }),
+      });
+      return { sub, batches };
+    },
   };
   return feed;
 };
 
 test('without a linger, a wake-up reads at once, and each append is a batch of its own', async (t) => {
   const feed = memoryFeed();
-  const batches: number[] = [];
-  const sub = subscribeByPolling({
-    after: START,
-    batchSize: 100,
-    handler: async (b) => void batches.push(b.length),
-    read: feed.read,
-    wake: feed.wake,
-  });
+  const { sub, batches } = feed.subscribe();
   await sub.caughtUp;
   for (let i = 0; i < 3; i++) {
     feed.push(1);
@@ -48,18 +54,10 @@ test('without a linger, a wake-up reads at once, and each append is a batch of i
   t.deepEqual(batches, [1, 1, 1]);
 });
 
-test('with a linger, a wake-up does not read until it ends; appends meanwhile are one batch, and stop ends it', async (t) => {
+test('with a linger, wake-ups do not read until it ends, and stop ends it at once', async (t) => {
   const feed = memoryFeed();
-  const batches: number[] = [];
-  const sub = subscribeByPolling({
-    after: START,
-    batchSize: 100,
-    handler: async (b) => void batches.push(b.length),
-    read: feed.read,
-    wake: feed.wake,
-    // Longer than any test may run: only stop() ends it.
-    lingerMs: 3_600_000,
-  });
+  // Longer than any test may run: only stop() ends it.
+  const { sub, batches } = feed.subscribe(3_600_000);
   await sub.caughtUp;
   const readsBefore = feed.reads;
   feed.push(1);
