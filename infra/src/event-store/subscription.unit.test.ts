@@ -9,8 +9,6 @@ const memoryFeed = () => {
   const events: FeedEvent[] = [];
   const wake = new EventEmitter();
   const feed = {
-    wake,
-    events,
     reads: 0,
     read: async (after: FeedCursor, limit: number) => {
       feed.reads++;

@@ -46,15 +46,17 @@ export const CONSISTENCY_WAIT_MS = 3000;
  */
 export type WaitFor = (projection: string, streamId: string, position: number) => Promise<boolean>;
 
+/** Whether the projection reached the request's token (as `X-Consistency` says); undefined without one. */
 export const awaitConsistency = async (
   req: Request,
   res: Response,
   waitFor: WaitFor,
   projection: string,
   streamId: string,
-): Promise<void> => {
+): Promise<boolean | undefined> => {
   const token = consistencyToken(req);
-  if (token === undefined) return;
+  if (token === undefined) return undefined;
   const reached = await waitFor(projection, streamId, token);
   res.setHeader('X-Consistency', reached ? 'caught-up' : 'stale');
+  return reached;
 };

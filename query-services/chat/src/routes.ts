@@ -130,14 +130,14 @@ export const chatQueryRoutes = (deps: ChatQueryDeps): Router => {
 
   router.get('/api/chat/rooms/:roomId/messages', auth, async (req, res) => {
     // A send's token names the room's messages stream: wait for it before the room is checked.
-    await awaitConsistency(
+    const reached = await awaitConsistency(
       req,
       res,
       deps.waitFor,
       chatMessagesProjection.name,
       schema.messagesStreamId(roomIdOf(req)),
     );
-    const room = await readableRoom(req, res.getHeader('X-Consistency') === 'caught-up');
+    const room = await readableRoom(req, reached === true);
     const limit = limitOf(req.query.limit);
     const before = seqOfCursor(req.query.before, room.roomId, 'before');
     const after = seqOfCursor(req.query.after, room.roomId, 'after');
