@@ -20,6 +20,7 @@ import { courseStreamId } from '@lectern/schemas/content/index';
 import { generatedCatalogue, misspelt, random, withoutAccents, type Catalogue } from './content-data.ts';
 import { quietLogger, withDatabase, type Engines } from './engines.ts';
 import { openSqlLog } from './logs.ts';
+import { cpuMsOf } from './proc-cpu.ts';
 import { perSecond, progress, round, summarize } from './stats.ts';
 
 export type ContentPlan = Readonly<{
@@ -185,14 +186,6 @@ const onDatabase = async (label: string, sql: Sql, courses: number, plan: Conten
     await log.close().catch(() => {});
     await store.close();
   }
-};
-
-/** utime + stime of a process, in milliseconds, from /proc (Linux). */
-const cpuMsOf = async (pid: number): Promise<number> => {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After the name: state is field 3, utime 14 and stime 15 (1-based over the whole line).
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 };
 
 type Part = {

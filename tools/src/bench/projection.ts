@@ -4,12 +4,13 @@ import type { MessageLog } from '@lectern/infra/ports/message-log';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { createMetrics } from '@lectern/infra/runtime/metrics';
 import type { SqlProjection } from '@lectern/infra/runtime/projection';
-import { projectionRunner } from '@lectern/infra/runtime/projection-runner';
+import { projectionRunner, REBUILD_PAGE_SIZE } from '@lectern/infra/runtime/projection-runner';
 import { pgliteSql, postgresSql, type Sql } from '@lectern/infra/sql/index';
 import { POOL_SIZE } from './append.ts';
 import { benchId, quietLogger, withDatabase, type Engines } from './engines.ts';
 import { counterValue, prefill, relayToHead } from './fixtures.ts';
 import { dropKafkaNamespace, openKafkaLog, openSqlLog } from './logs.ts';
+import { localPostgresCpuMs } from './proc-cpu.ts';
 import { median, perSecond, progress, round, sleep } from './stats.ts';
 
 const MEASURED = ['profiles', 'profile_history'] as const;
@@ -45,6 +46,12 @@ type RebuildRun = Readonly<{
    * steadier than wall time on a shared machine, and what a rebuild's speed is made of beside the database's.
    */
   cpuSeconds: number;
+  /**
+   * CPU the local PostgreSQL server spent meanwhile (`localPostgresCpuMs`), in seconds; null on
+   * PGlite (it runs in this process) or a server elsewhere. With `cpuSeconds`, the work a run asks
+   * of the machine's cores, whatever its wall time.
+   */
+  serverCpuSeconds: number | null;
 }>;
 type Rebuild = Readonly<{
   events: number;
@@ -127,6 +134,7 @@ const rebuild = async (
   const runner = await projectionRunner({ projection: p, sql, log, store, namespace, logger: quietLogger() });
   const runs: RebuildRun[] = [];
   for (let i = 0; i < REBUILD_RUNS; i++) {
+    const server0 = sql.kind === 'postgres' ? await localPostgresCpuMs() : null;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     let lastPage = t0;
@@ -139,6 +147,7 @@ const rebuild = async (
     });
     const end = performance.now();
     const cpu = process.cpuUsage(cpu0);
+    const server1 = server0 === null ? null : await localPostgresCpuMs();
     const [agree, compare] = [began.agree ?? end, began.compare ?? end];
     const phases = {
       replay: round((lastPage - t0) / 1000, 3),
@@ -155,6 +164,7 @@ const rebuild = async (
       perSecond: perSecond(r.events, r.seconds * 1000),
       phases,
       cpuSeconds: round((cpu.user + cpu.system) / 1e6, 3),
+      serverCpuSeconds: server0 === null || server1 === null ? null : round((server1 - server0) / 1000, 2),
     });
   }
   const seconds = median(runs.map((r) => r.seconds));
@@ -297,7 +307,9 @@ export const projectionSection = async (engines: Engines, events: number) => {
       `${events} profile.ProfileUpdated events (${EVENTS_PER_USER} per user) appended and relayed to the log first; ` +
       `apply = a fresh projection runner consuming the topic from the beginning (batches of up to 1000), timed from start() ` +
       `resolving until its applied counter reaches every event (checked against projection_status); rebuild = runner.rebuild() ` +
-      `(store pages of 5000 into shadow tables, verified against the live model, then swapped), median of ${REBUILD_RUNS} runs, on the same database after the live apply; one projection at a time`,
+      `(store pages of ${REBUILD_PAGE_SIZE.postgres} on PostgreSQL and ${REBUILD_PAGE_SIZE.pglite} on PGlite into shadow tables, ` +
+      `verified against the live model, then swapped), median of ${REBUILD_RUNS} runs, on the same database after the live apply; ` +
+      `one projection at a time; per run, cpuSeconds = this process's CPU and serverCpuSeconds = the local PostgreSQL server's (/proc)`,
     ...result,
   };
 };
