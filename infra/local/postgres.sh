@@ -3,7 +3,8 @@
 #
 #   infra/local/postgres.sh start|stop|status|url
 #
-# Port: LECTERN_PG_PORT (55432). Data and log: LECTERN_PG_DIR
+# Port: LECTERN_PG_PORT (15432: below Linux's ephemeral ports, 32768-60999, like
+# every engine here, so no outgoing connection can hold it). Data and log: LECTERN_PG_DIR
 # ($LECTERN_ENGINES_DIR/postgres; /var/lib/postgresql/lectern as root). Installs Debian's postgresql when missing.
 # `start` is idempotent: if something already answers on the port it is taken
 # to be our server (only the `lectern` database is ensured on it).
@@ -12,7 +13,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PORT="${LECTERN_PG_PORT:-55432}"
+PORT="${LECTERN_PG_PORT:-15432}"
 # As root the server runs as the `postgres` user, which cannot reach a folder
 # under /root (mode 700); its own home is the natural place instead.
 if ((EUID == 0)); then
