@@ -45,7 +45,9 @@ export const workBoard = (now: () => number = () => performance.now()): WorkBoar
     started: number;
     progress: Omit<RebuildProgress, 'phase'> & { phase: ProjectionWork['phase'] };
   };
-  const entries = new Map<string, Entry>();
+  // A model's runs in the order they began. Only one runs at a time (a second is refused at
+  // once), so the board shows the oldest: a refused one never hides the run it was refused for.
+  const entries = new Map<string, Entry[]>();
   return {
     async track(name, action, work) {
       const entry: Entry = {
@@ -53,19 +55,20 @@ export const workBoard = (now: () => number = () => performance.now()): WorkBoar
         started: now(),
         progress: { phase: 'replay', eventsRead: 0, position: null, headPosition: null },
       };
-      entries.set(name, entry);
+      entries.set(name, [...(entries.get(name) ?? []), entry]);
       try {
         return await work({
           onProgress: (p) => (entry.progress = { ...p }),
           phase: (phase) => (entry.progress = { ...entry.progress, phase }),
         });
       } finally {
-        // A second run of the same model may have taken the place meanwhile: leave it.
-        if (entries.get(name) === entry) entries.delete(name);
+        const left = (entries.get(name) ?? []).filter((e) => e !== entry);
+        if (left.length) entries.set(name, left);
+        else entries.delete(name);
       }
     },
     of(name) {
-      const entry = entries.get(name);
+      const entry = entries.get(name)?.[0];
       if (!entry) return null;
       const seconds = Math.max(0, (now() - entry.started) / 1000);
       return {
