@@ -119,6 +119,44 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
     problem(t, unknown, 404, 'projection_not_found');
     t.true((unknown.body!.known as string[]).includes('analytics'));
   });
+
+  // Serial (serial tests run before the others): the lock held here would refuse the flow's rebuilds.
+  // Another process's rebuild holds the lock on the server; the embedded profile's is in its process.
+  if (name !== 'embedded')
+    test.serial(
+      `${name}: rebuild analytics while another process rebuilds it is refused: 409 projection_busy`,
+      async (t) => {
+        const l = await server();
+        const admin = (await l.signAccessToken({ sub: randomUUID(), roles: ['admin'] })).token;
+        let release = () => {};
+        const held = new Promise<void>((resolve) => (release = resolve));
+        let taken = () => {};
+        const locked = new Promise<void>((resolve) => (taken = resolve));
+        const elsewhere = l.sql.transaction(async (tx) => {
+          await tx.query("select pg_advisory_xact_lock(hashtextextended('lectern.rebuild.analytics', 0))");
+          taken();
+          await held;
+        });
+        try {
+          await locked;
+          problem(
+            t,
+            await http('POST', '/api/admin/projections/analytics/rebuild', { token: admin }),
+            409,
+            'projection_busy',
+          );
+          const refused = await runCli(['rebuild', 'analytics'], {
+            LECTERN_URL: l.url,
+            LECTERN_TOKEN: admin,
+          });
+          t.is(refused.code, 1);
+          t.regex(refused.stderr, /analytics is running already \(here or in another process\); try again/);
+        } finally {
+          release();
+          await elsewhere;
+        }
+      },
+    );
 };
 
 onEveryProfile(test, flow, { clickhouse: true });

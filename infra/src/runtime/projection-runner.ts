@@ -371,13 +371,21 @@ const rebuildingIn = new WeakMap<Sql, Set<string>>();
 
 /**
  * Runs `work` (a rebuild, diff or audit of `name`) while no other runs, in
- * any process on the database, or throws `ProjectionBusy` at once. On
+ * any process on the database, or throws `ProjectionBusy` at once. The
+ * SQL read models' runner takes it for each; a consumer that rebuilds what
+ * it feeds elsewhere (the ClickHouse analytics) takes it too, under its
+ * own name, since its replicas share one set of shadow tables. On
  * PostgreSQL the lock is a transaction-scoped advisory lock on a connection
  * that does nothing else: idle in a transaction that never writes (so has
  * no id), it holds back neither the feed, which waits only for
  * transactions with ids, nor vacuum; it goes with the process if that dies.
  */
-const exclusively = async <T>(sql: Sql, name: string, log: Logger, work: () => Promise<T>): Promise<T> => {
+export const exclusively = async <T>(
+  sql: Sql,
+  name: string,
+  log: Logger,
+  work: () => Promise<T>,
+): Promise<T> => {
   if (sql.kind === 'pglite') {
     const busy = rebuildingIn.get(sql) ?? new Set<string>();
     rebuildingIn.set(sql, busy);

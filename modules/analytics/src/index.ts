@@ -18,7 +18,7 @@ import { INGEST_LIMITS, INGEST_PATH } from '@lectern/schemas/analytics/limits';
 import { analyticsReportsApi, analyticsReportsTags } from '@lectern/schemas/analytics/reports-api';
 import { pdfReportsApi, pdfReportsTags } from '@lectern/schemas/analytics/pdf-reports-api';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
-import { oneAtATime } from '@lectern/infra/runtime/one-at-a-time';
+import { exclusively } from '@lectern/infra/runtime/projection-runner';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { pdfReportEvents } from '@lectern/schemas/analytics/pdf-reports';
 import { ingestMessageSchema } from '@lectern/schemas/analytics/ingest';
@@ -102,23 +102,25 @@ export const analyticsModule = (settings: AnalyticsSettings): ContextModule => (
           contexts: settings.contexts,
           partitions: INGEST_PARTITIONS,
         }),
-      // One at a time in this process: a second rebuild would drop the first one's shadow tables.
-      rebuild: oneAtATime((p: Platform, opts: Readonly<{ acceptDifferences: boolean }>) =>
-        rebuildAnalytics(
-          {
-            analytics: storeOf(p),
-            store: p.store,
-            log: p.log,
-            sql: p.sql,
-            logger: p.logger,
-            namespace: p.namespace,
-            contexts: settings.contexts,
-            partitions: INGEST_PARTITIONS,
-            now: () => p.clock.now().getTime(),
-          },
-          opts,
+      // One at a time in the deployment: a second rebuild, here or in another process, would drop
+      // the first one's shadow tables, so it is refused (409 projection_busy) as a SQL model's is.
+      rebuild: (p: Platform, opts: Readonly<{ acceptDifferences: boolean }>) =>
+        exclusively(p.sql, 'analytics', p.logger, () =>
+          rebuildAnalytics(
+            {
+              analytics: storeOf(p),
+              store: p.store,
+              log: p.log,
+              sql: p.sql,
+              logger: p.logger,
+              namespace: p.namespace,
+              contexts: settings.contexts,
+              partitions: INGEST_PARTITIONS,
+              now: () => p.clock.now().getTime(),
+            },
+            opts,
+          ),
         ),
-      ),
     },
   ],
   routes: async (p) => {

@@ -86,7 +86,9 @@ const LEFTOVER = `^(${MODEL.join('|')})(_retired)?_v[0-9]+$`;
  *    telemetry that reached the old tables since 5; replay the store's
  *    events since 5 into the new ones (copies collapse); drop the old model.
  *
- * One rebuild at a time: a second one drops the first one's shadow.
+ * One rebuild at a time: a second one drops the first one's shadow, so the
+ * caller holds the model's rebuild lock (the analytics module takes
+ * `exclusively` from projection-runner.ts, across processes).
  *
  * @example
  *   const result = await rebuildAnalytics({ analytics, store, log, sql, logger, contexts: ['profile'] });
