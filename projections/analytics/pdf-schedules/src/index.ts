@@ -15,6 +15,8 @@ export const pdfSchedulesProjection = documentProjection<PdfScheduleDoc>({
   name: 'pdf_report_schedules',
   version: 1,
   contexts: ['analytics'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: ['analytics.PdfReportScheduled', 'analytics.PdfReportScheduleCancelled'],
   table: TABLE,
   key: (e) => (isPdfReportEvent(e) && 'scheduleId' in e.data ? e.data.scheduleId : null),

@@ -15,6 +15,8 @@ export const chatAttachmentsUnsentProjection: SqlProjection = {
   name: 'chat_attachments_unsent',
   version: 1,
   contexts: ['chat'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: ['chat.AttachmentRequested', 'chat.AttachmentLinked', 'chat.AttachmentExpired'],
   tables: [TABLE],
   ddl: (t) => `

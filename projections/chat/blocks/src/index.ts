@@ -17,6 +17,8 @@ export const chatBlocksProjection: SqlProjection = {
   name: 'chat_blocks',
   version: 1,
   contexts: ['chat'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: ['chat.UserBlocked', 'chat.UserUnblocked'],
   tables: [TABLE],
   ddl: (t) => `

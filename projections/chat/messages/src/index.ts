@@ -34,6 +34,8 @@ export const chatMessagesProjection: SqlProjection = {
   name: 'chat_messages',
   version: 1,
   contexts: ['chat'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: ['chat.MessageSent', 'chat.MessageEdited', 'chat.MessageRedacted'],
   tables: [TABLE],
   ddl: (t) => `

@@ -26,6 +26,8 @@ export const chatRoomsProjection: SqlProjection = {
   // 2: slow_mode_seconds.
   version: 2,
   contexts: ['chat'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: ['chat.RoomCreated', 'chat.MemberInvited', 'chat.MemberLeft', 'chat.SlowModeSet'],
   tables: [ROOMS, MEMBERS],
   ddl: (t) => `

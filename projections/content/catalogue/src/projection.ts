@@ -40,6 +40,8 @@ export const courseCatalogueProjection: SqlProjection = {
   name: CATALOGUE,
   version: 1,
   contexts: ['content'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: Object.keys(schema.contentEvents).filter((t) => !t.startsWith('content.MediaAsset')),
   tables: [CATALOGUE],
   ddl: (t) => {

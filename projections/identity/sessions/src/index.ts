@@ -25,6 +25,8 @@ export const identitySessionsProjection: SqlProjection = {
   name: 'identity_sessions',
   version: 1,
   contexts: ['identity'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: ['identity.TokenFamilyStarted', 'identity.RefreshTokenRotated', 'identity.TokenFamilyRevoked'],
   tables: [TABLE],
   ddl: (t) => `

@@ -38,6 +38,8 @@ export const identityUsersProjection: SqlProjection = {
   name: 'identity_users',
   version: 1,
   contexts: ['identity'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: events,
   tables: [TABLE],
   ddl: (t) => `

@@ -36,6 +36,8 @@ export const notificationLogProjection: SqlProjection = {
   name: 'notification_log',
   version: 1,
   contexts: ['notifications'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: [
     'notifications.NotificationSent',
     'notifications.NotificationSuppressed',

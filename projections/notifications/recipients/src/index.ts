@@ -74,6 +74,8 @@ export const notificationRecipientsProjection: SqlProjection = documentProjectio
   // 2: the display name (a fan-out names the author).
   version: 2,
   contexts: ['identity', 'profile'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: [
     'identity.UserRegistered',
     'identity.EmailChanged',

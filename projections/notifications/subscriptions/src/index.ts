@@ -64,6 +64,8 @@ export const subscriptionsProjection: SqlProjection = {
   name: 'notification_subscriptions',
   version: 1,
   contexts: ['notifications'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: Object.keys(schema.subscriptionEvents),
   tables: [PREFERENCES, SUBSCRIBERS],
   ddl: (t) => `

@@ -18,6 +18,8 @@ export const experienceLevelsProjection = documentProjection<ExperienceLevelDocu
   name: 'experience_levels',
   version: 1,
   contexts: ['profile'],
+  // Made of its events' data alone: a rebuild reads no metadata.
+  metadata: [],
   eventTypes: [
     'profile.ExperienceLevelDefined',
     'profile.ExperienceLevelChanged',
