@@ -14,7 +14,7 @@ import {
 import { relayedUpTo } from '@lectern/infra/runtime/relay';
 import type { Sql } from '@lectern/infra/sql/sql';
 import { compareDomainRows, liveOnlyRows } from './rebuild-compare.ts';
-import { domainRows } from './rows.ts';
+import { domainRows, ROW_METADATA } from './rows.ts';
 import { ANALYTICS_TABLES, ANALYTICS_VIEWS, analyticsSchema, type EventRow } from './schema.ts';
 
 export type AnalyticsRebuildDeps = Readonly<{
@@ -133,13 +133,13 @@ export const rebuildAnalytics = async (
       writing = batch.length ? analytics.insert(table, batch) : Promise.resolve();
       writing.catch(() => {});
     };
-    let next = store.readAll(cursor, pageSize);
+    let next = store.readAll(cursor, pageSize, { metadata: ROW_METADATA });
     for (;;) {
       const page = await next;
       if (page.length === 0) break;
       cursor = page[page.length - 1]!.cursor;
       position = page[page.length - 1]!.position;
-      next = store.readAll(cursor, pageSize);
+      next = store.readAll(cursor, pageSize, { metadata: ROW_METADATA });
       next.catch(() => {});
       const at = now();
       for (const e of page) {
@@ -158,7 +158,7 @@ export const rebuildAnalytics = async (
   const idsAfter = async (from: FeedCursor): Promise<Set<string>> => {
     const ids = new Set<string>();
     for (let cursor = from; ;) {
-      const page = await store.readAll(cursor, pageSize);
+      const page = await store.readAll(cursor, pageSize, { metadata: ROW_METADATA });
       if (page.length === 0) return ids;
       cursor = page[page.length - 1]!.cursor;
       for (const e of page)

@@ -1,4 +1,4 @@
-import { contextOf, type RecordedEvent } from '@lectern/schemas';
+import { contextOf, type MetadataKey, type RecordedEvent } from '@lectern/schemas';
 import type { IngestMessage } from '@lectern/schemas/analytics/ingest';
 import { decisionEventsOf, isDeliveryEvent } from '@lectern/schemas/notifications/events';
 import type { EventRow } from './schema.ts';
@@ -16,6 +16,13 @@ export const telemetryRow = (m: IngestMessage, ingestedAt: number): EventRow => 
   schema_version: 1,
   ingested_at: ingestedAt,
 });
+
+/**
+ * The metadata keys a domain event's rows are made of (`subjectOf` reads
+ * the actor): all a rebuild reads of the store's metadata, which is most of
+ * an event's JSON.
+ */
+export const ROW_METADATA = ['actor'] as const satisfies readonly MetadataKey[];
 
 /**
  * The user a domain event is about: `data.userId` when the event names one
