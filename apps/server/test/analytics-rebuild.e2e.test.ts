@@ -4,7 +4,7 @@ import { ch } from '@lectern/infra/analytics/sql';
 import { waitUntil } from '@lectern/infra/testing/wait';
 import { runCli } from '../../../tools/src/testing/run-cli.ts';
 import { jsonClient, problem } from './http-client.ts';
-import { onEveryProfile, sharedLectern, type ProfileSetup } from './testing.ts';
+import { holdRebuildLock, onEveryProfile, sharedLectern, type ProfileSetup } from './testing.ts';
 
 /**
  * `lectern rebuild analytics` end to end: the CLI against a whole backend,
@@ -128,17 +128,8 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
       async (t) => {
         const l = await server();
         const admin = (await l.signAccessToken({ sub: randomUUID(), roles: ['admin'] })).token;
-        let release = () => {};
-        const held = new Promise<void>((resolve) => (release = resolve));
-        let taken = () => {};
-        const locked = new Promise<void>((resolve) => (taken = resolve));
-        const elsewhere = l.sql.transaction(async (tx) => {
-          await tx.query("select pg_advisory_xact_lock(hashtextextended('lectern.rebuild.analytics', 0))");
-          taken();
-          await held;
-        });
+        const release = await holdRebuildLock(l.sql, 'analytics');
         try {
-          await locked;
           problem(
             t,
             await http('POST', '/api/admin/projections/analytics/rebuild', { token: admin }),
@@ -152,8 +143,7 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
           t.is(refused.code, 1);
           t.regex(refused.stderr, /analytics is running already \(here or in another process\); try again/);
         } finally {
-          release();
-          await elsewhere;
+          await release();
         }
       },
     );

@@ -6,7 +6,7 @@ import { feedShows, waitUntil } from '@lectern/infra/testing/wait';
 import { projectionStatusList } from '@lectern/schemas/operations/api';
 import { runCli } from '../../../tools/src/testing/run-cli.ts';
 import { jsonClient, problem } from './http-client.ts';
-import { onEveryProfile, sharedLectern, type ProfileSetup } from './testing.ts';
+import { holdRebuildLock, onEveryProfile, sharedLectern, type ProfileSetup } from './testing.ts';
 
 /**
  * `lectern history`, `related` and `as-of` end to end: the CLI spawned as
@@ -696,17 +696,8 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
       `${name}: a rebuild, diff or audit while another process rebuilds the model is refused: 409 projection_busy`,
       async (t) => {
         const { l, admin, env } = await tokens();
-        let release = () => {};
-        const held = new Promise<void>((resolve) => (release = resolve));
-        let taken = () => {};
-        const locked = new Promise<void>((resolve) => (taken = resolve));
-        const elsewhere = l.sql.transaction(async (tx) => {
-          await tx.query("select pg_advisory_xact_lock(hashtextextended('lectern.rebuild.profiles', 0))");
-          taken();
-          await held;
-        });
+        const release = await holdRebuildLock(l.sql, 'profiles');
         try {
-          await locked;
           for (const [method, path] of [
             ['POST', '/api/admin/projections/profiles/rebuild'],
             ['GET', '/api/admin/projections/profiles/diff'],
@@ -717,8 +708,7 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
           t.is(refused.code, 1);
           t.regex(refused.stderr, /running already \(here or in another process\); try again/);
         } finally {
-          release();
-          await elsewhere;
+          await release();
         }
         t.is((await http('GET', '/api/admin/projections/profiles/diff', { token: admin })).status, 200);
       },

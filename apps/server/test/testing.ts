@@ -6,6 +6,7 @@ import type { TestFn } from 'ava';
 import { clickhouseStore } from '@lectern/infra/analytics/clickhouse-store';
 import { ch, ident } from '@lectern/infra/analytics/sql';
 import { freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
+import type { Sql } from '@lectern/infra/sql/sql';
 import { loadConfig, type Config } from '../src/config.ts';
 import { PATIENT_READS } from './patient-reads.ts';
 import { startLectern, type Lectern } from '../src/server.ts';
@@ -136,4 +137,31 @@ export const onEveryProfile = (
       },
     };
   });
+};
+
+/**
+ * Takes the rebuild lock of model `name` (what a rebuild, diff or audit in
+ * another process holds: a transaction-scoped advisory lock) on a session
+ * of its own, and resolves once it is held, to a function that gives it up.
+ *
+ * @example
+ *   const release = await holdRebuildLock(l.sql, 'profiles');
+ *   try { … 409 projection_busy … } finally { await release(); }
+ */
+export const holdRebuildLock = async (sql: Sql, name: string): Promise<() => Promise<void>> => {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let taken = () => {};
+  const locked = new Promise<void>((resolve) => (taken = resolve));
+  const session = sql.transaction(async (tx) => {
+    await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`lectern.rebuild.${name}`]);
+    taken();
+    await held;
+  });
+  // A session that failed before it took the lock settles `locked` too, with its error.
+  await Promise.race([locked, session]);
+  return async () => {
+    release();
+    await session;
+  };
 };
