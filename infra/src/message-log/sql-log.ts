@@ -45,7 +45,10 @@ export { murmur2, partitionFor } from './partitioner.ts';
  */
 
 export type SqlLogOptions = Readonly<{
-  /** How often a consumer renews its membership and leases and rebalances; default by engine (`SQL_LOG_TIMINGS`). */
+  /**
+   * How often a consumer renews its membership and leases and rebalances; default by engine
+   * (`SQL_LOG_TIMINGS`), and at most a third of `sessionTimeoutMs` when only that is given.
+   */
   heartbeatIntervalMs?: number;
   /** A member, and its leases, not renewed for this long is presumed dead; default by engine. */
   sessionTimeoutMs?: number;
@@ -102,13 +105,15 @@ const positiveInt = (value: number, what: string) => {
  */
 export const sqlLog = async (sql: Sql, options: SqlLogOptions = {}): Promise<MessageLog> => {
   const defaults = SQL_LOG_TIMINGS[sql.kind];
-  const heartbeatIntervalMs = positiveInt(
-    options.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs,
-    'heartbeatIntervalMs',
-  );
   const sessionTimeoutMs = positiveInt(
     options.sessionTimeoutMs ?? defaults.sessionTimeoutMs,
     'sessionTimeoutMs',
+  );
+  // A session given without a beat gets one that fits it: a third of it at most, as Kafka advises.
+  const heartbeatIntervalMs = positiveInt(
+    options.heartbeatIntervalMs ??
+      Math.max(1, Math.min(defaults.heartbeatIntervalMs, Math.floor(sessionTimeoutMs / 3))),
+    'heartbeatIntervalMs',
   );
   const pollIntervalMs = positiveInt(options.pollIntervalMs ?? defaults.pollIntervalMs, 'pollIntervalMs');
   if (sessionTimeoutMs < 2 * heartbeatIntervalMs) {
