@@ -2,7 +2,6 @@ import { Router } from 'express';
 import { authenticate, requireRole, type VerifiedToken } from '@lectern/infra/http/auth';
 import { Problem, validationProblem } from '@lectern/infra/runtime/errors';
 import {
-  ProjectionBusy,
   RebuildNotVerified,
   projectionRunner,
   type ProjectionRunner,
@@ -10,6 +9,7 @@ import {
   type RebuildResult,
 } from '@lectern/infra/runtime/projection-runner';
 import { liveTables } from '@lectern/infra/runtime/projection-runner';
+import { ProjectionBusy } from '@lectern/infra/runtime/rebuild-lock';
 import type { SqlProjection } from '@lectern/infra/runtime/projection';
 import { primaryKeyOf } from '@lectern/infra/runtime/rebuild-verify';
 import {

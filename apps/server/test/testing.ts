@@ -149,19 +149,17 @@ export const onEveryProfile = (
  *   try { … 409 projection_busy … } finally { await release(); }
  */
 export const holdRebuildLock = async (sql: Sql, name: string): Promise<() => Promise<void>> => {
-  let release = () => {};
-  const held = new Promise<void>((resolve) => (release = resolve));
-  let taken = () => {};
-  const locked = new Promise<void>((resolve) => (taken = resolve));
+  const held = Promise.withResolvers<void>();
+  const locked = Promise.withResolvers<void>();
   const session = sql.transaction(async (tx) => {
     await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`lectern.rebuild.${name}`]);
-    taken();
-    await held;
+    locked.resolve();
+    await held.promise;
   });
-  // A session that failed before it took the lock settles `locked` too, with its error.
-  await Promise.race([locked, session]);
+  // A session that fails before it takes the lock ends the wait with its error.
+  await Promise.race([locked.promise, session]);
   return async () => {
-    release();
+    held.resolve();
     await session;
   };
 };

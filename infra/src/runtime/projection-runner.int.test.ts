@@ -12,7 +12,6 @@ import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { liveTable, UndeclaredMetadata, type SqlProjection } from './projection.ts';
 import {
-  ProjectionBusy,
   RebuildNotVerified,
   applyBatch,
   dlqTopic,
@@ -20,6 +19,7 @@ import {
   projectionRunner,
   type RebuildProgress,
 } from './projection-runner.ts';
+import { ProjectionBusy } from './rebuild-lock.ts';
 import { startRelay } from './relay.ts';
 
 type Engines = RuntimeEngines;

@@ -18,7 +18,7 @@ import { INGEST_LIMITS, INGEST_PATH } from '@lectern/schemas/analytics/limits';
 import { analyticsReportsApi, analyticsReportsTags } from '@lectern/schemas/analytics/reports-api';
 import { pdfReportsApi, pdfReportsTags } from '@lectern/schemas/analytics/pdf-reports-api';
 import type { ContextModule, Platform } from '@lectern/infra/runtime/context-module';
-import { exclusively } from '@lectern/infra/runtime/projection-runner';
+import { exclusively } from '@lectern/infra/runtime/rebuild-lock';
 import { reactorWorker } from '@lectern/infra/runtime/reactor';
 import { pdfReportEvents } from '@lectern/schemas/analytics/pdf-reports';
 import { ingestMessageSchema } from '@lectern/schemas/analytics/ingest';

@@ -88,7 +88,7 @@ const LEFTOVER = `^(${MODEL.join('|')})(_retired)?_v[0-9]+$`;
  *
  * One rebuild at a time: a second one drops the first one's shadow, so the
  * caller holds the model's rebuild lock (the analytics module takes
- * `exclusively` from projection-runner.ts, across processes).
+ * `exclusively` from rebuild-lock.ts, across processes).
  *
  * @example
  *   const result = await rebuildAnalytics({ analytics, store, log, sql, logger, contexts: ['profile'] });
