@@ -118,10 +118,12 @@ for (const { name, open } of sqlEngines(test, 'feed hints'))
     const store = await sqlEventStore(sql);
     try {
       const actor = { userId: randomUUID(), roles: ['learner'] };
+      // None with a traceparent: a key named that an event has no value of reads as null.
+      const metadata = { ...events(1)[0]!.metadata, traceparent: null };
       const appended = Array.from({ length: 12 }, (_, n): NewEvent => ({
         ...events(1)[0]!,
         data: { n },
-        metadata: { ...events(1)[0]!.metadata, actor, requestId: `req-${n}` },
+        metadata: { ...metadata, actor, requestId: `req-${n}` },
       }));
       for (const [i, e] of appended.entries())
         await store.append('hinted-1', [e], { expectedRevision: i === 0 ? 'no_stream' : i - 1 });
@@ -159,6 +161,12 @@ for (const { name, open } of sqlEngines(test, 'feed hints'))
       const [bare] = await store.readAll(START, 1, { metadata: [] });
       t.deepEqual(bare!.metadata, {} as unknown, 'no keys named: none');
       t.deepEqual(bare!.data, { n: 0 });
+      const [lacking] = await store.readAll(START, 1, { metadata: ['traceparent', 'actor'] });
+      t.deepEqual(
+        lacking!.metadata,
+        { traceparent: null, actor } as unknown,
+        'a key named without a value: null',
+      );
       await t.throwsAsync(
         store.readAll(START, 1, { metadata: ['actor); drop table es_events; --' as 'actor'] }),
         { message: /not a metadata key/ },

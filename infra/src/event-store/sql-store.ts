@@ -37,12 +37,12 @@ type EventRow = {
   metadata: RecordedEvent['metadata'];
 };
 
-/** The columns of an event row; `metadata`, an expression over `${t}.metadata`, when not all of it is wanted. */
-const columnsOf = (t: string, metadata: string | null = null): string =>
+/** The columns of an event row; `metadata`, the columns that stand for `${t}.metadata`, when not all of it is wanted. */
+const columnsOf = (t: string, metadata = `${t}.metadata`): string =>
   `${t}.global_position, ${t}.transaction_id::text as tx, ${t}.stream_id, ${t}.revision,
    ${t}.event_id::text as event_id, ${t}.type, ${t}.schema_version,
    to_char(${t}.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at,
-   ${t}.data, ${metadata ?? `${t}.metadata`} as metadata`;
+   ${t}.data${metadata ? `, ${metadata}` : ''}`;
 
 const METADATA = new Set<string>(METADATA_KEYS);
 /** A metadata key named by a reader: one of `EventMetadata`'s, never arbitrary text. */
@@ -259,19 +259,13 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
       const [txid, position] = parseCursor(after);
       const params: unknown[] = [txid.toString(), position.toString(), limit];
       const param = (value: unknown) => `$${params.push(value)}`;
-      // Metadata is most of an event's JSON: decoding only the keys a reader
-      // uses saves the server's rendering and the client's parsing of the rest.
-      const metadata = hints.metadata
-        ? hints.metadata.length
-          ? `jsonb_build_object(${hints.metadata
-              .map((k) => {
-                const key = param(metadataKey(k));
-                return `${key}::text, es_events.metadata -> ${key}::text`;
-              })
-              .join(', ')})`
-          : `'{}'::jsonb`
-        : null;
-      const rows = await sql.query<EventRow>(
+      // Metadata is most of an event's JSON: sending only the keys a reader
+      // uses saves the server's rendering and the client's parsing of the
+      // rest. Each key comes as a column of its own: building one object of
+      // them on the server cost it a fifth of the read, and the client as much.
+      const keys = hints.metadata?.map(metadataKey);
+      const metadata = keys?.map((k, i) => `es_events.metadata -> ${param(k)}::text as m${i}`).join(', ');
+      const rows = await sql.query<EventRow & Partial<Record<`m${number}`, unknown>>>(
         `select ${columnsOf('es_events', metadata)} from es_events
          where (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
            and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -279,9 +273,14 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
          limit $3`,
         params,
       );
-      return rows.map((r): FeedEvent =>
-        Object.assign(toRecorded(r), { cursor: `${r.tx}:${r.global_position}` }),
-      );
+      return rows.map((r): FeedEvent => {
+        if (keys) {
+          const m: Record<string, unknown> = {};
+          for (const [i, k] of keys.entries()) m[k] = r[`m${i}`] ?? null;
+          r.metadata = m as RecordedEvent['metadata'];
+        }
+        return Object.assign(toRecorded(r), { cursor: `${r.tx}:${r.global_position}` });
+      });
     },
 
     // Committed events only (what this snapshot sees), those the feed still holds back included.
