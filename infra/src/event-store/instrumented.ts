@@ -33,6 +33,7 @@ export const instrumentedStore = (store: EventStore, metrics: Metrics): EventSto
   readCorrelation: (correlationId, opts) => store.readCorrelation(correlationId, opts),
   readAll: (after, limit, hints) => store.readAll(after, limit, hints),
   headCursor: () => store.headCursor(),
+  feedRelation: (sql, slice) => store.feedRelation(sql, slice),
   headPosition: () => store.headPosition(),
   subscribeToAll: (after, handler, opts) => store.subscribeToAll(after, handler, opts),
   getStreamMetadata: (streamId) => store.getStreamMetadata(streamId),

@@ -499,6 +499,9 @@ export const kurrentEventStore = async (connectionString: string): Promise<Event
       return head ? formatCursor(head) : START;
     },
 
+    // Its events live in KurrentDB, never in a SQL database.
+    feedRelation: () => null,
+
     // An event's global position is its commit position (toRecordedEvent), and the newest has the highest.
     async headPosition() {
       const head = await headPosition();

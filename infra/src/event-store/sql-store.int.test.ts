@@ -176,3 +176,87 @@ for (const { name, open } of sqlEngines(test, 'feed hints'))
       await close();
     }
   });
+
+/** The feed as a relation of the store's own database (`feedRelation`), for a rebuild's load in SQL. */
+for (const { name, open } of sqlEngines(test, 'feed relation'))
+  test(`${name}: feedRelation holds the events up to a cut, of the types named, in parts of whole streams; only on the store's own database`, async (t) => {
+    const { sql, close } = await open();
+    const store = await sqlEventStore(sql);
+    const elsewhere = await pgliteSql(null);
+    try {
+      const streams = Array.from({ length: 8 }, (_, i) => `rel${i}-${randomUUID()}`);
+      const appended: NewEvent[] = [];
+      for (const s of streams) {
+        const batch = events(3).map((e, i) => ({ ...e, type: i === 2 ? 'test.Other' : 'test.Happened' }));
+        await store.append(s, batch, { expectedRevision: 'no_stream' });
+        appended.push(...batch);
+      }
+      await feedShows(
+        store,
+        appended.map((e) => e.id),
+        60_000,
+      );
+      const upTo = await store.headCursor();
+      await store.append(streams[0]!, events(1), { expectedRevision: 2 });
+      const happened = appended.filter((e) => e.type === 'test.Happened');
+      const slice = { upTo, types: ['test.Happened'] };
+      const read = (relation: string | null) =>
+        sql.query<{ event_id: string; stream_id: string }>(
+          `select event_id::text as event_id, stream_id from ${relation!} e order by position`,
+        );
+
+      t.deepEqual(
+        (await read(store.feedRelation(sql, slice))).map((r) => r.event_id),
+        happened.map((e) => e.id),
+        'every event up to the cut, of the types named, in order of position; none after it',
+      );
+      const parts = await Promise.all(
+        [0, 1, 2].map((i) => read(store.feedRelation(sql, { ...slice, part: [i, 3] }))),
+      );
+      t.deepEqual(
+        parts
+          .flat()
+          .map((r) => r.event_id)
+          .sort(),
+        happened.map((e) => e.id).sort(),
+        'the parts together hold each event once',
+      );
+      t.is(
+        parts.reduce((n, rows) => n + new Set(rows.map((r) => r.stream_id)).size, 0),
+        streams.length,
+        'each stream in one part',
+      );
+      t.deepEqual(await read(store.feedRelation(sql, { ...slice, types: [] })), [], 'no types: no events');
+      t.deepEqual(
+        await read(store.feedRelation(sql, { ...slice, upTo: START })),
+        [],
+        'up to the start: none',
+      );
+
+      const [first] = await sql.query<Record<string, unknown>>(
+        `select position, stream_id, revision, event_id::text as event_id, type, schema_version,
+                occurred_at, data, metadata
+           from ${store.feedRelation(sql, slice)} e order by position limit 1`,
+      );
+      t.like(first, {
+        stream_id: streams[0],
+        event_id: happened[0]!.id,
+        type: 'test.Happened',
+        schema_version: 1,
+        data: { n: 0 },
+        metadata: happened[0]!.metadata,
+      });
+      t.is(Number(first!.revision), 0);
+      t.is(new Date(first!.occurred_at as Date).toISOString(), happened[0]!.occurredAt);
+
+      t.is(store.feedRelation(elsewhere, slice), null, 'a database the store is not in: none');
+      t.throws(() => store.feedRelation(sql, { ...slice, types: ["x') or true; --"] }), {
+        message: /not an event type/,
+      });
+      t.throws(() => store.feedRelation(sql, { ...slice, part: [3, 3] }), { message: /not a part/ });
+    } finally {
+      await elsewhere.close();
+      await store.close();
+      await close();
+    }
+  });

@@ -51,6 +51,12 @@ const metadataKey = (key: string): string => {
   return key;
 };
 
+/** An event type as an SQL literal; one that needs quoting is no event type of Lectern's. */
+const typeLiteral = (type: string): string => {
+  if (!/^[A-Za-z0-9_.-]+$/.test(type)) throw new Error(`not an event type: ${type}`);
+  return `'${type}'`;
+};
+
 const toRecorded = (r: EventRow): RecordedEvent => ({
   id: r.event_id,
   type: r.type,
@@ -281,6 +287,22 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
         }
         return Object.assign(toRecorded(r), { cursor: `${r.tx}:${r.global_position}` });
       });
+    },
+
+    // Every transaction up to the cut's had ended when the cut was read (the feed's own rule), so
+    // the relation holds the same events whenever it is read: statements side by side agree.
+    feedRelation(other, { upTo, types, part = [0, 1] }) {
+      if (other !== sql) return null;
+      const [txid, position] = parseCursor(upTo);
+      const [i, n] = part;
+      if (!Number.isInteger(i) || !Number.isInteger(n) || i < 0 || i >= n)
+        throw new Error(`not a part of the feed: ${i} of ${n}`);
+      const ofTypes = types.length ? `type in (${types.map(typeLiteral).join(', ')})` : 'false';
+      return `(select global_position as position, stream_id, revision, event_id, type, schema_version,
+                      occurred_at, data, metadata
+                 from es_events
+                where (transaction_id, global_position) <= ('${txid}'::xid8, ${position}) and ${ofTypes}
+                  ${n > 1 ? `and (hashtext(stream_id) & 2147483647) % ${n} = ${i}` : ''})`;
     },
 
     // Committed events only (what this snapshot sees), those the feed still holds back included.

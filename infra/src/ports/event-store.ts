@@ -1,4 +1,5 @@
 import type { MetadataKey, NewEvent, RecordedEvent } from '@lectern/schemas';
+import type { Sql } from '../sql/sql.ts';
 
 /**
  * What the writer believes about a stream before appending:
@@ -8,6 +9,19 @@ import type { MetadataKey, NewEvent, RecordedEvent } from '@lectern/schemas';
  * - a number: the revision of the stream's last event.
  */
 export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | number;
+
+/** Which of the feed's events a relation holds (`EventStore.feedRelation`). */
+export type FeedSlice = Readonly<{
+  /** Every event up to this cursor in feed order (`headCursor()` as the work began), and none after. */
+  upTo: FeedCursor;
+  /** Of these types only. */
+  types: readonly string[];
+  /**
+   * Only part `[i, n]` of them (`i` from 0 to `n - 1`), for `n` statements
+   * side by side; default all. Each part holds whole streams.
+   */
+  part?: readonly [number, number];
+}>;
 
 /**
  * An opaque cursor into the global feed. Cursors of one store compare in feed
@@ -107,6 +121,21 @@ export interface EventStore {
   readAll(after: FeedCursor, limit: number, hints?: FeedHints): Promise<FeedEvent[]>;
   /** Cursor of the newest event in the feed (`START` when empty). */
   headCursor(): Promise<FeedCursor>;
+  /**
+   * The events of `slice` as a relation (a parenthesized query) of the
+   * database `sql` reaches, when the store keeps its events in that very
+   * database; null otherwise (KurrentDB, or a store on another database).
+   * For a reader that replays in the database, set by set, rather than
+   * event by event: a rebuild's first replay (`SqlProjection.loadSql`).
+   * Columns: `position` bigint, `stream_id` text, `revision` bigint,
+   * `event_id` uuid, `type` text, `schema_version` int, `occurred_at`
+   * timestamptz, `data` jsonb, `metadata` jsonb.
+   *
+   * @example
+   *   const events = store.feedRelation(sql, { upTo: await store.headCursor(), types: ['profile.ProfileUpdated'] });
+   *   if (events) await sql.query(`insert into counts select stream_id, count(*) from ${events} e group by 1`);
+   */
+  feedRelation(sql: Sql, slice: FeedSlice): string | null;
   /**
    * The highest global position of any event in the store, null when it is
    * empty: where the store's positions end, for a request that names a
