@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { topicOf, type NewEvent, type RecordedEvent } from '@lectern/schemas';
 import type { EventStore } from '../ports/event-store.ts';
@@ -19,6 +20,7 @@ import {
   projectionRunner,
   type RebuildProgress,
 } from './projection-runner.ts';
+import { auditProjection } from './projection-audit.ts';
 import { ProjectionBusy } from './rebuild-lock.ts';
 import { startRelay } from './relay.ts';
 
@@ -442,6 +444,93 @@ const suite = (name: string, make: () => Promise<Engines>, many = false) => {
       }
     },
   );
+
+  test(`${name}: a model with loadSql rebuilds in the database: the rows and ledgers apply makes, and what came after its cut; one that disagrees with apply is refused`, async (t) => {
+    const { sql, store, log } = await get();
+    const ns = `p${randomUUID().slice(0, 8)}`;
+    const table = `insql_${ns}`;
+    // A context of its own: the store is shared with other tests.
+    const context = `insql${ns}`;
+    const loading = (total: string): SqlProjection => ({
+      ...tally(table, context),
+      loadSql: (tt, events) => `insert into ${tt[table]} (stream_id, events, total)
+        select e.stream_id, count(*), ${total} from ${events} e group by e.stream_id`,
+    });
+    const sound = loading(`sum((e.data->>'n')::int)`);
+    const relay = await startRelay({ store, log, sql, logger, namespace: ns, name: ns });
+    const consumer = await projectionRunner({ projection: sound, sql, log, store, logger, namespace: ns });
+    await consumer.start();
+    try {
+      const counted = (n: number): NewEvent => ({
+        ...recorded('', 0, { n }),
+        id: randomUUID(),
+        type: `${context}.Counted`,
+      });
+      const streams = Array.from({ length: 12 }, () => `${context}-${randomUUID()}`).sort();
+      for (const s of streams)
+        await store.append(s, [counted(1), counted(2), counted(3)], { expectedRevision: 'no_stream' });
+      const rows = () => sql.query(`select stream_id, events, total from ${table} order by stream_id`);
+      const expected = streams.map((stream_id, i) =>
+        i === 0 ? { stream_id, events: 4, total: 16 } : { stream_id, events: 3, total: 6 },
+      );
+      // One more event, appended just after the rebuild reads the head it loads up to, and
+      // applied by the live model before the rebuild goes on: the replay after the load
+      // must bring the rebuilt one to it.
+      let late = false;
+      const watched: EventStore = {
+        ...store,
+        async headCursor() {
+          const cut = await store.headCursor();
+          if (!late) {
+            late = true;
+            await store.append(streams[0]!, [counted(10)], { expectedRevision: 2 });
+            await until(t, 'the live model applied the late event', async () =>
+              isDeepStrictEqual(await rows(), expected),
+            );
+          }
+          return cut;
+        },
+      };
+      const rebuilder = await projectionRunner({
+        projection: sound,
+        sql,
+        log,
+        store: watched,
+        logger,
+        namespace: ns,
+      });
+      const rebuilt = await rebuilder.rebuild();
+      t.true(late, 'the load read its cut');
+      t.true(rebuilt.swapped);
+      t.like(rebuilt.verification, { verified: true, matches: true });
+      t.is(rebuilt.events, 37);
+      t.deepEqual(await rows(), expected);
+      // The ledgers made in the database count and digest each event as the store holds it.
+      t.like(await auditProjection({ sql, store, projection: sound }), {
+        events: 37,
+        streams: 12,
+        findings: 0,
+        unaudited: 0,
+      });
+
+      const wrong = await projectionRunner({
+        projection: loading(`sum((e.data->>'n')::int) * 2`),
+        sql,
+        log,
+        store,
+        logger,
+        namespace: ns,
+      });
+      const refused = await wrong.rebuild();
+      t.false(refused.swapped, 'a load that disagrees with apply is not swapped in');
+      t.like(refused.verification, { verified: true, matches: false });
+      t.like(refused.verification.tables[0], { liveRows: 12, rebuiltRows: 12, differingRows: 12 });
+      t.deepEqual(await rows(), expected, 'the live model is untouched');
+    } finally {
+      await consumer.stop();
+      await relay.stop();
+    }
+  });
 
   test(`${name}: a rebuild whose live model never reaches its position is refused, or swapped in unverified when accepted`, async (t) => {
     const { sql, store, log } = await get();

@@ -114,6 +114,13 @@ const joinHalves = (hi: number, lo: number): bigint => BigInt.asIntN(64, (BigInt
 export const eventDigest = (eventId: string): bigint => joinHalves(...digestHalves(eventId));
 
 /**
+ * `eventDigest` as SQL over a uuid column: the id's first 64 bits, as the
+ * same signed bigint, for a ledger made in the database (`loadSql`).
+ */
+export const eventDigestSql = (column: string): string =>
+  `('x' || translate(left(${column}::text, 18), '-', ''))::bit(64)::bigint`;
+
+/**
  * A stream's checkpoint and ledger: furthest revision and position, events
  * counted, and their digests' XOR in halves (`digest` joins them).
  */
@@ -296,6 +303,14 @@ export const applyBatch = async (
  */
 export const REBUILD_PAGE_SIZE: Readonly<Record<Sql['kind'], number>> = { postgres: 1000, pglite: 5000 };
 
+/**
+ * How many statements of a `loadSql` run side by side, each on a part of
+ * the events: each is one backend's work, so on PostgreSQL one per core of
+ * the machines this was measured on (two), beside the ledger's statement;
+ * PGlite takes its one connection's statements in turn.
+ */
+export const LOAD_PARTS: Readonly<Record<Sql['kind'], number>> = { postgres: 2, pglite: 1 };
+
 export type RebuildOptions = Readonly<{
   /** Events per page read; default `REBUILD_PAGE_SIZE` of the engine. */
   pageSize?: number;
@@ -323,7 +338,10 @@ export type RebuildProgress = Readonly<{
    * checkpoints and comparing, under the lock.
    */
   phase: 'replay' | 'agree' | 'compare';
-  /** Events read from the store's feed so far, of every type. */
+  /**
+   * Events read from the store's feed so far, of every type; of the model's
+   * types only where its first replay ran in the database (`loadSql`).
+   */
   eventsRead: number;
   /** The highest global position read so far; null before the first. */
   position: number | null;
@@ -651,6 +669,8 @@ export const projectionRunner = async (opts: {
         }
         let events = 0;
         let eventsAt = 0;
+        /** Whether the first replay ran in the database (`loadSql`). */
+        let inDatabase = false;
         const progress = {
           phase: 'replay' as RebuildProgress['phase'],
           eventsRead: 0,
@@ -708,7 +728,53 @@ export const projectionRunner = async (opts: {
          * checkpoints as `applyBatch` does; they and their ledgers are kept
          * here and written once at the end. Returns the cursor reached.
          */
+        /**
+         * The first replay run in the database (`loadSql`), where the store
+         * keeps its events there: every event up to the store's head as it
+         * begins, in `LOAD_PARTS` statements side by side, with the
+         * checkpoints and ledgers made beside them by one more. Returns the
+         * cursor reached, or null where it cannot run (and `bulk` replays).
+         */
+        const loadInDatabase = async (): Promise<string | null> => {
+          if (!p.loadSql || atShadow) return null;
+          const slice = { upTo: await opts.store.headCursor(), types: p.eventTypes };
+          const all = opts.store.feedRelation(sql, slice);
+          if (all === null) return null;
+          const deferred = [
+            ...(await dropKeys(
+              sql,
+              p.tables.map((name) => shadow[name]!),
+            )),
+            ...(await dropSecondaryIndexes(sql, schema)),
+          ];
+          const parts = LOAD_PARTS[sql.kind];
+          let ledger: { events: string; position: string | null } | undefined;
+          await sideBySide([
+            ...Array.from({ length: parts }, (_, i) =>
+              sql.query(p.loadSql!(shadow, opts.store.feedRelation(sql, { ...slice, part: [i, parts] })!)),
+            ),
+            (async () => {
+              [ledger] = await sql.query<{ events: string; position: string | null }>(
+                `with kept as (
+                   insert into ${shadow[CHECKPOINTS]} (stream_id, revision, position, applied, digest)
+                   select stream_id, max(revision), max(position), count(*), bit_xor(${eventDigestSql('event_id')})
+                     from ${all} e group by stream_id
+                   returning position, applied)
+                 select coalesce(sum(applied), 0)::text as events, max(position)::text as position from kept`,
+              );
+            })(),
+          ]);
+          for (const definition of deferred) await sql.exec(definition);
+          events += Number(ledger!.events);
+          progress.eventsRead += Number(ledger!.events);
+          if (ledger!.position !== null) progress.position = Number(ledger!.position);
+          report();
+          inDatabase = true;
+          return slice.upTo;
+        };
         const bulk = async (): Promise<string> => {
+          const loaded = await loadInDatabase();
+          if (loaded !== null) return loaded;
           const kept: Ledger = new Map();
           const keptAt: Ledger = new Map();
           const load = p.bulk?.(shadow);
@@ -927,6 +993,7 @@ export const projectionRunner = async (opts: {
           {
             events,
             seconds,
+            inDatabase,
             swapped: outcome.swapped,
             verified: outcome.verification.verified,
             differingRows,

@@ -60,6 +60,27 @@ export type SqlProjection = Readonly<{
    */
   bulk?: (t: ProjectionTables) => BulkLoad;
   /**
+   * A rebuild's first replay as SQL run in the database, set by set, where
+   * the store keeps its events in the model's own database
+   * (`EventStore.feedRelation`): given the tables and `events`, a relation
+   * of the store's events of `eventTypes` (its columns are the port's), an
+   * `insert … select` that writes exactly the rows `apply` writes for them.
+   * Several run side by side, each on a part of the events (whole streams:
+   * a fold per stream sees all of its stream), into tables
+   * without keys or indexes (built after, as with `keysAfter`): it may only
+   * insert, never write one key twice, and must not read the tables. The
+   * rebuild compares what it built with the live model, which `apply`
+   * built, so a statement that disagrees with `apply` fails the rebuild
+   * instead of being swapped in; the model's tests hold the two to the same
+   * rows on awkward events too. Elsewhere (KurrentDB, `diff --at`), the
+   * event-by-event replay (`bulk`, or `apply`) does the first replay.
+   *
+   * @example
+   *   loadSql: (t, events) => `insert into ${t.course_titles} (course_id, title)
+   *     select e.data->>'courseId', e.data->>'title' from ${events} e`,
+   */
+  loadSql?: (t: ProjectionTables, events: string) => string;
+  /**
    * The metadata keys `apply` (and `bulk`) read, when not all: a rebuild
    * then reads only these from the store (metadata is most of an event's
    * JSON, and decoding it most of a rebuild's time), and a key not declared
@@ -162,6 +183,12 @@ export const documentProjection = <Doc>(def: {
   bulkDocuments?: number;
   /** The metadata keys `key` and `evolve` read (`SqlProjection.metadata`). */
   metadata?: readonly MetadataKey[];
+  /**
+   * The first replay in SQL (`SqlProjection.loadSql`), into `table`: one row
+   * per document, `(id, doc, revision, position, updated_at)` of the last
+   * event that changed it, as `evolve` would leave it.
+   */
+  loadSql?: (table: string, events: string) => string;
 }): SqlProjection => {
   const keep = def.bulkDocuments ?? BULK_DOCUMENTS;
   /** The documents with these ids, as the table holds them. */
@@ -225,6 +252,7 @@ export const documentProjection = <Doc>(def: {
     eventTypes: def.eventTypes,
     tables: [def.table],
     ...(def.metadata ? { metadata: def.metadata } : {}),
+    ...(def.loadSql ? { loadSql: (t, events) => def.loadSql!(t[def.table]!, events) } : {}),
     ddl: (t) => `
     create table if not exists ${t[def.table]} (
       id text primary key,

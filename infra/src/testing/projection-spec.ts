@@ -6,6 +6,9 @@ import { applyBatch, liveTables, projectionDdl } from '../runtime/projection-run
 import { pgliteSql } from '../sql/pglite.ts';
 import type { Sql, SqlExecutor } from '../sql/sql.ts';
 
+/** The spec's stand-in for the store's events, for a model's `loadSql`. */
+const SPEC_FEED = 'spec_feed';
+
 /** One delivery to the projection, as the runner applies it. */
 type Batch = Readonly<{ events: readonly RecordedEvent[]; redrive: boolean }>;
 
@@ -99,8 +102,8 @@ export type ProjectionSpec = Readonly<{
  * Events reach the projection as they do in the runner: only the types it
  * reads, batch by batch, each batch in one transaction through the runner's
  * own `applyBatch`, so per-stream checkpoints drop what a stream has already
- * applied; again one event per batch; and, for a model with `bulk`, once
- * more as a rebuild's first replay loads them. Each `then` starts from
+ * applied; again one event per batch; and, for a model with `bulk` or
+ * `loadSql`, once more each as a rebuild's first replay loads them. Each `then` starts from
  * empty tables; scenarios sharing a spec take turns, so ava may run them
  * concurrently.
  *
@@ -142,23 +145,68 @@ export const projectionSpec = (projection: SqlProjection): ProjectionSpec => {
   };
 
   /**
-   * The scenario's events as a rebuild's first replay meets them, through
-   * the model's `bulk` (page by page, one page per batch, then `finish`):
-   * each event once, in store order. False, and nothing loaded, when the
-   * batches deliver them out of store order, which a replay never does.
+   * The scenario's events as a rebuild's first replay meets them: each once,
+   * page by page (a page per batch) in store order; null when the batches
+   * deliver them out of store order, which a replay never does.
    */
-  const load = async (sql: Sql, batches: readonly Batch[]): Promise<boolean> => {
+  const firstReplay = (batches: readonly Batch[]): RecordedEvent[][] | null => {
     const seen = new Set<string>();
     const pages = batches.map((b) =>
       b.events.filter((e) => reads.has(e.type) && !seen.has(e.id) && seen.add(e.id)),
     );
     const positions = pages.flat().map((e) => e.position);
-    if (!projection.bulk || positions.some((p, i) => i > 0 && p <= positions[i - 1]!)) return false;
+    return positions.some((p, i) => i > 0 && p <= positions[i - 1]!) ? null : pages;
+  };
+
+  /**
+   * The first replay through the model's `bulk` (page by page, then
+   * `finish`). False, and nothing loaded, without `bulk` or `firstReplay`.
+   */
+  const load = async (sql: Sql, batches: readonly Batch[]): Promise<boolean> => {
+    const pages = firstReplay(batches);
+    if (!projection.bulk || !pages) return false;
     await sql.query(`truncate ${Object.values(tables).join(', ')}`);
     const bulk = projection.bulk(tables);
     for (const page of pages)
       if (page.length) await sql.transaction((tx) => bulk.add(tx, withDeclaredMetadata(projection, page)));
     await bulk.finish(sql);
+    return true;
+  };
+
+  /**
+   * The first replay through the model's `loadSql`, from a table laid out as
+   * the store's feed relation (`EventStore.feedRelation`) holding the same
+   * events, into tables that keep their keys (a key written twice fails).
+   * False, and nothing loaded, without `loadSql` or `firstReplay`.
+   */
+  const loadInSql = async (sql: Sql, batches: readonly Batch[]): Promise<boolean> => {
+    const pages = firstReplay(batches);
+    if (!projection.loadSql || !pages) return false;
+    await sql.exec(`
+      create table if not exists ${SPEC_FEED} (position bigint, stream_id text, revision bigint, event_id uuid,
+        type text, schema_version int, occurred_at timestamptz, data jsonb, metadata jsonb);
+      truncate ${SPEC_FEED}, ${Object.values(tables).join(', ')}`);
+    await sql.query(
+      `insert into ${SPEC_FEED} select * from jsonb_to_recordset($1::jsonb) as r(position bigint,
+         stream_id text, revision bigint, event_id uuid, type text, schema_version int,
+         occurred_at timestamptz, data jsonb, metadata jsonb)`,
+      [
+        JSON.stringify(
+          pages.flat().map((e) => ({
+            position: e.position,
+            stream_id: e.streamId,
+            revision: e.revision,
+            event_id: e.id,
+            type: e.type,
+            schema_version: e.schemaVersion,
+            occurred_at: e.occurredAt,
+            data: e.data,
+            metadata: e.metadata,
+          })),
+        ),
+      ],
+    );
+    await sql.query(projection.loadSql(tables, `(select * from ${SPEC_FEED})`));
     return true;
   };
 
@@ -182,6 +230,8 @@ export const projectionSpec = (projection: SqlProjection): ProjectionSpec => {
         );
         t.deepEqual(await read(sql), expected, 'one event per batch');
         if (await load(sql, batches)) t.deepEqual(await read(sql), expected, "as a rebuild's bulk load");
+        if (await loadInSql(sql, batches))
+          t.deepEqual(await read(sql), expected, "as a rebuild's load in SQL");
       });
     },
   });
