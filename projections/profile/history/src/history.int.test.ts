@@ -125,3 +125,53 @@ test("users' histories are their own; other events are not read", async (t) => {
   });
   await spec.given(mixed).then(t, async (sql) => (await spec.rows('profile_history')(sql)).length, 5);
 });
+
+test('values are kept as written, quotes, escapes and all; a field changed twice in one update counts once', async (t) => {
+  const feed = eventFeed();
+  const stream = schema.profileStreamId(ada);
+  const awkward = 'it\'s "quoted", back\\slash, tab\there,\nnew line, ünïcødé ✓ 🎓, \\N and \\.';
+  const events = [
+    ...feed.append(stream, [
+      updated(
+        ada,
+        1,
+        { field: 'bio', from: null, to: awkward },
+        { field: 'displayName', from: null, to: '' },
+        { field: 'bio', from: awkward, to: 'a second change of bio in the same update' },
+      ),
+    ]),
+    ...feed.append(stream, [updated(ada, 2, { field: 'bio', from: awkward, to: null })], {
+      actor: { userId: null, roles: ['system'] },
+    }),
+  ];
+  const [first, second] = events;
+  await spec.given(events).then(t, (sql) => historyPage(sql, ada, { limit: 50, after: null }), {
+    items: [
+      {
+        field: 'bio',
+        oldValue: awkward,
+        newValue: null,
+        changedAt: at(2),
+        actorId: null,
+        eventId: second!.id,
+      },
+      {
+        field: 'displayName',
+        oldValue: null,
+        newValue: '',
+        changedAt: at(1),
+        actorId: null,
+        eventId: first!.id,
+      },
+      {
+        field: 'bio',
+        oldValue: null,
+        newValue: awkward,
+        changedAt: at(1),
+        actorId: null,
+        eventId: first!.id,
+      },
+    ],
+    next: null,
+  });
+});

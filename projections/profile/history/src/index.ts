@@ -118,6 +118,18 @@ export const profileHistoryProjection: SqlProjection = {
   // row can be there already: COPY (half the server's cost of the insert, and no conflict to
   // check), and the key and the by-user index built once after.
   bulk: (t) => pageByPage(t, (tx, events) => load(tx, t[TABLE]!, events), { keysAfter: true }),
+  // `rowsOf` in SQL, where the store is in this database: one row per change, the first of each
+  // field in its event, at its index in the event's changes.
+  loadSql: (t, events) => `
+    insert into ${t[TABLE]} (${COLUMNS.join(', ')})
+    select e.event_id, c.change->>'field', (e.data->>'userId')::uuid, c.change->>'from', c.change->>'to',
+           (e.data->>'updatedAt')::timestamptz, e.metadata #>> '{actor,userId}', e.position, c.seq - 1
+      from ${events} e
+      cross join lateral jsonb_array_elements(e.data->'changes') with ordinality as c(change, seq)
+     where e.type = 'profile.ProfileUpdated'
+       and not exists (
+         select from jsonb_array_elements(e.data->'changes') with ordinality as d(change, seq)
+          where d.seq < c.seq and d.change->>'field' = c.change->>'field')`,
 };
 
 // Readers: the only SQL that reads `profile_history`.
