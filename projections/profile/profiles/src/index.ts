@@ -34,6 +34,9 @@ export const emptyProfile = (userId: string): Omit<ProfileDocument, 'createdAt' 
   avatar: null,
 });
 
+/** `emptyProfile` as an SQL literal, for the load in SQL. */
+const EMPTY_PROFILE = `'${JSON.stringify(emptyProfile('')).replaceAll("'", "''")}'`;
+
 export const profilesProjection = documentProjection<ProfileDocument>({
   name: 'profiles',
   // 2: documents carry the avatar.
@@ -70,6 +73,49 @@ export const profilesProjection = documentProjection<ProfileDocument>({
     }
     return { ...(next as ProfileDocument), socialLinks: links, updatedAt: d.updatedAt };
   },
+  // `evolve` in SQL, set by set. A document is the empty profile as its first event made it, then
+  // each key as the last change of it left it (an avatar change sets `avatar`), its social links
+  // the same per provider (a null removes one), and the time of its last event: what folding
+  // every change in order leaves. A change of `socialLinks` or `updatedAt` itself is overwritten
+  // by the same event, so none survives.
+  loadSql: (table, events) => `
+    insert into ${table} (id, doc, revision, position, updated_at)
+    with ev as (
+      select e.data->>'userId' as id, e.position, e.revision, e.occurred_at, e.type, e.data,
+             e.data->(case e.type when 'profile.AvatarChanged' then 'changedAt' else 'updatedAt' end) as at
+        from ${events} e
+    ),
+    changes as (
+      select ev.id, ev.position, c.seq, c.change->>'field' as field, c.change->'to' as value
+        from ev cross join lateral jsonb_array_elements(ev.data->'changes') with ordinality as c(change, seq)
+       where ev.type = 'profile.ProfileUpdated'
+    ),
+    sets as (
+      select id, position, seq, field, value from changes
+       where left(field, 12) <> 'socialLinks.' and field not in ('socialLinks', 'updatedAt')
+      union all
+      select id, position, 0, 'avatar', jsonb_build_object('avatarId', data->'avatarId', 'key', data->'key',
+             'contentType', data->'contentType', 'size', data->'size')
+        from ev where type = 'profile.AvatarChanged'
+    ),
+    fields as (
+      select id, jsonb_object_agg(field, value) as fields
+        from (select distinct on (id, field) id, field, value from sets order by id, field, position desc, seq desc) s
+       group by id
+    ),
+    links as (
+      select id, jsonb_object_agg(provider, value) filter (where value <> 'null'::jsonb) as links
+        from (select distinct on (id, provider) id, substr(field, 13) as provider, value from changes
+               where left(field, 12) = 'socialLinks.' order by id, provider, position desc, seq desc) s
+       group by id
+    ),
+    firsts as (select distinct on (id) id, at from ev order by id, position),
+    lasts as (select distinct on (id) id, at, revision, position, occurred_at from ev order by id, position desc)
+    select l.id,
+           ${EMPTY_PROFILE}::jsonb || jsonb_build_object('userId', l.id, 'createdAt', f.at)
+             || coalesce(fd.fields, '{}') || jsonb_build_object('socialLinks', coalesce(lk.links, '{}'), 'updatedAt', l.at),
+           l.revision, l.position, l.occurred_at
+      from lasts l join firsts f using (id) left join fields fd using (id) left join links lk using (id)`,
 });
 
 // Readers: the only SQL that reads `profiles`.

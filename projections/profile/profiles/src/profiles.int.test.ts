@@ -173,3 +173,46 @@ test('an avatar change sets the avatar, on a new profile or an existing one; a l
       revision: 2,
     });
 });
+
+test('the last change of a field wins, within an update too; values are kept as written', async (t) => {
+  const feed = eventFeed();
+  const stream = schema.profileStreamId(ada);
+  const awkward = 'it\'s "quoted", back\\slash, tab\there,\nnew line, ünïcødé ✓ 🎓, \\N and {"json": []}';
+  const history = feed.append(stream, [
+    updated(
+      1,
+      { field: 'displayName', from: null, to: 'Ada' },
+      { field: 'displayName', from: 'Ada', to: awkward },
+      { field: 'socialLinks.github', from: null, to: 'https://github.com/ada' },
+      { field: 'socialLinks.github', from: 'https://github.com/ada', to: null },
+      { field: 'socialLinks.website', from: null, to: awkward },
+    ),
+    {
+      type: 'profile.AvatarChanged',
+      data: {
+        userId: ada,
+        avatarId: bob,
+        key: `avatars/${ada}/${bob}`,
+        contentType: 'image/png',
+        size: 42,
+        changedAt: at(2),
+      },
+    },
+    updated(
+      3,
+      { field: 'timezone', from: null, to: 'Europe/London' },
+      { field: 'timezone', from: 'Europe/London', to: null },
+    ),
+  ]);
+  await spec.given(history).then(t, (sql) => profileOf(sql, ada), {
+    profile: {
+      ...emptyProfile(ada),
+      displayName: awkward,
+      socialLinks: { website: awkward },
+      avatar: { avatarId: bob, key: `avatars/${ada}/${bob}`, contentType: 'image/png', size: 42 },
+      createdAt: at(1),
+      updatedAt: at(3),
+    },
+    revision: 2,
+  });
+});
