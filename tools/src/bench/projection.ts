@@ -4,7 +4,7 @@ import type { MessageLog } from '@lectern/infra/ports/message-log';
 import { sqlEventStore } from '@lectern/infra/event-store/sql-store';
 import { createMetrics } from '@lectern/infra/runtime/metrics';
 import type { SqlProjection } from '@lectern/infra/runtime/projection';
-import { projectionRunner, REBUILD_PAGE_SIZE } from '@lectern/infra/runtime/projection-runner';
+import { LOAD_PARTS, projectionRunner, REBUILD_PAGE_SIZE } from '@lectern/infra/runtime/projection-runner';
 import { pgliteSql, postgresSql, type Sql } from '@lectern/infra/sql/index';
 import { POOL_SIZE } from './append.ts';
 import { benchId, quietLogger, withDatabase, type Engines } from './engines.ts';
@@ -122,53 +122,69 @@ const applyLive = async (
 const REBUILD_RUNS = Number(process.env.BENCH_REBUILD_RUNS ?? 3);
 
 /**
- * `runner.rebuild()`, `REBUILD_RUNS` times: replays the store from position
- * zero into shadow tables, verifies them against the live model and swaps
- * them in; the figure is the median run.
+ * `runner.rebuild()` of each of `variants` (one model, its first replay
+ * done in different ways), `REBUILD_RUNS` times, the variants taking turns
+ * run by run so that a slow spell of the machine falls on each alike:
+ * replays the store from position zero into shadow tables, verifies them
+ * against the live model and swaps them in; each figure is its median run.
  */
-const rebuild = async (
-  p: SqlProjection,
+const rebuilds = async (
+  variants: readonly SqlProjection[],
   { sql, log, store, namespace }: Setup,
   events: number,
-): Promise<Rebuild> => {
-  const runner = await projectionRunner({ projection: p, sql, log, store, namespace, logger: quietLogger() });
-  const runs: RebuildRun[] = [];
-  for (let i = 0; i < REBUILD_RUNS; i++) {
-    const server0 = sql.kind === 'postgres' ? await localPostgresCpuMs() : null;
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    let lastPage = t0;
-    const began: Partial<Record<'agree' | 'compare', number>> = {};
-    const r = await runner.rebuild({
-      onProgress: ({ phase }) => {
-        if (phase === 'replay') lastPage = performance.now();
-        else began[phase] ??= performance.now();
-      },
-    });
-    const end = performance.now();
-    const cpu = process.cpuUsage(cpu0);
-    const server1 = server0 === null ? null : await localPostgresCpuMs();
-    const [agree, compare] = [began.agree ?? end, began.compare ?? end];
-    const phases = {
-      replay: round((lastPage - t0) / 1000, 3),
-      finish: round((agree - lastPage) / 1000, 3),
-      agree: round((compare - agree) / 1000, 3),
-      compare: round((end - compare) / 1000, 3),
-    };
-    if (r.events !== events)
-      throw new Error(`rebuild of ${p.name} applied ${r.events} events, expected ${events}`);
-    if (!r.swapped)
-      throw new Error(`rebuild of ${p.name} was not swapped in: it differs from the live model`);
-    runs.push({
-      seconds: round(r.seconds, 3),
-      perSecond: perSecond(r.events, r.seconds * 1000),
-      phases,
-      cpuSeconds: round((cpu.user + cpu.system) / 1e6, 3),
-      serverCpuSeconds: server0 === null || server1 === null ? null : round((server1 - server0) / 1000, 2),
-    });
-  }
-  const seconds = median(runs.map((r) => r.seconds));
-  return { events, seconds, perSecond: perSecond(events, seconds * 1000), runs };
+): Promise<Rebuild[]> => {
+  const runners = await Promise.all(
+    variants.map((p) =>
+      projectionRunner({ projection: p, sql, log, store, namespace, logger: quietLogger() }),
+    ),
+  );
+  const runs: RebuildRun[][] = variants.map(() => []);
+  for (let i = 0; i < REBUILD_RUNS; i++)
+    for (const [v, runner] of runners.entries()) {
+      const p = runner.projection;
+      const server0 = sql.kind === 'postgres' ? await localPostgresCpuMs() : null;
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      let lastPage = t0;
+      const began: Partial<Record<'agree' | 'compare', number>> = {};
+      const r = await runner.rebuild({
+        onProgress: ({ phase }) => {
+          if (phase === 'replay') lastPage = performance.now();
+          else began[phase] ??= performance.now();
+        },
+      });
+      const end = performance.now();
+      const cpu = process.cpuUsage(cpu0);
+      const server1 = server0 === null ? null : await localPostgresCpuMs();
+      const [agree, compare] = [began.agree ?? end, began.compare ?? end];
+      const phases = {
+        replay: round((lastPage - t0) / 1000, 3),
+        finish: round((agree - lastPage) / 1000, 3),
+        agree: round((compare - agree) / 1000, 3),
+        compare: round((end - compare) / 1000, 3),
+      };
+      if (r.events !== events)
+        throw new Error(`rebuild of ${p.name} applied ${r.events} events, expected ${events}`);
+      if (!r.swapped)
+        throw new Error(`rebuild of ${p.name} was not swapped in: it differs from the live model`);
+      runs[v]!.push({
+        seconds: round(r.seconds, 3),
+        perSecond: perSecond(r.events, r.seconds * 1000),
+        phases,
+        cpuSeconds: round((cpu.user + cpu.system) / 1e6, 3),
+        serverCpuSeconds: server0 === null || server1 === null ? null : round((server1 - server0) / 1000, 2),
+      });
+    }
+  return runs.map((mine) => {
+    const seconds = median(mine.map((r) => r.seconds));
+    return { events, seconds, perSecond: perSecond(events, seconds * 1000), runs: mine };
+  });
+};
+
+/** `p` without its load in SQL (`loadSql`): its first replay event by event, as on KurrentDB. */
+const eventByEvent = (p: SqlProjection): SqlProjection => {
+  const { loadSql: _, ...rest } = p;
+  return rest;
 };
 
 /**
@@ -209,8 +225,18 @@ const onEngine = async (
       }
       if (withRebuild) {
         try {
-          entry.rebuild = await rebuild(p, setup, filled.events);
-          progress(`projection ${p.name} rebuild ${label}: ${(entry.rebuild as Rebuild).perSecond} ev/s`);
+          // Where the model loads in SQL, its replay event by event beside it, run by run.
+          const [rebuilt, byEvent] = await rebuilds(
+            p.loadSql ? [p, eventByEvent(p)] : [p],
+            setup,
+            filled.events,
+          );
+          entry.rebuild = rebuilt;
+          progress(`projection ${p.name} rebuild ${label}: ${rebuilt!.perSecond} ev/s`);
+          if (byEvent) {
+            entry.rebuildEventByEvent = byEvent;
+            progress(`projection ${p.name} rebuild event by event ${label}: ${byEvent.perSecond} ev/s`);
+          }
         } catch (error) {
           entry.rebuild = failure(`${p.name} rebuild ${label}`, error);
         }
@@ -307,8 +333,11 @@ export const projectionSection = async (engines: Engines, events: number) => {
       `${events} profile.ProfileUpdated events (${EVENTS_PER_USER} per user) appended and relayed to the log first; ` +
       `apply = a fresh projection runner consuming the topic from the beginning (batches of up to 1000), timed from start() ` +
       `resolving until its applied counter reaches every event (checked against projection_status); rebuild = runner.rebuild() ` +
-      `(store pages of ${REBUILD_PAGE_SIZE.postgres} on PostgreSQL and ${REBUILD_PAGE_SIZE.pglite} on PGlite into shadow tables, ` +
-      `verified against the live model, then swapped), median of ${REBUILD_RUNS} runs, on the same database after the live apply; ` +
+      `(the first replay in SQL in the database, loadSql, in ${LOAD_PARTS.postgres} statements side by side on PostgreSQL; ` +
+      `rebuildEventByEvent = the same model's first replay event by event instead, as on KurrentDB: store pages of ` +
+      `${REBUILD_PAGE_SIZE.postgres} on PostgreSQL and ${REBUILD_PAGE_SIZE.pglite} on PGlite; into shadow tables, ` +
+      `verified against the live model, then swapped), median of ${REBUILD_RUNS} runs, the two taking turns run by run, ` +
+      `on the same database after the live apply; ` +
       `one projection at a time; per run, cpuSeconds = this process's CPU and serverCpuSeconds = the local PostgreSQL server's (/proc)`,
     ...result,
   };
