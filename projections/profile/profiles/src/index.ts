@@ -77,7 +77,8 @@ export const profilesProjection = documentProjection<ProfileDocument>({
   // each key as the last change of it left it (an avatar change sets `avatar`), its social links
   // the same per provider (a null removes one), and the time of its last event: what folding
   // every change in order leaves. A change of `socialLinks` or `updatedAt` itself is overwritten
-  // by the same event, so none survives.
+  // by the same event, so none survives. `updated_at` is to the millisecond, as the store's feed
+  // gives `occurredAt` to `apply`.
   loadSql: (table, events) => `
     insert into ${table} (id, doc, revision, position, updated_at)
     with ev as (
@@ -114,7 +115,7 @@ export const profilesProjection = documentProjection<ProfileDocument>({
     select l.id,
            ${EMPTY_PROFILE}::jsonb || jsonb_build_object('userId', l.id, 'createdAt', f.at)
              || coalesce(fd.fields, '{}') || jsonb_build_object('socialLinks', coalesce(lk.links, '{}'), 'updatedAt', l.at),
-           l.revision, l.position, l.occurred_at
+           l.revision, l.position, date_trunc('milliseconds', l.occurred_at)
       from lasts l join firsts f using (id) left join fields fd using (id) left join links lk using (id)`,
 });
 
