@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestFn } from 'ava';
 import type { NewEvent } from '@lectern/schemas';
 import { START, WrongExpectedRevision, type EventStore, type FeedEvent } from '../ports/event-store.ts';
+import { pgliteSql } from '../sql/pglite.ts';
 import { eventIdCases } from './contract-event-ids.ts';
 
 /**
@@ -253,6 +254,17 @@ export const eventStoreContract = (
       found.slice(0, 2).map((e) => e.id),
     );
     t.deepEqual(await s.readCorrelation(randomUUID()), []);
+  });
+
+  test(`${name}: the feed is no relation of a database the store is not in`, async (t) => {
+    const s = await store();
+    // A database of its own, in memory: no store keeps its events there.
+    const elsewhere = await pgliteSql(null);
+    try {
+      t.is(s.feedRelation(elsewhere, { upTo: await s.headCursor(), types: ['test.Happened'] }), null);
+    } finally {
+      await elsewhere.close();
+    }
   });
 
   test(`${name}: stream metadata round-trips`, async (t) => {
