@@ -723,11 +723,19 @@ export const projectionRunner = async (opts: {
           return cursor;
         };
         /**
-         * The first replay, from position zero into empty tables: every event
-         * of the model's types is new to them, so no page reads or writes
-         * checkpoints as `applyBatch` does; they and their ledgers are kept
-         * here and written once at the end. Returns the cursor reached.
+         * What a first replay into `t` (in `inSchema`) goes without, dropped
+         * now: the secondary indexes, and the keys too with `keys`. Returns
+         * the statements that make them again, to run after the load.
          */
+        const dropForLoad = async (t: ProjectionTables, inSchema: string, keys: boolean) => [
+          ...(keys
+            ? await dropKeys(
+                sql,
+                p.tables.map((name) => t[name]!),
+              )
+            : []),
+          ...(await dropSecondaryIndexes(sql, inSchema)),
+        ];
         /**
          * The first replay run in the database (`loadSql`), where the store
          * keeps its events there: every event up to the store's head as it
@@ -740,13 +748,7 @@ export const projectionRunner = async (opts: {
           const slice = { upTo: await opts.store.headCursor(), types: p.eventTypes };
           const all = opts.store.feedRelation(sql, slice);
           if (all === null) return null;
-          const deferred = [
-            ...(await dropKeys(
-              sql,
-              p.tables.map((name) => shadow[name]!),
-            )),
-            ...(await dropSecondaryIndexes(sql, schema)),
-          ];
+          const deferred = await dropForLoad(shadow, schema, true);
           const parts = LOAD_PARTS[sql.kind];
           let ledger: { events: string; position: string | null } | undefined;
           await sideBySide([
@@ -772,6 +774,12 @@ export const projectionRunner = async (opts: {
           inDatabase = true;
           return slice.upTo;
         };
+        /**
+         * The first replay, from position zero into empty tables: every event
+         * of the model's types is new to them, so no page reads or writes
+         * checkpoints as `applyBatch` does; they and their ledgers are kept
+         * here and written once at the end. Returns the cursor reached.
+         */
         const bulk = async (): Promise<string> => {
           const loaded = await loadInDatabase();
           if (loaded !== null) return loaded;
@@ -779,19 +787,8 @@ export const projectionRunner = async (opts: {
           const keptAt: Ledger = new Map();
           const load = p.bulk?.(shadow);
           const loadAt = atShadow ? p.bulk?.(atShadow) : undefined;
-          /** What a load into `t` (in `inSchema`) goes without, dropped now; the statements that make it again. */
           const deferFor = async (bulkLoad: BulkLoad | undefined, t: ProjectionTables, inSchema: string) =>
-            bulkLoad
-              ? [
-                  ...(bulkLoad.keysAfter
-                    ? await dropKeys(
-                        sql,
-                        p.tables.map((name) => t[name]!),
-                      )
-                    : []),
-                  ...(await dropSecondaryIndexes(sql, inSchema)),
-                ]
-              : [];
+            bulkLoad ? dropForLoad(t, inSchema, bulkLoad.keysAfter ?? false) : [];
           const deferred = await deferFor(load, shadow, schema);
           const deferredAt = atShadow ? await deferFor(loadAt, atShadow, atSchema) : [];
           let cursor = START;

@@ -6,8 +6,10 @@ import { applyBatch, liveTables, projectionDdl } from '../runtime/projection-run
 import { pgliteSql } from '../sql/pglite.ts';
 import type { Sql, SqlExecutor } from '../sql/sql.ts';
 
-/** The spec's stand-in for the store's events, for a model's `loadSql`. */
+/** The spec's stand-in for the store's events, for a model's `loadSql`, and its columns (the port's). */
 const SPEC_FEED = 'spec_feed';
+const FEED_COLUMNS = `position bigint, stream_id text, revision bigint, event_id uuid, type text,
+  schema_version int, occurred_at timestamptz, data jsonb, metadata jsonb`;
 
 /** One delivery to the projection, as the runner applies it. */
 type Batch = Readonly<{ events: readonly RecordedEvent[]; redrive: boolean }>;
@@ -103,9 +105,9 @@ export type ProjectionSpec = Readonly<{
  * reads, batch by batch, each batch in one transaction through the runner's
  * own `applyBatch`, so per-stream checkpoints drop what a stream has already
  * applied; again one event per batch; and, for a model with `bulk` or
- * `loadSql`, once more each as a rebuild's first replay loads them. Each `then` starts from
- * empty tables; scenarios sharing a spec take turns, so ava may run them
- * concurrently.
+ * `loadSql`, once more each as a rebuild's first replay loads them. Each
+ * `then` starts from empty tables; scenarios sharing a spec take turns, so
+ * ava may run them concurrently.
  *
  * @example
  *   const spec = projectionSpec(identityUsersProjection);
@@ -183,13 +185,10 @@ export const projectionSpec = (projection: SqlProjection): ProjectionSpec => {
     const pages = firstReplay(batches);
     if (!projection.loadSql || !pages) return false;
     await sql.exec(`
-      create table if not exists ${SPEC_FEED} (position bigint, stream_id text, revision bigint, event_id uuid,
-        type text, schema_version int, occurred_at timestamptz, data jsonb, metadata jsonb);
+      create table if not exists ${SPEC_FEED} (${FEED_COLUMNS});
       truncate ${SPEC_FEED}, ${Object.values(tables).join(', ')}`);
     await sql.query(
-      `insert into ${SPEC_FEED} select * from jsonb_to_recordset($1::jsonb) as r(position bigint,
-         stream_id text, revision bigint, event_id uuid, type text, schema_version int,
-         occurred_at timestamptz, data jsonb, metadata jsonb)`,
+      `insert into ${SPEC_FEED} select * from jsonb_to_recordset($1::jsonb) as r(${FEED_COLUMNS})`,
       [
         JSON.stringify(
           pages.flat().map((e) => ({
