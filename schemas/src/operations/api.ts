@@ -36,7 +36,8 @@ const projectionWork = describe(
         'locked; `explain`: replaying again for the events behind each differing row (`diff`).',
     }),
     eventsRead: describe(integer({ min: 0 }), {
-      description: "Events read from the store's feed so far, of every type.",
+      description:
+        "Events read from the store's feed so far, of every type; of the model's types only where its first replay ran in the database (loaded in SQL), counted when that load ends.",
     }),
     position: describe(nullable(integer({ min: 0 })), {
       description: 'The highest global position read so far; `null` before the first page.',
