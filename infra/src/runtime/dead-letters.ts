@@ -156,9 +156,13 @@ const timer = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * 3. Each item that fails alone and `isPoison` is dead-lettered; the call
  *    resolves, and the log commits the batch. The first that fails alone
  *    and is not poison (the engine went away) ends the walk at once: nothing
- *    after it is applied, nothing is dead-lettered, and the call throws. What
- *    was applied before it is applied again on redelivery, harmlessly; what
- *    follows it never went ahead of it.
+ *    after it is applied, and the call throws. What was applied before it is
+ *    applied again on redelivery, harmlessly; what follows it never went
+ *    ahead of it. Of the poison items found before it, those that something
+ *    later was applied after are dead-lettered first: on redelivery a
+ *    consumer that drops what it has seen (a stream's checkpoint, moved by
+ *    that later item) would drop them unseen. The others are left to the
+ *    redelivery, which finds them again and sets each aside once.
  *
  * Returns the items dead-lettered.
  */
@@ -182,11 +186,14 @@ export const applyIsolating = async <T>(items: readonly T[], opts: IsolationOpti
     }
   }
   const failed: { item: T; error: unknown }[] = [];
+  /** How many of `failed` have an applied item after them (the walk goes in the batch's order). */
+  let passed = 0;
   /** `known`: how this part already failed, so it is split without being tried again. */
   const walk = async (part: readonly T[], known?: { error: unknown }): Promise<void> => {
     if (!known) {
       try {
         await opts.apply(part);
+        passed = failed.length;
         return;
       } catch (error) {
         known = { error };
@@ -203,7 +210,15 @@ export const applyIsolating = async <T>(items: readonly T[], opts: IsolationOpti
     await walk(part.slice(0, mid));
     await walk(part.slice(mid));
   };
-  await walk(items, failure);
-  for (const { item, error } of failed) await opts.deadLetter(item, error, tries);
+  const setAside = async (letters: typeof failed) => {
+    for (const { item, error } of letters) await opts.deadLetter(item, error, tries);
+  };
+  try {
+    await walk(items, failure);
+  } catch (error) {
+    await setAside(failed.slice(0, passed));
+    throw error;
+  }
+  await setAside(failed);
   return failed.map((f) => f.item);
 };

@@ -115,3 +115,26 @@ test('the engine back in the middle of a split: nothing after an item that faile
   t.deepEqual(e.accepted, []);
   t.deepEqual(dead, []);
 });
+
+test('the engine gone after a refused item and a later one were applied: the refused one is set aside before the throw', async (t) => {
+  // 0 is refused, 1 (of the same stream, say) is applied, then the engine goes
+  // away on 2. On redelivery the stream's checkpoint, moved by 1, would drop 0
+  // as seen: it is set aside now, or it is lost. 3 is refused too but nothing
+  // after it was applied: the redelivery finds it again, and it is set aside once.
+  const e = engine(new Set([0, 3]));
+  const apply = async (items: readonly number[]) => {
+    if (items.length === 1 && items[0] === 4) {
+      e.calls.push([...items]);
+      throw new Down('gone');
+    }
+    return e.apply(items);
+  };
+  const { result, dead } = run(range(6), e, { apply });
+  await t.throwsAsync(result, { instanceOf: Down });
+  t.deepEqual(e.accepted, [1, 2]);
+  t.deepEqual(dead, [{ item: 0, error: 'cannot parse item 0', attempts: 1 }]);
+  t.false(
+    e.calls.some((c) => c.includes(5) && !c.includes(4)),
+    'nothing after the item the engine failed on was tried alone',
+  );
+});
