@@ -37,6 +37,8 @@ export const progressLine = (name: string, work: ProjectionWork): string => {
   const read = `${work.eventsRead} events read`;
   const head = `${work.action} ${name}`;
   switch (work.phase) {
+    case 'load':
+      return `${head}: loading in the database, ${duration(work.seconds)} in`;
     case 'replay': {
       const rate = `${Math.round(work.eventsPerSecond)} events/s`;
       const { position, headPosition, seconds } = work;

@@ -38,6 +38,10 @@ test('without a position or a head there is no estimate; the other phases say wh
     'rebuild profiles: replaying, 120000 events read, 60000 events/s',
   );
   t.is(
+    progressLine('profiles', work({ phase: 'load', eventsRead: 0, position: null, seconds: 42 })),
+    'rebuild profiles: loading in the database, 42 s in',
+  );
+  t.is(
     progressLine('profiles', work({ phase: 'agree', seconds: 75 })),
     'rebuild profiles: replayed (120000 events read); waiting for the live model to reach it, 1 min 15 s in',
   );

@@ -333,11 +333,13 @@ export type RebuildOptions = Readonly<{
 /** How far a rebuild (or a diff) has got. */
 export type RebuildProgress = Readonly<{
   /**
-   * `replay`: reading the store into the scratch tables; `agree`: waiting
-   * for the live model to reach them; `compare`: bringing them to the live
-   * checkpoints and comparing, under the lock.
+   * `load`: the first replay running in the database (`loadSql`), which
+   * tells nothing until it ends; `replay`: reading the store into the
+   * scratch tables; `agree`: waiting for the live model to reach them;
+   * `compare`: bringing them to the live checkpoints and comparing, under
+   * the lock.
    */
-  phase: 'replay' | 'agree' | 'compare';
+  phase: 'load' | 'replay' | 'agree' | 'compare';
   /**
    * Events read from the store's feed so far, of every type; of the model's
    * types only where its first replay ran in the database (`loadSql`).
@@ -748,6 +750,7 @@ export const projectionRunner = async (opts: {
           const slice = { upTo: await opts.store.headCursor(), types: p.eventTypes };
           const all = opts.store.feedRelation(sql, slice);
           if (all === null) return null;
+          report([], 'load');
           const deferred = await dropForLoad(shadow, schema, true);
           const parts = LOAD_PARTS[sql.kind];
           let ledger: { events: string; position: string | null } | undefined;
@@ -770,7 +773,7 @@ export const projectionRunner = async (opts: {
           events += Number(ledger!.events);
           progress.eventsRead += Number(ledger!.events);
           if (ledger!.position !== null) progress.position = Number(ledger!.position);
-          report();
+          report([], 'replay');
           inDatabase = true;
           return slice.upTo;
         };

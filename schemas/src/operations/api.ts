@@ -29,8 +29,9 @@ const projectionName = describe(string({ min: 1, max: 63, pattern: /^[a-z][a-z0-
 const projectionWork = describe(
   object({
     action: describe(oneOf(['rebuild', 'diff', 'audit']), { description: 'What is running.' }),
-    phase: describe(oneOf(['replay', 'agree', 'compare', 'explain']), {
+    phase: describe(oneOf(['load', 'replay', 'agree', 'compare', 'explain']), {
       description:
+        '`load`: the first replay running in the database (loaded in SQL), which tells no count until it ends; ' +
         '`replay`: reading the store into scratch tables; `agree`: waiting for the live model to reach the ' +
         "replay's position; `compare`: catching up to the live checkpoints and comparing, with the live tables " +
         'locked; `explain`: replaying again for the events behind each differing row (`diff`).',
