@@ -77,6 +77,35 @@ test('5xx and 429 are transient (with Retry-After); another 4xx is permanent; no
   t.like(error, { failure: 'transient', provider: 'sms-gone' });
 });
 
+test('a connection dropped unanswered is tried once more at once, with the same key; twice is left to the worker', async (t) => {
+  const sim = await startProviderSim();
+  try {
+    const sender = await httpSmsSender({ name: 'sms-a', url: sim.url });
+    // A reset (the provider closed a pooled connection with our request unread) and a plain close.
+    await sim.script(['reset', 200, 'close', 200]);
+    t.deepEqual(await sender.send(sms(1)), { provider: 'sms-a', providerMessageId: 'sim-1' });
+    t.deepEqual(await sender.send(sms(2)), { provider: 'sms-a', providerMessageId: 'sim-2' });
+    // Twice in a row fails the attempt, transient: no loop inside the sender.
+    await sim.script(['reset', 'reset', 200]);
+    const error = await t.throwsAsync(sender.send(sms(3)), { instanceOf: SendError });
+    t.like(error, { failure: 'transient', provider: 'sms-a', code: 'ECONNRESET' });
+    t.deepEqual(
+      (await sim.requests()).map((r) => [r.status, r.headers['idempotency-key']]),
+      [
+        [0, 'n-1-sms'],
+        [200, 'n-1-sms'],
+        [0, 'n-2-sms'],
+        [200, 'n-2-sms'],
+        [0, 'n-3-sms'],
+        [0, 'n-3-sms'],
+      ],
+    );
+    await sender.close();
+  } finally {
+    await sim.stop();
+  }
+});
+
 test('a failing primary provider fails over to the secondary; a refusal does not', async (t) => {
   const [a, b] = [await startProviderSim(), await startProviderSim()];
   try {

@@ -23,6 +23,13 @@ import { SendError, type ChannelSender, type PushMessage, type SmsMessage } from
  * sends tens of thousands of messages, and `fetch` spends several times
  * the CPU of a pooled request on each (streams, a `Response`, an abort
  * signal), which on a busy worker was most of what a message cost.
+ *
+ * A pooled connection can be closed by the provider (or a load balancer
+ * before it) just as a request goes out on it: the request then fails with
+ * a reset or a close and no answer. Such a request is sent once more at
+ * once, on another connection, rather than failing the attempt: the
+ * Idempotency-Key makes a repeat safe if the first did arrive. Any other
+ * failure, and a second such one, is the worker's to retry with its backoff.
  */
 export type HttpProviderOptions = Readonly<{
   name: string;
@@ -46,6 +53,9 @@ const retryAfterMs = (header: string | null): number | null => {
   return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
 };
 
+/** How a request fails on a connection the other side closed as it was sent: no answer came. */
+const UNANSWERED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
 const httpProviderSender = async <Message extends { messageId: string }>(
   opts: HttpProviderOptions,
   bodyOf: (m: Message) => Record<string, unknown>,
@@ -67,16 +77,20 @@ const httpProviderSender = async <Message extends { messageId: string }>(
       let status: number;
       let retryAfter: string | null;
       let text: string;
+      const request = {
+        path,
+        method: 'POST' as const,
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': m.messageId,
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify(bodyOf(m)),
+      };
       try {
-        const res = await pool.request({
-          path,
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'idempotency-key': m.messageId,
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
-          },
-          body: JSON.stringify(bodyOf(m)),
+        const res = await pool.request(request).catch((error: unknown) => {
+          if (!UNANSWERED.has(String((error as { code?: unknown }).code))) throw error;
+          return pool.request(request);
         });
         status = res.statusCode;
         const header = res.headers['retry-after'];

@@ -6,14 +6,18 @@ import { createServer, type IncomingMessage } from 'node:http';
  * contract would, records every request, and answers what it was told to:
  *
  *   POST /_script  {"answers":[{"status":500},{"status":429,"retryAfter":"1"},{"status":200}]}
- *                  queues answers for the next sends (then 200s again)
+ *                  queues answers for the next sends (then 200s again);
+ *                  {"status":0,"drop":"reset"} (or "close") reads the request and
+ *                  drops the connection unanswered, with a reset (or a plain
+ *                  close), as a provider's load balancer does that times out
+ *                  an idle keep-alive connection just as a request arrives
  *   GET  /_requests  every send received: its headers, body and the status it got
  *   POST /_reset     forgets requests and queued answers
  *
  * A 2xx answers `{"id":"sim-<n>"}`; a repeated Idempotency-Key that was
  * accepted before gets the same id again, as a real provider's would.
  */
-type Answer = { status: number; retryAfter?: string };
+type Answer = { status: number; retryAfter?: string; drop?: 'reset' | 'close' };
 type Received = {
   at: number;
   headers: Record<string, string>;
@@ -68,6 +72,8 @@ const server = createServer((req, res) => {
       status: answer.status,
       id,
     });
+    if (answer.drop === 'reset') return void req.socket.resetAndDestroy();
+    if (answer.drop === 'close') return void req.socket.destroy();
     reply(answer.status, ok ? { id } : { error: `scripted ${answer.status}` }, {
       ...(answer.retryAfter ? { 'retry-after': answer.retryAfter } : {}),
     });

@@ -5,16 +5,20 @@ export type SimRequest = Readonly<{
   at: number;
   headers: Readonly<Record<string, string>>;
   body: unknown;
+  /** What it was answered; 0 where the connection was dropped unanswered. */
   status: number;
   id: string | null;
 }>;
+
+/** A scripted answer: a status, a status with Retry-After, or a connection dropped unanswered. */
+export type SimAnswer = number | { status: number; retryAfter?: string } | 'reset' | 'close';
 
 /** A running provider-sim-main.ts: a real HTTP process, scripted over its API. */
 export type ProviderSim = Readonly<{
   /** Where senders post (`<base>/send`). */
   url: string;
-  /** Queues the next answers, e.g. `[500, 500, 200]` or `[{ status: 429, retryAfter: '2' }]`. */
-  script(answers: readonly (number | { status: number; retryAfter?: string })[]): Promise<void>;
+  /** Queues the next answers, e.g. `[500, 500, 200]`, `[{ status: 429, retryAfter: '2' }]` or `['reset', 200]`. */
+  script(answers: readonly SimAnswer[]): Promise<void>;
   requests(): Promise<readonly SimRequest[]>;
   stop(): Promise<void>;
 }>;
@@ -45,7 +49,11 @@ export const startProviderSim = async (): Promise<ProviderSim> => {
       const res = await fetch(`${base}/_script`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ answers: answers.map((a) => (typeof a === 'number' ? { status: a } : a)) }),
+        body: JSON.stringify({
+          answers: answers.map((a) =>
+            typeof a === 'number' ? { status: a } : typeof a === 'string' ? { status: 0, drop: a } : a,
+          ),
+        }),
       });
       if (!res.ok) throw new Error(`provider sim refused the script: ${res.status}`);
     },
