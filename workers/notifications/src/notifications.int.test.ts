@@ -324,13 +324,23 @@ test('a replay after the work rows are gone still sends nothing: the notificatio
 
 for (const engine of engines) {
   test(`${engine}: an SMS provider answering 500 twice and then 200 sends the code once, after retries`, async (t) => {
-    const f = await fixture({ sms: 1, engine });
+    // The worker's warnings say why each try failed, should more fail than the two scripted.
+    const warnings: string[] = [];
+    const warned = createLogger({
+      level: 'warn',
+      destination: { write: (line) => void warnings.push(line) },
+    });
+    const f = await fixture({ sms: 1, engine, logger: warned });
     try {
       await f.sms[0]!.script([500, 500, 200]);
       await f.start();
       const p = await phoneCode(f.keys);
       await f.publish(p.event);
       await f.consumed();
+      for (const line of warnings) {
+        const l = JSON.parse(line) as { msg: string; attempt?: number; err?: { message?: string } };
+        if (l.msg === 'reaction failed; retrying') t.log(`try ${l.attempt} failed: ${l.err?.message}`);
+      }
       const requests = await f.sms[0]!.requests();
       t.deepEqual(
         requests.map((r) => r.status),
@@ -342,7 +352,6 @@ for (const engine of engines) {
         'one message id for every try',
       );
       t.true(String((requests[2]!.body as { text: string }).text).includes(p.code));
-      t.deepEqual(f.pauses, [150, 300], 'backoff doubled, with jitter');
       const [row] = await deliveriesOfEvent(f.sql, p.event.id);
       t.like(row, { status: 'sent', attempts: 3, provider: 'sms-0' });
       t.is(await f.dlqCount(), 0);
@@ -357,6 +366,7 @@ for (const engine of engines) {
         ],
       );
       t.is(decisions[0]!.metadata.causationId, p.event.id);
+      t.deepEqual(f.pauses, [150, 300], 'backoff doubled, with jitter');
     } finally {
       await f.close();
     }
