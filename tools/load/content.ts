@@ -67,18 +67,20 @@ const seed = async (http: Client, count: number, authors: number): Promise<Cours
     }
     const status = published ? 'published' : 'draft';
     // The server waits a bounded while for the catalogue to reach the token, then answers
-    // what it has with `X-Consistency: stale` (a busy machine): that is asked again, for up
-    // to five minutes. A caught-up answer with another status is a real fault.
+    // what it has with `X-Consistency: stale` (a busy machine), a 404 if it has not seen the
+    // course yet: that is asked again, for up to five minutes. A caught-up answer with
+    // another status, or a caught-up 404, is a real fault.
     const until = Date.now() + 300_000;
     for (;;) {
       const read = await http('GET', `/api/courses/${courseId}`, {
         token: author,
         headers: { 'x-consistency-token': last.headers.get('x-consistency-token') ?? '' },
+        expect: [200, 404],
       });
-      if (read.body.status === status) break;
+      if (read.status === 200 && read.body.status === status) break;
       if (read.headers.get('x-consistency') !== 'stale' || Date.now() > until)
         throw new Error(
-          `course ${courseId} reads ${read.body.status}, not ${status} (${read.headers.get('x-consistency') ?? 'no consistency header'})`,
+          `course ${courseId} reads ${read.status === 404 ? 'as not found' : read.body.status}, not ${status} (${read.headers.get('x-consistency') ?? 'no consistency header'})`,
         );
     }
     return { courseId, authorToken: author, published };

@@ -60,7 +60,8 @@ export const client =
       token?: string;
       body?: unknown;
       headers?: Record<string, string>;
-      expect?: number;
+      /** The status, or the statuses, that are answers; 200 by default. */
+      expect?: number | readonly number[];
     }> = {},
   ): Promise<Reply> => {
     const res = await fetch(`${base}${path}`, {
@@ -74,7 +75,9 @@ export const client =
     });
     const text = await res.text();
     const body = text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
-    if (res.status !== (opts.expect ?? 200)) throw new UnexpectedStatus(method, path, res.status, body);
+    const expected = opts.expect ?? 200;
+    if (typeof expected === 'number' ? res.status !== expected : !expected.includes(res.status))
+      throw new UnexpectedStatus(method, path, res.status, body);
     return { status: res.status, body, headers: res.headers };
   };
 export type Client = ReturnType<typeof client>;
