@@ -298,7 +298,7 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
       events.map((e) => [e.id, e.revision, e.position, e.type, e.metadata.correlationId]),
     );
     const second = events[1]!;
-    // Over the whole store, the feed holds an event once no older transaction is still open.
+    // Over the whole store, the feed holds an event once no older transaction of its database is open.
     const exported = async (args: string[], holds: (ids: string[]) => boolean) => {
       let run = await runCli(args, env);
       await waitUntil(`lectern ${args.join(' ')} to hold the events`, async () => {
@@ -731,7 +731,8 @@ const flow = (test: TestFn, name: string, setup: ProfileSetup) => {
     await l.sql.query(`update profiles_checkpoints set revision = 1 where stream_id = $1`, [stream]);
     await put({ displayName: 'Katherine Johnson' });
     const [, skipped] = await l.store.readStream(stream);
-    // The audit reads the store's feed, which may not show the event yet (another test's open transaction).
+    // The audit reads the store's feed, which may not show the event yet (an older transaction of
+    // the server's database, another test's, still open).
     await feedShows(l.store, [skipped!.id]);
 
     const found = await runCli(['audit', 'profiles', '--events-only', '--json'], env);

@@ -78,9 +78,9 @@ const exportKeepsTheHeapFlat = async (t: ExecutionContext, open: () => Promise<D
   });
 
   // 1. A million profile events over a thousand streams, about 330 bytes a line once exported,
-  //    written 10,000 at a time: a transaction open for the whole million would hold every
-  //    other test's feed on the same server back until it ended (the feed shows a commit once
-  //    no older transaction is open).
+  //    written 10,000 at a time: a transaction open for the whole million would hold the
+  //    database's feed back until it ended (the feed shows a commit once no older transaction
+  //    of its database is open).
   await sql.exec(`
       insert into es_streams (stream_id, revision)
         select 'profile-' || s, ${EVENTS / STREAMS - 1} from generate_series(0, ${STREAMS - 1}) s`);

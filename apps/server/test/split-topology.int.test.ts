@@ -84,7 +84,7 @@ if (databaseUrl && brokers) {
       const before = [];
       for (const [i, u] of users.entries()) before.push({ u, position: await put(u, `before ${i}`) });
       // The model has them before it is rebuilt (the feed holds events back while an older
-      // transaction anywhere on the server is open, so acknowledged is not yet relayed).
+      // transaction of the store's database is open, so acknowledged is not yet relayed).
       for (const { u, position } of before)
         for (let tries = 0; ; tries++) {
           const res = await api.http('GET', '/api/profile', {

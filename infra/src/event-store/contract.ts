@@ -41,8 +41,8 @@ export const eventStoreContract = (
 
   /**
    * The feed's events of `streams` after a cursor. On PostgreSQL the feed shows
-   * a commit only once every older write transaction of the whole cluster has
-   * ended (rule 2), and other suites write beside this one: when the caller
+   * a commit only once every older transaction of the store's database has
+   * ended (rule 2), and other tests write beside this one: when the caller
    * knows how many events must be there, read again (bounded) until they are.
    * What the feed shows is always a prefix, never a gap, which the tests check.
    */
@@ -207,8 +207,8 @@ export const eventStoreContract = (
     });
     await sub.caughtUp;
     // `caughtUp` means caught up with what the feed showed then. On PostgreSQL the
-    // feed waits for the oldest write transaction of the whole cluster (other
-    // suites run beside this one), so the three may surface a moment later.
+    // feed waits for the oldest transaction of the store's database (other
+    // tests write beside this one), so the three may surface a moment later.
     for (const until = Date.now() + 120_000; seen.length < 3 && Date.now() < until;)
       await new Promise((r) => setTimeout(r, 20));
     t.deepEqual(seen, [0, 1, 2]);

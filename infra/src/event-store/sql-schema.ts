@@ -119,8 +119,8 @@ const appendCheckingFirst = `
  * concurrent transactions out of sequence order, so a reader that trusted
  * `global_position` alone would pass over an event whose transaction commits
  * after a later position became visible (ARCHITECTURE.md §5.2). Readers only
- * return rows of transactions older than the oldest one still running
- * (`pg_snapshot_xmin`), all of which have committed or aborted.
+ * return rows of transactions older than the oldest one of this database still
+ * running (sql-store.ts, `FEED_HORIZON`), all of which have committed or aborted.
  */
 export const eventStoreMigrations = [
   sqlMigration(

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import pg from 'pg';
 import type { NewEvent } from '@lectern/schemas';
 import { START, WrongExpectedRevision, type FeedCursor, type FeedEvent } from '../ports/event-store.ts';
 import { pgliteSql, postgresSql } from '../sql/index.ts';
@@ -128,7 +129,7 @@ for (const { name, open } of sqlEngines(test, 'feed hints'))
       for (const [i, e] of appended.entries())
         await store.append('hinted-1', [e], { expectedRevision: i === 0 ? 'no_stream' : i - 1 });
 
-      // The feed holds an event back while an older transaction anywhere on the server is open.
+      // The feed holds an event back while an older transaction of the store's database is open.
       await feedShows(
         store,
         appended.map((e) => e.id),
@@ -258,5 +259,64 @@ for (const { name, open } of sqlEngines(test, 'feed relation'))
       await elsewhere.close();
       await store.close();
       await close();
+    }
+  });
+
+/**
+ * The feed's horizon is the oldest transaction of the store's own database,
+ * not of the server: a transaction left open in another database cannot write
+ * to this one's events, and must not stall its feed (nor every relay on the
+ * server); one open in the store's own database may yet commit an event, so
+ * the feed holds back until it ends, and then shows that event first.
+ */
+if (url)
+  test('postgres: the feed passes over a transaction open in another database, and holds back for one open in its own', async (t) => {
+    const db = await freshDatabase(url);
+    const other = await freshDatabase(url);
+    const sql = postgresSql(db.url, { max: 4 });
+    const store = await sqlEventStore(sql);
+    const elsewhere = new pg.Client({ connectionString: other.url });
+    const here = new pg.Client({ connectionString: db.url });
+    await Promise.all([elsewhere.connect(), here.connect()]);
+    const ids = async () => {
+      const out: string[] = [];
+      for (let cursor: FeedCursor = START; ;) {
+        const page = await store.readAll(cursor, 1000);
+        if (page.length === 0) return out;
+        out.push(...page.map((e) => e.id));
+        cursor = page[page.length - 1]!.cursor;
+      }
+    };
+    try {
+      // A write transaction left open in another database of the same server.
+      await elsewhere.query('begin');
+      await elsewhere.query('create table held (n int)');
+      const [a, b, c] = events(3);
+      await store.append(`a-${randomUUID()}`, [a!], { expectedRevision: 'no_stream' });
+      t.deepEqual(
+        (await feedShows(store, [a!.id], 60_000)).map((e) => e.id),
+        [a!.id],
+        'shown while another database holds a transaction open',
+      );
+
+      // One open in the store's own database, which appends before a later append commits.
+      await here.query('begin');
+      await here.query('select pg_current_xact_id()');
+      await here.query(`select * from es_append($1, 'no_stream', $2::jsonb)`, [
+        `b-${randomUUID()}`,
+        JSON.stringify([b]),
+      ]);
+      await store.append(`c-${randomUUID()}`, [c!], { expectedRevision: 'no_stream' });
+      t.deepEqual(await ids(), [a!.id], 'nothing past the open transaction of its own database');
+      await here.query('commit');
+      await feedShows(store, [b!.id, c!.id], 60_000);
+      t.deepEqual(await ids(), [a!.id, b!.id, c!.id], 'the late commit first, in transaction order');
+    } finally {
+      await elsewhere.query('rollback').catch(() => {});
+      await Promise.all([elsewhere.end(), here.end()]);
+      await store.close();
+      await sql.close();
+      await db.drop();
+      await other.drop();
     }
   });

@@ -69,6 +69,28 @@ const toRecorded = (r: EventRow): RecordedEvent => ({
   position: Number(r.global_position),
 });
 
+/**
+ * The feed's horizon: the oldest transaction of the store's own database still
+ * running when this statement's snapshot was taken, or the snapshot's xmax when
+ * none is. Every transaction below it has ended, and the committed ones are in
+ * the snapshot, so no event can appear below it later (ARCHITECTURE.md §5.2).
+ *
+ * The snapshot's own xmin would do too, but it is the oldest transaction of the
+ * whole server: a long one in another database (a migration, a report, an idle
+ * session left in a transaction) would stall every feed on the server. Those
+ * cannot write to `es_events`, so a running transaction is passed over when it
+ * is known to be another database's: the server's activity view names each
+ * session's database beside its xid (shown to every role), and an xid is never
+ * reused. One it cannot place (a prepared transaction, a process of no
+ * database) holds the feed back, as the xmin did.
+ */
+const FEED_HORIZON = `(select coalesce(min(x), pg_snapshot_xmax(pg_current_snapshot()))
+     from pg_snapshot_xip(pg_current_snapshot()) as x
+    where x::text::bigint % 4294967296 not in (
+          select a.backend_xid::text::bigint from pg_stat_get_activity(null) as a
+           where a.backend_xid is not null
+             and a.datid <> (select oid from pg_database where datname = current_database())))`;
+
 /** Cursors are `<transaction id>:<global position>` of the last event read. */
 const parseCursor = (cursor: FeedCursor): [bigint, bigint] => {
   if (cursor === START) return [0n, 0n];
@@ -274,7 +296,7 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
       const rows = await sql.query<EventRow & Partial<Record<`m${number}`, unknown>>>(
         `select ${columnsOf('es_events', metadata)} from es_events
          where (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
-           and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+           and transaction_id < ${FEED_HORIZON}
          order by transaction_id, global_position
          limit $3`,
         params,
@@ -316,7 +338,7 @@ export const sqlEventStore = async (sql: Sql): Promise<EventStore> => {
     async headCursor() {
       const [row] = await sql.query<{ tx: string; global_position: string }>(
         `select transaction_id::text as tx, global_position from es_events
-         where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+         where transaction_id < ${FEED_HORIZON}
          order by transaction_id desc, global_position desc limit 1`,
       );
       return row ? `${row.tx}:${row.global_position}` : START;

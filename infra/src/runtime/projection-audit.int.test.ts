@@ -98,7 +98,7 @@ const suite = (name: string, make: () => Promise<Engines>) => {
       // 3. An event the model has not had: appended while it is stopped.
       const late = counted();
       await store.append(b, [late], { expectedRevision: 3 });
-      // The feed shows a commit once no older transaction is open on the server (other tests' too).
+      // The feed shows a commit once no older transaction of the store's database is open.
       await waitUntil("the feed to show b's event", async () =>
         (await store.readAll(START, 1000)).some((e) => e.id === late.id),
       );

@@ -503,7 +503,7 @@ const suite = (name: string, make: () => Promise<Engines>, many = false) => {
       const rebuilt = await rebuilder.rebuild({ onProgress: (p) => told.push(p) });
       t.true(late, 'the load read its cut');
       // How many events the load counts depends on what the feed showed at its cut (an older
-      // transaction anywhere on the server holds events back), so only the phases are certain.
+      // transaction of the store's database holds events back), so only the phases are certain.
       t.deepEqual(
         told.map((p) => p.phase).filter((phase, i, all) => phase !== all[i - 1]),
         ['replay', 'load', 'replay', 'agree', 'compare'],
@@ -559,7 +559,7 @@ const suite = (name: string, make: () => Promise<Engines>, many = false) => {
     const event = { ...recorded(stream, 0, { n: 5 }), type: `${context}.Counted` };
     await store.append(stream, [event], { expectedRevision: 'no_stream' });
     // A rebuild replays the feed, which holds an event back while an older transaction
-    // anywhere on the server is still open (a busy machine's other tests).
+    // of the store's database is still open.
     await feedShows(store, [event.id], 60_000);
     const refused = await t.throwsAsync(runner.rebuild({ agreeWithinMs: 0 }), {
       instanceOf: RebuildNotVerified,

@@ -25,8 +25,8 @@ export const waitUntil = async (
 /**
  * Waits (bounded) until the store's feed shows every event of `ids`, and
  * returns them in feed order. On PostgreSQL the feed holds a commit back
- * while an older transaction anywhere on the server is still open (another
- * test's), so what was just appended may not be in it yet; a consumer, a
+ * while an older transaction of the store's database is still open (another
+ * writer's), so what was just appended may not be in it yet; a consumer, a
  * replay and an audit all read the feed.
  *
  * @example const [shown] = await feedShows(store, [event.id]);

@@ -94,8 +94,8 @@ export const relayToHead = async (opts: {
     }
     const seconds = (performance.now() - started) / 1000;
     // The head is read now, not before the start: the feed only shows
-    // transactions older than the oldest one still running anywhere on the
-    // server (its xmin is cluster-wide), so a head read earlier can lag.
+    // transactions older than the oldest one of the store's database still
+    // running, so a head read earlier can lag.
     const head = await opts.store.headCursor();
     const [row] = await opts.sql.query<{ cursor: string }>(
       'select cursor from relay_checkpoints where name = $1',

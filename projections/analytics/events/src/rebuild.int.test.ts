@@ -127,8 +127,8 @@ const suite = (label: string, open: () => Promise<Engines>) =>
     try {
       for (const u of users) await append(u);
       for (const u of users.slice(0, 4)) await append(u, T0 + DAY);
-      // A rebuild replays the feed, which holds events back while an older transaction anywhere
-      // on the server is still open (a busy machine's other tests): it reads none of them before.
+      // A rebuild replays the feed, which holds events back while an older transaction of the
+      // store's database is still open (a writer beside this one): it reads none of them before.
       await feedShows(store, appended, 60_000);
 
       // No relay yet: the live model cannot have what the store holds, so nothing can be compared.
