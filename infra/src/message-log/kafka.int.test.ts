@@ -78,4 +78,64 @@ if (brokers) {
       },
     };
   });
+
+  // kafkajs keeps one metadata cache per client and asked the coordinator for a
+  // group's offsets only on the partitions that cache knew; creating a topic
+  // asked it about the new topic alone, which replaces the cache with that one
+  // topic until the next refresh. A read of lag in that moment found no commit
+  // (CI once saw redriven dead letters as waiting again). The moment is short:
+  // this test did not catch it in the runs made before the fix; it guards that
+  // lag stays exact while topics are created beside it, as on a busy server.
+  test("kafka log: lag reads a group's commits while topics are created beside it", async (t) => {
+    const log = open();
+    const run = `lag-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    const topic = `${run}.read`;
+    const created = Array.from({ length: 16 }, (_, i) => `${run}.new-${i}`);
+    const group = `${run}.group`;
+    try {
+      await log.ensureTopics([{ topic, partitions: 2 }]);
+      await log.produce(topic, [
+        { key: 'a', value: '1' },
+        { key: 'b', value: '2' },
+        { key: 'c', value: '3' },
+      ]);
+      const consumer = log.consume({ groupId: group, topics: [topic], handleBatch: async () => {} });
+      const settled = async () => {
+        const parts = await log.lag(group, topic);
+        return (
+          parts.every((p) => (p.committed ?? '0') === p.end) &&
+          parts.reduce((n, p) => n + Number(p.end), 0) === 3
+        );
+      };
+      for (const until = Date.now() + 60_000; !(await settled());) {
+        if (Date.now() > until) throw new Error('timed out waiting for the group to commit');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await consumer.stop();
+      const expected = await log.lag(group, topic);
+
+      let creating = true;
+      const reads: unknown[] = [];
+      // Several readers at once, as an admin route's list of every topic's lag reads.
+      const reading = Promise.all(
+        Array.from({ length: 6 }, async () => {
+          while (creating) reads.push(await log.lag(group, topic));
+        }),
+      );
+      for (const name of created) await log.ensureTopics([{ topic: name, partitions: 1 }]);
+      creating = false;
+      await reading;
+      t.true(reads.length > 0);
+      t.deepEqual(
+        reads.filter((r) => JSON.stringify(r) !== JSON.stringify(expected)),
+        [],
+        `every read of ${reads.length} as committed: ${JSON.stringify(expected)}`,
+      );
+    } finally {
+      await log.close();
+      const a = await cleanupAdmin();
+      await a.deleteGroups([group]).catch(() => {});
+      await a.deleteTopics({ topics: [topic, ...created] }).catch(() => {});
+    }
+  });
 }

@@ -105,6 +105,15 @@ const isRetriable = (error: unknown) =>
   isOffsetsRace(error) ||
   (typeof error === 'object' && error !== null && 'retriable' in error && error.retriable === true);
 
+/** The client's metadata cache lacks a topic the broker has: worth another try. */
+class MetadataGap extends Error {
+  readonly retriable = true;
+  constructor(topic: string) {
+    super(`kafkajs knows no partition of ${topic} yet`);
+    this.name = 'MetadataGap';
+  }
+}
+
 /** Retries what kafkajs itself gives up on although Kafka calls it retriable (e.g. NOT_LEADER_FOR_PARTITION). */
 const retrying = async <T>(fn: () => Promise<T>, attempts = 5): Promise<T> => {
   for (let attempt = 1; ; attempt++) {
@@ -122,20 +131,28 @@ const retrying = async <T>(fn: () => Promise<T>, attempts = 5): Promise<T> => {
  * `timeoutMs` passed: a broker reports a new topic as unknown, then
  * leaderless, then "not the leader" for a moment after creating it.
  */
-const waitForLeaders = async (admin: Admin, topics: readonly string[], timeoutMs = 30_000) => {
+const waitForLeaders = async (kafka: Kafka, admin: Admin, topics: readonly string[], timeoutMs = 30_000) => {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      // Asks the broker directly: unlike the producer's and consumers' metadata,
-      // this adds nothing to the topics the client keeps refreshing.
-      const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
-      const led = found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
-      if (found.length === topics.length && led) break;
-    } catch (error) {
-      if (!isRetriable(error) || Date.now() > deadline) throw error;
+  // Asked through a client of its own. kafkajs's fetchTopicMetadata replaces
+  // its client's whole metadata cache with the topics it names, and the shared
+  // admin answers offsets (`lag`) only for partitions its cache knows: every
+  // other topic's commits read as none until the cache was next refreshed.
+  const probe = kafka.admin();
+  await probe.connect();
+  try {
+    for (;;) {
+      try {
+        const { topics: found } = await probe.fetchTopicMetadata({ topics: [...topics] });
+        const led = found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+        if (found.length === topics.length && led) break;
+      } catch (error) {
+        if (!isRetriable(error) || Date.now() > deadline) throw error;
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for leaders of ${topics.join(', ')}`);
+      await sleep(100);
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for leaders of ${topics.join(', ')}`);
-    await sleep(100);
+  } finally {
+    await probe.disconnect().catch(() => {});
   }
   // kafkajs's fetchTopicOffsets can also fail with a TypeError of its own while
   // its metadata cache lags the new topic, so here any error is worth another
@@ -428,6 +445,7 @@ export const kafkaLog = (options: KafkaLogOptions): MessageLog => {
         waitForLeaders: false,
       });
       await waitForLeaders(
+        kafka,
         a,
         missing.map((w) => w.topic),
       );
@@ -458,8 +476,15 @@ export const kafkaLog = (options: KafkaLogOptions): MessageLog => {
     async lag(groupId, topic) {
       const a = await admin.get();
       const [offsets, ends] = await Promise.all([
-        retrying(() => a.fetchOffsets({ groupId, topics: [topic] })),
-        retrying(() => a.fetchTopicOffsets(topic)),
+        // All of the group's commits: asking for the topic's would send only
+        // the partitions the client's metadata cache knows of it.
+        retrying(() => a.fetchOffsets({ groupId })),
+        retrying(async () => {
+          const found = await a.fetchTopicOffsets(topic);
+          // A topic has a partition at least: none is the cache not knowing it yet.
+          if (found.length === 0) throw new MetadataGap(topic);
+          return found;
+        }),
       ]);
       const committed = new Map(
         (offsets.find((o) => o.topic === topic)?.partitions ?? []).map(
