@@ -2,6 +2,7 @@ import test from 'ava';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { MessageLog } from '../ports/message-log.ts';
 import { requireEngine } from '../testing/engines.ts';
+import { waitUntil } from '../testing/wait.ts';
 import { messageLogContract } from './contract.ts';
 import { kafkaLog, type KafkaLogEntry } from './kafka.ts';
 
@@ -100,17 +101,13 @@ if (brokers) {
         { key: 'c', value: '3' },
       ]);
       const consumer = log.consume({ groupId: group, topics: [topic], handleBatch: async () => {} });
-      const settled = async () => {
+      await waitUntil('the group to commit', async () => {
         const parts = await log.lag(group, topic);
         return (
           parts.every((p) => (p.committed ?? '0') === p.end) &&
           parts.reduce((n, p) => n + Number(p.end), 0) === 3
         );
-      };
-      for (const until = Date.now() + 60_000; !(await settled());) {
-        if (Date.now() > until) throw new Error('timed out waiting for the group to commit');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      });
       await consumer.stop();
       const expected = await log.lag(group, topic);
 
