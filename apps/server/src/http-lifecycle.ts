@@ -38,16 +38,18 @@ export type HttpLifecycle = Readonly<{
 /** How long an idle keep-alive connection is kept (see `listen`). */
 export const KEEP_ALIVE_MS = 65_000;
 
-export const listen = async (app: Express, port: number): Promise<HttpLifecycle> => {
+export const listen = async (app: Express, port: number, host?: string): Promise<HttpLifecycle> => {
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(port, (error?: Error) => {
+    const listening = (error?: Error) => {
       if (!error) return resolve(s);
       reject(
         (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
           ? new PortInUse(port, { cause: error })
           : error,
       );
-    });
+    };
+    // Every interface unless a host is named (the CLI's --direct binds loopback only).
+    const s = host === undefined ? app.listen(port, listening) : app.listen(port, host, listening);
   });
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;

@@ -10,10 +10,12 @@ import { startRelay, type Relay } from '@lectern/infra/runtime/relay';
 import { scheduledAudits } from '@lectern/infra/runtime/projection-audit';
 import {
   projectionRunner,
+  projectionStatusMigrations,
   waitForCheckpoint,
   type ProjectionRunner,
 } from '@lectern/infra/runtime/projection-runner';
 import { randomIds, systemClock } from '@lectern/infra/runtime/ids';
+import { migrate } from '@lectern/infra/sql/migrate';
 import { dlqTopicOf } from '@lectern/infra/runtime/dead-letters';
 import { consumerReadiness } from '@lectern/infra/runtime/progress';
 import { measuredConsistencyWait } from '@lectern/infra/runtime/read-your-writes';
@@ -106,7 +108,10 @@ const groupName = (namespace: string, projection: string) => `${namespace}.proje
  * `stop()` drains HTTP (see `listen`), then stops consumers and the relay,
  * then closes the engines.
  */
-export const startLectern = async (config: Config, opts: { logger?: Logger } = {}): Promise<Lectern> => {
+export const startLectern = async (
+  config: Config,
+  opts: { logger?: Logger; host?: string } = {},
+): Promise<Lectern> => {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const metrics = createMetrics();
   const modules = contextModules(config);
@@ -137,7 +142,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
     res.setHeader('Retry-After', '1');
     sendProblem(res, 503, 'starting', `Lectern is starting (${phase ?? 'almost there'}).`, req.path);
   });
-  const http = await listen(app, config.port);
+  const http = await listen(app, config.port, opts.host);
   logger.info({ port: http.port }, 'lectern listening (health and readiness only until started)');
 
   try {
@@ -316,7 +321,10 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
       closers.unshift(async () => clearInterval(sweep));
     }
     const recordAdminAction = adminActionRecorder(store);
-    if (config.roles.includes('api') || config.roles.includes('projections'))
+    // The admin routes read the projections' status table, which an `api`
+    // process may see before any `projections` process has made it.
+    if (config.roles.includes('api') || config.roles.includes('projections')) {
+      await migrate(sql, 'projection_status', projectionStatusMigrations);
       app.use(
         projectionAdminRoutes({
           sql,
@@ -338,6 +346,7 @@ export const startLectern = async (config: Config, opts: { logger?: Logger } = {
           record: recordAdminAction,
         }),
       );
+    }
     if (config.roles.includes('api') || config.roles.includes('projections'))
       app.use(
         deadLetterRoutes({
