@@ -4,7 +4,9 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import test, { type ExecutionContext } from 'ava';
+import { dropKafkaNamespace, freshDatabase, requireEngine } from '@lectern/infra/testing/engines';
 import { startServerProcess } from '@lectern/server/process';
 import { runCli, type CliRun as Run } from './testing/run-cli.ts';
 
@@ -134,3 +136,136 @@ test('on PORT: dev-token, and projections in one case with the analytics project
     await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 });
+
+/**
+ * `--direct` with no server to talk to: the commands run on the engines a
+ * deployment wrote. The server is started with `opts.server`'s settings and
+ * the CLI given `engines`; `beside` keeps the server running meanwhile (a
+ * deployment on shared engines), else it is stopped first (an embedded
+ * folder has one user at a time).
+ */
+const directOnTheEngines = async (
+  t: ExecutionContext,
+  engines: Record<string, string>,
+  opts: { beside: boolean; server?: Record<string, string> },
+) => {
+  const server = await startServerProcess(opts.server ?? engines);
+  const userId = randomUUID();
+  const adminId = randomUUID();
+  const stream = `profile-${userId}`;
+  try {
+    const port = new URL(server.url).port;
+    const learner = await runCli(['dev-token', '--sub', userId, '--roles', 'learner'], { PORT: port });
+    t.is(learner.code, 0, learner.stderr);
+    const put = await fetch(`${server.url}/api/profile`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${learner.stdout.trim()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ displayName: 'Grace' }),
+    });
+    t.is(put.status, 200, await put.text());
+  } finally {
+    if (!opts.beside) await server.stop();
+  }
+  try {
+    // No LECTERN_URL, no PORT: nothing but the engines' settings.
+    const history = await runCli(['--direct', 'history', stream, '--json'], engines);
+    t.is(history.code, 0, history.stderr);
+    const lines = history.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            streamId: string;
+            revision: number;
+            position: number;
+            type: string;
+            data: unknown;
+          },
+      );
+    t.is(lines.length, 1, 'stdout holds the command output alone, no log line');
+    t.like(lines[0], { streamId: stream, revision: 0 });
+    t.regex(lines[0]!.type, /^profile\./);
+    t.regex(JSON.stringify(lines[0]!.data), /"Grace"/);
+
+    // What it changes is on record, with the admin --sub names as actor.
+    const { position } = lines[0]!;
+    const republish = await runCli(
+      ['--direct', '--sub', adminId, 'republish', '--from', String(position), '--to', String(position)],
+      engines,
+    );
+    t.is(republish.code, 0, republish.stderr);
+    t.regex(republish.stdout, /^sent 1 events? at positions/);
+    const exported = await runCli(['--direct', 'export', '--type', 'operations.AdminActionTaken'], engines);
+    t.is(exported.code, 0, exported.stderr);
+    const actions = exported.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { actor: { userId: string; roles: string[] }; data: { action: string } });
+    t.is(actions.length, 1, exported.stdout);
+    t.like(actions[0], {
+      actor: { userId: adminId, roles: ['admin'] },
+      data: { action: 'events.republish' },
+    });
+
+    // --direct is instead of a server: naming one too is a usage error.
+    const both = await runCli(['--direct', '--url', 'http://127.0.0.1:1', 'projections'], engines);
+    t.is(both.code, 2);
+    t.regex(both.stderr, /leave out --url and --token/);
+    t.notRegex(both.stderr, noStack);
+  } finally {
+    if (opts.beside) await server.stop();
+  }
+};
+
+test('--direct, embedded: history, republish on record, export, on the folder a stopped server left', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lectern-cli-direct-'));
+  try {
+    await directOnTheEngines(t, { LECTERN_DATA_DIR: dir }, { beside: false });
+  } finally {
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
+});
+
+test('--direct on a folder no server has used: projections answers (an api process makes the status table itself)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lectern-cli-direct-'));
+  try {
+    const run = await runCli(['--direct', 'projections'], { LECTERN_DATA_DIR: dir });
+    t.is(run.code, 0, run.stderr);
+    const items = (JSON.parse(run.stdout) as { items: { name: string; appliedEvents: number | null }[] })
+      .items;
+    t.true(items.some((i) => i.name === 'analytics'));
+    t.false(
+      items.some((i) => i.name === 'profiles'),
+      'no read model has run here yet',
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
+});
+
+const databaseUrl = requireEngine(test, 'DATABASE_URL', 'PostgreSQL');
+const kafkaBrokers = requireEngine(test, 'KAFKA_BROKERS', 'Kafka');
+if (databaseUrl && kafkaBrokers)
+  test('--direct, postgres+kafka: history, republish on record, export, beside a running server', async (t) => {
+    const db = await freshDatabase(databaseUrl);
+    // Each process its own folder: chDB, the analytics engine when CLICKHOUSE_URL is unset, has one user.
+    const [serverDir, cliDir] = [
+      await mkdtemp(join(tmpdir(), 'lectern-cli-direct-')),
+      await mkdtemp(join(tmpdir(), 'lectern-cli-direct-')),
+    ];
+    const namespace = `t${randomUUID().slice(0, 8)}`;
+    const engines = { DATABASE_URL: db.url, KAFKA_BROKERS: kafkaBrokers, LECTERN_NAMESPACE: namespace };
+    try {
+      await directOnTheEngines(
+        t,
+        { ...engines, LECTERN_DATA_DIR: cliDir },
+        { beside: true, server: { ...engines, LECTERN_DATA_DIR: serverDir } },
+      );
+    } finally {
+      await dropKafkaNamespace(kafkaBrokers, namespace).catch(() => {});
+      await db.drop();
+      for (const dir of [serverDir, cliDir])
+        await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    }
+  });

@@ -16,10 +16,14 @@ import { exportEvents, REPLAY_HELP, republish, type ReplayDeps } from './cli-rep
  * The `lectern` command line (`./dev lectern <command>`, or
  * `npm run -s lectern -- <command>`). It talks to a running server: the one
  * at `--url`, else `LECTERN_URL`, else `http://localhost:$PORT` (8000 when
- * PORT is unset, as the server's own default). Failures are one line on
+ * PORT is unset, as the server's own default); or, with `--direct`, to the
+ * engines themselves (see `openDirect`). Failures are one line on
  * stderr and a non-zero status, never a stack: 1 when the server refused,
  * 2 for a usage error, 3 when no server answered.
  */
+/** Who `--direct` acts as, unless `--sub` names an admin: the record shows this id. */
+const DIRECT_OPERATOR = '00000000-0000-4000-8000-00000000d12e';
+
 const HELP = `usage: lectern <command> [options]
 
 commands:
@@ -75,6 +79,12 @@ commands:
 options:
   --url URL      the server (default $LECTERN_URL, else http://localhost:$PORT, PORT 8000)
   --token TOKEN  an admin access token (default $LECTERN_TOKEN, else one from dev-token)
+  --direct       no server: talk to the engines the server's own settings name
+                 (DATABASE_URL, EVENTSTORE_URL, KAFKA_BROKERS, CLICKHOUSE_URL,
+                 LECTERN_NAMESPACE; none set is the embedded engines in
+                 LECTERN_DATA_DIR, which no running server may hold). The
+                 command runs in this process as an admin, recorded as --sub
+                 (default ${DIRECT_OPERATOR}, "an operator on the engines")
   -h, --help     this text; after a command, that command's (lectern history --help)
 `;
 
@@ -87,6 +97,7 @@ const args = (() => {
         roles: { type: 'string', default: 'learner' },
         url: { type: 'string' },
         token: { type: 'string' },
+        direct: { type: 'boolean' },
         limit: { type: 'string' },
         json: { type: 'boolean' },
         follow: { type: 'boolean' },
@@ -115,7 +126,7 @@ const args = (() => {
   }
 })();
 const { positionals, values } = args;
-const baseUrl = (
+let baseUrl = (
   values.url ??
   process.env.LECTERN_URL ??
   `http://localhost:${process.env.PORT?.trim() || '8000'}`
@@ -498,6 +509,52 @@ const commands: Record<string, () => Promise<string | null>> = {
   republish: async () => republish(replayDeps()),
 };
 
+/**
+ * `--direct`: the admin API in this process, on the engines the server's own
+ * configuration names, bound to loopback on a port of its own, with the
+ * `api` role only (no consumer joins a group, no relay runs, no worker sends
+ * anything). The command then runs against it as against any server, under
+ * an admin token signed here with the deployment's key ring, so the routes,
+ * their checks and the record of each admin action are the same. Its log
+ * goes to stderr at `warn` (LOG_LEVEL to change), leaving stdout to the
+ * command's output.
+ */
+const openDirect = async (): Promise<{ stop(): Promise<void> }> => {
+  if (values.url !== undefined || values.token !== undefined)
+    throw new CliError('--direct talks to the engines, not to a server: leave out --url and --token', 2);
+  const [{ loadConfig, ConfigError }, { startLectern }, { DatabaseOwnedElsewhere }, { createLogger }] =
+    await Promise.all([
+      import('@lectern/server/config'),
+      import('@lectern/server/server'),
+      import('@lectern/server/deployment'),
+      import('@lectern/infra/runtime/logger'),
+    ]);
+  // What the server would refuse to start with is a usage error here, said
+  // the same way; an engine that does not open (down, or an embedded folder
+  // a running server holds) is said in one line, as a server that does not answer.
+  const told = (error: unknown): never => {
+    if (error instanceof ConfigError || error instanceof DatabaseOwnedElsewhere)
+      throw new CliError(error.message, 2);
+    throw new CliError(`--direct: the engines did not open: ${(error as Error).message}`, 3);
+  };
+  const config = (() => {
+    try {
+      return loadConfig({ ...process.env, PORT: '0', LECTERN_ROLES: 'api' });
+    } catch (error) {
+      return told(error);
+    }
+  })();
+  const logger = createLogger({
+    level: process.env.LOG_LEVEL?.trim() || 'warn',
+    destination: process.stderr,
+  });
+  const lectern = await startLectern(config, { logger, host: '127.0.0.1' }).catch(told);
+  baseUrl = lectern.url;
+  const sub = values.sub ?? DIRECT_OPERATOR;
+  adminToken = lectern.signAccessToken({ sub, roles: ['admin'] }).then((t) => t.token);
+  return lectern;
+};
+
 const command = positionals[0];
 if (values.help || command === 'help') {
   process.stdout.write((command && (AUDIT_HELP[command] ?? REPLAY_HELP[command])) || HELP);
@@ -505,12 +562,16 @@ if (values.help || command === 'help') {
   process.stderr.write(`${command ? `lectern: unknown command '${command}'\n\n` : ''}${HELP}`);
   process.exitCode = 2;
 } else {
+  let direct: { stop(): Promise<void> } | null = null;
   try {
+    if (values.direct) direct = await openDirect();
     const answer = await commands[command]!();
     if (answer !== null) process.stdout.write(`${answer}\n`);
   } catch (error) {
     if (!(error instanceof CliError)) throw error;
     process.stderr.write(`lectern: ${error.message}\n`);
     process.exitCode = error.status;
+  } finally {
+    await direct?.stop();
   }
 }
